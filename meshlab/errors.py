@@ -1,0 +1,49 @@
+"""meshlab's exceptions, in one tree.
+
+    MeshlabError
+    ├── TopologyError      a topology file is wrong (file, line, field, what is allowed)
+    ├── LabError           the lab cannot do what was asked (bad argument, not started, ...)
+    │   └── PortConflict   an address:port a pod needs is taken by another process
+    └── WorkerError        a pod's process failed or answered with an error
+
+Every message names the culprit and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+
+class MeshlabError(Exception):
+    """Base class of every error meshlab raises on purpose."""
+
+
+class TopologyError(MeshlabError, ValueError):
+    """A topology file or dict is invalid.
+
+    ``file``, ``line`` (1-based, or None) and ``field`` (a path such as
+    ``workloads[2].node``) say where; the message says what is allowed.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None):
+        self.file = file
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = file or "<topology>"
+        if line is not None:
+            where += f":{line}"
+        if field:
+            where += f": {field}"
+        super().__init__(f"{where}: {message}")
+
+
+class LabError(MeshlabError):
+    """The lab was asked for something it cannot do in its current state."""
+
+
+class PortConflict(LabError):
+    """A pod's listening address is already in use by some other process."""
+
+
+class WorkerError(MeshlabError):
+    """A pod's process died, failed to start, or answered a control call with an error."""

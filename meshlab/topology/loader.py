@@ -1,0 +1,408 @@
+"""Load and validate a topology YAML file into the frozen model.
+
+Every problem raises one :class:`~meshlab.errors.TopologyError` naming the file, the line, the
+field path (``workloads[2].node``) and what is allowed, before anything starts. Validation walks
+PyYAML's composed node tree, so every value still knows its line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from ..durations import ALLOWED as DURATION_ALLOWED, parse_duration
+from ..errors import TopologyError
+from .model import (APP_KINDS, RATINGS_VARIANTS, STAR_COLORS, AppSpec, Call, Entry, Namespace,
+                    Node, Service, Topology, Workload, frozen_map)
+
+TOPOLOGY_DIR = Path(__file__).resolve().parent.parent.parent / "topologies"
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "a mapping", list: "a list"}
+
+
+class _At:
+    """A YAML node with the file and field path it came from."""
+
+    def __init__(self, node: yaml.Node, file: str, path: str, lines: bool = True):
+        self.node, self.file, self.path, self.lines = node, file, path, lines
+
+    @property
+    def line(self) -> int | None:
+        return self.node.start_mark.line + 1 if self.lines else None
+
+    def error(self, message: str, path: str | None = None) -> TopologyError:
+        return TopologyError(message, file=self.file, line=self.line, field=path or self.path or None)
+
+    def child(self, node: yaml.Node, suffix: str) -> "_At":
+        path = f"{self.path}.{suffix}" if self.path and not suffix.startswith("[") else self.path + suffix
+        return _At(node, self.file, path, self.lines)
+
+    def _kind(self) -> str:
+        if isinstance(self.node, yaml.MappingNode):
+            return "a mapping"
+        if isinstance(self.node, yaml.SequenceNode):
+            return "a list"
+        v = self.value()
+        return "nothing (null)" if v is None else f"{_TYPE_NAMES.get(type(v), type(v).__name__)} ({v!r})"
+
+    def value(self):
+        return yaml.SafeLoader("").construct_object(self.node, deep=True)
+
+    # -- shapes --------------------------------------------------------------------------------
+    def mapping(self, required: Iterable[str] = (), optional: Iterable[str] = ()) -> dict[str, "_At"]:
+        required, optional = list(required), list(optional)
+        if not isinstance(self.node, yaml.MappingNode):
+            raise self.error(f"expected a mapping with keys {_list(required + optional)}; got {self._kind()}")
+        out: dict[str, _At] = {}
+        allowed = required + optional
+        for knode, vnode in self.node.value:
+            key = yaml.SafeLoader("").construct_object(knode)
+            kat = _At(knode, self.file, self.path, self.lines)
+            if not isinstance(key, str):
+                raise kat.error(f"keys must be strings; got {key!r}")
+            if key in out:
+                raise kat.error(f"duplicate key {key!r} (also on line {out[key].node.start_mark.line + 1})",
+                                _join(self.path, key))
+            if allowed and key not in allowed:
+                hint = _close(key, allowed)
+                raise kat.error(f"unknown key {key!r}{hint}; allowed keys: {_list(allowed)}",
+                                _join(self.path, key))
+            out[key] = self.child(vnode, key)
+        missing = [k for k in required if k not in out]
+        if missing:
+            raise self.error(f"missing required key {missing[0]!r}; required keys: {_list(required)}")
+        return out
+
+    def free_mapping(self) -> dict[str, "_At"]:
+        return self.mapping()
+
+    def seq(self, allow_empty: bool = True) -> list["_At"]:
+        if not isinstance(self.node, yaml.SequenceNode):
+            raise self.error(f"expected a list; got {self._kind()}")
+        if not allow_empty and not self.node.value:
+            raise self.error("expected a non-empty list")
+        return [self.child(n, f"[{i}]") for i, n in enumerate(self.node.value)]
+
+    # -- scalars -------------------------------------------------------------------------------
+    def _scalar(self, typ: type, what: str):
+        if not isinstance(self.node, yaml.ScalarNode):
+            raise self.error(f"expected {what}; got {self._kind()}")
+        v = self.value()
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+            raise self.error(f"expected {what}; got {self._kind()}")
+        return v
+
+    def string(self, choices: Iterable[str] | None = None) -> str:
+        v = self._scalar(str, "a string")
+        if choices is not None:
+            choices = list(choices)
+            if v not in choices:
+                raise self.error(f"{v!r} is not allowed{_close(v, choices)}; allowed values: {_list(choices)}")
+        return v
+
+    def name(self) -> str:
+        v = self._scalar(str, "a name")
+        if not _NAME_RE.match(v) or len(v) > 63:
+            raise self.error(f"{v!r} is not a valid name: use at most 63 lower-case letters, digits "
+                             "and '-', starting and ending with a letter or digit (Kubernetes DNS-1123)")
+        return v
+
+    def integer(self, lo: int | None = None, hi: int | None = None) -> int:
+        what = "an integer" + (f" from {lo} to {hi}" if lo is not None and hi is not None else "")
+        v = self._scalar(int, what)
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise self.error(f"{v} is out of range; allowed: {lo} to {hi}")
+        return v
+
+    def port(self) -> int:
+        return self.integer(1, 65535)
+
+    def duration(self) -> float:
+        if not isinstance(self.node, yaml.ScalarNode):
+            raise self.error(f"expected a duration, {DURATION_ALLOWED}; got {self._kind()}")
+        try:
+            return parse_duration(self.value())
+        except ValueError as e:
+            raise self.error(str(e)) from None
+
+    def labels(self) -> dict[str, str]:
+        out = {}
+        for key, at in self.free_mapping().items():
+            if not _LABEL_KEY_RE.match(key):
+                raise at.error(f"{key!r} is not a valid label key (Kubernetes: [prefix/]name of "
+                               "letters, digits, '-', '_' and '.')")
+            if isinstance(at.node, yaml.ScalarNode) and isinstance(at.value(), (int, float, bool)):
+                raise at.error(f"label values must be strings; quote it: \"{at.node.value}\"")
+            v = at.string()
+            if not _LABEL_VALUE_RE.match(v) or len(v) > 63:
+                raise at.error(f"{v!r} is not a valid label value (up to 63 letters, digits, '-', '_', '.')")
+            out[key] = v
+        return out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _list(items: Iterable[str]) -> str:
+    return ", ".join(str(i) for i in items) or "(none)"
+
+
+def _close(word: str, choices: Iterable[str]) -> str:
+    import difflib
+    m = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {m[0]!r}?)" if m else ""
+
+
+# ------------------------------------------------------------------------------------------------
+# public entry points
+# ------------------------------------------------------------------------------------------------
+
+def topology_files() -> list[Path]:
+    """The topology files that ship with meshlab, in ``topologies/``."""
+    return sorted(TOPOLOGY_DIR.glob("*.yaml"))
+
+
+def find_topology_file(name_or_path: str | Path) -> Path:
+    """``"bookinfo"`` -> ``topologies/bookinfo.yaml``; a path is taken as it is."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists() or "/" in str(name_or_path):
+        if not p.exists():
+            raise TopologyError(f"no such file; shipped topologies: {_list(f.stem for f in topology_files())}",
+                                file=str(p))
+        return p
+    cand = TOPOLOGY_DIR / f"{name_or_path}.yaml"
+    if cand.exists():
+        return cand
+    raise TopologyError(f"unknown topology {str(name_or_path)!r}{_close(str(name_or_path), [f.stem for f in topology_files()])}; "
+                        f"shipped topologies: {_list(f.stem for f in topology_files())}, or give a path to a .yaml file",
+                        file=str(name_or_path))
+
+
+def load_topology(source: "str | Path | dict | Topology") -> Topology:
+    """Load a topology from a shipped name (``"bookinfo"``), a file path, a dict, or pass one through."""
+    if isinstance(source, Topology):
+        return source
+    if isinstance(source, dict):
+        return parse_topology(yaml.safe_dump(source, sort_keys=False), file="<dict>", lines=False)
+    path = find_topology_file(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise TopologyError(f"cannot read the file: {e}", file=str(path)) from None
+    return parse_topology(text, file=str(path))
+
+
+def parse_topology(text: str, file: str = "<string>", lines: bool = True) -> Topology:
+    try:
+        docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        raise TopologyError(f"not valid YAML: {problem}", file=file,
+                            line=mark.line + 1 if mark else None) from None
+    docs = [d for d in docs if d is not None]
+    if len(docs) != 1:
+        raise TopologyError(f"expected exactly one YAML document; found {len(docs)}", file=file, line=1)
+    return _Builder(_At(docs[0], file, "", lines), file).build()
+
+
+# ------------------------------------------------------------------------------------------------
+
+_TOP_REQUIRED = ("name", "nodes", "namespaces", "services", "workloads")
+_TOP_OPTIONAL = ("description", "entry")
+
+
+class _Builder:
+    def __init__(self, root: _At, file: str):
+        self.root, self.file = root, file
+
+    def build(self) -> Topology:
+        top = self.root.mapping(_TOP_REQUIRED, _TOP_OPTIONAL)
+        name = top["name"].name()
+        description = top["description"].string() if "description" in top else ""
+        nodes = self._unique([self._node(a) for a in top["nodes"].seq(allow_empty=False)], top["nodes"], "node")
+        namespaces = self._unique([self._namespace(a) for a in top["namespaces"].seq(allow_empty=False)],
+                                  top["namespaces"], "namespace")
+        ns_by_name = {ns.name: ns for ns, _ in namespaces}
+        workloads = [self._workload(a, [n.name for n, _ in nodes], ns_by_name)
+                     for a in top["workloads"].seq(allow_empty=False)]
+        self._unique(workloads, top["workloads"], "workload", key=lambda w: (w.namespace, w.name))
+        services = [self._service(a, ns_by_name) for a in top["services"].seq()]
+        self._unique(services, top["services"], "service", key=lambda s: (s.namespace, s.name))
+        topo = Topology(name=name, description=description,
+                        nodes=tuple(n for n, _ in nodes), namespaces=tuple(n for n, _ in namespaces),
+                        services=tuple(s for s, _ in services), workloads=tuple(w for w, _ in workloads),
+                        source=None if self.file.startswith("<") else self.file)
+        self._check_pod_names(topo, dict((w.name, a) for w, a in workloads))
+        for svc, at in services:
+            self._check_service_endpoints(topo, svc, at)
+        resolved = tuple(replace(wl, app=replace(wl.app, calls=self._resolve_calls(topo, wl)))
+                         for wl, _ in workloads)
+        entry = self._entry(top["entry"], topo) if "entry" in top else None
+        return replace(topo, workloads=resolved, entry=entry)
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _unique(self, items, seq_at: _At, what: str, key=lambda x: x.name):
+        seen: dict = {}
+        for item, at in items:
+            k = key(item)
+            if k in seen:
+                label = "/".join(k) if isinstance(k, tuple) else k
+                raise at.error(f"duplicate {what} name {label!r} (first defined on line {seen[k].line})",
+                               at.path + ".name")
+            seen[k] = at
+        return items
+
+    def _node(self, at: _At):
+        m = at.mapping(("name",), ("labels",))
+        return Node(name=m["name"].name(), labels=frozen_map(m["labels"].labels() if "labels" in m else {})), at
+
+    def _namespace(self, at: _At):
+        m = at.mapping(("name",), ("labels", "serviceAccounts"))
+        sas = ["default"]
+        if "serviceAccounts" in m:
+            for sa_at in m["serviceAccounts"].seq():
+                sa = sa_at.name()
+                if sa in sas and sa != "default":
+                    raise sa_at.error(f"duplicate service account {sa!r}")
+                if sa not in sas:
+                    sas.append(sa)
+        return Namespace(name=m["name"].name(), labels=frozen_map(m["labels"].labels() if "labels" in m else {}),
+                         service_accounts=tuple(sas)), at
+
+    def _workload(self, at: _At, node_names: list[str], namespaces: dict[str, Namespace]):
+        m = at.mapping(("name", "node", "app"),
+                       ("namespace", "serviceAccount", "labels", "replicas", "ports"))
+        name = m["name"].name()
+        node = m["node"].string()
+        if node not in node_names:
+            raise m["node"].error(f"unknown node {node!r}{_close(node, node_names)}; nodes: {_list(node_names)}")
+        ns = m["namespace"].string() if "namespace" in m else "default"
+        if ns not in namespaces:
+            raise m["namespace"].error(f"unknown namespace {ns!r}{_close(ns, namespaces)}; "
+                                       f"namespaces: {_list(namespaces)}")
+        sa = m["serviceAccount"].string() if "serviceAccount" in m else "default"
+        known_sas = namespaces[ns].service_accounts
+        if sa not in known_sas:
+            raise m["serviceAccount"].error(
+                f"unknown service account {sa!r} in namespace {ns!r}{_close(sa, known_sas)}; "
+                f"declared there: {_list(known_sas)} (add it under namespaces[].serviceAccounts)")
+        labels = m["labels"].labels() if "labels" in m else {}
+        labels.setdefault("app", name)
+        replicas = m["replicas"].integer(1, 50) if "replicas" in m else 1
+        app = self._app(m["app"])
+        default_port = APP_KINDS[app.kind]
+        if "ports" in m:
+            ports = tuple(p.port() for p in m["ports"].seq())
+        else:
+            ports = (default_port,) if default_port else ()
+        return Workload(name=name, namespace=ns, node=node, service_account=sa, labels=frozen_map(labels),
+                        app=app, replicas=replicas, ports=ports), at
+
+    def _app(self, at: _At) -> AppSpec:
+        m = at.mapping(("kind",), ("serviceTime", "calls", "starColor", "variant"))
+        kind = m["kind"].string(APP_KINDS)
+        service_time = m["serviceTime"].duration() if "serviceTime" in m else 0.0
+        params: dict[str, object] = {}
+        if "starColor" in m:
+            if kind != "reviews":
+                raise m["starColor"].error(f"starColor applies only to kind reviews, not {kind!r}")
+            params["starColor"] = m["starColor"].string(STAR_COLORS)
+        if "variant" in m:
+            if kind != "ratings":
+                raise m["variant"].error(f"variant applies only to kind ratings, not {kind!r}")
+            params["variant"] = m["variant"].string(RATINGS_VARIANTS)
+        calls = tuple(self._call(c) for c in m["calls"].seq()) if "calls" in m else ()
+        if kind == "reviews" and calls and "starColor" not in params:
+            raise at.error("a reviews app that calls ratings needs starColor (black as in v2, red as in v3)")
+        return AppSpec(kind=kind, service_time=service_time, calls=calls, params=frozen_map(params))
+
+    def _call(self, at: _At) -> tuple:
+        m = at.mapping(("service", "path"), ("port", "timeout", "retries"))
+        path = m["path"].string()
+        if not path.startswith("/"):
+            raise m["path"].error(f"a path starts with '/'; got {path!r}")
+        return _PendingCall(service=m["service"].string(), port=m["port"].port() if "port" in m else None,
+                            path=path, timeout=m["timeout"].duration() if "timeout" in m else None,
+                            retries=m["retries"].integer(0, 10) if "retries" in m else 0, at=at, m=m)
+
+    def _service(self, at: _At, namespaces: dict[str, Namespace]):
+        m = at.mapping(("name", "port", "selector"), ("namespace", "targetPort", "portName"))
+        ns = m["namespace"].string() if "namespace" in m else "default"
+        if ns not in namespaces:
+            raise m["namespace"].error(f"unknown namespace {ns!r}; namespaces: {_list(namespaces)}")
+        port = m["port"].port()
+        selector = m["selector"].labels()
+        if not selector:
+            raise m["selector"].error("a service needs a non-empty selector, for example {app: reviews}")
+        return Service(name=m["name"].name(), namespace=ns, port=port,
+                       target_port=m["targetPort"].port() if "targetPort" in m else port,
+                       selector=frozen_map(selector),
+                       port_name=m["portName"].string() if "portName" in m else "http"), at
+
+    def _check_pod_names(self, topo: Topology, at_by_workload: dict[str, _At]):
+        seen: dict[str, str] = {}
+        for w in topo.workloads:
+            for pn in w.pod_names():
+                if pn in seen:
+                    raise at_by_workload[w.name].error(
+                        f"pod name {pn!r} of workload {w.name!r} clashes with a pod of workload {seen[pn]!r}; "
+                        "rename one of the workloads", at_by_workload[w.name].path + ".name")
+                seen[pn] = w.name
+
+    def _check_service_endpoints(self, topo: Topology, svc: Service, at: _At):
+        eps = topo.endpoints(svc)
+        if not eps:
+            raise at.error(f"service {svc.name!r} selects no pod: no workload in namespace {svc.namespace!r} "
+                           f"has labels {dict(svc.selector)}", at.path + ".selector")
+        for p in eps:
+            if svc.target_port not in p.ports:
+                raise at.error(f"service {svc.name!r} sends to port {svc.target_port}, but pod {p.name!r} "
+                               f"listens on {_list(map(str, p.ports)) if p.ports else 'no port'}",
+                               at.path + (".targetPort" if svc.target_port != svc.port else ".port"))
+
+    def _resolve_calls(self, topo: Topology, wl: Workload) -> tuple[Call, ...]:
+        resolved = []
+        for i, pc in enumerate(wl.app.calls):
+            svc = topo.resolve_service(pc.service, wl.namespace)
+            if svc is None:
+                names = [s.name if s.namespace == wl.namespace else f"{s.name}.{s.namespace}" for s in topo.services]
+                raise pc.m["service"].error(f"unknown service {pc.service!r}{_close(pc.service, names)}; "
+                                            f"services: {_list(names)}")
+            port = pc.port if pc.port is not None else svc.port
+            if port != svc.port:
+                raise pc.m["port"].error(f"service {svc.name!r} has port {svc.port}, not {port}")
+            resolved.append(Call(service=pc.service, port=port, path=pc.path, timeout=pc.timeout,
+                                 retries=pc.retries))
+        return tuple(resolved)
+
+    def _entry(self, at: _At, topo: Topology) -> Entry:
+        m = at.mapping(("from", "url"))
+        src = m["from"].string()
+        try:
+            topo.pod(src)
+        except KeyError:
+            names = [w.name for w in topo.workloads]
+            raise m["from"].error(f"unknown workload {src!r}{_close(src, names)}; workloads: {_list(names)}") from None
+        url = m["url"].string()
+        if not url.startswith("http://"):
+            raise m["url"].error(f"expected an http:// URL; got {url!r}")
+        return Entry(source=src, url=url)
+
+
+class _PendingCall:
+    """A call as parsed, before its service is resolved against the whole topology."""
+
+    def __init__(self, service, port, path, timeout, retries, at, m):
+        self.service, self.port, self.path = service, port, path
+        self.timeout, self.retries, self.at, self.m = timeout, retries, at, m

@@ -1,0 +1,181 @@
+"""The topology data model: frozen, pure data, no I/O. Starts nothing.
+
+A :class:`Topology` is what a ``topologies/*.yaml`` file describes: nodes, namespaces with their
+service accounts, services (name + port + selector), and workloads (deployments) whose replicas
+are the pods. Pods are derived, never written down: workload ``reviews-v2`` with one replica is
+pod ``reviews-v2-0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+CLUSTER_DOMAIN = "cluster.local"
+
+#: App kinds the workload runtime can run, with the container port each listens on by default.
+APP_KINDS: Mapping[str, int | None] = MappingProxyType({
+    "productpage": 9080,
+    "details": 9080,
+    "reviews": 9080,
+    "ratings": 9080,
+    "httpbin": 8080,
+    "client": None,      # a curl/fortio-like load client: listens on nothing
+})
+
+#: Ratings variants, as in Bookinfo's ratings.js SERVICE_VERSION.
+RATINGS_VARIANTS = ("normal", "faulty", "delayed", "unavailable", "unhealthy")
+STAR_COLORS = ("black", "red")
+
+
+def frozen_map(d: Mapping | None = None) -> Mapping:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+    service_accounts: tuple[str, ...] = ("default",)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One outbound call an app makes, with the timeout and retries written in the app's own code."""
+    service: str                 # as written: "ratings", "ratings.default" or an FQDN
+    port: int
+    path: str
+    timeout: float | None = None  # seconds per attempt; None = wait forever
+    retries: int = 0              # extra attempts after the first, in the app's own code
+
+    def url(self) -> str:
+        return f"http://{self.service}:{self.port}{self.path}"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    kind: str
+    service_time: float = 0.0     # configured (emulated) work per request, seconds
+    calls: tuple[Call, ...] = ()
+    params: Mapping[str, object] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    namespace: str
+    node: str
+    service_account: str
+    labels: Mapping[str, str]
+    app: AppSpec
+    replicas: int = 1
+    ports: tuple[int, ...] = ()
+
+    def pod_names(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}-{i}" for i in range(self.replicas))
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    port: int
+    target_port: int
+    selector: Mapping[str, str]
+    port_name: str = "http"
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+
+    def selects(self, pod: "Pod") -> bool:
+        return pod.namespace == self.namespace and all(
+            pod.labels.get(k) == v for k, v in self.selector.items())
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    workload: str
+    namespace: str
+    node: str
+    service_account: str
+    labels: Mapping[str, str]
+    app: AppSpec
+    ports: tuple[int, ...]
+
+    @property
+    def spiffe_id(self) -> str:
+        return f"spiffe://{CLUSTER_DOMAIN}/ns/{self.namespace}/sa/{self.service_account}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where traffic starts by default: the workload to send from and the URL to ask for."""
+    source: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    nodes: tuple[Node, ...]
+    namespaces: tuple[Namespace, ...]
+    services: tuple[Service, ...]
+    workloads: tuple[Workload, ...]
+    entry: Entry | None = None
+    description: str = ""
+    source: str | None = None      # the file it was loaded from
+
+    # -- derived views -------------------------------------------------------------------------
+    @property
+    def pods(self) -> tuple[Pod, ...]:
+        return tuple(
+            Pod(name=pn, workload=w.name, namespace=w.namespace, node=w.node,
+                service_account=w.service_account, labels=w.labels, app=w.app, ports=w.ports)
+            for w in self.workloads for pn in w.pod_names())
+
+    def pod(self, name: str) -> Pod:
+        """A pod by its name, or the first pod of a workload given by its name."""
+        pods = self.pods
+        for p in pods:
+            if p.name == name:
+                return p
+        for p in pods:
+            if p.workload == name:
+                return p
+        raise KeyError(f"no pod or workload named {name!r}; pods: {', '.join(p.name for p in pods)}")
+
+    def service(self, name: str, namespace: str | None = None) -> Service:
+        for s in self.services:
+            if s.name == name and (namespace is None or s.namespace == namespace):
+                return s
+        raise KeyError(f"no service named {name!r}")
+
+    def endpoints(self, service: Service) -> tuple[Pod, ...]:
+        return tuple(p for p in self.pods if service.selects(p))
+
+    def services_of(self, pod: Pod) -> tuple[Service, ...]:
+        return tuple(s for s in self.services if s.selects(pod))
+
+    def namespace(self, name: str) -> Namespace:
+        for ns in self.namespaces:
+            if ns.name == name:
+                return ns
+        raise KeyError(f"no namespace named {name!r}")
+
+    def resolve_service(self, host: str, from_namespace: str) -> Service | None:
+        """Kubernetes DNS search-path resolution of ``host`` as seen from ``from_namespace``."""
+        for s in self.services:
+            if host in (s.fqdn, f"{s.name}.{s.namespace}.svc", f"{s.name}.{s.namespace}"):
+                return s
+            if host == s.name and s.namespace == from_namespace:
+                return s
+        return None
