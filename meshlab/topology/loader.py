@@ -44,6 +44,14 @@ class _At:
         path = f"{self.path}.{suffix}" if self.path and not suffix.startswith("[") else self.path + suffix
         return _At(node, self.file, path, self.lines)
 
+    def at_key(self, key: str) -> "_At":
+        """The value under ``key`` of this (already validated) mapping, so an error points at its line."""
+        if isinstance(self.node, yaml.MappingNode):
+            for knode, vnode in self.node.value:
+                if isinstance(knode, yaml.ScalarNode) and knode.value == key:
+                    return self.child(vnode, key)
+        return _At(self.node, self.file, _join(self.path, key), self.lines)
+
     def _kind(self) -> str:
         if isinstance(self.node, yaml.MappingNode):
             return "a mapping"
@@ -53,7 +61,12 @@ class _At:
         return "nothing (null)" if v is None else f"{_TYPE_NAMES.get(type(v), type(v).__name__)} ({v!r})"
 
     def value(self):
-        return yaml.SafeLoader("").construct_object(self.node, deep=True)
+        try:
+            return yaml.SafeLoader("").construct_object(self.node, deep=True)
+        except Exception as e:  # an explicit tag (!foo, !!int abc, merge key <<) PyYAML cannot build
+            problem = getattr(e, "problem", None) or str(e)
+            raise self.error(f"cannot read this value: {problem}; write a plain YAML value "
+                             "(tags such as !foo and merge keys << are not supported)") from None
 
     # -- shapes --------------------------------------------------------------------------------
     def mapping(self, required: Iterable[str] = (), optional: Iterable[str] = ()) -> dict[str, "_At"]:
@@ -63,8 +76,8 @@ class _At:
         out: dict[str, _At] = {}
         allowed = required + optional
         for knode, vnode in self.node.value:
-            key = yaml.SafeLoader("").construct_object(knode)
             kat = _At(knode, self.file, self.path, self.lines)
+            key = kat.value()
             if not isinstance(key, str):
                 raise kat.error(f"keys must be strings; got {key!r}")
             if key in out:
@@ -193,7 +206,13 @@ def load_topology(source: "str | Path | dict | Topology") -> Topology:
     if isinstance(source, Topology):
         return source
     if isinstance(source, dict):
-        return parse_topology(yaml.safe_dump(source, sort_keys=False), file="<dict>", lines=False)
+        try:
+            text = yaml.safe_dump(source, sort_keys=False)
+        except yaml.YAMLError as e:
+            bad = e.args[-1] if e.args else e
+            raise TopologyError(f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
+                                "strings, numbers, true/false and None", file="<dict>") from None
+        return parse_topology(text, file="<dict>", lines=False)
     path = find_topology_file(source)
     try:
         text = path.read_text(encoding="utf-8")
@@ -243,7 +262,7 @@ class _Builder:
                         nodes=tuple(n for n, _ in nodes), namespaces=tuple(n for n, _ in namespaces),
                         services=tuple(s for s, _ in services), workloads=tuple(w for w, _ in workloads),
                         source=None if self.file.startswith("<") else self.file)
-        self._check_pod_names(topo, dict((w.name, a) for w, a in workloads))
+        self._check_pod_names(topo, {(w.namespace, w.name): a for w, a in workloads})
         for svc, at in services:
             self._check_service_endpoints(topo, svc, at)
         resolved = tuple(replace(wl, app=replace(wl.app, calls=self._resolve_calls(topo, wl)))
@@ -256,10 +275,11 @@ class _Builder:
         seen: dict = {}
         for item, at in items:
             k = key(item)
+            at = at.at_key("name")
             if k in seen:
                 label = "/".join(k) if isinstance(k, tuple) else k
-                raise at.error(f"duplicate {what} name {label!r} (first defined on line {seen[k].line})",
-                               at.path + ".name")
+                first = f"on line {seen[k].line}" if seen[k].line is not None else f"at {seen[k].path}"
+                raise at.error(f"duplicate {what} name {label!r} (first defined {first})")
             seen[k] = at
         return items
 
@@ -350,26 +370,27 @@ class _Builder:
                        selector=frozen_map(selector),
                        port_name=m["portName"].string() if "portName" in m else "http"), at
 
-    def _check_pod_names(self, topo: Topology, at_by_workload: dict[str, _At]):
+    def _check_pod_names(self, topo: Topology, at_by_workload: dict[tuple[str, str], _At]):
         seen: dict[str, str] = {}
         for w in topo.workloads:
+            at = at_by_workload[(w.namespace, w.name)].at_key("name")
             for pn in w.pod_names():
                 if pn in seen:
-                    raise at_by_workload[w.name].error(
-                        f"pod name {pn!r} of workload {w.name!r} clashes with a pod of workload {seen[pn]!r}; "
-                        "rename one of the workloads", at_by_workload[w.name].path + ".name")
-                seen[pn] = w.name
+                    raise at.error(
+                        f"pod name {pn!r} of workload '{w.namespace}/{w.name}' clashes with a pod of workload "
+                        f"{seen[pn]!r}; pod names must be unique across namespaces, rename one of the workloads")
+                seen[pn] = f"{w.namespace}/{w.name}"
 
     def _check_service_endpoints(self, topo: Topology, svc: Service, at: _At):
         eps = topo.endpoints(svc)
         if not eps:
-            raise at.error(f"service {svc.name!r} selects no pod: no workload in namespace {svc.namespace!r} "
-                           f"has labels {dict(svc.selector)}", at.path + ".selector")
+            raise at.at_key("selector").error(f"service {svc.name!r} selects no pod: no workload in namespace "
+                                              f"{svc.namespace!r} has labels {dict(svc.selector)}")
         for p in eps:
             if svc.target_port not in p.ports:
-                raise at.error(f"service {svc.name!r} sends to port {svc.target_port}, but pod {p.name!r} "
-                               f"listens on {_list(map(str, p.ports)) if p.ports else 'no port'}",
-                               at.path + (".targetPort" if svc.target_port != svc.port else ".port"))
+                raise at.at_key("targetPort" if svc.target_port != svc.port else "port").error(
+                    f"service {svc.name!r} sends to port {svc.target_port}, but pod {p.name!r} "
+                    f"listens on {_list(map(str, p.ports)) if p.ports else 'no port'}")
 
     def _resolve_calls(self, topo: Topology, wl: Workload) -> tuple[Call, ...]:
         resolved = []

@@ -1,0 +1,65 @@
+"""The one small interface every backend implements, and ``backend="auto"``.
+
+A backend realizes a topology: it allocates the cluster's addresses (:meth:`Backend.plan`),
+checks they are free (:meth:`Backend.check`), starts processes in the right place
+(:meth:`Backend.spawn`) and removes whatever it created (:meth:`Backend.teardown`). The lab never
+branches on which backend it has.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from abc import ABC, abstractmethod
+
+from ..errors import LabError
+from ..net.cluster import ClusterNet, PodAddr
+from ..topology.model import Topology
+
+BACKENDS = ("auto", "loopback", "mininet")
+
+
+class Backend(ABC):
+    name: str = "?"
+
+    def __init__(self, reason: str = ""):
+        self.reason = reason          # why this backend was chosen, said once to the learner
+
+    @abstractmethod
+    def plan(self, topo: Topology) -> ClusterNet:
+        """Allocate every pod IP, node IP and service VIP."""
+
+    @abstractmethod
+    def check(self, net: ClusterNet) -> None:
+        """Raise :class:`~meshlab.errors.PortConflict` if an address a pod needs is taken."""
+
+    @abstractmethod
+    def spawn(self, pod: PodAddr, argv: list[str], log_file) -> subprocess.Popen:
+        """Start ``argv`` in ``pod``'s network, stdin/stdout piped, stderr to ``log_file``."""
+
+    @abstractmethod
+    def teardown(self) -> None:
+        """Remove everything the backend created (idempotent)."""
+
+
+def mininet_status() -> tuple[bool, str]:
+    """Can the mininet backend run here? (ok, reason in plain words)."""
+    if os.geteuid() != 0:
+        return False, "mininet needs root"
+    if shutil.which("mnexec") is None:
+        return False, "mininet's mnexec is not installed (Debian: apt-get install mininet)"
+    return False, "the mininet backend is not built yet"
+
+
+def choose_backend(name: str) -> Backend:
+    from .loopback import LoopbackBackend
+    if name not in BACKENDS:
+        raise LabError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
+    ok, why = mininet_status()
+    if name == "mininet":
+        if not ok:
+            raise LabError(f"backend 'mininet' cannot run here: {why}; use backend='loopback'")
+    if name == "auto":
+        return LoopbackBackend(reason=f"{why} — using the loopback backend")
+    return LoopbackBackend(reason="asked for the loopback backend")

@@ -1,0 +1,98 @@
+"""The loopback backend: no root, no namespaces — every pod is an address in 127.0.0.0/8.
+
+Linux routes all of 127.0.0.0/8 to the loopback interface, so each pod gets its own IP and binds
+its ports there, and sees its callers' pod IPs. A lab holds a slot *s* (an flock'd file) and uses
+the block 127.s.0.0/16: node *i* is 127.s.i.1, its pods 127.s.i.2 upwards (like a per-node pod
+CIDR), and service VIPs are 127.s.250.x. kube-proxy's endpoint choice happens in the pod's dialer
+(:mod:`meshlab.net.dialer`), since there is no iptables to do it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from ..errors import PortConflict
+from ..net.cluster import ClusterNet, PodAddr, ServiceAddr
+from ..topology.model import Topology
+from .base import Backend
+from .state import Slot
+
+VIP_OCTET = 250
+_PKG_PARENT = str(Path(__file__).resolve().parent.parent.parent)
+
+
+class LoopbackBackend(Backend):
+    name = "loopback"
+
+    def __init__(self, reason: str = ""):
+        super().__init__(reason)
+        self.slot: Slot | None = None
+
+    def plan(self, topo: Topology) -> ClusterNet:
+        if self.slot is None:
+            self.slot = Slot()
+        s = self.slot.number
+        node_index = {n.name: i + 1 for i, n in enumerate(topo.nodes)}
+        next_host = {n: 2 for n in node_index}
+        pods = []
+        for p in topo.pods:
+            i = node_index[p.node]
+            host = next_host[p.node]
+            if host > 254:
+                raise PortConflict(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
+            next_host[p.node] += 1
+            pods.append(PodAddr(p.name, p.namespace, p.node, f"127.{s}.{i}.{host}", dict(p.labels),
+                                p.service_account, p.ports))
+        services = tuple(
+            ServiceAddr(svc.name, svc.namespace, f"127.{s}.{VIP_OCTET}.{k + 1}", svc.port, svc.target_port,
+                        tuple(p.name for p in topo.endpoints(svc)))
+            for k, svc in enumerate(topo.services))
+        return ClusterNet(pods=tuple(pods), services=services,
+                          nodes={n: f"127.{s}.{i}.1" for n, i in node_index.items()}, kube_proxy="dialer")
+
+    def check(self, net: ClusterNet) -> None:
+        for p in net.pods:
+            for port in p.ports:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+                    try:
+                        sk.bind((p.ip, port))
+                    except OSError as e:
+                        if e.errno == errno.EADDRINUSE:
+                            raise PortConflict(
+                                f"pod {p.name} needs {p.ip}:{port}, but that address is in use"
+                                f"{_who_listens(port)}. Stop that process, or run `meshlab clean` if it is "
+                                "left over from a crashed lab") from None
+                        raise PortConflict(f"pod {p.name} cannot use {p.ip}:{port}: {e.strerror}") from None
+
+    def spawn(self, pod: PodAddr, argv: list[str], log_file) -> subprocess.Popen:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=log_file, env=env, start_new_session=True, close_fds=True)
+
+    def teardown(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
+
+
+def _who_listens(port: int) -> str:
+    try:
+        for c in psutil.net_connections("tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port:
+                try:
+                    name = psutil.Process(c.pid).name() if c.pid else "?"
+                except psutil.Error:
+                    name = "?"
+                return f" (listening on {c.laddr.ip}:{port}: {name}, pid {c.pid})" if c.pid else \
+                    f" (something listens on {c.laddr.ip}:{port})"
+    except (psutil.Error, OSError):
+        pass
+    return ""

@@ -1,0 +1,131 @@
+"""The lab's side of a pod process's control channel (see :mod:`meshlab.apps.worker`).
+
+A :class:`WorkerProcess` owns one ``subprocess.Popen`` whose stdin/stdout carry JSON lines. A
+reader thread parses what the worker says into a queue, so calls can wait with a timeout and a
+dead worker is noticed at once. The stdin pipe is the worker's lifeline: if this process dies,
+the pipe closes and the worker exits on its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+import signal
+import subprocess
+import threading
+import time
+from typing import Callable
+
+from ..errors import WorkerError
+
+_EOF = object()
+
+
+class WorkerProcess:
+    def __init__(self, name: str, popen: subprocess.Popen, log_path=None):
+        self.name = name
+        self.proc = popen
+        self.log_path = log_path
+        self._q: queue.Queue = queue.Queue()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.ready_info: dict | None = None
+        self._reader = threading.Thread(target=self._read, name=f"meshlab-{name}", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                self._q.put(json.loads(line))
+            except ValueError:
+                continue
+        self._q.put(_EOF)
+
+    def _log_tail(self, n: int = 15) -> str:
+        if not self.log_path:
+            return ""
+        try:
+            lines = open(self.log_path, errors="replace").read().splitlines()[-n:]
+        except OSError:
+            return ""
+        return ("\n  last lines of its log:\n    " + "\n    ".join(lines)) if lines else ""
+
+    def _send(self, msg: dict) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            raise WorkerError(f"pod {self.name}: its process has exited (code {self.proc.poll()})"
+                              + self._log_tail()) from None
+
+    def start(self, spec: dict) -> None:
+        self._send(spec)
+
+    def wait_ready(self, deadline: float) -> dict:
+        """Wait for ``ready``; returns the worker's error event dict if it reported one."""
+        msg = self._get(deadline, "start")
+        if msg.get("event") not in ("ready", "error"):
+            raise WorkerError(f"pod {self.name}: unexpected first message {msg!r}")
+        self.ready_info = msg
+        return msg
+
+    def _get(self, deadline: float, what: str):
+        try:
+            msg = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise WorkerError(f"pod {self.name}: no answer to {what} in time") from None
+        if msg is _EOF:
+            self.proc.wait(timeout=5)
+            raise WorkerError(f"pod {self.name}: its process exited (code {self.proc.returncode}) "
+                              f"during {what}" + self._log_tail())
+        return msg
+
+    def call(self, op: str, args: dict | None = None, *, timeout: float = 30.0,
+             on_progress: Callable[[int], None] | None = None) -> dict:
+        """Send one call and wait for its answer (progress lines go to ``on_progress``)."""
+        with self._lock:
+            cid = next(self._ids)
+            self._send({"id": cid, "op": op, **(args or {})})
+            deadline = time.monotonic() + timeout
+            while True:
+                msg = self._get(deadline, op)
+                if msg.get("id") != cid:
+                    continue                      # a late answer to an abandoned call
+                if "progress" in msg:
+                    if on_progress:
+                        on_progress(msg["progress"])
+                    continue
+                if "error" in msg:
+                    raise WorkerError(f"pod {self.name}: {op} failed: {msg['error']}")
+                return msg["result"]
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Ask the worker to exit, then close its lifeline, then TERM, then KILL."""
+        if self.alive():
+            try:
+                self.proc.stdin.close()             # the lifeline: the worker exits on EOF
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                if f:
+                    f.close()
+            except OSError:
+                pass

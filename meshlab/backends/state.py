@@ -1,0 +1,161 @@
+"""What a running lab leaves on disk, so that anything it started can be found and stopped later.
+
+``<state root>/labs/<lab id>/lab.json`` holds the controlling process (pid + start time) and
+``processes.jsonl`` one line per process the lab started. ``meshlab clean`` reads these and stops
+only those processes — checked by pid *and* start time, so a recycled pid is never touched — and
+only for labs whose controlling process is gone (or all, with ``force``).
+
+The state root is ``$MESHLAB_STATE_DIR`` or ``<tmp>/meshlab-<uid>``. Address slots (which
+127.x.0.0/16 block a loopback lab uses) are ``slots/<n>.lock`` files held with ``flock`` for the
+lab's lifetime; the kernel releases the lock when the holder dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+def state_root() -> Path:
+    root = os.environ.get("MESHLAB_STATE_DIR") or os.path.join(tempfile.gettempdir(), f"meshlab-{os.getuid()}")
+    p = Path(root)
+    p.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return p
+
+
+def _create_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+class RunState:
+    """The on-disk record of one lab."""
+
+    def __init__(self, topology: str, backend: str):
+        self.lab_id = f"{topology}-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self.dir = state_root() / "labs" / self.lab_id
+        self.dir.mkdir(parents=True, mode=0o700)
+        self.logs = self.dir / "logs"
+        self.logs.mkdir()
+        me = os.getpid()
+        (self.dir / "lab.json").write_text(json.dumps({
+            "lab_id": self.lab_id, "topology": topology, "backend": backend,
+            "owner_pid": me, "owner_create_time": _create_time(me), "started": time.time()}))
+        self._procs = open(self.dir / "processes.jsonl", "a", buffering=1)
+
+    def record_process(self, pid: int, name: str, role: str) -> None:
+        self._procs.write(json.dumps({"pid": pid, "create_time": _create_time(pid), "name": name,
+                                      "role": role}) + "\n")
+
+    def remove(self) -> None:
+        try:
+            self._procs.close()
+        except Exception:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Slot:
+    """An exclusive small integer for this lab (its loopback address block), held by flock."""
+
+    def __init__(self, first: int = 100, count: int = 100):
+        d = state_root() / "slots"
+        d.mkdir(exist_ok=True)
+        for n in range(first, first + count):
+            f = open(d / f"{n}.lock", "a")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            self.number, self._f = n, f
+            return
+        raise RuntimeError(f"all {count} lab slots are in use; stop some labs or run `meshlab clean`")
+
+    def release(self) -> None:
+        if self._f is not None:
+            fcntl.flock(self._f, fcntl.LOCK_UN)
+            self._f.close()
+            self._f = None
+
+
+@dataclass
+class CleanReport:
+    labs: list[str]
+    killed: list[str]
+    skipped: list[str]
+
+    def __str__(self) -> str:
+        if not self.labs:
+            return "nothing to clean: no lab state left behind" + (
+                f" ({len(self.skipped)} lab(s) still running: {', '.join(self.skipped)})" if self.skipped else "")
+        lines = [f"cleaned {len(self.labs)} lab(s): {', '.join(self.labs)}"]
+        if self.killed:
+            lines.append(f"stopped {len(self.killed)} process(es): {', '.join(self.killed)}")
+        if self.skipped:
+            lines.append(f"left {len(self.skipped)} running lab(s) alone: {', '.join(self.skipped)}")
+        return "\n".join(lines)
+
+
+def _alive(pid: int | None, create_time: float | None) -> bool:
+    if not pid:
+        return False
+    ct = _create_time(pid)
+    return ct is not None and (create_time is None or abs(ct - create_time) < 0.01)
+
+
+def clean(force: bool = False, root: Path | None = None) -> CleanReport:
+    """Stop what crashed labs left running and remove their state. With ``force``, also labs whose
+    controlling process is still alive."""
+    labs_dir = (root or state_root()) / "labs"
+    report = CleanReport([], [], [])
+    if not labs_dir.exists():
+        return report
+    for d in sorted(labs_dir.iterdir()):
+        try:
+            meta = json.loads((d / "lab.json").read_text())
+        except (OSError, ValueError):
+            meta = {}
+        if not force and _alive(meta.get("owner_pid"), meta.get("owner_create_time")):
+            report.skipped.append(d.name)
+            continue
+        procs = []
+        try:
+            for line in (d / "processes.jsonl").read_text().splitlines():
+                try:
+                    procs.append(json.loads(line))
+                except ValueError:
+                    continue
+        except OSError:
+            pass
+        live = [p for p in procs if _alive(p.get("pid"), p.get("create_time"))]
+        for p in live:
+            try:
+                os.kill(p["pid"], signal.SIGTERM)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 3
+        for p in live:
+            while _alive(p["pid"], p["create_time"]) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if _alive(p["pid"], p["create_time"]):
+                try:
+                    os.kill(p["pid"], signal.SIGKILL)
+                except OSError:
+                    pass
+            report.killed.append(f"{p.get('name')}[{p['pid']}]")
+        shutil.rmtree(d, ignore_errors=True)
+        report.labs.append(d.name)
+    return report

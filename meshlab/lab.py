@@ -1,0 +1,299 @@
+"""The lab: one topology running on one backend, with its mesh mode.
+
+    with Lab("bookinfo") as lab:                         # start() ... stop(), whatever happens
+        r = lab.request("client", "http://productpage:9080/productpage")
+        print(r.status, r.latency_ms); print(r.path)
+        res = lab.load(requests=200, concurrency=4)      # from the topology's entry by default
+        print(res.summary()["latency_ms"])
+
+Every pod is its own OS process, started by the backend; the lab talks to each over its control
+channel. Spans from every process are collected and reassembled into paths.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import time
+import weakref
+from dataclasses import asdict
+
+from .backends import choose_backend
+from .backends.process import WorkerProcess
+from .backends.state import RunState
+from .errors import LabError, PortConflict, WorkerError
+from .net.cluster import ClusterNet
+from .telemetry.paths import Path, build_paths, path_of
+from .telemetry.results import LoadResult, RequestResult
+from .topology import load_topology
+from .topology.model import Topology
+from .trace import Span
+
+MODES = ("none",)
+FUTURE_MODES = ("sidecar", "ambient")
+START_TIMEOUT = 30.0
+_LIVE: "weakref.WeakSet[Lab]" = weakref.WeakSet()
+
+
+def _stop_all_at_exit():
+    for lab in list(_LIVE):
+        lab.stop()
+
+
+atexit.register(_stop_all_at_exit)
+
+
+class Lab:
+    """A running cluster. ``topology`` is a shipped name (``"bookinfo"``), a path, a dict or a
+    :class:`~meshlab.topology.Topology`; ``mode`` is the mesh mode; ``backend`` is ``"auto"``,
+    ``"loopback"`` or ``"mininet"``."""
+
+    def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str = "none",
+                 backend: str = "auto", *, verbose: bool = True):
+        self.topology = load_topology(topology)
+        if mode not in MODES:
+            later = f" ('{mode}' comes with the mesh data plane, not built yet)" if mode in FUTURE_MODES else ""
+            raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(MODES)}")
+        self.mode = mode
+        self.backend = choose_backend(backend)
+        self.verbose = verbose
+        self.net: ClusterNet | None = None
+        self.workers: dict[str, WorkerProcess] = {}
+        self.state: RunState | None = None
+        self._spans: dict[str, list[Span]] = {}     # by trace id
+        self.startup_s: float | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> "Lab":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<Lab {self.topology.name} mode={self.mode} backend={self.backend.name} {state}>"
+
+    @property
+    def running(self) -> bool:
+        return bool(self.workers)
+
+    def start(self) -> "Lab":
+        if self.running:
+            return self
+        t0 = time.monotonic()
+        if self.verbose:
+            print(f"meshlab: {self.backend.reason}")
+        try:
+            self.net = self.backend.plan(self.topology)
+            self.backend.check(self.net)
+            self.state = RunState(self.topology.name, self.backend.name)
+            _LIVE.add(self)
+            for pod in self.topology.pods:
+                self._spawn(pod.name)
+            deadline = time.monotonic() + START_TIMEOUT
+            for name, w in self.workers.items():
+                msg = w.wait_ready(deadline)
+                if msg.get("event") == "error":
+                    if msg.get("kind") == "port-conflict":
+                        raise PortConflict(f"pod {name}: {msg['error']} — another process took it")
+                    raise WorkerError(f"pod {name}: {msg['error']}")
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - t0
+        return self
+
+    def _spawn(self, pod_name: str) -> WorkerProcess:
+        pod = self.topology.pod(pod_name)
+        addr = self.net.pod(pod_name)
+        log_path = self.state.logs / f"{pod_name}.log"
+        log = open(log_path, "ab")
+        try:
+            popen = self.backend.spawn(addr, ["-m", "meshlab.apps.worker"], log)
+        finally:
+            log.close()
+        self.state.record_process(popen.pid, pod_name, "app")
+        w = WorkerProcess(pod_name, popen, log_path)
+        self.workers[pod_name] = w
+        w.start({"pod": pod_name, "ports": list(pod.ports), "net": self.net.to_dict(),
+                 "app": {"kind": pod.app.kind, "service_time": pod.app.service_time,
+                         "calls": [asdict(c) for c in pod.app.calls], "params": dict(pod.app.params)}})
+        return w
+
+    def stop(self) -> None:
+        """Stop every process and remove everything the lab created. Safe to call twice."""
+        workers, self.workers = self.workers, {}
+        for w in workers.values():
+            try:
+                w.proc.stdin.close()           # cut every lifeline first, so they exit in parallel
+            except OSError:
+                pass
+        for w in workers.values():
+            w.stop()
+        self.backend.teardown()
+        if self.state is not None:
+            self.state.remove()
+            self.state = None
+        _LIVE.discard(self)
+
+    def reset(self) -> None:
+        """Forget collected telemetry and restart any pod whose process died."""
+        self._require_running()
+        self.collect()
+        self._spans.clear()
+        for name, w in list(self.workers.items()):
+            if not w.alive():
+                w.stop()
+                nw = self._spawn(name)
+                msg = nw.wait_ready(time.monotonic() + START_TIMEOUT)
+                if msg.get("event") != "ready":
+                    raise WorkerError(f"pod {name}: restart failed: {msg.get('error')}")
+
+    # -- where things are ----------------------------------------------------------------------
+    def pod_ip(self, pod: str) -> str:
+        self._require_running()
+        return self.net.pod(self.topology.pod(pod).name).ip
+
+    def service_vip(self, name: str) -> str:
+        self._require_running()
+        for s in self.net.services:
+            if s.name == name:
+                return s.vip
+        raise LabError(f"no service named {name!r}; services: {', '.join(s.name for s in self.net.services)}")
+
+    def pods(self) -> list[dict]:
+        """One row per pod: name, node, namespace, IP, ports, pid, alive."""
+        rows = []
+        for p in self.topology.pods:
+            w = self.workers.get(p.name)
+            rows.append({"pod": p.name, "node": p.node, "namespace": p.namespace,
+                         "ip": self.net.pod(p.name).ip if self.net else None, "ports": list(p.ports),
+                         "pid": w.pid if w else None, "alive": bool(w and w.alive())})
+        return rows
+
+    # -- traffic -------------------------------------------------------------------------------
+    def _worker_for(self, source: str | None) -> tuple[str, WorkerProcess]:
+        self._require_running()
+        source = source or (self.topology.entry.source if self.topology.entry else None)
+        if source is None:
+            raise LabError("say which workload sends the traffic (the topology has no entry)")
+        try:
+            pod = self.topology.pod(source)
+        except KeyError as e:
+            raise LabError(str(e.args[0])) from None
+        return pod.name, self.workers[pod.name]
+
+    def _url(self, url: str | None) -> str:
+        url = url or (self.topology.entry.url if self.topology.entry else None)
+        if not url or not url.startswith("http://"):
+            raise LabError(f"expected an http:// URL; got {url!r}")
+        return url
+
+    @staticmethod
+    def _headers(headers) -> list[list[str]]:
+        if headers is None:
+            return []
+        items = headers.items() if hasattr(headers, "items") else headers
+        out = []
+        for k, v in items:
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise LabError(f"headers must map strings to strings; got {k!r}: {v!r}")
+            out.append([k, v])
+        return out
+
+    def request(self, source: str | None = None, url: str | None = None, *, method: str = "GET",
+                headers=None, body: str = "", timeout: float = 30.0) -> RequestResult:
+        """Send one request from a pod (a workload name picks its first pod) and return its
+        status, latency and path."""
+        name, w = self._worker_for(source)
+        url = self._url(url)
+        r = w.call("request", dict(method=method, url=url, headers=self._headers(headers), body=body,
+                                   timeout=timeout), timeout=timeout + 10)
+        self.collect()
+        tid = r.get("trace_id")
+        path = path_of(tid, self._spans.get(tid, [])) if tid else None
+        return RequestResult(source=name, url=url, status=r["status"], error=r["error"],
+                             latency_ms=(r["end"] - r["start"]) * 1000, path=path, body=r.get("body", ""),
+                             headers=tuple(tuple(h) for h in r.get("headers", [])), trace_id=tid)
+
+    def load(self, source: str | None = None, url: str | None = None, *, requests: int | None = None,
+             duration: float | None = None, rate: float | None = None, concurrency: int = 1,
+             method: str = "GET", headers=None, body: str = "", timeout: float = 30.0,
+             progress: bool | None = None) -> LoadResult:
+        """Send many requests from one pod: ``requests`` of them, or for ``duration`` seconds, at
+        ``rate`` per second (None: as fast as possible), over ``concurrency`` connections. Shows a
+        progress bar on long runs (``progress=None``: when more than 50 requests or a duration)."""
+        from .apps.loadgen import LoadPlan
+        name, w = self._worker_for(source)
+        url = self._url(url)
+        try:
+            plan = LoadPlan(requests=requests, duration=duration, rate=rate, concurrency=concurrency)
+        except ValueError as e:
+            raise LabError(str(e)) from None
+        if progress is None:
+            progress = duration is not None or (requests or 0) > 50
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=plan.expected(), desc=f"{name} -> {url}", unit="req", leave=False)
+        last = [0]
+
+        def on_progress(n: int):
+            if bar is not None:
+                bar.update(n - last[0])
+                last[0] = n
+        limit = (duration or 0) + (requests or 0) * timeout / concurrency + 30
+        t0 = time.monotonic()
+        try:
+            r = w.call("load", dict(plan=plan.__dict__, method=method, url=url,
+                                    headers=self._headers(headers), body=body, timeout=timeout),
+                       timeout=min(limit, 3600), on_progress=on_progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        wall = time.monotonic() - t0
+        self.collect()
+        outcomes = r["outcomes"]
+        paths = {}
+        for o in outcomes:
+            tid = o.get("trace_id")
+            if tid and tid in self._spans:
+                p = path_of(tid, self._spans[tid])
+                if p is not None:
+                    paths[tid] = p
+        return LoadResult(source=name, url=url, outcomes=outcomes, paths=paths, wall_s=wall,
+                          settings={"requests": requests, "duration": duration, "rate": rate,
+                                    "concurrency": concurrency, "method": method, "mode": self.mode,
+                                    "backend": self.backend.name, "topology": self.topology.name})
+
+    # -- telemetry -----------------------------------------------------------------------------
+    def collect(self) -> int:
+        """Fetch new spans from every pod; returns how many arrived."""
+        n = 0
+        for w in self.workers.values():
+            if not w.alive():
+                continue
+            for d in w.call("spans", timeout=10)["spans"]:
+                s = Span.from_dict(d)
+                self._spans.setdefault(s.trace_id, []).append(s)
+                n += 1
+        return n
+
+    def spans(self, trace_id: str | None = None) -> list[Span]:
+        self.collect()
+        if trace_id is not None:
+            return list(self._spans.get(trace_id, []))
+        return [s for ss in self._spans.values() for s in ss]
+
+    def paths(self) -> dict[str, Path]:
+        self.collect()
+        return build_paths(self.spans())
+
+    def _require_running(self) -> None:
+        if not self.running:
+            raise LabError("the lab is not running: call lab.start() or use `with Lab(...) as lab:`")
+
+    def describe(self) -> str:
+        return json.dumps({"topology": self.topology.name, "mode": self.mode, "backend": self.backend.name,
+                           "pods": self.pods()}, indent=2)

@@ -1,0 +1,91 @@
+"""The cluster's network as data: pod IPs, service virtual IPs and their endpoints.
+
+A backend allocates the addresses (:class:`ClusterNet` is what it hands every process), so apps
+and proxies never ask the backend anything at run time. Plain JSON-able data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+
+from ..topology.model import CLUSTER_DOMAIN
+
+
+@dataclass(frozen=True)
+class PodAddr:
+    name: str
+    namespace: str
+    node: str
+    ip: str
+    labels: dict = field(default_factory=dict)
+    service_account: str = "default"
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceAddr:
+    name: str
+    namespace: str
+    vip: str
+    port: int
+    target_port: int
+    endpoints: tuple[str, ...]      # pod names
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+
+
+@dataclass(frozen=True)
+class ClusterNet:
+    """Every address in the lab. ``kube_proxy`` says who picks a service's endpoint: ``"dialer"``
+    (the loopback backend: the pod's dialer does what kube-proxy's iptables DNAT would) or
+    ``"kernel"`` (the mininet backend: real DNAT rules on the node)."""
+    pods: tuple[PodAddr, ...]
+    services: tuple[ServiceAddr, ...]
+    nodes: dict = field(default_factory=dict)     # node name -> node IP
+    kube_proxy: str = "dialer"
+
+    def pod(self, name: str) -> PodAddr:
+        for p in self.pods:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def pod_by_ip(self, ip: str) -> PodAddr | None:
+        for p in self.pods:
+            if p.ip == ip:
+                return p
+        return None
+
+    def service_at(self, ip: str, port: int | None = None) -> ServiceAddr | None:
+        for s in self.services:
+            if s.vip == ip and (port is None or s.port == port):
+                return s
+        return None
+
+    def resolve(self, host: str, from_namespace: str) -> str | None:
+        """Cluster DNS with the pod's search path: ``reviews``, ``reviews.default``,
+        ``reviews.default.svc``, ``reviews.default.svc.cluster.local`` -> the service VIP."""
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        host = host.rstrip(".").lower()
+        for s in self.services:
+            if host in (s.fqdn, f"{s.name}.{s.namespace}.svc", f"{s.name}.{s.namespace}") or (
+                    host == s.name and s.namespace == from_namespace):
+                return s.vip
+        return None
+
+    # -- (de)serialisation for the control channel ---------------------------------------------------
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClusterNet":
+        return cls(pods=tuple(PodAddr(**{**p, "ports": tuple(p["ports"])}) for p in d["pods"]),
+                   services=tuple(ServiceAddr(**{**s, "endpoints": tuple(s["endpoints"])}) for s in d["services"]),
+                   nodes=dict(d.get("nodes", {})), kube_proxy=d.get("kube_proxy", "dialer"))

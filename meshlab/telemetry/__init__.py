@@ -1,0 +1,2 @@
+"""Telemetry: spans -> paths (:mod:`.paths`), latency statistics (:mod:`.stats`), results
+(:mod:`.results`)."""

@@ -1,0 +1,113 @@
+"""Reassemble each request's path from the spans every hop emitted.
+
+A trace is a tree: the load client's root ``client`` span; under a client span, the ``server``
+span of whoever received that attempt; under a server span, the client spans of the calls it
+made (one per attempt). A :class:`Path` flattens that tree depth-first, in time order, into
+:class:`Hop`\\ s. An attempt that reached nobody (refused, or timed out before the server span
+arrived) becomes a hop with role ``unreached`` so retries stay visible.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..trace import Span
+
+
+@dataclass(frozen=True)
+class Hop:
+    name: str               # pod or proxy: "reviews-v2-0"
+    role: str               # client | app | sidecar | ztunnel | waypoint | unreached
+    layer: str
+    depth: int
+    start: float
+    end: float
+    status: int | None
+    error: str | None = None
+    attempt: int = 1
+    target: str | None = None
+    call_ms: float | None = None     # the caller's view of this hop: its client span's duration
+
+    @property
+    def ms(self) -> float:
+        return (self.end - self.start) * 1000.0
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "role": self.role, "layer": self.layer, "depth": self.depth,
+                "ms": round(self.ms, 3), "status": self.status, "error": self.error,
+                "attempt": self.attempt, "target": self.target,
+                "call_ms": round(self.call_ms, 3) if self.call_ms is not None else None}
+
+
+@dataclass(frozen=True)
+class Path:
+    trace_id: str
+    hops: tuple[Hop, ...]
+
+    @property
+    def signature(self) -> tuple:
+        """What makes two paths "the same": the hops' names, roles and depths, in order."""
+        return tuple((h.depth, h.name, h.role) for h in self.hops)
+
+    def names(self) -> list[str]:
+        return [h.name for h in self.hops]
+
+    def __str__(self) -> str:
+        return format_path(self)
+
+
+def build_paths(spans: Iterable[Span]) -> dict[str, Path]:
+    """All paths in ``spans``, keyed by trace id (only traces whose root span is present)."""
+    by_trace: dict[str, list[Span]] = defaultdict(list)
+    for s in spans:
+        by_trace[s.trace_id].append(s)
+    out = {}
+    for tid, ss in by_trace.items():
+        p = path_of(tid, ss)
+        if p is not None:
+            out[tid] = p
+    return out
+
+
+def path_of(trace_id: str, spans: list[Span]) -> Path | None:
+    children: dict[str | None, list[Span]] = defaultdict(list)
+    for s in spans:
+        children[s.parent_id].append(s)
+    roots = [s for s in children.get(None, []) if s.kind == "client"]
+    if not roots:
+        return None
+    root = min(roots, key=lambda s: s.start)
+    hops: list[Hop] = [Hop(root.name, root.role, root.layer, 0, root.start, root.end, root.status,
+                           root.error, root.attempt, root.target, None)]
+
+    def walk_client(cspan: Span, depth: int):
+        servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
+                         key=lambda s: s.start)
+        if not servers and depth > 0:
+            hops.append(Hop(cspan.target.split("/")[0] if cspan.target else "?", "unreached", cspan.layer,
+                            depth, cspan.start, cspan.end, cspan.status, cspan.error, cspan.attempt,
+                            cspan.target, cspan.ms))
+        for srv in servers:
+            hops.append(Hop(srv.name, srv.role, srv.layer, depth, srv.start, srv.end, srv.status,
+                            srv.error, cspan.attempt, cspan.target, cspan.ms))
+            for c in sorted((s for s in children.get(srv.span_id, []) if s.kind == "client"),
+                            key=lambda s: s.start):
+                walk_client(c, depth + 1)
+
+    walk_client(root, 1)
+    return Path(trace_id, tuple(hops))
+
+
+def format_path(path: Path) -> str:
+    """A path as an indented tree with times, for the terminal and for notebooks."""
+    lines = []
+    for h in path.hops:
+        pad = "   " * h.depth + ("└─ " if h.depth else "")
+        label = f"{pad}{h.name} ({h.role}{', attempt ' + str(h.attempt) if h.attempt > 1 else ''})"
+        outcome = str(h.status) if h.status is not None else (h.error or "-")
+        if h.role == "unreached":
+            outcome = h.error or "no answer"
+        lines.append(f"{label:<48} {h.ms:9.2f} ms  {outcome}")
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""What the lab hands back: one request's result, a load's results and their summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .paths import Path, format_path
+from .stats import latency_summary
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """One request: its status (or error), latency as the sender measured it, and its path."""
+    source: str
+    url: str
+    status: int | None
+    error: str | None
+    latency_ms: float
+    path: Path | None
+    body: str = ""
+    headers: tuple = ()
+    trace_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 400
+
+    def __str__(self) -> str:
+        head = f"{self.source} -> {self.url}: {self.status or self.error} in {self.latency_ms:.2f} ms"
+        return head + ("\n" + format_path(self.path) if self.path else "\n(no path recorded)")
+
+
+@dataclass
+class LoadResult:
+    """Every request's outcome of one load, the paths they took, and the run's settings."""
+    source: str
+    url: str
+    outcomes: list[dict]
+    paths: dict[str, Path] = field(default_factory=dict)       # by trace id
+    settings: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def latencies_ms(self, ok_only: bool = False) -> list[float]:
+        return [(o["end"] - o["start"]) * 1000 for o in self.outcomes
+                if not ok_only or _ok(o)]
+
+    def by_status(self) -> dict[str, int]:
+        return dict(Counter(str(o["status"]) if o["status"] is not None else (o["error"] or "error")
+                            for o in self.outcomes))
+
+    def path_groups(self) -> list[dict]:
+        """Paths grouped by their hop sequence, most common first, with median per-hop times."""
+        groups: dict[tuple, list[Path]] = {}
+        for o in self.outcomes:
+            p = self.paths.get(o.get("trace_id"))
+            if p is not None:
+                groups.setdefault(p.signature, []).append(p)
+        out = []
+        for sig, ps in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            hops = []
+            for i, h in enumerate(ps[0].hops):
+                times = sorted(p.hops[i].ms for p in ps)
+                hops.append({"name": h.name, "role": h.role, "depth": h.depth,
+                             "ms": round(times[len(times) // 2], 3)})
+            out.append({"hops": hops, "count": len(ps)})
+        return out
+
+    def summary(self) -> dict:
+        ok = sum(1 for o in self.outcomes if _ok(o))
+        lat = latency_summary(self.latencies_ms())
+        n = len(self.outcomes)
+        return {
+            "requests": {"sent": n, "ok": ok, "failed": n - ok, "success_rate": ok / n if n else None,
+                         "by_status": self.by_status()},
+            "latency_ms": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in lat.items()},
+            "throughput_rps": round(n / self.wall_s, 1) if self.wall_s else None,
+            "paths": self.path_groups(),
+            "paths_recorded": sum(1 for o in self.outcomes if o.get("trace_id") in self.paths),
+        }
+
+
+def _ok(o: dict) -> bool:
+    return o["status"] is not None and 200 <= o["status"] < 400

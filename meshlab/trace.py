@@ -1,0 +1,122 @@
+"""Spans and trace headers: what every hop (app or proxy) records about one request or connection.
+
+This module sits at the bottom of the stack: apps and proxies emit :class:`Span` objects, the
+telemetry layer reassembles them into paths. All times are ``time.monotonic()`` seconds, a clock
+every process on one machine shares, so spans from different processes line up.
+
+Trace context travels in W3C ``traceparent`` (and B3 multi-headers, mirrored), plus Envoy's
+``x-request-id``. Apps copy them from the inbound request to their outbound calls, as Istio
+requires of applications.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Mapping
+
+#: Headers an app must copy from its inbound request to its outbound calls (Istio's list, plus the
+#: ones Bookinfo's productpage forwards).
+PROPAGATED_HEADERS = (
+    "x-request-id", "traceparent", "tracestate",
+    "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "b3",
+    "x-ot-span-context", "x-cloud-trace-context", "grpc-trace-bin", "sw8",
+    "end-user", "user-agent", "cookie", "authorization", "jwt",
+)
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def new_trace_id() -> str:
+    return os.urandom(16).hex()
+
+
+def new_span_id() -> str:
+    return os.urandom(8).hex()
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """Where a span sits in its trace: its trace id, and the span id of its parent (if any)."""
+    trace_id: str
+    parent_id: str | None
+    request_id: str | None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> "TraceContext":
+        """Read ``traceparent`` (or B3) from a request; start a new trace if there is none."""
+        tp = headers.get("traceparent", "")
+        m = _TRACEPARENT.match(tp.strip().lower())
+        rid = headers.get("x-request-id")
+        if m:
+            return cls(m.group(1), m.group(2), rid)
+        b3t, b3s = headers.get("x-b3-traceid"), headers.get("x-b3-spanid")
+        if b3t and b3s and re.fullmatch(r"[0-9a-f]{16}|[0-9a-f]{32}", b3t) and re.fullmatch(r"[0-9a-f]{16}", b3s):
+            return cls(b3t.rjust(32, "0"), b3s, rid)
+        return cls(new_trace_id(), None, rid)
+
+    def child_headers(self, span_id: str) -> dict[str, str]:
+        """Headers that make ``span_id`` the parent of whatever handles the outbound request."""
+        h = {"traceparent": f"00-{self.trace_id}-{span_id}-01",
+             "x-b3-traceid": self.trace_id, "x-b3-spanid": span_id, "x-b3-sampled": "1"}
+        if self.parent_id:
+            h["x-b3-parentspanid"] = self.parent_id
+        if self.request_id:
+            h["x-request-id"] = self.request_id
+        return h
+
+
+@dataclass(frozen=True)
+class Span:
+    """One hop handling one request (L7) or one connection (L4).
+
+    ``kind`` is ``server`` (the hop received the request) or ``client`` (the hop sent it, one span
+    per attempt). ``role`` says what the hop is: ``client`` (the load client), ``app``, and later
+    ``sidecar``, ``ztunnel``, ``waypoint``. ``attrs`` hold what is configured rather than measured
+    (``service_time_ms``, an injected fault) under names that say so.
+    """
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str                      # the pod or proxy: "reviews-v2-0"
+    role: str                      # client | app | sidecar | ztunnel | waypoint
+    kind: str                      # server | client
+    layer: str                     # L7 | L4
+    start: float                   # monotonic seconds
+    end: float
+    request_id: str | None = None
+    status: int | None = None      # HTTP status, None when there was no response
+    error: str | None = None       # "timeout", "connection refused", ...
+    attempt: int = 1
+    peer: str | None = None        # address of the other side
+    target: str | None = None      # what a client span asked for: "reviews:9080/reviews/0"
+    bytes_in: int = 0
+    bytes_out: int = 0
+    mtls: bool = False
+    peer_identity: str | None = None
+    decision: str | None = None
+    attrs: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def ms(self) -> float:
+        return (self.end - self.start) * 1000.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["attrs"] = dict(self.attrs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Span":
+        return cls(**d)
+
+
+def now() -> float:
+    return time.monotonic()
