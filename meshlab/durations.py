@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(us|µs|ms|s|m|h)\s*$")
@@ -33,9 +34,15 @@ def parse_duration(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest Istio-style spelling of ``seconds``."""
+    """An Istio-style spelling of ``seconds`` that :func:`parse_duration` reads back (never an
+    exponent: ``1e-07s`` is not a duration)."""
     if seconds == 0:
         return "0s"
-    if seconds < 1 and abs(seconds * 1000 - round(seconds * 1000)) < 1e-9:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:g}s"
+    if seconds < 1:
+        return _positional(seconds * 1000) + "ms"
+    return _positional(seconds) + "s"
+
+
+def _positional(x: float) -> str:
+    s = format(Decimal(repr(x)), "f")
+    return s.rstrip("0").rstrip(".") if "." in s else s

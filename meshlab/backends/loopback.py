@@ -61,6 +61,8 @@ class LoopbackBackend(Backend):
         for p in net.pods:
             for port in p.ports:
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+                    # as the pod's server will: TIME_WAIT leftovers are no conflict, listeners are
+                    sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     try:
                         sk.bind((p.ip, port))
                     except OSError as e:

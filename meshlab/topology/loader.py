@@ -188,7 +188,7 @@ def topology_files() -> list[Path]:
 def find_topology_file(name_or_path: str | Path) -> Path:
     """``"bookinfo"`` -> ``topologies/bookinfo.yaml``; a path is taken as it is."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists() or "/" in str(name_or_path):
+    if p.suffix in (".yaml", ".yml") or p.is_file() or "/" in str(name_or_path):
         if not p.exists():
             raise TopologyError(f"no such file; shipped topologies: {_list(f.stem for f in topology_files())}",
                                 file=str(p))
