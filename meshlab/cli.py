@@ -1,0 +1,172 @@
+"""The ``meshlab`` command: thin — parses arguments, calls the lab, prints.
+
+    meshlab run bookinfo --requests 200 --json
+    meshlab trace bookinfo --from client --url http://productpage:9080/productpage
+    meshlab topologies
+    meshlab clean
+    meshlab bench startup
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import MeshlabError
+
+
+def _lab_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("topology", help="a shipped topology name (see `meshlab topologies`) or a path to a .yaml file")
+    p.add_argument("--mode", default="none", help="mesh mode (now: none)")
+    p.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"],
+                   help="what runs the cluster (default: auto — mininet with root, else loopback)")
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {v}")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0, got {v}")
+    return v
+
+
+def _header(s: str) -> tuple[str, str]:
+    k, sep, v = s.partition(":")
+    if not sep or not k.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {s!r}")
+    return k.strip().lower(), v.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="meshlab", description="A hands-on lab for Istio's sidecar and ambient data planes.")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start a topology, send a load, print a summary",
+                         description="Start TOPOLOGY, send a load from a workload, print a summary and stop.")
+    _lab_args(run)
+    run.add_argument("--requests", "-n", type=_positive_int, default=None, help="how many requests (default 100 unless --duration)")
+    run.add_argument("--duration", "-t", type=_positive_float, default=None, help="send for this many seconds")
+    run.add_argument("--rate", "-q", type=_positive_float, default=None, help="requests per second (default: as fast as possible)")
+    run.add_argument("--concurrency", "-c", type=_positive_int, default=1, help="concurrent connections (default 1)")
+    run.add_argument("--from", dest="source", default=None, help="workload or pod to send from (default: the topology's entry, `client`)")
+    run.add_argument("--url", default=None, help="URL to ask for (default: the topology's entry page)")
+    run.add_argument("-H", "--header", action="append", type=_header, default=[], help="extra header 'Name: value' (repeatable)")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    tr = sub.add_parser("trace", help="send one request and print its path hop by hop",
+                        description="Start TOPOLOGY, send one request, print its path hop by hop, stop.")
+    _lab_args(tr)
+    tr.add_argument("--from", dest="source", default=None, help="workload or pod to send from (default: the entry)")
+    tr.add_argument("--url", default=None, help="URL to ask for (default: the topology's entry page)")
+    tr.add_argument("-H", "--header", action="append", type=_header, default=[], help="extra header 'Name: value'")
+    tr.add_argument("--json", action="store_true", help="print the path as JSON")
+
+    sub.add_parser("topologies", help="list the shipped topology files",
+                   description="List the topology files in topologies/ with their descriptions.")
+
+    cl = sub.add_parser("clean", help="stop and remove what a crashed lab left behind (and only that)",
+                        description="Stop processes and remove state left by labs whose controlling process is gone.")
+    cl.add_argument("--force", action="store_true", help="also labs whose controlling process still runs")
+
+    be = sub.add_parser("bench", help="benchmarks (figures and ratios against a baseline from the same run)",
+                        description="Benchmarks. They print figures; they never pass or fail.")
+    be.add_argument("what", choices=["startup"], help="startup: time to up-and-serving, and memory (PSS)")
+    be.add_argument("--topology", default="bookinfo")
+    be.add_argument("--repeat", type=_positive_int, default=3)
+    be.add_argument("--json", action="store_true")
+    return ap
+
+
+def cmd_run(a) -> int:
+    from .lab import Lab
+    requests = a.requests if (a.requests or a.duration) else 100
+    with Lab(a.topology, mode=a.mode, backend=a.backend, verbose=not a.json) as lab:
+        res = lab.load(a.source, a.url, requests=requests, duration=a.duration, rate=a.rate,
+                       concurrency=a.concurrency, headers=a.header, progress=None if not a.json else False)
+        s = res.summary()
+        out = {"topology": lab.topology.name, "mode": lab.mode, "backend": lab.backend.name,
+               "from": res.source, "url": res.url, "concurrency": a.concurrency, "rate": a.rate,
+               "startup_s": round(lab.startup_s, 3), **s}
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    r = out["requests"]
+    lat = out["latency_ms"]
+    print(f"\n{out['topology']} · mode {out['mode']} · backend {out['backend']} · {res.source} -> {res.url}")
+    print(f"requests  sent {r['sent']}  ok {r['ok']}  failed {r['failed']}  "
+          f"({100 * (r['success_rate'] or 0):.1f}% ok)   by status: "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(r["by_status"].items())))
+    if lat["count"]:
+        print(f"latency   p50 {lat['p50']:.2f} ms   p90 {lat['p90']:.2f} ms   p99 {lat['p99']:.2f} ms   "
+              f"max {lat['max']:.2f} ms   ({out['throughput_rps']} req/s)")
+    print(f"paths     {out['paths_recorded']} of {r['sent']} recorded")
+    for g in out["paths"]:
+        print(f"  {g['count']:>6} x  " + "  ->  ".join(
+            f"{h['name']} {h['ms']:.1f}ms" if h["depth"] <= 1 else f"{'  ' * 0}[{h['name']} {h['ms']:.1f}ms]"
+            for h in g["hops"]))
+    return 0
+
+
+def cmd_trace(a) -> int:
+    from .lab import Lab
+    with Lab(a.topology, mode=a.mode, backend=a.backend, verbose=not a.json) as lab:
+        r = lab.request(a.source, a.url, headers=a.header)
+    if a.json:
+        print(json.dumps({"from": r.source, "url": r.url, "status": r.status, "error": r.error,
+                          "latency_ms": round(r.latency_ms, 3), "trace_id": r.trace_id,
+                          "hops": [h.to_dict() for h in r.path.hops] if r.path else []}, indent=2))
+    else:
+        print(r)
+    return 0 if r.status is not None else 1
+
+
+def cmd_topologies(a) -> int:
+    from .topology import load_topology, topology_files
+    for f in topology_files():
+        try:
+            t = load_topology(f)
+            print(f"{f.stem:<12} {len(t.nodes)} nodes, {len(t.pods):>2} pods, {len(t.services)} services   {t.description}")
+        except MeshlabError as e:
+            print(f"{f.stem:<12} INVALID: {e}")
+    return 0
+
+
+def cmd_clean(a) -> int:
+    from .backends.state import clean
+    print(clean(force=a.force))
+    return 0
+
+
+def cmd_bench(a) -> int:
+    from .bench import bench_startup
+    return bench_startup(a.topology, a.repeat, a.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "trace": cmd_trace, "topologies": cmd_topologies, "clean": cmd_clean,
+                "bench": cmd_bench}[a.cmd](a)
+    except MeshlabError as e:
+        print(f"meshlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meshlab: interrupted; the lab was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
