@@ -86,7 +86,9 @@ class Lab:
             print(f"meshlab: {self.backend.reason}")
         try:
             self.net = self.backend.plan(self.topology)
-            self.backend.check(self.net)
+            if self.verbose:
+                for note in self.backend.notes:
+                    print(f"meshlab: {note}")
             self.state = RunState(self.topology.name, self.backend.name)
             _LIVE.add(self)
             for pod in self.topology.pods:

@@ -1,7 +1,7 @@
 """The one small interface every backend implements, and ``backend="auto"``.
 
 A backend realizes a topology: it allocates the cluster's addresses (:meth:`Backend.plan`),
-checks they are free (:meth:`Backend.check`), starts processes in the right place
+checks they are free, starts processes in the right place
 (:meth:`Backend.spawn`) and removes whatever it created (:meth:`Backend.teardown`). The lab never
 branches on which backend it has.
 """
@@ -25,14 +25,12 @@ class Backend(ABC):
 
     def __init__(self, reason: str = ""):
         self.reason = reason          # why this backend was chosen, said once to the learner
+        self.notes: list[str] = []    # what else the learner should hear (a skipped address block)
 
     @abstractmethod
     def plan(self, topo: Topology) -> ClusterNet:
-        """Allocate every pod IP, node IP and service VIP."""
-
-    @abstractmethod
-    def check(self, net: ClusterNet) -> None:
-        """Raise :class:`~meshlab.errors.PortConflict` if an address a pod needs is taken."""
+        """Allocate every pod IP, node IP and service VIP, all free to use; raise
+        :class:`~meshlab.errors.PortConflict` naming the pod, address and culprit otherwise."""
 
     @abstractmethod
     def spawn(self, pod: PodAddr, argv: list[str], log_file) -> subprocess.Popen:

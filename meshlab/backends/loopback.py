@@ -18,13 +18,14 @@ from pathlib import Path
 
 import psutil
 
-from ..errors import PortConflict
+from ..errors import LabError, PortConflict
 from ..net.cluster import ClusterNet, PodAddr, ServiceAddr
 from ..topology.model import Topology
 from .base import Backend
 from .state import Slot
 
 VIP_OCTET = 250
+MAX_BLOCK_TRIES = 5
 _PKG_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 
 
@@ -34,11 +35,36 @@ class LoopbackBackend(Backend):
     def __init__(self, reason: str = ""):
         super().__init__(reason)
         self.slot: Slot | None = None
+        self.net: ClusterNet | None = None
 
     def plan(self, topo: Topology) -> ClusterNet:
-        if self.slot is None:
-            self.slot = Slot()
-        s = self.slot.number
+        """Take a free address block and lay the cluster out in it. A block where some address a
+        pod needs is taken by another process is skipped (and said so in :attr:`notes`); after
+        ``MAX_BLOCK_TRIES`` such blocks, :class:`PortConflict` names the culprit."""
+        if self.slot is not None and self.net is not None:
+            return self.net
+        tried: list[Slot] = []
+        try:
+            for _ in range(MAX_BLOCK_TRIES):
+                slot = Slot()
+                tried.append(slot)
+                net = self._layout(topo, slot.number)
+                try:
+                    self.check(net)
+                except PortConflict as e:
+                    self.notes.append(f"address block 127.{slot.number}.0.0/16 is not free: {e}")
+                    continue
+                tried.remove(slot)
+                self.slot, self.net = slot, net
+                return net
+            raise PortConflict(f"{self.notes[-1]} (tried {MAX_BLOCK_TRIES} address blocks)")
+        finally:
+            for s in tried:
+                s.release()
+
+    def _layout(self, topo: Topology, s: int) -> ClusterNet:
+        if len(topo.nodes) >= VIP_OCTET:
+            raise LabError(f"the loopback backend holds at most {VIP_OCTET - 1} nodes; this topology has {len(topo.nodes)}")
         node_index = {n.name: i + 1 for i, n in enumerate(topo.nodes)}
         next_host = {n: 2 for n in node_index}
         pods = []
@@ -46,7 +72,7 @@ class LoopbackBackend(Backend):
             i = node_index[p.node]
             host = next_host[p.node]
             if host > 254:
-                raise PortConflict(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
+                raise LabError(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
             next_host[p.node] += 1
             pods.append(PodAddr(p.name, p.namespace, p.node, f"127.{s}.{i}.{host}", dict(p.labels),
                                 p.service_account, p.ports))
@@ -69,8 +95,8 @@ class LoopbackBackend(Backend):
                         if e.errno == errno.EADDRINUSE:
                             raise PortConflict(
                                 f"pod {p.name} needs {p.ip}:{port}, but that address is in use"
-                                f"{_who_listens(port)}. Stop that process, or run `meshlab clean` if it is "
-                                "left over from a crashed lab") from None
+                                f"{_who_listens(p.ip, port)}. Stop that process, or run `meshlab clean` if "
+                                "it is left over from a crashed lab") from None
                         raise PortConflict(f"pod {p.name} cannot use {p.ip}:{port}: {e.strerror}") from None
 
     def spawn(self, pod: PodAddr, argv: list[str], log_file) -> subprocess.Popen:
@@ -83,12 +109,14 @@ class LoopbackBackend(Backend):
         if self.slot is not None:
             self.slot.release()
             self.slot = None
+        self.net = None
 
 
-def _who_listens(port: int) -> str:
+def _who_listens(ip: str, port: int) -> str:
     try:
         for c in psutil.net_connections("tcp"):
-            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port:
+            if (c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                    and c.laddr.ip in (ip, "0.0.0.0", "::")):
                 try:
                     name = psutil.Process(c.pid).name() if c.pid else "?"
                 except psutil.Error:

@@ -71,8 +71,9 @@ class Slot:
     """An exclusive small integer for this lab (its loopback address block), held by flock."""
 
     def __init__(self, first: int = 100, count: int = 100):
-        d = state_root() / "slots"
-        d.mkdir(exist_ok=True)
+        # Not under $MESHLAB_STATE_DIR: every lab of this user shares one set of address blocks.
+        d = Path(tempfile.gettempdir()) / f"meshlab-{os.getuid()}" / "slots"
+        d.mkdir(parents=True, mode=0o700, exist_ok=True)
         for n in range(first, first + count):
             f = open(d / f"{n}.lock", "a")
             try:

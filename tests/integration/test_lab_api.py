@@ -1,0 +1,151 @@
+"""The Lab facade's contract: clear errors, and nothing left behind."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from meshlab import Lab
+from meshlab.backends.state import clean, state_root
+from meshlab.errors import LabError, PortConflict, TopologyError
+
+pytestmark = pytest.mark.integration
+
+
+def _gone(pids, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_unknown_mode_names_the_allowed_modes():
+    with pytest.raises(LabError, match="allowed now: none"):
+        Lab("minimal", mode="sidekick")
+
+
+def test_unknown_backend_names_the_allowed_backends():
+    with pytest.raises(LabError, match="allowed: auto, loopback, mininet"):
+        Lab("minimal", backend="docker")
+
+
+def test_bad_topology_raises_before_anything_starts():
+    with pytest.raises(TopologyError, match="unknown topology 'bookinfoo'.*did you mean 'bookinfo'"):
+        Lab("bookinfoo")
+
+
+def test_requests_need_a_started_lab():
+    lab = Lab("minimal", verbose=False)
+    with pytest.raises(LabError, match="not running"):
+        lab.request()
+
+
+def test_bad_arguments_are_errors_and_the_lab_keeps_working():
+    with Lab("minimal", verbose=False) as lab:
+        with pytest.raises(LabError, match="no pod or workload named 'nobody'"):
+            lab.request("nobody")
+        with pytest.raises(LabError, match="concurrency must be an integer from 1 to 256"):
+            lab.load(requests=5, concurrency=0)
+        with pytest.raises(LabError, match="expected an http:// URL"):
+            lab.request("client", "ftp://server/")
+        with pytest.raises(LabError, match="headers must map strings to strings"):
+            lab.request("client", headers={"x-n": 1})
+        assert lab.request().status == 200
+
+
+def test_stop_leaves_no_process_and_no_state():
+    lab = Lab("minimal", verbose=False).start()
+    pids = [w.pid for w in lab.workers.values()]
+    state_dir = lab.state.dir
+    assert lab.request().status == 200
+    lab.stop()
+    assert _gone(pids)
+    assert not state_dir.exists()
+    lab.stop()                                   # twice is fine
+
+
+def test_an_exception_inside_the_with_block_still_stops_everything():
+    pids = []
+    with pytest.raises(RuntimeError, match="learner's bug"):
+        with Lab("minimal", verbose=False) as lab:
+            pids = [w.pid for w in lab.workers.values()]
+            raise RuntimeError("learner's bug")
+    assert pids and _gone(pids)
+
+
+def test_killing_the_controlling_process_stops_every_pod_and_clean_removes_the_rest(tmp_path):
+    """SIGKILL the process that started the lab: its pods notice their lifeline is cut and exit;
+    `meshlab clean` then removes the state the dead lab left, and nothing else."""
+    script = textwrap.dedent("""
+        import json, sys, time
+        from meshlab import Lab
+        lab = Lab("bookinfo", verbose=False).start()
+        assert lab.request().status == 200
+        print(json.dumps({"pids": [w.pid for w in lab.workers.values()], "state": str(lab.state.dir)}), flush=True)
+        time.sleep(120)
+    """)
+    env = dict(os.environ, MESHLAB_STATE_DIR=str(tmp_path))
+    ctl = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, text=True)
+    info = json.loads(ctl.stdout.readline())
+    assert all(psutil.pid_exists(p) for p in info["pids"])
+    os.kill(ctl.pid, signal.SIGKILL)
+    ctl.wait()
+    assert _gone(info["pids"]), "pods outlived their lab"
+    assert os.path.isdir(info["state"])          # state is left: the lab had no chance to clean
+    report = clean(root=tmp_path)
+    assert len(report.labs) == 1 and not os.path.isdir(info["state"])
+    assert "nothing to clean" in str(clean(root=tmp_path))
+
+
+def test_clean_leaves_a_running_lab_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("MESHLAB_STATE_DIR", str(tmp_path))
+    with Lab("minimal", verbose=False) as lab:
+        report = clean()
+        assert report.labs == [] and report.skipped == [lab.state.lab_id]
+        assert lab.request().status == 200
+
+
+def test_a_taken_address_block_is_skipped_and_said_so():
+    """Something else listens on the address a pod would get: the lab moves to the next block
+    and says why."""
+    probe = Lab("minimal", verbose=False)
+    net = probe.backend.plan(probe.topology)
+    ip = net.pod("server-0").ip
+    probe.backend.teardown()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((ip, 8080))
+        squatter.listen()
+        with Lab("minimal", verbose=False) as lab:
+            assert lab.pod_ip("server") != ip
+            assert any(ip + ":8080" in n and "in use" in n for n in lab.backend.notes)
+            assert lab.request().status == 200
+
+
+def test_a_port_taken_on_every_address_is_a_port_conflict_naming_pod_and_culprit():
+    """A process listening on 0.0.0.0:8080 takes that port on every loopback address: the lab
+    cannot run the server pod anywhere, says so, and leaves nothing running."""
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            squatter.bind(("0.0.0.0", 8080))
+        except OSError:
+            pytest.skip("port 8080 is already taken on this machine")
+        squatter.listen()
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        lab = Lab("minimal", verbose=False)
+        with pytest.raises(PortConflict, match=r"pod server-0 needs 127\.\d+\.2\.2:8080.*in use"):
+            lab.start()
+        assert not lab.running
+        after = {p.pid for p in psutil.Process().children(recursive=True)}
+        assert after <= before
