@@ -18,6 +18,14 @@ MAX_DURATION = 600.0
 MAX_CONCURRENCY = 256
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     """What to send. Exactly one of ``requests`` and ``duration`` bounds the run (both may be
@@ -31,14 +39,15 @@ class LoadPlan:
     def __post_init__(self):
         if self.requests is None and self.duration is None:
             raise ValueError("give requests=N or duration=seconds (or both)")
-        if self.requests is not None and not (isinstance(self.requests, int) and 1 <= self.requests <= MAX_REQUESTS):
+        if self.requests is not None and not (_is_int(self.requests) and 1 <= self.requests <= MAX_REQUESTS):
             raise ValueError(f"requests must be an integer from 1 to {MAX_REQUESTS}; got {self.requests!r}")
-        if self.duration is not None and not (0 < self.duration <= MAX_DURATION):
-            raise ValueError(f"duration must be more than 0 and at most {MAX_DURATION:g} s; got {self.duration!r}")
-        if self.rate is not None and not (0 < self.rate <= 100_000):
-            raise ValueError(f"rate must be more than 0 and at most 100000 requests/s (or None for "
-                             f"as fast as possible); got {self.rate!r}")
-        if not (isinstance(self.concurrency, int) and 1 <= self.concurrency <= MAX_CONCURRENCY):
+        if self.duration is not None and not (_is_num(self.duration) and 0 < self.duration <= MAX_DURATION):
+            raise ValueError(f"duration must be a number of seconds, more than 0 and at most "
+                             f"{MAX_DURATION:g}; got {self.duration!r}")
+        if self.rate is not None and not (_is_num(self.rate) and 0 < self.rate <= 100_000):
+            raise ValueError(f"rate must be a number of requests/s, more than 0 and at most 100000 "
+                             f"(or None for as fast as possible); got {self.rate!r}")
+        if not (_is_int(self.concurrency) and 1 <= self.concurrency <= MAX_CONCURRENCY):
             raise ValueError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}; got {self.concurrency!r}")
 
     def send_time(self, index: int) -> float:
@@ -49,7 +58,10 @@ class LoadPlan:
         """How many requests the plan will send, when that is known in advance."""
         n = self.requests
         if self.duration is not None and self.rate:
-            by_time = math.ceil(self.duration * self.rate)
+            # exactly the indexes run_load will take: those due before the duration ends
+            by_time = max(0, math.ceil(self.duration * self.rate) - 1)
+            while self.send_time(by_time) < self.duration:
+                by_time += 1
             n = by_time if n is None else min(n, by_time)
         return n
 
