@@ -1,0 +1,61 @@
+"""The meshlab command, as a learner types it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from meshlab.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_run_json_reports_the_contracted_fields(capsys):
+    """`meshlab run bookinfo --requests 40 --json` prints one JSON object with 40 sent, 40 ok,
+    real latencies and the paths taken."""
+    assert main(["run", "bookinfo", "--requests", "40", "--concurrency", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["topology"], out["mode"], out["backend"]) == ("bookinfo", "none", "loopback")
+    assert out["requests"]["sent"] == 40 and out["requests"]["ok"] == 40 and out["requests"]["failed"] == 0
+    assert out["requests"]["by_status"] == {"200": 40}
+    assert 0 < out["latency_ms"]["p50"] <= out["latency_ms"]["p90"] <= out["latency_ms"]["p99"]
+    assert sum(p["count"] for p in out["paths"]) == 40
+    first = out["paths"][0]["hops"]
+    assert first[0]["name"] == "client-0" and first[1]["name"] == "productpage-v1-0"
+    assert all({"name", "role", "ms"} <= set(h) for p in out["paths"] for h in p["hops"])
+
+
+def test_trace_prints_the_path_hop_by_hop(capsys):
+    assert main(["trace", "bookinfo", "--from", "client", "--url", "http://productpage:9080/productpage"]) == 0
+    out = capsys.readouterr().out
+    for name in ("client-0", "productpage-v1-0", "details-v1-0", "reviews-v"):
+        assert name in out
+    assert " ms  200" in out
+
+
+def test_topologies_lists_the_shipped_files(capsys):
+    assert main(["topologies"]) == 0
+    out = capsys.readouterr().out
+    assert "bookinfo" in out and "httpbin" in out and "minimal" in out
+
+
+def test_a_bad_topology_is_one_clear_error_and_exit_code_2(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nnodes: [{name: node-1}]\nnamespaces: [{name: default}]\nservices: []\n"
+                   "workloads:\n  - {name: c, node: node-9, app: {kind: client}}\n")
+    assert main(["run", str(bad), "-n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:6: workloads[0].node: unknown node 'node-9'" in err and "nodes: node-1" in err
+
+
+def test_bad_numbers_are_refused_by_the_parser():
+    r = subprocess.run([sys.executable, "-m", "meshlab", "run", "bookinfo", "-n", "0"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "expected 1 or more, got 0" in r.stderr
+
+
+@pytest.mark.parametrize("cmd", [[], ["run"], ["trace"], ["clean"], ["bench"], ["topologies"]])
+def test_every_command_has_help(cmd):
+    r = subprocess.run([sys.executable, "-m", "meshlab", *cmd, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "usage: meshlab" in r.stdout
