@@ -12,7 +12,6 @@ channel. Spans from every process are collected and reassembled into paths.
 
 from __future__ import annotations
 
-import atexit
 import json
 import time
 import weakref
@@ -32,15 +31,30 @@ from .trace import Span
 MODES = ("none",)
 FUTURE_MODES = ("sidecar", "ambient")
 START_TIMEOUT = 30.0
-_LIVE: "weakref.WeakSet[Lab]" = weakref.WeakSet()
 
 
-def _stop_all_at_exit():
-    for lab in list(_LIVE):
-        lab.stop()
+class _Running:
+    """What a started lab holds. Released exactly once: by ``stop()``, when a lab nobody stopped
+    is garbage-collected (a notebook cell re-run), or at interpreter exit (``weakref.finalize``)."""
 
+    def __init__(self, backend):
+        self.backend = backend
+        self.workers: dict[str, WorkerProcess] = {}
+        self.state: RunState | None = None
 
-atexit.register(_stop_all_at_exit)
+    def release(self) -> None:
+        workers, self.workers = self.workers, {}
+        for w in workers.values():
+            try:
+                w.proc.stdin.close()           # cut every lifeline first, so they exit in parallel
+            except OSError:
+                pass
+        for w in workers.values():
+            w.stop()
+        self.backend.teardown()
+        if self.state is not None:
+            self.state.remove()
+            self.state = None
 
 
 class Lab:
@@ -58,8 +72,8 @@ class Lab:
         self.backend = choose_backend(backend)
         self.verbose = verbose
         self.net: ClusterNet | None = None
-        self.workers: dict[str, WorkerProcess] = {}
-        self.state: RunState | None = None
+        self._run: _Running | None = None
+        self._finalizer = None
         self._spans: dict[str, list[Span]] = {}     # by trace id
         self.startup_s: float | None = None
 
@@ -75,6 +89,15 @@ class Lab:
         return f"<Lab {self.topology.name} mode={self.mode} backend={self.backend.name} {state}>"
 
     @property
+    def workers(self) -> dict[str, WorkerProcess]:
+        """Each pod's process, by pod name (empty when the lab is stopped)."""
+        return self._run.workers if self._run else {}
+
+    @property
+    def state(self) -> RunState | None:
+        return self._run.state if self._run else None
+
+    @property
     def running(self) -> bool:
         return bool(self.workers)
 
@@ -85,12 +108,13 @@ class Lab:
         if self.verbose:
             print(f"meshlab: {self.backend.reason}")
         try:
+            self._run = _Running(self.backend)
+            self._finalizer = weakref.finalize(self, self._run.release)
             self.net = self.backend.plan(self.topology)
             if self.verbose:
                 for note in self.backend.notes:
                     print(f"meshlab: {note}")
-            self.state = RunState(self.topology.name, self.backend.name)
-            _LIVE.add(self)
+            self._run.state = RunState(self.topology.name, self.backend.name)
             for pod in self.topology.pods:
                 self._spawn(pod.name)
             deadline = time.monotonic() + START_TIMEOUT
@@ -125,19 +149,9 @@ class Lab:
 
     def stop(self) -> None:
         """Stop every process and remove everything the lab created. Safe to call twice."""
-        workers, self.workers = self.workers, {}
-        for w in workers.values():
-            try:
-                w.proc.stdin.close()           # cut every lifeline first, so they exit in parallel
-            except OSError:
-                pass
-        for w in workers.values():
-            w.stop()
-        self.backend.teardown()
-        if self.state is not None:
-            self.state.remove()
-            self.state = None
-        _LIVE.discard(self)
+        if self._finalizer is not None:
+            self._finalizer()                  # runs _Running.release once
+        self._run = self._finalizer = None
 
     def reset(self) -> None:
         """Forget collected telemetry and restart any pod whose process died."""

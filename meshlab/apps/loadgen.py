@@ -42,11 +42,10 @@ class LoadPlan:
         if self.requests is not None and not (_is_int(self.requests) and 1 <= self.requests <= MAX_REQUESTS):
             raise ValueError(f"requests must be an integer from 1 to {MAX_REQUESTS}; got {self.requests!r}")
         if self.duration is not None and not (_is_num(self.duration) and 0 < self.duration <= MAX_DURATION):
-            raise ValueError(f"duration must be a number of seconds, more than 0 and at most "
-                             f"{MAX_DURATION:g}; got {self.duration!r}")
+            raise ValueError(f"duration must be more than 0 and at most {MAX_DURATION:g} s; got {self.duration!r}")
         if self.rate is not None and not (_is_num(self.rate) and 0 < self.rate <= 100_000):
-            raise ValueError(f"rate must be a number of requests/s, more than 0 and at most 100000 "
-                             f"(or None for as fast as possible); got {self.rate!r}")
+            raise ValueError(f"rate must be more than 0 and at most 100000 requests/s (or None for "
+                             f"as fast as possible); got {self.rate!r}")
         if not (_is_int(self.concurrency) and 1 <= self.concurrency <= MAX_CONCURRENCY):
             raise ValueError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}; got {self.concurrency!r}")
 

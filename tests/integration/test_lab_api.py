@@ -149,3 +149,15 @@ def test_a_port_taken_on_every_address_is_a_port_conflict_naming_pod_and_culprit
         assert not lab.running
         after = {p.pid for p in psutil.Process().children(recursive=True)}
         assert after <= before
+
+
+def test_a_forgotten_lab_stops_when_it_is_garbage_collected():
+    """A notebook cell `lab = Lab(...).start()` run twice forgets the first lab: its pods stop
+    when it is collected, not at the end of the session."""
+    import gc
+    lab = Lab("minimal", verbose=False).start()
+    pids = [w.pid for w in lab.workers.values()]
+    state_dir = lab.state.dir
+    del lab
+    gc.collect()
+    assert _gone(pids) and not state_dir.exists()
