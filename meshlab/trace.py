@@ -55,7 +55,7 @@ class TraceContext:
         tp = headers.get("traceparent", "")
         m = _TRACEPARENT.match(tp.strip().lower())
         rid = headers.get("x-request-id")
-        if m:
+        if m and m.group(1) != "0" * 32 and m.group(2) != "0" * 16:   # all-zero ids are invalid (W3C)
             return cls(m.group(1), m.group(2), rid)
         b3t, b3s = headers.get("x-b3-traceid"), headers.get("x-b3-spanid")
         if b3t and b3s and re.fullmatch(r"[0-9a-f]{16}|[0-9a-f]{32}", b3t) and re.fullmatch(r"[0-9a-f]{16}", b3s):

@@ -1,12 +1,13 @@
 """An httpbin-like app (Istio's ``samples/httpbin``): /status/{codes}, /delay/{s}, /headers, /ip, /get.
 
 ``/status/503`` answers 503; ``/status/200,503`` picks one at random; ``/status/200:3,503:1``
-weights the choice, as httpbin does. ``/delay/n`` waits n seconds (at most 10, as httpbin).
+weights the choice, as httpbin does (final statuses only: 200-599). ``/delay/n`` waits n seconds (at most 10, as httpbin).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 
 from ..net.http1 import Request, Response, json_response, text_response
@@ -22,11 +23,11 @@ def parse_codes(spec: str) -> list[tuple[int, float]]:
     for part in spec.split(","):
         code, _, weight = part.strip().partition(":")
         c = int(code)
-        if not 100 <= c <= 599:
-            raise ValueError(f"status code {c} out of range 100-599")
+        if not 200 <= c <= 599:
+            raise ValueError(f"status code {c} out of range 200-599 (a final response)")
         w = float(weight) if weight else 1.0
-        if w < 0:
-            raise ValueError("weights must not be negative")
+        if not (math.isfinite(w) and w >= 0):
+            raise ValueError("weights must be finite numbers, 0 or more")
         out.append((c, w))
     if not out or sum(w for _, w in out) <= 0:
         raise ValueError("no status code with a positive weight")
@@ -60,7 +61,7 @@ def make_httpbin(rt: AppRuntime):
         if head == "delay" and len(parts) == 2:
             try:
                 secs = min(float(parts[1]), MAX_DELAY)
-                if secs < 0:
+                if not (math.isfinite(secs) and secs >= 0):
                     raise ValueError
             except ValueError:
                 return text_response(400, f"invalid delay {parts[1]!r}: give seconds, 0 to {MAX_DELAY:g}\n")

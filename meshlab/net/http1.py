@@ -157,9 +157,13 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                 break
             try:
                 resp = await handler(req)
-            except Exception as e:  # the app failed: answer 500, keep serving
+                out = _response_bytes(conn, resp, head_only=req.method == "HEAD")
+            except Exception as e:  # the app failed, or gave h11 something unsendable: 500, keep serving
+                if conn.our_state is not h11.SEND_RESPONSE:
+                    break
                 resp = text_response(500, f"internal error in the app: {type(e).__name__}: {e}\n")
-            writer.write(_response_bytes(conn, resp, head_only=req.method == "HEAD"))
+                out = _response_bytes(conn, resp, head_only=req.method == "HEAD")
+            writer.write(out)
             await writer.drain()
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 break

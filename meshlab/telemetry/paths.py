@@ -86,7 +86,7 @@ def path_of(trace_id: str, spans: list[Span]) -> Path | None:
         servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
                          key=lambda s: s.start)
         if not servers and depth > 0:
-            hops.append(Hop(cspan.target.split("/")[0] if cspan.target else "?", "unreached", cspan.layer,
+            hops.append(Hop(_host_port(cspan.target), "unreached", cspan.layer,
                             depth, cspan.start, cspan.end, cspan.status, cspan.error, cspan.attempt,
                             cspan.target, cspan.ms))
         for srv in servers:
@@ -98,6 +98,15 @@ def path_of(trace_id: str, spans: list[Span]) -> Path | None:
 
     walk_client(root, 1)
     return Path(trace_id, tuple(hops))
+
+
+def _host_port(target: str | None) -> str:
+    """``"GET http://productpage:9080/p"`` or ``"reviews:9080/reviews/0"`` -> ``"productpage:9080"``."""
+    if not target:
+        return "?"
+    t = target.split(" ", 1)[-1]
+    t = t.split("://", 1)[-1]
+    return t.split("/", 1)[0] or "?"
 
 
 def format_path(path: Path) -> str:
