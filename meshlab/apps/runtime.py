@@ -18,9 +18,12 @@ from ..net.cluster import ClusterNet
 from ..net.dialer import Dialer, DnsError
 from ..net.http1 import ClientConnection, Request, Response, text_response
 from ..topology.model import AppSpec, Call
-from ..trace import PROPAGATED_HEADERS, Span, TraceContext, new_span_id, now
+from ..trace import PROPAGATED_HEADERS, Span, TraceContext, new_request_id, new_span_id, now
 
 MAX_SPANS = 200_000
+#: Trace headers an attempt always writes afresh (x-request-id is kept: it names the request).
+_TRACE_HEADERS = frozenset(h for h in PROPAGATED_HEADERS if h.startswith(("traceparent", "x-b3-", "b3")))
+Connect = Callable[[str, int, "float | None"], Awaitable[tuple]]
 
 
 @dataclass
@@ -78,7 +81,6 @@ class AppRuntime:
             span_id = new_span_id()
             # a request arriving with no x-request-id gets one, as Envoy would give it
             if ctx.request_id is None:
-                from ..trace import new_request_id
                 ctx = TraceContext(ctx.trace_id, ctx.parent_id, new_request_id())
             error = None
             try:
@@ -103,39 +105,46 @@ class AppRuntime:
         """The headers an app copies from its inbound request (Istio's tracing requirement)."""
         if inbound is None:
             return []
-        keep = {"x-request-id", "end-user", "user-agent", "cookie", "authorization", "jwt",
-                "tracestate", "x-ot-span-context", "x-cloud-trace-context", "sw8"}
-        return [(k, v) for k, v in inbound.headers if k in keep]
+        return [(k, v) for k, v in inbound.headers if k in PROPAGATED_HEADERS and k not in _TRACE_HEADERS]
 
     async def attempt(self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes,
                       ctx: TraceContext, parent_span: str | None, timeout: float | None,
-                      attempt: int = 1, role: str | None = None) -> tuple[Response | None, str | None, Span]:
-        """One HTTP attempt on a new connection, with a client span. Never raises for network errors."""
+                      attempt: int = 1, role: str | None = None, connect: Connect | None = None,
+                      ) -> tuple[Response | None, str | None, Span]:
+        """One HTTP attempt with a ``client`` span, never raising for network errors.
+
+        The attempt becomes the parent of whatever handles it (fresh trace headers from ``ctx``
+        and the new span id replace any the caller passed). ``connect(host, port, timeout)``
+        supplies a kept-alive connection; without it the attempt opens a new connection and sends
+        ``connection: close``, as Bookinfo's apps do.
+        """
         u = urlsplit(url)
         host, port = u.hostname or "", u.port or 80
         target = (u.path or "/") + (f"?{u.query}" if u.query else "")
         span_id = new_span_id()
-        hs = [(k, v) for k, v in headers if k not in PROPAGATED_HEADERS or k in
-              ("x-request-id", "end-user", "user-agent", "cookie", "authorization", "jwt")]
-        hs = [("host", f"{host}:{port}")] + [h for h in hs if h[0] != "host"]
-        child = TraceContext(ctx.trace_id, parent_span, ctx.request_id).child_headers(span_id)
-        names = {k for k, _ in hs}
-        hs += [(k, v) for k, v in child.items() if k not in names]
+        hs = [(k.lower(), v) for k, v in headers if k.lower() not in _TRACE_HEADERS]
+        if not any(k == "host" for k, _ in hs):
+            hs.insert(0, ("host", f"{host}:{port}"))
+        hs += TraceContext(ctx.trace_id, parent_span, ctx.request_id).child_headers(span_id).items()
+        if connect is None:
+            hs.append(("connection", "close"))
         start = now()
         resp, err, dialed, conn = None, None, None, None
 
         async def go():
             nonlocal dialed, conn
-            reader, writer, dialed = await self.dialer.open(host, port, timeout=timeout)
-            conn = ClientConnection(reader, writer)
-            return await conn.request(method, target, hs + [("connection", "close")], body)
+            if connect is not None:
+                conn, dialed = await connect(host, port, timeout)
+            else:
+                reader, writer, dialed = await self.dialer.open(host, port, timeout=timeout)
+                conn = ClientConnection(reader, writer)
+            return await conn.request(method, target, hs, body)
         try:
             resp = await (asyncio.wait_for(go(), timeout) if timeout else go())
         except Exception as e:  # noqa: BLE001 - every failure becomes an outcome
             err = error_name(e)
-        finally:
-            if conn is not None:
-                conn.close()
+        if conn is not None and (connect is None or err is not None):
+            conn.close()
         span = Span(trace_id=ctx.trace_id, span_id=span_id, parent_id=parent_span, name=self.pod_name,
                     role=role or self.role, kind="client", layer="L7", start=start, end=now(),
                     request_id=ctx.request_id, status=resp.status if resp else None, error=err,

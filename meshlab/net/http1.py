@@ -21,6 +21,15 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 _READ = 64 * 1024
 
 
+def find_header(headers: list[tuple[str, str]], name: str, default: str | None = None) -> str | None:
+    """The first value of header ``name`` (any case), or ``default``."""
+    name = name.lower()
+    for k, v in headers:
+        if k == name:
+            return v
+    return default
+
+
 @dataclass
 class Request:
     method: str
@@ -31,11 +40,7 @@ class Request:
     local: tuple[str, int] | None = None
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return default
+        return find_header(self.headers, name, default)
 
     @property
     def header_map(self) -> dict[str, str]:
@@ -57,11 +62,7 @@ class Response:
     body: bytes = b""
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return default
+        return find_header(self.headers, name, default)
 
     @property
     def text(self) -> str:
