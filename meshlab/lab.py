@@ -115,6 +115,7 @@ class Lab:
                 for note in self.backend.notes:
                     print(f"meshlab: {note}")
             self._run.state = RunState(self.topology.name, self.backend.name)
+            self.backend.prepare(self._run.state.record_process)
             for pod in self.topology.pods:
                 self._spawn(pod.name)
             deadline = time.monotonic() + START_TIMEOUT
@@ -134,11 +135,7 @@ class Lab:
         pod = self.topology.pod(pod_name)
         addr = self.net.pod(pod_name)
         log_path = self.state.logs / f"{pod_name}.log"
-        log = open(log_path, "ab")
-        try:
-            popen = self.backend.spawn(addr, ["-m", "meshlab.apps.worker"], log)
-        finally:
-            log.close()
+        popen = self.backend.spawn(addr, "meshlab.apps.worker", str(log_path))
         self.state.record_process(popen.pid, pod_name, "app")
         w = WorkerProcess(pod_name, popen, log_path)
         self.workers[pod_name] = w

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from abc import ABC, abstractmethod
+from typing import Callable
 
 from ..errors import LabError
 from ..net.cluster import ClusterNet, PodAddr
@@ -32,9 +32,13 @@ class Backend(ABC):
         """Allocate every pod IP, node IP and service VIP, all free to use; raise
         :class:`~meshlab.errors.PortConflict` naming the pod, address and culprit otherwise."""
 
+    def prepare(self, record: Callable[[int, str, str], None]) -> None:
+        """Get ready to spawn (start helpers); ``record(pid, name, role)`` each process started."""
+
     @abstractmethod
-    def spawn(self, pod: PodAddr, argv: list[str], log_file) -> subprocess.Popen:
-        """Start ``argv`` in ``pod``'s network, stdin/stdout piped, stderr to ``log_file``."""
+    def spawn(self, pod: PodAddr, module: str, log_path: str):
+        """Run ``python -m module`` in ``pod``'s network, stdin/stdout piped, stderr to
+        ``log_path``; returns a ``subprocess.Popen``-like handle."""
 
     @abstractmethod
     def teardown(self) -> None:

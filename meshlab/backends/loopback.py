@@ -4,7 +4,8 @@ Linux routes all of 127.0.0.0/8 to the loopback interface, so each pod gets its 
 its ports there, and sees its callers' pod IPs. A lab holds a slot *s* (an flock'd file) and uses
 the block 127.s.0.0/16: node *i* is 127.s.i.1, its pods 127.s.i.2 upwards (like a per-node pod
 CIDR), and service VIPs are 127.s.250.x. kube-proxy's endpoint choice happens in the pod's dialer
-(:mod:`meshlab.net.dialer`), since there is no iptables to do it.
+(:mod:`meshlab.net.dialer`), since there is no iptables to do it. Pod processes are forked from a
+zygote (:mod:`meshlab.apps.zygote`) that has the apps imported already.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -22,6 +21,7 @@ from ..errors import LabError, PortConflict
 from ..net.cluster import ClusterNet, PodAddr, ServiceAddr
 from ..topology.model import Topology
 from .base import Backend
+from .forking import Zygote
 from .state import Slot
 
 VIP_OCTET = 250
@@ -36,6 +36,7 @@ class LoopbackBackend(Backend):
         super().__init__(reason)
         self.slot: Slot | None = None
         self.net: ClusterNet | None = None
+        self.zygote: Zygote | None = None
 
     def plan(self, topo: Topology) -> ClusterNet:
         """Take a free address block and lay the cluster out in it. A block where some address a
@@ -99,13 +100,22 @@ class LoopbackBackend(Backend):
                                 "it is left over from a crashed lab") from None
                         raise PortConflict(f"pod {p.name} cannot use {p.ip}:{port}: {e.strerror}") from None
 
-    def spawn(self, pod: PodAddr, argv: list[str], log_file) -> subprocess.Popen:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=log_file, env=env, start_new_session=True, close_fds=True)
+    def prepare(self, record) -> None:
+        if self.zygote is None:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            self.zygote = Zygote(env)
+            record(self.zygote.proc.pid, "zygote", "fork-server")
+
+    def spawn(self, pod: PodAddr, module: str, log_path: str):
+        if self.zygote is None:
+            raise RuntimeError("LoopbackBackend.prepare() must run before spawn()")
+        return self.zygote.fork(module, log_path)
 
     def teardown(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
         if self.slot is not None:
             self.slot.release()
             self.slot = None

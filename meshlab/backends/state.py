@@ -59,6 +59,16 @@ class RunState:
         self._procs.write(json.dumps({"pid": pid, "create_time": _create_time(pid), "name": name,
                                       "role": role}) + "\n")
 
+    def processes(self) -> list[dict]:
+        """Every process this lab started: ``{"pid", "create_time", "name", "role"}``."""
+        out = []
+        for line in (self.dir / "processes.jsonl").read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
     def remove(self) -> None:
         try:
             self._procs.close()

@@ -1,0 +1,105 @@
+"""The lab's side of the zygote (:mod:`meshlab.apps.zygote`): start it once, then fork pods.
+
+:class:`Forked` looks like ``subprocess.Popen`` to the rest of the lab (``pid``, ``stdin``,
+``stdout``, ``poll``, ``wait``, ``send_signal``, ``kill``), so :class:`WorkerProcess` does not
+care whether a pod was forked or exec'd. A forked pod is the zygote's child, not ours: we watch
+it through its pid (and its start time, so a recycled pid is never mistaken for it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+
+
+class Forked:
+    """A pod process forked by the zygote, with the Popen methods the lab uses."""
+
+    def __init__(self, pid: int, stdin, stdout):
+        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+        self.returncode: int | None = None
+        try:
+            self._ps = psutil.Process(pid)
+        except psutil.Error:
+            self._ps = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                gone = self._ps is None or self._ps.status() == psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                gone = True
+            if gone:
+                self.returncode = -1            # the zygote reaped it; its exit code is in its log
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"pod process {self.pid}", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                self._ps.send_signal(sig)
+            except psutil.Error:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Zygote:
+    """One fork server per backend, started on first use, gone when the lab stops or dies."""
+
+    def __init__(self, env: dict):
+        self._lab_end, zyg_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._lock = threading.Lock()
+        # the zygote's fd 3 is its end of the socket; nothing else of ours leaks into it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "import os; os.dup2(%d, 3); from meshlab.apps.zygote import main; main()"
+             % zyg_end.fileno()],
+            pass_fds=(zyg_end.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        zyg_end.close()
+
+    def fork(self, module: str, log_path: str) -> Forked:
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            with self._lock:
+                socket.send_fds(self._lab_end, [json.dumps({"op": "fork", "module": module,
+                                                            "log": log_path}).encode()], [in_r, out_w])
+                reply = json.loads(self._lab_end.recv(65536) or b'{"error": "the zygote exited"}')
+        finally:
+            os.close(in_r)
+            os.close(out_w)
+        if "pid" not in reply:
+            os.close(in_w)
+            os.close(out_r)
+            raise OSError(f"could not fork a pod process: {reply.get('error')}")
+        return Forked(reply["pid"], os.fdopen(in_w, "wb"), os.fdopen(out_r, "rb"))
+
+    def close(self) -> None:
+        try:
+            self._lab_end.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
