@@ -23,7 +23,7 @@ from meshlab.apps.loadgen import LoadPlan
 from meshlab.apps.runtime import AppRuntime
 from meshlab.apps.worker import make_handler
 from meshlab.net.cluster import ClusterNet, PodAddr, ServiceAddr
-from meshlab.net.http1 import Request, Response, json_response, serve, text_response
+from meshlab.net.http1 import Request, json_response, serve, text_response
 from meshlab.telemetry.paths import build_paths
 from meshlab.topology.model import AppSpec, Call
 
