@@ -12,8 +12,16 @@ from dataclasses import asdict, dataclass, field
 from ..topology.model import CLUSTER_DOMAIN
 
 
+#: Ports a pod's proxy listens on (ISTIO-FACTS §2.2, §3): outbound capture, inbound capture,
+#: HBONE, and the admin/metrics port.
+OUTBOUND_PORT, INBOUND_PORT, HBONE_PORT, ADMIN_PORT = 15001, 15006, 15008, 15020
+
+
 @dataclass(frozen=True)
 class PodAddr:
+    """A pod's addresses. ``local_ip`` is the pod's own "localhost": where its app listens when a
+    sidecar owns the pod IP's ports (as iptables would send them to the sidecar). ``mesh`` is
+    ``None``, ``"sidecar"`` or ``"ambient"``."""
     name: str
     namespace: str
     node: str
@@ -21,6 +29,13 @@ class PodAddr:
     labels: dict = field(default_factory=dict)
     service_account: str = "default"
     ports: tuple[int, ...] = ()
+    local_ip: str | None = None
+    mesh: str | None = None
+
+    @property
+    def listen_ip(self) -> str:
+        """Where the app listens: behind its sidecar on the pod-local address, else the pod IP."""
+        return self.local_ip if self.mesh == "sidecar" and self.local_ip else self.ip
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-from .cluster import ClusterNet
+from . import proxyproto
+from .cluster import OUTBOUND_PORT, ClusterNet
 
 
 class DnsError(OSError):
@@ -60,8 +61,27 @@ class Dialer:
         ep = self.rng.choice(ready)
         return Dialed(host, port, ip, ep.ip, svc.target_port, f"{svc.name}.{svc.namespace}", ep.name)
 
+    def captured(self) -> bool:
+        """Is this pod's outbound traffic captured by a proxy (its sidecar, or its node's ztunnel)?"""
+        return self.pod.mesh in ("sidecar", "ambient")
+
     async def open(self, host: str, port: int, timeout: float | None = 10.0):
-        """Connect; returns ``(reader, writer, dialed)``. Connect timeout 10 s, like Envoy's default."""
+        """Connect; returns ``(reader, writer, dialed)``. Connect timeout 10 s, like Envoy's default.
+
+        A captured pod's connection goes to the proxy listening on its pod IP's outbound port
+        (15001), led by a PROXY v2 header with the original destination — what iptables'
+        REDIRECT and ``SO_ORIGINAL_DST`` give a proxy in a real pod."""
+        if self.captured():
+            ip = self.net.resolve(host, self.pod.namespace)
+            if ip is None:
+                raise DnsError(f"could not resolve host {host!r}: no service of that name in the cluster")
+            svc = self.net.service_at(ip)
+            d = Dialed(host, port, ip, ip, port, f"{svc.name}.{svc.namespace}" if svc else None, None)
+            coro = asyncio.open_connection(self.pod.ip, OUTBOUND_PORT, local_addr=(self.pod.ip, 0))
+            reader, writer = await asyncio.wait_for(coro, timeout) if timeout else await coro
+            src_ip, src_port = writer.get_extra_info("sockname")[:2]
+            writer.write(proxyproto.encode(src_ip, src_port, ip, port))
+            return reader, writer, d
         d = self.route(host, port)
         coro = asyncio.open_connection(d.dst_ip, d.dst_port, local_addr=(self.pod.ip, 0))
         reader, writer = await asyncio.wait_for(coro, timeout) if timeout else await coro

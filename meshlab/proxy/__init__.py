@@ -1,8 +1,5 @@
 """The mesh data plane: proxies built from sans-IO cores and one asyncio driver per role.
 
-- :mod:`.proxyproto` — PROXY protocol v2: how, on the loopback backend, an intercepted connection
-  reaches its proxy together with its original destination (what iptables + SO_ORIGINAL_DST tell
-  a proxy in a real pod).
 - :mod:`.httpcodec` — HTTP/1.1 messages parsed by httptools (no hand-written parser).
 - :mod:`.l7` — routing, load balancing, Istio's default retry policy: pure decisions.
 - :mod:`.sidecar` — the sidecar role's asyncio driver (outbound 15001, inbound on the app's ports).

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshlab.proxy.proxyproto import ProxyHeader, ProxyProtocolError, decode, encode
+from meshlab.net.proxyproto import ProxyHeader, ProxyProtocolError, decode, encode
 
 ips = st.integers(0, 2 ** 32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 ports = st.integers(0, 65535)
