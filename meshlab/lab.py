@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import time
 import weakref
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
+from . import mesh
 from .backends import choose_backend
 from .backends.process import WorkerProcess
 from .backends.state import RunState
 from .errors import LabError, PortConflict, WorkerError
+from .identity import LabCA
 from .net.cluster import ClusterNet
 from .telemetry.paths import Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
@@ -28,8 +30,7 @@ from .topology import load_topology
 from .topology.model import Topology
 from .trace import Span
 
-MODES = ("none",)
-FUTURE_MODES = ("sidecar", "ambient")
+BUILT_MODES = ("none", "sidecar")
 START_TIMEOUT = 30.0
 
 
@@ -39,17 +40,19 @@ class _Running:
 
     def __init__(self, backend):
         self.backend = backend
-        self.workers: dict[str, WorkerProcess] = {}
+        self.workers: dict[str, WorkerProcess] = {}      # apps, by pod name
+        self.proxies: dict[str, WorkerProcess] = {}      # proxies, by proxy name
         self.state: RunState | None = None
 
     def release(self) -> None:
-        workers, self.workers = self.workers, {}
-        for w in workers.values():
+        workers = list(self.workers.values()) + list(self.proxies.values())
+        self.workers, self.proxies = {}, {}
+        for w in workers:
             try:
                 w.proc.stdin.close()           # cut every lifeline first, so they exit in parallel
             except OSError:
                 pass
-        for w in workers.values():
+        for w in workers:
             w.stop()
         self.backend.teardown()
         if self.state is not None:
@@ -62,13 +65,18 @@ class Lab:
     :class:`~meshlab.topology.Topology`; ``mode`` is the mesh mode; ``backend`` is ``"auto"``,
     ``"loopback"`` or ``"mininet"``."""
 
-    def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str = "none",
+    def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str | None = None,
                  backend: str = "auto", *, verbose: bool = True):
         self.topology = load_topology(topology)
-        if mode not in MODES:
-            later = f" ('{mode}' comes with the mesh data plane, not built yet)" if mode in FUTURE_MODES else ""
-            raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(MODES)}")
-        self.mode = mode
+        if mode is not None and mode not in BUILT_MODES:
+            later = f" ('{mode}' is not built yet)" if mode in mesh.MODES else ""
+            raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(BUILT_MODES)}, "
+                           "or None for what the topology's namespace labels say")
+        self.mesh = mesh.mesh_by_pod(self.topology, mode)
+        if "ambient" in self.mesh.values():
+            raise LabError("ambient mode is not built yet: the topology's namespace labels ask for "
+                           "istio.io/dataplane-mode=ambient")
+        self.mode = mesh.describe(self.mesh)
         self.backend = choose_backend(backend)
         self.verbose = verbose
         self.net: ClusterNet | None = None
@@ -94,6 +102,11 @@ class Lab:
         return self._run.workers if self._run else {}
 
     @property
+    def proxies(self) -> dict[str, WorkerProcess]:
+        """Each proxy's process, by proxy name (``reviews-v2-0/istio-proxy``)."""
+        return self._run.proxies if self._run else {}
+
+    @property
     def state(self) -> RunState | None:
         return self._run.state if self._run else None
 
@@ -111,37 +124,67 @@ class Lab:
             self._run = _Running(self.backend)
             self._finalizer = weakref.finalize(self, self._run.release)
             self.net = self.backend.plan(self.topology)
+            self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh[p.name]) for p in self.net.pods))
             if self.verbose:
                 for note in self.backend.notes:
                     print(f"meshlab: {note}")
             self._run.state = RunState(self.topology.name, self.backend.name)
             self.backend.prepare(self._run.state.record_process)
+            self._issue_certificates()
             for pod in self.topology.pods:
+                if self.mesh[pod.name] == "sidecar":
+                    self._spawn_sidecar(pod.name)
                 self._spawn(pod.name)
             deadline = time.monotonic() + START_TIMEOUT
-            for name, w in self.workers.items():
+            for name, w in [*self.proxies.items(), *self.workers.items()]:
                 msg = w.wait_ready(deadline)
                 if msg.get("event") == "error":
                     if msg.get("kind") == "port-conflict":
-                        raise PortConflict(f"pod {name}: {msg['error']} — another process took it")
-                    raise WorkerError(f"pod {name}: {msg['error']}")
+                        raise PortConflict(f"{name}: {msg['error']} — another process took it")
+                    raise WorkerError(f"{name}: {msg['error']}")
         except BaseException:
             self.stop()
             raise
         self.startup_s = time.monotonic() - t0
         return self
 
+    def _process(self, name: str, pod_name: str, module: str, role: str, spec: dict) -> WorkerProcess:
+        log_path = self.state.logs / f"{name.replace('/', '.')}.log"
+        popen = self.backend.spawn(self.net.pod(pod_name), module, str(log_path))
+        self.state.record_process(popen.pid, name, role)
+        w = WorkerProcess(name, popen, log_path)
+        w.start(spec)
+        return w
+
     def _spawn(self, pod_name: str) -> WorkerProcess:
         pod = self.topology.pod(pod_name)
-        addr = self.net.pod(pod_name)
-        log_path = self.state.logs / f"{pod_name}.log"
-        popen = self.backend.spawn(addr, "meshlab.apps.worker", str(log_path))
-        self.state.record_process(popen.pid, pod_name, "app")
-        w = WorkerProcess(pod_name, popen, log_path)
+        w = self._process(pod_name, pod_name, "meshlab.apps.worker", "app", {
+            "pod": pod_name, "ports": list(pod.ports), "net": self.net.to_dict(),
+            "app": {"kind": pod.app.kind, "service_time": pod.app.service_time,
+                    "calls": [asdict(c) for c in pod.app.calls], "params": dict(pod.app.params)}})
         self.workers[pod_name] = w
-        w.start({"pod": pod_name, "ports": list(pod.ports), "net": self.net.to_dict(),
-                 "app": {"kind": pod.app.kind, "service_time": pod.app.service_time,
-                         "calls": [asdict(c) for c in pod.app.calls], "params": dict(pod.app.params)}})
+        return w
+
+    def _issue_certificates(self) -> None:
+        """The lab's istiod: a CA, and a SPIFFE certificate per service account with a proxy."""
+        self._certs = {}
+        meshed = [p for p in self.topology.pods if self.mesh[p.name]]
+        if not meshed:
+            return
+        self.ca = LabCA.create(self.state.dir / "ca")
+        for p in meshed:
+            key = (p.namespace, p.service_account)
+            if key not in self._certs:
+                self._certs[key] = self.ca.issue(*key)
+
+    def _spawn_sidecar(self, pod_name: str) -> WorkerProcess:
+        pod = self.topology.pod(pod_name)
+        cert = self._certs[(pod.namespace, pod.service_account)]
+        name = f"{pod_name}/istio-proxy"
+        w = self._process(name, pod_name, "meshlab.proxy.main", "sidecar", {
+            "role": "sidecar", "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
+            "key": cert.key_path, "root": self.ca.root_path})
+        self.proxies[name] = w
         return w
 
     def stop(self) -> None:
@@ -151,17 +194,17 @@ class Lab:
         self._run = self._finalizer = None
 
     def reset(self) -> None:
-        """Forget collected telemetry and restart any pod whose process died."""
+        """Forget collected telemetry and restart any pod or proxy whose process died."""
         self._require_running()
         self.collect()
         self._spans.clear()
-        for name, w in list(self.workers.items()):
-            if not w.alive():
-                w.stop()
-                nw = self._spawn(name)
-                msg = nw.wait_ready(time.monotonic() + START_TIMEOUT)
-                if msg.get("event") != "ready":
-                    raise WorkerError(f"pod {name}: restart failed: {msg.get('error')}")
+        dead = [(n, w, self._spawn_sidecar, n.split("/")[0]) for n, w in self.proxies.items() if not w.alive()]
+        dead += [(n, w, self._spawn, n) for n, w in self.workers.items() if not w.alive()]
+        for name, w, spawn, pod in dead:
+            w.stop()
+            msg = spawn(pod).wait_ready(time.monotonic() + START_TIMEOUT)
+            if msg.get("event") != "ready":
+                raise WorkerError(f"{name}: restart failed: {msg.get('error')}")
 
     # -- where things are ----------------------------------------------------------------------
     def pod_ip(self, pod: str) -> str:
@@ -180,9 +223,12 @@ class Lab:
         rows = []
         for p in self.topology.pods:
             w = self.workers.get(p.name)
+            sc = self.proxies.get(f"{p.name}/istio-proxy")
             rows.append({"pod": p.name, "node": p.node, "namespace": p.namespace,
                          "ip": self.net.pod(p.name).ip if self.net else None, "ports": list(p.ports),
-                         "pid": w.pid if w else None, "alive": bool(w and w.alive())})
+                         "mesh": self.mesh[p.name], "pid": w.pid if w else None,
+                         "sidecar_pid": sc.pid if sc else None,
+                         "alive": bool(w and w.alive()) and (sc is None or sc.alive())})
         return rows
 
     # -- traffic -------------------------------------------------------------------------------
@@ -284,7 +330,7 @@ class Lab:
     def collect(self) -> int:
         """Fetch new spans from every pod; returns how many arrived."""
         n = 0
-        for w in self.workers.values():
+        for w in [*self.workers.values(), *self.proxies.values()]:
             if not w.alive():
                 continue
             for d in w.call("spans", timeout=10)["spans"]:

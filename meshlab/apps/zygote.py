@@ -23,7 +23,8 @@ import signal
 import socket
 import sys
 
-PRELOAD = ("meshlab.apps.worker", "meshlab.apps.bookinfo", "meshlab.apps.httpbin")
+PRELOAD = ("meshlab.apps.worker", "meshlab.apps.bookinfo", "meshlab.apps.httpbin", "meshlab.proxy.main",
+           "meshlab.proxy.sidecar", "uvloop")
 CONTROL_FD = 3
 
 

@@ -3,7 +3,8 @@
 Linux routes all of 127.0.0.0/8 to the loopback interface, so each pod gets its own IP and binds
 its ports there, and sees its callers' pod IPs. A lab holds a slot *s* (an flock'd file) and uses
 the block 127.s.0.0/16: node *i* is 127.s.i.1, its pods 127.s.i.2 upwards (like a per-node pod
-CIDR), and service VIPs are 127.s.250.x. kube-proxy's endpoint choice happens in the pod's dialer
+CIDR), its pod-local addresses (the pod's own "localhost", where an app listens behind its
+sidecar) 127.s.(128+i).h, and service VIPs are 127.s.250.x. kube-proxy's endpoint choice happens in the pod's dialer
 (:mod:`meshlab.net.dialer`), since there is no iptables to do it. Pod processes are forked from a
 zygote (:mod:`meshlab.apps.zygote`) that has the apps imported already.
 """
@@ -18,14 +19,17 @@ from pathlib import Path
 import psutil
 
 from ..errors import LabError, PortConflict
-from ..net.cluster import ClusterNet, PodAddr, ServiceAddr
+from ..net.cluster import ADMIN_PORT, HBONE_PORT, INBOUND_PORT, OUTBOUND_PORT, ClusterNet, PodAddr, ServiceAddr
 from ..topology.model import Topology
 from .base import Backend
 from .forking import Zygote
 from .state import Slot
 
 VIP_OCTET = 250
+LOCAL_OFFSET = 128          # pod-local ("localhost in the pod") addresses: 127.s.(128+i).h
+MAX_NODES = 120
 MAX_BLOCK_TRIES = 5
+PROXY_PORTS = (OUTBOUND_PORT, INBOUND_PORT, HBONE_PORT, ADMIN_PORT)
 _PKG_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 
 
@@ -64,8 +68,8 @@ class LoopbackBackend(Backend):
                 s.release()
 
     def _layout(self, topo: Topology, s: int) -> ClusterNet:
-        if len(topo.nodes) >= VIP_OCTET:
-            raise LabError(f"the loopback backend holds at most {VIP_OCTET - 1} nodes; this topology has {len(topo.nodes)}")
+        if len(topo.nodes) > MAX_NODES:
+            raise LabError(f"the loopback backend holds at most {MAX_NODES} nodes; this topology has {len(topo.nodes)}")
         node_index = {n.name: i + 1 for i, n in enumerate(topo.nodes)}
         next_host = {n: 2 for n in node_index}
         pods = []
@@ -76,7 +80,7 @@ class LoopbackBackend(Backend):
                 raise LabError(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
             next_host[p.node] += 1
             pods.append(PodAddr(p.name, p.namespace, p.node, f"127.{s}.{i}.{host}", dict(p.labels),
-                                p.service_account, p.ports))
+                                p.service_account, p.ports, local_ip=f"127.{s}.{LOCAL_OFFSET + i}.{host}"))
         services = tuple(
             ServiceAddr(svc.name, svc.namespace, f"127.{s}.{VIP_OCTET}.{k + 1}", svc.port, svc.target_port,
                         tuple(p.name for p in topo.endpoints(svc)))
@@ -85,20 +89,22 @@ class LoopbackBackend(Backend):
                           nodes={n: f"127.{s}.{i}.1" for n, i in node_index.items()}, kube_proxy="dialer")
 
     def check(self, net: ClusterNet) -> None:
-        for p in net.pods:
-            for port in p.ports:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
-                    # as the pod's server will: TIME_WAIT leftovers are no conflict, listeners are
-                    sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    try:
-                        sk.bind((p.ip, port))
-                    except OSError as e:
-                        if e.errno == errno.EADDRINUSE:
-                            raise PortConflict(
-                                f"pod {p.name} needs {p.ip}:{port}, but that address is in use"
-                                f"{_who_listens(p.ip, port)}. Stop that process, or run `meshlab clean` if "
-                                "it is left over from a crashed lab") from None
-                        raise PortConflict(f"pod {p.name} cannot use {p.ip}:{port}: {e.strerror}") from None
+        """Every address any pod, its sidecar or its ztunnel listeners could need must be free."""
+        wanted = [(p, p.ip, port) for p in net.pods for port in (*p.ports, *PROXY_PORTS)]
+        wanted += [(p, p.local_ip, port) for p in net.pods for port in p.ports]
+        for p, ip, port in wanted:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+                # as the pod's server will: TIME_WAIT leftovers are no conflict, listeners are
+                sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sk.bind((ip, port))
+                except OSError as e:
+                    if e.errno == errno.EADDRINUSE:
+                        raise PortConflict(
+                            f"pod {p.name} needs {ip}:{port}, but that address is in use"
+                            f"{_who_listens(ip, port)}. Stop that process, or run `meshlab clean` if "
+                            "it is left over from a crashed lab") from None
+                    raise PortConflict(f"pod {p.name} cannot use {ip}:{port}: {e.strerror}") from None
 
     def prepare(self, record) -> None:
         if self.zygote is None:

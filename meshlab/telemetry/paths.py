@@ -29,6 +29,16 @@ class Hop:
     attempt: int = 1
     target: str | None = None
     call_ms: float | None = None     # the caller's view of this hop: its client span's duration
+    mtls: bool = False               # did the request reach this hop over mutual TLS?
+    identity: str | None = None      # the peer SPIFFE identity this hop saw (None: no mTLS)
+    direction: str | None = None     # a sidecar's outbound or inbound side
+
+    @classmethod
+    def of(cls, s: Span, depth: int, via: Span | None) -> "Hop":
+        """The hop of server span ``s``, reached through client span ``via``."""
+        return cls(s.name, s.role, s.layer, depth, s.start, s.end, s.status, s.error,
+                   via.attempt if via else s.attempt, via.target if via else s.target,
+                   via.ms if via else None, s.mtls, s.peer_identity, s.attrs.get("direction"))
 
     @property
     def ms(self) -> float:
@@ -38,7 +48,8 @@ class Hop:
         return {"name": self.name, "role": self.role, "layer": self.layer, "depth": self.depth,
                 "ms": round(self.ms, 3), "status": self.status, "error": self.error,
                 "attempt": self.attempt, "target": self.target,
-                "call_ms": round(self.call_ms, 3) if self.call_ms is not None else None}
+                "call_ms": round(self.call_ms, 3) if self.call_ms is not None else None,
+                "mtls": self.mtls, "identity": self.identity, "direction": self.direction}
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,7 @@ def path_of(trace_id: str, spans: list[Span]) -> Path | None:
     if not roots:
         return None
     root = min(roots, key=lambda s: s.start)
-    hops: list[Hop] = [Hop(root.name, root.role, root.layer, 0, root.start, root.end, root.status,
-                           root.error, root.attempt, root.target, None)]
+    hops: list[Hop] = [Hop.of(root, 0, None)]
 
     def walk_client(cspan: Span, depth: int):
         servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
@@ -90,8 +100,7 @@ def path_of(trace_id: str, spans: list[Span]) -> Path | None:
                             depth, cspan.start, cspan.end, cspan.status, cspan.error, cspan.attempt,
                             cspan.target, cspan.ms))
         for srv in servers:
-            hops.append(Hop(srv.name, srv.role, srv.layer, depth, srv.start, srv.end, srv.status,
-                            srv.error, cspan.attempt, cspan.target, cspan.ms))
+            hops.append(Hop.of(srv, depth, cspan))
             for c in sorted((s for s in children.get(srv.span_id, []) if s.kind == "client"),
                             key=lambda s: s.start):
                 walk_client(c, depth + 1)
@@ -111,12 +120,15 @@ def _host_port(target: str | None) -> str:
 
 def format_path(path: Path) -> str:
     """A path as an indented tree with times, for the terminal and for notebooks."""
-    lines = []
+    rows = []
     for h in path.hops:
         pad = "   " * h.depth + ("└─ " if h.depth else "")
-        label = f"{pad}{h.name} ({h.role}{', attempt ' + str(h.attempt) if h.attempt > 1 else ''})"
+        about = [h.role] + ([h.direction] if h.direction else []) + (
+            [f"attempt {h.attempt}"] if h.attempt > 1 else []) + (
+            [f"mTLS from {h.identity.removeprefix('spiffe://')}" if h.identity else "mTLS"] if h.mtls else [])
         outcome = str(h.status) if h.status is not None else (h.error or "-")
         if h.role == "unreached":
             outcome = h.error or "no answer"
-        lines.append(f"{label:<48} {h.ms:9.2f} ms  {outcome}")
-    return "\n".join(lines)
+        rows.append((f"{pad}{h.name} ({', '.join(about)})", h.ms, outcome))
+    width = max((len(label) for label, _, _ in rows), default=0)
+    return "\n".join(f"{label:<{width}}  {ms:9.2f} ms  {outcome}" for label, ms, outcome in rows)

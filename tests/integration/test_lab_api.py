@@ -19,10 +19,17 @@ from meshlab.errors import LabError, PortConflict, TopologyError
 pytestmark = pytest.mark.integration
 
 
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:          # gone between our looking and our asking
+        return False
+
+
 def _gone(pids, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [p for p in pids if _running(p)]
         if not alive:
             return True
         time.sleep(0.05)

@@ -1,0 +1,110 @@
+"""Upstream HTTP/1.1 connections for L7 proxies: kept alive and reused per (address, TLS), as
+Envoy's connection pools do, leaving from the proxy's own source address.
+
+:meth:`UpstreamPool.exchange` sends one request and returns the response, or raises
+:class:`UpstreamFailure` whose ``kind`` is what Envoy's retry rules care about:
+``connect-failure`` (refused, unreachable, TLS handshake or identity failure) or ``reset`` (the
+connection died before a response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ..identity import peer_spiffe_id
+from .httpcodec import HttpError, MessageReader
+
+_READ = 64 * 1024
+
+
+class UpstreamFailure(Exception):
+    def __init__(self, kind: str, detail: str):
+        super().__init__(f"{kind}: {detail}")
+        self.kind, self.detail = kind, detail
+
+
+@dataclass
+class _Conn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    peer_identity: str | None
+
+
+@dataclass(frozen=True)
+class Exchanged:
+    response: object
+    peer_identity: str | None
+    reused: bool
+
+
+class UpstreamPool:
+    def __init__(self, source_ip: str | None, tls: ssl.SSLContext | None = None, connect_timeout: float = 10.0):
+        self.source_ip, self.tls, self.connect_timeout = source_ip, tls, connect_timeout
+        self._idle: dict[tuple, list[_Conn]] = defaultdict(list)
+
+    async def _connect(self, ip: str, port: int, tls: bool, sni: str | None, expect: str | None) -> _Conn:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                ip, port, local_addr=(self.source_ip, 0) if self.source_ip else None,
+                ssl=self.tls if tls else None, server_hostname=(sni or "") if tls else None),
+                self.connect_timeout)
+        except asyncio.TimeoutError:
+            raise UpstreamFailure("connect-failure", f"connect timeout to {ip}:{port}") from None
+        except ssl.SSLError as e:
+            raise UpstreamFailure("connect-failure", f"TLS handshake with {ip}:{port} failed: {e.reason}") from None
+        except OSError as e:
+            raise UpstreamFailure("connect-failure", f"{ip}:{port}: {e.strerror or e}") from None
+        ident = peer_spiffe_id(writer.get_extra_info("ssl_object")) if tls else None
+        if tls and expect is not None and ident != expect:
+            writer.close()
+            raise UpstreamFailure("connect-failure", f"{ip}:{port} presented {ident}, expected {expect}")
+        return _Conn(reader, writer, ident)
+
+    async def exchange(self, ip: str, port: int, data: bytes, *, tls: bool = False, sni: str | None = None,
+                       expect_identity: str | None = None) -> Exchanged:
+        key = (ip, port, tls, expect_identity)
+        idle = self._idle[key]
+        reused = False
+        while idle:
+            c = idle.pop()
+            if not c.writer.is_closing() and not c.reader.at_eof():
+                reused = True
+                break
+            c.writer.close()
+        else:
+            c = await self._connect(ip, port, tls, sni, expect_identity)
+        rd = MessageReader("response")
+        try:
+            c.writer.write(data)
+            await c.writer.drain()
+            while True:
+                chunk = await c.reader.read(_READ)
+                msgs = rd.feed(chunk) if chunk else rd.eof()
+                if msgs:
+                    resp = msgs[0]
+                    break
+                if not chunk:
+                    raise UpstreamFailure("reset", f"{ip}:{port} closed the connection before responding")
+        except (ConnectionError, OSError) as e:
+            c.writer.close()
+            raise UpstreamFailure("reset", f"{ip}:{port}: {e}") from None
+        except HttpError as e:
+            c.writer.close()
+            raise UpstreamFailure("reset", f"{ip}:{port} sent a malformed response: {e}") from None
+        except BaseException:
+            c.writer.close()                 # cancelled (a timeout): this connection is spoiled
+            raise
+        if rd.keep_alive:
+            idle.append(c)
+        else:
+            c.writer.close()
+        return Exchanged(resp, c.peer_identity, reused)
+
+    def close(self) -> None:
+        for conns in self._idle.values():
+            for c in conns:
+                c.writer.close()
+        self._idle.clear()

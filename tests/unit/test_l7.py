@@ -1,0 +1,69 @@
+"""Envoy's retry and load-balancing rules, as Istio configures them, without sockets."""
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshlab.proxy.l7 import (DEFAULT_RETRY, Attempt, Balancer, RetryPolicy, backoff, retriable,
+                              should_retry)
+
+
+def test_istio_default_retries_connect_failures_twice():
+    assert should_retry(DEFAULT_RETRY, 1, Attempt(failure="connect-failure"))
+    assert should_retry(DEFAULT_RETRY, 2, Attempt(failure="connect-failure"))
+    assert not should_retry(DEFAULT_RETRY, 3, Attempt(failure="connect-failure"))
+
+
+def test_since_istio_1_24_a_503_is_not_retried_by_default():
+    assert not retriable(DEFAULT_RETRY, Attempt(status=503))
+
+
+def test_5xx_covers_statuses_resets_and_connect_failures():
+    p = RetryPolicy(attempts=3, retry_on=frozenset({"5xx"}))
+    assert all(retriable(p, Attempt(status=s)) for s in (500, 502, 503, 504))
+    assert retriable(p, Attempt(failure="reset")) and retriable(p, Attempt(failure="connect-failure"))
+    assert not retriable(p, Attempt(status=404))
+
+
+def test_gateway_error_is_502_503_504_only():
+    p = RetryPolicy(retry_on=frozenset({"gateway-error"}))
+    assert [s for s in range(500, 600) if retriable(p, Attempt(status=s))] == [502, 503, 504]
+
+
+def test_retriable_4xx_is_409_and_status_codes_are_listed_ones():
+    assert retriable(RetryPolicy(retry_on=frozenset({"retriable-4xx"})), Attempt(status=409))
+    p = RetryPolicy(retry_on=frozenset({"retriable-status-codes"}), retriable_status_codes=frozenset({418}))
+    assert retriable(p, Attempt(status=418)) and not retriable(p, Attempt(status=503))
+
+
+def test_unknown_retry_on_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown retryOn value '5xxx'"):
+        RetryPolicy(retry_on=frozenset({"5xxx"}))
+
+
+@given(st.integers(1, 20), st.integers(0, 2 ** 32))
+def test_backoff_is_jittered_within_envoys_bounds(n, seed):
+    b = backoff(n, random.Random(seed))
+    assert 0 <= b <= min((2 ** n - 1) * 0.025, 0.25)
+
+
+@given(st.lists(st.sampled_from("abcde"), min_size=1, max_size=5, unique=True), st.integers(0, 2 ** 32),
+       st.sampled_from(["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM"]))
+def test_a_retry_avoids_hosts_already_tried_when_it_can(eps, seed, policy):
+    lb = Balancer(policy, random.Random(seed))
+    tried = set(eps[:-1])
+    assert lb.pick(eps, exclude=tried) == eps[-1]
+
+
+def test_least_request_prefers_the_idle_endpoint():
+    lb = Balancer("LEAST_REQUEST", random.Random(1))
+    for _ in range(5):
+        lb.started("busy")
+    assert {lb.pick(["busy", "idle"]) for _ in range(50)} == {"idle"}
+
+
+def test_unknown_balancer_is_refused():
+    with pytest.raises(ValueError, match="allowed: LEAST_REQUEST, ROUND_ROBIN, RANDOM"):
+        Balancer("FASTEST")
