@@ -18,7 +18,8 @@ from .errors import MeshlabError
 
 def _lab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("topology", help="a shipped topology name (see `meshlab topologies`) or a path to a .yaml file")
-    p.add_argument("--mode", default="none", help="mesh mode (now: none)")
+    p.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
+                   help="mesh mode for every namespace (default: what the topology's namespace labels say)")
     p.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"],
                    help="what runs the cluster (default: auto — mininet with root, else loopback)")
 

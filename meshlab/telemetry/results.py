@@ -64,7 +64,8 @@ class LoadResult:
             hops = []
             for i, h in enumerate(ps[0].hops):
                 times = sorted(p.hops[i].ms for p in ps)
-                hops.append({"name": h.name, "role": h.role, "depth": h.depth,
+                hops.append({"name": h.name, "role": h.role, "depth": h.depth, "layer": h.layer,
+                             "direction": h.direction, "mtls": h.mtls, "identity": h.identity,
                              "ms": round(times[len(times) // 2], 3)})
             out.append({"hops": hops, "count": len(ps)})
         return out

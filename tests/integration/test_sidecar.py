@@ -1,0 +1,129 @@
+"""Sidecar mode: every pod gets an L7 proxy; the mesh hop between sidecars is mutual TLS."""
+
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from meshlab import Lab
+
+pytestmark = pytest.mark.integration
+
+PAGE = "http://productpage:9080/productpage"
+SA = "spiffe://cluster.local/ns/default/sa/"
+
+
+@pytest.fixture(scope="module")
+def bookinfo():
+    with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def httpbin():
+    with Lab("httpbin", mode="sidecar", verbose=False) as lab:
+        yield lab
+
+
+def test_every_call_goes_app_sidecar_sidecar_app(bookinfo):
+    """client -> its sidecar (outbound) -> productpage's sidecar (inbound, mTLS) -> productpage,
+    and the same for every call productpage and reviews make."""
+    r = bookinfo.request("client", PAGE)
+    assert r.status == 200 and "Reviews served by:" in r.body
+    hops = r.path.hops
+    apps = [i for i, h in enumerate(hops) if h.role == "app"]
+    assert len(apps) >= 3
+    for i in apps:
+        inbound, outbound = hops[i - 1], hops[i - 2]
+        app = hops[i].name
+        assert (inbound.name, inbound.role, inbound.direction) == (f"{app}/istio-proxy", "sidecar", "inbound")
+        assert outbound.role == "sidecar" and outbound.direction == "outbound"
+        assert inbound.mtls and not outbound.mtls and not hops[i].mtls
+        assert inbound.depth == outbound.depth + 1 == hops[i].depth - 1
+
+
+def test_the_server_side_sees_the_clients_spiffe_identity(bookinfo):
+    """Each inbound sidecar saw the identity of the service account that called it."""
+    r = bookinfo.request("client", PAGE)
+    seen = {h.name: h.identity for h in r.path.hops if h.direction == "inbound"}
+    assert seen["productpage-v1-0/istio-proxy"] == SA + "curl"
+    assert seen["details-v1-0/istio-proxy"] == SA + "bookinfo-productpage"
+    for name, ident in seen.items():
+        if name.startswith("ratings"):
+            assert ident == SA + "bookinfo-reviews"
+
+
+def test_the_app_receives_the_identity_in_x_forwarded_client_cert(httpbin):
+    r = httpbin.request("client", "http://httpbin:8000/headers")
+    assert r.status == 200
+    assert f"URI={SA}client" in r.body and f"By={SA}httpbin" in r.body
+
+
+def test_permissive_by_default_plaintext_from_outside_the_mesh_is_accepted(httpbin):
+    """Default PeerAuthentication is PERMISSIVE: a plaintext client with no sidecar still gets in,
+    through the inbound sidecar, which records no identity."""
+    ip = httpbin.pod_ip("httpbin-0")
+    with socket.create_connection((ip, 8080), timeout=5) as s:
+        s.sendall(b"GET /ip HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_openssl_s_client_sees_the_lab_ca_chain_and_the_spiffe_uri(httpbin, tmp_path):
+    """What a sidecar presents on its pod's port, as openssl sees it."""
+    ip = httpbin.pod_ip("httpbin-0")
+    cert = httpbin._certs[("default", "client")]
+    out = subprocess.run(["openssl", "s_client", "-connect", f"{ip}:8080", "-showcerts",
+                          "-cert", cert.cert_path, "-key", cert.key_path, "-CAfile", httpbin.ca.root_path],
+                         input=b"", capture_output=True, timeout=20).stdout.decode()
+    assert "Verify return code: 0 (ok)" in out
+    assert "meshlab lab CA" in out
+    pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
+    (tmp_path / "leaf.pem").write_text(pem)
+    text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(tmp_path / "leaf.pem")],
+                          capture_output=True, text=True).stdout
+    assert f"URI:{SA}httpbin" in text
+
+
+def test_default_retries_hide_a_dead_endpoint(httpbin):
+    """Istio's default retry policy retries connect failures on another host: with one httpbin
+    replica's pod down (app and sidecar), every request still succeeds."""
+    victim = "httpbin-1"
+    for name in (victim, f"{victim}/istio-proxy"):
+        proc = (httpbin.workers.get(name) or httpbin.proxies[name]).proc
+        proc.kill()
+        proc.wait()
+    try:
+        res = httpbin.load(url="http://httpbin:8000/get", requests=30, concurrency=1)
+        assert res.by_status() == {"200": 30}
+        retried = [p for p in res.paths.values()
+                   if any(h.role == "sidecar" and h.attempt > 1 for h in p.hops)]
+        assert retried, "no request needed a retry: the dead endpoint was never picked"
+    finally:
+        httpbin.reset()
+
+
+def test_a_503_is_not_retried_by_default(httpbin):
+    """Since Istio 1.24 the default retry policy leaves 503 alone: one attempt per request."""
+    r = httpbin.request("client", "http://httpbin:8000/status/503")
+    assert r.status == 503
+    inbound = [h for h in r.path.hops if h.direction == "inbound"]
+    assert len(inbound) == 1 and inbound[0].attempt == 1
+
+
+def test_run_json_hops_carry_layer_mtls_and_identity():
+    from meshlab.cli import main
+    import io, json, contextlib
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["run", "minimal", "--mode", "sidecar", "-n", "5", "--json"]) == 0
+    out = json.loads(buf.getvalue())
+    assert out["mode"] == "sidecar" and out["requests"]["ok"] == 5
+    hops = out["paths"][0]["hops"]
+    assert [h["name"] for h in hops] == ["client-0", "client-0/istio-proxy", "server-0/istio-proxy", "server-0"]
+    assert [h["mtls"] for h in hops] == [False, False, True, False]
+    assert hops[2]["identity"] == SA + "client" and all(h["layer"] == "L7" for h in hops)
