@@ -24,13 +24,13 @@ from .backends.state import RunState
 from .errors import LabError, PortConflict, WorkerError
 from .identity import LabCA
 from .net.cluster import ClusterNet
-from .telemetry.paths import Path, build_paths, path_of
+from .telemetry.paths import L4Index, Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
 from .topology import load_topology
 from .topology.model import Topology
 from .trace import Span
 
-BUILT_MODES = ("none", "sidecar")
+BUILT_MODES = ("none", "sidecar", "ambient")
 START_TIMEOUT = 30.0
 
 
@@ -73,16 +73,13 @@ class Lab:
             raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(BUILT_MODES)}, "
                            "or None for what the topology's namespace labels say")
         self.mesh = mesh.mesh_by_pod(self.topology, mode)
-        if "ambient" in self.mesh.values():
-            raise LabError("ambient mode is not built yet: the topology's namespace labels ask for "
-                           "istio.io/dataplane-mode=ambient")
         self.mode = mesh.describe(self.mesh)
         self.backend = choose_backend(backend)
         self.verbose = verbose
         self.net: ClusterNet | None = None
         self._run: _Running | None = None
         self._finalizer = None
-        self._spans: dict[str, list[Span]] = {}     # by trace id
+        self._spans: dict[str, dict[str, Span]] = {}     # by trace id, then span id (newest wins)
         self.startup_s: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -131,6 +128,8 @@ class Lab:
             self._run.state = RunState(self.topology.name, self.backend.name)
             self.backend.prepare(self._run.state.record_process)
             self._issue_certificates()
+            for node in sorted({p.node for p in self.topology.pods if self.mesh[p.name] == "ambient"}):
+                self._spawn_ztunnel(node)
             for pod in self.topology.pods:
                 if self.mesh[pod.name] == "sidecar":
                     self._spawn_sidecar(pod.name)
@@ -148,9 +147,9 @@ class Lab:
         self.startup_s = time.monotonic() - t0
         return self
 
-    def _process(self, name: str, pod_name: str, module: str, role: str, spec: dict) -> WorkerProcess:
+    def _process(self, name: str, where, module: str, role: str, spec: dict) -> WorkerProcess:
         log_path = self.state.logs / f"{name.replace('/', '.')}.log"
-        popen = self.backend.spawn(self.net.pod(pod_name), module, str(log_path))
+        popen = self.backend.spawn(where, module, str(log_path))
         self.state.record_process(popen.pid, name, role)
         w = WorkerProcess(name, popen, log_path)
         w.start(spec)
@@ -158,7 +157,7 @@ class Lab:
 
     def _spawn(self, pod_name: str) -> WorkerProcess:
         pod = self.topology.pod(pod_name)
-        w = self._process(pod_name, pod_name, "meshlab.apps.worker", "app", {
+        w = self._process(pod_name, self.net.pod(pod_name), "meshlab.apps.worker", "app", {
             "pod": pod_name, "ports": list(pod.ports), "net": self.net.to_dict(),
             "app": {"kind": pod.app.kind, "service_time": pod.app.service_time,
                     "calls": [asdict(c) for c in pod.app.calls], "params": dict(pod.app.params)}})
@@ -181,9 +180,23 @@ class Lab:
         pod = self.topology.pod(pod_name)
         cert = self._certs[(pod.namespace, pod.service_account)]
         name = f"{pod_name}/istio-proxy"
-        w = self._process(name, pod_name, "meshlab.proxy.main", "sidecar", {
+        w = self._process(name, self.net.pod(pod_name), "meshlab.proxy.main", "sidecar", {
             "role": "sidecar", "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
             "key": cert.key_path, "root": self.ca.root_path})
+        self.proxies[name] = w
+        return w
+
+    def _spawn_ztunnel(self, node: str) -> WorkerProcess:
+        """One ztunnel per node, holding the certificates of that node's ambient pods only."""
+        certs = {}
+        for p in self.topology.pods:
+            if p.node == node and self.mesh[p.name] == "ambient":
+                c = self._certs[(p.namespace, p.service_account)]
+                certs[c.spiffe_id] = [c.cert_path, c.key_path]
+        name = f"ztunnel-{node}"
+        w = self._process(name, node, "meshlab.proxy.main", "ztunnel", {
+            "role": "ztunnel", "node": node, "net": self.net.to_dict(), "certs": certs,
+            "root": self.ca.root_path})
         self.proxies[name] = w
         return w
 
@@ -198,7 +211,8 @@ class Lab:
         self._require_running()
         self.collect()
         self._spans.clear()
-        dead = [(n, w, self._spawn_sidecar, n.split("/")[0]) for n, w in self.proxies.items() if not w.alive()]
+        dead = [(n, w, self._spawn_ztunnel, n.removeprefix("ztunnel-")) if n.startswith("ztunnel-") else
+                (n, w, self._spawn_sidecar, n.split("/")[0]) for n, w in self.proxies.items() if not w.alive()]
         dead += [(n, w, self._spawn, n) for n, w in self.workers.items() if not w.alive()]
         for name, w, spawn, pod in dead:
             w.stop()
@@ -271,7 +285,7 @@ class Lab:
                                    timeout=timeout), timeout=timeout + 10)
         self.collect()
         tid = r.get("trace_id")
-        path = path_of(tid, self._spans.get(tid, [])) if tid else None
+        path = path_of(tid, self.spans(tid, collect=False), self._l4()) if tid else None
         return RequestResult(source=name, url=url, status=r["status"], error=r["error"],
                              latency_ms=(r["end"] - r["start"]) * 1000, path=path, body=r.get("body", ""),
                              headers=tuple(tuple(h) for h in r.get("headers", [])), trace_id=tid)
@@ -314,11 +328,12 @@ class Lab:
         wall = time.monotonic() - t0
         self.collect()
         outcomes = r["outcomes"]
+        l4 = self._l4()
         paths = {}
         for o in outcomes:
             tid = o.get("trace_id")
             if tid and tid in self._spans:
-                p = path_of(tid, self._spans[tid])
+                p = path_of(tid, self.spans(tid, collect=False), l4)
                 if p is not None:
                     paths[tid] = p
         return LoadResult(source=name, url=url, outcomes=outcomes, paths=paths, wall_s=wall,
@@ -335,15 +350,20 @@ class Lab:
                 continue
             for d in w.call("spans", timeout=10)["spans"]:
                 s = Span.from_dict(d)
-                self._spans.setdefault(s.trace_id, []).append(s)
+                self._spans.setdefault(s.trace_id, {})[s.span_id] = s
                 n += 1
         return n
 
-    def spans(self, trace_id: str | None = None) -> list[Span]:
-        self.collect()
+    def spans(self, trace_id: str | None = None, *, collect: bool = True) -> list[Span]:
+        """Every span collected so far (or one trace's), fetching new ones first."""
+        if collect:
+            self.collect()
         if trace_id is not None:
-            return list(self._spans.get(trace_id, []))
-        return [s for ss in self._spans.values() for s in ss]
+            return list(self._spans.get(trace_id, {}).values())
+        return [s for ss in self._spans.values() for s in ss.values()]
+
+    def _l4(self) -> L4Index:
+        return L4Index(s for ss in self._spans.values() for s in ss.values() if s.layer == "L4")
 
     def paths(self) -> dict[str, Path]:
         self.collect()

@@ -96,6 +96,7 @@ class Span:
     error: str | None = None       # "timeout", "connection refused", ...
     attempt: int = 1
     peer: str | None = None        # address of the other side
+    local: str | None = None       # this side's address (links an app's connection to an L4 proxy)
     target: str | None = None      # what a client span asked for: "reviews:9080/reviews/0"
     bytes_in: int = 0
     bytes_out: int = 0

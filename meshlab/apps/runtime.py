@@ -129,15 +129,17 @@ class AppRuntime:
         if connect is None:
             hs.append(("connection", "close"))
         start = now()
-        resp, err, dialed, conn = None, None, None, None
+        resp, err, dialed, conn, local = None, None, None, None, None
 
         async def go():
-            nonlocal dialed, conn
+            nonlocal dialed, conn, local
             if connect is not None:
                 conn, dialed = await connect(host, port, timeout)
             else:
                 reader, writer, dialed = await self.dialer.open(host, port, timeout=timeout)
                 conn = ClientConnection(reader, writer)
+            sock = conn.writer.get_extra_info("sockname")
+            local = f"{sock[0]}:{sock[1]}" if sock else None
             return await conn.request(method, target, hs, body)
         try:
             resp = await (asyncio.wait_for(go(), timeout) if timeout else go())
@@ -148,7 +150,7 @@ class AppRuntime:
         span = Span(trace_id=ctx.trace_id, span_id=span_id, parent_id=parent_span, name=self.pod_name,
                     role=role or self.role, kind="client", layer="L7", start=start, end=now(),
                     request_id=ctx.request_id, status=resp.status if resp else None, error=err,
-                    attempt=attempt, peer=f"{dialed.dst_ip}:{dialed.dst_port}" if dialed else None,
+                    attempt=attempt, peer=f"{dialed.dst_ip}:{dialed.dst_port}" if dialed else None, local=local,
                     target=f"{host}:{port}{target}", bytes_in=len(resp.body) if resp else 0,
                     bytes_out=len(body),
                     attrs={"endpoint": dialed.endpoint, "service": dialed.service} if dialed else {})

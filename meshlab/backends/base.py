@@ -36,9 +36,10 @@ class Backend(ABC):
         """Get ready to spawn (start helpers); ``record(pid, name, role)`` each process started."""
 
     @abstractmethod
-    def spawn(self, pod: PodAddr, module: str, log_path: str):
-        """Run ``python -m module`` in ``pod``'s network, stdin/stdout piped, stderr to
-        ``log_path``; returns a ``subprocess.Popen``-like handle."""
+    def spawn(self, where: "PodAddr | str", module: str, log_path: str):
+        """Run ``python -m module`` in the network of ``where`` — a pod, or a node given by its
+        name — stdin/stdout piped, stderr to ``log_path``; returns a ``subprocess.Popen``-like
+        handle."""
 
     @abstractmethod
     def teardown(self) -> None:

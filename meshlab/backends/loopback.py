@@ -113,7 +113,7 @@ class LoopbackBackend(Backend):
             self.zygote = Zygote(env)
             record(self.zygote.proc.pid, "zygote", "fork-server")
 
-    def spawn(self, pod: PodAddr, module: str, log_path: str):
+    def spawn(self, where, module: str, log_path: str):      # one network here: ``where`` changes nothing
         if self.zygote is None:
             raise RuntimeError("LoopbackBackend.prepare() must run before spawn()")
         return self.zygote.fork(module, log_path)

@@ -1,4 +1,4 @@
-"""The process that runs one proxy (a sidecar today): the module the zygote forks into."""
+"""The process that runs one proxy (a sidecar or a ztunnel): the module the zygote forks into."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from ..net.cluster import ClusterNet
 async def setup(spec: dict, ch: control.Channel):
     role = spec["role"]
     net = ClusterNet.from_dict(spec["net"])
-    if role != "sidecar":
-        raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar")
-    from .sidecar import Sidecar
-    proxy = Sidecar(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
+    if role == "sidecar":
+        from .sidecar import Sidecar
+        proxy = Sidecar(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
+    elif role == "ztunnel":
+        from .ztunnel import Ztunnel
+        proxy = Ztunnel(spec["node"], net, {k: tuple(v) for k, v in spec["certs"].items()}, spec["root"])
+    else:
+        raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel")
     try:
         await proxy.start()
     except OSError as e:
@@ -20,17 +24,21 @@ async def setup(spec: dict, ch: control.Channel):
                                    "port-conflict" if e.errno == 98 else "bind") from None
 
     async def spans(msg):
-        out, proxy.spans = proxy.spans, []
-        return {"spans": [s.to_dict() for s in out]}
+        return {"spans": [s.to_dict() for s in proxy.drain()]}
 
     async def net_update(msg):
         proxy.update(ClusterNet.from_dict(msg["net"]))
+        if role == "ztunnel":
+            await proxy.start()               # listeners for pods enrolled since
         return {}
 
     async def on_stop():
         proxy.close()
 
-    return {"spans": spans, "net": net_update}, on_stop
+    async def stats(msg):
+        return proxy.stats()
+
+    return {"spans": spans, "net": net_update, "stats": stats}, on_stop
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ class Sidecar:
         self.spans: list[Span] = []
         self.servers: list = []
         self._sockets: list[socket.socket] = []
+        self._tasks: set[asyncio.Task] = set()
 
     # -- listeners -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -83,6 +84,13 @@ class Sidecar:
 
     def update(self, net: ClusterNet) -> None:
         self.net = net
+
+    def stats(self) -> dict:
+        return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values())}
+
+    def drain(self) -> list[Span]:
+        out, self.spans = self.spans, []
+        return out
 
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -178,7 +186,9 @@ class Sidecar:
     async def _accept_loop(self, loop, lsock: socket.socket, port: int) -> None:
         while True:
             sock, _ = await loop.sock_accept(lsock)
-            asyncio.ensure_future(self._inbound(loop, sock, port))
+            t = asyncio.ensure_future(self._inbound(loop, sock, port))
+            self._tasks.add(t)                # asyncio keeps only weak references to tasks
+            t.add_done_callback(self._tasks.discard)
 
     async def _inbound(self, loop, sock: socket.socket, port: int) -> None:
         try:

@@ -67,15 +67,24 @@ class UpstreamPool:
                        expect_identity: str | None = None) -> Exchanged:
         key = (ip, port, tls, expect_identity)
         idle = self._idle[key]
-        reused = False
         while idle:
             c = idle.pop()
-            if not c.writer.is_closing() and not c.reader.at_eof():
-                reused = True
-                break
-            c.writer.close()
-        else:
-            c = await self._connect(ip, port, tls, sni, expect_identity)
+            if c.writer.is_closing() or c.reader.at_eof():
+                c.writer.close()
+                continue
+            try:
+                return await self._send(c, key, data, reused=True)
+            except UpstreamFailure as e:
+                # The peer closed this idle connection before our request reached it: Envoy
+                # would have seen the close while idle; take a fresh connection instead.
+                if e.kind != "reset" or not e.detail.endswith("before responding"):
+                    raise
+        c = await self._connect(ip, port, tls, sni, expect_identity)
+        return await self._send(c, key, data, reused=False)
+
+    async def _send(self, c: _Conn, key: tuple, data: bytes, reused: bool) -> Exchanged:
+        ip, port = key[0], key[1]
+        idle = self._idle[key]
         rd = MessageReader("response")
         try:
             c.writer.write(data)

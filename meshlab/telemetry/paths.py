@@ -31,14 +31,15 @@ class Hop:
     call_ms: float | None = None     # the caller's view of this hop: its client span's duration
     mtls: bool = False               # did the request reach this hop over mutual TLS?
     identity: str | None = None      # the peer SPIFFE identity this hop saw (None: no mTLS)
-    direction: str | None = None     # a sidecar's outbound or inbound side
+    direction: str | None = None     # a proxy's outbound or inbound side
+    per: str = "request"             # "connection" for L4 hops: their times are the connection's
 
     @classmethod
-    def of(cls, s: Span, depth: int, via: Span | None) -> "Hop":
+    def of(cls, s: Span, depth: int, via: Span | None, per: str = "request") -> "Hop":
         """The hop of server span ``s``, reached through client span ``via``."""
         return cls(s.name, s.role, s.layer, depth, s.start, s.end, s.status, s.error,
                    via.attempt if via else s.attempt, via.target if via else s.target,
-                   via.ms if via else None, s.mtls, s.peer_identity, s.attrs.get("direction"))
+                   via.ms if via else None, s.mtls, s.peer_identity, s.attrs.get("direction"), per)
 
     @property
     def ms(self) -> float:
@@ -49,7 +50,7 @@ class Hop:
                 "ms": round(self.ms, 3), "status": self.status, "error": self.error,
                 "attempt": self.attempt, "target": self.target,
                 "call_ms": round(self.call_ms, 3) if self.call_ms is not None else None,
-                "mtls": self.mtls, "identity": self.identity, "direction": self.direction}
+                "mtls": self.mtls, "identity": self.identity, "direction": self.direction, "per": self.per}
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,55 @@ class Path:
         return format_path(self)
 
 
+class L4Index:
+    """Connection spans (layer L4: ztunnel), found from the app connection they carried.
+
+    An L4 proxy never sees HTTP, so its spans carry no request's trace id. They are chained by
+    connection instead: the outbound half's ``peer`` is the app's own socket address (its client
+    span's ``local``); the inbound half hangs under the outbound one (the CONNECT's traceparent).
+    """
+
+    def __init__(self, spans: Iterable[Span] = ()):
+        self.by_peer: dict[str, list[Span]] = defaultdict(list)
+        self.children: dict[str, list[Span]] = defaultdict(list)
+        for s in spans:
+            if s.layer != "L4":
+                continue
+            if s.parent_id is None and s.peer:
+                self.by_peer[s.peer].append(s)
+            elif s.parent_id is not None:
+                self.children[s.parent_id].append(s)
+
+    def chain(self, client: Span) -> list[Span]:
+        """The L4 hops the connection of ``client`` (an app's client span) went through, in order."""
+        if not client.local:
+            return []
+        first = [s for s in self.by_peer.get(client.local, ()) if s.start <= client.end and s.end >= client.start]
+        if not first:
+            return []
+        out = [min(first, key=lambda s: abs(s.start - client.start))]
+        while nxt := self.children.get(out[-1].span_id):
+            out.append(min(nxt, key=lambda s: s.start))
+        return out
+
+
 def build_paths(spans: Iterable[Span]) -> dict[str, Path]:
     """All paths in ``spans``, keyed by trace id (only traces whose root span is present)."""
+    spans = list(spans)
+    l4 = L4Index(spans)
     by_trace: dict[str, list[Span]] = defaultdict(list)
     for s in spans:
-        by_trace[s.trace_id].append(s)
+        if s.layer != "L4":
+            by_trace[s.trace_id].append(s)
     out = {}
     for tid, ss in by_trace.items():
-        p = path_of(tid, ss)
+        p = path_of(tid, ss, l4)
         if p is not None:
             out[tid] = p
     return out
 
 
-def path_of(trace_id: str, spans: list[Span]) -> Path | None:
+def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path | None:
     children: dict[str | None, list[Span]] = defaultdict(list)
     for s in spans:
         children[s.parent_id].append(s)
@@ -93,6 +129,10 @@ def path_of(trace_id: str, spans: list[Span]) -> Path | None:
     hops: list[Hop] = [Hop.of(root, 0, None)]
 
     def walk_client(cspan: Span, depth: int):
+        if l4 is not None and cspan.layer == "L7":
+            for hop in l4.chain(cspan):          # ztunnels between the app and whoever answers
+                hops.append(Hop.of(hop, depth, cspan if hop.parent_id is None else None, per="connection"))
+                depth += 1
         servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
                          key=lambda s: s.start)
         if not servers and depth > 0:

@@ -1,0 +1,238 @@
+"""HBONE: many TCP streams as HTTP/2 CONNECT streams over one mutual-TLS connection.
+
+The HTTP/2 framing, HPACK and flow control are the h2 library's (sans-IO); this module is the
+asyncio driver around it. A :class:`Tunnel` is one HBONE connection; each CONNECT is a
+:class:`Stream` — a byte pipe with ``read()``, ``write()`` and ``end()``. The client side opens
+streams (``:authority`` = the destination pod's IP:port); the server side hands each incoming
+CONNECT to ``on_connect(stream)``, which answers with ``accept()`` or ``reject(status)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+
+_READ = 64 * 1024
+
+
+class TunnelError(ConnectionError):
+    pass
+
+
+class Stream:
+    def __init__(self, tunnel: "Tunnel", stream_id: int, headers: dict[str, str]):
+        self.tunnel, self.id, self.headers = tunnel, stream_id, headers
+        self._data: asyncio.Queue = asyncio.Queue()
+        self.response: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.bytes_in = self.bytes_out = 0
+        self._ended = False
+
+    @property
+    def authority(self) -> str:
+        return self.headers.get(":authority", "")
+
+    async def read(self) -> bytes:
+        """The next bytes from the peer; ``b""`` when it ended the stream. Raises on reset."""
+        chunk = await self._data.get()
+        if chunk is None:
+            raise TunnelError(f"HBONE stream {self.id} was reset")
+        self.bytes_in += len(chunk)
+        return chunk
+
+    async def write(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        await self.tunnel._send_data(self.id, data)
+
+    async def end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            await self.tunnel._end(self.id)
+
+    async def accept(self) -> None:
+        await self.tunnel._respond(self.id, 200)
+
+    async def reject(self, status: int) -> None:
+        await self.tunnel._respond(self.id, status, end=True)
+
+
+class Tunnel:
+    """One HBONE (HTTP/2 over mTLS) connection, client or server side."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_side: bool,
+                 on_connect: Callable[[Stream], Awaitable[None]] | None = None):
+        self.reader, self.writer = reader, writer
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=client_side, header_encoding="utf-8"))
+        self.on_connect = on_connect
+        self.streams: dict[int, Stream] = {}
+        self._window = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self.closed = False
+        self.peer_identity: str | None = None
+        self.opened = 0                       # CONNECT streams this side opened
+        self._tasks: set[asyncio.Task] = set()
+        self.conn.initiate_connection()
+        self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 4 * 1024 * 1024})
+        self.conn.increment_flow_control_window(16 * 1024 * 1024)
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            async with self._write_lock:
+                self.writer.write(data)
+                await self.writer.drain()
+
+    async def _run(self) -> None:
+        try:
+            await self._flush()
+            while True:
+                data = await self.reader.read(_READ)
+                if not data:
+                    break
+                try:
+                    events = self.conn.receive_data(data)
+                except h2.exceptions.ProtocolError:
+                    break
+                for ev in events:
+                    self._event(ev)
+                await self._flush()
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            self._shutdown()
+
+    def _event(self, ev) -> None:
+        if isinstance(ev, h2.events.RequestReceived):
+            s = Stream(self, ev.stream_id, dict(ev.headers))
+            self.streams[ev.stream_id] = s
+            if self.on_connect is not None and s.headers.get(":method") == "CONNECT":
+                t = asyncio.ensure_future(self.on_connect(s))
+                self._tasks.add(t)            # asyncio keeps only weak references to tasks
+                t.add_done_callback(self._tasks.discard)
+            else:
+                self.conn.send_headers(ev.stream_id, [(":status", "405")], end_stream=True)
+        elif isinstance(ev, h2.events.ResponseReceived):
+            s = self.streams.get(ev.stream_id)
+            if s and not s.response.done():
+                s.response.set_result(dict(ev.headers))
+        elif isinstance(ev, h2.events.DataReceived):
+            self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            s = self.streams.get(ev.stream_id)
+            if s:
+                s._data.put_nowait(ev.data)
+        elif isinstance(ev, h2.events.StreamEnded):
+            s = self.streams.get(ev.stream_id)
+            if s:
+                s._data.put_nowait(b"")
+        elif isinstance(ev, h2.events.StreamReset):
+            s = self.streams.pop(ev.stream_id, None)
+            if s:
+                s._data.put_nowait(None)
+                if not s.response.done():
+                    s.response.set_exception(TunnelError(f"stream reset (error {ev.error_code})"))
+        elif isinstance(ev, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
+            self._window.set()
+        elif isinstance(ev, h2.events.ConnectionTerminated):
+            self.closed = True
+
+    def _shutdown(self) -> None:
+        self.closed = True
+        for s in self.streams.values():
+            s._data.put_nowait(None)
+            if not s.response.done():
+                s.response.set_exception(TunnelError("the HBONE connection closed"))
+        self.streams.clear()
+        self._window.set()
+        self.writer.close()
+
+    # -- used by streams -----------------------------------------------------------------------
+    async def _send_data(self, stream_id: int, data: bytes) -> None:
+        while data:
+            if self.closed or stream_id not in self.streams:
+                raise TunnelError("the HBONE stream is gone")
+            try:
+                window = min(self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size)
+            except h2.exceptions.StreamClosedError:
+                raise TunnelError("the HBONE stream is closed") from None
+            if window <= 0:
+                self._window.clear()
+                await self._window.wait()
+                continue
+            self.conn.send_data(stream_id, data[:window])
+            data = data[window:]
+            await self._flush()
+
+    async def _end(self, stream_id: int) -> None:
+        try:
+            self.conn.end_stream(stream_id)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+            return
+        await self._flush()
+
+    async def _respond(self, stream_id: int, status: int, end: bool = False) -> None:
+        self.conn.send_headers(stream_id, [(":status", str(status))], end_stream=end)
+        await self._flush()
+
+    # -- client side ---------------------------------------------------------------------------
+    async def open(self, authority: str, headers: list[tuple[str, str]]) -> Stream:
+        """CONNECT to ``authority`` through the tunnel; returns the stream once the peer said 200."""
+        if self.closed:
+            raise TunnelError("the HBONE connection is closed")
+        sid = self.conn.get_next_available_stream_id()
+        self.opened += 1
+        s = Stream(self, sid, {":authority": authority})
+        self.streams[sid] = s
+        self.conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority), *headers])
+        await self._flush()
+        resp = await s.response
+        if resp.get(":status") != "200":
+            self.streams.pop(sid, None)
+            raise TunnelError(f"HBONE CONNECT {authority} answered {resp.get(':status')}")
+        return s
+
+    def close(self) -> None:
+        self._task.cancel()
+        self.writer.close()
+
+
+async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: Stream) -> tuple[int, int]:
+    """Copy bytes both ways between a TCP connection and an HBONE stream until both ends are done;
+    returns (bytes from TCP into the tunnel, bytes from the tunnel out to TCP)."""
+    sent = received = 0
+
+    async def up():
+        nonlocal sent
+        while True:
+            data = await reader.read(_READ)
+            if not data:
+                await stream.end()
+                return
+            sent += len(data)
+            await stream.write(data)
+
+    async def down():
+        nonlocal received
+        while True:
+            data = await stream.read()
+            if not data:
+                if writer.can_write_eof():
+                    writer.write_eof()
+                return
+            received += len(data)
+            writer.write(data)
+            await writer.drain()
+
+    tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
+    try:
+        await asyncio.gather(*tasks)
+    except (ConnectionError, OSError, TunnelError):
+        for t in tasks:
+            t.cancel()
+    return sent, received

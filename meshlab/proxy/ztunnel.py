@@ -1,0 +1,243 @@
+"""The ztunnel role: one L4 proxy per node for its ambient pods. It never parses HTTP.
+
+For every ambient pod on its node (istio-cni's in-pod redirection: listeners in each pod's
+network), ztunnel listens on the pod IP's
+
+- **15001** — the pod's captured outbound connections (PROXY v2 header on loopback). It picks
+  the destination pod behind a service (per connection, at random, as L4 load balancing is),
+  then opens — or reuses — one HBONE connection per (source identity, destination identity,
+  destination node): HTTP/2 CONNECT over mTLS to the destination pod's IP on port 15008,
+  ``:authority`` = the pod's IP:port, presenting the *source pod's* certificate. A destination
+  outside the mesh gets the bytes in plaintext.
+- **15008** — HBONE in: mTLS with the destination pod's certificate, then each CONNECT stream is
+  delivered in plaintext to the pod, from the original client's IP.
+
+Spans are per connection (layer L4): bytes both ways, mTLS, the peer identity. The CONNECT
+carries ``traceparent`` (the connection's id) and ``forwarded``, as ztunnel's do, so the lab can
+chain the source and destination halves of one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+
+from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
+from ..net import proxyproto
+from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
+from ..trace import Span, new_span_id, new_trace_id, now
+from .hbone import Stream, Tunnel, TunnelError, pump
+
+_READ = 64 * 1024
+
+
+class Ztunnel:
+    def __init__(self, node: str, net: ClusterNet, certs: dict[str, tuple[str, str]], root: str, rng=None):
+        self.node, self.net, self.root = node, net, root
+        self.name = f"ztunnel-{node}"
+        self.certs = certs                      # SPIFFE id -> (cert path, key path), this node's pods
+        self.rng = rng or random.Random()
+        self._client_ctx: dict[str, ssl.SSLContext] = {}
+        self.tunnels: dict[tuple, Tunnel] = {}
+        self._dialing: dict[tuple, asyncio.Future] = {}
+        self.spans: list[Span] = []
+        self.live: dict[str, dict] = {}
+        self.servers: list[asyncio.AbstractServer] = []
+        self.started: set[str] = set()
+
+    def local_pods(self) -> list[PodAddr]:
+        return [p for p in self.net.pods if p.node == self.node and p.mesh == "ambient"]
+
+    async def start(self) -> None:
+        for p in self.local_pods():
+            if p.name in self.started:
+                continue
+            ident = spiffe_id(p.namespace, p.service_account)
+            cert, key = self.certs[ident]
+            tls = server_context(cert, key, self.root, alpn=["h2"])
+            self.servers.append(await asyncio.start_server(
+                lambda r, w, p=p: self._outbound(p, r, w), p.ip, OUTBOUND_PORT, reuse_address=True))
+            self.servers.append(await asyncio.start_server(
+                lambda r, w, p=p: self._inbound(p, r, w), p.ip, HBONE_PORT, ssl=tls, reuse_address=True))
+            self.started.add(p.name)
+
+    def stats(self) -> dict:
+        """The HBONE connection pool: one entry per (source identity, destination identity, node)."""
+        return {"tunnels": [{"source": k[0], "destination": k[1], "node": k[2], "streams": t.opened,
+                             "open": not t.closed} for k, t in self.tunnels.items()]}
+
+    def update(self, net: ClusterNet) -> None:
+        self.net = net
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.close()
+        for t in self.tunnels.values():
+            t.close()
+
+    # -- outbound ------------------------------------------------------------------------------
+    def _destination(self, ip: str, port: int) -> tuple[PodAddr | None, str, int]:
+        svc = self.net.service_at(ip, port)
+        if svc is not None:
+            pod = self.net.pod(self.rng.choice(svc.endpoints))
+            return pod, pod.ip, svc.target_port
+        return self.net.pod_by_ip(ip), ip, port
+
+    async def _outbound(self, src: PodAddr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        conn_id, span_id = new_trace_id(), new_span_id()
+        rec = self._open(conn_id, span_id, None, peer=f"{peer[0]}:{peer[1]}" if peer else None,
+                         attrs={"direction": "outbound"})
+        buf = b""
+        dst, error, sent, received = None, None, 0, 0
+        try:
+            while (got := proxyproto.decode(buf)) is None:
+                chunk = await reader.read(_READ)
+                if not chunk:
+                    return
+                buf += chunk
+            orig, used = got
+            dst, dst_ip, dst_port = self._destination(orig.dst_ip, orig.dst_port)
+            attrs = rec["attrs"]
+            attrs.update(original_dst=f"{orig.dst_ip}:{orig.dst_port}", endpoint=dst.name if dst else None)
+            rec["target"] = dst.name if dst else f"{dst_ip}:{dst_port}"
+            if dst is not None and dst.mesh == "ambient":
+                src_id, dst_id = spiffe_id(src.namespace, src.service_account), spiffe_id(dst.namespace, dst.service_account)
+                tunnel = await self._tunnel(src_id, dst_id, dst)
+                stream = await tunnel.open(f"{dst_ip}:{dst_port}", [
+                    ("traceparent", f"00-{conn_id}-{span_id}-01"),
+                    ("forwarded", f'for="{peer[0]}:{peer[1]}"'),
+                    ("baggage", f"k8s.namespace.name={src.namespace},k8s.pod.name={src.name}")])
+                attrs.update(hbone=f"{dst.ip}:{HBONE_PORT}", src_identity=src_id, dst_identity=dst_id)
+                if buf[used:]:
+                    await stream.write(buf[used:])
+                sent, received = await pump(reader, writer, stream)
+                sent += len(buf[used:])
+            else:                            # not in the mesh: plaintext, straight to it
+                r2, w2 = await asyncio.open_connection(dst_ip, dst_port, local_addr=(src.ip, 0))
+                attrs["passthrough"] = True
+                w2.write(buf[used:])
+                sent, received = await _splice(reader, writer, r2, w2)
+                sent += len(buf[used:])
+        except (TunnelError, OSError, ssl.SSLError, proxyproto.ProxyProtocolError) as e:
+            error = f"{type(e).__name__}: {e}"
+        finally:
+            writer.close()
+            self._close(rec, error=error, bytes_in=sent, bytes_out=received)
+
+    async def _tunnel(self, src_id: str, dst_id: str, dst: PodAddr) -> Tunnel:
+        """The pooled HBONE connection for this identity pair to the destination's node."""
+        key = (src_id, dst_id, dst.node)
+        t = self.tunnels.get(key)
+        if t is not None and not t.closed:
+            return t
+        if key in self._dialing:
+            return await asyncio.shield(self._dialing[key])
+        fut = asyncio.get_running_loop().create_future()
+        self._dialing[key] = fut
+        try:
+            ctx = self._client_ctx.get(src_id)
+            if ctx is None:
+                cert, key_path = self.certs[src_id]
+                ctx = self._client_ctx[src_id] = client_context(cert, key_path, self.root, alpn=["h2"])
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(dst.ip, HBONE_PORT, ssl=ctx, server_hostname=""), 10)
+            seen = peer_spiffe_id(writer.get_extra_info("ssl_object"))
+            if seen != dst_id:
+                writer.close()
+                raise TunnelError(f"{dst.ip}:{HBONE_PORT} presented {seen}, expected {dst_id}")
+            t = Tunnel(reader, writer, client_side=True)
+            t.peer_identity = seen
+            self.tunnels[key] = t
+            fut.set_result(t)
+            return t
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()                   # retrieved: waiters get it through shield
+            raise
+        finally:
+            self._dialing.pop(key, None)
+
+    # -- inbound -------------------------------------------------------------------------------
+    async def _inbound(self, pod: PodAddr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
+        tunnel = Tunnel(reader, writer, client_side=False,
+                        on_connect=lambda s: self._deliver(pod, s, peer_id))
+        tunnel.peer_identity = peer_id
+        await tunnel._task
+
+    async def _deliver(self, pod: PodAddr, stream: Stream, peer_id: str | None) -> None:
+        parts = stream.headers.get("traceparent", "").split("-")
+        conn_id = parts[1] if len(parts) == 4 else new_trace_id()
+        parent = parts[2] if len(parts) == 4 else None
+        src = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"')
+        src_ip = src.rsplit(":", 1)[0] or None
+        ip, _, port = stream.authority.rpartition(":")
+        error, sent, received = None, 0, 0
+        target = self.net.pod_by_ip(ip)
+        rec = self._open(conn_id, new_span_id(), parent, peer=src or None, mtls=True, peer_identity=peer_id,
+                         target=target.name if target else stream.authority,
+                         attrs={"direction": "inbound", "connection_security_policy": "mutual_tls",
+                                "endpoint": target.name if target else None})
+        try:
+            if target is None or target.node != self.node or not port.isdigit():
+                await stream.reject(503)
+                error = f"no local pod at {stream.authority}"
+                return
+            try:        # transparently: the pod sees the original client's IP, as in a real pod
+                r2, w2 = await asyncio.open_connection(ip, int(port), local_addr=(src_ip, 0) if src_ip else None)
+            except OSError:
+                r2, w2 = await asyncio.open_connection(ip, int(port))
+            local = w2.get_extra_info("sockname")
+            rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
+            await stream.accept()
+            received, sent = await pump(r2, w2, stream)
+        except (OSError, TunnelError) as e:
+            error = f"{type(e).__name__}: {e}"
+            try:
+                await stream.reject(503)
+            except Exception:
+                pass
+        finally:
+            self._close(rec, error=error, bytes_in=received, bytes_out=sent)
+
+    # -- connection spans ----------------------------------------------------------------------
+    def _open(self, conn_id: str, span_id: str, parent: str | None, **fields) -> dict:
+        """A connection's span, kept open until it closes; :meth:`drain` reports it either way."""
+        rec = dict(trace_id=conn_id, span_id=span_id, parent_id=parent, name=self.name, role="ztunnel",
+                   kind="server", layer="L4", start=now(), **fields)
+        self.live[span_id] = rec
+        return rec
+
+    def _close(self, rec: dict, **fields) -> None:
+        rec.update(fields)
+        self.live.pop(rec["span_id"], None)
+        self.spans.append(Span(end=now(), **rec))
+
+    def drain(self) -> list[Span]:
+        """Finished connection spans, plus open ones as they stand now (marked ``open``); a later
+        drain reports an open one again, and the lab keeps the newest."""
+        out, self.spans = self.spans, []
+        t = now()
+        out += [Span(end=t, **{**r, "attrs": {**r["attrs"], "open": True}}) for r in self.live.values()]
+        return out
+
+
+async def _splice(r1, w1, r2, w2) -> tuple[int, int]:
+    """Copy bytes both ways between two TCP connections; (1 -> 2, 2 -> 1) byte counts."""
+    counts = [0, 0]
+
+    async def copy(r, w, i):
+        try:
+            while data := await r.read(_READ):
+                counts[i] += len(data)
+                w.write(data)
+                await w.drain()
+            if w.can_write_eof():
+                w.write_eof()
+        except (ConnectionError, OSError):
+            pass
+    await asyncio.gather(copy(r1, w2, 0), copy(r2, w1, 1))
+    w2.close()
+    return counts[0], counts[1]
