@@ -16,46 +16,31 @@ Every request yields a ``server`` span (role ``sidecar``, ``attrs.direction``) a
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
-from dataclasses import dataclass
 
-from ..identity import client_context, server_context, spiffe_id
+from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
 from ..net import proxyproto
 from ..net.cluster import OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
-from ..trace import Span, TraceContext, new_request_id, new_span_id, now
-from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
-from .l7 import DEFAULT_RETRY, Attempt, Balancer, backoff, should_retry
+from ..trace import new_span_id, now
+from .httpcodec import request_bytes
+from .router import UF_BODY, L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
 _READ = 64 * 1024
-_TRACE = ("traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled")
-UF_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 
 
-@dataclass(frozen=True)
-class Upstream:
-    name: str            # endpoint pod
-    ip: str
-    port: int
-    tls: bool
-    identity: str | None
+class Sidecar(L7Router):
+    role = "sidecar"
 
-
-class Sidecar:
     def __init__(self, pod_name: str, net: ClusterNet, cert: str, key: str, root: str, rng=None):
-        self.net = net
-        self.pod: PodAddr = net.pod(pod_name)
-        self.name = f"{pod_name}/istio-proxy"
-        self.identity = spiffe_id(self.pod.namespace, self.pod.service_account)
-        self.rng = rng or random.Random()
-        self.lb = Balancer("LEAST_REQUEST", self.rng)
+        pod = net.pod(pod_name)
+        super().__init__(f"{pod_name}/istio-proxy", spiffe_id(pod.namespace, pod.service_account), net, rng)
+        self.pod: PodAddr = pod
         self.client_tls = client_context(cert, key, root)
         self.server_tls = server_context(cert, key, root)
         self.mesh_pool = UpstreamPool(self.pod.ip, self.client_tls)
         self.app_pool = UpstreamPool(self.pod.local_ip)
-        self.spans: list[Span] = []
         self.servers: list = []
         self._sockets: list[socket.socket] = []
         self._tasks: set[asyncio.Task] = set()
@@ -82,15 +67,8 @@ class Sidecar:
         self.mesh_pool.close()
         self.app_pool.close()
 
-    def update(self, net: ClusterNet) -> None:
-        self.net = net
-
     def stats(self) -> dict:
         return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values())}
-
-    def drain(self) -> list[Span]:
-        out, self.spans = self.spans, []
-        return out
 
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -102,85 +80,24 @@ class Sidecar:
                     return
                 buf += chunk
             orig, used = got
-            await self._serve_http(reader, writer, buf[used:],
-                                   lambda req: self._route_outbound(req, orig.dst_ip, orig.dst_port))
+            await self.serve_http(reader, writer, buf[used:],
+                                  lambda req: self.route(req, orig.dst_ip, orig.dst_port, direction="outbound"))
         except (proxyproto.ProxyProtocolError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    def _upstreams(self, dst_ip: str, dst_port: int) -> tuple[str, list[Upstream]]:
-        svc = self.net.service_at(dst_ip, dst_port)
-        if svc is not None:
-            ups = [self._upstream(self.net.pod(n), svc.target_port) for n in svc.endpoints]
-            return svc.fqdn, ups
-        pod = self.net.pod_by_ip(dst_ip)
-        if pod is not None:
-            return pod.name, [self._upstream(pod, dst_port)]
-        return f"{dst_ip}:{dst_port}", [Upstream(f"{dst_ip}:{dst_port}", dst_ip, dst_port, False, None)]
+    def upstream(self, pod: PodAddr, port: int) -> Upstream:
+        """A pod with a sidecar is reached over mutual TLS, and must present its own identity."""
+        if pod.mesh == "sidecar":
+            return Upstream(pod.name, pod.ip, port, "mtls", self.pod_identity(pod), pod.node)
+        return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
-    def _upstream(self, pod: PodAddr, port: int) -> Upstream:
-        sidecar = pod.mesh == "sidecar"
-        return Upstream(pod.name, pod.ip, port, sidecar,
-                        spiffe_id(pod.namespace, pod.service_account) if sidecar else None)
-
-    async def _route_outbound(self, req: Request, dst_ip: str, dst_port: int) -> Response:
-        start = now()
-        ctx = self._context(req)
-        server_id = new_span_id()
-        cluster, ups = self._upstreams(dst_ip, dst_port)
-        by_name = {u.name: u for u in ups}
-        policy = DEFAULT_RETRY
-        tried: set[str] = set()
-        resp, attempt, flags = None, 0, []
-        while True:
-            attempt += 1
-            name = self.lb.pick(list(by_name), tried)
-            if name is None:
-                flags.append("UH")               # no healthy upstream
-                break
-            up = by_name[name]
-            tried.add(name)
-            resp, outcome = await self._attempt(req, ctx, server_id, up, attempt, cluster)
-            if should_retry(policy, attempt, outcome):
-                flags.append("URX")
-                await asyncio.sleep(backoff(attempt, self.rng))
-                continue
-            if resp is None:
-                flags.append("UF")
-            break
-        if resp is None:
-            resp = Response(503, [("content-type", "text/plain")], UF_BODY if "UH" not in flags else b"no healthy upstream")
-        self._emit(ctx, server_id, "server", start, resp.status, direction="outbound", target=f"{req.method} {req.target}",
-                   peer=None, attrs={"cluster": cluster, "response_flags": ",".join(flags) or "-"})
-        return resp
-
-    async def _attempt(self, req: Request, ctx: TraceContext, parent: str, up: Upstream, attempt: int,
-                       cluster: str) -> tuple[Response | None, Attempt]:
-        span_id = new_span_id()
-        hs = [(k, v) for k, v in req.headers if k not in _TRACE and k != "x-envoy-attempt-count"]
-        hs += TraceContext(ctx.trace_id, parent, ctx.request_id).child_headers(span_id).items()
-        hs.append(("x-envoy-attempt-count", str(attempt)))
-        if not any(k == "x-request-id" for k, _ in hs):
-            hs.append(("x-request-id", ctx.request_id))
-        data = request_bytes(req.method, req.target, hs, req.body)
-        start = now()
-        self.lb.started(up.name)
-        resp, err, ident = None, None, None
-        try:
-            sni = f"outbound_.{up.port}_._.{cluster}" if up.tls else None
-            ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=up.tls, sni=sni, expect_identity=up.identity)
-            resp, ident = ex.response, ex.peer_identity
-            outcome = Attempt(status=resp.status)
-        except UpstreamFailure as e:
-            err = e.kind
-            outcome = Attempt(failure=e.kind)
-        finally:
-            self.lb.finished(up.name)
-        self._emit(ctx, span_id, "client", start, resp.status if resp else None, parent=parent, error=err,
-                   attempt=attempt, peer=f"{up.ip}:{up.port}", target=f"{up.name}:{up.port}{req.target}",
-                   mtls=up.tls, peer_identity=ident, attrs={"endpoint": up.name, "direction": "outbound"})
-        return resp, outcome
+    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str):
+        tls = up.transport == "mtls"
+        ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=tls, expect_identity=up.identity,
+                                           sni=f"outbound_.{up.port}_._.{cluster}" if tls else None)
+        return ex.response, ex.peer_identity
 
     # -- inbound -------------------------------------------------------------------------------
     async def _accept_loop(self, loop, lsock: socket.socket, port: int) -> None:
@@ -208,12 +125,11 @@ class Sidecar:
         writer = asyncio.StreamWriter(transport, proto, reader, loop)
         peer_id = None
         if tls:
-            from ..identity import peer_spiffe_id
             peer_id = peer_spiffe_id(transport.get_extra_info("ssl_object"))
         peer = transport.get_extra_info("peername")
         try:
-            await self._serve_http(reader, writer, b"",
-                                   lambda req: self._to_app(req, port, tls, peer_id, peer))
+            await self.serve_http(reader, writer, b"",
+                                  lambda req: self._to_app(req, port, tls, peer_id, peer))
         except ConnectionError:
             pass
         finally:
@@ -221,12 +137,9 @@ class Sidecar:
 
     async def _to_app(self, req: Request, port: int, mtls: bool, peer_id: str | None, peer) -> Response:
         start = now()
-        ctx = self._context(req)
+        ctx = self.context(req)
         server_id, span_id = new_span_id(), new_span_id()
-        hs = [(k, v) for k, v in req.headers if k not in _TRACE and k != "x-forwarded-client-cert"]
-        hs += TraceContext(ctx.trace_id, server_id, ctx.request_id).child_headers(span_id).items()
-        if not any(k == "x-request-id" for k, _ in hs):
-            hs.append(("x-request-id", ctx.request_id))
+        hs = [h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"]
         if mtls and peer_id:
             hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))
         hs.append(("x-forwarded-proto", "https" if mtls else "http"))
@@ -238,51 +151,14 @@ class Sidecar:
         except UpstreamFailure as e:
             err = e.kind
             resp = Response(503, [("content-type", "text/plain")], UF_BODY)
-        self._emit(ctx, span_id, "client", t0, resp.status if err is None else None, parent=server_id, error=err,
+        self.emit(ctx, span_id, "client", t0, resp.status if err is None else None, parent=server_id, error=err,
                    peer=f"{self.pod.local_ip}:{port}", target=f"{self.pod.name}:{port}{req.target}",
                    attrs={"direction": "inbound", "endpoint": self.pod.name})
-        self._emit(ctx, server_id, "server", start, resp.status, direction="inbound", mtls=mtls,
+        self.emit(ctx, server_id, "server", start, resp.status, direction="inbound", mtls=mtls,
                    peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                    target=f"{req.method} {req.target}",
                    attrs={"connection_security_policy": "mutual_tls" if mtls else "none"})
         return resp
-
-    # -- shared --------------------------------------------------------------------------------
-    async def _serve_http(self, reader, writer, initial: bytes, handle) -> None:
-        rd = MessageReader("request")
-        data = initial
-        while True:
-            try:
-                reqs = rd.feed(data) if data else []
-            except HttpError as e:
-                writer.write(response_bytes(e.status, [("content-type", "text/plain")],
-                                            f"{self.name}: {e}\n".encode(), close=True))
-                await writer.drain()
-                return
-            for req in reqs:
-                resp = await handle(req)
-                writer.write(response_bytes(resp.status, resp.headers, resp.body, close=not rd.keep_alive,
-                                            head_only=req.method == "HEAD"))
-                await writer.drain()
-                if not rd.keep_alive:
-                    return
-            data = await reader.read(_READ)
-            if not data:
-                return
-
-    def _context(self, req: Request) -> TraceContext:
-        ctx = TraceContext.from_headers(req.header_map)
-        return ctx if ctx.request_id else TraceContext(ctx.trace_id, ctx.parent_id, new_request_id())
-
-    def _emit(self, ctx: TraceContext, span_id: str, kind: str, start: float, status, *, parent: str | None = None,
-              direction: str | None = None, **kw) -> None:
-        attrs = dict(kw.pop("attrs", {}) or {})
-        if direction:
-            attrs["direction"] = direction
-        self.spans.append(Span(trace_id=ctx.trace_id, span_id=span_id,
-                               parent_id=parent if kind == "client" else ctx.parent_id, name=self.name,
-                               role="sidecar", kind=kind, layer="L7", start=start, end=now(),
-                               request_id=ctx.request_id, status=status, attrs=attrs, **kw))
 
 
 async def _peek(loop, sock: socket.socket, timeout: float = 10.0) -> bytes:
