@@ -66,13 +66,17 @@ class Lab:
     ``"loopback"`` or ``"mininet"``."""
 
     def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str | None = None,
-                 backend: str = "auto", *, verbose: bool = True):
+                 backend: str = "auto", *, waypoints: "str | list[str] | None" = None, verbose: bool = True):
         self.topology = load_topology(topology)
         if mode is not None and mode not in BUILT_MODES:
             later = f" ('{mode}' is not built yet)" if mode in mesh.MODES else ""
             raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(BUILT_MODES)}, "
                            "or None for what the topology's namespace labels say")
         self.mesh = mesh.mesh_by_pod(self.topology, mode)
+        try:
+            self.topology, self.mesh, self.waypoint_of = mesh.add_waypoints(self.topology, self.mesh, waypoints)
+        except ValueError as e:
+            raise LabError(str(e)) from None
         self.mode = mesh.describe(self.mesh)
         self.backend = choose_backend(backend)
         self.verbose = verbose
@@ -121,7 +125,9 @@ class Lab:
             self._run = _Running(self.backend)
             self._finalizer = weakref.finalize(self, self._run.release)
             self.net = self.backend.plan(self.topology)
-            self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh[p.name]) for p in self.net.pods))
+            self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh[p.name]) for p in self.net.pods),
+                               services=tuple(replace(s, waypoint=self.waypoint_of.get((s.namespace, s.name)))
+                                              for s in self.net.services))
             if self.verbose:
                 for note in self.backend.notes:
                     print(f"meshlab: {note}")
@@ -131,6 +137,9 @@ class Lab:
             for node in sorted({p.node for p in self.topology.pods if self.mesh[p.name] == "ambient"}):
                 self._spawn_ztunnel(node)
             for pod in self.topology.pods:
+                if self.mesh[pod.name] == "waypoint":
+                    self._spawn_waypoint(pod.name)
+                    continue
                 if self.mesh[pod.name] == "sidecar":
                     self._spawn_sidecar(pod.name)
                 self._spawn(pod.name)
@@ -186,6 +195,15 @@ class Lab:
         self.proxies[name] = w
         return w
 
+    def _spawn_waypoint(self, pod_name: str) -> WorkerProcess:
+        pod = self.topology.pod(pod_name)
+        cert = self._certs[(pod.namespace, pod.service_account)]
+        w = self._process(pod_name, self.net.pod(pod_name), "meshlab.proxy.main", "waypoint", {
+            "role": "waypoint", "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
+            "key": cert.key_path, "root": self.ca.root_path})
+        self.proxies[pod_name] = w
+        return w
+
     def _spawn_ztunnel(self, node: str) -> WorkerProcess:
         """One ztunnel per node, holding the certificates of that node's ambient pods only."""
         certs = {}
@@ -211,8 +229,13 @@ class Lab:
         self._require_running()
         self.collect()
         self._spans.clear()
-        dead = [(n, w, self._spawn_ztunnel, n.removeprefix("ztunnel-")) if n.startswith("ztunnel-") else
-                (n, w, self._spawn_sidecar, n.split("/")[0]) for n, w in self.proxies.items() if not w.alive()]
+        def respawn(name: str):
+            if name.startswith("ztunnel-"):
+                return self._spawn_ztunnel, name.removeprefix("ztunnel-")
+            if "/" in name:
+                return self._spawn_sidecar, name.split("/")[0]
+            return self._spawn_waypoint, name
+        dead = [(n, w, *respawn(n)) for n, w in self.proxies.items() if not w.alive()]
         dead += [(n, w, self._spawn, n) for n, w in self.workers.items() if not w.alive()]
         for name, w, spawn, pod in dead:
             w.stop()
@@ -236,7 +259,7 @@ class Lab:
         """One row per pod: name, node, namespace, IP, ports, pid, alive."""
         rows = []
         for p in self.topology.pods:
-            w = self.workers.get(p.name)
+            w = self.workers.get(p.name) or self.proxies.get(p.name)
             sc = self.proxies.get(f"{p.name}/istio-proxy")
             rows.append({"pod": p.name, "node": p.node, "namespace": p.namespace,
                          "ip": self.net.pod(p.name).ip if self.net else None, "ports": list(p.ports),

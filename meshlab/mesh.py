@@ -7,17 +7,25 @@
 - A pod selected for both gets a sidecar: "the sidecar mode currently takes precedence".
 
 ``Lab(mode=...)`` is shorthand for labelling every namespace.
+
+Waypoints (:func:`add_waypoints`): a waypoint is a Deployment of its own in the namespace —
+here a pod ``waypoint-0`` with service account ``waypoint`` — used by the services that carry
+``istio.io/use-waypoint`` (or all services of a namespace that carries it), for traffic
+addressed to the service (``istio.io/waypoint-for: service``, the default).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import replace
+from typing import Mapping, Sequence
 
-from .topology.model import Pod, Topology
+from .topology.model import AppSpec, Pod, Topology, Workload, frozen_map
 
 MODES = ("none", "sidecar", "ambient")
 INJECTION = "istio-injection"
 DATAPLANE = "istio.io/dataplane-mode"
+USE_WAYPOINT = "istio.io/use-waypoint"
+WAYPOINT = "waypoint"
 
 
 def pod_mesh(pod: Pod, ns_labels: Mapping[str, str]) -> str | None:
@@ -51,3 +59,60 @@ def describe(mesh: Mapping[str, str | None]) -> str:
     """One word for the whole lab: none, sidecar, ambient, or mixed."""
     kinds = {m or "none" for m in mesh.values()}
     return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def add_waypoints(topo: Topology, mesh: dict[str, str | None],
+                  waypoints: "str | Sequence[str] | None") -> tuple[Topology, dict[str, str | None], dict[tuple, str]]:
+    """Add waypoint pods and say which services use them.
+
+    ``waypoints`` is ``None`` (only what namespace labels ``istio.io/use-waypoint`` ask for),
+    ``"namespace"`` (a waypoint for every ambient namespace, enrolling the namespace, as
+    ``istioctl waypoint apply --enroll-namespace``), or service names (``["reviews"]``: a
+    waypoint in each one's namespace, used by those services only). Returns the topology with
+    the waypoint workloads, the mesh with them (role ``"waypoint"``), and
+    ``{(namespace, service): waypoint pod}``.
+    """
+    enrolled: dict[tuple, str] = {}
+    ambient_ns = {p.namespace for p in topo.pods if mesh.get(p.name) == "ambient"}
+    for ns in topo.namespaces:
+        if ns.labels.get(USE_WAYPOINT) and ns.name in ambient_ns:
+            for s in topo.services:
+                if s.namespace == ns.name:
+                    enrolled[(s.namespace, s.name)] = ns.labels[USE_WAYPOINT]
+    if waypoints == "namespace":
+        for s in topo.services:
+            if s.namespace in ambient_ns:
+                enrolled[(s.namespace, s.name)] = WAYPOINT
+    elif waypoints is not None:
+        if isinstance(waypoints, str):
+            raise ValueError(f"waypoints must be 'namespace' or a list of service names; got {waypoints!r}")
+        known = {s.name: s for s in topo.services}
+        for name in waypoints:
+            if name not in known:
+                raise ValueError(f"no service named {name!r} for a waypoint; services: {', '.join(known)}")
+            s = known[name]
+            if s.namespace not in ambient_ns:
+                raise ValueError(f"service {name!r} is not in an ambient namespace: waypoints are for ambient mode")
+            enrolled[(s.namespace, s.name)] = WAYPOINT
+    if not enrolled:
+        return topo, mesh, {}
+    wanted = sorted({(ns, wp) for (ns, _), wp in enrolled.items()})
+    workloads, namespaces = list(topo.workloads), {n.name: n for n in topo.namespaces}
+    taken = {p.name for p in topo.pods}
+    pod_of: dict[tuple, str] = {}
+    for ns, wp in wanted:
+        if f"{wp}-0" in taken:
+            raise ValueError(f"a waypoint would be pod {wp}-0, but the topology already has a pod of that name")
+        workloads.append(Workload(name=wp, namespace=ns, node=topo.nodes[0].name, service_account=wp,
+                                  labels=frozen_map({"gateway.networking.k8s.io/gateway-name": wp,
+                                                     "istio.io/waypoint-for": "service"}),
+                                  app=AppSpec(kind="waypoint")))
+        n = namespaces[ns]
+        if wp not in n.service_accounts:
+            namespaces[ns] = replace(n, service_accounts=(*n.service_accounts, wp))
+        pod_of[(ns, wp)] = f"{wp}-0"
+        taken.add(f"{wp}-0")
+    topo = replace(topo, workloads=tuple(workloads),
+                   namespaces=tuple(namespaces[n.name] for n in topo.namespaces))
+    mesh = {**mesh, **{pod: "waypoint" for pod in pod_of.values()}}
+    return topo, mesh, {key: pod_of[(key[0], wp)] for key, wp in enrolled.items()}

@@ -24,7 +24,7 @@ import socket
 import sys
 
 PRELOAD = ("meshlab.apps.worker", "meshlab.apps.bookinfo", "meshlab.apps.httpbin", "meshlab.proxy.main",
-           "meshlab.proxy.sidecar", "meshlab.proxy.ztunnel", "uvloop")
+           "meshlab.proxy.sidecar", "meshlab.proxy.ztunnel", "meshlab.proxy.waypoint", "uvloop")
 CONTROL_FD = 3
 
 

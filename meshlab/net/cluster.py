@@ -46,6 +46,7 @@ class ServiceAddr:
     port: int
     target_port: int
     endpoints: tuple[str, ...]      # pod names
+    waypoint: str | None = None     # the waypoint pod that handles traffic addressed to this service
 
     @property
     def fqdn(self) -> str:

@@ -236,3 +236,43 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, strea
         for t in tasks:
             t.cancel()
     return sent, received
+
+
+class TunnelPool:
+    """Pooled HBONE connections, one per key (ztunnel: source identity, destination identity,
+    destination node), dialled once even when many connections ask at the same moment."""
+
+    def __init__(self):
+        self.tunnels: dict[tuple, Tunnel] = {}
+        self._dialing: dict[tuple, asyncio.Future] = {}
+
+    async def get(self, key: tuple, ip: str, port: int, ctx, expect_identity: str) -> Tunnel:
+        t = self.tunnels.get(key)
+        if t is not None and not t.closed:
+            return t
+        if key in self._dialing:
+            return await asyncio.shield(self._dialing[key])
+        fut = asyncio.get_running_loop().create_future()
+        self._dialing[key] = fut
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port, ssl=ctx, server_hostname=""), 10)
+            from ..identity import peer_spiffe_id
+            seen = peer_spiffe_id(writer.get_extra_info("ssl_object"))
+            if seen != expect_identity:
+                writer.close()
+                raise TunnelError(f"{ip}:{port} presented {seen}, expected {expect_identity}")
+            t = Tunnel(reader, writer, client_side=True)
+            t.peer_identity = seen
+            self.tunnels[key] = t
+            fut.set_result(t)
+            return t
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()                   # retrieved: waiters get it through shield
+            raise
+        finally:
+            self._dialing.pop(key, None)
+
+    def close(self) -> None:
+        for t in self.tunnels.values():
+            t.close()

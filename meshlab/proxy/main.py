@@ -1,4 +1,4 @@
-"""The process that runs one proxy (a sidecar or a ztunnel): the module the zygote forks into."""
+"""The process that runs one proxy (sidecar, ztunnel or waypoint): the module the zygote forks into."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ async def setup(spec: dict, ch: control.Channel):
     elif role == "ztunnel":
         from .ztunnel import Ztunnel
         proxy = Ztunnel(spec["node"], net, {k: tuple(v) for k, v in spec["certs"].items()}, spec["root"])
+    elif role == "waypoint":
+        from .waypoint import Waypoint
+        proxy = Waypoint(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
     else:
-        raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel")
+        raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel, waypoint")
     try:
         await proxy.start()
     except OSError as e:

@@ -27,7 +27,7 @@ from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
 from ..net import proxyproto
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..trace import Span, new_span_id, new_trace_id, now
-from .hbone import Stream, Tunnel, TunnelError, pump
+from .hbone import Stream, Tunnel, TunnelError, TunnelPool, pump
 
 _READ = 64 * 1024
 
@@ -39,8 +39,7 @@ class Ztunnel:
         self.certs = certs                      # SPIFFE id -> (cert path, key path), this node's pods
         self.rng = rng or random.Random()
         self._client_ctx: dict[str, ssl.SSLContext] = {}
-        self.tunnels: dict[tuple, Tunnel] = {}
-        self._dialing: dict[tuple, asyncio.Future] = {}
+        self.pool = TunnelPool()
         self.spans: list[Span] = []
         self.live: dict[str, dict] = {}
         self.servers: list[asyncio.AbstractServer] = []
@@ -65,7 +64,7 @@ class Ztunnel:
     def stats(self) -> dict:
         """The HBONE connection pool: one entry per (source identity, destination identity, node)."""
         return {"tunnels": [{"source": k[0], "destination": k[1], "node": k[2], "streams": t.opened,
-                             "open": not t.closed} for k, t in self.tunnels.items()]}
+                             "open": not t.closed} for k, t in self.pool.tunnels.items()]}
 
     def update(self, net: ClusterNet) -> None:
         self.net = net
@@ -73,12 +72,15 @@ class Ztunnel:
     def close(self) -> None:
         for s in self.servers:
             s.close()
-        for t in self.tunnels.values():
-            t.close()
+        self.pool.close()
 
     # -- outbound ------------------------------------------------------------------------------
     def _destination(self, ip: str, port: int) -> tuple[PodAddr | None, str, int]:
+        """Who to tunnel to, and the ``:authority`` to ask for: the service's waypoint (with the
+        service's address, as it was addressed), else one of its pods (chosen per connection)."""
         svc = self.net.service_at(ip, port)
+        if svc is not None and svc.waypoint:
+            return self.net.pod(svc.waypoint), ip, port
         if svc is not None:
             pod = self.net.pod(self.rng.choice(svc.endpoints))
             return pod, pod.ip, svc.target_port
@@ -102,7 +104,7 @@ class Ztunnel:
             attrs = rec["attrs"]
             attrs.update(original_dst=f"{orig.dst_ip}:{orig.dst_port}", endpoint=dst.name if dst else None)
             rec["target"] = dst.name if dst else f"{dst_ip}:{dst_port}"
-            if dst is not None and dst.mesh == "ambient":
+            if dst is not None and dst.mesh in ("ambient", "waypoint"):
                 src_id, dst_id = spiffe_id(src.namespace, src.service_account), spiffe_id(dst.namespace, dst.service_account)
                 tunnel = await self._tunnel(src_id, dst_id, dst)
                 stream = await tunnel.open(f"{dst_ip}:{dst_port}", [
@@ -127,37 +129,13 @@ class Ztunnel:
             self._close(rec, error=error, bytes_in=sent, bytes_out=received)
 
     async def _tunnel(self, src_id: str, dst_id: str, dst: PodAddr) -> Tunnel:
-        """The pooled HBONE connection for this identity pair to the destination's node."""
-        key = (src_id, dst_id, dst.node)
-        t = self.tunnels.get(key)
-        if t is not None and not t.closed:
-            return t
-        if key in self._dialing:
-            return await asyncio.shield(self._dialing[key])
-        fut = asyncio.get_running_loop().create_future()
-        self._dialing[key] = fut
-        try:
-            ctx = self._client_ctx.get(src_id)
-            if ctx is None:
-                cert, key_path = self.certs[src_id]
-                ctx = self._client_ctx[src_id] = client_context(cert, key_path, self.root, alpn=["h2"])
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(dst.ip, HBONE_PORT, ssl=ctx, server_hostname=""), 10)
-            seen = peer_spiffe_id(writer.get_extra_info("ssl_object"))
-            if seen != dst_id:
-                writer.close()
-                raise TunnelError(f"{dst.ip}:{HBONE_PORT} presented {seen}, expected {dst_id}")
-            t = Tunnel(reader, writer, client_side=True)
-            t.peer_identity = seen
-            self.tunnels[key] = t
-            fut.set_result(t)
-            return t
-        except BaseException as e:
-            fut.set_exception(e)
-            fut.exception()                   # retrieved: waiters get it through shield
-            raise
-        finally:
-            self._dialing.pop(key, None)
+        """The pooled HBONE connection for this identity pair to the destination's node, opened
+        with the source pod's own certificate."""
+        ctx = self._client_ctx.get(src_id)
+        if ctx is None:
+            cert, key = self.certs[src_id]
+            ctx = self._client_ctx[src_id] = client_context(cert, key, self.root, alpn=["h2"])
+        return await self.pool.get((src_id, dst_id, dst.node), dst.ip, HBONE_PORT, ctx, dst_id)
 
     # -- inbound -------------------------------------------------------------------------------
     async def _inbound(self, pod: PodAddr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

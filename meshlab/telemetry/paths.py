@@ -135,6 +135,10 @@ def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path
                 depth += 1
         servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
                          key=lambda s: s.start)
+        for hop in [s for s in servers if s.layer == "L4"]:    # an L4 hop the attempt went through
+            hops.append(Hop.of(hop, depth, None, per="connection"))   # (a waypoint's HBONE to a ztunnel)
+            depth += 1
+        servers = [s for s in servers if s.layer != "L4"]
         if not servers and depth > 0:
             hops.append(Hop(_host_port(cspan.target), "unreached", cspan.layer,
                             depth, cspan.start, cspan.end, cspan.status, cspan.error, cspan.attempt,

@@ -1,0 +1,129 @@
+"""The waypoint role: a shared L7 proxy for the services (or namespace) that opt in.
+
+It accepts **HBONE only** (port 15008, mTLS): each CONNECT stream from a source ztunnel carries
+one client connection addressed to a service (``:authority`` = the service's IP:port). Inside
+the stream it serves HTTP/1.1 with the same L7 engine as the sidecar — routing to the service's
+endpoints per request, load balancing, Istio's default retries — and sends each request on over
+HBONE to the chosen pod's ztunnel (``:authority`` = the pod's IP:port), presenting **its own**
+certificate: the destination sees the waypoint's identity, not the client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from ..identity import client_context, server_context, spiffe_id
+from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
+from ..net.http1 import Response
+from .hbone import Stream, Tunnel, TunnelError, TunnelPool
+from .httpcodec import HttpError, MessageReader
+from .router import L7Router, Upstream
+from .upstream import UpstreamFailure, UpstreamPool
+
+
+class _StreamIO:
+    """An HBONE stream seen as the (reader, writer) pair the HTTP server loop expects."""
+
+    def __init__(self, stream: Stream):
+        self.stream, self._out = stream, []
+
+    async def read(self, n: int = -1) -> bytes:
+        return await self.stream.read()
+
+    def write(self, data: bytes) -> None:
+        self._out.append(data)
+
+    async def drain(self) -> None:
+        data, self._out = b"".join(self._out), []
+        if data:
+            await self.stream.write(data)
+
+
+class Waypoint(L7Router):
+    role = "waypoint"
+
+    def __init__(self, pod_name: str, net: ClusterNet, cert: str, key: str, root: str, rng=None):
+        pod = net.pod(pod_name)
+        super().__init__(pod_name, spiffe_id(pod.namespace, pod.service_account), net, rng)
+        self.pod: PodAddr = pod
+        self.server_tls = server_context(cert, key, root, alpn=["h2"])
+        self.client_tls = client_context(cert, key, root, alpn=["h2"])
+        self.pool = TunnelPool()
+        self.plain = UpstreamPool(pod.ip)
+        self.servers: list[asyncio.AbstractServer] = []
+
+    async def start(self) -> None:
+        self.servers.append(await asyncio.start_server(self._accept, self.pod.ip, HBONE_PORT,
+                                                       ssl=self.server_tls, reuse_address=True))
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.close()
+        self.pool.close()
+        self.plain.close()
+
+    def stats(self) -> dict:
+        return {"tunnels": [{"destination": k[0], "node": k[1], "streams": t.opened} for k, t in self.pool.tunnels.items()]}
+
+    # -- downstream: HBONE in ------------------------------------------------------------------
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from ..identity import peer_spiffe_id
+        peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
+        tunnel = Tunnel(reader, writer, client_side=False, on_connect=lambda s: self._stream(s, peer_id))
+        tunnel.peer_identity = peer_id
+        await tunnel._task
+
+    async def _stream(self, stream: Stream, peer_id: str | None) -> None:
+        ip, _, port = stream.authority.rpartition(":")
+        if not port.isdigit():
+            await stream.reject(400)
+            return
+        await stream.accept()
+        io = _StreamIO(stream)
+        try:
+            await self.serve_http(io, io, b"", lambda req: self.route(
+                req, ip, int(port), direction="inbound", mtls=True, peer_identity=peer_id,
+                attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority}))
+        except (TunnelError, ConnectionError):
+            pass
+        finally:
+            try:
+                await stream.end()
+            except (TunnelError, ConnectionError):
+                pass
+
+    # -- upstream: HBONE out to the destination pod's ztunnel ----------------------------------
+    def upstream(self, pod: PodAddr, port: int) -> Upstream:
+        if pod.mesh == "ambient":
+            return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
+        return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
+
+    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str) -> tuple[Response, str | None]:
+        if up.transport == "plaintext":
+            ex = await self.plain.exchange(up.ip, up.port, data)
+            return ex.response, None
+        try:
+            tunnel = await self.pool.get((up.identity, up.node), up.ip, HBONE_PORT, self.client_tls, up.identity)
+            stream = await tunnel.open(f"{up.ip}:{up.port}", [
+                ("traceparent", f"00-{ctx.trace_id}-{span_id}-01"),
+                ("forwarded", f'for="{self.pod.ip}:0"')])
+        except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
+            raise UpstreamFailure("connect-failure", f"HBONE to {up.ip}:{HBONE_PORT}: {e}") from None
+        try:
+            await stream.write(data)
+            rd = MessageReader("response")
+            while True:
+                chunk = await stream.read()
+                msgs = rd.feed(chunk) if chunk else rd.eof()
+                if msgs:
+                    return msgs[0], tunnel.peer_identity
+                if not chunk:
+                    raise UpstreamFailure("reset", f"{up.name} closed the stream before responding")
+        except (TunnelError, HttpError) as e:
+            raise UpstreamFailure("reset", f"{up.name}: {e}") from None
+        finally:
+            try:
+                await stream.end()
+            except (TunnelError, ConnectionError):
+                pass

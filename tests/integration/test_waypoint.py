@@ -1,0 +1,71 @@
+"""Ambient mode with a waypoint: L7 for the services that opt in, and the identity change it brings."""
+
+import pytest
+
+from meshlab import Lab
+from meshlab.errors import LabError
+
+pytestmark = pytest.mark.integration
+
+PAGE = "http://productpage:9080/productpage"
+SA = "spiffe://cluster.local/ns/default/sa/"
+
+
+@pytest.fixture(scope="module")
+def bookinfo():
+    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
+        yield lab
+
+
+def _segment(hops, app_prefix):
+    """The hops from productpage's call to the first app whose name starts with app_prefix
+    (every hop after productpage that is deeper than it, up to that app)."""
+    i = next(k for k, h in enumerate(hops) if h.role == "app" and h.name.startswith(app_prefix))
+    pp = next(h for h in hops if h.name == "productpage-v1-0")
+    j = i
+    while j > 0 and hops[j - 1].depth > pp.depth and hops[j - 1].depth < hops[j].depth:
+        j -= 1
+    return hops[j:i + 1]
+
+
+def test_calls_to_reviews_go_through_the_waypoint(bookinfo):
+    """productpage -> reviews: app -> ztunnel -> waypoint -> ztunnel -> app."""
+    r = bookinfo.request("client", PAGE)
+    assert r.status == 200 and "Reviews served by:" in r.body
+    seg = _segment(r.path.hops, "reviews-")
+    assert [(h.role, h.direction, h.layer) for h in seg] == [
+        ("ztunnel", "outbound", "L4"), ("waypoint", "inbound", "L7"), ("ztunnel", "inbound", "L4"), ("app", None, "L7")]
+    assert [h.depth for h in seg] == list(range(seg[0].depth, seg[0].depth + 4))
+
+
+def test_the_destination_sees_the_waypoint_identity_not_the_clients(bookinfo):
+    r = bookinfo.request("client", PAGE)
+    wp, ztun = _segment(r.path.hops, "reviews-")[1:3]
+    assert wp.identity == SA + "bookinfo-productpage"      # the waypoint saw productpage ...
+    assert ztun.identity == SA + "waypoint"                # ... reviews' ztunnel saw the waypoint
+
+
+def test_services_without_a_waypoint_skip_it(bookinfo):
+    r = bookinfo.request("client", PAGE)
+    seg = _segment(r.path.hops, "details-")
+    assert [h.role for h in seg] == ["ztunnel", "ztunnel", "app"]
+
+
+def test_the_waypoint_is_a_pod_of_its_own_with_its_own_identity(bookinfo):
+    rows = {p["pod"]: p for p in bookinfo.pods()}
+    assert rows["waypoint-0"]["mesh"] == "waypoint" and rows["waypoint-0"]["alive"]
+    assert ("default", "waypoint") in bookinfo._certs
+
+
+def test_a_namespace_waypoint_handles_every_service():
+    with Lab("bookinfo", mode="ambient", waypoints="namespace", verbose=False) as lab:
+        r = lab.request("client", PAGE)
+        apps = [i for i, h in enumerate(r.path.hops) if h.role == "app"]
+        assert all(r.path.hops[i - 2].role == "waypoint" for i in apps)
+
+
+def test_waypoints_need_ambient_and_real_services():
+    with pytest.raises(LabError, match="no service named 'reveiws'"):
+        Lab("bookinfo", mode="ambient", waypoints=["reveiws"])
+    with pytest.raises(LabError, match="not in an ambient namespace"):
+        Lab("bookinfo", mode="sidecar", waypoints=["reviews"])
