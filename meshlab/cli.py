@@ -2,6 +2,7 @@
 
     meshlab run bookinfo --requests 200 --json
     meshlab trace bookinfo --from client --url http://productpage:9080/productpage
+    meshlab compare bookinfo
     meshlab topologies
     meshlab clean
     meshlab bench startup
@@ -51,6 +52,10 @@ def _header(s: str) -> tuple[str, str]:
     return k.strip().lower(), v.strip()
 
 
+def _waypoints(s: str):
+    return s if s == "namespace" else [x.strip() for x in s.split(",") if x.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="meshlab", description="A hands-on lab for Istio's sidecar and ambient data planes.")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -66,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--url", default=None, help="URL to ask for (default: the topology's entry page)")
     run.add_argument("-H", "--header", action="append", type=_header, default=[], help="extra header 'Name: value' (repeatable)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    run.add_argument("--waypoints", default=None, type=_waypoints,
+                     help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
+
+    cmp_ = sub.add_parser("compare", help="the same load through none, sidecar, ambient and ambient+waypoint",
+                          description="Run the same load through every data plane in one run and print the "
+                                      "comparison: hops, L7 steps, latency added, proxies, memory, CPU, mTLS.")
+    cmp_.add_argument("topology", help="a shipped topology name or a path to a .yaml file")
+    cmp_.add_argument("--requests", "-n", type=_positive_int, default=300, help="requests per mode (default 300)")
+    cmp_.add_argument("--concurrency", "-c", type=_positive_int, default=4, help="connections (default 4)")
+    cmp_.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"])
+    cmp_.add_argument("--json", action="store_true", help="one JSON object keyed by mode")
 
     tr = sub.add_parser("trace", help="send one request and print its path hop by hop",
                         description="Start TOPOLOGY, send one request, print its path hop by hop, stop.")
@@ -94,13 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(a) -> int:
     from .lab import Lab
     requests = a.requests if (a.requests or a.duration) else 100
-    with Lab(a.topology, mode=a.mode, backend=a.backend, verbose=not a.json) as lab:
+    from .compare import run_report
+    with Lab(a.topology, mode=a.mode, backend=a.backend, waypoints=a.waypoints, verbose=not a.json) as lab:
         res = lab.load(a.source, a.url, requests=requests, duration=a.duration, rate=a.rate,
                        concurrency=a.concurrency, headers=a.header, progress=None if not a.json else False)
-        s = res.summary()
-        out = {"topology": lab.topology.name, "mode": lab.mode, "backend": lab.backend.name,
-               "from": res.source, "url": res.url, "concurrency": a.concurrency, "rate": a.rate,
-               "startup_s": round(lab.startup_s, 3), **s}
+        out = run_report(lab, res)
     if a.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -115,9 +129,17 @@ def cmd_run(a) -> int:
               f"max {lat['max']:.2f} ms   ({out['throughput_rps']} req/s)")
     print(f"paths     {out['paths_recorded']} of {r['sent']} recorded")
     for g in out["paths"]:
-        print(f"  {g['count']:>6} x  " + "  ->  ".join(
-            f"{h['name']} {h['ms']:.1f}ms" if h["depth"] <= 1 else f"{'  ' * 0}[{h['name']} {h['ms']:.1f}ms]"
-            for h in g["hops"]))
+        print(f"  {g['count']:>6} x  " + " -> ".join(h["name"] for h in g["hops"]))
+    for p in out["proxies"]:
+        print(f"proxy     {p['name']:<28} {p['role']:<9} USS {p['uss_mb']:6.1f} MB  RSS {p['rss_mb']:6.1f} MB  "
+              f"CPU {p['cpu_s']:.3f} s during the load")
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from .compare import compare, format_table
+    res = compare(a.topology, requests=a.requests, concurrency=a.concurrency, backend=a.backend)
+    print(json.dumps(res, indent=2) if a.json else format_table(res))
     return 0
 
 
@@ -160,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "trace": cmd_trace, "topologies": cmd_topologies, "clean": cmd_clean,
-                "bench": cmd_bench}[a.cmd](a)
+                "bench": cmd_bench, "compare": cmd_compare}[a.cmd](a)
     except MeshlabError as e:
         print(f"meshlab: error: {e}", file=sys.stderr)
         return 2

@@ -24,6 +24,8 @@ from .backends.state import RunState
 from .errors import LabError, PortConflict, WorkerError
 from .identity import LabCA
 from .net.cluster import ClusterNet
+from .telemetry import cost
+from .telemetry.cost import Usage
 from .telemetry.paths import L4Index, Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
 from .topology import load_topology
@@ -340,6 +342,7 @@ class Lab:
                 bar.update(n - last[0])
                 last[0] = n
         limit = (duration or 0) + (requests or 0) * timeout / concurrency + 30
+        before = self.usage()
         t0 = time.monotonic()
         try:
             r = w.call("load", dict(plan=plan.__dict__, method=method, url=url,
@@ -349,6 +352,7 @@ class Lab:
             if bar is not None:
                 bar.close()
         wall = time.monotonic() - t0
+        cpu = cost.cpu_delta(before, self.usage())
         self.collect()
         outcomes = r["outcomes"]
         l4 = self._l4()
@@ -359,10 +363,22 @@ class Lab:
                 p = path_of(tid, self.spans(tid, collect=False), l4)
                 if p is not None:
                     paths[tid] = p
-        return LoadResult(source=name, url=url, outcomes=outcomes, paths=paths, wall_s=wall,
+        return LoadResult(source=name, url=url, outcomes=outcomes, paths=paths, wall_s=wall, cpu_s=cpu,
                           settings={"requests": requests, "duration": duration, "rate": rate,
                                     "concurrency": concurrency, "method": method, "mode": self.mode,
                                     "backend": self.backend.name, "topology": self.topology.name})
+
+    # -- cost ----------------------------------------------------------------------------------
+    def usage(self) -> dict[str, Usage]:
+        """Memory and CPU of every pod and proxy process, by name (see :mod:`meshlab.telemetry.cost`)."""
+        out = {}
+        for name, w in [*self.workers.items(), *self.proxies.items()]:
+            role = "app" if name in self.workers else (
+                "ztunnel" if name.startswith("ztunnel-") else "sidecar" if "/" in name else "waypoint")
+            u = cost.usage(name, role, w.pid)
+            if u is not None:
+                out[name] = u
+        return out
 
     # -- telemetry -----------------------------------------------------------------------------
     def collect(self) -> int:

@@ -40,6 +40,7 @@ class LoadResult:
     paths: dict[str, Path] = field(default_factory=dict)       # by trace id
     settings: dict = field(default_factory=dict)
     wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)    # CPU seconds per process during the load
 
     def __len__(self) -> int:
         return len(self.outcomes)

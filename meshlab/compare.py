@@ -1,0 +1,106 @@
+"""Sidecar or ambient? The same load through every data plane, in one run, measured.
+
+``compare(topology)`` runs the topology's entry load in mode ``none``, ``sidecar``, ``ambient``
+and ``ambient`` with a waypoint for every namespace, and reports, per mode, what Istio's
+"Sidecar or ambient?" table talks about — with this machine's numbers: hops and L7 processing
+steps per service call, latency and what the mesh added over no mesh, how many proxies run,
+their memory and their CPU per 1000 requests, and whether every mesh hop was mutual TLS.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from .lab import Lab
+from .telemetry.results import LoadResult
+
+MODES = (("none", None, None), ("sidecar", "sidecar", None), ("ambient", "ambient", None),
+         ("ambient+waypoint", "ambient", "namespace"))
+PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
+
+
+def path_facts(res: LoadResult) -> dict:
+    """Per service-to-service call: proxy hops and L7 proxy steps; and the mTLS of mesh hops."""
+    calls = hops = l7 = 0
+    mesh_hops = mtls_hops = 0
+    for p in res.paths.values():
+        calls += sum(1 for h in p.hops if h.role == "app")
+        proxies = [h for h in p.hops if h.role in PROXY_ROLES]
+        hops += len(proxies)
+        l7 += sum(1 for h in proxies if h.layer == "L7")
+        received = [h for h in proxies if h.direction == "inbound"]   # where a mesh hop arrives
+        mesh_hops += len(received)
+        mtls_hops += sum(1 for h in received if h.mtls)
+    return {"calls": calls, "proxy_hops_per_call": round(hops / calls, 2) if calls else None,
+            "l7_steps_per_call": round(l7 / calls, 2) if calls else None,
+            "mesh_hops": mesh_hops, "all_mesh_hops_mtls": (mesh_hops == mtls_hops) if mesh_hops else None}
+
+
+def run_report(lab: Lab, res: LoadResult) -> dict:
+    """What ``meshlab run --json`` prints for one load (and ``compare`` per mode)."""
+    usage = lab.usage()
+    proxies = [{**u.to_dict(), "cpu_s": round(res.cpu_s.get(n, 0.0), 4)} for n, u in usage.items()
+               if u.role in PROXY_ROLES]
+    for p in proxies:
+        p.pop("pid", None)
+    return {"topology": lab.topology.name, "mode": lab.mode, "backend": lab.backend.name,
+            "from": res.source, "url": res.url, **{k: res.settings.get(k) for k in ("concurrency", "rate")},
+            "startup_s": round(lab.startup_s, 3), **res.summary(), "proxies": proxies, **path_facts(res)}
+
+
+def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 4, warmup: int = 30,
+            backend: str = "auto", log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
+    out = {}
+    for label, mode, waypoints in MODES:
+        log(f"compare: {label} ...")
+        with Lab(topology, mode=mode or "none", backend=backend, waypoints=waypoints, verbose=False) as lab:
+            lab.load(requests=warmup, concurrency=concurrency, progress=False)     # connections, TLS, caches
+            lab.reset()
+            res = lab.load(requests=requests, concurrency=concurrency)
+            rep = run_report(lab, res)
+        n = rep["requests"]["sent"] or 1
+        rep["proxy_count"] = len(rep["proxies"])
+        rep["proxy_uss_mb"] = round(sum(p["uss_mb"] for p in rep["proxies"]), 1)
+        rep["proxy_rss_mb"] = round(sum(p["rss_mb"] for p in rep["proxies"]), 1)
+        rep["proxy_cpu_s_per_1000_requests"] = round(sum(p["cpu_s"] for p in rep["proxies"]) * 1000 / n, 3)
+        out[label] = rep
+    base = out["none"]["latency_ms"]
+    for rep in out.values():
+        rep["added_latency_ms"] = {q: round(rep["latency_ms"][q] - base[q], 3) for q in ("p50", "p90", "p99")}
+    return out
+
+
+def format_table(res: dict) -> str:
+    modes = list(res)
+    rows = [
+        ("proxy hops per call", lambda r: r["proxy_hops_per_call"]),
+        ("L7 proxy steps per call", lambda r: r["l7_steps_per_call"]),
+        ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"]),
+        ("latency p90 (ms)", lambda r: r["latency_ms"]["p90"]),
+        ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"]),
+        ("added over none, p50 (ms)", lambda r: r["added_latency_ms"]["p50"]),
+        ("added over none, p99 (ms)", lambda r: r["added_latency_ms"]["p99"]),
+        ("requests ok / sent", lambda r: f"{r['requests']['ok']}/{r['requests']['sent']}"),
+        ("proxies (processes)", lambda r: r["proxy_count"]),
+        ("proxy memory, USS (MB)", lambda r: r["proxy_uss_mb"]),
+        ("proxy memory, RSS (MB)", lambda r: r["proxy_rss_mb"]),
+        ("proxy CPU s per 1000 requests", lambda r: r["proxy_cpu_s_per_1000_requests"]),
+        ("every mesh hop mTLS", lambda r: {None: "-", True: "yes", False: "NO"}[r["all_mesh_hops_mtls"]]),
+        ("lab start-up (s)", lambda r: r["startup_s"]),
+    ]
+    w = max(len(r[0]) for r in rows) + 2
+    col = max(12, *(len(m) + 2 for m in modes))
+    first = next(iter(res.values()))
+    lines = [f"{first['topology']} on {first['backend']}: {first['requests']['sent']} requests "
+             f"at concurrency {first['concurrency']} from {first['from']} to {first['url']} (measured here)",
+             "".ljust(w) + "".join(m.rjust(col) for m in modes)]
+    for label, f in rows:
+        vals = []
+        for m in modes:
+            v = f(res[m])
+            vals.append("-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)))
+        lines.append(label.ljust(w) + "".join(v.rjust(col) for v in vals))
+    lines.append("Hops and steps count proxies per service-to-service call; CPU and memory are the proxies' "
+                 "own (psutil), not the apps'.")
+    return "\n".join(lines)
