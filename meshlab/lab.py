@@ -23,7 +23,7 @@ from .backends.process import WorkerProcess
 from .backends.state import RunState
 from .errors import LabError, PortConflict, WorkerError
 from .identity import LabCA
-from .net.cluster import ClusterNet
+from .net.cluster import ADMIN_PORT, ClusterNet
 from .telemetry import cost
 from .telemetry.cost import Usage
 from .telemetry.paths import L4Index, Path, build_paths, path_of
@@ -379,6 +379,19 @@ class Lab:
             if u is not None:
                 out[name] = u
         return out
+
+    def metrics(self, proxy: str) -> str:
+        """A proxy's Prometheus metrics, fetched over HTTP from its admin port (15020), as
+        Prometheus would scrape them. ``proxy`` is a proxy name (``reviews-v1-0/istio-proxy``,
+        ``ztunnel-node-1``, ``waypoint-0``)."""
+        import urllib.request
+        self._require_running()
+        if proxy not in self.proxies:
+            raise LabError(f"no proxy named {proxy!r}; proxies: {', '.join(self.proxies) or '(none: mode none)'}")
+        ip = self.net.nodes[proxy.removeprefix("ztunnel-")] if proxy.startswith("ztunnel-") else \
+            self.net.pod(proxy.split("/")[0]).ip
+        with urllib.request.urlopen(f"http://{ip}:{ADMIN_PORT}/stats/prometheus", timeout=10) as r:
+            return r.read().decode()
 
     # -- telemetry -----------------------------------------------------------------------------
     def collect(self) -> int:

@@ -24,7 +24,8 @@ import socket
 import sys
 
 PRELOAD = ("meshlab.apps.worker", "meshlab.apps.bookinfo", "meshlab.apps.httpbin", "meshlab.proxy.main",
-           "meshlab.proxy.sidecar", "meshlab.proxy.ztunnel", "meshlab.proxy.waypoint", "uvloop")
+           "meshlab.proxy.sidecar", "meshlab.proxy.ztunnel", "meshlab.proxy.waypoint", "uvloop",
+           "prometheus_client")
 CONTROL_FD = 3
 
 

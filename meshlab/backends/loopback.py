@@ -92,6 +92,7 @@ class LoopbackBackend(Backend):
         """Every address any pod, its sidecar or its ztunnel listeners could need must be free."""
         wanted = [(p, p.ip, port) for p in net.pods for port in (*p.ports, *PROXY_PORTS)]
         wanted += [(p, p.local_ip, port) for p in net.pods for port in p.ports]
+        wanted += [(PodAddr(f"ztunnel-{n}", "-", n, ip), ip, ADMIN_PORT) for n, ip in net.nodes.items()]
         for p, ip, port in wanted:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
                 # as the pod's server will: TIME_WAIT leftovers are no conflict, listeners are

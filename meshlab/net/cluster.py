@@ -69,6 +69,16 @@ class ClusterNet:
                 return p
         raise KeyError(name)
 
+    def pod_or_none(self, name: str) -> PodAddr | None:
+        for p in self.pods:
+            if p.name == name:
+                return p
+        return None
+
+    def services_of(self, pod_name: str, port: int | None = None) -> list[ServiceAddr]:
+        """The services that send to this pod (on ``port``, when given)."""
+        return [s for s in self.services if pod_name in s.endpoints and (port is None or s.target_port == port)]
+
     def pod_by_ip(self, ip: str) -> PodAddr | None:
         for p in self.pods:
             if p.ip == ip:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from ..net import control
-from ..net.cluster import ClusterNet
+from ..net.cluster import ADMIN_PORT, ClusterNet
+from ..net.http1 import Request, Response, serve, text_response
 
 
 async def setup(spec: dict, ch: control.Channel):
@@ -20,8 +23,10 @@ async def setup(spec: dict, ch: control.Channel):
         proxy = Waypoint(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
     else:
         raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel, waypoint")
+    admin_ip = net.nodes[spec["node"]] if role == "ztunnel" else net.pod(spec["pod"]).ip
     try:
         await proxy.start()
+        admin = await serve(admin_ip, ADMIN_PORT, _admin(proxy))
     except OSError as e:
         raise control.StartupError(f"{proxy.name} cannot listen: {e.strerror or e}",
                                    "port-conflict" if e.errno == 98 else "bind") from None
@@ -36,12 +41,24 @@ async def setup(spec: dict, ch: control.Channel):
         return {}
 
     async def on_stop():
+        admin.close()
         proxy.close()
 
     async def stats(msg):
         return proxy.stats()
 
     return {"spans": spans, "net": net_update, "stats": stats}, on_stop
+
+
+def _admin(proxy):
+    """The admin port (15020): Prometheus text at /stats/prometheus (and /metrics), readiness."""
+    async def handle(req: Request) -> Response:
+        if req.path in ("/stats/prometheus", "/metrics"):
+            return Response(200, [("content-type", CONTENT_TYPE_LATEST)], proxy.metrics.text())
+        if req.path == "/healthz/ready":
+            return text_response(200, "ready\n")
+        return text_response(404, "admin paths: /stats/prometheus, /metrics, /healthz/ready\n")
+    return handle
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from ..net.http1 import Request, Response
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now
 from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
 from .l7 import DEFAULT_RETRY, Attempt, Balancer, backoff, should_retry
+from .metrics import ProxyMetrics, peer_labels, service_labels
 from .upstream import UpstreamFailure
 
 _READ = 64 * 1024
@@ -37,12 +38,14 @@ class Upstream:
 
 class L7Router:
     role = "?"
+    reporter = "source"      # Istio's metric label: sidecar outbound reports as the source
 
     def __init__(self, name: str, identity: str, net: ClusterNet, rng: random.Random | None = None):
         self.name, self.identity, self.net = name, identity, net
         self.rng = rng or random.Random()
         self.lb = Balancer("LEAST_REQUEST", self.rng)
         self.spans: list[Span] = []
+        self.metrics = ProxyMetrics(l7=True)
 
     # -- to implement --------------------------------------------------------------------------
     def upstream(self, pod: PodAddr, port: int) -> Upstream:
@@ -74,6 +77,10 @@ class L7Router:
     def pod_identity(self, pod: PodAddr) -> str:
         return spiffe_id(pod.namespace, pod.service_account)
 
+    def source_labels(self, server_fields: dict) -> dict[str, str]:
+        """``source_*`` metric labels for a request this proxy routes (the role knows its client)."""
+        return peer_labels("source", None, server_fields.get("peer_identity"))
+
     async def route(self, req: Request, dst_ip: str, dst_port: int, **server_fields) -> Response:
         """Route one request to the destination's endpoints, retrying as Istio's default policy says."""
         start = now()
@@ -83,7 +90,7 @@ class L7Router:
         by_name = {u.name: u for u in ups}
         policy = DEFAULT_RETRY
         tried: set[str] = set()
-        resp, attempt, flags = None, 0, []
+        resp, attempt, flags, up = None, 0, [], None
         while True:
             attempt += 1
             name = self.lb.pick(list(by_name), tried)
@@ -102,9 +109,16 @@ class L7Router:
             break
         if resp is None:
             resp = Response(503, [("content-type", "text/plain")], UF_BODY if "UH" not in flags else b"no healthy upstream")
-        attrs = {"cluster": cluster, "response_flags": ",".join(flags) or "-", **server_fields.pop("attrs", {})}
+        attrs = {"cluster": cluster, "response_flags": ",".join(flags) or "-", **server_fields.get("attrs", {})}
+        labels = {"reporter": self.reporter, "request_protocol": "http", "response_code": str(resp.status),
+                  "response_flags": attrs["response_flags"],
+                  "connection_security_policy": "unknown" if self.reporter == "source" else "mutual_tls",
+                  **self.source_labels(server_fields),
+                  **peer_labels("destination", self.net.pod_or_none(up.name) if up else None),
+                  **service_labels(self.net, cluster)}
+        self.metrics.request(labels, (now() - start) * 1000, len(req.body), len(resp.body))
         self.emit(ctx, server_id, "server", start, resp.status, target=f"{req.method} {req.target}",
-                  attrs=attrs, **server_fields)
+                  attrs=attrs, **{k: v for k, v in server_fields.items() if k != "attrs"})
         return resp
 
     async def _attempt(self, req: Request, ctx: TraceContext, parent: str, up: Upstream, attempt: int,

@@ -24,6 +24,7 @@ from ..net.cluster import OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import new_span_id, now
 from .httpcodec import request_bytes
+from .metrics import peer_labels, service_labels
 from .router import UF_BODY, L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
@@ -86,6 +87,9 @@ class Sidecar(L7Router):
             pass
         finally:
             writer.close()
+
+    def source_labels(self, server_fields: dict) -> dict[str, str]:
+        return peer_labels("source", self.pod)
 
     def upstream(self, pod: PodAddr, port: int) -> Upstream:
         """A pod with a sidecar is reached over mutual TLS, and must present its own identity."""
@@ -154,6 +158,13 @@ class Sidecar(L7Router):
         self.emit(ctx, span_id, "client", t0, resp.status if err is None else None, parent=server_id, error=err,
                    peer=f"{self.pod.local_ip}:{port}", target=f"{self.pod.name}:{port}{req.target}",
                    attrs={"direction": "inbound", "endpoint": self.pod.name})
+        svc = self.net.services_of(self.pod.name, port)
+        self.metrics.request({
+            "reporter": "destination", "request_protocol": "http", "response_code": str(resp.status),
+            "response_flags": "-" if err is None else "UF", "connection_security_policy": "mutual_tls" if mtls else "none",
+            **peer_labels("source", self.net.pod_by_ip(peer[0]) if peer else None, peer_id),
+            **peer_labels("destination", self.pod), **service_labels(self.net, svc[0].fqdn if svc else None)},
+            (now() - start) * 1000, len(req.body), len(resp.body))
         self.emit(ctx, server_id, "server", start, resp.status, direction="inbound", mtls=mtls,
                    peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                    target=f"{req.method} {req.target}",

@@ -18,6 +18,7 @@ from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
 from .hbone import Stream, Tunnel, TunnelError, TunnelPool
 from .httpcodec import HttpError, MessageReader
+from .metrics import peer_labels
 from .router import L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
@@ -42,6 +43,7 @@ class _StreamIO:
 
 class Waypoint(L7Router):
     role = "waypoint"
+    reporter = "waypoint"    # Istio labels a waypoint's metrics reporter="waypoint"
 
     def __init__(self, pod_name: str, net: ClusterNet, cert: str, key: str, root: str, rng=None):
         pod = net.pod(pod_name)
@@ -82,9 +84,11 @@ class Waypoint(L7Router):
         await stream.accept()
         io = _StreamIO(stream)
         try:
+            source = _baggage(stream.headers.get("baggage", "")).get("k8s.pod.name")
             await self.serve_http(io, io, b"", lambda req: self.route(
                 req, ip, int(port), direction="inbound", mtls=True, peer_identity=peer_id,
-                attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority}))
+                attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority,
+                       "source_pod": source}))
         except (TunnelError, ConnectionError):
             pass
         finally:
@@ -92,6 +96,10 @@ class Waypoint(L7Router):
                 await stream.end()
             except (TunnelError, ConnectionError):
                 pass
+
+    def source_labels(self, server_fields: dict) -> dict[str, str]:
+        pod = self.net.pod_or_none(server_fields.get("attrs", {}).get("source_pod") or "")
+        return peer_labels("source", pod, server_fields.get("peer_identity"))
 
     # -- upstream: HBONE out to the destination pod's ztunnel ----------------------------------
     def upstream(self, pod: PodAddr, port: int) -> Upstream:
@@ -127,3 +135,8 @@ class Waypoint(L7Router):
                 await stream.end()
             except (TunnelError, ConnectionError):
                 pass
+
+
+def _baggage(value: str) -> dict[str, str]:
+    """W3C baggage ``k=v,k2=v2`` (ztunnel sends the source workload's names in it)."""
+    return dict(p.strip().split("=", 1) for p in value.split(",") if "=" in p)

@@ -28,6 +28,7 @@ from ..net import proxyproto
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..trace import Span, new_span_id, new_trace_id, now
 from .hbone import Stream, Tunnel, TunnelError, TunnelPool, pump
+from .metrics import ProxyMetrics, peer_labels, service_labels
 
 _READ = 64 * 1024
 
@@ -40,6 +41,7 @@ class Ztunnel:
         self.rng = rng or random.Random()
         self._client_ctx: dict[str, ssl.SSLContext] = {}
         self.pool = TunnelPool()
+        self.metrics = ProxyMetrics(l7=False)       # ztunnel never sees requests: TCP metrics only
         self.spans: list[Span] = []
         self.live: dict[str, dict] = {}
         self.servers: list[asyncio.AbstractServer] = []
@@ -92,7 +94,7 @@ class Ztunnel:
         rec = self._open(conn_id, span_id, None, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                          attrs={"direction": "outbound"})
         buf = b""
-        dst, error, sent, received = None, None, 0, 0
+        dst, error, sent, received, labels = None, None, 0, 0, None
         try:
             while (got := proxyproto.decode(buf)) is None:
                 chunk = await reader.read(_READ)
@@ -104,6 +106,12 @@ class Ztunnel:
             attrs = rec["attrs"]
             attrs.update(original_dst=f"{orig.dst_ip}:{orig.dst_port}", endpoint=dst.name if dst else None)
             rec["target"] = dst.name if dst else f"{dst_ip}:{dst_port}"
+            svc = self.net.service_at(orig.dst_ip, orig.dst_port)
+            labels = {"reporter": "source", "request_protocol": "tcp", "response_flags": "-",
+                      "connection_security_policy": "unknown", **peer_labels("source", src),
+                      **peer_labels("destination", dst if dst and dst.mesh != "waypoint" else None),
+                      **service_labels(self.net, svc.fqdn if svc else None)}
+            self.metrics.opened_connection(labels)
             if dst is not None and dst.mesh in ("ambient", "waypoint"):
                 src_id, dst_id = spiffe_id(src.namespace, src.service_account), spiffe_id(dst.namespace, dst.service_account)
                 tunnel = await self._tunnel(src_id, dst_id, dst)
@@ -127,6 +135,9 @@ class Ztunnel:
         finally:
             writer.close()
             self._close(rec, error=error, bytes_in=sent, bytes_out=received)
+            if labels is not None:
+                self.metrics.closed_connection({**labels, "response_flags": "-" if error is None else "CONNECT"},
+                                               sent=received, received=sent)
 
     async def _tunnel(self, src_id: str, dst_id: str, dst: PodAddr) -> Tunnel:
         """The pooled HBONE connection for this identity pair to the destination's node, opened
@@ -154,6 +165,12 @@ class Ztunnel:
         ip, _, port = stream.authority.rpartition(":")
         error, sent, received = None, 0, 0
         target = self.net.pod_by_ip(ip)
+        svc = self.net.services_of(target.name, int(port)) if target and port.isdigit() else []
+        labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
+                  "connection_security_policy": "mutual_tls",
+                  **peer_labels("source", self.net.pod_by_ip(src_ip) if src_ip else None, peer_id),
+                  **peer_labels("destination", target), **service_labels(self.net, svc[0].fqdn if svc else None)}
+        self.metrics.opened_connection(labels)
         rec = self._open(conn_id, new_span_id(), parent, peer=src or None, mtls=True, peer_identity=peer_id,
                          target=target.name if target else stream.authority,
                          attrs={"direction": "inbound", "connection_security_policy": "mutual_tls",
@@ -179,6 +196,8 @@ class Ztunnel:
                 pass
         finally:
             self._close(rec, error=error, bytes_in=received, bytes_out=sent)
+            self.metrics.closed_connection({**labels, "response_flags": "-" if error is None else "CONNECT"},
+                                           sent=sent, received=received)
 
     # -- connection spans ----------------------------------------------------------------------
     def _open(self, conn_id: str, span_id: str, parent: str | None, **fields) -> dict:

@@ -1,0 +1,90 @@
+"""Istio's standard metrics, with Istio's names and labels, in Prometheus text (prometheus_client).
+
+L7 proxies (sidecar, waypoint) report ``istio_requests_total`` and the request duration and size
+histograms; ztunnel reports only TCP metrics (``istio_tcp_*``): it never sees a request. Label
+values that are not known are ``unknown``, as in Istio; ``connection_security_policy`` is
+``unknown`` when the *source* reports (ISTIO-FACTS §5).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+
+disable_created_metrics()       # Istio's proxies expose no *_created series
+
+from ..identity import principal, spiffe_id
+from ..net.cluster import ClusterNet, PodAddr
+
+PEER_LABELS = ("source_workload", "source_workload_namespace", "source_principal", "source_app", "source_version",
+               "destination_workload", "destination_workload_namespace", "destination_principal",
+               "destination_app", "destination_version", "destination_service", "destination_service_name",
+               "destination_service_namespace")
+HTTP_LABELS = ("reporter", *PEER_LABELS, "request_protocol", "response_code", "response_flags",
+               "connection_security_policy")
+TCP_LABELS = ("reporter", *PEER_LABELS, "request_protocol", "response_flags", "connection_security_policy")
+#: Istio's default buckets for istio_request_duration_milliseconds.
+DURATION_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
+                    600000, 1800000, 3600000)
+SIZE_BUCKETS = (1, 10, 100, 1000, 10000, 100000, 1000000, 10000000)
+
+
+def workload_of(pod_name: str) -> str:
+    return pod_name.rsplit("-", 1)[0] if pod_name.rsplit("-", 1)[-1].isdigit() else pod_name
+
+
+def peer_labels(side: str, pod: PodAddr | None, identity: str | None = None) -> dict[str, str]:
+    """``source_*`` or ``destination_*`` labels for a pod (or just an identity)."""
+    if pod is None:
+        return {f"{side}_workload": "unknown", f"{side}_workload_namespace": "unknown",
+                f"{side}_principal": principal(identity) if identity else "unknown",
+                f"{side}_app": "unknown", f"{side}_version": "unknown"}
+    return {f"{side}_workload": workload_of(pod.name), f"{side}_workload_namespace": pod.namespace,
+            f"{side}_principal": principal(identity or spiffe_id(pod.namespace, pod.service_account)),
+            f"{side}_app": pod.labels.get("app", "unknown"), f"{side}_version": pod.labels.get("version", "unknown")}
+
+
+def service_labels(net: ClusterNet, fqdn: str | None) -> dict[str, str]:
+    for s in net.services:
+        if s.fqdn == fqdn:
+            return {"destination_service": s.fqdn, "destination_service_name": s.name,
+                    "destination_service_namespace": s.namespace}
+    return {"destination_service": fqdn or "unknown", "destination_service_name": "unknown",
+            "destination_service_namespace": "unknown"}
+
+
+class ProxyMetrics:
+    def __init__(self, l7: bool):
+        self.registry = CollectorRegistry()
+        self.l7 = l7
+        if l7:
+            self.requests = Counter("istio_requests", "Requests handled", HTTP_LABELS, registry=self.registry)
+            self.duration = Histogram("istio_request_duration_milliseconds", "Request duration", HTTP_LABELS,
+                                      buckets=DURATION_BUCKETS, registry=self.registry)
+            self.req_bytes = Histogram("istio_request_bytes", "Request body sizes", HTTP_LABELS,
+                                       buckets=SIZE_BUCKETS, registry=self.registry)
+            self.resp_bytes = Histogram("istio_response_bytes", "Response body sizes", HTTP_LABELS,
+                                        buckets=SIZE_BUCKETS, registry=self.registry)
+        self.opened = Counter("istio_tcp_connections_opened", "TCP connections opened", TCP_LABELS, registry=self.registry)
+        self.closed = Counter("istio_tcp_connections_closed", "TCP connections closed", TCP_LABELS, registry=self.registry)
+        self.sent = Counter("istio_tcp_sent_bytes", "Bytes sent to the peer", TCP_LABELS, registry=self.registry)
+        self.received = Counter("istio_tcp_received_bytes", "Bytes received from the peer", TCP_LABELS,
+                                registry=self.registry)
+
+    def request(self, labels: dict[str, str], duration_ms: float, request_bytes: int, response_bytes: int) -> None:
+        lv = {k: labels.get(k, "unknown") for k in HTTP_LABELS}
+        self.requests.labels(**lv).inc()
+        self.duration.labels(**lv).observe(duration_ms)
+        self.req_bytes.labels(**lv).observe(request_bytes)
+        self.resp_bytes.labels(**lv).observe(response_bytes)
+
+    def opened_connection(self, labels: dict[str, str]) -> None:
+        self.opened.labels(**{k: labels.get(k, "unknown") for k in TCP_LABELS}).inc()
+
+    def closed_connection(self, labels: dict[str, str], sent: int, received: int) -> None:
+        lv = {k: labels.get(k, "unknown") for k in TCP_LABELS}
+        self.closed.labels(**lv).inc()
+        self.sent.labels(**lv).inc(sent)
+        self.received.labels(**lv).inc(received)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,65 @@
+"""Every proxy serves Istio's standard metrics in Prometheus text on its admin port (15020)."""
+
+import re
+
+import pytest
+
+from meshlab import Lab
+from meshlab.errors import LabError
+
+pytestmark = pytest.mark.integration
+
+
+def series(text: str, name: str) -> list[dict]:
+    """Parse the samples of one metric from Prometheus text into label dicts with a 'value'."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            labels["value"] = float(m.group(2))
+            out.append(labels)
+    return out
+
+
+def test_sidecars_report_requests_from_both_ends():
+    """The server's sidecar reports reporter=destination with mutual_tls; the client's reports
+    reporter=source, where Istio says connection_security_policy=unknown."""
+    with Lab("minimal", mode="sidecar", verbose=False) as lab:
+        lab.load(requests=12)
+        dst = series(lab.metrics("server-0/istio-proxy"), "istio_requests_total")
+        src = series(lab.metrics("client-0/istio-proxy"), "istio_requests_total")
+    (d,) = [s for s in dst if s["reporter"] == "destination"]
+    assert d["value"] == 12 and d["response_code"] == "200" and d["connection_security_policy"] == "mutual_tls"
+    assert d["source_workload"] == "client" and d["source_principal"] == "cluster.local/ns/default/sa/client"
+    assert d["destination_service"] == "server.default.svc.cluster.local" and d["destination_workload"] == "server"
+    (s,) = [x for x in src if x["reporter"] == "source"]
+    assert s["value"] == 12 and s["connection_security_policy"] == "unknown"
+
+
+def test_ztunnel_reports_tcp_metrics_only():
+    with Lab("minimal", mode="ambient", verbose=False) as lab:
+        lab.load(requests=6)
+        text = lab.metrics("ztunnel-node-2")
+    assert "istio_requests_total" not in text and "istio_request_duration_milliseconds" not in text
+    opened = [s for s in series(text, "istio_tcp_connections_opened_total") if s["reporter"] == "destination"]
+    assert opened and opened[0]["connection_security_policy"] == "mutual_tls"
+    assert opened[0]["source_principal"] == "cluster.local/ns/default/sa/client"
+    assert sum(s["value"] for s in series(text, "istio_tcp_received_bytes_total")) > 0
+
+
+def test_a_waypoint_reports_as_waypoint():
+    with Lab("minimal", mode="ambient", waypoints="namespace", verbose=False) as lab:
+        lab.load(requests=4)
+        (w,) = series(lab.metrics("waypoint-0"), "istio_requests_total")
+    assert w["reporter"] == "waypoint" and w["value"] == 4 and w["source_workload"] == "client"
+    assert w["destination_workload"] == "server"
+
+
+def test_request_durations_are_a_histogram_with_istios_buckets():
+    with Lab("minimal", mode="sidecar", verbose=False) as lab:
+        lab.load(requests=3)
+        text = lab.metrics("server-0/istio-proxy")
+        with pytest.raises(LabError, match="no proxy named 'nope'"):
+            lab.metrics("nope")
+    assert 'istio_request_duration_milliseconds_bucket{' in text and 'le="0.5"' in text and 'le="3.6e+06"' in text
