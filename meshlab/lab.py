@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path as Path_
 import weakref
 from dataclasses import asdict, replace
 
@@ -29,7 +30,7 @@ from .telemetry.cost import Usage
 from .telemetry.paths import L4Index, Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
 from .topology import load_topology
-from .topology.model import Topology
+from .topology.model import Topology, frozen_map
 from .trace import Span
 
 BUILT_MODES = ("none", "sidecar", "ambient")
@@ -86,6 +87,8 @@ class Lab:
         self._run: _Running | None = None
         self._finalizer = None
         self._spans: dict[str, dict[str, Span]] = {}     # by trace id, then span id (newest wins)
+        self.ca: LabCA | None = None
+        self._certs: dict = {}
         self.startup_s: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -177,11 +180,12 @@ class Lab:
 
     def _issue_certificates(self) -> None:
         """The lab's istiod: a CA, and a SPIFFE certificate per service account with a proxy."""
-        self._certs = {}
         meshed = [p for p in self.topology.pods if self.mesh[p.name]]
         if not meshed:
             return
-        self.ca = LabCA.create(self.state.dir / "ca")
+        if getattr(self, "ca", None) is None or not Path_(self.ca.root_path).exists():
+            self.ca = LabCA.create(self.state.dir / "ca")
+            self._certs = {}
         for p in meshed:
             key = (p.namespace, p.service_account)
             if key not in self._certs:
@@ -208,11 +212,7 @@ class Lab:
 
     def _spawn_ztunnel(self, node: str) -> WorkerProcess:
         """One ztunnel per node, holding the certificates of that node's ambient pods only."""
-        certs = {}
-        for p in self.topology.pods:
-            if p.node == node and self.mesh[p.name] == "ambient":
-                c = self._certs[(p.namespace, p.service_account)]
-                certs[c.spiffe_id] = [c.cert_path, c.key_path]
+        certs = self._ztunnel_certs(node)
         name = f"ztunnel-{node}"
         w = self._process(name, node, "meshlab.proxy.main", "ztunnel", {
             "role": "ztunnel", "node": node, "net": self.net.to_dict(), "certs": certs,
@@ -244,6 +244,80 @@ class Lab:
             msg = spawn(pod).wait_ready(time.monotonic() + START_TIMEOUT)
             if msg.get("event") != "ready":
                 raise WorkerError(f"{name}: restart failed: {msg.get('error')}")
+
+    def set_mode(self, mode: str, namespace: str | None = None) -> dict:
+        """Move a namespace (or every namespace) to mesh mode ``none``, ``sidecar`` or ``ambient``
+        on the running lab, by relabelling it as one would in Kubernetes.
+
+        Enrolling in ambient (or leaving it) needs no pod restart: the node's ztunnel starts (or
+        stops) capturing the pods' traffic. Sidecar injection happens when a pod is created, so
+        pods moving into or out of sidecar mode are restarted — and the lab says so. Returns
+        ``{"restarted": [...], "enrolled": [...], "left": [...]}``.
+        """
+        self._require_running()
+        if mode not in mesh.MODES:
+            raise LabError(f"unknown mesh mode {mode!r}; allowed: {', '.join(mesh.MODES)}")
+        names = [n.name for n in self.topology.namespaces]
+        if namespace is not None and namespace not in names:
+            raise LabError(f"no namespace named {namespace!r}; namespaces: {', '.join(names)}")
+        targets = [namespace] if namespace else names
+        topo = replace(self.topology, namespaces=tuple(
+            replace(n, labels=frozen_map({k: v for k, v in n.labels.items() if k not in (mesh.INJECTION, mesh.DATAPLANE)}
+                                         | mesh.mode_labels(mode))) if n.name in targets else n
+            for n in self.topology.namespaces))
+        new = {**mesh.mesh_by_pod(topo), **{p: m for p, m in self.mesh.items() if m == "waypoint"}}
+        changed = {p: (self.mesh[p], new[p]) for p in new if new[p] != self.mesh[p]}
+        report = {"restarted": sorted(p for p, (a, b) in changed.items() if "sidecar" in (a, b)),
+                  "enrolled": sorted(p for p, (a, b) in changed.items() if b == "ambient"),
+                  "left": sorted(p for p, (a, b) in changed.items() if a and not b)}
+        self.topology, self.mesh = topo, new
+        self.mode = mesh.describe({p: m for p, m in new.items() if m != "waypoint"})
+        if not changed:
+            return report
+        self.net = replace(self.net, pods=tuple(replace(p, mesh=new[p.name]) for p in self.net.pods))
+        if self.verbose and report["restarted"]:
+            print("meshlab: sidecar injection happens when a pod is created, so these pods restart "
+                  f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}")
+        if self.verbose and report["enrolled"]:
+            print(f"meshlab: enrolled in ambient with no restart: {', '.join(report['enrolled'])}")
+        self._issue_certificates()
+        deadline = time.monotonic() + START_TIMEOUT
+        def ready(w: WorkerProcess) -> None:
+            msg = w.wait_ready(deadline)
+            if msg.get("event") != "ready":
+                raise WorkerError(f"{w.name}: {msg.get('error')}")
+        # 1. ztunnels first: listeners for newly captured pods, none for pods that left ambient
+        for name in [n for n in self.proxies if n.startswith("ztunnel-")]:
+            node = name.removeprefix("ztunnel-")
+            self.proxies[name].call("net", {"net": self.net.to_dict(), "certs": self._ztunnel_certs(node)})
+        for node in sorted({p.node for p in self.topology.pods if new[p.name] == "ambient"}):
+            if f"ztunnel-{node}" not in self.proxies:
+                ready(self._spawn_ztunnel(node))
+        # 2. pods that gain or lose a sidecar are recreated
+        for pod in report["restarted"]:
+            if f"{pod}/istio-proxy" in self.proxies:
+                self.proxies.pop(f"{pod}/istio-proxy").stop()
+            self.workers.pop(pod).stop()
+            if new[pod] == "sidecar":
+                ready(self._spawn_sidecar(pod))
+            ready(self._spawn(pod))
+        # 3. everyone else learns the new addresses and meshes (who to capture, who speaks mTLS)
+        for name, w in [*self.proxies.items(), *self.workers.items()]:
+            if not name.startswith("ztunnel-") and name not in report["restarted"] and w.alive():
+                w.call("net", {"net": self.net.to_dict()})
+        for name in [n for n in self.proxies if n.startswith("ztunnel-")]:
+            node = name.removeprefix("ztunnel-")
+            if not any(new[p.name] == "ambient" and p.node == node for p in self.topology.pods):
+                self.proxies.pop(name).stop()
+        return report
+
+    def _ztunnel_certs(self, node: str) -> dict[str, list[str]]:
+        certs = {}
+        for p in self.topology.pods:
+            if p.node == node and self.mesh[p.name] == "ambient":
+                c = self._certs[(p.namespace, p.service_account)]
+                certs[c.spiffe_id] = [c.cert_path, c.key_path]
+        return certs
 
     # -- where things are ----------------------------------------------------------------------
     def pod_ip(self, pod: str) -> str:

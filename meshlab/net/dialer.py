@@ -41,6 +41,7 @@ class Dialer:
 
     def update(self, net: ClusterNet) -> None:
         self.net = net
+        self.pod = net.pod(self.pod.name)      # its mesh may have changed: captured or not
 
     def route(self, host: str, port: int) -> Dialed:
         """Resolve ``host:port`` and apply kube-proxy's rule, without connecting (pure)."""

@@ -37,7 +37,8 @@ async def setup(spec: dict, ch: control.Channel):
     async def net_update(msg):
         proxy.update(ClusterNet.from_dict(msg["net"]))
         if role == "ztunnel":
-            await proxy.start()               # listeners for pods enrolled since
+            proxy.certs.update({k: tuple(v) for k, v in msg.get("certs", {}).items()})
+            await proxy.start()               # listeners for pods enrolled (or left) since
         return {}
 
     async def on_stop():

@@ -44,24 +44,29 @@ class Ztunnel:
         self.metrics = ProxyMetrics(l7=False)       # ztunnel never sees requests: TCP metrics only
         self.spans: list[Span] = []
         self.live: dict[str, dict] = {}
-        self.servers: list[asyncio.AbstractServer] = []
-        self.started: set[str] = set()
+        self.started: dict[str, list[asyncio.AbstractServer]] = {}     # pod -> its listeners
 
     def local_pods(self) -> list[PodAddr]:
         return [p for p in self.net.pods if p.node == self.node and p.mesh == "ambient"]
 
     async def start(self) -> None:
-        for p in self.local_pods():
+        """Listen for every ambient pod of this node (and stop for pods that left ambient):
+        what istio-cni sets up in each pod's network as it enrolls, with no pod restart."""
+        local = {p.name: p for p in self.local_pods()}
+        for name in [n for n in self.started if n not in local]:
+            for s in self.started.pop(name):
+                s.close()
+        for p in local.values():
             if p.name in self.started:
                 continue
             ident = spiffe_id(p.namespace, p.service_account)
             cert, key = self.certs[ident]
             tls = server_context(cert, key, self.root, alpn=["h2"])
-            self.servers.append(await asyncio.start_server(
-                lambda r, w, p=p: self._outbound(p, r, w), p.ip, OUTBOUND_PORT, reuse_address=True))
-            self.servers.append(await asyncio.start_server(
-                lambda r, w, p=p: self._inbound(p, r, w), p.ip, HBONE_PORT, ssl=tls, reuse_address=True))
-            self.started.add(p.name)
+            self.started[p.name] = [
+                await asyncio.start_server(lambda r, w, p=p: self._outbound(p, r, w), p.ip, OUTBOUND_PORT,
+                                           reuse_address=True),
+                await asyncio.start_server(lambda r, w, p=p: self._inbound(p, r, w), p.ip, HBONE_PORT,
+                                           ssl=tls, reuse_address=True)]
 
     def stats(self) -> dict:
         """The HBONE connection pool: one entry per (source identity, destination identity, node)."""
@@ -72,8 +77,9 @@ class Ztunnel:
         self.net = net
 
     def close(self) -> None:
-        for s in self.servers:
-            s.close()
+        for servers in self.started.values():
+            for s in servers:
+                s.close()
         self.pool.close()
 
     # -- outbound ------------------------------------------------------------------------------
