@@ -92,3 +92,158 @@ def bench_startup(topology: str = "bookinfo", repeat: int = 3, as_json: bool = F
           f"   ratio {out['ratio_pss_vs_baseline']}x")
     print(f"  controller PSS      {me:8.1f} MB   (this process: the lab facade, not counted above)")
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# meshlab bench hops
+# ------------------------------------------------------------------------------------------------
+
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};
+  upstream app {{ server {upstream}; keepalive 64; }}
+  server {{
+    listen {listen};
+    location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+
+STUNNEL_CONF = """
+foreground = yes
+pid =
+debug = 3
+[{name}]
+{mode}
+accept = {accept}
+connect = {connect}
+cert = {cert}
+key = {key}
+CAfile = {ca}
+verify = 2
+"""
+
+
+def _measure(lab, url: str, n1: int, n32: int) -> dict:
+    lab.load(url=url, requests=min(100, n1), concurrency=1, progress=False)              # warm
+    one = lab.load(url=url, requests=n1, concurrency=1, progress=False).summary()
+    many = lab.load(url=url, requests=n32, concurrency=32, progress=False)
+    ok = one["requests"]["ok"] == n1 and many.summary()["requests"]["ok"] == n32
+    return {"p50_ms": one["latency_ms"]["p50"], "p99_ms": one["latency_ms"]["p99"],
+            "rps_c32": round(n32 / many.wall_s, 1), "all_ok": ok}
+
+
+def _references(lab, n1: int, n32: int, workdir) -> dict:
+    """nginx as an L7 hop and a stunnel pair as an L4 mTLS pipe, in front of the same server."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    from .identity import LabCA
+    out = {}
+    server = lab.net.pod("server-0")
+    s = server.ip.split(".")[1]
+    work = Path(tempfile.mkdtemp(dir=workdir))
+    if shutil.which("nginx"):
+        listen = f"127.{s}.1.200:18080"
+        (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, upstream=f"{server.ip}:8080", listen=listen))
+        p = subprocess.Popen(["nginx", "-c", str(work / "nginx.conf"), "-g", "daemon off;"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            out["nginx L7 hop"] = _measure(lab, f"http://{listen}/get", n1, n32)
+        finally:
+            p.terminate()
+            p.wait(5)
+    else:
+        out["nginx L7 hop"] = {"skipped": "nginx is not installed (Debian: apt-get install nginx-light)"}
+    stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
+    if stunnel:
+        ca = LabCA.create(work / "ca")
+        a, b = ca.issue("default", "stunnel-client"), ca.issue("default", "stunnel-server")
+        front, back = f"127.{s}.1.201:18443", f"127.{s}.2.201:18444"
+        confs = [("client", "client = yes", front, back, a), ("server", "", back, f"{server.ip}:8080", b)]
+        procs = []
+        for name, mode, acc, conn, c in confs:
+            path = work / f"stunnel-{name}.conf"
+            path.write_text(STUNNEL_CONF.format(name=name, mode=mode, accept=acc, connect=conn, cert=c.cert_path,
+                                                key=c.key_path, ca=ca.root_path))
+            procs.append(subprocess.Popen([stunnel, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            time.sleep(0.5)
+            out["stunnel pair (L4 mTLS)"] = _measure(lab, f"http://{front}/get", n1, n32)
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(5)
+    else:
+        out["stunnel pair (L4 mTLS)"] = {"skipped": "stunnel is not installed (Debian: apt-get install stunnel4)"}
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = False,
+               json_path: str | None = "bench-hops.json") -> int:
+    """Per-hop added latency (p50/p99 at concurrency 1) and throughput (concurrency 32) of each
+    proxy role, against no proxy and production proxies, all measured in this run on the
+    ``minimal`` topology (client pod -> server pod, httpbin /get)."""
+    from .lab import Lab
+    url = "http://server:8000/get"
+    rows: dict[str, dict] = {}
+    for label, mode, wp, hops in (("no proxy", "none", None, 0), ("sidecar pair (mTLS)", "sidecar", None, 2),
+                                  ("ztunnel pair (HBONE mTLS)", "ambient", None, 2),
+                                  ("ztunnel + waypoint + ztunnel", "ambient", "namespace", 3)):
+        print(f"bench hops: {label} ...", file=sys.stderr)
+        with Lab("minimal", mode=mode, waypoints=wp, verbose=False) as lab:
+            rows[label] = {**_measure(lab, url, requests, requests_c32), "proxies_in_path": hops}
+            if mode == "none":
+                print("bench hops: references (nginx, stunnel) ...", file=sys.stderr)
+                refs = _references(lab, requests, requests_c32, lab.state.dir)
+                for k, v in refs.items():
+                    rows[k] = {**v, "proxies_in_path": 1 if k.startswith("nginx") else 2}
+    base = rows["no proxy"]
+    for r in rows.values():
+        if "p50_ms" in r:
+            r["added_p50_ms"] = round(r["p50_ms"] - base["p50_ms"], 3)
+            r["added_p99_ms"] = round(r["p99_ms"] - base["p99_ms"], 3)
+            r["rps_vs_no_proxy"] = round(r["rps_c32"] / base["rps_c32"], 2)
+    nginx, stunnel = rows.get("nginx L7 hop", {}), rows.get("stunnel pair (L4 mTLS)", {})
+    ratios = {}
+    if nginx.get("added_p50_ms"):
+        per_hop = rows["sidecar pair (mTLS)"]["added_p50_ms"] / 2
+        ratios["sidecar hop (with mTLS) added p50 / nginx hop added p50"] = round(per_hop / nginx["added_p50_ms"], 2)
+        ratios["sidecar pair rps / nginx rps (c=32)"] = round(rows["sidecar pair (mTLS)"]["rps_c32"] / nginx["rps_c32"], 2)
+        wp_added = rows["ztunnel + waypoint + ztunnel"]["added_p50_ms"] - rows["ztunnel pair (HBONE mTLS)"]["added_p50_ms"]
+        ratios["waypoint hop added p50 / nginx hop added p50"] = round(wp_added / nginx["added_p50_ms"], 2)
+    if stunnel.get("added_p50_ms"):
+        ratios["ztunnel pair added p50 / stunnel pair added p50"] = round(
+            rows["ztunnel pair (HBONE mTLS)"]["added_p50_ms"] / stunnel["added_p50_ms"], 2)
+    out = {"benchmark": "hops", "topology": "minimal", "url": url, "requests_c1": requests,
+           "requests_c32": requests_c32, "cpus": psutil.cpu_count(), "rows": rows, "ratios": ratios,
+           "note": "The client and server are this lab's Python apps in every row; 'added' is against the "
+                   "no-proxy row of this same run. Sidecar hops are measured with mTLS (a plaintext "
+                   "sidecar hop needs DestinationRule tls DISABLE, which comes with the policy API)."}
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(out, f, indent=2)
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"\nhop benchmark · minimal (client pod -> server pod, GET /get) · {out['cpus']} CPUs · "
+          f"c=1: {requests} requests, c=32: {requests_c32}")
+    print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'req/s c32':>11}")
+    for k, r in rows.items():
+        if "skipped" in r:
+            print(f"{k:34}  skipped: {r['skipped']}")
+            continue
+        print(f"{k:34}{r['p50_ms']:9.3f}{r['p99_ms']:9.3f}{r.get('added_p50_ms', 0):9.3f}"
+              f"{r.get('added_p99_ms', 0):9.3f}{r['rps_c32']:11.1f}" + ("" if r["all_ok"] else "  (some failed)"))
+    for k, v in ratios.items():
+        print(f"  {k}: {v}")
+    if json_path:
+        print(f"written to {json_path}")
+    return 0

@@ -100,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="benchmarks (figures and ratios against a baseline from the same run)",
                         description="Benchmarks. They print figures; they never pass or fail.")
-    be.add_argument("what", choices=["startup"], help="startup: time to up-and-serving, and memory (PSS)")
+    be.add_argument("what", choices=["startup", "hops"],
+                    help="startup: time to up-and-serving, and memory (PSS); hops: added latency and "
+                         "throughput per proxy role, against no proxy, nginx and a stunnel pair")
     be.add_argument("--topology", default="bookinfo")
     be.add_argument("--repeat", type=_positive_int, default=3)
     be.add_argument("--json", action="store_true")
+    be.add_argument("--requests", type=_positive_int, default=1000, help="hops: requests at concurrency 1")
+    be.add_argument("--out", default="bench-hops.json", help="hops: where to write the JSON figures")
     return ap
 
 
@@ -174,7 +178,9 @@ def cmd_clean(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from .bench import bench_startup
+    from .bench import bench_hops, bench_startup
+    if a.what == "hops":
+        return bench_hops(a.requests, 2 * a.requests, a.json, a.out)
     return bench_startup(a.topology, a.repeat, a.json)
 
 

@@ -1,0 +1,26 @@
+"""The benchmarks run and report measured figures (their values are never asserted: noisy machines)."""
+
+import json
+
+import pytest
+
+from meshlab.bench import bench_hops
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_hops_reports_every_row_against_the_same_runs_baseline(tmp_path, capsys):
+    out = tmp_path / "hops.json"
+    assert bench_hops(requests=20, requests_c32=40, json_path=str(out)) == 0
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    for k in ("no proxy", "sidecar pair (mTLS)", "ztunnel pair (HBONE mTLS)", "ztunnel + waypoint + ztunnel",
+              "nginx L7 hop", "stunnel pair (L4 mTLS)"):
+        assert k in rows
+    for k, r in rows.items():
+        if "skipped" not in r:
+            assert r["all_ok"] and r["p50_ms"] > 0 and r["rps_c32"] > 0 and "added_p50_ms" in r, k
+        else:
+            assert "apt-get install" in r["skipped"]
+    assert rows["no proxy"]["added_p50_ms"] == 0
+    assert "hop benchmark" in capsys.readouterr().out
