@@ -52,8 +52,9 @@ class L7Router:
         raise NotImplementedError
 
     async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx: TraceContext,
-                       span_id: str) -> tuple[Response, str | None]:
-        """Send one request's bytes to ``up``; (response, the identity it presented)."""
+                       span_id: str) -> tuple[Response, str | None, dict]:
+        """Send one request's bytes to ``up``; (response, the identity it presented, attributes
+        for the attempt's span — such as the HBONE stream that carried it)."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------
@@ -127,9 +128,9 @@ class L7Router:
         data = request_bytes(req.method, req.target, self.forward_headers(req, ctx, parent, span_id, attempt), req.body)
         start = now()
         self.lb.started(up.name)
-        resp, err, ident = None, None, None
+        resp, err, ident, extra = None, None, None, {}
         try:
-            resp, ident = await self.exchange(up, data, cluster, ctx, span_id)
+            resp, ident, extra = await self.exchange(up, data, cluster, ctx, span_id)
             outcome = Attempt(status=resp.status)
         except UpstreamFailure as e:
             err = e.kind
@@ -139,7 +140,7 @@ class L7Router:
         self.emit(ctx, span_id, "client", start, resp.status if resp else None, parent=parent, error=err,
                   attempt=attempt, peer=f"{up.ip}:{up.port}", target=f"{up.name}:{up.port}{req.target}",
                   mtls=up.transport != "plaintext", peer_identity=ident,
-                  attrs={"endpoint": up.name, "transport": up.transport, "direction": "outbound"})
+                  attrs={"endpoint": up.name, "transport": up.transport, "direction": "outbound", **extra})
         return resp, outcome
 
     def forward_headers(self, req: Request, ctx: TraceContext, parent: str, span_id: str, attempt: int | None = None):

@@ -101,7 +101,7 @@ class Sidecar(L7Router):
         tls = up.transport == "mtls"
         ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=tls, expect_identity=up.identity,
                                            sni=f"outbound_.{up.port}_._.{cluster}" if tls else None)
-        return ex.response, ex.peer_identity
+        return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
     # -- inbound -------------------------------------------------------------------------------
     async def _accept_loop(self, loop, lsock: socket.socket, port: int) -> None:

@@ -53,6 +53,7 @@ class Waypoint(L7Router):
         self.client_tls = client_context(cert, key, root, alpn=["h2"])
         self.pool = TunnelPool()
         self.plain = UpstreamPool(pod.ip)
+        self._idle: dict[tuple, list[tuple[Stream, str | None, str]]] = {}   # kept-alive streams per pod:port
         self.servers: list[asyncio.AbstractServer] = []
 
     async def start(self) -> None:
@@ -108,16 +109,34 @@ class Waypoint(L7Router):
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
     async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str) -> tuple[Response, str | None]:
+        """Send one request to ``up``: over a kept-alive HBONE stream to its pod when one is idle
+        (as Envoy reuses upstream connections), else over a new CONNECT stream."""
         if up.transport == "plaintext":
             ex = await self.plain.exchange(up.ip, up.port, data)
-            return ex.response, None
+            return ex.response, None, {}
+        idle = self._idle.setdefault((up.ip, up.port), [])
+        while idle:
+            stream, ident, opened_by = idle.pop()
+            try:
+                return await self._over(stream, ident, up, data, (up.ip, up.port), opened_by)
+            except UpstreamFailure as e:
+                if not e.detail.endswith("before responding"):
+                    raise                      # a stream closed while idle: take a fresh one
         try:
             tunnel = await self.pool.get((up.identity, up.node), up.ip, HBONE_PORT, self.client_tls, up.identity)
             stream = await tunnel.open(f"{up.ip}:{up.port}", [
                 ("traceparent", f"00-{ctx.trace_id}-{span_id}-01"),
-                ("forwarded", f'for="{self.pod.ip}:0"')])
+                ("forwarded", f'for="{self.pod.ip}:0"'),
+                ("baggage", f"k8s.namespace.name={self.pod.namespace},k8s.pod.name={self.pod.name}")])
         except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
             raise UpstreamFailure("connect-failure", f"HBONE to {up.ip}:{HBONE_PORT}: {e}") from None
+        return await self._over(stream, tunnel.peer_identity, up, data, (up.ip, up.port), span_id)
+
+    async def _over(self, stream: Stream, ident: str | None, up: Upstream, data: bytes, key,
+                    opened_by: str) -> tuple[Response, str | None, dict]:
+        """One request on ``stream``; ``opened_by`` is the span whose CONNECT opened it (the
+        destination ztunnel's connection span hangs under it: that is how paths find it)."""
+        keep = False
         try:
             await stream.write(data)
             rd = MessageReader("response")
@@ -125,16 +144,20 @@ class Waypoint(L7Router):
                 chunk = await stream.read()
                 msgs = rd.feed(chunk) if chunk else rd.eof()
                 if msgs:
-                    return msgs[0], tunnel.peer_identity
+                    keep = rd.keep_alive
+                    return msgs[0], ident, {"hbone_stream": opened_by}
                 if not chunk:
                     raise UpstreamFailure("reset", f"{up.name} closed the stream before responding")
         except (TunnelError, HttpError) as e:
             raise UpstreamFailure("reset", f"{up.name}: {e}") from None
         finally:
-            try:
-                await stream.end()
-            except (TunnelError, ConnectionError):
-                pass
+            if keep and not stream.tunnel.closed:
+                self._idle.setdefault(key, []).append((stream, ident, opened_by))
+            else:
+                try:
+                    await stream.end()
+                except (TunnelError, ConnectionError):
+                    pass
 
 
 def _baggage(value: str) -> dict[str, str]:

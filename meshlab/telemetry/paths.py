@@ -135,8 +135,12 @@ def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path
                 depth += 1
         servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
                          key=lambda s: s.start)
-        for hop in [s for s in servers if s.layer == "L4"]:    # an L4 hop the attempt went through
-            hops.append(Hop.of(hop, depth, None, per="connection"))   # (a waypoint's HBONE to a ztunnel)
+        through = [s for s in servers if s.layer == "L4"]     # an L4 hop the attempt went through:
+        if not through and l4 is not None and cspan.attrs.get("hbone_stream"):   # a waypoint's HBONE
+            through = [s for s in l4.children.get(cspan.attrs["hbone_stream"], ())   # stream, opened by
+                       if s.start <= cspan.end and s.end >= cspan.start][:1]         # an earlier request
+        for hop in through:
+            hops.append(Hop.of(hop, depth, None, per="connection"))
             depth += 1
         servers = [s for s in servers if s.layer != "L4"]
         if not servers and depth > 0:
