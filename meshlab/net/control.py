@@ -105,8 +105,17 @@ def run(setup: Setup) -> None:
         runner = uvloop.run
     except ImportError:                        # pragma: no cover - uvloop is a dependency
         runner = asyncio.run
+    profile_dir = os.environ.get("MESHLAB_PROFILE")      # for performance work: cProfile each process
+    prof = None
+    if profile_dir:
+        import cProfile
+        prof = cProfile.Profile()
+        prof.enable()
     try:
         code = runner(_amain(setup))
     except (BrokenPipeError, KeyboardInterrupt):
         code = 0
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(os.path.join(profile_dir, f"{os.getpid()}.prof"))
     os._exit(code)

@@ -56,6 +56,7 @@ class ProxyMetrics:
     def __init__(self, l7: bool):
         self.registry = CollectorRegistry()
         self.l7 = l7
+        self._children: dict[tuple, tuple] = {}
         if l7:
             self.requests = Counter("istio_requests", "Requests handled", HTTP_LABELS, registry=self.registry)
             self.duration = Histogram("istio_request_duration_milliseconds", "Request duration", HTTP_LABELS,
@@ -71,11 +72,16 @@ class ProxyMetrics:
                                 registry=self.registry)
 
     def request(self, labels: dict[str, str], duration_ms: float, request_bytes: int, response_bytes: int) -> None:
-        lv = {k: labels.get(k, "unknown") for k in HTTP_LABELS}
-        self.requests.labels(**lv).inc()
-        self.duration.labels(**lv).observe(duration_ms)
-        self.req_bytes.labels(**lv).observe(request_bytes)
-        self.resp_bytes.labels(**lv).observe(response_bytes)
+        key = tuple(labels.get(k, "unknown") for k in HTTP_LABELS)
+        children = self._children.get(key)
+        if children is None:                  # label lookups are the costly part: once per label set
+            children = self._children[key] = tuple(m.labels(*key) for m in (
+                self.requests, self.duration, self.req_bytes, self.resp_bytes))
+        requests, duration, req_bytes, resp_bytes = children
+        requests.inc()
+        duration.observe(duration_ms)
+        req_bytes.observe(request_bytes)
+        resp_bytes.observe(response_bytes)
 
     def opened_connection(self, labels: dict[str, str]) -> None:
         self.opened.labels(**{k: labels.get(k, "unknown") for k in TCP_LABELS}).inc()
