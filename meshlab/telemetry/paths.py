@@ -10,7 +10,7 @@ arrived) becomes a hop with role ``unreached`` so retries stay visible.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterable
 
 from ..trace import Span
@@ -65,6 +65,14 @@ class Path:
 
     def names(self) -> list[str]:
         return [h.name for h in self.hops]
+
+    def to_record(self) -> dict:
+        """Everything, for saving a run and replaying its plots without a lab."""
+        return {"trace_id": self.trace_id, "hops": [asdict(h) for h in self.hops]}
+
+    @classmethod
+    def from_record(cls, d: dict) -> "Path":
+        return cls(d["trace_id"], tuple(Hop(**h) for h in d["hops"]))
 
     def __str__(self) -> str:
         return format_path(self)

@@ -1,0 +1,56 @@
+"""The plots, drawn from recorded runs (tests/fixtures/recorded): no lab, no Jupyter."""
+
+import json
+from pathlib import Path as FsPath
+
+from meshlab.telemetry.paths import Path
+from meshlab.viz import COLORS, cost_figure, latency_figure, path_figure
+
+REC = FsPath(__file__).resolve().parents[1] / "fixtures" / "recorded"
+
+
+def texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts]
+
+
+def legend_labels(fig):
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_waterfall_has_a_bar_per_hop_labelled_with_name_time_and_identity():
+    path = Path.from_record(json.loads((REC / "bookinfo-ambient-waypoint-path.json").read_text()))
+    fig = path_figure(path)
+    ax = fig.axes[0]
+    assert len(ax.patches) == len(path.hops)
+    labels = texts(fig)
+    for h in path.hops:
+        assert any(h.name in t for t in labels), h.name
+    assert any("mTLS from waypoint" in t for t in labels)           # reviews' ztunnel saw the waypoint
+    assert any("per connection" in t for t in labels)               # L4 hops are per connection
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == sum(1 for h in path.hops if h.layer == "L4")
+    assert {"ztunnel", "waypoint", "app", "L4 hop (connection)", "reached over mTLS"} <= set(legend_labels(fig))
+
+
+def test_latency_figure_shows_three_quantiles_per_mode_with_counts():
+    table = json.loads((REC / "minimal-compare.json").read_text())
+    fig = latency_figure(table)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 3 * len(table)
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert all(any(m in t and "n=30" in t for t in ticks) for m in table)
+    assert set(legend_labels(fig)) == {"p50", "p90", "p99"}
+    assert sum(t.startswith("+") for t in texts(fig)) == 3 * (len(table) - 1)
+
+
+def test_cost_figure_has_proxies_memory_and_cpu_panels():
+    table = json.loads((REC / "minimal-compare.json").read_text())
+    fig = cost_figure(table)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["proxy processes", "proxy memory, USS (MB)", "proxy CPU s per 1000 requests"]
+    counts = [t.get_text() for t in fig.axes[0].texts]
+    assert counts == [str(table[m]["proxy_count"]) for m in table]
+
+
+def test_palette_is_okabe_ito():
+    assert COLORS["sidecar"] == "#E69F00" and COLORS["ztunnel"] == "#009E73" and COLORS["app"] == "#0072B2"
