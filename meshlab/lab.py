@@ -76,10 +76,12 @@ class Lab:
             raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(BUILT_MODES)}, "
                            "or None for what the topology's namespace labels say")
         self.mesh = mesh.mesh_by_pod(self.topology, mode)
+        self._base = self.topology                    # without waypoint pods
         try:
             self.topology, self.mesh, self.waypoint_of = mesh.add_waypoints(self.topology, self.mesh, waypoints)
         except ValueError as e:
             raise LabError(str(e)) from None
+        self.waypoints = waypoints
         self.mode = mesh.describe(self.mesh)
         self.backend = choose_backend(backend)
         self.verbose = verbose
@@ -130,9 +132,7 @@ class Lab:
             self._run = _Running(self.backend)
             self._finalizer = weakref.finalize(self, self._run.release)
             self.net = self.backend.plan(self.topology)
-            self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh[p.name]) for p in self.net.pods),
-                               services=tuple(replace(s, waypoint=self.waypoint_of.get((s.namespace, s.name)))
-                                              for s in self.net.services))
+            self._apply_mesh_to_net()
             if self.verbose:
                 for note in self.backend.notes:
                     print(f"meshlab: {note}")
@@ -274,7 +274,7 @@ class Lab:
         self.mode = mesh.describe({p: m for p, m in new.items() if m != "waypoint"})
         if not changed:
             return report
-        self.net = replace(self.net, pods=tuple(replace(p, mesh=new[p.name]) for p in self.net.pods))
+        self._apply_mesh_to_net()
         if self.verbose and report["restarted"]:
             print("meshlab: sidecar injection happens when a pod is created, so these pods restart "
                   f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}")
@@ -310,6 +310,52 @@ class Lab:
             if not any(new[p.name] == "ambient" and p.node == node for p in self.topology.pods):
                 self.proxies.pop(name).stop()
         return report
+
+    def set_waypoints(self, waypoints: "str | list[str] | None") -> dict:
+        """Change which services use a waypoint on the running lab — ``["reviews"]``,
+        ``"namespace"`` or None — as labelling services with ``istio.io/use-waypoint`` does. No
+        app pod restarts: source ztunnels start (or stop) sending the services' traffic to the
+        waypoint, which is deployed (or removed) as needed. Returns what changed."""
+        self._require_running()
+        base_mesh = {p: m for p, m in self.mesh.items() if m != "waypoint"}
+        try:
+            topo, new_mesh, new_of = mesh.add_waypoints(self._with_labels(self._base), base_mesh, waypoints)
+        except ValueError as e:
+            raise LabError(str(e)) from None
+        old_wp = {p for p, m in self.mesh.items() if m == "waypoint"}
+        new_wp = {p for p, m in new_mesh.items() if m == "waypoint"}
+        report = {"enrolled": sorted(f"{ns}/{s}" for (ns, s) in new_of if (ns, s) not in self.waypoint_of),
+                  "unenrolled": sorted(f"{ns}/{s}" for (ns, s) in self.waypoint_of if (ns, s) not in new_of),
+                  "deployed": sorted(new_wp - old_wp), "removed": sorted(old_wp - new_wp)}
+        if new_wp - old_wp:
+            self.net = self.backend.replan(topo)
+        self.topology, self.mesh, self.waypoint_of, self.waypoints = topo, new_mesh, new_of, waypoints
+        self._apply_mesh_to_net()
+        self._issue_certificates()
+        deadline = time.monotonic() + START_TIMEOUT
+        for pod in report["deployed"]:
+            msg = self._spawn_waypoint(pod).wait_ready(deadline)
+            if msg.get("event") != "ready":
+                raise WorkerError(f"{pod}: {msg.get('error')}")
+        for name, w in [*self.proxies.items(), *self.workers.items()]:
+            if w.alive() and name not in report["deployed"]:
+                w.call("net", {"net": self.net.to_dict()})
+        for pod in report["removed"]:
+            self.proxies.pop(pod).stop()
+        if self.verbose and (report["enrolled"] or report["unenrolled"]):
+            print(f"meshlab: waypoint for {', '.join(report['enrolled']) or '-'}; none any more for "
+                  f"{', '.join(report['unenrolled']) or '-'} (no app pod restarted)")
+        return report
+
+    def _with_labels(self, topo: Topology) -> Topology:
+        """``topo`` with the namespaces' current labels (set_mode may have changed them)."""
+        labels = {n.name: n.labels for n in self.topology.namespaces}
+        return replace(topo, namespaces=tuple(replace(n, labels=labels[n.name]) for n in topo.namespaces))
+
+    def _apply_mesh_to_net(self) -> None:
+        self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh.get(p.name)) for p in self.net.pods),
+                           services=tuple(replace(s, waypoint=self.waypoint_of.get((s.namespace, s.name)))
+                                          for s in self.net.services))
 
     def _ztunnel_certs(self, node: str) -> dict[str, list[str]]:
         certs = {}

@@ -35,6 +35,10 @@ class Backend(ABC):
     def prepare(self, record: Callable[[int, str, str], None]) -> None:
         """Get ready to spawn (start helpers); ``record(pid, name, role)`` each process started."""
 
+    def replan(self, topo: Topology) -> ClusterNet:
+        """Addresses for pods added to a running lab; existing pods keep theirs."""
+        raise NotImplementedError(f"the {self.name} backend cannot add pods to a running lab")
+
     @abstractmethod
     def spawn(self, where: "PodAddr | str", module: str, log_path: str):
         """Run ``python -m module`` in the network of ``where`` — a pod, or a node given by its

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -66,6 +67,18 @@ class LoopbackBackend(Backend):
         finally:
             for s in tried:
                 s.release()
+
+    def replan(self, topo: Topology) -> ClusterNet:
+        """Addresses for a running lab whose topology grew (a waypoint pod added): pods that exist
+        keep their addresses; the new ones must be free."""
+        new = self._layout(topo, self.slot.number)
+        old = {p.name: p.ip for p in self.net.pods}
+        moved = [p.name for p in new.pods if p.name in old and old[p.name] != p.ip]
+        if moved:
+            raise LabError(f"pods would change address: {', '.join(moved)}")
+        self.check(replace(new, pods=tuple(p for p in new.pods if p.name not in old), nodes={}))
+        self.net = new
+        return new
 
     def _layout(self, topo: Topology, s: int) -> ClusterNet:
         if len(topo.nodes) > MAX_NODES:

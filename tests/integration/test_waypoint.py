@@ -69,3 +69,19 @@ def test_waypoints_need_ambient_and_real_services():
         Lab("bookinfo", mode="ambient", waypoints=["reveiws"])
     with pytest.raises(LabError, match="not in an ambient namespace"):
         Lab("bookinfo", mode="sidecar", waypoints=["reviews"])
+
+
+def test_a_waypoint_can_be_added_and_removed_on_a_running_lab():
+    """Labelling reviews to use a waypoint takes effect with no app restart; unlabelling undoes it."""
+    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+        pids = {p["pod"]: p["pid"] for p in lab.pods()}
+        assert "waypoint" not in {h.role for h in lab.request("client", PAGE).path.hops}
+        report = lab.set_waypoints(["reviews"])
+        assert report["enrolled"] == ["default/reviews"] and report["deployed"] == ["waypoint-0"]
+        r = lab.request("client", PAGE)
+        assert r.status == 200 and "waypoint" in {h.role for h in r.path.hops}
+        assert {p["pod"]: p["pid"] for p in lab.pods() if p["pod"] in pids} == pids
+        report = lab.set_waypoints(None)
+        assert report["removed"] == ["waypoint-0"] and report["unenrolled"] == ["default/reviews"]
+        r = lab.request("client", PAGE)
+        assert r.status == 200 and "waypoint" not in {h.role for h in r.path.hops}
