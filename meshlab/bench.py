@@ -247,3 +247,55 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
     if json_path:
         print(f"written to {json_path}")
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# meshlab bench panel
+# ------------------------------------------------------------------------------------------------
+
+def bench_panel(repeat: int = 5, requests: int = 200, as_json: bool = False) -> int:
+    """The notebook loop a learner feels: apply one change from the control panel (toggle a
+    waypoint for reviews), send ``requests`` requests, redraw the path plot (rendered to PNG, as
+    Jupyter would). Baseline: the same send + redraw with no change applied."""
+    import io
+    from .lab import Lab
+    from .widgets import ControlPanel
+
+    def render(panel):
+        buf = io.BytesIO()
+        panel.last_figure.savefig(buf, format="png")
+
+    rows = []
+    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+        panel = ControlPanel(lab)
+        panel.requests.value = requests
+        panel._on_send()                                     # warm: connections, imports, fonts
+        for i in range(repeat):
+            t0 = time.monotonic()
+            panel.waypoints.value = ("reviews",) if i % 2 == 0 else ()
+            t1 = time.monotonic()
+            panel._on_send()
+            t2 = time.monotonic()
+            render(panel)
+            t3 = time.monotonic()
+            panel._on_send()                                 # baseline: no change, same work
+            render(panel)
+            t4 = time.monotonic()
+            if panel.last_error:
+                raise RuntimeError(panel.last_error)
+            rows.append({"apply_s": t1 - t0, "send_s": t2 - t1, "redraw_s": t3 - t2, "loop_s": t3 - t0,
+                         "baseline_send_and_redraw_s": t4 - t3})
+    med = {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
+    out = {"benchmark": "panel", "topology": "bookinfo", "requests": requests, "repeat": repeat, "median": med,
+           "ratio_loop_vs_baseline": round(med["loop_s"] / med["baseline_send_and_redraw_s"], 2), "runs": rows}
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"\npanel benchmark · bookinfo ambient · toggle a waypoint for reviews, send {requests} requests, "
+          f"redraw · median of {repeat}")
+    print(f"  apply the change     {med['apply_s'] * 1000:8.0f} ms")
+    print(f"  send {requests} requests     {med['send_s'] * 1000:8.0f} ms")
+    print(f"  redraw (PNG)         {med['redraw_s'] * 1000:8.0f} ms")
+    print(f"  whole loop           {med['loop_s'] * 1000:8.0f} ms   (baseline, no change: "
+          f"{med['baseline_send_and_redraw_s'] * 1000:.0f} ms; ratio {out['ratio_loop_vs_baseline']}x)")
+    return 0

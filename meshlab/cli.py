@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="benchmarks (figures and ratios against a baseline from the same run)",
                         description="Benchmarks. They print figures; they never pass or fail.")
-    be.add_argument("what", choices=["startup", "hops"],
+    be.add_argument("what", choices=["startup", "hops", "panel"],
                     help="startup: time to up-and-serving, and memory (PSS); hops: added latency and "
-                         "throughput per proxy role, against no proxy, nginx and a stunnel pair")
+                         "throughput per proxy role, against no proxy, nginx and a stunnel pair; panel: "
+                         "the notebook loop (apply a change, send 200 requests, redraw)")
     be.add_argument("--topology", default="bookinfo")
     be.add_argument("--repeat", type=_positive_int, default=3)
     be.add_argument("--json", action="store_true")
@@ -178,9 +179,11 @@ def cmd_clean(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from .bench import bench_hops, bench_startup
+    from .bench import bench_hops, bench_panel, bench_startup
     if a.what == "hops":
         return bench_hops(a.requests, 2 * a.requests, a.json, a.out)
+    if a.what == "panel":
+        return bench_panel(a.repeat, 200, a.json)
     return bench_startup(a.topology, a.repeat, a.json)
 
 

@@ -105,7 +105,8 @@ class ControlPanel(w.VBox):
 
     def _on_send(self, _button=None) -> None:
         def act():
-            res = self.lab.load(requests=self.requests.value, concurrency=self.concurrency.value)
+            self.status.value = f"sending {self.requests.value} requests over {self.concurrency.value} connections…"
+            res = self.lab.load(requests=self.requests.value, concurrency=self.concurrency.value, progress=False)
             s = res.summary()
             lat = s["latency_ms"]
             self.status.value = (f"<b>{s['requests']['ok']}/{s['requests']['sent']} ok</b> · p50 {lat['p50']:.2f} ms "
@@ -115,9 +116,11 @@ class ControlPanel(w.VBox):
             if path is not None:
                 self.last_figure = path_figure(path, title=f"one of the {s['requests']['sent']} requests, mode {self.lab.mode}")
                 self.plot.clear_output(wait=True)
-                with self.plot:
+                from IPython import get_ipython
+                if get_ipython() is not None:            # in a notebook: show it; elsewhere keep it
                     from IPython.display import display
-                    display(self.last_figure)
+                    with self.plot:
+                        display(self.last_figure)
         self._guard(act)
 
     def _sync(self) -> None:
