@@ -166,6 +166,7 @@ class Lab:
         popen = self.backend.spawn(where, module, str(log_path))
         self.state.record_process(popen.pid, name, role)
         w = WorkerProcess(name, popen, log_path)
+        w.role, w.where = role, where.name if hasattr(where, "name") else where
         w.start(spec)
         return w
 
@@ -192,22 +193,19 @@ class Lab:
                 self._certs[key] = self.ca.issue(*key)
 
     def _spawn_sidecar(self, pod_name: str) -> WorkerProcess:
-        pod = self.topology.pod(pod_name)
-        cert = self._certs[(pod.namespace, pod.service_account)]
-        name = f"{pod_name}/istio-proxy"
-        w = self._process(name, self.net.pod(pod_name), "meshlab.proxy.main", "sidecar", {
-            "role": "sidecar", "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
-            "key": cert.key_path, "root": self.ca.root_path})
-        self.proxies[name] = w
-        return w
+        return self._spawn_pod_proxy(pod_name, "sidecar", f"{pod_name}/istio-proxy")
 
     def _spawn_waypoint(self, pod_name: str) -> WorkerProcess:
+        return self._spawn_pod_proxy(pod_name, "waypoint", pod_name)
+
+    def _spawn_pod_proxy(self, pod_name: str, role: str, name: str) -> WorkerProcess:
+        """A proxy with one pod's identity: its sidecar, or a waypoint (a pod of its own)."""
         pod = self.topology.pod(pod_name)
         cert = self._certs[(pod.namespace, pod.service_account)]
-        w = self._process(pod_name, self.net.pod(pod_name), "meshlab.proxy.main", "waypoint", {
-            "role": "waypoint", "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
+        w = self._process(name, self.net.pod(pod_name), "meshlab.proxy.main", role, {
+            "role": role, "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
             "key": cert.key_path, "root": self.ca.root_path})
-        self.proxies[pod_name] = w
+        self.proxies[name] = w
         return w
 
     def _spawn_ztunnel(self, node: str) -> WorkerProcess:
@@ -231,17 +229,13 @@ class Lab:
         self._require_running()
         self.collect()
         self._spans.clear()
-        def respawn(name: str):
-            if name.startswith("ztunnel-"):
-                return self._spawn_ztunnel, name.removeprefix("ztunnel-")
-            if "/" in name:
-                return self._spawn_sidecar, name.split("/")[0]
-            return self._spawn_waypoint, name
-        dead = [(n, w, *respawn(n)) for n, w in self.proxies.items() if not w.alive()]
-        dead += [(n, w, self._spawn, n) for n, w in self.workers.items() if not w.alive()]
-        for name, w, spawn, pod in dead:
+        spawn = {"app": self._spawn, "sidecar": self._spawn_sidecar, "waypoint": self._spawn_waypoint,
+                 "ztunnel": self._spawn_ztunnel}
+        dead = [w for w in [*self.proxies.values(), *self.workers.values()] if not w.alive()]
+        for w in dead:
+            name = w.name
             w.stop()
-            msg = spawn(pod).wait_ready(time.monotonic() + START_TIMEOUT)
+            msg = spawn[w.role](w.where).wait_ready(time.monotonic() + START_TIMEOUT)
             if msg.get("event") != "ready":
                 raise WorkerError(f"{name}: restart failed: {msg.get('error')}")
 
@@ -493,9 +487,7 @@ class Lab:
         """Memory and CPU of every pod and proxy process, by name (see :mod:`meshlab.telemetry.cost`)."""
         out = {}
         for name, w in [*self.workers.items(), *self.proxies.items()]:
-            role = "app" if name in self.workers else (
-                "ztunnel" if name.startswith("ztunnel-") else "sidecar" if "/" in name else "waypoint")
-            u = cost.usage(name, role, w.pid)
+            u = cost.usage(name, w.role, w.pid)
             if u is not None:
                 out[name] = u
         return out

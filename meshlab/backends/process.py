@@ -25,6 +25,8 @@ _EOF = object()
 class WorkerProcess:
     def __init__(self, name: str, popen: subprocess.Popen, log_path=None):
         self.name = name
+        self.role = "app"             # app | sidecar | ztunnel | waypoint (set by the lab)
+        self.where: str | None = None  # the pod (or node) it runs for
         self.proc = popen
         self.log_path = log_path
         self._q: queue.Queue = queue.Queue()

@@ -54,3 +54,16 @@ def decode(data: bytes) -> tuple[ProxyHeader, int] | None:
         return None
     src, dst, sport, dport = struct.unpack("!4s4sHH", data[16:28])
     return ProxyHeader(socket.inet_ntoa(src), sport, socket.inet_ntoa(dst), dport), 16 + length
+
+
+async def read_header(reader, chunk: int = 64 * 1024) -> tuple[ProxyHeader, bytes] | None:
+    """For drivers: read a captured connection's header from an asyncio stream; returns it with
+    the bytes that came after it, or None if the connection closed first."""
+    buf = b""
+    while (got := decode(buf)) is None:
+        data = await reader.read(chunk)
+        if not data:
+            return None
+        buf += data
+    header, used = got
+    return header, buf[used:]

@@ -28,7 +28,6 @@ from .metrics import peer_labels, service_labels
 from .router import UF_BODY, L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
-_READ = 64 * 1024
 
 
 class Sidecar(L7Router):
@@ -73,15 +72,12 @@ class Sidecar(L7Router):
 
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buf = b""
         try:
-            while (got := proxyproto.decode(buf)) is None:
-                chunk = await reader.read(_READ)
-                if not chunk:
-                    return
-                buf += chunk
-            orig, used = got
-            await self.serve_http(reader, writer, buf[used:],
+            got = await proxyproto.read_header(reader)
+            if got is None:
+                return
+            orig, rest = got
+            await self.serve_http(reader, writer, rest,
                                   lambda req: self.route(req, orig.dst_ip, orig.dst_port, direction="outbound"))
         except (proxyproto.ProxyProtocolError, ConnectionError):
             pass

@@ -99,15 +99,12 @@ class Ztunnel:
         conn_id, span_id = new_trace_id(), new_span_id()
         rec = self._open(conn_id, span_id, None, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                          attrs={"direction": "outbound"})
-        buf = b""
         dst, error, sent, received, labels = None, None, 0, 0, None
         try:
-            while (got := proxyproto.decode(buf)) is None:
-                chunk = await reader.read(_READ)
-                if not chunk:
-                    return
-                buf += chunk
-            orig, used = got
+            got = await proxyproto.read_header(reader)
+            if got is None:
+                return
+            orig, rest = got
             dst, dst_ip, dst_port = self._destination(orig.dst_ip, orig.dst_port)
             attrs = rec["attrs"]
             attrs.update(original_dst=f"{orig.dst_ip}:{orig.dst_port}", endpoint=dst.name if dst else None)
@@ -126,16 +123,16 @@ class Ztunnel:
                     ("forwarded", f'for="{peer[0]}:{peer[1]}"'),
                     ("baggage", f"k8s.namespace.name={src.namespace},k8s.pod.name={src.name}")])
                 attrs.update(hbone=f"{dst.ip}:{HBONE_PORT}", src_identity=src_id, dst_identity=dst_id)
-                if buf[used:]:
-                    await stream.write(buf[used:])
+                if rest:
+                    await stream.write(rest)
                 sent, received = await pump(reader, writer, stream)
-                sent += len(buf[used:])
+                sent += len(rest)
             else:                            # not in the mesh: plaintext, straight to it
                 r2, w2 = await asyncio.open_connection(dst_ip, dst_port, local_addr=(src.ip, 0))
                 attrs["passthrough"] = True
-                w2.write(buf[used:])
+                w2.write(rest)
                 sent, received = await _splice(reader, writer, r2, w2)
-                sent += len(buf[used:])
+                sent += len(rest)
         except (TunnelError, OSError, ssl.SSLError, proxyproto.ProxyProtocolError) as e:
             error = f"{type(e).__name__}: {e}"
         finally:
