@@ -29,7 +29,6 @@ from .router import UF_BODY, L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
 
-
 class Sidecar(L7Router):
     role = "sidecar"
 
