@@ -19,6 +19,7 @@ import h2.exceptions
 import h2.settings
 
 _READ = 64 * 1024
+_HIGH_WATER = 1024 * 1024        # bytes queued for the socket before a writer waits
 
 
 class TunnelError(ConnectionError):
@@ -73,6 +74,7 @@ class Tunnel:
         self.streams: dict[int, Stream] = {}
         self._window = asyncio.Event()
         self._write_lock = asyncio.Lock()
+        self._flush_pending = False
         self.closed = False
         self.peer_identity: str | None = None
         self.opened = 0                       # CONNECT streams this side opened
@@ -83,11 +85,21 @@ class Tunnel:
         self._task = asyncio.ensure_future(self._run())
 
     async def _flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data:
+        """Send what h2 has queued. Frames queued in the same event-loop turn by many streams go
+        out in one write (one TLS record, one syscall); we wait only when the socket is backed up."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._write_now)
+        transport = self.writer.transport
+        if transport is not None and transport.get_write_buffer_size() > _HIGH_WATER:
             async with self._write_lock:
-                self.writer.write(data)
                 await self.writer.drain()
+
+    def _write_now(self) -> None:
+        self._flush_pending = False
+        data = self.conn.data_to_send()
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
 
     async def _run(self) -> None:
         try:
