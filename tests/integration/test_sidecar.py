@@ -127,3 +127,14 @@ def test_run_json_hops_carry_layer_mtls_and_identity():
     assert [h["name"] for h in hops] == ["client-0", "client-0/istio-proxy", "server-0/istio-proxy", "server-0"]
     assert [h["mtls"] for h in hops] == [False, False, True, False]
     assert hops[2]["identity"] == SA + "client" and all(h["layer"] == "L7" for h in hops)
+
+
+def test_a_malformed_request_to_a_sidecar_is_a_clear_400_and_the_sidecar_keeps_working(httpbin):
+    """Garbage sent to a pod's port reaches its inbound sidecar, which answers 400 naming itself
+    and the problem; the next request works."""
+    ip = httpbin.pod_ip("httpbin-0")
+    with socket.create_connection((ip, 8080), timeout=5) as s:
+        s.sendall(b"NOT HTTP\r\n\r\n")
+        data = s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 400") and b"httpbin-0/istio-proxy" in data and b"malformed HTTP/1.1" in data
+    assert httpbin.request("client", "http://httpbin:8000/get").status == 200
