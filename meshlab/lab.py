@@ -280,7 +280,12 @@ class Lab:
             msg = w.wait_ready(deadline)
             if msg.get("event") != "ready":
                 raise WorkerError(f"{w.name}: {msg.get('error')}")
-        # 1. ztunnels first: listeners for newly captured pods, none for pods that left ambient
+        # 0. pods joining ambient move their app's ports to the pod-local address (no restart),
+        #    so that their ztunnel can capture the pod IP's ports
+        for pod, (a, b) in changed.items():
+            if b == "ambient" and a is None and pod in self.workers:
+                self.workers[pod].call("net", {"net": self.net.to_dict()})
+        # 1. ztunnels: listeners for newly captured pods, none for pods that left ambient
         for name in [n for n in self.proxies if n.startswith("ztunnel-")]:
             node = name.removeprefix("ztunnel-")
             self.proxies[name].call("net", {"net": self.net.to_dict(), "certs": self._ztunnel_certs(node)})

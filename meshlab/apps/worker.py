@@ -37,8 +37,17 @@ async def setup(spec: dict, ch: control.Channel):
     client = Client(rt)
     servers: list[asyncio.AbstractServer] = []
     handler = make_handler(rt)
-    if handler is not None:
-        ip = rt.pod.listen_ip
+    listening = [None]
+
+    async def listen(ip: str) -> None:
+        """(Re)open the app's ports on ``ip``. Enrolling the pod in ambient moves them to the
+        pod-local address, behind ztunnel's capture, while the process keeps running — what
+        istio-cni's in-pod redirection does without restarting the pod."""
+        if handler is None or listening[0] == ip:
+            return
+        for s in servers:
+            s.close()
+        servers.clear()
         for port in spec.get("ports", []):
             try:
                 servers.append(await serve(ip, port, handler))
@@ -46,6 +55,9 @@ async def setup(spec: dict, ch: control.Channel):
                 raise control.StartupError(f"cannot listen on {ip}:{port}: {e.strerror or e}",
                                            "port-conflict" if e.errno == 98 else "bind",
                                            address=f"{ip}:{port}") from None
+        listening[0] = ip
+
+    await listen(rt.pod.listen_ip)
 
     async def request(msg):
         return await client.request(msg.get("method", "GET"), msg["url"], [tuple(h) for h in msg.get("headers", [])],
@@ -70,6 +82,7 @@ async def setup(spec: dict, ch: control.Channel):
 
     async def net(msg):
         rt.dialer.update(ClusterNet.from_dict(msg["net"]))
+        await listen(rt.pod.listen_ip)
         return {}
 
     async def on_stop():

@@ -34,8 +34,9 @@ class PodAddr:
 
     @property
     def listen_ip(self) -> str:
-        """Where the app listens: behind its sidecar on the pod-local address, else the pod IP."""
-        return self.local_ip if self.mesh == "sidecar" and self.local_ip else self.ip
+        """Where the app listens: on the pod-local address when a proxy captures the pod's
+        inbound traffic (its sidecar, or its node's ztunnel), else on the pod IP."""
+        return self.local_ip if self.mesh in ("sidecar", "ambient") and self.local_ip else self.ip
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ network), ztunnel listens on the pod IP's
   outside the mesh gets the bytes in plaintext.
 - **15008** — HBONE in: mTLS with the destination pod's certificate, then each CONNECT stream is
   delivered in plaintext to the pod, from the original client's IP.
+- **the pod's own ports** — plaintext from clients outside the mesh (15006's job in a real pod):
+  accepted under the default PERMISSIVE mode, with no identity. The app listens on the pod's own
+  "localhost" behind ztunnel, as it does behind a sidecar.
 
 Spans are per connection (layer L4): bytes both ways, mTLS, the peer identity. The CONNECT
 carries ``traceparent`` (the connection's id) and ``forwarded``, as ztunnel's do, so the lab can
@@ -67,6 +70,10 @@ class Ztunnel:
                                            reuse_address=True),
                 await asyncio.start_server(lambda r, w, p=p: self._inbound(p, r, w), p.ip, HBONE_PORT,
                                            ssl=tls, reuse_address=True)]
+            for port in p.ports:        # plaintext to the pod's own ports (15006's job in a real pod)
+                self.started[p.name].append(await asyncio.start_server(
+                    lambda r, w, p=p, port=port: self._inbound_plaintext(p, port, r, w), p.ip, port,
+                    reuse_address=True))
 
     def stats(self) -> dict:
         """The HBONE connection pool: one entry per (source identity, destination identity, node)."""
@@ -183,10 +190,7 @@ class Ztunnel:
                 await stream.reject(503)
                 error = f"no local pod at {stream.authority}"
                 return
-            try:        # transparently: the pod sees the original client's IP, as in a real pod
-                r2, w2 = await asyncio.open_connection(ip, int(port), local_addr=(src_ip, 0) if src_ip else None)
-            except OSError:
-                r2, w2 = await asyncio.open_connection(ip, int(port))
+            r2, w2 = await _connect_as(target.listen_ip, int(port), src_ip)
             local = w2.get_extra_info("sockname")
             rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
             await stream.accept()
@@ -201,6 +205,33 @@ class Ztunnel:
             self._close(rec, error=error, bytes_in=received, bytes_out=sent)
             self.metrics.closed_connection({**labels, "response_flags": "-" if error is None else "CONNECT"},
                                            sent=sent, received=received)
+
+    async def _inbound_plaintext(self, pod: PodAddr, port: int, reader: asyncio.StreamReader,
+                                 writer: asyncio.StreamWriter) -> None:
+        """A plaintext connection to an ambient pod's port, from a client outside the mesh:
+        accepted (PeerAuthentication is PERMISSIVE by default), with no peer identity."""
+        peer = writer.get_extra_info("peername")
+        src = f"{peer[0]}:{peer[1]}" if peer else None
+        svc = self.net.services_of(pod.name, port)
+        labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
+                  "connection_security_policy": "none",
+                  **peer_labels("source", self.net.pod_by_ip(peer[0]) if peer else None),
+                  **peer_labels("destination", pod), **service_labels(self.net, svc[0].fqdn if svc else None)}
+        self.metrics.opened_connection(labels)
+        rec = self._open(new_trace_id(), new_span_id(), None, peer=src, mtls=False, target=pod.name,
+                         attrs={"direction": "inbound", "connection_security_policy": "none", "endpoint": pod.name})
+        error, sent, received = None, 0, 0
+        try:
+            r2, w2 = await _connect_as(pod.listen_ip, port, peer[0] if peer else None)
+            local = w2.get_extra_info("sockname")
+            rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
+            received, sent = await _splice(reader, writer, r2, w2)
+        except OSError as e:
+            error = f"{type(e).__name__}: {e}"
+        finally:
+            writer.close()
+            self._close(rec, error=error, bytes_in=received, bytes_out=sent)
+            self.metrics.closed_connection(labels, sent=sent, received=received)
 
     # -- connection spans ----------------------------------------------------------------------
     def _open(self, conn_id: str, span_id: str, parent: str | None, **fields) -> dict:
@@ -241,3 +272,12 @@ async def _splice(r1, w1, r2, w2) -> tuple[int, int]:
     await asyncio.gather(copy(r1, w2, 0), copy(r2, w1, 1))
     w2.close()
     return counts[0], counts[1]
+
+
+async def _connect_as(ip: str, port: int, src_ip: str | None):
+    """Connect to the pod from the original client's IP, so the app sees who called (on loopback
+    every 127/8 address is local, so this needs no IP_TRANSPARENT)."""
+    try:
+        return await asyncio.open_connection(ip, port, local_addr=(src_ip, 0) if src_ip else None)
+    except OSError:
+        return await asyncio.open_connection(ip, port)

@@ -99,7 +99,7 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
     a, b = ca.issue("default", "a"), ca.issue("default", "b")
     net = ClusterNet(pods=(PodAddr("a-0", "default", "n1", "127.91.1.2", service_account="a", mesh="ambient"),
                            PodAddr("b-0", "default", "n2", "127.91.2.2", service_account="b", ports=(7000,),
-                                   mesh="ambient")), services=())
+                                   local_ip="127.91.130.2", mesh="ambient")), services=())
     payload = bytes(range(256)) * 400 + b"\x00not http at all\r\n\r\n"
 
     async def main():
@@ -108,7 +108,7 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
                 w.write(data)
                 await w.drain()
             w.close()
-        server = await asyncio.start_server(echo, "127.91.2.2", 7000)
+        server = await asyncio.start_server(echo, "127.91.130.2", 7000)     # the app, behind ztunnel
         z1 = Ztunnel("n1", net, {a.spiffe_id: (a.cert_path, a.key_path)}, ca.root_path)
         z2 = Ztunnel("n2", net, {b.spiffe_id: (b.cert_path, b.key_path)}, ca.root_path)
         await z1.start()
@@ -133,3 +133,22 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
     inbound = [s for s in spans if s.attrs.get("direction") == "inbound"]
     assert inbound and inbound[0].peer_identity == a.spiffe_id and inbound[0].mtls
     assert all(s.layer == "L4" and s.status is None for s in spans)
+
+
+def test_plaintext_from_outside_the_mesh_is_captured_by_ztunnel_and_accepted():
+    """A pod with no mesh calls an ambient pod: ztunnel on the destination node captures the
+    plaintext connection (PERMISSIVE by default: accepted, no identity) and the app still sees
+    the caller's IP."""
+    topo = {
+        "name": "mixed", "nodes": [{"name": "node-1"}, {"name": "node-2"}],
+        "namespaces": [{"name": "default"}, {"name": "mesh", "labels": {"istio.io/dataplane-mode": "ambient"}}],
+        "services": [{"name": "server", "namespace": "mesh", "port": 8000, "targetPort": 8080,
+                      "selector": {"app": "server"}}],
+        "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
+                      {"name": "server", "namespace": "mesh", "node": "node-2", "app": {"kind": "httpbin"}}]}
+    with Lab(topo, verbose=False) as lab:
+        assert lab.mode == "mixed"
+        r = lab.request("client", "http://server.mesh:8000/ip")
+        assert r.status == 200 and f'"origin": "{lab.pod_ip("client")}"' in r.body
+        (hop,) = [h for h in r.path.hops if h.role == "ztunnel"]
+        assert (hop.name, hop.direction, hop.mtls, hop.identity) == ("ztunnel-node-2", "inbound", False, None)
