@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--url", default=None, help="URL to ask for (default: the topology's entry page)")
     tr.add_argument("-H", "--header", action="append", type=_header, default=[], help="extra header 'Name: value'")
     tr.add_argument("--json", action="store_true", help="print the path as JSON")
+    tr.add_argument("--waypoints", default=None, type=_waypoints,
+                    help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
 
     sub.add_parser("topologies", help="list the shipped topology files",
                    description="List the topology files in topologies/ with their descriptions.")
@@ -150,7 +152,7 @@ def cmd_compare(a) -> int:
 
 def cmd_trace(a) -> int:
     from .lab import Lab
-    with Lab(a.topology, mode=a.mode, backend=a.backend, verbose=not a.json) as lab:
+    with Lab(a.topology, mode=a.mode, backend=a.backend, waypoints=a.waypoints, verbose=not a.json) as lab:
         r = lab.request(a.source, a.url, headers=a.header)
     if a.json:
         print(json.dumps({"from": r.source, "url": r.url, "status": r.status, "error": r.error,
