@@ -42,6 +42,7 @@ class LoopbackBackend(Backend):
         self.slot: Slot | None = None
         self.net: ClusterNet | None = None
         self.zygote: Zygote | None = None
+        self._record = None
 
     def plan(self, topo: Topology) -> ClusterNet:
         """Take a free address block and lay the cluster out in it. A block where some address a
@@ -121,15 +122,17 @@ class LoopbackBackend(Backend):
                     raise PortConflict(f"pod {p.name} cannot use {ip}:{port}: {e.strerror}") from None
 
     def prepare(self, record) -> None:
-        if self.zygote is None:
+        self._record = record
+        if self.zygote is None or self.zygote.proc.poll() is not None:   # first use, or it died
             env = dict(os.environ)
             env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             self.zygote = Zygote(env)
             record(self.zygote.proc.pid, "zygote", "fork-server")
 
     def spawn(self, where, module: str, log_path: str):      # one network here: ``where`` changes nothing
-        if self.zygote is None:
+        if self._record is None:
             raise RuntimeError("LoopbackBackend.prepare() must run before spawn()")
+        self.prepare(self._record)           # a fork server that died is replaced, not fatal
         return self.zygote.fork(module, log_path)
 
     def teardown(self) -> None:

@@ -169,3 +169,15 @@ def test_a_forgotten_lab_stops_when_it_is_garbage_collected():
     del lab
     gc.collect()
     assert _gone(pids) and not state_dir.exists()
+
+
+def test_a_dead_fork_server_is_replaced_when_a_pod_must_restart():
+    """Kill the zygote and a pod: reset() brings the pod back through a new fork server."""
+    with Lab("minimal", verbose=False) as lab:
+        old = lab.backend.zygote.proc
+        old.kill()
+        old.wait()
+        lab.workers["server-0"].proc.kill()
+        lab.workers["server-0"].proc.wait()
+        lab.reset()
+        assert lab.backend.zygote.proc.pid != old.pid and lab.request().status == 200
