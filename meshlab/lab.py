@@ -149,17 +149,23 @@ class Lab:
                     self._spawn_sidecar(pod.name)
                 self._spawn(pod.name)
             deadline = time.monotonic() + START_TIMEOUT
-            for name, w in [*self.proxies.items(), *self.workers.items()]:
-                msg = w.wait_ready(deadline)
-                if msg.get("event") == "error":
-                    if msg.get("kind") == "port-conflict":
-                        raise PortConflict(f"{name}: {msg['error']} — another process took it")
-                    raise WorkerError(f"{name}: {msg['error']}")
+            for w in [*self.proxies.values(), *self.workers.values()]:
+                self._ready(w, deadline)
         except BaseException:
             self.stop()
             raise
         self.startup_s = time.monotonic() - t0
         return self
+
+    @staticmethod
+    def _ready(w: WorkerProcess, deadline: float) -> WorkerProcess:
+        """Wait until ``w`` serves; its start-up error, if any, becomes ours."""
+        msg = w.wait_ready(deadline)
+        if msg.get("event") == "error":
+            if msg.get("kind") == "port-conflict":
+                raise PortConflict(f"{w.name}: {msg['error']} — another process took it")
+            raise WorkerError(f"{w.name}: {msg['error']}")
+        return w
 
     def _process(self, name: str, where, module: str, role: str, spec: dict) -> WorkerProcess:
         log_path = self.state.logs / f"{name.replace('/', '.')}.log"
@@ -233,11 +239,8 @@ class Lab:
                  "ztunnel": self._spawn_ztunnel}
         dead = [w for w in [*self.proxies.values(), *self.workers.values()] if not w.alive()]
         for w in dead:
-            name = w.name
             w.stop()
-            msg = spawn[w.role](w.where).wait_ready(time.monotonic() + START_TIMEOUT)
-            if msg.get("event") != "ready":
-                raise WorkerError(f"{name}: restart failed: {msg.get('error')}")
+            self._ready(spawn[w.role](w.where), time.monotonic() + START_TIMEOUT)
 
     def set_mode(self, mode: str, namespace: str | None = None) -> dict:
         """Move a namespace (or every namespace) to mesh mode ``none``, ``sidecar`` or ``ambient``
@@ -276,10 +279,6 @@ class Lab:
             print(f"meshlab: enrolled in ambient with no restart: {', '.join(report['enrolled'])}")
         self._issue_certificates()
         deadline = time.monotonic() + START_TIMEOUT
-        def ready(w: WorkerProcess) -> None:
-            msg = w.wait_ready(deadline)
-            if msg.get("event") != "ready":
-                raise WorkerError(f"{w.name}: {msg.get('error')}")
         # 0. pods joining ambient move their app's ports to the pod-local address (no restart),
         #    so that their ztunnel can capture the pod IP's ports
         for pod, (a, b) in changed.items():
@@ -291,15 +290,15 @@ class Lab:
             self.proxies[name].call("net", {"net": self.net.to_dict(), "certs": self._ztunnel_certs(node)})
         for node in sorted({p.node for p in self.topology.pods if new[p.name] == "ambient"}):
             if f"ztunnel-{node}" not in self.proxies:
-                ready(self._spawn_ztunnel(node))
+                self._ready(self._spawn_ztunnel(node), deadline)
         # 2. pods that gain or lose a sidecar are recreated
         for pod in report["restarted"]:
             if f"{pod}/istio-proxy" in self.proxies:
                 self.proxies.pop(f"{pod}/istio-proxy").stop()
             self.workers.pop(pod).stop()
             if new[pod] == "sidecar":
-                ready(self._spawn_sidecar(pod))
-            ready(self._spawn(pod))
+                self._ready(self._spawn_sidecar(pod), deadline)
+            self._ready(self._spawn(pod), deadline)
         # 3. everyone else learns the new addresses and meshes (who to capture, who speaks mTLS)
         for name, w in [*self.proxies.items(), *self.workers.items()]:
             if not name.startswith("ztunnel-") and name not in report["restarted"] and w.alive():
@@ -333,9 +332,7 @@ class Lab:
         self._issue_certificates()
         deadline = time.monotonic() + START_TIMEOUT
         for pod in report["deployed"]:
-            msg = self._spawn_waypoint(pod).wait_ready(deadline)
-            if msg.get("event") != "ready":
-                raise WorkerError(f"{pod}: {msg.get('error')}")
+            self._ready(self._spawn_waypoint(pod), deadline)
         for name, w in [*self.proxies.items(), *self.workers.items()]:
             if w.alive() and name not in report["deployed"]:
                 w.call("net", {"net": self.net.to_dict()})
