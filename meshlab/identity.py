@@ -8,8 +8,8 @@ never world-readable; anyone can check what a proxy presents with ``openssl x509
 ``openssl s_client``.
 
     ca = LabCA.create(directory)
-    cert = ca.issue("default", "bookinfo-reviews")      # -> WorkloadCert(cert_path, key_path, ...)
-    ctx = server_context(cert, ca)                       # mTLS: TLS 1.3 preferred, 1.2 minimum
+    wc = ca.issue("default", "bookinfo-reviews")        # -> WorkloadCert(spiffe_id, cert_path, key_path, ...)
+    ctx = server_context(wc.cert_path, wc.key_path, ca.root_path)   # mTLS: TLS 1.3 preferred, 1.2 minimum
 """
 
 from __future__ import annotations

@@ -81,8 +81,7 @@ class Lab:
             self.topology, self.mesh, self.waypoint_of = mesh.add_waypoints(self.topology, self.mesh, waypoints)
         except ValueError as e:
             raise LabError(str(e)) from None
-        self.waypoints = waypoints
-        self.mode = mesh.describe(self.mesh)
+        self.mode = mesh.describe(self.mesh)          # waypoint pods do not count: see mesh.describe
         self.backend = choose_backend(backend)
         self.verbose = verbose
         self.net: ClusterNet | None = None
@@ -268,7 +267,7 @@ class Lab:
                   "enrolled": sorted(p for p, (a, b) in changed.items() if b == "ambient"),
                   "left": sorted(p for p, (a, b) in changed.items() if a and not b)}
         self.topology, self.mesh = topo, new
-        self.mode = mesh.describe({p: m for p, m in new.items() if m != "waypoint"})
+        self.mode = mesh.describe(new)
         if not changed:
             return report
         self._apply_mesh_to_net()
@@ -279,8 +278,13 @@ class Lab:
             print(f"meshlab: enrolled in ambient with no restart: {', '.join(report['enrolled'])}")
         self._issue_certificates()
         deadline = time.monotonic() + START_TIMEOUT
-        # 0. pods joining ambient move their app's ports to the pod-local address (no restart),
-        #    so that their ztunnel can capture the pod IP's ports
+        # 0. pods that lose or gain a sidecar are recreated: stop the old ones first, so that
+        #    nothing of theirs holds the pod IP's ports when a ztunnel comes to capture them
+        for pod in report["restarted"]:
+            if f"{pod}/istio-proxy" in self.proxies:
+                self.proxies.pop(f"{pod}/istio-proxy").stop()
+            self.workers.pop(pod).stop()
+        #    and pods joining ambient move their app's ports to the pod-local address (no restart)
         for pod, (a, b) in changed.items():
             if b == "ambient" and a is None and pod in self.workers:
                 self.workers[pod].call("net", {"net": self.net.to_dict()})
@@ -291,11 +295,8 @@ class Lab:
         for node in sorted({p.node for p in self.topology.pods if new[p.name] == "ambient"}):
             if f"ztunnel-{node}" not in self.proxies:
                 self._ready(self._spawn_ztunnel(node), deadline)
-        # 2. pods that gain or lose a sidecar are recreated
+        # 2. the recreated pods start, with their sidecar if they now have one
         for pod in report["restarted"]:
-            if f"{pod}/istio-proxy" in self.proxies:
-                self.proxies.pop(f"{pod}/istio-proxy").stop()
-            self.workers.pop(pod).stop()
             if new[pod] == "sidecar":
                 self._ready(self._spawn_sidecar(pod), deadline)
             self._ready(self._spawn(pod), deadline)
@@ -327,7 +328,7 @@ class Lab:
                   "deployed": sorted(new_wp - old_wp), "removed": sorted(old_wp - new_wp)}
         if new_wp - old_wp:
             self.net = self.backend.replan(topo)
-        self.topology, self.mesh, self.waypoint_of, self.waypoints = topo, new_mesh, new_of, waypoints
+        self.topology, self.mesh, self.waypoint_of = topo, new_mesh, new_of
         self._apply_mesh_to_net()
         self._issue_certificates()
         deadline = time.monotonic() + START_TIMEOUT
@@ -396,6 +397,8 @@ class Lab:
             pod = self.topology.pod(source)
         except KeyError as e:
             raise LabError(str(e.args[0])) from None
+        if pod.name not in self.workers:
+            raise LabError(f"{pod.name} is a {self.mesh.get(pod.name) or 'proxy'} pod, not an app: send from an app pod")
         return pod.name, self.workers[pod.name]
 
     def _url(self, url: str | None) -> str:
@@ -504,8 +507,11 @@ class Lab:
             raise LabError(f"no proxy named {proxy!r}; proxies: {', '.join(self.proxies) or '(none: mode none)'}")
         ip = self.net.nodes[proxy.removeprefix("ztunnel-")] if proxy.startswith("ztunnel-") else \
             self.net.pod(proxy.split("/")[0]).ip
-        with urllib.request.urlopen(f"http://{ip}:{ADMIN_PORT}/stats/prometheus", timeout=10) as r:
-            return r.read().decode()
+        try:
+            with urllib.request.urlopen(f"http://{ip}:{ADMIN_PORT}/stats/prometheus", timeout=10) as r:
+                return r.read().decode()
+        except OSError as e:
+            raise LabError(f"could not read {proxy}'s metrics from {ip}:{ADMIN_PORT}: {e}") from None
 
     # -- telemetry -----------------------------------------------------------------------------
     def collect(self) -> int:

@@ -56,8 +56,9 @@ def mesh_by_pod(topo: Topology, mode: str | None = None) -> dict[str, str | None
 
 
 def describe(mesh: Mapping[str, str | None]) -> str:
-    """One word for the whole lab: none, sidecar, ambient, or mixed."""
-    kinds = {m or "none" for m in mesh.values()}
+    """One word for the whole lab's pods: none, sidecar, ambient, or mixed (waypoints, which are
+    ambient's own proxies, do not count)."""
+    kinds = {m or "none" for m in mesh.values() if m != "waypoint"}
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
@@ -75,7 +76,7 @@ def add_waypoints(topo: Topology, mesh: dict[str, str | None],
     enrolled: dict[tuple, str] = {}
     ambient_ns = {p.namespace for p in topo.pods if mesh.get(p.name) == "ambient"}
     for ns in topo.namespaces:
-        if ns.labels.get(USE_WAYPOINT) and ns.name in ambient_ns:
+        if ns.labels.get(USE_WAYPOINT) not in (None, "", "none") and ns.name in ambient_ns:
             for s in topo.services:
                 if s.namespace == ns.name:
                     enrolled[(s.namespace, s.name)] = ns.labels[USE_WAYPOINT]
@@ -101,17 +102,18 @@ def add_waypoints(topo: Topology, mesh: dict[str, str | None],
     taken = {p.name for p in topo.pods}
     pod_of: dict[tuple, str] = {}
     for ns, wp in wanted:
-        if f"{wp}-0" in taken:
-            raise ValueError(f"a waypoint would be pod {wp}-0, but the topology already has a pod of that name")
-        workloads.append(Workload(name=wp, namespace=ns, node=topo.nodes[0].name, service_account=wp,
+        name = wp if f"{wp}-0" not in taken else f"{wp}-{ns}"   # pod names are unique lab-wide here
+        if f"{name}-0" in taken:
+            raise ValueError(f"a waypoint would be pod {name}-0, but the topology already has a pod of that name")
+        workloads.append(Workload(name=name, namespace=ns, node=topo.nodes[0].name, service_account=wp,
                                   labels=frozen_map({"gateway.networking.k8s.io/gateway-name": wp,
                                                      "istio.io/waypoint-for": "service"}),
                                   app=AppSpec(kind="waypoint")))
         n = namespaces[ns]
         if wp not in n.service_accounts:
             namespaces[ns] = replace(n, service_accounts=(*n.service_accounts, wp))
-        pod_of[(ns, wp)] = f"{wp}-0"
-        taken.add(f"{wp}-0")
+        pod_of[(ns, wp)] = f"{name}-0"
+        taken.add(f"{name}-0")
     topo = replace(topo, workloads=tuple(workloads),
                    namespaces=tuple(namespaces[n.name] for n in topo.namespaces))
     mesh = {**mesh, **{pod: "waypoint" for pod in pod_of.values()}}

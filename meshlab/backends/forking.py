@@ -19,6 +19,8 @@ import time
 
 import psutil
 
+from ..errors import WorkerError
+
 
 class Forked:
     """A pod process forked by the zygote, with the Popen methods the lab uses."""
@@ -83,14 +85,16 @@ class Zygote:
             with self._lock:
                 socket.send_fds(self._lab_end, [json.dumps({"op": "fork", "module": module,
                                                             "log": log_path}).encode()], [in_r, out_w])
-                reply = json.loads(self._lab_end.recv(65536) or b'{"error": "the zygote exited"}')
+                reply = json.loads(self._lab_end.recv(65536) or b'{"error": "the fork server exited"}')
+        except OSError as e:
+            reply = {"error": f"the fork server is gone ({e.strerror or e})"}
         finally:
             os.close(in_r)
             os.close(out_w)
         if "pid" not in reply:
             os.close(in_w)
             os.close(out_r)
-            raise OSError(f"could not fork a pod process: {reply.get('error')}")
+            raise WorkerError(f"could not start a process for {module}: {reply.get('error')}")
         return Forked(reply["pid"], os.fdopen(in_w, "wb"), os.fdopen(out_r, "rb"))
 
     def close(self) -> None:

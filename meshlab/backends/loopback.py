@@ -124,6 +124,8 @@ class LoopbackBackend(Backend):
     def prepare(self, record) -> None:
         self._record = record
         if self.zygote is None or self.zygote.proc.poll() is not None:   # first use, or it died
+            if self.zygote is not None:
+                self.zygote.close()
             env = dict(os.environ)
             env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             self.zygote = Zygote(env)

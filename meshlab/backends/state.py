@@ -25,12 +25,23 @@ from pathlib import Path
 
 import psutil
 
+from ..errors import LabError
+
+
+def _own_dir(p: Path) -> Path:
+    """Create ``p`` (mode 0700) or accept it only if it is ours and nobody else can write it:
+    `meshlab clean` acts on what it finds there."""
+    p.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = p.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise LabError(f"{p} belongs to another user or others can write to it; meshlab will not keep "
+                       "its state there. Remove it, or set MESHLAB_STATE_DIR to a directory of your own")
+    return p
+
 
 def state_root() -> Path:
     root = os.environ.get("MESHLAB_STATE_DIR") or os.path.join(tempfile.gettempdir(), f"meshlab-{os.getuid()}")
-    p = Path(root)
-    p.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return p
+    return _own_dir(Path(root))
 
 
 def _create_time(pid: int) -> float | None:
@@ -61,13 +72,7 @@ class RunState:
 
     def processes(self) -> list[dict]:
         """Every process this lab started: ``{"pid", "create_time", "name", "role"}``."""
-        out = []
-        for line in (self.dir / "processes.jsonl").read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+        return _read_processes(self.dir)
 
     def remove(self) -> None:
         try:
@@ -82,8 +87,7 @@ class Slot:
 
     def __init__(self, first: int = 100, count: int = 100):
         # Not under $MESHLAB_STATE_DIR: every lab of this user shares one set of address blocks.
-        d = Path(tempfile.gettempdir()) / f"meshlab-{os.getuid()}" / "slots"
-        d.mkdir(parents=True, mode=0o700, exist_ok=True)
+        d = _own_dir(_own_dir(Path(tempfile.gettempdir()) / f"meshlab-{os.getuid()}") / "slots")
         for n in range(first, first + count):
             f = open(d / f"{n}.lock", "a")
             try:
@@ -93,13 +97,27 @@ class Slot:
                 continue
             self.number, self._f = n, f
             return
-        raise RuntimeError(f"all {count} lab slots are in use; stop some labs or run `meshlab clean`")
+        raise LabError(f"all {count} lab address blocks are in use; stop some labs or run `meshlab clean`")
 
     def release(self) -> None:
         if self._f is not None:
             fcntl.flock(self._f, fcntl.LOCK_UN)
             self._f.close()
             self._f = None
+
+
+def _read_processes(lab_dir: Path) -> list[dict]:
+    out = []
+    try:
+        lines = (lab_dir / "processes.jsonl").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
 
 
 @dataclass
@@ -121,10 +139,12 @@ class CleanReport:
 
 
 def _alive(pid: int | None, create_time: float | None) -> bool:
-    if not pid:
+    """Is the process we recorded (pid *and* start time) still running? A record without a start
+    time never matches: a pid alone may have been recycled by now."""
+    if not pid or create_time is None:
         return False
     ct = _create_time(pid)
-    return ct is not None and (create_time is None or abs(ct - create_time) < 0.01)
+    return ct is not None and abs(ct - create_time) < 0.01
 
 
 def clean(force: bool = False, root: Path | None = None) -> CleanReport:
@@ -142,15 +162,7 @@ def clean(force: bool = False, root: Path | None = None) -> CleanReport:
         if not force and _alive(meta.get("owner_pid"), meta.get("owner_create_time")):
             report.skipped.append(d.name)
             continue
-        procs = []
-        try:
-            for line in (d / "processes.jsonl").read_text().splitlines():
-                try:
-                    procs.append(json.loads(line))
-                except ValueError:
-                    continue
-        except OSError:
-            pass
+        procs = _read_processes(d)
         live = [p for p in procs if _alive(p.get("pid"), p.get("create_time"))]
         for p in live:
             try:

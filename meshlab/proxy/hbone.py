@@ -32,7 +32,15 @@ class Stream:
         self._data: asyncio.Queue = asyncio.Queue()
         self.response: asyncio.Future = asyncio.get_running_loop().create_future()
         self.bytes_in = self.bytes_out = 0
-        self._ended = False
+        self._ended = False          # we ended our side
+        self.remote_ended = False    # the peer ended its side
+        self.opened_here = False     # we sent the CONNECT (client side)
+
+    @property
+    def usable(self) -> bool:
+        """Can more bytes go both ways on this stream?"""
+        return (not self.tunnel.closed and self.tunnel.streams.get(self.id) is self
+                and not self._ended and not self.remote_ended)
 
     @property
     def authority(self) -> str:
@@ -142,7 +150,10 @@ class Tunnel:
         elif isinstance(ev, h2.events.StreamEnded):
             s = self.streams.get(ev.stream_id)
             if s:
+                s.remote_ended = True
                 s._data.put_nowait(b"")
+                if s._ended:                  # both sides done: forget it
+                    self.streams.pop(ev.stream_id, None)
         elif isinstance(ev, h2.events.StreamReset):
             s = self.streams.pop(ev.stream_id, None)
             if s:
@@ -158,7 +169,7 @@ class Tunnel:
         self.closed = True
         for s in self.streams.values():
             s._data.put_nowait(None)
-            if not s.response.done():
+            if s.opened_here and not s.response.done():      # someone awaits it in open()
                 s.response.set_exception(TunnelError("the HBONE connection closed"))
         self.streams.clear()
         self._window.set()
@@ -182,6 +193,9 @@ class Tunnel:
             await self._flush()
 
     async def _end(self, stream_id: int) -> None:
+        s = self.streams.get(stream_id)
+        if s is not None and s.remote_ended:          # both sides done: forget it
+            self.streams.pop(stream_id, None)
         try:
             self.conn.end_stream(stream_id)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
@@ -200,6 +214,7 @@ class Tunnel:
         sid = self.conn.get_next_available_stream_id()
         self.opened += 1
         s = Stream(self, sid, {":authority": authority})
+        s.opened_here = True
         self.streams[sid] = s
         self.conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority), *headers])
         await self._flush()

@@ -37,8 +37,10 @@ class _Partial:
 class MessageReader:
     """Feed bytes, get complete :class:`Request` (or :class:`Response`) objects."""
 
-    def __init__(self, kind: str):
-        self.kind = kind
+    def __init__(self, kind: str, head: bool = False):
+        """``head``: the response answers a HEAD request — it ends with its headers, whatever its
+        ``content-length`` says (the connection is then not reused)."""
+        self.kind, self.head = kind, head
         self._parser = (httptools.HttpRequestParser if kind == "request" else httptools.HttpResponseParser)(self)
         self._cur: _Partial | None = None
         self._done: list = []
@@ -58,6 +60,9 @@ class MessageReader:
 
     def on_headers_complete(self):
         self.headers_complete = True
+        if self.head and self.kind == "response":
+            self.on_message_complete()
+            self.keep_alive = False
 
     def on_body(self, body: bytes):
         self._cur.size += len(body)
@@ -66,6 +71,8 @@ class MessageReader:
         self._cur.body.append(body)
 
     def on_message_complete(self):
+        if self._cur is None:          # a HEAD response, already complete at its headers
+            return
         p, c = self._parser, self._cur
         self.keep_alive = p.should_keep_alive()
         body = b"".join(c.body)

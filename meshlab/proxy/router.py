@@ -24,6 +24,7 @@ from .upstream import UpstreamFailure
 _READ = 64 * 1024
 TRACE_HEADERS = ("traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled")
 UF_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+UC_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class L7Router:
         raise NotImplementedError
 
     async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx: TraceContext,
-                       span_id: str) -> tuple[Response, str | None, dict]:
+                       span_id: str, head: bool = False) -> tuple[Response, str | None, dict]:
         """Send one request's bytes to ``up``; (response, the identity it presented, attributes
         for the attempt's span — such as the HBONE stream that carried it)."""
         raise NotImplementedError
@@ -102,14 +103,16 @@ class L7Router:
             tried.add(name)
             resp, outcome = await self._attempt(req, ctx, server_id, up, attempt, cluster)
             if should_retry(policy, attempt, outcome):
-                flags.append("URX")
                 await asyncio.sleep(backoff(attempt, self.rng))
                 continue
-            if resp is None:
-                flags.append("UF")
+            if resp is None:                     # Envoy's flags: UF upstream connection failure,
+                flags.append("UF" if outcome.failure == "connect-failure" else "UC")   # UC termination
+                if attempt > 1 and attempt > policy.attempts:
+                    flags.append("URX")          # and the retry limit was reached
             break
         if resp is None:
-            resp = Response(503, [("content-type", "text/plain")], UF_BODY if "UH" not in flags else b"no healthy upstream")
+            resp = Response(503, [("content-type", "text/plain")], b"no healthy upstream" if "UH" in flags else
+                            UF_BODY if "UF" in flags else UC_BODY)
         attrs = {"cluster": cluster, "response_flags": ",".join(flags) or "-", **server_fields.get("attrs", {})}
         labels = {"reporter": self.reporter, "request_protocol": "http", "response_code": str(resp.status),
                   "response_flags": attrs["response_flags"],
@@ -130,7 +133,7 @@ class L7Router:
         self.lb.started(up.name)
         resp, err, ident, extra = None, None, None, {}
         try:
-            resp, ident, extra = await self.exchange(up, data, cluster, ctx, span_id)
+            resp, ident, extra = await self.exchange(up, data, cluster, ctx, span_id, head=req.method == "HEAD")
             outcome = Attempt(status=resp.status)
         except UpstreamFailure as e:
             err = e.kind

@@ -92,10 +92,10 @@ class Sidecar(L7Router):
             return Upstream(pod.name, pod.ip, port, "mtls", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
-    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str):
+    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str, head: bool = False):
         tls = up.transport == "mtls"
         ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=tls, expect_identity=up.identity,
-                                           sni=f"outbound_.{up.port}_._.{cluster}" if tls else None)
+                                           sni=f"outbound_.{up.port}_._.{cluster}" if tls else None, head=head)
         return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
     # -- inbound -------------------------------------------------------------------------------
@@ -145,7 +145,8 @@ class Sidecar(L7Router):
         t0 = now()
         err = None
         try:
-            ex = await self.app_pool.exchange(self.pod.local_ip, port, request_bytes(req.method, req.target, hs, req.body))
+            ex = await self.app_pool.exchange(self.pod.local_ip, port, request_bytes(req.method, req.target, hs, req.body),
+                                              head=req.method == "HEAD")
             resp = ex.response
         except UpstreamFailure as e:
             err = e.kind

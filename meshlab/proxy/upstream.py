@@ -21,9 +21,13 @@ _READ = 64 * 1024
 
 
 class UpstreamFailure(Exception):
-    def __init__(self, kind: str, detail: str):
+    """``kind`` is what Envoy's retry rules see; ``stale`` says a kept-alive connection was found
+    dead before the request got any answer — the caller takes a fresh one (Envoy would have seen
+    it close while idle), and the request itself has not failed."""
+
+    def __init__(self, kind: str, detail: str, stale: bool = False):
         super().__init__(f"{kind}: {detail}")
-        self.kind, self.detail = kind, detail
+        self.kind, self.detail, self.stale = kind, detail, stale
 
 
 @dataclass
@@ -64,7 +68,7 @@ class UpstreamPool:
         return _Conn(reader, writer, ident)
 
     async def exchange(self, ip: str, port: int, data: bytes, *, tls: bool = False, sni: str | None = None,
-                       expect_identity: str | None = None) -> Exchanged:
+                       expect_identity: str | None = None, head: bool = False) -> Exchanged:
         key = (ip, port, tls, expect_identity)
         idle = self._idle[key]
         while idle:
@@ -73,19 +77,17 @@ class UpstreamPool:
                 c.writer.close()
                 continue
             try:
-                return await self._send(c, key, data, reused=True)
+                return await self._send(c, key, data, reused=True, head=head)
             except UpstreamFailure as e:
-                # The peer closed this idle connection before our request reached it: Envoy
-                # would have seen the close while idle; take a fresh connection instead.
-                if e.kind != "reset" or not e.detail.endswith("before responding"):
+                if not e.stale:
                     raise
         c = await self._connect(ip, port, tls, sni, expect_identity)
-        return await self._send(c, key, data, reused=False)
+        return await self._send(c, key, data, reused=False, head=head)
 
-    async def _send(self, c: _Conn, key: tuple, data: bytes, reused: bool) -> Exchanged:
+    async def _send(self, c: _Conn, key: tuple, data: bytes, reused: bool, head: bool = False) -> Exchanged:
         ip, port = key[0], key[1]
         idle = self._idle[key]
-        rd = MessageReader("response")
+        rd = MessageReader("response", head=head)
         try:
             c.writer.write(data)
             await c.writer.drain()
@@ -96,10 +98,11 @@ class UpstreamPool:
                     resp = msgs[0]
                     break
                 if not chunk:
-                    raise UpstreamFailure("reset", f"{ip}:{port} closed the connection before responding")
+                    raise UpstreamFailure("reset", f"{ip}:{port} closed the connection before responding",
+                                          stale=reused and not rd.headers_complete)
         except (ConnectionError, OSError) as e:
             c.writer.close()
-            raise UpstreamFailure("reset", f"{ip}:{port}: {e}") from None
+            raise UpstreamFailure("reset", f"{ip}:{port}: {e}", stale=reused and not rd.headers_complete) from None
         except HttpError as e:
             c.writer.close()
             raise UpstreamFailure("reset", f"{ip}:{port} sent a malformed response: {e}") from None

@@ -108,19 +108,22 @@ class Waypoint(L7Router):
             return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
-    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str) -> tuple[Response, str | None]:
+    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str,
+                       head: bool = False) -> tuple[Response, str | None, dict]:
         """Send one request to ``up``: over a kept-alive HBONE stream to its pod when one is idle
         (as Envoy reuses upstream connections), else over a new CONNECT stream."""
         if up.transport == "plaintext":
-            ex = await self.plain.exchange(up.ip, up.port, data)
+            ex = await self.plain.exchange(up.ip, up.port, data, head=head)
             return ex.response, None, {}
         idle = self._idle.setdefault((up.ip, up.port), [])
         while idle:
             stream, ident, opened_by = idle.pop()
+            if not stream.usable:
+                continue
             try:
-                return await self._over(stream, ident, up, data, (up.ip, up.port), opened_by)
+                return await self._over(stream, ident, up, data, (up.ip, up.port), opened_by, reused=True, head=head)
             except UpstreamFailure as e:
-                if not e.detail.endswith("before responding"):
+                if not e.stale:
                     raise                      # a stream closed while idle: take a fresh one
         try:
             tunnel = await self.pool.get((up.identity, up.node), up.ip, HBONE_PORT, self.client_tls, up.identity)
@@ -130,16 +133,16 @@ class Waypoint(L7Router):
                 ("baggage", f"k8s.namespace.name={self.pod.namespace},k8s.pod.name={self.pod.name}")])
         except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
             raise UpstreamFailure("connect-failure", f"HBONE to {up.ip}:{HBONE_PORT}: {e}") from None
-        return await self._over(stream, tunnel.peer_identity, up, data, (up.ip, up.port), span_id)
+        return await self._over(stream, tunnel.peer_identity, up, data, (up.ip, up.port), span_id, head=head)
 
     async def _over(self, stream: Stream, ident: str | None, up: Upstream, data: bytes, key,
-                    opened_by: str) -> tuple[Response, str | None, dict]:
+                    opened_by: str, reused: bool = False, head: bool = False) -> tuple[Response, str | None, dict]:
         """One request on ``stream``; ``opened_by`` is the span whose CONNECT opened it (the
         destination ztunnel's connection span hangs under it: that is how paths find it)."""
         keep = False
         try:
             await stream.write(data)
-            rd = MessageReader("response")
+            rd = MessageReader("response", head=head)
             while True:
                 chunk = await stream.read()
                 msgs = rd.feed(chunk) if chunk else rd.eof()
@@ -147,11 +150,12 @@ class Waypoint(L7Router):
                     keep = rd.keep_alive
                     return msgs[0], ident, {"hbone_stream": opened_by}
                 if not chunk:
-                    raise UpstreamFailure("reset", f"{up.name} closed the stream before responding")
+                    raise UpstreamFailure("reset", f"{up.name} closed the stream before responding",
+                                          stale=reused and not rd.headers_complete)
         except (TunnelError, HttpError) as e:
-            raise UpstreamFailure("reset", f"{up.name}: {e}") from None
+            raise UpstreamFailure("reset", f"{up.name}: {e}", stale=reused) from None
         finally:
-            if keep and not stream.tunnel.closed:
+            if keep and stream.usable:
                 self._idle.setdefault(key, []).append((stream, ident, opened_by))
             else:
                 try:

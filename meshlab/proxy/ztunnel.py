@@ -65,13 +65,13 @@ class Ztunnel:
             ident = spiffe_id(p.namespace, p.service_account)
             cert, key = self.certs[ident]
             tls = server_context(cert, key, self.root, alpn=["h2"])
-            self.started[p.name] = [
-                await asyncio.start_server(lambda r, w, p=p: self._outbound(p, r, w), p.ip, OUTBOUND_PORT,
-                                           reuse_address=True),
-                await asyncio.start_server(lambda r, w, p=p: self._inbound(p, r, w), p.ip, HBONE_PORT,
-                                           ssl=tls, reuse_address=True)]
+            servers = self.started[p.name] = []      # filled as they open: a failed bind loses none
+            servers.append(await asyncio.start_server(lambda r, w, p=p: self._outbound(p, r, w), p.ip,
+                                                      OUTBOUND_PORT, reuse_address=True))
+            servers.append(await asyncio.start_server(lambda r, w, p=p: self._inbound(p, r, w), p.ip, HBONE_PORT,
+                                                      ssl=tls, reuse_address=True))
             for port in p.ports:        # plaintext to the pod's own ports (15006's job in a real pod)
-                self.started[p.name].append(await asyncio.start_server(
+                servers.append(await asyncio.start_server(
                     lambda r, w, p=p, port=port: self._inbound_plaintext(p, port, r, w), p.ip, port,
                     reuse_address=True))
 
@@ -186,15 +186,15 @@ class Ztunnel:
                          attrs={"direction": "inbound", "connection_security_policy": "mutual_tls",
                                 "endpoint": target.name if target else None})
         try:
-            if target is None or target.node != self.node or not port.isdigit():
-                await stream.reject(503)
-                error = f"no local pod at {stream.authority}"
+            if target is None or target.name != pod.name or not port.isdigit():
+                await stream.reject(503)         # a pod's HBONE listener delivers to that pod only
+                error = f"{stream.authority} is not {pod.name}, whose HBONE port this is"
                 return
             r2, w2 = await _connect_as(target.listen_ip, int(port), src_ip)
             local = w2.get_extra_info("sockname")
             rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
             await stream.accept()
-            received, sent = await pump(r2, w2, stream)
+            sent, received = await pump(r2, w2, stream)     # (response bytes out, request bytes in)
         except (OSError, TunnelError) as e:
             error = f"{type(e).__name__}: {e}"
             try:
@@ -214,12 +214,12 @@ class Ztunnel:
         src = f"{peer[0]}:{peer[1]}" if peer else None
         svc = self.net.services_of(pod.name, port)
         labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
-                  "connection_security_policy": "none",
+                  "connection_security_policy": "unknown",      # ztunnel's value for plaintext inbound
                   **peer_labels("source", self.net.pod_by_ip(peer[0]) if peer else None),
                   **peer_labels("destination", pod), **service_labels(self.net, svc[0].fqdn if svc else None)}
         self.metrics.opened_connection(labels)
         rec = self._open(new_trace_id(), new_span_id(), None, peer=src, mtls=False, target=pod.name,
-                         attrs={"direction": "inbound", "connection_security_policy": "none", "endpoint": pod.name})
+                         attrs={"direction": "inbound", "connection_security_policy": "unknown", "endpoint": pod.name})
         error, sent, received = None, 0, 0
         try:
             r2, w2 = await _connect_as(pod.listen_ip, port, peer[0] if peer else None)

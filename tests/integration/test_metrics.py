@@ -45,7 +45,9 @@ def test_ztunnel_reports_tcp_metrics_only():
     opened = [s for s in series(text, "istio_tcp_connections_opened_total") if s["reporter"] == "destination"]
     assert opened and opened[0]["connection_security_policy"] == "mutual_tls"
     assert opened[0]["source_principal"] == "cluster.local/ns/default/sa/client"
-    assert sum(s["value"] for s in series(text, "istio_tcp_received_bytes_total")) > 0
+    received = sum(s["value"] for s in series(text, "istio_tcp_received_bytes_total") if s["reporter"] == "destination")
+    sent = sum(s["value"] for s in series(text, "istio_tcp_sent_bytes_total") if s["reporter"] == "destination")
+    assert 0 < received < sent          # the destination received requests and sent the (larger) /get answers
 
 
 def test_a_waypoint_reports_as_waypoint():

@@ -46,3 +46,14 @@ def test_one_namespace_at_a_time_and_bad_values():
         assert lab.set_mode("ambient", namespace="default")["enrolled"] == ["client-0", "server-0"]
         assert lab.set_mode("ambient") == {"restarted": [], "enrolled": [], "left": []}
         assert lab.request().status == 200
+
+
+def test_from_sidecar_straight_to_ambient():
+    """Leaving sidecar mode for ambient restarts the pods (their sidecars go) and ztunnels take
+    over the pod IPs' ports."""
+    with Lab("minimal", mode="sidecar", verbose=False) as lab:
+        report = lab.set_mode("ambient")
+        assert report["restarted"] == ["client-0", "server-0"] and report["enrolled"] == ["client-0", "server-0"]
+        r = lab.request()
+        assert r.status == 200 and {h.role for h in r.path.hops} == {"client", "ztunnel", "app"}
+        assert sorted(lab.proxies) == ["ztunnel-node-1", "ztunnel-node-2"]

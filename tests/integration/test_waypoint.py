@@ -85,3 +85,30 @@ def test_a_waypoint_can_be_added_and_removed_on_a_running_lab():
         assert report["removed"] == ["waypoint-0"] and report["unenrolled"] == ["default/reviews"]
         r = lab.request("client", PAGE)
         assert r.status == 200 and "waypoint" not in {h.role for h in r.path.hops}
+
+
+def test_kept_alive_streams_to_a_restarted_ztunnel_are_not_reused():
+    """The waypoint keeps HBONE streams to each pod; when the pod's ztunnel restarts, those
+    streams are dead, and the next requests go over fresh ones instead of failing."""
+    with Lab("minimal", mode="ambient", waypoints=["server"], verbose=False) as lab:
+        assert lab.load(requests=8, concurrency=4).by_status() == {"200": 8}
+        z = lab.proxies["ztunnel-node-2"].proc
+        z.kill()
+        z.wait()
+        lab.reset()
+        assert lab.load(requests=8, concurrency=4).by_status() == {"200": 8}
+
+
+def test_a_waypoint_in_two_namespaces_gets_two_pods():
+    topo = {
+        "name": "two", "nodes": [{"name": "node-1"}],
+        "namespaces": [{"name": "default"}, {"name": "shop"}],
+        "services": [{"name": "a", "port": 80, "targetPort": 8080, "selector": {"app": "a"}},
+                     {"name": "b", "namespace": "shop", "port": 80, "targetPort": 8080, "selector": {"app": "b"}}],
+        "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
+                      {"name": "a", "node": "node-1", "app": {"kind": "httpbin"}},
+                      {"name": "b", "namespace": "shop", "node": "node-1", "app": {"kind": "httpbin"}}]}
+    with Lab(topo, mode="ambient", waypoints="namespace", verbose=False) as lab:
+        assert lab.mode == "ambient"
+        assert sorted(lab.waypoint_of.values()) == ["waypoint-0", "waypoint-shop-0"]
+        assert lab.request("client", "http://b.shop/get").status == 200

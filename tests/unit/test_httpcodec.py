@@ -58,3 +58,9 @@ def test_response_round_trip_and_head():
     (resp,) = MessageReader("response").feed(response_bytes(503, [("x-a", "1")], b"no"))
     assert (resp.status, resp.body, resp.header("x-a")) == (503, b"no", "1")
     assert response_bytes(200, [], b"abc", head_only=True).endswith(b"content-length: 3\r\n\r\n")
+
+
+def test_a_head_response_ends_with_its_headers_whatever_its_length_says():
+    r = MessageReader("response", head=True)
+    (resp,) = r.feed(b"HTTP/1.1 200 OK\r\ncontent-length: 1234\r\n\r\n")
+    assert resp.status == 200 and resp.body == b"" and not r.keep_alive
