@@ -43,11 +43,16 @@ class Dialer:
         self.net = net
         self.pod = net.pod(self.pod.name)      # its mesh may have changed: captured or not
 
-    def route(self, host: str, port: int) -> Dialed:
-        """Resolve ``host:port`` and apply kube-proxy's rule, without connecting (pure)."""
+    def resolve(self, host: str) -> str:
+        """Cluster DNS from this pod: the service VIP (or the IP given)."""
         ip = self.net.resolve(host, self.pod.namespace)
         if ip is None:
             raise DnsError(f"could not resolve host {host!r}: no service of that name in the cluster")
+        return ip
+
+    def route(self, host: str, port: int) -> Dialed:
+        """Resolve ``host:port`` and apply kube-proxy's rule, without connecting (pure)."""
+        ip = self.resolve(host)
         svc = self.net.service_at(ip)
         if svc is None:
             target = self.net.pod_by_ip(ip)
@@ -73,9 +78,7 @@ class Dialer:
         (15001), led by a PROXY v2 header with the original destination — what iptables'
         REDIRECT and ``SO_ORIGINAL_DST`` give a proxy in a real pod."""
         if self.captured():
-            ip = self.net.resolve(host, self.pod.namespace)
-            if ip is None:
-                raise DnsError(f"could not resolve host {host!r}: no service of that name in the cluster")
+            ip = self.resolve(host)
             svc = self.net.service_at(ip)
             d = Dialed(host, port, ip, ip, port, f"{svc.name}.{svc.namespace}" if svc else None, None)
             coro = asyncio.open_connection(self.pod.ip, OUTBOUND_PORT, local_addr=(self.pod.ip, 0))

@@ -172,7 +172,9 @@ class Topology:
         raise KeyError(f"no namespace named {name!r}")
 
     def resolve_service(self, host: str, from_namespace: str) -> Service | None:
-        """Kubernetes DNS search-path resolution of ``host`` as seen from ``from_namespace``."""
+        """Kubernetes DNS search-path resolution of ``host`` as seen from ``from_namespace``
+        (names are case-insensitive; a trailing dot is allowed), as the pods' DNS does it."""
+        host = host.rstrip(".").lower()
         for s in self.services:
             if host in (s.fqdn, f"{s.name}.{s.namespace}.svc", f"{s.name}.{s.namespace}"):
                 return s
