@@ -100,3 +100,80 @@ def cost_figure(compare_result: dict) -> Figure:
         ax.set_title(title, fontsize=9)
     fig.suptitle("what the mesh costs here (measured with psutil at this lab's size)", fontsize=10)
     return fig
+
+
+def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | None = None) -> Figure:
+    """The cluster as boxes — one per node, holding its pods; each pod's sidecar beside it; one
+    ztunnel per node at its foot; waypoints as pods of their own — and, when ``path`` is given,
+    one request's hops as arrows, each labelled with its time. Arrows reached over mTLS are solid
+    and thick, L4 hops dashed, plaintext thin; the arrow's colour is the role of the hop it enters."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    nodes = [n.name for n in topo.nodes]
+    pods_by_node = {n: [p for p in topo.pods if p.node == n] for n in nodes}
+    rows = max((len(v) for v in pods_by_node.values()), default=1)
+    node_w, pod_h, gap = 4.0, 0.8, 0.35
+    height = rows * (pod_h + gap) + 1.6
+    fig = Figure(figsize=(3.6 * len(nodes) + 1.5, 0.55 * height + 1.5), layout="constrained")
+    ax = fig.add_subplot()
+    where: dict[str, tuple[float, float]] = {}
+    for i, n in enumerate(nodes):
+        x0 = i * (node_w + 1.0)
+        ax.add_patch(FancyBboxPatch((x0, 0), node_w, height, boxstyle="round,pad=0.05", facecolor="#F2F2F2",
+                                    edgecolor="#666666"))
+        ax.text(x0 + 0.1, height - 0.35, f"node {n}", fontsize=9, weight="bold")
+        for k, p in enumerate(pods_by_node[n]):
+            y = height - 1.0 - k * (pod_h + gap) - pod_h
+            m = mesh.get(p.name)
+            role = "waypoint" if m == "waypoint" else ("client" if p.app.kind == "client" else "app")
+            w_app = 2.4 if m == "sidecar" else 3.6
+            ax.add_patch(FancyBboxPatch((x0 + 0.2, y), w_app, pod_h, boxstyle="round,pad=0.02",
+                                        facecolor=COLORS[role], edgecolor="black", linewidth=0.5, alpha=0.85))
+            ax.text(x0 + 0.3, y + pod_h / 2, p.name, va="center", fontsize=7, color="white", weight="bold")
+            where[p.name] = (x0 + 0.2 + w_app / 2, y + pod_h / 2)
+            if m == "sidecar":
+                ax.add_patch(FancyBboxPatch((x0 + 2.7, y), 1.1, pod_h, boxstyle="round,pad=0.02",
+                                            facecolor=COLORS["sidecar"], edgecolor="black", linewidth=0.5))
+                ax.text(x0 + 3.25, y + pod_h / 2, "sidecar", ha="center", va="center", fontsize=6)
+                where[f"{p.name}/istio-proxy"] = (x0 + 3.25, y + pod_h / 2)
+        if any(mesh.get(p.name) == "ambient" for p in pods_by_node[n]):
+            ax.add_patch(FancyBboxPatch((x0 + 0.2, 0.15), 3.6, 0.55, boxstyle="round,pad=0.02",
+                                        facecolor=COLORS["ztunnel"], edgecolor="black", linewidth=0.5,
+                                        hatch=L4_HATCH))
+            ax.text(x0 + 2.0, 0.42, f"ztunnel-{n} (L4)", ha="center", va="center", fontsize=7,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+            where[f"ztunnel-{n}"] = (x0 + 2.0, 0.42)
+    if path is not None:
+        parents: list[int | None] = []
+        for i, h in enumerate(path.hops):
+            parents.append(next((j for j in range(i - 1, -1, -1) if path.hops[j].depth == h.depth - 1), None))
+        for i, h in enumerate(path.hops):
+            j = parents[i]
+            if j is None or h.name not in where or path.hops[j].name not in where:
+                continue
+            a, b = where[path.hops[j].name], where[h.name]
+            fan = ((i % 7) - 3) * 0.45               # arrows into and out of a ztunnel fan out
+            if path.hops[j].name.startswith("ztunnel-"):
+                a = (a[0] + fan, a[1])
+            if h.name.startswith("ztunnel-"):
+                b = (b[0] + fan, b[1])
+            style = dict(linewidth=2.2 if h.mtls else 1.0, linestyle="--" if h.layer == "L4" else "-",
+                         color=COLORS.get(h.role, "black"))
+            rad = 0.25 if a[0] <= b[0] else -0.25
+            ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, shrinkA=4, shrinkB=4,
+                                         connectionstyle=f"arc3,rad={rad}", **style))
+            mx, my = a[0] + 0.65 * (b[0] - a[0]), a[1] + 0.65 * (b[1] - a[1])
+            ax.text(mx, my, f"{h.ms:.1f} ms", fontsize=6, ha="center",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
+    ax.set_xlim(-0.3, len(nodes) * (node_w + 1.0) - 0.7)
+    ax.set_ylim(-0.2, height + 0.2)
+    ax.set_axis_off()
+    from matplotlib.lines import Line2D
+    handles = [Patch(color=COLORS[r], label=r) for r in ("client", "app", "sidecar", "ztunnel", "waypoint")]
+    handles += [Line2D([], [], color="black", linewidth=2.2, label="hop reached over mTLS"),
+                Line2D([], [], color="black", linewidth=1.0, label="plaintext hop"),
+                Line2D([], [], color="black", linestyle="--", label="L4 hop (ztunnel)")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    ax.set_title(title or f"{topo.name}: nodes, pods and proxies" + (", one request's path" if path else ""),
+                 fontsize=10)
+    return fig

@@ -92,16 +92,19 @@ def sidecar_vs_ambient():
            "time; hatched bars are L4 hops (ztunnel: it sees connections, not requests); a black outline means "
            "the hop was reached over mutual TLS, and the label says whose identity it saw."),
         code("from meshlab import Lab\n"
-             "from meshlab.viz import path_figure\n"
+             "from meshlab.viz import path_figure, topology_figure\n"
              "MODES = [('none', None), ('sidecar', None), ('ambient', None), ('ambient', ['reviews'])]\n"
-             "figures = []\n"
+             "figures, maps = [], []\n"
              "for mode, waypoints in MODES:\n"
              "    with Lab('bookinfo', mode=mode, waypoints=waypoints, verbose=False) as lab:\n"
              "        lab.request()                      # warm up: connections and TLS sessions\n"
              "        r = lab.request('client', 'http://productpage:9080/productpage')\n"
              "    label = mode + (' + waypoint for reviews' if waypoints else '')\n"
              "    figures.append(path_figure(r.path, title=f'{label}: {r.status} in {r.latency_ms:.1f} ms'))\n"
-             "figures[1]"),
+             "    maps.append(topology_figure(lab.topology, lab.mesh, r.path, title=f'{label}: where the proxies run'))\n"
+             "maps[1]"),
+        code("figures[1]"),
+        code("maps[3]"),
         code("figures[2]"),
         code("figures[3]"),
         md("## 2. The comparison, measured\n\n`compare` sends the same load (from the `client` pod to the "

@@ -54,3 +54,34 @@ def test_cost_figure_has_proxies_memory_and_cpu_panels():
 
 def test_palette_is_okabe_ito():
     assert COLORS["sidecar"] == "#E69F00" and COLORS["ztunnel"] == "#009E73" and COLORS["app"] == "#0072B2"
+
+
+def test_topology_view_draws_nodes_pods_proxies_and_the_path():
+    from matplotlib.patches import FancyArrowPatch
+
+    from meshlab import mesh
+    from meshlab.topology import load_topology
+    from meshlab.viz import topology_figure
+    topo = load_topology("bookinfo")
+    m = mesh.mesh_by_pod(topo, "ambient")
+    topo, m, _ = mesh.add_waypoints(topo, m, ["reviews"])
+    path = Path.from_record(json.loads((REC / "bookinfo-ambient-waypoint-path.json").read_text()))
+    fig = topology_figure(topo, m, path)
+    labels = texts(fig)
+    for name in ("node node-1", "node node-2", "productpage-v1-0", "waypoint-0", "ztunnel-node-1 (L4)",
+                 "ztunnel-node-2 (L4)"):
+        assert name in labels, name
+    arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == len(path.hops) - 1                # every hop after the client has its arrow
+    assert sum(t.endswith(" ms") for t in labels) == len(arrows)
+    assert {"hop reached over mTLS", "L4 hop (ztunnel)", "sidecar", "waypoint"} <= set(legend_labels(fig))
+
+
+def test_topology_view_puts_a_sidecar_beside_every_pod_in_sidecar_mode():
+    from meshlab import mesh
+    from meshlab.topology import load_topology
+    from meshlab.viz import topology_figure
+    topo = load_topology("bookinfo")
+    fig = topology_figure(topo, mesh.mesh_by_pod(topo, "sidecar"))
+    assert texts(fig).count("sidecar") == len(topo.pods)
+    assert not any("ztunnel" in t for t in texts(fig))
