@@ -23,6 +23,16 @@ def _lab_args(p: argparse.ArgumentParser) -> None:
                    help="mesh mode for every namespace (default: what the topology's namespace labels say)")
     p.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"],
                    help="what runs the cluster (default: auto — mininet with root, else loopback)")
+    p.add_argument("--waypoints", default=None, type=_waypoints,
+                   help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
+
+
+def _traffic_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source", default=None,
+                   help="workload or pod to send from (default: the topology's entry, `client`)")
+    p.add_argument("--url", default=None, help="URL to ask for (default: the topology's entry page)")
+    p.add_argument("-H", "--header", action="append", type=_header, default=[],
+                   help="extra header 'Name: value' (repeatable)")
 
 
 def _positive_int(s: str) -> int:
@@ -67,12 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", "-t", type=_positive_float, default=None, help="send for this many seconds")
     run.add_argument("--rate", "-q", type=_positive_float, default=None, help="requests per second (default: as fast as possible)")
     run.add_argument("--concurrency", "-c", type=_positive_int, default=1, help="concurrent connections (default 1)")
-    run.add_argument("--from", dest="source", default=None, help="workload or pod to send from (default: the topology's entry, `client`)")
-    run.add_argument("--url", default=None, help="URL to ask for (default: the topology's entry page)")
-    run.add_argument("-H", "--header", action="append", type=_header, default=[], help="extra header 'Name: value' (repeatable)")
+    _traffic_args(run)
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    run.add_argument("--waypoints", default=None, type=_waypoints,
-                     help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
 
     cmp_ = sub.add_parser("compare", help="the same load through none, sidecar, ambient and ambient+waypoint",
                           description="Run the same load through every data plane in one run and print the "
@@ -86,12 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("trace", help="send one request and print its path hop by hop",
                         description="Start TOPOLOGY, send one request, print its path hop by hop, stop.")
     _lab_args(tr)
-    tr.add_argument("--from", dest="source", default=None, help="workload or pod to send from (default: the entry)")
-    tr.add_argument("--url", default=None, help="URL to ask for (default: the topology's entry page)")
-    tr.add_argument("-H", "--header", action="append", type=_header, default=[], help="extra header 'Name: value'")
+    _traffic_args(tr)
     tr.add_argument("--json", action="store_true", help="print the path as JSON")
-    tr.add_argument("--waypoints", default=None, type=_waypoints,
-                    help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
 
     sub.add_parser("topologies", help="list the shipped topology files",
                    description="List the topology files in topologies/ with their descriptions.")
