@@ -265,6 +265,24 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, strea
     return sent, received
 
 
+class StreamIO:
+    """An HBONE stream seen as the (reader, writer) pair an HTTP/1.1 server loop expects."""
+
+    def __init__(self, stream: Stream):
+        self.stream, self._out = stream, []
+
+    async def read(self, n: int = -1) -> bytes:
+        return await self.stream.read()
+
+    def write(self, data: bytes) -> None:
+        self._out.append(data)
+
+    async def drain(self) -> None:
+        data, self._out = b"".join(self._out), []
+        if data:
+            await self.stream.write(data)
+
+
 class TunnelPool:
     """Pooled HBONE connections, one per key (ztunnel: source identity, destination identity,
     destination node), dialled once even when many connections ask at the same moment."""

@@ -11,34 +11,15 @@ certificate: the destination sees the waypoint's identity, not the client's.
 from __future__ import annotations
 
 import asyncio
-import ssl
 
 from ..identity import client_context, server_context, spiffe_id
 from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
-from .hbone import Stream, Tunnel, TunnelError, TunnelPool
-from .httpcodec import HttpError, MessageReader
+from .hbone import Stream, StreamIO, Tunnel, TunnelError
+from .hbone_upstream import HboneUpstream
 from .metrics import peer_labels
 from .router import L7Router, Upstream
-from .upstream import UpstreamFailure, UpstreamPool
-
-
-class _StreamIO:
-    """An HBONE stream seen as the (reader, writer) pair the HTTP server loop expects."""
-
-    def __init__(self, stream: Stream):
-        self.stream, self._out = stream, []
-
-    async def read(self, n: int = -1) -> bytes:
-        return await self.stream.read()
-
-    def write(self, data: bytes) -> None:
-        self._out.append(data)
-
-    async def drain(self) -> None:
-        data, self._out = b"".join(self._out), []
-        if data:
-            await self.stream.write(data)
+from .upstream import UpstreamPool
 
 
 class Waypoint(L7Router):
@@ -51,9 +32,8 @@ class Waypoint(L7Router):
         self.pod: PodAddr = pod
         self.server_tls = server_context(cert, key, root, alpn=["h2"])
         self.client_tls = client_context(cert, key, root, alpn=["h2"])
-        self.pool = TunnelPool()
+        self.hbone = HboneUpstream(pod, self.client_tls)
         self.plain = UpstreamPool(pod.ip)
-        self._idle: dict[tuple, list[tuple[Stream, str | None, str]]] = {}   # kept-alive streams per pod:port
         self.servers: list[asyncio.AbstractServer] = []
 
     async def start(self) -> None:
@@ -63,11 +43,12 @@ class Waypoint(L7Router):
     def close(self) -> None:
         for s in self.servers:
             s.close()
-        self.pool.close()
+        self.hbone.close()
         self.plain.close()
 
     def stats(self) -> dict:
-        return {"tunnels": [{"destination": k[0], "node": k[1], "streams": t.opened} for k, t in self.pool.tunnels.items()]}
+        return {"tunnels": [{"destination": k[0], "node": k[1], "streams": t.opened}
+                            for k, t in self.hbone.pool.tunnels.items()]}
 
     # -- downstream: HBONE in ------------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -83,7 +64,7 @@ class Waypoint(L7Router):
             await stream.reject(400)
             return
         await stream.accept()
-        io = _StreamIO(stream)
+        io = StreamIO(stream)
         try:
             source = _baggage(stream.headers.get("baggage", "")).get("k8s.pod.name")
             await self.serve_http(io, io, b"", lambda req: self.route(
@@ -110,58 +91,10 @@ class Waypoint(L7Router):
 
     async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str,
                        head: bool = False) -> tuple[Response, str | None, dict]:
-        """Send one request to ``up``: over a kept-alive HBONE stream to its pod when one is idle
-        (as Envoy reuses upstream connections), else over a new CONNECT stream."""
         if up.transport == "plaintext":
             ex = await self.plain.exchange(up.ip, up.port, data, head=head)
             return ex.response, None, {}
-        idle = self._idle.setdefault((up.ip, up.port), [])
-        while idle:
-            stream, ident, opened_by = idle.pop()
-            if not stream.usable:
-                continue
-            try:
-                return await self._over(stream, ident, up, data, (up.ip, up.port), opened_by, reused=True, head=head)
-            except UpstreamFailure as e:
-                if not e.stale:
-                    raise                      # a stream closed while idle: take a fresh one
-        try:
-            tunnel = await self.pool.get((up.identity, up.node), up.ip, HBONE_PORT, self.client_tls, up.identity)
-            stream = await tunnel.open(f"{up.ip}:{up.port}", [
-                ("traceparent", f"00-{ctx.trace_id}-{span_id}-01"),
-                ("forwarded", f'for="{self.pod.ip}:0"'),
-                ("baggage", f"k8s.namespace.name={self.pod.namespace},k8s.pod.name={self.pod.name}")])
-        except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
-            raise UpstreamFailure("connect-failure", f"HBONE to {up.ip}:{HBONE_PORT}: {e}") from None
-        return await self._over(stream, tunnel.peer_identity, up, data, (up.ip, up.port), span_id, head=head)
-
-    async def _over(self, stream: Stream, ident: str | None, up: Upstream, data: bytes, key,
-                    opened_by: str, reused: bool = False, head: bool = False) -> tuple[Response, str | None, dict]:
-        """One request on ``stream``; ``opened_by`` is the span whose CONNECT opened it (the
-        destination ztunnel's connection span hangs under it: that is how paths find it)."""
-        keep = False
-        try:
-            await stream.write(data)
-            rd = MessageReader("response", head=head)
-            while True:
-                chunk = await stream.read()
-                msgs = rd.feed(chunk) if chunk else rd.eof()
-                if msgs:
-                    keep = rd.keep_alive
-                    return msgs[0], ident, {"hbone_stream": opened_by}
-                if not chunk:
-                    raise UpstreamFailure("reset", f"{up.name} closed the stream before responding",
-                                          stale=reused and not rd.headers_complete)
-        except (TunnelError, HttpError) as e:
-            raise UpstreamFailure("reset", f"{up.name}: {e}", stale=reused) from None
-        finally:
-            if keep and stream.usable:
-                self._idle.setdefault(key, []).append((stream, ident, opened_by))
-            else:
-                try:
-                    await stream.end()
-                except (TunnelError, ConnectionError):
-                    pass
+        return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head)
 
 
 def _baggage(value: str) -> dict[str, str]:

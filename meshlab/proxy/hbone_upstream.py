@@ -1,0 +1,77 @@
+"""Sending HTTP/1.1 requests to pods over HBONE, for the L7 proxies that do (the waypoint, and a
+sidecar calling an ambient pod): one pooled HTTP/2 connection per (destination identity, node),
+and kept-alive CONNECT streams per destination pod, reused as Envoy reuses upstream connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from ..net.cluster import HBONE_PORT, PodAddr
+from ..net.http1 import Response
+from .hbone import Stream, TunnelError, TunnelPool
+from .httpcodec import HttpError, MessageReader
+from .router import Upstream
+from .upstream import UpstreamFailure
+
+
+class HboneUpstream:
+    def __init__(self, source: PodAddr, client_tls: ssl.SSLContext):
+        self.source, self.client_tls = source, client_tls
+        self.pool = TunnelPool()
+        self._idle: dict[tuple, list[tuple[Stream, str | None, str]]] = {}   # kept-alive streams per pod:port
+
+    def close(self) -> None:
+        self.pool.close()
+
+    async def exchange(self, up: Upstream, data: bytes, trace_id: str, span_id: str,
+                       head: bool = False) -> tuple[Response, str | None, dict]:
+        """Send one request to ``up`` over a kept-alive stream when one is idle, else a new CONNECT."""
+        idle = self._idle.setdefault((up.ip, up.port), [])
+        while idle:
+            stream, ident, opened_by = idle.pop()
+            if not stream.usable:
+                continue
+            try:
+                return await self._over(stream, ident, up, data, opened_by, reused=True, head=head)
+            except UpstreamFailure as e:
+                if not e.stale:
+                    raise                      # a stream closed while idle: take a fresh one
+        try:
+            tunnel = await self.pool.get((up.identity, up.node), up.ip, HBONE_PORT, self.client_tls, up.identity)
+            stream = await tunnel.open(f"{up.ip}:{up.port}", [
+                ("traceparent", f"00-{trace_id}-{span_id}-01"),
+                ("forwarded", f'for="{self.source.ip}:0"'),
+                ("baggage", f"k8s.namespace.name={self.source.namespace},k8s.pod.name={self.source.name}")])
+        except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
+            raise UpstreamFailure("connect-failure", f"HBONE to {up.ip}:{HBONE_PORT}: {e}") from None
+        return await self._over(stream, tunnel.peer_identity, up, data, span_id, head=head)
+
+    async def _over(self, stream: Stream, ident: str | None, up: Upstream, data: bytes, opened_by: str,
+                    reused: bool = False, head: bool = False) -> tuple[Response, str | None, dict]:
+        """One request on ``stream``; ``opened_by`` is the span whose CONNECT opened it (the
+        destination's connection span hangs under it: that is how paths find it)."""
+        keep = False
+        try:
+            await stream.write(data)
+            rd = MessageReader("response", head=head)
+            while True:
+                chunk = await stream.read()
+                msgs = rd.feed(chunk) if chunk else rd.eof()
+                if msgs:
+                    keep = rd.keep_alive
+                    return msgs[0], ident, {"hbone_stream": opened_by}
+                if not chunk:
+                    raise UpstreamFailure("reset", f"{up.name} closed the stream before responding",
+                                          stale=reused and not rd.headers_complete)
+        except (TunnelError, HttpError) as e:
+            raise UpstreamFailure("reset", f"{up.name}: {e}", stale=reused) from None
+        finally:
+            if keep and stream.usable:
+                self._idle.setdefault((up.ip, up.port), []).append((stream, ident, opened_by))
+            else:
+                try:
+                    await stream.end()
+                except (TunnelError, ConnectionError):
+                    pass
