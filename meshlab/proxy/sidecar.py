@@ -20,9 +20,11 @@ import socket
 
 from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
 from ..net import proxyproto
-from ..net.cluster import OUTBOUND_PORT, ClusterNet, PodAddr
+from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import new_span_id, now
+from .hbone import Stream, StreamIO, Tunnel, TunnelError
+from .hbone_upstream import HboneUpstream
 from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
 from .router import UF_BODY, L7Router, Upstream
@@ -40,6 +42,8 @@ class Sidecar(L7Router):
         self.server_tls = server_context(cert, key, root)
         self.mesh_pool = UpstreamPool(self.pod.ip, self.client_tls)
         self.app_pool = UpstreamPool(self.pod.local_ip)
+        self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
+        self.hbone = HboneUpstream(pod, client_context(cert, key, root, alpn=["h2"]))
         self.servers: list = []
         self._sockets: list[socket.socket] = []
         self._tasks: set[asyncio.Task] = set()
@@ -48,6 +52,8 @@ class Sidecar(L7Router):
     async def start(self) -> None:
         self.servers.append(await asyncio.start_server(self._outbound, self.pod.ip, OUTBOUND_PORT,
                                                        reuse_address=True))
+        self.servers.append(await asyncio.start_server(self._hbone_in, self.pod.ip, HBONE_PORT,
+                                                       ssl=self.hbone_server_tls, reuse_address=True))
         loop = asyncio.get_running_loop()
         for port in self.pod.ports:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -65,6 +71,7 @@ class Sidecar(L7Router):
             s.close()
         self.mesh_pool.close()
         self.app_pool.close()
+        self.hbone.close()
 
     def stats(self) -> dict:
         return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values())}
@@ -87,12 +94,18 @@ class Sidecar(L7Router):
         return peer_labels("source", self.pod)
 
     def upstream(self, pod: PodAddr, port: int) -> Upstream:
-        """A pod with a sidecar is reached over mutual TLS, and must present its own identity."""
+        """A pod with a sidecar is reached over mutual TLS, an ambient pod over HBONE (to its
+        ztunnel, as Istio's sidecars do), both checked to present the pod's own identity; a pod
+        outside the mesh in plaintext."""
         if pod.mesh == "sidecar":
             return Upstream(pod.name, pod.ip, port, "mtls", self.pod_identity(pod), pod.node)
+        if pod.mesh == "ambient":
+            return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
     async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str, head: bool = False):
+        if up.transport == "hbone":
+            return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head)
         tls = up.transport == "mtls"
         ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=tls, expect_identity=up.identity,
                                            sni=f"outbound_.{up.port}_._.{cluster}" if tls else None, head=head)
@@ -133,6 +146,32 @@ class Sidecar(L7Router):
             pass
         finally:
             writer.close()
+
+    async def _hbone_in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """HBONE to this pod (from a ztunnel, or a waypoint): each CONNECT for this pod's IP is
+        served like any inbound connection, with the tunnel's peer identity."""
+        peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
+        tunnel = Tunnel(reader, writer, client_side=False, on_connect=lambda s: self._hbone_stream(s, peer_id))
+        await tunnel._task
+
+    async def _hbone_stream(self, stream: Stream, peer_id: str | None) -> None:
+        ip, _, port = stream.authority.rpartition(":")
+        if ip != self.pod.ip or not port.isdigit() or int(port) not in self.pod.ports:
+            await stream.reject(503)
+            return
+        src = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rsplit(":", 1)
+        await stream.accept()
+        io = StreamIO(stream)
+        try:
+            await self.serve_http(io, io, b"", lambda req: self._to_app(req, int(port), True, peer_id,
+                                                                        (src[0], int(src[1] or 0)) if len(src) == 2 else None))
+        except (TunnelError, ConnectionError):
+            pass
+        finally:
+            try:
+                await stream.end()
+            except (TunnelError, ConnectionError):
+                pass
 
     async def _to_app(self, req: Request, port: int, mtls: bool, peer_id: str | None, peer) -> Response:
         start = now()

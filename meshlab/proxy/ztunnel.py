@@ -122,7 +122,7 @@ class Ztunnel:
                       **peer_labels("destination", dst if dst and dst.mesh != "waypoint" else None),
                       **service_labels(self.net, svc.fqdn if svc else None)}
             self.metrics.opened_connection(labels)
-            if dst is not None and dst.mesh in ("ambient", "waypoint"):
+            if dst is not None and dst.mesh in ("ambient", "waypoint", "sidecar"):   # all speak HBONE
                 src_id, dst_id = spiffe_id(src.namespace, src.service_account), spiffe_id(dst.namespace, dst.service_account)
                 tunnel = await self._tunnel(src_id, dst_id, dst)
                 stream = await tunnel.open(f"{dst_ip}:{dst_port}", [
