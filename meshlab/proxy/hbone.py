@@ -265,6 +265,23 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, strea
     return sent, received
 
 
+async def serve_hbone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      on_stream: Callable[[Stream, str | None], Awaitable[None]]) -> None:
+    """The server side of one HBONE connection: every CONNECT stream goes to
+    ``on_stream(stream, the peer's SPIFFE identity)`` until the connection ends."""
+    from ..identity import peer_spiffe_id
+    peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
+    tunnel = Tunnel(reader, writer, client_side=False, on_connect=lambda s: on_stream(s, peer_id))
+    tunnel.peer_identity = peer_id
+    await tunnel._task
+
+
+def forwarded_for(stream: Stream) -> tuple[str, int] | None:
+    """The original client's address from the CONNECT's ``forwarded: for="ip:port"`` header."""
+    ip, _, port = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rpartition(":")
+    return (ip, int(port)) if ip and port.isdigit() else None
+
+
 class StreamIO:
     """An HBONE stream seen as the (reader, writer) pair an HTTP/1.1 server loop expects."""
 

@@ -16,6 +16,7 @@ from ..identity import spiffe_id
 from ..net.cluster import ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now
+from .hbone import Stream, StreamIO, TunnelError
 from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
 from .l7 import DEFAULT_RETRY, Attempt, Balancer, backoff, should_retry
 from .metrics import ProxyMetrics, peer_labels, service_labels
@@ -156,6 +157,20 @@ class L7Router:
         if not any(k == "x-request-id" for k, _ in hs):
             hs.append(("x-request-id", ctx.request_id))
         return hs
+
+    async def serve_stream(self, stream: Stream, handle) -> None:
+        """Accept an HBONE CONNECT stream and serve HTTP/1.1 inside it, then end it."""
+        await stream.accept()
+        io = StreamIO(stream)
+        try:
+            await self.serve_http(io, io, b"", handle)
+        except (TunnelError, ConnectionError):
+            pass
+        finally:
+            try:
+                await stream.end()
+            except (TunnelError, ConnectionError):
+                pass
 
     async def serve_http(self, reader, writer, initial: bytes, handle) -> None:
         """Serve HTTP/1.1 requests on one downstream connection (keep-alive as the client asks)."""

@@ -23,7 +23,7 @@ from ..net import proxyproto
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import new_span_id, now
-from .hbone import Stream, StreamIO, Tunnel, TunnelError
+from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
 from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
@@ -150,28 +150,15 @@ class Sidecar(L7Router):
     async def _hbone_in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """HBONE to this pod (from a ztunnel, or a waypoint): each CONNECT for this pod's IP is
         served like any inbound connection, with the tunnel's peer identity."""
-        peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
-        tunnel = Tunnel(reader, writer, client_side=False, on_connect=lambda s: self._hbone_stream(s, peer_id))
-        await tunnel._task
+        await serve_hbone(reader, writer, self._hbone_stream)
 
     async def _hbone_stream(self, stream: Stream, peer_id: str | None) -> None:
         ip, _, port = stream.authority.rpartition(":")
         if ip != self.pod.ip or not port.isdigit() or int(port) not in self.pod.ports:
             await stream.reject(503)
             return
-        src = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rsplit(":", 1)
-        await stream.accept()
-        io = StreamIO(stream)
-        try:
-            await self.serve_http(io, io, b"", lambda req: self._to_app(req, int(port), True, peer_id,
-                                                                        (src[0], int(src[1] or 0)) if len(src) == 2 else None))
-        except (TunnelError, ConnectionError):
-            pass
-        finally:
-            try:
-                await stream.end()
-            except (TunnelError, ConnectionError):
-                pass
+        src = forwarded_for(stream)
+        await self.serve_stream(stream, lambda req: self._to_app(req, int(port), True, peer_id, src))
 
     async def _to_app(self, req: Request, port: int, mtls: bool, peer_id: str | None, peer) -> Response:
         start = now()

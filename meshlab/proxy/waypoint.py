@@ -15,7 +15,7 @@ import asyncio
 from ..identity import client_context, server_context, spiffe_id
 from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
-from .hbone import Stream, StreamIO, Tunnel, TunnelError
+from .hbone import Stream, serve_hbone
 from .hbone_upstream import HboneUpstream
 from .metrics import peer_labels
 from .router import L7Router, Upstream
@@ -52,32 +52,18 @@ class Waypoint(L7Router):
 
     # -- downstream: HBONE in ------------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from ..identity import peer_spiffe_id
-        peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
-        tunnel = Tunnel(reader, writer, client_side=False, on_connect=lambda s: self._stream(s, peer_id))
-        tunnel.peer_identity = peer_id
-        await tunnel._task
+        await serve_hbone(reader, writer, self._stream)
 
     async def _stream(self, stream: Stream, peer_id: str | None) -> None:
         ip, _, port = stream.authority.rpartition(":")
         if not port.isdigit():
             await stream.reject(400)
             return
-        await stream.accept()
-        io = StreamIO(stream)
-        try:
-            source = _baggage(stream.headers.get("baggage", "")).get("k8s.pod.name")
-            await self.serve_http(io, io, b"", lambda req: self.route(
-                req, ip, int(port), direction="inbound", mtls=True, peer_identity=peer_id,
-                attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority,
-                       "source_pod": source}))
-        except (TunnelError, ConnectionError):
-            pass
-        finally:
-            try:
-                await stream.end()
-            except (TunnelError, ConnectionError):
-                pass
+        source = _baggage(stream.headers.get("baggage", "")).get("k8s.pod.name")
+        await self.serve_stream(stream, lambda req: self.route(
+            req, ip, int(port), direction="inbound", mtls=True, peer_identity=peer_id,
+            attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority,
+                   "source_pod": source}))
 
     def source_labels(self, server_fields: dict) -> dict[str, str]:
         pod = self.net.pod_or_none(server_fields.get("attrs", {}).get("source_pod") or "")

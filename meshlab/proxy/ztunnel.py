@@ -26,11 +26,11 @@ import asyncio
 import random
 import ssl
 
-from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
+from ..identity import client_context, server_context, spiffe_id
 from ..net import proxyproto
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..trace import Span, new_span_id, new_trace_id, now
-from .hbone import Stream, Tunnel, TunnelError, TunnelPool, pump
+from .hbone import Stream, Tunnel, TunnelError, TunnelPool, forwarded_for, pump, serve_hbone
 from .metrics import ProxyMetrics, peer_labels, service_labels
 
 _READ = 64 * 1024
@@ -160,18 +160,14 @@ class Ztunnel:
 
     # -- inbound -------------------------------------------------------------------------------
     async def _inbound(self, pod: PodAddr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
-        tunnel = Tunnel(reader, writer, client_side=False,
-                        on_connect=lambda s: self._deliver(pod, s, peer_id))
-        tunnel.peer_identity = peer_id
-        await tunnel._task
+        await serve_hbone(reader, writer, lambda s, peer_id: self._deliver(pod, s, peer_id))
 
     async def _deliver(self, pod: PodAddr, stream: Stream, peer_id: str | None) -> None:
         parts = stream.headers.get("traceparent", "").split("-")
         conn_id = parts[1] if len(parts) == 4 else new_trace_id()
         parent = parts[2] if len(parts) == 4 else None
-        src = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"')
-        src_ip = src.rsplit(":", 1)[0] or None
+        fwd = forwarded_for(stream)
+        src, src_ip = (f"{fwd[0]}:{fwd[1]}", fwd[0]) if fwd else (None, None)
         ip, _, port = stream.authority.rpartition(":")
         error, sent, received = None, 0, 0
         target = self.net.pod_by_ip(ip)
