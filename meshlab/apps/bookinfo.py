@@ -106,14 +106,23 @@ def _render(user: str | None, details: CallResult | None, reviews: CallResult | 
     return "\n".join(out)
 
 
+def _product_route(req: Request, app: str, kind: str) -> tuple[Response | None, str | None]:
+    """The two routes every Bookinfo backend has: ``/health``, and ``/<kind>/<product id>``.
+    Returns (a response to send as it is, or None; the product id)."""
+    if req.path == "/health":
+        return json_response(200, {"status": f"{app} is healthy"}), None
+    m = _ID.match(req.path)
+    if not m or m.group(1) != kind:
+        return json_response(400, {"error": "please provide numeric product id"}), None
+    return None, m.group(2)
+
+
 def make_details(rt: AppRuntime):
     async def handler(req: Request, ctx: TraceContext, span_id: str) -> Response:
-        if req.path == "/health":
-            return json_response(200, {"status": "Details is healthy"})
-        m = _ID.match(req.path)
-        if not m or m.group(1) != "details":
-            return json_response(400, {"error": "please provide numeric product id"})
-        return json_response(200, {**DETAILS, "id": int(m.group(2))})
+        early, pid = _product_route(req, "Details", "details")
+        if early is not None:
+            return early
+        return json_response(200, {**DETAILS, "id": int(pid)})
     return handler
 
 
@@ -122,12 +131,9 @@ def make_reviews(rt: AppRuntime):
     ratings_call = _call_for(rt, "ratings")
 
     async def handler(req: Request, ctx: TraceContext, span_id: str) -> Response:
-        if req.path == "/health":
-            return json_response(200, {"status": "Reviews is healthy"})
-        m = _ID.match(req.path)
-        if not m or m.group(1) != "reviews":
-            return json_response(400, {"error": "please provide numeric product id"})
-        pid = m.group(2)
+        early, pid = _product_route(req, "Reviews", "reviews")
+        if early is not None:
+            return early
         reviews = [{"reviewer": who, "text": text} for who, text, _ in REVIEWS]
         if ratings_call is not None:
             res = await rt.call(ratings_call, req, ctx, span_id)
@@ -150,11 +156,9 @@ def make_ratings(rt: AppRuntime):
         return int((time.monotonic() - born) // period) % 2 == 1
 
     async def handler(req: Request, ctx: TraceContext, span_id: str) -> Response:
-        if req.path == "/health":
-            return json_response(200, {"status": "Ratings is healthy"})
-        m = _ID.match(req.path)
-        if not m or m.group(1) != "ratings":
-            return json_response(400, {"error": "please provide numeric product id"})
+        early, pid = _product_route(req, "Ratings", "ratings")
+        if early is not None:
+            return early
         if variant == "faulty" and random.random() < 0.5:
             return json_response(503, {"error": "Service unavailable"})
         if variant == "delayed" and random.random() < 0.5:
@@ -163,6 +167,6 @@ def make_ratings(rt: AppRuntime):
             return json_response(503, {"error": "Service unavailable"})
         if variant == "unhealthy" and unavailable_now(15 * 60):
             return json_response(503, {"error": "Service unavailable"})
-        return json_response(200, {"id": int(m.group(2)),
+        return json_response(200, {"id": int(pid),
                                    "ratings": {who: stars for who, _, stars in REVIEWS}})
     return handler
