@@ -302,7 +302,7 @@ class StreamIO:
 
 class TunnelPool:
     """Pooled HBONE connections, one per key (ztunnel: source identity, destination identity,
-    destination node), dialled once even when many connections ask at the same moment."""
+    destination pod address), dialled once even when many connections ask at the same moment."""
 
     def __init__(self):
         self.tunnels: dict[tuple, Tunnel] = {}

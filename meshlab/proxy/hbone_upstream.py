@@ -1,5 +1,5 @@
 """Sending HTTP/1.1 requests to pods over HBONE, for the L7 proxies that do (the waypoint, and a
-sidecar calling an ambient pod): one pooled HTTP/2 connection per (destination identity, node),
+sidecar calling an ambient pod): one pooled HTTP/2 connection per (destination identity, pod address),
 and kept-alive CONNECT streams per destination pod, reused as Envoy reuses upstream connections.
 """
 
@@ -39,7 +39,7 @@ class HboneUpstream:
                 if not e.stale:
                     raise                      # a stream closed while idle: take a fresh one
         try:
-            tunnel = await self.pool.get((up.identity, up.node), up.ip, HBONE_PORT, self.client_tls, up.identity)
+            tunnel = await self.pool.get((up.identity, up.ip), up.ip, HBONE_PORT, self.client_tls, up.identity)
             stream = await tunnel.open(f"{up.ip}:{up.port}", [
                 ("traceparent", f"00-{trace_id}-{span_id}-01"),
                 ("forwarded", f'for="{self.source.ip}:0"'),

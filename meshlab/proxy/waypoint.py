@@ -47,7 +47,7 @@ class Waypoint(L7Router):
         self.plain.close()
 
     def stats(self) -> dict:
-        return {"tunnels": [{"destination": k[0], "node": k[1], "streams": t.opened}
+        return {"tunnels": [{"destination": k[0], "address": k[1], "streams": t.opened}
                             for k, t in self.hbone.pool.tunnels.items()]}
 
     # -- downstream: HBONE in ------------------------------------------------------------------

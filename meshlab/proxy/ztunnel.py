@@ -6,7 +6,7 @@ network), ztunnel listens on the pod IP's
 - **15001** — the pod's captured outbound connections (PROXY v2 header on loopback). It picks
   the destination pod behind a service (per connection, at random, as L4 load balancing is),
   then opens — or reuses — one HBONE connection per (source identity, destination identity,
-  destination node): HTTP/2 CONNECT over mTLS to the destination pod's IP on port 15008,
+  destination pod address): HTTP/2 CONNECT over mTLS to the destination pod's IP on port 15008,
   ``:authority`` = the pod's IP:port, presenting the *source pod's* certificate. A destination
   outside the mesh gets the bytes in plaintext.
 - **15008** — HBONE in: mTLS with the destination pod's certificate, then each CONNECT stream is
@@ -76,8 +76,8 @@ class Ztunnel:
                     reuse_address=True))
 
     def stats(self) -> dict:
-        """The HBONE connection pool: one entry per (source identity, destination identity, node)."""
-        return {"tunnels": [{"source": k[0], "destination": k[1], "node": k[2], "streams": t.opened,
+        """The HBONE connection pool: one entry per (source identity, destination identity, pod address)."""
+        return {"tunnels": [{"source": k[0], "destination": k[1], "address": k[2], "streams": t.opened,
                              "open": not t.closed} for k, t in self.pool.tunnels.items()]}
 
     def update(self, net: ClusterNet) -> None:
@@ -150,13 +150,14 @@ class Ztunnel:
                                                sent=received, received=sent)
 
     async def _tunnel(self, src_id: str, dst_id: str, dst: PodAddr) -> Tunnel:
-        """The pooled HBONE connection for this identity pair to the destination's node, opened
-        with the source pod's own certificate."""
+        """The pooled HBONE connection for this identity pair to the destination pod's HBONE
+        address (its in-pod listener, which delivers to that pod only), opened with the source
+        pod's own certificate."""
         ctx = self._client_ctx.get(src_id)
         if ctx is None:
             cert, key = self.certs[src_id]
             ctx = self._client_ctx[src_id] = client_context(cert, key, self.root, alpn=["h2"])
-        return await self.pool.get((src_id, dst_id, dst.node), dst.ip, HBONE_PORT, ctx, dst_id)
+        return await self.pool.get((src_id, dst_id, dst.ip), dst.ip, HBONE_PORT, ctx, dst_id)
 
     # -- inbound -------------------------------------------------------------------------------
     async def _inbound(self, pod: PodAddr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

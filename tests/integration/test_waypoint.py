@@ -112,3 +112,20 @@ def test_a_waypoint_in_two_namespaces_gets_two_pods():
         assert lab.mode == "ambient"
         assert sorted(lab.waypoint_of.values()) == ["waypoint-0", "waypoint-shop-0"]
         assert lab.request("client", "http://b.shop/get").status == 200
+
+
+def test_pods_that_share_an_identity_and_a_node_each_get_their_own_tunnel():
+    """reviews-v2 and reviews-v3 share a service account and node-2. Each pod's HBONE port
+    delivers to that pod only, so the waypoint keeps one tunnel per pod address: every request
+    reaches the pod it picked, on the first attempt."""
+    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
+        res = lab.load(requests=60, concurrency=2)
+        assert res.by_status() == {"200": 60}
+        served = set()
+        for p in res.paths.values():
+            assert not [h for h in p.hops if h.role == "unreached"], p
+            served |= {h.name for h in p.hops if h.name.startswith("reviews-")}
+        assert {"reviews-v2-0", "reviews-v3-0"} <= served
+        tunnels = lab.proxies["waypoint-0"].call("stats")["tunnels"]
+        reviews = [t for t in tunnels if t["destination"].endswith("/sa/bookinfo-reviews")]
+        assert len({t["address"] for t in reviews}) == len(reviews) == 3
