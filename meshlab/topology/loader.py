@@ -7,173 +7,17 @@ PyYAML's composed node tree, so every value still knows its line.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
-from ..durations import ALLOWED as DURATION_ALLOWED, parse_duration
 from ..errors import TopologyError
+from ..yamlnode import YamlNode as _At, close_match as _close, listing as _list
 from .model import (APP_KINDS, RATINGS_VARIANTS, STAR_COLORS, AppSpec, Call, Entry, Namespace,
                     Node, Service, Topology, Workload, frozen_map)
 
 TOPOLOGY_DIR = Path(__file__).resolve().parent.parent.parent / "topologies"
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               dict: "a mapping", list: "a list"}
-
-
-class _At:
-    """A YAML node with the file and field path it came from."""
-
-    def __init__(self, node: yaml.Node, file: str, path: str, lines: bool = True):
-        self.node, self.file, self.path, self.lines = node, file, path, lines
-
-    @property
-    def line(self) -> int | None:
-        return self.node.start_mark.line + 1 if self.lines else None
-
-    def error(self, message: str, path: str | None = None) -> TopologyError:
-        return TopologyError(message, file=self.file, line=self.line, field=path or self.path or None)
-
-    def child(self, node: yaml.Node, suffix: str) -> "_At":
-        path = f"{self.path}.{suffix}" if self.path and not suffix.startswith("[") else self.path + suffix
-        return _At(node, self.file, path, self.lines)
-
-    def at_key(self, key: str) -> "_At":
-        """The value under ``key`` of this (already validated) mapping, so an error points at its line."""
-        if isinstance(self.node, yaml.MappingNode):
-            for knode, vnode in self.node.value:
-                if isinstance(knode, yaml.ScalarNode) and knode.value == key:
-                    return self.child(vnode, key)
-        return _At(self.node, self.file, _join(self.path, key), self.lines)
-
-    def _kind(self) -> str:
-        if isinstance(self.node, yaml.MappingNode):
-            return "a mapping"
-        if isinstance(self.node, yaml.SequenceNode):
-            return "a list"
-        v = self.value()
-        return "nothing (null)" if v is None else f"{_TYPE_NAMES.get(type(v), type(v).__name__)} ({v!r})"
-
-    def value(self):
-        try:
-            return yaml.SafeLoader("").construct_object(self.node, deep=True)
-        except Exception as e:  # an explicit tag (!foo, !!int abc, merge key <<) PyYAML cannot build
-            problem = getattr(e, "problem", None) or str(e)
-            raise self.error(f"cannot read this value: {problem}; write a plain YAML value "
-                             "(tags such as !foo and merge keys << are not supported)") from None
-
-    # -- shapes --------------------------------------------------------------------------------
-    def mapping(self, required: Iterable[str] = (), optional: Iterable[str] = ()) -> dict[str, "_At"]:
-        required, optional = list(required), list(optional)
-        if not isinstance(self.node, yaml.MappingNode):
-            raise self.error(f"expected a mapping with keys {_list(required + optional)}; got {self._kind()}")
-        out: dict[str, _At] = {}
-        allowed = required + optional
-        for knode, vnode in self.node.value:
-            kat = _At(knode, self.file, self.path, self.lines)
-            key = kat.value()
-            if not isinstance(key, str):
-                raise kat.error(f"keys must be strings; got {key!r}")
-            if key in out:
-                raise kat.error(f"duplicate key {key!r} (also on line {out[key].node.start_mark.line + 1})",
-                                _join(self.path, key))
-            if allowed and key not in allowed:
-                hint = _close(key, allowed)
-                raise kat.error(f"unknown key {key!r}{hint}; allowed keys: {_list(allowed)}",
-                                _join(self.path, key))
-            out[key] = self.child(vnode, key)
-        missing = [k for k in required if k not in out]
-        if missing:
-            raise self.error(f"missing required key {missing[0]!r}; required keys: {_list(required)}")
-        return out
-
-    def free_mapping(self) -> dict[str, "_At"]:
-        return self.mapping()
-
-    def seq(self, allow_empty: bool = True) -> list["_At"]:
-        if not isinstance(self.node, yaml.SequenceNode):
-            raise self.error(f"expected a list; got {self._kind()}")
-        if not allow_empty and not self.node.value:
-            raise self.error("expected a non-empty list")
-        return [self.child(n, f"[{i}]") for i, n in enumerate(self.node.value)]
-
-    # -- scalars -------------------------------------------------------------------------------
-    def _scalar(self, typ: type, what: str):
-        if not isinstance(self.node, yaml.ScalarNode):
-            raise self.error(f"expected {what}; got {self._kind()}")
-        v = self.value()
-        if typ is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
-            raise self.error(f"expected {what}; got {self._kind()}")
-        return v
-
-    def string(self, choices: Iterable[str] | None = None) -> str:
-        v = self._scalar(str, "a string")
-        if choices is not None:
-            choices = list(choices)
-            if v not in choices:
-                raise self.error(f"{v!r} is not allowed{_close(v, choices)}; allowed values: {_list(choices)}")
-        return v
-
-    def name(self) -> str:
-        v = self._scalar(str, "a name")
-        if not _NAME_RE.match(v) or len(v) > 63:
-            raise self.error(f"{v!r} is not a valid name: use at most 63 lower-case letters, digits "
-                             "and '-', starting and ending with a letter or digit (Kubernetes DNS-1123)")
-        return v
-
-    def integer(self, lo: int | None = None, hi: int | None = None) -> int:
-        what = "an integer" + (f" from {lo} to {hi}" if lo is not None and hi is not None else "")
-        v = self._scalar(int, what)
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise self.error(f"{v} is out of range; allowed: {lo} to {hi}")
-        return v
-
-    def port(self) -> int:
-        return self.integer(1, 65535)
-
-    def duration(self) -> float:
-        if not isinstance(self.node, yaml.ScalarNode):
-            raise self.error(f"expected a duration, {DURATION_ALLOWED}; got {self._kind()}")
-        try:
-            return parse_duration(self.value())
-        except ValueError as e:
-            raise self.error(str(e)) from None
-
-    def labels(self) -> dict[str, str]:
-        out = {}
-        for key, at in self.free_mapping().items():
-            if not _LABEL_KEY_RE.match(key):
-                raise at.error(f"{key!r} is not a valid label key (Kubernetes: [prefix/]name of "
-                               "letters, digits, '-', '_' and '.')")
-            if isinstance(at.node, yaml.ScalarNode) and isinstance(at.value(), (int, float, bool)):
-                raise at.error(f"label values must be strings; quote it: \"{at.node.value}\"")
-            v = at.string()
-            if not _LABEL_VALUE_RE.match(v) or len(v) > 63:
-                raise at.error(f"{v!r} is not a valid label value (up to 63 letters, digits, '-', '_', '.')")
-            out[key] = v
-        return out
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _list(items: Iterable[str]) -> str:
-    return ", ".join(str(i) for i in items) or "(none)"
-
-
-def _close(word: str, choices: Iterable[str]) -> str:
-    import difflib
-    m = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
-    return f" (did you mean {m[0]!r}?)" if m else ""
 
 
 # ------------------------------------------------------------------------------------------------
