@@ -2,6 +2,7 @@
 
     MeshlabError
     ├── TopologyError      a topology file is wrong (file, line, field, what is allowed)
+    ├── PolicyError        an Istio policy document is wrong or unsupported (file, document, line, field)
     ├── LabError           the lab cannot do what was asked (bad argument, not started, ...)
     │   └── PortConflict   an address:port a pod needs is taken by another process
     └── WorkerError        a pod's process failed or answered with an error
@@ -32,6 +33,28 @@ class TopologyError(MeshlabError, ValueError):
         where = file or "<topology>"
         if line is not None:
             where += f":{line}"
+        if field:
+            where += f": {field}"
+        super().__init__(f"{where}: {message}")
+
+
+class PolicyError(MeshlabError, ValueError):
+    """An Istio policy (VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy,
+    waypoint Gateway, Namespace or Service labels) is invalid, unsupported, or does not fit the
+    running lab. ``document`` is the 1-based document number in a multi-document file; ``what``
+    names the object (``VirtualService default/reviews``) when it is known."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None, document: int | None = None, what: str | None = None):
+        self.file, self.line, self.field, self.document, self.what = file, line, field, document, what
+        self.reason = message
+        where = file or "<policy>"
+        if document is not None:
+            where += f": document {document}"
+        if what:
+            where += f" ({what})"
+        if line is not None:
+            where += f", line {line}"
         if field:
             where += f": {field}"
         super().__init__(f"{where}: {message}")

@@ -132,6 +132,9 @@ class YamlNode:
                 raise self.error(f"{v!r} is not allowed{close_match(v, choices)}; allowed values: {listing(choices)}")
         return v
 
+    def boolean(self) -> bool:
+        return self._scalar(bool, "true or false")
+
     def name(self) -> str:
         v = self._scalar(str, "a name")
         if not _NAME_RE.match(v) or len(v) > 63:

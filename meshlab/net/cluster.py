@@ -92,6 +92,14 @@ class ClusterNet:
                 return s
         return None
 
+    def service_by_fqdn(self, fqdn: str, port: int | None = None) -> ServiceAddr | None:
+        """A service by its full name (and port; without one, its only or first port)."""
+        found = [s for s in self.services if s.fqdn == fqdn]
+        for s in found:
+            if port is None or s.port == port:
+                return s
+        return None
+
     def resolve(self, host: str, from_namespace: str) -> str | None:
         """Cluster DNS with the pod's search path: ``reviews``, ``reviews.default``,
         ``reviews.default.svc``, ``reviews.default.svc.cluster.local`` -> the service VIP."""

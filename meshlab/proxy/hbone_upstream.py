@@ -26,15 +26,17 @@ class HboneUpstream:
         self.pool.close()
 
     async def exchange(self, up: Upstream, data: bytes, trace_id: str, span_id: str,
-                       head: bool = False) -> tuple[Response, str | None, dict]:
+                       head: bool = False, keep: bool = True, on_ready=None) -> tuple[Response, str | None, dict]:
         """Send one request to ``up`` over a kept-alive stream when one is idle, else a new CONNECT."""
         idle = self._idle.setdefault((up.ip, up.port), [])
         while idle:
             stream, ident, opened_by = idle.pop()
             if not stream.usable:
                 continue
+            if on_ready:
+                on_ready()
             try:
-                return await self._over(stream, ident, up, data, opened_by, reused=True, head=head)
+                return await self._over(stream, ident, up, data, opened_by, reused=True, head=head, keep=keep)
             except UpstreamFailure as e:
                 if not e.stale:
                     raise                      # a stream closed while idle: take a fresh one
@@ -46,13 +48,15 @@ class HboneUpstream:
                 ("baggage", f"k8s.namespace.name={self.source.namespace},k8s.pod.name={self.source.name}")])
         except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
             raise UpstreamFailure("connect-failure", f"HBONE to {up.ip}:{HBONE_PORT}: {e}") from None
-        return await self._over(stream, tunnel.peer_identity, up, data, span_id, head=head)
+        if on_ready:
+            on_ready()
+        return await self._over(stream, tunnel.peer_identity, up, data, span_id, head=head, keep=keep)
 
     async def _over(self, stream: Stream, ident: str | None, up: Upstream, data: bytes, opened_by: str,
-                    reused: bool = False, head: bool = False) -> tuple[Response, str | None, dict]:
+                    reused: bool = False, head: bool = False, keep: bool = True) -> tuple[Response, str | None, dict]:
         """One request on ``stream``; ``opened_by`` is the span whose CONNECT opened it (the
         destination's connection span hangs under it: that is how paths find it)."""
-        keep = False
+        keep_ok, keep = keep, False
         try:
             await stream.write(data)
             rd = MessageReader("response", head=head)
@@ -60,7 +64,7 @@ class HboneUpstream:
                 chunk = await stream.read()
                 msgs = rd.feed(chunk) if chunk else rd.eof()
                 if msgs:
-                    keep = rd.keep_alive
+                    keep = rd.keep_alive and keep_ok
                     return msgs[0], ident, {"hbone_stream": opened_by}
                 if not chunk:
                     raise UpstreamFailure("reset", f"{up.name} closed the stream before responding",

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from ..net import control
 from ..net.cluster import ADMIN_PORT, ClusterNet
 from ..net.http1 import Request, Response, serve, text_response
+from ..policy.loader import PolicyObject
 
 
 async def setup(spec: dict, ch: control.Channel):
@@ -23,6 +24,7 @@ async def setup(spec: dict, ch: control.Channel):
         proxy = Waypoint(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
     else:
         raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel, waypoint")
+    proxy.set_policies([PolicyObject.from_record(r) for r in spec.get("policies", [])])
     admin_ip = net.nodes[spec["node"]] if role == "ztunnel" else net.pod(spec["pod"]).ip
     try:
         await proxy.start()
@@ -41,6 +43,11 @@ async def setup(spec: dict, ch: control.Channel):
             await proxy.start()               # listeners for pods enrolled (or left) since
         return {}
 
+    async def policy(msg):
+        """The lab's istiod pushes the Istio config in force (all of it, every time)."""
+        proxy.set_policies([PolicyObject.from_record(r) for r in msg["objects"]])
+        return {"objects": len(msg["objects"])}
+
     async def on_stop():
         admin.close()
         proxy.close()
@@ -48,7 +55,7 @@ async def setup(spec: dict, ch: control.Channel):
     async def stats(msg):
         return proxy.stats()
 
-    return {"spans": spans, "net": net_update, "stats": stats}, on_stop
+    return {"spans": spans, "net": net_update, "stats": stats, "policy": policy}, on_stop
 
 
 def _admin(proxy):

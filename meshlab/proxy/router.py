@@ -18,7 +18,11 @@ from ..net.http1 import Request, Response
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now
 from .hbone import Stream, StreamIO, TunnelError
 from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
-from .l7 import DEFAULT_RETRY, Attempt, Balancer, backoff, should_retry
+from ..policy.circuit import OutlierDetector, PoolAccount
+from ..policy.loader import PolicyObject
+from ..policy.routing import (RequestInfo, RouteAction, TrafficPolicy, destination_rule_for, fault_decision,
+                              pick_destination, route_request, subset_labels, traffic_policy, virtual_service_for)
+from .l7 import Attempt, Balancer, backoff, should_retry
 from .metrics import ProxyMetrics, peer_labels, service_labels
 from .upstream import UpstreamFailure
 
@@ -26,6 +30,8 @@ _READ = 64 * 1024
 TRACE_HEADERS = ("traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled")
 UF_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 UC_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+UO_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: overflow"
+DEFAULT_ROUTE = RouteAction("default route", ())
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,18 @@ class Upstream:
     node: str | None = None
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A request's route: the Envoy-style cluster name, the service, the route action, the
+    endpoints and the traffic policy — or a ``flag`` (``NR`` no route, ``NC`` no cluster)."""
+    cluster: str
+    service: str | None
+    action: RouteAction | None
+    upstreams: list
+    policy: TrafficPolicy
+    flag: str | None = None
+
+
 class L7Router:
     role = "?"
     reporter = "source"      # Istio's metric label: sidecar outbound reports as the source
@@ -48,15 +66,23 @@ class L7Router:
         self.lb = Balancer("LEAST_REQUEST", self.rng)
         self.spans: list[Span] = []
         self.metrics = ProxyMetrics(l7=True)
+        self.policies: list[PolicyObject] = []
+        self._pools: dict[str, PoolAccount] = {}
+        self._outliers: dict[str, OutlierDetector] = {}
+        self._lbs: dict[tuple, Balancer] = {}
+        self._waiting: dict[int, list] = {}
 
     # -- to implement --------------------------------------------------------------------------
-    def upstream(self, pod: PodAddr, port: int) -> Upstream:
+    def upstream(self, pod: PodAddr, port: int, tp: TrafficPolicy) -> Upstream:
         raise NotImplementedError
 
     async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx: TraceContext,
-                       span_id: str, head: bool = False) -> tuple[Response, str | None, dict]:
+                       span_id: str, head: bool = False, keep: bool = True,
+                       on_ready=None) -> tuple[Response, str | None, dict]:
         """Send one request's bytes to ``up``; (response, the identity it presented, attributes
-        for the attempt's span — such as the HBONE stream that carried it)."""
+        for the attempt's span — such as the HBONE stream that carried it). ``keep``: the
+        connection may be kept alive for another request; ``on_ready()`` is called once a
+        connection carries the request."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------
@@ -67,85 +93,260 @@ class L7Router:
         out, self.spans = self.spans, []
         return out
 
-    def upstreams(self, dst_ip: str, dst_port: int) -> tuple[str, list[Upstream]]:
-        """The cluster (Envoy's word) behind an original destination, and its endpoints."""
-        svc = self.net.service_at(dst_ip, dst_port)
-        if svc is not None:
-            return svc.fqdn, [self.upstream(self.net.pod(n), svc.target_port) for n in svc.endpoints]
-        pod = self.net.pod_by_ip(dst_ip)
-        if pod is not None:
-            return pod.name, [self.upstream(pod, dst_port)]
-        return f"{dst_ip}:{dst_port}", [Upstream(f"{dst_ip}:{dst_port}", dst_ip, dst_port, "plaintext", None)]
+    def set_policies(self, objects: list[PolicyObject]) -> None:
+        """Istio config in force (the lab's istiod pushes it). Circuit-breaker and outlier state
+        starts afresh, as Envoy's does when a cluster's configuration changes."""
+        self.policies = list(objects)
+        self._pools.clear()
+        self._outliers.clear()
+
+    def source_pod(self, server_fields: dict) -> PodAddr | None:
+        """The workload that sent the request, when the role knows it (for ``sourceLabels``)."""
+        return None
+
+    def source_labels(self, server_fields: dict) -> dict[str, str]:
+        """``source_*`` metric labels for a request this proxy routes (the role knows its client)."""
+        return peer_labels("source", self.source_pod(server_fields), server_fields.get("peer_identity"))
 
     def pod_identity(self, pod: PodAddr) -> str:
         return spiffe_id(pod.namespace, pod.service_account)
 
-    def source_labels(self, server_fields: dict) -> dict[str, str]:
-        """``source_*`` metric labels for a request this proxy routes (the role knows its client)."""
-        return peer_labels("source", None, server_fields.get("peer_identity"))
+    def request_info(self, req: Request, server_fields: dict) -> RequestInfo:
+        src = self.source_pod(server_fields)
+        return RequestInfo(req.method, req.target, req.header_map, req.header("host") or "",
+                           src.labels if src else {}, src.namespace if src else None)
+
+    def plan(self, req: Request, dst_ip: str, dst_port: int, server_fields: dict) -> "Plan":
+        """Where a request goes (Envoy's route table + clusters): the VirtualService route that
+        matches, the weighted destination, its subset's endpoints and traffic policy."""
+        svc = self.net.service_at(dst_ip, dst_port)
+        if svc is None:                                   # addressed to a pod (or outside the cluster)
+            pod = self.net.pod_by_ip(dst_ip)
+            if pod is not None:
+                return Plan(pod.name, None, DEFAULT_ROUTE, [self.upstream(pod, dst_port, TrafficPolicy())],
+                            TrafficPolicy())
+            up = Upstream(f"{dst_ip}:{dst_port}", dst_ip, dst_port, "plaintext", None)
+            return Plan(f"{dst_ip}:{dst_port}", None, DEFAULT_ROUTE, [up], TrafficPolicy())
+        action = route_request(virtual_service_for(self.policies, svc.fqdn), svc.fqdn,
+                               self.request_info(req, server_fields))
+        if action is None:
+            return Plan(svc.fqdn, svc.fqdn, None, [], TrafficPolicy(), flag="NR")
+        dest = pick_destination(action.destinations, self.rng)
+        dsvc = self.net.service_by_fqdn(dest.host, dest.port or (svc.port if dest.host == svc.fqdn else None))
+        if dsvc is None:
+            return Plan(dest.host, dest.host, action, [], TrafficPolicy(), flag="NC")
+        cluster = f"outbound|{dsvc.port}|{dest.subset or ''}|{dsvc.fqdn}"
+        dr = destination_rule_for(self.policies, dsvc.fqdn)
+        pods = [self.net.pod(n) for n in dsvc.endpoints]
+        if dest.subset:
+            labels = subset_labels(dr, dest.subset)
+            if labels is None:                            # no DestinationRule defines the subset
+                return Plan(cluster, dsvc.fqdn, action, [], TrafficPolicy(), flag="NC")
+            pods = [p for p in pods if all(p.labels.get(k) == v for k, v in labels.items())]
+        tp = traffic_policy(dr, dest.subset)
+        return Plan(cluster, dsvc.fqdn, action, [self.upstream(p, dsvc.target_port, tp) for p in pods], tp)
 
     async def route(self, req: Request, dst_ip: str, dst_port: int, **server_fields) -> Response:
-        """Route one request to the destination's endpoints, retrying as Istio's default policy says."""
+        """Route one request as the config in force says: match, fault, then attempts under the
+        route's timeout and retry policy, the cluster's circuit breakers and outlier detection."""
         start = now()
         ctx = self.context(req)
         server_id = new_span_id()
-        cluster, ups = self.upstreams(dst_ip, dst_port)
-        by_name = {u.name: u for u in ups}
-        policy = DEFAULT_RETRY
-        tried: set[str] = set()
-        resp, attempt, flags, up = None, 0, [], None
-        while True:
-            attempt += 1
-            name = self.lb.pick(list(by_name), tried)
-            if name is None:
-                flags.append("UH")               # no healthy upstream
-                break
-            up = by_name[name]
-            tried.add(name)
-            resp, outcome = await self._attempt(req, ctx, server_id, up, attempt, cluster)
-            if should_retry(policy, attempt, outcome):
-                await asyncio.sleep(backoff(attempt, self.rng))
-                continue
-            if resp is None:                     # Envoy's flags: UF upstream connection failure,
-                flags.append("UF" if outcome.failure == "connect-failure" else "UC")   # UC termination
-                if attempt > 1 and attempt > policy.attempts:
-                    flags.append("URX")          # and the retry limit was reached
-            break
-        if resp is None:
-            resp = Response(503, [("content-type", "text/plain")], b"no healthy upstream" if "UH" in flags else
-                            UF_BODY if "UF" in flags else UC_BODY)
-        attrs = {"cluster": cluster, "response_flags": ",".join(flags) or "-", **server_fields.get("attrs", {})}
+        plan = self.plan(req, dst_ip, dst_port, server_fields)
+        flags, attrs, up, resp = [], {}, None, None
+        if plan.flag:
+            flags.append(plan.flag)                       # NR: no route; NC: no such cluster/subset
+            resp = Response(404 if plan.flag == "NR" else 503, [], b"")
+        else:
+            action = plan.action
+            delay, abort = fault_decision(action, self.rng)
+            if delay:
+                attrs["fault_delay_ms"] = round(delay * 1000, 3)
+                flags.append("DI")
+                await asyncio.sleep(delay)
+            if abort is not None:
+                flags.append("FI")
+                attrs["fault_abort"] = abort
+                resp = Response(abort, [("content-type", "text/plain")], b"fault filter abort")
+            else:
+                try:
+                    resp, up, more = await asyncio.wait_for(self._attempts(req, ctx, server_id, plan),
+                                                            action.timeout)
+                    flags += more
+                except asyncio.TimeoutError:
+                    flags.append("UT")
+                    resp = Response(504, [("content-type", "text/plain")], b"upstream request timeout")
+        attrs.update({"cluster": plan.cluster, "response_flags": ",".join(flags) or "-",
+                      "route": plan.action.rule if plan.action else "no route matched",
+                      **server_fields.get("attrs", {})})
+        if plan.action and plan.action.timeout is not None:
+            attrs["timeout_ms"] = round(plan.action.timeout * 1000, 3)
         labels = {"reporter": self.reporter, "request_protocol": "http", "response_code": str(resp.status),
                   "response_flags": attrs["response_flags"],
                   "connection_security_policy": "unknown" if self.reporter == "source" else "mutual_tls",
                   **self.source_labels(server_fields),
                   **peer_labels("destination", self.net.pod_or_none(up.name) if up else None),
-                  **service_labels(self.net, cluster)}
+                  **service_labels(self.net, plan.service)}
         self.metrics.request(labels, (now() - start) * 1000, len(req.body), len(resp.body))
         self.emit(ctx, server_id, "server", start, resp.status, target=f"{req.method} {req.target}",
                   attrs=attrs, **{k: v for k, v in server_fields.items() if k != "attrs"})
         return resp
 
+    async def _attempts(self, req: Request, ctx: TraceContext, server_id: str, plan: "Plan"):
+        """The first try and its retries. Returns (response or a 5xx made here, last upstream, flags)."""
+        policy, tp = plan.action.retry, plan.policy
+        by_name = {u.name: u for u in plan.upstreams}
+        pool = self._pool(plan.cluster, tp)
+        outlier = self._outlier(plan.cluster, tp)
+        tried: set[str] = set()
+        resp, outcome, attempt, flags, up = None, None, 0, [], None
+        while True:
+            attempt += 1
+            ejected = outlier.ejected(now()) if outlier else set()
+            healthy = [n for n in by_name if n not in ejected]
+            name = self.lb_for(plan.cluster, tp).pick(healthy, tried) if healthy else None
+            if name is None:
+                flags.append("UH")                        # no healthy upstream
+                break
+            up = by_name[name]
+            tried.add(name)
+            admitted = await self._admit(pool, plan.cluster)
+            if admitted is None:
+                flags.append("UO")                        # circuit breaker overflow
+                resp = Response(503, [("content-type", "text/plain")], UO_BODY)
+                break
+            try:
+                resp, outcome = await self._attempt(req, ctx, server_id, up, attempt, plan, pool,
+                                                    connecting=admitted == "connect")
+            finally:
+                if attempt > 1 and pool is not None:
+                    pool.retries -= 1
+            if outlier is not None:
+                outlier.record(up.name, resp.status if resp else None, now(), len(by_name))
+            if should_retry(policy, attempt, outcome):
+                if pool is not None and not pool.retry_allowed():
+                    break                                 # maxRetries: Envoy's retry overflow
+                if pool is not None:
+                    pool.retries += 1
+                await asyncio.sleep(backoff(attempt, self.rng, plan.action.backoff_base))
+                continue
+            if resp is None:                              # Envoy's flags: UF upstream connection failure,
+                if outcome.failure == "per-try-timeout":  # UT timeout, UC connection termination
+                    flags.append("UT")
+                else:
+                    flags.append("UF" if outcome.failure == "connect-failure" else "UC")
+                if attempt > 1 and attempt > policy.attempts:
+                    flags.append("URX")                   # and the retry limit was reached
+            break
+        if resp is None:
+            resp = Response(504, [("content-type", "text/plain")], b"upstream request timeout") if "UT" in flags else \
+                Response(503, [("content-type", "text/plain")], b"no healthy upstream" if "UH" in flags else
+                         UF_BODY if "UF" in flags else UC_BODY)
+        return resp, up, flags
+
+    def lb_for(self, cluster: str, tp: TrafficPolicy) -> Balancer:
+        if tp.lb == self.lb.policy:
+            return self.lb
+        lb = self._lbs.get((cluster, tp.lb))
+        if lb is None:
+            lb = self._lbs[(cluster, tp.lb)] = Balancer(tp.lb, self.rng)
+        return lb
+
+    def _pool(self, cluster: str, tp: TrafficPolicy) -> PoolAccount | None:
+        if not tp.limited:
+            return None
+        acct = self._pools.get(cluster)
+        if acct is None or acct.policy != tp:
+            acct = self._pools[cluster] = PoolAccount(tp)
+        return acct
+
+    def _outlier(self, cluster: str, tp: TrafficPolicy) -> OutlierDetector | None:
+        if tp.outlier is None:
+            return None
+        od = self._outliers.get(cluster)
+        if od is None or od.policy != tp.outlier:
+            od = self._outliers[cluster] = OutlierDetector(tp.outlier)
+        return od
+
+    async def _admit(self, pool: PoolAccount | None, cluster: str) -> str | None:
+        """Take a connection slot from the cluster's circuit breaker (waiting in its pending
+        queue if there is room): how it was got (``reuse``, ``connect``, ``queue``), or None on
+        overflow."""
+        if pool is None:
+            return "unlimited"
+        got = pool.admit()
+        if got == "overflow":
+            return None
+        if got == "queue":
+            fut = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(id(pool), []).append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():    # handed a slot, then cancelled: give it back
+                    self._release(pool, False)
+                else:
+                    fut.cancel()
+                    pool.leave_queue()
+                raise
+        return got
+
+    def _release(self, pool: PoolAccount | None, keep: bool) -> None:
+        """A request is done with its connection: the first queued request gets it."""
+        if pool is None:
+            return
+        pool.finished(keep)
+        waiting = self._waiting.get(id(pool)) or []
+        while waiting and pool.can_hand():
+            fut = waiting.pop(0)
+            if fut.done():
+                continue
+            pool.hand()
+            fut.set_result(None)
+
     async def _attempt(self, req: Request, ctx: TraceContext, parent: str, up: Upstream, attempt: int,
-                       cluster: str) -> tuple[Response | None, Attempt]:
+                       plan: "Plan", pool: PoolAccount | None = None,
+                       connecting: bool = False) -> tuple[Response | None, Attempt]:
         span_id = new_span_id()
         data = request_bytes(req.method, req.target, self.forward_headers(req, ctx, parent, span_id, attempt), req.body)
         start = now()
-        self.lb.started(up.name)
-        resp, err, ident, extra = None, None, None, {}
+        lb = self.lb_for(plan.cluster, plan.policy)
+        lb.started(up.name)
+        resp, err, ident, extra, keep = None, None, None, {}, True
+        connecting = [connecting]
+
+        def ready():                                      # the connection is up: no longer pending
+            if connecting[0] and pool is not None:
+                pool.connected()
+            connecting[0] = False
         try:
-            resp, ident, extra = await self.exchange(up, data, cluster, ctx, span_id, head=req.method == "HEAD")
+            ex = self.exchange(up, data, plan.cluster, ctx, span_id, head=req.method == "HEAD",
+                               keep=plan.policy.max_requests_per_connection != 1, on_ready=ready)
+            per_try = plan.action.retry.per_try_timeout
+            resp, ident, extra = await (asyncio.wait_for(ex, per_try) if per_try else ex)
             outcome = Attempt(status=resp.status)
         except UpstreamFailure as e:
-            err = e.kind
+            err, keep = e.kind, False
             outcome = Attempt(failure=e.kind)
+        except asyncio.TimeoutError:
+            err, keep = "per-try-timeout", False
+            outcome = Attempt(failure="per-try-timeout")
+        except asyncio.CancelledError:                    # the route's timeout struck mid-attempt
+            err, keep = "timeout", False
+            self._attempt_span(ctx, span_id, start, None, parent, err, attempt, up, req, ident, extra)
+            raise
         finally:
-            self.lb.finished(up.name)
+            lb.finished(up.name)
+            ready()
+            self._release(pool, keep)
+        self._attempt_span(ctx, span_id, start, resp, parent, err, attempt, up, req, ident, extra)
+        return resp, outcome
+
+    def _attempt_span(self, ctx, span_id, start, resp, parent, err, attempt, up, req, ident, extra) -> None:
         self.emit(ctx, span_id, "client", start, resp.status if resp else None, parent=parent, error=err,
                   attempt=attempt, peer=f"{up.ip}:{up.port}", target=f"{up.name}:{up.port}{req.target}",
                   mtls=up.transport != "plaintext", peer_identity=ident,
                   attrs={"endpoint": up.name, "transport": up.transport, "direction": "outbound", **extra})
-        return resp, outcome
 
     def forward_headers(self, req: Request, ctx: TraceContext, parent: str, span_id: str, attempt: int | None = None):
         """The request's headers as this proxy forwards them: fresh trace headers naming

@@ -27,6 +27,8 @@ from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
 from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
+from ..policy.peerauth import mtls_mode
+from ..policy.routing import TrafficPolicy
 from .router import UF_BODY, L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
@@ -90,25 +92,36 @@ class Sidecar(L7Router):
         finally:
             writer.close()
 
+    def source_pod(self, server_fields: dict) -> PodAddr:
+        return self.pod
+
     def source_labels(self, server_fields: dict) -> dict[str, str]:
         return peer_labels("source", self.pod)
 
-    def upstream(self, pod: PodAddr, port: int) -> Upstream:
-        """A pod with a sidecar is reached over mutual TLS, an ambient pod over HBONE (to its
-        ztunnel, as Istio's sidecars do), both checked to present the pod's own identity; a pod
-        outside the mesh in plaintext."""
-        if pod.mesh == "sidecar":
-            return Upstream(pod.name, pod.ip, port, "mtls", self.pod_identity(pod), pod.node)
+    def upstream(self, pod: PodAddr, port: int, tp: TrafficPolicy) -> Upstream:
+        """Istio's auto mTLS: a pod with a sidecar is reached over mutual TLS (unless its
+        PeerAuthentication says DISABLE, or a DestinationRule sets ``tls.mode: DISABLE``), an
+        ambient pod over HBONE (to its ztunnel, as Istio's sidecars do) — both checked to present
+        the pod's own identity — and a pod outside the mesh in plaintext (unless a
+        DestinationRule insists on ``ISTIO_MUTUAL``, which then fails, as it would in Istio)."""
         if pod.mesh == "ambient":
             return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
+        mtls = tp.tls == "ISTIO_MUTUAL" or (
+            tp.tls is None and pod.mesh == "sidecar" and
+            mtls_mode(self.policies, pod.namespace, pod.labels, port)[0] != "DISABLE")
+        if mtls:
+            return Upstream(pod.name, pod.ip, port, "mtls", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
-    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str, head: bool = False):
+    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str, head: bool = False,
+                       keep: bool = True, on_ready=None):
         if up.transport == "hbone":
-            return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head)
+            return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head, keep=keep,
+                                             on_ready=on_ready)
         tls = up.transport == "mtls"
         ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=tls, expect_identity=up.identity,
-                                           sni=f"outbound_.{up.port}_._.{cluster}" if tls else None, head=head)
+                                           sni=f"outbound_.{up.port}_._.{cluster.split('|')[-1]}" if tls else None,
+                                           head=head, keep=keep, on_ready=on_ready)
         return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
     # -- inbound -------------------------------------------------------------------------------

@@ -68,7 +68,10 @@ class UpstreamPool:
         return _Conn(reader, writer, ident)
 
     async def exchange(self, ip: str, port: int, data: bytes, *, tls: bool = False, sni: str | None = None,
-                       expect_identity: str | None = None, head: bool = False) -> Exchanged:
+                       expect_identity: str | None = None, head: bool = False, keep: bool = True,
+                       on_ready=None) -> Exchanged:
+        """One request. ``keep``: the connection may stay open for another (False:
+        ``maxRequestsPerConnection: 1``); ``on_ready()`` is called once a connection is up."""
         key = (ip, port, tls, expect_identity)
         idle = self._idle[key]
         while idle:
@@ -76,15 +79,20 @@ class UpstreamPool:
             if c.writer.is_closing() or c.reader.at_eof():
                 c.writer.close()
                 continue
+            if on_ready:
+                on_ready()
             try:
-                return await self._send(c, key, data, reused=True, head=head)
+                return await self._send(c, key, data, reused=True, head=head, keep=keep)
             except UpstreamFailure as e:
                 if not e.stale:
                     raise
         c = await self._connect(ip, port, tls, sni, expect_identity)
-        return await self._send(c, key, data, reused=False, head=head)
+        if on_ready:
+            on_ready()
+        return await self._send(c, key, data, reused=False, head=head, keep=keep)
 
-    async def _send(self, c: _Conn, key: tuple, data: bytes, reused: bool, head: bool = False) -> Exchanged:
+    async def _send(self, c: _Conn, key: tuple, data: bytes, reused: bool, head: bool = False,
+                    keep: bool = True) -> Exchanged:
         ip, port = key[0], key[1]
         idle = self._idle[key]
         rd = MessageReader("response", head=head)
@@ -109,7 +117,7 @@ class UpstreamPool:
         except BaseException:
             c.writer.close()                 # cancelled (a timeout): this connection is spoiled
             raise
-        if rd.keep_alive:
+        if rd.keep_alive and keep:
             idle.append(c)
         else:
             c.writer.close()

@@ -17,7 +17,7 @@ from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
 from .hbone import Stream, serve_hbone
 from .hbone_upstream import HboneUpstream
-from .metrics import peer_labels
+from ..policy.routing import TrafficPolicy
 from .router import L7Router, Upstream
 from .upstream import UpstreamPool
 
@@ -65,22 +65,21 @@ class Waypoint(L7Router):
             attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority,
                    "source_pod": source}))
 
-    def source_labels(self, server_fields: dict) -> dict[str, str]:
-        pod = self.net.pod_or_none(server_fields.get("attrs", {}).get("source_pod") or "")
-        return peer_labels("source", pod, server_fields.get("peer_identity"))
+    def source_pod(self, server_fields: dict) -> PodAddr | None:
+        return self.net.pod_or_none(server_fields.get("attrs", {}).get("source_pod") or "")
 
     # -- upstream: HBONE out to the destination pod's ztunnel ----------------------------------
-    def upstream(self, pod: PodAddr, port: int) -> Upstream:
+    def upstream(self, pod: PodAddr, port: int, tp: TrafficPolicy) -> Upstream:
         if pod.mesh == "ambient":
             return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
     async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str,
-                       head: bool = False) -> tuple[Response, str | None, dict]:
+                       head: bool = False, keep: bool = True, on_ready=None) -> tuple[Response, str | None, dict]:
         if up.transport == "plaintext":
-            ex = await self.plain.exchange(up.ip, up.port, data, head=head)
+            ex = await self.plain.exchange(up.ip, up.port, data, head=head, keep=keep, on_ready=on_ready)
             return ex.response, None, {}
-        return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head)
+        return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head, keep=keep, on_ready=on_ready)
 
 
 def _baggage(value: str) -> dict[str, str]:

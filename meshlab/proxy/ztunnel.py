@@ -48,6 +48,11 @@ class Ztunnel:
         self.spans: list[Span] = []
         self.live: dict[str, dict] = {}
         self.started: dict[str, list[asyncio.AbstractServer]] = {}     # pod -> its listeners
+        self.policies: list = []
+
+    def set_policies(self, objects: list) -> None:
+        """Istio config in force: ztunnel enforces PeerAuthentication and L4 authorization."""
+        self.policies = list(objects)
 
     def local_pods(self) -> list[PodAddr]:
         return [p for p in self.net.pods if p.node == self.node and p.mesh == "ambient"]

@@ -1,0 +1,307 @@
+"""VirtualService and DestinationRule, evaluated: which route a request takes, where it goes,
+with what timeout, retries and faults, and under which traffic policy. Pure functions.
+
+Istio's semantics (ISTIO-FACTS §4.1, §4.2):
+
+- ``http`` routes are tried in order and the first match wins; conditions inside one ``match``
+  block are ANDed, the blocks are ORed; a route with no ``match`` matches everything. A service
+  with a VirtualService but no matching route answers 404 (Envoy's ``NR``).
+- ``uri`` matches the path without its query string (exact / prefix / regex, RE2 there, Python's
+  ``re`` here — the same for the patterns of Istio's tasks); header keys are lower case and ``{}``
+  is a presence check.
+- A destination gets ``weight / sum(weights)`` of the requests; a lone destination gets all.
+- ``retries``: ``attempts`` retries after the first try (0: none), ``retryOn`` as Envoy reads it
+  (integers are status codes), ``perTryTimeout``; no ``retries`` at all means Istio's default
+  policy. ``timeout`` covers all attempts; none by default.
+- A route with a ``fault`` gets no timeout and no retries: "timeouts or retries will not be
+  enabled when faults are enabled on the client side". A fault with no ``percentage`` (and no
+  deprecated ``percent``) applies to no request, as the proto says.
+- A DestinationRule's subset policy overrides its rule-level policy, field by field group.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from ..durations import parse_duration
+from ..proxy.l7 import BACKOFF_BASE, DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from ..topology.model import CLUSTER_DOMAIN
+from .loader import PolicyObject, parse_retry_on
+
+UNLIMITED = 2 ** 32 - 1
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What route matching looks at."""
+    method: str
+    path: str                                   # the request target; the query is ignored
+    headers: Mapping[str, str] = field(default_factory=dict)   # lower-case names
+    authority: str = ""
+    source_labels: Mapping[str, str] = field(default_factory=dict)
+    source_namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str                    # fully qualified service name
+    subset: str | None = None
+    port: int | None = None
+    weight: int = 100
+
+
+@dataclass(frozen=True)
+class RouteAction:
+    """What to do with a request: ``rule`` names where it came from, for spans and learners."""
+    rule: str
+    destinations: tuple[Destination, ...]
+    timeout: float | None = None
+    retry: RetryPolicy = DEFAULT_RETRY
+    backoff_base: float = BACKOFF_BASE
+    delay: tuple[float, float] | None = None        # (seconds, percent of requests)
+    abort: tuple[int, float] | None = None          # (HTTP status, percent of requests)
+
+
+# -- hosts ----------------------------------------------------------------------------------------
+
+def fqdn(host: str, namespace: str) -> str:
+    """A host as a VirtualService or DestinationRule writes it, fully qualified: a short name is
+    relative to the object's own namespace (Istio's rule, and a classic pitfall)."""
+    host = host.lower().rstrip(".")
+    if host.endswith(f".svc.{CLUSTER_DOMAIN}") or host == "*":
+        return host
+    parts = host.split(".")
+    if len(parts) == 1:
+        return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
+    if len(parts) == 2:
+        return f"{host}.svc.{CLUSTER_DOMAIN}"
+    if parts[-1] == "svc":
+        return f"{host}.{CLUSTER_DOMAIN}"
+    return host
+
+
+def host_matches(pattern: str, service_fqdn: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return service_fqdn.endswith(pattern[1:])
+    return pattern == service_fqdn
+
+
+def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str) -> PolicyObject | None:
+    """The VirtualService for a service: the first applied one naming it (Istio keeps the oldest
+    when two conflict)."""
+    for o in objects:
+        if o.kind == "VirtualService" and any(host_matches(fqdn(h, o.namespace), service_fqdn)
+                                              for h in o.spec.get("hosts", [])):
+            return o
+    return None
+
+
+def destination_rule_for(objects: Iterable[PolicyObject], service_fqdn: str) -> PolicyObject | None:
+    for o in objects:
+        if o.kind == "DestinationRule" and host_matches(fqdn(o.spec.get("host", ""), o.namespace), service_fqdn):
+            return o
+    return None
+
+
+# -- route matching -------------------------------------------------------------------------------
+
+def string_match(m: Mapping, value: str | None, ignore_case: bool = False) -> bool:
+    if value is None:
+        return False
+    if ignore_case:
+        value = value.lower()
+    if "exact" in m:
+        return value == (m["exact"].lower() if ignore_case else m["exact"])
+    if "prefix" in m:
+        return value.startswith(m["prefix"].lower() if ignore_case else m["prefix"])
+    if "regex" in m:
+        return re.fullmatch(m["regex"], value) is not None
+    return True
+
+
+def match_block(m: Mapping, req: RequestInfo) -> bool:
+    """One ``match`` block: every condition in it holds."""
+    path = req.path.split("?", 1)[0]
+    if "uri" in m and not string_match(m["uri"], path, bool(m.get("ignoreUriCase"))):
+        return False
+    if "method" in m and not string_match(m["method"], req.method):
+        return False
+    if "authority" in m and not string_match(m["authority"], req.authority):
+        return False
+    for name, sm in (m.get("headers") or {}).items():
+        if name in ("uri", "scheme", "method", "authority"):
+            continue                              # Istio ignores these keys under headers
+        value = req.headers.get(name)
+        if value is None or (sm and not string_match(sm, value)):
+            return False
+    for name, sm in (m.get("withoutHeaders") or {}).items():
+        value = req.headers.get(name)
+        if value is not None and (not sm or string_match(sm, value)):
+            return False
+    for k, v in (m.get("sourceLabels") or {}).items():
+        if req.source_labels.get(k) != v:
+            return False
+    if "sourceNamespace" in m and m["sourceNamespace"] != req.source_namespace:
+        return False
+    return True
+
+
+def route_request(vs: PolicyObject | None, service_fqdn: str, req: RequestInfo) -> RouteAction | None:
+    """The action for a request to ``service_fqdn``: its VirtualService's first matching route,
+    Istio's default route when there is no VirtualService, or None (404, ``NR``) when the
+    VirtualService has no route that matches."""
+    if vs is None:
+        return RouteAction("default route", (Destination(service_fqdn),))
+    for i, r in enumerate(vs.spec.get("http") or []):
+        blocks = r.get("match") or [{}]
+        if any(match_block(b, req) for b in blocks):
+            return route_action(vs, i, r)
+    return None
+
+
+def route_action(vs: PolicyObject, index: int, r: Mapping) -> RouteAction:
+    name = f"VirtualService {vs.namespace}/{vs.name} http[{index}]" + (f" ({r['name']})" if r.get("name") else "")
+    dests = tuple(Destination(fqdn(d["destination"]["host"], vs.namespace), d["destination"].get("subset"),
+                              (d["destination"].get("port") or {}).get("number"), d.get("weight", 100 if len(r["route"]) == 1 else 0))
+                  for d in r["route"])
+    retry, base = retry_policy(r.get("retries"), name)
+    timeout = parse_duration(r["timeout"]) if r.get("timeout") else None
+    delay = abort = None
+    fault = r.get("fault")
+    if fault:
+        if "delay" in fault:
+            delay = (parse_duration(fault["delay"]["fixedDelay"]), percentage(fault["delay"]))
+        if "abort" in fault:
+            abort = (int(fault["abort"]["httpStatus"]), percentage(fault["abort"]))
+        retry, timeout = NO_RETRY, None           # Istio: no timeout or retries on a route with a fault
+    return RouteAction(name, dests, timeout, retry, base, delay, abort)
+
+
+def percentage(f: Mapping) -> float:
+    if "percentage" in f:
+        return float(f["percentage"].get("value", 0))
+    return float(f.get("percent", 0))
+
+
+def retry_policy(retries: Mapping | None, source: str) -> tuple[RetryPolicy, float]:
+    """Istio's translation of ``retries`` (``pilot/pkg/networking/core/route/retry``): none
+    given -> the mesh default; ``attempts`` 0 -> no retries; otherwise the default policy with
+    the given attempts, ``retryOn`` and ``perTryTimeout``."""
+    if retries is None:
+        return DEFAULT_RETRY, BACKOFF_BASE
+    attempts = int(retries.get("attempts", 0))
+    if attempts <= 0:
+        return RetryPolicy(attempts=0, retry_on=frozenset(), source=f"{source}: retries off"), BACKOFF_BASE
+    on, codes = DEFAULT_RETRY.retry_on, DEFAULT_RETRY.retriable_status_codes
+    if retries.get("retryOn"):
+        on, codes = parse_retry_on(retries["retryOn"])
+    per_try = parse_duration(retries["perTryTimeout"]) if retries.get("perTryTimeout") else None
+    base = parse_duration(retries["backoff"]) if retries.get("backoff") else BACKOFF_BASE
+    return RetryPolicy(attempts, on, codes, per_try, source=source), base
+
+
+def pick_destination(dests: Sequence[Destination], rng: random.Random) -> Destination:
+    """``weight / sum(weights)`` of the requests each; a lone destination gets them all."""
+    if len(dests) == 1:
+        return dests[0]
+    total = sum(d.weight for d in dests)
+    x = rng.uniform(0, total)
+    for d in dests:
+        if x < d.weight:
+            return d
+        x -= d.weight
+    return [d for d in dests if d.weight > 0][-1]
+
+
+def fault_decision(action: RouteAction, rng: random.Random) -> tuple[float, int | None]:
+    """(seconds to delay, status to abort with or None) for one request. Delay and abort are
+    drawn independently, as Istio's fault filter does."""
+    delay = 0.0
+    if action.delay and rng.uniform(0, 100) < action.delay[1]:
+        delay = action.delay[0]
+    abort = None
+    if action.abort and rng.uniform(0, 100) < action.abort[1]:
+        abort = action.abort[0]
+    return delay, abort
+
+
+# -- DestinationRule ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outlier:
+    consecutive_5xx: int = 5
+    consecutive_gateway: int = 0
+    interval: float = 10.0
+    base_ejection: float = 30.0
+    max_ejection_percent: int = 10
+    min_health_percent: int = 0
+
+
+@dataclass(frozen=True)
+class TrafficPolicy:
+    lb: str = "LEAST_REQUEST"
+    max_connections: int = UNLIMITED
+    connect_timeout: float = 10.0
+    max_pending: int = UNLIMITED
+    max_requests: int = UNLIMITED
+    max_requests_per_connection: int = 0           # 0: unlimited
+    max_retries: int = UNLIMITED
+    outlier: Outlier | None = None
+    tls: str | None = None                          # None: Istio's auto mTLS; "DISABLE"; "ISTIO_MUTUAL"
+    source: str = "defaults"
+
+    @property
+    def limited(self) -> bool:
+        return (self.max_connections, self.max_pending, self.max_requests, self.max_retries) != (UNLIMITED,) * 4 \
+            or self.max_requests_per_connection != 0
+
+
+def subset_labels(dr: PolicyObject | None, subset: str) -> dict | None:
+    """The labels a subset selects, or None when the DestinationRule does not define it."""
+    for s in (dr.spec.get("subsets") or []) if dr else []:
+        if s["name"] == subset:
+            return dict(s.get("labels") or {})
+    return None
+
+
+def traffic_policy(dr: PolicyObject | None, subset: str | None = None) -> TrafficPolicy:
+    if dr is None:
+        return TrafficPolicy()
+    parts = [dr.spec.get("trafficPolicy") or {}]
+    for s in dr.spec.get("subsets") or []:
+        if s["name"] == subset and s.get("trafficPolicy"):
+            parts.append(s["trafficPolicy"])
+    tp: dict = {}
+    for p in parts:                                   # the subset's groups override the rule's
+        tp.update(p)
+    out: dict = {"source": f"DestinationRule {dr.namespace}/{dr.name}" + (f" subset {subset}" if subset else "")}
+    lb = (tp.get("loadBalancer") or {}).get("simple")
+    if lb and lb != "UNSPECIFIED":
+        out["lb"] = lb
+    cp = tp.get("connectionPool") or {}
+    tcp, http = cp.get("tcp") or {}, cp.get("http") or {}
+    if "maxConnections" in tcp:
+        out["max_connections"] = int(tcp["maxConnections"])
+    if "connectTimeout" in tcp:
+        out["connect_timeout"] = parse_duration(tcp["connectTimeout"])
+    for k, name in (("http1MaxPendingRequests", "max_pending"), ("http2MaxRequests", "max_requests"),
+                    ("maxRequestsPerConnection", "max_requests_per_connection"), ("maxRetries", "max_retries")):
+        if k in http:
+            out[name] = int(http[k])
+    od = tp.get("outlierDetection")
+    if od is not None:
+        out["outlier"] = Outlier(
+            consecutive_5xx=int(od.get("consecutive5xxErrors", 5)),
+            consecutive_gateway=int(od.get("consecutiveGatewayErrors", 0)),
+            interval=parse_duration(od["interval"]) if "interval" in od else 10.0,
+            base_ejection=parse_duration(od["baseEjectionTime"]) if "baseEjectionTime" in od else 30.0,
+            max_ejection_percent=int(od.get("maxEjectionPercent", 10)),
+            min_health_percent=int(od.get("minHealthPercent", 0)))
+    if tp.get("tls"):
+        out["tls"] = tp["tls"]["mode"]
+    return TrafficPolicy(**out)
