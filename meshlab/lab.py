@@ -22,9 +22,11 @@ from . import mesh
 from .backends import choose_backend
 from .backends.process import WorkerProcess
 from .backends.state import RunState
-from .errors import LabError, PortConflict, WorkerError
+from .errors import LabError, PolicyError, PortConflict, WorkerError
 from .identity import LabCA
 from .net.cluster import ADMIN_PORT, ClusterNet
+from .policy.loader import PolicyObject, load_policies
+from .policy.store import ENROLLMENT_KINDS, LabView, PolicyStore, check
 from .telemetry import cost
 from .telemetry.cost import Usage
 from .telemetry.paths import L4Index, Path, build_paths, path_of
@@ -91,6 +93,8 @@ class Lab:
         self.ca: LabCA | None = None
         self._certs: dict = {}
         self.startup_s: float | None = None
+        self._store = PolicyStore()
+        self.warnings: list[str] = []                   # from the last apply
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> "Lab":
@@ -209,7 +213,7 @@ class Lab:
         cert = self._certs[(pod.namespace, pod.service_account)]
         w = self._process(name, self.net.pod(pod_name), "meshlab.proxy.main", role, {
             "role": role, "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
-            "key": cert.key_path, "root": self.ca.root_path})
+            "key": cert.key_path, "root": self.ca.root_path, "policies": self._policy_records()})
         self.proxies[name] = w
         return w
 
@@ -219,7 +223,7 @@ class Lab:
         name = f"ztunnel-{node}"
         w = self._process(name, node, "meshlab.proxy.main", "ztunnel", {
             "role": "ztunnel", "node": node, "net": self.net.to_dict(), "certs": certs,
-            "root": self.ca.root_path})
+            "root": self.ca.root_path, "policies": self._policy_records()})
         self.proxies[name] = w
         return w
 
@@ -361,6 +365,77 @@ class Lab:
                 c = self._certs[(p.namespace, p.service_account)]
                 certs[c.spiffe_id] = [c.cert_path, c.key_path]
         return certs
+
+    # -- Istio config ----------------------------------------------------------------------------
+    def apply(self, source, *, file: str | None = None) -> list[str]:
+        """Apply Istio YAML — text, a path, a dict, or a list of those; many documents at once —
+        as ``kubectl apply`` would: every object is checked first, and only if all are fine do
+        they take effect, reaching the running proxies at once (the lab's istiod pushes them).
+        A rejected apply raises :class:`~meshlab.errors.PolicyError` and changes nothing.
+        Returns ``kubectl``-style lines (``virtualservice/reviews -n default created``);
+        warnings are printed and kept in ``lab.warnings``. Works before start() too."""
+        objs = load_policies(source, file)
+        enrolling = [o for o in objs if o.kind in ENROLLMENT_KINDS]
+        if enrolling:
+            raise PolicyError(f"{enrolling[0]} changes enrollment, which lab.apply does not do yet: use "
+                              "lab.set_mode(mode, namespace) for istio-injection / istio.io/dataplane-mode and "
+                              "lab.set_waypoints([...]) for waypoints and istio.io/use-waypoint",
+                              what=str(enrolling[0]))
+        new, report = self._store.applied(objs)
+        self.warnings = check(objs, self._lab_view(), new)
+        self._push(new)
+        for w in self.warnings:
+            if self.verbose:
+                print(f"meshlab: warning: {w}")
+        return report
+
+    def delete(self, source=None, *, kind: str | None = None, name: str | None = None,
+               namespace: str = "default") -> list[str]:
+        """Delete Istio objects: the ones named in YAML (as ``kubectl delete -f``), or one by
+        ``kind`` and ``name``. Deleting something not in force is an error that changes nothing."""
+        if source is not None:
+            keys = [o.key for o in load_policies(source)]
+        elif kind and name:
+            keys = [(kind, None if kind == "Namespace" else namespace, name)]
+        else:
+            raise LabError("say what to delete: YAML (text, path, dict) or kind= and name=")
+        new, report = self._store.deleted(keys)
+        self._push(new)
+        return report
+
+    def policies(self) -> list[PolicyObject]:
+        """The Istio objects in force, oldest first (``o.doc`` is the YAML as applied)."""
+        return self._store.objects
+
+    def policies_yaml(self) -> str:
+        """The objects in force as one multi-document YAML text, ready for ``kubectl apply -f``."""
+        import yaml
+        return yaml.safe_dump_all([o.doc for o in self._store.items], sort_keys=False)
+
+    def _policy_records(self) -> list[dict]:
+        return [o.to_record() for o in self._store.items]
+
+    def _lab_view(self) -> LabView:
+        return LabView(self.topology, self.mesh, self.waypoint_of)
+
+    def _push(self, new: PolicyStore) -> None:
+        """Make ``new`` the config in force: on every running proxy, or restore the old one
+        everywhere if a proxy cannot take it."""
+        old, self._store = self._store, new
+        done = []
+        try:
+            for w in list(self.proxies.values()):
+                if w.alive():
+                    w.call("policy", {"objects": self._policy_records()}, timeout=10)
+                    done.append(w)
+        except Exception:
+            self._store = old
+            for w in done:
+                try:
+                    w.call("policy", {"objects": self._policy_records()}, timeout=10)
+                except Exception:  # noqa: BLE001 - best effort: the first error is the one to report
+                    pass
+            raise
 
     # -- where things are ----------------------------------------------------------------------
     def pod_ip(self, pod: str) -> str:
