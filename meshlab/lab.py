@@ -390,10 +390,13 @@ class Lab:
         return report
 
     def delete(self, source=None, *, kind: str | None = None, name: str | None = None,
-               namespace: str = "default") -> list[str]:
-        """Delete Istio objects: the ones named in YAML (as ``kubectl delete -f``), or one by
-        ``kind`` and ``name``. Deleting something not in force is an error that changes nothing."""
-        if source is not None:
+               namespace: str = "default", all: bool = False) -> list[str]:
+        """Delete Istio objects: the ones named in YAML (as ``kubectl delete -f``), one by
+        ``kind`` and ``name``, or ``all=True``. Deleting something not in force is an error that
+        changes nothing."""
+        if all:
+            keys = [o.key for o in self._store.items]
+        elif source is not None:
             keys = [o.key for o in load_policies(source)]
         elif kind and name:
             keys = [(kind, None if kind == "Namespace" else namespace, name)]
