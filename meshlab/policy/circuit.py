@@ -74,13 +74,16 @@ class PoolAccount:
         """Is a queued request waiting, and a connection free (or room to open one)?"""
         return self.queued > 0 and (self.connections > self.busy or self.connections < self.policy.max_connections)
 
-    def hand(self) -> None:
-        """Give the first queued request a connection."""
-        if self.connections <= self.busy:
-            self.connections += 1
+    def hand(self) -> str:
+        """Give the first queued request a connection: a free one (``"reuse"``), or a new one
+        (``"connect"``: the request stays pending until it is up, as in Envoy)."""
         self.busy += 1
         self.queued -= 1
+        if self.connections < self.busy:
+            self.connections += 1
+            return "connect"
         self.pending -= 1
+        return "reuse"
 
     def leave_queue(self) -> None:
         """A queued request gave up (its route timed out)."""

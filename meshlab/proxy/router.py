@@ -244,6 +244,13 @@ class L7Router:
                          UF_BODY if "UF" in flags else UC_BODY)
         return resp, up, flags
 
+    def cluster_stats(self) -> dict:
+        """Envoy-style circuit-breaker counters per cluster (``upstream_rq_pending_overflow`` ...)."""
+        return {"clusters": {c: {"upstream_rq_pending_overflow": a.overflows, "upstream_rq_pending_total": a.pending_total,
+                                 "upstream_cx_active": a.connections, "upstream_rq_active": a.busy}
+                             for c, a in self._pools.items()},
+                "outlier_ejected": {c: sorted(o.ejected_until) for c, o in self._outliers.items()}}
+
     def lb_for(self, cluster: str, tp: TrafficPolicy) -> Balancer:
         if tp.lb == self.lb.policy:
             return self.lb
@@ -281,9 +288,11 @@ class L7Router:
             fut = asyncio.get_running_loop().create_future()
             self._waiting.setdefault(id(pool), []).append(fut)
             try:
-                await fut
+                got = await fut
             except asyncio.CancelledError:
                 if fut.done() and not fut.cancelled():    # handed a slot, then cancelled: give it back
+                    if fut.result() == "connect":
+                        pool.connected()
                     self._release(pool, False)
                 else:
                     fut.cancel()
@@ -301,8 +310,7 @@ class L7Router:
             fut = waiting.pop(0)
             if fut.done():
                 continue
-            pool.hand()
-            fut.set_result(None)
+            fut.set_result(pool.hand())
 
     async def _attempt(self, req: Request, ctx: TraceContext, parent: str, up: Upstream, attempt: int,
                        plan: "Plan", pool: PoolAccount | None = None,

@@ -20,6 +20,7 @@ import socket
 
 from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
 from ..net import proxyproto
+from ..net.tcp import abort_with_reset, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import new_span_id, now
@@ -47,8 +48,19 @@ class Sidecar(L7Router):
         self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
         self.hbone = HboneUpstream(pod, client_context(cert, key, root, alpn=["h2"]))
         self.servers: list = []
+        self.refused: list[dict] = []        # connections PeerAuthentication turned away
+        self._inbound_conns: dict = {}        # open inbound connections -> (port, tls)
         self._sockets: list[socket.socket] = []
         self._tasks: set[asyncio.Task] = set()
+
+    def set_policies(self, objects) -> None:
+        """As Envoy drains connections when its inbound listener changes: open inbound
+        connections the new PeerAuthentication forbids (plaintext under STRICT) are reset."""
+        super().set_policies(objects)
+        for writer, (port, tls) in list(self._inbound_conns.items()):
+            mode, _ = mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)
+            if (mode == "STRICT" and not tls) or (mode == "DISABLE" and tls):
+                abort_with_reset(writer)
 
     # -- listeners -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -76,7 +88,8 @@ class Sidecar(L7Router):
         self.hbone.close()
 
     def stats(self) -> dict:
-        return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values())}
+        return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values()),
+                "refused": self.refused[-20:], **self.cluster_stats()}
 
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -139,6 +152,12 @@ class Sidecar(L7Router):
             sock.close()
             return
         tls = first[:1] == b"\x16"           # a TLS handshake record: mTLS from a mesh peer
+        mode, _ = mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)
+        if (mode == "STRICT" and not tls) or (mode == "DISABLE" and tls):
+            self.refused.append({"peer": "%s:%d" % sock.getpeername()[:2], "port": port, "mode": mode,
+                                 "tls": tls})
+            reset_socket(sock)               # STRICT: plaintext is refused (the client sees a reset)
+            return
         reader = asyncio.StreamReader(limit=1 << 20)
         proto = asyncio.StreamReaderProtocol(reader)
         try:
@@ -148,6 +167,7 @@ class Sidecar(L7Router):
             sock.close()
             return
         writer = asyncio.StreamWriter(transport, proto, reader, loop)
+        self._inbound_conns[writer] = (port, tls)
         peer_id = None
         if tls:
             peer_id = peer_spiffe_id(transport.get_extra_info("ssl_object"))
@@ -158,6 +178,7 @@ class Sidecar(L7Router):
         except ConnectionError:
             pass
         finally:
+            self._inbound_conns.pop(writer, None)
             writer.close()
 
     async def _hbone_in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -28,6 +28,8 @@ import ssl
 
 from ..identity import client_context, server_context, spiffe_id
 from ..net import proxyproto
+from ..net.tcp import abort_with_reset
+from ..policy.peerauth import mtls_mode
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..trace import Span, new_span_id, new_trace_id, now
 from .hbone import Stream, Tunnel, TunnelError, TunnelPool, forwarded_for, pump, serve_hbone
@@ -49,10 +51,15 @@ class Ztunnel:
         self.live: dict[str, dict] = {}
         self.started: dict[str, list[asyncio.AbstractServer]] = {}     # pod -> its listeners
         self.policies: list = []
+        self.plaintext_in: dict = {}            # open plaintext inbound connections -> (pod, port)
 
     def set_policies(self, objects: list) -> None:
-        """Istio config in force: ztunnel enforces PeerAuthentication and L4 authorization."""
+        """Istio config in force: ztunnel enforces PeerAuthentication and L4 authorization.
+        Open plaintext connections a new STRICT policy forbids are reset at once."""
         self.policies = list(objects)
+        for writer, (pod, port) in list(self.plaintext_in.items()):
+            if mtls_mode(self.policies, pod.namespace, pod.labels, port, ambient=True)[0] == "STRICT":
+                abort_with_reset(writer)
 
     def local_pods(self) -> list[PodAddr]:
         return [p for p in self.net.pods if p.node == self.node and p.mesh == "ambient"]
@@ -214,6 +221,12 @@ class Ztunnel:
         accepted (PeerAuthentication is PERMISSIVE by default), with no peer identity."""
         peer = writer.get_extra_info("peername")
         src = f"{peer[0]}:{peer[1]}" if peer else None
+        mode, decided_by = mtls_mode(self.policies, pod.namespace, pod.labels, port, ambient=True)
+        if mode == "STRICT":                 # istiod makes STRICT a ztunnel rule: no peer identity, no entry
+            self._refuse(pod, src, f"plaintext refused: {decided_by} is STRICT", "inbound")
+            abort_with_reset(writer)
+            return
+        self.plaintext_in[writer] = (pod, port)
         svc = self.net.services_of(pod.name, port)
         labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
                   "connection_security_policy": "unknown",      # ztunnel's value for plaintext inbound
@@ -231,9 +244,16 @@ class Ztunnel:
         except OSError as e:
             error = f"{type(e).__name__}: {e}"
         finally:
+            self.plaintext_in.pop(writer, None)
             writer.close()
             self._close(rec, error=error, bytes_in=received, bytes_out=sent)
             self.metrics.closed_connection(labels, sent=sent, received=received)
+
+    def _refuse(self, pod: PodAddr, peer: str | None, reason: str, direction: str, **fields) -> None:
+        """A connection policy turned away: a span of its own, so the path shows where it stopped."""
+        rec = self._open(new_trace_id(), new_span_id(), None, peer=peer, target=pod.name,
+                         attrs={"direction": direction, "endpoint": pod.name, "decision": "deny"}, **fields)
+        self._close(rec, error=reason)
 
     # -- connection spans ----------------------------------------------------------------------
     def _open(self, conn_id: str, span_id: str, parent: str | None, **fields) -> dict:

@@ -166,9 +166,9 @@ def test_topology_error_is_a_value_error():
 # the shipped topologies
 # ------------------------------------------------------------------------------------------------
 
-def test_shipped_topologies_are_bookinfo_httpbin_and_minimal():
-    """topologies/ ships bookinfo, httpbin and minimal, and each one loads by name without error."""
-    assert [p.stem for p in topology_files()] == ["bookinfo", "httpbin", "minimal"]
+def test_shipped_topologies_load_by_name():
+    """topologies/ ships bookinfo, httpbin, minimal and mtls-migration, and each one loads by name."""
+    assert [p.stem for p in topology_files()] == ["bookinfo", "httpbin", "minimal", "mtls-migration"]
     for p in topology_files():
         topo = load_topology(p.stem)
         assert isinstance(topo, Topology)
@@ -354,7 +354,7 @@ def test_unknown_topology_name_lists_the_shipped_ones():
     err = info.value
     assert (err.file, err.line, err.field) == ("nope", None, None)
     assert "unknown topology 'nope'" in str(err)
-    assert "shipped topologies: bookinfo, httpbin, minimal, or give a path to a .yaml file" in str(err)
+    assert "shipped topologies: bookinfo, httpbin, minimal, mtls-migration, or give a path to a .yaml file" in str(err)
 
 
 def test_misspelled_topology_name_suggests_the_close_one():

@@ -1,0 +1,104 @@
+"""Istio's mTLS-migration and circuit-breaking tasks (ISTIO-FACTS §6.1), with the tasks' objects."""
+
+import pytest
+
+from meshlab import Lab
+
+pytestmark = pytest.mark.integration
+
+STRICT_FOO = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: foo}
+spec:
+  mtls: {mode: STRICT}
+"""
+STRICT_MESH = STRICT_FOO.replace("namespace: foo", "namespace: istio-system")
+DISABLE_TLS_TO_FOO = """apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: foo}
+spec:
+  host: httpbin
+  trafficPolicy:
+    tls: {mode: DISABLE}
+"""
+CIRCUIT_BREAKER = """apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin}
+spec:
+  host: httpbin
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
+"""
+
+
+@pytest.fixture(scope="module")
+def migration():
+    with Lab("mtls-migration", verbose=False) as lab:
+        yield lab
+
+
+def reach(lab):
+    """Istio's task loop: every sleep calls every httpbin; the status, or what curl would see."""
+    return {(src.removeprefix("sleep-"), ns): (r.status or r.error)
+            for src in ("sleep-foo", "sleep-bar", "sleep-legacy") for ns in ("foo", "bar")
+            for r in [lab.request(src, f"http://httpbin.{ns}:8000/ip", timeout=5)]}
+
+
+def test_mtls_migration_strict_shuts_out_the_client_outside_the_mesh(migration):
+    migration.delete(all=True)
+    assert set(reach(migration).values()) == {200}                  # PERMISSIVE by default
+    migration.apply(STRICT_FOO)
+    got = reach(migration)
+    assert got.pop(("legacy", "foo")) == "connection reset"         # curl: exit code 56
+    assert set(got.values()) == {200}
+    refused = migration.proxies["httpbin-foo-0/istio-proxy"].call("stats")["refused"]
+    assert refused[-1]["mode"] == "STRICT" and refused[-1]["tls"] is False
+    migration.apply(STRICT_MESH)                                     # mesh-wide, in the root namespace
+    got = reach(migration)
+    assert got.pop(("legacy", "foo")) == got.pop(("legacy", "bar")) == "connection reset"
+    assert set(got.values()) == {200}
+    migration.delete(all=True)
+    assert set(reach(migration).values()) == {200}
+
+
+def test_destination_rule_tls_disable_against_strict_gives_503(migration):
+    """The circuit-breaking task's warning: a DestinationRule without ISTIO_MUTUAL (here:
+    DISABLE) sends plaintext, which a STRICT server refuses: the client's sidecar answers 503."""
+    migration.delete(all=True)
+    migration.apply(DISABLE_TLS_TO_FOO)
+    r = migration.request("sleep-bar", "http://httpbin.foo:8000/ip")
+    assert r.status == 200
+    assert not next(h for h in r.path.hops if h.name == "httpbin-foo-0/istio-proxy").mtls   # plaintext now
+    migration.apply(STRICT_FOO)
+    r = migration.request("sleep-bar", "http://httpbin.foo:8000/ip")
+    assert r.status == 503 and "reset reason" in r.body
+    migration.delete(all=True)
+
+
+@pytest.fixture(scope="module")
+def httpbin_sidecar():
+    with Lab("httpbin", mode="sidecar", verbose=False) as lab:
+        yield lab
+
+
+def test_circuit_breaking_overflows_with_503(httpbin_sidecar):
+    """maxConnections 1, one pending request: one client at a time passes; two and three
+    concurrent clients overflow (Envoy's UO, 503 at once), more of them the more clients."""
+    lab = httpbin_sidecar
+    lab.apply(CIRCUIT_BREAKER)
+    one = lab.load("client", "http://httpbin:8000/get", requests=20, concurrency=1, progress=False)
+    assert one.by_status() == {"200": 20}
+    runs = {c: lab.load("client", "http://httpbin:8000/get", requests=n, concurrency=c, progress=False)
+            for c, n in ((2, 20), (3, 30))}
+    for res in runs.values():
+        assert set(res.by_status()) == {"200", "503"}
+    overflowed = [s for s in lab.spans() if "UO" in (s.attrs or {}).get("response_flags", "")]
+    assert overflowed and all(s.status == 503 and s.role == "sidecar" for s in overflowed)
+    cluster = lab.proxies["client-0/istio-proxy"].call("stats")["clusters"]["outbound|8000||httpbin.default.svc.cluster.local"]
+    assert cluster["upstream_rq_pending_overflow"] == len(overflowed)
+    lab.delete(all=True)
+    assert lab.load("client", "http://httpbin:8000/get", requests=20, concurrency=3,
+                    progress=False).by_status() == {"200": 20}
