@@ -441,3 +441,18 @@ def _action(policy: Mapping) -> str:
 
 def _name(policy: Mapping) -> str:
     return f"{policy['namespace']}/{policy['name']}"
+
+
+def authorize(objects: Iterable, attrs: Attributes, *, enforcement: str, namespace: str,
+              labels: Mapping[str, str], layer: str = "L7", waypoint: str | None = None,
+              service: str | None = None) -> Decision:
+    """The decision at one enforcement point, from the lab's policy objects
+    (:class:`~meshlab.policy.loader.PolicyObject`) in force: the AuthorizationPolicies bound there,
+    evaluated for ``layer``."""
+    bound = [p for p in ({"name": o.name, "namespace": o.namespace, "spec": o.spec}
+                         for o in objects if o.kind == "AuthorizationPolicy")
+             if applies(p, namespace=namespace, labels=labels, enforcement=enforcement, waypoint=waypoint,
+                        service=service)]
+    if not bound:
+        return Decision(True, None, None, "no AuthorizationPolicy applies")
+    return decide(bound, attrs, layer)

@@ -115,6 +115,8 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
             if "DISABLE" in modes and ambient:
                 warnings.append(f"{o}: mode DISABLE is ignored for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
                                 f"{'...' if len(ambient) > 3 else ''}), as in Istio: ztunnel always tunnels mesh traffic")
+        elif o.kind == "AuthorizationPolicy":
+            warnings += _check_authorization(o, lab)
         for fault_kind in _faults_without_percentage(o):
             warnings.append(f"{o}: fault {fault_kind} has no percentage, so it applies to no request "
                             "(Istio's default); add percentage: {value: 100}")
@@ -175,3 +177,28 @@ def _faults_without_percentage(o: PolicyObject) -> list[str]:
                 if f is not None and "percentage" not in f and "percent" not in f:
                     out.append(k)
     return out
+
+
+def _check_authorization(o: PolicyObject, lab: LabView) -> list[str]:
+    """Istio's status messages for policies that will not do what they say: an L7 rule bound to
+    ztunnel (no waypoint in the way), a targetRefs policy with no waypoint to enforce it."""
+    from .authz import for_ztunnel
+    topo, spec = lab.topology, o.spec
+    refs = spec.get("targetRefs") or ([spec["targetRef"]] if spec.get("targetRef") else [])
+    if refs:
+        out = []
+        waypoints = {topo.pod(p).namespace for p in lab.mesh if lab.mesh[p] == "waypoint"} if lab.mesh else set()
+        for r in refs:
+            if r["kind"] == "Service" and (o.namespace, r["name"]) not in lab.waypoint_of:
+                out.append(f"{o}: targets Service {r['name']}, which no waypoint serves: nothing enforces it "
+                           "(sidecars and ztunnel ignore targetRefs policies); add a waypoint for it")
+            elif r["kind"] == "Gateway" and o.namespace not in waypoints:
+                out.append(f"{o}: targets Gateway {r['name']}, but namespace {o.namespace} has no waypoint running")
+        return out
+    want = (spec.get("selector") or {}).get("matchLabels") or {}
+    ambient = [p for p in topo.pods if lab.mesh.get(p.name) == "ambient" and o.namespace in (p.namespace, ROOT_NAMESPACE)
+               and all(p.labels.get(k) == v for k, v in want.items())]
+    if not ambient:
+        return []
+    _, warning = for_ztunnel({"name": o.name, "namespace": o.namespace, "spec": spec})
+    return [f"{o}: {warning}"] if warning else []

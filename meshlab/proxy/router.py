@@ -30,6 +30,7 @@ _READ = 64 * 1024
 TRACE_HEADERS = ("traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled")
 UF_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 UC_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+RBAC_DENIED = b"RBAC: access denied"
 UO_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: overflow"
 DEFAULT_ROUTE = RouteAction("default route", ())
 

@@ -28,9 +28,10 @@ from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
 from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
+from ..policy.authz import Attributes, authorize
 from ..policy.peerauth import mtls_mode
 from ..policy.routing import TrafficPolicy
-from .router import UF_BODY, L7Router, Upstream
+from .router import RBAC_DENIED, UF_BODY, L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
 
@@ -198,6 +199,17 @@ class Sidecar(L7Router):
         start = now()
         ctx = self.context(req)
         server_id, span_id = new_span_id(), new_span_id()
+        decision = authorize(self.policies, Attributes(
+            destination_port=port, source_principal=peer_id, source_ip=peer[0] if peer else None,
+            destination_ip=self.pod.ip, host=req.header("host"), method=req.method, path=req.target,
+            headers=req.header_map), enforcement="sidecar", namespace=self.pod.namespace, labels=self.pod.labels)
+        if not decision.allowed:                 # Envoy's RBAC filter: 403 before the app sees anything
+            resp = Response(403, [("content-type", "text/plain")], RBAC_DENIED)
+            self.emit(ctx, server_id, "server", start, 403, direction="inbound", mtls=mtls, peer_identity=peer_id,
+                      peer=f"{peer[0]}:{peer[1]}" if peer else None, target=f"{req.method} {req.target}",
+                      decision="deny", attrs={"rbac": decision.reason, "response_flags": "-",
+                                              "connection_security_policy": "mutual_tls" if mtls else "none"})
+            return resp
         hs = [h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"]
         if mtls and peer_id:
             hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))

@@ -15,10 +15,12 @@ import asyncio
 from ..identity import client_context, server_context, spiffe_id
 from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
-from .hbone import Stream, serve_hbone
+from ..policy.authz import Attributes, authorize
+from ..trace import new_span_id, now
+from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
 from ..policy.routing import TrafficPolicy
-from .router import L7Router, Upstream
+from .router import RBAC_DENIED, L7Router, Upstream
 from .upstream import UpstreamPool
 
 
@@ -35,6 +37,7 @@ class Waypoint(L7Router):
         self.hbone = HboneUpstream(pod, self.client_tls)
         self.plain = UpstreamPool(pod.ip)
         self.servers: list[asyncio.AbstractServer] = []
+        self.gateway = pod.labels.get("gateway.networking.k8s.io/gateway-name", "waypoint")   # its Gateway's name
 
     async def start(self) -> None:
         self.servers.append(await asyncio.start_server(self._accept, self.pod.ip, HBONE_PORT,
@@ -60,10 +63,25 @@ class Waypoint(L7Router):
             await stream.reject(400)
             return
         source = _baggage(stream.headers.get("baggage", "")).get("k8s.pod.name")
-        await self.serve_stream(stream, lambda req: self.route(
-            req, ip, int(port), direction="inbound", mtls=True, peer_identity=peer_id,
-            attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority,
-                   "source_pod": source}))
+        peer = forwarded_for(stream)
+        fields = dict(direction="inbound", mtls=True, peer_identity=peer_id,
+                      attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority,
+                             "source_pod": source})
+
+        async def handle(req):
+            svc = self.net.service_at(ip, int(port))
+            decision = authorize(self.policies, Attributes(
+                destination_port=int(port), source_principal=peer_id, source_ip=peer[0] if peer else None,
+                destination_ip=ip, host=req.header("host"), method=req.method, path=req.target,
+                headers=req.header_map), enforcement="waypoint", namespace=self.pod.namespace,
+                labels=self.pod.labels, waypoint=self.gateway, service=f"{svc.namespace}/{svc.name}" if svc else None)
+            if decision.allowed:
+                return await self.route(req, ip, int(port), **fields)
+            ctx, start = self.context(req), now()
+            self.emit(ctx, new_span_id(), "server", start, 403, target=f"{req.method} {req.target}",
+                      decision="deny", **{**fields, "attrs": {**fields["attrs"], "rbac": decision.reason}})
+            return Response(403, [("content-type", "text/plain")], RBAC_DENIED)
+        await self.serve_stream(stream, handle)
 
     def source_pod(self, server_fields: dict) -> PodAddr | None:
         return self.net.pod_or_none(server_fields.get("attrs", {}).get("source_pod") or "")

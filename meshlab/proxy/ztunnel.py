@@ -29,6 +29,7 @@ import ssl
 from ..identity import client_context, server_context, spiffe_id
 from ..net import proxyproto
 from ..net.tcp import abort_with_reset
+from ..policy.authz import Attributes, authorize
 from ..policy.peerauth import mtls_mode
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..trace import Span, new_span_id, new_trace_id, now
@@ -154,6 +155,7 @@ class Ztunnel:
                 sent += len(rest)
         except (TunnelError, OSError, ssl.SSLError, proxyproto.ProxyProtocolError) as e:
             error = f"{type(e).__name__}: {e}"
+            abort_with_reset(writer)             # what the app sees of a refused connection
         finally:
             writer.close()
             self._close(rec, error=error, bytes_in=sent, bytes_out=received)
@@ -199,6 +201,12 @@ class Ztunnel:
                 await stream.reject(503)         # a pod's HBONE listener delivers to that pod only
                 error = f"{stream.authority} is not {pod.name}, whose HBONE port this is"
                 return
+            decision = self.authorize(pod, int(port), peer_id, src_ip)
+            if not decision.allowed:             # L4 authorization, at the destination ztunnel
+                await stream.reject(401)
+                rec["decision"] = "deny"
+                error = f"RBAC: {decision.reason}"
+                return
             r2, w2 = await _connect_as(target.listen_ip, int(port), src_ip)
             local = w2.get_extra_info("sockname")
             rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
@@ -226,6 +234,11 @@ class Ztunnel:
             self._refuse(pod, src, f"plaintext refused: {decided_by} is STRICT", "inbound")
             abort_with_reset(writer)
             return
+        decision = self.authorize(pod, port, None, peer[0] if peer else None)
+        if not decision.allowed:
+            self._refuse(pod, src, f"RBAC: {decision.reason}", "inbound")
+            abort_with_reset(writer)
+            return
         self.plaintext_in[writer] = (pod, port)
         svc = self.net.services_of(pod.name, port)
         labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
@@ -248,6 +261,13 @@ class Ztunnel:
             writer.close()
             self._close(rec, error=error, bytes_in=received, bytes_out=sent)
             self.metrics.closed_connection(labels, sent=sent, received=received)
+
+    def authorize(self, pod: PodAddr, port: int, peer_id: str | None, src_ip: str | None):
+        """L4 AuthorizationPolicy for a connection to ``pod`` (ISTIO-FACTS §4.4: what ztunnel can
+        enforce; L7 rules bound here fail closed for ALLOW and lose their HTTP fields for DENY)."""
+        return authorize(self.policies, Attributes(destination_port=port, source_principal=peer_id,
+                                                   source_ip=src_ip, destination_ip=pod.ip),
+                         enforcement="ztunnel", namespace=pod.namespace, labels=pod.labels, layer="L4")
 
     def _refuse(self, pod: PodAddr, peer: str | None, reason: str, direction: str, **fields) -> None:
         """A connection policy turned away: a span of its own, so the path shows where it stopped."""

@@ -33,13 +33,15 @@ class Hop:
     identity: str | None = None      # the peer SPIFFE identity this hop saw (None: no mTLS)
     direction: str | None = None     # a proxy's outbound or inbound side
     per: str = "request"             # "connection" for L4 hops: their times are the connection's
+    decision: str | None = None      # "deny" where a policy stopped the request (403 or reset)
 
     @classmethod
     def of(cls, s: Span, depth: int, via: Span | None, per: str = "request") -> "Hop":
         """The hop of server span ``s``, reached through client span ``via``."""
         return cls(s.name, s.role, s.layer, depth, s.start, s.end, s.status, s.error,
                    via.attempt if via else s.attempt, via.target if via else s.target,
-                   via.ms if via else None, s.mtls, s.peer_identity, s.attrs.get("direction"), per)
+                   via.ms if via else None, s.mtls, s.peer_identity, s.attrs.get("direction"), per,
+                   s.decision)
 
     @property
     def ms(self) -> float:
