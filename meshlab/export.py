@@ -86,7 +86,11 @@ def export(topology: "Topology | str | Path | dict", mode: str | None, policies:
     """
     if out_dir is None:
         raise TypeError("export() needs out_dir: the directory to write the manifests into")
-    m = manifests(topology, mode, policies, waypoints=waypoints)
+    return write(manifests(topology, mode, policies, waypoints=waypoints), out_dir, command=command)
+
+
+def write(m: Manifests, out_dir: "str | Path", *, command: str | None = None) -> list[Path]:
+    """Write :func:`manifests`' objects and the README into ``out_dir``; returns the files."""
     out = Path(out_dir)
     _prepare(out)
     written = []
@@ -285,8 +289,9 @@ def advice(topo: Topology, policies: list[dict], mesh_of_pod: Mapping[str, str],
                 if s is not None and subset and subset not in subsets.get((s.namespace, s.name), set()):
                     missing.setdefault(str(host), []).append(subset)
         for host, names in missing.items():
-            listed = ", ".join(repr(n) for n in dict.fromkeys(names))
-            out.append(f"{where} routes to subset {listed} of {host}, which no DestinationRule defines: "
+            names = list(dict.fromkeys(names))
+            listed = ", ".join(repr(n) for n in names)
+            out.append(f"{where} routes to subset{'s' if len(names) > 1 else ''} {listed} of {host}, which no DestinationRule defines: "
                        "Istio answers 503 and `istioctl analyze` reports IST0101 (referenced host+subset not "
                        "found). Apply a DestinationRule with those subsets too (for Bookinfo: "
                        "samples/bookinfo/networking/destination-rule-all.yaml).")
