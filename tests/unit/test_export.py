@@ -1,4 +1,5 @@
-"""Tests of the export to a real cluster (meshlab/export.py, export_images.py, export_readme.py).
+"""Tests of the export to a real cluster (meshlab/export.py, export_images.py, export_readme.py) and
+of `meshlab export` (no lab starts, so the command's tests are unit tests too).
 
 Every Kubernetes object is checked against Kubernetes' own OpenAPI schemas (kubernetes-validate,
 strict: unknown fields are errors), and then for what the schemas cannot say: a Deployment's
@@ -10,12 +11,16 @@ kubernetes-validate) are checked field by field against Istio's documented form.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import kubernetes_validate
 import pytest
 import yaml
 
 from meshlab import mesh
+from meshlab.cli import _read_policy_files, main
+from meshlab.errors import MeshlabError
 from meshlab.export import ExportError, FILES, MARKER, export, manifests, waypoint_gateway
 from meshlab.topology import load_topology
 
@@ -489,3 +494,89 @@ def test_readme_puts_warnings_first(tmp_path):
     r = (tmp_path / "README.md").read_text()
     assert r.index("Before you apply") < r.index("## 1. A cluster")
     assert "no waypoint carries the traffic to reviews" in r
+
+
+# -- the command: meshlab export ... ---------------------------------------------------------------
+
+def _docs(path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def test_export_bookinfo_ambient_with_the_traffic_shifting_virtualservice(tmp_path, capsys):
+    """`meshlab export bookinfo --mode ambient --apply virtual-service-reviews-50-v3.yaml -o out/`
+    writes what a Kubernetes user recognises from Istio's Bookinfo: the namespace enrolled in
+    ambient, the four services on 9080, the six Deployments with Istio's images, and the
+    VirtualService as written; it warns that the route needs its subsets and a waypoint."""
+    vs = tmp_path / "virtual-service-reviews-50-v3.yaml"
+    vs.write_text(REVIEWS_50_V3)
+    out = tmp_path / "out"
+    assert main(["export", "bookinfo", "--mode", "ambient", "--apply", str(vs), "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["00-namespaces.yaml", "10-apps.yaml", "30-policies.yaml",
+                                                     "README.md"]
+    assert str(out / "10-apps.yaml") in printed.out and "README.md" in printed.out
+    objs = [d for f in ("00-namespaces.yaml", "10-apps.yaml", "30-policies.yaml") for d in _docs(out / f)]
+    check_kubernetes_objects(objs)
+    assert one(objs, "Namespace", "default")["metadata"]["labels"] == {"istio.io/dataplane-mode": "ambient"}
+    assert {(s["metadata"]["name"], s["spec"]["ports"][0]["port"]) for s in objs if s["kind"] == "Service"} == {
+        ("productpage", 9080), ("details", 9080), ("reviews", 9080), ("ratings", 9080)}
+    assert {d["metadata"]["name"] for d in objs if d["kind"] == "Deployment"} == {
+        "productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1", "client"}
+    expected = yaml.safe_load(REVIEWS_50_V3)
+    expected["metadata"]["namespace"] = "default"
+    assert _docs(out / "30-policies.yaml") == [expected]
+    assert "meshlab: warning: VirtualService default/reviews routes to subsets 'v1', 'v3'" in printed.err
+    assert "no waypoint carries the traffic to reviews" in printed.err
+    readme = (out / "README.md").read_text()
+    assert f"meshlab export bookinfo --mode ambient --apply {vs} -o {out}" in readme
+    assert "istioctl install --set profile=ambient" in readme
+
+
+def test_export_with_waypoints_and_two_files(tmp_path, capsys):
+    (tmp_path / "dr.yaml").write_text(REVIEWS_SUBSETS)
+    (tmp_path / "vs.yaml").write_text(REVIEWS_50_V3)
+    out = tmp_path / "out"
+    assert main(["export", "bookinfo", "--mode", "ambient", "--waypoints", "reviews",
+                 "--apply", str(tmp_path / "dr.yaml"), "--apply", str(tmp_path / "vs.yaml"), "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    [gw] = _docs(out / "20-waypoints.yaml")
+    check_waypoint(gw)
+    assert [d["kind"] for d in _docs(out / "30-policies.yaml")] == ["DestinationRule", "VirtualService"]
+    reviews = one(_docs(out / "10-apps.yaml"), "Service", "reviews")
+    assert reviews["metadata"]["labels"]["istio.io/use-waypoint"] == "waypoint"
+
+
+def test_read_policy_files_skips_empty_documents_and_keeps_order(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("---\n" + REVIEWS_SUBSETS + "---\n---\n" + REVIEWS_50_V3)
+    assert [d["kind"] for d in _read_policy_files([f])] == ["DestinationRule", "VirtualService"]
+    assert _read_policy_files([]) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("kind: A\n---\nkind: B\n---\nspec: [\n", "document 3, line 6: not valid YAML"),
+    ("apiVersion: v1\nkind: [\n", "document 1, line 3: not valid YAML"),
+    ("---\n- a\n- b\n", "document 1: expected a mapping"),
+])
+def test_read_policy_files_names_file_and_document(tmp_path, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(MeshlabError) as e:
+        _read_policy_files([f])
+    assert str(e.value).startswith(f"{f}: {message}"), str(e.value)
+
+
+def test_a_bad_file_is_one_clear_error_and_exit_code_2(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["export", "bookinfo", "--apply", str(tmp_path / "missing.yaml"), "-o", str(out)]) == 2
+    assert f"meshlab: error: {tmp_path / 'missing.yaml'}: cannot read it" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["export", "bookinfo", "--mode", "sidecar", "--waypoints", "reviews", "-o", str(out)]) == 2
+    assert "service 'reviews' is not in an ambient namespace" in capsys.readouterr().err
+
+
+def test_export_has_help_and_needs_an_output_directory():
+    r = subprocess.run([sys.executable, "-m", "meshlab", "export", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--apply FILE" in r.stdout and "-o DIR" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "meshlab", "export", "bookinfo"], capture_output=True, text=True)
+    assert r.returncode == 2 and "the following arguments are required: -o/--out" in r.stderr
