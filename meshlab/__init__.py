@@ -13,6 +13,7 @@ The map (lower layers never import upper ones):
 - :mod:`meshlab.backends` — what realizes a topology: ``loopback`` (no root; every pod an address
   in 127.0.0.0/8) and, later, ``mininet``; processes, state on disk, clean-up.
 - :mod:`meshlab.lab` — the facade: ``Lab(topology).start() / request() / load() / reset() / stop()``.
+- :mod:`meshlab.export` — the same scenario as Kubernetes + Istio YAML and a README, for a real cluster.
 - :mod:`meshlab.cli` — the ``meshlab`` command.
 
 Usage::

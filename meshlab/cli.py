@@ -6,13 +6,16 @@
     meshlab topologies
     meshlab clean
     meshlab bench startup
+    meshlab export bookinfo --mode ambient --waypoints reviews --apply reviews-50-v3.yaml -o out/
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+from pathlib import Path
 
 from .errors import MeshlabError
 
@@ -95,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     _traffic_args(tr)
     tr.add_argument("--json", action="store_true", help="print the path as JSON")
 
+    ex = sub.add_parser("export", help="write Kubernetes + Istio YAML and a README to run the scenario on a real cluster",
+                        description="Write what a real cluster running Istio needs for the same scenario: "
+                                    "Namespaces with the mesh labels, ServiceAccounts, Services, Deployments "
+                                    "(Istio's published sample images), waypoint Gateways and the policies in "
+                                    "force, plus a README with the commands (kind, istioctl install, kubectl "
+                                    "apply, and the lab's traffic).")
+    ex.add_argument("topology", help="a shipped topology name or a path to a .yaml file")
+    ex.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
+                    help="mesh mode for every namespace (default: what the topology's namespace labels say)")
+    ex.add_argument("--waypoints", default=None, type=_waypoints,
+                    help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
+    ex.add_argument("--apply", action="append", default=[], metavar="FILE",
+                    help="Istio / Gateway API YAML in force (repeatable; multi-document files welcome)")
+    ex.add_argument("-o", "--out", required=True, metavar="DIR",
+                    help="directory to write into (created; files of an earlier export there are replaced)")
+
     sub.add_parser("topologies", help="list the shipped topology files",
                    description="List the topology files in topologies/ with their descriptions.")
 
@@ -165,6 +184,47 @@ def cmd_trace(a) -> int:
     return 0 if r.status is not None else 1
 
 
+def _read_policy_files(paths) -> list[dict]:
+    """The documents of the ``--apply`` files, in order, empty documents skipped.
+
+    A stand-in: the policy layer's validator replaces this body (same signature)."""
+    from .export import ExportError
+    import yaml
+    docs: list[dict] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ExportError(f"{path}: cannot read it: {e.strerror}") from None
+        n = 0
+        try:
+            for n, doc in enumerate(yaml.safe_load_all(text), 1):
+                if doc is None:
+                    continue
+                if not isinstance(doc, dict):
+                    raise ExportError(f"{path}: document {n}: expected a mapping (an Istio or Kubernetes object "
+                                      f"with apiVersion, kind and metadata), got {type(doc).__name__}")
+                docs.append(doc)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f", line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e)
+            raise ExportError(f"{path}: document {n + 1}{line}: not valid YAML: {problem}") from None
+    return docs
+
+
+def cmd_export(a) -> int:
+    from .export import manifests, write
+    policies = _read_policy_files(a.apply)
+    m = manifests(a.topology, a.mode, policies, waypoints=a.waypoints)
+    for path in write(m, a.out, command="meshlab " + " ".join(shlex.quote(x) for x in a.argv)):
+        print(path)
+    for w in m.warnings:
+        print(f"meshlab: warning: {w}", file=sys.stderr)
+    print(f"next: follow {Path(a.out) / 'README.md'} (kind cluster, istioctl install, kubectl apply -f {a.out})")
+    return 0
+
+
 def cmd_topologies(a) -> int:
     from .topology import load_topology, topology_files
     for f in topology_files():
@@ -192,10 +252,12 @@ def cmd_bench(a) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     a = build_parser().parse_args(argv)
+    a.argv = list(argv)
     try:
         return {"run": cmd_run, "trace": cmd_trace, "topologies": cmd_topologies, "clean": cmd_clean,
-                "bench": cmd_bench, "compare": cmd_compare}[a.cmd](a)
+                "bench": cmd_bench, "compare": cmd_compare, "export": cmd_export}[a.cmd](a)
     except MeshlabError as e:
         print(f"meshlab: error: {e}", file=sys.stderr)
         return 2
