@@ -118,16 +118,18 @@ def load_policies(source: "str | Path | dict | Iterable", file: str | None = Non
 
 
 def _from_text(text: str, file: str, lines: bool = True) -> list[PolicyObject]:
+    docs = []
     try:
-        docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            docs.append(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise PolicyError(f"not valid YAML: {getattr(e, 'problem', None) or e}", file=file,
+        raise PolicyError(f"not valid YAML: {getattr(e, 'problem', None) or e}", file=file, document=len(docs) + 1,
                           line=mark.line + 1 if mark else None) from None
     out, seen = [], {}
     for i, node in enumerate(docs, 1):
-        if node is None:
-            continue
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+            continue                               # an empty document (--- followed by ---)
         obj = _Document(YamlNode(node, file, "", lines, error_cls=PolicyError, context={"document": i})).build()
         where = f"{file}: document {i}" + (f", line {node.start_mark.line + 1}" if lines else "")
         obj = PolicyObject(obj.kind, obj.namespace, obj.name, obj.doc, where)

@@ -556,7 +556,8 @@ def test_read_policy_files_skips_empty_documents_and_keeps_order(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("kind: A\n---\nkind: B\n---\nspec: [\n", "document 3, line 6: not valid YAML"),
     ("apiVersion: v1\nkind: [\n", "document 1, line 3: not valid YAML"),
-    ("---\n- a\n- b\n", "document 1: expected a mapping"),
+    ("---\n- a\n- b\n", "document 1, line 2: expected a mapping"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n", "document 1, line 2: kind: kind Pod is not supported"),
 ])
 def test_read_policy_files_names_file_and_document(tmp_path, text, message):
     f = tmp_path / "bad.yaml"
@@ -569,7 +570,7 @@ def test_read_policy_files_names_file_and_document(tmp_path, text, message):
 def test_a_bad_file_is_one_clear_error_and_exit_code_2(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["export", "bookinfo", "--apply", str(tmp_path / "missing.yaml"), "-o", str(out)]) == 2
-    assert f"meshlab: error: {tmp_path / 'missing.yaml'}: cannot read it" in capsys.readouterr().err
+    assert f"meshlab: error: {tmp_path / 'missing.yaml'}: cannot read the file" in capsys.readouterr().err
     assert not out.exists()
     assert main(["export", "bookinfo", "--mode", "sidecar", "--waypoints", "reviews", "-o", str(out)]) == 2
     assert "service 'reviews' is not in an ambient namespace" in capsys.readouterr().err
