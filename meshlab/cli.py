@@ -21,8 +21,8 @@ def _lab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("topology", help="a shipped topology name (see `meshlab topologies`) or a path to a .yaml file")
     p.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
                    help="mesh mode for every namespace (default: what the topology's namespace labels say)")
-    p.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"],
-                   help="what runs the cluster (default: auto — mininet with root, else loopback)")
+    p.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
+                   help="what runs the cluster (default: loopback; mininet needs root; auto: mininet where it can run)")
     p.add_argument("--waypoints", default=None, type=_waypoints,
                    help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
 
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("topology", help="a shipped topology name or a path to a .yaml file")
     cmp_.add_argument("--requests", "-n", type=_positive_int, default=300, help="requests per mode (default 300)")
     cmp_.add_argument("--concurrency", "-c", type=_positive_int, default=4, help="connections (default 4)")
-    cmp_.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"])
+    cmp_.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"])
     cmp_.add_argument("--json", action="store_true", help="one JSON object keyed by mode")
 
     tr = sub.add_parser("trace", help="send one request and print its path hop by hop",
