@@ -85,9 +85,25 @@ def app_source_ip(pod, net) -> str | None:
 
 def become_proxy_user(role: str, net) -> None:
     """Under iptables, a sidecar runs as istio-proxy (UID/GID 1337), so istio-init's owner match
-    keeps its own connections out of the capture. Called after its certificates are loaded."""
+    keeps its own connections out of the capture. It keeps one capability, CAP_DAC_READ_SEARCH,
+    so it can still read the lab's files (Python's own modules may sit in a root-only home)."""
     if role != "sidecar" or not by_iptables(net) or os.getuid() != 0:
         return
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(8, 1, 0, 0, 0)                 # PR_SET_KEEPCAPS: keep permitted caps across setuid
     os.setgroups([])
     os.setgid(PROXY_GID)
     os.setuid(PROXY_UID)
+    keep = 1 << 2                             # CAP_DAC_READ_SEARCH
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+    data = (Data * 2)(Data(keep, keep, 0), Data(0, 0, 0))
+    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:     # _LINUX_CAPABILITY_VERSION_3
+        err = ctypes.get_errno()
+        raise OSError(err, f"capset: {os.strerror(err)}")
