@@ -39,3 +39,9 @@ def bookinfo(request):
 def httpbin(request):
     with Lab("httpbin", backend=request.param, verbose=False) as lab:
         yield lab
+
+
+@pytest.fixture(scope="session")
+def mininet_required():
+    """For tests that only make sense on mininet."""
+    need_backend("mininet")
