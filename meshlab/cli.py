@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "throughput per proxy role, against no proxy, nginx and a stunnel pair; panel: "
                          "the notebook loop (apply a change, send 200 requests, redraw)")
     be.add_argument("--topology", default="bookinfo")
+    be.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
+                    help="startup: the backend to measure (mininet needs root)")
+    be.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
+                    help="startup: mesh mode (default: the topology's namespace labels)")
     be.add_argument("--repeat", type=_positive_int, default=3)
     be.add_argument("--json", action="store_true")
     be.add_argument("--requests", type=_positive_int, default=1000, help="hops: requests at concurrency 1")
@@ -188,7 +192,7 @@ def cmd_bench(a) -> int:
         return bench_hops(a.requests, 2 * a.requests, a.json, a.out)
     if a.what == "panel":
         return bench_panel(a.repeat, 200, a.json)
-    return bench_startup(a.topology, a.repeat, a.json)
+    return bench_startup(a.topology, a.repeat, a.json, backend=a.backend, mode=a.mode)
 
 
 def main(argv: list[str] | None = None) -> int:

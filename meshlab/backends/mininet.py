@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import shutil
 import subprocess
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -162,7 +159,8 @@ class MininetBackend(Backend):
             link = {k: v for k, v in link.items() if k not in ("delay", "loss")}
         self._link_opts = link
         names = self._names()
-        self._write_record({"bridges": [], "hosts": []})
+        me = os.getpid()
+        self._write_record({"owner": [me, _create_time(me)], "bridges": [], "hosts": []})
         self.mn = Mininet(topo=None, build=False, controller=None, switch=LinuxBridge,
                           link=TCLink if link else Link, waitConnected=False)
         try:
@@ -370,35 +368,21 @@ def clean_slot(slot: int, root: Path | None = None) -> list[str]:
     return removed
 
 
-def clean_leftovers(root: Path | None = None) -> list[str]:
-    """For ``meshlab clean``: every mininet lab whose slot no live lab holds."""
+def clean_leftovers(root: Path | None = None, force: bool = False) -> list[str]:
+    """For ``meshlab clean``: the network of every mininet lab whose controlling process is gone
+    (with ``force``, of running ones too). The slot alone proves nothing: another lab may have
+    taken it since."""
     d = (root or state_root()) / "mininet"
     out: list[str] = []
-    if not d.exists() or shutil.which("ip") is None:
+    if not d.exists():
         return out
     for f in sorted(d.glob("*.json")):
         try:
             n = int(f.stem)
-        except ValueError:
+            owner = json.loads(f.read_text()).get("owner") or [None, None]
+        except (ValueError, OSError):
             continue
-        try:
-            held = Slot(first=n, count=1)
-        except LabError:
-            continue                          # a running lab holds it
-        try:
-            out += clean_slot(n, root)
-        finally:
-            held.release()
+        if not force and _alive(*owner):
+            continue
+        out += clean_slot(n, root)
     return out
-
-
-def quote(cmd: str) -> str:
-    return shlex.quote(cmd)
-
-
-def wait_for(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise LabError(f"timed out waiting for {what}")
-        time.sleep(0.02)

@@ -185,5 +185,5 @@ def clean(force: bool = False, root: Path | None = None) -> CleanReport:
         shutil.rmtree(d, ignore_errors=True)
         report.labs.append(d.name)
     from .mininet import clean_leftovers          # bridges of mininet labs no live lab holds
-    report.network = clean_leftovers(root)
+    report.network = clean_leftovers(root, force)
     return report
