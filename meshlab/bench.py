@@ -44,14 +44,15 @@ def _baseline(n: int) -> tuple[float, float]:
     return dt, pss
 
 
-def bench_startup(topology: str = "bookinfo", repeat: int = 3, as_json: bool = False) -> int:
+def bench_startup(topology: str = "bookinfo", repeat: int = 3, as_json: bool = False,
+                  backend: str = "loopback", mode: str | None = None) -> int:
     from .lab import Lab
     rows = []
     for i in range(repeat):
         if not as_json:
             print(f"run {i + 1}/{repeat} ...", file=sys.stderr)
         t0 = time.monotonic()
-        with Lab(topology, verbose=False) as lab:
+        with Lab(topology, mode=mode, backend=backend, verbose=False) as lab:
             started = time.monotonic() - t0
             while True:
                 r = lab.request(timeout=5)
@@ -63,8 +64,8 @@ def bench_startup(topology: str = "bookinfo", repeat: int = 3, as_json: bool = F
             lab.load(requests=50, concurrency=2, progress=False)      # warm: memory after real work
             procs = lab.state.processes()          # pods, and helpers such as the fork server
             pss = _pss_mb(p["pid"] for p in procs)
-            backend = lab.backend.name
-            n = len(lab.workers)
+            used = lab.backend.name
+            n = len(lab.workers) + len(lab.proxies)
             helpers = len(procs) - n
         base_t, base_pss = _baseline(n)
         rows.append({"start_s": started, "serving_s": serving, "pss_mb": pss, "processes": n,
@@ -72,7 +73,8 @@ def bench_startup(topology: str = "bookinfo", repeat: int = 3, as_json: bool = F
                      "baseline_start_s": base_t, "baseline_pss_mb": base_pss})
     me = psutil.Process().memory_full_info().pss / 2 ** 20
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    out = {"benchmark": "startup", "topology": topology, "backend": backend, "repeat": repeat,
+    out = {"benchmark": "startup", "topology": topology, "backend": used, "mode": mode or "topology's",
+           "repeat": repeat,
            "cpus": psutil.cpu_count(), "median": {k: round(v, 3) for k, v in med.items()},
            "ratio_serving_vs_baseline": round(med["serving_s"] / med["baseline_start_s"], 2),
            "ratio_pss_vs_baseline": round(med["pss_mb"] / med["baseline_pss_mb"], 2),
@@ -81,13 +83,13 @@ def bench_startup(topology: str = "bookinfo", repeat: int = 3, as_json: bool = F
         print(json.dumps(out, indent=2))
         return 0
     m = out["median"]
-    print(f"\nstartup benchmark · {topology} on {backend} · {m['processes']:.0f} pod processes · "
+    print(f"\nstartup benchmark · {topology} on {used} · mode {out['mode']} · {m['processes']:.0f} pod and proxy processes · "
           f"{out['cpus']} CPUs · median of {repeat}")
     print(f"  up and serving      {m['serving_s'] * 1000:8.0f} ms   (start() returned after {m['start_s'] * 1000:.0f} ms)")
     print(f"  baseline            {m['baseline_start_s'] * 1000:8.0f} ms   ({m['processes']:.0f} bare Pythons started in parallel)"
           f"   ratio {out['ratio_serving_vs_baseline']}x")
-    print(f"  lab processes PSS   {m['pss_mb']:8.1f} MB   ({m['processes']:.0f} pods + {m['helper_processes']:.0f} "
-          f"helper (fork server), summed; after 50 requests)")
+    print(f"  lab processes PSS   {m['pss_mb']:8.1f} MB   ({m['processes']:.0f} pod and proxy processes + {m['helper_processes']:.0f} "
+          f"helpers (fork server; mininet: a shell per namespace), summed; after 50 requests)")
     print(f"  baseline PSS        {m['baseline_pss_mb']:8.1f} MB   ({m['processes']:.0f} bare Pythons)"
           f"   ratio {out['ratio_pss_vs_baseline']}x")
     print(f"  controller PSS      {me:8.1f} MB   (this process: the lab facade, not counted above)")

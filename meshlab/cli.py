@@ -24,8 +24,8 @@ def _lab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("topology", help="a shipped topology name (see `meshlab topologies`) or a path to a .yaml file")
     p.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
                    help="mesh mode for every namespace (default: what the topology's namespace labels say)")
-    p.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"],
-                   help="what runs the cluster (default: auto — mininet with root, else loopback)")
+    p.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
+                   help="what runs the cluster (default: loopback; mininet needs root; auto: mininet where it can run)")
     p.add_argument("--waypoints", default=None, type=_waypoints,
                    help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
     p.add_argument("--apply", action="append", default=[], metavar="FILE",
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("topology", help="a shipped topology name or a path to a .yaml file")
     cmp_.add_argument("--requests", "-n", type=_positive_int, default=300, help="requests per mode (default 300)")
     cmp_.add_argument("--concurrency", "-c", type=_positive_int, default=4, help="connections (default 4)")
-    cmp_.add_argument("--backend", default="auto", choices=["auto", "loopback", "mininet"])
+    cmp_.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"])
     cmp_.add_argument("--json", action="store_true", help="one JSON object keyed by mode")
 
     tr = sub.add_parser("trace", help="send one request and print its path hop by hop",
@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "throughput per proxy role, against no proxy, nginx and a stunnel pair; panel: "
                          "the notebook loop (apply a change, send 200 requests, redraw)")
     be.add_argument("--topology", default="bookinfo")
+    be.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
+                    help="startup: the backend to measure (mininet needs root)")
+    be.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
+                    help="startup: mesh mode (default: the topology's namespace labels)")
     be.add_argument("--repeat", type=_positive_int, default=3)
     be.add_argument("--json", action="store_true")
     be.add_argument("--requests", type=_positive_int, default=1000, help="hops: requests at concurrency 1")
@@ -233,7 +237,7 @@ def cmd_bench(a) -> int:
         return bench_hops(a.requests, 2 * a.requests, a.json, a.out)
     if a.what == "panel":
         return bench_panel(a.repeat, 200, a.json)
-    return bench_startup(a.topology, a.repeat, a.json)
+    return bench_startup(a.topology, a.repeat, a.json, backend=a.backend, mode=a.mode)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def run_report(lab: Lab, res: LoadResult) -> dict:
 
 
 def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 4, warmup: int = 30,
-            backend: str = "auto", log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
+            backend: str = "loopback", log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
     out = {}
     for label, mode, waypoints in MODES:
         log(f"compare: {label} ...")

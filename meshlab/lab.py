@@ -67,11 +67,11 @@ class _Running:
 
 class Lab:
     """A running cluster. ``topology`` is a shipped name (``"bookinfo"``), a path, a dict or a
-    :class:`~meshlab.topology.Topology`; ``mode`` is the mesh mode; ``backend`` is ``"auto"``,
-    ``"loopback"`` or ``"mininet"``."""
+    :class:`~meshlab.topology.Topology`; ``mode`` is the mesh mode; ``backend`` is ``"loopback"``
+    (the default), ``"mininet"`` (root) or ``"auto"`` (mininet where it can run)."""
 
     def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str | None = None,
-                 backend: str = "auto", *, waypoints: "str | list[str] | None" = None, verbose: bool = True):
+                 backend: str = "loopback", *, waypoints: "str | list[str] | None" = None, verbose: bool = True):
         self.topology = load_topology(topology)
         if mode is not None and mode not in BUILT_MODES:
             later = f" ('{mode}' is not built yet)" if mode in mesh.MODES else ""
@@ -357,6 +357,7 @@ class Lab:
         self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh.get(p.name)) for p in self.net.pods),
                            services=tuple(replace(s, waypoint=self.waypoint_of.get((s.namespace, s.name)))
                                           for s in self.net.services))
+        self.backend.sync(self.net)        # mininet: iptables rules follow the meshes
 
     def _ztunnel_certs(self, node: str) -> dict[str, list[str]]:
         certs = {}
@@ -464,6 +465,28 @@ class Lab:
                          "sidecar_pid": sc.pid if sc else None,
                          "alive": bool(w and w.alive()) and (sc is None or sc.alive())})
         return rows
+
+    # -- inside the network (mininet) -----------------------------------------------------------
+    def _place(self, where: str) -> str:
+        self._require_running()
+        if where in self.net.nodes:
+            return where
+        try:
+            return self.topology.pod(where).name
+        except KeyError as e:
+            raise LabError(f"{e.args[0]}; nodes: {', '.join(self.net.nodes)}") from None
+
+    def exec(self, where: str, cmd: str, timeout: float = 30.0) -> str:
+        """Run a shell command in the network namespace of a pod or node and return its output:
+        ``lab.exec("reviews-v1", "iptables -t nat -S")``, ``lab.exec("node-1", "ss -tnp")``."""
+        return self.backend.exec(self._place(where), cmd, timeout)
+
+    def capture(self, where: str, *, seconds: float | None = None, packets: int | None = None,
+                during=None, intf: str = "eth0", path: str | None = None):
+        """Capture packets on a pod's or node's link (``eth0``: a pod's veth, a node's underlay
+        link) while ``during()`` runs, for ``seconds`` or until ``packets`` arrived. Returns a
+        :class:`~meshlab.telemetry.pcap.Capture`: the pcap file and a table of what is readable."""
+        return self.backend.capture(self._place(where), seconds, packets, during, intf, path)
 
     # -- traffic -------------------------------------------------------------------------------
     def _worker_for(self, source: str | None) -> tuple[str, WorkerProcess]:

@@ -8,6 +8,7 @@ branches on which backend it has.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from abc import ABC, abstractmethod
@@ -49,24 +50,47 @@ class Backend(ABC):
     def teardown(self) -> None:
         """Remove everything the backend created (idempotent)."""
 
+    def sync(self, net: ClusterNet) -> None:
+        """The lab's addresses or meshes changed (a mode change, a waypoint): make the network
+        match — the mininet backend (re)loads iptables rules; loopback has nothing to do."""
+
+    def exec(self, where: str, cmd: str, timeout: float = 30.0) -> str:
+        """Run a shell command in the network of a pod or node; its output."""
+        raise LabError(f"the {self.name} backend has no per-pod network to run commands in; "
+                       "use backend='mininet' (root) for lab.exec")
+
+    def capture(self, where: str, seconds: float | None = None, packets: int | None = None,
+                during=None, intf: str = "eth0", path: str | None = None):
+        """Capture packets on a pod's or node's link; a :class:`~meshlab.telemetry.pcap.Capture`."""
+        raise LabError(f"the {self.name} backend has no links to capture on; use backend='mininet' (root)")
+
 
 def mininet_status() -> tuple[bool, str]:
     """Can the mininet backend run here? (ok, reason in plain words)."""
     if os.geteuid() != 0:
         return False, "mininet needs root"
-    if shutil.which("mnexec") is None:
-        return False, "mininet's mnexec is not installed (Debian: apt-get install mininet)"
-    return False, "the mininet backend is not built yet"
+    missing = [t for t in ("mnexec", "iptables-restore", "brctl", "ip") if shutil.which(t) is None]
+    if missing:
+        return False, (f"{', '.join(missing)} not installed (Debian: apt-get install mininet iptables "
+                       "bridge-utils iproute2, or run scripts/setup as root)")
+    if importlib.util.find_spec("mininet") is None:
+        return False, "Mininet's Python API is not installed (pip install 'meshlab[mininet]')"
+    return True, "root, mnexec and Mininet are here"
 
 
 def choose_backend(name: str) -> Backend:
+    """``loopback`` (the default: no root, the same everywhere), ``mininet`` (root), or ``auto``:
+    mininet where it can run, loopback otherwise — and the backend's ``reason`` says which and why."""
     from .loopback import LoopbackBackend
     if name not in BACKENDS:
         raise LabError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
+    if name == "loopback":
+        return LoopbackBackend(reason="asked for the loopback backend")
     ok, why = mininet_status()
-    if name == "mininet":
-        if not ok:
+    if not ok:
+        if name == "mininet":
             raise LabError(f"backend 'mininet' cannot run here: {why}; use backend='loopback'")
-    if name == "auto":
         return LoopbackBackend(reason=f"{why} — using the loopback backend")
-    return LoopbackBackend(reason="asked for the loopback backend")
+    from .mininet import MininetBackend
+    return MininetBackend(reason=f"{why} — using the mininet backend (network namespaces, real iptables)"
+                          if name == "auto" else "asked for the mininet backend")

@@ -78,13 +78,14 @@ class Zygote:
             pass_fds=(zyg_end.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         zyg_end.close()
 
-    def fork(self, module: str, log_path: str) -> Forked:
+    def fork(self, module: str, log_path: str, netns: str | None = None) -> Forked:
+        """A new process running ``module``; in the network namespace at ``netns`` if given."""
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         try:
             with self._lock:
                 socket.send_fds(self._lab_end, [json.dumps({"op": "fork", "module": module,
-                                                            "log": log_path}).encode()], [in_r, out_w])
+                                                            "log": log_path, "netns": netns}).encode()], [in_r, out_w])
                 reply = json.loads(self._lab_end.recv(65536) or b'{"error": "the fork server exited"}')
         except OSError as e:
             reply = {"error": f"the fork server is gone ({e.strerror or e})"}

@@ -125,14 +125,19 @@ class CleanReport:
     labs: list[str]
     killed: list[str]
     skipped: list[str]
+    network: list[str] = None         # mininet leftovers removed: bridges, namespaces' processes
 
     def __str__(self) -> str:
+        net = f"removed mininet leftovers: {', '.join(self.network)}" if self.network else None
         if not self.labs:
-            return "nothing to clean: no lab state left behind" + (
-                f" ({len(self.skipped)} lab(s) still running: {', '.join(self.skipped)})" if self.skipped else "")
+            head = "nothing to clean: no lab state left behind" if not net else net
+            return head + (f" ({len(self.skipped)} lab(s) still running: {', '.join(self.skipped)})"
+                           if self.skipped else "")
         lines = [f"cleaned {len(self.labs)} lab(s): {', '.join(self.labs)}"]
         if self.killed:
             lines.append(f"stopped {len(self.killed)} process(es): {', '.join(self.killed)}")
+        if net:
+            lines.append(net)
         if self.skipped:
             lines.append(f"left {len(self.skipped)} running lab(s) alone: {', '.join(self.skipped)}")
         return "\n".join(lines)
@@ -152,9 +157,7 @@ def clean(force: bool = False, root: Path | None = None) -> CleanReport:
     controlling process is still alive."""
     labs_dir = (root or state_root()) / "labs"
     report = CleanReport([], [], [])
-    if not labs_dir.exists():
-        return report
-    for d in sorted(labs_dir.iterdir()):
+    for d in sorted(labs_dir.iterdir()) if labs_dir.exists() else []:
         try:
             meta = json.loads((d / "lab.json").read_text())
         except (OSError, ValueError):
@@ -181,4 +184,6 @@ def clean(force: bool = False, root: Path | None = None) -> CleanReport:
             report.killed.append(f"{p.get('name')}[{p['pid']}]")
         shutil.rmtree(d, ignore_errors=True)
         report.labs.append(d.name)
+    from .mininet import clean_leftovers          # bridges of mininet labs no live lab holds
+    report.network = clean_leftovers(root, force)
     return report

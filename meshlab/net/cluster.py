@@ -58,11 +58,14 @@ class ServiceAddr:
 class ClusterNet:
     """Every address in the lab. ``kube_proxy`` says who picks a service's endpoint: ``"dialer"``
     (the loopback backend: the pod's dialer does what kube-proxy's iptables DNAT would) or
-    ``"kernel"`` (the mininet backend: real DNAT rules on the node)."""
+    ``"kernel"`` (the mininet backend: real DNAT rules on the node). ``interception`` says how a
+    proxy learns a captured connection's original destination (see :mod:`meshlab.net.capture`):
+    ``"proxy-protocol"`` (loopback) or ``"iptables"`` (mininet: ``SO_ORIGINAL_DST``)."""
     pods: tuple[PodAddr, ...]
     services: tuple[ServiceAddr, ...]
     nodes: dict = field(default_factory=dict)     # node name -> node IP
     kube_proxy: str = "dialer"
+    interception: str = "proxy-protocol"
 
     def pod(self, name: str) -> PodAddr:
         for p in self.pods:
@@ -123,4 +126,5 @@ class ClusterNet:
     def from_dict(cls, d: dict) -> "ClusterNet":
         return cls(pods=tuple(PodAddr(**{**p, "ports": tuple(p["ports"])}) for p in d["pods"]),
                    services=tuple(ServiceAddr(**{**s, "endpoints": tuple(s["endpoints"])}) for s in d["services"]),
-                   nodes=dict(d.get("nodes", {})), kube_proxy=d.get("kube_proxy", "dialer"))
+                   nodes=dict(d.get("nodes", {})), kube_proxy=d.get("kube_proxy", "dialer"),
+                   interception=d.get("interception", "proxy-protocol"))

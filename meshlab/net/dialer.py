@@ -76,8 +76,9 @@ class Dialer:
 
         A captured pod's connection goes to the proxy listening on its pod IP's outbound port
         (15001), led by a PROXY v2 header with the original destination — what iptables'
-        REDIRECT and ``SO_ORIGINAL_DST`` give a proxy in a real pod."""
-        if self.captured():
+        REDIRECT and ``SO_ORIGINAL_DST`` give a proxy in a real pod. Where iptables really
+        captures (``interception="iptables"``), the dialer just connects."""
+        if self.captured() and self.net.interception == "proxy-protocol":
             ip = self.resolve(host)
             svc = self.net.service_at(ip)
             d = Dialed(host, port, ip, ip, port, f"{svc.name}.{svc.namespace}" if svc else None, None)

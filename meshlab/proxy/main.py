@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ..net import control
+from ..net import capture, control
 from ..net.cluster import ADMIN_PORT, ClusterNet
 from ..net.http1 import Request, Response, serve, text_response
 from ..policy.loader import PolicyObject
@@ -17,7 +17,10 @@ async def setup(spec: dict, ch: control.Channel):
         from .sidecar import Sidecar
         proxy = Sidecar(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
     elif role == "ztunnel":
-        from .ztunnel import Ztunnel
+        if capture.by_iptables(net):             # the node's rules send its pods' traffic here
+            from .ztunnel_node import NodeZtunnel as Ztunnel
+        else:
+            from .ztunnel import Ztunnel
         proxy = Ztunnel(spec["node"], net, {k: tuple(v) for k, v in spec["certs"].items()}, spec["root"])
     elif role == "waypoint":
         from .waypoint import Waypoint
@@ -25,6 +28,7 @@ async def setup(spec: dict, ch: control.Channel):
     else:
         raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel, waypoint")
     proxy.set_policies([PolicyObject.from_record(r) for r in spec.get("policies", [])])
+    capture.become_proxy_user(role, net)
     admin_ip = net.nodes[spec["node"]] if role == "ztunnel" else net.pod(spec["pod"]).ip
     try:
         await proxy.start()

@@ -19,7 +19,7 @@ import asyncio
 import socket
 
 from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
-from ..net import proxyproto
+from ..net import capture, proxyproto
 from ..net.tcp import abort_with_reset, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
@@ -45,7 +45,7 @@ class Sidecar(L7Router):
         self.client_tls = client_context(cert, key, root)
         self.server_tls = server_context(cert, key, root)
         self.mesh_pool = UpstreamPool(self.pod.ip, self.client_tls)
-        self.app_pool = UpstreamPool(self.pod.local_ip)
+        self.app_pool = UpstreamPool(capture.app_source_ip(pod, net))
         self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
         self.hbone = HboneUpstream(pod, client_context(cert, key, root, alpn=["h2"]))
         self.servers: list = []
@@ -65,15 +65,15 @@ class Sidecar(L7Router):
 
     # -- listeners -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self.servers.append(await asyncio.start_server(self._outbound, self.pod.ip, OUTBOUND_PORT,
-                                                       reuse_address=True))
+        self.servers.append(await asyncio.start_server(self._outbound, capture.listen_ip(self.pod, self.net),
+                                                       OUTBOUND_PORT, reuse_address=True))
         self.servers.append(await asyncio.start_server(self._hbone_in, self.pod.ip, HBONE_PORT,
                                                        ssl=self.hbone_server_tls, reuse_address=True))
         loop = asyncio.get_running_loop()
-        for port in self.pod.ports:
+        for port in capture.inbound_listeners(self.pod, self.net):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((self.pod.ip, port))
+            s.bind((capture.listen_ip(self.pod, self.net), port))
             s.listen(512)
             s.setblocking(False)
             self._sockets.append(s)
@@ -95,7 +95,7 @@ class Sidecar(L7Router):
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            got = await proxyproto.read_header(reader)
+            got = await capture.original_destination(reader, writer, self.net)
             if got is None:
                 return
             orig, rest = got
@@ -142,7 +142,7 @@ class Sidecar(L7Router):
     async def _accept_loop(self, loop, lsock: socket.socket, port: int) -> None:
         while True:
             sock, _ = await loop.sock_accept(lsock)
-            t = asyncio.ensure_future(self._inbound(loop, sock, port))
+            t = asyncio.ensure_future(self._inbound(loop, sock, capture.inbound_port(sock, port, self.net)))
             self._tasks.add(t)                # asyncio keeps only weak references to tasks
             t.add_done_callback(self._tasks.discard)
 

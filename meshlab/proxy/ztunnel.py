@@ -27,7 +27,7 @@ import random
 import ssl
 
 from ..identity import client_context, server_context, spiffe_id
-from ..net import proxyproto
+from ..net import capture, proxyproto
 from ..net.tcp import abort_with_reset
 from ..policy.authz import Attributes, authorize
 from ..policy.peerauth import mtls_mode
@@ -121,7 +121,7 @@ class Ztunnel:
                          attrs={"direction": "outbound"})
         dst, error, sent, received, labels = None, None, 0, 0, None
         try:
-            got = await proxyproto.read_header(reader)
+            got = await capture.original_destination(reader, writer, self.net)
             if got is None:
                 return
             orig, rest = got
@@ -148,7 +148,7 @@ class Ztunnel:
                 sent, received = await pump(reader, writer, stream)
                 sent += len(rest)
             else:                            # not in the mesh: plaintext, straight to it
-                r2, w2 = await asyncio.open_connection(dst_ip, dst_port, local_addr=(src.ip, 0))
+                r2, w2 = await _connect_as(dst_ip, dst_port, src.ip)
                 attrs["passthrough"] = True
                 w2.write(rest)
                 sent, received = await _splice(reader, writer, r2, w2)
