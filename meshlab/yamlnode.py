@@ -184,6 +184,10 @@ def listing(items: Iterable[str]) -> str:
 
 
 def close_match(word: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    for c in choices:                            # the commonest slip: the wrong case
+        if str(c).lower() == str(word).lower() and str(c) != str(word):
+            return f" (did you mean {str(c)!r}?)"
     import difflib
     m = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
     return f" (did you mean {m[0]!r}?)" if m else ""

@@ -1,0 +1,210 @@
+"""The policy core, pure: loading Istio YAML, route matching, weights, faults, retries, traffic
+policy, circuit breakers, outlier detection, PeerAuthentication modes."""
+
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from meshlab.errors import PolicyError
+from meshlab.policy.circuit import OutlierDetector, PoolAccount
+from meshlab.policy.loader import load_policies, parse_retry_on
+from meshlab.policy.peerauth import mtls_mode
+from meshlab.policy.routing import (Destination, RequestInfo, Outlier, TrafficPolicy, fault_decision, fqdn,
+                                    pick_destination, route_request, traffic_policy, virtual_service_for)
+
+REVIEWS = "reviews.default.svc.cluster.local"
+
+
+def vs(http, hosts=("reviews",), ns="default"):
+    return load_policies({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                          "metadata": {"name": "r", "namespace": ns}, "spec": {"hosts": list(hosts), "http": http}})[0]
+
+
+def req(path="/reviews/0", method="GET", **headers):
+    return RequestInfo(method, path, {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("doc, field, words", [
+    ("kind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {hosts: [r], http: [{route: [{destination: {host: r}}], timeout: 3}]}",
+     "spec.http[0].timeout", "duration with a unit"),
+    ("kind: DestinationRule\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {host: r, trafficPolicy: {loadBalancer: {simple: FASTEST}}}",
+     "spec.trafficPolicy.loadBalancer.simple", "allowed values: UNSPECIFIED, LEAST_REQUEST, ROUND_ROBIN, RANDOM"),
+    ("kind: PeerAuthentication\napiVersion: security.istio.io/v1\nmetadata: {name: d}\nspec: {mtls: {mode: strict}}",
+     "spec.mtls.mode", "did you mean 'STRICT'?"),
+    ("kind: AuthorizationPolicy\napiVersion: security.istio.io/v1\nmetadata: {name: a}\nspec: {rules: [{to: [{operation: {ports: [9080]}}]}]}",
+     "spec.rules[0].to[0].operation.ports[0]", "expected a string"),
+    ("kind: VirtualService\napiVersion: networking.istio.io/v1beta2\nmetadata: {name: r}\nspec: {hosts: [r]}",
+     "apiVersion", "networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3"),
+    ("kind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {hosts: [r], http: [{route: [{destination: {host: r}}], match: [{headers: {End-User: {exact: a}}}]}]}",
+     "spec.http[0].match[0].headers.End-User", "must be lower-case"),
+])
+def test_a_bad_document_names_its_field_and_what_is_allowed(doc, field, words):
+    with pytest.raises(PolicyError) as e:
+        load_policies("# comment\n" + doc, file="p.yaml")
+    assert e.value.file == "p.yaml" and e.value.document == 1 and e.value.field == field
+    assert e.value.line is not None and words in str(e.value)
+
+
+def test_retry_on_reads_policies_and_status_codes():
+    assert parse_retry_on("5xx, 503,gateway-error") == (frozenset({"5xx", "gateway-error", "retriable-status-codes"}),
+                                                         frozenset({503}))
+    with pytest.raises(ValueError, match="unknown retryOn value '5xxx'"):
+        parse_retry_on("5xxx")
+
+
+# -- routes --------------------------------------------------------------------------------------
+
+def test_first_matching_route_wins_and_no_match_is_404():
+    v = vs([{"match": [{"headers": {"end-user": {"exact": "jason"}}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
+            {"match": [{"uri": {"prefix": "/reviews"}}, {"method": {"exact": "POST"}}],
+             "route": [{"destination": {"host": "reviews", "subset": "v1"}}]}])
+    assert route_request(v, REVIEWS, req(end_user="jason")).destinations[0].subset == "v2"
+    assert route_request(v, REVIEWS, req()).destinations[0].subset == "v1"
+    assert route_request(v, REVIEWS, req("/health", "POST")).destinations[0].subset == "v1"   # blocks are ORed
+    assert route_request(v, REVIEWS, req("/health")) is None                                    # NR: 404
+    assert route_request(None, REVIEWS, req()).rule == "default route"
+
+
+def test_uri_ignores_the_query_and_headers_can_be_presence_checks():
+    v = vs([{"match": [{"uri": {"exact": "/reviews/0"}, "headers": {"x-canary": {}}}],
+             "route": [{"destination": {"host": "reviews", "subset": "v3"}}]},
+            {"route": [{"destination": {"host": "reviews", "subset": "v1"}}]}])
+    assert route_request(v, REVIEWS, req("/reviews/0?x=1", x_canary="")).destinations[0].subset == "v3"
+    assert route_request(v, REVIEWS, req("/reviews/0?x=1")).destinations[0].subset == "v1"
+
+
+def test_hosts_are_relative_to_the_objects_namespace():
+    assert fqdn("reviews", "default") == REVIEWS
+    assert fqdn("reviews.other", "default") == "reviews.other.svc.cluster.local"
+    assert virtual_service_for([vs([{"route": [{"destination": {"host": "reviews"}}]}], ns="other")], REVIEWS) is None
+
+
+def test_a_fault_turns_off_timeout_and_retries_and_needs_a_percentage():
+    v = vs([{"route": [{"destination": {"host": "reviews"}}], "timeout": "1s", "retries": {"attempts": 3},
+             "fault": {"delay": {"fixedDelay": "7s", "percent": 100}, "abort": {"httpStatus": 500}}}])
+    a = route_request(v, REVIEWS, req())
+    assert a.timeout is None and a.retry.attempts == 0
+    assert a.delay == (7.0, 100.0) and a.abort == (500, 0.0)
+    assert fault_decision(a, random.Random(1)) == (7.0, None)          # abort has no percentage: never
+
+
+def test_retries_follow_istios_translation():
+    base = [{"route": [{"destination": {"host": "reviews"}}]}]
+    assert route_request(vs(base), REVIEWS, req()).retry.attempts == 2                # the mesh default
+    off = vs([{**base[0], "retries": {"attempts": 0}}])
+    assert route_request(off, REVIEWS, req()).retry.attempts == 0
+    r = route_request(vs([{**base[0], "retries": {"attempts": 3, "retryOn": "gateway-error,409", "perTryTimeout": "2s"}}]),
+                      REVIEWS, req()).retry
+    assert (r.attempts, r.retriable_status_codes, r.per_try_timeout) == (3, frozenset({409}), 2.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 100), min_size=2, max_size=4).filter(lambda ws: sum(ws) > 0), st.integers(0, 2 ** 32))
+def test_weights_split_traffic_in_proportion(weights, seed):
+    dests = [Destination(REVIEWS, f"v{i}", weight=w) for i, w in enumerate(weights)]
+    rng = random.Random(seed)
+    n = 4000
+    counts = {d.subset: 0 for d in dests}
+    for _ in range(n):
+        counts[pick_destination(dests, rng).subset] += 1
+    for d in dests:
+        share = d.weight / sum(weights)
+        assert abs(counts[d.subset] / n - share) < 0.05          # ~6 sigma at n=4000
+        if d.weight == 0:
+            assert counts[d.subset] == 0
+
+
+def test_subset_traffic_policy_overrides_the_rules():
+    dr = load_policies({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "r"},
+                        "spec": {"host": "reviews", "trafficPolicy": {"loadBalancer": {"simple": "RANDOM"},
+                                                                      "connectionPool": {"tcp": {"maxConnections": 5}}},
+                                 "subsets": [{"name": "v1", "labels": {"version": "v1"},
+                                              "trafficPolicy": {"loadBalancer": {"simple": "ROUND_ROBIN"}}}]}})[0]
+    assert traffic_policy(dr).lb == "RANDOM" and traffic_policy(dr).max_connections == 5
+    assert traffic_policy(dr, "v1").lb == "ROUND_ROBIN"
+    assert traffic_policy(None) == TrafficPolicy()
+
+
+# -- circuit breakers and outliers -------------------------------------------------------------------
+
+def test_circuit_breaker_of_the_task_admits_one_and_queues_one():
+    acct = PoolAccount(TrafficPolicy(max_connections=1, max_pending=1, max_requests_per_connection=1))
+    assert acct.admit() == "connect"
+    assert acct.admit() == "overflow"              # the first one's connection is still opening
+    acct.connected()
+    assert acct.admit() == "queue"
+    assert acct.admit() == "overflow"
+    acct.finished(keep_connection=True)            # maxRequestsPerConnection 1: closed anyway
+    assert acct.can_hand() and acct.hand() == "connect"
+    acct.connected()
+    assert (acct.connections, acct.busy, acct.pending, acct.overflows) == (1, 1, 0, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["admit", "connected", "finish", "finish-keep"]), max_size=60),
+       st.integers(1, 3), st.integers(1, 3), st.sampled_from([0, 1]))
+def test_circuit_breaker_never_exceeds_its_limits(ops, max_conn, max_pending, per_conn):
+    acct = PoolAccount(TrafficPolicy(max_connections=max_conn, max_pending=max_pending,
+                                     max_requests_per_connection=per_conn))
+    connecting, running = 0, 0
+    for op in ops:
+        if op == "admit":
+            got = acct.admit()
+            connecting += got == "connect"
+            running += got == "reuse"
+        elif op == "connected" and connecting:
+            connecting -= 1
+            running += 1
+            acct.connected()
+        elif op.startswith("finish") and running:
+            running -= 1
+            acct.finished(op == "finish-keep")
+            while acct.can_hand():
+                if acct.hand() == "connect":
+                    connecting += 1
+                else:
+                    running += 1
+        assert 0 <= acct.busy <= acct.connections <= max_conn
+        assert 0 <= acct.pending <= max_pending and acct.queued <= acct.pending
+
+
+def test_outlier_detection_ejects_after_consecutive_5xx_for_base_times_count():
+    od = OutlierDetector(Outlier(consecutive_5xx=2, base_ejection=10, max_ejection_percent=100))
+    assert not od.record("a", 503, 0.0, 2)
+    assert od.record("a", None, 1.0, 2)           # a connection failure counts too
+    assert od.ejected(5.0) == {"a"} and od.ejected(11.0) == set()
+    od.record("a", 500, 12.0, 2)
+    assert od.record("a", 502, 12.0, 2) and od.ejected(31.0) == {"a"}    # second ejection: 20 s
+    assert not od.record("b", 200, 13.0, 2)
+
+
+def test_outlier_detection_keeps_max_ejection_percent_but_always_allows_one():
+    od = OutlierDetector(Outlier(consecutive_5xx=1, max_ejection_percent=10))
+    assert od.record("a", 500, 0.0, 3)            # 10% of 3 is under one host: one is still allowed
+    assert not od.record("b", 500, 0.0, 3)
+
+
+# -- PeerAuthentication ------------------------------------------------------------------------------
+
+def pa(ns, mode, selector=None, ports=None, name="default"):
+    spec = {"mtls": {"mode": mode}}
+    if selector:
+        spec["selector"] = {"matchLabels": selector}
+    if ports:
+        spec["portLevelMtls"] = {str(p): {"mode": m} for p, m in ports.items()}
+    return load_policies({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                          "metadata": {"name": name, "namespace": ns}, "spec": spec})[0]
+
+
+def test_narrowest_peer_authentication_wins():
+    objs = [pa("istio-system", "STRICT"), pa("foo", "PERMISSIVE"),
+            pa("foo", "UNSET", {"app": "httpbin"}, {8080: "DISABLE"}, name="httpbin")]
+    assert mtls_mode([], "foo", {})[0] == "PERMISSIVE"                       # nothing set
+    assert mtls_mode(objs[:1], "bar", {})[0] == "STRICT"                     # mesh-wide
+    assert mtls_mode(objs, "foo", {})[0] == "PERMISSIVE"                     # namespace over mesh
+    assert mtls_mode(objs, "foo", {"app": "httpbin"}, 9000)[0] == "PERMISSIVE"   # workload UNSET inherits
+    assert mtls_mode(objs, "foo", {"app": "httpbin"}, 8080)[0] == "DISABLE"  # port level
+    assert mtls_mode(objs, "foo", {"app": "httpbin"}, 8080, ambient=True)[0] == "PERMISSIVE"   # ignored in ambient
