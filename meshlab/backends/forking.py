@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -108,3 +109,20 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+_PKG_PARENT = str(Path(__file__).resolve().parent.parent.parent)
+
+
+def running_zygote(current: "Zygote | None", record) -> "Zygote":
+    """The backend's fork server: ``current`` while it lives, else a fresh one (first use, or the
+    old one died), with meshlab importable and its pid recorded for clean-up."""
+    if current is not None and current.proc.poll() is None:
+        return current
+    if current is not None:
+        current.close()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    z = Zygote(env)
+    record(z.proc.pid, "zygote", "fork-server")
+    return z

@@ -12,10 +12,8 @@ zygote (:mod:`meshlab.apps.zygote`) that has the apps imported already.
 from __future__ import annotations
 
 import errno
-import os
 import socket
 from dataclasses import replace
-from pathlib import Path
 
 import psutil
 
@@ -23,7 +21,7 @@ from ..errors import LabError, PortConflict
 from ..net.cluster import ADMIN_PORT, HBONE_PORT, INBOUND_PORT, OUTBOUND_PORT, ClusterNet, PodAddr, ServiceAddr
 from ..topology.model import Topology
 from .base import Backend
-from .forking import Zygote
+from .forking import Zygote, running_zygote
 from .state import Slot
 
 VIP_OCTET = 250
@@ -31,7 +29,6 @@ LOCAL_OFFSET = 128          # pod-local ("localhost in the pod") addresses: 127.
 MAX_NODES = 120
 MAX_BLOCK_TRIES = 5
 PROXY_PORTS = (OUTBOUND_PORT, INBOUND_PORT, HBONE_PORT, ADMIN_PORT)
-_PKG_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 
 
 class LoopbackBackend(Backend):
@@ -123,13 +120,7 @@ class LoopbackBackend(Backend):
 
     def prepare(self, record) -> None:
         self._record = record
-        if self.zygote is None or self.zygote.proc.poll() is not None:   # first use, or it died
-            if self.zygote is not None:
-                self.zygote.close()
-            env = dict(os.environ)
-            env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-            self.zygote = Zygote(env)
-            record(self.zygote.proc.pid, "zygote", "fork-server")
+        self.zygote = running_zygote(self.zygote, record)
 
     def spawn(self, where, module: str, log_path: str):      # one network here: ``where`` changes nothing
         if self._record is None:

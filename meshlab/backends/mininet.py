@@ -35,12 +35,11 @@ from ..net.cluster import ClusterNet, PodAddr, ServiceAddr
 from ..topology.model import Topology
 from . import rules
 from .base import Backend
-from .forking import Zygote
+from .forking import Zygote, running_zygote
 from .state import Slot, _alive, _create_time, state_root
 
 VIP_OCTET = 250
 MAX_NODES = 200
-_PKG_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 
 
 def netem_available() -> bool:
@@ -139,13 +138,7 @@ class MininetBackend(Backend):
         self._record = record
         if self.mn is None:
             self._build()
-        if self.zygote is None or self.zygote.proc.poll() is not None:
-            if self.zygote is not None:
-                self.zygote.close()
-            env = dict(os.environ)
-            env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-            self.zygote = Zygote(env)
-            record(self.zygote.proc.pid, "zygote", "fork-server")
+        self.zygote = running_zygote(self.zygote, record)
 
     def _build(self) -> None:
         from mininet.log import setLogLevel
