@@ -67,7 +67,14 @@ class PolicyObject:
     namespace: str | None
     name: str
     doc: dict = field(compare=False, hash=False)
-    source: str = field(default="", compare=False)      # "file: document N, line L"
+    file: str | None = field(default=None, compare=False)     # where it was read from
+    document: int | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def source(self) -> str:
+        """``file: document N, line L``."""
+        return f"{self.file or '<policy>'}: document {self.document}" + (f", line {self.line}" if self.line else "")
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -131,8 +138,8 @@ def _from_text(text: str, file: str, lines: bool = True) -> list[PolicyObject]:
         if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
             continue                               # an empty document (--- followed by ---)
         obj = _Document(YamlNode(node, file, "", lines, error_cls=PolicyError, context={"document": i})).build()
-        where = f"{file}: document {i}" + (f", line {node.start_mark.line + 1}" if lines else "")
-        obj = PolicyObject(obj.kind, obj.namespace, obj.name, obj.doc, where)
+        obj = PolicyObject(obj.kind, obj.namespace, obj.name, obj.doc, file, i,
+                           node.start_mark.line + 1 if lines else None)
         if obj.key in seen:
             raise PolicyError(f"{obj} appears twice in one apply (also document {seen[obj.key]})",
                               file=file, document=i)

@@ -83,9 +83,7 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
     warnings: list[str] = []
     for o in objs:
         def err(message: str) -> PolicyError:
-            src = o.source or ""
-            return PolicyError(message, file=src.split(": document")[0] or None, what=str(o),
-                               document=_doc_no(src))
+            return PolicyError(message, file=o.file, document=o.document, what=str(o))
         if o.namespace is not None and o.namespace not in namespaces and not (
                 o.namespace == ROOT_NAMESPACE and o.kind in ("PeerAuthentication", "AuthorizationPolicy")):
             extra = f", or {ROOT_NAMESPACE} (mesh-wide PeerAuthentication and AuthorizationPolicy)"
@@ -121,13 +119,6 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
             warnings.append(f"{o}: fault {fault_kind} has no percentage, so it applies to no request "
                             "(Istio's default); add percentage: {value: 100}")
     return warnings
-
-
-def _doc_no(source: str) -> int | None:
-    try:
-        return int(source.split(": document ")[1].split(",")[0])
-    except (IndexError, ValueError):
-        return None
 
 
 def _endpoints(topo: Topology, svc) -> list[str]:

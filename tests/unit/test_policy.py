@@ -208,3 +208,13 @@ def test_narrowest_peer_authentication_wins():
     assert mtls_mode(objs, "foo", {"app": "httpbin"}, 9000)[0] == "PERMISSIVE"   # workload UNSET inherits
     assert mtls_mode(objs, "foo", {"app": "httpbin"}, 8080)[0] == "DISABLE"  # port level
     assert mtls_mode(objs, "foo", {"app": "httpbin"}, 8080, ambient=True)[0] == "PERMISSIVE"   # ignored in ambient
+
+
+def test_an_object_for_a_namespace_the_lab_lacks_is_refused_with_its_file_and_document():
+    from meshlab import Lab
+    lab = Lab("bookinfo", verbose=False)                      # not started: apply checks all the same
+    with pytest.raises(PolicyError) as e:
+        lab.apply("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                  "metadata: {name: r, namespace: nope}\nspec: {host: r}\n", file="x.yaml")
+    assert (e.value.file, e.value.document) == ("x.yaml", 1) and "namespace 'nope' is not in the lab" in str(e.value)
+    assert lab.policies() == []
