@@ -7,21 +7,23 @@ import socket
 import struct
 
 
-def reset_socket(sock) -> None:
-    """Close ``sock`` with an RST: SO_LINGER on, with a zero timeout."""
+def _linger_zero(sock) -> None:
+    """SO_LINGER on with a zero timeout: closing then sends an RST instead of a FIN."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:
         pass
+
+
+def reset_socket(sock) -> None:
+    """Close ``sock`` with an RST."""
+    _linger_zero(sock)
     sock.close()
 
 
 def abort_with_reset(writer) -> None:
     """Drop an asyncio stream's connection with an RST."""
     sock = writer.get_extra_info("socket")
-    try:
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
+    if sock is not None:
+        _linger_zero(sock)
     writer.transport.abort()

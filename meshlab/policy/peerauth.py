@@ -45,3 +45,9 @@ def mtls_mode(objects: Iterable[PolicyObject], namespace: str, labels: Mapping[s
             if mode not in (None, "UNSET"):
                 return mode, f"PeerAuthentication {o.namespace}/{o.name}"
     return "PERMISSIVE", "default (PERMISSIVE)"
+
+
+def admits(mode: str, tls: bool) -> bool:
+    """Does an inbound listener in ``mode`` take a connection that is (or is not) mTLS? STRICT
+    takes only mTLS, DISABLE only plaintext (it has no TLS to offer), PERMISSIVE both."""
+    return not ((mode == "STRICT" and not tls) or (mode == "DISABLE" and tls))

@@ -18,6 +18,7 @@ from ..net.http1 import Request, Response
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now
 from .hbone import Stream, StreamIO, TunnelError
 from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
+from ..policy.authz import Attributes, Decision, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
 from ..policy.routing import (RequestInfo, RouteAction, TrafficPolicy, destination_rule_for, fault_decision,
@@ -60,6 +61,7 @@ class Plan:
 class L7Router:
     role = "?"
     reporter = "source"      # Istio's metric label: sidecar outbound reports as the source
+    pod: PodAddr             # the pod whose identity the proxy holds (set by each role)
 
     def __init__(self, name: str, identity: str, net: ClusterNet, rng: random.Random | None = None):
         self.name, self.identity, self.net = name, identity, net
@@ -111,6 +113,21 @@ class L7Router:
 
     def pod_identity(self, pod: PodAddr) -> str:
         return spiffe_id(pod.namespace, pod.service_account)
+
+    def rbac(self, req: Request, port: int, peer_id: str | None, peer, dst_ip: str, **binding) -> Decision:
+        """Envoy's HTTP RBAC filter: the AuthorizationPolicies bound to this proxy (``binding``:
+        ``enforcement`` and, for a waypoint, ``waypoint`` and ``service``), for one request."""
+        return authorize(self.policies, Attributes(
+            destination_port=port, source_principal=peer_id, source_ip=peer[0] if peer else None,
+            destination_ip=dst_ip, host=req.header("host"), method=req.method, path=req.target,
+            headers=req.header_map), namespace=self.pod.namespace, labels=self.pod.labels, **binding)
+
+    def rbac_denied(self, req: Request, ctx: TraceContext, span_id: str, start: float, decision: Decision,
+                    **fields) -> Response:
+        """The 403 of a denied request, and its server span marked ``deny`` with the reason."""
+        self.emit(ctx, span_id, "server", start, 403, target=f"{req.method} {req.target}", decision="deny",
+                  **{**fields, "attrs": {**fields.get("attrs", {}), "rbac": decision.reason}})
+        return Response(403, [("content-type", "text/plain")], RBAC_DENIED)
 
     def request_info(self, req: Request, server_fields: dict) -> RequestInfo:
         src = self.source_pod(server_fields)

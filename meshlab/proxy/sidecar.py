@@ -28,10 +28,9 @@ from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
 from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
-from ..policy.authz import Attributes, authorize
-from ..policy.peerauth import mtls_mode
+from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
-from .router import RBAC_DENIED, UF_BODY, L7Router, Upstream
+from .router import UF_BODY, L7Router, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
 
@@ -59,8 +58,7 @@ class Sidecar(L7Router):
         connections the new PeerAuthentication forbids (plaintext under STRICT) are reset."""
         super().set_policies(objects)
         for writer, (port, tls) in list(self._inbound_conns.items()):
-            mode, _ = mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)
-            if (mode == "STRICT" and not tls) or (mode == "DISABLE" and tls):
+            if not admits(mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)[0], tls):
                 abort_with_reset(writer)
 
     # -- listeners -----------------------------------------------------------------------------
@@ -154,7 +152,7 @@ class Sidecar(L7Router):
             return
         tls = first[:1] == b"\x16"           # a TLS handshake record: mTLS from a mesh peer
         mode, _ = mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)
-        if (mode == "STRICT" and not tls) or (mode == "DISABLE" and tls):
+        if not admits(mode, tls):
             self.refused.append({"peer": "%s:%d" % sock.getpeername()[:2], "port": port, "mode": mode,
                                  "tls": tls})
             reset_socket(sock)               # STRICT: plaintext is refused (the client sees a reset)
@@ -199,17 +197,12 @@ class Sidecar(L7Router):
         start = now()
         ctx = self.context(req)
         server_id, span_id = new_span_id(), new_span_id()
-        decision = authorize(self.policies, Attributes(
-            destination_port=port, source_principal=peer_id, source_ip=peer[0] if peer else None,
-            destination_ip=self.pod.ip, host=req.header("host"), method=req.method, path=req.target,
-            headers=req.header_map), enforcement="sidecar", namespace=self.pod.namespace, labels=self.pod.labels)
+        decision = self.rbac(req, port, peer_id, peer, self.pod.ip, enforcement="sidecar")
         if not decision.allowed:                 # Envoy's RBAC filter: 403 before the app sees anything
-            resp = Response(403, [("content-type", "text/plain")], RBAC_DENIED)
-            self.emit(ctx, server_id, "server", start, 403, direction="inbound", mtls=mtls, peer_identity=peer_id,
-                      peer=f"{peer[0]}:{peer[1]}" if peer else None, target=f"{req.method} {req.target}",
-                      decision="deny", attrs={"rbac": decision.reason, "response_flags": "-",
-                                              "connection_security_policy": "mutual_tls" if mtls else "none"})
-            return resp
+            return self.rbac_denied(req, ctx, server_id, start, decision, direction="inbound", mtls=mtls,
+                                    peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
+                                    attrs={"response_flags": "-",
+                                           "connection_security_policy": "mutual_tls" if mtls else "none"})
         hs = [h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"]
         if mtls and peer_id:
             hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))

@@ -15,12 +15,11 @@ import asyncio
 from ..identity import client_context, server_context, spiffe_id
 from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
-from ..policy.authz import Attributes, authorize
 from ..trace import new_span_id, now
 from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
 from ..policy.routing import TrafficPolicy
-from .router import RBAC_DENIED, L7Router, Upstream
+from .router import L7Router, Upstream
 from .upstream import UpstreamPool
 
 
@@ -70,17 +69,11 @@ class Waypoint(L7Router):
 
         async def handle(req):
             svc = self.net.service_at(ip, int(port))
-            decision = authorize(self.policies, Attributes(
-                destination_port=int(port), source_principal=peer_id, source_ip=peer[0] if peer else None,
-                destination_ip=ip, host=req.header("host"), method=req.method, path=req.target,
-                headers=req.header_map), enforcement="waypoint", namespace=self.pod.namespace,
-                labels=self.pod.labels, waypoint=self.gateway, service=f"{svc.namespace}/{svc.name}" if svc else None)
+            decision = self.rbac(req, int(port), peer_id, peer, ip, enforcement="waypoint", waypoint=self.gateway,
+                                 service=f"{svc.namespace}/{svc.name}" if svc else None)
             if decision.allowed:
                 return await self.route(req, ip, int(port), **fields)
-            ctx, start = self.context(req), now()
-            self.emit(ctx, new_span_id(), "server", start, 403, target=f"{req.method} {req.target}",
-                      decision="deny", **{**fields, "attrs": {**fields["attrs"], "rbac": decision.reason}})
-            return Response(403, [("content-type", "text/plain")], RBAC_DENIED)
+            return self.rbac_denied(req, self.context(req), new_span_id(), now(), decision, **fields)
         await self.serve_stream(stream, handle)
 
     def source_pod(self, server_fields: dict) -> PodAddr | None:
