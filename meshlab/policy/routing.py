@@ -151,17 +151,30 @@ def match_block(m: Mapping, req: RequestInfo) -> bool:
     return True
 
 
+Routes = tuple  # ((match blocks, RouteAction), ...): a VirtualService's http routes, compiled
+
+
+def compile_routes(vs: PolicyObject | None, service_fqdn: str) -> Routes:
+    """A service's routes, in order, each with its match blocks and its action (built once per
+    config, not per request). No VirtualService: Istio's default route, which matches everything."""
+    if vs is None:
+        return (([{}], RouteAction("default route", (Destination(service_fqdn),))),)
+    return tuple((r.get("match") or [{}], route_action(vs, i, r)) for i, r in enumerate(vs.spec.get("http") or []))
+
+
+def select_route(routes: Routes, req: RequestInfo) -> RouteAction | None:
+    """The first route with a matching block, or None (404, ``NR``)."""
+    for blocks, action in routes:
+        if any(match_block(b, req) for b in blocks):
+            return action
+    return None
+
+
 def route_request(vs: PolicyObject | None, service_fqdn: str, req: RequestInfo) -> RouteAction | None:
     """The action for a request to ``service_fqdn``: its VirtualService's first matching route,
     Istio's default route when there is no VirtualService, or None (404, ``NR``) when the
     VirtualService has no route that matches."""
-    if vs is None:
-        return RouteAction("default route", (Destination(service_fqdn),))
-    for i, r in enumerate(vs.spec.get("http") or []):
-        blocks = r.get("match") or [{}]
-        if any(match_block(b, req) for b in blocks):
-            return route_action(vs, i, r)
-    return None
+    return select_route(compile_routes(vs, service_fqdn), req)
 
 
 def route_action(vs: PolicyObject, index: int, r: Mapping) -> RouteAction:

@@ -21,8 +21,9 @@ from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
 from ..policy.authz import Attributes, Decision, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
-from ..policy.routing import (RequestInfo, RouteAction, TrafficPolicy, destination_rule_for, fault_decision,
-                              pick_destination, route_request, subset_labels, traffic_policy, virtual_service_for)
+from ..policy.routing import (RequestInfo, RouteAction, TrafficPolicy, compile_routes, destination_rule_for,
+                              fault_decision, pick_destination, select_route, subset_labels, traffic_policy,
+                              virtual_service_for)
 from .l7 import Attempt, Balancer, backoff, should_retry
 from .metrics import ProxyMetrics, peer_labels, service_labels
 from .upstream import UpstreamFailure
@@ -74,6 +75,7 @@ class L7Router:
         self._outliers: dict[str, OutlierDetector] = {}
         self._lbs: dict[tuple, Balancer] = {}
         self._waiting: dict[int, list] = {}
+        self._derived: dict[tuple, object] = {}
 
     # -- to implement --------------------------------------------------------------------------
     def upstream(self, pod: PodAddr, port: int, tp: TrafficPolicy) -> Upstream:
@@ -102,6 +104,16 @@ class L7Router:
         self.policies = list(objects)
         self._pools.clear()
         self._outliers.clear()
+        self._derived.clear()
+
+    def derived(self, key: tuple, compute):
+        """What the config in force says for ``key`` (a service's routes, a cluster's traffic
+        policy ...), computed once per config push rather than per request."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = compute()
+            return value
 
     def source_pod(self, server_fields: dict) -> PodAddr | None:
         """The workload that sent the request, when the role knows it (for ``sourceLabels``)."""
@@ -145,8 +157,9 @@ class L7Router:
                             TrafficPolicy())
             up = Upstream(f"{dst_ip}:{dst_port}", dst_ip, dst_port, "plaintext", None)
             return Plan(f"{dst_ip}:{dst_port}", None, DEFAULT_ROUTE, [up], TrafficPolicy())
-        action = route_request(virtual_service_for(self.policies, svc.fqdn), svc.fqdn,
-                               self.request_info(req, server_fields))
+        routes = self.derived(("routes", svc.fqdn),
+                              lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn), svc.fqdn))
+        action = select_route(routes, self.request_info(req, server_fields))
         if action is None:
             return Plan(svc.fqdn, svc.fqdn, None, [], TrafficPolicy(), flag="NR")
         dest = pick_destination(action.destinations, self.rng)
@@ -154,14 +167,14 @@ class L7Router:
         if dsvc is None:
             return Plan(dest.host, dest.host, action, [], TrafficPolicy(), flag="NC")
         cluster = f"outbound|{dsvc.port}|{dest.subset or ''}|{dsvc.fqdn}"
-        dr = destination_rule_for(self.policies, dsvc.fqdn)
+        dr = self.derived(("dr", dsvc.fqdn), lambda: destination_rule_for(self.policies, dsvc.fqdn))
         pods = [self.net.pod(n) for n in dsvc.endpoints]
         if dest.subset:
             labels = subset_labels(dr, dest.subset)
             if labels is None:                            # no DestinationRule defines the subset
                 return Plan(cluster, dsvc.fqdn, action, [], TrafficPolicy(), flag="NC")
             pods = [p for p in pods if all(p.labels.get(k) == v for k, v in labels.items())]
-        tp = traffic_policy(dr, dest.subset)
+        tp = self.derived(("tp", dsvc.fqdn, dest.subset), lambda: traffic_policy(dr, dest.subset))
         return Plan(cluster, dsvc.fqdn, action, [self.upstream(p, dsvc.target_port, tp) for p in pods], tp)
 
     async def route(self, req: Request, dst_ip: str, dst_port: int, **server_fields) -> Response:

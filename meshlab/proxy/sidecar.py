@@ -120,7 +120,8 @@ class Sidecar(L7Router):
             return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
         mtls = tp.tls == "ISTIO_MUTUAL" or (
             tp.tls is None and pod.mesh == "sidecar" and
-            mtls_mode(self.policies, pod.namespace, pod.labels, port)[0] != "DISABLE")
+            self.derived(("mtls", pod.name, port), lambda: mtls_mode(self.policies, pod.namespace, pod.labels,
+                                                                      port)[0]) != "DISABLE")
         if mtls:
             return Upstream(pod.name, pod.ip, port, "mtls", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
