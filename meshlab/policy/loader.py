@@ -27,6 +27,9 @@ import yaml
 from ..errors import PolicyError
 from ..proxy.l7 import RETRY_ON
 from ..yamlnode import YamlNode, close_match, listing
+from .authz import ROOT_NAMESPACE, WHEN_KEYS, check_when_key
+
+__all__ = ["ROOT_NAMESPACE", "PolicyObject", "load_policies", "parse_retry_on"]
 
 API_VERSIONS = {
     "VirtualService": ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"),
@@ -39,7 +42,6 @@ API_VERSIONS = {
 }
 KINDS = tuple(API_VERSIONS)
 NAMESPACED = {k for k in KINDS if k != "Namespace"}
-ROOT_NAMESPACE = "istio-system"
 #: Kinds of the real APIs meshlab does not build: named when applied, never ignored.
 UNSUPPORTED_KINDS = {
     "ServiceEntry": "the lab has no traffic leaving the cluster", "Sidecar": "not built",
@@ -53,9 +55,6 @@ MTLS_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
 LB_SIMPLE = ("UNSPECIFIED", "LEAST_REQUEST", "ROUND_ROBIN", "RANDOM")
 TLS_MODES = ("DISABLE", "ISTIO_MUTUAL")
 AUTHZ_ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
-#: ``when`` keys the lab evaluates (``request.headers[<name>]`` too).
-WHEN_KEYS = ("source.ip", "remote.ip", "source.namespace", "source.principal", "destination.ip",
-             "destination.port", "connection.sni", "request.auth.principal")
 WAYPOINT_FOR = ("service", "all", "workload", "none")
 _HEADER_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
 
@@ -436,9 +435,10 @@ class _Document:
             for w in r["when"].seq() if "when" in r else []:
                 c = w.mapping(("key",), ("values", "notValues"))
                 key = c["key"].string()
-                if not (key.startswith("request.headers[") and key.endswith("]")) and key not in WHEN_KEYS:
-                    raise c["key"].error(f"unsupported condition key {key!r}{close_match(key, WHEN_KEYS)}; "
-                                         f"meshlab evaluates: request.headers[<name>], {listing(WHEN_KEYS)}")
+                try:
+                    check_when_key(key)
+                except ValueError as e:
+                    raise c["key"].error(f"{e}{close_match(key, WHEN_KEYS)}") from None
                 if "values" not in c and "notValues" not in c:
                     raise w.error("a condition needs values or notValues")
                 for k in ("values", "notValues"):
