@@ -79,7 +79,7 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
     what cannot be applied; returns warnings for what Istio would take but a learner should know."""
     topo = lab.topology
     namespaces = {n.name for n in topo.namespaces}
-    services = {f"{s.name}.{s.namespace}.svc.cluster.local": s for s in topo.services}
+    services = {s.fqdn: s for s in topo.services}
     warnings: list[str] = []
     for o in objs:
         def err(message: str) -> PolicyError:
@@ -91,7 +91,7 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
         if o.kind == "Namespace" and o.name not in namespaces:
             raise err(f"the lab has no namespace {o.name!r}: namespaces come from the topology "
                       f"({', '.join(sorted(namespaces))})")
-        if o.kind == "Service" and f"{o.name}.{o.namespace}.svc.cluster.local" not in services:
+        if o.kind == "Service" and fqdn(o.name, o.namespace) not in services:
             raise err(f"the lab has no service {o.namespace}/{o.name}: services come from the topology")
         if o.kind == "VirtualService":
             warnings += _check_virtual_service(o, lab, services, store)
@@ -100,7 +100,7 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
             if host not in services:
                 warnings.append(f"{o}: host {o.spec['host']!r} ({host}) is not a service in the lab; it affects nothing")
             else:
-                pods = [p for p in topo.pods if p.name in _endpoints(topo, services[host])]
+                pods = [p for p in topo.pods if services[host].selects(p)]
                 for s in o.spec.get("subsets") or []:
                     want = s.get("labels") or {}
                     if not any(all(p.labels.get(k) == v for k, v in want.items()) for p in pods):
@@ -121,11 +121,6 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
     return warnings
 
 
-def _endpoints(topo: Topology, svc) -> list[str]:
-    return [p.name for p in topo.pods if p.namespace == svc.namespace and
-            all(p.labels.get(k) == v for k, v in svc.selector.items())]
-
-
 def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store: PolicyStore) -> list[str]:
     out = []
     topo = lab.topology
@@ -137,7 +132,7 @@ def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store:
         svc = services[host]
         clients_l7 = any(lab.mesh.get(p.name) == "sidecar" for p in topo.pods)
         if (svc.namespace, svc.name) not in lab.waypoint_of:
-            ambient_dst = any(lab.mesh.get(p) == "ambient" for p in _endpoints(topo, svc))
+            ambient_dst = any(lab.mesh.get(p.name) == "ambient" for p in topo.pods if svc.selects(p))
             if ambient_dst and not clients_l7:
                 out.append(f"{o}: {svc.name} is in ambient mode with no waypoint, so no proxy applies its L7 rules "
                            "(ztunnel never reads HTTP). Add a waypoint for it (lab.set_waypoints(['"
