@@ -10,8 +10,9 @@
 
 ``kubectl apply -f out/`` applies the files in name order: namespaces (so injection or ambient
 enrollment is in place before any pod exists), apps, waypoints, policies. The enrollment follows
-the lab exactly: :func:`meshlab.mesh.mesh_by_pod` (``mode`` replaces the namespaces' enrollment
-labels, None keeps the topology's) and :func:`meshlab.mesh.add_waypoints`.
+the lab exactly (:mod:`meshlab.enrollment`): ``mode`` replaces the namespaces' enrollment labels
+(None keeps the topology's), Namespace, Service and Gateway documents among the policies apply
+over them, and a ``use-waypoint`` label with no waypoint Gateway is not followed (a warning says so).
 
 Pure apart from writing the files: :func:`manifests` builds the objects, :func:`export` writes them.
 The images, and what they do differently from the lab's apps, are in :mod:`meshlab.export_images`.
@@ -20,13 +21,13 @@ The images, and what they do differently from the lab's apps, are in :mod:`meshl
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import yaml
 
-from . import mesh
+from . import enrollment, mesh
 from .errors import MeshlabError
 from .export_images import container_for
 from .export_readme import README_MARKER, render_readme
@@ -119,25 +120,30 @@ def manifests(topology: "Topology | str | Path | dict", mode: str | None, polici
     docs = [_checked(p, i) for i, p in enumerate(policies, 1)]
     ns_labels, svc_labels, kept = _split_label_documents(topo, docs)
 
-    # Namespace labels: the topology's, with mode replacing enrollment (as Lab(mode=...)), then
-    # whatever label documents the policies carry (applied after, so they win).
-    labels_of = {}
-    for ns in topo.namespaces:
-        labels = dict(ns.labels)
-        if mode is not None:
-            labels = {k: v for k, v in labels.items() if k not in (mesh.INJECTION, mesh.DATAPLANE)}
-            labels |= mesh.mode_labels(mode)
-        labels_of[ns.name] = labels | ns_labels.pop(ns.name, {})
-    topo = replace(topo, namespaces=tuple(replace(ns, labels=labels_of[ns.name]) for ns in topo.namespaces))
+    # Enrollment as the lab has it (meshlab.enrollment): the topology's namespace labels, with
+    # mode replacing enrollment (as Lab(mode=...)), then the label documents and Gateways the
+    # policies carry (applied after, so they win), then what istioctl waypoint apply would do.
+    base = enrollment.with_mode(topo, mode) if mode is not None else topo
+    e = enrollment.applied(enrollment.Enrollment.of(base, waypoints), [
+        d for d in docs if (d["kind"], d["apiVersion"]) in (("Namespace", "v1"), ("Service", "v1"))
+        or (d["kind"] == "Gateway" and d["apiVersion"].startswith("gateway.networking.k8s.io/"))])
+    topo = enrollment.labelled(base, e)
     pod_mesh = mesh.mesh_by_pod(topo)
-
+    try:
+        _, _, uses_waypoint = enrollment.plan(base, e)
+        asked = mesh.asked_by_istioctl(topo, {p.namespace for p in topo.pods if pod_mesh[p.name] == "ambient"}, waypoints)
+    except ValueError as err:
+        raise ExportError(str(err)) from None
+    if waypoints == "namespace" and not asked:
+        raise ExportError("waypoints='namespace' needs an ambient namespace, and none is: use --mode ambient")
+    labels_of = {ns.name: dict(ns.labels) | ns_labels.pop(ns.name, {}) for ns in topo.namespaces}
     m = Manifests(topology=topo, mode=mode, waypoints=waypoints,
                   mesh_of_pod={p: k or "none" for p, k in pod_mesh.items()})
-    gateways, enroll_ns, enroll_svc, uses_waypoint = _waypoints(topo, pod_mesh, waypoints, svc_labels)
-    for ns in enroll_ns:
+    for ns in sorted({ns for ns, _ in asked}) if waypoints == "namespace" else []:
         labels_of[ns][mesh.USE_WAYPOINT] = mesh.WAYPOINT
-    for key in enroll_svc:
+    for key in asked if waypoints not in (None, "namespace") else []:
         svc_labels.setdefault(key, {}).setdefault(mesh.USE_WAYPOINT, mesh.WAYPOINT)
+    gateways = enrollment.gateways(base, e)
 
     for ns in topo.namespaces:
         kinds = {m.mesh_of_pod[p.name] for p in topo.pods if p.namespace == ns.name}
@@ -171,7 +177,7 @@ def manifests(topology: "Topology | str | Path | dict", mode: str | None, polici
     for ns, name in sorted(gateways - have):
         m.waypoint_gateways.append(waypoint_gateway(name, ns))
     m.policies = kept
-    m.warnings = advice(topo, kept, m.mesh_of_pod, uses_waypoint)
+    m.warnings = advice(topo, kept, m.mesh_of_pod, set(uses_waypoint)) + enrollment.missing_waypoints(base, e)
     return m
 
 
@@ -228,39 +234,6 @@ def _split_label_documents(topo: Topology, docs: list[dict]) -> tuple[dict, dict
             kept.pop(key, None)       # re-applying an object replaces it, and moves it last
             kept[key] = d
     return ns_labels, svc_labels, list(kept.values())
-
-
-def _waypoints(topo: Topology, pod_mesh: dict, waypoints, svc_labels: dict) -> tuple[set, list, list, set]:
-    """Which waypoint Gateways the scenario needs, and which namespaces and services to label.
-
-    Mirrors the lab: :func:`meshlab.mesh.add_waypoints` for namespace labels and ``waypoints``,
-    plus ``istio.io/use-waypoint`` labels that policy documents put on services in ambient
-    namespaces. Returns ({(namespace, gateway name)}, namespaces to label, (ns, service)s to label,
-    {(ns, service) that use a waypoint}).
-    """
-    try:
-        base_topo, _, base = mesh.add_waypoints(topo, pod_mesh, None)
-        full_topo, _, full = mesh.add_waypoints(topo, pod_mesh, waypoints)
-    except ValueError as e:
-        raise ExportError(str(e)) from None
-    if waypoints == "namespace" and len(full) == len(base):
-        raise ExportError("waypoints='namespace' needs an ambient namespace, and none is: use --mode ambient")
-    gw_of_pod = {p.name: p.labels.get("gateway.networking.k8s.io/gateway-name", mesh.WAYPOINT)
-                 for p in full_topo.pods if p.app.kind == "waypoint"}
-    gateways = {(ns, gw_of_pod[pod]) for (ns, _), pod in full.items()}
-    added = [key for key in full if key not in base]
-    enroll_ns = sorted({ns for ns, _ in added}) if waypoints == "namespace" else []
-    enroll_svc = added if waypoints not in (None, "namespace") else []
-    ambient_ns = {p.namespace for p in topo.pods if pod_mesh.get(p.name) == "ambient"}
-    uses = set(full)
-    for (ns, svc), labels in svc_labels.items():
-        wp = labels.get(mesh.USE_WAYPOINT)
-        if wp == "none":
-            uses.discard((ns, svc))
-        elif wp not in (None, "") and ns in ambient_ns:
-            gateways.add((ns, wp))
-            uses.add((ns, svc))
-    return gateways, enroll_ns, enroll_svc, uses
 
 
 def advice(topo: Topology, policies: list[dict], mesh_of_pod: Mapping[str, str],

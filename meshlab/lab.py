@@ -18,7 +18,7 @@ from pathlib import Path as Path_
 import weakref
 from dataclasses import asdict, replace
 
-from . import mesh
+from . import enrollment, mesh
 from .backends import choose_backend
 from .backends.process import WorkerProcess
 from .backends.state import RunState
@@ -26,13 +26,13 @@ from .errors import LabError, PolicyError, PortConflict, WorkerError
 from .identity import LabCA
 from .net.cluster import ADMIN_PORT, ClusterNet
 from .policy.loader import PolicyObject, load_policies
-from .policy.store import ENROLLMENT_KINDS, LabView, PolicyStore, check
+from .policy.store import LabView, PolicyStore, check
 from .telemetry import cost
 from .telemetry.cost import Usage
 from .telemetry.paths import L4Index, Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
 from .topology import load_topology
-from .topology.model import Topology, frozen_map
+from .topology.model import Topology
 from .trace import Span
 
 BUILT_MODES = ("none", "sidecar", "ambient")
@@ -72,15 +72,15 @@ class Lab:
 
     def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str | None = None,
                  backend: str = "loopback", *, waypoints: "str | list[str] | None" = None, verbose: bool = True):
-        self.topology = load_topology(topology)
+        topo = load_topology(topology)
         if mode is not None and mode not in BUILT_MODES:
             later = f" ('{mode}' is not built yet)" if mode in mesh.MODES else ""
             raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(BUILT_MODES)}, "
                            "or None for what the topology's namespace labels say")
-        self.mesh = mesh.mesh_by_pod(self.topology, mode)
-        self._base = self.topology                    # without waypoint pods
+        self._base = enrollment.with_mode(topo, mode) if mode is not None else topo   # without waypoint pods
+        self._enrollment = enrollment.Enrollment.of(self._base, waypoints)
         try:
-            self.topology, self.mesh, self.waypoint_of = mesh.add_waypoints(self.topology, self.mesh, waypoints)
+            self.topology, self.mesh, self.waypoint_of = enrollment.plan(self._base, self._enrollment)
         except ValueError as e:
             raise LabError(str(e)) from None
         self.mode = mesh.describe(self.mesh)          # waypoint pods do not count: see mesh.describe
@@ -260,19 +260,51 @@ class Lab:
         names = [n.name for n in self.topology.namespaces]
         if namespace is not None and namespace not in names:
             raise LabError(f"no namespace named {namespace!r}; namespaces: {', '.join(names)}")
-        targets = [namespace] if namespace else names
-        topo = replace(self.topology, namespaces=tuple(
-            replace(n, labels=frozen_map({k: v for k, v in n.labels.items() if k not in (mesh.INJECTION, mesh.DATAPLANE)}
-                                         | mesh.mode_labels(mode))) if n.name in targets else n
-            for n in self.topology.namespaces))
-        new = {**mesh.mesh_by_pod(topo), **{p: m for p, m in self.mesh.items() if m == "waypoint"}}
-        changed = {p: (self.mesh[p], new[p]) for p in new if new[p] != self.mesh[p]}
-        report = {"restarted": sorted(p for p, (a, b) in changed.items() if "sidecar" in (a, b)),
-                  "enrolled": sorted(p for p, (a, b) in changed.items() if b == "ambient"),
-                  "left": sorted(p for p, (a, b) in changed.items() if a and not b)}
-        self.topology, self.mesh = topo, new
-        self.mode = mesh.describe(new)
-        if not changed:
+        e = enrollment.set_mode(self._enrollment, self._base, mode, [namespace] if namespace else names)
+        r = self._enroll(e, self._plan(e, LabError))
+        return {k: r[k] for k in ("restarted", "enrolled", "left")}
+
+    def set_waypoints(self, waypoints: "str | list[str] | None") -> dict:
+        """Change which services use a waypoint on the running lab — ``["reviews"]``,
+        ``"namespace"`` or None — as ``istioctl waypoint apply`` and labelling services with
+        ``istio.io/use-waypoint`` do. No app pod restarts: source ztunnels start (or stop)
+        sending the services' traffic to the waypoint, which is deployed (or removed) as
+        needed. Returns what changed."""
+        self._require_running()
+        e = enrollment.set_waypoints(self._enrollment, waypoints)
+        r = self._enroll(e, self._plan(e, LabError))
+        return {"enrolled": r["waypoint_for"], "unenrolled": r["no_waypoint_for"],
+                "deployed": r["deployed"], "removed": r["removed"]}
+
+    def _plan(self, e: "enrollment.Enrollment", error=LabError, **context) -> tuple:
+        try:
+            return enrollment.plan(self._base, e)
+        except ValueError as err:
+            raise error(str(err), **context) from None
+
+    def _enroll(self, e: "enrollment.Enrollment", planned: tuple) -> dict:
+        """Make the running lab match an enrollment (:func:`meshlab.enrollment.plan` of it):
+        the one mechanism behind ``set_mode``, ``set_waypoints`` and applied Namespace,
+        Service and Gateway objects. Returns what changed, pod by pod and service by service."""
+        topo, new_mesh, new_of = planned
+        old_mesh, old_of = self.mesh, self.waypoint_of
+        changed = {p: (old_mesh.get(p), new_mesh.get(p)) for p in {*old_mesh, *new_mesh}
+                   if old_mesh.get(p) != new_mesh.get(p)}
+        apps = {p: ab for p, ab in changed.items() if "waypoint" not in ab}
+        report = {"restarted": sorted(p for p, (a, b) in apps.items() if "sidecar" in (a, b)),
+                  "enrolled": sorted(p for p, (a, b) in apps.items() if b == "ambient"),
+                  "left": sorted(p for p, (a, b) in apps.items() if a and not b),
+                  "waypoint_for": sorted(f"{ns}/{s}" for (ns, s), wp in new_of.items() if old_of.get((ns, s)) != wp),
+                  "no_waypoint_for": sorted(f"{ns}/{s}" for (ns, s) in old_of if (ns, s) not in new_of),
+                  "deployed": sorted(p for p, (a, b) in changed.items() if b == "waypoint"),
+                  "removed": sorted(p for p, (a, b) in changed.items() if a == "waypoint")}
+        running = self.running
+        if running and report["deployed"]:
+            self.net = self.backend.replan(topo)
+        self._enrollment = e
+        self.topology, self.mesh, self.waypoint_of = topo, new_mesh, new_of
+        self.mode = mesh.describe(new_mesh)
+        if not running or (not changed and old_of == new_of):
             return report
         self._apply_mesh_to_net()
         if self.verbose and report["restarted"]:
@@ -280,6 +312,9 @@ class Lab:
                   f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}")
         if self.verbose and report["enrolled"]:
             print(f"meshlab: enrolled in ambient with no restart: {', '.join(report['enrolled'])}")
+        if self.verbose and (report["waypoint_for"] or report["no_waypoint_for"]):
+            print(f"meshlab: waypoint for {', '.join(report['waypoint_for']) or '-'}; none any more for "
+                  f"{', '.join(report['no_waypoint_for']) or '-'} (no app pod restarted)")
         self._issue_certificates()
         deadline = time.monotonic() + START_TIMEOUT
         # 0. pods that lose or gain a sidecar are recreated: stop the old ones first, so that
@@ -289,69 +324,37 @@ class Lab:
                 self.proxies.pop(f"{pod}/istio-proxy").stop()
             self.workers.pop(pod).stop()
         #    and pods joining ambient move their app's ports to the pod-local address (no restart)
-        for pod, (a, b) in changed.items():
+        for pod, (a, b) in apps.items():
             if b == "ambient" and a is None and pod in self.workers:
                 self.workers[pod].call("net", {"net": self.net.to_dict()})
         # 1. ztunnels: listeners for newly captured pods, none for pods that left ambient
         for name in [n for n in self.proxies if n.startswith("ztunnel-")]:
             node = name.removeprefix("ztunnel-")
             self.proxies[name].call("net", {"net": self.net.to_dict(), "certs": self._ztunnel_certs(node)})
-        for node in sorted({p.node for p in self.topology.pods if new[p.name] == "ambient"}):
+        for node in sorted({p.node for p in self.topology.pods if new_mesh[p.name] == "ambient"}):
             if f"ztunnel-{node}" not in self.proxies:
                 self._ready(self._spawn_ztunnel(node), deadline)
-        # 2. the recreated pods start, with their sidecar if they now have one
+        # 2. new waypoints, and the recreated pods with their sidecar if they now have one
+        for pod in report["deployed"]:
+            self._ready(self._spawn_waypoint(pod), deadline)
         for pod in report["restarted"]:
-            if new[pod] == "sidecar":
+            if new_mesh[pod] == "sidecar":
                 self._ready(self._spawn_sidecar(pod), deadline)
             self._ready(self._spawn(pod), deadline)
-        # 3. everyone else learns the new addresses and meshes (who to capture, who speaks mTLS)
+        # 3. everyone else learns the new addresses and meshes (who to capture, who speaks mTLS,
+        #    which services go through which waypoint)
+        fresh = {*report["restarted"], *report["deployed"]}
         for name, w in [*self.proxies.items(), *self.workers.items()]:
-            if not name.startswith("ztunnel-") and name not in report["restarted"] and w.alive():
+            if not name.startswith("ztunnel-") and name not in fresh and w.alive():
                 w.call("net", {"net": self.net.to_dict()})
         for name in [n for n in self.proxies if n.startswith("ztunnel-")]:
             node = name.removeprefix("ztunnel-")
-            if not any(new[p.name] == "ambient" and p.node == node for p in self.topology.pods):
+            if not any(new_mesh[p.name] == "ambient" and p.node == node for p in self.topology.pods):
                 self.proxies.pop(name).stop()
-        return report
-
-    def set_waypoints(self, waypoints: "str | list[str] | None") -> dict:
-        """Change which services use a waypoint on the running lab — ``["reviews"]``,
-        ``"namespace"`` or None — as labelling services with ``istio.io/use-waypoint`` does. No
-        app pod restarts: source ztunnels start (or stop) sending the services' traffic to the
-        waypoint, which is deployed (or removed) as needed. Returns what changed."""
-        self._require_running()
-        base_mesh = {p: m for p, m in self.mesh.items() if m != "waypoint"}
-        try:
-            topo, new_mesh, new_of = mesh.add_waypoints(self._with_labels(self._base), base_mesh, waypoints)
-        except ValueError as e:
-            raise LabError(str(e)) from None
-        old_wp = {p for p, m in self.mesh.items() if m == "waypoint"}
-        new_wp = {p for p, m in new_mesh.items() if m == "waypoint"}
-        report = {"enrolled": sorted(f"{ns}/{s}" for (ns, s) in new_of if (ns, s) not in self.waypoint_of),
-                  "unenrolled": sorted(f"{ns}/{s}" for (ns, s) in self.waypoint_of if (ns, s) not in new_of),
-                  "deployed": sorted(new_wp - old_wp), "removed": sorted(old_wp - new_wp)}
-        if new_wp - old_wp:
-            self.net = self.backend.replan(topo)
-        self.topology, self.mesh, self.waypoint_of = topo, new_mesh, new_of
-        self._apply_mesh_to_net()
-        self._issue_certificates()
-        deadline = time.monotonic() + START_TIMEOUT
-        for pod in report["deployed"]:
-            self._ready(self._spawn_waypoint(pod), deadline)
-        for name, w in [*self.proxies.items(), *self.workers.items()]:
-            if w.alive() and name not in report["deployed"]:
-                w.call("net", {"net": self.net.to_dict()})
         for pod in report["removed"]:
-            self.proxies.pop(pod).stop()
-        if self.verbose and (report["enrolled"] or report["unenrolled"]):
-            print(f"meshlab: waypoint for {', '.join(report['enrolled']) or '-'}; none any more for "
-                  f"{', '.join(report['unenrolled']) or '-'} (no app pod restarted)")
+            if pod in self.proxies:
+                self.proxies.pop(pod).stop()
         return report
-
-    def _with_labels(self, topo: Topology) -> Topology:
-        """``topo`` with the namespaces' current labels (set_mode may have changed them)."""
-        labels = {n.name: n.labels for n in self.topology.namespaces}
-        return replace(topo, namespaces=tuple(replace(n, labels=labels[n.name]) for n in topo.namespaces))
 
     def _apply_mesh_to_net(self) -> None:
         self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh.get(p.name)) for p in self.net.pods),
@@ -372,19 +375,31 @@ class Lab:
         """Apply Istio YAML — text, a path, a dict, or a list of those; many documents at once —
         as ``kubectl apply`` would: every object is checked first, and only if all are fine do
         they take effect, reaching the running proxies at once (the lab's istiod pushes them).
+        Namespace and Service objects set enrollment labels (``istio-injection``,
+        ``istio.io/dataplane-mode``, ``istio.io/use-waypoint``) and a waypoint Gateway deploys a
+        waypoint, on the running lab as ``set_mode`` and ``set_waypoints`` do.
         A rejected apply raises :class:`~meshlab.errors.PolicyError` and changes nothing.
         Returns ``kubectl``-style lines (``virtualservice/reviews -n default created``);
         warnings are printed and kept in ``lab.warnings``. Works before start() too."""
         objs = load_policies(source, file)
-        enrolling = [o for o in objs if o.kind in ENROLLMENT_KINDS]
-        if enrolling:
-            raise PolicyError(f"{enrolling[0]} changes enrollment, which lab.apply does not do yet: use "
-                              "lab.set_mode(mode, namespace) for istio-injection / istio.io/dataplane-mode and "
-                              "lab.set_waypoints([...]) for waypoints and istio.io/use-waypoint",
-                              what=str(enrolling[0]))
         new, report = self._store.applied(objs)
-        self.warnings = check(objs, self._lab_view(), new)
+        enrolling = [o for o in objs if o.kind in enrollment.KINDS]
+        e, planned = self._enrollment, (self.topology, self.mesh, self.waypoint_of)
+        if enrolling:
+            check(enrolling, self._lab_view(), new)          # a namespace or service the lab lacks
+            e = enrollment.applied(e, [o.doc for o in enrolling])
+            o = enrolling[0]
+            planned = self._plan(e, PolicyError, file=o.file, document=o.document, what=str(o))
+        warnings = check(objs, LabView(*planned), new)
+        if enrolling:
+            warnings += enrollment.missing_waypoints(self._base, e)
         self._push(new)
+        self.warnings = warnings
+        if enrolling:
+            self._enroll(e, planned)
+            # the lab's namespaces and services exist already: kubectl would say "configured"
+            report = [line.replace(" created", " configured") if line.startswith(("namespace/", "service/"))
+                      else line for line in report]
         for w in self.warnings:
             if self.verbose:
                 print(f"meshlab: warning: {w}")
@@ -394,7 +409,9 @@ class Lab:
                namespace: str = "default", all: bool = False) -> list[str]:
         """Delete Istio objects: the ones named in YAML (as ``kubectl delete -f``), one by
         ``kind`` and ``name``, or ``all=True``. Deleting something not in force is an error that
-        changes nothing."""
+        changes nothing. Deleting a Namespace or Service object takes back its labels only (the
+        lab's namespaces and services come from the topology; Kubernetes would delete them and
+        everything in them); deleting a waypoint Gateway removes its waypoint."""
         if all:
             keys = [o.key for o in self._store.items]
         elif source is not None:
@@ -404,8 +421,14 @@ class Lab:
         else:
             raise LabError("say what to delete: YAML (text, path, dict) or kind= and name=")
         new, report = self._store.deleted(keys)
+        gone = [o for o in self._store.items if o.key in keys and o.kind in enrollment.KINDS]
+        e = enrollment.deleted(self._enrollment, [o.doc for o in gone], self._base)
+        planned = self._plan(e, PolicyError, what=str(gone[0])) if gone else None
         self._push(new)
-        return report
+        if planned is not None:
+            self._enroll(e, planned)
+        return [line + (" (the lab keeps it: its mesh labels return to the topology's)"
+                        if line.startswith(("namespace/", "service/")) else "") for line in report]
 
     def policies(self) -> list[PolicyObject]:
         """The Istio objects in force, oldest first (``o.doc`` is the YAML as applied)."""
@@ -415,6 +438,18 @@ class Lab:
         """The objects in force as one multi-document YAML text, ready for ``kubectl apply -f``."""
         import yaml
         return yaml.safe_dump_all([o.doc for o in self._store.items], sort_keys=False)
+
+    def export(self, out_dir=None, *, command: str | None = None):
+        """The lab as it stands — topology, enrollment (modes, waypoints) and the Istio objects
+        in force — as the Kubernetes and Istio YAML a real cluster needs
+        (:mod:`meshlab.export`). Returns the :class:`~meshlab.export.Manifests`; with
+        ``out_dir`` it also writes them there, with the README of commands."""
+        from .export import manifests, write
+        m = manifests(enrollment.labelled(self._base, self._enrollment), None,
+                      [o.doc for o in self._store.items], waypoints=self._enrollment.waypoints)
+        if out_dir is not None:
+            write(m, out_dir, command=command)
+        return m
 
     def _policy_records(self) -> list[dict]:
         return [o.to_record() for o in self._store.items]

@@ -17,7 +17,7 @@ addressed to the service (``istio.io/waypoint-for: service``, the default).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .topology.model import AppSpec, Pod, Topology, Workload, frozen_map
 
@@ -62,16 +62,17 @@ def describe(mesh: Mapping[str, str | None]) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
-def add_waypoints(topo: Topology, mesh: dict[str, str | None],
-                  waypoints: "str | Sequence[str] | None") -> tuple[Topology, dict[str, str | None], dict[tuple, str]]:
-    """Add waypoint pods and say which services use them.
+def wanted_waypoints(topo: Topology, mesh: Mapping[str, str | None], waypoints: "str | Sequence[str] | None",
+                     service_labels: "Mapping[tuple, str] | None" = None) -> dict[tuple, str]:
+    """Which services ask for which waypoint: ``{(namespace, service): waypoint name}``.
 
-    ``waypoints`` is ``None`` (only what namespace labels ``istio.io/use-waypoint`` ask for),
+    ``waypoints`` is ``None`` (only what the ``istio.io/use-waypoint`` labels ask for),
     ``"namespace"`` (a waypoint for every ambient namespace, enrolling the namespace, as
     ``istioctl waypoint apply --enroll-namespace``), or service names (``["reviews"]``: a
-    waypoint in each one's namespace, used by those services only). Returns the topology with
-    the waypoint workloads, the mesh with them (role ``"waypoint"``), and
-    ``{(namespace, service): waypoint pod}``.
+    waypoint in each one's namespace, used by those services only). ``service_labels`` are the
+    services' own ``istio.io/use-waypoint`` labels, ``{(namespace, service): waypoint name}``,
+    which beat their namespace's (``"none"`` opts a service out), as in Istio. Only services in
+    ambient namespaces use waypoints.
     """
     enrolled: dict[tuple, str] = {}
     ambient_ns = {p.namespace for p in topo.pods if mesh.get(p.name) == "ambient"}
@@ -80,10 +81,24 @@ def add_waypoints(topo: Topology, mesh: dict[str, str | None],
             for s in topo.services:
                 if s.namespace == ns.name:
                     enrolled[(s.namespace, s.name)] = ns.labels[USE_WAYPOINT]
+    for (ns_name, svc), wp in (service_labels or {}).items():
+        if ns_name not in ambient_ns:
+            continue
+        if wp in (None, "", "none"):
+            enrolled.pop((ns_name, svc), None)
+        else:
+            enrolled[(ns_name, svc)] = wp
+    enrolled |= asked_by_istioctl(topo, ambient_ns, waypoints)
+    return enrolled
+
+
+def asked_by_istioctl(topo: Topology, ambient_ns: set, waypoints: "str | Sequence[str] | None") -> dict[tuple, str]:
+    """The services ``waypoints`` (``"namespace"`` or service names) puts on the ``waypoint``."""
+    out = {}
     if waypoints == "namespace":
         for s in topo.services:
             if s.namespace in ambient_ns:
-                enrolled[(s.namespace, s.name)] = WAYPOINT
+                out[(s.namespace, s.name)] = WAYPOINT
     elif waypoints is not None:
         if isinstance(waypoints, str):
             raise ValueError(f"waypoints must be 'namespace' or a list of service names; got {waypoints!r}")
@@ -94,10 +109,34 @@ def add_waypoints(topo: Topology, mesh: dict[str, str | None],
             s = known[name]
             if s.namespace not in ambient_ns:
                 raise ValueError(f"service {name!r} is not in an ambient namespace: waypoints are for ambient mode")
-            enrolled[(s.namespace, s.name)] = WAYPOINT
-    if not enrolled:
+            out[(s.namespace, s.name)] = WAYPOINT
+    return out
+
+
+def add_waypoints(topo: Topology, mesh: dict[str, str | None], waypoints: "str | Sequence[str] | None",
+                  service_labels: "Mapping[tuple, str] | None" = None, gateways: "Iterable[tuple] | None" = None,
+                  ) -> tuple[Topology, dict[str, str | None], dict[tuple, str]]:
+    """Add waypoint pods and say which services use them (:func:`wanted_waypoints` says who
+    asks for which).
+
+    ``gateways`` are the waypoint Gateways that exist, ``{(namespace, name)}``. When given, they
+    are deployed even if nothing uses them yet ("it is not used by any resources until you
+    explicitly configure those resources to use it"), and a label naming a waypoint that does
+    not exist is not followed: "ztunnel sends traffic straight to the destination" (istio.io,
+    ambient L7 features). ``waypoints`` always brings its own ``waypoint`` Gateway, as
+    ``istioctl waypoint apply`` does. When ``gateways`` is None, every waypoint a label names
+    is deployed (a topology file's shorthand). Returns the topology with the waypoint
+    workloads, the mesh with them (role ``"waypoint"``), and ``{(namespace, service): waypoint pod}``.
+    """
+    enrolled = wanted_waypoints(topo, mesh, waypoints, service_labels)
+    if gateways is not None:
+        ambient_ns = {p.namespace for p in topo.pods if mesh.get(p.name) == "ambient"}
+        gateways = set(gateways) | {(ns, WAYPOINT) for ns, _ in asked_by_istioctl(topo, ambient_ns, waypoints)}
+        enrolled = {k: wp for k, wp in enrolled.items() if (k[0], wp) in gateways}
+    gateways = set(gateways or ())
+    if not enrolled and not gateways:
         return topo, mesh, {}
-    wanted = sorted({(ns, wp) for (ns, _), wp in enrolled.items()})
+    wanted = sorted({(ns, wp) for (ns, _), wp in enrolled.items()} | gateways)
     workloads, namespaces = list(topo.workloads), {n.name: n for n in topo.namespaces}
     taken = {p.name for p in topo.pods}
     pod_of: dict[tuple, str] = {}

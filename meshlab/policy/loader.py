@@ -471,9 +471,19 @@ class _Document:
         self._mesh_labels(labels, meta)
 
     def _Service(self, spec, labels, meta) -> None:
-        if spec is not None:
-            raise spec.error("the lab's Services come from the topology; apply a Service only to set "
-                             "metadata.labels (istio.io/use-waypoint): remove spec")
+        if spec is not None:     # as exported: the lab checks it matches its topology's (store.check)
+            s = spec.mapping((), ("ports", "selector", "type"))
+            if "type" in s:
+                s["type"].string(["ClusterIP"])
+            for port in s["ports"].seq(allow_empty=False) if "ports" in s else []:
+                m = port.mapping(("port",), ("name", "targetPort", "protocol"))
+                m["port"].port()
+                if "targetPort" in m:
+                    m["targetPort"].port()
+                if "protocol" in m:
+                    m["protocol"].string(["TCP"])
+            if "selector" in s:
+                s["selector"].labels()
         self._mesh_labels(labels, meta)
 
     def _mesh_labels(self, labels: dict, meta: dict) -> None:

@@ -18,9 +18,6 @@ from ..topology.model import Topology
 from .loader import ROOT_NAMESPACE, PolicyObject
 from .routing import destination_rule_for, fqdn, subset_labels
 
-ENROLLMENT_KINDS = ("Namespace", "Service", "Gateway")
-
-
 @dataclass(frozen=True)
 class PolicyStore:
     items: tuple[PolicyObject, ...] = ()
@@ -93,6 +90,8 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
                       f"({', '.join(sorted(namespaces))})")
         if o.kind == "Service" and fqdn(o.name, o.namespace) not in services:
             raise err(f"the lab has no service {o.namespace}/{o.name}: services come from the topology")
+        if o.kind == "Service" and o.doc.get("spec"):
+            _check_service_spec(o, services[fqdn(o.name, o.namespace)], err)
         if o.kind == "VirtualService":
             warnings += _check_virtual_service(o, lab, services, store)
         elif o.kind == "DestinationRule":
@@ -119,6 +118,20 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
             warnings.append(f"{o}: fault {fault_kind} has no percentage, so it applies to no request "
                             "(Istio's default); add percentage: {value: 100}")
     return warnings
+
+
+def _check_service_spec(o: PolicyObject, svc, err) -> None:
+    """A Service applied with a spec (as ``meshlab export`` writes it) must say what the
+    topology says: the lab sets its labels, and cannot change its ports or selector."""
+    spec = o.doc["spec"]
+    if "selector" in spec and dict(spec["selector"]) != dict(svc.selector):
+        raise err(f"spec.selector {dict(spec['selector'])} differs from the topology's {dict(svc.selector)}: the lab's "
+                  "Services come from the topology, and an applied Service may only change metadata.labels")
+    for i, p in enumerate(spec.get("ports") or []):
+        if p["port"] != svc.port or p.get("targetPort", p["port"]) != svc.target_port:
+            raise err(f"spec.ports[{i}] (port {p['port']}, targetPort {p.get('targetPort', p['port'])}) differs from the "
+                      f"topology's (port {svc.port}, targetPort {svc.target_port}): an applied Service may only change "
+                      "metadata.labels")
 
 
 def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store: PolicyStore) -> list[str]:

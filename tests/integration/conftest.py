@@ -28,6 +28,14 @@ def need_backend(name: str) -> None:
     pytest.skip(f"mininet backend: {why}")
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Each backend's name in turn, for a test that starts its own lab (mininet: skipped or
+    failed as need_backend says)."""
+    need_backend(request.param)
+    return request.param
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def bookinfo(request):
     need_backend(request.param)

@@ -379,12 +379,15 @@ def test_label_documents_are_merged_into_the_exported_namespace_and_service():
     assert m.waypoint_gateways == [] and by_kind(objs, "Gateway") == [gw]    # the policy's own, once
 
 
-def test_a_use_waypoint_label_from_a_policy_gets_its_gateway():
+def test_a_use_waypoint_label_with_no_gateway_is_exported_as_is_and_warned_about():
+    """As in the lab and in Istio: a label naming a waypoint nobody deployed is not followed
+    ("ztunnel sends traffic straight to the destination"), so export invents no Gateway."""
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reviews",
                                                              "labels": {"istio.io/use-waypoint": "waypoint"}}}
     m = manifests("bookinfo", "ambient", [svc])
-    [gw] = m.waypoint_gateways
-    check_waypoint(gw)
+    assert m.waypoint_gateways == []
+    assert one(m.documents(), "Service", "reviews")["metadata"]["labels"]["istio.io/use-waypoint"] == "waypoint"
+    assert any("default/reviews uses waypoint 'waypoint', which no Gateway defines" in w for w in m.warnings)
 
 
 def test_a_label_document_for_a_service_the_topology_lacks_is_refused():
