@@ -177,3 +177,36 @@ def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | Non
     ax.set_title(title or f"{topo.name}: nodes, pods and proxies" + (", one request's path" if path else ""),
                  fontsize=10)
     return fig
+
+
+RUN_STYLES = ("-", "--", "-.", ":")
+
+
+def runs_figure(runs: list[dict], title: str | None = None) -> Figure:
+    """Latency after each change a learner made: one CDF per run of requests, newest last, each
+    labelled with the change, its p50 / p99 and how many requests succeeded. ``runs`` are
+    ``{"label", "latencies_ms", "ok", "sent"}`` (failed requests count in ``sent`` only; their
+    latency is drawn too, since a timeout's or a fault's latency is the point)."""
+    import numpy as np
+    palette = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    newest = max((i for i, r in enumerate(runs) if len(r["latencies_ms"])), default=-1)
+    for i, run in enumerate(runs):
+        lat = np.sort(np.asarray(run["latencies_ms"], dtype=float))
+        if not len(lat):
+            continue
+        y = np.arange(1, len(lat) + 1) / len(lat)
+        p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
+        ax.step(lat, y, where="post", color=palette[i % len(palette)], linestyle=RUN_STYLES[i % len(RUN_STYLES)],
+                linewidth=2.0 if i == newest else 1.2,
+                label=f"{run['label']}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {run['ok']}/{run['sent']} ok")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency of the whole request (ms, measured; log scale)")
+    ax.set_ylabel("share of requests at most this slow")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, which="both", alpha=0.3)
+    if runs:
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title or "latency after each change (one line per run, newest thickest)", fontsize=10)
+    return fig

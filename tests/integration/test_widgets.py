@@ -48,3 +48,86 @@ def test_an_error_lands_in_the_panel_and_the_lab_keeps_working(panel):
     assert "not in an ambient namespace" in panel.last_error and "ambient" in panel.error.value
     panel._on_send()
     assert panel.last_error is None and panel.last_result.summary()["requests"]["failed"] == 0
+
+
+# -- traffic policy: each change is Istio YAML the panel applies, shows, and measures ---------------
+
+def test_an_abort_fault_is_a_virtual_service_and_its_503s_are_measured(panel):
+    panel.requests.value = 40
+    panel.mode.value = "sidecar"                         # the client sidecar injects the fault
+    panel.abort_percent.value = 50
+    assert panel.last_error is None
+    [vs] = [o for o in panel.lab.policies() if o.kind == "VirtualService"]
+    assert vs.spec["http"][0]["fault"]["abort"] == {"httpStatus": 503, "percentage": {"value": 50.0}}
+    assert "kind: VirtualService" in panel.yaml.value and "virtualservice/server -n default created" in panel.yaml.value
+    codes = panel.last_result.by_status()
+    assert set(codes) <= {"200", "503"} and codes.get("503", 0) > 0 and codes.get("200", 0) > 0
+    assert panel.runs[-1]["label"] == "server: abort 503 on 50%" and panel.runs[-1]["ok"] == codes.get("200", 0)
+
+    panel.abort_percent.value = 0                        # back to Istio's defaults: the object goes
+    assert [o for o in panel.lab.policies() if o.kind == "VirtualService"] == []
+    assert "no VirtualService for server" in panel.yaml.value
+    assert panel.last_result.by_status() == {"200": 40}
+    assert len(panel.runs) == 3 and panel.runs_figure is not None
+    legend = [t.get_text() for t in panel.runs_figure.axes[0].get_legend().get_texts()]
+    assert len(legend) == 3 and legend[-1].startswith("server: Istio's defaults")
+
+
+def test_a_fault_switches_off_the_routes_timeout_as_in_istio(panel):
+    panel.requests.value = 10
+    panel.mode.value = "sidecar"
+    panel.auto_send.value = False
+    panel.timeout.value = 0.1
+    panel.delay_s.value = 0.3
+    panel.delay_percent.value = 100                      # configured delay 0.3 s, timeout 0.1 s
+    route = panel.lab.policies()[0].spec["http"][0]
+    assert route["timeout"] == "100ms" and route["fault"]["delay"]["fixedDelay"] == "300ms"
+    panel._on_send()
+    assert panel.last_result.by_status() == {"200": 10}  # no 504: the fault turned the timeout off
+    assert min(panel.last_result.latencies_ms()) >= 300
+
+
+def test_retries_from_the_panel(panel):
+    panel.auto_send.value = False
+    panel.mode.value = "sidecar"
+    panel.retry_on.value = ("5xx", "reset")
+    panel.attempts.value = 3
+    panel.per_try_timeout.value = 0.5
+    retries = panel.lab.policies()[0].spec["http"][0]["retries"]
+    assert retries == {"attempts": 3, "perTryTimeout": "500ms", "retryOn": "5xx,reset"}
+    assert panel.status.value == "server: 3 retries on 5xx,reset"
+
+
+def test_mesh_wide_mtls_from_the_panel(panel):
+    panel.auto_send.value = False
+    panel.mode.value = "sidecar"
+    panel.mtls.value = "STRICT"
+    [pa] = panel.lab.policies()
+    assert (pa.kind, pa.namespace, pa.spec) == ("PeerAuthentication", "istio-system", {"mtls": {"mode": "STRICT"}})
+    panel._on_send()
+    assert panel.last_result.by_status() == {"200": 100}          # both sides have sidecars: mTLS, allowed
+    panel.mtls.value = "UNSET"
+    assert panel.lab.policies() == [] and "PERMISSIVE, Istio's default" in panel.yaml.value
+
+
+def test_traffic_weights_write_the_subsets_and_split_the_traffic():
+    with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
+        panel = ControlPanel(lab)
+        panel.requests.value = 20
+        panel.service.value = "reviews"
+        assert [c.description for c in panel.weights.children] == ["v1", "v2", "v3"]
+        panel.weights.children[2].value = 100
+        assert panel.last_error is None
+        kinds = {o.kind: o for o in lab.policies()}
+        assert [s["name"] for s in kinds["DestinationRule"].spec["subsets"]] == ["v1", "v2", "v3"]
+        assert kinds["VirtualService"].spec["http"][0]["route"] == [
+            {"destination": {"host": "reviews", "subset": "v3"}, "weight": 100}]
+        reached = {h.name for p in panel.last_result.paths.values() for h in p.hops if h.name.startswith("reviews-")}
+        assert reached and all(n.startswith("reviews-v3") for n in reached)
+
+
+def test_a_policy_on_an_ambient_service_without_a_waypoint_shows_istios_warning(panel):
+    panel.auto_send.value = False
+    panel.mode.value = "ambient"
+    panel.timeout.value = 1.0
+    assert panel.last_error is None and "# warning:" in panel.yaml.value and "no waypoint" in panel.yaml.value

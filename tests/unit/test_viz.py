@@ -4,7 +4,7 @@ import json
 from pathlib import Path as FsPath
 
 from meshlab.telemetry.paths import Path
-from meshlab.viz import COLORS, cost_figure, latency_figure, path_figure
+from meshlab.viz import COLORS, cost_figure, latency_figure, path_figure, runs_figure
 
 REC = FsPath(__file__).resolve().parents[1] / "fixtures" / "recorded"
 
@@ -85,3 +85,17 @@ def test_topology_view_puts_a_sidecar_beside_every_pod_in_sidecar_mode():
     fig = topology_figure(topo, mesh.mesh_by_pod(topo, "sidecar"))
     assert texts(fig).count("sidecar") == len(topo.pods)
     assert not any("ztunnel" in t for t in texts(fig))
+
+
+def test_runs_figure_draws_one_labelled_cdf_per_run_with_its_counts():
+    runs = [{"label": "as it was", "latencies_ms": [2.0, 3.0, 4.0, 50.0], "ok": 4, "sent": 4},
+            {"label": "reviews: abort 503 on 50%", "latencies_ms": [1.0, 1.5, 2.5, 3.0], "ok": 2, "sent": 4},
+            {"label": "nothing measured", "latencies_ms": [], "ok": 0, "sent": 0}]
+    fig = runs_figure(runs)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2                              # an empty run draws nothing
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0].startswith("as it was: p50 3.5 ms") and legend[0].endswith("4/4 ok")
+    assert legend[1].startswith("reviews: abort 503 on 50%") and legend[1].endswith("2/4 ok")
+    assert ax.lines[1].get_linewidth() > ax.lines[0].get_linewidth()      # the newest run drawn is thickest
+    assert "measured" in ax.get_xlabel()
