@@ -46,7 +46,9 @@ def run_report(lab: Lab, res: LoadResult) -> dict:
         p.pop("pid", None)
     return {"topology": lab.topology.name, "mode": lab.mode, "backend": lab.backend.name,
             "from": res.source, "url": res.url, **{k: res.settings.get(k) for k in ("concurrency", "rate")},
-            "startup_s": round(lab.startup_s, 3), **res.summary(), "proxies": proxies, **path_facts(res)}
+            "startup_s": round(lab.startup_s, 3),
+            "pods": sum(1 for m in lab.mesh.values() if m != "waypoint"), "nodes": len(lab.topology.nodes),
+            **res.summary(), "proxies": proxies, **path_facts(res)}
 
 
 def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 4, warmup: int = 30,

@@ -210,3 +210,40 @@ def runs_figure(runs: list[dict], title: str | None = None) -> Figure:
         ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title or "latency after each change (one line per run, newest thickest)", fontsize=10)
     return fig
+
+
+def cost_scaling_figure(compare_result: dict, pods: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000),
+                        pods_per_node: float | None = None) -> Figure:
+    """Total proxy memory (USS) per mode as the mesh grows to N application pods: the lab's own
+    size as a measured point (filled marker), larger meshes extrapolated from it (dashed lines,
+    hollow markers, "extrapolated" in the legend) by :func:`meshlab.telemetry.cost.scaled` — a
+    sidecar per pod, a ztunnel per node (``pods_per_node``; None: the lab's own ratio), the
+    lab's waypoints as they are."""
+    from .telemetry.cost import scaled
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    ax = fig.add_subplot()
+    markers = {"none": "o", "sidecar": "s", "ambient": "^", "ambient+waypoint": "D"}
+    for mode, r in compare_result.items():
+        if not r.get("proxies"):
+            continue
+        color, marker = MODE_COLORS.get(mode, "#56B4E9"), markers.get(mode, "o")
+        here = r["pods"]
+        measured = round(sum(p["uss_mb"] for p in r["proxies"]), 1)
+        xs = sorted({*pods, here})
+        ys = [scaled(r, n, pods_per_node)["uss_mb"] for n in xs]
+        ax.plot(xs, ys, linestyle="--", color=color, marker=marker, markerfacecolor="white", markersize=5,
+                label=f"{mode}: extrapolated ({scaled(r, max(pods), pods_per_node)['proxies']} proxies at {max(pods)} pods)")
+        ax.plot([here], [measured], linestyle="none", color=color, marker=marker, markersize=9,
+                markeredgecolor="black", label=f"{mode}: measured here, {here} pods, {measured:g} MB")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("application pods in the mesh")
+    ax.set_ylabel("total proxy memory, USS (MB)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    any_mode = next(iter(compare_result.values()), {})
+    ppn = pods_per_node or (any_mode.get("pods", 0) / any_mode.get("nodes", 1) if any_mode.get("nodes") else None)
+    ax.set_title("proxy memory as the mesh grows: filled = measured at this lab's size; dashed, hollow = "
+                 f"extrapolated\n(a sidecar per pod, a ztunnel per node of {ppn:g} pods, waypoints as in the lab; "
+                 "ignores config growth)", fontsize=9)
+    return fig

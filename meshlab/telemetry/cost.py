@@ -6,6 +6,7 @@ the processes that map them; RSS counts shared pages in full. CPU is user + syst
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import psutil
@@ -41,3 +42,30 @@ def usage(name: str, role: str, pid: int) -> Usage | None:
 def cpu_delta(before: dict[str, Usage], after: dict[str, Usage]) -> dict[str, float]:
     """CPU seconds each process used between two snapshots (by name)."""
     return {n: max(0.0, a.cpu_s - before[n].cpu_s) for n, a in after.items() if n in before}
+
+
+def scaled(mode_result: dict, pods: int, pods_per_node: float | None = None) -> dict:
+    """What a mode's proxies would cost at ``pods`` application pods, from what was measured at
+    the lab's size (``mode_result`` is one mode of ``meshlab compare``): each proxy role's
+    measured mean USS, times how many of that role the mesh would run — a sidecar per pod, a
+    ztunnel per node (nodes grow with pods at the lab's ``pods_per_node``), and the lab's
+    waypoints as they are (one per namespace or service: they grow with namespaces, not pods).
+    An extrapolation, not a measurement: a real Envoy's memory also grows with the mesh's size
+    (its configuration), which this ignores. Returns ``{"pods", "proxies", "uss_mb",
+    "by_role": {role: (count, mean_uss_mb)}}``."""
+    by_role: dict[str, list[float]] = {}
+    for p in mode_result.get("proxies", []):
+        by_role.setdefault(p["role"], []).append(p["uss_mb"])
+    if pods_per_node is None:
+        if not mode_result.get("pods") or not mode_result.get("nodes"):
+            raise ValueError("the result does not say how many pods and nodes the lab had ('pods', 'nodes'; "
+                             "meshlab compare writes them): pass pods_per_node")
+        pods_per_node = mode_result["pods"] / mode_result["nodes"]
+    per_node = pods_per_node
+    counts = {"sidecar": pods, "ztunnel": max(1, math.ceil(pods / per_node))}
+    out = {}
+    for role, values in by_role.items():
+        n = counts.get(role, len(values))            # waypoints: as many as the lab has
+        out[role] = (n, sum(values) / len(values))
+    return {"pods": pods, "proxies": sum(n for n, _ in out.values()),
+            "uss_mb": round(sum(n * m for n, m in out.values()), 1), "by_role": out}

@@ -4,7 +4,7 @@ import json
 from pathlib import Path as FsPath
 
 from meshlab.telemetry.paths import Path
-from meshlab.viz import COLORS, cost_figure, latency_figure, path_figure, runs_figure
+from meshlab.viz import COLORS, cost_figure, cost_scaling_figure, latency_figure, path_figure, runs_figure
 
 REC = FsPath(__file__).resolve().parents[1] / "fixtures" / "recorded"
 
@@ -99,3 +99,20 @@ def test_runs_figure_draws_one_labelled_cdf_per_run_with_its_counts():
     assert legend[1].startswith("reviews: abort 503 on 50%") and legend[1].endswith("2/4 ok")
     assert ax.lines[1].get_linewidth() > ax.lines[0].get_linewidth()      # the newest run drawn is thickest
     assert "measured" in ax.get_xlabel()
+
+
+def test_cost_scaling_marks_the_measured_point_and_the_extrapolation():
+    from meshlab.telemetry.cost import scaled
+    res = json.loads((REC / "minimal-compare.json").read_text())
+    side = scaled(res["sidecar"], 1000)
+    assert side["by_role"]["sidecar"][0] == 1000 and side["proxies"] == 1000      # a sidecar per pod
+    amb = scaled(res["ambient"], 1000, pods_per_node=50)
+    assert amb["by_role"]["ztunnel"][0] == 20                                     # a ztunnel per node
+    wp = scaled(res["ambient+waypoint"], 1000, pods_per_node=50)
+    assert wp["by_role"]["waypoint"][0] == sum(p["role"] == "waypoint" for p in res["ambient+waypoint"]["proxies"])
+    fig = cost_scaling_figure(res)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(lab.startswith("sidecar: measured here") for lab in labels)
+    assert any(lab.startswith("sidecar: extrapolated") for lab in labels)
+    assert "none" not in " ".join(labels)                                         # no proxies, nothing to draw
+    assert "extrapolated" in fig.axes[0].get_title()
