@@ -19,6 +19,36 @@ MODE_COLORS = {"none": "#999999", "sidecar": "#E69F00", "ambient": "#009E73", "a
 L4_HATCH = "///"
 
 
+def _figure_png(fig: Figure) -> bytes:
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def show_figures_in_jupyter() -> bool:
+    """Make IPython draw a ``Figure`` as a PNG. meshlab draws without pyplot, and without pyplot
+    nothing tells IPython how to show a figure: a notebook would print ``<Figure size 1000x328
+    with 1 Axes>`` instead of the plot. Called on import; leaves a formatter the learner set
+    (``%matplotlib ...``) alone. Returns whether a formatter is in place."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        png.for_type(Figure, _figure_png)
+    return True
+
+
+show_figures_in_jupyter()
+
+
 def path_figure(path: Path, title: str | None = None) -> Figure:
     """A waterfall of one request: a bar per hop over time (ms from the first byte the client
     sent), indented by depth; L4 hops hatched; hops reached over mutual TLS outlined in black and

@@ -51,5 +51,9 @@ def test_notebook_runs_headless(path, tmp_path):
         mem.stop()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    unrendered = [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if "text/plain" in o.get("data", {}) and str(o["data"]["text/plain"]).startswith("<Figure size")
+                  and "image/png" not in o["data"]]
+    assert not unrendered, f"figures shown as text, not drawn: {unrendered}"
     print(f"{path.name}: peak memory (PSS, kernel and lab) {mem.peak_mb:.0f} MB")
     assert mem.peak_mb < BINDER_MEMORY_MB
