@@ -3,12 +3,35 @@
     .venv/bin/python tools/make_notebooks.py
 """
 
+import hashlib
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NB = Path(__file__).resolve().parent.parent / "notebooks"
+
+TITLES = [("00-start-here", "00 start here"), ("01-sidecar-vs-ambient", "01 sidecar vs ambient"),
+          ("02-waypoints", "02 waypoints"), ("03-mtls", "03 mTLS"), ("04-retries-and-timeouts", "04 retries and timeouts")]
+
+
+def nav(current: str) -> str:
+    """The navigation line: this notebook in bold, the others as links."""
+    return "Navigation: " + " · ".join(f"**{title}**" if name == current else f"[{title}]({name}.ipynb)"
+                                       for name, title in TITLES)
+
+
+# The self-check every guided notebook defines in its setup cell: a prediction left at None is
+# "not answered yet" (so the notebook runs headless), and the explanation shows only once answered.
+CHECK = (
+    "def check(answer, measured, why, ok=None):\n"
+    "    \"\"\"Your prediction against what the lab measured: ✔ or ✘, then why.\"\"\"\n"
+    "    if answer is None:\n"
+    "        print('… not answered yet: put your prediction in the cell above the run, run it, then this cell.')\n"
+    "        return\n"
+    "    right = ok(answer) if ok else answer == measured\n"
+    "    print(('✔ right' if right else '✘ not quite') + f' (you said {answer!r}; measured: {measured!r})')\n"
+    "    print(why)\n")
 
 
 def start_here():
@@ -19,8 +42,7 @@ def start_here():
            "HTTP traffic, and read each request's **path** hop by hop — with no mesh yet. Every later exercise "
            "adds a mesh (sidecars, or ztunnels and waypoints) to this same cluster and compares against what you "
            "measure here.\n\n"
-           "Navigation: **00 start here** · 01 sidecar vs ambient · 02 waypoints *(coming)* · "
-           "03 mTLS *(coming)* · 04 retries and timeouts *(coming)*"),
+           + nav("00-start-here")),
         md("## 1. Environment check\n\nWhich backend runs the lab here, and why. On Binder (no root) it is always "
            "the **loopback** backend: every pod is its own process with its own address in 127.0.0.0/8."),
         code("import sys, platform\n"
@@ -79,8 +101,7 @@ def sidecar_vs_ambient():
            "**Goal:** send the same requests through Istio's three traffic flows — app → sidecar → sidecar → app; "
            "app → ztunnel → ztunnel → app; app → ztunnel → waypoint → ztunnel → app — watch each request cross "
            "the proxies, and fill in Istio's *Sidecar or ambient?* table with numbers measured right here.\n\n"
-           "Navigation: 00 start here · **01 sidecar vs ambient** · 02 waypoints *(coming)* · 03 mTLS *(coming)* · "
-           "04 retries and timeouts *(coming)*"),
+           + nav("01-sidecar-vs-ambient")),
         md("## Predict first\n\nBefore running anything, write down your guesses. For one call from productpage to "
            "reviews in Bookinfo:\n\n1. How many proxies does it cross in **sidecar** mode? In **ambient** mode? With a "
            "**waypoint**?\n2. In how many of those proxies is the HTTP request parsed (L7 processing)?\n3. Which mode "
@@ -91,7 +112,8 @@ def sidecar_vs_ambient():
         md("## 1. One request through each data plane\n\nThe same page request, four times. Bars are hops over "
            "time; hatched bars are L4 hops (ztunnel: it sees connections, not requests); a black outline means "
            "the hop was reached over mutual TLS, and the label says whose identity it saw."),
-        code("from meshlab import Lab\n"
+        code("%matplotlib inline\n"
+             "from meshlab import Lab\n"
              "from meshlab.viz import path_figure, topology_figure\n"
              "MODES = [('none', None), ('sidecar', None), ('ambient', None), ('ambient', ['reviews'])]\n"
              "figures, maps = [], []\n"
@@ -162,10 +184,21 @@ def sidecar_vs_ambient():
 NOTEBOOKS = {"00-start-here.ipynb": start_here, "01-sidecar-vs-ambient.ipynb": sidecar_vs_ambient}
 
 
+def stable_ids(cells: list) -> list:
+    """Cell ids from the cells' text (nbformat draws random ones), so that regenerating an
+    unchanged notebook changes nothing and a diff shows only the cells that changed."""
+    seen: dict[str, int] = {}
+    for c in cells:
+        h = hashlib.sha1(f"{c.cell_type}:{c.source}".encode()).hexdigest()[:8]
+        seen[h] = seen.get(h, 0) + 1
+        c.id = h if seen[h] == 1 else f"{h}-{seen[h]}"
+    return cells
+
+
 def main():
     NB.mkdir(exist_ok=True)
     for name, cells in NOTEBOOKS.items():
-        nb = new_notebook(cells=cells(), metadata={
+        nb = new_notebook(cells=stable_ids(cells()), metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"}})
         nbformat.write(nb, NB / name)

@@ -51,5 +51,11 @@ def test_notebook_runs_headless(path, tmp_path):
         mem.stop()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    # a matplotlib Figure shows as an image only where the inline backend is set up (`%matplotlib
+    # inline`); without it Jupyter prints "<Figure size ...>" and the learner sees no plot
+    blind = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+             if o.output_type in ("execute_result", "display_data")
+             and o.data.get("text/plain", "").startswith("<Figure") and "image/png" not in o.data]
+    assert not blind, f"figures shown as text, not images (add %matplotlib inline): {blind}"
     print(f"{path.name}: peak memory (PSS, kernel and lab) {mem.peak_mb:.0f} MB")
     assert mem.peak_mb < BINDER_MEMORY_MB
