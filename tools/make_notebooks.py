@@ -29,7 +29,11 @@ CHECK = (
     "    if answer is None:\n"
     "        print('… not answered yet: put your prediction in the cell above the run, run it, then this cell.')\n"
     "        return\n"
-    "    right = ok(answer) if ok else answer == measured\n"
+    "    try:\n"
+    "        right = ok(answer) if ok else answer == measured\n"
+    "    except (TypeError, ValueError):\n"
+    "        print(f'✘ cannot compare {answer!r} with what was measured ({measured!r}): see the kind of answer asked for')\n"
+    "        return\n"
     "    print(('✔ right' if right else '✘ not quite') + f' (you said {answer!r}; measured: {measured!r})')\n"
     "    print(why)\n")
 
@@ -643,7 +647,9 @@ def mtls():
              "      \"mTLS is L4: ztunnel enforces PeerAuthentication (istiod turns STRICT into a ztunnel rule: no peer \"\n"
              "      \"identity, no entry). legacy stays shut out; bar's sidecar reaches foo's ztunnel over HBONE, with \"\n"
              "      \"its own identity.\", ok=lambda a: set(a) == failing(got))"),
-        md("In ambient mode the refusal is the destination ztunnel's, and it shows in the path:"),
+        md("<details><summary>Hint</summary>\n\nIs mutual TLS an HTTP feature? Which proxy in ambient mode "
+           "terminates the mTLS connection in front of httpbin.foo?\n</details>\n\n"
+           "In ambient mode the refusal is the destination ztunnel's, and it shows in the path:"),
         code("print(lab.request('sleep-legacy', 'http://httpbin.foo:8000/ip', timeout=5))"),
         md("<details><summary>One more Istio rule</summary>\n\nPeerAuthentication `DISABLE` is ignored for "
            "ambient workloads: ztunnel always tunnels traffic between meshed pods (the lab warns when you apply "
@@ -787,7 +793,9 @@ def retries_and_timeouts():
              "      'is least able to take it. When several layers retry (the client, its sidecar, a gateway...) the '\n"
              "      'factors multiply: a retry storm. Hence small attempts, retries only on idempotent routes, and '\n"
              "      'circuit breaking.', ok=lambda a: abs(a - per_request) < 0.3)"),
-        md("Retries cost time too: between tries Envoy waits a jittered back-off (25 ms base interval, growing "
+        md("<details><summary>Hint</summary>\n\nNo try can succeed now, so every request uses all of its tries. "
+           "How many tries does `attempts: 3` give?\n</details>\n\n"
+           "Retries cost time too: between tries Envoy waits a jittered back-off (25 ms base interval, growing "
            "with each retry). The measured distributions of the three runs:"),
         code("latency_cdf({'default retry policy, 50% 503': no_retries, 'attempts: 3, 50% 503': with_retries,\n"
              "             'attempts: 3, 100% 503': down}, 'httpbin through the client sidecar: request latency')"),
