@@ -921,11 +921,12 @@ def retries_and_timeouts():
              "            'Bookinfo, 20% of ratings calls delayed 2 s (configured): page latency')"),
         md("<details><summary>Solution</summary>\n\nUsually **b**. A page is as slow as its slowest path: one "
            "timed-out try (0.5 s) and a fast retry gives ~0.5 s; two timed-out tries give ~1 s. With 20% of "
-           "calls delayed, expect 20% × 20% = 4% of pages to get two (so a run of 100 may have none). Had the timeout been over 3 s, it would have changed "
+           "calls delayed, expect 20% × 20% = 4% of pages to get two (a run of 100 has none only rarely). Had the timeout been over 3 s, it would have changed "
            "nothing: productpage's own 3 s would fire first.\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"
-           "- Istio's default retry policy retries connection-level failures only (not 503, since 1.24); a "
+           "- Istio's default retry policy retries failed connections, refused streams and two gRPC statuses, but "
+           "not 503 (since 1.24); a "
            "`retries` block can mask a flaky service almost completely (`attempts` counts retries, not tries).\n"
            "- Retries multiply load: a service that fails everything receives `attempts + 1` requests for each one "
            "sent, and back-off adds latency.\n"
