@@ -72,7 +72,7 @@ def path_figure(path: Path, title: str | None = None) -> Figure:
         if h.status is not None:
             note += f", {h.status}"
         elif h.error:
-            note += f", {h.error}"
+            note += f", {h.error if len(h.error) <= 60 else h.error[:57] + '...'}"   # long RBAC reasons
         ax.text((h.end - t0) * 1000, y, "  " + note, va="center", fontsize=7)
     ax.set_yticks([])
     ax.set_xlabel("time since the client started the request (ms, measured)")

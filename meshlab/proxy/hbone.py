@@ -14,6 +14,7 @@ from typing import Awaitable, Callable
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -68,6 +69,19 @@ class Stream:
 
     async def reject(self, status: int) -> None:
         await self.tunnel._respond(self.id, status, end=True)
+
+    def reset(self) -> None:
+        """Reset the stream (RST_STREAM, CANCEL), as ztunnel drops a connection a new policy no
+        longer allows: the peer's reads raise, and so do ours."""
+        t = self.tunnel
+        if t.streams.pop(self.id, None) is None:
+            return
+        try:
+            t.conn.reset_stream(self.id, error_code=h2.errors.ErrorCodes.CANCEL)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+            pass
+        self._data.put_nowait(None)
+        asyncio.get_running_loop().call_soon(t._write_now)
 
 
 class Tunnel:

@@ -32,8 +32,12 @@ def workload_of(pod_name: str) -> str:
     return pod_name.rsplit("-", 1)[0] if pod_name.rsplit("-", 1)[-1].isdigit() else pod_name
 
 
-def peer_labels(side: str, pod: PodAddr | None, identity: str | None = None) -> dict[str, str]:
-    """``source_*`` or ``destination_*`` labels for a pod (or just an identity)."""
+def peer_labels(side: str, pod: PodAddr | None, identity: str | None = None, *, peer: bool = False) -> dict[str, str]:
+    """``source_*`` or ``destination_*`` labels for a pod (or just an identity). For the peer
+    of a connection (``peer=True``) the principal is what its certificate proved, or
+    ``unknown`` when it proved nothing (plaintext), as Istio reports it."""
+    if peer and identity is None:
+        return {**peer_labels(side, pod), f"{side}_principal": "unknown"}
     if pod is None:
         return {f"{side}_workload": "unknown", f"{side}_workload_namespace": "unknown",
                 f"{side}_principal": principal(identity) if identity else "unknown",

@@ -121,7 +121,7 @@ class L7Router:
 
     def source_labels(self, server_fields: dict) -> dict[str, str]:
         """``source_*`` metric labels for a request this proxy routes (the role knows its client)."""
-        return peer_labels("source", self.source_pod(server_fields), server_fields.get("peer_identity"))
+        return peer_labels("source", self.source_pod(server_fields), server_fields.get("peer_identity"), peer=True)
 
     def pod_identity(self, pod: PodAddr) -> str:
         return spiffe_id(pod.namespace, pod.service_account)

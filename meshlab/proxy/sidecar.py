@@ -23,7 +23,7 @@ from ..net import capture, proxyproto
 from ..net.tcp import abort_with_reset, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
-from ..trace import new_span_id, now
+from ..trace import Span, new_span_id, new_trace_id, now
 from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
 from .httpcodec import request_bytes
@@ -154,9 +154,16 @@ class Sidecar(L7Router):
         tls = first[:1] == b"\x16"           # a TLS handshake record: mTLS from a mesh peer
         mode, _ = mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)
         if not admits(mode, tls):
-            self.refused.append({"peer": "%s:%d" % sock.getpeername()[:2], "port": port, "mode": mode,
-                                 "tls": tls})
+            peer = "%s:%d" % sock.getpeername()[:2]
+            self.refused.append({"peer": peer, "port": port, "mode": mode, "tls": tls})
             reset_socket(sock)               # STRICT: plaintext is refused (the client sees a reset)
+            # a connection-level hop of its own (no request was read), so the path shows where it stopped
+            t = now()
+            self.spans.append(Span(trace_id=new_trace_id(), span_id=new_span_id(), parent_id=None, name=self.name,
+                                   role=self.role, kind="server", layer="L4", start=t, end=t, peer=peer,
+                                   target=self.pod.name, decision="deny",
+                                   error=f"plaintext refused: PeerAuthentication mode {mode}",
+                                   attrs={"direction": "inbound", "endpoint": self.pod.name}))
             return
         reader = asyncio.StreamReader(limit=1 << 20)
         proto = asyncio.StreamReaderProtocol(reader)
@@ -224,7 +231,7 @@ class Sidecar(L7Router):
         self.metrics.request({
             "reporter": "destination", "request_protocol": "http", "response_code": str(resp.status),
             "response_flags": "-" if err is None else "UF", "connection_security_policy": "mutual_tls" if mtls else "none",
-            **peer_labels("source", self.net.pod_by_ip(peer[0]) if peer else None, peer_id),
+            **peer_labels("source", self.net.pod_by_ip(peer[0]) if peer else None, peer_id, peer=True),
             **peer_labels("destination", self.pod), **service_labels(self.net, svc[0].fqdn if svc else None)},
             (now() - start) * 1000, len(req.body), len(resp.body))
         self.emit(ctx, server_id, "server", start, resp.status, direction="inbound", mtls=mtls,

@@ -52,15 +52,25 @@ class Ztunnel:
         self.live: dict[str, dict] = {}
         self.started: dict[str, list[asyncio.AbstractServer]] = {}     # pod -> its listeners
         self.policies: list = []
-        self.plaintext_in: dict = {}            # open plaintext inbound connections -> (pod, port)
+        self.plaintext_in: dict = {}            # open plaintext inbound connections -> (pod, port, src ip)
+        self.hbone_in: dict = {}                # open inbound HBONE streams -> (pod, port, peer id, src ip, span)
 
     def set_policies(self, objects: list) -> None:
-        """Istio config in force: ztunnel enforces PeerAuthentication and L4 authorization.
-        Open plaintext connections a new STRICT policy forbids are reset at once."""
+        """Istio config in force: ztunnel enforces PeerAuthentication and L4 authorization —
+        also on connections already open, as ztunnel's policy watcher does: a plaintext one a
+        new STRICT forbids, or any one a new AuthorizationPolicy denies, is dropped at once
+        (plaintext: TCP reset; HBONE: the stream is reset)."""
         self.policies = list(objects)
-        for writer, (pod, port) in list(self.plaintext_in.items()):
-            if mtls_mode(self.policies, pod.namespace, pod.labels, port, ambient=True)[0] == "STRICT":
+        for writer, (pod, port, src_ip) in list(self.plaintext_in.items()):
+            strict = mtls_mode(self.policies, pod.namespace, pod.labels, port, ambient=True)[0] == "STRICT"
+            if strict or not self.authorize(pod, port, None, src_ip).allowed:
                 abort_with_reset(writer)
+        for stream, (pod, port, peer_id, src_ip, rec) in list(self.hbone_in.items()):
+            decision = self.authorize(pod, port, peer_id, src_ip)
+            if not decision.allowed:
+                rec["decision"] = "deny"
+                rec["error"] = f"closed by a new policy: RBAC: {decision.reason}"
+                stream.reset()
 
     def local_pods(self) -> list[PodAddr]:
         return [p for p in self.net.pods if p.node == self.node and p.mesh == "ambient"]
@@ -189,7 +199,7 @@ class Ztunnel:
         svc = self.net.services_of(target.name, int(port)) if target and port.isdigit() else []
         labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
                   "connection_security_policy": "mutual_tls",
-                  **peer_labels("source", self.net.pod_by_ip(src_ip) if src_ip else None, peer_id),
+                  **peer_labels("source", self.net.pod_by_ip(src_ip) if src_ip else None, peer_id, peer=True),
                   **peer_labels("destination", target), **service_labels(self.net, svc[0].fqdn if svc else None)}
         self.metrics.opened_connection(labels)
         rec = self._open(conn_id, new_span_id(), parent, peer=src or None, mtls=True, peer_identity=peer_id,
@@ -211,15 +221,20 @@ class Ztunnel:
             local = w2.get_extra_info("sockname")
             rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
             await stream.accept()
-            sent, received = await pump(r2, w2, stream)     # (response bytes out, request bytes in)
+            self.hbone_in[stream] = (pod, int(port), peer_id, src_ip, rec)
+            try:
+                sent, received = await pump(r2, w2, stream)     # (response bytes out, request bytes in)
+            finally:
+                if self.hbone_in.pop(stream, None) is not None and rec.get("decision") == "deny":
+                    abort_with_reset(w2)                         # dropped by a new policy: the pod sees a reset
         except (OSError, TunnelError) as e:
-            error = f"{type(e).__name__}: {e}"
+            error = rec.get("error") or f"{type(e).__name__}: {e}"
             try:
                 await stream.reject(503)
             except Exception:
                 pass
         finally:
-            self._close(rec, error=error, bytes_in=received, bytes_out=sent)
+            self._close(rec, error=error or rec.get("error"), bytes_in=received, bytes_out=sent)
             self.metrics.closed_connection({**labels, "response_flags": "-" if error is None else "CONNECT"},
                                            sent=sent, received=received)
 
@@ -239,11 +254,11 @@ class Ztunnel:
             self._refuse(pod, src, f"RBAC: {decision.reason}", "inbound")
             abort_with_reset(writer)
             return
-        self.plaintext_in[writer] = (pod, port)
+        self.plaintext_in[writer] = (pod, port, peer[0] if peer else None)
         svc = self.net.services_of(pod.name, port)
         labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
                   "connection_security_policy": "unknown",      # ztunnel's value for plaintext inbound
-                  **peer_labels("source", self.net.pod_by_ip(peer[0]) if peer else None),
+                  **peer_labels("source", self.net.pod_by_ip(peer[0]) if peer else None, peer=True),
                   **peer_labels("destination", pod), **service_labels(self.net, svc[0].fqdn if svc else None)}
         self.metrics.opened_connection(labels)
         rec = self._open(new_trace_id(), new_span_id(), None, peer=src, mtls=False, target=pod.name,

@@ -65,3 +65,18 @@ def test_request_durations_are_a_histogram_with_istios_buckets():
         with pytest.raises(LabError, match="no proxy named 'nope'"):
             lab.metrics("nope")
     assert 'istio_request_duration_milliseconds_bucket{' in text and 'le="0.5"' in text and 'le="3.6e+06"' in text
+
+
+def test_a_plaintext_client_has_no_principal_in_the_servers_metrics():
+    """A caller outside the mesh proves no identity: Istio reports source_principal="unknown"
+    (the workload is still known from its address) and connection_security_policy="none"."""
+    with Lab("mtls-migration", verbose=False) as lab:
+        for _ in range(3):
+            assert lab.request("sleep-legacy", "http://httpbin.foo:8000/ip").status == 200
+            assert lab.request("sleep-foo", "http://httpbin.foo:8000/ip").status == 200
+        got = series(lab.metrics("httpbin-foo-0/istio-proxy"), "istio_requests_total")
+    rows = {s["source_workload"]: s for s in got if s["reporter"] == "destination"}
+    assert rows["sleep-legacy"]["source_principal"] == "unknown"
+    assert rows["sleep-legacy"]["connection_security_policy"] == "none"
+    assert rows["sleep-foo"]["source_principal"] == "cluster.local/ns/foo/sa/sleep"
+    assert rows["sleep-foo"]["connection_security_policy"] == "mutual_tls"

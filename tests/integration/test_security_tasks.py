@@ -56,6 +56,10 @@ def test_mtls_migration_strict_shuts_out_the_client_outside_the_mesh(migration):
     assert set(got.values()) == {200}
     refused = migration.proxies["httpbin-foo-0/istio-proxy"].call("stats")["refused"]
     assert refused[-1]["mode"] == "STRICT" and refused[-1]["tls"] is False
+    r = migration.request("sleep-legacy", "http://httpbin.foo:8000/ip", timeout=5)
+    [hop] = [h for h in r.path.hops if h.role == "sidecar"]         # the path shows where it stopped
+    assert (hop.name, hop.layer, hop.decision) == ("httpbin-foo-0/istio-proxy", "L4", "deny")
+    assert "STRICT" in hop.error
     migration.apply(STRICT_MESH)                                     # mesh-wide, in the root namespace
     got = reach(migration)
     assert got.pop(("legacy", "foo")) == got.pop(("legacy", "bar")) == "connection reset"
