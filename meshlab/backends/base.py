@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 from abc import ABC, abstractmethod
 from typing import Callable
 
@@ -53,6 +54,12 @@ class Backend(ABC):
     def sync(self, net: ClusterNet) -> None:
         """The lab's addresses or meshes changed (a mode change, a waypoint): make the network
         match — the mininet backend (re)loads iptables rules; loopback has nothing to do."""
+
+    def connect(self, where: str, address: tuple[str, int], timeout: float = 10.0) -> socket.socket:
+        """A TCP connection to ``address`` opened from the network of a pod or node (``where``, a
+        name), as a process there would open it. Loopback has one network: ``where`` changes
+        nothing."""
+        return socket.create_connection(address, timeout=timeout)
 
     def exec(self, where: str, cmd: str, timeout: float = 30.0) -> str:
         """Run a shell command in the network of a pod or node; its output."""

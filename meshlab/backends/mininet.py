@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -279,6 +281,27 @@ class MininetBackend(Backend):
         r = subprocess.run(["mnexec", "-a", str(h.pid), "sh", "-c", cmd], capture_output=True, text=True,
                            timeout=timeout)
         return r.stdout + r.stderr
+
+    def connect(self, where: str, address: tuple[str, int], timeout: float = 10.0) -> socket.socket:
+        """A TCP connection opened inside the namespace of a pod or node: a short-lived thread
+        joins the namespace (``setns`` moves only the calling thread), creates the socket there and
+        connects; the socket stays in that namespace, usable from any thread."""
+        from ..apps.zygote import setns
+        netns = f"/proc/{self.host(where).pid}/ns/net"
+        out: dict = {}
+
+        def inside() -> None:
+            try:
+                setns(netns)
+                out["sock"] = socket.create_connection(address, timeout=timeout)
+            except OSError as e:
+                out["error"] = e
+        t = threading.Thread(target=inside, name=f"meshlab-connect-{where}", daemon=True)
+        t.start()
+        t.join()
+        if "error" in out:
+            raise out["error"]
+        return out["sock"]
 
     def capture(self, where: str, seconds: float | None = None, packets: int | None = None,
                 during=None, intf: str = "eth0", path: str | None = None):
