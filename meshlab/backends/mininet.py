@@ -158,6 +158,7 @@ class MininetBackend(Backend):
         self._write_record({"owner": [me, _create_time(me)], "bridges": [], "hosts": []})
         self.mn = Mininet(topo=None, build=False, controller=None, switch=LinuxBridge,
                           link=TCLink if link else Link, waitConnected=False)
+        transparent = "; ".join(rules.node_transparent_setup())
         try:
             s = self.slot.number
             underlay = self._switch(names["underlay"])
@@ -181,6 +182,7 @@ class MininetBackend(Backend):
                     sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
                         net.ipv4.conf.default.send_redirects=0 net.ipv4.conf.cni0.send_redirects=0 \
                         net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.cni0.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+                    {transparent}
                     """)
             for p in self.net.pods:
                 self._config_pod(p)

@@ -16,6 +16,7 @@ backend themselves.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import struct
@@ -25,6 +26,7 @@ from .proxyproto import ProxyHeader
 
 INTERCEPTIONS = ("proxy-protocol", "iptables")
 SO_ORIGINAL_DST = 80               # linux/netfilter_ipv4.h
+IP_TRANSPARENT = 19                # linux/in.h
 PROXY_UID = PROXY_GID = 1337       # istio-proxy's user: its own traffic is never captured (ISTIO-FACTS §3)
 INBOUND_SOURCE_IP = "127.0.0.6"    # Envoy's source for inbound passthrough: ISTIO_OUTPUT returns it
 #: istio-init's inbound capture port (``-z 15006``)
@@ -75,6 +77,31 @@ def inbound_port(sock: socket.socket, listened: int, net) -> int:
         return socket_original_dst(sock)[1]
     except OSError:
         return listened
+
+
+async def connect_from(ip: str, port: int, src_ip: str | None, net):
+    """Connect to ``ip:port`` from the original client's address ``src_ip``, so the app sees who
+    called (ztunnel delivering to a pod). On loopback every 127/8 address is local; under iptables
+    (mininet) it is another pod's address, so the socket is ``IP_TRANSPARENT``, as ztunnel's are,
+    and the node routes the replies back to it (:func:`meshlab.backends.rules.node_transparent_setup`).
+    Where the address cannot be taken, the connection leaves from the proxy's own address."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        if src_ip:
+            try:
+                if by_iptables(net):
+                    sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+                sock.bind((src_ip, 0))
+            except OSError:
+                sock.close()
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
 
 
 def app_source_ip(pod, net) -> str | None:

@@ -16,7 +16,8 @@ Everything after that is the per-pod ztunnel's own code: :meth:`Ztunnel._outboun
 Simplified against Istio 1.21+ (ISTIO-FACTS §2.4): real ztunnel opens these listeners *inside*
 each pod's network namespace and tunnels from the pod's IP, so traffic leaves the pod already
 encrypted; here the pod-to-node hop (the pod's veth) carries plaintext, like Istio's earlier
-node-level redirection. ztunnel connects to the app from the node's address, not the client's.
+node-level redirection. ztunnel still connects to the app from the client's pod IP (an
+``IP_TRANSPARENT`` socket; :func:`meshlab.net.capture.connect_from`).
 """
 
 from __future__ import annotations

@@ -40,16 +40,22 @@ def backend(request) -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def bookinfo(request):
+def module_backend(request) -> str:
+    """The same, for module-scoped labs: each starts once per backend, and the module's tests
+    run against it."""
     need_backend(request.param)
-    with Lab("bookinfo", backend=request.param, verbose=False) as lab:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def bookinfo(module_backend):
+    with Lab("bookinfo", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def httpbin(request):
-    need_backend(request.param)
-    with Lab("httpbin", backend=request.param, verbose=False) as lab:
+@pytest.fixture(scope="module")
+def httpbin(module_backend):
+    with Lab("httpbin", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
@@ -77,3 +83,9 @@ class Outside:
 @pytest.fixture(scope="session")
 def outside() -> Outside:
     return Outside()
+
+
+@pytest.fixture(scope="session")
+def mininet_required():
+    """For tests that only make sense on mininet."""
+    need_backend("mininet")
