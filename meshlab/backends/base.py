@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..errors import LabError
 from ..net.cluster import ClusterNet, PodAddr
-from ..topology.model import Topology
+from ..topology.model import Links, Topology
 
 BACKENDS = ("auto", "loopback", "mininet")
 
@@ -70,6 +70,11 @@ class Backend(ABC):
                 during=None, intf: str = "eth0", path: str | None = None):
         """Capture packets on a pod's or node's link; a :class:`~meshlab.telemetry.pcap.Capture`."""
         raise LabError(f"the {self.name} backend has no links to capture on; use backend='mininet' (root)")
+
+
+def shaped_links(topo: Topology) -> dict[str, Links]:
+    """The nodes whose uplink the topology shapes (``links:``, per node or for all), and how."""
+    return {n.name: lk for n in topo.nodes if (lk := topo.node_links(n.name))}
 
 
 def mininet_status() -> tuple[bool, str]:
