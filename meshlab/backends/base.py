@@ -29,6 +29,11 @@ class Backend(ABC):
         self.reason = reason          # why this backend was chosen, said once to the learner
         self.notes: list[str] = []    # what else the learner should hear (a skipped address block)
 
+    def note(self, text: str) -> None:
+        """Something the learner should hear, said once (a lab started again says it once more)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     @abstractmethod
     def plan(self, topo: Topology) -> ClusterNet:
         """Allocate every pod IP, node IP and service VIP, all free to use; raise

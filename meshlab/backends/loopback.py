@@ -71,7 +71,7 @@ class LoopbackBackend(Backend):
         shaped = shaped_links(topo)
         if shaped:
             asked = "; ".join(f"{n}: {lk.describe()}" for n, lk in shaped.items())
-            self.notes.append(f"the topology's links are not applied: the loopback backend has no links to "
+            self.note(f"the topology's links are not applied: the loopback backend has no links to "
                               f"shape (every pod is an address on one loopback interface) — asked for {asked}; "
                               "backend='mininet' (root) applies them")
 

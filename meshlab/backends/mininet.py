@@ -196,7 +196,7 @@ class MininetBackend(Backend):
             asked = "; ".join(f"{n}: {Links(delay_ms=lk.delay_ms, loss_pct=lk.loss_pct).describe()}"
                               for n, lk in wants_netem.items())
             bw = any(lk.bandwidth_mbit is not None for lk in self.links.values())
-            self.notes.append(f"this kernel has no netem (tc qdisc netem is unknown here): links run without "
+            self.note(f"this kernel has no netem (tc qdisc netem is unknown here): links run without "
                               f"the delay and loss asked for ({asked})" + ("; bandwidth limits still apply" if bw else ""))
         out = {}
         for node, lk in self.links.items():
