@@ -7,7 +7,8 @@
 - :func:`node_rules` — a node's ``nat`` table: kube-proxy's service rules (``KUBE-SERVICES`` →
   ``KUBE-SVC-*`` → ``KUBE-SEP-*``: DNAT to an endpoint picked at random, as kube-proxy's iptables
   mode does) and, for the node's ambient pods, the redirection into its ztunnel (outbound → 15001,
-  HBONE → 15008, other inbound → 15006). Nothing is installed inside an ambient pod.
+  HBONE → 15008, other inbound → 15006; a service endpoint chosen on this node that is an ambient
+  pod → 15006 instead of the DNAT). Nothing is installed inside an ambient pod.
 - :func:`node_transparent_setup` — what lets the node's ztunnel connect to an app *from the
   client's pod IP* (an ``IP_TRANSPARENT`` socket, as ztunnel's in-pod sockets do): replies to
   such a socket are marked in ``mangle`` and routed to the node itself instead of forwarded.
@@ -104,5 +105,10 @@ def node_rules(net: ClusterNet, node: str) -> str:
             left = len(eps) - k
             prob = f" -m statistic --mode random --probability {1 / left:.11f}" if left > 1 else ""
             body.append(f'-A {svc} -m comment --comment "{s.namespace}/{s.name} -> {ep.name}"{prob} -j {sep}')
-            body.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep.ip}:{s.target_port}")
+            if ep.node == node and ep.mesh == "ambient":
+                # in-pod capture would see this connection after the DNAT; here the node has one
+                # NAT pass, so the chosen local ambient endpoint's connection goes to ztunnel now
+                body.append(f"-A {sep} -p tcp -m tcp -j REDIRECT --to-ports {INBOUND_PORT}")
+            else:
+                body.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep.ip}:{s.target_port}")
     return "\n".join(lines + body + ["COMMIT"]) + "\n"

@@ -134,20 +134,22 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
     assert all(s.layer == "L4" and s.status is None for s in spans)
 
 
-def test_plaintext_from_outside_the_mesh_is_captured_by_ztunnel_and_accepted(backend):
-    """A pod with no mesh calls an ambient pod: ztunnel on the destination node captures the
-    plaintext connection (PERMISSIVE by default: accepted, no identity) and the app still sees
-    the caller's IP."""
+@pytest.mark.parametrize("server_node", ["node-2", "node-1"], ids=["other-node", "same-node"])
+def test_plaintext_from_outside_the_mesh_is_captured_by_ztunnel_and_accepted(backend, server_node):
+    """A pod with no mesh calls an ambient pod through its service: ztunnel on the destination
+    node captures the plaintext connection (PERMISSIVE by default: accepted, no identity) and the
+    app still sees the caller's IP — also when both pods share a node (on mininet the node's
+    kube-proxy rule then hands the connection to ztunnel itself)."""
     topo = {
         "name": "mixed", "nodes": [{"name": "node-1"}, {"name": "node-2"}],
         "namespaces": [{"name": "default"}, {"name": "mesh", "labels": {"istio.io/dataplane-mode": "ambient"}}],
         "services": [{"name": "server", "namespace": "mesh", "port": 8000, "targetPort": 8080,
                       "selector": {"app": "server"}}],
         "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
-                      {"name": "server", "namespace": "mesh", "node": "node-2", "app": {"kind": "httpbin"}}]}
+                      {"name": "server", "namespace": "mesh", "node": server_node, "app": {"kind": "httpbin"}}]}
     with Lab(topo, backend=backend, verbose=False) as lab:
         assert lab.mode == "mixed"
         r = lab.request("client", "http://server.mesh:8000/ip")
         assert r.status == 200 and f'"origin": "{lab.pod_ip("client")}"' in r.body
         (hop,) = [h for h in r.path.hops if h.role == "ztunnel"]
-        assert (hop.name, hop.direction, hop.mtls, hop.identity) == ("ztunnel-node-2", "inbound", False, None)
+        assert (hop.name, hop.direction, hop.mtls, hop.identity) == (f"ztunnel-{server_node}", "inbound", False, None)
