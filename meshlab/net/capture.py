@@ -17,7 +17,9 @@ backend themselves.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import random
 import socket
 import struct
 
@@ -27,6 +29,10 @@ from .proxyproto import ProxyHeader
 INTERCEPTIONS = ("proxy-protocol", "iptables")
 SO_ORIGINAL_DST = 80               # linux/netfilter_ipv4.h
 IP_TRANSPARENT = 19                # linux/in.h
+#: Source ports for transparent connections: below Linux's default ephemeral range (32768-60999),
+#: which the pods' own connections use, so ztunnel's connection to an app never reuses the 4-tuple
+#: of the client's captured connection (conntrack would take it for that one).
+TRANSPARENT_PORTS = range(20000, 32768)
 PROXY_UID = PROXY_GID = 1337       # istio-proxy's user: its own traffic is never captured (ISTIO-FACTS §3)
 INBOUND_SOURCE_IP = "127.0.0.6"    # Envoy's source for inbound passthrough: ISTIO_OUTPUT returns it
 #: istio-init's inbound capture port (``-z 15006``)
@@ -92,7 +98,9 @@ async def connect_from(ip: str, port: int, src_ip: str | None, net):
             try:
                 if by_iptables(net):
                     sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
-                sock.bind((src_ip, 0))
+                    _bind_transparent(sock, src_ip)
+                else:
+                    sock.bind((src_ip, 0))
             except OSError:
                 sock.close()
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -102,6 +110,17 @@ async def connect_from(ip: str, port: int, src_ip: str | None, net):
         sock.close()
         raise
     return await asyncio.open_connection(sock=sock)
+
+
+def _bind_transparent(sock: socket.socket, ip: str) -> None:
+    for _ in range(32):
+        try:
+            sock.bind((ip, random.choice(TRANSPARENT_PORTS)))
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free source port for {ip}")
 
 
 def app_source_ip(pod, net) -> str | None:
