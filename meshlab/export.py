@@ -172,6 +172,10 @@ def manifests(topology: "Topology | str | Path | dict", mode: str | None, polici
         m.apps.append(dep)
         m.images.append((w.name, image, source))
         m.notes += notes
+    shaped = "; ".join(f"{n.name}: {lk.describe()}" for n in topo.nodes if (lk := topo.node_links(n.name)))
+    if shaped:
+        m.notes.append(f"The topology's links ({shaped}) are the lab's emulation on mininet; Kubernetes has no "
+                       "object for them, so they are not exported: the cluster's network is what it is.")
 
     have = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in kept if d["kind"] == "Gateway"}
     for ns, name in sorted(gateways - have):

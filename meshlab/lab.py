@@ -635,19 +635,32 @@ class Lab:
 
     def metrics(self, proxy: str) -> str:
         """A proxy's Prometheus metrics, fetched over HTTP from its admin port (15020), as
-        Prometheus would scrape them. ``proxy`` is a proxy name (``reviews-v1-0/istio-proxy``,
-        ``ztunnel-node-1``, ``waypoint-0``)."""
-        import urllib.request
+        Prometheus would scrape them — from the proxy's own network (its pod's, or its node's
+        for a ztunnel; the namespace itself on mininet). ``proxy`` is a proxy name
+        (``reviews-v1-0/istio-proxy``, ``ztunnel-node-1``, ``waypoint-0``)."""
+        import http.client
         self._require_running()
         if proxy not in self.proxies:
             raise LabError(f"no proxy named {proxy!r}; proxies: {', '.join(self.proxies) or '(none: mode none)'}")
-        ip = self.net.nodes[proxy.removeprefix("ztunnel-")] if proxy.startswith("ztunnel-") else \
-            self.net.pod(proxy.split("/")[0]).ip
+        if proxy.startswith("ztunnel-"):
+            where = proxy.removeprefix("ztunnel-")
+            ip = self.net.nodes[where]
+        else:
+            where = proxy.split("/")[0]
+            ip = self.net.pod(where).ip
+        conn = http.client.HTTPConnection(ip, ADMIN_PORT, timeout=10)
         try:
-            with urllib.request.urlopen(f"http://{ip}:{ADMIN_PORT}/stats/prometheus", timeout=10) as r:
-                return r.read().decode()
-        except OSError as e:
+            conn.sock = self.backend.connect(where, (ip, ADMIN_PORT), timeout=10)
+            conn.request("GET", "/stats/prometheus")
+            r = conn.getresponse()
+            body = r.read().decode()
+            if r.status != 200:
+                raise OSError(f"HTTP {r.status}: {body[:200]}")
+            return body
+        except (OSError, http.client.HTTPException) as e:
             raise LabError(f"could not read {proxy}'s metrics from {ip}:{ADMIN_PORT}: {e}") from None
+        finally:
+            conn.close()
 
     # -- telemetry -----------------------------------------------------------------------------
     def collect(self) -> int:

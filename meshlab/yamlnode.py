@@ -149,6 +149,13 @@ class YamlNode:
             raise self.error(f"{v} is out of range; allowed: {lo} to {hi}")
         return v
 
+    def number(self, lo: float, hi: float) -> float:
+        """An integer or decimal number from ``lo`` to ``hi``."""
+        v = self._scalar(float, f"a number from {lo:g} to {hi:g}")
+        if not lo <= v <= hi:
+            raise self.error(f"{v:g} is out of range; allowed: {lo:g} to {hi:g}")
+        return v
+
     def port(self) -> int:
         return self.integer(1, 65535)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 from abc import ABC, abstractmethod
 from typing import Callable
 
 from ..errors import LabError
 from ..net.cluster import ClusterNet, PodAddr
-from ..topology.model import Topology
+from ..topology.model import Links, Topology
 
 BACKENDS = ("auto", "loopback", "mininet")
 
@@ -27,6 +28,11 @@ class Backend(ABC):
     def __init__(self, reason: str = ""):
         self.reason = reason          # why this backend was chosen, said once to the learner
         self.notes: list[str] = []    # what else the learner should hear (a skipped address block)
+
+    def note(self, text: str) -> None:
+        """Something the learner should hear, said once (a lab started again says it once more)."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     @abstractmethod
     def plan(self, topo: Topology) -> ClusterNet:
@@ -54,6 +60,12 @@ class Backend(ABC):
         """The lab's addresses or meshes changed (a mode change, a waypoint): make the network
         match — the mininet backend (re)loads iptables rules; loopback has nothing to do."""
 
+    def connect(self, where: str, address: tuple[str, int], timeout: float = 10.0) -> socket.socket:
+        """A TCP connection to ``address`` opened from the network of a pod or node (``where``, a
+        name), as a process there would open it. Loopback has one network: ``where`` changes
+        nothing."""
+        return socket.create_connection(address, timeout=timeout)
+
     def exec(self, where: str, cmd: str, timeout: float = 30.0) -> str:
         """Run a shell command in the network of a pod or node; its output."""
         raise LabError(f"the {self.name} backend has no per-pod network to run commands in; "
@@ -63,6 +75,11 @@ class Backend(ABC):
                 during=None, intf: str = "eth0", path: str | None = None):
         """Capture packets on a pod's or node's link; a :class:`~meshlab.telemetry.pcap.Capture`."""
         raise LabError(f"the {self.name} backend has no links to capture on; use backend='mininet' (root)")
+
+
+def shaped_links(topo: Topology) -> dict[str, Links]:
+    """The nodes whose uplink the topology shapes (``links:``, per node or for all), and how."""
+    return {n.name: lk for n in topo.nodes if (lk := topo.node_links(n.name))}
 
 
 def mininet_status() -> tuple[bool, str]:

@@ -20,7 +20,7 @@ import psutil
 from ..errors import LabError, PortConflict
 from ..net.cluster import ADMIN_PORT, HBONE_PORT, INBOUND_PORT, OUTBOUND_PORT, ClusterNet, PodAddr, ServiceAddr
 from ..topology.model import Topology
-from .base import Backend
+from .base import Backend, shaped_links
 from .forking import Zygote, running_zygote
 from .state import Slot
 
@@ -60,11 +60,20 @@ class LoopbackBackend(Backend):
                     continue
                 tried.remove(slot)
                 self.slot, self.net = slot, net
+                self._note_links(topo)
                 return net
             raise PortConflict(f"{self.notes[-1]} (tried {MAX_BLOCK_TRIES} address blocks)")
         finally:
             for s in tried:
                 s.release()
+
+    def _note_links(self, topo: Topology) -> None:
+        shaped = shaped_links(topo)
+        if shaped:
+            asked = "; ".join(f"{n}: {lk.describe()}" for n, lk in shaped.items())
+            self.note(f"the topology's links are not applied: the loopback backend has no links to "
+                              f"shape (every pod is an address on one loopback interface) — asked for {asked}; "
+                              "backend='mininet' (root) applies them")
 
     def replan(self, topo: Topology) -> ClusterNet:
         """Addresses for a running lab whose topology grew (a waypoint pod added): pods that exist

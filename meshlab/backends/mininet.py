@@ -24,17 +24,20 @@ is gone, so :func:`clean_leftovers` removes a crashed lab's links, and only thos
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import socket
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import LabError
 from ..net.cluster import ClusterNet, PodAddr, ServiceAddr
-from ..topology.model import Topology
+from ..topology.model import Links, Topology
 from . import rules
-from .base import Backend
+from .base import Backend, shaped_links
 from .forking import Zygote, running_zygote
 from .state import Slot, _alive, _create_time, state_root
 
@@ -42,30 +45,22 @@ VIP_OCTET = 250
 MAX_NODES = 200
 
 
+@functools.cache
 def netem_available() -> bool:
-    """Does this kernel have the netem qdisc (link delay and loss)?"""
-    try:
-        import gzip
-        with gzip.open("/proc/config.gz", "rt") as f:
-            for line in f:
-                if line.startswith("CONFIG_NET_SCH_NETEM="):
-                    return True
-                if line.startswith("# CONFIG_NET_SCH_NETEM is not set"):
-                    return False
-    except OSError:
-        pass
-    return Path(f"/lib/modules/{os.uname().release}").exists() and subprocess.run(
-        ["modinfo", "sch_netem"], capture_output=True).returncode == 0
+    """Does this kernel have the netem qdisc (link delay and loss)? Asked of the kernel itself: add
+    one in a throwaway network namespace (a missing module is loaded on demand, where it exists)."""
+    r = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+                       capture_output=True)
+    return r.returncode == 0
 
 
 class MininetBackend(Backend):
     name = "mininet"
 
-    def __init__(self, reason: str = "", link: dict | None = None):
-        """``link``: Mininet ``TCLink`` options for every link — ``bw`` (Mbit/s, HTB), ``delay``
-        (``"2ms"``) and ``loss`` (percent); delay and loss need netem, which some kernels lack."""
+    def __init__(self, reason: str = ""):
         super().__init__(reason)
-        self.link = dict(link or {})
+        self.links: dict[str, Links] = {}           # node -> how its uplink is shaped (the topology's)
+        self._uplinks: dict[str, dict] = {}         # node -> Mininet options for its eth0
         self.slot: Slot | None = None
         self.net: ClusterNet | None = None
         self.mn = None
@@ -83,6 +78,8 @@ class MininetBackend(Backend):
             raise LabError(f"the mininet backend holds at most {MAX_NODES} nodes; this topology has {len(topo.nodes)}")
         self.slot = Slot()
         self.net = self._layout(topo)
+        self.links = shaped_links(topo)
+        self._uplinks = self._uplink_params()        # before start() tells the learner the notes
         return self.net
 
     def _layout(self, topo: Topology) -> ClusterNet:
@@ -143,19 +140,16 @@ class MininetBackend(Backend):
     def _build(self) -> None:
         from mininet.log import setLogLevel
         from mininet.net import Mininet
-        from mininet.link import Link, TCLink
+        from mininet.link import Link
         from mininet.nodelib import LinuxBridge
         setLogLevel("error")
-        link = self.link
-        if ("delay" in link or "loss" in link) and not netem_available():
-            self.notes.append("this kernel has no netem: links run without the delay and loss asked for")
-            link = {k: v for k, v in link.items() if k not in ("delay", "loss")}
-        self._link_opts = link
+        uplinks = self._uplinks
         names = self._names()
         me = os.getpid()
         self._write_record({"owner": [me, _create_time(me)], "bridges": [], "hosts": []})
-        self.mn = Mininet(topo=None, build=False, controller=None, switch=LinuxBridge,
-                          link=TCLink if link else Link, waitConnected=False)
+        self.mn = Mininet(topo=None, build=False, controller=None, switch=LinuxBridge, link=Link,
+                          waitConnected=False)
+        transparent = "; ".join(rules.node_transparent_setup())
         try:
             s = self.slot.number
             underlay = self._switch(names["underlay"])
@@ -163,8 +157,9 @@ class MininetBackend(Backend):
             for node, i in node_index.items():
                 h = self._host(node, names["node"](i))
                 br = self._switch(names["bridge"](i))
-                self.mn.addLink(h, underlay, intfName1="eth0", intfName2=f"{underlay.name}n{i}", **link)
-                self.mn.addLink(h, br, intfName1="cni0", intfName2=f"{br.name}n", **link)
+                self.mn.addLink(h, underlay, intfName1="eth0", intfName2=f"{underlay.name}n{i}",
+                                **uplinks.get(node, {}))
+                self.mn.addLink(h, br, intfName1="cni0", intfName2=f"{br.name}n")
             for p in self.net.pods:
                 self._add_pod(p, started=False)
             self.mn.build()
@@ -179,6 +174,7 @@ class MininetBackend(Backend):
                     sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
                         net.ipv4.conf.default.send_redirects=0 net.ipv4.conf.cni0.send_redirects=0 \
                         net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.cni0.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+                    {transparent}
                     """)
             for p in self.net.pods:
                 self._config_pod(p)
@@ -186,6 +182,34 @@ class MininetBackend(Backend):
         except BaseException:
             self.teardown()
             raise
+
+    def _uplink_params(self) -> dict[str, dict]:
+        """Mininet ``TCIntf`` options for each shaped node's ``eth0`` (its side of the underlay, so
+        what the node sends): ``bw`` (HTB), ``delay`` and ``loss`` (netem). Without netem in the
+        kernel, delay and loss are left out, and a note says so once."""
+        from mininet.link import TCIntf
+        if not self.links:
+            return {}
+        wants_netem = {n: lk for n, lk in self.links.items() if lk.delay_ms is not None or lk.loss_pct is not None}
+        netem = not wants_netem or netem_available()
+        if not netem:
+            asked = "; ".join(f"{n}: {Links(delay_ms=lk.delay_ms, loss_pct=lk.loss_pct).describe()}"
+                              for n, lk in wants_netem.items())
+            bw = any(lk.bandwidth_mbit is not None for lk in self.links.values())
+            self.note(f"this kernel has no netem (tc qdisc netem is unknown here): links run without "
+                              f"the delay and loss asked for ({asked})" + ("; bandwidth limits still apply" if bw else ""))
+        out = {}
+        for node, lk in self.links.items():
+            params = {}
+            if lk.bandwidth_mbit is not None:
+                params["bw"] = lk.bandwidth_mbit
+            if netem and lk.delay_ms is not None:
+                params["delay"] = f"{lk.delay_ms:g}ms"
+            if netem and lk.loss_pct is not None:
+                params["loss"] = lk.loss_pct
+            if params:
+                out[node] = {"cls1": TCIntf, "params1": params}
+        return out
 
     def _host(self, name: str, host_name: str):
         h = self.mn.addHost(host_name, ip=None)
@@ -204,8 +228,7 @@ class MininetBackend(Backend):
         i = int(p.ip.split(".")[2])
         h = self._host(p.name, names["pod"](self._pod_index[p.name]))
         br = self.mn.get(names["bridge"](i))
-        link = self.mn.addLink(h, br, intfName1="eth0", intfName2=f"{br.name}p{self._pod_index[p.name]}",
-                               **self._link_opts)
+        link = self.mn.addLink(h, br, intfName1="eth0", intfName2=f"{br.name}p{self._pod_index[p.name]}")
         if started:                       # Mininet configures hosts and bridges in build()/start()
             h.configDefault(ip=None, mac=None)
             br.cmd("brctl addif", br.name, link.intf2.name)
@@ -279,6 +302,27 @@ class MininetBackend(Backend):
         r = subprocess.run(["mnexec", "-a", str(h.pid), "sh", "-c", cmd], capture_output=True, text=True,
                            timeout=timeout)
         return r.stdout + r.stderr
+
+    def connect(self, where: str, address: tuple[str, int], timeout: float = 10.0) -> socket.socket:
+        """A TCP connection opened inside the namespace of a pod or node: a short-lived thread
+        joins the namespace (``setns`` moves only the calling thread), creates the socket there and
+        connects; the socket stays in that namespace, usable from any thread."""
+        from ..apps.zygote import setns
+        netns = f"/proc/{self.host(where).pid}/ns/net"
+        out: dict = {}
+
+        def inside() -> None:
+            try:
+                setns(netns)
+                out["sock"] = socket.create_connection(address, timeout=timeout)
+            except OSError as e:
+                out["error"] = e
+        t = threading.Thread(target=inside, name=f"meshlab-connect-{where}", daemon=True)
+        t.start()
+        t.join()
+        if "error" in out:
+            raise out["error"]
+        return out["sock"]
 
     def capture(self, where: str, seconds: float | None = None, packets: int | None = None,
                 during=None, intf: str = "eth0", path: str | None = None):

@@ -7,7 +7,11 @@
 - :func:`node_rules` — a node's ``nat`` table: kube-proxy's service rules (``KUBE-SERVICES`` →
   ``KUBE-SVC-*`` → ``KUBE-SEP-*``: DNAT to an endpoint picked at random, as kube-proxy's iptables
   mode does) and, for the node's ambient pods, the redirection into its ztunnel (outbound → 15001,
-  HBONE → 15008, other inbound → 15006). Nothing is installed inside an ambient pod.
+  HBONE → 15008, other inbound → 15006; a service endpoint chosen on this node that is an ambient
+  pod → 15006 instead of the DNAT). Nothing is installed inside an ambient pod.
+- :func:`node_transparent_setup` — what lets the node's ztunnel connect to an app *from the
+  client's pod IP* (an ``IP_TRANSPARENT`` socket, as ztunnel's in-pod sockets do): replies to
+  such a socket are marked in ``mangle`` and routed to the node itself instead of forwarded.
 
 Each is a whole ``nat`` table: the backend loads it with ``iptables-restore`` into a namespace it
 created, so re-applying after a mode change replaces the old rules exactly.
@@ -57,6 +61,20 @@ def empty_nat() -> str:
     return "\n".join(_NAT_HEAD + ["COMMIT"]) + "\n"
 
 
+#: the mark and routing table that bring replies back to ztunnel's transparent sockets
+TRANSPARENT_MARK, TRANSPARENT_TABLE = 0x539, 133
+
+
+def node_transparent_setup() -> list[str]:
+    """Shell commands, run once in a node's namespace: packets of a connection some local
+    ``IP_TRANSPARENT`` socket owns (ztunnel's, connected to an app from the client's address)
+    get a mark, and marked packets are delivered locally rather than forwarded to the client
+    pod — the policy routing a transparent proxy needs (the Linux kernel's ``tproxy.txt``)."""
+    return [f"iptables -t mangle -A PREROUTING -p tcp -m socket --transparent -j MARK --set-mark {TRANSPARENT_MARK:#x}",
+            f"ip rule add fwmark {TRANSPARENT_MARK:#x} lookup {TRANSPARENT_TABLE}",
+            f"ip route add local 0.0.0.0/0 dev lo table {TRANSPARENT_TABLE}"]
+
+
 def _chain(kind: str, key: str) -> str:
     """kube-proxy's chain names: a prefix and 16 characters of base32(sha256(key))."""
     return f"KUBE-{kind}-" + base64.b32encode(hashlib.sha256(key.encode()).digest()).decode()[:16]
@@ -87,5 +105,10 @@ def node_rules(net: ClusterNet, node: str) -> str:
             left = len(eps) - k
             prob = f" -m statistic --mode random --probability {1 / left:.11f}" if left > 1 else ""
             body.append(f'-A {svc} -m comment --comment "{s.namespace}/{s.name} -> {ep.name}"{prob} -j {sep}')
-            body.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep.ip}:{s.target_port}")
+            if ep.node == node and ep.mesh == "ambient":
+                # in-pod capture would see this connection after the DNAT; here the node has one
+                # NAT pass, so the chosen local ambient endpoint's connection goes to ztunnel now
+                body.append(f"-A {sep} -p tcp -m tcp -j REDIRECT --to-ports {INBOUND_PORT}")
+            else:
+                body.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep.ip}:{s.target_port}")
     return "\n".join(lines + body + ["COMMIT"]) + "\n"

@@ -16,7 +16,10 @@ backend themselves.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
+import random
 import socket
 import struct
 
@@ -25,6 +28,11 @@ from .proxyproto import ProxyHeader
 
 INTERCEPTIONS = ("proxy-protocol", "iptables")
 SO_ORIGINAL_DST = 80               # linux/netfilter_ipv4.h
+IP_TRANSPARENT = 19                # linux/in.h
+#: Source ports for transparent connections: below Linux's default ephemeral range (32768-60999),
+#: which the pods' own connections use, so ztunnel's connection to an app never reuses the 4-tuple
+#: of the client's captured connection (conntrack would take it for that one).
+TRANSPARENT_PORTS = range(20000, 32768)
 PROXY_UID = PROXY_GID = 1337       # istio-proxy's user: its own traffic is never captured (ISTIO-FACTS §3)
 INBOUND_SOURCE_IP = "127.0.0.6"    # Envoy's source for inbound passthrough: ISTIO_OUTPUT returns it
 #: istio-init's inbound capture port (``-z 15006``)
@@ -75,6 +83,44 @@ def inbound_port(sock: socket.socket, listened: int, net) -> int:
         return socket_original_dst(sock)[1]
     except OSError:
         return listened
+
+
+async def connect_from(ip: str, port: int, src_ip: str | None, net):
+    """Connect to ``ip:port`` from the original client's address ``src_ip``, so the app sees who
+    called (ztunnel delivering to a pod). On loopback every 127/8 address is local; under iptables
+    (mininet) it is another pod's address, so the socket is ``IP_TRANSPARENT``, as ztunnel's are,
+    and the node routes the replies back to it (:func:`meshlab.backends.rules.node_transparent_setup`).
+    Where the address cannot be taken, the connection leaves from the proxy's own address."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        if src_ip:
+            try:
+                if by_iptables(net):
+                    sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+                    _bind_transparent(sock, src_ip)
+                else:
+                    sock.bind((src_ip, 0))
+            except OSError:
+                sock.close()
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
+
+
+def _bind_transparent(sock: socket.socket, ip: str) -> None:
+    for _ in range(32):
+        try:
+            sock.bind((ip, random.choice(TRANSPARENT_PORTS)))
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free source port for {ip}")
 
 
 def app_source_ip(pod, net) -> str | None:

@@ -158,7 +158,7 @@ class Ztunnel:
                 sent, received = await pump(reader, writer, stream)
                 sent += len(rest)
             else:                            # not in the mesh: plaintext, straight to it
-                r2, w2 = await _connect_as(dst_ip, dst_port, src.ip)
+                r2, w2 = await capture.connect_from(dst_ip, dst_port, src.ip, self.net)
                 attrs["passthrough"] = True
                 w2.write(rest)
                 sent, received = await _splice(reader, writer, r2, w2)
@@ -217,7 +217,7 @@ class Ztunnel:
                 rec["decision"] = "deny"
                 error = f"RBAC: {decision.reason}"
                 return
-            r2, w2 = await _connect_as(target.listen_ip, int(port), src_ip)
+            r2, w2 = await capture.connect_from(target.listen_ip, int(port), src_ip, self.net)
             local = w2.get_extra_info("sockname")
             rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
             await stream.accept()
@@ -265,7 +265,7 @@ class Ztunnel:
                          attrs={"direction": "inbound", "connection_security_policy": "unknown", "endpoint": pod.name})
         error, sent, received = None, 0, 0
         try:
-            r2, w2 = await _connect_as(pod.listen_ip, port, peer[0] if peer else None)
+            r2, w2 = await capture.connect_from(pod.listen_ip, port, peer[0] if peer else None, self.net)
             local = w2.get_extra_info("sockname")
             rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
             received, sent = await _splice(reader, writer, r2, w2)
@@ -329,12 +329,3 @@ async def _splice(r1, w1, r2, w2) -> tuple[int, int]:
     await asyncio.gather(copy(r1, w2, 0), copy(r2, w1, 1))
     w2.close()
     return counts[0], counts[1]
-
-
-async def _connect_as(ip: str, port: int, src_ip: str | None):
-    """Connect to the pod from the original client's IP, so the app sees who called (on loopback
-    every 127/8 address is local, so this needs no IP_TRANSPARENT)."""
-    try:
-        return await asyncio.open_connection(ip, port, local_addr=(src_ip, 0) if src_ip else None)
-    except OSError:
-        return await asyncio.open_connection(ip, port)

@@ -8,7 +8,8 @@ where this ztunnel listens once per port and tells the pods apart by address:
 - **15001** — outbound: the source address says which pod; ``SO_ORIGINAL_DST`` where it was going.
 - **15008** — HBONE in: the original destination says which pod it is for, so the TLS handshake
   presents *that pod's* certificate (the listener accepts the raw socket first, then starts TLS).
-- **15006** — plaintext in (PERMISSIVE): the original destination is the pod and its port.
+- **15006** — plaintext in (PERMISSIVE): the original destination is the pod and its port — or a
+  service's address, when kube-proxy's rule chose one of this node's ambient pods behind it.
 
 Everything after that is the per-pod ztunnel's own code: :meth:`Ztunnel._outbound`,
 :meth:`Ztunnel._inbound` and :meth:`Ztunnel._inbound_plaintext`.
@@ -16,7 +17,8 @@ Everything after that is the per-pod ztunnel's own code: :meth:`Ztunnel._outboun
 Simplified against Istio 1.21+ (ISTIO-FACTS §2.4): real ztunnel opens these listeners *inside*
 each pod's network namespace and tunnels from the pod's IP, so traffic leaves the pod already
 encrypted; here the pod-to-node hop (the pod's veth) carries plaintext, like Istio's earlier
-node-level redirection. ztunnel connects to the app from the node's address, not the client's.
+node-level redirection. ztunnel still connects to the app from the client's pod IP (an
+``IP_TRANSPARENT`` socket; :func:`meshlab.net.capture.connect_from`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ class NodeZtunnel(Ztunnel):
             writer.close()
             return
         pod = self._local_ambient(ip)
+        svc = self.net.service_at(ip, port) if pod is None else None
+        if svc is not None:
+            # a service address: kube-proxy's rule picked one of this node's ambient endpoints
+            # and sent the connection here (rules.node_rules); any of them is as likely
+            local = [p for p in map(self._local_ambient, (self.net.pod(n).ip for n in svc.endpoints)) if p]
+            if local:
+                pod, port = self.rng.choice(local), svc.target_port
         if pod is None or port not in pod.ports:
             writer.close()
             return

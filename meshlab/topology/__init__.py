@@ -4,11 +4,11 @@ The model is imported eagerly; the YAML loader lazily, so a pod's worker process
 PyYAML.
 """
 
-from .model import (APP_KINDS, CLUSTER_DOMAIN, AppSpec, Call, Entry, Namespace, Node, Pod, Service,
-                    Topology, Workload)
+from .model import (APP_KINDS, CLUSTER_DOMAIN, AppSpec, Call, Entry, Links, Namespace, Node, Pod,
+                    Service, Topology, Workload)
 
 _LOADER = ("find_topology_file", "load_topology", "parse_topology", "topology_files")
-__all__ = ["APP_KINDS", "CLUSTER_DOMAIN", "AppSpec", "Call", "Entry", "Namespace", "Node", "Pod",
+__all__ = ["APP_KINDS", "CLUSTER_DOMAIN", "AppSpec", "Call", "Entry", "Links", "Namespace", "Node", "Pod",
            "Service", "Topology", "Workload", *_LOADER]
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from ..errors import TopologyError
 from ..yamlnode import YamlNode as _At, close_match as _close, listing as _list
-from .model import (APP_KINDS, RATINGS_VARIANTS, STAR_COLORS, AppSpec, Call, Entry, Namespace,
+from .model import (APP_KINDS, RATINGS_VARIANTS, STAR_COLORS, AppSpec, Call, Entry, Links, Namespace,
                     Node, Service, Topology, Workload, frozen_map)
 
 TOPOLOGY_DIR = Path(__file__).resolve().parent.parent.parent / "topologies"
@@ -82,7 +82,9 @@ def parse_topology(text: str, file: str = "<string>", lines: bool = True) -> Top
 # ------------------------------------------------------------------------------------------------
 
 _TOP_REQUIRED = ("name", "nodes", "namespaces", "services", "workloads")
-_TOP_OPTIONAL = ("description", "entry")
+_TOP_OPTIONAL = ("description", "entry", "links")
+#: link settings: (key, lowest, highest). Bandwidth up to 1000 Mbit/s, as Mininet's TCLink takes.
+LINK_FIELDS = (("bandwidth_mbit", 0.1, 1000.0), ("delay_ms", 0.0, 10000.0), ("loss_pct", 0.0, 100.0))
 
 
 class _Builder:
@@ -105,7 +107,8 @@ class _Builder:
         topo = Topology(name=name, description=description,
                         nodes=tuple(n for n, _ in nodes), namespaces=tuple(n for n, _ in namespaces),
                         services=tuple(s for s, _ in services), workloads=tuple(w for w, _ in workloads),
-                        source=None if self.file.startswith("<") else self.file)
+                        source=None if self.file.startswith("<") else self.file,
+                        links=self._links(top["links"]) if "links" in top else None)
         self._check_pod_names(topo, {(w.namespace, w.name): a for w, a in workloads})
         for svc, at in services:
             self._check_service_endpoints(topo, svc, at)
@@ -128,8 +131,13 @@ class _Builder:
         return items
 
     def _node(self, at: _At):
-        m = at.mapping(("name",), ("labels",))
-        return Node(name=m["name"].name(), labels=frozen_map(m["labels"].labels() if "labels" in m else {})), at
+        m = at.mapping(("name",), ("labels", "links"))
+        return Node(name=m["name"].name(), labels=frozen_map(m["labels"].labels() if "labels" in m else {}),
+                    links=self._links(m["links"]) if "links" in m else None), at
+
+    def _links(self, at: _At) -> Links:
+        m = at.mapping((), [k for k, _, _ in LINK_FIELDS])
+        return Links(**{k: m[k].number(lo, hi) for k, lo, hi in LINK_FIELDS if k in m})
 
     def _namespace(self, at: _At):
         m = at.mapping(("name",), ("labels", "serviceAccounts"))

@@ -34,9 +34,38 @@ def frozen_map(d: Mapping | None = None) -> Mapping:
 
 
 @dataclass(frozen=True)
+class Links:
+    """How a node's uplink (its link to the other nodes) is shaped: on what the node *sends* to
+    another node, at most ``bandwidth_mbit`` Mbit/s, ``delay_ms`` added, ``loss_pct`` percent of
+    packets dropped. A pod's link to its own node is never shaped (both ends sit in one machine).
+    Emulated, not measured — and applied only where the backend has links (mininet)."""
+    bandwidth_mbit: float | None = None
+    delay_ms: float | None = None
+    loss_pct: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.bandwidth_mbit, self.delay_ms, self.loss_pct))
+
+    def over(self, base: "Links | None") -> "Links":
+        """These settings, with ``base``'s for the ones left unset."""
+        if base is None:
+            return self
+        return Links(*(v if v is not None else b for v, b in
+                       zip((self.bandwidth_mbit, self.delay_ms, self.loss_pct),
+                           (base.bandwidth_mbit, base.delay_ms, base.loss_pct))))
+
+    def describe(self) -> str:
+        parts = [f"{self.bandwidth_mbit:g} Mbit/s" if self.bandwidth_mbit is not None else "",
+                 f"{self.delay_ms:g} ms delay" if self.delay_ms is not None else "",
+                 f"{self.loss_pct:g}% loss" if self.loss_pct is not None else ""]
+        return ", ".join(p for p in parts if p) or "unshaped"
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     labels: Mapping[str, str] = field(default_factory=frozen_map)
+    links: Links | None = None          # overrides the topology's ``links`` for this node
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,7 @@ class Topology:
     entry: Entry | None = None
     description: str = ""
     source: str | None = None      # the file it was loaded from
+    links: Links | None = None     # every node's uplink, unless the node says otherwise
 
     # -- derived views -------------------------------------------------------------------------
     @property
@@ -141,6 +171,11 @@ class Topology:
             Pod(name=pn, workload=w.name, namespace=w.namespace, node=w.node,
                 service_account=w.service_account, labels=w.labels, app=w.app, ports=w.ports)
             for w in self.workloads for pn in w.pod_names())
+
+    def node_links(self, name: str) -> Links:
+        """The shaping of node ``name``'s uplink: its own ``links``, then the topology's."""
+        node = next(n for n in self.nodes if n.name == name)
+        return (node.links or Links()).over(self.links)
 
     def pod(self, name: str) -> Pod:
         """A pod by its name, or the first pod of a workload given by its name."""

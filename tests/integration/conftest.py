@@ -7,6 +7,9 @@ run (no root, no mnexec) its cases skip with the reason — unless ``MESHLAB_REQ
 """
 
 import os
+import shlex
+import socket
+import subprocess
 
 import pytest
 
@@ -37,16 +40,49 @@ def backend(request) -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def bookinfo(request):
+def module_backend(request) -> str:
+    """The same, for module-scoped labs: each starts once per backend, and the module's tests
+    run against it."""
     need_backend(request.param)
-    with Lab("bookinfo", backend=request.param, verbose=False) as lab:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def bookinfo(module_backend):
+    with Lab("bookinfo", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
-@pytest.fixture(scope="module", params=["loopback"])     # httpbin tests: loopback only for now (issue 5)
-def httpbin(request):
-    with Lab("httpbin", backend=request.param, verbose=False) as lab:
+@pytest.fixture(scope="module")
+def httpbin(module_backend):
+    with Lab("httpbin", backend=module_backend, verbose=False) as lab:
         yield lab
+
+
+class Outside:
+    """A client outside the mesh, on any backend: on mininet it runs in a node's own network
+    (host networking, as a kubelet probe would); on loopback every address is reachable from
+    anywhere, so it is the test's own process."""
+
+    @staticmethod
+    def where(lab) -> str:
+        return lab.topology.nodes[0].name
+
+    def connect(self, lab, ip: str, port: int, timeout: float = 5.0) -> socket.socket:
+        """A plain TCP connection to ``ip:port``."""
+        return lab.backend.connect(self.where(lab), (ip, port), timeout=timeout)
+
+    def run(self, lab, argv: list[str], timeout: float = 20.0) -> str:
+        """Run a command with no input; its stdout, then its stderr."""
+        if lab.backend.name == "mininet":
+            return lab.exec(self.where(lab), shlex.join(argv) + " </dev/null", timeout=timeout)
+        r = subprocess.run(argv, input=b"", capture_output=True, timeout=timeout)
+        return (r.stdout + r.stderr).decode(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def outside() -> Outside:
+    return Outside()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 import asyncio
 import shutil
-import socket
 import subprocess
 
 import pytest
@@ -16,8 +15,8 @@ SA = "spiffe://cluster.local/ns/default/sa/"
 
 
 @pytest.fixture(scope="module")
-def bookinfo():
-    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+def bookinfo(module_backend):
+    with Lab("bookinfo", mode="ambient", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
@@ -47,9 +46,9 @@ def test_the_destination_ztunnel_sees_the_source_workload_identity(bookinfo):
     assert SA + "bookinfo-productpage" in inbound.values()
 
 
-def test_the_app_sees_its_callers_pod_ip():
+def test_the_app_sees_its_callers_pod_ip(backend):
     """ztunnel delivers transparently: httpbin sees the client pod's own address."""
-    with Lab("httpbin", mode="ambient", verbose=False) as lab:
+    with Lab("httpbin", mode="ambient", backend=backend, verbose=False) as lab:
         r = lab.request("client", "http://httpbin:8000/ip")
         assert r.status == 200 and f'"origin": "{lab.pod_ip("client")}"' in r.body
 
@@ -62,10 +61,10 @@ def test_one_hbone_connection_per_identity_pair(bookinfo):
     assert len(ours) == 1 and ours[0]["streams"] >= 2
 
 
-def test_a_plaintext_client_is_refused_on_the_hbone_port(bookinfo):
+def test_a_plaintext_client_is_refused_on_the_hbone_port(bookinfo, outside):
     """Port 15008 only speaks mTLS: plain HTTP gets no HTTP answer."""
     ip = bookinfo.pod_ip("productpage-v1")
-    with socket.create_connection((ip, 15008), timeout=5) as s:
+    with outside.connect(bookinfo, ip, 15008) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         s.settimeout(5)
         try:
@@ -76,12 +75,11 @@ def test_a_plaintext_client_is_refused_on_the_hbone_port(bookinfo):
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
-def test_openssl_s_client_on_15008_shows_the_pods_spiffe_identity(bookinfo):
+def test_openssl_s_client_on_15008_shows_the_pods_spiffe_identity(bookinfo, outside):
     ip = bookinfo.pod_ip("reviews-v2")
     cert = bookinfo._certs[("default", "curl")]
-    out = subprocess.run(["openssl", "s_client", "-connect", f"{ip}:15008", "-alpn", "h2", "-showcerts",
-                          "-cert", cert.cert_path, "-key", cert.key_path, "-CAfile", bookinfo.ca.root_path],
-                         input=b"", capture_output=True, timeout=20).stdout.decode(errors="replace")
+    out = outside.run(bookinfo, ["openssl", "s_client", "-connect", f"{ip}:15008", "-alpn", "h2", "-showcerts",
+                                 "-cert", cert.cert_path, "-key", cert.key_path, "-CAfile", bookinfo.ca.root_path])
     assert "Verify return code: 0 (ok)" in out and "ALPN protocol: h2" in out     # (h2 frames follow: binary)
     pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
     text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem, capture_output=True, text=True).stdout
@@ -89,7 +87,8 @@ def test_openssl_s_client_on_15008_shows_the_pods_spiffe_identity(bookinfo):
 
 
 def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
-    """ztunnel never parses HTTP: arbitrary binary bytes cross ztunnel -> HBONE -> ztunnel intact."""
+    """ztunnel never parses HTTP: arbitrary binary bytes cross ztunnel -> HBONE -> ztunnel intact.
+    (No lab and no backend: two Ztunnel objects in this process, on loopback addresses.)"""
     from meshlab.identity import LabCA
     from meshlab.net import proxyproto
     from meshlab.net.cluster import ClusterNet, PodAddr
@@ -135,20 +134,22 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
     assert all(s.layer == "L4" and s.status is None for s in spans)
 
 
-def test_plaintext_from_outside_the_mesh_is_captured_by_ztunnel_and_accepted():
-    """A pod with no mesh calls an ambient pod: ztunnel on the destination node captures the
-    plaintext connection (PERMISSIVE by default: accepted, no identity) and the app still sees
-    the caller's IP."""
+@pytest.mark.parametrize("server_node", ["node-2", "node-1"], ids=["other-node", "same-node"])
+def test_plaintext_from_outside_the_mesh_is_captured_by_ztunnel_and_accepted(backend, server_node):
+    """A pod with no mesh calls an ambient pod through its service: ztunnel on the destination
+    node captures the plaintext connection (PERMISSIVE by default: accepted, no identity) and the
+    app still sees the caller's IP — also when both pods share a node (on mininet the node's
+    kube-proxy rule then hands the connection to ztunnel itself)."""
     topo = {
         "name": "mixed", "nodes": [{"name": "node-1"}, {"name": "node-2"}],
         "namespaces": [{"name": "default"}, {"name": "mesh", "labels": {"istio.io/dataplane-mode": "ambient"}}],
         "services": [{"name": "server", "namespace": "mesh", "port": 8000, "targetPort": 8080,
                       "selector": {"app": "server"}}],
         "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
-                      {"name": "server", "namespace": "mesh", "node": "node-2", "app": {"kind": "httpbin"}}]}
-    with Lab(topo, verbose=False) as lab:
+                      {"name": "server", "namespace": "mesh", "node": server_node, "app": {"kind": "httpbin"}}]}
+    with Lab(topo, backend=backend, verbose=False) as lab:
         assert lab.mode == "mixed"
         r = lab.request("client", "http://server.mesh:8000/ip")
         assert r.status == 200 and f'"origin": "{lab.pod_ip("client")}"' in r.body
         (hop,) = [h for h in r.path.hops if h.role == "ztunnel"]
-        assert (hop.name, hop.direction, hop.mtls, hop.identity) == ("ztunnel-node-2", "inbound", False, None)
+        assert (hop.name, hop.direction, hop.mtls, hop.identity) == (f"ztunnel-{server_node}", "inbound", False, None)

@@ -26,8 +26,8 @@ def viewer(app, principal=None):
 
 
 @pytest.fixture(scope="module")
-def sidecar_lab():
-    with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
+def sidecar_lab(module_backend):
+    with Lab("bookinfo", mode="sidecar", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
@@ -54,11 +54,11 @@ def test_authz_http_task_four_steps(sidecar_lab):
     lab.delete(all=True)
 
 
-def test_ambient_l4_policy_at_ztunnel_then_l7_at_the_waypoint():
+def test_ambient_l4_policy_at_ztunnel_then_l7_at_the_waypoint(backend):
     ztunnel_policy = policy("productpage-ztunnel", {
         "selector": {"matchLabels": {"app": "productpage"}}, "action": "ALLOW",
         "rules": [{"from": [{"source": {"principals": [SA + "bookinfo-gateway-istio"]}}]}]})
-    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+    with Lab("bookinfo", mode="ambient", backend=backend, verbose=False) as lab:
         lab.apply(ztunnel_policy)
         r = lab.request("client", PAGE, timeout=5)
         assert r.status is None and r.error == "connection reset"          # curl: exit code 56
@@ -78,8 +78,8 @@ def test_ambient_l4_policy_at_ztunnel_then_l7_at_the_waypoint():
         assert [h.name for h in r.path.hops if h.decision == "deny"] == ["waypoint-0"]
 
 
-def test_l7_rule_bound_to_ztunnel_fails_closed_with_istios_warning():
-    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+def test_l7_rule_bound_to_ztunnel_fails_closed_with_istios_warning(backend):
+    with Lab("bookinfo", mode="ambient", backend=backend, verbose=False) as lab:
         lab.apply(viewer("productpage"))                       # GET only: an HTTP attribute, no waypoint
         assert any("ztunnel does not support HTTP attributes" in w and "waypoint" in w for w in lab.warnings)
         r = lab.request("client", PAGE, timeout=5)

@@ -10,6 +10,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_bench_hops_reports_every_row_against_the_same_runs_baseline(tmp_path, capsys):
+    # loopback only: bench hops has no --backend; it runs nginx and stunnel next to the lab on
+    # loopback addresses, where the lab's client pod reaches them (a mininet pod could not)
     out = tmp_path / "hops.json"
     assert bench_hops(requests=20, requests_c32=40, json_path=str(out)) == 0
     data = json.loads(out.read_text())

@@ -17,9 +17,9 @@ JASON = {"cookie": "user=jason"}
 
 @pytest.fixture(scope="module", params=[("sidecar", None), ("ambient", "namespace")],
                 ids=["sidecar", "ambient+waypoint"])
-def lab(request):
+def lab(request, module_backend):
     mode, waypoints = request.param
-    with Lab("bookinfo", mode=mode, waypoints=waypoints, verbose=False) as lab:
+    with Lab("bookinfo", mode=mode, waypoints=waypoints, backend=module_backend, verbose=False) as lab:
         yield lab
 
 

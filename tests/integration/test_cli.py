@@ -1,4 +1,5 @@
-"""The meshlab command, as a learner types it."""
+"""The meshlab command, as a learner types it. On loopback: the commands only parse, call the
+lab and print; test_sidecar.py runs `meshlab run --backend` on both backends."""
 
 import json
 import subprocess

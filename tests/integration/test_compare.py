@@ -9,8 +9,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def table():
-    return compare("minimal", requests=30, concurrency=2, warmup=5, log=lambda s: None)
+def table(module_backend):
+    return compare("minimal", requests=30, concurrency=2, warmup=5, backend=module_backend, log=lambda s: None)
 
 
 def test_hops_and_l7_steps_per_call_match_istios_table(table):
@@ -48,8 +48,8 @@ def test_the_table_names_every_mode_and_row(table):
         assert word in text
 
 
-def test_a_load_reports_the_cpu_each_process_used():
-    with Lab("minimal", mode="sidecar", verbose=False) as lab:
+def test_a_load_reports_the_cpu_each_process_used(backend):
+    with Lab("minimal", mode="sidecar", backend=backend, verbose=False) as lab:
         res = lab.load(requests=200, concurrency=2)
         assert set(res.cpu_s) >= {"client-0", "server-0", "client-0/istio-proxy", "server-0/istio-proxy"}
         assert res.cpu_s["client-0/istio-proxy"] > 0       # 200 requests: well over one 10 ms tick

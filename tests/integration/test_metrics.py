@@ -1,4 +1,5 @@
-"""Every proxy serves Istio's standard metrics in Prometheus text on its admin port (15020)."""
+"""Every proxy serves Istio's standard metrics in Prometheus text on its admin port (15020), read
+from inside the proxy's own network (on mininet: its pod's or node's namespace)."""
 
 import re
 
@@ -22,10 +23,10 @@ def series(text: str, name: str) -> list[dict]:
     return out
 
 
-def test_sidecars_report_requests_from_both_ends():
+def test_sidecars_report_requests_from_both_ends(backend):
     """The server's sidecar reports reporter=destination with mutual_tls; the client's reports
     reporter=source, where Istio says connection_security_policy=unknown."""
-    with Lab("minimal", mode="sidecar", verbose=False) as lab:
+    with Lab("minimal", mode="sidecar", backend=backend, verbose=False) as lab:
         lab.load(requests=12)
         dst = series(lab.metrics("server-0/istio-proxy"), "istio_requests_total")
         src = series(lab.metrics("client-0/istio-proxy"), "istio_requests_total")
@@ -37,8 +38,8 @@ def test_sidecars_report_requests_from_both_ends():
     assert s["value"] == 12 and s["connection_security_policy"] == "unknown"
 
 
-def test_ztunnel_reports_tcp_metrics_only():
-    with Lab("minimal", mode="ambient", verbose=False) as lab:
+def test_ztunnel_reports_tcp_metrics_only(backend):
+    with Lab("minimal", mode="ambient", backend=backend, verbose=False) as lab:
         lab.load(requests=6)
         text = lab.metrics("ztunnel-node-2")
     assert "istio_requests_total" not in text and "istio_request_duration_milliseconds" not in text
@@ -50,16 +51,16 @@ def test_ztunnel_reports_tcp_metrics_only():
     assert 0 < received < sent          # the destination received requests and sent the (larger) /get answers
 
 
-def test_a_waypoint_reports_as_waypoint():
-    with Lab("minimal", mode="ambient", waypoints="namespace", verbose=False) as lab:
+def test_a_waypoint_reports_as_waypoint(backend):
+    with Lab("minimal", mode="ambient", waypoints="namespace", backend=backend, verbose=False) as lab:
         lab.load(requests=4)
         (w,) = series(lab.metrics("waypoint-0"), "istio_requests_total")
     assert w["reporter"] == "waypoint" and w["value"] == 4 and w["source_workload"] == "client"
     assert w["destination_workload"] == "server"
 
 
-def test_request_durations_are_a_histogram_with_istios_buckets():
-    with Lab("minimal", mode="sidecar", verbose=False) as lab:
+def test_request_durations_are_a_histogram_with_istios_buckets(backend):
+    with Lab("minimal", mode="sidecar", backend=backend, verbose=False) as lab:
         lab.load(requests=3)
         text = lab.metrics("server-0/istio-proxy")
         with pytest.raises(LabError, match="no proxy named 'nope'"):

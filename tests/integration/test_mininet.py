@@ -100,6 +100,13 @@ def _snapshot() -> dict:
             "iptables": [ln for ln in run("iptables-save").splitlines() if not ln.startswith("#")]}
 
 
+def _has_env(pid: int, state_dir: str) -> bool:
+    try:
+        return psutil.Process(pid).environ().get("MESHLAB_STATE_DIR") == state_dir
+    except psutil.Error:
+        return False
+
+
 _LAB_SCRIPT = """
 import sys, time
 from meshlab import Lab
@@ -131,11 +138,13 @@ def test_killed_controller_then_clean_leaves_nothing_behind(tmp_path, mininet_re
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         after = _snapshot()
-        if after["procs"] <= before["procs"] | {os.getpid()}:
+        # the dead lab's processes: other labs may start meanwhile on a shared machine, but only
+        # this lab's (and its children's) environment names its state directory
+        leftover = [p for p in after["procs"] - before["procs"] if _has_env(p, env["MESHLAB_STATE_DIR"])]
+        if not leftover:
             break
         time.sleep(0.1)
-    leftover = [" ".join(psutil.Process(p).cmdline()) for p in after["procs"] - before["procs"]
-                if psutil.pid_exists(p)]
+    leftover = [" ".join(psutil.Process(p).cmdline()) for p in leftover if psutil.pid_exists(p)]
     assert not leftover, leftover
     assert after["links"] == before["links"]
     assert after["netns"] == before["netns"]

@@ -14,8 +14,8 @@ def roles(r):
     return {h.role for h in r.path.hops}
 
 
-def test_enrolling_in_ambient_needs_no_restart_and_sidecars_do():
-    with Lab("bookinfo", verbose=False) as lab:
+def test_enrolling_in_ambient_needs_no_restart_and_sidecars_do(backend):
+    with Lab("bookinfo", backend=backend, verbose=False) as lab:
         pids = {p["pod"]: p["pid"] for p in lab.pods()}
         assert roles(lab.request("client", PAGE)) == {"client", "app"}
 
@@ -37,8 +37,8 @@ def test_enrolling_in_ambient_needs_no_restart_and_sidecars_do():
         assert r.status == 200 and roles(r) == {"client", "app"} and not lab.proxies
 
 
-def test_one_namespace_at_a_time_and_bad_values():
-    with Lab("minimal", verbose=False) as lab:
+def test_one_namespace_at_a_time_and_bad_values(backend):
+    with Lab("minimal", backend=backend, verbose=False) as lab:
         with pytest.raises(LabError, match="no namespace named 'prod'"):
             lab.set_mode("ambient", namespace="prod")
         with pytest.raises(LabError, match="allowed: none, sidecar, ambient"):
@@ -48,10 +48,10 @@ def test_one_namespace_at_a_time_and_bad_values():
         assert lab.request().status == 200
 
 
-def test_from_sidecar_straight_to_ambient():
+def test_from_sidecar_straight_to_ambient(backend):
     """Leaving sidecar mode for ambient restarts the pods (their sidecars go) and ztunnels take
     over the pod IPs' ports."""
-    with Lab("minimal", mode="sidecar", verbose=False) as lab:
+    with Lab("minimal", mode="sidecar", backend=backend, verbose=False) as lab:
         report = lab.set_mode("ambient")
         assert report["restarted"] == ["client-0", "server-0"] and report["enrolled"] == ["client-0", "server-0"]
         r = lab.request()

@@ -35,8 +35,8 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def migration():
-    with Lab("mtls-migration", verbose=False) as lab:
+def migration(module_backend):
+    with Lab("mtls-migration", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
@@ -83,8 +83,8 @@ def test_destination_rule_tls_disable_against_strict_gives_503(migration):
 
 
 @pytest.fixture(scope="module")
-def httpbin_sidecar():
-    with Lab("httpbin", mode="sidecar", verbose=False) as lab:
+def httpbin_sidecar(module_backend):
+    with Lab("httpbin", mode="sidecar", backend=module_backend, verbose=False) as lab:
         yield lab
 
 

@@ -1,7 +1,6 @@
 """Sidecar mode: every pod gets an L7 proxy; the mesh hop between sidecars is mutual TLS."""
 
 import shutil
-import socket
 import subprocess
 
 import pytest
@@ -15,14 +14,14 @@ SA = "spiffe://cluster.local/ns/default/sa/"
 
 
 @pytest.fixture(scope="module")
-def bookinfo():
-    with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
+def bookinfo(module_backend):
+    with Lab("bookinfo", mode="sidecar", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
 @pytest.fixture(scope="module")
-def httpbin():
-    with Lab("httpbin", mode="sidecar", verbose=False) as lab:
+def httpbin(module_backend):
+    with Lab("httpbin", mode="sidecar", backend=module_backend, verbose=False) as lab:
         yield lab
 
 
@@ -60,11 +59,11 @@ def test_the_app_receives_the_identity_in_x_forwarded_client_cert(httpbin):
     assert f"URI={SA}client" in r.body and f"By={SA}httpbin" in r.body
 
 
-def test_permissive_by_default_plaintext_from_outside_the_mesh_is_accepted(httpbin):
+def test_permissive_by_default_plaintext_from_outside_the_mesh_is_accepted(httpbin, outside):
     """Default PeerAuthentication is PERMISSIVE: a plaintext client with no sidecar still gets in,
     through the inbound sidecar, which records no identity."""
     ip = httpbin.pod_ip("httpbin-0")
-    with socket.create_connection((ip, 8080), timeout=5) as s:
+    with outside.connect(httpbin, ip, 8080) as s:
         s.sendall(b"GET /ip HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := s.recv(65536):
@@ -73,13 +72,12 @@ def test_permissive_by_default_plaintext_from_outside_the_mesh_is_accepted(httpb
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
-def test_openssl_s_client_sees_the_lab_ca_chain_and_the_spiffe_uri(httpbin, tmp_path):
+def test_openssl_s_client_sees_the_lab_ca_chain_and_the_spiffe_uri(httpbin, tmp_path, outside):
     """What a sidecar presents on its pod's port, as openssl sees it."""
     ip = httpbin.pod_ip("httpbin-0")
     cert = httpbin._certs[("default", "client")]
-    out = subprocess.run(["openssl", "s_client", "-connect", f"{ip}:8080", "-showcerts",
-                          "-cert", cert.cert_path, "-key", cert.key_path, "-CAfile", httpbin.ca.root_path],
-                         input=b"", capture_output=True, timeout=20).stdout.decode(errors="replace")
+    out = outside.run(httpbin, ["openssl", "s_client", "-connect", f"{ip}:8080", "-showcerts",
+                                "-cert", cert.cert_path, "-key", cert.key_path, "-CAfile", httpbin.ca.root_path])
     assert "Verify return code: 0 (ok)" in out
     assert "meshlab lab CA" in out
     pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
@@ -117,25 +115,25 @@ def test_a_503_is_not_retried_by_default(httpbin):
     assert len(inbound) == 1 and inbound[0].attempt == 1
 
 
-def test_run_json_hops_carry_layer_mtls_and_identity():
+def test_run_json_hops_carry_layer_mtls_and_identity(backend):
     from meshlab.cli import main
     import io, json, contextlib
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert main(["run", "minimal", "--mode", "sidecar", "-n", "5", "--json"]) == 0
+        assert main(["run", "minimal", "--mode", "sidecar", "-n", "5", "--json", "--backend", backend]) == 0
     out = json.loads(buf.getvalue())
-    assert out["mode"] == "sidecar" and out["requests"]["ok"] == 5
+    assert out["mode"] == "sidecar" and out["requests"]["ok"] == 5 and out["backend"] == backend
     hops = out["paths"][0]["hops"]
     assert [h["name"] for h in hops] == ["client-0", "client-0/istio-proxy", "server-0/istio-proxy", "server-0"]
     assert [h["mtls"] for h in hops] == [False, False, True, False]
     assert hops[2]["identity"] == SA + "client" and all(h["layer"] == "L7" for h in hops)
 
 
-def test_a_malformed_request_to_a_sidecar_is_a_clear_400_and_the_sidecar_keeps_working(httpbin):
+def test_a_malformed_request_to_a_sidecar_is_a_clear_400_and_the_sidecar_keeps_working(httpbin, outside):
     """Garbage sent to a pod's port reaches its inbound sidecar, which answers 400 naming itself
     and the problem; the next request works."""
     ip = httpbin.pod_ip("httpbin-0")
-    with socket.create_connection((ip, 8080), timeout=5) as s:
+    with outside.connect(httpbin, ip, 8080) as s:
         s.sendall(b"NOT HTTP\r\n\r\n")
         data = s.recv(65536)
     assert data.startswith(b"HTTP/1.1 400") and b"httpbin-0/istio-proxy" in data and b"malformed HTTP/1.1" in data
@@ -143,9 +141,9 @@ def test_a_malformed_request_to_a_sidecar_is_a_clear_400_and_the_sidecar_keeps_w
 
 
 @pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", "namespace")])
-def test_head_requests_cross_every_l7_proxy(mode, waypoints):
+def test_head_requests_cross_every_l7_proxy(mode, waypoints, backend):
     """A HEAD response has a content-length but no body: proxies must not wait for one."""
-    with Lab("minimal", mode=mode, waypoints=waypoints, verbose=False) as lab:
+    with Lab("minimal", mode=mode, waypoints=waypoints, backend=backend, verbose=False) as lab:
         for _ in range(3):
             r = lab.request("client", "http://server:8000/get", method="HEAD", timeout=5)
             assert r.status == 200 and r.body == ""

@@ -12,8 +12,8 @@ SA = "spiffe://cluster.local/ns/default/sa/"
 
 
 @pytest.fixture(scope="module")
-def bookinfo():
-    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
+def bookinfo(module_backend):
+    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], backend=module_backend, verbose=False) as lab:
         yield lab
 
 
@@ -57,8 +57,8 @@ def test_the_waypoint_is_a_pod_of_its_own_with_its_own_identity(bookinfo):
     assert ("default", "waypoint") in bookinfo._certs
 
 
-def test_a_namespace_waypoint_handles_every_service():
-    with Lab("bookinfo", mode="ambient", waypoints="namespace", verbose=False) as lab:
+def test_a_namespace_waypoint_handles_every_service(backend):
+    with Lab("bookinfo", mode="ambient", waypoints="namespace", backend=backend, verbose=False) as lab:
         r = lab.request("client", PAGE)
         apps = [i for i, h in enumerate(r.path.hops) if h.role == "app"]
         assert all(r.path.hops[i - 2].role == "waypoint" for i in apps)
@@ -71,9 +71,9 @@ def test_waypoints_need_ambient_and_real_services():
         Lab("bookinfo", mode="sidecar", waypoints=["reviews"])
 
 
-def test_a_waypoint_can_be_added_and_removed_on_a_running_lab():
+def test_a_waypoint_can_be_added_and_removed_on_a_running_lab(backend):
     """Labelling reviews to use a waypoint takes effect with no app restart; unlabelling undoes it."""
-    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+    with Lab("bookinfo", mode="ambient", backend=backend, verbose=False) as lab:
         pids = {p["pod"]: p["pid"] for p in lab.pods()}
         assert "waypoint" not in {h.role for h in lab.request("client", PAGE).path.hops}
         report = lab.set_waypoints(["reviews"])
@@ -87,10 +87,10 @@ def test_a_waypoint_can_be_added_and_removed_on_a_running_lab():
         assert r.status == 200 and "waypoint" not in {h.role for h in r.path.hops}
 
 
-def test_kept_alive_streams_to_a_restarted_ztunnel_are_not_reused():
+def test_kept_alive_streams_to_a_restarted_ztunnel_are_not_reused(backend):
     """The waypoint keeps HBONE streams to each pod; when the pod's ztunnel restarts, those
     streams are dead, and the next requests go over fresh ones instead of failing."""
-    with Lab("minimal", mode="ambient", waypoints=["server"], verbose=False) as lab:
+    with Lab("minimal", mode="ambient", waypoints=["server"], backend=backend, verbose=False) as lab:
         assert lab.load(requests=8, concurrency=4).by_status() == {"200": 8}
         z = lab.proxies["ztunnel-node-2"].proc
         z.kill()
@@ -99,7 +99,7 @@ def test_kept_alive_streams_to_a_restarted_ztunnel_are_not_reused():
         assert lab.load(requests=8, concurrency=4).by_status() == {"200": 8}
 
 
-def test_a_waypoint_in_two_namespaces_gets_two_pods():
+def test_a_waypoint_in_two_namespaces_gets_two_pods(backend):
     topo = {
         "name": "two", "nodes": [{"name": "node-1"}],
         "namespaces": [{"name": "default"}, {"name": "shop"}],
@@ -108,24 +108,23 @@ def test_a_waypoint_in_two_namespaces_gets_two_pods():
         "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
                       {"name": "a", "node": "node-1", "app": {"kind": "httpbin"}},
                       {"name": "b", "namespace": "shop", "node": "node-1", "app": {"kind": "httpbin"}}]}
-    with Lab(topo, mode="ambient", waypoints="namespace", verbose=False) as lab:
+    with Lab(topo, mode="ambient", waypoints="namespace", backend=backend, verbose=False) as lab:
         assert lab.mode == "ambient"
         assert sorted(lab.waypoint_of.values()) == ["waypoint-0", "waypoint-shop-0"]
         assert lab.request("client", "http://b.shop/get").status == 200
 
 
-def test_pods_that_share_an_identity_and_a_node_each_get_their_own_tunnel():
+def test_pods_that_share_an_identity_and_a_node_each_get_their_own_tunnel(bookinfo):
     """reviews-v2 and reviews-v3 share a service account and node-2. Each pod's HBONE port
     delivers to that pod only, so the waypoint keeps one tunnel per pod address: every request
     reaches the pod it picked, on the first attempt."""
-    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
-        res = lab.load(requests=60, concurrency=2)
-        assert res.by_status() == {"200": 60}
-        served = set()
-        for p in res.paths.values():
-            assert not [h for h in p.hops if h.role == "unreached"], p
-            served |= {h.name for h in p.hops if h.name.startswith("reviews-")}
-        assert {"reviews-v2-0", "reviews-v3-0"} <= served
-        tunnels = lab.proxies["waypoint-0"].call("stats")["tunnels"]
-        reviews = [t for t in tunnels if t["destination"].endswith("/sa/bookinfo-reviews")]
-        assert len({t["address"] for t in reviews}) == len(reviews) == 3
+    res = bookinfo.load(requests=60, concurrency=2)
+    assert res.by_status() == {"200": 60}
+    served = set()
+    for p in res.paths.values():
+        assert not [h for h in p.hops if h.role == "unreached"], p
+        served |= {h.name for h in p.hops if h.name.startswith("reviews-")}
+    assert {"reviews-v2-0", "reviews-v3-0"} <= served
+    tunnels = bookinfo.proxies["waypoint-0"].call("stats")["tunnels"]
+    reviews = [t for t in tunnels if t["destination"].endswith("/sa/bookinfo-reviews")]
+    assert len({t["address"] for t in reviews}) == len(reviews) == 3

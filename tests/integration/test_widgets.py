@@ -11,6 +11,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture()
 def panel():
+    # loopback only: the panel holds no mesh logic, it calls set_mode / set_waypoints / load,
+    # which test_mode_changes.py and test_waypoint.py run on both backends
     with Lab("minimal", verbose=False) as lab:
         yield ControlPanel(lab)
 

@@ -254,6 +254,13 @@ def test_calls_the_image_does_not_make_are_noted():
     assert len(notes) == 1 and "productpage-v1" in notes[0] and "reviews:9080 (timeout 1.0s" in notes[0]
 
 
+def test_link_settings_are_noted_as_not_exported():
+    raw = yaml.safe_load(open(load_topology("minimal").source).read())
+    raw["links"] = {"delay_ms": 20}
+    (note,) = manifests(raw, "ambient").notes
+    assert "links (node-1: 20 ms delay; node-2: 20 ms delay)" in note and "not exported" in note
+
+
 # -- mesh modes and enrollment labels --------------------------------------------------------------
 
 @pytest.mark.parametrize("mode, labels", [("none", None), ("sidecar", {"istio-injection": "enabled"}),

@@ -2,7 +2,7 @@
 
 import struct
 
-from meshlab.backends.rules import node_rules, sidecar_pod_rules
+from meshlab.backends.rules import node_rules, node_transparent_setup, sidecar_pod_rules
 from meshlab.net.capture import by_iptables, inbound_listeners, listen_ip
 from meshlab.net.cluster import ClusterNet, PodAddr, ServiceAddr
 from meshlab.telemetry.pcap import read_pcap, readable
@@ -43,7 +43,18 @@ def test_node_rules_redirect_only_the_nodes_own_ambient_pods_to_ztunnel():
     assert "-A ZTUNNEL_PREROUTING -s 10.100.1.2/32 -p tcp -j REDIRECT --to-ports 15001" in t
     assert "-A ZTUNNEL_PREROUTING -d 10.100.1.3/32 -p tcp -m tcp --dport 15008 -j REDIRECT --to-ports 15008" in t
     assert "10.100.2.2/32" not in t                  # node-2's pod: node-2's business
+    # service b's endpoints: b-0 is node-1's ambient pod, so kube-proxy's choice of it goes to
+    # ztunnel (15006) at once; c-0 sits on node-2, whose own rules capture it
+    assert t.count("-j REDIRECT --to-ports 15006\n") == 1 + 2     # b-0's endpoint rule, a-0 and b-0 inbound
+    assert "-j DNAT --to-destination 10.100.2.2:9080" in t and "--to-destination 10.100.1.3" not in t
     assert t.index("-A PREROUTING -j ZTUNNEL_PREROUTING") < t.index("-A PREROUTING -j KUBE-SERVICES")
+
+
+def test_replies_to_ztunnels_transparent_sockets_are_routed_to_the_node():
+    """The mark set on packets a transparent socket owns is the one the policy route looks up."""
+    mangle, rule, route = node_transparent_setup()
+    assert "-t mangle -A PREROUTING -p tcp -m socket --transparent -j MARK --set-mark 0x539" in mangle
+    assert rule == "ip rule add fwmark 0x539 lookup 133" and route == "ip route add local 0.0.0.0/0 dev lo table 133"
 
 
 def test_capture_helpers_follow_the_nets_interception():

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from meshlab.errors import TopologyError
-from meshlab.topology import (APP_KINDS, Topology, find_topology_file, load_topology, parse_topology,
+from meshlab.topology import (APP_KINDS, Links, Topology, find_topology_file, load_topology, parse_topology,
                               topology_files)
 from meshlab.topology.graph import topology_graph
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 
 DURATIONS = "a number followed by one of us, ms, s, m, h (for example 3s, 0.5s, 250ms)"
-TOP_KEYS = "name, nodes, namespaces, services, workloads, description, entry"
+TOP_KEYS = "name, nodes, namespaces, services, workloads, description, entry, links"
 
 # case -> (line, field, substrings of str(err))
 ERROR_CASES: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
@@ -77,6 +77,11 @@ ERROR_CASES: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "reviews_calls_without_star_color": (13, "workloads[1].app", (
         "a reviews app that calls ratings needs starColor (black as in v2, red as in v3)",)),
     "call_path_no_slash": (14, "workloads[1].app.calls[0].path", ("a path starts with '/'; got 'get'",)),
+    # -- links ------------------------------------------------------------------------------------
+    "link_loss_out_of_range": (5, "links.loss_pct", ("150 is out of range; allowed: 0 to 100",)),
+    "link_unknown_key": (6, "nodes[1].links.delay", (
+        "unknown key 'delay' (did you mean 'delay_ms'?)", "allowed keys: bandwidth_mbit, delay_ms, loss_pct")),
+    "link_bandwidth_string": (4, "links.bandwidth_mbit", ("expected a number from 0.1 to 1000; got a string ('10mbit')",)),
     # -- references between sections -------------------------------------------------------------
     "unknown_node": (10, "workloads[0].node", ("unknown node 'node-3'", "nodes: node-1, node-2")),
     "unknown_namespace": (8, "workloads[0].namespace", ("unknown namespace 'bookinfo'; namespaces: default",)),
@@ -301,6 +306,7 @@ def test_valid_minimal_fixture():
     assert topo.workloads[0].namespace == "default"
     assert topo.workloads[0].service_account == "default"
     assert dict(topo.workloads[0].labels) == {"app": "client"}
+    assert topo.links is None and not topo.node_links("node-2")       # no shaping unless asked
 
 
 def test_valid_full_fixture_uses_every_optional_field():
@@ -330,6 +336,10 @@ def test_valid_full_fixture_uses_every_optional_field():
     assert ratings.app.service_time == 1.5
     assert dict(topo.workloads[1].labels) == {"app": "other"}
     assert topo.entry.source == "client"
+    assert topo.links == Links(bandwidth_mbit=100.0)
+    assert topo.node_links("node-1") == Links(bandwidth_mbit=100.0)
+    assert topo.node_links("node-2") == Links(bandwidth_mbit=100.0, delay_ms=20.0, loss_pct=0.5)
+    assert topo.node_links("node-2").describe() == "100 Mbit/s, 20 ms delay, 0.5% loss"
     g = topology_graph(topo)
     assert g.has_edge("pod:web-0", "svc:backend/ratings")
 
