@@ -86,14 +86,14 @@ def test_l7_rule_bound_to_ztunnel_fails_closed_with_istios_warning(backend):
         assert r.error == "connection reset"                   # the ALLOW rule is dropped: nothing is allowed
 
 
-def test_a_new_l4_policy_drops_connections_already_open():
+def test_a_new_l4_policy_drops_connections_already_open(backend):
     """ztunnel re-checks open connections when policy changes (its policy watcher): the
     waypoint's pooled connection to productpage must not outlive an ALLOW that leaves the
     waypoint out."""
     only_curl = policy("productpage-ztunnel", {
         "selector": {"matchLabels": {"app": "productpage"}}, "action": "ALLOW",
         "rules": [{"from": [{"source": {"principals": [SA + "curl"]}}]}]})
-    with Lab("bookinfo", mode="ambient", waypoints="namespace", verbose=False) as lab:
+    with Lab("bookinfo", mode="ambient", waypoints="namespace", backend=backend, verbose=False) as lab:
         for _ in range(3):                     # the waypoint now holds open connections to productpage
             assert lab.request("client", PAGE).status == 200
         lab.apply(only_curl)

@@ -68,10 +68,10 @@ def test_request_durations_are_a_histogram_with_istios_buckets(backend):
     assert 'istio_request_duration_milliseconds_bucket{' in text and 'le="0.5"' in text and 'le="3.6e+06"' in text
 
 
-def test_a_plaintext_client_has_no_principal_in_the_servers_metrics():
+def test_a_plaintext_client_has_no_principal_in_the_servers_metrics(backend):
     """A caller outside the mesh proves no identity: Istio reports source_principal="unknown"
     (the workload is still known from its address) and connection_security_policy="none"."""
-    with Lab("mtls-migration", verbose=False) as lab:
+    with Lab("mtls-migration", backend=backend, verbose=False) as lab:
         for _ in range(3):
             assert lab.request("sleep-legacy", "http://httpbin.foo:8000/ip").status == 200
             assert lab.request("sleep-foo", "http://httpbin.foo:8000/ip").status == 200
