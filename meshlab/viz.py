@@ -22,7 +22,7 @@ L4_HATCH = "///"
 def _figure_png(fig: Figure) -> bytes:
     import io
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png")           # one render: the figures lay themselves out (constrained)
     return buf.getvalue()
 
 
