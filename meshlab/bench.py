@@ -131,6 +131,17 @@ verify = 2
 """
 
 
+#: A plaintext sidecar hop: Istio's auto mTLS turned off for the server by a DestinationRule.
+PLAINTEXT_DR = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: server-plaintext, namespace: default}
+spec:
+  host: server.default.svc.cluster.local
+  trafficPolicy: {tls: {mode: DISABLE}}
+"""
+
+
 def _measure(lab, url: str, n1: int, n32: int) -> dict:
     lab.load(url=url, requests=min(100, n1), concurrency=1, progress=False)              # warm
     one = lab.load(url=url, requests=n1, concurrency=1, progress=False).summary()
@@ -197,10 +208,13 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
     url = "http://server:8000/get"
     rows: dict[str, dict] = {}
     for label, mode, wp, hops in (("no proxy", "none", None, 0), ("sidecar pair (mTLS)", "sidecar", None, 2),
+                                  ("sidecar pair (plaintext)", "sidecar", None, 2),
                                   ("ztunnel pair (HBONE mTLS)", "ambient", None, 2),
                                   ("ztunnel + waypoint + ztunnel", "ambient", "namespace", 3)):
         print(f"bench hops: {label} ...", file=sys.stderr)
         with Lab("minimal", mode=mode, waypoints=wp, verbose=False) as lab:
+            if "plaintext" in label:
+                lab.apply(PLAINTEXT_DR)
             rows[label] = {**_measure(lab, url, requests, requests_c32), "proxies_in_path": hops}
             if mode == "none":
                 print("bench hops: references (nginx, stunnel) ...", file=sys.stderr)
@@ -219,6 +233,10 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
         per_hop = rows["sidecar pair (mTLS)"]["added_p50_ms"] / 2
         ratios["sidecar hop (with mTLS) added p50 / nginx hop added p50"] = round(per_hop / nginx["added_p50_ms"], 2)
         ratios["sidecar pair rps / nginx rps (c=32)"] = round(rows["sidecar pair (mTLS)"]["rps_c32"] / nginx["rps_c32"], 2)
+        plain = rows["sidecar pair (plaintext)"]
+        ratios["sidecar hop (plaintext) added p50 / nginx hop added p50"] = round(
+            plain["added_p50_ms"] / 2 / nginx["added_p50_ms"], 2)
+        ratios["sidecar pair (plaintext) rps / nginx rps (c=32)"] = round(plain["rps_c32"] / nginx["rps_c32"], 2)
         wp_added = rows["ztunnel + waypoint + ztunnel"]["added_p50_ms"] - rows["ztunnel pair (HBONE mTLS)"]["added_p50_ms"]
         ratios["waypoint hop added p50 / nginx hop added p50"] = round(wp_added / nginx["added_p50_ms"], 2)
     if stunnel.get("added_p50_ms"):
@@ -227,8 +245,9 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
     out = {"benchmark": "hops", "topology": "minimal", "url": url, "requests_c1": requests,
            "requests_c32": requests_c32, "cpus": psutil.cpu_count(), "rows": rows, "ratios": ratios,
            "note": "The client and server are this lab's Python apps in every row; 'added' is against the "
-                   "no-proxy row of this same run. Sidecar hops are measured with mTLS (a plaintext "
-                   "sidecar hop needs DestinationRule tls DISABLE, which comes with the policy API)."}
+                   "no-proxy row of this same run. Sidecar hops are measured with mTLS and in plaintext "
+                   "(a DestinationRule with tls mode DISABLE for the server); a waypoint hop is always "
+                   "HBONE (mTLS) on both sides, as in Istio."}
     if json_path:
         with open(json_path, "w") as f:
             json.dump(out, f, indent=2)

@@ -15,7 +15,7 @@ import os
 import re
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Mapping
 
 #: Headers an app must copy from its inbound request to its outbound calls (Istio's list, plus the
@@ -121,6 +121,15 @@ class Span:
 
 
 _SPAN_FIELDS = tuple(f.name for f in fields(Span))
+#: Every field's default, for spans recorded as plain dicts (a proxy's hot path) and built later.
+SPAN_DEFAULTS = {f.name: f.default for f in fields(Span) if f.default is not MISSING}
+
+
+def span_dict(d: Mapping) -> dict:
+    """What ``Span(**d).to_dict()`` would give, without building the frozen Span."""
+    out = {**SPAN_DEFAULTS, **d}
+    out["attrs"] = dict(d.get("attrs") or {})
+    return out
 
 
 def now() -> float:

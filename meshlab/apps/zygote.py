@@ -20,6 +20,7 @@ by its Mininet host), the child joins that network namespace before it runs the 
 from __future__ import annotations
 
 import array
+import gc
 import importlib
 import json
 import os
@@ -108,6 +109,7 @@ def main() -> None:
                 os.close(fd)
             sock.sendall(json.dumps({"error": f"bad request {req!r}"}).encode())
             continue
+        gc.freeze()             # the zygote's objects: a child's collections never touch (copy) their pages
         pid = os.fork()
         if pid == 0:
             _child(req, fds, sock)

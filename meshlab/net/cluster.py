@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from ..topology.model import CLUSTER_DOMAIN
 
@@ -49,7 +50,7 @@ class ServiceAddr:
     endpoints: tuple[str, ...]      # pod names
     waypoint: str | None = None     # the waypoint pod that handles traffic addressed to this service
 
-    @property
+    @cached_property
     def fqdn(self) -> str:
         return f"{self.name}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
 
@@ -67,41 +68,48 @@ class ClusterNet:
     kube_proxy: str = "dialer"
     interception: str = "proxy-protocol"
 
-    def pod(self, name: str) -> PodAddr:
+    # Lookups are indexed (built on first use: a ClusterNet never changes once made), since
+    # proxies look addresses up on every request. The first match wins, as a scan would find it.
+    @cached_property
+    def _index(self) -> dict:
+        ix: dict = {}
         for p in self.pods:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+            ix.setdefault(("pod", p.name), p)
+            ix.setdefault(("ip", p.ip), p)
+        for s in self.services:
+            ix.setdefault(("vip", s.vip, s.port), s)
+            ix.setdefault(("vip", s.vip, None), s)
+            ix.setdefault(("fqdn", s.fqdn, s.port), s)
+            ix.setdefault(("fqdn", s.fqdn, None), s)
+        return ix
+
+    def pod(self, name: str) -> PodAddr:
+        p = self._index.get(("pod", name))
+        if p is None:
+            raise KeyError(name)
+        return p
 
     def pod_or_none(self, name: str) -> PodAddr | None:
-        for p in self.pods:
-            if p.name == name:
-                return p
-        return None
+        return self._index.get(("pod", name))
 
     def services_of(self, pod_name: str, port: int | None = None) -> list[ServiceAddr]:
         """The services that send to this pod (on ``port``, when given)."""
-        return [s for s in self.services if pod_name in s.endpoints and (port is None or s.target_port == port)]
+        key = ("of", pod_name, port)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = tuple(s for s in self.services if pod_name in s.endpoints and
+                                              (port is None or s.target_port == port))
+        return list(found)
 
     def pod_by_ip(self, ip: str) -> PodAddr | None:
-        for p in self.pods:
-            if p.ip == ip:
-                return p
-        return None
+        return self._index.get(("ip", ip))
 
     def service_at(self, ip: str, port: int | None = None) -> ServiceAddr | None:
-        for s in self.services:
-            if s.vip == ip and (port is None or s.port == port):
-                return s
-        return None
+        return self._index.get(("vip", ip, port))
 
     def service_by_fqdn(self, fqdn: str, port: int | None = None) -> ServiceAddr | None:
         """A service by its full name (and port; without one, its only or first port)."""
-        found = [s for s in self.services if s.fqdn == fqdn]
-        for s in found:
-            if port is None or s.port == port:
-                return s
-        return None
+        return self._index.get(("fqdn", fqdn, port))
 
     def resolve(self, host: str, from_namespace: str) -> str | None:
         """Cluster DNS with the pod's search path: ``reviews``, ``reviews.default``,

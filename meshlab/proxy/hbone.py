@@ -10,6 +10,7 @@ CONNECT to ``on_connect(stream)``, which answers with ``accept()`` or ``reject(s
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Awaitable, Callable
 
 import h2.config
@@ -30,7 +31,8 @@ class TunnelError(ConnectionError):
 class Stream:
     def __init__(self, tunnel: "Tunnel", stream_id: int, headers: dict[str, str]):
         self.tunnel, self.id, self.headers = tunnel, stream_id, headers
-        self._data: asyncio.Queue = asyncio.Queue()
+        self._chunks: deque = deque()          # bytes from the peer; b"" when it ended, None when reset
+        self._waiter: asyncio.Future | None = None
         self.response: asyncio.Future = asyncio.get_running_loop().create_future()
         self.bytes_in = self.bytes_out = 0
         self._ended = False          # we ended our side
@@ -47,9 +49,23 @@ class Stream:
     def authority(self) -> str:
         return self.headers.get(":authority", "")
 
+    def _put(self, chunk: bytes | None) -> None:
+        """What the tunnel received for this stream (a plain deque and one waiter: lighter than an
+        asyncio.Queue, and read once per message)."""
+        self._chunks.append(chunk)
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
     async def read(self) -> bytes:
         """The next bytes from the peer; ``b""`` when it ended the stream. Raises on reset."""
-        chunk = await self._data.get()
+        while not self._chunks:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunk = self._chunks.popleft()
         if chunk is None:
             raise TunnelError(f"HBONE stream {self.id} was reset")
         self.bytes_in += len(chunk)
@@ -80,7 +96,7 @@ class Stream:
             t.conn.reset_stream(self.id, error_code=h2.errors.ErrorCodes.CANCEL)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
             pass
-        self._data.put_nowait(None)
+        self._put(None)
         asyncio.get_running_loop().call_soon(t._write_now)
 
 
@@ -143,7 +159,12 @@ class Tunnel:
             self._shutdown()
 
     def _event(self, ev) -> None:
-        if isinstance(ev, h2.events.RequestReceived):
+        if isinstance(ev, h2.events.DataReceived):         # the common case first
+            self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            s = self.streams.get(ev.stream_id)
+            if s:
+                s._put(ev.data)
+        elif isinstance(ev, h2.events.RequestReceived):
             s = Stream(self, ev.stream_id, dict(ev.headers))
             self.streams[ev.stream_id] = s
             if self.on_connect is not None and s.headers.get(":method") == "CONNECT":
@@ -156,22 +177,17 @@ class Tunnel:
             s = self.streams.get(ev.stream_id)
             if s and not s.response.done():
                 s.response.set_result(dict(ev.headers))
-        elif isinstance(ev, h2.events.DataReceived):
-            self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            s = self.streams.get(ev.stream_id)
-            if s:
-                s._data.put_nowait(ev.data)
         elif isinstance(ev, h2.events.StreamEnded):
             s = self.streams.get(ev.stream_id)
             if s:
                 s.remote_ended = True
-                s._data.put_nowait(b"")
+                s._put(b"")
                 if s._ended:                  # both sides done: forget it
                     self.streams.pop(ev.stream_id, None)
         elif isinstance(ev, h2.events.StreamReset):
             s = self.streams.pop(ev.stream_id, None)
             if s:
-                s._data.put_nowait(None)
+                s._put(None)
                 if not s.response.done():
                     s.response.set_exception(TunnelError(f"stream reset (error {ev.error_code})"))
         elif isinstance(ev, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
@@ -182,7 +198,7 @@ class Tunnel:
     def _shutdown(self) -> None:
         self.closed = True
         for s in self.streams.values():
-            s._data.put_nowait(None)
+            s._put(None)
             if s.opened_here and not s.response.done():      # someone awaits it in open()
                 s.response.set_exception(TunnelError("the HBONE connection closed"))
         self.streams.clear()

@@ -75,8 +75,16 @@ class ProxyMetrics:
         self.received = Counter("istio_tcp_received_bytes", "Bytes received from the peer", TCP_LABELS,
                                 registry=self.registry)
 
+    @staticmethod
+    def label_values(labels: dict[str, str]) -> tuple:
+        """``labels`` as :data:`HTTP_LABELS` values, in order (missing ones ``unknown``)."""
+        return tuple(labels.get(k, "unknown") for k in HTTP_LABELS)
+
     def request(self, labels: dict[str, str], duration_ms: float, request_bytes: int, response_bytes: int) -> None:
-        key = tuple(labels.get(k, "unknown") for k in HTTP_LABELS)
+        self.request_values(self.label_values(labels), duration_ms, request_bytes, response_bytes)
+
+    def request_values(self, key: tuple, duration_ms: float, request_bytes: int, response_bytes: int) -> None:
+        """One request, its labels given as :meth:`label_values`."""
         children = self._children.get(key)
         if children is None:                  # label lookups are the costly part: once per label set
             children = self._children[key] = tuple(m.labels(*key) for m in (

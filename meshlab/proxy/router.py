@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from ..identity import spiffe_id
 from ..net.cluster import ClusterNet, PodAddr
 from ..net.http1 import Request, Response
-from ..trace import Span, TraceContext, new_request_id, new_span_id, now
+from ..trace import Span, TraceContext, new_request_id, new_span_id, now, span_dict
 from .hbone import Stream, StreamIO, TunnelError
 from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
-from ..policy.authz import Attributes, Decision, authorize
+from ..policy.authz import Attributes, Decision, applies, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
 from ..policy.routing import (RequestInfo, RouteAction, TrafficPolicy, compile_routes, destination_rule_for,
@@ -35,6 +35,7 @@ UC_BODY = b"upstream connect error or disconnect/reset before headers. reset rea
 RBAC_DENIED = b"RBAC: access denied"
 UO_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: overflow"
 DEFAULT_ROUTE = RouteAction("default route", ())
+NO_POLICY = Decision(True, None, None, "no AuthorizationPolicy applies")     # what authorize() says then
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class L7Router:
         self.name, self.identity, self.net = name, identity, net
         self.rng = rng or random.Random()
         self.lb = Balancer("LEAST_REQUEST", self.rng)
-        self.spans: list[Span] = []
+        self.spans: list = []      # Span objects, or the dicts emit() records (built into Spans when drained)
         self.metrics = ProxyMetrics(l7=True)
         self.policies: list[PolicyObject] = []
         self._pools: dict[str, PoolAccount] = {}
@@ -76,6 +77,7 @@ class L7Router:
         self._lbs: dict[tuple, Balancer] = {}
         self._waiting: dict[int, list] = {}
         self._derived: dict[tuple, object] = {}
+        self._metric_labels: dict[tuple, tuple] = {}
 
     # -- to implement --------------------------------------------------------------------------
     def upstream(self, pod: PodAddr, port: int, tp: TrafficPolicy) -> Upstream:
@@ -93,10 +95,18 @@ class L7Router:
     # -- shared --------------------------------------------------------------------------------
     def update(self, net: ClusterNet) -> None:
         self.net = net
+        self._derived.clear()                 # endpoints, their transports and labels come from the net
+        self._metric_labels.clear()
 
     def drain(self) -> list[Span]:
         out, self.spans = self.spans, []
-        return out
+        return [s if isinstance(s, Span) else Span(**s) for s in out]
+
+    def drain_dicts(self) -> list[dict]:
+        """:meth:`drain`, as ``Span.to_dict()`` dicts (what the control channel sends), without
+        building the Span objects in between."""
+        out, self.spans = self.spans, []
+        return [s.to_dict() if isinstance(s, Span) else span_dict(s) for s in out]
 
     def set_policies(self, objects: list[PolicyObject]) -> None:
         """Istio config in force (the lab's istiod pushes it). Circuit-breaker and outlier state
@@ -105,6 +115,7 @@ class L7Router:
         self._pools.clear()
         self._outliers.clear()
         self._derived.clear()
+        self._metric_labels.clear()
 
     def derived(self, key: tuple, compute):
         """What the config in force says for ``key`` (a service's routes, a cluster's traffic
@@ -129,6 +140,15 @@ class L7Router:
     def rbac(self, req: Request, port: int, peer_id: str | None, peer, dst_ip: str, **binding) -> Decision:
         """Envoy's HTTP RBAC filter: the AuthorizationPolicies bound to this proxy (``binding``:
         ``enforcement`` and, for a waypoint, ``waypoint`` and ``service``), for one request."""
+        key = ("authz-bound", *sorted(binding.items()))
+        bound = self._derived.get(key)
+        if bound is None:                 # whether any policy is bound here: once per config push
+            bound = self.derived(key, lambda: any(
+                o.kind == "AuthorizationPolicy" and applies({"name": o.name, "namespace": o.namespace, "spec": o.spec},
+                                                            namespace=self.pod.namespace, labels=self.pod.labels,
+                                                            **binding) for o in self.policies))
+        if not bound:
+            return NO_POLICY
         return authorize(self.policies, Attributes(
             destination_port=port, source_principal=peer_id, source_ip=peer[0] if peer else None,
             destination_ip=dst_ip, host=req.header("host"), method=req.method, path=req.target,
@@ -157,25 +177,40 @@ class L7Router:
                             TrafficPolicy())
             up = Upstream(f"{dst_ip}:{dst_port}", dst_ip, dst_port, "plaintext", None)
             return Plan(f"{dst_ip}:{dst_port}", None, DEFAULT_ROUTE, [up], TrafficPolicy())
-        routes = self.derived(("routes", svc.fqdn),
-                              lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn), svc.fqdn))
-        action = select_route(routes, self.request_info(req, server_fields))
+        routes = self._derived.get(("routes", svc.fqdn))
+        if routes is None:
+            routes = self.derived(("routes", svc.fqdn),
+                                  lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn), svc.fqdn))
+        if routes and any(not block for block in routes[0][0]):
+            action = routes[0][1]                         # the first route matches every request
+        else:
+            action = select_route(routes, self.request_info(req, server_fields))
         if action is None:
             return Plan(svc.fqdn, svc.fqdn, None, [], TrafficPolicy(), flag="NR")
         dest = pick_destination(action.destinations, self.rng)
         dsvc = self.net.service_by_fqdn(dest.host, dest.port or (svc.port if dest.host == svc.fqdn else None))
         if dsvc is None:
             return Plan(dest.host, dest.host, action, [], TrafficPolicy(), flag="NC")
-        cluster = f"outbound|{dsvc.port}|{dest.subset or ''}|{dsvc.fqdn}"
+        key = ("cluster", dsvc.fqdn, dsvc.port, dest.subset)
+        cluster = self._derived.get(key)
+        if cluster is None:
+            cluster = self.derived(key, lambda: self._cluster(dsvc, dest.subset))
+        name, ups, tp, flag = cluster
+        return Plan(name, dsvc.fqdn, action, ups, tp, flag=flag)
+
+    def _cluster(self, dsvc, subset: str | None) -> tuple:
+        """Envoy's cluster for a service (and subset), as the config in force and the net say:
+        (name, endpoints as upstreams, traffic policy, ``NC`` when the subset is not defined)."""
+        cluster = f"outbound|{dsvc.port}|{subset or ''}|{dsvc.fqdn}"
         dr = self.derived(("dr", dsvc.fqdn), lambda: destination_rule_for(self.policies, dsvc.fqdn))
         pods = [self.net.pod(n) for n in dsvc.endpoints]
-        if dest.subset:
-            labels = subset_labels(dr, dest.subset)
+        if subset:
+            labels = subset_labels(dr, subset)
             if labels is None:                            # no DestinationRule defines the subset
-                return Plan(cluster, dsvc.fqdn, action, [], TrafficPolicy(), flag="NC")
+                return cluster, [], TrafficPolicy(), "NC"
             pods = [p for p in pods if all(p.labels.get(k) == v for k, v in labels.items())]
-        tp = self.derived(("tp", dsvc.fqdn, dest.subset), lambda: traffic_policy(dr, dest.subset))
-        return Plan(cluster, dsvc.fqdn, action, [self.upstream(p, dsvc.target_port, tp) for p in pods], tp)
+        tp = self.derived(("tp", dsvc.fqdn, subset), lambda: traffic_policy(dr, subset))
+        return cluster, [self.upstream(p, dsvc.target_port, tp) for p in pods], tp, None
 
     async def route(self, req: Request, dst_ip: str, dst_port: int, **server_fields) -> Response:
         """Route one request as the config in force says: match, fault, then attempts under the
@@ -212,16 +247,27 @@ class L7Router:
                       **server_fields.get("attrs", {})})
         if plan.action and plan.action.timeout is not None:
             attrs["timeout_ms"] = round(plan.action.timeout * 1000, 3)
-        labels = {"reporter": self.reporter, "request_protocol": "http", "response_code": str(resp.status),
-                  "response_flags": attrs["response_flags"],
-                  "connection_security_policy": "unknown" if self.reporter == "source" else "mutual_tls",
-                  **self.source_labels(server_fields),
-                  **peer_labels("destination", self.net.pod_or_none(up.name) if up else None),
-                  **service_labels(self.net, plan.service)}
-        self.metrics.request(labels, (now() - start) * 1000, len(req.body), len(resp.body))
+        self.metrics.request_values(self._labels(server_fields, resp.status, attrs["response_flags"], up, plan.service),
+                                    (now() - start) * 1000, len(req.body), len(resp.body))
         self.emit(ctx, server_id, "server", start, resp.status, target=f"{req.method} {req.target}",
                   attrs=attrs, **{k: v for k, v in server_fields.items() if k != "attrs"})
         return resp
+
+    def _labels(self, server_fields: dict, status: int, flags: str, up: Upstream | None, service: str | None) -> tuple:
+        """The request's Istio metric labels (as :data:`~.metrics.HTTP_LABELS` values), built once
+        per distinct source, destination, status and flags: label sets repeat, requests do."""
+        key = (server_fields.get("peer_identity"), (server_fields.get("attrs") or {}).get("source_pod"),
+               status, flags, up.name if up else None, service)
+        values = self._metric_labels.get(key)
+        if values is None:
+            values = self._metric_labels[key] = self.metrics.label_values({
+                "reporter": self.reporter, "request_protocol": "http", "response_code": str(status),
+                "response_flags": flags,
+                "connection_security_policy": "unknown" if self.reporter == "source" else "mutual_tls",
+                **self.source_labels(server_fields),
+                **peer_labels("destination", self.net.pod_or_none(up.name) if up else None),
+                **service_labels(self.net, service)})
+        return values
 
     async def _attempts(self, req: Request, ctx: TraceContext, server_id: str, plan: "Plan"):
         """The first try and its retries. Returns (response or a 5xx made here, last upstream, flags)."""
@@ -444,7 +490,8 @@ class L7Router:
         attrs = dict(kw.pop("attrs", {}) or {})
         if direction:
             attrs["direction"] = direction
-        self.spans.append(Span(trace_id=ctx.trace_id, span_id=span_id,
-                               parent_id=parent if kind == "client" else ctx.parent_id, name=self.name,
-                               role=self.role, kind=kind, layer="L7", start=start, end=now(),
-                               request_id=ctx.request_id, status=status, attrs=attrs, **kw))
+        # recorded as a dict: the frozen Span is built when the spans are drained, off the request path
+        kw.update(trace_id=ctx.trace_id, span_id=span_id, parent_id=parent if kind == "client" else ctx.parent_id,
+                  name=self.name, role=self.role, kind=kind, layer="L7", start=start, end=now(),
+                  request_id=ctx.request_id, status=status, attrs=attrs)
+        self.spans.append(kw)
