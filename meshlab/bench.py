@@ -200,24 +200,74 @@ def _references(lab, n1: int, n32: int, workdir) -> dict:
 
 
 def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = False,
-               json_path: str | None = "bench-hops.json") -> int:
+               json_path: str | None = "bench-hops.json", rounds: int = 1) -> int:
     """Per-hop added latency (p50/p99 at concurrency 1) and throughput (concurrency 32) of each
     proxy role, against no proxy and production proxies, all measured in this run on the
-    ``minimal`` topology (client pod -> server pod, httpbin /get)."""
+    ``minimal`` topology (client pod -> server pod, httpbin /get). With ``rounds`` > 1 the whole
+    sequence runs that many times; rows and ratios are the medians over the rounds (each ratio
+    computed within its own round, against that round's baseline), with their ranges — a
+    shared, noisy machine moves one round's figures a lot."""
+    per_round = [_hops_round(requests, requests_c32, r, rounds) for r in range(rounds)]
+    rows = {k: {**per_round[0][0][k], **({f: _median([pr[0][k][f] for pr in per_round if f in pr[0].get(k, {})])
+                                          for f in ("p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms", "rps_c32")
+                                          if f in per_round[0][0][k]}),
+                 "all_ok": all(pr[0].get(k, {}).get("all_ok", True) for pr in per_round)}
+            for k in per_round[0][0]}
+    ratios = {k: _median([pr[1][k] for pr in per_round if k in pr[1]]) for k in per_round[0][1]}
+    ranges = {k: [min(pr[1][k] for pr in per_round if k in pr[1]), max(pr[1][k] for pr in per_round if k in pr[1])]
+              for k in per_round[0][1]}
+    out = {"benchmark": "hops", "topology": "minimal", "url": "http://server:8000/get", "requests_c1": requests,
+           "requests_c32": requests_c32, "cpus": psutil.cpu_count(), "rounds": rounds, "rows": rows,
+           "ratios": ratios, "ratio_ranges": ranges,
+           "note": "The client and server are this lab's Python apps in every row; 'added' is against the "
+                   "no-proxy row of this same run. Sidecar hops are measured with mTLS and in plaintext "
+                   "(a DestinationRule with tls mode DISABLE for the server); a waypoint hop is always "
+                   "HBONE (mTLS) on both sides, as in Istio."}
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(out, f, indent=2)
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"\nhop benchmark · minimal (client pod -> server pod, GET /get) · {out['cpus']} CPUs · "
+          f"c=1: {requests} requests, c=32: {requests_c32}")
+    print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'req/s c32':>11}")
+    for k, r in rows.items():
+        if "skipped" in r:
+            print(f"{k:34}  skipped: {r['skipped']}")
+            continue
+        print(f"{k:34}{r['p50_ms']:9.3f}{r['p99_ms']:9.3f}{r.get('added_p50_ms', 0):9.3f}"
+              f"{r.get('added_p99_ms', 0):9.3f}{r['rps_c32']:11.1f}" + ("" if r["all_ok"] else "  (some failed)"))
+    if rounds > 1:
+        print(f"(medians of {rounds} rounds; each ratio is computed within its round, range in brackets)")
+    for k, v in ratios.items():
+        print(f"  {k}: {v}" + (f"  [{ranges[k][0]} .. {ranges[k][1]}]" if rounds > 1 else ""))
+    if json_path:
+        print(f"written to {json_path}")
+    return 0
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def _hops_round(requests: int, requests_c32: int, index: int = 0, rounds: int = 1) -> tuple[dict, dict]:
+    """One round of :func:`bench_hops`: every row measured once, and the ratios within it."""
     from .lab import Lab
     url = "http://server:8000/get"
     rows: dict[str, dict] = {}
+    tag = f" (round {index + 1}/{rounds})" if rounds > 1 else ""
     for label, mode, wp, hops in (("no proxy", "none", None, 0), ("sidecar pair (mTLS)", "sidecar", None, 2),
                                   ("sidecar pair (plaintext)", "sidecar", None, 2),
                                   ("ztunnel pair (HBONE mTLS)", "ambient", None, 2),
                                   ("ztunnel + waypoint + ztunnel", "ambient", "namespace", 3)):
-        print(f"bench hops: {label} ...", file=sys.stderr)
+        print(f"bench hops: {label}{tag} ...", file=sys.stderr)
         with Lab("minimal", mode=mode, waypoints=wp, verbose=False) as lab:
             if "plaintext" in label:
                 lab.apply(PLAINTEXT_DR)
             rows[label] = {**_measure(lab, url, requests, requests_c32), "proxies_in_path": hops}
             if mode == "none":
-                print("bench hops: references (nginx, stunnel) ...", file=sys.stderr)
+                print(f"bench hops: references (nginx, stunnel){tag} ...", file=sys.stderr)
                 refs = _references(lab, requests, requests_c32, lab.state.dir)
                 for k, v in refs.items():
                     rows[k] = {**v, "proxies_in_path": 1 if k.startswith("nginx") else 2}
@@ -242,32 +292,7 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
     if stunnel.get("added_p50_ms"):
         ratios["ztunnel pair added p50 / stunnel pair added p50"] = round(
             rows["ztunnel pair (HBONE mTLS)"]["added_p50_ms"] / stunnel["added_p50_ms"], 2)
-    out = {"benchmark": "hops", "topology": "minimal", "url": url, "requests_c1": requests,
-           "requests_c32": requests_c32, "cpus": psutil.cpu_count(), "rows": rows, "ratios": ratios,
-           "note": "The client and server are this lab's Python apps in every row; 'added' is against the "
-                   "no-proxy row of this same run. Sidecar hops are measured with mTLS and in plaintext "
-                   "(a DestinationRule with tls mode DISABLE for the server); a waypoint hop is always "
-                   "HBONE (mTLS) on both sides, as in Istio."}
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(out, f, indent=2)
-    if as_json:
-        print(json.dumps(out, indent=2))
-        return 0
-    print(f"\nhop benchmark · minimal (client pod -> server pod, GET /get) · {out['cpus']} CPUs · "
-          f"c=1: {requests} requests, c=32: {requests_c32}")
-    print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'req/s c32':>11}")
-    for k, r in rows.items():
-        if "skipped" in r:
-            print(f"{k:34}  skipped: {r['skipped']}")
-            continue
-        print(f"{k:34}{r['p50_ms']:9.3f}{r['p99_ms']:9.3f}{r.get('added_p50_ms', 0):9.3f}"
-              f"{r.get('added_p99_ms', 0):9.3f}{r['rps_c32']:11.1f}" + ("" if r["all_ok"] else "  (some failed)"))
-    for k, v in ratios.items():
-        print(f"  {k}: {v}")
-    if json_path:
-        print(f"written to {json_path}")
-    return 0
+    return rows, ratios
 
 
 # ------------------------------------------------------------------------------------------------

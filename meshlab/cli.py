@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="startup: the backend to measure (mininet needs root)")
     be.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
                     help="startup: mesh mode (default: the topology's namespace labels)")
-    be.add_argument("--repeat", type=_positive_int, default=3)
+    be.add_argument("--repeat", type=_positive_int, default=3,
+                    help="startup and panel: runs to take the median of; hops: rounds of the whole sequence "
+                         "(rows and ratios are medians over rounds, each ratio computed within its round)")
     be.add_argument("--json", action="store_true")
     be.add_argument("--requests", type=_positive_int, default=1000, help="hops: requests at concurrency 1")
     be.add_argument("--out", default="bench-hops.json", help="hops: where to write the JSON figures")
@@ -234,7 +236,7 @@ def cmd_clean(a) -> int:
 def cmd_bench(a) -> int:
     from .bench import bench_hops, bench_panel, bench_startup
     if a.what == "hops":
-        return bench_hops(a.requests, 2 * a.requests, a.json, a.out)
+        return bench_hops(a.requests, 2 * a.requests, a.json, a.out, rounds=a.repeat)
     if a.what == "panel":
         return bench_panel(a.repeat, 200, a.json)
     return bench_startup(a.topology, a.repeat, a.json, backend=a.backend, mode=a.mode)

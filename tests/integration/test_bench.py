@@ -26,3 +26,14 @@ def test_bench_hops_reports_every_row_against_the_same_runs_baseline(tmp_path, c
             assert "apt-get install" in r["skipped"]
     assert rows["no proxy"]["added_p50_ms"] == 0
     assert "hop benchmark" in capsys.readouterr().out
+
+
+def test_bench_hops_in_rounds_reports_medians_and_ranges(tmp_path, capsys):
+    out = tmp_path / "hops.json"
+    assert bench_hops(requests=10, requests_c32=20, json_path=str(out), rounds=2) == 0
+    data = json.loads(out.read_text())
+    assert data["rounds"] == 2
+    for k, v in data["ratios"].items():
+        lo, hi = data["ratio_ranges"][k]
+        assert lo <= v <= hi, k                              # a median lies within its range
+    assert "(medians of 2 rounds" in capsys.readouterr().out
