@@ -71,14 +71,17 @@ def start_here():
            "productpage calls `reviews` through its Kubernetes service, which has **three** pods (v1, v2, v3) and "
            "no routing rules. Out of 60 page loads, how many *different* reviews pods do you expect to answer? "
            "Put your answer in `my_answer`, then run the next two cells."),
-        code("my_answer = 3   # your prediction: how many different reviews pods answer?"),
+        code("my_answer = None   # your prediction: how many different reviews pods answer? (a number)"),
         code("res = lab.load(requests=60, concurrency=2)\n"
              "for g in res.path_groups():\n"
              "    print(f\"{g['count']:>3} x  \" + ' -> '.join(h['name'] for h in g['hops']))\n"
              "answered = {h['name'] for g in res.path_groups() for h in g['hops'] if h['name'].startswith('reviews-')}\n"
              "print()\n"
-             "print('✔ right:' if my_answer == len(answered) else '✘ not quite:',\n"
-             "      f'{len(answered)} reviews pods answered: {sorted(answered)}')"),
+             "if my_answer is None:\n"
+             "    print('not answered yet: set my_answer above and run both cells again.', end=' ')\n"
+             "else:\n"
+             "    print('✔ right:' if my_answer == len(answered) else '✘ not quite:', end=' ')\n"
+             "print(f'{len(answered)} reviews pods answered: {sorted(answered)}')"),
         md("<details><summary>Hint</summary>\n\nWith no mesh, kube-proxy picks one of the service's ready pods "
            "for every new connection, at random. productpage opens a new connection for every call.\n</details>\n\n"
            "<details><summary>Why do only some paths reach ratings?</summary>\n\nreviews v1 never calls ratings; v2 "
