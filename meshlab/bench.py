@@ -326,7 +326,7 @@ def bench_panel(repeat: int = 5, requests: int = 200, as_json: bool = False) -> 
         panel = ControlPanel(lab)
         panel.auto_send.value = False
         panel.requests.value = requests
-        panel.service.value = "reviews"
+        panel.service.value = ("default", "reviews")
         panel._on_send()                                     # warm: connections, imports, fonts
         for key, (what, change) in changes.items():
             if key == "policy":

@@ -34,6 +34,7 @@ class Enrollment:
     service_labels: Mapping[tuple, str] = field(default_factory=dict)   # (ns, service) -> use-waypoint
     gateways: frozenset = frozenset()                                   # {(ns, name)} applied waypoint Gateways
     waypoints: "str | tuple[str, ...] | None" = None                    # istioctl waypoint apply: see mesh
+    last_applied: Mapping[str, Mapping[str, str]] = field(default_factory=dict)   # ns -> labels its applied doc set
 
     @classmethod
     def of(cls, topo: Topology, waypoints: "str | Sequence[str] | None" = None) -> "Enrollment":
@@ -56,12 +57,17 @@ def set_mode(e: Enrollment, base: Topology, mode: str, namespaces: Iterable[str]
     on a waypoint lose it when their namespace leaves ambient (a waypoint is for ambient)."""
     namespaces = set(namespaces)
     labels = {ns: _relabel(ls, mode) if ns in namespaces else dict(ls) for ns, ls in e.namespace_labels.items()}
-    new = replace(e, namespace_labels=labels)
-    if isinstance(new.waypoints, tuple):
-        ambient = _ambient_namespaces(labelled(base, new))
-        ns_of = {s.name: s.namespace for s in base.services}
-        new = replace(new, waypoints=tuple(s for s in new.waypoints if ns_of.get(s) in ambient) or None)
-    return new
+    return _prune(replace(e, namespace_labels=labels), base)
+
+
+def _prune(e: Enrollment, base: Topology) -> Enrollment:
+    """Services that ``istioctl waypoint apply`` put on a waypoint lose it when their namespace
+    is no longer ambient (a waypoint is for ambient): however the labels changed."""
+    if not isinstance(e.waypoints, tuple):
+        return e
+    ambient = _ambient_namespaces(labelled(base, e))
+    ns_of = {s.name: s.namespace for s in base.services}
+    return replace(e, waypoints=tuple(s for s in e.waypoints if ns_of.get(s) in ambient) or None)
 
 
 def set_waypoints(e: Enrollment, waypoints: "str | Sequence[str] | None") -> Enrollment:
@@ -74,17 +80,21 @@ def _ref(d: Mapping) -> tuple[str, str | None, str, dict]:
     return d.get("kind"), ns, meta.get("name"), dict(meta.get("labels") or {})
 
 
-def applied(e: Enrollment, docs: Iterable[Mapping]) -> Enrollment:
+def applied(e: Enrollment, docs: Iterable[Mapping], base: Topology | None = None) -> Enrollment:
     """``e`` after ``kubectl apply`` of Namespace, Service and Gateway documents (other kinds
-    are ignored here). An applied Namespace states its mesh labels in full: a mesh label it
-    leaves out is removed, as a re-applied manifest would. A Service sets its
-    ``istio.io/use-waypoint`` label (or removes it); a Gateway is a waypoint."""
+    are ignored here). A Namespace's labels merge as kubectl's three-way merge does: the
+    document's labels are set, and a label the previous applied document set but this one
+    leaves out is removed; labels set otherwise (the topology, ``set_mode``) stay. A Service
+    sets its ``istio.io/use-waypoint`` label (or removes it); a Gateway is a waypoint."""
     ns_labels = {k: dict(v) for k, v in e.namespace_labels.items()}
+    last = {k: dict(v) for k, v in e.last_applied.items()}
     svc, gws = dict(e.service_labels), set(e.gateways)
     for d in docs:
         kind, ns, name, labels = _ref(d)
         if kind == "Namespace":
-            ns_labels[name] = {k: v for k, v in ns_labels.get(name, {}).items() if k not in MESH_LABELS} | labels
+            dropped = set(last.get(name, {})) - set(labels)
+            ns_labels[name] = {k: v for k, v in ns_labels.get(name, {}).items() if k not in dropped} | labels
+            last[name] = labels
         elif kind == "Service":
             if labels.get(mesh.USE_WAYPOINT):
                 svc[(ns, name)] = labels[mesh.USE_WAYPOINT]
@@ -92,7 +102,8 @@ def applied(e: Enrollment, docs: Iterable[Mapping]) -> Enrollment:
                 svc.pop((ns, name), None)
         elif kind == "Gateway":
             gws.add((ns, name))
-    return replace(e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws))
+    new = replace(e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws), last_applied=last)
+    return _prune(new, base) if base is not None else new
 
 
 def deleted(e: Enrollment, docs: Iterable[Mapping], base: Topology) -> Enrollment:
@@ -102,17 +113,20 @@ def deleted(e: Enrollment, docs: Iterable[Mapping], base: Topology) -> Enrollmen
     topology's, a service loses its ``istio.io/use-waypoint``. A deleted Gateway's waypoint goes."""
     base_labels = {n.name: dict(n.labels) for n in base.namespaces}
     ns_labels = {k: dict(v) for k, v in e.namespace_labels.items()}
+    last = {k: dict(v) for k, v in e.last_applied.items()}
     svc, gws = dict(e.service_labels), set(e.gateways)
     for d in docs:
         kind, ns, name, _ = _ref(d)
         if kind == "Namespace":
             keep = {k: v for k, v in ns_labels.get(name, {}).items() if k not in MESH_LABELS}
             ns_labels[name] = keep | {k: v for k, v in base_labels.get(name, {}).items() if k in MESH_LABELS}
+            last.pop(name, None)
         elif kind == "Service":
             svc.pop((ns, name), None)
         elif kind == "Gateway":
             gws.discard((ns, name))
-    return replace(e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws))
+    return _prune(replace(e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws),
+                          last_applied=last), base)
 
 
 def labelled(base: Topology, e: Enrollment) -> Topology:

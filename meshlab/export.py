@@ -108,8 +108,12 @@ def write(m: Manifests, out_dir: "str | Path", *, command: str | None = None) ->
 
 
 def manifests(topology: "Topology | str | Path | dict", mode: str | None, policies: Iterable[Mapping] = (),
-              *, waypoints: "str | Sequence[str] | None" = None) -> Manifests:
-    """The objects :func:`export` writes, without writing anything."""
+              *, waypoints: "str | Sequence[str] | None" = None,
+              state: "enrollment.Enrollment | None" = None) -> Manifests:
+    """The objects :func:`export` writes, without writing anything. ``state`` is a running
+    lab's enrollment (``topology`` then being the lab's base topology): it says the mesh labels,
+    waypoints and Gateways as they are now, however they got so (``set_mode`` after an applied
+    Namespace, say), instead of replaying the label documents among ``policies``."""
     from .topology import load_topology
     topo = load_topology(topology)
     if mode is not None and mode not in mesh.MODES:
@@ -124,9 +128,17 @@ def manifests(topology: "Topology | str | Path | dict", mode: str | None, polici
     # mode replacing enrollment (as Lab(mode=...)), then the label documents and Gateways the
     # policies carry (applied after, so they win), then what istioctl waypoint apply would do.
     base = enrollment.with_mode(topo, mode) if mode is not None else topo
-    e = enrollment.applied(enrollment.Enrollment.of(base, waypoints), [
-        d for d in docs if (d["kind"], d["apiVersion"]) in (("Namespace", "v1"), ("Service", "v1"))
-        or (d["kind"] == "Gateway" and d["apiVersion"].startswith("gateway.networking.k8s.io/"))])
+    if state is not None:
+        e, waypoints = state, state.waypoints if isinstance(state.waypoints, (str, type(None))) else list(state.waypoints)
+        for labels in [*ns_labels.values(), *svc_labels.values()]:      # the state says these, now
+            for k in enrollment.MESH_LABELS:
+                labels.pop(k, None)
+        for key, wp in e.service_labels.items():
+            svc_labels.setdefault(key, {})[mesh.USE_WAYPOINT] = wp
+    else:
+        e = enrollment.applied(enrollment.Enrollment.of(base, waypoints), [
+            d for d in docs if (d["kind"], d["apiVersion"]) in (("Namespace", "v1"), ("Service", "v1"))
+            or (d["kind"] == "Gateway" and d["apiVersion"].startswith("gateway.networking.k8s.io/"))])
     topo = enrollment.labelled(base, e)
     pod_mesh = mesh.mesh_by_pod(topo)
     try:

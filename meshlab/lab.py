@@ -387,7 +387,7 @@ class Lab:
         e, planned = self._enrollment, (self.topology, self.mesh, self.waypoint_of)
         if enrolling:
             check(enrolling, self._lab_view(), new)          # a namespace or service the lab lacks
-            e = enrollment.applied(e, [o.doc for o in enrolling])
+            e = enrollment.applied(e, [o.doc for o in enrolling], self._base)
             o = enrolling[0]
             planned = self._plan(e, PolicyError, file=o.file, document=o.document, what=str(o))
         warnings = check(objs, LabView(*planned), new)
@@ -445,8 +445,7 @@ class Lab:
         (:mod:`meshlab.export`). Returns the :class:`~meshlab.export.Manifests`; with
         ``out_dir`` it also writes them there, with the README of commands."""
         from .export import manifests, write
-        m = manifests(enrollment.labelled(self._base, self._enrollment), None,
-                      [o.doc for o in self._store.items], waypoints=self._enrollment.waypoints)
+        m = manifests(self._base, None, [o.doc for o in self._store.items], state=self._enrollment)
         if out_dir is not None:
             write(m, out_dir, command=command)
         return m

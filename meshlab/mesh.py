@@ -81,14 +81,14 @@ def wanted_waypoints(topo: Topology, mesh: Mapping[str, str | None], waypoints: 
             for s in topo.services:
                 if s.namespace == ns.name:
                     enrolled[(s.namespace, s.name)] = ns.labels[USE_WAYPOINT]
-    for (ns_name, svc), wp in (service_labels or {}).items():
+    enrolled |= asked_by_istioctl(topo, ambient_ns, waypoints)
+    for (ns_name, svc), wp in (service_labels or {}).items():    # a service's own label beats the rest
         if ns_name not in ambient_ns:
             continue
         if wp in (None, "", "none"):
             enrolled.pop((ns_name, svc), None)
         else:
             enrolled[(ns_name, svc)] = wp
-    enrolled |= asked_by_istioctl(topo, ambient_ns, waypoints)
     return enrolled
 
 
@@ -140,8 +140,11 @@ def add_waypoints(topo: Topology, mesh: dict[str, str | None], waypoints: "str |
     workloads, namespaces = list(topo.workloads), {n.name: n for n in topo.namespaces}
     taken = {p.name for p in topo.pods}
     pod_of: dict[tuple, str] = {}
+    first_ns = topo.namespaces[0].name
     for ns, wp in wanted:
-        name = wp if f"{wp}-0" not in taken else f"{wp}-{ns}"   # pod names are unique lab-wide here
+        # pod names are unique lab-wide here, and stable: a waypoint keeps its pod (and identity)
+        # whatever other waypoints come and go — "waypoint-0" in the first namespace, else "waypoint-<ns>-0"
+        name = wp if ns == first_ns else f"{wp}-{ns}"
         if f"{name}-0" in taken:
             raise ValueError(f"a waypoint would be pod {name}-0, but the topology already has a pod of that name")
         workloads.append(Workload(name=name, namespace=ns, node=topo.nodes[0].name, service_account=wp,

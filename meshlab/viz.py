@@ -257,14 +257,15 @@ def cost_scaling_figure(compare_result: dict, pods: tuple[int, ...] = (10, 30, 1
         if not r.get("proxies"):
             continue
         color, marker = MODE_COLORS.get(mode, "#56B4E9"), markers.get(mode, "o")
-        here = r["pods"]
+        here = r.get("pods")                      # older results do not say: no measured point then
         measured = round(sum(p["uss_mb"] for p in r["proxies"]), 1)
-        xs = sorted({*pods, here})
+        xs = sorted({*pods, *([here] if here else [])})
         ys = [scaled(r, n, pods_per_node)["uss_mb"] for n in xs]
         ax.plot(xs, ys, linestyle="--", color=color, marker=marker, markerfacecolor="white", markersize=5,
                 label=f"{mode}: extrapolated ({scaled(r, max(pods), pods_per_node)['proxies']} proxies at {max(pods)} pods)")
-        ax.plot([here], [measured], linestyle="none", color=color, marker=marker, markersize=9,
-                markeredgecolor="black", label=f"{mode}: measured here, {here} pods, {measured:g} MB")
+        if here:
+            ax.plot([here], [measured], linestyle="none", color=color, marker=marker, markersize=9,
+                    markeredgecolor="black", label=f"{mode}: measured here, {here} pods, {measured:g} MB")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("application pods in the mesh")
@@ -274,6 +275,6 @@ def cost_scaling_figure(compare_result: dict, pods: tuple[int, ...] = (10, 30, 1
     any_mode = next(iter(compare_result.values()), {})
     ppn = pods_per_node or (any_mode.get("pods", 0) / any_mode.get("nodes", 1) if any_mode.get("nodes") else None)
     ax.set_title("proxy memory as the mesh grows: filled = measured at this lab's size; dashed, hollow = "
-                 f"extrapolated\n(a sidecar per pod, a ztunnel per node of {ppn:g} pods, waypoints as in the lab; "
+                 f"extrapolated\n(a sidecar per pod, a ztunnel per node of {f'{ppn:g}' if ppn else '?'} pods, waypoints as in the lab; "
                  "ignores config growth)", fontsize=9)
     return fig

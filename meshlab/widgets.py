@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import ipywidgets as w
 import yaml as _yaml
 
-from .errors import MeshlabError
+from .errors import LabError, MeshlabError
 from .policy import builder
 from .policy.loader import RETRY_ON
 from .viz import path_figure, runs_figure
@@ -67,7 +67,10 @@ class ControlPanel(w.VBox):
             s for (_, s) in lab.waypoint_of), description="waypoint for", rows=min(5, len(services)))
         # -- traffic policy for one service (a VirtualService) and the mesh's mTLS mode ----------
         wide = {"description_width": "9em"}
-        self.service = w.Dropdown(options=services, value=entry.name if entry else services[0],
+        names = [x.name for x in lab.topology.services]
+        targets = [(x.name if names.count(x.name) == 1 else f"{x.name}.{x.namespace}", (x.namespace, x.name))
+                   for x in lab.topology.services]                  # a name twice (two namespaces): say which
+        self.service = w.Dropdown(options=targets, value=(entry.namespace, entry.name) if entry else targets[0][1],
                                   description="policy for", style=wide)
         self.attempts = w.Dropdown(options=[("Istio default", None)] + [(str(n), n) for n in range(0, 6)],
                                    value=None, description="retry attempts", style=wide)
@@ -127,7 +130,8 @@ class ControlPanel(w.VBox):
 
     # -- what the widgets say -------------------------------------------------------------------
     def route_settings(self) -> builder.RouteSettings:
-        svc = next(s for s in self.lab.topology.services if s.name == self.service.value)
+        ns, name = self.service.value
+        svc = next(s for s in self.lab.topology.services if (s.namespace, s.name) == (ns, name))
         return builder.RouteSettings(
             svc.name, svc.namespace, attempts=self.attempts.value, per_try_timeout_s=self.per_try_timeout.value or None,
             retry_on=tuple(self.retry_on.value), timeout_s=self.timeout.value or None,
@@ -141,12 +145,13 @@ class ControlPanel(w.VBox):
         return ((pa.doc.get("spec") or {}).get("mtls") or {}).get("mode", "UNSET") if pa else "UNSET"
 
     def _rebuild_weights(self) -> None:
-        subsets = builder.versions(self.lab.topology, self.service.value)
+        ns, name = self.service.value
+        subsets = builder.versions(self.lab.topology, name, ns)
         sliders = [w.IntSlider(value=0, min=0, max=100, step=10, description=v, continuous_update=False)
                    for v in subsets] if len(subsets) > 1 else []
         for c in sliders:
             c.observe(self._on_policy, names="value")
-        self.weights.children = sliders or [w.HTML(f"<i>{self.service.value} has one version: nothing to split</i>")]
+        self.weights.children = sliders or [w.HTML(f"<i>{name} has one version: nothing to split</i>")]
 
     # -- callbacks: each one calls the lab, shows the YAML, sends and redraws ---------------------
     def _guard(self, action):
@@ -197,6 +202,7 @@ class ControlPanel(w.VBox):
         try:
             self.attempts.value, self.per_try_timeout.value, self.retry_on.value = None, 0, ()
             self.timeout.value, self.delay_percent.value, self.abort_percent.value = 0, 0, 0
+            self.delay_s.value, self.abort_status.value = 1.0, 503
             self._rebuild_weights()
         finally:
             self._quiet = False
@@ -209,10 +215,13 @@ class ControlPanel(w.VBox):
 
         def act():
             s = self.route_settings()
+            self._leave_learners_yaml_alone("VirtualService", s.namespace, s.host)
             vs = builder.virtual_service(s)
             docs = []
             if any(s.weights.values()) and not self._subsets_defined(s):
-                docs.append(builder.destination_rule(s.host, s.namespace, builder.versions(self.lab.topology, s.host)))
+                self._leave_learners_yaml_alone("DestinationRule", s.namespace, s.host)
+                docs.append(builder.destination_rule(s.host, s.namespace,
+                                                     builder.versions(self.lab.topology, s.host, s.namespace)))
             if vs is not None:
                 docs.append(vs)
                 lines = self.lab.apply(docs)
@@ -228,6 +237,14 @@ class ControlPanel(w.VBox):
             self._after_change(f"{s.host}: {_describe(s)}")
         self._guard(act)
 
+    def _leave_learners_yaml_alone(self, kind: str, namespace: str, name: str) -> None:
+        """The panel changes only the objects it wrote: one a learner applied is theirs."""
+        mine = next((o for o in self.lab.policies() if o.key == (kind, namespace, name)), None)
+        if mine is not None and not builder.written_by_panel(mine.doc):
+            raise LabError(f"{kind} {namespace}/{name} is YAML you applied, so the panel leaves it alone. "
+                           f"To set it from here, delete it first: lab.delete(kind={kind!r}, name={name!r}, "
+                           f"namespace={namespace!r})")
+
     def _in_force(self, kind: str, namespace: str, name: str) -> bool:
         return any(o.key == (kind, namespace, name) for o in self.lab.policies())
 
@@ -241,6 +258,7 @@ class ControlPanel(w.VBox):
             return
 
         def act():
+            self._leave_learners_yaml_alone("PeerAuthentication", builder.ROOT_NAMESPACE, "default")
             pa = builder.peer_authentication(change["new"])
             if pa is not None:
                 lines = self.lab.apply(pa)

@@ -22,6 +22,16 @@ from ..topology.model import Topology
 from .loader import ROOT_NAMESPACE
 
 MTLS_MODES = ("UNSET", "PERMISSIVE", "STRICT", "DISABLE")
+#: Marks the objects the panel writes, so that it changes only those (never a learner's own YAML).
+WRITTEN_BY = {"meshlab.io/written-by": "control-panel"}
+
+
+def written_by_panel(doc: Mapping) -> bool:
+    return ((doc.get("metadata") or {}).get("annotations") or {}).get("meshlab.io/written-by") == "control-panel"
+
+
+def _meta(name: str, namespace: str) -> dict:
+    return {"name": name, "namespace": namespace, "annotations": dict(WRITTEN_BY)}
 
 
 @dataclass(frozen=True)
@@ -71,13 +81,13 @@ def virtual_service(s: RouteSettings) -> dict | None:
     if fault:
         route["fault"] = fault
     return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-            "metadata": {"name": s.host, "namespace": s.namespace}, "spec": {"hosts": [s.host], "http": [route]}}
+            "metadata": _meta(s.host, s.namespace), "spec": {"hosts": [s.host], "http": [route]}}
 
 
-def versions(topo: Topology, service: str) -> dict[str, dict[str, str]]:
+def versions(topo: Topology, service: str, namespace: str = "default") -> dict[str, dict[str, str]]:
     """The service's subsets by its pods' ``version`` label (as Istio's samples name them):
     ``{"v1": {"version": "v1"}, ...}``; empty when its pods carry no version."""
-    svc = next(s for s in topo.services if s.name == service)
+    svc = next(s for s in topo.services if (s.name, s.namespace) == (service, namespace))
     found = sorted({p.labels["version"] for p in topo.pods if svc.selects(p) and "version" in p.labels})
     return {v: {"version": v} for v in found}
 
@@ -85,7 +95,7 @@ def versions(topo: Topology, service: str) -> dict[str, dict[str, str]]:
 def destination_rule(service: str, namespace: str, subsets: Mapping[str, Mapping[str, str]]) -> dict:
     """A DestinationRule defining ``subsets`` (name -> labels), as destination-rule-all.yaml does."""
     return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
-            "metadata": {"name": service, "namespace": namespace},
+            "metadata": _meta(service, namespace),
             "spec": {"host": service, "subsets": [{"name": n, "labels": dict(ls)} for n, ls in subsets.items()]}}
 
 
@@ -97,4 +107,4 @@ def peer_authentication(mode: str) -> dict | None:
     if mode == "UNSET":
         return None
     return {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-            "metadata": {"name": "default", "namespace": ROOT_NAMESPACE}, "spec": {"mtls": {"mode": mode}}}
+            "metadata": _meta("default", ROOT_NAMESPACE), "spec": {"mtls": {"mode": mode}}}

@@ -52,7 +52,7 @@ class Ztunnel:
         self.live: dict[str, dict] = {}
         self.started: dict[str, list[asyncio.AbstractServer]] = {}     # pod -> its listeners
         self.policies: list = []
-        self.plaintext_in: dict = {}            # open plaintext inbound connections -> (pod, port, src ip)
+        self.plaintext_in: dict = {}            # open plaintext inbound connections -> (pod, port, src ip, span)
         self.hbone_in: dict = {}                # open inbound HBONE streams -> (pod, port, peer id, src ip, span)
 
     def set_policies(self, objects: list) -> None:
@@ -61,9 +61,13 @@ class Ztunnel:
         new STRICT forbids, or any one a new AuthorizationPolicy denies, is dropped at once
         (plaintext: TCP reset; HBONE: the stream is reset)."""
         self.policies = list(objects)
-        for writer, (pod, port, src_ip) in list(self.plaintext_in.items()):
-            strict = mtls_mode(self.policies, pod.namespace, pod.labels, port, ambient=True)[0] == "STRICT"
-            if strict or not self.authorize(pod, port, None, src_ip).allowed:
+        for writer, (pod, port, src_ip, rec) in list(self.plaintext_in.items()):
+            mode, decided_by = mtls_mode(self.policies, pod.namespace, pod.labels, port, ambient=True)
+            decision = self.authorize(pod, port, None, src_ip)
+            if mode == "STRICT" or not decision.allowed:
+                rec["decision"] = "deny"
+                rec["error"] = "closed by a new policy: " + (f"plaintext refused: {decided_by} is STRICT"
+                                                             if mode == "STRICT" else f"RBAC: {decision.reason}")
                 abort_with_reset(writer)
         for stream, (pod, port, peer_id, src_ip, rec) in list(self.hbone_in.items()):
             decision = self.authorize(pod, port, peer_id, src_ip)
@@ -217,15 +221,18 @@ class Ztunnel:
                 rec["decision"] = "deny"
                 error = f"RBAC: {decision.reason}"
                 return
+            self.hbone_in[stream] = (pod, int(port), peer_id, src_ip, rec)   # policy changes re-check it from here
             r2, w2 = await capture.connect_from(target.listen_ip, int(port), src_ip, self.net)
             local = w2.get_extra_info("sockname")
             rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
+            if rec.get("decision") == "deny":                   # a new policy came while we connected
+                abort_with_reset(w2)
+                raise TunnelError(rec["error"])
             await stream.accept()
-            self.hbone_in[stream] = (pod, int(port), peer_id, src_ip, rec)
             try:
                 sent, received = await pump(r2, w2, stream)     # (response bytes out, request bytes in)
             finally:
-                if self.hbone_in.pop(stream, None) is not None and rec.get("decision") == "deny":
+                if rec.get("decision") == "deny":
                     abort_with_reset(w2)                         # dropped by a new policy: the pod sees a reset
         except (OSError, TunnelError) as e:
             error = rec.get("error") or f"{type(e).__name__}: {e}"
@@ -234,9 +241,11 @@ class Ztunnel:
             except Exception:
                 pass
         finally:
-            self._close(rec, error=error or rec.get("error"), bytes_in=received, bytes_out=sent)
-            self.metrics.closed_connection({**labels, "response_flags": "-" if error is None else "CONNECT"},
-                                           sent=sent, received=received)
+            self.hbone_in.pop(stream, None)
+            error = error or rec.get("error")
+            flags = "-" if error is None else ("DENY" if rec.get("decision") == "deny" else "CONNECT")
+            self._close(rec, error=error, bytes_in=received, bytes_out=sent)
+            self.metrics.closed_connection({**labels, "response_flags": flags}, sent=sent, received=received)
 
     async def _inbound_plaintext(self, pod: PodAddr, port: int, reader: asyncio.StreamReader,
                                  writer: asyncio.StreamWriter) -> None:
@@ -254,7 +263,6 @@ class Ztunnel:
             self._refuse(pod, src, f"RBAC: {decision.reason}", "inbound")
             abort_with_reset(writer)
             return
-        self.plaintext_in[writer] = (pod, port, peer[0] if peer else None)
         svc = self.net.services_of(pod.name, port)
         labels = {"reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
                   "connection_security_policy": "unknown",      # ztunnel's value for plaintext inbound
@@ -263,6 +271,7 @@ class Ztunnel:
         self.metrics.opened_connection(labels)
         rec = self._open(new_trace_id(), new_span_id(), None, peer=src, mtls=False, target=pod.name,
                          attrs={"direction": "inbound", "connection_security_policy": "unknown", "endpoint": pod.name})
+        self.plaintext_in[writer] = (pod, port, peer[0] if peer else None, rec)
         error, sent, received = None, 0, 0
         try:
             r2, w2 = await capture.connect_from(pod.listen_ip, port, peer[0] if peer else None, self.net)
@@ -274,8 +283,10 @@ class Ztunnel:
         finally:
             self.plaintext_in.pop(writer, None)
             writer.close()
+            error = error or rec.get("error")               # dropped by a new policy: set_policies says why
             self._close(rec, error=error, bytes_in=received, bytes_out=sent)
-            self.metrics.closed_connection(labels, sent=sent, received=received)
+            self.metrics.closed_connection({**labels, "response_flags": "DENY" if rec.get("decision") == "deny"
+                                            else labels["response_flags"]}, sent=sent, received=received)
 
     def authorize(self, pod: PodAddr, port: int, peer_id: str | None, src_ip: str | None):
         """L4 AuthorizationPolicy for a connection to ``pod`` (ISTIO-FACTS §4.4: what ztunnel can

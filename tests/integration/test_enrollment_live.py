@@ -85,3 +85,15 @@ def test_enrolling_by_yaml_on_a_running_lab(backend):
             "namespace/default deleted (the lab keeps it: its mesh labels return to the topology's)"]
         assert lab.mode == "none" and roles_to(lab, "details-") == []
         assert lab.request("client", PAGE).status == 200
+
+
+def test_the_export_says_what_the_lab_is_now_however_it_got_so(backend):
+    """An applied Namespace, then set_mode (kubectl label) over it: the export follows the lab
+    as it is, not the document as it was applied."""
+    with Lab("minimal", mode="none", backend=backend, verbose=False) as lab:
+        lab.apply(AMBIENT)
+        lab.set_mode("sidecar")
+        m = lab.export()
+        assert set(m.mesh_of_pod.values()) == {"sidecar"} == {v for v in lab.mesh.values()}
+        [ns] = m.namespaces
+        assert ns["metadata"]["labels"] == {"istio-injection": "enabled"}

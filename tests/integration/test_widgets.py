@@ -116,7 +116,7 @@ def test_traffic_weights_write_the_subsets_and_split_the_traffic():
     with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
         panel = ControlPanel(lab)
         panel.requests.value = 20
-        panel.service.value = "reviews"
+        panel.service.value = ("default", "reviews")
         assert [c.description for c in panel.weights.children] == ["v1", "v2", "v3"]
         panel.weights.children[2].value = 100
         assert panel.last_error is None
@@ -133,3 +133,21 @@ def test_a_policy_on_an_ambient_service_without_a_waypoint_shows_istios_warning(
     panel.mode.value = "ambient"
     panel.timeout.value = 1.0
     assert panel.last_error is None and "# warning:" in panel.yaml.value and "no waypoint" in panel.yaml.value
+
+
+def test_the_panel_leaves_a_learners_own_yaml_alone(panel):
+    """A VirtualService the learner applied is theirs: the panel refuses to replace or delete it,
+    says so in the panel, and the lab keeps it."""
+    panel.auto_send.value = False
+    panel.mode.value = "sidecar"
+    mine = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "server", "namespace": "default"},
+            "spec": {"hosts": ["server"], "http": [{"route": [{"destination": {"host": "server"}}], "timeout": "3s"}]}}
+    panel.lab.apply(mine)
+    panel.timeout.value = 1.0
+    assert "is YAML you applied, so the panel leaves it alone" in panel.last_error
+    [vs] = panel.lab.policies()
+    assert vs.spec["http"][0]["timeout"] == "3s"
+    panel.lab.delete(kind="VirtualService", name="server")
+    panel.timeout.value = 2.0                                  # now the panel may write its own
+    assert panel.last_error is None and panel.lab.policies()[0].spec["http"][0]["timeout"] == "2s"

@@ -84,10 +84,46 @@ def test_waypoint_labels_outside_ambient_do_nothing():
     assert of == {} and pods["waypoint-0"] == "waypoint"       # deployed, as Istio would, and unused
 
 
-def test_an_applied_namespace_states_its_mesh_labels_in_full():
+def test_applied_namespaces_merge_labels_as_kubectl_apply_does():
+    """Three-way merge: a label the last applied document set and this one leaves out goes;
+    labels set otherwise (the topology, Lab(mode=...), set_mode) stay."""
     e, _ = planned(AMBIENT)
-    e = enrollment.applied(e, [namespace(team="a")])             # no mesh label: out of ambient
+    e = enrollment.applied(e, [namespace(team="a")])             # dataplane-mode was ours: it goes
     assert e.namespace_labels["default"] == {"team": "a"}
+    base = enrollment.with_mode(BOOKINFO, "ambient")             # ambient from Lab(mode=...), not from a document
+    e = enrollment.applied(enrollment.Enrollment.of(base), [gateway(), namespace(**{"istio.io/use-waypoint": "waypoint"})])
+    assert e.namespace_labels["default"] == {"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}
+    _, pods, of = enrollment.plan(base, e)
+    assert set(apps(pods).values()) == {"ambient"} and len(of) == 4
+
+
+def test_a_namespace_waypoint_from_istioctl_yields_to_the_services_own_labels():
+    base = enrollment.with_mode(BOOKINFO, "ambient")
+    e = enrollment.applied(enrollment.Enrollment.of(base, "namespace"),
+                           [gateway("reviews-wp"), service("reviews", "reviews-wp"), service("ratings", "none")])
+    _, _, of = enrollment.plan(base, e)
+    assert of == {("default", "productpage"): "waypoint-0", ("default", "details"): "waypoint-0",
+                  ("default", "reviews"): "reviews-wp-0"}
+
+
+def test_istioctl_waypoints_leave_when_yaml_takes_the_namespace_out_of_ambient():
+    base = enrollment.with_mode(BOOKINFO, "ambient")
+    e = enrollment.applied(enrollment.Enrollment.of(base, ["reviews"]), [namespace(**{"istio-injection": "enabled"})],
+                           base)
+    assert e.waypoints is None and enrollment.plan(base, e)[2] == {}
+
+
+def test_a_waypoint_keeps_its_pod_whatever_other_waypoints_come():
+    """Pod names (and so the process and its identity) must not move from one namespace's
+    waypoint to another's when a second waypoint appears."""
+    base = enrollment.with_mode(load_topology("mtls-migration"), "ambient")
+    first_ns = base.namespaces[0].name
+    other = next(n.name for n in base.namespaces[1:])
+    gw = lambda ns: {**gateway(), "metadata": {**gateway()["metadata"], "namespace": ns}}   # noqa: E731
+    _, pods1, _ = enrollment.plan(base, enrollment.applied(enrollment.Enrollment.of(base), [gw(other)]))
+    _, pods2, _ = enrollment.plan(base, enrollment.applied(enrollment.Enrollment.of(base), [gw(other), gw(first_ns)]))
+    wp1 = {p for p, m in pods1.items() if m == "waypoint"}
+    assert wp1 == {f"waypoint-{other}-0"} and wp1 < {p for p, m in pods2.items() if m == "waypoint"}
 
 
 def test_deleting_label_objects_takes_the_labels_back_to_the_topologys():
@@ -155,7 +191,10 @@ SAMPLES = str(Path(__file__).resolve().parents[2] / "topologies/samples/bookinfo
     dict(mode="sidecar", apply=["destination-rule-all.yaml", "request-timeouts.yaml"]),
     dict(mode=None, apply=[], docs=[AMBIENT, gateway("reviews-wp"), service("reviews", "reviews-wp")]),
     dict(mode="none", apply=[], docs=[namespace(**{"istio-injection": "enabled"})]),
-], ids=["ambient-waypoint-for-reviews", "ambient-namespace-waypoint", "sidecar", "yaml-enrolled", "yaml-sidecar"])
+    dict(mode="none", apply=[], docs=[namespace(**{"istio.io/dataplane-mode": "ambient",
+                                                   "istio.io/use-waypoint": "waypoint"})]),
+], ids=["ambient-waypoint-for-reviews", "ambient-namespace-waypoint", "sidecar", "yaml-enrolled", "yaml-sidecar",
+        "label-without-gateway"])
 def test_apply_of_export_round_trips_the_labs_state(setup):
     a = fresh_lab(mode=setup["mode"], waypoints=setup.get("waypoints"))
     for f in setup["apply"]:

@@ -116,3 +116,14 @@ def test_cost_scaling_marks_the_measured_point_and_the_extrapolation():
     assert any(lab.startswith("sidecar: extrapolated") for lab in labels)
     assert "none" not in " ".join(labels)                                         # no proxies, nothing to draw
     assert "extrapolated" in fig.axes[0].get_title()
+
+
+def test_cost_scaling_of_an_older_result_needs_pods_per_node_and_draws_no_measured_point():
+    import pytest
+    res = json.loads((REC / "minimal-compare.json").read_text())
+    for r in res.values():
+        r.pop("pods"), r.pop("nodes")
+    with pytest.raises(ValueError, match="pass pods_per_node"):
+        cost_scaling_figure(res)
+    labels = [t.get_text() for t in cost_scaling_figure(res, pods_per_node=30).axes[0].get_legend().get_texts()]
+    assert labels and not any("measured here" in lab for lab in labels)
