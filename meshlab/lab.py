@@ -260,8 +260,15 @@ class Lab:
         names = [n.name for n in self.topology.namespaces]
         if namespace is not None and namespace not in names:
             raise LabError(f"no namespace named {namespace!r}; namespaces: {', '.join(names)}")
-        e = enrollment.set_mode(self._enrollment, self._base, mode, [namespace] if namespace else names)
+        targets = [namespace] if namespace else names
+        e = enrollment.set_mode(self._enrollment, self._base, mode, targets)
         r = self._enroll(e, self._plan(e, LabError))
+        # a Namespace applied earlier shows its labels as they are now (kubectl get ns -o yaml would)
+        live = [replace(o, doc={**o.doc, "metadata": {**(o.doc.get("metadata") or {}),
+                                                      "labels": dict(e.namespace_labels[o.name])}})
+                for o in self._store.items if o.kind == "Namespace" and o.name in targets]
+        if live:
+            self._store = self._store.applied(live)[0]
         return {k: r[k] for k in ("restarted", "enrolled", "left")}
 
     def set_waypoints(self, waypoints: "str | list[str] | None") -> dict:

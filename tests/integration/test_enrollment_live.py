@@ -97,3 +97,5 @@ def test_the_export_says_what_the_lab_is_now_however_it_got_so(backend):
         assert set(m.mesh_of_pod.values()) == {"sidecar"} == {v for v in lab.mesh.values()}
         [ns] = m.namespaces
         assert ns["metadata"]["labels"] == {"istio-injection": "enabled"}
+        [applied] = lab.policies()                             # the object in force shows the live labels
+        assert applied.labels == {"istio-injection": "enabled"}
