@@ -146,6 +146,7 @@ class Sidecar(L7Router):
             t.add_done_callback(self._tasks.discard)
 
     async def _inbound(self, loop, sock: socket.socket, port: int) -> None:
+        accepted = now()
         try:
             first = await _peek(loop, sock)
         except (asyncio.TimeoutError, OSError):
@@ -156,11 +157,11 @@ class Sidecar(L7Router):
         if not admits(mode, tls):
             peer = "%s:%d" % sock.getpeername()[:2]
             self.refused.append({"peer": peer, "port": port, "mode": mode, "tls": tls})
+            refused_at = now()               # before the reset: the client's span must not end before ours
             reset_socket(sock)               # STRICT: plaintext is refused (the client sees a reset)
             # a connection-level hop of its own (no request was read), so the path shows where it stopped
-            t = now()
             self.spans.append(Span(trace_id=new_trace_id(), span_id=new_span_id(), parent_id=None, name=self.name,
-                                   role=self.role, kind="server", layer="L4", start=t, end=t, peer=peer,
+                                   role=self.role, kind="server", layer="L4", start=accepted, end=refused_at, peer=peer,
                                    target=self.pod.name, decision="deny",
                                    error=f"plaintext refused: PeerAuthentication mode {mode}",
                                    attrs={"direction": "inbound", "endpoint": self.pod.name}))
