@@ -434,11 +434,13 @@ class Lab:
         self._push(new)
         if planned is not None:
             self._enroll(e, planned)
-        return [line + (" (the lab keeps it: its mesh labels return to the topology's)"
-                        if line.startswith(("namespace/", "service/")) else "") for line in report]
+        notes = {"namespace/": " (the lab keeps it: its mesh labels return to the topology's)",
+                 "service/": " (the lab keeps it: its istio.io/use-waypoint label goes)"}
+        return [line + next((n for p, n in notes.items() if line.startswith(p)), "") for line in report]
 
     def policies(self) -> list[PolicyObject]:
-        """The Istio objects in force, oldest first (``o.doc`` is the YAML as applied)."""
+        """The Istio objects in force, oldest first (``o.doc`` is the YAML as applied; an applied
+        Namespace shows its labels as they are now, after ``set_mode``)."""
         return self._store.objects
 
     def policies_yaml(self) -> str:
