@@ -119,19 +119,18 @@ def add_waypoints(topo: Topology, mesh: dict[str, str | None], waypoints: "str |
     """Add waypoint pods and say which services use them (:func:`wanted_waypoints` says who
     asks for which).
 
-    ``gateways`` are the waypoint Gateways that exist, ``{(namespace, name)}``. When given, they
-    are deployed even if nothing uses them yet ("it is not used by any resources until you
-    explicitly configure those resources to use it"), and a label naming a waypoint that does
-    not exist is not followed: "ztunnel sends traffic straight to the destination" (istio.io,
-    ambient L7 features). ``waypoints`` always brings its own ``waypoint`` Gateway, as
-    ``istioctl waypoint apply`` does. When ``gateways`` is None, every waypoint a label names
-    is deployed (a topology file's shorthand). Returns the topology with the waypoint
+    ``gateways`` are the waypoint Gateways that exist, ``{(namespace, name)}`` — including the
+    ``waypoint`` that ``istioctl waypoint apply`` (``waypoints``) deploys: see
+    :func:`meshlab.enrollment.gateways`. When given, they are deployed even if nothing uses them
+    yet ("it is not used by any resources until you explicitly configure those resources to use
+    it"), and a label naming a waypoint that does not exist is not followed: "ztunnel sends
+    traffic straight to the destination" (istio.io, ambient L7 features). When ``gateways`` is
+    None, every waypoint a label names is deployed (a topology file's shorthand). Returns the topology with the waypoint
     workloads, the mesh with them (role ``"waypoint"``), and ``{(namespace, service): waypoint pod}``.
     """
     enrolled = wanted_waypoints(topo, mesh, waypoints, service_labels)
     if gateways is not None:
-        ambient_ns = {p.namespace for p in topo.pods if mesh.get(p.name) == "ambient"}
-        gateways = set(gateways) | {(ns, WAYPOINT) for ns, _ in asked_by_istioctl(topo, ambient_ns, waypoints)}
+        gateways = set(gateways)
         enrolled = {k: wp for k, wp in enrolled.items() if (k[0], wp) in gateways}
     gateways = set(gateways or ())
     if not enrolled and not gateways:
