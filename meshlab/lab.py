@@ -393,11 +393,10 @@ class Lab:
         enrolling = [o for o in objs if o.kind in enrollment.KINDS]
         e, planned = self._enrollment, (self.topology, self.mesh, self.waypoint_of)
         if enrolling:
-            check(enrolling, self._lab_view(), new)          # a namespace or service the lab lacks
             e = enrollment.applied(e, [o.doc for o in enrolling], self._base)
             o = enrolling[0]
             planned = self._plan(e, PolicyError, file=o.file, document=o.document, what=str(o))
-        warnings = check(objs, LabView(*planned), new)
+        warnings = check(objs, LabView(*planned), new)   # raises for a namespace or service the lab lacks
         if enrolling:
             warnings += enrollment.missing_waypoints(self._base, e)
         self._push(new)
