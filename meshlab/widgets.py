@@ -140,9 +140,8 @@ class ControlPanel(w.VBox):
             weights={c.description: c.value for c in self.weights.children if isinstance(c, w.IntSlider)})
 
     def _mtls_in_force(self) -> str:
-        pa = next((o for o in self.lab.policies() if o.kind == "PeerAuthentication" and o.name == "default"
-                   and o.namespace == builder.ROOT_NAMESPACE), None)
-        return ((pa.doc.get("spec") or {}).get("mtls") or {}).get("mode", "UNSET") if pa else "UNSET"
+        pa = self._in_force("PeerAuthentication", builder.ROOT_NAMESPACE, "default")
+        return (pa.spec.get("mtls") or {}).get("mode", "UNSET") if pa else "UNSET"
 
     def _rebuild_weights(self) -> None:
         ns, name = self.service.value
@@ -239,14 +238,15 @@ class ControlPanel(w.VBox):
 
     def _leave_learners_yaml_alone(self, kind: str, namespace: str, name: str) -> None:
         """The panel changes only the objects it wrote: one a learner applied is theirs."""
-        mine = next((o for o in self.lab.policies() if o.key == (kind, namespace, name)), None)
+        mine = self._in_force(kind, namespace, name)
         if mine is not None and not builder.written_by_panel(mine.doc):
             raise LabError(f"{kind} {namespace}/{name} is YAML you applied, so the panel leaves it alone. "
                            f"To set it from here, delete it first: lab.delete(kind={kind!r}, name={name!r}, "
                            f"namespace={namespace!r})")
 
-    def _in_force(self, kind: str, namespace: str, name: str) -> bool:
-        return any(o.key == (kind, namespace, name) for o in self.lab.policies())
+    def _in_force(self, kind: str, namespace: str, name: str):
+        """The object of that kind and name the lab has in force, or None."""
+        return next((o for o in self.lab.policies() if o.key == (kind, namespace, name)), None)
 
     def _subsets_defined(self, s: builder.RouteSettings) -> bool:
         from .policy.routing import destination_rule_for, fqdn, subset_labels
