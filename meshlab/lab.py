@@ -461,9 +461,6 @@ class Lab:
     def _policy_records(self) -> list[dict]:
         return [o.to_record() for o in self._store.items]
 
-    def _lab_view(self) -> LabView:
-        return LabView(self.topology, self.mesh, self.waypoint_of)
-
     def _push(self, new: PolicyStore) -> None:
         """Make ``new`` the config in force: on every running proxy, or restore the old one
         everywhere if a proxy cannot take it."""
