@@ -10,7 +10,7 @@ import ssl
 
 from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.http1 import Response
-from .hbone import Stream, TunnelError, TunnelPool
+from .hbone import Stream, TunnelError, TunnelPool, unique
 from .httpcodec import HttpError, MessageReader
 from .router import Upstream
 from .upstream import UpstreamFailure
@@ -43,7 +43,7 @@ class HboneUpstream:
         try:
             tunnel = await self.pool.get((up.identity, up.ip), up.ip, HBONE_PORT, self.client_tls, up.identity)
             stream = await tunnel.open(f"{up.ip}:{up.port}", [
-                ("traceparent", f"00-{trace_id}-{span_id}-01"),
+                unique("traceparent", f"00-{trace_id}-{span_id}-01"),
                 ("forwarded", f'for="{self.source.ip}:0"'),
                 ("baggage", f"k8s.namespace.name={self.source.namespace},k8s.pod.name={self.source.name}")])
         except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:

@@ -95,14 +95,23 @@ class ProxyMetrics:
         req_bytes.observe(request_bytes)
         resp_bytes.observe(response_bytes)
 
+    def _tcp(self, labels: dict[str, str]) -> tuple:
+        """The TCP metrics' children for ``labels`` (looked up once per label set, as for requests)."""
+        key = ("tcp", *(labels.get(k, "unknown") for k in TCP_LABELS))
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = tuple(m.labels(*key[1:]) for m in (
+                self.opened, self.closed, self.sent, self.received))
+        return children
+
     def opened_connection(self, labels: dict[str, str]) -> None:
-        self.opened.labels(**{k: labels.get(k, "unknown") for k in TCP_LABELS}).inc()
+        self._tcp(labels)[0].inc()
 
     def closed_connection(self, labels: dict[str, str], sent: int, received: int) -> None:
-        lv = {k: labels.get(k, "unknown") for k in TCP_LABELS}
-        self.closed.labels(**lv).inc()
-        self.sent.labels(**lv).inc(sent)
-        self.received.labels(**lv).inc(received)
+        _, closed, sent_bytes, received_bytes = self._tcp(labels)
+        closed.inc()
+        sent_bytes.inc(sent)
+        received_bytes.inc(received)
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

@@ -33,7 +33,7 @@ from ..policy.authz import Attributes, authorize
 from ..policy.peerauth import mtls_mode
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..trace import Span, new_span_id, new_trace_id, now
-from .hbone import Stream, Tunnel, TunnelError, TunnelPool, forwarded_for, pump, serve_hbone
+from .hbone import Stream, Tunnel, TunnelError, TunnelPool, forwarded_for, pump, serve_hbone, unique
 from .metrics import ProxyMetrics, peer_labels, service_labels
 
 _READ = 64 * 1024
@@ -153,8 +153,8 @@ class Ztunnel:
                 src_id, dst_id = spiffe_id(src.namespace, src.service_account), spiffe_id(dst.namespace, dst.service_account)
                 tunnel = await self._tunnel(src_id, dst_id, dst)
                 stream = await tunnel.open(f"{dst_ip}:{dst_port}", [
-                    ("traceparent", f"00-{conn_id}-{span_id}-01"),
-                    ("forwarded", f'for="{peer[0]}:{peer[1]}"'),
+                    unique("traceparent", f"00-{conn_id}-{span_id}-01"),
+                    unique("forwarded", f'for="{peer[0]}:{peer[1]}"'),
                     ("baggage", f"k8s.namespace.name={src.namespace},k8s.pod.name={src.name}")])
                 attrs.update(hbone=f"{dst.ip}:{HBONE_PORT}", src_identity=src_id, dst_identity=dst_id)
                 if rest:
