@@ -23,7 +23,7 @@ import random
 import socket
 import struct
 
-from . import proxyproto
+from . import proxyproto, tcp
 from .proxyproto import ProxyHeader
 
 INTERCEPTIONS = ("proxy-protocol", "iptables")
@@ -105,7 +105,7 @@ async def connect_from(ip: str, port: int, src_ip: str | None, net):
                 sock.close()
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+        await tcp.connect(sock, ip, port)
     except BaseException:
         sock.close()
         raise

@@ -179,8 +179,9 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def serve(host: str, port: int, handler: Handler, **kw) -> asyncio.AbstractServer:
-    return await asyncio.start_server(lambda r, w: handle_connection(r, w, handler), host, port,
-                                      reuse_address=True, **kw)
+    """Serve ``handler`` on ``host:port`` (an IP address: see :func:`meshlab.net.tcp.listener`)."""
+    from .tcp import listener
+    return await asyncio.start_server(lambda r, w: handle_connection(r, w, handler), sock=listener(host, port), **kw)
 
 
 class ClientConnection:

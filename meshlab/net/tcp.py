@@ -1,8 +1,12 @@
-"""Refusing TCP connections the way Envoy and ztunnel do: with a reset (RST), which curl reports
-as "Connection reset by peer" (exit code 56)."""
+"""TCP sockets the lab's way: refusing connections as Envoy and ztunnel do, with a reset (RST),
+which curl reports as "Connection reset by peer" (exit code 56); and listening and connecting on
+IP addresses without a name lookup (see :func:`listener`)."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
 import socket
 import struct
 
@@ -27,3 +31,43 @@ def abort_with_reset(writer) -> None:
     if sock is not None:
         _linger_zero(sock)
     writer.transport.abort()
+
+
+# uvloop resolves even a literal address with getaddrinfo on libuv's thread pool in
+# ``start_server(host, port)`` and ``sock_connect``: that starts four worker threads (and a malloc
+# arena each, ~0.5 MB of private memory) in every process that does it, to look up an IP address.
+# The lab only ever listens on and connects to IP addresses, so it makes its sockets itself.
+
+def listener(ip: str, port: int, backlog: int = 512) -> socket.socket:
+    """A listening, non-blocking TCP socket on ``ip:port`` (for ``asyncio.start_server(sock=...)``)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def connect(sock: socket.socket, ip: str, port: int) -> None:
+    """Connect the non-blocking ``sock`` to ``ip:port`` (what ``loop.sock_connect`` does, without
+    the lookup); raises ``OSError`` as ``connect(2)`` reports it (refused, unreachable ...)."""
+    try:
+        sock.connect((ip, port))
+        return
+    except BlockingIOError:
+        pass
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, lambda: fut.done() or fut.set_result(None))
+    try:
+        await fut
+    finally:
+        loop.remove_writer(fd)
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, f"connect {ip}:{port}: {errno.errorcode.get(err, err)} ({os.strerror(err)})")

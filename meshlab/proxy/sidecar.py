@@ -20,7 +20,7 @@ import socket
 
 from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
 from ..net import capture, proxyproto
-from ..net.tcp import abort_with_reset, reset_socket
+from ..net.tcp import abort_with_reset, listener, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import Span, new_span_id, new_trace_id, now
@@ -63,17 +63,13 @@ class Sidecar(L7Router):
 
     # -- listeners -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self.servers.append(await asyncio.start_server(self._outbound, capture.listen_ip(self.pod, self.net),
-                                                       OUTBOUND_PORT, reuse_address=True))
-        self.servers.append(await asyncio.start_server(self._hbone_in, self.pod.ip, HBONE_PORT,
-                                                       ssl=self.hbone_server_tls, reuse_address=True))
+        self.servers.append(await asyncio.start_server(
+            self._outbound, sock=listener(capture.listen_ip(self.pod, self.net), OUTBOUND_PORT)))
+        self.servers.append(await asyncio.start_server(self._hbone_in, sock=listener(self.pod.ip, HBONE_PORT),
+                                                       ssl=self.hbone_server_tls))
         loop = asyncio.get_running_loop()
         for port in capture.inbound_listeners(self.pod, self.net):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((capture.listen_ip(self.pod, self.net), port))
-            s.listen(512)
-            s.setblocking(False)
+            s = listener(capture.listen_ip(self.pod, self.net), port)
             self._sockets.append(s)
             self.servers.append(asyncio.ensure_future(self._accept_loop(loop, s, port)))
 

@@ -15,6 +15,7 @@ import asyncio
 from ..identity import client_context, server_context, spiffe_id
 from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
+from ..net.tcp import listener
 from ..trace import new_span_id, now
 from .hbone import Stream, forwarded_for, serve_hbone
 from .hbone_upstream import HboneUpstream
@@ -39,8 +40,8 @@ class Waypoint(L7Router):
         self.gateway = pod.labels.get("gateway.networking.k8s.io/gateway-name", "waypoint")   # its Gateway's name
 
     async def start(self) -> None:
-        self.servers.append(await asyncio.start_server(self._accept, self.pod.ip, HBONE_PORT,
-                                                       ssl=self.server_tls, reuse_address=True))
+        self.servers.append(await asyncio.start_server(self._accept, sock=listener(self.pod.ip, HBONE_PORT),
+                                                       ssl=self.server_tls))
 
     def close(self) -> None:
         for s in self.servers:

@@ -28,7 +28,7 @@ import ssl
 
 from ..identity import client_context, server_context, spiffe_id
 from ..net import capture, proxyproto
-from ..net.tcp import abort_with_reset
+from ..net.tcp import abort_with_reset, listener
 from ..policy.authz import Attributes, authorize
 from ..policy.peerauth import mtls_mode
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
@@ -93,14 +93,13 @@ class Ztunnel:
             cert, key = self.certs[ident]
             tls = server_context(cert, key, self.root, alpn=["h2"])
             servers = self.started[p.name] = []      # filled as they open: a failed bind loses none
-            servers.append(await asyncio.start_server(lambda r, w, p=p: self._outbound(p, r, w), p.ip,
-                                                      OUTBOUND_PORT, reuse_address=True))
-            servers.append(await asyncio.start_server(lambda r, w, p=p: self._inbound(p, r, w), p.ip, HBONE_PORT,
-                                                      ssl=tls, reuse_address=True))
+            servers.append(await asyncio.start_server(lambda r, w, p=p: self._outbound(p, r, w),
+                                                      sock=listener(p.ip, OUTBOUND_PORT)))
+            servers.append(await asyncio.start_server(lambda r, w, p=p: self._inbound(p, r, w),
+                                                      sock=listener(p.ip, HBONE_PORT), ssl=tls))
             for port in p.ports:        # plaintext to the pod's own ports (15006's job in a real pod)
                 servers.append(await asyncio.start_server(
-                    lambda r, w, p=p, port=port: self._inbound_plaintext(p, port, r, w), p.ip, port,
-                    reuse_address=True))
+                    lambda r, w, p=p, port=port: self._inbound_plaintext(p, port, r, w), sock=listener(p.ip, port)))
 
     def stats(self) -> dict:
         """The HBONE connection pool: one entry per (source identity, destination identity, pod address)."""

@@ -30,6 +30,7 @@ import ssl
 from ..identity import server_context, spiffe_id
 from ..net import capture
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, PodAddr
+from ..net.tcp import listener
 from .ztunnel import Ztunnel
 
 INBOUND_PLAINTEXT_PORT = capture.INBOUND_CAPTURE_PORT     # 15006
@@ -47,10 +48,9 @@ class NodeZtunnel(Ztunnel):
         if self.started:
             return
         servers = self.started["*node*"] = []
-        servers.append(await asyncio.start_server(self._node_outbound, "0.0.0.0", OUTBOUND_PORT,
-                                                  reuse_address=True))
-        servers.append(await asyncio.start_server(self._node_plaintext, "0.0.0.0", INBOUND_PLAINTEXT_PORT,
-                                                  reuse_address=True))
+        servers.append(await asyncio.start_server(self._node_outbound, sock=listener("0.0.0.0", OUTBOUND_PORT)))
+        servers.append(await asyncio.start_server(self._node_plaintext,
+                                                  sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT)))
         loop = asyncio.get_running_loop()
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
