@@ -297,10 +297,15 @@ class MininetBackend(Backend):
                            f"nodes: {', '.join(self.net.nodes)}") from None
 
     def exec(self, where: str, cmd: str, timeout: float = 30.0) -> str:
-        """Run a shell command in the namespace of a pod or node; its output (stdout and stderr)."""
+        """Run a shell command in the namespace of a pod or node; its output (stdout and stderr),
+        with bytes that are not UTF-8 (a TLS record, an HTTP/2 frame) shown as U+FFFD."""
         h = self.host(where)
-        r = subprocess.run(["mnexec", "-a", str(h.pid), "sh", "-c", cmd], capture_output=True, text=True,
-                           timeout=timeout)
+        try:
+            r = subprocess.run(["mnexec", "-a", str(h.pid), "sh", "-c", cmd], capture_output=True, text=True,
+                               errors="replace", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"{cmd!r} in {where} ran longer than {timeout:g} s and was stopped; "
+                           f"pass a larger timeout= or bound the command (curl -m, tcpdump -c)") from None
         return r.stdout + r.stderr
 
     def connect(self, where: str, address: tuple[str, int], timeout: float = 10.0) -> socket.socket:

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from meshlab import Lab
+from meshlab.errors import LabError
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +70,17 @@ def test_interception_rules_are_there_to_see(pair):
         assert ":15001" in mn.exec("node-1", "ss -tln")
     else:
         assert f"-s {ip}/32" not in node
+
+
+def test_exec_shows_binary_output_and_stops_a_command_that_runs_too_long(pair):
+    """A command that prints bytes that are not UTF-8 (openssl s_client printing the HTTP/2
+    frames after the handshake) gives its text with U+FFFD for them, not a UnicodeDecodeError;
+    one that outlives its timeout is stopped and the error says how to bound it."""
+    _, _, mn = pair
+    assert mn.exec("client", r"printf 'ok \377\376 done'") == "ok \ufffd\ufffd done"
+    with pytest.raises(LabError, match="ran longer than 0.5 s.*bound the command"):
+        mn.exec("client", "sleep 5", timeout=0.5)
+    assert mn.exec("client", "echo still here").strip() == "still here"
 
 
 def test_capture_shows_http_in_the_clear_without_mesh_and_only_tls_with_ambient(pair):
