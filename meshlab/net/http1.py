@@ -10,66 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from typing import Awaitable, Callable
-from urllib.parse import parse_qs, urlsplit
 
 import h11
+
+from .httpparse import Request, Response, find_header
+
+__all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ClientConnection", "Handler", "Request", "Response",
+           "find_header", "handle_connection", "json_response", "serve", "text_response"]
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _READ = 64 * 1024
-
-
-def find_header(headers: list[tuple[str, str]], name: str, default: str | None = None) -> str | None:
-    """The first value of header ``name`` (any case), or ``default``."""
-    name = name.lower()
-    for k, v in headers:
-        if k == name:
-            return v
-    return default
-
-
-@dataclass
-class Request:
-    method: str
-    target: str
-    headers: list[tuple[str, str]]          # names lower-case, in order
-    body: bytes = b""
-    peer: tuple[str, int] | None = None
-    local: tuple[str, int] | None = None
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return find_header(self.headers, name, default)
-
-    @property
-    def header_map(self) -> dict[str, str]:
-        return {k: v for k, v in self.headers}
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-    @property
-    def query(self) -> dict[str, list[str]]:
-        return parse_qs(urlsplit(self.target).query)
-
-
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return find_header(self.headers, name, default)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self):
-        return json.loads(self.body)
 
 
 def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8",
