@@ -1,9 +1,9 @@
-"""HTTP/1.1 messages for proxies: the lab's httptools reader, :mod:`meshlab.net.httpparse`.
+"""HTTP/1.1 messages for proxies: the lab's one httptools parser, :mod:`meshlab.net.httpparse`.
 
 A :class:`MessageReader` is fed bytes and returns whole messages (proxies here buffer bodies:
 the lab's messages are small). Serializing is writing a start line and headers; the proxy
-rewrites ``content-length`` and drops hop-by-hop headers, as Envoy does. This module is the
-proxies' name for it.
+rewrites ``content-length`` and drops hop-by-hop headers, as Envoy does. The apps parse with the
+same reader (:mod:`meshlab.net.http1`); this module is the proxies' name for it.
 """
 
 from __future__ import annotations
