@@ -6,7 +6,7 @@ The map (lower layers never import upper ones):
   loaded from ``topologies/*.yaml`` and validated; starts nothing.
 - :mod:`meshlab.trace` — spans (one hop handling one request) and trace headers.
 - :mod:`meshlab.net` — cluster addresses and DNS, the pod's dialer (kube-proxy's endpoint choice),
-  HTTP/1.1 over asyncio on h11.
+  HTTP/1.1 (httptools, sans-IO) over asyncio.
 - :mod:`meshlab.apps` — Bookinfo-like apps, httpbin-like app and load client; one worker process
   per pod.
 - :mod:`meshlab.telemetry` — spans -> paths (hop by hop), latency statistics.

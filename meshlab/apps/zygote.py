@@ -1,6 +1,6 @@
 """A fork server for pod processes: ``python -m meshlab.apps.zygote``.
 
-Starting a fresh Python per pod costs ~0.2 s of CPU each (interpreter + asyncio + h11 + apps);
+Starting a fresh Python per pod costs ~0.2 s of CPU each (interpreter + asyncio + httptools + apps);
 on a 2-core machine Bookinfo's seven pods took most of a second. The zygote imports all of that
 once and forks a pod process per request: a fork takes milliseconds, and the forked pods share
 the zygote's pages until they write them (so their PSS is lower too — a real saving, as with

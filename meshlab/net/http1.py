@@ -1,75 +1,29 @@
-"""HTTP/1.1 over asyncio streams, with h11 doing all the parsing (no hand-written parser).
+"""HTTP/1.1 over asyncio streams, parsed by httptools (llhttp) through :mod:`.httpparse`.
 
 Server: :func:`serve` runs ``handler(Request) -> Response`` per request on keep-alive
-connections; a malformed request is answered ``400`` naming what h11 found wrong, and the server
-keeps serving others. Client: :class:`ClientConnection` sends requests on one connection and
-reads the responses.
+connections; a malformed request is answered ``400`` naming what the parser found wrong (``413``
+for a body over :data:`MAX_BODY_BYTES`, ``431`` for headers over :data:`MAX_HEADER_BYTES`), and
+the server keeps serving others. Client: :class:`ClientConnection` sends requests on one
+connection and reads the responses. The parsing and writing are sans-IO, in :mod:`.httpparse`
+(the proxies parse with the same reader); this module only moves bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from typing import Awaitable, Callable
-from urllib.parse import parse_qs, urlsplit
 
-import h11
+from .httpparse import (HttpError, MessageReader, Request, Response, header_tokens, encode_request,
+                        encode_response, find_header)
+
+__all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ClientConnection", "Handler", "Request", "Response",
+           "find_header", "handle_connection", "json_response", "serve", "text_response"]
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _READ = 64 * 1024
-
-
-def find_header(headers: list[tuple[str, str]], name: str, default: str | None = None) -> str | None:
-    """The first value of header ``name`` (any case), or ``default``."""
-    name = name.lower()
-    for k, v in headers:
-        if k == name:
-            return v
-    return default
-
-
-@dataclass
-class Request:
-    method: str
-    target: str
-    headers: list[tuple[str, str]]          # names lower-case, in order
-    body: bytes = b""
-    peer: tuple[str, int] | None = None
-    local: tuple[str, int] | None = None
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return find_header(self.headers, name, default)
-
-    @property
-    def header_map(self) -> dict[str, str]:
-        return {k: v for k, v in self.headers}
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-    @property
-    def query(self) -> dict[str, list[str]]:
-        return parse_qs(urlsplit(self.target).query)
-
-
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return find_header(self.headers, name, default)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self):
-        return json.loads(self.body)
+LINGER_S = 1.0
 
 
 def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8",
@@ -82,100 +36,77 @@ def json_response(status: int, obj, headers: list[tuple[str, str]] | None = None
                     (json.dumps(obj, indent=2) + "\n").encode())
 
 
-def _decode_headers(hs) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in hs]
-
-
-async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader):
-    while True:
-        ev = conn.next_event()
-        if ev is h11.NEED_DATA:
-            data = await reader.read(_READ)
-            conn.receive_data(data)        # b"" means EOF
-            continue
-        return ev
-
-
-async def _read_body(conn: h11.Connection, reader: asyncio.StreamReader) -> bytes:
-    chunks, size = [], 0
-    while True:
-        ev = await _next_event(conn, reader)
-        if isinstance(ev, h11.Data):
-            size += len(ev.data)
-            if size > MAX_BODY_BYTES:
-                raise h11.RemoteProtocolError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-            chunks.append(bytes(ev.data))
-        elif isinstance(ev, h11.EndOfMessage):
-            return b"".join(chunks)
-        elif isinstance(ev, h11.ConnectionClosed):
-            raise ConnectionResetError("connection closed in the middle of a message body")
-        else:
-            raise h11.RemoteProtocolError(f"unexpected {type(ev).__name__} in a message body")
-
-
-def _response_bytes(conn: h11.Connection, resp: Response, head_only: bool = False) -> bytes:
-    names = {k.lower() for k, _ in resp.headers}
-    headers = list(resp.headers)
-    if "content-length" not in names and "transfer-encoding" not in names:
-        headers.append(("content-length", str(len(resp.body))))
-    out = conn.send(h11.Response(status_code=resp.status, headers=headers))
-    if resp.body and not head_only:
-        out += conn.send(h11.Data(data=resp.body))
-    out += conn.send(h11.EndOfMessage())
-    return out
-
-
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _request_reader() -> MessageReader:
+    return MessageReader("request", max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES,
+                         require_host=True, plain_upgrades=True)
 
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                             handler: Handler) -> None:
     """Serve requests on one connection until the client closes it or asks to."""
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    rd = _request_reader()
     peer = writer.get_extra_info("peername")
     local = writer.get_extra_info("sockname")
+    peer = peer[:2] if peer else None
+    local = local[:2] if local else None
     try:
         while True:
+            data = await reader.read(_READ)
+            bad = None
             try:
-                ev = await _next_event(conn, reader)
-                if isinstance(ev, (h11.ConnectionClosed,)) or ev is h11.PAUSED:
-                    break
-                if not isinstance(ev, h11.Request):
-                    raise h11.RemoteProtocolError(f"expected a request, got {type(ev).__name__}")
-                req = Request(ev.method.decode("latin-1"), ev.target.decode("latin-1"),
-                              _decode_headers(ev.headers), peer=peer[:2] if peer else None,
-                              local=local[:2] if local else None)
-                req.body = await _read_body(conn, reader)
-            except h11.RemoteProtocolError as e:
-                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    status = e.error_status_hint or 400
-                    bad = text_response(status, f"bad request: {e}\n", headers=[("connection", "close")])
-                    try:
-                        writer.write(_response_bytes(conn, bad))
-                        await writer.drain()
-                    except (h11.LocalProtocolError, ConnectionError):
-                        pass
-                break
-            try:
-                resp = await handler(req)
-                out = _response_bytes(conn, resp, head_only=req.method == "HEAD")
-            except Exception as e:  # the app failed, or gave h11 something unsendable: 500, keep serving
-                if conn.our_state is not h11.SEND_RESPONSE:
-                    break
-                resp = text_response(500, f"internal error in the app: {type(e).__name__}: {e}\n")
-                out = _response_bytes(conn, resp, head_only=req.method == "HEAD")
-            writer.write(out)
-            await writer.drain()
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                break
-            try:
-                conn.start_next_cycle()
-            except h11.LocalProtocolError:
-                break
+                reqs = rd.feed(data) if data else rd.eof()
+            except HttpError as e:
+                reqs, bad = e.messages, e
+            last = len(reqs) - 1
+            for i, req in enumerate(reqs):
+                req.peer, req.local = peer, local
+                # only the last message of a batch can end the connection (the reader drops what follows)
+                keep = rd.keep_alive or i < last
+                echo = keep and "keep-alive" in header_tokens(req.header("connection", ""))
+                head_only = req.method == "HEAD"
+                try:
+                    resp = await handler(req)
+                    out, closes = encode_response(resp, head_only, not keep, echo)
+                except Exception as e:  # the app failed, or gave something unsendable: 500, keep serving
+                    resp = text_response(500, f"internal error in the app: {type(e).__name__}: {e}\n")
+                    out, closes = encode_response(resp, head_only, not keep, echo)
+                writer.write(out)
+                await writer.drain()
+                if closes:
+                    return
+            if bad is None and not data and rd.in_message:
+                bad = HttpError(400, "the connection closed in the middle of a request")
+            if bad is not None:
+                resp = text_response(bad.status, f"bad request: {bad}\n", headers=[("connection", "close")])
+                writer.write(encode_response(resp, close=True)[0])
+                await writer.drain()
+                if data:
+                    await _linger(reader, writer)
+                return
+            if not data:
+                return
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
         writer.close()
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Half-close after an error answer and drop what the client is still sending (for at most
+    :data:`LINGER_S`): closing with unread bytes would reset the connection, and the client would
+    lose the answer before reading it."""
+    async def drop():
+        while await reader.read(_READ):
+            pass
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        await asyncio.wait_for(drop(), LINGER_S)
+    except (asyncio.TimeoutError, ConnectionError, OSError):
+        pass
 
 
 async def serve(host: str, port: int, handler: Handler, **kw) -> asyncio.AbstractServer:
@@ -185,54 +116,53 @@ async def serve(host: str, port: int, handler: Handler, **kw) -> asyncio.Abstrac
 
 
 class ClientConnection:
-    """One client-side HTTP/1.1 connection (keep-alive when both sides allow it)."""
+    """One client-side HTTP/1.1 connection (keep-alive when both sides allow it).
+
+    ``requests`` counts the requests sent, ``bytes_out`` the bytes written (heads and bodies),
+    ``bytes_in`` the response body bytes received."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
-        self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
         self.requests = 0
         self.bytes_out = 0
         self.bytes_in = 0
+        self._idle = True           # no exchange under way or broken, and both sides allow another
 
     @property
     def reusable(self) -> bool:
-        return self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE and not self.writer.is_closing()
+        return self._idle and not self.writer.is_closing()
 
     async def request(self, method: str, target: str, headers: list[tuple[str, str]],
                       body: bytes = b"") -> Response:
         if self.requests and not self.reusable:
             raise ConnectionResetError("connection is not reusable")
+        data, close = encode_request(method, target, headers, body,      # ValueError: nothing sent
+                                     declare_length=method in ("POST", "PUT", "PATCH"))
         self.requests += 1
-        hs = list(headers)
-        if body or method in ("POST", "PUT", "PATCH"):
-            hs.append(("content-length", str(len(body))))
-        data = self.conn.send(h11.Request(method=method, target=target, headers=hs))
-        if body:
-            data += self.conn.send(h11.Data(data=body))
-        data += self.conn.send(h11.EndOfMessage())
+        self._idle = False
         self.writer.write(data)
         self.bytes_out += len(data)
         await self.writer.drain()
+        rd = MessageReader("response", head=method == "HEAD", max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES)
+        resp, extra, informational = None, False, False
         try:
-            while True:
-                ev = await _next_event(self.conn, self.reader)
-                if isinstance(ev, h11.InformationalResponse):
-                    continue
-                if isinstance(ev, h11.ConnectionClosed):
+            while resp is None:
+                chunk = await self.reader.read(_READ)
+                msgs = rd.feed(chunk) if chunk else rd.eof()
+                for i, m in enumerate(msgs):
+                    if m.status < 200:          # 1xx: informational, the answer is still to come
+                        informational = True
+                        continue
+                    resp, extra = m, i < len(msgs) - 1
+                    break
+                if resp is None and not chunk:
+                    if rd.in_message or informational:
+                        raise ConnectionResetError("upstream closed the connection in the middle of its response")
                     raise ConnectionResetError("upstream closed the connection before responding")
-                if not isinstance(ev, h11.Response):
-                    raise h11.RemoteProtocolError(f"expected a response, got {type(ev).__name__}")
-                break
-            body_in = await _read_body(self.conn, self.reader)
-        except h11.RemoteProtocolError as e:
+        except HttpError as e:
             raise ConnectionResetError(f"upstream sent a malformed response: {e}") from None
-        self.bytes_in += len(body_in)
-        resp = Response(ev.status_code, _decode_headers(ev.headers), body_in)
-        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-            try:
-                self.conn.start_next_cycle()
-            except h11.LocalProtocolError:
-                pass
+        self.bytes_in += len(resp.body)
+        self._idle = rd.peer_keep_alive and not close and not extra and not rd.in_message
         return resp
 
     def close(self) -> None:

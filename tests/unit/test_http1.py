@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from meshlab.net import http1
 from meshlab.net.http1 import (ClientConnection, Request, Response, json_response, serve,
                                text_response)
 
@@ -231,8 +232,8 @@ def test_request_helpers():
 
 
 def test_handler_returning_an_informational_status_still_gets_an_answer():
-    """A handler that returns a status h11 cannot send as a final response (100) still produces an
-    HTTP answer (a 500 naming the problem) instead of a silently dropped connection."""
+    """A handler that returns a status that cannot be sent as a final response (100) still
+    produces an HTTP answer (a 500 naming the problem) instead of a silently dropped connection."""
     async def main():
         async def informational(req):
             return Response(100, [], b"")
@@ -245,3 +246,301 @@ def test_handler_returning_an_informational_status_still_gets_an_answer():
     raw = run(main())
     assert raw.startswith(b"HTTP/1.1 ")
     assert split_response(raw)[0] == 500
+
+
+def test_500_body_names_the_unsendable_status():
+    async def main():
+        async def informational(req):
+            return Response(100, [], b"")
+        server, port = await start(informational)
+        try:
+            c = await connect(port)
+            r = await c.request("GET", "/", [("host", "x")])
+            r2 = await c.request("GET", "/", [("host", "x")])
+            c.close()
+            return r, r2
+        finally:
+            await stop(server)
+
+    r, r2 = run(main())
+    assert r.status == 500 and "ValueError" in r.text and "100" in r.text
+    assert r2.status == 500                  # and the connection still served the next request
+
+
+def test_body_over_the_limit_gets_413_and_server_keeps_serving(monkeypatch):
+    """A body over MAX_BODY_BYTES is a 413 (declared up front, or found while reading a chunked
+    body), with connection: close; a good request on a new connection is then served."""
+    monkeypatch.setattr(http1, "MAX_BODY_BYTES", 1000)
+
+    async def main():
+        app = App()
+        server, port = await start(app)
+        try:
+            declared = await raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n")
+            chunked = await raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                         + b"200\r\n" + b"a" * 512 + b"\r\n" + b"200\r\n" + b"a" * 512 + b"\r\n0\r\n\r\n")
+            c = await connect(port)
+            good = await c.request("POST", "/", [("host", "x")], b"a" * 1000)
+            c.close()
+            return app, declared, chunked, good
+        finally:
+            await stop(server)
+
+    app, declared, chunked, good = run(main())
+    for raw in (declared, chunked):
+        status, headers, body = split_response(raw)
+        assert status == 413 and headers["connection"] == "close"
+        assert body.decode().startswith("bad request: body larger than 1000 bytes")
+    assert good.status == 200 and good.text == "hello\n"
+    assert [len(r.body) for r in app.seen] == [1000]
+
+
+def test_headers_over_the_limit_get_431():
+    """A header section over MAX_HEADER_BYTES is refused with 431 naming the limit, whether the
+    head is complete or never ends."""
+    async def main():
+        server, port = await start(App())
+        try:
+            big = b"x" * (http1.MAX_HEADER_BYTES + 10)
+            complete = await raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n")
+            endless = await raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big * 3)
+            return complete, endless
+        finally:
+            await stop(server)
+
+    for raw in run(main()):
+        status, headers, body = split_response(raw)
+        assert status == 431 and headers["connection"] == "close"
+        assert body.decode().startswith("bad request: ") and str(http1.MAX_HEADER_BYTES) in body.decode()
+
+
+def test_http_1_0_closes_unless_it_asks_to_keep_alive():
+    """An HTTP/1.0 request is answered and the connection closed (connection: close); one with
+    Connection: keep-alive keeps it open (and is told so), as HTTP/1.1 has it."""
+    async def main():
+        app = App()
+        server, port = await start(app)
+        try:
+            plain = await raw_exchange(port, b"GET /a HTTP/1.0\r\n\r\n")
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            first = await reader.readuntil(b"hello\n")
+            writer.write(b"GET /c HTTP/1.0\r\n\r\n")
+            second = await reader.read()            # answered, then closed
+            writer.close()
+            return app, plain, first, second
+        finally:
+            await stop(server)
+
+    app, plain, first, second = run(main())
+    assert split_response(plain)[:2] == (200, {**split_response(plain)[1], "connection": "close"})
+    assert split_response(first)[1]["connection"] == "keep-alive"
+    assert split_response(second)[0] == 200 and split_response(second)[1]["connection"] == "close"
+    assert [r.path for r in app.seen] == ["/a", "/b", "/c"]
+    assert app.seen[1].peer == app.seen[2].peer
+
+
+def test_chunked_request_body_is_decoded():
+    async def main():
+        server, port = await start(App())
+        try:
+            return await raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                            b"Connection: close\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n")
+        finally:
+            await stop(server)
+
+    status, _, body = split_response(run(main()))
+    assert status == 200 and b'"body": "abcde"' in body
+
+
+def test_a_good_pipelined_request_before_a_malformed_one_is_answered_first():
+    async def main():
+        app = App()
+        server, port = await start(app)
+        try:
+            return app, await raw_exchange(port, b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n")
+        finally:
+            await stop(server)
+
+    app, raw = run(main())
+    first, _, second = raw.partition(b"hello\n")
+    assert split_response(first)[0] == 200
+    assert split_response(second)[0] == 400 and b"illegal request line" in second
+    assert [r.path for r in app.seen] == ["/one"]
+
+
+def test_a_request_cut_short_gets_400_and_nothing_after_connection_close_is_served():
+    async def main():
+        app = App()
+        server, port = await start(app)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            writer.write_eof()
+            cut = await reader.read()
+            writer.close()
+            closing = await raw_exchange(port, b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                               b"GET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+            return app, cut, closing
+        finally:
+            await stop(server)
+
+    app, cut, closing = run(main())
+    assert split_response(cut)[0] == 400 and b"middle of a request" in cut
+    assert closing.count(b"HTTP/1.1 ") == 1 and split_response(closing)[1]["connection"] == "close"
+    assert [r.path for r in app.seen] == ["/one"]
+
+
+def test_an_upgrade_request_is_answered_as_a_plain_request():
+    """An origin server that never switches protocols answers Upgrade as an ordinary request and
+    reads the next request on the same connection (as with h11 before)."""
+    async def main():
+        app = App()
+        server, port = await start(app)
+        try:
+            return app, await raw_exchange(port, b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                                                 b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        finally:
+            await stop(server)
+
+    app, raw = run(main())
+    assert raw.count(b"HTTP/1.1 200 OK") == 2
+    assert [r.path for r in app.seen] == ["/up", "/next"]
+
+
+def test_an_app_response_saying_connection_close_closes_the_connection():
+    async def main():
+        async def closing(req):
+            return text_response(200, "bye\n", headers=[("connection", "close")])
+        server, port = await start(closing)
+        try:
+            c = await connect(port)
+            r = await c.request("GET", "/", [("host", "x")])
+            reusable = c.reusable
+            raw = await raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")     # returns: closed
+            c.close()
+            return r, reusable, raw
+        finally:
+            await stop(server)
+
+    r, reusable, raw = run(main())
+    assert r.status == 200 and not reusable
+    assert raw.count(b"HTTP/1.1 200") == 1
+
+
+def test_headers_arrive_lower_case_in_order_latin_1():
+    async def main():
+        app = App()
+        server, port = await start(app)
+        try:
+            c = await connect(port)
+            r = await c.request("GET", "/", [("Host", "x"), ("X-B", "2"), ("X-A", "caf\xe9"), ("x-b", "3")])
+            c.close()
+            return app, r
+        finally:
+            await stop(server)
+
+    app, r = run(main())
+    assert app.seen[0].headers == [("host", "x"), ("x-b", "2"), ("x-a", "caf\xe9"), ("x-b", "3")]
+    assert r.headers == [("content-type", "text/plain; charset=utf-8"), ("x-served-by", "test"),
+                         ("content-length", "6")]
+
+
+async def scripted_server(answer: bytes, close: bool = True):
+    """A raw server: reads one request head, writes ``answer``, closes (or not)."""
+    async def serve_one(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        if close:
+            writer.close()
+        else:
+            await reader.read()
+    server = await asyncio.start_server(serve_one, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize("answer,body,reusable", [
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", b"ok", True),
+    (b"HTTP/1.1 200 OK\r\n\r\nread to the end", b"read to the end", False),
+    (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", b"ok", True),
+    (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok", b"ok", False),
+    (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", b"ok", False),
+])
+def test_client_reads_responses_and_knows_when_the_connection_is_reusable(answer, body, reusable):
+    async def main():
+        server, port = await scripted_server(answer, close=not reusable)
+        try:
+            c = await connect(port)
+            r = await c.request("POST", "/", [("host", "x")], b"abc")
+            state = (r.status, r.body, c.reusable, c.requests, c.bytes_in, c.bytes_out)
+            c.close()
+            return state
+        finally:
+            await stop(server)
+
+    status, got, now_reusable, requests, bytes_in, bytes_out = run(main())
+    assert (status, got, now_reusable, requests, bytes_in) == (200, body, reusable, 1, len(body))
+    assert bytes_out == len(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc")
+
+
+@pytest.mark.parametrize("answer,message", [
+    (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", "in the middle of its response"),
+    (b"HTTP/1.1 200 OK\r\ncontent-le", "in the middle of its response"),
+    (b"HTTP/1.1 100 Continue\r\n\r\n", "in the middle of its response"),
+    (b"", "before responding"),
+    (b"SMTP ready\r\n\r\n", "upstream sent a malformed response: malformed HTTP/1.1: illegal status line"),
+    (b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "upstream sent a malformed response: malformed HTTP/1.1: illegal header line"),
+    (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", "upstream sent a malformed response: malformed HTTP/1.1: a protocol switch"),
+])
+def test_client_reports_a_response_cut_short_or_malformed(answer, message):
+    async def main():
+        server, port = await scripted_server(answer)
+        try:
+            c = await connect(port)
+            with pytest.raises(ConnectionResetError) as e:
+                await c.request("GET", "/", [("host", "x")])
+            reusable = c.reusable
+            c.close()
+            return str(e.value), reusable
+        finally:
+            await stop(server)
+
+    text, reusable = run(main())
+    assert message in text and not reusable
+
+
+def test_client_refuses_a_request_that_cannot_be_sent():
+    """No Host (HTTP/1.1 needs one), or a header that would inject another: ValueError, nothing sent."""
+    async def main():
+        server, port = await start(App())
+        try:
+            c = await connect(port)
+            with pytest.raises(ValueError, match="Host"):
+                await c.request("GET", "/", [])
+            with pytest.raises(ValueError, match="illegal header value"):
+                await c.request("GET", "/", [("host", "x"), ("x", "1\r\nEvil: yes")])
+            c.close()
+            return c.bytes_out
+        finally:
+            await stop(server)
+
+    assert run(main()) == 0
+
+
+def test_client_connection_close_request_is_not_reusable_after():
+    async def main():
+        server, port = await start(App())
+        try:
+            c = await connect(port)
+            r = await c.request("GET", "/", [("host", "x"), ("connection", "close")])
+            reusable = c.reusable
+            with pytest.raises(ConnectionResetError, match="not reusable"):
+                await c.request("GET", "/", [("host", "x")])
+            c.close()
+            return r, reusable
+        finally:
+            await stop(server)
+
+    r, reusable = run(main())
+    assert r.status == 200 and not reusable

@@ -1,0 +1,471 @@
+"""HTTP/1.1 messages, sans-IO: parsed by httptools (llhttp, Node.js's parser), written by format.
+
+The one HTTP/1.1 parser of the lab, shared by the apps (:mod:`.http1`, an origin server and its
+client) and the proxies (:mod:`meshlab.proxy.httpcodec` re-exports it). A :class:`MessageReader`
+is fed bytes and returns whole :class:`Request` (or :class:`Response`) objects — bodies are
+buffered, the lab's messages are small. It never does I/O, so tests can feed it any split of a
+byte stream.
+
+Writing comes in two flavours:
+
+- :func:`encode_request` / :func:`encode_response` — an endpoint's messages (the apps): the
+  headers are sent as given, checked the way h11 checks them (a header that would break the
+  framing is refused with ``ValueError``), ``content-length`` added when missing.
+- :func:`request_bytes` / :func:`response_bytes` — a proxy's messages: hop-by-hop headers dropped
+  and ``content-length`` rewritten, as Envoy does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+import httptools
+
+MAX_BODY = 8 * 1024 * 1024
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+                        "upgrade", "trailer", "content-length"})
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+def find_header(headers: list[tuple[str, str]], name: str, default: str | None = None) -> str | None:
+    """The first value of header ``name`` (any case), or ``default``."""
+    name = name.lower()
+    for k, v in headers:
+        if k == name:
+            return v
+    return default
+
+
+@dataclass
+class Request:
+    method: str
+    target: str
+    headers: list[tuple[str, str]]          # names lower-case, in order
+    body: bytes = b""
+    peer: tuple[str, int] | None = None
+    local: tuple[str, int] | None = None
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return find_header(self.headers, name, default)
+
+    @property
+    def header_map(self) -> dict[str, str]:
+        return {k: v for k, v in self.headers}
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(self.target).query)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return find_header(self.headers, name, default)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def header_tokens(value: str) -> set[str]:
+    """The comma-separated tokens of a header value, lower-case (``Connection: Keep-Alive, x``)."""
+    return {t.strip().lower() for t in value.split(",")}
+
+
+def _framed(headers: list[tuple[str, str]]) -> bool:
+    """The message says where its body ends (a length, or chunked as the last coding)."""
+    for k, v in headers:
+        if k == "content-length" or (k == "transfer-encoding" and v.rsplit(",", 1)[-1].strip().lower() == "chunked"):
+            return True
+    return False
+
+
+# -- parsing -------------------------------------------------------------------------------------
+
+class HttpError(Exception):
+    """The peer sent something that is not HTTP/1.1 this side can handle (``status`` to answer).
+
+    ``messages``: the messages that were complete in the same bytes before the problem (a
+    pipelined request before a malformed one is still owed its answer)."""
+
+    def __init__(self, status: int, message: str, messages: list | None = None):
+        super().__init__(message)
+        self.status = status
+        self.messages = messages or []
+
+
+# llhttp's error reasons, sorted into the part of the message they are about (the wording of h11,
+# which the apps used before: "illegal request line", "illegal header line")
+_START_LINE_WORDS = ("method", "url", "version", "http/", "start line", "response line", "status",
+                     "expected space", "expected dot", "invalid word")
+_HEADER_WORDS = ("header", "content-length", "transfer-encoding")
+
+
+def _malformed(kind: str, exc: Exception, headers_complete: bool) -> str:
+    reason = str(exc)
+    low = reason.lower()
+    if "pri/upgrade" in low or "http/2" in low:
+        where = "an HTTP/2 connection preface (this side speaks HTTP/1.1 only)"
+    elif "connect/upgrade" in low and kind == "response":
+        where = "a protocol switch (101) that was never asked for"
+    elif headers_complete or "chunk" in low:
+        where = "invalid body"
+    elif isinstance(exc, (httptools.HttpParserInvalidMethodError, httptools.HttpParserInvalidURLError,
+                          httptools.HttpParserInvalidStatusError)) or any(w in low for w in _START_LINE_WORDS):
+        where = "illegal request line" if kind == "request" else "illegal status line"
+    elif any(w in low for w in _HEADER_WORDS):
+        where = "illegal header line"
+    else:
+        where = "unparseable message"
+    return f"malformed HTTP/1.1: {where}: {reason}"
+
+
+class _Partial:
+    __slots__ = ("url", "headers", "body", "size", "head", "pending")
+
+    def __init__(self):
+        self.url = b""
+        self.headers: list[tuple[str, str]] = []
+        self.body: list[bytes] = []
+        self.size = 0          # body bytes so far
+        self.head = 0          # bytes of the start line and header lines parsed so far
+        self.pending = 0       # bytes fed while this message's head was still incomplete
+
+
+class MessageReader:
+    """Feed bytes, get complete :class:`Request` (or :class:`Response`) objects.
+
+    ``keep_alive``: after the last complete message, this reader can go on with the next one on
+    the same connection (llhttp's ``should_keep_alive``: HTTP/1.1 without ``Connection: close``,
+    HTTP/1.0 with ``Connection: keep-alive``, not a close-delimited response). A message that ends
+    the connection is the last one :meth:`feed` returns; what follows it is dropped.
+
+    ``head``: the response answers a HEAD request — it ends with its headers, whatever its
+    ``content-length`` says, and the reader is spent (``keep_alive`` is False; ``peer_keep_alive``
+    says whether the response itself allowed reuse).
+
+    Limits, all optional: ``max_head`` bytes of start line and headers (431), ``max_body`` bytes of
+    body (413). ``require_host``: an HTTP/1.1 request without exactly one Host is a 400, as h11
+    and RFC 9112 have it (llhttp does not check). ``plain_upgrades``: an Upgrade or CONNECT request
+    is an ordinary request that the reader reads on after (an origin server that never switches
+    protocols); otherwise it is a 501.
+    """
+
+    def __init__(self, kind: str, head: bool = False, *, max_head: int | None = None,
+                 max_body: int | None = MAX_BODY, require_host: bool = False, plain_upgrades: bool = False):
+        if kind not in ("request", "response"):
+            raise ValueError(f"kind must be 'request' or 'response', not {kind!r}")
+        self.kind, self.head = kind, head
+        self.max_head, self.max_body = max_head, max_body
+        self.require_host, self.plain_upgrades = require_host, plain_upgrades
+        self._parser = self._new_parser()
+        self._cur: _Partial | None = None
+        self._done: list = []
+        self._stopped = False
+        self.keep_alive = True
+        self.peer_keep_alive = True
+        self.headers_complete = False
+
+    def _new_parser(self):
+        return (httptools.HttpRequestParser if self.kind == "request" else httptools.HttpResponseParser)(self)
+
+    @property
+    def in_message(self) -> bool:
+        """A message has begun and is not complete yet."""
+        return self._cur is not None and not self._stopped
+
+    # httptools callbacks ----------------------------------------------------------------------
+    def on_message_begin(self):
+        self._cur = _Partial()
+        self.headers_complete = False
+
+    def on_url(self, url: bytes):
+        c = self._cur
+        c.url += url
+        if self.max_head is not None:
+            c.head += len(url)
+            self._check_head(c)
+
+    def on_header(self, name: bytes, value: bytes):
+        c = self._cur
+        c.headers.append((name.decode("latin-1").lower(), value.rstrip(b" \t").decode("latin-1")))
+        if self.max_head is not None:
+            c.head += len(name) + len(value) + 4
+            self._check_head(c)
+
+    def _check_head(self, c: _Partial):
+        if max(c.head, c.pending) > self.max_head:
+            raise HttpError(431, f"{self.kind} header section larger than {self.max_head} bytes")
+
+    def on_headers_complete(self):
+        self.headers_complete = True
+        c = self._cur
+        if self.require_host or self.max_body is not None:
+            hosts, length = 0, None
+            for k, v in c.headers:
+                if k == "host":
+                    hosts += 1
+                elif k == "content-length":
+                    length = v
+            if self.require_host and self.kind == "request" and hosts != 1:
+                if hosts > 1:
+                    raise HttpError(400, "more than one Host header")
+                if self._parser.get_http_version() == "1.1":
+                    raise HttpError(400, "missing Host header (an HTTP/1.1 request must have one)")
+            if length is not None and self.max_body is not None and length.isdigit() and int(length) > self.max_body:
+                raise HttpError(413, f"body larger than {self.max_body} bytes (content-length: {length})")
+        if self.head and self.kind == "response":
+            self.on_message_complete()
+            self.keep_alive = False
+
+    def on_body(self, body: bytes):
+        c = self._cur
+        c.size += len(body)
+        if self.max_body is not None and c.size > self.max_body:
+            raise HttpError(413, f"body larger than {self.max_body} bytes")
+        c.body.append(body)
+
+    def on_message_complete(self):
+        if self._cur is None:          # a HEAD response, already complete at its headers
+            return
+        p, c = self._parser, self._cur
+        self.keep_alive = self.peer_keep_alive = p.should_keep_alive()
+        body = b"".join(c.body)
+        if self.kind == "request":
+            self._done.append(Request(p.get_method().decode("latin-1"), c.url.decode("latin-1"), c.headers, body))
+        else:
+            self._done.append(Response(p.get_status_code(), c.headers, body))
+        self._cur = None
+
+    # feeding ----------------------------------------------------------------------------------
+    def _take(self) -> list:
+        out, self._done = self._done, []
+        return out
+
+    def feed(self, data: bytes) -> list:
+        """The messages ``data`` completes, in order. HttpError if the bytes are not HTTP/1.1
+        this reader accepts (its ``messages`` are those complete before the problem)."""
+        if self._stopped:
+            return []
+        c = self._cur if not self.headers_complete else None
+        idle = self._cur is None
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as e:
+            if not self.plain_upgrades:
+                raise HttpError(501, "upgrade and CONNECT are not supported on this listener", self._take()) from None
+            return self._read_on_after_upgrade(data[e.args[0]:])
+        except httptools.HttpParserError as e:
+            if isinstance(e.__context__, HttpError):          # raised by a callback above: a limit
+                err = e.__context__
+            elif isinstance(e, httptools.HttpParserCallbackError) and e.__context__ is not None:
+                raise e.__context__                              # a bug in a callback: not the peer's
+            elif self._cur is None and not self.peer_keep_alive:
+                self._stopped = True                             # bytes after the last message: dropped
+                return self._take()
+            else:
+                err = HttpError(400, _malformed(self.kind, e, self.headers_complete))
+            err.messages = self._take()
+            raise err from None
+        if self.max_head is not None and self._cur is not None and not self.headers_complete:
+            # bytes of a head still incomplete, which httptools holds without telling: all of data
+            # if the head began before it, or began it (no message before it in data)
+            if self._cur is c or (idle and not self._done):
+                self._cur.pending += len(data)
+            try:
+                self._check_head(self._cur)
+            except HttpError as err:
+                err.messages = self._take()
+                raise
+        return self._take()
+
+    def _read_on_after_upgrade(self, rest: bytes) -> list:
+        """llhttp stopped after an Upgrade/CONNECT request as if the protocol switched; it did not
+        (the answer is an ordinary response), so the bytes after it are the next request."""
+        upgrade = self._done[-1]
+        if any(k in ("content-length", "transfer-encoding") and v.strip() not in ("", "0")
+               for k, v in upgrade.headers):
+            # httptools skips the body of an upgrade request: it cannot be read as HTTP/1.1 here
+            raise HttpError(501, "an Upgrade or CONNECT request with a body is not supported",
+                            self._done[:-1])
+        self._parser = self._new_parser()
+        done = self._take()
+        try:
+            more = self.feed(rest) if rest else []
+        except HttpError as e:
+            e.messages = done + e.messages
+            raise
+        return done + more
+
+    def eof(self) -> list:
+        """The peer closed: a response delimited by the close is complete now. A message cut
+        short stays incomplete (:attr:`in_message` says so)."""
+        c = self._cur
+        if (self.kind == "response" and c is not None and self.headers_complete and not self._stopped
+                and not _framed(c.headers)):
+            self.on_message_complete()
+            self.keep_alive = self.peer_keep_alive = False
+        return self._take()
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")          # control characters but tab
+_TARGET = re.compile(r"[\x21-\x7e\x80-\xff]+")
+
+
+def _check(name: str, value: str) -> None:
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"illegal header name {name!r}")
+    if _BAD_VALUE.search(value):
+        raise ValueError(f"illegal header value {value!r} (header {name})")
+
+
+def _chunked(body: bytes) -> bytes:
+    return (b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
+
+
+def encode_request(method: str, target: str, headers, body: bytes = b"",
+                   declare_length: bool = False) -> tuple[bytes, bool]:
+    """An HTTP/1.1 request from an endpoint, and whether it asks to close the connection after.
+
+    Host goes first; ``content-length`` is added when there is a body (or ``declare_length``)
+    unless the headers declare the same length already or ask for ``transfer-encoding: chunked``
+    (then the body is sent as one chunk). ValueError for what cannot be sent: no Host, two
+    Hosts, a header name that is not a token, a control character in a value, a
+    ``content-length`` that is not the body's."""
+    if not _TOKEN.fullmatch(method):
+        raise ValueError(f"illegal method {method!r}")
+    if not _TARGET.fullmatch(target):
+        raise ValueError(f"illegal request target {target!r}")
+    first, lines = [f"{method} {target} HTTP/1.1"], []
+    length = chunked = None
+    close = False
+    for k, v in headers:
+        _check(k, v)
+        lk = k.lower()
+        if lk == "host":
+            if len(first) > 1:
+                raise ValueError("more than one Host header")
+            first.append(f"{k}: {v}")
+            continue
+        if lk == "content-length":
+            if length is not None and length != v.strip():
+                raise ValueError(f"conflicting content-length headers ({length}, {v})")
+            if length is not None:
+                continue
+            length = v.strip()
+        elif lk == "transfer-encoding":
+            if v.strip().lower() != "chunked":
+                raise ValueError(f"only transfer-encoding: chunked can be sent, not {v!r}")
+            chunked = True
+        elif lk == "connection":
+            close = close or "close" in header_tokens(v)
+        lines.append(f"{k}: {v}")
+    if len(first) == 1:
+        raise ValueError("missing Host header (an HTTP/1.1 request must have one)")
+    if chunked:
+        if length is not None:
+            raise ValueError("both content-length and transfer-encoding given")
+        body = _chunked(body)
+    elif length is None:
+        if body or declare_length:
+            lines.append(f"content-length: {len(body)}")
+    elif length != str(len(body)):
+        raise ValueError(f"content-length {length} is not the body's length ({len(body)} bytes)")
+    first += lines
+    first.append("\r\n")
+    return "\r\n".join(first).encode("latin-1") + body, close
+
+
+def encode_response(resp: Response, head_only: bool = False, close: bool = False,
+                    keep_alive: bool = False) -> tuple[bytes, bool]:
+    """An origin server's response, and whether the connection must close after it.
+
+    The app's headers are sent as given, checked as :func:`encode_request` does;
+    ``content-length`` is added when neither it nor ``transfer-encoding: chunked`` is there.
+    ``close``: the connection closes after this response, so it says ``connection: close``;
+    ``keep_alive``: it stays open for a client that asked with ``Connection: keep-alive`` (HTTP/1.0),
+    so it says so. ``head_only``: the answer to a HEAD — the same headers, no body. A response the
+    app itself marks ``connection: close`` closes the connection too. ValueError for what cannot be
+    sent as a final response (a status outside 200-999, a length that is not the body's, ...)."""
+    status, body = resp.status, resp.body
+    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
+        raise ValueError(f"status {status!r} cannot be sent as a final response (200-999)")
+    status = int(status)
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    length = chunked = None
+    closes, has_connection = close, False
+    for k, v in resp.headers:
+        _check(k, v)
+        lk = k.lower()
+        if lk == "content-length":
+            length = v.strip()
+        elif lk == "transfer-encoding":
+            if v.strip().lower() != "chunked":
+                raise ValueError(f"only transfer-encoding: chunked can be sent, not {v!r}")
+            chunked = True
+        elif lk == "connection":
+            if close:
+                continue                       # replaced by connection: close below
+            has_connection = True
+            if "close" in header_tokens(v):
+                closes = True
+        lines.append(f"{k}: {v}")
+    if chunked:
+        if length is not None:
+            raise ValueError("both content-length and transfer-encoding given")
+        if not head_only:
+            body = _chunked(body)
+    elif length is None:
+        lines.append(f"content-length: {len(body)}")
+    elif length != str(len(body)) and not head_only:
+        raise ValueError(f"content-length {length} is not the body's length ({len(body)} bytes)")
+    if body and status in (204, 304) and not head_only:
+        raise ValueError(f"a {status} response has no body (got {len(resp.body)} bytes)")
+    if close:
+        lines.append("connection: close")
+    elif keep_alive and not has_connection:
+        lines.append("connection: keep-alive")
+    lines.append("\r\n")
+    head = "\r\n".join(lines).encode("latin-1")
+    return (head if head_only else head + body), closes
+
+
+def _head(start: str, headers, body_len: int, extra=()) -> bytes:
+    lines = [start]
+    lines += [f"{k}: {v}" for k, v in headers if k.lower() not in HOP_BY_HOP]
+    lines += [f"{k}: {v}" for k, v in extra]
+    lines.append(f"content-length: {body_len}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def request_bytes(method: str, target: str, headers, body: bytes = b"", close: bool = False) -> bytes:
+    """A proxy's request: hop-by-hop headers dropped, ``content-length`` rewritten."""
+    return _head(f"{method} {target} HTTP/1.1", headers, len(body),
+                 [("connection", "close")] if close else ()) + body
+
+
+def response_bytes(status: int, headers, body: bytes = b"", close: bool = False, head_only: bool = False) -> bytes:
+    """A proxy's response: hop-by-hop headers dropped, ``content-length`` rewritten."""
+    head = _head(f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", headers, len(body),
+                 [("connection", "close")] if close else ())
+    return head if head_only else head + body
