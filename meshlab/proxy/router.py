@@ -236,10 +236,8 @@ class L7Router:
                 resp = Response(abort, [("content-type", "text/plain")], b"fault filter abort")
             else:
                 try:
-                    attempts = self._attempts(req, ctx, server_id, plan)
-                    # no route timeout (Istio's default): no wait_for, whose task per request costs
-                    resp, up, more = await (asyncio.wait_for(attempts, action.timeout)
-                                            if action.timeout is not None else attempts)
+                    resp, up, more = await asyncio.wait_for(self._attempts(req, ctx, server_id, plan),
+                                                            action.timeout)
                     flags += more
                 except asyncio.TimeoutError:
                     flags.append("UT")
