@@ -178,6 +178,7 @@ class MessageReader:
         self._cur: _Partial | None = None
         self._done: list = []
         self._stopped = False
+        self._raised: HttpError | None = None     # what a callback raised (see feed)
         self.keep_alive = True
         self.peer_keep_alive = True
         self.headers_complete = False
@@ -209,9 +210,13 @@ class MessageReader:
             c.head += len(name) + len(value) + 4
             self._check_head(c)
 
+    def _fail(self, err: "HttpError") -> "HttpError":
+        self._raised = err
+        return err
+
     def _check_head(self, c: _Partial):
         if max(c.head, c.pending) > self.max_head:
-            raise HttpError(431, f"{self.kind} header section larger than {self.max_head} bytes")
+            raise self._fail(HttpError(431, f"{self.kind} header section larger than {self.max_head} bytes"))
 
     def on_headers_complete(self):
         self.headers_complete = True
@@ -225,20 +230,22 @@ class MessageReader:
                     length = v
             if self.require_host and self.kind == "request" and hosts != 1:
                 if hosts > 1:
-                    raise HttpError(400, "more than one Host header")
+                    raise self._fail(HttpError(400, "more than one Host header"))
                 if self._parser.get_http_version() == "1.1":
-                    raise HttpError(400, "missing Host header (an HTTP/1.1 request must have one)")
+                    raise self._fail(HttpError(400, "missing Host header (an HTTP/1.1 request must have one)"))
             if length is not None and self.max_body is not None and length.isdigit() and int(length) > self.max_body:
-                raise HttpError(413, f"body larger than {self.max_body} bytes (content-length: {length})")
+                raise self._fail(HttpError(413, f"body larger than {self.max_body} bytes (content-length: {length})"))
         if self.head and self.kind == "response":
             self.on_message_complete()
             self.keep_alive = False
 
     def on_body(self, body: bytes):
         c = self._cur
+        if c is None:                  # a HEAD response's body a server sent anyway: not part of it
+            return
         c.size += len(body)
         if self.max_body is not None and c.size > self.max_body:
-            raise HttpError(413, f"body larger than {self.max_body} bytes")
+            raise self._fail(HttpError(413, f"body larger than {self.max_body} bytes"))
         c.body.append(body)
 
     def on_message_complete(self):
@@ -265,17 +272,21 @@ class MessageReader:
             return []
         c = self._cur if not self.headers_complete else None
         idle = self._cur is None
+        upgraded = None
+        self._raised = None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
             if not self.plain_upgrades:
                 raise HttpError(501, "upgrade and CONNECT are not supported on this listener", self._take()) from None
-            return self._read_on_after_upgrade(data[e.args[0]:])
+            upgraded = e.args[0]
         except httptools.HttpParserError as e:
-            if isinstance(e.__context__, HttpError):          # raised by a callback above: a limit
-                err = e.__context__
-            elif isinstance(e, httptools.HttpParserCallbackError) and e.__context__ is not None:
-                raise e.__context__                              # a bug in a callback: not the peer's
+            # (a callback's HttpError is recorded, not read from e.__context__: Python replaces
+            # that with whatever exception the caller is handling when it calls feed)
+            if self._raised is not None:                         # raised by a callback above: a limit
+                err, self._raised = self._raised, None
+            elif isinstance(e, httptools.HttpParserCallbackError):  # a bug in a callback: not the peer's
+                raise (e.__context__ or e)
             elif self._cur is None and not self.peer_keep_alive:
                 self._stopped = True                             # bytes after the last message: dropped
                 return self._take()
@@ -283,6 +294,8 @@ class MessageReader:
                 err = HttpError(400, _malformed(self.kind, e, self.headers_complete))
             err.messages = self._take()
             raise err from None
+        if upgraded is not None:
+            return self._read_on_after_upgrade(data[upgraded:])
         if self.max_head is not None and self._cur is not None and not self.headers_complete:
             # bytes of a head still incomplete, which httptools holds without telling: all of data
             # if the head began before it, or began it (no message before it in data)

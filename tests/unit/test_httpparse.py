@@ -201,6 +201,39 @@ def test_an_upgrade_request_is_plain_for_an_origin_server_and_refused_by_a_proxy
     assert e.value.status == 501 and "body" in str(e.value)
 
 
+def test_a_request_pipelined_after_an_upgrade_is_checked_like_any_other():
+    """After an Upgrade request an origin server reads on; a limit broken by the next request is
+    its HttpError (with the upgrade request among the messages before it), not httptools' own
+    HttpParserUpgrade escaping the server loop."""
+    raw = (b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+           b"GET /next HTTP/1.1\r\n\r\n")
+    with pytest.raises(HttpError) as e:
+        MessageReader("request", plain_upgrades=True, require_host=True).feed(raw)
+    assert e.value.status == 400 and "Host" in str(e.value)
+    assert [r.target for r in e.value.messages] == ["/ws"]
+
+
+def test_a_limit_is_an_http_error_even_when_fed_while_handling_another_exception():
+    """Python replaces an exception's context with the one being handled when it is raised: the
+    reader must not rely on it to tell a limit from a parse error."""
+    rd = MessageReader("request", require_host=True)
+    try:
+        raise KeyError("the caller's own")
+    except KeyError:
+        with pytest.raises(HttpError) as e:
+            rd.feed(b"GET / HTTP/1.1\r\n\r\n")
+    assert e.value.status == 400 and "Host" in str(e.value)
+
+
+@given(cuts=st.lists(st.integers(0, 120), max_size=4))
+def test_a_head_response_that_carries_a_body_anyway_ends_at_its_headers(cuts):
+    """A server that wrongly sends the body with its HEAD response: the response is its headers;
+    the stray bytes are not an error of the proxy's own (they were an AttributeError)."""
+    raw = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+    got = feed_all(MessageReader("response", head=True), split(raw, cuts))
+    assert [(r.status, r.body) for r in got] == [(200, b"")]
+
+
 def test_responses_informational_head_close_delimited_and_cut_short():
     rd = MessageReader("response")
     got = rd.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
