@@ -84,7 +84,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                 writer.write(encode_response(resp, close=True)[0])
                 await writer.drain()
                 if data:
-                    await _linger(reader, writer)
+                    await linger(reader, writer)
                 return
             if not data:
                 return
@@ -94,7 +94,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
         writer.close()
 
 
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Half-close after an error answer and drop what the client is still sending (for at most
     :data:`LINGER_S`): closing with unread bytes would reset the connection, and the client would
     lose the answer before reading it."""

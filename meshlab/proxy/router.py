@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..identity import spiffe_id
 from ..net.cluster import ClusterNet, PodAddr
-from ..net.http1 import Request, Response
+from ..net.http1 import Request, Response, linger
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now, span_dict
 from .hbone import Stream, StreamIO, TunnelError
 from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
@@ -463,20 +463,26 @@ class L7Router:
         rd = MessageReader("request")
         data = initial
         while True:
+            bad = None
             try:
                 reqs = rd.feed(data) if data else []
             except HttpError as e:
-                writer.write(response_bytes(e.status, [("content-type", "text/plain")],
-                                            f"{self.name}: {e}\n".encode(), close=True))
-                await writer.drain()
-                return
-            for req in reqs:
+                reqs, bad = e.messages, e              # requests complete before the bad bytes are owed answers
+            for i, req in enumerate(reqs):
                 resp = await handle(req)
-                writer.write(response_bytes(resp.status, resp.headers, resp.body, close=not rd.keep_alive,
+                close = not rd.keep_alive and bad is None and i == len(reqs) - 1
+                writer.write(response_bytes(resp.status, resp.headers, resp.body, close=close,
                                             head_only=req.method == "HEAD"))
                 await writer.drain()
-                if not rd.keep_alive:
+                if close:
                     return
+            if bad is not None:
+                writer.write(response_bytes(bad.status, [("content-type", "text/plain")],
+                                            f"{self.name}: {bad}\n".encode(), close=True))
+                await writer.drain()
+                if hasattr(writer, "can_write_eof"):  # a TCP connection: let the client read the answer
+                    await linger(reader, writer)
+                return
             data = await reader.read(_READ)
             if not data:
                 return

@@ -140,6 +140,20 @@ def test_a_malformed_request_to_a_sidecar_is_a_clear_400_and_the_sidecar_keeps_w
     assert httpbin.request("client", "http://httpbin:8000/get").status == 200
 
 
+def test_a_request_pipelined_before_garbage_is_still_answered_by_the_sidecar(httpbin, outside):
+    """A good request and garbage in one write: the sidecar answers the request, then the 400
+    naming the problem, and lets the client read both before it closes."""
+    ip = httpbin.pod_ip("httpbin-0")
+    with outside.connect(httpbin, ip, 8080) as s:
+        s.sendall(b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\n\r\nNOT HTTP\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    first, _, rest = data.partition(b"\r\n")
+    assert first.startswith(b"HTTP/1.1 418"), data
+    assert b"HTTP/1.1 400" in rest and b"malformed HTTP/1.1" in rest
+
+
 @pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", "namespace")])
 def test_head_requests_cross_every_l7_proxy(mode, waypoints, backend):
     """A HEAD response has a content-length but no body: proxies must not wait for one."""
