@@ -60,6 +60,8 @@ async def connect(sock: socket.socket, ip: str, port: int) -> None:
         return
     except BlockingIOError:
         pass
+    except OSError as e:                      # refused or unreachable at once (a local address)
+        raise OSError(e.errno, f"connect {ip}:{port}: {errno.errorcode.get(e.errno, e.errno)} ({e.strerror})") from None
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     fd = sock.fileno()

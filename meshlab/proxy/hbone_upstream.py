@@ -67,7 +67,8 @@ class HboneUpstream:
                     keep = rd.keep_alive and keep_ok
                     return msgs[0], ident, {"hbone_stream": opened_by}
                 if not chunk:
-                    raise UpstreamFailure("reset", f"{up.name} closed the stream before responding",
+                    when = "in the middle of its response" if rd.headers_complete else "before responding"
+                    raise UpstreamFailure("reset", f"{up.name} closed the stream {when}",
                                           stale=reused and not rd.headers_complete)
         except (TunnelError, HttpError) as e:
             raise UpstreamFailure("reset", f"{up.name}: {e}", stale=reused) from None

@@ -106,7 +106,8 @@ class UpstreamPool:
                     resp = msgs[0]
                     break
                 if not chunk:
-                    raise UpstreamFailure("reset", f"{ip}:{port} closed the connection before responding",
+                    when = "in the middle of its response" if rd.headers_complete else "before responding"
+                    raise UpstreamFailure("reset", f"{ip}:{port} closed the connection {when}",
                                           stale=reused and not rd.headers_complete)
         except (ConnectionError, OSError) as e:
             c.writer.close()

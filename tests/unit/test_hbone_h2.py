@@ -44,6 +44,8 @@ def test_a_peer_with_h2s_defaults_reads_what_hbone_sends(port, trace):
         h = _one_stream(client, server, f"10.0.0.5:{port}", tp)
         assert h[":method"] == "CONNECT" and h[":authority"] == f"10.0.0.5:{port}"
         assert h["traceparent"] == tp and h["baggage"] == "k8s.pod.name=a"
+    indexed = {bytes(n) for n, _ in server.decoder.header_table.dynamic_entries}
+    assert b"baggage" in indexed and b"traceparent" not in indexed     # unique() stays out of the table
 
 
 def test_a_tunnel_remembers_a_bounded_number_of_closed_streams():
