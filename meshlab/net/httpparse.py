@@ -478,7 +478,12 @@ def request_bytes(method: str, target: str, headers, body: bytes = b"", close: b
 
 
 def response_bytes(status: int, headers, body: bytes = b"", close: bool = False, head_only: bool = False) -> bytes:
-    """A proxy's response: hop-by-hop headers dropped, ``content-length`` rewritten."""
-    head = _head(f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", headers, len(body),
+    """A proxy's response: hop-by-hop headers dropped, ``content-length`` rewritten — except for
+    a response to HEAD (``head_only``), which keeps the length the upstream declared, as Envoy does."""
+    length = len(body)
+    if head_only:
+        declared = find_header(headers, "content-length", "")
+        length = int(declared) if declared.isdigit() else length
+    head = _head(f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", headers, length,
                  [("connection", "close")] if close else ())
     return head if head_only else head + body

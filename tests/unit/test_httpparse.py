@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meshlab.net.httpparse import (HOP_BY_HOP, HttpError, MessageReader, Request, Response,
-                                   encode_request, encode_response, request_bytes)
+                                   encode_request, encode_response, request_bytes, response_bytes)
 
 token = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~", min_size=1, max_size=12)
 # printable ASCII and latin-1 obs-text, spaces and tabs inside (leading/trailing ones are not part of a value)
@@ -317,3 +317,10 @@ def test_messages_are_the_apps_dataclasses():
     (req,) = MessageReader("request").feed(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Y: z \r\n\r\n")
     assert isinstance(req, Request) and req.path == "/a" and req.query == {"b": ["1"]}
     assert req.headers == [("host", "x"), ("x-y", "z")]
+
+
+def test_a_proxied_head_response_keeps_the_length_the_upstream_declared():
+    """HEAD answers with the GET's headers, content-length included, and no body."""
+    out = response_bytes(200, [("content-length", "1234"), ("connection", "keep-alive")], b"", head_only=True)
+    assert b"content-length: 1234\r\n" in out and out.endswith(b"\r\n\r\n") and b"keep-alive" not in out
+    assert b"content-length: 3\r\n" in response_bytes(200, [("content-length", "99")], b"abc")
