@@ -463,6 +463,15 @@ def encode_response(resp: Response, head_only: bool = False, close: bool = False
     return (head if head_only else head + body), closes
 
 
+def final_response(msgs: list) -> "Response | None":
+    """The first final response among ``msgs``: informational ones (100 Continue, 103 Early
+    Hints) come before it and are not the answer (101 is final: it switches protocols)."""
+    for m in msgs:
+        if not (100 <= m.status < 200) or m.status == 101:
+            return m
+    return None
+
+
 def _head(start: str, headers, body_len: int, extra=()) -> bytes:
     lines = [start]
     lines += [f"{k}: {v}" for k, v in headers if k.lower() not in HOP_BY_HOP]

@@ -11,7 +11,7 @@ import ssl
 from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.http1 import Response
 from .hbone import Stream, TunnelError, TunnelPool, unique
-from .httpcodec import HttpError, MessageReader
+from .httpcodec import HttpError, MessageReader, final_response
 from .router import Upstream
 from .upstream import UpstreamFailure
 
@@ -62,10 +62,10 @@ class HboneUpstream:
             rd = MessageReader("response", head=head)
             while True:
                 chunk = await stream.read()
-                msgs = rd.feed(chunk) if chunk else rd.eof()
-                if msgs:
+                resp = final_response(rd.feed(chunk) if chunk else rd.eof())
+                if resp is not None:
                     keep = rd.keep_alive and keep_ok
-                    return msgs[0], ident, {"hbone_stream": opened_by}
+                    return resp, ident, {"hbone_stream": opened_by}
                 if not chunk:
                     when = "in the middle of its response" if rd.headers_complete else "before responding"
                     raise UpstreamFailure("reset", f"{up.name} closed the stream {when}",

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..identity import peer_spiffe_id
-from .httpcodec import HttpError, MessageReader
+from .httpcodec import HttpError, MessageReader, final_response
 
 _READ = 64 * 1024
 
@@ -101,9 +101,8 @@ class UpstreamPool:
             await c.writer.drain()
             while True:
                 chunk = await c.reader.read(_READ)
-                msgs = rd.feed(chunk) if chunk else rd.eof()
-                if msgs:
-                    resp = msgs[0]
+                resp = final_response(rd.feed(chunk) if chunk else rd.eof())
+                if resp is not None:
                     break
                 if not chunk:
                     when = "in the middle of its response" if rd.headers_complete else "before responding"

@@ -41,3 +41,10 @@ def test_a_response_cut_short_is_a_reset_saying_where_it_was_cut(answer, said):
 def test_a_complete_response_is_forwarded():
     ex = asyncio.run(_exchange_with(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc"))
     assert ex.response.status == 200 and ex.response.body == b"abc"
+
+
+def test_an_informational_response_is_not_taken_for_the_answer():
+    """100 Continue, then the real answer: the proxy forwards the 200 (it was forwarding the 100)."""
+    ex = asyncio.run(_exchange_with(b"HTTP/1.1 100 Continue\r\n\r\n"
+                                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"))
+    assert ex.response.status == 200 and ex.response.body == b"ok"
