@@ -61,7 +61,7 @@ async def connect(sock: socket.socket, ip: str, port: int) -> None:
     except BlockingIOError:
         pass
     except OSError as e:                      # refused or unreachable at once (a local address)
-        raise OSError(e.errno, f"connect {ip}:{port}: {errno.errorcode.get(e.errno, e.errno)} ({e.strerror})") from None
+        raise _failed(e.errno, ip, port) from None
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     fd = sock.fileno()
@@ -72,4 +72,9 @@ async def connect(sock: socket.socket, ip: str, port: int) -> None:
         loop.remove_writer(fd)
     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err:
-        raise OSError(err, f"connect {ip}:{port}: {errno.errorcode.get(err, err)} ({os.strerror(err)})")
+        raise _failed(err, ip, port)
+
+
+def _failed(err: int, ip: str, port: int) -> OSError:
+    """connect(2)'s error as Python's OSError subclass for it (ConnectionRefusedError ...)."""
+    return OSError(err, f"connect {ip}:{port}: {errno.errorcode.get(err, err)} ({os.strerror(err)})")
