@@ -356,6 +356,31 @@ def _chunked(body: bytes) -> bytes:
     return (b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
 
 
+def _chunked_only(value: str) -> bool:
+    """A ``transfer-encoding`` an endpoint may send: chunked, nothing else."""
+    if value.strip().lower() != "chunked":
+        raise ValueError(f"only transfer-encoding: chunked can be sent, not {value!r}")
+    return True
+
+
+def _framed_body(lines: list[str], body: bytes, length: str | None, chunked: bool | None, *,
+            declare: bool = True, head_only: bool = False) -> bytes:
+    """The body as the framing headers the endpoint gave say to send it — chunked, or as
+    declared by ``content-length`` (``length``), which must then be the body's; with neither,
+    ``content-length`` is added to ``lines`` when ``declare``. ``head_only``: an answer to HEAD,
+    whose body is not sent, so its declared length is not checked against it."""
+    if chunked:
+        if length is not None:
+            raise ValueError("both content-length and transfer-encoding given")
+        return body if head_only else _chunked(body)
+    if length is None:
+        if declare:
+            lines.append(f"content-length: {len(body)}")
+    elif length != str(len(body)) and not head_only:
+        raise ValueError(f"content-length {length} is not the body's length ({len(body)} bytes)")
+    return body
+
+
 def encode_request(method: str, target: str, headers, body: bytes = b"",
                    declare_length: bool = False) -> tuple[bytes, bool]:
     """An HTTP/1.1 request from an endpoint, and whether it asks to close the connection after.
@@ -387,23 +412,13 @@ def encode_request(method: str, target: str, headers, body: bytes = b"",
                 continue
             length = v.strip()
         elif lk == "transfer-encoding":
-            if v.strip().lower() != "chunked":
-                raise ValueError(f"only transfer-encoding: chunked can be sent, not {v!r}")
-            chunked = True
+            chunked = _chunked_only(v)
         elif lk == "connection":
             close = close or "close" in header_tokens(v)
         lines.append(f"{k}: {v}")
     if len(first) == 1:
         raise ValueError("missing Host header (an HTTP/1.1 request must have one)")
-    if chunked:
-        if length is not None:
-            raise ValueError("both content-length and transfer-encoding given")
-        body = _chunked(body)
-    elif length is None:
-        if body or declare_length:
-            lines.append(f"content-length: {len(body)}")
-    elif length != str(len(body)):
-        raise ValueError(f"content-length {length} is not the body's length ({len(body)} bytes)")
+    body = _framed_body(lines, body, length, chunked, declare=bool(body) or declare_length)
     first += lines
     first.append("\r\n")
     return "\r\n".join(first).encode("latin-1") + body, close
@@ -433,9 +448,7 @@ def encode_response(resp: Response, head_only: bool = False, close: bool = False
         if lk == "content-length":
             length = v.strip()
         elif lk == "transfer-encoding":
-            if v.strip().lower() != "chunked":
-                raise ValueError(f"only transfer-encoding: chunked can be sent, not {v!r}")
-            chunked = True
+            chunked = _chunked_only(v)
         elif lk == "connection":
             if close:
                 continue                       # replaced by connection: close below
@@ -443,15 +456,7 @@ def encode_response(resp: Response, head_only: bool = False, close: bool = False
             if "close" in header_tokens(v):
                 closes = True
         lines.append(f"{k}: {v}")
-    if chunked:
-        if length is not None:
-            raise ValueError("both content-length and transfer-encoding given")
-        if not head_only:
-            body = _chunked(body)
-    elif length is None:
-        lines.append(f"content-length: {len(body)}")
-    elif length != str(len(body)) and not head_only:
-        raise ValueError(f"content-length {length} is not the body's length ({len(body)} bytes)")
+    body = _framed_body(lines, body, length, chunked, head_only=head_only)
     if body and status in (204, 304) and not head_only:
         raise ValueError(f"a {status} response has no body (got {len(resp.body)} bytes)")
     if close:
