@@ -72,6 +72,15 @@ class Outside:
         """A plain TCP connection to ``ip:port``."""
         return lab.backend.connect(self.where(lab), (ip, port), timeout=timeout)
 
+    def exchange(self, lab, ip: str, port: int, data: bytes) -> bytes:
+        """Send ``data`` on a plain TCP connection to ``ip:port``; all the peer sends until it closes."""
+        out = b""
+        with self.connect(lab, ip, port) as s:
+            s.sendall(data)
+            while chunk := s.recv(65536):
+                out += chunk
+        return out
+
     def run(self, lab, argv: list[str], timeout: float = 20.0) -> str:
         """Run a command with no input; its stdout, then its stderr."""
         if lab.backend.name == "mininet":

@@ -63,11 +63,7 @@ def test_permissive_by_default_plaintext_from_outside_the_mesh_is_accepted(httpb
     """Default PeerAuthentication is PERMISSIVE: a plaintext client with no sidecar still gets in,
     through the inbound sidecar, which records no identity."""
     ip = httpbin.pod_ip("httpbin-0")
-    with outside.connect(httpbin, ip, 8080) as s:
-        s.sendall(b"GET /ip HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+    data = outside.exchange(httpbin, ip, 8080, b"GET /ip HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200")
 
 
@@ -144,11 +140,7 @@ def test_a_request_pipelined_before_garbage_is_still_answered_by_the_sidecar(htt
     """A good request and garbage in one write: the sidecar answers the request, then the 400
     naming the problem, and lets the client read both before it closes."""
     ip = httpbin.pod_ip("httpbin-0")
-    with outside.connect(httpbin, ip, 8080) as s:
-        s.sendall(b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\n\r\nNOT HTTP\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+    data = outside.exchange(httpbin, ip, 8080, b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\n\r\nNOT HTTP\r\n\r\n")
     first, _, rest = data.partition(b"\r\n")
     assert first.startswith(b"HTTP/1.1 418"), data
     assert b"HTTP/1.1 400" in rest and b"malformed HTTP/1.1" in rest
