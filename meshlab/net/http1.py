@@ -15,7 +15,7 @@ import json
 from typing import Awaitable, Callable
 
 from .httpparse import (HttpError, MessageReader, Request, Response, header_tokens, encode_request,
-                        encode_response, find_header)
+                        encode_response, final_response, find_header)
 
 __all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ClientConnection", "Handler", "Request", "Response",
            "find_header", "handle_connection", "json_response", "serve", "text_response"]
@@ -144,18 +144,17 @@ class ClientConnection:
         self.bytes_out += len(data)
         await self.writer.drain()
         rd = MessageReader("response", head=method == "HEAD", max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES)
-        resp, extra, informational = None, False, False
+        informational = False
         try:
-            while resp is None:
+            while True:
                 chunk = await self.reader.read(_READ)
                 msgs = rd.feed(chunk) if chunk else rd.eof()
-                for i, m in enumerate(msgs):
-                    if m.status < 200:          # 1xx: informational, the answer is still to come
-                        informational = True
-                        continue
-                    resp, extra = m, i < len(msgs) - 1
+                resp = final_response(msgs)
+                if resp is not None:
+                    extra = resp is not msgs[-1]
                     break
-                if resp is None and not chunk:
+                informational = informational or bool(msgs)     # 1xx only: the answer is still to come
+                if not chunk:
                     if rd.in_message or informational:
                         raise ConnectionResetError("upstream closed the connection in the middle of its response")
                     raise ConnectionResetError("upstream closed the connection before responding")

@@ -469,10 +469,11 @@ def encode_response(resp: Response, head_only: bool = False, close: bool = False
 
 
 def final_response(msgs: list) -> "Response | None":
-    """The first final response among ``msgs``: informational ones (100 Continue, 103 Early
-    Hints) come before it and are not the answer (101 is final: it switches protocols)."""
+    """The first final response among ``msgs``: 1xx ones (100 Continue, 103 Early Hints) come
+    before it and are not the answer. (No side of the lab switches protocols, so a 101 is not
+    an answer either.)"""
     for m in msgs:
-        if not (100 <= m.status < 200) or m.status == 101:
+        if m.status >= 200:
             return m
     return None
 
