@@ -85,30 +85,41 @@ def inbound_port(sock: socket.socket, listened: int, net) -> int:
         return listened
 
 
-async def connect_from(ip: str, port: int, src_ip: str | None, net):
+def source_socket(src_ip: str | None, net) -> socket.socket:
+    """A non-blocking TCP socket that will connect from ``src_ip`` (see :func:`connect_from`)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    if src_ip:
+        try:
+            if by_iptables(net):
+                sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+                _bind_transparent(sock, src_ip)
+            else:
+                sock.bind((src_ip, 0))
+        except OSError:
+            sock.close()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+    return sock
+
+
+async def connect_from(ip: str, port: int, src_ip: str | None, net, protocol_factory=None):
     """Connect to ``ip:port`` from the original client's address ``src_ip``, so the app sees who
     called (ztunnel delivering to a pod). On loopback every 127/8 address is local; under iptables
     (mininet) it is another pod's address, so the socket is ``IP_TRANSPARENT``, as ztunnel's are,
     and the node routes the replies back to it (:func:`meshlab.backends.rules.node_transparent_setup`).
-    Where the address cannot be taken, the connection leaves from the proxy's own address."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
+    Where the address cannot be taken, the connection leaves from the proxy's own address.
+    Returns asyncio streams ``(reader, writer)``, or with ``protocol_factory`` the transport and
+    protocol ``loop.create_connection`` makes."""
+    sock = source_socket(src_ip, net)
     try:
-        if src_ip:
-            try:
-                if by_iptables(net):
-                    sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
-                    _bind_transparent(sock, src_ip)
-                else:
-                    sock.bind((src_ip, 0))
-            except OSError:
-                sock.close()
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.setblocking(False)
         await tcp.connect(sock, ip, port)
     except BaseException:
         sock.close()
         raise
+    if protocol_factory is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return await asyncio.get_running_loop().create_connection(protocol_factory, sock=sock)
     return await asyncio.open_connection(sock=sock)
 
 

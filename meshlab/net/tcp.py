@@ -26,11 +26,11 @@ def reset_socket(sock) -> None:
 
 
 def abort_with_reset(writer) -> None:
-    """Drop an asyncio stream's connection with an RST."""
+    """Drop a connection with an RST: an asyncio stream's (its writer), or a transport."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
         _linger_zero(sock)
-    writer.transport.abort()
+    getattr(writer, "transport", writer).abort()
 
 
 # uvloop resolves even a literal address with getaddrinfo on libuv's thread pool in

@@ -1,344 +1,403 @@
 """HBONE: many TCP streams as HTTP/2 CONNECT streams over one mutual-TLS connection.
 
-The HTTP/2 framing, HPACK and flow control are the h2 library's (sans-IO); this module is the
-asyncio driver around it. A :class:`Tunnel` is one HBONE connection; each CONNECT is a
-:class:`Stream` — a byte pipe with ``read()``, ``write()`` and ``end()``. The client side opens
-streams (``:authority`` = the destination pod's IP:port); the server side hands each incoming
-CONNECT to ``on_connect(stream)``, which answers with ``accept()`` or ``reject(status)``.
+The HTTP/2 (framing, HPACK, flow control) is an :mod:`~meshlab.proxy.h2engine` engine's —
+libnghttp2 or h2, sans-IO; this module is the asyncio driver around it, callback-driven: a
+:class:`Tunnel` is the ``asyncio.Protocol`` of one HBONE connection (client or server side),
+and each CONNECT is a :class:`Stream`. Bytes move without a task per connection:
+
+- the **fast path** (ztunnel) gives a stream a *sink* — an object with ``on_response(status)``,
+  ``on_data(bytes)``, ``on_end()``, ``on_reset(reason)`` and ``on_drain()`` — and sends with
+  :meth:`Stream.send`, :meth:`Stream.send_end`, :meth:`Stream.respond`;
+- the **async facade** (the L7 proxies, which read HTTP inside a stream) uses ``await
+  stream.read()``, ``await stream.write()``, ``await stream.end()``, ``accept()``, ``reject()``,
+  and ``await tunnel.open(...)``.
+
+Frames queued during one event-loop turn, by any number of streams, leave in one write (one TLS
+record, one syscall). The client side opens streams (``:authority`` = the destination pod's
+IP:port); the server side hands each CONNECT to ``on_stream(stream, peer_identity)``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import socket
+import ssl
 from collections import deque
-from typing import Awaitable, Callable
+from typing import Callable
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
-from hpack import NeverIndexedHeaderTuple
+from ..net import tcp
+from . import h2engine
+from .h2engine import DATA, END, GOAWAY, HEADERS, RESET
 
-_READ = 64 * 1024
-_HIGH_WATER = 1024 * 1024        # bytes queued for the socket before a writer waits
+_HIGH_WATER = 1024 * 1024        # bytes a stream may have waiting to be framed before its source pauses
 
 
 class TunnelError(ConnectionError):
     pass
 
 
-class _Connection(h2.connection.H2Connection):
-    """h2's connection, remembering fewer closed streams. h2 keeps the last 65,536 (to tell a late
-    frame on a reset stream from a protocol error); a pooled HBONE connection opens a stream per
-    TCP connection it carries, so a ztunnel's memory grew by ~150 bytes with every connection
-    until then (about 10 MB per tunnel). Rust's h2, under Istio's ztunnel, remembers a few dozen
-    reset streams for a short while (``DEFAULT_RESET_STREAM_MAX``); a thousand is plenty."""
-    MAX_CLOSED_STREAMS = 1024
-
-
 class Stream:
-    def __init__(self, tunnel: "Tunnel", stream_id: int, headers: dict[str, str]):
-        self.tunnel, self.id, self.headers = tunnel, stream_id, headers
-        self._chunks: deque = deque()          # bytes from the peer; b"" when it ended, None when reset
-        self._waiter: asyncio.Future | None = None
-        self.response: asyncio.Future = asyncio.get_running_loop().create_future()
+    """One CONNECT stream: a TCP connection's bytes, both ways."""
+    __slots__ = ("tunnel", "id", "headers", "sink", "bytes_in", "bytes_out", "local_ended", "remote_ended",
+                 "gone", "opened_here", "_response", "_inbox", "_waiter", "_unconsumed", "__weakref__")
+
+    def __init__(self, tunnel: "Tunnel", stream_id: int, headers: dict[str, str], sink=None):
+        self.tunnel, self.id, self.headers, self.sink = tunnel, stream_id, headers, sink
         self.bytes_in = self.bytes_out = 0
-        self._ended = False          # we ended our side
-        self.remote_ended = False    # the peer ended its side
-        self.opened_here = False     # we sent the CONNECT (client side)
+        self.local_ended = self.remote_ended = False
+        self.gone = False                 # reset, rejected, or its tunnel closed
+        self.opened_here = False
+        self._response: asyncio.Future | None = None      # the async facade's, client side
+        self._inbox: deque | None = None
+        self._waiter: asyncio.Future | None = None
+        self._unconsumed = 0
 
     @property
     def usable(self) -> bool:
         """Can more bytes go both ways on this stream?"""
-        return (not self.tunnel.closed and self.tunnel.streams.get(self.id) is self
-                and not self._ended and not self.remote_ended)
+        return not self.gone and not self.tunnel.closed and not self.local_ended and not self.remote_ended
 
     @property
     def authority(self) -> str:
         return self.headers.get(":authority", "")
 
+    # -- the fast path -------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        if self.gone or self.local_ended:
+            raise TunnelError(f"HBONE stream {self.id} is closed")
+        self.bytes_out += len(data)
+        t = self.tunnel
+        t.engine.send(self.id, data)
+        t.flush_soon()
+
+    def send_end(self) -> None:
+        if not self.local_ended and not self.gone:
+            self.local_ended = True
+            t = self.tunnel
+            t.engine.end(self.id)
+            t.flush_soon()
+            if self.remote_ended:
+                t.streams.pop(self.id, None)
+
+    def respond(self, status: int) -> None:
+        """Answer a CONNECT (server side): 200 opens the pipe, anything else ends the stream."""
+        t = self.tunnel
+        if self.gone:
+            return
+        t.engine.respond(self.id, status, end=status != 200)
+        t.flush_soon()
+        if status != 200:
+            self.local_ended = self.gone = True
+            t.streams.pop(self.id, None)
+
+    def reset(self) -> None:
+        """Reset the stream (RST_STREAM, CANCEL), as ztunnel drops a connection a new policy no
+        longer allows: the peer's reads fail, and so do ours."""
+        if self.gone:
+            return
+        t = self.tunnel
+        t.engine.reset(self.id)
+        t.flush_soon()
+        self._gone("reset here")
+
+    def consume(self, n: int) -> None:
+        """``n`` bytes received were handed on: the peer may send that many more (flow control)."""
+        self.tunnel.engine.consume(self.id, n)
+        self.tunnel.flush_soon()
+
+    def backed_up(self) -> bool:
+        """Should whoever feeds this stream pause? (Its bytes are not leaving fast enough.)"""
+        t = self.tunnel
+        return t.paused or t.engine.pending(self.id) > _HIGH_WATER
+
+    # -- events from the tunnel ----------------------------------------------------------------
+    def _data(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        sink = self.sink
+        if sink is not None:
+            sink.on_data(data)
+        else:
+            self._put(data)
+
+    def _end(self) -> None:
+        self.remote_ended = True
+        if self.local_ended:
+            self.tunnel.streams.pop(self.id, None)
+        if self.sink is not None:
+            self.sink.on_end()
+        else:
+            self._put(b"")
+
+    def _gone(self, reason: str) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        self.tunnel.streams.pop(self.id, None)
+        if self._response is not None and not self._response.done():
+            self._response.set_exception(TunnelError(f"HBONE stream {self.id}: {reason}"))
+        if self.sink is not None:
+            self.sink.on_reset(reason)
+        else:
+            self._put(None)
+
+    def _responded(self, headers: dict) -> None:
+        status = headers.get(":status", "")
+        if self._response is not None:
+            if not self._response.done():
+                self._response.set_result(headers)
+        elif self.sink is not None:
+            self.sink.on_response(int(status) if status.isdigit() else 0)
+
+    # -- the async facade ----------------------------------------------------------------------
     def _put(self, chunk: bytes | None) -> None:
-        """What the tunnel received for this stream (a plain deque and one waiter: lighter than an
-        asyncio.Queue, and read once per message)."""
-        self._chunks.append(chunk)
+        if self._inbox is None:
+            self._inbox = deque()
+        self._inbox.append(chunk)
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
 
     async def read(self) -> bytes:
         """The next bytes from the peer; ``b""`` when it ended the stream. Raises on reset."""
-        while not self._chunks:
+        if self._unconsumed:
+            self.consume(self._unconsumed)
+            self._unconsumed = 0
+        while not self._inbox:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        chunk = self._chunks.popleft()
+        chunk = self._inbox.popleft()
         if chunk is None:
+            self._inbox.appendleft(None)
             raise TunnelError(f"HBONE stream {self.id} was reset")
-        self.bytes_in += len(chunk)
+        self._unconsumed = len(chunk)       # consumed at the next read: the reader took it
         return chunk
 
     async def write(self, data: bytes) -> None:
-        self.bytes_out += len(data)
-        await self.tunnel._send_data(self.id, data)
+        self.send(data)
+        await self.drain()
+
+    async def drain(self) -> None:
+        while self.backed_up() and not self.gone and not self.tunnel.closed:
+            await self.tunnel.drained()
 
     async def end(self) -> None:
-        if not self._ended:
-            self._ended = True
-            await self.tunnel._end(self.id)
+        self.send_end()
 
     async def accept(self) -> None:
-        await self.tunnel._respond(self.id, 200)
+        self.respond(200)
 
     async def reject(self, status: int) -> None:
-        await self.tunnel._respond(self.id, status, end=True)
-
-    def reset(self) -> None:
-        """Reset the stream (RST_STREAM, CANCEL), as ztunnel drops a connection a new policy no
-        longer allows: the peer's reads raise, and so do ours."""
-        t = self.tunnel
-        if t.streams.pop(self.id, None) is None:
-            return
-        try:
-            t.conn.reset_stream(self.id, error_code=h2.errors.ErrorCodes.CANCEL)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
-            pass
-        self._put(None)
-        asyncio.get_running_loop().call_soon(t._write_now)
+        self.respond(status)
 
 
-def h2_connection(client_side: bool) -> _Connection:
-    """The sans-IO HTTP/2 connection of one side of an HBONE tunnel."""
-    conn = _Connection(h2.config.H2Configuration(
-        client_side=client_side, header_encoding="utf-8",
-        # what we send is ours and well formed; what the peer sends is still checked
-        validate_outbound_headers=False, normalize_outbound_headers=False))
-    # HPACK's Huffman coding is optional (RFC 7541 5.2) and costly in pure Python; CONNECT
-    # headers are short, so plain literals cost a few bytes and save a third of h2's CPU
-    conn.encoder.encode = functools.partial(conn.encoder.encode, huffman=False)
-    return conn
+class Tunnel(asyncio.Protocol):
+    """One HBONE (HTTP/2 over mTLS) connection, client or server side, as an asyncio protocol
+    over the TLS transport."""
 
-
-class Tunnel:
-    """One HBONE (HTTP/2 over mTLS) connection, client or server side."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_side: bool,
-                 on_connect: Callable[[Stream], Awaitable[None]] | None = None):
-        self.reader, self.writer = reader, writer
-        self.conn = h2_connection(client_side)
-        self.on_connect = on_connect
+    def __init__(self, client_side: bool, on_stream: Callable | None = None, engine: str | None = None):
+        self.client_side = client_side
+        self.engine = h2engine.new_engine(client_side, engine)
+        self.on_stream = on_stream                  # server side: (stream, peer identity) -> None | coroutine
         self.streams: dict[int, Stream] = {}
-        self._window = asyncio.Event()
-        self._write_lock = asyncio.Lock()
-        self._flush_pending = False
+        self.transport = None
         self.closed = False
+        self.paused = False                         # the socket is backed up
         self.peer_identity: str | None = None
-        self.opened = 0                       # CONNECT streams this side opened
-        self._tasks: set[asyncio.Task] = set()
-        self.conn.initiate_connection()
-        self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 4 * 1024 * 1024})
-        self.conn.increment_flow_control_window(16 * 1024 * 1024)
-        self._task = asyncio.ensure_future(self._run())
+        self.opened = 0                             # CONNECT streams this side opened
+        self._flush_pending = False
+        self._drained: asyncio.Future | None = None
+        self._tasks: set = set()
+        self.on_close: Callable[["Tunnel"], None] | None = None
+        self.loop = asyncio.get_event_loop()
 
-    async def _flush(self) -> None:
-        """Send what h2 has queued. Frames queued in the same event-loop turn by many streams go
-        out in one write (one TLS record, one syscall); we wait only when the socket is backed up."""
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        from ..identity import peer_spiffe_id
+        self.transport = transport
+        self.peer_identity = peer_spiffe_id(transport.get_extra_info("ssl_object"))
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        for ev in self.engine.receive(data):
+            try:
+                self._event(ev)
+            except Exception as e:                 # one stream's failure is that stream's, not the tunnel's
+                _log_bug(e)
+                s = self.streams.get(ev[1]) if ev[0] != GOAWAY else None
+                if s is not None:
+                    self.engine.reset(s.id)
+                    s._gone(f"internal error: {type(e).__name__}: {e}")
+        self.flush()
+        if not self.engine.alive and not self.streams:
+            self._close_transport()
+
+    def _event(self, ev: tuple) -> None:
+        kind = ev[0]
+        if kind == DATA:
+            s = self.streams.get(ev[1])
+            if s is not None:
+                s._data(ev[2])
+            else:
+                self.engine.consume(ev[1], len(ev[2]))
+        elif kind == HEADERS:
+            self._headers(ev[1], ev[2])
+        elif kind == END:
+            s = self.streams.get(ev[1])
+            if s is not None:
+                s._end()
+        elif kind == RESET:
+            s = self.streams.get(ev[1])
+            if s is not None:
+                s._gone(f"reset by the peer (HTTP/2 error {ev[2]})")
+        elif kind == GOAWAY:
+            self.closed = True                       # no new streams; open ones finish
+
+    def _headers(self, sid: int, headers: dict) -> None:
+        s = self.streams.get(sid)
+        if s is not None:                           # a response (client side); trailers are ignored
+            if s.opened_here:
+                s._responded(headers)
+            return
+        if self.client_side:
+            return
+        s = Stream(self, sid, headers)
+        if headers.get(":method") != "CONNECT" or self.on_stream is None or self.closed:
+            self.engine.respond(sid, 405 if headers.get(":method") != "CONNECT" else 503, end=True)
+            return
+        self.streams[sid] = s
+        r = self.on_stream(s, self.peer_identity)
+        if r is not None:                           # a coroutine: the async facade's users
+            t = asyncio.ensure_future(r)
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    def eof_received(self) -> bool:
+        return False                                # TLS: close
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.transport = None
+        for s in list(self.streams.values()):
+            s._gone("the HBONE connection closed")
+        self.streams.clear()
+        self._wake_drained()
+        if self.on_close is not None:
+            self.on_close(self)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake_drained()
+        for s in list(self.streams.values()):
+            if s.sink is not None and not s.backed_up():
+                s.sink.on_drain()
+
+    # -- sending -------------------------------------------------------------------------------
+    def flush_soon(self) -> None:
+        """Send what the engine has queued at the end of this event-loop turn, together with
+        whatever other streams queue meanwhile."""
         if not self._flush_pending:
             self._flush_pending = True
-            asyncio.get_running_loop().call_soon(self._write_now)
-        transport = self.writer.transport
-        if transport is not None and transport.get_write_buffer_size() > _HIGH_WATER:
-            async with self._write_lock:
-                await self.writer.drain()
+            self.loop.call_soon(self.flush)
 
-    def _write_now(self) -> None:
+    def flush(self) -> None:
         self._flush_pending = False
-        data = self.conn.data_to_send()
-        if data and not self.writer.is_closing():
-            self.writer.write(data)
+        data = self.engine.data_to_send()
+        t = self.transport
+        if data and t is not None and not t.is_closing():
+            t.write(data)
 
-    async def _run(self) -> None:
-        try:
-            await self._flush()
-            while True:
-                data = await self.reader.read(_READ)
-                if not data:
-                    break
-                try:
-                    events = self.conn.receive_data(data)
-                except h2.exceptions.ProtocolError:
-                    break
-                for ev in events:
-                    self._event(ev)
-                await self._flush()
-        except (ConnectionError, OSError, asyncio.CancelledError):
-            pass
-        finally:
-            self._shutdown()
+    def _wake_drained(self) -> None:
+        f, self._drained = self._drained, None
+        if f is not None and not f.done():
+            f.set_result(None)
 
-    def _event(self, ev) -> None:
-        if isinstance(ev, h2.events.DataReceived):         # the common case first
-            self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            s = self.streams.get(ev.stream_id)
-            if s:
-                s._put(ev.data)
-        elif isinstance(ev, h2.events.RequestReceived):
-            s = Stream(self, ev.stream_id, dict(ev.headers))
-            self.streams[ev.stream_id] = s
-            if self.on_connect is not None and s.headers.get(":method") == "CONNECT":
-                t = asyncio.ensure_future(self.on_connect(s))
-                self._tasks.add(t)            # asyncio keeps only weak references to tasks
-                t.add_done_callback(self._tasks.discard)
-            else:
-                self.conn.send_headers(ev.stream_id, [(":status", "405")], end_stream=True)
-        elif isinstance(ev, h2.events.ResponseReceived):
-            s = self.streams.get(ev.stream_id)
-            if s and not s.response.done():
-                s.response.set_result(dict(ev.headers))
-        elif isinstance(ev, h2.events.StreamEnded):
-            s = self.streams.get(ev.stream_id)
-            if s:
-                s.remote_ended = True
-                s._put(b"")
-                if s._ended:                  # both sides done: forget it
-                    self.streams.pop(ev.stream_id, None)
-        elif isinstance(ev, h2.events.StreamReset):
-            s = self.streams.pop(ev.stream_id, None)
-            if s:
-                s._put(None)
-                if not s.response.done():
-                    s.response.set_exception(TunnelError(f"stream reset (error {ev.error_code})"))
-        elif isinstance(ev, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
-            self._window.set()
-        elif isinstance(ev, h2.events.ConnectionTerminated):
-            self.closed = True
-
-    def _shutdown(self) -> None:
-        self.closed = True
-        for s in self.streams.values():
-            s._put(None)
-            if s.opened_here and not s.response.done():      # someone awaits it in open()
-                s.response.set_exception(TunnelError("the HBONE connection closed"))
-        self.streams.clear()
-        self._window.set()
-        self.writer.close()
-
-    # -- used by streams -----------------------------------------------------------------------
-    async def _send_data(self, stream_id: int, data: bytes) -> None:
-        while data:
-            if self.closed or stream_id not in self.streams:
-                raise TunnelError("the HBONE stream is gone")
-            try:
-                window = min(self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size)
-            except h2.exceptions.StreamClosedError:
-                raise TunnelError("the HBONE stream is closed") from None
-            if window <= 0:
-                self._window.clear()
-                await self._window.wait()
-                continue
-            self.conn.send_data(stream_id, data[:window])
-            data = data[window:]
-            await self._flush()
-
-    async def _end(self, stream_id: int) -> None:
-        s = self.streams.get(stream_id)
-        if s is not None and s.remote_ended:          # both sides done: forget it
-            self.streams.pop(stream_id, None)
-        try:
-            self.conn.end_stream(stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+    async def drained(self) -> None:
+        """Wait until the socket takes bytes again (or the tunnel closed)."""
+        if self.closed or not self.paused:
+            await asyncio.sleep(0)                  # the engine's own buffer: let a flush run
             return
-        await self._flush()
+        if self._drained is None:
+            self._drained = self.loop.create_future()
+        await self._drained
 
-    async def _respond(self, stream_id: int, status: int, end: bool = False) -> None:
-        self.conn.send_headers(stream_id, [(":status", str(status))], end_stream=end)
-        await self._flush()
+    def _close_transport(self) -> None:
+        t = self.transport
+        if t is not None and not t.is_closing():
+            self.flush()
+            t.close()
 
     # -- client side ---------------------------------------------------------------------------
-    async def open(self, authority: str, headers: list[tuple[str, str]]) -> Stream:
-        """CONNECT to ``authority`` through the tunnel; returns the stream once the peer said 200.
-        ``headers`` that differ on every connection (see :func:`unique`) stay out of the HPACK table."""
-        if self.closed:
+    def can_open(self) -> bool:
+        """Room for another stream? (Not closing, and below the peer's concurrent-stream limit.)"""
+        return (not self.closed and self.engine.alive and self.transport is not None
+                and len(self.streams) < min(self.engine.peer_max_streams(), h2engine.MAX_CONCURRENT_STREAMS))
+
+    def open_stream(self, authority: str, headers: list[tuple[str, str, bool]], sink=None) -> Stream:
+        """Send a CONNECT to ``authority`` now; the answer comes to ``sink.on_response(status)``.
+        ``headers`` are ``(name, value, sensitive)``: sensitive ones (that change on every
+        CONNECT, see :func:`unique`) stay out of the HPACK table."""
+        if self.closed or self.transport is None:
             raise TunnelError("the HBONE connection is closed")
-        sid = self.conn.get_next_available_stream_id()
-        self.opened += 1
-        s = Stream(self, sid, {":authority": authority})
+        sid = self.engine.request([(":method", "CONNECT", False), (":authority", authority, False), *headers])
+        s = Stream(self, sid, {":authority": authority}, sink)
         s.opened_here = True
+        self.opened += 1
         self.streams[sid] = s
-        self.conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority), *headers])
-        await self._flush()
-        resp = await s.response
+        self.flush_soon()
+        return s
+
+    async def open(self, authority: str, headers: list[tuple[str, str, bool]]) -> Stream:
+        """CONNECT to ``authority``; returns the stream once the peer said 200 (async facade)."""
+        s = self.open_stream(authority, headers)
+        s._response = self.loop.create_future()
+        resp = await s._response
         if resp.get(":status") != "200":
-            self.streams.pop(sid, None)
+            s.gone = True
+            self.streams.pop(s.id, None)
             raise TunnelError(f"HBONE CONNECT {authority} answered {resp.get(':status')}")
         return s
 
     def close(self) -> None:
-        self._task.cancel()
-        self.writer.close()
+        if self.transport is not None and not self.transport.is_closing():
+            self.engine.close()
+            self._close_transport()
+        self.closed = True
 
 
-async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: Stream) -> tuple[int, int]:
-    """Copy bytes both ways between a TCP connection and an HBONE stream until both ends are done;
-    returns (bytes from TCP into the tunnel, bytes from the tunnel out to TCP)."""
-    sent = received = 0
-
-    async def up():
-        nonlocal sent
-        while True:
-            data = await reader.read(_READ)
-            if not data:
-                await stream.end()
-                return
-            sent += len(data)
-            await stream.write(data)
-
-    async def down():
-        nonlocal received
-        while True:
-            data = await stream.read()
-            if not data:
-                if writer.can_write_eof():
-                    writer.write_eof()
-                return
-            received += len(data)
-            writer.write(data)
-            await writer.drain()
-
-    tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
-    try:
-        await asyncio.gather(*tasks)
-    except (ConnectionError, OSError, TunnelError):
-        for t in tasks:
-            t.cancel()
-    return sent, received
+def _log_bug(e: BaseException) -> None:
+    import sys
+    import traceback
+    print(f"meshlab hbone: {type(e).__name__}: {e}", file=sys.stderr)
+    traceback.print_exc(file=sys.stderr)
 
 
-async def serve_hbone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      on_stream: Callable[[Stream, str | None], Awaitable[None]]) -> None:
-    """The server side of one HBONE connection: every CONNECT stream goes to
-    ``on_stream(stream, the peer's SPIFFE identity)`` until the connection ends."""
-    from ..identity import peer_spiffe_id
-    peer_id = peer_spiffe_id(writer.get_extra_info("ssl_object"))
-    tunnel = Tunnel(reader, writer, client_side=False, on_connect=lambda s: on_stream(s, peer_id))
-    tunnel.peer_identity = peer_id
-    await tunnel._task
-
-
-def unique(name: str, value: str) -> NeverIndexedHeaderTuple:
+def unique(name: str, value: str) -> tuple[str, str, bool]:
     """A header whose value is new on every CONNECT (``traceparent``, ``forwarded``): sent as a
     literal that is never indexed, so it does not churn both sides' HPACK tables for nothing."""
-    return NeverIndexedHeaderTuple(name, value)
+    return (name, value, True)
+
+
+def header(name: str, value: str) -> tuple[str, str, bool]:
+    return (name, value, False)
 
 
 def forwarded_for(stream: Stream) -> tuple[str, int] | None:
     """The original client's address from the CONNECT's ``forwarded: for="ip:port"`` header."""
     ip, _, port = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rpartition(":")
     return (ip, int(port)) if ip and port.isdigit() else None
+
+
+async def serve(sock: socket.socket, tls: ssl.SSLContext, on_stream: Callable) -> asyncio.AbstractServer:
+    """An HBONE server on the listening ``sock``: every CONNECT goes to ``on_stream(stream, the
+    peer's SPIFFE identity)`` (a plain function, or a coroutine function run as a task)."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: Tunnel(False, on_stream), sock=sock, ssl=tls)
 
 
 class StreamIO:
@@ -360,31 +419,48 @@ class StreamIO:
 
 
 class TunnelPool:
-    """Pooled HBONE connections, one per key (ztunnel: source identity, destination identity,
-    destination pod address), dialled once even when many connections ask at the same moment."""
+    """Pooled HBONE connections per key (ztunnel: source identity, destination identity,
+    destination pod address), dialled once even when many connections ask at the same moment.
+    A connection carrying as many streams as its peer allows is full: the next stream goes on
+    another connection to the same place, as ztunnel's pool does."""
 
-    def __init__(self):
-        self.tunnels: dict[tuple, Tunnel] = {}
+    def __init__(self, connect_timeout: float = 10.0):
+        self.tunnels: dict[tuple, list[Tunnel]] = {}
         self._dialing: dict[tuple, asyncio.Future] = {}
+        self.connect_timeout = connect_timeout
+        self.closed = False
 
-    async def get(self, key: tuple, ip: str, port: int, ctx, expect_identity: str) -> Tunnel:
-        t = self.tunnels.get(key)
-        if t is not None and not t.closed:
-            return t
-        if key in self._dialing:
-            return await asyncio.shield(self._dialing[key])
+    def ready(self, key: tuple) -> Tunnel | None:
+        """An open connection for ``key`` with room for a stream, without waiting."""
+        for t in self.tunnels.get(key, ()):
+            if t.can_open():
+                return t
+        return None
+
+    async def get(self, key: tuple, ip: str, port: int, ctx: ssl.SSLContext, expect_identity: str) -> Tunnel:
+        while True:
+            t = self.ready(key)
+            if t is not None:
+                return t
+            dialing = self._dialing.get(key)
+            if dialing is None:
+                break
+            try:
+                await asyncio.shield(dialing)
+            except BaseException:
+                raise
         fut = asyncio.get_running_loop().create_future()
         self._dialing[key] = fut
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port, ssl=ctx, server_hostname=""), 10)
-            from ..identity import peer_spiffe_id
-            seen = peer_spiffe_id(writer.get_extra_info("ssl_object"))
-            if seen != expect_identity:
-                writer.close()
-                raise TunnelError(f"{ip}:{port} presented {seen}, expected {expect_identity}")
-            t = Tunnel(reader, writer, client_side=True)
-            t.peer_identity = seen
-            self.tunnels[key] = t
+            t = await asyncio.wait_for(self._dial(ip, port, ctx), self.connect_timeout)
+            if t.peer_identity != expect_identity:
+                t.close()
+                raise TunnelError(f"{ip}:{port} presented {t.peer_identity}, expected {expect_identity}")
+            if self.closed:
+                t.close()
+                raise TunnelError("the pool is closed")
+            self.tunnels.setdefault(key, []).append(t)
+            t.on_close = lambda t, key=key: self._forget(key, t)
             fut.set_result(t)
             return t
         except BaseException as e:
@@ -394,6 +470,30 @@ class TunnelPool:
         finally:
             self._dialing.pop(key, None)
 
+    async def _dial(self, ip: str, port: int, ctx: ssl.SSLContext) -> Tunnel:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await tcp.connect(sock, ip, port)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException:
+            sock.close()
+            raise
+        loop = asyncio.get_running_loop()
+        _, t = await loop.create_connection(lambda: Tunnel(True), sock=sock, ssl=ctx, server_hostname="")
+        return t
+
+    def _forget(self, key: tuple, t: Tunnel) -> None:
+        ts = self.tunnels.get(key)
+        if ts and t in ts:
+            ts.remove(t)
+            if not ts:
+                del self.tunnels[key]
+
+    def all(self) -> list[tuple[tuple, Tunnel]]:
+        return [(k, t) for k, ts in self.tunnels.items() for t in ts]
+
     def close(self) -> None:
-        for t in self.tunnels.values():
+        self.closed = True
+        for _, t in self.all():
             t.close()

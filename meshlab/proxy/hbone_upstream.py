@@ -10,7 +10,7 @@ import ssl
 
 from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.http1 import Response
-from .hbone import Stream, TunnelError, TunnelPool, unique
+from .hbone import Stream, TunnelError, TunnelPool, header, unique
 from .httpcodec import HttpError, MessageReader, final_response
 from .router import Upstream
 from .upstream import UpstreamFailure
@@ -44,8 +44,8 @@ class HboneUpstream:
             tunnel = await self.pool.get((up.identity, up.ip), up.ip, HBONE_PORT, self.client_tls, up.identity)
             stream = await tunnel.open(f"{up.ip}:{up.port}", [
                 unique("traceparent", f"00-{trace_id}-{span_id}-01"),
-                ("forwarded", f'for="{self.source.ip}:0"'),
-                ("baggage", f"k8s.namespace.name={self.source.namespace},k8s.pod.name={self.source.name}")])
+                header("forwarded", f'for="{self.source.ip}:0"'),
+                header("baggage", f"k8s.namespace.name={self.source.namespace},k8s.pod.name={self.source.name}")])
         except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
             raise UpstreamFailure("connect-failure", f"HBONE to {up.ip}:{HBONE_PORT}: {e}") from None
         if on_ready:

@@ -61,6 +61,7 @@ class ProxyMetrics:
         self.registry = CollectorRegistry()
         self.l7 = l7
         self._children: dict[tuple, tuple] = {}
+        self._tally: dict[tuple, list[int]] = {}
         if l7:
             self.requests = Counter("istio_requests", "Requests handled", HTTP_LABELS, registry=self.registry)
             self.duration = Histogram("istio_request_duration_milliseconds", "Request duration", HTTP_LABELS,
@@ -113,5 +114,31 @@ class ProxyMetrics:
         sent_bytes.inc(sent)
         received_bytes.inc(received)
 
+    # A ztunnel counts per connection, on its hot path: it adds to plain per-label-set tallies,
+    # which reach the Prometheus counters when they are read (text()): complete, and off the path.
+    def tcp_opened(self, values: tuple) -> None:
+        """A connection opened, its labels given as :data:`TCP_LABELS` values."""
+        t = self._tally.get(values)
+        if t is None:
+            t = self._tally[values] = [0, 0, 0, 0]
+        t[0] += 1
+
+    def tcp_closed(self, values: tuple, sent: int, received: int) -> None:
+        t = self._tally.get(values)
+        if t is None:
+            t = self._tally[values] = [0, 0, 0, 0]
+        t[1] += 1
+        t[2] += sent
+        t[3] += received
+
+    def _fold(self) -> None:
+        tally, self._tally = self._tally, {}
+        for values, (opened, closed, sent, received) in tally.items():
+            children = self._tcp(dict(zip(TCP_LABELS, values)))
+            for child, n in zip(children, (opened, closed, sent, received)):
+                if n:
+                    child.inc(n)
+
     def text(self) -> bytes:
+        self._fold()
         return generate_latest(self.registry)

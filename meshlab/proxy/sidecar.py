@@ -24,7 +24,8 @@ from ..net.tcp import abort_with_reset, listener, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import Span, new_span_id, new_trace_id, now
-from .hbone import Stream, forwarded_for, serve_hbone
+from . import hbone
+from .hbone import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
 from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
@@ -65,8 +66,10 @@ class Sidecar(L7Router):
     async def start(self) -> None:
         self.servers.append(await asyncio.start_server(
             self._outbound, sock=listener(capture.listen_ip(self.pod, self.net), OUTBOUND_PORT)))
-        self.servers.append(await asyncio.start_server(self._hbone_in, sock=listener(self.pod.ip, HBONE_PORT),
-                                                       ssl=self.hbone_server_tls))
+        # HBONE to this pod (from a ztunnel, or a waypoint): each CONNECT for this pod's IP is
+        # served like any inbound connection, with the tunnel's peer identity
+        self.servers.append(await hbone.serve(listener(self.pod.ip, HBONE_PORT), self.hbone_server_tls,
+                                              self._hbone_stream))
         loop = asyncio.get_running_loop()
         for port in capture.inbound_listeners(self.pod, self.net):
             s = listener(capture.listen_ip(self.pod, self.net), port)
@@ -184,11 +187,6 @@ class Sidecar(L7Router):
         finally:
             self._inbound_conns.pop(writer, None)
             writer.close()
-
-    async def _hbone_in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """HBONE to this pod (from a ztunnel, or a waypoint): each CONNECT for this pod's IP is
-        served like any inbound connection, with the tunnel's peer identity."""
-        await serve_hbone(reader, writer, self._hbone_stream)
 
     async def _hbone_stream(self, stream: Stream, peer_id: str | None) -> None:
         ip, _, port = stream.authority.rpartition(":")

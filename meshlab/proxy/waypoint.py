@@ -17,7 +17,8 @@ from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
 from ..net.tcp import listener
 from ..trace import new_span_id, now
-from .hbone import Stream, forwarded_for, serve_hbone
+from . import hbone
+from .hbone import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
 from ..policy.routing import TrafficPolicy
 from .router import L7Router, Upstream
@@ -40,8 +41,7 @@ class Waypoint(L7Router):
         self.gateway = pod.labels.get("gateway.networking.k8s.io/gateway-name", "waypoint")   # its Gateway's name
 
     async def start(self) -> None:
-        self.servers.append(await asyncio.start_server(self._accept, sock=listener(self.pod.ip, HBONE_PORT),
-                                                       ssl=self.server_tls))
+        self.servers.append(await hbone.serve(listener(self.pod.ip, HBONE_PORT), self.server_tls, self._stream))
 
     def close(self) -> None:
         for s in self.servers:
@@ -51,12 +51,9 @@ class Waypoint(L7Router):
 
     def stats(self) -> dict:
         return {"tunnels": [{"destination": k[0], "address": k[1], "streams": t.opened}
-                            for k, t in self.hbone.pool.tunnels.items()]}
+                            for k, t in self.hbone.pool.all()]}
 
     # -- downstream: HBONE in ------------------------------------------------------------------
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_hbone(reader, writer, self._stream)
-
     async def _stream(self, stream: Stream, peer_id: str | None) -> None:
         ip, _, port = stream.authority.rpartition(":")
         if not port.isdigit():

@@ -11,8 +11,8 @@ where this ztunnel listens once per port and tells the pods apart by address:
 - **15006** — plaintext in (PERMISSIVE): the original destination is the pod and its port — or a
   service's address, when kube-proxy's rule chose one of this node's ambient pods behind it.
 
-Everything after that is the per-pod ztunnel's own code: :meth:`Ztunnel._outbound`,
-:meth:`Ztunnel._inbound` and :meth:`Ztunnel._inbound_plaintext`.
+Everything after that is the per-pod ztunnel's own code (:class:`~.ztunnel.Outbound`,
+:meth:`Ztunnel.deliver`, :class:`~.ztunnel.PlaintextIn`), told the pod by two hooks.
 
 Simplified against Istio 1.21+ (ISTIO-FACTS §2.4): real ztunnel opens these listeners *inside*
 each pod's network namespace and tunnels from the pod's IP, so traffic leaves the pod already
@@ -31,7 +31,8 @@ from ..identity import server_context, spiffe_id
 from ..net import capture
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, PodAddr
 from ..net.tcp import listener
-from .ztunnel import Ztunnel
+from .hbone import Tunnel
+from .ztunnel import Outbound, PlaintextIn, Ztunnel
 
 INBOUND_PLAINTEXT_PORT = capture.INBOUND_CAPTURE_PORT     # 15006
 
@@ -40,42 +41,34 @@ class NodeZtunnel(Ztunnel):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._server_ctx: dict[str, ssl.SSLContext] = {}
-        self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Listen once on the node (again on a net update: nothing to do, pods are looked up per
         connection in the current net)."""
         if self.started:
             return
-        servers = self.started["*node*"] = []
-        servers.append(await asyncio.start_server(self._node_outbound, sock=listener("0.0.0.0", OUTBOUND_PORT)))
-        servers.append(await asyncio.start_server(self._node_plaintext,
-                                                  sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT)))
         loop = asyncio.get_running_loop()
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", HBONE_PORT))
-        s.listen(512)
-        s.setblocking(False)
+        servers = self.started["*node*"] = []
+        servers.append(await loop.create_server(lambda: Outbound(self, None), sock=listener("0.0.0.0", OUTBOUND_PORT)))
+        servers.append(await loop.create_server(lambda: PlaintextIn(self, None, None),
+                                                sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT)))
+        s = listener("0.0.0.0", HBONE_PORT)
         servers.append(_Acceptor(s, asyncio.ensure_future(self._accept_hbone(loop, s))))
 
     def _local_ambient(self, ip: str) -> PodAddr | None:
         p = self.net.pod_by_ip(ip)
         return p if p is not None and p.node == self.node and p.mesh == "ambient" else None
 
-    async def _node_outbound(self, reader, writer) -> None:
-        src = self._local_ambient(writer.get_extra_info("peername")[0])
-        if src is None:                  # not one of ours (rules are stale): refuse it
-            writer.close()
-            return
-        await self._outbound(src, reader, writer)
+    def outbound_source(self, transport, pod: PodAddr | None) -> PodAddr | None:
+        """The pod is the connection's source address (None if not one of ours: stale rules)."""
+        peer = transport.get_extra_info("peername")
+        return self._local_ambient(peer[0]) if peer else None
 
-    async def _node_plaintext(self, reader, writer) -> None:
+    def plaintext_target(self, transport, pod, port) -> tuple[PodAddr, int] | None:
         try:
-            ip, port = capture.socket_original_dst(writer.get_extra_info("socket"))
+            ip, port = capture.socket_original_dst(transport.get_extra_info("socket"))
         except OSError:
-            writer.close()
-            return
+            return None
         pod = self._local_ambient(ip)
         svc = self.net.service_at(ip, port) if pod is None else None
         if svc is not None:
@@ -83,18 +76,15 @@ class NodeZtunnel(Ztunnel):
             # and sent the connection here (rules.node_rules); any of them is as likely
             local = [p for p in map(self._local_ambient, (self.net.pod(n).ip for n in svc.endpoints)) if p]
             if local:
-                pod, port = self.rng.choice(local), svc.target_port
+                pod, port = self.core.rng.choice(local), svc.target_port
         if pod is None or port not in pod.ports:
-            writer.close()
-            return
-        await self._inbound_plaintext(pod, port, reader, writer)
+            return None
+        return pod, port
 
     async def _accept_hbone(self, loop, lsock: socket.socket) -> None:
         while True:
             sock, _ = await loop.sock_accept(lsock)
-            t = asyncio.ensure_future(self._hbone_connection(loop, sock))
-            self._tasks.add(t)
-            t.add_done_callback(self._tasks.discard)
+            self.spawn(self._hbone_connection(loop, sock))
 
     async def _hbone_connection(self, loop, sock: socket.socket) -> None:
         try:
@@ -106,18 +96,11 @@ class NodeZtunnel(Ztunnel):
         if pod is None:
             sock.close()
             return
-        reader = asyncio.StreamReader(limit=1 << 20)
-        proto = asyncio.StreamReaderProtocol(reader)
         try:
-            transport, _ = await loop.connect_accepted_socket(lambda: proto, sock, ssl=self._tls_for(pod))
+            await loop.connect_accepted_socket(
+                lambda: Tunnel(False, lambda s, peer_id: self.deliver(pod, s, peer_id)), sock, ssl=self._tls_for(pod))
         except (OSError, ssl.SSLError, KeyError):
             sock.close()
-            return
-        writer = asyncio.StreamWriter(transport, proto, reader, loop)
-        try:
-            await self._inbound(pod, reader, writer)
-        finally:
-            writer.close()
 
     def _tls_for(self, pod: PodAddr) -> ssl.SSLContext:
         ident = spiffe_id(pod.namespace, pod.service_account)
@@ -126,11 +109,6 @@ class NodeZtunnel(Ztunnel):
             cert, key = self.certs[ident]
             ctx = self._server_ctx[ident] = server_context(cert, key, self.root, alpn=["h2"])
         return ctx
-
-    def close(self) -> None:
-        super().close()
-        for t in list(self._tasks):
-            t.cancel()
 
 
 class _Acceptor:

@@ -1,4 +1,4 @@
-"""The HBONE driver's HTTP/2 settings, on h2's sans-IO connection (no sockets): what meshlab
+"""The h2 engine's HTTP/2 settings (HBONE's fallback engine), on h2's sans-IO connection (no sockets): what meshlab
 changes from h2's defaults still speaks HTTP/2 a peer with the defaults accepts, and a pooled
 tunnel's memory does not grow with every connection it has carried."""
 
@@ -7,7 +7,8 @@ import h2.connection
 import h2.events
 from hypothesis import given, settings, strategies as st
 
-from meshlab.proxy.hbone import _Connection, h2_connection, unique
+from meshlab.proxy.h2engine import h2_connection
+from hpack import NeverIndexedHeaderTuple
 
 
 def _pair():
@@ -24,7 +25,7 @@ def _pair():
 def _one_stream(client, server, authority: str, traceparent: str) -> dict:
     sid = client.get_next_available_stream_id()
     client.send_headers(sid, [(":method", "CONNECT"), (":authority", authority),
-                              unique("traceparent", traceparent), ("baggage", "k8s.pod.name=a")])
+                              NeverIndexedHeaderTuple("traceparent", traceparent), ("baggage", "k8s.pod.name=a")])
     got = [e for e in server.receive_data(client.data_to_send()) if isinstance(e, h2.events.RequestReceived)]
     server.send_headers(sid, [(":status", "200")], end_stream=True)
     client.receive_data(server.data_to_send())
@@ -54,5 +55,5 @@ def test_a_tunnel_remembers_a_bounded_number_of_closed_streams():
     client, server = _pair()
     for i in range(3000):
         _one_stream(client, server, "10.0.0.5:9080", f"00-{i:032x}-{i:016x}-01")
-    assert len(client._closed_streams) <= _Connection.MAX_CLOSED_STREAMS < 3000
+    assert len(client._closed_streams) <= type(client).MAX_CLOSED_STREAMS < 3000
     assert not client.open_outbound_streams
