@@ -28,9 +28,11 @@ import signal
 import socket
 import sys
 
+#: Imported before any fork (a module's ``preload()``, if it has one, runs too: work every child
+#: would otherwise repeat, such as parsing libnghttp2's declarations and making its callbacks).
 PRELOAD = ("meshlab.apps.worker", "meshlab.apps.bookinfo", "meshlab.apps.httpbin", "meshlab.proxy.main",
-           "meshlab.proxy.sidecar", "meshlab.proxy.ztunnel", "meshlab.proxy.waypoint", "uvloop",
-           "prometheus_client")
+           "meshlab.proxy.sidecar", "meshlab.proxy.ztunnel", "meshlab.proxy.waypoint", "meshlab.proxy.h2engine",
+           "uvloop", "prometheus_client")
 CONTROL_FD = 3
 
 
@@ -97,7 +99,9 @@ def _child(req: dict, fds: list[int], sock: socket.socket) -> None:
 
 def main() -> None:
     for m in PRELOAD:
-        importlib.import_module(m)
+        hook = getattr(importlib.import_module(m), "preload", None)
+        if hook is not None:
+            hook()
     sock = socket.socket(fileno=CONTROL_FD)
     signal.signal(signal.SIGCHLD, _reap)
     while True:

@@ -118,7 +118,6 @@ async def connect_from(ip: str, port: int, src_ip: str | None, net, protocol_fac
         sock.close()
         raise
     if protocol_factory is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return await asyncio.get_running_loop().create_connection(protocol_factory, sock=sock)
     return await asyncio.open_connection(sock=sock)
 

@@ -62,6 +62,16 @@ async def connect(sock: socket.socket, ip: str, port: int) -> None:
         pass
     except OSError as e:                      # refused or unreachable at once (a local address)
         raise _failed(e.errno, ip, port) from None
+    # To a local address the kernel has usually finished the handshake (or refused it) before
+    # connect(2) returns: then there is nothing to wait for (saves an event-loop round trip).
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise _failed(err, ip, port)
+    try:
+        sock.getpeername()
+        return
+    except OSError:
+        pass
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     fd = sock.fileno()

@@ -97,7 +97,8 @@ class Nghttp2Engine(Engine):
         if self._s is None:
             return []
         self.events = ev = []
-        rc = self._lib.nghttp2_session_mem_recv(self._s, data, len(data))
+        rc = self._lib.nghttp2_session_mem_recv(self._s, data if type(data) is bytes else self._ffi.from_buffer(data),
+                                                len(data))
         if rc < 0:                      # fatal (a flood, a bad preface): say goodbye, stop reading
             self._lib.nghttp2_session_terminate_session(self._s, PROTOCOL_ERROR)
             self.alive = False
@@ -332,7 +333,7 @@ class H2Engine(Engine):
         if not self.alive:
             return []
         try:
-            events = self.conn.receive_data(data)
+            events = self.conn.receive_data(bytes(data))
         except h2.exceptions.ProtocolError:
             self.alive = False            # h2 has queued the GOAWAY
             return []
@@ -493,6 +494,13 @@ def choose(name: str | None = None) -> tuple[str, str]:
             raise ValueError(f"MESHLAB_H2_ENGINE=nghttp2, but {ng.why_missing()}")
         return "h2", f"fallback: {ng.why_missing()}"
     return "nghttp2", "asked for" if want else "libnghttp2 loaded"
+
+
+def preload() -> None:
+    """Choose the engine and, for nghttp2, load the library and make its callbacks: once, in the
+    process that forks the proxies (the zygote), so they share it instead of each redoing it."""
+    if engine_name() == "nghttp2":
+        _callbacks()
 
 
 def engine_name() -> str:

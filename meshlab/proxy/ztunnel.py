@@ -56,6 +56,7 @@ class Ztunnel:
         self.started: dict[str, list] = {}      # pod -> its listeners
         self.open: set = set()                  # connections in flight (their protocol objects)
         self._tasks: set[asyncio.Task] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def net(self) -> ClusterNet:
@@ -80,7 +81,7 @@ class Ztunnel:
     async def start(self) -> None:
         """Listen for every ambient pod of this node (and stop for pods that left ambient):
         what istio-cni sets up in each pod's network as it enrolls, with no pod restart."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         local = {p.name: p for p in self.local_pods()}
         for name in [n for n in self.started if n not in local]:
             for s in self.started.pop(name):
@@ -118,7 +119,7 @@ class Ztunnel:
             t.cancel()
 
     def spawn(self, coro) -> None:
-        t = asyncio.ensure_future(coro)
+        t = self.loop.create_task(coro)
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
 

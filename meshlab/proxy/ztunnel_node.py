@@ -47,7 +47,7 @@ class NodeZtunnel(Ztunnel):
         connection in the current net)."""
         if self.started:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         servers = self.started["*node*"] = []
         servers.append(await loop.create_server(lambda: Outbound(self, None), sock=listener("0.0.0.0", OUTBOUND_PORT)))
         servers.append(await loop.create_server(lambda: PlaintextIn(self, None, None),
