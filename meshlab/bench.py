@@ -142,13 +142,39 @@ spec:
 """
 
 
-def _measure(lab, url: str, n1: int, n32: int) -> dict:
-    lab.load(url=url, requests=min(100, n1), concurrency=1, progress=False)              # warm
-    one = lab.load(url=url, requests=n1, concurrency=1, progress=False).summary()
-    many = lab.load(url=url, requests=n32, concurrency=32, progress=False)
+#: A request that asks for a new connection every time (the client and server close it after the
+#: answer), as Bookinfo's productpage opens one per call: what a ztunnel pays for per connection.
+NEW_CONNECTION = [("connection", "close")]
+
+
+def _cpu_by_role(lab, extra_pids: dict[str, list[int]] | None = None) -> dict[str, float]:
+    """CPU seconds so far, summed per proxy role (and per named group of other processes)."""
+    out: dict[str, float] = {}
+    for u in lab.usage().values():
+        if u.role in ("sidecar", "ztunnel", "waypoint"):
+            out[u.role] = out.get(u.role, 0.0) + u.cpu_s
+    for name, pids in (extra_pids or {}).items():
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                out[name] = out.get(name, 0.0) + t.user + t.system
+            except psutil.Error:
+                pass
+    return out
+
+
+def _measure(lab, url: str, n1: int, n32: int, headers=None, pids: dict[str, list[int]] | None = None) -> dict:
+    """p50/p99 at concurrency 1, requests per second at 32, and each proxy role's CPU per request
+    over the concurrency-32 run (µs; with :data:`NEW_CONNECTION`, a request is a connection)."""
+    lab.load(url=url, requests=min(100, n1), concurrency=1, headers=headers, progress=False)              # warm
+    one = lab.load(url=url, requests=n1, concurrency=1, headers=headers, progress=False).summary()
+    before = _cpu_by_role(lab, pids)
+    many = lab.load(url=url, requests=n32, concurrency=32, headers=headers, progress=False)
+    after = _cpu_by_role(lab, pids)
     ok = one["requests"]["ok"] == n1 and many.summary()["requests"]["ok"] == n32
+    cpu = {role: round((after[role] - before.get(role, 0.0)) / n32 * 1e6, 1) for role in after}
     return {"p50_ms": one["latency_ms"]["p50"], "p99_ms": one["latency_ms"]["p99"],
-            "rps_c32": round(n32 / many.wall_s, 1), "all_ok": ok}
+            "rps_c32": round(n32 / many.wall_s, 1), "all_ok": ok, "cpu_us_per_request": cpu}
 
 
 def _references(lab, n1: int, n32: int, workdir) -> dict:
@@ -188,13 +214,17 @@ def _references(lab, n1: int, n32: int, workdir) -> dict:
             procs.append(subprocess.Popen([stunnel, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         try:
             time.sleep(0.5)
-            out["stunnel pair (L4 mTLS)"] = _measure(lab, f"http://{front}/get", n1, n32)
+            pids = {"stunnel": [p.pid for p in procs]}
+            out["stunnel pair (L4 mTLS)"] = _measure(lab, f"http://{front}/get", n1, n32, pids=pids)
+            out["stunnel pair (L4 mTLS), new connection per request"] = _measure(
+                lab, f"http://{front}/get", n1, n32, NEW_CONNECTION, pids=pids)
         finally:
             for p in procs:
                 p.terminate()
                 p.wait(5)
     else:
         out["stunnel pair (L4 mTLS)"] = {"skipped": "stunnel is not installed (Debian: apt-get install stunnel4)"}
+        out["stunnel pair (L4 mTLS), new connection per request"] = out["stunnel pair (L4 mTLS)"]
     shutil.rmtree(work, ignore_errors=True)
     return out
 
@@ -213,14 +243,20 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
                                           if f in per_round[0][0][k]}),
                  "all_ok": all(pr[0].get(k, {}).get("all_ok", True) for pr in per_round)}
             for k in per_round[0][0]}
+    for k, r in rows.items():
+        if "cpu_us_per_request" in r:
+            r["cpu_us_per_request"] = {role: _median([pr[0][k]["cpu_us_per_request"][role] for pr in per_round
+                                                      if role in pr[0].get(k, {}).get("cpu_us_per_request", {})])
+                                       for role in r["cpu_us_per_request"]}
     ratios = {k: _median([pr[1][k] for pr in per_round if k in pr[1]]) for k in per_round[0][1]}
     ranges = {k: [min(pr[1][k] for pr in per_round if k in pr[1]), max(pr[1][k] for pr in per_round if k in pr[1])]
               for k in per_round[0][1]}
     out = {"benchmark": "hops", "topology": "minimal", "url": "http://server:8000/get", "requests_c1": requests,
            "requests_c32": requests_c32, "cpus": psutil.cpu_count(), "rounds": rounds, "rows": rows,
            "ratios": ratios, "ratio_ranges": ranges,
+           "h2_engine": _engine(),
            "note": "The client and server are this lab's Python apps in every row; 'added' is against the "
-                   "no-proxy row of this same run. Sidecar hops are measured with mTLS and in plaintext "
+                   "no-proxy row of this same run (new-connection rows: against the no-proxy new-connection row). Sidecar hops are measured with mTLS and in plaintext "
                    "(a DestinationRule with tls mode DISABLE for the server); a waypoint hop is always "
                    "HBONE (mTLS) on both sides, as in Istio."}
     if json_path:
@@ -231,13 +267,17 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
         return 0
     print(f"\nhop benchmark · minimal (client pod -> server pod, GET /get) · {out['cpus']} CPUs · "
           f"c=1: {requests} requests, c=32: {requests_c32}")
-    print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'req/s c32':>11}")
+    w = max(len(k) for k in rows) + 2
+    print(f"{'':{w}}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'req/s c32':>11}  CPU µs per request (c32)")
     for k, r in rows.items():
         if "skipped" in r:
-            print(f"{k:34}  skipped: {r['skipped']}")
+            print(f"{k:{w}}  skipped: {r['skipped']}")
             continue
-        print(f"{k:34}{r['p50_ms']:9.3f}{r['p99_ms']:9.3f}{r.get('added_p50_ms', 0):9.3f}"
-              f"{r.get('added_p99_ms', 0):9.3f}{r['rps_c32']:11.1f}" + ("" if r["all_ok"] else "  (some failed)"))
+        cpu = ", ".join(f"{role} {v:.0f}" for role, v in r.get("cpu_us_per_request", {}).items())
+        print(f"{k:{w}}{r['p50_ms']:9.3f}{r['p99_ms']:9.3f}{r.get('added_p50_ms', 0):9.3f}"
+              f"{r.get('added_p99_ms', 0):9.3f}{r['rps_c32']:11.1f}  {cpu}" + ("" if r["all_ok"] else "  (some failed)"))
+    print("(rows 'new connection per request' are measured against 'no proxy, new connection per request'; "
+          "there a request is a connection, so the CPU column is per connection)")
     if rounds > 1:
         print(f"(medians of {rounds} rounds; each ratio is computed within its round, range in brackets)")
     for k, v in ratios.items():
@@ -247,8 +287,17 @@ def bench_hops(requests: int = 1000, requests_c32: int = 2000, as_json: bool = F
     return 0
 
 
+def _engine() -> str:
+    from .proxy import h2engine
+    return h2engine.describe()
+
+
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
+
+
+#: Rows measured a second time with a new connection for every request.
+NEW_CONNECTION_ROWS = ("no proxy", "sidecar pair (mTLS)", "ztunnel pair (HBONE mTLS)")
 
 
 def _hops_round(requests: int, requests_c32: int, index: int = 0, rounds: int = 1) -> tuple[dict, dict]:
@@ -266,13 +315,16 @@ def _hops_round(requests: int, requests_c32: int, index: int = 0, rounds: int = 
             if "plaintext" in label:
                 lab.apply(PLAINTEXT_DR)
             rows[label] = {**_measure(lab, url, requests, requests_c32), "proxies_in_path": hops}
+            if label in NEW_CONNECTION_ROWS:          # the same hop, a new connection for every request
+                rows[f"{label}, new connection per request"] = {
+                    **_measure(lab, url, requests, requests_c32, NEW_CONNECTION), "proxies_in_path": hops}
             if mode == "none":
                 print(f"bench hops: references (nginx, stunnel){tag} ...", file=sys.stderr)
                 refs = _references(lab, requests, requests_c32, lab.state.dir)
                 for k, v in refs.items():
                     rows[k] = {**v, "proxies_in_path": 1 if k.startswith("nginx") else 2}
-    base = rows["no proxy"]
-    for r in rows.values():
+    for k, r in rows.items():
+        base = rows["no proxy, new connection per request" if k.endswith("new connection per request") else "no proxy"]
         if "p50_ms" in r:
             r["added_p50_ms"] = round(r["p50_ms"] - base["p50_ms"], 3)
             r["added_p99_ms"] = round(r["p99_ms"] - base["p99_ms"], 3)
@@ -292,6 +344,18 @@ def _hops_round(requests: int, requests_c32: int, index: int = 0, rounds: int = 
     if stunnel.get("added_p50_ms"):
         ratios["ztunnel pair added p50 / stunnel pair added p50"] = round(
             rows["ztunnel pair (HBONE mTLS)"]["added_p50_ms"] / stunnel["added_p50_ms"], 2)
+    nc = ", new connection per request"
+    st_nc, zt_nc, sc_nc = (rows.get(f"{k}{nc}", {}) for k in ("stunnel pair (L4 mTLS)", "ztunnel pair (HBONE mTLS)",
+                                                              "sidecar pair (mTLS)"))
+    if st_nc.get("added_p50_ms") and zt_nc.get("added_p50_ms") is not None:
+        ratios["new connection per request: ztunnel pair added p50 / stunnel pair added p50"] = round(
+            zt_nc["added_p50_ms"] / st_nc["added_p50_ms"], 2)
+    if sc_nc.get("added_p50_ms") and zt_nc.get("added_p50_ms") is not None:
+        ratios["new connection per request: ztunnel pair added p50 / sidecar pair added p50"] = round(
+            zt_nc["added_p50_ms"] / sc_nc["added_p50_ms"], 2)
+    zc, sc = zt_nc.get("cpu_us_per_request", {}).get("ztunnel"), sc_nc.get("cpu_us_per_request", {}).get("sidecar")
+    if zc and sc:
+        ratios["new connection per request: ztunnel pair CPU / sidecar pair CPU"] = round(zc / sc, 2)
     return rows, ratios
 
 

@@ -44,7 +44,10 @@ def run_report(lab: Lab, res: LoadResult) -> dict:
                if u.role in PROXY_ROLES]
     for p in proxies:
         p.pop("pid", None)
+    from .proxy import h2engine
     return {"topology": lab.topology.name, "mode": lab.mode, "backend": lab.backend.name,
+            "h2_engine": h2engine.describe() if lab.mode == "ambient" or any(
+                p["role"] in ("ztunnel", "waypoint") for p in proxies) else None,
             "from": res.source, "url": res.url, **{k: res.settings.get(k) for k in ("concurrency", "rate")},
             "startup_s": round(lab.startup_s, 3),
             "pods": sum(1 for m in lab.mesh.values() if m != "waypoint"), "nodes": len(lab.topology.nodes),
@@ -89,6 +92,7 @@ def format_table(res: dict) -> str:
         ("proxy memory, RSS (MB)", lambda r: r["proxy_rss_mb"]),
         ("proxy CPU s per 1000 requests", lambda r: r["proxy_cpu_s_per_1000_requests"]),
         ("every mesh hop mTLS", lambda r: {None: "-", True: "yes", False: "NO"}[r["all_mesh_hops_mtls"]]),
+        ("HBONE's HTTP/2 engine", lambda r: r.get("h2_engine") or "-"),
         ("lab start-up (s)", lambda r: r["startup_s"]),
     ]
     w = max(len(r[0]) for r in rows) + 2

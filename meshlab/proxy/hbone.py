@@ -106,9 +106,14 @@ class Stream:
         self.tunnel.flush_soon()
 
     def backed_up(self) -> bool:
-        """Should whoever feeds this stream pause? (Its bytes are not leaving fast enough.)"""
+        """Should whoever feeds this stream pause? (Its bytes are not leaving fast enough: the
+        socket is backed up, or the peer's flow-control window holds them here.) If so, the
+        sink's ``on_drain()`` is called once they are moving again."""
         t = self.tunnel
-        return t.paused or t.engine.pending(self.id) > _HIGH_WATER
+        if t.paused or t.engine.pending(self.id) > _HIGH_WATER:
+            t.blocked.add(self)
+            return True
+        return False
 
     # -- events from the tunnel ----------------------------------------------------------------
     def _data(self, data: bytes) -> None:
@@ -213,6 +218,7 @@ class Tunnel(asyncio.BufferedProtocol):
         self.peer_identity: str | None = None
         self.opened = 0                             # CONNECT streams this side opened
         self._flush_pending = False
+        self.blocked: set[Stream] = set()          # streams whose source paused (see Stream.backed_up)
         self._drained: asyncio.Future | None = None
         self._tasks: set = set()
         self.on_close: Callable[["Tunnel"], None] | None = None
@@ -295,6 +301,7 @@ class Tunnel(asyncio.BufferedProtocol):
         for s in list(self.streams.values()):
             s._gone("the HBONE connection closed")
         self.streams.clear()
+        self.blocked.clear()
         self._wake_drained()
         if self.on_close is not None:
             self.on_close(self)
@@ -305,9 +312,18 @@ class Tunnel(asyncio.BufferedProtocol):
     def resume_writing(self) -> None:
         self.paused = False
         self._wake_drained()
-        for s in list(self.streams.values()):
-            if s.sink is not None and not s.backed_up():
-                s.sink.on_drain()
+        self._unblock()
+
+    def _unblock(self) -> None:
+        """Sources paused for streams whose bytes now move again (the socket took them, or a
+        WINDOW_UPDATE let the engine frame them): resume them."""
+        if self.paused:
+            return
+        for s in list(self.blocked):
+            if s.gone or self.engine.pending(s.id) <= _HIGH_WATER // 2:
+                self.blocked.discard(s)
+                if not s.gone and s.sink is not None:
+                    s.sink.on_drain()
 
     # -- sending -------------------------------------------------------------------------------
     def flush_soon(self) -> None:
@@ -323,6 +339,10 @@ class Tunnel(asyncio.BufferedProtocol):
         t = self.transport
         if data and t is not None and not t.is_closing():
             t.write(data)
+        if self.blocked:
+            self._unblock()
+            if self._drained is not None:
+                self._wake_drained()
 
     def _wake_drained(self) -> None:
         f, self._drained = self._drained, None
@@ -330,12 +350,13 @@ class Tunnel(asyncio.BufferedProtocol):
             f.set_result(None)
 
     async def drained(self) -> None:
-        """Wait until the socket takes bytes again (or the tunnel closed)."""
-        if self.closed or not self.paused:
-            await asyncio.sleep(0)                  # the engine's own buffer: let a flush run
+        """Wait until bytes move again: the socket takes them, or a flush framed some (or the
+        tunnel closed)."""
+        if self.closed:
             return
         if self._drained is None:
             self._drained = self.loop.create_future()
+        self.flush_soon()
         await self._drained
 
     def _close_transport(self) -> None:

@@ -105,7 +105,8 @@ class Ztunnel:
         destination identity, pod address); more than one per key when one filled up."""
         return {"tunnels": [{"source": k[0], "destination": k[1], "address": k[2], "streams": t.opened,
                              "open": not t.closed} for k, t in self.pool.all()],
-                "h2_engine": hbone.h2engine.describe(), "connections_open": len(self.open)}
+                "h2_engine": hbone.h2engine.describe(), "connections_open": len(self.open),
+                "open": [c.describe() for c in list(self.open)[:20]]}
 
     def update(self, net: ClusterNet) -> None:
         self.core.update(net)
@@ -240,8 +241,8 @@ class _Pipe(asyncio.Protocol):
     def on_end(self) -> None:
         self.stream_done = True
         t = self.transport
-        if t is not None and not t.is_closing() and t.can_write_eof():
-            t.write_eof()
+        if not self.tcp_done and t is not None and not t.is_closing() and t.can_write_eof():
+            t.write_eof()                        # (when the socket's side is done too, close sends the FIN)
         self._maybe_done()
 
     def on_reset(self, reason: str) -> None:
@@ -291,6 +292,12 @@ class _Pipe(asyncio.Protocol):
 
     def recheck(self) -> None:
         """Policy changed: is this connection still allowed?"""
+
+    def describe(self) -> str:
+        s = self.stream
+        return (f"{type(self).__name__} up={self.up} down={self.down} tcp_done={self.tcp_done} "
+                f"stream_done={self.stream_done} stream={'-' if s is None else (s.id, s.local_ended, s.remote_ended, s.gone)}"
+                f" transport={'-' if self.transport is None else 'open'}")
 
 
 class Outbound(_Pipe):
@@ -415,6 +422,8 @@ class Outbound(_Pipe):
             super().data_received(buf)
         if self.tcp_done:
             self.stream.send_end()
+        elif self.transport is not None and not self.stream.backed_up():
+            self.transport.resume_reading()      # paused while the CONNECT was answered (a full buffer)
         self._maybe_done()
 
     def recheck(self) -> None:
@@ -671,6 +680,10 @@ class _Spliced(asyncio.Protocol):
 
     def recheck(self) -> None:
         pass
+
+    def describe(self) -> str:
+        return (f"{type(self).__name__} up={self.up} down={self.down} client_eof={self.client_eof} "
+                f"leg_eof={self.leg_eof_seen} leg={'-' if self.leg is None else 'yes'}")
 
 
 class _Passthrough(_Spliced):
