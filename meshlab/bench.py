@@ -149,10 +149,8 @@ NEW_CONNECTION = [("connection", "close")]
 
 def _cpu_by_role(lab, extra_pids: dict[str, list[int]] | None = None) -> dict[str, float]:
     """CPU seconds so far, summed per proxy role (and per named group of other processes)."""
-    out: dict[str, float] = {}
-    for u in lab.usage().values():
-        if u.role in ("sidecar", "ztunnel", "waypoint"):
-            out[u.role] = out.get(u.role, 0.0) + u.cpu_s
+    from .compare import proxy_cpu_by_role
+    out = proxy_cpu_by_role(lab)
     for name, pids in (extra_pids or {}).items():
         for pid in pids:
             try:

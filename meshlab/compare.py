@@ -76,6 +76,40 @@ def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 
     return out
 
 
+#: Two workloads with the same requests: many requests per connection, or a new connection for
+#: each (the client asks the server to close it, as Bookinfo's productpage opens one per call).
+WORKLOADS = {"keep-alive": [], "new connection per request": [("connection", "close")]}
+
+
+def proxy_cpu_by_role(lab: Lab) -> dict[str, float]:
+    """CPU seconds each proxy role's processes have used so far, summed per role."""
+    out: dict[str, float] = {}
+    for u in lab.usage().values():
+        if u.role in PROXY_ROLES:
+            out[u.role] = out.get(u.role, 0.0) + u.cpu_s
+    return out
+
+
+def cost_shape(topology: str = "minimal", url: str | None = None, requests: int = 400, concurrency: int = 4,
+               backend: str = "loopback") -> dict:
+    """Proxy CPU per request, by mode and workload: what a sidecar's cost grows with (requests: it
+    parses every one) against what a ztunnel's grows with (connections: it never parses HTTP).
+    Returns ``{mode: {workload: {"cpu_us_per_request": µs, "by_role": {role: µs}, "ok": n}}}``."""
+    out: dict = {}
+    for mode in ("sidecar", "ambient"):
+        with Lab(topology, mode=mode, backend=backend, verbose=False) as lab:
+            for name, headers in WORKLOADS.items():
+                lab.load(url=url, requests=max(20, requests // 10), concurrency=concurrency, headers=headers,
+                         progress=False)                                          # warm
+                before = proxy_cpu_by_role(lab)
+                res = lab.load(url=url, requests=requests, concurrency=concurrency, headers=headers, progress=False)
+                after = proxy_cpu_by_role(lab)
+                by_role = {r: round((after[r] - before.get(r, 0.0)) / requests * 1e6, 1) for r in after}
+                out.setdefault(mode, {})[name] = {"cpu_us_per_request": round(sum(by_role.values()), 1),
+                                                  "by_role": by_role, "ok": res.summary()["requests"]["ok"]}
+    return out
+
+
 def format_table(res: dict) -> str:
     modes = list(res)
     rows = [

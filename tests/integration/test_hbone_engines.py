@@ -64,3 +64,15 @@ def test_an_unknown_engine_is_refused_with_the_allowed_names(monkeypatch):
     monkeypatch.setenv("MESHLAB_H2_ENGINE", "quic")
     with pytest.raises(ValueError, match="nghttp2, h2"):
         h2engine.choose()
+
+
+def test_150_concurrent_connections_to_one_pod_open_a_second_tunnel(engine):
+    """Issue 13, defect 1: one HBONE connection carries at most 100 streams (ztunnel's pool
+    limit, announced as SETTINGS_MAX_CONCURRENT_STREAMS); the 101st connection goes on another
+    tunnel to the same pod, instead of being reset."""
+    with Lab("minimal", mode="ambient", verbose=False) as lab:
+        res = lab.load(requests=450, concurrency=150, progress=False)
+        assert res.summary()["requests"]["ok"] == 450, res.summary()
+        stats = [lab.proxies[n].call("stats") for n in lab.proxies if n.startswith("ztunnel")]
+        keys = [(t["source"], t["destination"], t["address"]) for s in stats for t in s["tunnels"]]
+        assert any(keys.count(k) >= 2 for k in keys), keys
