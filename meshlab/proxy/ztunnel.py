@@ -126,8 +126,11 @@ class Ztunnel:
 
     # -- hooks the node-level ztunnel (mininet) overrides --------------------------------------
     def outbound_source(self, transport, pod: PodAddr | None) -> PodAddr | None:
-        """Which pod a captured outbound connection comes from (the listener's, here)."""
-        return pod
+        """Which pod a captured outbound connection comes from: the listener's, when the
+        connection comes from that pod's own address. On loopback any local process can reach
+        15001; only the pod's own connections are its to send with its identity."""
+        peer = transport.get_extra_info("peername")
+        return pod if pod is not None and peer and peer[0] == pod.ip else None
 
     def plaintext_target(self, transport, pod: PodAddr | None, port: int | None) -> tuple[PodAddr, int] | None:
         """Which pod and port a plaintext inbound connection is for (the listener's, here)."""
@@ -321,8 +324,9 @@ class Outbound(_Pipe):
         self.rec = self.z._open(new_trace_id(), new_span_id(), None, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                                 attrs={"direction": "outbound"})
         self.src = self.z.outbound_source(transport, self.src)
-        if self.src is None:                     # not one of ours (rules are stale): refuse it
-            self.fail("not from an ambient pod of this node")
+        if self.src is None:                     # not one of ours (stale rules, or a stranger on loopback)
+            self.rec["decision"] = "deny"
+            self.fail(f"refused: {self.rec['peer']} is not an ambient pod of this node")
             return
         if capture.by_iptables(self.z.net):
             try:
@@ -373,6 +377,11 @@ class Outbound(_Pipe):
         attrs = self.rec["attrs"]
         attrs.update(original_dst=plan.original, endpoint=plan.target.name if plan.target else None)
         self.rec["target"] = plan.target.name if plan.target else plan.authority
+        if plan.target is None and not z.core.in_cluster(ip):
+            self.plan, self.rec["decision"] = None, "deny"
+            self.fail(f"refused: {plan.original} is outside the lab (this lab's ztunnel relays only to "
+                      "the cluster's pods and services)")
+            return
         z.metrics.tcp_opened(plan.labels)
         if not plan.hbone:                       # not in the mesh: plaintext, straight to it
             attrs["passthrough"] = True

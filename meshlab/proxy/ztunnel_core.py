@@ -90,6 +90,15 @@ class ZtunnelCore:
     def local_pods(self) -> list[PodAddr]:
         return [p for p in self.net.pods if p.node == self.node and p.mesh == "ambient"]
 
+    def in_cluster(self, ip: str) -> bool:
+        """Is ``ip`` one of the lab's addresses (a pod, a service, a node)? Simplified: a real
+        ztunnel passes traffic for destinations outside the mesh through; the lab's relays only
+        inside the lab, so on loopback no local process can use it to reach the host's other
+        services (issue 13)."""
+        net = self.net
+        return (net.pod_by_ip(ip) is not None or net.service_at(ip) is not None
+                or ip in net.nodes.values())
+
     # -- outbound ------------------------------------------------------------------------------
     def destination(self, ip: str, port: int) -> tuple[PodAddr | None, str, int]:
         """Who to tunnel to, and the ``:authority`` to ask for: the service's waypoint (with the
