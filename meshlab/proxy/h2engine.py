@@ -33,7 +33,8 @@ HEADERS, DATA, END, RESET, GOAWAY = range(5)
 
 #: Streams one HBONE connection carries at once (``SETTINGS_MAX_CONCURRENT_STREAMS``, which the
 #: server side announces and the client's pool respects by opening another connection): ztunnel's
-#: pool opens another connection past 100 streams (``POOL_MAX_STREAMS_PER_CONNECTION``).
+#: pool opens another connection past 100 streams (istio/ztunnel ``src/config.rs``,
+#: ``DEFAULT_POOL_MAX_STREAMS_PER_CONNECTION = 100``, settable as ``POOL_MAX_STREAMS_PER_CONNECTION``).
 MAX_CONCURRENT_STREAMS = 100
 STREAM_WINDOW = 4 * 1024 * 1024           # per stream: HBONE streams are whole TCP connections
 CONNECTION_WINDOW = 16 * 1024 * 1024
