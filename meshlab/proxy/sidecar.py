@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import asdict
 
 from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
-from ..net import capture, proxyproto
-from ..net.tcp import abort_with_reset, listener, reset_socket
+from ..net import capture, proxyproto, tcp
+from ..net.tcp import abort_with_reset, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import Span, new_span_id, new_trace_id, now
@@ -47,10 +48,9 @@ class Sidecar(L7Router):
         self.app_pool = UpstreamPool(capture.app_source_ip(pod, net))
         self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
         self.hbone = HboneUpstream(pod, client_context(cert, key, root, alpn=["h2"]))
-        self.servers: list = []
+        self.servers: list[tcp.Listener] = []
         self.refused: list[dict] = []        # connections PeerAuthentication turned away
         self._inbound_conns: dict = {}        # open inbound connections -> (port, tls)
-        self._sockets: list[socket.socket] = []
         self._tasks: set[asyncio.Task] = set()
 
     def set_policies(self, objects) -> None:
@@ -63,20 +63,25 @@ class Sidecar(L7Router):
 
     # -- listeners -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self.servers.append(await asyncio.start_server(
-            self._outbound, sock=listener(capture.listen_ip(self.pod, self.net), OUTBOUND_PORT)))
-        self.servers.append(await asyncio.start_server(self._hbone_in, sock=listener(self.pod.ip, HBONE_PORT),
-                                                       ssl=self.hbone_server_tls))
+        """Outbound (15001), HBONE in (15008) and the inbound ports, all accepted by
+        :class:`~meshlab.net.tcp.Listener`: a listener that runs out of descriptors waits and
+        accepts again, and :meth:`stats` shows it (``listeners``)."""
+        ip = capture.listen_ip(self.pod, self.net)
+        self.servers.append(await tcp.serve(ip, OUTBOUND_PORT, self._outbound, name=self.name))
+        self.servers.append(await tcp.serve(self.pod.ip, HBONE_PORT, self._hbone_in, ssl=self.hbone_server_tls,
+                                            name=self.name))
         loop = asyncio.get_running_loop()
         for port in capture.inbound_listeners(self.pod, self.net):
-            s = listener(capture.listen_ip(self.pod, self.net), port)
-            self._sockets.append(s)
-            self.servers.append(asyncio.ensure_future(self._accept_loop(loop, s, port)))
+            self.servers.append(tcp.Listener(tcp.listener(ip, port), lambda sock, port=port: self._spawn(
+                self._inbound(loop, sock, capture.inbound_port(sock, port, self.net))), name=self.name))
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)                    # asyncio keeps only weak references to tasks
+        t.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
         for s in self.servers:
-            s.close() if hasattr(s, "close") else s.cancel()
-        for s in self._sockets:
             s.close()
         self.mesh_pool.close()
         self.app_pool.close()
@@ -84,7 +89,8 @@ class Sidecar(L7Router):
 
     def stats(self) -> dict:
         return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values()),
-                "refused": self.refused[-20:], **self.cluster_stats()}
+                "refused": self.refused[-20:], "listeners": [asdict(s.stats) for s in self.servers],
+                **self.cluster_stats()}
 
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -134,13 +140,6 @@ class Sidecar(L7Router):
         return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
     # -- inbound -------------------------------------------------------------------------------
-    async def _accept_loop(self, loop, lsock: socket.socket, port: int) -> None:
-        while True:
-            sock, _ = await loop.sock_accept(lsock)
-            t = asyncio.ensure_future(self._inbound(loop, sock, capture.inbound_port(sock, port, self.net)))
-            self._tasks.add(t)                # asyncio keeps only weak references to tasks
-            t.add_done_callback(self._tasks.discard)
-
     async def _inbound(self, loop, sock: socket.socket, port: int) -> None:
         accepted = now()
         try:

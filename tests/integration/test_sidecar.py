@@ -156,3 +156,33 @@ def test_head_requests_cross_every_l7_proxy(mode, waypoints, backend):
             r = lab.request("client", "http://server:8000/", method="HEAD", timeout=5)
             assert r.status == 200 and r.body == ""
             assert int(dict(r.headers)["content-length"]) == len(get.body.encode()) > 0
+
+
+def test_a_sidecar_that_ran_out_of_descriptors_accepts_again_and_says_so(outside):
+    """Issue 13, defect 2. The inbound sidecar's descriptor limit is lowered, more connections
+    than it allows are held against its listener, then closed: the listener accepts again (as
+    Envoy's does — the connections it could not take wait in the kernel's backlog), the next
+    request is served, and the proxy counts and logs what happened instead of going deaf."""
+    import os
+    import resource
+    import time
+
+    with Lab("httpbin", mode="sidecar", backend="loopback", verbose=False) as lab:
+        proxy = lab.proxies["httpbin-0/istio-proxy"]
+        ip = lab.pod_ip("httpbin-0")
+        assert lab.request("client", "http://httpbin:8000/get", timeout=5).status == 200
+        in_use = len(os.listdir(f"/proc/{proxy.pid}/fd"))
+        hard = resource.prlimit(proxy.pid, resource.RLIMIT_NOFILE)[1]
+        resource.prlimit(proxy.pid, resource.RLIMIT_NOFILE, (in_use + 30, hard))
+        held = [outside.connect(lab, ip, 8080) for _ in range(100)]
+        time.sleep(0.5)                         # the sidecar accepts what it can, then runs out
+        for s in held:
+            s.close()
+        with outside.connect(lab, ip, 8080) as s:        # a new connection, not one kept alive
+            s.sendall(b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 418")
+        (stats,) = [s for s in proxy.call("stats")["listeners"] if s["address"] == f"{ip}:8080"]
+        assert stats["accept_failures"] > 0 and stats["exhaustions"] >= 1
+        assert "Too many open files" in stats["last_error"]
+        log = proxy.log_path.read_text()
+        assert f"{ip}:8080" in log and "out of file descriptors" in log and "accepts again" in log
