@@ -41,7 +41,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _request_reader() -> MessageReader:
-    return MessageReader("request", max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES,
+    return MessageReader("request", max_head=MAX_HEADER_BYTES, max_headers=None, max_body=MAX_BODY_BYTES,
                          require_host=True, plain_upgrades=True)
 
 
@@ -144,7 +144,8 @@ class ClientConnection:
         self.writer.write(data)
         self.bytes_out += len(data)
         await self.writer.drain()
-        rd = MessageReader("response", head=method == "HEAD", max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES)
+        rd = MessageReader("response", head=method == "HEAD", max_head=MAX_HEADER_BYTES, max_headers=None,
+                           max_body=MAX_BODY_BYTES)
         informational = False
         try:
             while True:

@@ -146,6 +146,24 @@ def test_a_request_pipelined_before_garbage_is_still_answered_by_the_sidecar(htt
     assert b"HTTP/1.1 400" in rest and b"malformed HTTP/1.1" in rest
 
 
+def test_headers_over_envoys_limits_are_a_431_at_once_and_the_sidecar_keeps_working(httpbin, outside):
+    """Issue 13, defect 3. A request whose headers pass Envoy's 60 KiB is answered 431 by the
+    client's own sidecar (the app never sees it); one that never ends is cut off after about
+    60 KiB, not read on until the sidecar's memory runs out (64 MB took 17 s and 263 MB)."""
+    import time
+    r = httpbin.request("client", "http://httpbin:8000/get", headers=[("x-big", "a" * 61 * 1024)], timeout=5)
+    assert r.status == 431 and "client-0/istio-proxy" in r.body and "larger than 61440 bytes" in r.body
+    ip = httpbin.pod_ip("httpbin-0")
+    with outside.connect(httpbin, ip, 8080) as s:
+        t0 = time.monotonic()
+        s.sendall(b"GET /get HTTP/1.1\r\nHost: httpbin\r\nX-Endless: " + b"a" * (1 << 20))
+        answer = s.recv(65536)
+        took = time.monotonic() - t0
+    assert answer.startswith(b"HTTP/1.1 431") and b"httpbin-0/istio-proxy" in answer, answer[:200]
+    assert took < 2.0
+    assert httpbin.request("client", "http://httpbin:8000/get", timeout=5).status == 200
+
+
 @pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", "namespace")])
 def test_head_requests_cross_every_l7_proxy(mode, waypoints, backend):
     """A HEAD response has a content-length but no body: proxies must not wait for one, and they
