@@ -31,7 +31,7 @@ from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
-from .router import UF_BODY, L7Router, Upstream
+from .router import L7Router, Upstream, failure_flag, failure_response
 from .upstream import UpstreamFailure, UpstreamPool
 
 
@@ -219,30 +219,31 @@ class Sidecar(L7Router):
             resp = ex.response
         except UpstreamFailure as e:
             err = e.kind
-            resp = Response(503, [("content-type", "text/plain")], UF_BODY)
+            resp = failure_response(e.kind)
         self.emit(ctx, span_id, "client", t0, resp.status if err is None else None, parent=server_id, error=err,
                    peer=f"{self.pod.local_ip}:{port}", target=f"{self.pod.name}:{port}{req.target}",
                    attrs={"direction": "inbound", "endpoint": self.pod.name})
-        self.metrics.request_values(self._inbound_labels(port, resp.status, err is None, mtls, peer_id,
+        flags = "-" if err is None else failure_flag(err)
+        self.metrics.request_values(self._inbound_labels(port, resp.status, flags, mtls, peer_id,
                                                          peer[0] if peer else None),
                                     (now() - start) * 1000, len(req.body), len(resp.body))
         self.emit(ctx, server_id, "server", start, resp.status, direction="inbound", mtls=mtls,
                    peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                    target=f"{req.method} {req.target}",
-                   attrs={"connection_security_policy": "mutual_tls" if mtls else "none"})
+                   attrs={"connection_security_policy": "mutual_tls" if mtls else "none", "response_flags": flags})
         return resp
 
-    def _inbound_labels(self, port: int, status: int, ok: bool, mtls: bool, peer_id: str | None,
+    def _inbound_labels(self, port: int, status: int, flags: str, mtls: bool, peer_id: str | None,
                         peer_ip: str | None) -> tuple:
         """Istio's labels for a request this sidecar handed its app (``reporter="destination"``),
         built once per distinct peer, port, status: label sets repeat, requests do."""
-        key = ("inbound", port, status, ok, mtls, peer_id, peer_ip)
+        key = ("inbound", port, status, flags, mtls, peer_id, peer_ip)
         values = self._metric_labels.get(key)
         if values is None:
             svc = self.net.services_of(self.pod.name, port)
             values = self._metric_labels[key] = self.metrics.label_values({
                 "reporter": "destination", "request_protocol": "http", "response_code": str(status),
-                "response_flags": "-" if ok else "UF", "connection_security_policy": "mutual_tls" if mtls else "none",
+                "response_flags": flags, "connection_security_policy": "mutual_tls" if mtls else "none",
                 **peer_labels("source", self.net.pod_by_ip(peer_ip) if peer_ip else None, peer_id, peer=True),
                 **peer_labels("destination", self.pod), **service_labels(self.net, svc[0].fqdn if svc else None)})
         return values

@@ -164,6 +164,19 @@ def test_headers_over_envoys_limits_are_a_431_at_once_and_the_sidecar_keeps_work
     assert httpbin.request("client", "http://httpbin:8000/get", timeout=5).status == 200
 
 
+def test_an_app_response_over_envoys_header_count_is_a_502_protocol_error(httpbin):
+    """The app answers with 101 headers: its inbound sidecar cannot read that response (Envoy's
+    max_headers_count, 100) and answers 502, flag UPE, with Envoy's words."""
+    many = "&".join(f"x-{i}=1" for i in range(101))
+    r = httpbin.request("client", f"http://httpbin:8000/response-headers?{many}", timeout=5)
+    assert r.status == 502 and r.body == "upstream connect error or disconnect/reset before headers. " \
+                                         "reset reason: protocol error"
+    inbound = [s for s in httpbin.spans(r.trace_id) if s.kind == "server" and s.attrs.get("direction") == "inbound"]
+    assert [(s.name.startswith("httpbin-"), s.attrs["response_flags"]) for s in inbound] == [(True, "UPE")]
+    fine = "&".join(f"x-{i}=1" for i in range(90))
+    assert httpbin.request("client", f"http://httpbin:8000/response-headers?{fine}", timeout=5).status == 200
+
+
 @pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", "namespace")])
 def test_head_requests_cross_every_l7_proxy(mode, waypoints, backend):
     """A HEAD response has a content-length but no body: proxies must not wait for one, and they

@@ -274,6 +274,20 @@ def test_httpbin_get_and_not_found():
     assert missing["status"] == 404
 
 
+def test_httpbin_response_headers_sends_each_query_parameter_as_a_header():
+    """/response-headers?k=v&k=w answers with the headers k: v and k: w (httpbin's), and refuses
+    one that cannot be sent with a 400."""
+    async def main():
+        async with mesh() as m:
+            return (await m.get(f"{HTTPBIN}/response-headers?x-a=1&x-a=2&x-b=three"),
+                    await m.get(f"{HTTPBIN}/response-headers?x-a=1%0d%0aInjected:%20yes"))
+    ok, bad = run(main())
+    assert ok["status"] == 200 and [tuple(h) for h in ok["headers"] if h[0].startswith("x-")] == \
+        [("x-a", "1"), ("x-a", "2"), ("x-b", "three")]
+    assert json.loads(ok["body"]) == {"x-a": ["1", "2"], "x-b": "three"}
+    assert bad["status"] == 400 and not any(h[0].lower() == "injected" for h in bad["headers"])
+
+
 def test_unknown_service_is_a_dns_error():
     """A request to a name that is no service fails with a DNS error and no status."""
     async def main():
