@@ -50,6 +50,22 @@ def test_a_bad_topology_is_one_clear_error_and_exit_code_2(capsys, tmp_path):
     assert f"{bad}:6: workloads[0].node: unknown node 'node-9'" in err and "nodes: node-1" in err
 
 
+def test_a_topology_nested_too_deep_is_one_clear_error_not_a_traceback(capsys, tmp_path):
+    """Issue 13, defect 6: `meshlab run deep.yaml` printed ~3,000 lines of RecursionError."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: deep\nnodes: " + "[" * 5000 + "]" * 5000 + "\n")
+    policy = tmp_path / "deep-policy.yaml"
+    policy.write_text("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+                      "spec: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")
+    assert main(["run", str(deep), "-n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"meshlab: error: {deep}:2: not valid YAML: nested more than 64 levels deep; " \
+                          "a topology or a policy needs far fewer"
+    assert main(["run", "minimal", "-n", "1", "--apply", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{policy}: document 1, line 4: not valid YAML: nested" in err
+
+
 def test_bad_numbers_are_refused_by_the_parser():
     r = subprocess.run([sys.executable, "-m", "meshlab", "run", "bookinfo", "-n", "0"],
                        capture_output=True, text=True)
