@@ -66,6 +66,22 @@ def test_a_topology_nested_too_deep_is_one_clear_error_not_a_traceback(capsys, t
     assert len(err.strip().splitlines()) == 1 and f"{policy}: document 1, line 4: not valid YAML: nested" in err
 
 
+def test_run_reports_pages_that_say_reviews_unavailable_apart_from_the_failures(capsys, tmp_path):
+    """Issue 13: with every call to reviews aborted, each Bookinfo page is a 200 that says reviews
+    are unavailable. `meshlab run` still counts them ok (HTTP), and says they are partial."""
+    from meshlab.apps.bookinfo import REVIEWS_ERROR
+    abort = tmp_path / "abort-reviews.yaml"
+    abort.write_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n"
+                     "spec:\n  hosts: [reviews]\n  http:\n  - fault: {abort: {percentage: {value: 100}, httpStatus: 503}}\n"
+                     "    route: [{destination: {host: reviews}}]\n")
+    assert main(["run", "bookinfo", "--mode", "sidecar", "--apply", str(abort), "-n", "4", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["requests"]
+    assert (r["ok"], r["failed"], r["partial"], r["partial_failures"]) == (4, 0, 4, {REVIEWS_ERROR: 4})
+    assert main(["run", "bookinfo", "--mode", "sidecar", "--apply", str(abort), "-n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "ok 4  failed 0" in out and f'partial   4 of the ok answers say "{REVIEWS_ERROR}" (4)' in out
+
+
 def test_bad_numbers_are_refused_by_the_parser():
     r = subprocess.run([sys.executable, "-m", "meshlab", "run", "bookinfo", "-n", "0"],
                        capture_output=True, text=True)

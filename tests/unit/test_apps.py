@@ -412,6 +412,22 @@ def test_productpage_with_details_down():
     assert "Reviews served by:" in html
 
 
+def test_the_load_client_notes_the_apps_error_texts_in_an_ok_answer():
+    """The client of a load marks each answer whose body carries an app's own error text (its
+    ``partial``): with reviews down every page is a 200 saying REVIEWS_ERROR; with it up, none."""
+    async def main():
+        async with mesh(down=("reviews-v1-0",)) as m:
+            down = await m.client.load(LoadPlan(requests=4, concurrency=2), "GET", PRODUCTPAGE_URL, [], b"", 30.0)
+        async with mesh() as m:
+            up = await m.client.load(LoadPlan(requests=4, concurrency=2), "GET", PRODUCTPAGE_URL, [], b"", 30.0)
+            one = await m.get(f"{HTTPBIN}/get")
+        return down, up, one
+    down, up, one = run(main())
+    assert [(o.status, o.partial) for o in down] == [(200, (REVIEWS_ERROR,))] * 4
+    assert [(o.status, o.partial) for o in up] == [(200, ())] * 4
+    assert tuple(one["partial"]) == ()          # (a list once it has crossed the control channel)
+
+
 def test_productpage_with_reviews_down_retries_once():
     """With reviews down, the page says "Error fetching product reviews!" and "Sorry, product
     reviews are currently unavailable for this book.", and productpage's runtime recorded two
