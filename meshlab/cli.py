@@ -163,6 +163,9 @@ def cmd_run(a) -> int:
     print(f"requests  sent {r['sent']}  ok {r['ok']}  failed {r['failed']}  "
           f"({100 * (r['success_rate'] or 0):.1f}% ok)   by status: "
           + ", ".join(f"{k}: {v}" for k, v in sorted(r["by_status"].items())))
+    if r["partial"]:
+        print(f"partial   {r['partial']} of the ok answers say "
+              + ", ".join(f'"{text}" ({n})' for text, n in r["partial_failures"].items()))
     if lat["count"]:
         print(f"latency   p50 {lat['p50']:.2f} ms   p90 {lat['p90']:.2f} ms   p99 {lat['p99']:.2f} ms   "
               f"max {lat['max']:.2f} ms   ({out['throughput_rps']} req/s)")

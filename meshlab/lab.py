@@ -572,7 +572,8 @@ class Lab:
         path = path_of(tid, self.spans(tid, collect=False), self._l4()) if tid else None
         return RequestResult(source=name, url=url, status=r["status"], error=r["error"],
                              latency_ms=(r["end"] - r["start"]) * 1000, path=path, body=r.get("body", ""),
-                             headers=tuple(tuple(h) for h in r.get("headers", [])), trace_id=tid)
+                             headers=tuple(tuple(h) for h in r.get("headers", [])), trace_id=tid,
+                             partial=tuple(r.get("partial", ())))
 
     def load(self, source: str | None = None, url: str | None = None, *, requests: int | None = None,
              duration: float | None = None, rate: float | None = None, concurrency: int = 1,

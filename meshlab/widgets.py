@@ -278,8 +278,11 @@ class ControlPanel(w.VBox):
             res = self.lab.load(requests=self.requests.value, concurrency=self.concurrency.value, progress=False)
             s = res.summary()
             lat = s["latency_ms"]
-            self.status.value = (f"<b>{s['requests']['ok']}/{s['requests']['sent']} ok</b> · p50 {lat['p50']:.2f} ms "
-                                 f"· p90 {lat['p90']:.2f} ms · p99 {lat['p99']:.2f} ms · mode {self.lab.mode}")
+            partial = s["requests"]["partial"]
+            self.status.value = (f"<b>{s['requests']['ok']}/{s['requests']['sent']} ok</b>"
+                                 + (f" ({partial} of them partial: an app's error text in the page)" if partial else "")
+                                 + f" · p50 {lat['p50']:.2f} ms · p90 {lat['p90']:.2f} ms · p99 {lat['p99']:.2f} ms"
+                                 f" · mode {self.lab.mode}")
             self.last_result = res
             self.runs = (self.runs + [{"label": self._change, "latencies_ms": res.latencies_ms(),
                                        "ok": s["requests"]["ok"], "sent": s["requests"]["sent"]}])[-MAX_RUNS:]

@@ -4,12 +4,14 @@ so a problem becomes one error naming all three and what is allowed.
 
 The error class is the caller's (:class:`~meshlab.errors.TopologyError`,
 :class:`~meshlab.errors.PolicyError`); ``context`` carries extra fields for it (a document index).
+Reading the text is shared too: :func:`compose_documents` (nesting limited to :data:`MAX_DEPTH`),
+:func:`yaml_problem` (what PyYAML found wrong, and on which line), :func:`dict_to_yaml`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import yaml
 
@@ -20,6 +22,84 @@ _LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-
 _LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                dict: "a mapping", list: "a list"}
+
+
+#: How deep a document may nest. Istio's policies need about ten levels, topologies fewer; PyYAML's
+#: composer recurses a few frames a level and hits Python's recursion limit a few hundred levels
+#: down, with a bare RecursionError. Past this depth the reader stops first, naming the line.
+MAX_DEPTH = 64
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a topology or a policy needs far fewer"
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to compose a node nested deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, _TOO_DEEP, self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def compose_documents(text: str) -> Iterator[yaml.Node | None]:
+    """The node tree of each YAML document in ``text``, one at a time, so a caller knows which
+    document a :class:`yaml.YAMLError` is in (:func:`yaml_problem` words it). PyYAML refuses a
+    character YAML does not allow (a NUL byte ...) before reading anything; here the documents
+    before the one holding it come first, then the error."""
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if bad is None:
+        yield from yaml.compose_all(text, Loader=_DepthLimitedLoader)
+        return
+    try:                     # (with the character blanked, so that PyYAML reads the documents before it)
+        for node in yaml.compose_all(yaml.reader.Reader.NON_PRINTABLE.sub(" ", text), Loader=_DepthLimitedLoader):
+            if node is None or node.end_mark.index > bad.start():
+                break
+            yield node
+    except yaml.MarkedYAMLError as e:
+        if e.problem_mark is not None and e.problem_mark.index < bad.start():
+            raise            # a problem before the character: it comes first
+    raise yaml.reader.ReaderError("<unicode string>", bad.start(), ord(bad.group()), "unicode",
+                                  "special characters are not allowed")
+
+
+def yaml_problem(e: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """What PyYAML found wrong in ``text``, and the 1-based line. A character YAML refuses (a NUL
+    byte ...) comes from PyYAML's reader as an offset into the text: it becomes a line and column."""
+    if isinstance(e, yaml.reader.ReaderError):
+        start = text.rfind("\n", 0, e.position) + 1
+        char = e.character if isinstance(e.character, int) else ord(e.character)
+        return (f"unacceptable character #x{char:04x} (column {e.position - start + 1}): {e.reason}",
+                text.count("\n", 0, e.position) + 1)
+    mark = getattr(e, "problem_mark", None)
+    return getattr(e, "problem", None) or str(e), mark.line + 1 if mark else None
+
+
+def dict_to_yaml(source: dict, error_cls, file: str = "<dict>") -> str:
+    """YAML text for a document given as Python data, read back as a file is. ``error_cls`` for
+    what YAML cannot hold: an arbitrary object, or nesting past :data:`MAX_DEPTH` (which PyYAML's
+    writer, recursive too, would answer with a RecursionError)."""
+    stack = [(source, 1)]
+    while stack:                                  # iteratively: the nesting is what is in question
+        obj, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise error_cls(_TOO_DEEP, file=file)
+        if isinstance(obj, dict):
+            stack += [(v, depth + 1) for v in obj.values()]
+        elif isinstance(obj, (list, tuple)):
+            stack += [(v, depth + 1) for v in obj]
+    try:
+        return yaml.safe_dump(source, sort_keys=False)
+    except yaml.YAMLError as e:
+        bad = e.args[-1] if e.args else e
+        raise error_cls(f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
+                        "strings, numbers, true/false and None", file=file) from None
 
 
 class YamlNode:

@@ -21,6 +21,9 @@ from .runtime import AppRuntime, CallResult
 DETAILS_ERROR = "Sorry, product details are currently unavailable for this book."
 REVIEWS_ERROR = "Sorry, product reviews are currently unavailable for this book."
 RATINGS_ERROR = "Ratings service is currently unavailable"
+#: The texts with which a page (or reviews' JSON) answers 200 while a service behind it failed:
+#: a partial failure, which the load client notes apart from the HTTP status (Outcome.partial).
+PARTIAL_FAILURES = (DETAILS_ERROR, REVIEWS_ERROR, RATINGS_ERROR)
 
 REVIEWS = [
     ("Reviewer1", "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!", 5),

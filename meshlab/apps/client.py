@@ -2,7 +2,8 @@
 
 Every request starts a new trace (fresh ``x-request-id`` and ``traceparent``) and records a
 ``client`` span with role ``client``. Connections are kept alive per load connection, and
-replaced after any failure.
+replaced after any failure. Each answer's body is looked at for the apps' own error texts
+(``Outcome.partial``): a page can be a 200 and still say that a service behind it failed.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from urllib.parse import urlsplit
 
 from ..net.http1 import ClientConnection, Response
 from ..trace import TraceContext, new_request_id, new_trace_id, now
+from .bookinfo import PARTIAL_FAILURES
 from .loadgen import LoadPlan, Outcome, run_load
 from .runtime import AppRuntime
 
 MAX_BODY_RETURNED = 1_000_000
+_PARTIAL = tuple(t.encode() for t in PARTIAL_FAILURES)     # looked for in every answer's body
 
 
 class Client:
@@ -53,8 +56,9 @@ class Client:
             return await self._connection(conn_no, host, port, t)
         resp, err, span = await self.rt.attempt(method, url, hs, body, ctx, None, timeout, role="client",
                                                 connect=connect if keepalive else None)
+        partial = tuple(t for t in _PARTIAL if t in resp.body) if resp is not None else ()
         return Outcome(index, span.start, span.end, span.status, err, ctx.trace_id, rid,
-                       max(conn_no, 0)), resp
+                       max(conn_no, 0), tuple(t.decode() for t in partial)), resp
 
     async def request(self, method, url, headers, body=b"", timeout=30.0) -> dict:
         out, resp = await self.send(method, url, headers, body, timeout)

@@ -1,7 +1,9 @@
-"""An httpbin-like app (Istio's ``samples/httpbin``): /status/{codes}, /delay/{s}, /headers, /ip, /get.
+"""An httpbin-like app (Istio's ``samples/httpbin``): /status/{codes}, /delay/{s}, /headers, /ip, /get,
+/response-headers.
 
 ``/status/503`` answers 503; ``/status/200,503`` picks one at random; ``/status/200:3,503:1``
 weights the choice, as httpbin does (final statuses only: 200-599). ``/delay/n`` waits n seconds (at most 10, as httpbin).
+``/response-headers?k=v&k=w`` answers with each query parameter as a response header, as httpbin does.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import random
 
 from ..net.http1 import Request, Response, json_response, text_response
+from ..net.httpparse import check_header
 from ..trace import TraceContext
 from .runtime import AppRuntime
 
@@ -69,6 +72,14 @@ def make_httpbin(rt: AppRuntime):
             return json_response(200, _get_dict(req, rt))
         if head == "headers":
             return json_response(200, {"headers": _get_dict(req, rt)["headers"]})
+        if head == "response-headers":
+            hs = [(k, v) for k, vs in req.query.items() for v in vs]
+            try:
+                for k, v in hs:
+                    check_header(k, v)
+            except ValueError as e:
+                return text_response(400, f"cannot send that as a response header: {e}\n")
+            return json_response(200, {k: v[0] if len(v) == 1 else v for k, v in req.query.items()}, headers=hs)
         if head == "ip":
             return json_response(200, {"origin": req.peer[0] if req.peer else None})
         if head in ("get", "anything"):

@@ -67,6 +67,8 @@ class LoadPlan:
 
 @dataclass(frozen=True)
 class Outcome:
+    """One request's outcome. ``partial``: the apps' own error texts its answer carries (a
+    Bookinfo page that says reviews are unavailable is a 200 all the same)."""
     index: int
     start: float
     end: float
@@ -75,6 +77,7 @@ class Outcome:
     trace_id: str | None = None
     request_id: str | None = None
     connection: int = 0
+    partial: tuple[str, ...] = ()
 
     @property
     def ms(self) -> float:

@@ -35,7 +35,7 @@ def make_handler(rt: AppRuntime):
 async def setup(spec: dict, ch: control.Channel):
     rt = AppRuntime(spec["pod"], app_from_dict(spec["app"]), ClusterNet.from_dict(spec["net"]))
     client = Client(rt)
-    servers: list[asyncio.AbstractServer] = []
+    servers: list = []                   # meshlab.net.tcp.Listener
     handler = make_handler(rt)
     listening = [None]
 
@@ -50,7 +50,7 @@ async def setup(spec: dict, ch: control.Channel):
         servers.clear()
         for port in spec.get("ports", []):
             try:
-                servers.append(await serve(ip, port, handler))
+                servers.append(await serve(ip, port, handler, name=spec["pod"]))
             except OSError as e:
                 raise control.StartupError(f"cannot listen on {ip}:{port}: {e.strerror or e}",
                                            "port-conflict" if e.errno == 98 else "bind",

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 
 from .httpparse import (HttpError, MessageReader, Request, Response, header_tokens, encode_request,
                         encode_response, final_response, find_header)
+from .tcp import Listener, serve as tcp_serve
 
 __all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ClientConnection", "Handler", "Request", "Response",
            "find_header", "handle_connection", "json_response", "serve", "text_response"]
@@ -40,7 +41,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _request_reader() -> MessageReader:
-    return MessageReader("request", max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES,
+    return MessageReader("request", max_head=MAX_HEADER_BYTES, max_headers=None, max_body=MAX_BODY_BYTES,
                          require_host=True, plain_upgrades=True)
 
 
@@ -109,10 +110,10 @@ async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         pass
 
 
-async def serve(host: str, port: int, handler: Handler, **kw) -> asyncio.AbstractServer:
-    """Serve ``handler`` on ``host:port`` (an IP address: see :func:`meshlab.net.tcp.listener`)."""
-    from .tcp import listener
-    return await asyncio.start_server(lambda r, w: handle_connection(r, w, handler), sock=listener(host, port), **kw)
+async def serve(host: str, port: int, handler: Handler, *, name: str = "") -> Listener:
+    """Serve ``handler`` on ``host:port`` (an IP address), accepting as :func:`meshlab.net.tcp.serve`
+    does (through running out of descriptors and back; ``name`` says who in the log)."""
+    return await tcp_serve(host, port, lambda r, w: handle_connection(r, w, handler), name=name)
 
 
 class ClientConnection:
@@ -143,7 +144,8 @@ class ClientConnection:
         self.writer.write(data)
         self.bytes_out += len(data)
         await self.writer.drain()
-        rd = MessageReader("response", head=method == "HEAD", max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES)
+        rd = MessageReader("response", head=method == "HEAD", max_head=MAX_HEADER_BYTES, max_headers=None,
+                           max_body=MAX_BODY_BYTES)
         informational = False
         try:
             while True:

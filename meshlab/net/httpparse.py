@@ -26,6 +26,17 @@ from urllib.parse import parse_qs, urlsplit
 import httptools
 
 MAX_BODY = 8 * 1024 * 1024
+#: Envoy's limits on a header section, which the proxies' reader has by default: 60 KiB of request
+#: target, header names and values (``max_request_headers_kb: 60``; answered 431) and 100 headers
+#: (``max_headers_count``), the same for an upstream's response (source/common/http/http1/codec_impl.cc:
+#: ``checkMaxHeadersSize``, ``completeCurrentHeader``; http/protocol.proto: "the default max request
+#: headers allowed is 60 KiB").
+MAX_HEAD = 60 * 1024
+MAX_HEADERS = 100
+#: A line still arriving counts with its raw bytes, which hold what Envoy does not count (the method,
+#: the version, colons, spaces): this much room keeps a head of exactly the limit from being refused
+#: while its last line is on its way.
+LINE_SLACK = 256
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
                         "upgrade", "trailer", "content-length"})
 
@@ -88,12 +99,14 @@ def header_tokens(value: str) -> set[str]:
     return {t.strip().lower() for t in value.split(",")}
 
 
+def _chunked_coding(headers: list[tuple[str, str]]) -> bool:
+    """The body is chunked (the last transfer coding)."""
+    return any(k == "transfer-encoding" and v.rsplit(",", 1)[-1].strip().lower() == "chunked" for k, v in headers)
+
+
 def _framed(headers: list[tuple[str, str]]) -> bool:
     """The message says where its body ends (a length, or chunked as the last coding)."""
-    for k, v in headers:
-        if k == "content-length" or (k == "transfer-encoding" and v.rsplit(",", 1)[-1].strip().lower() == "chunked"):
-            return True
-    return False
+    return any(k == "content-length" for k, _ in headers) or _chunked_coding(headers)
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -137,15 +150,16 @@ def _malformed(kind: str, exc: Exception, headers_complete: bool) -> str:
 
 
 class _Partial:
-    __slots__ = ("url", "headers", "body", "size", "head", "pending")
+    __slots__ = ("url", "headers", "body", "size", "head", "count", "url_counted")
 
     def __init__(self):
         self.url = b""
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
-        self.size = 0          # body bytes so far
-        self.head = 0          # bytes of the start line and header lines parsed so far
-        self.pending = 0       # bytes fed while this message's head was still incomplete
+        self.size = 0             # body bytes so far
+        self.head = 0             # Envoy's measure of the header (then trailer) section so far
+        self.count = 0            # header (then trailer) fields so far
+        self.url_counted = False  # the request target is in ``head`` (once its line has ended)
 
 
 class MessageReader:
@@ -160,19 +174,23 @@ class MessageReader:
     ``content-length`` says, and the reader is spent (``keep_alive`` is False; ``peer_keep_alive``
     says whether the response itself allowed reuse).
 
-    Limits, all optional: ``max_head`` bytes of start line and headers (431), ``max_body`` bytes of
-    body (413). ``require_host``: an HTTP/1.1 request without exactly one Host is a 400, as h11
+    Limits (None: none): ``max_head`` bytes of request target, header names and values, as Envoy
+    counts them (431), and ``max_headers`` header fields (431) — Envoy's defaults
+    (:data:`MAX_HEAD`, :data:`MAX_HEADERS`), trailers counted apart; ``max_body`` bytes of body
+    (413). Parsing takes time linear in the bytes fed, however they are cut (see :meth:`feed`).
+    ``require_host``: an HTTP/1.1 request without exactly one Host is a 400, as h11
     and RFC 9112 have it (llhttp does not check). ``plain_upgrades``: an Upgrade or CONNECT request
     is an ordinary request that the reader reads on after (an origin server that never switches
     protocols); otherwise it is a 501.
     """
 
-    def __init__(self, kind: str, head: bool = False, *, max_head: int | None = None,
-                 max_body: int | None = MAX_BODY, require_host: bool = False, plain_upgrades: bool = False):
+    def __init__(self, kind: str, head: bool = False, *, max_head: int | None = MAX_HEAD,
+                 max_headers: int | None = MAX_HEADERS, max_body: int | None = MAX_BODY,
+                 require_host: bool = False, plain_upgrades: bool = False):
         if kind not in ("request", "response"):
             raise ValueError(f"kind must be 'request' or 'response', not {kind!r}")
         self.kind, self.head = kind, head
-        self.max_head, self.max_body = max_head, max_body
+        self.max_head, self.max_headers, self.max_body = max_head, max_headers, max_body
         self.require_host, self.plain_upgrades = require_host, plain_upgrades
         self._parser = self._new_parser()
         self._cur: _Partial | None = None
@@ -182,6 +200,10 @@ class MessageReader:
         self.keep_alive = True
         self.peer_keep_alive = True
         self.headers_complete = False
+        self._mid_line = False          # the parser holds the start of a line it joins piece by piece
+        self._piece = 0                 # ... that many bytes of it (when surely this message's)
+        self._held = bytearray()        # the rest of that line so far, kept until it ends
+        self._framing = False           # past the head, the parser is in a chunk-size or trailer line
 
     def _new_parser(self):
         return (httptools.HttpRequestParser if self.kind == "request" else httptools.HttpResponseParser)(self)
@@ -197,30 +219,61 @@ class MessageReader:
         self.headers_complete = False
 
     def on_url(self, url: bytes):
-        c = self._cur
-        c.url += url
-        if self.max_head is not None:
-            c.head += len(url)
-            self._check_head(c)
+        self._cur.url += url              # at most two pieces (see feed)
 
     def on_header(self, name: bytes, value: bytes):
         c = self._cur
-        c.headers.append((name.decode("latin-1").lower(), value.rstrip(b" \t").decode("latin-1")))
+        value = value.rstrip(b" \t")
+        c.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        c.count += 1
+        if self.max_headers is not None and c.count > self.max_headers:
+            part = "trailers" if self.headers_complete else "headers"
+            raise self._fail(HttpError(431, f"{self.kind} has more than {self.max_headers} {part}"))
         if self.max_head is not None:
-            c.head += len(name) + len(value) + 4
+            c.head += len(name) + len(value)
+            self._count_url(c)
             self._check_head(c)
+
+    def _count_url(self, c: _Partial):
+        """The request target counts once its line has ended (a header or the end of the head
+        came after it): until then its bytes count as a line still arriving."""
+        if not c.url_counted:
+            c.url_counted = True
+            c.head += len(c.url)
 
     def _fail(self, err: "HttpError") -> "HttpError":
         self._raised = err
         return err
 
+    def _too_large(self) -> "HttpError":
+        part = "trailer section" if self.headers_complete else "header section"
+        return HttpError(431, f"{self.kind} {part} larger than {self.max_head} bytes")
+
     def _check_head(self, c: _Partial):
-        if max(c.head, c.pending) > self.max_head:
-            raise self._fail(HttpError(431, f"{self.kind} header section larger than {self.max_head} bytes"))
+        if c.head > self.max_head:
+            raise self._fail(self._too_large())
+
+    def _check_line(self):
+        """What is counted so far and the line still arriving, against the limit."""
+        c = self._cur
+        if self.max_head is not None and c is not None and \
+                c.head + self._piece + len(self._held) > self.max_head + LINE_SLACK:
+            raise self._too_large()
+
+    def on_chunk_header(self):
+        self._framing = True                # data follows (on_body), or trailers: the last chunk
+
+    def on_chunk_complete(self):
+        self._framing = True                # the next chunk-size line
 
     def on_headers_complete(self):
-        self.headers_complete = True
         c = self._cur
+        if self.max_head is not None:
+            self._count_url(c)
+            self._check_head(c)
+        self.headers_complete = True
+        c.head = c.count = 0                # trailers have limits of their own, as in Envoy
+        self._framing = _chunked_coding(c.headers)     # a chunk-size line comes first
         if self.require_host or self.max_body is not None:
             hosts, length = 0, None
             for k, v in c.headers:
@@ -244,6 +297,7 @@ class MessageReader:
         if c is None:                  # a HEAD response's body a server sent anyway: not part of it
             return
         c.size += len(body)
+        self._framing = False
         if self.max_body is not None and c.size > self.max_body:
             raise self._fail(HttpError(413, f"body larger than {self.max_body} bytes"))
         c.body.append(body)
@@ -267,9 +321,30 @@ class MessageReader:
 
     def feed(self, data: bytes) -> list:
         """The messages ``data`` completes, in order. HttpError if the bytes are not HTTP/1.1
-        this reader accepts (its ``messages`` are those complete before the problem)."""
+        this reader accepts (its ``messages`` are those complete before the problem).
+
+        httptools joins the pieces of a header field (and this reader those of a request target)
+        with ``bytes +=``, each join copying all before it: fed piece by piece, a long line costs
+        time with the square of its length. So once the parser holds the start of such a line,
+        the rest waits here until the line ends and goes in as one piece."""
         if self._stopped:
             return []
+        if self._mid_line:
+            if b"\n" not in data:
+                self._held += data
+                try:
+                    self._check_line()
+                except HttpError as err:
+                    err.messages = self._take()
+                    raise
+                return []
+            if self._held:
+                data = bytes(self._held) + data
+                self._held = bytearray()
+            self._mid_line, self._piece = False, 0
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> list:
         c = self._cur if not self.headers_complete else None
         idle = self._cur is None
         upgraded = None
@@ -296,13 +371,18 @@ class MessageReader:
             raise err from None
         if upgraded is not None:
             return self._read_on_after_upgrade(data[upgraded:])
-        if self.max_head is not None and self._cur is not None and not self.headers_complete:
-            # bytes of a head still incomplete, which httptools holds without telling: all of data
-            # if the head began before it, or began it (no message before it in data)
-            if self._cur is c or (idle and not self._done):
-                self._cur.pending += len(data)
+        cur = self._cur
+        framing = self.headers_complete and self._framing
+        if cur is not None and data and not data.endswith(b"\n") and (not self.headers_complete or framing):
+            # the parser stopped inside a line of the head, or of the body's framing (a trailer
+            # after the last chunk, a chunk-size line): the next bytes wait for its end. The bytes
+            # fed of it count against the limit when they surely are this message's: the head
+            # began before ``data``, or in it with no message before it; a framing line is.
+            self._mid_line = True
+            mine = cur is c or (idle and not self._done) or framing
+            self._piece = len(data) - 1 - data.rfind(b"\n") if mine else 0
             try:
-                self._check_head(self._cur)
+                self._check_line()
             except HttpError as err:
                 err.messages = self._take()
                 raise
@@ -345,7 +425,8 @@ _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")          # control characte
 _TARGET = re.compile(r"[\x21-\x7e\x80-\xff]+")
 
 
-def _check(name: str, value: str) -> None:
+def check_header(name: str, value: str) -> None:
+    """ValueError for a header that cannot be sent: a name that is not a token, a control character in the value."""
     if not _TOKEN.fullmatch(name):
         raise ValueError(f"illegal header name {name!r}")
     if _BAD_VALUE.search(value):
@@ -398,7 +479,7 @@ def encode_request(method: str, target: str, headers, body: bytes = b"",
     length = chunked = None
     close = False
     for k, v in headers:
-        _check(k, v)
+        check_header(k, v)
         lk = k.lower()
         if lk == "host":
             if len(first) > 1:
@@ -443,7 +524,7 @@ def encode_response(resp: Response, head_only: bool = False, close: bool = False
     length = chunked = None
     closes, has_connection = close, False
     for k, v in resp.headers:
-        _check(k, v)
+        check_header(k, v)
         lk = k.lower()
         if lk == "content-length":
             length = v.strip()

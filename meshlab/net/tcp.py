@@ -1,6 +1,7 @@
 """TCP sockets the lab's way: refusing connections as Envoy and ztunnel do, with a reset (RST),
-which curl reports as "Connection reset by peer" (exit code 56); and listening and connecting on
-IP addresses without a name lookup (see :func:`listener`)."""
+which curl reports as "Connection reset by peer" (exit code 56); listening and connecting on
+IP addresses without a name lookup (see :func:`listener`); and accepting as Envoy's listeners do,
+through running out of file descriptors and back (see :class:`Listener`, :func:`serve`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import errno
 import os
 import socket
 import struct
+import sys
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 
 def _linger_zero(sock) -> None:
@@ -88,3 +93,179 @@ async def connect(sock: socket.socket, ip: str, port: int) -> None:
 def _failed(err: int, ip: str, port: int) -> OSError:
     """connect(2)'s error as Python's OSError subclass for it (ConnectionRefusedError ...)."""
     return OSError(err, f"connect {ip}:{port}: {errno.errorcode.get(err, err)} ({os.strerror(err)})")
+
+
+# -- accepting ------------------------------------------------------------------------------------
+# asyncio's accept loops do not survive running out of descriptors the way a proxy must: uvloop's
+# server accepts and closes every pending connection when accept(2) says EMFILE (libuv's "EMFILE
+# trick"), silently; a ``loop.sock_accept`` loop raises, and the task that ran it ends for good
+# while the kernel goes on completing handshakes into the backlog. Envoy's listener is
+# level-triggered and tries accept(2) again on the next loop iteration: connections wait in the
+# backlog until descriptors free up (source/common/network/tcp_listener_impl.cc; older Envoys
+# crashed instead: "panic: listener accept failure: Too many open files", envoyproxy/envoy#6403).
+
+#: accept(2) errors that mean the process or the machine ran out of something that frees up again:
+#: descriptors (EMFILE for the process, ENFILE for the system) or socket memory.
+EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: accept(2) errors about one connection (gone before it was taken, refused by a filter): take the next.
+ONE_CONNECTION = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+RETRY_S = 0.1            # how soon an exhausted listener tries accept(2) again
+QUIET_S = 10.0           # a listener running out again within this long of its last warning is only counted
+ACCEPT_BATCH = 64        # connections taken per readiness event at most, so one busy listener cannot starve the loop
+
+
+@dataclass
+class ListenerStats:
+    """What one listener met, as Envoy counts per listener (``downstream_cx_total``), and what
+    Envoy does not count: accept(2) failing for lack of descriptors or memory."""
+    address: str
+    accepted: int = 0
+    accept_failures: int = 0         # accept(2) calls that failed for lack of descriptors or memory
+    exhaustions: int = 0             # times it ran out (each ends when an accept succeeds again)
+    last_error: str | None = None    # the last such failure, as strerror says it
+
+
+def _stderr(message: str) -> None:
+    """A process's log is its stderr (the lab keeps it as ``<process>.log``)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class Listener:
+    """Accepts connections on the listening socket ``sock`` until :meth:`close`, handing each
+    (non-blocking) to ``on_socket(conn)`` — it never stops for lack of descriptors: it counts
+    the failure in :attr:`stats`, says so in the log (at most once per :data:`QUIET_S`), leaves
+    the pending connections in the kernel's backlog and tries again every :data:`RETRY_S` until
+    one is accepted, then says that too. ``name`` is who listens (for the log). Create it with a running event loop.
+
+    It has what the lab used of ``asyncio.Server``: ``sockets``, ``close()``, ``wait_closed()``."""
+
+    def __init__(self, sock: socket.socket, on_socket: Callable[[socket.socket], None], *, name: str = "",
+                 log: Callable[[str], None] = _stderr):
+        self.sockets = [sock]
+        self.on_socket, self.name, self._log = on_socket, name, log
+        ip, port = sock.getsockname()[:2]
+        self.stats = ListenerStats(f"{ip}:{port}")
+        self._loop = asyncio.get_running_loop()
+        self._fd = sock.fileno()
+        self._retry: asyncio.TimerHandle | None = None
+        self._since: float | None = None          # when the current exhaustion began
+        self._failed_then = 0                     # accept_failures when it began
+        self._warned: float | None = None         # when the log last said it ran out
+        self._told = False                        # ... and that was about the current exhaustion
+        self._loop.add_reader(self._fd, self._accept)
+
+    @property
+    def sock(self) -> socket.socket:
+        return self.sockets[0]
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in EXHAUSTED:
+                    self._exhausted(e)
+                    return
+                if e.errno in ONE_CONNECTION:
+                    continue
+                self._log(f"[error] {self._who()}: accept failed: {e.strerror or e}; the listener stops")
+                self.close()
+                return
+            if self._since is not None:
+                self._recovered()
+            conn.setblocking(False)
+            self.stats.accepted += 1
+            self.on_socket(conn)
+
+    def _who(self) -> str:
+        return f"{self.name} listener {self.stats.address}" if self.name else f"listener {self.stats.address}"
+
+    def _exhausted(self, e: OSError) -> None:
+        st = self.stats
+        st.accept_failures += 1
+        st.last_error = f"{errno.errorcode.get(e.errno, e.errno)} ({e.strerror or e})"
+        if self._since is None:
+            self._since, self._failed_then = time.monotonic(), st.accept_failures - 1
+            st.exhaustions += 1
+            self._told = self._warned is None or self._since - self._warned > QUIET_S
+            if self._told:                        # (under sustained pressure: once per QUIET_S)
+                self._warned = self._since
+                what = "out of file descriptors" if e.errno in (errno.EMFILE, errno.ENFILE) else "out of socket memory"
+                self._log(f"[warning] {self._who()}: {what}: accept(2) failed with {st.last_error}; "
+                          f"new connections wait in the backlog, accept retried every {RETRY_S:g} s")
+        self._loop.remove_reader(self._fd)        # level-triggered: it would fire again at once
+        self._retry = self._loop.call_later(RETRY_S, self._resume)
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self.sock.fileno() != -1:
+            self._loop.add_reader(self._fd, self._accept)
+
+    def _recovered(self) -> None:
+        if self._told:
+            failed = self.stats.accept_failures - self._failed_then
+            self._log(f"[info] {self._who()} accepts again after {time.monotonic() - self._since:.1f} s "
+                      f"({failed} accept(2) calls failed)")
+        self._since = None
+
+    def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self.sock.fileno() != -1:
+            self._loop.remove_reader(self._fd)
+            self.sock.close()
+
+    async def wait_closed(self) -> None:
+        return None
+
+
+Connected = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def serve(ip: str, port: int, connected: Connected, *, ssl=None, name: str = "",
+                limit: int = 64 * 1024) -> Listener:
+    """``asyncio.start_server(connected, ...)`` the lab's way: on a :func:`listener` (no name
+    lookup) accepted by a :class:`Listener` (descriptor exhaustion survived and told). ``ssl``:
+    a server context; a connection whose handshake fails is closed without a word, as before."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task] = set()       # asyncio keeps only weak references to tasks
+
+    def factory() -> asyncio.StreamReaderProtocol:
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=limit), connected)
+
+    async def start(conn: socket.socket) -> None:
+        try:
+            await loop.connect_accepted_socket(factory, conn, ssl=ssl)
+        except (OSError, asyncio.TimeoutError):       # ssl.SSLError is an OSError
+            conn.close()
+
+    def on_socket(conn: socket.socket) -> None:
+        t = loop.create_task(start(conn))
+        pending.add(t)
+        t.add_done_callback(pending.discard)
+
+    return Listener(listener(ip, port), on_socket, name=name)
+
+
+async def serve_protocol(ip: str, port: int, protocol_factory, *, ssl=None, name: str = "") -> Listener:
+    """``loop.create_server(protocol_factory, ...)`` the lab's way: a :class:`Listener` (no name
+    lookup; descriptor exhaustion survived and told) handing each connection to an asyncio
+    protocol. ``ssl``: a server context; a failed handshake closes the connection."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task] = set()
+
+    async def start(conn: socket.socket) -> None:
+        try:
+            await loop.connect_accepted_socket(protocol_factory, conn, ssl=ssl)
+        except (OSError, asyncio.TimeoutError):
+            conn.close()
+
+    def on_socket(conn: socket.socket) -> None:
+        t = loop.create_task(start(conn))
+        pending.add(t)
+        t.add_done_callback(pending.discard)
+
+    return Listener(listener(ip, port), on_socket, name=name)

@@ -26,7 +26,7 @@ import yaml
 
 from ..errors import PolicyError
 from ..proxy.l7 import RETRY_ON
-from ..yamlnode import YamlNode, close_match, listing
+from ..yamlnode import YamlNode, close_match, compose_documents, dict_to_yaml, listing, yaml_problem
 from .authz import ROOT_NAMESPACE, WHEN_KEYS, check_when_key
 
 __all__ = ["ROOT_NAMESPACE", "PolicyObject", "load_policies", "parse_retry_on"]
@@ -106,7 +106,7 @@ def load_policies(source: "str | Path | dict | Iterable", file: str | None = Non
     if isinstance(source, PolicyObject):
         return [source]
     if isinstance(source, dict):
-        return _from_text(yaml.safe_dump(source, sort_keys=False), file or "<dict>", lines=False)
+        return _from_text(dict_to_yaml(source, PolicyError, file or "<dict>"), file or "<dict>", lines=False)
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and
                                     source.strip().endswith((".yaml", ".yml"))):
         path = Path(source)
@@ -126,12 +126,11 @@ def load_policies(source: "str | Path | dict | Iterable", file: str | None = Non
 def _from_text(text: str, file: str, lines: bool = True) -> list[PolicyObject]:
     docs = []
     try:
-        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        for node in compose_documents(text):
             docs.append(node)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise PolicyError(f"not valid YAML: {getattr(e, 'problem', None) or e}", file=file, document=len(docs) + 1,
-                          line=mark.line + 1 if mark else None) from None
+        problem, line = yaml_problem(e, text)
+        raise PolicyError(f"not valid YAML: {problem}", file=file, document=len(docs) + 1, line=line) from None
     out, seen = [], {}
     for i, node in enumerate(docs, 1):
         if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):

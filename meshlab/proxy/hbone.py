@@ -426,11 +426,11 @@ def forwarded_for(stream: Stream) -> tuple[str, int] | None:
     return (ip, int(port)) if ip and port.isdigit() else None
 
 
-async def serve(sock: socket.socket, tls: ssl.SSLContext, on_stream: Callable) -> asyncio.AbstractServer:
-    """An HBONE server on the listening ``sock``: every CONNECT goes to ``on_stream(stream, the
-    peer's SPIFFE identity)`` (a plain function, or a coroutine function run as a task)."""
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: Tunnel(False, on_stream), sock=sock, ssl=tls)
+async def serve(ip: str, port: int, tls: ssl.SSLContext, on_stream: Callable, name: str = "") -> tcp.Listener:
+    """An HBONE server on ``ip:port``: every CONNECT goes to ``on_stream(stream, the peer's SPIFFE
+    identity)`` (a plain function, or a coroutine function run as a task). Accepted by the lab's
+    :class:`~meshlab.net.tcp.Listener`, which outlasts running out of descriptors."""
+    return await tcp.serve_protocol(ip, port, lambda: Tunnel(False, on_stream), ssl=tls, name=name)
 
 
 class StreamIO:

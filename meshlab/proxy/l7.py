@@ -48,7 +48,7 @@ NO_RETRY = RetryPolicy(attempts=0, retry_on=frozenset(), source="retries off")
 @dataclass(frozen=True)
 class Attempt:
     """How one upstream attempt ended: a status, or one of ``connect-failure``, ``reset``,
-    ``per-try-timeout``."""
+    ``protocol-error``, ``per-try-timeout``."""
     status: int | None = None
     failure: str | None = None
 
@@ -58,8 +58,8 @@ def retriable(policy: RetryPolicy, a: Attempt) -> bool:
     on = policy.retry_on
     if a.failure == "connect-failure":
         return bool(on & {"connect-failure", "5xx", "gateway-error"})
-    if a.failure == "reset":
-        return bool(on & {"reset", "5xx"})
+    if a.failure in ("reset", "protocol-error"):        # Envoy counts a reset as a 5xx, and a gateway error
+        return bool(on & {"reset", "5xx", "gateway-error"})
     if a.failure == "per-try-timeout":
         return bool(on & {"5xx", "gateway-error", "reset"})
     s = a.status

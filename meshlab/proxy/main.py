@@ -32,7 +32,7 @@ async def setup(spec: dict, ch: control.Channel):
     admin_ip = net.nodes[spec["node"]] if role == "ztunnel" else net.pod(spec["pod"]).ip
     try:
         await proxy.start()
-        admin = await serve(admin_ip, ADMIN_PORT, _admin(proxy))
+        admin = await serve(admin_ip, ADMIN_PORT, _admin(proxy), name=f"{proxy.name} admin")
     except OSError as e:
         raise control.StartupError(f"{proxy.name} cannot listen: {e.strerror or e}",
                                    "port-conflict" if e.errno == 98 else "bind") from None

@@ -34,6 +34,13 @@ UF_BODY = b"upstream connect error or disconnect/reset before headers. reset rea
 UC_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 RBAC_DENIED = b"RBAC: access denied"
 UO_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: overflow"
+UPE_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: protocol error"
+#: How Envoy's router answers when the upstream failed before its response: status, response flag,
+#: body, by :class:`~.upstream.UpstreamFailure` kind. A protocol error (a response it cannot
+#: read: malformed, or over the header limits) is a 502, the others 503
+#: (source/common/router/router.cc, ``Filter::onUpstreamReset``).
+UPSTREAM_FAILURES = {"connect-failure": (503, "UF", UF_BODY), "reset": (503, "UC", UC_BODY),
+                     "protocol-error": (502, "UPE", UPE_BODY)}
 DEFAULT_ROUTE = RouteAction("default route", ())
 NO_POLICY = Decision(True, None, None, "no AuthorizationPolicy applies")     # what authorize() says then
 
@@ -58,6 +65,18 @@ class Plan:
     upstreams: list
     policy: TrafficPolicy
     flag: str | None = None
+
+
+def failure_flag(kind: str | None) -> str:
+    """Envoy's response flag for an upstream failure (a reset's when there is no other)."""
+    return UPSTREAM_FAILURES.get(kind, UPSTREAM_FAILURES["reset"])[1]
+
+
+def failure_response(kind: str | None) -> Response:
+    """Envoy's answer for an upstream that failed before responding (:data:`UPSTREAM_FAILURES`;
+    a reset's when there is no other, as after a retry overflow)."""
+    status, _, body = UPSTREAM_FAILURES.get(kind, UPSTREAM_FAILURES["reset"])
+    return Response(status, [("content-type", "text/plain")], body)
 
 
 class L7Router:
@@ -276,7 +295,7 @@ class L7Router:
         pool = self._pool(plan.cluster, tp)
         outlier = self._outlier(plan.cluster, tp)
         tried: set[str] = set()
-        resp, outcome, attempt, flags, up = None, None, 0, [], None
+        resp, outcome, attempt, flags, up, failure = None, None, 0, [], None, None
         while True:
             attempt += 1
             ejected = outlier.ejected(now()) if outlier else set()
@@ -298,6 +317,7 @@ class L7Router:
             finally:
                 if attempt > 1 and pool is not None:
                     pool.retries -= 1
+            failure = outcome.failure
             if outlier is not None:
                 outlier.record(up.name, resp.status if resp else None, now(), len(by_name))
             if should_retry(policy, attempt, outcome):
@@ -307,18 +327,18 @@ class L7Router:
                     pool.retries += 1
                 await asyncio.sleep(backoff(attempt, self.rng, plan.action.backoff_base))
                 continue
-            if resp is None:                              # Envoy's flags: UF upstream connection failure,
-                if outcome.failure == "per-try-timeout":  # UT timeout, UC connection termination
-                    flags.append("UT")
-                else:
-                    flags.append("UF" if outcome.failure == "connect-failure" else "UC")
+            if resp is None:                              # Envoy's flags: UT timeout, or UF, UC, UPE
+                flags.append("UT" if failure == "per-try-timeout" else failure_flag(failure))
                 if attempt > 1 and attempt > policy.attempts:
                     flags.append("URX")                   # and the retry limit was reached
             break
         if resp is None:
-            resp = Response(504, [("content-type", "text/plain")], b"upstream request timeout") if "UT" in flags else \
-                Response(503, [("content-type", "text/plain")], b"no healthy upstream" if "UH" in flags else
-                         UF_BODY if "UF" in flags else UC_BODY)
+            if "UT" in flags:
+                resp = Response(504, [("content-type", "text/plain")], b"upstream request timeout")
+            elif "UH" in flags:
+                resp = Response(503, [("content-type", "text/plain")], b"no healthy upstream")
+            else:
+                resp = failure_response(failure)
         return resp, up, flags
 
     def cluster_stats(self) -> dict:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import asdict
 
 from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
-from ..net import capture, proxyproto
-from ..net.tcp import abort_with_reset, listener, reset_socket
+from ..net import capture, proxyproto, tcp
+from ..net.tcp import abort_with_reset, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import Span, new_span_id, new_trace_id, now
@@ -31,7 +32,7 @@ from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
-from .router import UF_BODY, L7Router, Upstream
+from .router import L7Router, Upstream, failure_flag, failure_response
 from .upstream import UpstreamFailure, UpstreamPool
 
 
@@ -48,10 +49,9 @@ class Sidecar(L7Router):
         self.app_pool = UpstreamPool(capture.app_source_ip(pod, net))
         self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
         self.hbone = HboneUpstream(pod, client_context(cert, key, root, alpn=["h2"]))
-        self.servers: list = []
+        self.servers: list[tcp.Listener] = []
         self.refused: list[dict] = []        # connections PeerAuthentication turned away
         self._inbound_conns: dict = {}        # open inbound connections -> (port, tls)
-        self._sockets: list[socket.socket] = []
         self._tasks: set[asyncio.Task] = set()
 
     def set_policies(self, objects) -> None:
@@ -64,22 +64,27 @@ class Sidecar(L7Router):
 
     # -- listeners -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self.servers.append(await asyncio.start_server(
-            self._outbound, sock=listener(capture.listen_ip(self.pod, self.net), OUTBOUND_PORT)))
+        """Outbound (15001), HBONE in (15008) and the inbound ports, all accepted by
+        :class:`~meshlab.net.tcp.Listener`: a listener that runs out of descriptors waits and
+        accepts again, and :meth:`stats` shows it (``listeners``)."""
+        ip = capture.listen_ip(self.pod, self.net)
+        self.servers.append(await tcp.serve(ip, OUTBOUND_PORT, self._outbound, name=self.name))
         # HBONE to this pod (from a ztunnel, or a waypoint): each CONNECT for this pod's IP is
         # served like any inbound connection, with the tunnel's peer identity
-        self.servers.append(await hbone.serve(listener(self.pod.ip, HBONE_PORT), self.hbone_server_tls,
-                                              self._hbone_stream))
+        self.servers.append(await hbone.serve(self.pod.ip, HBONE_PORT, self.hbone_server_tls, self._hbone_stream,
+                                              name=self.name))
         loop = asyncio.get_running_loop()
         for port in capture.inbound_listeners(self.pod, self.net):
-            s = listener(capture.listen_ip(self.pod, self.net), port)
-            self._sockets.append(s)
-            self.servers.append(asyncio.ensure_future(self._accept_loop(loop, s, port)))
+            self.servers.append(tcp.Listener(tcp.listener(ip, port), lambda sock, port=port: self._spawn(
+                self._inbound(loop, sock, capture.inbound_port(sock, port, self.net))), name=self.name))
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)                    # asyncio keeps only weak references to tasks
+        t.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
         for s in self.servers:
-            s.close() if hasattr(s, "close") else s.cancel()
-        for s in self._sockets:
             s.close()
         self.mesh_pool.close()
         self.app_pool.close()
@@ -87,7 +92,8 @@ class Sidecar(L7Router):
 
     def stats(self) -> dict:
         return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values()),
-                "refused": self.refused[-20:], **self.cluster_stats()}
+                "refused": self.refused[-20:], "listeners": [asdict(s.stats) for s in self.servers],
+                **self.cluster_stats()}
 
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -137,13 +143,6 @@ class Sidecar(L7Router):
         return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
     # -- inbound -------------------------------------------------------------------------------
-    async def _accept_loop(self, loop, lsock: socket.socket, port: int) -> None:
-        while True:
-            sock, _ = await loop.sock_accept(lsock)
-            t = asyncio.ensure_future(self._inbound(loop, sock, capture.inbound_port(sock, port, self.net)))
-            self._tasks.add(t)                # asyncio keeps only weak references to tasks
-            t.add_done_callback(self._tasks.discard)
-
     async def _inbound(self, loop, sock: socket.socket, port: int) -> None:
         accepted = now()
         try:
@@ -218,30 +217,31 @@ class Sidecar(L7Router):
             resp = ex.response
         except UpstreamFailure as e:
             err = e.kind
-            resp = Response(503, [("content-type", "text/plain")], UF_BODY)
+            resp = failure_response(e.kind)
         self.emit(ctx, span_id, "client", t0, resp.status if err is None else None, parent=server_id, error=err,
                    peer=f"{self.pod.local_ip}:{port}", target=f"{self.pod.name}:{port}{req.target}",
                    attrs={"direction": "inbound", "endpoint": self.pod.name})
-        self.metrics.request_values(self._inbound_labels(port, resp.status, err is None, mtls, peer_id,
+        flags = "-" if err is None else failure_flag(err)
+        self.metrics.request_values(self._inbound_labels(port, resp.status, flags, mtls, peer_id,
                                                          peer[0] if peer else None),
                                     (now() - start) * 1000, len(req.body), len(resp.body))
         self.emit(ctx, server_id, "server", start, resp.status, direction="inbound", mtls=mtls,
                    peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                    target=f"{req.method} {req.target}",
-                   attrs={"connection_security_policy": "mutual_tls" if mtls else "none"})
+                   attrs={"connection_security_policy": "mutual_tls" if mtls else "none", "response_flags": flags})
         return resp
 
-    def _inbound_labels(self, port: int, status: int, ok: bool, mtls: bool, peer_id: str | None,
+    def _inbound_labels(self, port: int, status: int, flags: str, mtls: bool, peer_id: str | None,
                         peer_ip: str | None) -> tuple:
         """Istio's labels for a request this sidecar handed its app (``reporter="destination"``),
         built once per distinct peer, port, status: label sets repeat, requests do."""
-        key = ("inbound", port, status, ok, mtls, peer_id, peer_ip)
+        key = ("inbound", port, status, flags, mtls, peer_id, peer_ip)
         values = self._metric_labels.get(key)
         if values is None:
             svc = self.net.services_of(self.pod.name, port)
             values = self._metric_labels[key] = self.metrics.label_values({
                 "reporter": "destination", "request_protocol": "http", "response_code": str(status),
-                "response_flags": "-" if ok else "UF", "connection_security_policy": "mutual_tls" if mtls else "none",
+                "response_flags": flags, "connection_security_policy": "mutual_tls" if mtls else "none",
                 **peer_labels("source", self.net.pod_by_ip(peer_ip) if peer_ip else None, peer_id, peer=True),
                 **peer_labels("destination", self.pod), **service_labels(self.net, svc[0].fqdn if svc else None)})
         return values

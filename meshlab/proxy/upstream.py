@@ -3,8 +3,9 @@ Envoy's connection pools do, leaving from the proxy's own source address.
 
 :meth:`UpstreamPool.exchange` sends one request and returns the response, or raises
 :class:`UpstreamFailure` whose ``kind`` is what Envoy's retry rules care about:
-``connect-failure`` (refused, unreachable, TLS handshake or identity failure) or ``reset`` (the
-connection died before a response).
+``connect-failure`` (refused, unreachable, TLS handshake or identity failure), ``reset`` (the
+connection died before a response) or ``protocol-error`` (a response that cannot be read:
+malformed, or over Envoy's header limits — the reader's defaults, 60 KiB and 100 headers).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class UpstreamPool:
             raise UpstreamFailure("reset", f"{ip}:{port}: {e}", stale=reused and not rd.headers_complete) from None
         except HttpError as e:
             c.writer.close()
-            raise UpstreamFailure("reset", f"{ip}:{port} sent a malformed response: {e}") from None
+            raise UpstreamFailure("protocol-error", f"{ip}:{port} sent a response this proxy cannot read: {e}") from None
         except BaseException:
             c.writer.close()                 # cancelled (a timeout): this connection is spoiled
             raise

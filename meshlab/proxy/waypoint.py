@@ -15,7 +15,6 @@ import asyncio
 from ..identity import client_context, server_context, spiffe_id
 from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
-from ..net.tcp import listener
 from ..trace import new_span_id, now
 from . import hbone
 from .hbone import Stream, forwarded_for
@@ -41,7 +40,7 @@ class Waypoint(L7Router):
         self.gateway = pod.labels.get("gateway.networking.k8s.io/gateway-name", "waypoint")   # its Gateway's name
 
     async def start(self) -> None:
-        self.servers.append(await hbone.serve(listener(self.pod.ip, HBONE_PORT), self.server_tls, self._stream))
+        self.servers.append(await hbone.serve(self.pod.ip, HBONE_PORT, self.server_tls, self._stream, name=self.name))
 
     def close(self) -> None:
         for s in self.servers:

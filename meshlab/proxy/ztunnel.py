@@ -94,8 +94,8 @@ class Ztunnel:
             tls = server_context(cert, key, self.root, alpn=["h2"])
             servers = self.started[p.name] = []      # filled as they open: a failed bind loses none
             servers.append(await loop.create_server(lambda p=p: Outbound(self, p), sock=listener(p.ip, OUTBOUND_PORT)))
-            servers.append(await hbone.serve(listener(p.ip, HBONE_PORT), tls,
-                                             lambda s, peer_id, p=p: self.deliver(p, s, peer_id)))
+            servers.append(await hbone.serve(p.ip, HBONE_PORT, tls, lambda s, peer_id, p=p: self.deliver(p, s, peer_id),
+                                             name=self.name))
             for port in p.ports:        # plaintext to the pod's own ports (15006's job in a real pod)
                 servers.append(await loop.create_server(lambda p=p, port=port: PlaintextIn(self, p, port),
                                                         sock=listener(p.ip, port)))

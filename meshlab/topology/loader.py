@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import TopologyError
-from ..yamlnode import YamlNode as _At, close_match as _close, listing as _list
+from ..yamlnode import YamlNode as _At, close_match as _close, compose_documents, dict_to_yaml, listing as _list, yaml_problem
 from .model import (APP_KINDS, RATINGS_VARIANTS, STAR_COLORS, AppSpec, Call, Entry, Links, Namespace,
                     Node, Service, Topology, Workload, frozen_map)
 
@@ -50,13 +50,7 @@ def load_topology(source: "str | Path | dict | Topology") -> Topology:
     if isinstance(source, Topology):
         return source
     if isinstance(source, dict):
-        try:
-            text = yaml.safe_dump(source, sort_keys=False)
-        except yaml.YAMLError as e:
-            bad = e.args[-1] if e.args else e
-            raise TopologyError(f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
-                                "strings, numbers, true/false and None", file="<dict>") from None
-        return parse_topology(text, file="<dict>", lines=False)
+        return parse_topology(dict_to_yaml(source, TopologyError), file="<dict>", lines=False)
     path = find_topology_file(source)
     try:
         text = path.read_text(encoding="utf-8")
@@ -67,12 +61,10 @@ def load_topology(source: "str | Path | dict | Topology") -> Topology:
 
 def parse_topology(text: str, file: str = "<string>", lines: bool = True) -> Topology:
     try:
-        docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        docs = list(compose_documents(text))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        raise TopologyError(f"not valid YAML: {problem}", file=file,
-                            line=mark.line + 1 if mark else None) from None
+        problem, line = yaml_problem(e, text)
+        raise TopologyError(f"not valid YAML: {problem}", file=file, line=line) from None
     docs = [d for d in docs if d is not None]
     if len(docs) != 1:
         raise TopologyError(f"expected exactly one YAML document; found {len(docs)}", file=file, line=1)

@@ -50,6 +50,38 @@ def test_a_bad_topology_is_one_clear_error_and_exit_code_2(capsys, tmp_path):
     assert f"{bad}:6: workloads[0].node: unknown node 'node-9'" in err and "nodes: node-1" in err
 
 
+def test_a_topology_nested_too_deep_is_one_clear_error_not_a_traceback(capsys, tmp_path):
+    """Issue 13, defect 6: `meshlab run deep.yaml` printed ~3,000 lines of RecursionError."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: deep\nnodes: " + "[" * 5000 + "]" * 5000 + "\n")
+    policy = tmp_path / "deep-policy.yaml"
+    policy.write_text("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+                      "spec: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")
+    assert main(["run", str(deep), "-n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"meshlab: error: {deep}:2: not valid YAML: nested more than 64 levels deep; " \
+                          "a topology or a policy needs far fewer"
+    assert main(["run", "minimal", "-n", "1", "--apply", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{policy}: document 1, line 4: not valid YAML: nested" in err
+
+
+def test_run_reports_pages_that_say_reviews_unavailable_apart_from_the_failures(capsys, tmp_path):
+    """Issue 13: with every call to reviews aborted, each Bookinfo page is a 200 that says reviews
+    are unavailable. `meshlab run` still counts them ok (HTTP), and says they are partial."""
+    from meshlab.apps.bookinfo import REVIEWS_ERROR
+    abort = tmp_path / "abort-reviews.yaml"
+    abort.write_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n"
+                     "spec:\n  hosts: [reviews]\n  http:\n  - fault: {abort: {percentage: {value: 100}, httpStatus: 503}}\n"
+                     "    route: [{destination: {host: reviews}}]\n")
+    assert main(["run", "bookinfo", "--mode", "sidecar", "--apply", str(abort), "-n", "4", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["requests"]
+    assert (r["ok"], r["failed"], r["partial"], r["partial_failures"]) == (4, 0, 4, {REVIEWS_ERROR: 4})
+    assert main(["run", "bookinfo", "--mode", "sidecar", "--apply", str(abort), "-n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "ok 4  failed 0" in out and f'partial   4 of the ok answers say "{REVIEWS_ERROR}" (4)' in out
+
+
 def test_bad_numbers_are_refused_by_the_parser():
     r = subprocess.run([sys.executable, "-m", "meshlab", "run", "bookinfo", "-n", "0"],
                        capture_output=True, text=True)

@@ -146,6 +146,37 @@ def test_a_request_pipelined_before_garbage_is_still_answered_by_the_sidecar(htt
     assert b"HTTP/1.1 400" in rest and b"malformed HTTP/1.1" in rest
 
 
+def test_headers_over_envoys_limits_are_a_431_at_once_and_the_sidecar_keeps_working(httpbin, outside):
+    """Issue 13, defect 3. A request whose headers pass Envoy's 60 KiB is answered 431 by the
+    client's own sidecar (the app never sees it); one that never ends is cut off after about
+    60 KiB, not read on until the sidecar's memory runs out (64 MB took 17 s and 263 MB)."""
+    import time
+    r = httpbin.request("client", "http://httpbin:8000/get", headers=[("x-big", "a" * 61 * 1024)], timeout=5)
+    assert r.status == 431 and "client-0/istio-proxy" in r.body and "larger than 61440 bytes" in r.body
+    ip = httpbin.pod_ip("httpbin-0")
+    with outside.connect(httpbin, ip, 8080) as s:
+        t0 = time.monotonic()
+        s.sendall(b"GET /get HTTP/1.1\r\nHost: httpbin\r\nX-Endless: " + b"a" * (1 << 20))
+        answer = s.recv(65536)
+        took = time.monotonic() - t0
+    assert answer.startswith(b"HTTP/1.1 431") and b"httpbin-0/istio-proxy" in answer, answer[:200]
+    assert took < 2.0
+    assert httpbin.request("client", "http://httpbin:8000/get", timeout=5).status == 200
+
+
+def test_an_app_response_over_envoys_header_count_is_a_502_protocol_error(httpbin):
+    """The app answers with 101 headers: its inbound sidecar cannot read that response (Envoy's
+    max_headers_count, 100) and answers 502, flag UPE, with Envoy's words."""
+    many = "&".join(f"x-{i}=1" for i in range(101))
+    r = httpbin.request("client", f"http://httpbin:8000/response-headers?{many}", timeout=5)
+    assert r.status == 502 and r.body == "upstream connect error or disconnect/reset before headers. " \
+                                         "reset reason: protocol error"
+    inbound = [s for s in httpbin.spans(r.trace_id) if s.kind == "server" and s.attrs.get("direction") == "inbound"]
+    assert [(s.name.startswith("httpbin-"), s.attrs["response_flags"]) for s in inbound] == [(True, "UPE")]
+    fine = "&".join(f"x-{i}=1" for i in range(90))
+    assert httpbin.request("client", f"http://httpbin:8000/response-headers?{fine}", timeout=5).status == 200
+
+
 @pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", "namespace")])
 def test_head_requests_cross_every_l7_proxy(mode, waypoints, backend):
     """A HEAD response has a content-length but no body: proxies must not wait for one, and they
@@ -156,3 +187,33 @@ def test_head_requests_cross_every_l7_proxy(mode, waypoints, backend):
             r = lab.request("client", "http://server:8000/", method="HEAD", timeout=5)
             assert r.status == 200 and r.body == ""
             assert int(dict(r.headers)["content-length"]) == len(get.body.encode()) > 0
+
+
+def test_a_sidecar_that_ran_out_of_descriptors_accepts_again_and_says_so(outside):
+    """Issue 13, defect 2. The inbound sidecar's descriptor limit is lowered, more connections
+    than it allows are held against its listener, then closed: the listener accepts again (as
+    Envoy's does — the connections it could not take wait in the kernel's backlog), the next
+    request is served, and the proxy counts and logs what happened instead of going deaf."""
+    import os
+    import resource
+    import time
+
+    with Lab("httpbin", mode="sidecar", backend="loopback", verbose=False) as lab:
+        proxy = lab.proxies["httpbin-0/istio-proxy"]
+        ip = lab.pod_ip("httpbin-0")
+        assert lab.request("client", "http://httpbin:8000/get", timeout=5).status == 200
+        in_use = len(os.listdir(f"/proc/{proxy.pid}/fd"))
+        hard = resource.prlimit(proxy.pid, resource.RLIMIT_NOFILE)[1]
+        resource.prlimit(proxy.pid, resource.RLIMIT_NOFILE, (in_use + 30, hard))
+        held = [outside.connect(lab, ip, 8080) for _ in range(100)]
+        time.sleep(0.5)                         # the sidecar accepts what it can, then runs out
+        for s in held:
+            s.close()
+        with outside.connect(lab, ip, 8080) as s:        # a new connection, not one kept alive
+            s.sendall(b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 418")
+        (stats,) = [s for s in proxy.call("stats")["listeners"] if s["address"] == f"{ip}:8080"]
+        assert stats["accept_failures"] > 0 and stats["exhaustions"] >= 1
+        assert "Too many open files" in stats["last_error"]
+        log = proxy.log_path.read_text()
+        assert f"{ip}:8080" in log and "out of file descriptors" in log and "accepts again" in log

@@ -274,6 +274,20 @@ def test_httpbin_get_and_not_found():
     assert missing["status"] == 404
 
 
+def test_httpbin_response_headers_sends_each_query_parameter_as_a_header():
+    """/response-headers?k=v&k=w answers with the headers k: v and k: w (httpbin's), and refuses
+    one that cannot be sent with a 400."""
+    async def main():
+        async with mesh() as m:
+            return (await m.get(f"{HTTPBIN}/response-headers?x-a=1&x-a=2&x-b=three"),
+                    await m.get(f"{HTTPBIN}/response-headers?x-a=1%0d%0aInjected:%20yes"))
+    ok, bad = run(main())
+    assert ok["status"] == 200 and [tuple(h) for h in ok["headers"] if h[0].startswith("x-")] == \
+        [("x-a", "1"), ("x-a", "2"), ("x-b", "three")]
+    assert json.loads(ok["body"]) == {"x-a": ["1", "2"], "x-b": "three"}
+    assert bad["status"] == 400 and not any(h[0].lower() == "injected" for h in bad["headers"])
+
+
 def test_unknown_service_is_a_dns_error():
     """A request to a name that is no service fails with a DNS error and no status."""
     async def main():
@@ -396,6 +410,22 @@ def test_productpage_with_details_down():
     html = page(run(main()))
     assert "Error fetching product details!" in html and DETAILS_ERROR in html
     assert "Reviews served by:" in html
+
+
+def test_the_load_client_notes_the_apps_error_texts_in_an_ok_answer():
+    """The client of a load marks each answer whose body carries an app's own error text (its
+    ``partial``): with reviews down every page is a 200 saying REVIEWS_ERROR; with it up, none."""
+    async def main():
+        async with mesh(down=("reviews-v1-0",)) as m:
+            down = await m.client.load(LoadPlan(requests=4, concurrency=2), "GET", PRODUCTPAGE_URL, [], b"", 30.0)
+        async with mesh() as m:
+            up = await m.client.load(LoadPlan(requests=4, concurrency=2), "GET", PRODUCTPAGE_URL, [], b"", 30.0)
+            one = await m.get(f"{HTTPBIN}/get")
+        return down, up, one
+    down, up, one = run(main())
+    assert [(o.status, o.partial) for o in down] == [(200, (REVIEWS_ERROR,))] * 4
+    assert [(o.status, o.partial) for o in up] == [(200, ())] * 4
+    assert tuple(one["partial"]) == ()          # (a list once it has crossed the control channel)
 
 
 def test_productpage_with_reviews_down_retries_once():

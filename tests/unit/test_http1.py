@@ -544,3 +544,52 @@ def test_client_connection_close_request_is_not_reusable_after():
 
     r, reusable = run(main())
     assert r.status == 200 and not reusable
+
+
+_OUT_OF_DESCRIPTORS_SERVER = """
+import asyncio, os, resource, sys, uvloop
+from meshlab.net.http1 import serve, text_response
+
+async def main():
+    async def slow(req):
+        await asyncio.sleep(0.3)
+        return text_response(200, "ok\\n")
+    server = await serve("127.0.0.1", 0, slow)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 15, hard))
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)    # until the test is done
+uvloop.run(main())
+"""
+
+
+def test_a_server_out_of_descriptors_keeps_the_connections_waiting_and_says_so():
+    """Issue 13, defect 2, for every listener of the lab (apps, proxies' admin ports, proxies):
+    a server allowed 15 more descriptors gets 60 connections at once. It serves what it can; the
+    rest wait in the kernel's backlog, as with Envoy, and are served as descriptors free up —
+    none is reset (uvloop's own server accepted and closed them: libuv's "EMFILE trick") — and
+    the server's log says it ran out and recovered."""
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _OUT_OF_DESCRIPTORS_SERVER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(60)]
+        for c in conns:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = []
+        for c in conns:
+            try:
+                answers.append(c.recv(65536).split(b"\r\n", 1)[0])
+            except OSError as e:
+                answers.append(repr(e).encode())
+            c.close()
+    finally:
+        proc.stdin.close()
+        log = proc.stderr.read()
+        proc.wait(10)
+    assert answers == [b"HTTP/1.1 200 OK"] * 60, answers
+    assert "out of file descriptors" in log and "accepts again" in log, log

@@ -324,3 +324,79 @@ def test_a_proxied_head_response_keeps_the_length_the_upstream_declared():
     out = response_bytes(200, [("content-length", "1234"), ("connection", "keep-alive")], b"", head_only=True)
     assert b"content-length: 1234\r\n" in out and out.endswith(b"\r\n\r\n") and b"keep-alive" not in out
     assert b"content-length: 3\r\n" in response_bytes(200, [("content-length", "99")], b"abc")
+
+
+# -- issue 13, defect 3: Envoy's header limits, and parsing in linear time --------------------------
+
+def test_the_proxies_reader_has_envoys_limits_by_default():
+    """Envoy's HTTP connection manager: max_request_headers_kb 60 and max_headers_count 100 by
+    default (source/common/http/http1/codec_impl.cc checks both), answered with a 431."""
+    from meshlab.net.httpparse import MAX_HEAD, MAX_HEADERS
+    assert (MAX_HEAD, MAX_HEADERS) == (60 * 1024, 100)
+    at = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD - len("/hostx-big") - 1) + b"\r\n\r\n"
+    assert len(MessageReader("request").feed(at)) == 1
+    over = at.replace(b"X-Big: ", b"X-Big: aa")
+    with pytest.raises(HttpError) as e:
+        MessageReader("request").feed(over)
+    assert e.value.status == 431 and "larger than 61440 bytes" in str(e.value)
+    many = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"x-%d: 1\r\n" % i for i in range(99))
+    assert len(MessageReader("request").feed(many + b"\r\n")) == 1
+    with pytest.raises(HttpError) as e:
+        MessageReader("request").feed(many + b"x-last: 1\r\n\r\n")
+    assert e.value.status == 431 and "more than 100 headers" in str(e.value)
+    with pytest.raises(HttpError) as e:                   # an upstream's response has the same limits
+        MessageReader("response").feed(b"HTTP/1.1 200 OK\r\n" + b"".join(b"x-%d: 1\r\n" % i for i in range(101)) + b"\r\n")
+    assert e.value.status == 431
+
+
+@settings(max_examples=150)
+@given(path, st.lists(st.tuples(token, value), max_size=6), st.lists(st.integers(0, 2000), max_size=10))
+def test_a_head_is_measured_as_envoy_measures_it_however_it_arrives(target, headers, cuts):
+    """Envoy counts the request target, header names and values (without the whitespace around
+    them): a head of exactly the limit passes, one byte less of limit is a 431, whatever the split."""
+    headers = [("Host", "h")] + [(k, v) for k, v in headers if k.lower() not in framing]
+    raw = encode_request("GET", target, headers)[0]
+    size = len(target) + sum(len(k) + len(v.strip(" \t")) for k, v in headers)
+    assert len(feed_all(MessageReader("request", max_head=size), split(raw, cuts))) == 1
+    with pytest.raises(HttpError) as e:
+        feed_all(MessageReader("request", max_head=size - 1), split(raw, cuts))
+    assert e.value.status == 431
+
+
+@pytest.mark.parametrize("where", ["target", "name", "value"])
+def test_parsing_time_grows_linearly_with_the_size_of_a_head(where):
+    """A head that arrives in many pieces cost time growing with the square of its size (the
+    pieces of a header were joined with bytes +=, each copying all before it): a 64 MB header
+    took a sidecar 17 s. With no limit set, 8 times the bytes now cost about 8 times the time."""
+    import time
+
+    def cost(n: int) -> float:
+        big = b"a" * n
+        raw = {"target": b"GET /" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+               "name": b"GET / HTTP/1.1\r\nHost: x\r\nX" + big + b": 1\r\n\r\n",
+               "value": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n"}[where]
+        best = float("inf")
+        for _ in range(3):
+            rd = MessageReader("request", max_head=None, max_headers=None)
+            t = time.process_time()
+            for i in range(0, len(raw), 1024):
+                rd.feed(raw[i:i + 1024])
+            best = min(best, time.process_time() - t)
+            assert rd.headers_complete
+        return best
+    small, large = cost(1 << 20), cost(8 << 20)
+    assert large < 16 * max(small, 0.002), (small, large)
+
+
+@given(st.lists(st.integers(0, 5000), max_size=10), st.sampled_from(["trailer", "chunk size"]))
+def test_what_follows_the_chunks_is_bounded_too(cuts, where):
+    """After the body, a trailer line (or a chunk-size line) that never ends is a 431 too, cut
+    however it arrives, instead of growing in the parser; a normal trailer passes."""
+    start = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+    endless = start + (b"0\r\nX-Trailer: " + b"a" * 3000 if where == "trailer" else b"1;ext=" + b"e" * 3000)
+    with pytest.raises(HttpError) as e:
+        feed_all(MessageReader("request", max_head=1000), split(endless, cuts))
+    assert e.value.status == 431
+    fine = start + b"0\r\nX-Trailer: " + b"t" * 500 + b"\r\n\r\n"
+    (req,) = feed_all(MessageReader("request", max_head=1000), split(fine, cuts))
+    assert req.body == b"abc" and req.header("x-trailer") == "t" * 500

@@ -27,6 +27,15 @@ def test_5xx_covers_statuses_resets_and_connect_failures():
     assert not retriable(p, Attempt(status=404))
 
 
+def test_a_reset_or_protocol_error_is_retried_under_reset_5xx_and_gateway_error():
+    """Envoy's RetryStateImpl::wouldRetryFromReset: any reset but an overflow, a protocol error
+    included, is retried under reset, 5xx or gateway-error — not under Istio's default policy."""
+    for failure in ("reset", "protocol-error"):
+        for on in ("reset", "5xx", "gateway-error"):
+            assert retriable(RetryPolicy(retry_on=frozenset({on})), Attempt(failure=failure))
+        assert not retriable(DEFAULT_RETRY, Attempt(failure=failure))
+
+
 def test_gateway_error_is_502_503_504_only():
     p = RetryPolicy(retry_on=frozenset({"gateway-error"}))
     assert [s for s in range(500, 600) if retriable(p, Attempt(status=s))] == [502, 503, 504]

@@ -27,6 +27,32 @@ def req(path="/reviews/0", method="GET", **headers):
 
 # -- loading -------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("style", ["block", "flow"])
+def test_policy_nested_too_deep_or_with_a_nul_byte_is_a_policy_error_with_its_line(style):
+    """Issue 13, defect 6: deep nesting crashed the policy loader with a RecursionError, and a NUL
+    byte was reported by its position in the text; both name the document and the line now."""
+    head = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: d}\n---\n" \
+           "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\nspec:\n"
+    deep = head + ("".join("  " * i + "-\n" for i in range(1, 3000)) if style == "block"
+                   else "  rules: " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(PolicyError) as e:
+        load_policies(deep, file="deep.yaml")
+    assert (e.value.document, e.value.line) == (2, 72 if style == "block" else 9)
+    assert str(e.value).startswith(f"deep.yaml: document 2, line {e.value.line}: not valid YAML: "
+                                   "nested more than 64 levels deep")
+    with pytest.raises(PolicyError) as e:
+        load_policies(head + "  action: DE\x00NY\n", file="nul.yaml")
+    assert (e.value.document, e.value.line) == (2, 9)
+    assert "unacceptable character #x0000 (column 13)" in str(e.value) and "position" not in str(e.value)
+    d: dict = {}
+    for _ in range(3000):
+        d = {"a": d}
+    with pytest.raises(PolicyError) as e:
+        load_policies({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                       "metadata": {"name": "a"}, "spec": d})
+    assert "nested" in str(e.value)
+
+
 @pytest.mark.parametrize("doc, field, words", [
     ("kind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {hosts: [r], http: [{route: [{destination: {host: r}}], timeout: 3}]}",
      "spec.http[0].timeout", "duration with a unit"),

@@ -272,7 +272,8 @@ def test_load_result_summary_counts_statuses_errors_and_paths():
     s = r.summary()
     assert len(r) == 8
     assert s["requests"] == {"sent": 8, "ok": 4, "failed": 4, "success_rate": 0.5,
-                             "by_status": {"200": 3, "302": 1, "503": 1, "connection refused": 2, "error": 1}}
+                             "by_status": {"200": 3, "302": 1, "503": 1, "connection refused": 2, "error": 1},
+                             "partial": 0, "partial_failures": {}}
     assert s["latency_ms"]["count"] == 8
     assert s["latency_ms"]["max"] == pytest.approx(50.0)
     assert s["throughput_rps"] == 4.0
@@ -285,10 +286,23 @@ def test_load_result_summary_counts_statuses_errors_and_paths():
     assert r.latencies_ms(ok_only=True) == pytest.approx([10, 20, 30, 40])
 
 
+def test_an_ok_answer_with_an_apps_error_text_is_counted_as_partial_too():
+    """Issue 13: a Bookinfo page that says "reviews unavailable" is a 200, and stays an HTTP
+    success, but the summary also counts it as a partial failure, by the app's own error text."""
+    from meshlab.apps.bookinfo import RATINGS_ERROR, REVIEWS_ERROR
+    outs = [outcome(0, 200), {**outcome(1, 200), "partial": [REVIEWS_ERROR]},
+            {**outcome(2, 200), "partial": [REVIEWS_ERROR]}, {**outcome(3, 200), "partial": [RATINGS_ERROR]},
+            {**outcome(4, 503), "partial": [REVIEWS_ERROR]}]       # a failure is a failure, not a partial one
+    s = LoadResult("client-0", "http://productpage:9080/productpage", outs).summary()["requests"]
+    assert (s["sent"], s["ok"], s["failed"], s["partial"]) == (5, 4, 1, 3)
+    assert s["partial_failures"] == {REVIEWS_ERROR: 2, RATINGS_ERROR: 1}
+
+
 def test_empty_load_result_summary():
     """A load with no outcomes summarises to zeros and Nones without dividing by zero."""
     s = LoadResult("client-0", "http://x:80/", []).summary()
-    assert s["requests"] == {"sent": 0, "ok": 0, "failed": 0, "success_rate": None, "by_status": {}}
+    assert s["requests"] == {"sent": 0, "ok": 0, "failed": 0, "success_rate": None, "by_status": {},
+                             "partial": 0, "partial_failures": {}}
     assert s["latency_ms"]["count"] == 0 and s["latency_ms"]["p50"] is None
     assert s["throughput_rps"] is None and s["paths"] == [] and s["paths_recorded"] == 0
 

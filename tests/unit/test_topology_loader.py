@@ -25,6 +25,9 @@ TOP_KEYS = "name, nodes, namespaces, services, workloads, description, entry, li
 ERROR_CASES: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     # -- the file as a whole ----------------------------------------------------------------------
     "bad_yaml": (2, None, ("not valid YAML: mapping values are not allowed here",)),
+    "deep_nesting": (3, None, ("not valid YAML: nested more than 64 levels deep",)),
+    "nul_byte": (5, None, ("not valid YAML: unacceptable character #x0000 (column 7): special characters are not "
+                           "allowed",)),
     "two_documents": (1, None, ("expected exactly one YAML document; found 2",)),
     "empty_file": (1, None, ("expected exactly one YAML document; found 0",)),
     "non_utf8": (None, None, ("cannot read the file", "utf-8")),
@@ -470,6 +473,36 @@ def test_dict_with_a_value_yaml_cannot_hold():
     assert info.value.file == "<dict>"
     assert "cannot represent <object object" in str(info.value)
     assert "use only dicts, lists, strings, numbers, true/false and None" in str(info.value)
+
+
+@pytest.mark.parametrize("style", ["block", "flow"])
+def test_nesting_deeper_than_any_topology_is_an_error_naming_the_line_not_a_recursion_error(style):
+    """Issue 13, defect 6: a YAML nested thousands of levels deep crashed the loader with a bare
+    RecursionError (3,000 lines of traceback from the CLI). It is a TopologyError naming the
+    line where the nesting goes too deep, whatever the style, and a dict gets one too."""
+    deep = ("name: x\nnodes:\n" + "".join("  " * i + "-\n" for i in range(1, 3000)) if style == "block"
+            else "name: x\nnodes: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")
+    with pytest.raises(TopologyError) as info:
+        parse_topology(deep, file="deep.yaml")
+    assert "nested more than 64 levels deep" in str(info.value)
+    assert info.value.line == (66 if style == "block" else 2)
+    d: dict = {}
+    for _ in range(3000):
+        d = {"a": d}
+    with pytest.raises(TopologyError) as info:
+        load_topology({**_minimal_dict(), "description": d})
+    assert info.value.file == "<dict>" and "nested" in str(info.value)
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("name: x\nnodes:\n  - name: n1\n    \x00bad: 1\n", 4, "unacceptable character #x0000 (column 5)"),
+    ("name: x: y\nnodes: [\x00]\n", 1, "mapping values are not allowed here"),     # the first problem first
+    ("name: x\x7f\n", 1, "unacceptable character #x007f (column 8)"),
+])
+def test_a_character_yaml_refuses_is_reported_by_line_and_column(text, line, words):
+    with pytest.raises(TopologyError) as info:
+        parse_topology(text, file="t.yaml")
+    assert info.value.line == line and words in str(info.value) and "position" not in str(info.value)
 
 
 def test_parse_topology_default_file_name():

@@ -48,3 +48,18 @@ def test_an_informational_response_is_not_taken_for_the_answer():
     ex = asyncio.run(_exchange_with(b"HTTP/1.1 100 Continue\r\n\r\n"
                                     b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"))
     assert ex.response.status == 200 and ex.response.body == b"ok"
+
+
+@pytest.mark.parametrize("answer, said", [
+    (b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * (61 * 1024) + b"\r\ncontent-length: 0\r\n\r\n",
+     "response header section larger than 61440 bytes"),
+    (b"HTTP/1.1 200 OK\r\n" + b"".join(b"x-%d: 1\r\n" % i for i in range(101)) + b"content-length: 0\r\n\r\n",
+     "response has more than 100 headers"),
+    (b"SMTP ready\r\n\r\n", "malformed HTTP/1.1"),
+])
+def test_a_response_the_proxy_cannot_read_is_a_protocol_error(answer, said):
+    """Over Envoy's header limits (60 KiB, 100 headers) or malformed: Envoy's upstream codec fails
+    with a protocol error, which its router answers 502 (flag UPE), not a connection reset."""
+    with pytest.raises(UpstreamFailure) as e:
+        asyncio.run(_exchange_with(answer))
+    assert e.value.kind == "protocol-error" and said in str(e.value)
