@@ -159,9 +159,10 @@ class Listener:
         return self.sockets[0]
 
     def _accept(self) -> None:
+        raw_accept = self.sock._accept          # socket.accept() without its enum conversions (~5 µs a call)
         for _ in range(ACCEPT_BATCH):
             try:
-                conn, _ = self.sock.accept()
+                fd, _ = raw_accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -173,6 +174,7 @@ class Listener:
                 self._log(f"[error] {self._who()}: accept failed: {e.strerror or e}; the listener stops")
                 self.close()
                 return
+            conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fd)
             if self._since is not None:
                 self._recovered()
             conn.setblocking(False)
