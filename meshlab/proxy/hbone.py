@@ -343,6 +343,8 @@ class Tunnel(asyncio.BufferedProtocol):
             self._unblock()
             if self._drained is not None:
                 self._wake_drained()
+        if not self.engine.alive and not self.streams and t is not None and not t.is_closing():
+            t.close()                               # GOAWAY sent or received, and nothing left to carry
 
     def _wake_drained(self) -> None:
         f, self._drained = self._drained, None

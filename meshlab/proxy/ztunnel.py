@@ -206,8 +206,8 @@ class _Pipe(asyncio.Protocol):
         self.up += len(data)
         try:
             s.send(data)
-        except TunnelError as e:
-            self.fail(str(e))
+        except ConnectionError as e:             # the stream or its tunnel is gone
+            self.fail(f"TunnelError: {e}")
             return
         if s.backed_up():
             self.transport.pause_reading()
