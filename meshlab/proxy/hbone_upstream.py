@@ -70,8 +70,10 @@ class HboneUpstream:
                     when = "in the middle of its response" if rd.headers_complete else "before responding"
                     raise UpstreamFailure("reset", f"{up.name} closed the stream {when}",
                                           stale=reused and not rd.headers_complete)
-        except (TunnelError, HttpError) as e:
+        except TunnelError as e:
             raise UpstreamFailure("reset", f"{up.name}: {e}", stale=reused) from None
+        except HttpError as e:                 # an answer, but not one HTTP/1.1 can read: Envoy's 502 UPE
+            raise UpstreamFailure("protocol-error", f"{up.name} sent a response this proxy cannot read: {e}") from None
         finally:
             if keep and stream.usable:
                 self._idle.setdefault((up.ip, up.port), []).append((stream, ident, opened_by))

@@ -30,6 +30,7 @@ import ssl
 from ..identity import server_context, spiffe_id
 from ..net import capture
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, PodAddr
+from ..net import tcp
 from ..net.tcp import listener
 from .hbone import Tunnel
 from .ztunnel import Outbound, PlaintextIn, Ztunnel
@@ -52,8 +53,10 @@ class NodeZtunnel(Ztunnel):
         servers.append(await loop.create_server(lambda: Outbound(self, None), sock=listener("0.0.0.0", OUTBOUND_PORT)))
         servers.append(await loop.create_server(lambda: PlaintextIn(self, None, None),
                                                 sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT)))
-        s = listener("0.0.0.0", HBONE_PORT)
-        servers.append(_Acceptor(s, asyncio.ensure_future(self._accept_hbone(loop, s))))
+        # HBONE: the raw socket first (its original destination says which pod's certificate to
+        # present), accepted by the lab's Listener, which outlasts running out of descriptors
+        servers.append(tcp.Listener(listener("0.0.0.0", HBONE_PORT),
+                                    lambda sock: self.spawn(self._hbone_connection(loop, sock)), name=self.name))
 
     def _local_ambient(self, ip: str) -> PodAddr | None:
         p = self.net.pod_by_ip(ip)
@@ -81,11 +84,6 @@ class NodeZtunnel(Ztunnel):
             return None
         return pod, port
 
-    async def _accept_hbone(self, loop, lsock: socket.socket) -> None:
-        while True:
-            sock, _ = await loop.sock_accept(lsock)
-            self.spawn(self._hbone_connection(loop, sock))
-
     async def _hbone_connection(self, loop, sock: socket.socket) -> None:
         try:
             ip, _ = capture.socket_original_dst(sock)
@@ -109,14 +107,3 @@ class NodeZtunnel(Ztunnel):
             cert, key = self.certs[ident]
             ctx = self._server_ctx[ident] = server_context(cert, key, self.root, alpn=["h2"])
         return ctx
-
-
-class _Acceptor:
-    """A raw listening socket and its accept loop, closed like an asyncio server."""
-
-    def __init__(self, sock: socket.socket, task: asyncio.Future):
-        self.sock, self.task = sock, task
-
-    def close(self) -> None:
-        self.task.cancel()
-        self.sock.close()

@@ -128,3 +128,14 @@ def test_pods_that_share_an_identity_and_a_node_each_get_their_own_tunnel(bookin
     tunnels = bookinfo.proxies["waypoint-0"].call("stats")["tunnels"]
     reviews = [t for t in tunnels if t["destination"].endswith("/sa/bookinfo-reviews")]
     assert len({t["address"] for t in reviews}) == len(reviews) == 3
+
+
+def test_a_response_over_envoys_header_count_through_a_waypoint_is_a_502_protocol_error():
+    """Over HBONE too: the app answers with 101 headers; the waypoint cannot read that response
+    (Envoy's max_headers_count, 100) and answers 502, flag UPE — not a reset retried elsewhere."""
+    with Lab("httpbin", mode="ambient", waypoints="namespace", verbose=False) as lab:
+        many = "&".join(f"x-{i}=1" for i in range(101))
+        r = lab.request("client", f"http://httpbin:8000/response-headers?{many}", timeout=5)
+        assert r.status == 502 and r.body.endswith("reset reason: protocol error")
+        wp = [s for s in lab.spans(r.trace_id) if s.role == "waypoint" and s.kind == "server"]
+        assert [s.attrs.get("response_flags") for s in wp] == ["UPE"]
