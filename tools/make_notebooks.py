@@ -640,6 +640,14 @@ def mtls():
            "connections it turned away (its admin stats, as Envoy's `/stats` would):"),
         code("for rec in lab.proxies['httpbin-foo-0/istio-proxy'].call('stats')['refused']:\n"
              "    print(rec)"),
+        md("**What the loopback backend cannot enforce.** STRICT above is enforced by the sidecar (or ztunnel) "
+           "that owns the pod's address. On the **loopback** backend every pod is an address on this machine's "
+           "one loopback interface, with no network namespace around it, so any process on the machine can "
+           "connect straight to an app's pod-local address (127.x.(128+i).y) and talk plaintext to it — around "
+           "the mesh, which no Kubernetes pod could do. The lab closes what it can there: a pod's capture port "
+           "(15001) takes only that pod's own connections, and relays nowhere outside the lab. On the "
+           "**mininet** backend (root) every pod is its own network namespace with istio-init's iptables rules, "
+           "as in a cluster: the app is reachable only through its proxy, and STRICT holds for every client."),
         md("## 5. STRICT for the whole mesh\n\nThe same policy in the root namespace, `istio-system`, applies to "
            "every namespace that has none of its own (the narrowest policy wins)."),
         code("STRICT_MESH = STRICT_FOO.replace('namespace: foo', 'namespace: istio-system')\n"

@@ -107,6 +107,11 @@ class ClusterNet:
     def service_at(self, ip: str, port: int | None = None) -> ServiceAddr | None:
         return self._index.get(("vip", ip, port))
 
+    def holds(self, ip: str) -> bool:
+        """Is ``ip`` one of the lab's addresses: a pod's, a service's or a node's?"""
+        return (self._index.get(("ip", ip)) is not None or self._index.get(("vip", ip, None)) is not None
+                or ip in self.nodes.values())
+
     def service_by_fqdn(self, fqdn: str, port: int | None = None) -> ServiceAddr | None:
         """A service by its full name (and port; without one, its only or first port)."""
         return self._index.get(("fqdn", fqdn, port))

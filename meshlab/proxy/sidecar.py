@@ -106,12 +106,40 @@ class Sidecar(L7Router):
             if got is None:
                 return
             orig, rest = got
+            refused = self._stranger(writer, orig.dst_ip)
+            if refused:
+                self._refused_outbound(writer, refused)
+                return
             await self.serve_http(reader, writer, rest,
                                   lambda req: self.route(req, orig.dst_ip, orig.dst_port, direction="outbound"))
         except (proxyproto.ProxyProtocolError, ConnectionError):
             pass
         finally:
             writer.close()
+
+    def _stranger(self, writer, dst_ip: str) -> str | None:
+        """Why the outbound port refuses this connection, if it does. On loopback any process on
+        the machine can reach 15001: only the pod's own connections are its to send with its
+        identity, and the lab's sidecar relays nowhere outside the lab (Envoy's PassthroughCluster
+        would; simplified, so the lab cannot be used to reach the host's other services). Under
+        iptables only the pod's own traffic arrives here."""
+        if capture.by_iptables(self.net):
+            return None
+        peer = writer.get_extra_info("peername")
+        if not peer or peer[0] != self.pod.ip:
+            return f"refused: {peer[0] if peer else '?'} is not {self.pod.name}"
+        if not self.net.holds(dst_ip):
+            return f"refused: {dst_ip} is outside the lab"
+        return None
+
+    def _refused_outbound(self, writer, reason: str) -> None:
+        peer = writer.get_extra_info("peername")
+        t = now()
+        self.spans.append(Span(trace_id=new_trace_id(), span_id=new_span_id(), parent_id=None, name=self.name,
+                               role=self.role, kind="server", layer="L4", start=t, end=t,
+                               peer="%s:%d" % peer[:2] if peer else None, target=self.pod.name, decision="deny",
+                               error=reason, attrs={"direction": "outbound", "endpoint": self.pod.name}))
+        abort_with_reset(writer)
 
     def source_pod(self, server_fields: dict) -> PodAddr:
         return self.pod

@@ -95,9 +95,7 @@ class ZtunnelCore:
         ztunnel passes traffic for destinations outside the mesh through; the lab's relays only
         inside the lab, so on loopback no local process can use it to reach the host's other
         services (issue 13)."""
-        net = self.net
-        return (net.pod_by_ip(ip) is not None or net.service_at(ip) is not None
-                or ip in net.nodes.values())
+        return self.net.holds(ip)
 
     # -- outbound ------------------------------------------------------------------------------
     def destination(self, ip: str, port: int) -> tuple[PodAddr | None, str, int]:

@@ -98,3 +98,33 @@ def outside() -> Outside:
 def mininet_required():
     """For tests that only make sense on mininet."""
     need_backend("mininet")
+
+
+@pytest.fixture(scope="session")
+def through_capture_port():
+    return _through_capture_port
+
+
+def _through_capture_port(lab, pod_name: str, bind_ip: str, dst: tuple[str, int]) -> bytes:
+    """Speak to a pod's outbound capture port (15001: its sidecar's, or its ztunnel's) as any
+    process on this machine could on loopback: from ``bind_ip``, a PROXY v2 header naming
+    ``dst``, then a request. What comes back, or ``b"RESET"``."""
+    from meshlab.net import proxyproto
+    pod = lab.net.pod(pod_name)
+    s = socket.socket()
+    try:
+        s.settimeout(5)
+        s.bind((bind_ip, 0))
+        s.connect((pod.ip, 15001))
+        src = s.getsockname()
+        s.sendall(proxyproto.encode(src[0], src[1], dst[0], dst[1]) +
+                  b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+    except (ConnectionResetError, BrokenPipeError):
+        return b"RESET"
+    finally:
+        s.close()
+

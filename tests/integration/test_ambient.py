@@ -155,40 +155,17 @@ def test_plaintext_from_outside_the_mesh_is_captured_by_ztunnel_and_accepted(bac
         assert (hop.name, hop.direction, hop.mtls, hop.identity) == (f"ztunnel-{server_node}", "inbound", False, None)
 
 
-def _through_15001(bookinfo, bind_ip: str, dst: tuple[str, int]) -> bytes:
-    """Speak to productpage's ztunnel capture port (15001) as a process on this machine could on
-    loopback: a PROXY v2 header naming ``dst``, then a request; what comes back."""
-    import socket as so
-    from meshlab.net import proxyproto
-    pp = bookinfo.net.pod("productpage-v1-0")
-    s = so.socket()
-    try:
-        s.settimeout(5)
-        s.bind((bind_ip, 0))
-        s.connect((pp.ip, 15001))
-        src = s.getsockname()
-        s.sendall(proxyproto.encode(src[0], src[1], dst[0], dst[1]) + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-        return out
-    except (ConnectionResetError, BrokenPipeError):
-        return b"RESET"
-    finally:
-        s.close()
-
-
-def test_on_loopback_a_stranger_cannot_send_through_a_pods_ztunnel_port(bookinfo):
+def test_on_loopback_a_stranger_cannot_send_through_a_pods_ztunnel_port(bookinfo, through_capture_port):
     """Issue 13 (4): 15001 carries the pod's own connections, with the pod's identity; a local
     process connecting from another address is refused with a reset."""
     if bookinfo.backend.name != "loopback":
         pytest.skip("the loopback backend's gap: on mininet 15001 is inside the node's network")
     vip = bookinfo.net.resolve("details", "default")
-    assert _through_15001(bookinfo, "127.0.0.1", (vip, 9080)) == b"RESET"
-    assert _through_15001(bookinfo, bookinfo.net.pod("productpage-v1-0").ip, (vip, 9080)).startswith(b"HTTP/1.1 ")   # the pod itself: served
+    assert through_capture_port(bookinfo, "productpage-v1-0", "127.0.0.1", (vip, 9080)) == b"RESET"
+    assert through_capture_port(bookinfo, "productpage-v1-0", bookinfo.net.pod("productpage-v1-0").ip, (vip, 9080)).startswith(b"HTTP/1.1 ")   # the pod itself: served
 
 
-def test_on_loopback_a_pods_ztunnel_relays_nowhere_outside_the_lab(bookinfo):
+def test_on_loopback_a_pods_ztunnel_relays_nowhere_outside_the_lab(bookinfo, through_capture_port):
     """Issue 13 (4): a destination that is no pod, service or node of the lab is refused (the
     lab's ztunnel relays only inside the lab), even from the pod's own address."""
     import socket as so
@@ -199,6 +176,6 @@ def test_on_loopback_a_pods_ztunnel_relays_nowhere_outside_the_lab(bookinfo):
     outside_server.listen(1)
     try:
         pp = bookinfo.net.pod("productpage-v1-0")
-        assert _through_15001(bookinfo, pp.ip, outside_server.getsockname()) == b"RESET"
+        assert through_capture_port(bookinfo, "productpage-v1-0", pp.ip, outside_server.getsockname()) == b"RESET"
     finally:
         outside_server.close()

@@ -217,3 +217,23 @@ def test_a_sidecar_that_ran_out_of_descriptors_accepts_again_and_says_so(outside
         assert "Too many open files" in stats["last_error"]
         log = proxy.log_path.read_text()
         assert f"{ip}:8080" in log and "out of file descriptors" in log and "accepts again" in log
+
+
+def test_on_loopback_a_stranger_cannot_send_through_a_pods_sidecar(bookinfo, through_capture_port):
+    """Issue 13 (4): a sidecar's 15001 carries its own pod's connections (with that pod's
+    identity); a process connecting from another address is refused with a reset, and so is a
+    destination outside the lab, even from the pod's own address."""
+    import socket as so
+    if bookinfo.backend.name != "loopback":
+        pytest.skip("the loopback backend's gap: on mininet 15001 is inside the pod's network")
+    vip = bookinfo.net.resolve("details", "default")
+    pod_ip = bookinfo.net.pod("productpage-v1-0").ip
+    assert through_capture_port(bookinfo, "productpage-v1-0", "127.0.0.1", (vip, 9080)) == b"RESET"
+    assert through_capture_port(bookinfo, "productpage-v1-0", pod_ip, (vip, 9080)).startswith(b"HTTP/1.1 ")
+    outside = so.socket()
+    outside.bind(("127.0.0.1", 0))
+    outside.listen(1)
+    try:
+        assert through_capture_port(bookinfo, "productpage-v1-0", pod_ip, outside.getsockname()) == b"RESET"
+    finally:
+        outside.close()
