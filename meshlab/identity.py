@@ -51,7 +51,8 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 
 class LabCA:
-    """A root CA on disk. ``issue`` writes a workload cert + key next to it."""
+    """A root CA: its certificate on disk, its key only in this process. ``issue`` writes a
+    workload cert + key next to the root certificate."""
 
     def __init__(self, directory: Path, cert, key):
         self.dir, self._cert, self._key = Path(directory), cert, key
@@ -82,10 +83,11 @@ class LabCA:
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
                 .sign(key, hashes.SHA256()))
         ca = cls(d, cert, key)
+        # Only the root certificate goes on disk. The CA's key stays in the memory of the lab's
+        # controller (istiod's place), which signs every workload's certificate: no proxy — on
+        # loopback every process is the same user; on mininet a sidecar may read any file — can
+        # read it from the lab's directory.
         _write(d / "root-cert.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        _write(d / "root-key.pem", key.private_bytes(serialization.Encoding.PEM,
-                                                     serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()), 0o600)
         return ca
 
     def issue(self, namespace: str, service_account: str, ttl: dt.timedelta = DEFAULT_TTL) -> WorkloadCert:

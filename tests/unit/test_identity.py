@@ -46,9 +46,25 @@ def test_lifetime_is_configurable_and_must_be_positive(ca):
 
 def test_private_keys_are_never_world_readable(ca):
     wc = ca.issue("default", "keys")
-    for p in (wc.key_path, os.path.join(ca.dir, "root-key.pem")):
-        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(wc.key_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(ca.dir).st_mode) == 0o700
+
+
+def test_the_ca_key_never_reaches_the_disk(ca):
+    """Issue 13: the CA's key is the lab controller's alone (istiod's); no proxy can read it from
+    the lab's directory, whatever its user or capabilities. Only certificates and workload keys
+    are there."""
+    from cryptography.hazmat.primitives import serialization
+    ca.issue("default", "keys")
+    der = ca._key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    for root, _, files in os.walk(ca.dir):
+        for f in files:
+            data = open(os.path.join(root, f), "rb").read()
+            assert b"root-key" not in f.encode() and der not in data
+            for wc_pem in data.split(b"-----END PRIVATE KEY-----")[:-1]:
+                key = serialization.load_pem_private_key(wc_pem + b"-----END PRIVATE KEY-----\n", None)
+                assert key.private_numbers() != ca._key.private_numbers()
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
