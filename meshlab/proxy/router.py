@@ -399,16 +399,34 @@ class L7Router:
         lb.started(up.name)
         resp, err, ident, extra, keep = None, None, None, {}, True
         connecting = [connecting]
+        per_try = plan.action.retry.per_try_timeout
+        timer, expired, task = [], [], None
 
         def ready():                                      # the connection is up: no longer pending
             if connecting[0] and pool is not None:
                 pool.connected()
             connecting[0] = False
+            if per_try and not timer and task is not None:
+                # Envoy starts the per-try timer when the pool hands over a connection
+                # (UpstreamRequest::onPoolReady): connecting is bounded by connectTimeout, not by it
+                timer.append(asyncio.get_running_loop().call_later(per_try, expire))
+
+        def expire():
+            expired.append(True)
+            task.cancel()
         try:
             ex = self.exchange(up, data, plan.cluster, ctx, span_id, head=req.method == "HEAD",
                                keep=plan.policy.max_requests_per_connection != 1, on_ready=ready)
-            per_try = plan.action.retry.per_try_timeout
-            resp, ident, extra = await (asyncio.wait_for(ex, per_try) if per_try else ex)
+            if per_try:
+                task = asyncio.ensure_future(ex)
+                try:
+                    resp, ident, extra = await task
+                except asyncio.CancelledError:
+                    if not expired:
+                        raise                             # cancelled from outside: the route's timeout
+                    raise asyncio.TimeoutError from None
+            else:
+                resp, ident, extra = await ex
             outcome = Attempt(status=resp.status)
         except UpstreamFailure as e:
             err, keep = e.kind, False
@@ -421,6 +439,9 @@ class L7Router:
             self._attempt_span(ctx, span_id, start, None, parent, err, attempt, up, req, ident, extra)
             raise
         finally:
+            if timer:
+                timer[0].cancel()
+            task = None                                   # no timer from the ready() below
             lb.finished(up.name)
             ready()
             self._release(pool, keep)
