@@ -202,9 +202,11 @@ def percentage(f: Mapping) -> float:
 
 
 def retry_policy(retries: Mapping | None, source: str) -> tuple[RetryPolicy, float]:
-    """Istio's translation of ``retries`` (``pilot/pkg/networking/core/route/retry``): none
-    given -> the mesh default; ``attempts`` 0 -> no retries; otherwise the default policy with
-    the given attempts, ``retryOn`` and ``perTryTimeout``."""
+    """Istio's translation of ``retries`` (``retry.ConvertPolicy`` in
+    ``pilot/pkg/networking/core/route/retry/retry.go``): none given -> the mesh default;
+    ``attempts`` 0 -> no retries; otherwise the default policy with the given attempts,
+    ``retryOn``, ``perTryTimeout``, ``backoff`` and ``retryIgnorePreviousHosts`` (false drops
+    Envoy's previous-hosts predicate: a retry may go back to the host that just failed)."""
     if retries is None:
         return DEFAULT_RETRY, BACKOFF_BASE
     attempts = int(retries.get("attempts", 0))
@@ -215,7 +217,8 @@ def retry_policy(retries: Mapping | None, source: str) -> tuple[RetryPolicy, flo
         on, codes = parse_retry_on(retries["retryOn"])
     per_try = parse_duration(retries["perTryTimeout"]) if retries.get("perTryTimeout") else None
     base = parse_duration(retries["backoff"]) if retries.get("backoff") else BACKOFF_BASE
-    return RetryPolicy(attempts, on, codes, per_try, source=source), base
+    return RetryPolicy(attempts, on, codes, per_try, source=source,
+                       ignore_previous_hosts=bool(retries.get("retryIgnorePreviousHosts", True))), base
 
 
 def pick_destination(dests: Sequence[Destination], rng: random.Random) -> Destination:

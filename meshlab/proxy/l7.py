@@ -10,7 +10,8 @@ Istio configures them (ISTIO-FACTS §4.1):
   :data:`RETRY_TRIGGERS`, read off Envoy's ``RetryStateImpl`` (see there).
 - Backoff is fully jittered exponential: retry *n* waits uniformly in [0, (2^n − 1) · 25 ms),
   capped at 10 × base (250 ms).
-- A retry goes to another host when there is one (``retryIgnorePreviousHosts``, the default).
+- A retry goes to another host when there is one (``retryIgnorePreviousHosts``, the default:
+  Istio's ``retry.ConvertPolicy`` adds Envoy's previous-hosts predicate unless it is false).
 - Load balancing defaults to LEAST_REQUEST: Envoy's power of two choices over active requests.
 """
 
@@ -67,6 +68,7 @@ class RetryPolicy:
     retriable_status_codes: frozenset[int] = frozenset()
     per_try_timeout: float | None = None
     source: str = "Istio default retry policy"
+    ignore_previous_hosts: bool = True                  # retryIgnorePreviousHosts
 
     def __post_init__(self):
         bad = sorted(set(self.retry_on) - set(RETRY_ON))

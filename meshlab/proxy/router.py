@@ -281,7 +281,8 @@ class L7Router:
             attempt += 1
             ejected = outlier.ejected(now()) if outlier else set()
             healthy = [n for n in by_name if n not in ejected]
-            name = self.lb_for(plan.cluster, tp).pick(healthy, tried) if healthy else None
+            avoid = tried if policy.ignore_previous_hosts else ()   # Envoy's previous-hosts predicate
+            name = self.lb_for(plan.cluster, tp).pick(healthy, avoid) if healthy else None
             if name is None:
                 flags.append("UH")                        # no healthy upstream
                 break

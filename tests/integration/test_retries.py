@@ -93,3 +93,34 @@ def test_resets_and_connect_failures_are_retried_as_envoys_table_says(httpbin_l7
     failed = [s for s in attempts(lab, t0) if s.error]
     assert failed and {s.error for s in failed} == {"connect-failure"}
     assert {s.attrs["endpoint"] for s in failed} == {"httpbin-0"}
+
+
+@pytest.fixture(scope="module", params=MODES, ids=IDS)
+def httpbin_shared(request):
+    mode, waypoints = request.param
+    with Lab("httpbin", mode=mode, waypoints=waypoints, verbose=False) as lab:
+        yield lab
+
+
+def second_try_same_pod(lab, retries: str, n: int = 20) -> int:
+    """Of ``n`` requests that fail on every try, how many made their second try on the pod of
+    their first."""
+    lab.delete(all=True)
+    lab.apply(retry_vs(retries))
+    t0 = time.monotonic()
+    res = lab.load("client", "http://httpbin:8000/status/503", requests=n, concurrency=1, progress=False)
+    assert res.by_status() == {"503": n}
+    by_request: dict = {}
+    for s in attempts(lab, t0):
+        by_request.setdefault(s.trace_id, {})[s.attempt] = s.attrs["endpoint"]
+    assert len(by_request) == n and all(len(t) == 4 for t in by_request.values())
+    return sum(t[1] == t[2] for t in by_request.values())
+
+
+def test_retry_ignore_previous_hosts_false_lets_a_retry_return_to_the_same_pod(httpbin_shared):
+    """By default (Istio adds Envoy's previous-hosts predicate) a retry avoids the pod that just
+    failed; with retryIgnorePreviousHosts: false it is a fresh pick between the two pods."""
+    assert second_try_same_pod(httpbin_shared, "{attempts: 3, retryOn: 5xx}") == 0
+    same = second_try_same_pod(httpbin_shared, "{attempts: 3, retryOn: 5xx, retryIgnorePreviousHosts: false}")
+    assert 3 <= same <= 17                            # binomial(20, 1/2): outside only once in 5000 runs
+    httpbin_shared.delete(all=True)

@@ -218,3 +218,12 @@ def test_an_object_for_a_namespace_the_lab_lacks_is_refused_with_its_file_and_do
                   "metadata: {name: r, namespace: nope}\nspec: {host: r}\n", file="x.yaml")
     assert (e.value.file, e.value.document) == ("x.yaml", 1) and "namespace 'nope' is not in the lab" in str(e.value)
     assert lab.policies() == []
+
+
+def test_retry_ignore_previous_hosts_is_kept_and_defaults_to_true():
+    base = {"route": [{"destination": {"host": "reviews"}}]}
+    assert route_request(vs([base]), REVIEWS, req()).retry.ignore_previous_hosts        # the mesh default
+    on = vs([{**base, "retries": {"attempts": 2}}])
+    off = vs([{**base, "retries": {"attempts": 2, "retryIgnorePreviousHosts": False}}])
+    assert route_request(on, REVIEWS, req()).retry.ignore_previous_hosts
+    assert not route_request(off, REVIEWS, req()).retry.ignore_previous_hosts
