@@ -13,9 +13,15 @@ Istio's semantics (ISTIO-FACTS §4.1, §4.2):
 - ``retries``: ``attempts`` retries after the first try (0: none), ``retryOn`` as Envoy reads it
   (integers are status codes), ``perTryTimeout``; no ``retries`` at all means Istio's default
   policy. ``timeout`` covers all attempts; none by default.
-- A route with a ``fault`` gets no timeout and no retries: "timeouts or retries will not be
-  enabled when faults are enabled on the client side". A fault with no ``percentage`` (and no
-  deprecated ``percent``) applies to no request, as the proto says.
+- A route with a ``fault`` keeps its ``timeout`` and ``retries``: istiod sets both whatever the
+  fault (``TranslateRoute`` / ``applyHTTPRouteDestination`` in
+  ``pilot/pkg/networking/core/route/route.go``). What a request sees comes from Envoy's filter
+  order: the fault filter runs before the router, so an injected abort is the filter's own answer
+  (never retried), and an injected delay elapses before the router's timeout starts; failures
+  from upstream on that route are still retried and still time out. The VirtualService
+  reference's "timeouts or retries will not be enabled when faults are enabled on the client
+  side" describes the injected requests (istio/istio#13705). A fault with no ``percentage`` (and
+  no deprecated ``percent``) applies to no request, as the proto says.
 - A DestinationRule's subset policy overrides its rule-level policy, field by field group.
 """
 
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from ..durations import parse_duration
-from ..proxy.l7 import BACKOFF_BASE, DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from ..proxy.l7 import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 from ..topology.model import CLUSTER_DOMAIN
 from .loader import PolicyObject, parse_retry_on
 
@@ -191,7 +197,6 @@ def route_action(vs: PolicyObject, index: int, r: Mapping) -> RouteAction:
             delay = (parse_duration(fault["delay"]["fixedDelay"]), percentage(fault["delay"]))
         if "abort" in fault:
             abort = (int(fault["abort"]["httpStatus"]), percentage(fault["abort"]))
-        retry, timeout = NO_RETRY, None           # Istio: no timeout or retries on a route with a fault
     return RouteAction(name, dests, timeout, retry, base, delay, abort)
 
 

@@ -214,7 +214,11 @@ class L7Router:
 
     async def route(self, req: Request, dst_ip: str, dst_port: int, **server_fields) -> Response:
         """Route one request as the config in force says: match, fault, then attempts under the
-        route's timeout and retry policy, the cluster's circuit breakers and outlier detection."""
+        route's timeout and retry policy, the cluster's circuit breakers and outlier detection.
+
+        The fault comes first, as Envoy's fault filter comes before its router: an injected delay
+        elapses before the route's timeout starts, and an injected abort is answered here, never
+        retried (the router never sees the request)."""
         start = now()
         ctx = self.context(req)
         server_id = new_span_id()

@@ -82,11 +82,14 @@ def test_hosts_are_relative_to_the_objects_namespace():
     assert virtual_service_for([vs([{"route": [{"destination": {"host": "reviews"}}]}], ns="other")], REVIEWS) is None
 
 
-def test_a_fault_turns_off_timeout_and_retries_and_needs_a_percentage():
-    v = vs([{"route": [{"destination": {"host": "reviews"}}], "timeout": "1s", "retries": {"attempts": 3},
+def test_a_fault_keeps_the_routes_timeout_and_retries_and_needs_a_percentage():
+    """istiod sets a route's timeout and retry policy whatever its fault (TranslateRoute): only
+    the injected requests escape them, because Envoy's fault filter answers before the router."""
+    v = vs([{"route": [{"destination": {"host": "reviews"}}], "timeout": "1s",
+             "retries": {"attempts": 3, "retryOn": "5xx"},
              "fault": {"delay": {"fixedDelay": "7s", "percent": 100}, "abort": {"httpStatus": 500}}}])
     a = route_request(v, REVIEWS, req())
-    assert a.timeout is None and a.retry.attempts == 0
+    assert a.timeout == 1.0 and a.retry.attempts == 3 and a.retry.retry_on == {"5xx"}
     assert a.delay == (7.0, 100.0) and a.abort == (500, 0.0)
     assert fault_decision(a, random.Random(1)) == (7.0, None)          # abort has no percentage: never
 
