@@ -11,6 +11,14 @@ one request at a time per connection, so a request either gets a connection or w
 - otherwise wait in the pending queue if it has room (``http1MaxPendingRequests``), else
   **overflow**: 503 at once, flag ``UO``.
 
+``http2MaxRequests`` (Envoy's ``max_requests``) bounds the requests in flight to the cluster, over
+HTTP/1.1 as over HTTP/2: Envoy checks it when a request is given a connection
+(``ConnPoolImplBase::attachStreamToClient``, ``source/common/conn_pool/conn_pool_base.cc``) and
+answers an overflow as above (503, ``UO``, counted in ``upstream_rq_pending_overflow``; the
+router never retries an overflow). The lab checks it when a request is given a free connection,
+is handed one from the queue, or is about to open one — Envoy checks that last case once the
+connection is up, which differs only when a request finishes in between.
+
 ``maxRequestsPerConnection: 1`` closes each connection after its request. ``maxRetries`` caps
 retries in flight across the cluster (retries beyond it are not made: flag ``URX``).
 
@@ -45,19 +53,32 @@ class PoolAccount:
         is pending until :meth:`connected`), ``"queue"`` (pending until a finishing request hands
         it a connection: :meth:`hand`), or ``"overflow"``."""
         if self.connections > self.busy:
+            if self.requests_full():
+                return self._overflow()
             self.busy += 1
             return "reuse"
         if self.pending >= self.policy.max_pending:
-            self.overflows += 1
-            return "overflow"
-        self.pending += 1
-        self.pending_total += 1
+            return self._overflow()
         if self.connections < self.policy.max_connections:
+            if self.requests_full():
+                return self._overflow()
+            self.pending += 1
+            self.pending_total += 1
             self.connections += 1
             self.busy += 1
             return "connect"
+        self.pending += 1
+        self.pending_total += 1
         self.queued += 1
         return "queue"
+
+    def requests_full(self) -> bool:
+        """``http2MaxRequests`` requests are in flight (each holds a connection: HTTP/1.1)."""
+        return self.busy >= self.policy.max_requests
+
+    def _overflow(self) -> str:
+        self.overflows += 1
+        return "overflow"
 
     def connected(self) -> None:
         """The connection opened for a pending request is up."""
@@ -76,9 +97,13 @@ class PoolAccount:
 
     def hand(self) -> str:
         """Give the first queued request a connection: a free one (``"reuse"``), or a new one
-        (``"connect"``: the request stays pending until it is up, as in Envoy)."""
-        self.busy += 1
+        (``"connect"``: the request stays pending until it is up, as in Envoy) — or
+        ``"overflow"`` when ``http2MaxRequests`` are in flight."""
         self.queued -= 1
+        if self.requests_full():
+            self.pending -= 1
+            return self._overflow()
+        self.busy += 1
         if self.connections < self.busy:
             self.connections += 1
             return "connect"

@@ -372,15 +372,15 @@ class L7Router:
             try:
                 got = await fut
             except asyncio.CancelledError:
-                if fut.done() and not fut.cancelled():    # handed a slot, then cancelled: give it back
-                    if fut.result() == "connect":
+                if fut.done() and not fut.cancelled() and fut.result() != "overflow":
+                    if fut.result() == "connect":         # handed a slot, then cancelled: give it back
                         pool.connected()
                     self._release(pool, False)
-                else:
+                elif not fut.done():
                     fut.cancel()
                     pool.leave_queue()
                 raise
-        return got
+        return None if got == "overflow" else got
 
     def _release(self, pool: PoolAccount | None, keep: bool) -> None:
         """A request is done with its connection: the first queued request gets it."""

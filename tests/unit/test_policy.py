@@ -10,7 +10,7 @@ from meshlab.errors import PolicyError
 from meshlab.policy.circuit import OutlierDetector, PoolAccount
 from meshlab.policy.loader import load_policies, parse_retry_on
 from meshlab.policy.peerauth import mtls_mode
-from meshlab.policy.routing import (Destination, RequestInfo, Outlier, TrafficPolicy, fault_decision, fqdn,
+from meshlab.policy.routing import (UNLIMITED, Destination, RequestInfo, Outlier, TrafficPolicy, fault_decision, fqdn,
                                     pick_destination, route_request, traffic_policy, virtual_service_for)
 
 REVIEWS = "reviews.default.svc.cluster.local"
@@ -146,12 +146,34 @@ def test_circuit_breaker_of_the_task_admits_one_and_queues_one():
     assert (acct.connections, acct.busy, acct.pending, acct.overflows) == (1, 1, 0, 2)
 
 
+def test_http2_max_requests_bounds_requests_in_flight_over_http1_too():
+    """Envoy's max_requests (Istio's http2MaxRequests) is checked when a request is given a
+    connection, whatever the protocol: one in flight, the next overflows (503 UO) until it ends."""
+    acct = PoolAccount(TrafficPolicy(max_requests=1))
+    assert acct.admit() == "connect"
+    assert acct.admit() == "overflow"               # would open a second connection: one request is in flight
+    acct.connected()
+    assert acct.admit() == "overflow"
+    acct.finished(keep_connection=True)
+    assert acct.admit() == "reuse"                  # the kept-alive connection, the only request now
+    assert (acct.overflows, acct.pending_total) == (2, 1)
+
+
+def test_a_queued_request_handed_a_connection_overflows_when_requests_are_full():
+    acct = PoolAccount(TrafficPolicy(max_connections=2, max_pending=5, max_requests=1))
+    acct.busy = acct.connections = 2                 # two in flight (the limit came down under them)
+    assert acct.admit() == "queue"
+    acct.finished(keep_connection=True)              # one ends; one is still in flight
+    assert acct.can_hand() and acct.hand() == "overflow"
+    assert (acct.queued, acct.pending, acct.overflows) == (0, 0, 1)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(["admit", "connected", "finish", "finish-keep"]), max_size=60),
-       st.integers(1, 3), st.integers(1, 3), st.sampled_from([0, 1]))
-def test_circuit_breaker_never_exceeds_its_limits(ops, max_conn, max_pending, per_conn):
+       st.integers(1, 3), st.integers(1, 3), st.sampled_from([0, 1]), st.sampled_from([1, 2, 4, UNLIMITED]))
+def test_circuit_breaker_never_exceeds_its_limits(ops, max_conn, max_pending, per_conn, max_requests):
     acct = PoolAccount(TrafficPolicy(max_connections=max_conn, max_pending=max_pending,
-                                     max_requests_per_connection=per_conn))
+                                     max_requests_per_connection=per_conn, max_requests=max_requests))
     connecting, running = 0, 0
     for op in ops:
         if op == "admit":
@@ -166,11 +188,11 @@ def test_circuit_breaker_never_exceeds_its_limits(ops, max_conn, max_pending, pe
             running -= 1
             acct.finished(op == "finish-keep")
             while acct.can_hand():
-                if acct.hand() == "connect":
-                    connecting += 1
-                else:
-                    running += 1
+                got = acct.hand()
+                connecting += got == "connect"
+                running += got == "reuse"
         assert 0 <= acct.busy <= acct.connections <= max_conn
+        assert acct.busy <= max_requests and running + connecting == acct.busy
         assert 0 <= acct.pending <= max_pending and acct.queued <= acct.pending
 
 
