@@ -321,7 +321,7 @@ def traffic_policy(dr: PolicyObject | None, subset: str | None = None) -> Traffi
             consecutive_gateway=int(od.get("consecutiveGatewayErrors", 0)),
             interval=parse_duration(od["interval"]) if "interval" in od else 10.0,
             base_ejection=parse_duration(od["baseEjectionTime"]) if "baseEjectionTime" in od else 30.0,
-            max_ejection_percent=int(od.get("maxEjectionPercent", 10)),
+            max_ejection_percent=int(od.get("maxEjectionPercent") or 10),   # 0 is unset: Envoy's 10%
             min_health_percent=int(od.get("minHealthPercent", 0)))
     if tp.get("tls"):
         out["tls"] = tp["tls"]["mode"]

@@ -283,8 +283,7 @@ class L7Router:
         resp, outcome, attempt, flags, up = None, None, 0, [], None
         while True:
             attempt += 1
-            ejected = outlier.ejected(now()) if outlier else set()
-            healthy = [n for n in by_name if n not in ejected]
+            healthy = outlier.choosable(list(by_name), now()) if outlier else list(by_name)
             avoid = tried if policy.ignore_previous_hosts else ()   # Envoy's previous-hosts predicate
             name = self.lb_for(plan.cluster, tp).pick(healthy, avoid) if healthy else None
             if name is None:
@@ -331,7 +330,8 @@ class L7Router:
         return {"clusters": {c: {"upstream_rq_pending_overflow": a.overflows, "upstream_rq_pending_total": a.pending_total,
                                  "upstream_cx_active": a.connections, "upstream_rq_active": a.busy}
                              for c, a in self._pools.items()},
-                "outlier_ejected": {c: sorted(o.ejected_until) for c, o in self._outliers.items()}}
+                "outlier_ejected": {c: sorted(o.ejected(now())) for c, o in self._outliers.items()},
+                "outlier_ejections_overflow": {c: o.overflows for c, o in self._outliers.items()}}
 
     def lb_for(self, cluster: str, tp: TrafficPolicy) -> Balancer:
         if tp.lb == self.lb.policy:
@@ -354,7 +354,7 @@ class L7Router:
             return None
         od = self._outliers.get(cluster)
         if od is None or od.policy != tp.outlier:
-            od = self._outliers[cluster] = OutlierDetector(tp.outlier)
+            od = self._outliers[cluster] = OutlierDetector(tp.outlier, started=now())
         return od
 
     async def _admit(self, pool: PoolAccount | None, cluster: str) -> str | None:

@@ -32,12 +32,17 @@ def dr(traffic_policy: str) -> str:
             f"spec:\n  host: httpbin\n  trafficPolicy: {traffic_policy}\n")
 
 
+def attempts(lab, since: float) -> list:
+    """The routing proxy's attempt spans (one per try) that started after ``since``."""
+    return [s for s in lab.spans() if s.kind == "client" and s.role == router(lab) and s.start >= since
+            and (s.attrs or {}).get("direction") == "outbound"]
+
+
 def served_by(lab, since: float) -> dict:
     """How many attempts each httpbin pod got from the routing proxy since ``since``."""
     out: dict = {}
-    for s in lab.spans():
-        if s.kind == "client" and s.role == router(lab) and s.start >= since and "endpoint" in (s.attrs or {}):
-            out[s.attrs["endpoint"]] = out.get(s.attrs["endpoint"], 0) + 1
+    for s in attempts(lab, since):
+        out[s.attrs["endpoint"]] = out.get(s.attrs["endpoint"], 0) + 1
     return out
 
 
@@ -57,7 +62,33 @@ def test_http2_max_requests_bounds_concurrent_http1_requests(lab):
     assert len(overflowed) == by["503"] and all(s.status == 503 for s in overflowed)
     fast = [o for o in res.outcomes if o["status"] == 503]
     assert max((o["end"] - o["start"]) for o in fast) < 0.15      # at once, not after a try
-    tried = {s.trace_id for s in lab.spans() if s.kind == "client" and s.role == router(lab) and s.start >= t0}
+    tried = {s.trace_id for s in attempts(lab, t0)}
     assert not tried & {s.trace_id for s in overflowed}           # no attempt, no retry
     assert proxy(lab).call("stats")["clusters"][CLUSTER]["upstream_rq_pending_overflow"] == len(overflowed)
+    lab.delete(all=True)
+
+
+def test_outlier_detection_respects_max_ejection_percent(lab):
+    """Two httpbin pods, every answer a 500, an ejection after one. At the default
+    maxEjectionPercent (10%) Envoy ejects neither (one of two is 50%): both keep serving. At 50%
+    it ejects the first to fail, and only that one: the other serves the rest."""
+    lab.delete(all=True)
+    lab.apply(dr("{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s}}"))
+    t0 = time.monotonic()
+    res = lab.load("client", "http://httpbin:8000/status/500", requests=20, concurrency=1, progress=False)
+    assert res.by_status() == {"500": 20}
+    served = served_by(lab, t0)
+    assert set(served) == {"httpbin-0", "httpbin-1"} and min(served.values()) >= 4
+    stats = proxy(lab).call("stats")
+    assert stats["outlier_ejected"][CLUSTER] == [] and stats["outlier_ejections_overflow"][CLUSTER] == 20
+
+    lab.apply(dr("{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s, "
+                 "maxEjectionPercent: 50}}"))
+    t0 = time.monotonic()
+    res = lab.load("client", "http://httpbin:8000/status/500", requests=20, concurrency=1, progress=False)
+    assert res.by_status() == {"500": 20}
+    served = served_by(lab, t0)
+    assert sorted(served.values()) == [1, 19]                    # the first to fail, then only the other
+    first = min(attempts(lab, t0), key=lambda s: s.start).attrs["endpoint"]
+    assert served[first] == 1 and proxy(lab).call("stats")["outlier_ejected"][CLUSTER] == [first]
     lab.delete(all=True)

@@ -196,20 +196,63 @@ def test_circuit_breaker_never_exceeds_its_limits(ops, max_conn, max_pending, pe
         assert 0 <= acct.pending <= max_pending and acct.queued <= acct.pending
 
 
-def test_outlier_detection_ejects_after_consecutive_5xx_for_base_times_count():
-    od = OutlierDetector(Outlier(consecutive_5xx=2, base_ejection=10, max_ejection_percent=100))
+def test_outlier_detection_ejects_for_base_times_backoff_and_returns_at_a_sweep():
+    """Envoy's consecutive-5xx ejection: out for baseEjectionTime x a back-off that grows by one per
+    ejection and shrinks by one per interval in service; back at the first interval sweep after."""
+    od = OutlierDetector(Outlier(consecutive_5xx=2, base_ejection=10, interval=1, max_ejection_percent=100))
     assert not od.record("a", 503, 0.0, 2)
-    assert od.record("a", None, 1.0, 2)           # a connection failure counts too
-    assert od.ejected(5.0) == {"a"} and od.ejected(11.0) == set()
-    od.record("a", 500, 12.0, 2)
-    assert od.record("a", 502, 12.0, 2) and od.ejected(31.0) == {"a"}    # second ejection: 20 s
-    assert not od.record("b", 200, 13.0, 2)
+    assert od.record("a", None, 1.5, 2)            # a connection failure counts too
+    assert od.ejected(11.9) == {"a"} and od.ejected(12.0) == set()        # 1.5 + 10, at the sweep of t=12
+    od.record("a", 500, 12.5, 2)
+    assert od.record("a", 502, 12.5, 2)            # second ejection in a row: 20 s
+    assert od.ejected(32.9) == {"a"} and od.ejected(33.0) == set()
+    assert od.ejected(35.0) == set() and od.backoff["a"] == 0             # two sweeps in service: back to 0
+    od.record("a", 500, 40.0, 2)
+    assert od.record("a", 500, 40.0, 2) and od.ejected(49.9) == {"a"} and od.ejected(50.0) == set()
+    assert not od.record("b", 200, 50.0, 2)
 
 
-def test_outlier_detection_keeps_max_ejection_percent_but_always_allows_one():
-    od = OutlierDetector(Outlier(consecutive_5xx=1, max_ejection_percent=10))
-    assert od.record("a", 500, 0.0, 3)            # 10% of 3 is under one host: one is still allowed
-    assert not od.record("b", 500, 0.0, 3)
+def test_outlier_detection_ejects_nothing_from_a_small_cluster_at_the_default_10_percent():
+    """Envoy >= 1.28: an ejection must leave at most maxEjectionPercent of the hosts out, counting
+    itself; under 10 hosts the default 10% allows none (Istio does not expose always_eject_one_host)."""
+    od = OutlierDetector(Outlier(consecutive_5xx=1))
+    assert od.policy.max_ejection_percent == 10
+    assert not od.record("a", 500, 0.0, 3) and od.overflows == 1 and od.ejected(0.0) == set()
+    big = OutlierDetector(Outlier(consecutive_5xx=1))
+    assert big.record("a", 500, 0.0, 10)          # 1 of 10 is 10%
+    assert not big.record("b", 500, 0.0, 10)      # 2 of 10 would be 20%
+    half = OutlierDetector(Outlier(consecutive_5xx=1, max_ejection_percent=50))
+    assert half.record("a", 500, 0.0, 2) and not half.record("b", 500, 0.0, 2)
+
+
+def test_max_ejection_percent_0_is_unset_as_in_istio():
+    dr = load_policies({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "r"},
+                        "spec": {"host": "reviews", "trafficPolicy": {"outlierDetection": {"maxEjectionPercent": 0}}}})[0]
+    assert traffic_policy(dr).outlier.max_ejection_percent == 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.sampled_from([0, 10, 25, 50, 100]), st.integers(1, 3),
+       st.lists(st.tuples(st.integers(0, 11), st.sampled_from([200, 500, 503, None]), st.floats(0, 3)),
+                max_size=80))
+def test_outlier_detection_never_ejects_more_than_the_percentage_allows(n, pct, consecutive, events):
+    od = OutlierDetector(Outlier(consecutive_5xx=consecutive, max_ejection_percent=pct or 10, interval=1,
+                                 base_ejection=2))
+    t = 0.0
+    for host, status, dt in events:
+        t += dt
+        od.record(f"h{host % n}", status, t, n)
+        assert len(od.ejected(t)) <= (pct or 10) * n // 100
+
+
+def test_min_health_percent_is_the_panic_threshold():
+    od = OutlierDetector(Outlier(consecutive_5xx=1, max_ejection_percent=100, min_health_percent=50))
+    eps = ["a", "b", "c"]
+    od.record("a", 500, 0.0, 3)
+    assert od.choosable(eps, 0.0) == ["b", "c"]              # 2 of 3 in service: above 50%
+    od.record("b", 500, 0.0, 3)
+    assert od.choosable(eps, 0.0) == eps                     # 1 of 3: panic, all of them
+    assert OutlierDetector(Outlier(consecutive_5xx=1, max_ejection_percent=100)).choosable(eps, 0.0) == eps
 
 
 # -- PeerAuthentication ------------------------------------------------------------------------------
