@@ -6,6 +6,14 @@ Istio's semantics (ISTIO-FACTS §4.1, §4.2):
 - ``http`` routes are tried in order and the first match wins; conditions inside one ``match``
   block are ANDed, the blocks are ORed; a route with no ``match`` matches everything. A service
   with a VirtualService but no matching route answers 404 (Envoy's ``NR``).
+- ``sourceLabels`` and ``sourceNamespace`` are about the proxy, not the request: istiod builds
+  each proxy's routes keeping only the match blocks whose ``sourceLabels`` the proxy's workload
+  carries and whose ``sourceNamespace`` is its namespace (``sourceMatchHTTP`` in
+  ``pilot/pkg/networking/core/route/route.go``). A sidecar is its client's proxy, so that is the
+  client; a waypoint serves every client, and istiod drops match blocks with ``sourceLabels`` from
+  its routes ("source label matching is not supported in ambient mode", ``waypointInboundRoute``
+  in ``listener_waypoint.go``, istio/istio#51565) and checks ``sourceNamespace`` against the
+  waypoint's own namespace. :class:`RouteProxy` and :func:`compile_routes` do the same.
 - ``uri`` matches the path without its query string (exact / prefix / regex, RE2 there, Python's
   ``re`` here — the same for the patterns of Istio's tasks); header keys are lower case and ``{}``
   is a presence check.
@@ -49,6 +57,15 @@ class RequestInfo:
     authority: str = ""
     source_labels: Mapping[str, str] = field(default_factory=dict)
     source_namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteProxy:
+    """The proxy a route table is built for (istiod builds one per proxy): its workload's
+    namespace and labels, and whether it is a waypoint."""
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    waypoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,12 +177,39 @@ def match_block(m: Mapping, req: RequestInfo) -> bool:
 Routes = tuple  # ((match blocks, RouteAction), ...): a VirtualService's http routes, compiled
 
 
-def compile_routes(vs: PolicyObject | None, service_fqdn: str) -> Routes:
+def compile_routes(vs: PolicyObject | None, service_fqdn: str, proxy: RouteProxy | None = None) -> Routes:
     """A service's routes, in order, each with its match blocks and its action (built once per
-    config, not per request). No VirtualService: Istio's default route, which matches everything."""
+    config, not per request). No VirtualService: Istio's default route, which matches everything.
+
+    For a ``proxy``, the source conditions are settled now, as istiod settles them for each proxy
+    (:func:`source_blocks`); a route none of whose blocks is left is no route for that proxy.
+    Without one they are checked per request, against :class:`RequestInfo`'s source."""
     if vs is None:
         return (([{}], RouteAction("default route", (Destination(service_fqdn),))),)
-    return tuple((r.get("match") or [{}], route_action(vs, i, r)) for i, r in enumerate(vs.spec.get("http") or []))
+    out = []
+    for i, r in enumerate(vs.spec.get("http") or []):
+        blocks = r.get("match") or [{}]
+        if proxy is not None:
+            blocks = source_blocks(blocks, proxy)
+            if not blocks:
+                continue
+        out.append((blocks, route_action(vs, i, r)))
+    return tuple(out)
+
+
+def source_blocks(blocks: Sequence[Mapping], proxy: RouteProxy) -> list[dict]:
+    """The match blocks a proxy's routes keep, with their source conditions settled (istiod's
+    ``sourceMatchHTTP``; at a waypoint, ``waypointInboundRoute`` first drops every block with
+    ``sourceLabels``)."""
+    out = []
+    for b in blocks:
+        labels, ns = b.get("sourceLabels") or {}, b.get("sourceNamespace")
+        if labels and proxy.waypoint:
+            continue
+        if any(proxy.labels.get(k) != v for k, v in labels.items()) or (ns and ns != proxy.namespace):
+            continue
+        out.append({k: v for k, v in b.items() if k not in ("sourceLabels", "sourceNamespace")})
+    return out
 
 
 def select_route(routes: Routes, req: RequestInfo) -> RouteAction | None:

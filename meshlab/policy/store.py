@@ -152,7 +152,15 @@ def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store:
                            f"{svc.name}']) or the istio.io/use-waypoint label)")
             elif not clients_l7 and not ambient_dst:
                 out.append(f"{o}: no proxy sees requests to {svc.name} (mode none): it affects nothing")
+    at_waypoint = [h for h in o.spec["hosts"] if fqdn(h, o.namespace) in services and
+                   (services[fqdn(h, o.namespace)].namespace, services[fqdn(h, o.namespace)].name) in lab.waypoint_of]
     for i, r in enumerate(o.spec.get("http") or []):
+        for j, m in enumerate(r.get("match") or []):
+            if m.get("sourceLabels") and at_waypoint:
+                out.append(f"{o}: http[{i}].match[{j}] uses sourceLabels, which waypoints ignore: istiod drops such "
+                           f"match blocks from the routes of the waypoint serving {', '.join(at_waypoint)} "
+                           "(source label matching is not supported in ambient mode, istio/istio#51565), so "
+                           "requests through it never match that block")
         for j, d in enumerate(r["route"]):
             host, subset = fqdn(d["destination"]["host"], o.namespace), d["destination"].get("subset")
             if host not in services:

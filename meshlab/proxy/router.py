@@ -21,7 +21,7 @@ from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
 from ..policy.authz import Attributes, Decision, applies, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
-from ..policy.routing import (RequestInfo, RouteAction, TrafficPolicy, compile_routes, destination_rule_for,
+from ..policy.routing import (RequestInfo, RouteAction, RouteProxy, TrafficPolicy, compile_routes, destination_rule_for,
                               fault_decision, pick_destination, select_route, subset_labels, traffic_policy,
                               virtual_service_for)
 from .l7 import Attempt, Balancer, backoff, should_retry
@@ -180,7 +180,9 @@ class L7Router:
         routes = self._derived.get(("routes", svc.fqdn))
         if routes is None:
             routes = self.derived(("routes", svc.fqdn),
-                                  lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn), svc.fqdn))
+                                  lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn), svc.fqdn,
+                                                         RouteProxy(self.pod.namespace, self.pod.labels,
+                                                                    waypoint=self.role == "waypoint")))
         if routes and any(not block for block in routes[0][0]):
             action = routes[0][1]                         # the first route matches every request
         else:

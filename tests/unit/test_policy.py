@@ -10,8 +10,9 @@ from meshlab.errors import PolicyError
 from meshlab.policy.circuit import OutlierDetector, PoolAccount
 from meshlab.policy.loader import load_policies, parse_retry_on
 from meshlab.policy.peerauth import mtls_mode
-from meshlab.policy.routing import (UNLIMITED, Destination, RequestInfo, Outlier, TrafficPolicy, fault_decision, fqdn,
-                                    pick_destination, route_request, traffic_policy, virtual_service_for)
+from meshlab.policy.routing import (UNLIMITED, Destination, RequestInfo, Outlier, RouteProxy, TrafficPolicy,
+                                    compile_routes, fault_decision, fqdn, pick_destination, route_request,
+                                    select_route, source_blocks, traffic_policy, virtual_service_for)
 
 REVIEWS = "reviews.default.svc.cluster.local"
 
@@ -295,3 +296,35 @@ def test_retry_ignore_previous_hosts_is_kept_and_defaults_to_true():
     off = vs([{**base, "retries": {"attempts": 2, "retryIgnorePreviousHosts": False}}])
     assert route_request(on, REVIEWS, req()).retry.ignore_previous_hosts
     assert not route_request(off, REVIEWS, req()).retry.ignore_previous_hosts
+
+
+# -- source matches: settled per proxy, as istiod builds routes ------------------------------------
+
+SOURCE_VS = [{"match": [{"sourceLabels": {"app": "productpage"}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
+             {"match": [{"sourceNamespace": "default", "headers": {"x-ns": {}}}],
+              "route": [{"destination": {"host": "reviews", "subset": "v3"}}]},
+             {"route": [{"destination": {"host": "reviews", "subset": "v1"}}]}]
+
+
+def subset_for(proxy, **headers):
+    routes = compile_routes(vs(SOURCE_VS), REVIEWS, proxy)
+    return select_route(routes, req(**headers)).destinations[0].subset
+
+
+def test_a_sidecar_keeps_the_source_matches_its_own_workload_meets():
+    productpage = RouteProxy("default", {"app": "productpage", "version": "v1"})
+    assert subset_for(productpage) == "v2"
+    assert subset_for(RouteProxy("default", {"app": "details"}), x_ns="") == "v3"
+    assert subset_for(RouteProxy("other", {"app": "details"}), x_ns="") == "v1"
+
+
+def test_a_waypoint_drops_source_label_matches_and_checks_source_namespace_against_its_own():
+    """istiod's waypointInboundRoute drops match blocks with sourceLabels (istio/istio#51565), and
+    sourceMatchHTTP compares sourceNamespace with the waypoint's namespace, not the client's."""
+    waypoint = RouteProxy("default", {"gateway.networking.k8s.io/gateway-name": "waypoint", "app": "productpage"},
+                          waypoint=True)
+    assert subset_for(waypoint) == "v1"                       # even a waypoint labelled like the source
+    assert subset_for(waypoint, x_ns="") == "v3"
+    assert subset_for(RouteProxy("other", {}, waypoint=True), x_ns="") == "v1"
+    assert len(compile_routes(vs(SOURCE_VS), REVIEWS, waypoint)) == 2     # http[0] is no route there
+    assert source_blocks([{"sourceLabels": {"a": "b"}}, {"uri": {"prefix": "/x"}}], waypoint) == [{"uri": {"prefix": "/x"}}]
