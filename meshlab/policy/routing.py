@@ -91,19 +91,24 @@ class RouteAction:
 # -- hosts ----------------------------------------------------------------------------------------
 
 def fqdn(host: str, namespace: str) -> str:
-    """A host as a VirtualService or DestinationRule writes it, fully qualified: a short name is
-    relative to the object's own namespace (Istio's rule, and a classic pitfall)."""
-    host = host.lower().rstrip(".")
-    if host.endswith(f".svc.{CLUSTER_DOMAIN}") or host == "*":
+    """A host as a VirtualService or DestinationRule writes it, as istiod reads it
+    (``ResolveShortnameToFQDN`` in ``pilot/pkg/model/config.go``): a name with no dot is relative
+    to the object's own namespace (``reviews`` -> ``reviews.<ns>.svc.cluster.local``); anything
+    else — ``reviews.default`` too, ``*`` and IP addresses — is taken as written."""
+    if host == "*" or "." in host or ":" in host:
         return host
-    parts = host.split(".")
-    if len(parts) == 1:
-        return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
-    if len(parts) == 2:
-        return f"{host}.svc.{CLUSTER_DOMAIN}"
-    if parts[-1] == "svc":
-        return f"{host}.{CLUSTER_DOMAIN}"
-    return host
+    return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
+
+
+def short_name_hint(host: str, services: Iterable[str]) -> str:
+    """For a dotted host that names no service but would if expanded: what to write instead."""
+    if "." not in host or host.endswith(f".svc.{CLUSTER_DOMAIN}"):
+        return ""
+    for full in (f"{host}.svc.{CLUSTER_DOMAIN}", f"{host}.{CLUSTER_DOMAIN}"):
+        if full in services:
+            return (f" (Istio expands only a name with no dot; {host!r} is taken as written: write "
+                    f"{host.split('.')[0]!r} in namespace {full.split('.')[1]} or {full!r})")
+    return ""
 
 
 def host_matches(pattern: str, service_fqdn: str) -> bool:

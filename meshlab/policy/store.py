@@ -16,7 +16,7 @@ from typing import Iterable, Mapping
 from ..errors import PolicyError
 from ..topology.model import Topology
 from .loader import ROOT_NAMESPACE, PolicyObject
-from .routing import destination_rule_for, fqdn, subset_labels
+from .routing import destination_rule_for, fqdn, short_name_hint, subset_labels
 
 @dataclass(frozen=True)
 class PolicyStore:
@@ -97,7 +97,8 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
         elif o.kind == "DestinationRule":
             host = fqdn(o.spec["host"], o.namespace)
             if host not in services:
-                warnings.append(f"{o}: host {o.spec['host']!r} ({host}) is not a service in the lab; it affects nothing")
+                warnings.append(f"{o}: host {o.spec['host']!r} ({host}) is not a service in the lab; it affects nothing"
+                                f"{short_name_hint(host, services)}")
             else:
                 pods = [p for p in topo.pods if services[host].selects(p)]
                 for s in o.spec.get("subsets") or []:
@@ -140,7 +141,8 @@ def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store:
     for h in o.spec["hosts"]:
         host = fqdn(h, o.namespace)
         if host not in services:
-            out.append(f"{o}: host {h!r} ({host}) is not a service in the lab; it affects nothing")
+            out.append(f"{o}: host {h!r} ({host}) is not a service in the lab; it affects nothing"
+                       f"{short_name_hint(host, services)}")
             continue
         svc = services[host]
         clients_l7 = any(lab.mesh.get(p.name) == "sidecar" for p in topo.pods)
@@ -165,7 +167,7 @@ def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store:
             host, subset = fqdn(d["destination"]["host"], o.namespace), d["destination"].get("subset")
             if host not in services:
                 out.append(f"{o}: http[{i}].route[{j}] sends to {d['destination']['host']!r} ({host}), which is not "
-                           "a service in the lab: those requests get 503")
+                           f"a service in the lab: those requests get 503 (NC){short_name_hint(host, services)}")
             elif subset:
                 pending = [x for x in store.items if x.kind == "DestinationRule"]
                 dr = destination_rule_for(pending, host)

@@ -54,3 +54,20 @@ def test_source_labels_match_at_the_client_sidecar_but_not_at_a_waypoint(bookinf
         assert reviews_served(bookinfo) == {"reviews-v1-0"}
         assert any("http[0].match[0] uses sourceLabels, which waypoints ignore" in w for w in bookinfo.warnings), warnings
 
+
+def test_a_host_with_a_dot_is_taken_as_written(bookinfo):
+    """Istio expands only a host with no dot (reviews -> reviews.default.svc.cluster.local).
+    reviews.default is taken as written: as a VirtualService host it names no service, so the rule
+    changes nothing; as a destination it is a cluster that does not exist (503, NC)."""
+    bookinfo.apply(reviews_vs("  - route: [{destination: {host: reviews, subset: v3}}]\n",
+                              hosts="[reviews.default]"))
+    assert any("'reviews.default' (reviews.default) is not a service" in w for w in bookinfo.warnings)
+    assert len(reviews_served(bookinfo, 12)) >= 2                   # still all three versions, round the pods
+    bookinfo.apply(reviews_vs("  - route: [{destination: {host: reviews, subset: v3}}]\n",
+                              hosts="[reviews.default.svc.cluster.local]"))
+    assert reviews_served(bookinfo) == {"reviews-v3-0"}
+    bookinfo.apply(reviews_vs("  - route: [{destination: {host: reviews.default, subset: v3}}]\n"))
+    r = bookinfo.request("client", PAGE)
+    assert r.status == 200 and REVIEWS_ERROR in r.body
+    nc = [s for s in bookinfo.spans(r.trace_id) if (s.attrs or {}).get("response_flags") == "NC"]
+    assert nc and all(s.status == 503 for s in nc)

@@ -12,7 +12,8 @@ from meshlab.policy.loader import load_policies, parse_retry_on
 from meshlab.policy.peerauth import mtls_mode
 from meshlab.policy.routing import (UNLIMITED, Destination, RequestInfo, Outlier, RouteProxy, TrafficPolicy,
                                     compile_routes, fault_decision, fqdn, pick_destination, route_request,
-                                    select_route, source_blocks, traffic_policy, virtual_service_for)
+                                    select_route, short_name_hint, source_blocks, traffic_policy,
+                                    virtual_service_for)
 
 REVIEWS = "reviews.default.svc.cluster.local"
 
@@ -79,8 +80,34 @@ def test_uri_ignores_the_query_and_headers_can_be_presence_checks():
 
 def test_hosts_are_relative_to_the_objects_namespace():
     assert fqdn("reviews", "default") == REVIEWS
-    assert fqdn("reviews.other", "default") == "reviews.other.svc.cluster.local"
     assert virtual_service_for([vs([{"route": [{"destination": {"host": "reviews"}}]}], ns="other")], REVIEWS) is None
+
+
+@pytest.mark.parametrize("host, ns, read", [
+    ("reviews", "default", "reviews.default.svc.cluster.local"),
+    ("reviews", "other", "reviews.other.svc.cluster.local"),
+    ("reviews.default", "default", "reviews.default"),                 # a dot: as written
+    ("reviews.default.svc", "default", "reviews.default.svc"),
+    ("reviews.default.svc.cluster.local", "other", "reviews.default.svc.cluster.local"),
+    ("*.default.svc.cluster.local", "default", "*.default.svc.cluster.local"),
+    ("*", "default", "*"), ("10.96.0.12", "default", "10.96.0.12"), ("::1", "default", "::1"),
+])
+def test_istio_expands_only_a_host_with_no_dot(host, ns, read):
+    """pilot/pkg/model/config.go ResolveShortnameToFQDN."""
+    assert fqdn(host, ns) == read
+
+
+@given(st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,10}){0,4}", fullmatch=True), st.sampled_from(["default", "foo"]))
+def test_a_dotted_host_is_never_rewritten(host, ns):
+    assert fqdn(host, ns) == (host if "." in host else f"{host}.{ns}.svc.cluster.local")
+
+
+def test_a_dotted_host_that_names_no_service_gets_a_hint():
+    hint = short_name_hint("reviews.default", {REVIEWS})
+    assert "taken as written" in hint and "'reviews'" in hint and REVIEWS in hint
+    assert short_name_hint("reviews.default", set()) == short_name_hint("reviews", {REVIEWS}) == ""
+    assert virtual_service_for([vs([{"route": [{"destination": {"host": "reviews"}}]}], hosts=("reviews.default",))],
+                               REVIEWS) is None
 
 
 def test_a_fault_keeps_the_routes_timeout_and_retries_and_needs_a_percentage():
