@@ -681,8 +681,12 @@ def mtls():
            "terminates the mTLS connection in front of httpbin.foo?\n</details>\n\n"
            "In ambient mode the refusal is the destination ztunnel's, and it shows in the path:"),
         code("print(lab.request('sleep-legacy', 'http://httpbin.foo:8000/ip', timeout=5))"),
-        md("<details><summary>One more Istio rule</summary>\n\nPeerAuthentication `DISABLE` is ignored for "
-           "ambient workloads: ztunnel always tunnels traffic between meshed pods (the lab warns when you apply "
+        md("<details><summary>One more Istio rule</summary>\n\nztunnel knows two modes only: STRICT, and not "
+           "STRICT. istiod's conversion of PeerAuthentication for ztunnel "
+           "(`pilot/pkg/serviceregistry/ambient/authorization.go`) treats `DISABLE` as PERMISSIVE: a DISABLE "
+           "policy in `foo` lifts a mesh-wide STRICT for foo and lets plaintext in again, while meshed clients "
+           "still arrive over HBONE — ztunnel never turns mutual TLS off. Istio's docs say such policies \"will be "
+           "ignored\"; the code makes them PERMISSIVE, and the lab follows the code (it warns when you apply "
            "one).\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"

@@ -111,8 +111,11 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
             ambient = [p for p in topo.pods if lab.mesh.get(p.name) == "ambient" and
                        (o.namespace in (p.namespace, ROOT_NAMESPACE))]
             if "DISABLE" in modes and ambient:
-                warnings.append(f"{o}: mode DISABLE is ignored for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
-                                f"{'...' if len(ambient) > 3 else ''}), as in Istio: ztunnel always tunnels mesh traffic")
+                warnings.append(f"{o}: for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
+                                f"{'...' if len(ambient) > 3 else ''}) DISABLE acts as PERMISSIVE: istiod's conversion "
+                                "for ztunnel knows only STRICT and not-STRICT, so it lifts a wider STRICT and lets "
+                                "plaintext in; ztunnel still tunnels mesh traffic. (Istio's docs say such policies "
+                                "are ignored; istiod's code treats them as PERMISSIVE.)")
         elif o.kind == "AuthorizationPolicy":
             warnings += _check_authorization(o, lab)
         for fault_kind in _faults_without_percentage(o):

@@ -355,3 +355,48 @@ def test_a_waypoint_drops_source_label_matches_and_checks_source_namespace_again
     assert subset_for(RouteProxy("other", {}, waypoint=True), x_ns="") == "v1"
     assert len(compile_routes(vs(SOURCE_VS), REVIEWS, waypoint)) == 2     # http[0] is no route there
     assert source_blocks([{"sourceLabels": {"a": "b"}}, {"uri": {"prefix": "/x"}}], waypoint) == [{"uri": {"prefix": "/x"}}]
+
+
+# -- PeerAuthentication in ambient: istiod's conversion for ztunnel ---------------------------------
+
+WL = {"app": "httpbin"}
+AMBIENT_CASES = [   # (policies, port, mode at ztunnel): pilot/pkg/serviceregistry/ambient/authorization.go
+    ([pa("istio-system", "STRICT")], 8080, "STRICT"),
+    ([pa("istio-system", "STRICT"), pa("foo", "DISABLE")], 8080, "PERMISSIVE"),          # DISABLE lifts it
+    ([pa("istio-system", "STRICT"), pa("foo", "UNSET")], 8080, "STRICT"),
+    ([pa("foo", "STRICT"), pa("foo", "DISABLE", WL, name="w")], 8080, "PERMISSIVE"),
+    ([pa("foo", "STRICT"), pa("foo", "UNSET", WL, {8080: "PERMISSIVE"}, name="w")], 8080, "PERMISSIVE"),
+    ([pa("foo", "STRICT"), pa("foo", "UNSET", WL, {8080: "PERMISSIVE"}, name="w")], 9000, "STRICT"),
+    ([pa("foo", "STRICT"), pa("foo", "UNSET", WL, {8080: "DISABLE"}, name="w")], 8080, "STRICT"),   # not looked for
+    ([pa("foo", "STRICT", WL, {8080: "DISABLE"}, name="w")], 8080, "PERMISSIVE"),
+    ([pa("foo", "STRICT", WL, {8080: "DISABLE"}, name="w")], 9000, "STRICT"),
+    ([pa("foo", "PERMISSIVE", WL, {8080: "STRICT"}, name="w")], 8080, "STRICT"),
+    ([pa("foo", "PERMISSIVE", WL, {8080: "STRICT"}, name="w")], 9000, "PERMISSIVE"),
+    ([pa("foo", "DISABLE"), pa("foo", "UNSET", WL, {8080: "STRICT"}, name="w")], 8080, "STRICT"),
+    ([pa("foo", "DISABLE"), pa("foo", "UNSET", WL, {8080: "STRICT"}, name="w")], 9000, "PERMISSIVE"),
+    ([pa("istio-system", "STRICT"), pa("foo", "PERMISSIVE", WL, {8080: "STRICT"}, name="w")], 8080, "PERMISSIVE"),
+    ([pa("istio-system", "STRICT"), pa("foo", "UNSET", WL, {8080: "PERMISSIVE"}, name="w")], 8080, "PERMISSIVE"),
+    ([pa("istio-system", "STRICT"), pa("foo", "UNSET", WL, {8080: "PERMISSIVE"}, name="w")], 9000, "STRICT"),
+]
+
+
+@pytest.mark.parametrize("objs, port, mode", AMBIENT_CASES)
+def test_peer_authentication_at_ztunnel_follows_istiods_conversion(objs, port, mode):
+    assert mtls_mode(objs, "foo", WL, port, ambient=True)[0] == mode
+
+
+def test_disable_in_ambient_behaves_as_permissive_and_names_its_policy():
+    objs = [pa("istio-system", "STRICT"), pa("foo", "DISABLE", name="legacy-ok")]
+    assert mtls_mode(objs, "foo", {}, 8080, ambient=True) == ("PERMISSIVE", "PeerAuthentication foo/legacy-ok")
+    assert mtls_mode(objs, "bar", {}, 8080, ambient=True) == ("STRICT", "PeerAuthentication istio-system/default")
+    assert mtls_mode(objs, "foo", {}, 8080) == ("DISABLE", "PeerAuthentication foo/legacy-ok")    # a sidecar
+
+
+MODES_NO_DISABLE = st.sampled_from(["UNSET", "PERMISSIVE", "STRICT", None])
+
+
+@given(MODES_NO_DISABLE, MODES_NO_DISABLE, MODES_NO_DISABLE)
+def test_without_disable_or_port_levels_ztunnel_and_sidecar_agree(mesh, ns, wl):
+    """Where the conversion has no corner to cut, it is the narrowest-wins rule."""
+    objs = [o for o in (mesh and pa("istio-system", mesh), ns and pa("foo", ns), wl and pa("foo", wl, WL, name="w")) if o]
+    assert mtls_mode(objs, "foo", WL, 8080, ambient=True)[0] == mtls_mode(objs, "foo", WL, 8080)[0]
