@@ -42,12 +42,26 @@ def req(path="/reviews/0", method="GET", **headers):
      "apiVersion", "networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3"),
     ("kind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {hosts: [r], http: [{route: [{destination: {host: r}}], match: [{headers: {End-User: {exact: a}}}]}]}",
      "spec.http[0].match[0].headers.End-User", "must be lower-case"),
+    ("kind: Gateway\napiVersion: gateway.networking.k8s.io/v1\nmetadata: {name: waypoint, labels: {istio.io/waypoint-for: all}}\n"
+     "spec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}",
+     "metadata.labels.istio.io/waypoint-for", "'all' is not supported by meshlab; allowed: service (Istio's default)"),
+    ("kind: Namespace\napiVersion: v1\nmetadata: {name: default, labels: {istio.io/use-waypoint: waypoint, "
+     "istio.io/use-waypoint-namespace: infra}}",
+     "metadata.labels.istio.io/use-waypoint-namespace", "'infra' is not supported by meshlab"),
+    ("kind: Service\napiVersion: v1\nmetadata: {name: reviews, namespace: foo, labels: {istio.io/use-waypoint-namespace: infra}}",
+     "metadata.labels.istio.io/use-waypoint-namespace", "allowed: 'foo' (this object's namespace"),
 ])
 def test_a_bad_document_names_its_field_and_what_is_allowed(doc, field, words):
     with pytest.raises(PolicyError) as e:
         load_policies("# comment\n" + doc, file="p.yaml")
     assert e.value.file == "p.yaml" and e.value.document == 1 and e.value.field == field
     assert e.value.line is not None and words in str(e.value)
+
+
+def test_use_waypoint_namespace_naming_the_objects_own_namespace_is_accepted():
+    [ns] = load_policies("kind: Namespace\napiVersion: v1\nmetadata: {name: foo, labels: "
+                         "{istio.io/use-waypoint: waypoint, istio.io/use-waypoint-namespace: foo}}\n")
+    assert ns.labels["istio.io/use-waypoint-namespace"] == "foo"
 
 
 def test_retry_on_reads_policies_and_status_codes():
@@ -400,3 +414,25 @@ def test_without_disable_or_port_levels_ztunnel_and_sidecar_agree(mesh, ns, wl):
     """Where the conversion has no corner to cut, it is the narrowest-wins rule."""
     objs = [o for o in (mesh and pa("istio-system", mesh), ns and pa("foo", ns), wl and pa("foo", wl, WL, name="w")) if o]
     assert mtls_mode(objs, "foo", WL, 8080, ambient=True)[0] == mtls_mode(objs, "foo", WL, 8080)[0]
+
+
+def test_the_lab_refuses_what_it_would_otherwise_ignore_and_changes_nothing():
+    """waypoint-for: all (ztunnel sends waypoints service-addressed traffic only) and a waypoint
+    in another namespace are refused by name when applied, as a pod-level use-waypoint is in a
+    topology."""
+    from meshlab import Lab
+    from meshlab.errors import TopologyError
+    lab = Lab("bookinfo", mode="ambient", verbose=False)
+    gateway = ("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: waypoint, labels: "
+               "{istio.io/waypoint-for: all}}\nspec: {gatewayClassName: istio-waypoint, listeners: "
+               "[{name: mesh, port: 15008, protocol: HBONE}]}\n")
+    with pytest.raises(PolicyError, match="allowed: service"):
+        lab.apply(gateway)
+    with pytest.raises(PolicyError, match="use-waypoint-namespace: 'infra' is not supported"):
+        lab.apply("apiVersion: v1\nkind: Service\nmetadata: {name: reviews, labels: {istio.io/use-waypoint: waypoint, "
+                  "istio.io/use-waypoint-namespace: infra}}\n")
+    assert lab.policies() == []
+    topo = {"name": "t", "nodes": [{"name": "n"}], "namespaces": [{"name": "default"}], "services": [],
+            "workloads": [{"name": "c", "node": "n", "labels": {"istio.io/use-waypoint": "none"}, "app": {"kind": "client"}}]}
+    with pytest.raises(TopologyError, match="a pod-level istio.io/use-waypoint is not supported"):
+        Lab(topo, verbose=False)
