@@ -414,10 +414,9 @@ def waypoints():
         code("lab.stop()"),
         md("## 6. L7 authorization: selector or targetRefs?\n\nA fresh Bookinfo, with reviews' waypoint from the "
            "start (`waypoints=['reviews']` deploys the same Gateway and label as section 3).\n\n"
-           "*Where the lab simplifies:* meshlab's ztunnel checks authorization when a connection opens. Istio's "
-           "ztunnel also re-checks open connections when a policy changes and closes the ones no longer allowed; "
-           "meshlab's does not yet, and the waypoint of the last lab kept connections to the reviews pods open. "
-           "In a fresh lab every connection below opens under the policy in force, as in Istio."),
+           "ztunnel checks authorization when a connection opens and, as Istio's does, checks the open "
+           "connections again when a policy changes, closing those no longer allowed (istio/ztunnel#772) — so a "
+           "policy applied below also cuts connections the waypoint keeps open to the reviews pods."),
         code("lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()"),
         md("Istio's *Authorization for HTTP traffic* task lets reviews be read with GET only (its `reviews-viewer` "
            "also names productpage's principal; we leave that out). Here it is bound as that sidecar-mode task "

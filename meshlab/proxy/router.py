@@ -137,9 +137,11 @@ class L7Router:
     def pod_identity(self, pod: PodAddr) -> str:
         return spiffe_id(pod.namespace, pod.service_account)
 
-    def rbac(self, req: Request, port: int, peer_id: str | None, peer, dst_ip: str, **binding) -> Decision:
+    def rbac(self, req: Request, port: int, peer_id: str | None, peer, dst_ip: str, sni: str | None = None,
+             **binding) -> Decision:
         """Envoy's HTTP RBAC filter: the AuthorizationPolicies bound to this proxy (``binding``:
-        ``enforcement`` and, for a waypoint, ``waypoint`` and ``service``), for one request."""
+        ``enforcement`` and, for a waypoint, ``waypoint`` and ``service``), for one request;
+        ``sni`` is the server name the client's TLS asked for (``connection.sni``)."""
         key = ("authz-bound", *sorted(binding.items()))
         bound = self._derived.get(key)
         if bound is None:                 # whether any policy is bound here: once per config push
@@ -152,7 +154,7 @@ class L7Router:
         return authorize(self.policies, Attributes(
             destination_port=port, source_principal=peer_id, source_ip=peer[0] if peer else None,
             destination_ip=dst_ip, host=req.header("host"), method=req.method, path=req.target,
-            headers=req.header_map), namespace=self.pod.namespace, labels=self.pod.labels, **binding)
+            headers=req.header_map, sni=sni), namespace=self.pod.namespace, labels=self.pod.labels, **binding)
 
     def rbac_denied(self, req: Request, ctx: TraceContext, span_id: str, start: float, decision: Decision,
                     **fields) -> Response:

@@ -436,3 +436,11 @@ def test_the_lab_refuses_what_it_would_otherwise_ignore_and_changes_nothing():
             "workloads": [{"name": "c", "node": "n", "labels": {"istio.io/use-waypoint": "none"}, "app": {"kind": "client"}}]}
     with pytest.raises(TopologyError, match="a pod-level istio.io/use-waypoint is not supported"):
         Lab(topo, verbose=False)
+
+
+def test_the_sidecars_sni_is_istios_subset_key_of_the_cluster():
+    from meshlab.proxy.sidecar import istio_sni
+    assert istio_sni("outbound|9080||reviews.default.svc.cluster.local", 9080) == \
+        "outbound_.9080_._.reviews.default.svc.cluster.local"
+    assert istio_sni("outbound|8000|v1|httpbin.default.svc.cluster.local", 8080) == \
+        "outbound_.8000_.v1_.httpbin.default.svc.cluster.local"              # the service port, not the pod's
