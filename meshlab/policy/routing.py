@@ -43,7 +43,7 @@ from typing import Iterable, Mapping, Sequence
 from ..durations import parse_duration
 from ..proxy.l7 import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 from ..topology.model import CLUSTER_DOMAIN
-from .loader import PolicyObject, parse_retry_on
+from .loader import ROOT_NAMESPACE, PolicyObject, parse_retry_on
 
 UNLIMITED = 2 ** 32 - 1
 
@@ -119,36 +119,75 @@ def host_matches(pattern: str, service_fqdn: str) -> bool:
     return pattern == service_fqdn
 
 
-def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str) -> PolicyObject | None:
-    """The VirtualService for a service: the first applied one naming it (Istio keeps the oldest
-    when two conflict)."""
+def exported_to(o: PolicyObject, namespace: str | None) -> bool:
+    """Does ``o``'s ``exportTo`` let proxies in ``namespace`` see it? Unset or ``*``: everyone;
+    ``.``: its own namespace only. (``namespace`` None: no proxy in mind, everyone.)"""
+    export = o.spec.get("exportTo")
+    return namespace is None or not export or "*" in export or ("." in export and o.namespace == namespace)
+
+
+def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
+                        proxy: "RouteProxy | None" = None) -> PolicyObject | None:
+    """The VirtualService a proxy uses for a service: the first applied one naming it (Istio
+    keeps the oldest when two conflict) among those exported to the proxy's namespace; a waypoint
+    looks only at those in its own namespace or the service's (``getVirtualServiceForWaypoint``
+    in ``pilot/pkg/networking/core/listener_waypoint.go``)."""
+    service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
     for o in objects:
-        if o.kind == "VirtualService" and any(host_matches(fqdn(h, o.namespace), service_fqdn)
-                                              for h in o.spec.get("hosts", [])):
-            return o
+        if o.kind != "VirtualService" or not any(host_matches(fqdn(h, o.namespace), service_fqdn)
+                                                 for h in o.spec.get("hosts", [])):
+            continue
+        if proxy is not None and not exported_to(o, proxy.namespace):
+            continue
+        if proxy is not None and proxy.waypoint and o.namespace not in (proxy.namespace, service_ns):
+            continue
+        return o
     return None
 
 
-def destination_rule_for(objects: Iterable[PolicyObject], service_fqdn: str) -> PolicyObject | None:
-    for o in objects:
-        if o.kind == "DestinationRule" and host_matches(fqdn(o.spec.get("host", ""), o.namespace), service_fqdn):
-            return o
+def destination_rule_for(objects: Iterable[PolicyObject], service_fqdn: str,
+                         proxy_namespace: str | None = None) -> PolicyObject | None:
+    """The DestinationRule a proxy in ``proxy_namespace`` uses for a service, where istiod looks
+    (``PushContext.destinationRule``): one in the proxy's own namespace, else one in the service's
+    namespace exported to the proxy, else one in the root namespace exported to it; in each, an
+    exact host before a wildcard, the oldest first. (No ``proxy_namespace``: the first that names it.)"""
+    named = [o for o in objects if o.kind == "DestinationRule"
+             and host_matches(fqdn(o.spec.get("host", ""), o.namespace), service_fqdn)]
+    if proxy_namespace is None:
+        return named[0] if named else None
+    service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
+
+    def best(cands):
+        exact = [o for o in cands if fqdn(o.spec.get("host", ""), o.namespace) == service_fqdn]
+        return (exact or cands or [None])[0]
+    if proxy_namespace != ROOT_NAMESPACE:
+        local = best([o for o in named if o.namespace == proxy_namespace])
+    else:
+        local = best([o for o in named if o.namespace == ROOT_NAMESPACE and o.spec.get("exportTo") == ["."]])
+    if local is not None:
+        return local
+    for ns in (service_ns, ROOT_NAMESPACE):
+        found = best([o for o in named if o.namespace == ns and exported_to(o, proxy_namespace)])
+        if found is not None:
+            return found
     return None
 
 
 # -- route matching -------------------------------------------------------------------------------
 
 def string_match(m: Mapping, value: str | None, ignore_case: bool = False) -> bool:
+    """One StringMatch. ``ignore_case`` (``ignoreUriCase``) applies to exact and prefix only:
+    Envoy's ``case_sensitive`` is "ignored for safe_regex matching"."""
     if value is None:
         return False
+    if "regex" in m:
+        return re.fullmatch(m["regex"], value) is not None
     if ignore_case:
         value = value.lower()
     if "exact" in m:
         return value == (m["exact"].lower() if ignore_case else m["exact"])
     if "prefix" in m:
         return value.startswith(m["prefix"].lower() if ignore_case else m["prefix"])
-    if "regex" in m:
-        return re.fullmatch(m["regex"], value) is not None
     return True
 
 

@@ -181,10 +181,10 @@ class L7Router:
             return Plan(f"{dst_ip}:{dst_port}", None, DEFAULT_ROUTE, [up], TrafficPolicy())
         routes = self._derived.get(("routes", svc.fqdn))
         if routes is None:
+            proxy = RouteProxy(self.pod.namespace, self.pod.labels, waypoint=self.role == "waypoint")
             routes = self.derived(("routes", svc.fqdn),
-                                  lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn), svc.fqdn,
-                                                         RouteProxy(self.pod.namespace, self.pod.labels,
-                                                                    waypoint=self.role == "waypoint")))
+                                  lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn, proxy), svc.fqdn,
+                                                         proxy))
         if routes and any(not block for block in routes[0][0]):
             action = routes[0][1]                         # the first route matches every request
         else:
@@ -206,7 +206,7 @@ class L7Router:
         """Envoy's cluster for a service (and subset), as the config in force and the net say:
         (name, endpoints as upstreams, traffic policy, ``NC`` when the subset is not defined)."""
         cluster = f"outbound|{dsvc.port}|{subset or ''}|{dsvc.fqdn}"
-        dr = self.derived(("dr", dsvc.fqdn), lambda: destination_rule_for(self.policies, dsvc.fqdn))
+        dr = self.derived(("dr", dsvc.fqdn), lambda: destination_rule_for(self.policies, dsvc.fqdn, self.pod.namespace))
         pods = [self.net.pod(n) for n in dsvc.endpoints]
         if subset:
             labels = subset_labels(dr, subset)

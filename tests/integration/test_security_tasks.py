@@ -133,3 +133,27 @@ def test_peer_authentication_disable_in_ambient_lifts_a_mesh_wide_strict(backend
         assert any("DISABLE acts as PERMISSIVE" in w for w in lab.warnings)
         r = lab.request("sleep-bar", "http://httpbin.foo:8000/ip")
         assert r.status == 200 and any(h.role == "ztunnel" and h.mtls for h in r.path.hops)
+
+
+def dr_disable(namespace: str, host: str, export: str = "") -> str:
+    return ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            f"metadata: {{name: plain-{namespace}, namespace: {namespace}}}\n"
+            f"spec:\n  host: {host}\n  trafficPolicy: {{tls: {{mode: DISABLE}}}}\n{export}")
+
+
+def hop_mtls(lab, src: str) -> bool:
+    r = lab.request(src, "http://httpbin.foo:8000/ip")
+    assert r.status == 200
+    return next(h for h in r.path.hops if h.name == "httpbin-foo-0/istio-proxy").mtls
+
+
+def test_a_destination_rule_applies_where_istiod_looks_for_it(migration):
+    """istiod picks a proxy's DestinationRule from the proxy's own namespace, then the service's
+    (if exported to the proxy), then the root namespace; exportTo: ['.'] keeps one at home."""
+    migration.delete(all=True)
+    migration.apply(dr_disable("bar", "httpbin.foo.svc.cluster.local"))
+    assert (hop_mtls(migration, "sleep-bar"), hop_mtls(migration, "sleep-foo")) == (False, True)
+    migration.delete(all=True)
+    migration.apply(dr_disable("foo", "httpbin", "  exportTo: ['.']\n"))
+    assert (hop_mtls(migration, "sleep-bar"), hop_mtls(migration, "sleep-foo")) == (True, False)
+    migration.delete(all=True)

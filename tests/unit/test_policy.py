@@ -11,7 +11,8 @@ from meshlab.policy.circuit import OutlierDetector, PoolAccount
 from meshlab.policy.loader import load_policies, parse_retry_on
 from meshlab.policy.peerauth import mtls_mode
 from meshlab.policy.routing import (UNLIMITED, Destination, RequestInfo, Outlier, RouteProxy, TrafficPolicy,
-                                    compile_routes, fault_decision, fqdn, pick_destination, route_request,
+                                    compile_routes, destination_rule_for, fault_decision, fqdn, pick_destination,
+                                    route_request,
                                     select_route, short_name_hint, source_blocks, traffic_policy,
                                     virtual_service_for)
 
@@ -444,3 +445,50 @@ def test_the_sidecars_sni_is_istios_subset_key_of_the_cluster():
         "outbound_.9080_._.reviews.default.svc.cluster.local"
     assert istio_sni("outbound|8000|v1|httpbin.default.svc.cluster.local", 8080) == \
         "outbound_.8000_.v1_.httpbin.default.svc.cluster.local"              # the service port, not the pod's
+
+
+def dr_in(ns: str, host: str, name: str, export=None) -> object:
+    spec = {"host": host, **({"exportTo": export} if export else {})}
+    return load_policies({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                          "metadata": {"name": name, "namespace": ns}, "spec": spec})[0]
+
+
+def test_a_proxy_takes_its_destination_rule_where_istiod_looks():
+    """PushContext.destinationRule: the proxy's namespace, then the service's (exported to the
+    proxy), then the root namespace; exact hosts before wildcards; another namespace never."""
+    svc = "httpbin.foo.svc.cluster.local"
+    other = dr_in("baz", svc, "other")
+    root = dr_in("istio-system", svc, "root")
+    at_service = dr_in("foo", "httpbin", "at-service")
+    private = dr_in("foo", "httpbin", "private", ["."])
+    at_client = dr_in("bar", svc, "at-client")
+    wildcard = dr_in("bar", "*.foo.svc.cluster.local", "wild")
+    pick = lambda objs, ns: getattr(destination_rule_for(objs, svc, ns), "name", None)
+    assert pick([other], "bar") is None
+    assert pick([other, root], "bar") == "root"
+    assert pick([root, at_service], "bar") == "at-service"
+    assert pick([private], "bar") is None and pick([private], "foo") == "private"
+    assert pick([root, at_service, at_client], "bar") == "at-client"
+    assert pick([wildcard, at_client], "bar") == "at-client"
+    assert pick([wildcard, at_service], "bar") == "wild"
+
+
+def test_a_virtual_service_is_seen_where_it_is_exported():
+    v = load_policies({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                       "metadata": {"name": "r", "namespace": "default"},
+                       "spec": {"hosts": ["reviews"], "exportTo": ["."], "http": [{"route": [{"destination": {"host": "reviews"}}]}]}})[0]
+    assert virtual_service_for([v], REVIEWS, RouteProxy("default")) is v
+    assert virtual_service_for([v], REVIEWS, RouteProxy("other")) is None
+    public = vs([{"route": [{"destination": {"host": "reviews"}}]}], hosts=("reviews.default.svc.cluster.local",), ns="other")
+    assert virtual_service_for([public], REVIEWS, RouteProxy("default")) is public
+    assert virtual_service_for([public], REVIEWS, RouteProxy("default", waypoint=True)) is None      # not its namespace
+    assert virtual_service_for([public], REVIEWS, RouteProxy("other", waypoint=True)) is public
+
+
+def test_ignore_uri_case_applies_to_exact_and_prefix_not_regex():
+    v = vs([{"match": [{"uri": {"prefix": "/Reviews"}, "ignoreUriCase": True}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
+            {"match": [{"uri": {"regex": "/RATINGS/.*"}, "ignoreUriCase": True}], "route": [{"destination": {"host": "reviews", "subset": "v3"}}]},
+            {"route": [{"destination": {"host": "reviews", "subset": "v1"}}]}])
+    assert route_request(v, REVIEWS, req("/reviews/0")).destinations[0].subset == "v2"
+    assert route_request(v, REVIEWS, req("/ratings/0")).destinations[0].subset == "v1"      # regex: case kept
+    assert route_request(v, REVIEWS, req("/RATINGS/0")).destinations[0].subset == "v3"
