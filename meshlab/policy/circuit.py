@@ -20,7 +20,8 @@ is handed one from the queue, or is about to open one — Envoy checks that last
 connection is up, which differs only when a request finishes in between.
 
 ``maxRequestsPerConnection: 1`` closes each connection after its request. ``maxRetries`` caps
-retries in flight across the cluster (retries beyond it are not made: flag ``URX``).
+retries in flight across the cluster (a retry beyond it is not made: flag ``UO``, Envoy's
+retry overflow).
 
 **Outlier detection** (:class:`OutlierDetector`), Envoy's ``DetectorImpl``
 (``source/extensions/clusters/common/outlier_detection_impl.cc`` in recent Envoy) as Istio's

@@ -24,9 +24,11 @@ from ..policy.loader import PolicyObject
 from ..policy.routing import (RequestInfo, RouteAction, RouteProxy, TrafficPolicy, compile_routes, destination_rule_for,
                               fault_decision, pick_destination, select_route, subset_labels, traffic_policy,
                               virtual_service_for)
-from .l7 import Attempt, Balancer, backoff, should_retry
+from .l7 import Attempt, Balancer, backoff, retriable
 from .metrics import ProxyMetrics, peer_labels, service_labels
 from .upstream import UpstreamFailure
+
+CONNECT_TIMEOUT = 10.0          # Envoy's default connect_timeout, which the upstream pools apply
 
 _READ = 64 * 1024
 TRACE_HEADERS = ("traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled")
@@ -308,20 +310,21 @@ class L7Router:
                     pool.retries -= 1
             if outlier is not None:
                 outlier.record(up.name, resp.status if resp else None, now(), len(by_name))
-            if should_retry(policy, attempt, outcome):
-                if pool is not None and not pool.retry_allowed():
-                    break                                 # maxRetries: Envoy's retry overflow
-                if pool is not None:
-                    pool.retries += 1
-                await asyncio.sleep(backoff(attempt, self.rng, plan.action.backoff_base))
-                continue
+            if retriable(policy, outcome) and policy.attempts > 0:   # Envoy's RetryStateImpl::shouldRetry
+                if attempt > policy.attempts:
+                    flags.append("URX")                   # NoRetryLimitExceeded
+                elif pool is not None and not pool.retry_allowed():
+                    flags.append("UO")                    # NoOverflow: maxRetries retries already in flight
+                else:
+                    if pool is not None:
+                        pool.retries += 1
+                    await asyncio.sleep(backoff(attempt, self.rng, plan.action.backoff_base))
+                    continue
             if resp is None:                              # Envoy's flags: UF upstream connection failure,
                 if outcome.failure == "per-try-timeout":  # UT timeout, UC connection termination
-                    flags.append("UT")
+                    flags.insert(0, "UT")
                 else:
-                    flags.append("UF" if outcome.failure == "connect-failure" else "UC")
-                if attempt > 1 and attempt > policy.attempts:
-                    flags.append("URX")                   # and the retry limit was reached
+                    flags.insert(0, "UF" if outcome.failure == "connect-failure" else "UC")
             break
         if resp is None:
             resp = Response(504, [("content-type", "text/plain")], b"upstream request timeout") if "UT" in flags else \
@@ -409,30 +412,40 @@ class L7Router:
         resp, err, ident, extra, keep = None, None, None, {}, True
         connecting = [connecting]
         per_try = plan.action.retry.per_try_timeout
-        timer, expired, task = [], [], None
+        # the pools bound connecting by Envoy's default connectTimeout (10 s); a DestinationRule's own is timed here
+        connect_limit = plan.policy.connect_timeout if plan.policy.connect_timeout != CONNECT_TIMEOUT else None
+        timers: dict = {}
+        expired, task = [], None
 
         def ready():                                      # the connection is up: no longer pending
             if connecting[0] and pool is not None:
                 pool.connected()
             connecting[0] = False
-            if per_try and not timer and task is not None:
+            if "connect" in timers:
+                timers.pop("connect").cancel()
+            if per_try and "per-try" not in timers and task is not None:
                 # Envoy starts the per-try timer when the pool hands over a connection
                 # (UpstreamRequest::onPoolReady): connecting is bounded by connectTimeout, not by it
-                timer.append(asyncio.get_running_loop().call_later(per_try, expire))
+                timers["per-try"] = asyncio.get_running_loop().call_later(per_try, expire, "per-try-timeout")
 
-        def expire():
-            expired.append(True)
+        def expire(kind):
+            expired.append(kind)
             task.cancel()
         try:
             ex = self.exchange(up, data, plan.cluster, ctx, span_id, head=req.method == "HEAD",
                                keep=plan.policy.max_requests_per_connection != 1, on_ready=ready)
-            if per_try:
+            if per_try or connect_limit:
                 task = asyncio.ensure_future(ex)
+                if connect_limit:
+                    timers["connect"] = asyncio.get_running_loop().call_later(connect_limit, expire, "connect-failure")
                 try:
                     resp, ident, extra = await task
                 except asyncio.CancelledError:
                     if not expired:
                         raise                             # cancelled from outside: the route's timeout
+                    if expired[0] == "connect-failure":   # Envoy: ConnectionTimeout, a connection failure (UF)
+                        raise UpstreamFailure("connect-failure", f"connect timeout ({connect_limit:g} s, the "
+                                              f"DestinationRule's connectTimeout) to {up.ip}:{up.port}") from None
                     raise asyncio.TimeoutError from None
             else:
                 resp, ident, extra = await ex
@@ -448,8 +461,8 @@ class L7Router:
             self._attempt_span(ctx, span_id, start, None, parent, err, attempt, up, req, ident, extra)
             raise
         finally:
-            if timer:
-                timer[0].cancel()
+            for t in timers.values():
+                t.cancel()
             task = None                                   # no timer from the ready() below
             lb.finished(up.name)
             ready()
