@@ -126,13 +126,13 @@ def exported_to(o: PolicyObject, namespace: str | None) -> bool:
     return namespace is None or not export or "*" in export or ("." in export and o.namespace == namespace)
 
 
-def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
-                        proxy: "RouteProxy | None" = None) -> PolicyObject | None:
-    """The VirtualService a proxy uses for a service: the first applied one naming it (Istio
-    keeps the oldest when two conflict) among those exported to the proxy's namespace; a waypoint
-    looks only at those in its own namespace or the service's (``getVirtualServiceForWaypoint``
-    in ``pilot/pkg/networking/core/listener_waypoint.go``)."""
+def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
+                         proxy: "RouteProxy | None" = None) -> list[PolicyObject]:
+    """The VirtualServices naming a service that a proxy sees, oldest first: those exported to its
+    namespace; for a waypoint, only those in its own namespace or the service's
+    (``getVirtualServiceForWaypoint`` in ``pilot/pkg/networking/core/listener_waypoint.go``)."""
     service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
+    out = []
     for o in objects:
         if o.kind != "VirtualService" or not any(host_matches(fqdn(h, o.namespace), service_fqdn)
                                                  for h in o.spec.get("hosts", [])):
@@ -141,8 +141,16 @@ def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
             continue
         if proxy is not None and proxy.waypoint and o.namespace not in (proxy.namespace, service_ns):
             continue
-        return o
-    return None
+        out.append(o)
+    return out
+
+
+def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
+                        proxy: "RouteProxy | None" = None) -> PolicyObject | None:
+    """The VirtualService a sidecar uses for a service: the oldest one it sees (Istio keeps the
+    oldest when two conflict)."""
+    found = virtual_services_for(objects, service_fqdn, proxy)
+    return found[0] if found else None
 
 
 def destination_rule_for(objects: Iterable[PolicyObject], service_fqdn: str,
@@ -221,23 +229,31 @@ def match_block(m: Mapping, req: RequestInfo) -> bool:
 Routes = tuple  # ((match blocks, RouteAction), ...): a VirtualService's http routes, compiled
 
 
-def compile_routes(vs: PolicyObject | None, service_fqdn: str, proxy: RouteProxy | None = None) -> Routes:
+def compile_routes(vs: "PolicyObject | Sequence[PolicyObject] | None", service_fqdn: str,
+                   proxy: RouteProxy | None = None) -> Routes:
     """A service's routes, in order, each with its match blocks and its action (built once per
     config, not per request). No VirtualService: Istio's default route, which matches everything.
+    Several (a waypoint's): their routes one after the other, as ``buildWaypointInboundHTTPRouteConfig``
+    merges them.
 
     For a ``proxy``, the source conditions are settled now, as istiod settles them for each proxy
-    (:func:`source_blocks`); a route none of whose blocks is left is no route for that proxy.
-    Without one they are checked per request, against :class:`RequestInfo`'s source."""
-    if vs is None:
-        return (([{}], RouteAction("default route", (Destination(service_fqdn),))),)
+    (:func:`source_blocks`); a route none of whose blocks is left is no route for that proxy. When
+    no route is left at all, istiod builds the service's default route instead (the sidecar's
+    ``buildSidecarVirtualHostsForVirtualService`` gives up on the VirtualService; the waypoint
+    falls back to ``buildSidecarInboundHTTPRouteConfig``). Without a ``proxy`` the source
+    conditions are checked per request, against :class:`RequestInfo`'s source."""
+    services = [vs] if isinstance(vs, PolicyObject) else list(vs or [])
     out = []
-    for i, r in enumerate(vs.spec.get("http") or []):
-        blocks = r.get("match") or [{}]
-        if proxy is not None:
-            blocks = source_blocks(blocks, proxy)
-            if not blocks:
-                continue
-        out.append((blocks, route_action(vs, i, r)))
+    for v in services:
+        for i, r in enumerate(v.spec.get("http") or []):
+            blocks = r.get("match") or [{}]
+            if proxy is not None:
+                blocks = source_blocks(blocks, proxy)
+                if not blocks:
+                    continue
+            out.append((blocks, route_action(v, i, r)))
+    if not out:
+        return (([{}], RouteAction("default route", (Destination(service_fqdn),))),)
     return tuple(out)
 
 

@@ -23,7 +23,7 @@ from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
 from ..policy.routing import (RequestInfo, RouteAction, RouteProxy, TrafficPolicy, compile_routes, destination_rule_for,
                               fault_decision, pick_destination, select_route, subset_labels, traffic_policy,
-                              virtual_service_for)
+                              virtual_service_for, virtual_services_for)
 from .l7 import Attempt, Balancer, backoff, retriable
 from .metrics import ProxyMetrics, peer_labels, service_labels
 from .upstream import UpstreamFailure
@@ -184,9 +184,9 @@ class L7Router:
         routes = self._derived.get(("routes", svc.fqdn))
         if routes is None:
             proxy = RouteProxy(self.pod.namespace, self.pod.labels, waypoint=self.role == "waypoint")
-            routes = self.derived(("routes", svc.fqdn),
-                                  lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn, proxy), svc.fqdn,
-                                                         proxy))
+            routes = self.derived(("routes", svc.fqdn), lambda: compile_routes(
+                virtual_services_for(self.policies, svc.fqdn, proxy) if proxy.waypoint    # a waypoint merges them
+                else virtual_service_for(self.policies, svc.fqdn, proxy), svc.fqdn, proxy))
         if routes and any(not block for block in routes[0][0]):
             action = routes[0][1]                         # the first route matches every request
         else:

@@ -14,7 +14,7 @@ from meshlab.policy.routing import (UNLIMITED, Destination, RequestInfo, Outlier
                                     compile_routes, destination_rule_for, fault_decision, fqdn, pick_destination,
                                     route_request,
                                     select_route, short_name_hint, source_blocks, traffic_policy,
-                                    virtual_service_for)
+                                    virtual_service_for, virtual_services_for)
 
 REVIEWS = "reviews.default.svc.cluster.local"
 
@@ -492,3 +492,26 @@ def test_ignore_uri_case_applies_to_exact_and_prefix_not_regex():
     assert route_request(v, REVIEWS, req("/reviews/0")).destinations[0].subset == "v2"
     assert route_request(v, REVIEWS, req("/ratings/0")).destinations[0].subset == "v1"      # regex: case kept
     assert route_request(v, REVIEWS, req("/RATINGS/0")).destinations[0].subset == "v3"
+
+
+def test_a_virtual_service_left_without_routes_for_a_proxy_is_the_default_route():
+    """istiod gives up a VirtualService that yields no route for a proxy, and the service gets its
+    default route: not a 404."""
+    only_source = vs([{"match": [{"sourceLabels": {"app": "productpage"}}],
+                       "route": [{"destination": {"host": "reviews", "subset": "v2"}}]}])
+    for proxy in (RouteProxy("default", {"app": "details"}), RouteProxy("default", {"app": "productpage"}, waypoint=True)):
+        [(blocks, action)] = compile_routes(only_source, REVIEWS, proxy)
+        assert action.rule == "default route" and blocks == [{}]
+
+
+def test_a_waypoint_merges_the_routes_of_every_virtual_service_for_the_service():
+    a = vs([{"match": [{"uri": {"prefix": "/a"}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]}])
+    b = load_policies({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                       "metadata": {"name": "b", "namespace": "default"},
+                       "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews", "subset": "v3"}}]}]}})[0]
+    waypoint = RouteProxy("default", {}, waypoint=True)
+    routes = compile_routes(virtual_services_for([a, b], REVIEWS, waypoint), REVIEWS, waypoint)
+    assert [select_route(routes, req(p)).destinations[0].subset for p in ("/a", "/b")] == ["v2", "v3"]
+    sidecar = RouteProxy("default", {})
+    routes = compile_routes(virtual_service_for([a, b], REVIEWS, sidecar), REVIEWS, sidecar)
+    assert select_route(routes, req("/a")).destinations[0].subset == "v2" and select_route(routes, req("/b")) is None
