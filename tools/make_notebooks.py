@@ -414,10 +414,9 @@ def waypoints():
         code("lab.stop()"),
         md("## 6. L7 authorization: selector or targetRefs?\n\nA fresh Bookinfo, with reviews' waypoint from the "
            "start (`waypoints=['reviews']` deploys the same Gateway and label as section 3).\n\n"
-           "*Where the lab simplifies:* meshlab's ztunnel checks authorization when a connection opens. Istio's "
-           "ztunnel also re-checks open connections when a policy changes and closes the ones no longer allowed; "
-           "meshlab's does not yet, and the waypoint of the last lab kept connections to the reviews pods open. "
-           "In a fresh lab every connection below opens under the policy in force, as in Istio."),
+           "ztunnel checks authorization when a connection opens and, as Istio's does, checks the open "
+           "connections again when a policy changes, closing those no longer allowed (istio/ztunnel#772) — so a "
+           "policy applied below also cuts connections the waypoint keeps open to the reviews pods."),
         code("lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()"),
         md("Istio's *Authorization for HTTP traffic* task lets reviews be read with GET only (its `reviews-viewer` "
            "also names productpage's principal; we leave that out). Here it is bound as that sidecar-mode task "
@@ -689,8 +688,12 @@ def mtls():
            "terminates the mTLS connection in front of httpbin.foo?\n</details>\n\n"
            "In ambient mode the refusal is the destination ztunnel's, and it shows in the path:"),
         code("print(lab.request('sleep-legacy', 'http://httpbin.foo:8000/ip', timeout=5))"),
-        md("<details><summary>One more Istio rule</summary>\n\nPeerAuthentication `DISABLE` is ignored for "
-           "ambient workloads: ztunnel always tunnels traffic between meshed pods (the lab warns when you apply "
+        md("<details><summary>One more Istio rule</summary>\n\nztunnel knows two modes only: STRICT, and not "
+           "STRICT. istiod's conversion of PeerAuthentication for ztunnel "
+           "(`pilot/pkg/serviceregistry/ambient/authorization.go`) treats `DISABLE` as PERMISSIVE: a DISABLE "
+           "policy in `foo` lifts a mesh-wide STRICT for foo and lets plaintext in again, while meshed clients "
+           "still arrive over HBONE — ztunnel never turns mutual TLS off. Istio's docs say such policies \"will be "
+           "ignored\"; the code makes them PERMISSIVE, and the lab follows the code (it warns when you apply "
            "one).\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"
@@ -712,8 +715,8 @@ def retries_and_timeouts():
     return [
         md("# 04 · Retries and timeouts\n\n"
            "**Goal:** make a flaky service look healthy with Istio **retries**, and measure what that costs — more "
-           "requests for the service (retry amplification) and more latency; meet Istio's rule that a **fault** "
-           "on a route switches that route's retries off; then cut a latency tail with a **timeout** and see "
+           "requests for the service (retry amplification) and more latency; see why an injected **fault** is "
+           "never retried although its route keeps its retries; then cut a latency tail with a **timeout** and see "
            "what it trades for it. Every rate and latency below is measured in this run; delays and error rates "
            "that are *configured* (an injected fault, the app's own randomness) are labelled so.\n\n"
            + nav("04-retries-and-timeouts")),
@@ -837,7 +840,7 @@ def retries_and_timeouts():
            "with each retry). The measured distributions of the three runs:"),
         code("latency_cdf({'default retry policy, 50% 503': no_retries, 'attempts: 3, 50% 503': with_retries,\n"
              "             'attempts: 3, 100% 503': down}, 'httpbin through the client sidecar: request latency')"),
-        md("## 4. A fault on the route switches its retries off\n\nCould you test retries with Istio's fault "
+        md("## 4. A fault on a route with retries\n\nCould you test retries with Istio's fault "
            "injection instead of a flaky app? The same route, with the same retry policy, plus a fault that "
            "aborts half of the requests with 503 (configured) — sent to `/get`, which always answers 200."),
         code("FAULT_AND_RETRIES = '''\\\n"
@@ -864,14 +867,35 @@ def retries_and_timeouts():
              "print('tries per request:', dict(sorted(Counter(tries(faulted)).items())))"),
         code("rate4 = 100 * faulted.summary()['requests']['success_rate']\n"
              "check(my_q4, round(rate4),\n"
-             "      \"About half. The proxy that injects the fault (the client's sidecar) answers 503 itself: an aborted \"\n"
-             "      \"request never leaves it (0 tries above, and the servers received only the other half). And Istio \"\n"
-             "      \"gives a route with a fault no retries and no timeout, so nothing masks the aborts. To see retries \"\n"
-             "      \"at work, the failure must come from upstream, as /status/503 did.\",\n"
+             "      \"About half. In Envoy the fault filter comes before the router, which makes the tries: an aborted \"\n"
+             "      \"request is answered by the fault filter of the client's sidecar and never reaches the router (0 \"\n"
+             "      \"tries above, and the servers received only the other half), so no retry policy can see it.\",\n"
              "      ok=lambda a: abs(a - rate4) <= 12)"),
-        md("<details><summary>Hint</summary>\n\nWhere is the fault injected — before or after the retry logic? "
-           "Istio's VirtualService reference notes that fault injection and retries/timeouts do not mix on one "
-           "route.\n</details>\n\nThat is all for httpbin:"),
+        md("<details><summary>Hint</summary>\n\nWhere is the fault injected — before or after the proxy part that "
+           "makes the tries?\n</details>\n\n"
+           "### Does the route still retry?\n\nIstio's VirtualService reference says \"timeouts or retries will not "
+           "be enabled when faults are enabled on the client side\". istiod's code says otherwise: it gives the "
+           "route its retry policy and timeout whatever the fault (`TranslateRoute` in "
+           "`pilot/pkg/networking/core/route/route.go`), so the sentence is true of the *injected* requests only "
+           "(istio/istio#13705). This lab follows the code. The same route, now against the flaky `/status/200,503`: "
+           "half the requests are aborted by the fault; the other half reach httpbin, which fails half of its "
+           "answers.\n\n### Predict, then run\n\nOf the requests the fault lets through, what share succeeds, in "
+           "percent?"),
+        code("my_q4b = None   # a percentage, 0 to 100"),
+        code("both = measure(FLAKY)\n"
+             "status = {o['trace_id']: o['status'] for o in both.outcomes}\n"
+             "through = [t for t, p in both.paths.items() if any(h.role == 'app' for h in p.hops)]\n"
+             "aborted = len(both) - len(through)\n"
+             "rate4b = 100 * sum(status[t] == 200 for t in through) / max(len(through), 1)\n"
+             "print(f'aborted by the fault (no try): {aborted}; let through: {len(through)}, of which {rate4b:.0f}% succeeded')"),
+        code("check(my_q4b, round(rate4b),\n"
+             "      \"The router still has the route's retry policy (3 retries on 5xx): a request the fault lets \"\n"
+             "      \"through fails only if all 4 tries get a 503 from httpbin, 1 - 0.5**4 = 93.75% succeed. Faults test \"\n"
+             "      \"how callers cope with a failure; retries are tested against failures from upstream.\",\n"
+             "      ok=lambda a: abs(a - rate4b) <= 10)"),
+        md("The same goes for the route's `timeout`: an injected delay elapses in the fault filter, and the "
+           "router's timeout starts after it, so a 7 s delay and a 1 s timeout on one route give a 7 s wait and no "
+           "504 — unless the upstream then takes more than 1 s.\n\nThat is all for httpbin:"),
         code("lab.stop()"),
         md("## 5. Timeouts, on Bookinfo\n\nBookinfo's own code has timeouts (Istio's sample, kept here): reviews "
            "v2 waits up to 10 s for ratings, v3 up to 2.5 s; productpage waits 3 s for reviews and retries once. "
@@ -968,8 +992,9 @@ def retries_and_timeouts():
            "`retries` block can mask a flaky service almost completely (`attempts` counts retries, not tries).\n"
            "- Retries multiply load: a service that fails everything receives `attempts + 1` requests for each one "
            "sent, and back-off adds latency.\n"
-           "- A route with a fault gets no retries and no timeout, so injected aborts are never masked; test "
-           "retries against failures from upstream.\n"
+           "- An injected fault is made before the router: an aborted request is never retried and an injected "
+           "delay does not count against the route's timeout, but the route keeps its retries and timeout for "
+           "failures from upstream (istiod's code; Istio's reference says faults switch them off).\n"
            "- A timeout cuts the tail and trades it for errors; along a chain of calls the most restrictive "
            "timeout wins, and the callers' own retries multiply it.\n\n"
            "Back to the start: [00 start here](00-start-here.ipynb)."),

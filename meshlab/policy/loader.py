@@ -26,6 +26,7 @@ import yaml
 
 from ..errors import PolicyError
 from ..proxy.l7 import RETRY_ON
+from ..topology.loader import check_use_waypoint_namespace
 from ..yamlnode import YamlNode, close_match, compose_documents, dict_to_yaml, listing, yaml_problem
 from .authz import ROOT_NAMESPACE, WHEN_KEYS, check_when_key
 
@@ -180,6 +181,7 @@ class _Document:
         if "annotations" in meta:
             meta["annotations"].free_mapping()       # kept and exported; they change nothing in the lab
         spec_at = top.get("spec")
+        self.own_namespace = namespace or name          # a Namespace's own, or the object's
         getattr(self, "_" + kind)(spec_at, labels, meta)
         return PolicyObject(kind, namespace, name, self.root.value())
 
@@ -458,10 +460,11 @@ class _Document:
             m["protocol"].string(["HBONE"])
         if "istio.io/waypoint-for" in labels:
             v = labels["istio.io/waypoint-for"]
-            if v not in ("service", "all"):
-                raise self.root.error(f"istio.io/waypoint-for: {v!r} is not supported by meshlab; allowed: service, all "
-                                      "(the lab routes service-addressed traffic through waypoints)",
-                                      "metadata.labels.istio.io/waypoint-for")
+            if v != "service":
+                raise meta["labels"].at_key("istio.io/waypoint-for").error(
+                    f"istio.io/waypoint-for: {v!r} is not supported by meshlab; allowed: service (Istio's default). "
+                    "The lab's ztunnels send a waypoint only traffic addressed to a service, so 'all' and "
+                    "'workload' (traffic addressed to a pod) cannot be what Istio makes them")
 
     # -- core v1: labels only ------------------------------------------------------------------
     def _Namespace(self, spec, labels, meta) -> None:
@@ -490,6 +493,7 @@ class _Document:
         for k, allowed in checks.items():
             if k in labels and labels[k] not in allowed:
                 raise meta["labels"].at_key(k).error(f"{labels[k]!r} is not allowed; allowed: {listing(allowed)}")
+        check_use_waypoint_namespace(labels, self.own_namespace, lambda k: meta["labels"].at_key(k))
 
     # -- shared --------------------------------------------------------------------------------
     def _spec(self, spec: YamlNode | None, empty_ok: bool = False) -> YamlNode:

@@ -6,6 +6,14 @@ Istio's semantics (ISTIO-FACTS §4.1, §4.2):
 - ``http`` routes are tried in order and the first match wins; conditions inside one ``match``
   block are ANDed, the blocks are ORed; a route with no ``match`` matches everything. A service
   with a VirtualService but no matching route answers 404 (Envoy's ``NR``).
+- ``sourceLabels`` and ``sourceNamespace`` are about the proxy, not the request: istiod builds
+  each proxy's routes keeping only the match blocks whose ``sourceLabels`` the proxy's workload
+  carries and whose ``sourceNamespace`` is its namespace (``sourceMatchHTTP`` in
+  ``pilot/pkg/networking/core/route/route.go``). A sidecar is its client's proxy, so that is the
+  client; a waypoint serves every client, and istiod drops match blocks with ``sourceLabels`` from
+  its routes ("source label matching is not supported in ambient mode", ``waypointInboundRoute``
+  in ``listener_waypoint.go``, istio/istio#51565) and checks ``sourceNamespace`` against the
+  waypoint's own namespace. :class:`RouteProxy` and :func:`compile_routes` do the same.
 - ``uri`` matches the path without its query string (exact / prefix / regex, RE2 there, Python's
   ``re`` here — the same for the patterns of Istio's tasks); header keys are lower case and ``{}``
   is a presence check.
@@ -13,9 +21,15 @@ Istio's semantics (ISTIO-FACTS §4.1, §4.2):
 - ``retries``: ``attempts`` retries after the first try (0: none), ``retryOn`` as Envoy reads it
   (integers are status codes), ``perTryTimeout``; no ``retries`` at all means Istio's default
   policy. ``timeout`` covers all attempts; none by default.
-- A route with a ``fault`` gets no timeout and no retries: "timeouts or retries will not be
-  enabled when faults are enabled on the client side". A fault with no ``percentage`` (and no
-  deprecated ``percent``) applies to no request, as the proto says.
+- A route with a ``fault`` keeps its ``timeout`` and ``retries``: istiod sets both whatever the
+  fault (``TranslateRoute`` / ``applyHTTPRouteDestination`` in
+  ``pilot/pkg/networking/core/route/route.go``). What a request sees comes from Envoy's filter
+  order: the fault filter runs before the router, so an injected abort is the filter's own answer
+  (never retried), and an injected delay elapses before the router's timeout starts; failures
+  from upstream on that route are still retried and still time out. The VirtualService
+  reference's "timeouts or retries will not be enabled when faults are enabled on the client
+  side" describes the injected requests (istio/istio#13705). A fault with no ``percentage`` (and
+  no deprecated ``percent``) applies to no request, as the proto says.
 - A DestinationRule's subset policy overrides its rule-level policy, field by field group.
 """
 
@@ -27,9 +41,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from ..durations import parse_duration
-from ..proxy.l7 import BACKOFF_BASE, DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from ..proxy.l7 import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 from ..topology.model import CLUSTER_DOMAIN
-from .loader import PolicyObject, parse_retry_on
+from .loader import ROOT_NAMESPACE, PolicyObject, parse_retry_on
 
 UNLIMITED = 2 ** 32 - 1
 
@@ -43,6 +57,15 @@ class RequestInfo:
     authority: str = ""
     source_labels: Mapping[str, str] = field(default_factory=dict)
     source_namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteProxy:
+    """The proxy a route table is built for (istiod builds one per proxy): its workload's
+    namespace and labels, and whether it is a waypoint."""
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    waypoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,19 +91,24 @@ class RouteAction:
 # -- hosts ----------------------------------------------------------------------------------------
 
 def fqdn(host: str, namespace: str) -> str:
-    """A host as a VirtualService or DestinationRule writes it, fully qualified: a short name is
-    relative to the object's own namespace (Istio's rule, and a classic pitfall)."""
-    host = host.lower().rstrip(".")
-    if host.endswith(f".svc.{CLUSTER_DOMAIN}") or host == "*":
+    """A host as a VirtualService or DestinationRule writes it, as istiod reads it
+    (``ResolveShortnameToFQDN`` in ``pilot/pkg/model/config.go``): a name with no dot is relative
+    to the object's own namespace (``reviews`` -> ``reviews.<ns>.svc.cluster.local``); anything
+    else — ``reviews.default`` too, ``*`` and IP addresses — is taken as written."""
+    if host == "*" or "." in host or ":" in host:
         return host
-    parts = host.split(".")
-    if len(parts) == 1:
-        return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
-    if len(parts) == 2:
-        return f"{host}.svc.{CLUSTER_DOMAIN}"
-    if parts[-1] == "svc":
-        return f"{host}.{CLUSTER_DOMAIN}"
-    return host
+    return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
+
+
+def short_name_hint(host: str, services: Iterable[str]) -> str:
+    """For a dotted host that names no service but would if expanded: what to write instead."""
+    if "." not in host or host.endswith(f".svc.{CLUSTER_DOMAIN}"):
+        return ""
+    for full in (f"{host}.svc.{CLUSTER_DOMAIN}", f"{host}.{CLUSTER_DOMAIN}"):
+        if full in services:
+            return (f" (Istio expands only a name with no dot; {host!r} is taken as written: write "
+                    f"{host.split('.')[0]!r} in namespace {full.split('.')[1]} or {full!r})")
+    return ""
 
 
 def host_matches(pattern: str, service_fqdn: str) -> bool:
@@ -91,36 +119,83 @@ def host_matches(pattern: str, service_fqdn: str) -> bool:
     return pattern == service_fqdn
 
 
-def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str) -> PolicyObject | None:
-    """The VirtualService for a service: the first applied one naming it (Istio keeps the oldest
-    when two conflict)."""
-    for o in objects:
-        if o.kind == "VirtualService" and any(host_matches(fqdn(h, o.namespace), service_fqdn)
-                                              for h in o.spec.get("hosts", [])):
-            return o
-    return None
+def exported_to(o: PolicyObject, namespace: str | None) -> bool:
+    """Does ``o``'s ``exportTo`` let proxies in ``namespace`` see it? Unset or ``*``: everyone;
+    ``.``: its own namespace only. (``namespace`` None: no proxy in mind, everyone.)"""
+    export = o.spec.get("exportTo")
+    return namespace is None or not export or "*" in export or ("." in export and o.namespace == namespace)
 
 
-def destination_rule_for(objects: Iterable[PolicyObject], service_fqdn: str) -> PolicyObject | None:
+def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
+                         proxy: "RouteProxy | None" = None) -> list[PolicyObject]:
+    """The VirtualServices naming a service that a proxy sees, oldest first: those exported to its
+    namespace; for a waypoint, only those in its own namespace or the service's
+    (``getVirtualServiceForWaypoint`` in ``pilot/pkg/networking/core/listener_waypoint.go``)."""
+    service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
+    out = []
     for o in objects:
-        if o.kind == "DestinationRule" and host_matches(fqdn(o.spec.get("host", ""), o.namespace), service_fqdn):
-            return o
+        if o.kind != "VirtualService" or not any(host_matches(fqdn(h, o.namespace), service_fqdn)
+                                                 for h in o.spec.get("hosts", [])):
+            continue
+        if proxy is not None and not exported_to(o, proxy.namespace):
+            continue
+        if proxy is not None and proxy.waypoint and o.namespace not in (proxy.namespace, service_ns):
+            continue
+        out.append(o)
+    return out
+
+
+def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
+                        proxy: "RouteProxy | None" = None) -> PolicyObject | None:
+    """The VirtualService a sidecar uses for a service: the oldest one it sees (Istio keeps the
+    oldest when two conflict)."""
+    found = virtual_services_for(objects, service_fqdn, proxy)
+    return found[0] if found else None
+
+
+def destination_rule_for(objects: Iterable[PolicyObject], service_fqdn: str,
+                         proxy_namespace: str | None = None) -> PolicyObject | None:
+    """The DestinationRule a proxy in ``proxy_namespace`` uses for a service, where istiod looks
+    (``PushContext.destinationRule``): one in the proxy's own namespace, else one in the service's
+    namespace exported to the proxy, else one in the root namespace exported to it; in each, an
+    exact host before a wildcard, the oldest first. (No ``proxy_namespace``: the first that names it.)"""
+    named = [o for o in objects if o.kind == "DestinationRule"
+             and host_matches(fqdn(o.spec.get("host", ""), o.namespace), service_fqdn)]
+    if proxy_namespace is None:
+        return named[0] if named else None
+    service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
+
+    def best(cands):
+        exact = [o for o in cands if fqdn(o.spec.get("host", ""), o.namespace) == service_fqdn]
+        return (exact or cands or [None])[0]
+    if proxy_namespace != ROOT_NAMESPACE:
+        local = best([o for o in named if o.namespace == proxy_namespace])
+    else:
+        local = best([o for o in named if o.namespace == ROOT_NAMESPACE and o.spec.get("exportTo") == ["."]])
+    if local is not None:
+        return local
+    for ns in (service_ns, ROOT_NAMESPACE):
+        found = best([o for o in named if o.namespace == ns and exported_to(o, proxy_namespace)])
+        if found is not None:
+            return found
     return None
 
 
 # -- route matching -------------------------------------------------------------------------------
 
 def string_match(m: Mapping, value: str | None, ignore_case: bool = False) -> bool:
+    """One StringMatch. ``ignore_case`` (``ignoreUriCase``) applies to exact and prefix only:
+    Envoy's ``case_sensitive`` is "ignored for safe_regex matching"."""
     if value is None:
         return False
+    if "regex" in m:
+        return re.fullmatch(m["regex"], value) is not None
     if ignore_case:
         value = value.lower()
     if "exact" in m:
         return value == (m["exact"].lower() if ignore_case else m["exact"])
     if "prefix" in m:
         return value.startswith(m["prefix"].lower() if ignore_case else m["prefix"])
-    if "regex" in m:
-        return re.fullmatch(m["regex"], value) is not None
     return True
 
 
@@ -154,12 +229,47 @@ def match_block(m: Mapping, req: RequestInfo) -> bool:
 Routes = tuple  # ((match blocks, RouteAction), ...): a VirtualService's http routes, compiled
 
 
-def compile_routes(vs: PolicyObject | None, service_fqdn: str) -> Routes:
+def compile_routes(vs: "PolicyObject | Sequence[PolicyObject] | None", service_fqdn: str,
+                   proxy: RouteProxy | None = None) -> Routes:
     """A service's routes, in order, each with its match blocks and its action (built once per
-    config, not per request). No VirtualService: Istio's default route, which matches everything."""
-    if vs is None:
+    config, not per request). No VirtualService: Istio's default route, which matches everything.
+    Several (a waypoint's): their routes one after the other, as ``buildWaypointInboundHTTPRouteConfig``
+    merges them.
+
+    For a ``proxy``, the source conditions are settled now, as istiod settles them for each proxy
+    (:func:`source_blocks`); a route none of whose blocks is left is no route for that proxy. When
+    no route is left at all, istiod builds the service's default route instead (the sidecar's
+    ``buildSidecarVirtualHostsForVirtualService`` gives up on the VirtualService; the waypoint
+    falls back to ``buildSidecarInboundHTTPRouteConfig``). Without a ``proxy`` the source
+    conditions are checked per request, against :class:`RequestInfo`'s source."""
+    services = [vs] if isinstance(vs, PolicyObject) else list(vs or [])
+    out = []
+    for v in services:
+        for i, r in enumerate(v.spec.get("http") or []):
+            blocks = r.get("match") or [{}]
+            if proxy is not None:
+                blocks = source_blocks(blocks, proxy)
+                if not blocks:
+                    continue
+            out.append((blocks, route_action(v, i, r)))
+    if not out:
         return (([{}], RouteAction("default route", (Destination(service_fqdn),))),)
-    return tuple((r.get("match") or [{}], route_action(vs, i, r)) for i, r in enumerate(vs.spec.get("http") or []))
+    return tuple(out)
+
+
+def source_blocks(blocks: Sequence[Mapping], proxy: RouteProxy) -> list[dict]:
+    """The match blocks a proxy's routes keep, with their source conditions settled (istiod's
+    ``sourceMatchHTTP``; at a waypoint, ``waypointInboundRoute`` first drops every block with
+    ``sourceLabels``)."""
+    out = []
+    for b in blocks:
+        labels, ns = b.get("sourceLabels") or {}, b.get("sourceNamespace")
+        if labels and proxy.waypoint:
+            continue
+        if any(proxy.labels.get(k) != v for k, v in labels.items()) or (ns and ns != proxy.namespace):
+            continue
+        out.append({k: v for k, v in b.items() if k not in ("sourceLabels", "sourceNamespace")})
+    return out
 
 
 def select_route(routes: Routes, req: RequestInfo) -> RouteAction | None:
@@ -191,7 +301,6 @@ def route_action(vs: PolicyObject, index: int, r: Mapping) -> RouteAction:
             delay = (parse_duration(fault["delay"]["fixedDelay"]), percentage(fault["delay"]))
         if "abort" in fault:
             abort = (int(fault["abort"]["httpStatus"]), percentage(fault["abort"]))
-        retry, timeout = NO_RETRY, None           # Istio: no timeout or retries on a route with a fault
     return RouteAction(name, dests, timeout, retry, base, delay, abort)
 
 
@@ -202,9 +311,11 @@ def percentage(f: Mapping) -> float:
 
 
 def retry_policy(retries: Mapping | None, source: str) -> tuple[RetryPolicy, float]:
-    """Istio's translation of ``retries`` (``pilot/pkg/networking/core/route/retry``): none
-    given -> the mesh default; ``attempts`` 0 -> no retries; otherwise the default policy with
-    the given attempts, ``retryOn`` and ``perTryTimeout``."""
+    """Istio's translation of ``retries`` (``retry.ConvertPolicy`` in
+    ``pilot/pkg/networking/core/route/retry/retry.go``): none given -> the mesh default;
+    ``attempts`` 0 -> no retries; otherwise the default policy with the given attempts,
+    ``retryOn``, ``perTryTimeout``, ``backoff`` and ``retryIgnorePreviousHosts`` (false drops
+    Envoy's previous-hosts predicate: a retry may go back to the host that just failed)."""
     if retries is None:
         return DEFAULT_RETRY, BACKOFF_BASE
     attempts = int(retries.get("attempts", 0))
@@ -215,7 +326,8 @@ def retry_policy(retries: Mapping | None, source: str) -> tuple[RetryPolicy, flo
         on, codes = parse_retry_on(retries["retryOn"])
     per_try = parse_duration(retries["perTryTimeout"]) if retries.get("perTryTimeout") else None
     base = parse_duration(retries["backoff"]) if retries.get("backoff") else BACKOFF_BASE
-    return RetryPolicy(attempts, on, codes, per_try, source=source), base
+    return RetryPolicy(attempts, on, codes, per_try, source=source,
+                       ignore_previous_hosts=bool(retries.get("retryIgnorePreviousHosts", True))), base
 
 
 def pick_destination(dests: Sequence[Destination], rng: random.Random) -> Destination:
@@ -313,7 +425,7 @@ def traffic_policy(dr: PolicyObject | None, subset: str | None = None) -> Traffi
             consecutive_gateway=int(od.get("consecutiveGatewayErrors", 0)),
             interval=parse_duration(od["interval"]) if "interval" in od else 10.0,
             base_ejection=parse_duration(od["baseEjectionTime"]) if "baseEjectionTime" in od else 30.0,
-            max_ejection_percent=int(od.get("maxEjectionPercent", 10)),
+            max_ejection_percent=int(od.get("maxEjectionPercent") or 10),   # 0 is unset: Envoy's 10%
             min_health_percent=int(od.get("minHealthPercent", 0)))
     if tp.get("tls"):
         out["tls"] = tp["tls"]["mode"]

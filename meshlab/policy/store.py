@@ -16,7 +16,7 @@ from typing import Iterable, Mapping
 from ..errors import PolicyError
 from ..topology.model import Topology
 from .loader import ROOT_NAMESPACE, PolicyObject
-from .routing import destination_rule_for, fqdn, subset_labels
+from .routing import destination_rule_for, fqdn, short_name_hint, subset_labels
 
 @dataclass(frozen=True)
 class PolicyStore:
@@ -97,7 +97,8 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
         elif o.kind == "DestinationRule":
             host = fqdn(o.spec["host"], o.namespace)
             if host not in services:
-                warnings.append(f"{o}: host {o.spec['host']!r} ({host}) is not a service in the lab; it affects nothing")
+                warnings.append(f"{o}: host {o.spec['host']!r} ({host}) is not a service in the lab; it affects nothing"
+                                f"{short_name_hint(host, services)}")
             else:
                 pods = [p for p in topo.pods if services[host].selects(p)]
                 for s in o.spec.get("subsets") or []:
@@ -110,8 +111,11 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
             ambient = [p for p in topo.pods if lab.mesh.get(p.name) == "ambient" and
                        (o.namespace in (p.namespace, ROOT_NAMESPACE))]
             if "DISABLE" in modes and ambient:
-                warnings.append(f"{o}: mode DISABLE is ignored for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
-                                f"{'...' if len(ambient) > 3 else ''}), as in Istio: ztunnel always tunnels mesh traffic")
+                warnings.append(f"{o}: for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
+                                f"{'...' if len(ambient) > 3 else ''}) DISABLE acts as PERMISSIVE: istiod's conversion "
+                                "for ztunnel knows only STRICT and not-STRICT, so it lifts a wider STRICT and lets "
+                                "plaintext in; ztunnel still tunnels mesh traffic. (Istio's docs say such policies "
+                                "are ignored; istiod's code treats them as PERMISSIVE.)")
         elif o.kind == "AuthorizationPolicy":
             warnings += _check_authorization(o, lab)
         for fault_kind in _faults_without_percentage(o):
@@ -140,7 +144,8 @@ def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store:
     for h in o.spec["hosts"]:
         host = fqdn(h, o.namespace)
         if host not in services:
-            out.append(f"{o}: host {h!r} ({host}) is not a service in the lab; it affects nothing")
+            out.append(f"{o}: host {h!r} ({host}) is not a service in the lab; it affects nothing"
+                       f"{short_name_hint(host, services)}")
             continue
         svc = services[host]
         clients_l7 = any(lab.mesh.get(p.name) == "sidecar" for p in topo.pods)
@@ -152,12 +157,20 @@ def _check_virtual_service(o: PolicyObject, lab: LabView, services: dict, store:
                            f"{svc.name}']) or the istio.io/use-waypoint label)")
             elif not clients_l7 and not ambient_dst:
                 out.append(f"{o}: no proxy sees requests to {svc.name} (mode none): it affects nothing")
+    at_waypoint = [h for h in o.spec["hosts"] if fqdn(h, o.namespace) in services and
+                   (services[fqdn(h, o.namespace)].namespace, services[fqdn(h, o.namespace)].name) in lab.waypoint_of]
     for i, r in enumerate(o.spec.get("http") or []):
+        for j, m in enumerate(r.get("match") or []):
+            if m.get("sourceLabels") and at_waypoint:
+                out.append(f"{o}: http[{i}].match[{j}] uses sourceLabels, which waypoints ignore: istiod drops such "
+                           f"match blocks from the routes of the waypoint serving {', '.join(at_waypoint)} "
+                           "(source label matching is not supported in ambient mode, istio/istio#51565), so "
+                           "requests through it never match that block")
         for j, d in enumerate(r["route"]):
             host, subset = fqdn(d["destination"]["host"], o.namespace), d["destination"].get("subset")
             if host not in services:
                 out.append(f"{o}: http[{i}].route[{j}] sends to {d['destination']['host']!r} ({host}), which is not "
-                           "a service in the lab: those requests get 503")
+                           f"a service in the lab: those requests get 503 (NC){short_name_hint(host, services)}")
             elif subset:
                 pending = [x for x in store.items if x.kind == "DestinationRule"]
                 dr = destination_rule_for(pending, host)

@@ -21,12 +21,14 @@ from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
 from ..policy.authz import Attributes, Decision, applies, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
-from ..policy.routing import (RequestInfo, RouteAction, TrafficPolicy, compile_routes, destination_rule_for,
+from ..policy.routing import (RequestInfo, RouteAction, RouteProxy, TrafficPolicy, compile_routes, destination_rule_for,
                               fault_decision, pick_destination, select_route, subset_labels, traffic_policy,
-                              virtual_service_for)
-from .l7 import Attempt, Balancer, backoff, should_retry
+                              virtual_service_for, virtual_services_for)
+from .l7 import Attempt, Balancer, backoff, retriable
 from .metrics import ProxyMetrics, peer_labels, service_labels
 from .upstream import UpstreamFailure
+
+CONNECT_TIMEOUT = 10.0          # Envoy's default connect_timeout, which the upstream pools apply
 
 _READ = 64 * 1024
 TRACE_HEADERS = ("traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled")
@@ -156,9 +158,11 @@ class L7Router:
     def pod_identity(self, pod: PodAddr) -> str:
         return spiffe_id(pod.namespace, pod.service_account)
 
-    def rbac(self, req: Request, port: int, peer_id: str | None, peer, dst_ip: str, **binding) -> Decision:
+    def rbac(self, req: Request, port: int, peer_id: str | None, peer, dst_ip: str, sni: str | None = None,
+             **binding) -> Decision:
         """Envoy's HTTP RBAC filter: the AuthorizationPolicies bound to this proxy (``binding``:
-        ``enforcement`` and, for a waypoint, ``waypoint`` and ``service``), for one request."""
+        ``enforcement`` and, for a waypoint, ``waypoint`` and ``service``), for one request;
+        ``sni`` is the server name the client's TLS asked for (``connection.sni``)."""
         key = ("authz-bound", *sorted(binding.items()))
         bound = self._derived.get(key)
         if bound is None:                 # whether any policy is bound here: once per config push
@@ -171,7 +175,7 @@ class L7Router:
         return authorize(self.policies, Attributes(
             destination_port=port, source_principal=peer_id, source_ip=peer[0] if peer else None,
             destination_ip=dst_ip, host=req.header("host"), method=req.method, path=req.target,
-            headers=req.header_map), namespace=self.pod.namespace, labels=self.pod.labels, **binding)
+            headers=req.header_map, sni=sni), namespace=self.pod.namespace, labels=self.pod.labels, **binding)
 
     def rbac_denied(self, req: Request, ctx: TraceContext, span_id: str, start: float, decision: Decision,
                     **fields) -> Response:
@@ -198,8 +202,10 @@ class L7Router:
             return Plan(f"{dst_ip}:{dst_port}", None, DEFAULT_ROUTE, [up], TrafficPolicy())
         routes = self._derived.get(("routes", svc.fqdn))
         if routes is None:
-            routes = self.derived(("routes", svc.fqdn),
-                                  lambda: compile_routes(virtual_service_for(self.policies, svc.fqdn), svc.fqdn))
+            proxy = RouteProxy(self.pod.namespace, self.pod.labels, waypoint=self.role == "waypoint")
+            routes = self.derived(("routes", svc.fqdn), lambda: compile_routes(
+                virtual_services_for(self.policies, svc.fqdn, proxy) if proxy.waypoint    # a waypoint merges them
+                else virtual_service_for(self.policies, svc.fqdn, proxy), svc.fqdn, proxy))
         if routes and any(not block for block in routes[0][0]):
             action = routes[0][1]                         # the first route matches every request
         else:
@@ -221,7 +227,7 @@ class L7Router:
         """Envoy's cluster for a service (and subset), as the config in force and the net say:
         (name, endpoints as upstreams, traffic policy, ``NC`` when the subset is not defined)."""
         cluster = f"outbound|{dsvc.port}|{subset or ''}|{dsvc.fqdn}"
-        dr = self.derived(("dr", dsvc.fqdn), lambda: destination_rule_for(self.policies, dsvc.fqdn))
+        dr = self.derived(("dr", dsvc.fqdn), lambda: destination_rule_for(self.policies, dsvc.fqdn, self.pod.namespace))
         pods = [self.net.pod(n) for n in dsvc.endpoints]
         if subset:
             labels = subset_labels(dr, subset)
@@ -233,7 +239,11 @@ class L7Router:
 
     async def route(self, req: Request, dst_ip: str, dst_port: int, **server_fields) -> Response:
         """Route one request as the config in force says: match, fault, then attempts under the
-        route's timeout and retry policy, the cluster's circuit breakers and outlier detection."""
+        route's timeout and retry policy, the cluster's circuit breakers and outlier detection.
+
+        The fault comes first, as Envoy's fault filter comes before its router: an injected delay
+        elapses before the route's timeout starts, and an injected abort is answered here, never
+        retried (the router never sees the request)."""
         start = now()
         ctx = self.context(req)
         server_id = new_span_id()
@@ -298,9 +308,9 @@ class L7Router:
         resp, outcome, attempt, flags, up, failure = None, None, 0, [], None, None
         while True:
             attempt += 1
-            ejected = outlier.ejected(now()) if outlier else set()
-            healthy = [n for n in by_name if n not in ejected]
-            name = self.lb_for(plan.cluster, tp).pick(healthy, tried) if healthy else None
+            healthy = outlier.choosable(list(by_name), now()) if outlier else list(by_name)
+            avoid = tried if policy.ignore_previous_hosts else ()   # Envoy's previous-hosts predicate
+            name = self.lb_for(plan.cluster, tp).pick(healthy, avoid) if healthy else None
             if name is None:
                 flags.append("UH")                        # no healthy upstream
                 break
@@ -320,17 +330,18 @@ class L7Router:
             failure = outcome.failure
             if outlier is not None:
                 outlier.record(up.name, resp.status if resp else None, now(), len(by_name))
-            if should_retry(policy, attempt, outcome):
-                if pool is not None and not pool.retry_allowed():
-                    break                                 # maxRetries: Envoy's retry overflow
-                if pool is not None:
-                    pool.retries += 1
-                await asyncio.sleep(backoff(attempt, self.rng, plan.action.backoff_base))
-                continue
+            if retriable(policy, outcome) and policy.attempts > 0:   # Envoy's RetryStateImpl::shouldRetry
+                if attempt > policy.attempts:
+                    flags.append("URX")                   # NoRetryLimitExceeded
+                elif pool is not None and not pool.retry_allowed():
+                    flags.append("UO")                    # NoOverflow: maxRetries retries already in flight
+                else:
+                    if pool is not None:
+                        pool.retries += 1
+                    await asyncio.sleep(backoff(attempt, self.rng, plan.action.backoff_base))
+                    continue
             if resp is None:                              # Envoy's flags: UT timeout, or UF, UC, UPE
-                flags.append("UT" if failure == "per-try-timeout" else failure_flag(failure))
-                if attempt > 1 and attempt > policy.attempts:
-                    flags.append("URX")                   # and the retry limit was reached
+                flags.insert(0, "UT" if failure == "per-try-timeout" else failure_flag(failure))
             break
         if resp is None:
             if "UT" in flags:
@@ -346,7 +357,8 @@ class L7Router:
         return {"clusters": {c: {"upstream_rq_pending_overflow": a.overflows, "upstream_rq_pending_total": a.pending_total,
                                  "upstream_cx_active": a.connections, "upstream_rq_active": a.busy}
                              for c, a in self._pools.items()},
-                "outlier_ejected": {c: sorted(o.ejected_until) for c, o in self._outliers.items()}}
+                "outlier_ejected": {c: sorted(o.ejected(now())) for c, o in self._outliers.items()},
+                "outlier_ejections_overflow": {c: o.overflows for c, o in self._outliers.items()}}
 
     def lb_for(self, cluster: str, tp: TrafficPolicy) -> Balancer:
         if tp.lb == self.lb.policy:
@@ -369,7 +381,7 @@ class L7Router:
             return None
         od = self._outliers.get(cluster)
         if od is None or od.policy != tp.outlier:
-            od = self._outliers[cluster] = OutlierDetector(tp.outlier)
+            od = self._outliers[cluster] = OutlierDetector(tp.outlier, started=now())
         return od
 
     async def _admit(self, pool: PoolAccount | None, cluster: str) -> str | None:
@@ -387,15 +399,15 @@ class L7Router:
             try:
                 got = await fut
             except asyncio.CancelledError:
-                if fut.done() and not fut.cancelled():    # handed a slot, then cancelled: give it back
-                    if fut.result() == "connect":
+                if fut.done() and not fut.cancelled() and fut.result() != "overflow":
+                    if fut.result() == "connect":         # handed a slot, then cancelled: give it back
                         pool.connected()
                     self._release(pool, False)
-                else:
+                elif not fut.done():
                     fut.cancel()
                     pool.leave_queue()
                 raise
-        return got
+        return None if got == "overflow" else got
 
     def _release(self, pool: PoolAccount | None, keep: bool) -> None:
         """A request is done with its connection: the first queued request gets it."""
@@ -419,16 +431,44 @@ class L7Router:
         lb.started(up.name)
         resp, err, ident, extra, keep = None, None, None, {}, True
         connecting = [connecting]
+        per_try = plan.action.retry.per_try_timeout
+        # the pools bound connecting by Envoy's default connectTimeout (10 s); a DestinationRule's own is timed here
+        connect_limit = plan.policy.connect_timeout if plan.policy.connect_timeout != CONNECT_TIMEOUT else None
+        timers: dict = {}
+        expired, task = [], None
 
         def ready():                                      # the connection is up: no longer pending
             if connecting[0] and pool is not None:
                 pool.connected()
             connecting[0] = False
+            if "connect" in timers:
+                timers.pop("connect").cancel()
+            if per_try and "per-try" not in timers and task is not None:
+                # Envoy starts the per-try timer when the pool hands over a connection
+                # (UpstreamRequest::onPoolReady): connecting is bounded by connectTimeout, not by it
+                timers["per-try"] = asyncio.get_running_loop().call_later(per_try, expire, "per-try-timeout")
+
+        def expire(kind):
+            expired.append(kind)
+            task.cancel()
         try:
             ex = self.exchange(up, data, plan.cluster, ctx, span_id, head=req.method == "HEAD",
                                keep=plan.policy.max_requests_per_connection != 1, on_ready=ready)
-            per_try = plan.action.retry.per_try_timeout
-            resp, ident, extra = await (asyncio.wait_for(ex, per_try) if per_try else ex)
+            if per_try or connect_limit:
+                task = asyncio.ensure_future(ex)
+                if connect_limit:
+                    timers["connect"] = asyncio.get_running_loop().call_later(connect_limit, expire, "connect-failure")
+                try:
+                    resp, ident, extra = await task
+                except asyncio.CancelledError:
+                    if not expired:
+                        raise                             # cancelled from outside: the route's timeout
+                    if expired[0] == "connect-failure":   # Envoy: ConnectionTimeout, a connection failure (UF)
+                        raise UpstreamFailure("connect-failure", f"connect timeout ({connect_limit:g} s, the "
+                                              f"DestinationRule's connectTimeout) to {up.ip}:{up.port}") from None
+                    raise asyncio.TimeoutError from None
+            else:
+                resp, ident, extra = await ex
             outcome = Attempt(status=resp.status)
         except UpstreamFailure as e:
             err, keep = e.kind, False
@@ -441,6 +481,9 @@ class L7Router:
             self._attempt_span(ctx, span_id, start, None, parent, err, attempt, up, req, ident, extra)
             raise
         finally:
+            for t in timers.values():
+                t.cancel()
+            task = None                                   # no timer from the ready() below
             lb.finished(up.name)
             ready()
             self._release(pool, keep)

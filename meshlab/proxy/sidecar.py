@@ -45,6 +45,7 @@ class Sidecar(L7Router):
         self.pod: PodAddr = pod
         self.client_tls = client_context(cert, key, root)
         self.server_tls = server_context(cert, key, root)
+        self.server_tls.sni_callback = _remember_sni
         self.mesh_pool = UpstreamPool(self.pod.ip, self.client_tls)
         self.app_pool = UpstreamPool(capture.app_source_ip(pod, net))
         self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
@@ -170,7 +171,7 @@ class Sidecar(L7Router):
                                              on_ready=on_ready)
         tls = up.transport == "mtls"
         ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=tls, expect_identity=up.identity,
-                                           sni=f"outbound_.{up.port}_._.{cluster.split('|')[-1]}" if tls else None,
+                                           sni=istio_sni(cluster, up.port) if tls else None,
                                            head=head, keep=keep, on_ready=on_ready)
         return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
@@ -206,13 +207,14 @@ class Sidecar(L7Router):
             return
         writer = asyncio.StreamWriter(transport, proto, reader, loop)
         self._inbound_conns[writer] = (port, tls)
-        peer_id = None
+        peer_id = sni = None
         if tls:
-            peer_id = peer_spiffe_id(transport.get_extra_info("ssl_object"))
+            ssl_object = transport.get_extra_info("ssl_object")
+            peer_id, sni = peer_spiffe_id(ssl_object), getattr(ssl_object, "meshlab_sni", None)
         peer = transport.get_extra_info("peername")
         try:
             await self.serve_http(reader, writer, b"",
-                                  lambda req: self._to_app(req, port, tls, peer_id, peer))
+                                  lambda req: self._to_app(req, port, tls, peer_id, peer, sni))
         except ConnectionError:
             pass
         finally:
@@ -227,11 +229,12 @@ class Sidecar(L7Router):
         src = forwarded_for(stream)
         await self.serve_stream(stream, lambda req: self._to_app(req, int(port), True, peer_id, src))
 
-    async def _to_app(self, req: Request, port: int, mtls: bool, peer_id: str | None, peer) -> Response:
+    async def _to_app(self, req: Request, port: int, mtls: bool, peer_id: str | None, peer,
+                      sni: str | None = None) -> Response:
         start = now()
         ctx = self.context(req)
         server_id, span_id = new_span_id(), new_span_id()
-        decision = self.rbac(req, port, peer_id, peer, self.pod.ip, enforcement="sidecar")
+        decision = self.rbac(req, port, peer_id, peer, self.pod.ip, sni=sni, enforcement="sidecar")
         if not decision.allowed:                 # Envoy's RBAC filter: 403 before the app sees anything
             return self.rbac_denied(req, ctx, server_id, start, decision, direction="inbound", mtls=mtls,
                                     peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
@@ -277,6 +280,27 @@ class Sidecar(L7Router):
                 **peer_labels("source", self.net.pod_by_ip(peer_ip) if peer_ip else None, peer_id, peer=True),
                 **peer_labels("destination", self.pod), **service_labels(self.net, svc[0].fqdn if svc else None)})
         return values
+
+
+def istio_sni(cluster: str, port: int) -> str:
+    """The SNI a sidecar sends with mutual TLS: Istio's ``BuildDNSSrvSubsetKey`` of the cluster,
+    ``outbound_.<service port>_.<subset>_.<service FQDN>`` (``pilot/pkg/model/service.go``, used
+    by ``ClusterBuilder`` as the default SNI) — for a cluster ``outbound|9080|v1|reviews...``,
+    ``outbound_.9080_.v1_.reviews...``. A pod addressed directly has no such cluster: its name
+    and the port stand in."""
+    parts = cluster.split("|")
+    if len(parts) == 4 and parts[0] == "outbound":
+        return f"outbound_.{parts[1]}_.{parts[2]}_.{parts[3]}"
+    return f"outbound_.{port}_._.{cluster}"
+
+
+def _remember_sni(ssl_object, server_name, ctx) -> None:
+    """The server TLS context's SNI callback: keep the name the client asked for, for
+    ``connection.sni`` in authorization policies."""
+    try:
+        ssl_object.meshlab_sni = server_name
+    except AttributeError:
+        pass
 
 
 async def _peek(loop, sock: socket.socket, timeout: float = 10.0) -> bytes:

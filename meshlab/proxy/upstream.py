@@ -73,7 +73,7 @@ class UpstreamPool:
                        on_ready=None) -> Exchanged:
         """One request. ``keep``: the connection may stay open for another (False:
         ``maxRequestsPerConnection: 1``); ``on_ready()`` is called once a connection is up."""
-        key = (ip, port, tls, expect_identity)
+        key = (ip, port, tls, expect_identity, sni)    # a connection serves one SNI: Envoy pools per cluster
         idle = self._idle[key]
         while idle:
             c = idle.pop()

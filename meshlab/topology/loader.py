@@ -76,6 +76,9 @@ def parse_topology(text: str, file: str = "<string>", lines: bool = True) -> Top
 _TOP_REQUIRED = ("name", "nodes", "namespaces", "services", "workloads")
 _TOP_OPTIONAL = ("description", "entry", "links")
 #: link settings: (key, lowest, highest). Bandwidth up to 1000 Mbit/s, as Mininet's TCLink takes.
+USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace"
+#: Istio's pod-level waypoint labels, which apply to traffic addressed to the pod itself.
+POD_WAYPOINT_LABELS = ("istio.io/use-waypoint", USE_WAYPOINT_NAMESPACE)
 LINK_FIELDS = (("bandwidth_mbit", 0.1, 1000.0), ("delay_ms", 0.0, 10000.0), ("loss_pct", 0.0, 100.0))
 
 
@@ -141,8 +144,10 @@ class _Builder:
                     raise sa_at.error(f"duplicate service account {sa!r}")
                 if sa not in sas:
                     sas.append(sa)
-        return Namespace(name=m["name"].name(), labels=frozen_map(m["labels"].labels() if "labels" in m else {}),
-                         service_accounts=tuple(sas)), at
+        name = m["name"].name()
+        labels = m["labels"].labels() if "labels" in m else {}
+        check_use_waypoint_namespace(labels, name, lambda k: m["labels"].at_key(k))
+        return Namespace(name=name, labels=frozen_map(labels), service_accounts=tuple(sas)), at
 
     def _workload(self, at: _At, node_names: list[str], namespaces: dict[str, Namespace]):
         m = at.mapping(("name", "node", "app"),
@@ -162,6 +167,12 @@ class _Builder:
                 f"unknown service account {sa!r} in namespace {ns!r}{_close(sa, known_sas)}; "
                 f"declared there: {_list(known_sas)} (add it under namespaces[].serviceAccounts)")
         labels = m["labels"].labels() if "labels" in m else {}
+        for k in POD_WAYPOINT_LABELS:
+            if k in labels:
+                raise m["labels"].at_key(k).error(
+                    f"a pod-level {k} is not supported by meshlab: in Istio it applies to traffic addressed to the "
+                    "pod itself, which the lab's ztunnels never send to a waypoint; put istio.io/use-waypoint on the "
+                    "pod's Service or namespace")
         labels.setdefault("app", name)
         replicas = m["replicas"].integer(1, 50) if "replicas" in m else 1
         app = self._app(m["app"])
@@ -271,3 +282,15 @@ class _PendingCall:
     def __init__(self, service, port, path, timeout, retries, at, m):
         self.service, self.port, self.path = service, port, path
         self.timeout, self.retries, self.at, self.m = timeout, retries, at, m
+
+
+def check_use_waypoint_namespace(labels: dict, own_namespace: str, at_key) -> None:
+    """``istio.io/use-waypoint-namespace`` naming another namespace is refused (the lab's waypoints
+    serve their own namespace's services); naming the object's own namespace says what leaving it
+    out says. ``at_key(label)`` gives the node to blame."""
+    v = labels.get(USE_WAYPOINT_NAMESPACE)
+    if v is not None and v != own_namespace:
+        raise at_key(USE_WAYPOINT_NAMESPACE).error(
+            f"{USE_WAYPOINT_NAMESPACE}: {v!r} is not supported by meshlab: its waypoints serve the services of "
+            f"their own namespace; allowed: {own_namespace!r} (this object's namespace, the same as leaving the "
+            "label out). Deploy the waypoint in this namespace instead")

@@ -1,6 +1,7 @@
 """Istio's mTLS-migration and circuit-breaking tasks (ISTIO-FACTS §6.1), with the tasks' objects."""
 
 import pytest
+import yaml
 
 from meshlab import Lab
 
@@ -106,3 +107,53 @@ def test_circuit_breaking_overflows_with_503(httpbin_sidecar):
     lab.delete(all=True)
     assert lab.load("client", "http://httpbin:8000/get", requests=20, concurrency=3,
                     progress=False).by_status() == {"200": 20}
+
+
+DISABLE_FOO = STRICT_FOO.replace("STRICT", "DISABLE").replace("name: default", "name: legacy-welcome")
+
+
+def test_peer_authentication_disable_in_ambient_lifts_a_mesh_wide_strict(backend):
+    """The migration task's namespaces in ambient mode. A mesh-wide STRICT shuts legacy out of
+    both; a DISABLE in foo lifts it for foo, as PERMISSIVE would (istiod's conversion for ztunnel
+    knows STRICT and not-STRICT), and bar stays shut. Meshed clients keep mutual TLS throughout."""
+    from meshlab.topology.loader import TOPOLOGY_DIR
+    topo = yaml.safe_load((TOPOLOGY_DIR / "mtls-migration.yaml").read_text())
+    for ns in topo["namespaces"]:
+        if ns["name"] in ("foo", "bar"):
+            ns["labels"] = {"istio.io/dataplane-mode": "ambient"}
+    with Lab(topo, backend=backend, verbose=False) as lab:
+        lab.apply(STRICT_MESH)
+        got = reach(lab)
+        assert got.pop(("legacy", "foo")) == got.pop(("legacy", "bar")) == "connection reset"
+        assert set(got.values()) == {200}
+        lab.apply(DISABLE_FOO)
+        got = reach(lab)
+        assert got.pop(("legacy", "bar")) == "connection reset"
+        assert set(got.values()) == {200}
+        assert any("DISABLE acts as PERMISSIVE" in w for w in lab.warnings)
+        r = lab.request("sleep-bar", "http://httpbin.foo:8000/ip")
+        assert r.status == 200 and any(h.role == "ztunnel" and h.mtls for h in r.path.hops)
+
+
+def dr_disable(namespace: str, host: str, export: str = "") -> str:
+    return ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            f"metadata: {{name: plain-{namespace}, namespace: {namespace}}}\n"
+            f"spec:\n  host: {host}\n  trafficPolicy: {{tls: {{mode: DISABLE}}}}\n{export}")
+
+
+def hop_mtls(lab, src: str) -> bool:
+    r = lab.request(src, "http://httpbin.foo:8000/ip")
+    assert r.status == 200
+    return next(h for h in r.path.hops if h.name == "httpbin-foo-0/istio-proxy").mtls
+
+
+def test_a_destination_rule_applies_where_istiod_looks_for_it(migration):
+    """istiod picks a proxy's DestinationRule from the proxy's own namespace, then the service's
+    (if exported to the proxy), then the root namespace; exportTo: ['.'] keeps one at home."""
+    migration.delete(all=True)
+    migration.apply(dr_disable("bar", "httpbin.foo.svc.cluster.local"))
+    assert (hop_mtls(migration, "sleep-bar"), hop_mtls(migration, "sleep-foo")) == (False, True)
+    migration.delete(all=True)
+    migration.apply(dr_disable("foo", "httpbin", "  exportTo: ['.']\n"))
+    assert (hop_mtls(migration, "sleep-bar"), hop_mtls(migration, "sleep-foo")) == (True, False)
+    migration.delete(all=True)

@@ -237,3 +237,25 @@ def test_on_loopback_a_stranger_cannot_send_through_a_pods_sidecar(bookinfo, thr
         assert through_capture_port(bookinfo, "productpage-v1-0", pod_ip, outside.getsockname()) == b"RESET"
     finally:
         outside.close()
+
+
+def sni_policy(value: str) -> str:
+    return ("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: by-sni}\n"
+            "spec:\n  selector: {matchLabels: {app: httpbin}}\n  action: ALLOW\n"
+            f"  rules:\n  - when: [{{key: connection.sni, values: ['{value}']}}]\n")
+
+
+def test_the_sni_is_istios_and_authorization_sees_it(httpbin):
+    """The client's sidecar asks for outbound_.<service port>_.<subset>_.<service FQDN>, as
+    Istio's clusters do, and the server's sidecar gives it to connection.sni conditions."""
+    httpbin.delete(all=True)
+    httpbin.apply(sni_policy("outbound_.8000_._.httpbin.default.svc.cluster.local"))
+    assert httpbin.request("client", "http://httpbin:8000/get").status == 200
+    httpbin.apply(["apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: httpbin}\n"
+                   "spec: {host: httpbin, subsets: [{name: v1, labels: {version: v1}}]}\n",
+                   "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\n"
+                   "spec: {hosts: [httpbin], http: [{route: [{destination: {host: httpbin, subset: v1}}]}]}\n"])
+    assert httpbin.request("client", "http://httpbin:8000/get").status == 403         # the subset is in it now
+    httpbin.apply(sni_policy("outbound_.8000_.v1_.*"))
+    assert httpbin.request("client", "http://httpbin:8000/get").status == 200
+    httpbin.delete(all=True)

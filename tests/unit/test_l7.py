@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshlab.proxy.l7 import (DEFAULT_RETRY, Attempt, Balancer, RetryPolicy, backoff, retriable,
-                              should_retry)
+from meshlab.proxy.l7 import (DEFAULT_RETRY, RETRY_ON, RETRY_TRIGGERS, Attempt, Balancer, RetryPolicy, backoff,
+                              retriable, should_retry)
 
 
 def test_istio_default_retries_connect_failures_twice():
@@ -45,6 +45,52 @@ def test_retriable_4xx_is_409_and_status_codes_are_listed_ones():
     assert retriable(RetryPolicy(retry_on=frozenset({"retriable-4xx"})), Attempt(status=409))
     p = RetryPolicy(retry_on=frozenset({"retriable-status-codes"}), retriable_status_codes=frozenset({418}))
     assert retriable(p, Attempt(status=418)) and not retriable(p, Attempt(status=503))
+
+
+# Envoy's retry triggers, cell by cell. Written out here from Envoy's code, apart from meshlab's
+# table: RetryStateImpl::wouldRetryFromReset (a connection failure under connect-failure; any reset
+# but an overflow under reset, 5xx and gateway-error; reset-before-request when no byte went out),
+# Filter::onPerTryTimeoutCommon (a per-try timeout is a LocalReset after the request went out), and
+# RetryStateImpl::wouldRetryFromHeaders (5xx, 502/503/504, 409, the listed codes).
+LISTED = 418                                    # in the policy's retriable status codes below
+ENVOY_RETRIES = {
+    "connect-failure": (Attempt(failure="connect-failure"),
+                        {"connect-failure", "reset-before-request", "reset", "5xx", "gateway-error"}),
+    "reset": (Attempt(failure="reset"), {"reset", "5xx", "gateway-error"}),
+    # a response that cannot be read: Envoy resets the stream with reason ProtocolError (flag UPE)
+    "protocol-error": (Attempt(failure="protocol-error"), {"reset", "5xx", "gateway-error"}),
+    "per-try-timeout": (Attempt(failure="per-try-timeout"), {"reset", "5xx", "gateway-error"}),
+    "overflow": (Attempt(failure="overflow"), set()),
+    **{f"status {s}": (Attempt(status=s), {"5xx", "gateway-error"}) for s in (502, 503, 504)},
+    **{f"status {s}": (Attempt(status=s), {"5xx"}) for s in (500, 501, 505, 599)},
+    "status 409": (Attempt(status=409), {"retriable-4xx"}),
+    f"status {LISTED}": (Attempt(status=LISTED), {"retriable-status-codes"}),
+    **{f"status {s}": (Attempt(status=s), set()) for s in (200, 404, 429)},
+}
+CELLS = [pytest.param(a, on, on in want, id=f"{row} x {on}") for row, (a, want) in ENVOY_RETRIES.items()
+         for on in RETRY_ON]
+
+
+@pytest.mark.parametrize("attempt, retry_on, retried", CELLS)
+def test_retry_trigger_table_cell(attempt, retry_on, retried):
+    """One cell of Envoy's retry-trigger table: after this attempt, does this retryOn value retry?"""
+    p = RetryPolicy(retry_on=frozenset({retry_on}), retriable_status_codes=frozenset({LISTED}))
+    assert retriable(p, attempt) is retried
+
+
+def test_the_table_has_a_row_for_every_outcome_and_knows_no_other_policy():
+    assert {a.outcome for a, _ in ENVOY_RETRIES.values()} == set(RETRY_TRIGGERS)
+    assert set().union(*RETRY_TRIGGERS.values()) <= set(RETRY_ON)
+    with pytest.raises(ValueError, match="unknown attempt failure 'timeout'; allowed: connect-failure"):
+        Attempt(failure="timeout").outcome
+
+
+@given(st.sets(st.sampled_from(RETRY_ON)), st.sampled_from(sorted(ENVOY_RETRIES)))
+def test_a_retry_on_list_retries_what_any_of_its_entries_retries(on, row):
+    attempt, _ = ENVOY_RETRIES[row]
+    p = RetryPolicy(retry_on=frozenset(on), retriable_status_codes=frozenset({LISTED}))
+    assert retriable(p, attempt) == any(retriable(RetryPolicy(retry_on=frozenset({x}), retriable_status_codes=
+                                                              frozenset({LISTED})), attempt) for x in on)
 
 
 def test_unknown_retry_on_is_refused_by_name():

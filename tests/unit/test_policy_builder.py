@@ -35,21 +35,17 @@ def test_whatever_the_panel_writes_is_istio_yaml_that_means_what_it_said(s):
         return
     [obj] = load_policies(vs)                              # valid, by the lab's own loader
     action = route_request(obj, "reviews.default.svc.cluster.local", RequestInfo("GET", "/reviews/0"))
-    faulted = bool(s.delay_percent or s.abort_percent)
     assert action.delay == ((s.delay_s, s.delay_percent) if s.delay_percent else None)
     assert action.abort == ((s.abort_status, s.abort_percent) if s.abort_percent else None)
-    if faulted:                                            # Istio: a fault turns off timeout and retries
-        assert action.timeout is None and action.retry.attempts == 0
+    assert action.timeout == (s.timeout_s or None)          # a fault leaves them be, as istiod does
+    if s.attempts is None:
+        assert action.retry == DEFAULT_RETRY
     else:
-        assert action.timeout == (s.timeout_s or None)
-        if s.attempts is None:
-            assert action.retry == DEFAULT_RETRY
-        else:
-            assert action.retry.attempts == s.attempts
-            if s.attempts and s.retry_on:
-                assert set(s.retry_on) <= action.retry.retry_on
-            if s.attempts and s.per_try_timeout_s:
-                assert action.retry.per_try_timeout == s.per_try_timeout_s
+        assert action.retry.attempts == s.attempts
+        if s.attempts and s.retry_on:
+            assert set(s.retry_on) <= action.retry.retry_on
+        if s.attempts and s.per_try_timeout_s:
+            assert action.retry.per_try_timeout == s.per_try_timeout_s
     split = {d.subset: d.weight for d in action.destinations}
     assert split == ({k: v for k, v in s.weights.items() if v} if any(s.weights.values()) else {None: 100})
 

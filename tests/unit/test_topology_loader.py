@@ -68,6 +68,11 @@ ERROR_CASES: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "bad_label_key": (5, "nodes[0].labels.my zone", ("'my zone' is not a valid label key",)),
     "bad_label_value": (6, "namespaces[0].labels.team", ("'the mesh team' is not a valid label value",
                                                           "letters, digits, '-', '_', '.'")),
+    "pod_use_waypoint": (9, "workloads[0].labels.istio.io/use-waypoint", (
+        "a pod-level istio.io/use-waypoint is not supported by meshlab", "traffic addressed to the pod itself",
+        "put istio.io/use-waypoint on the pod's Service or namespace")),
+    "use_waypoint_namespace": (6, "namespaces[0].labels.istio.io/use-waypoint-namespace", (
+        "istio.io/use-waypoint-namespace: 'infra' is not supported by meshlab", "allowed: 'default'")),
     # -- app --------------------------------------------------------------------------------------
     "bad_app_kind": (10, "workloads[0].app.kind", (
         "'productpages' is not allowed (did you mean 'productpage'?)",
