@@ -7,7 +7,7 @@ and proxies never ask the backend anything at run time. Plain JSON-able data.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 from ..topology.model import CLUSTER_DOMAIN
@@ -128,7 +128,14 @@ class ClusterNet:
 
     # -- (de)serialisation for the control channel ---------------------------------------------------
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-able, and computed once (a large lab sends it to hundreds of processes): treat
+        it as read-only."""
+        return self._dict
+
+    @cached_property
+    def _dict(self) -> dict:
+        return {"pods": [_plain(p) for p in self.pods], "services": [_plain(s) for s in self.services],
+                "nodes": dict(self.nodes), "kube_proxy": self.kube_proxy, "interception": self.interception}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ClusterNet":
@@ -136,3 +143,13 @@ class ClusterNet:
                    services=tuple(ServiceAddr(**{**s, "endpoints": tuple(s["endpoints"])}) for s in d["services"]),
                    nodes=dict(d.get("nodes", {})), kube_proxy=d.get("kube_proxy", "dialer"),
                    interception=d.get("interception", "proxy-protocol"))
+
+
+def _plain(obj) -> dict:
+    """A flat dataclass's fields as JSON-able values (what ``dataclasses.asdict`` gives, without
+    its deep copy of every value)."""
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, dict) else v
+    return out
