@@ -41,14 +41,20 @@ def find_topology_file(name_or_path: str | Path) -> Path:
     if cand.exists():
         return cand
     raise TopologyError(f"unknown topology {str(name_or_path)!r}{_close(str(name_or_path), [f.stem for f in topology_files()])}; "
-                        f"shipped topologies: {_list(f.stem for f in topology_files())}, or give a path to a .yaml file",
+                        f"shipped topologies: {_list(f.stem for f in topology_files())}, or give a path to a .yaml file "
+                        "or a generated topology's spec (gen:services=20,replicas=10,nodes=4)",
                         file=str(name_or_path))
 
 
 def load_topology(source: "str | Path | dict | Topology") -> Topology:
-    """Load a topology from a shipped name (``"bookinfo"``), a file path, a dict, or pass one through."""
+    """Load a topology from a shipped name (``"bookinfo"``), a file path, a generated topology's
+    spec (``"gen:services=20,replicas=10,nodes=4"``, see :mod:`meshlab.topology.generator`), a
+    dict, or pass one through."""
     if isinstance(source, Topology):
         return source
+    if isinstance(source, str) and source.startswith("gen:"):
+        from .generator import load_spec
+        return load_spec(source)
     if isinstance(source, dict):
         try:
             text = yaml.safe_dump(source, sort_keys=False)
