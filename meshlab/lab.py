@@ -171,18 +171,22 @@ class Lab:
         return w
 
     def _process(self, name: str, where, module: str, role: str, spec: dict) -> WorkerProcess:
+        """Start one process and send it ``spec`` with the cluster network (``"net"``): whole,
+        or by reference when the backend handed it down at fork time (a 200-pod lab's net is
+        ~60 kB of JSON, which each of 400 processes would otherwise parse into its own copy)."""
         log_path = self.state.logs / f"{name.replace('/', '.')}.log"
-        popen = self.backend.spawn(where, module, str(log_path))
+        popen = self.backend.spawn(where, module, str(log_path), net=self.net)
         self.state.record_process(popen.pid, name, role)
         w = WorkerProcess(name, popen, log_path)
         w.role, w.where = role, where.name if hasattr(where, "name") else where
-        w.start(spec)
+        key = getattr(popen, "net_key", None)
+        w.start({**spec, "net": {"inherited": key} if key else self.net.to_dict()})
         return w
 
     def _spawn(self, pod_name: str) -> WorkerProcess:
         pod = self.topology.pod(pod_name)
         w = self._process(pod_name, self.net.pod(pod_name), "meshlab.apps.worker", "app", {
-            "pod": pod_name, "ports": list(pod.ports), "net": self.net.to_dict(),
+            "pod": pod_name, "ports": list(pod.ports),
             "app": {"kind": pod.app.kind, "service_time": pod.app.service_time,
                     "calls": [asdict(c) for c in pod.app.calls], "params": dict(pod.app.params)}})
         self.workers[pod_name] = w
@@ -212,7 +216,7 @@ class Lab:
         pod = self.topology.pod(pod_name)
         cert = self._certs[(pod.namespace, pod.service_account)]
         w = self._process(name, self.net.pod(pod_name), "meshlab.proxy.main", role, {
-            "role": role, "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
+            "role": role, "pod": pod_name, "cert": cert.cert_path,
             "key": cert.key_path, "root": self.ca.root_path, "policies": self._policy_records()})
         self.proxies[name] = w
         return w
@@ -222,7 +226,7 @@ class Lab:
         certs = self._ztunnel_certs(node)
         name = f"ztunnel-{node}"
         w = self._process(name, node, "meshlab.proxy.main", "ztunnel", {
-            "role": "ztunnel", "node": node, "net": self.net.to_dict(), "certs": certs,
+            "role": "ztunnel", "node": node, "certs": certs,
             "root": self.ca.root_path, "policies": self._policy_records()})
         self.proxies[name] = w
         return w

@@ -16,6 +16,12 @@ With ``"netns": "/proc/<pid>/ns/net"`` (the mininet backend: a pod's or node's n
 by its Mininet host), the child joins that network namespace before it runs the module — what
 ``mnexec -a <pid>`` does, without paying for a fresh interpreter per pod.
 
+``{"op": "net", "key": k}`` with one file descriptor (a memfd holding the lab's
+:class:`~meshlab.net.cluster.ClusterNet` as JSON) makes the zygote build that net once; children
+forked after it find it under ``k`` (:func:`meshlab.net.cluster.inherited`), so a pod's spec
+says ``"net": {"inherited": k}`` instead of carrying the whole cluster — which, in a 200-pod lab,
+every one of 400 processes used to parse into a private copy.
+
 What a forked pod writes is copied out of the zygote's pages and becomes its own; what it only
 reads stays shared. So the zygote does once, before forking, the first-time work every pod would
 otherwise do for itself (:func:`prewarm`): OpenSSL's first ``SSL_CTX_new`` (1.5 MB per proxy),
@@ -170,6 +176,18 @@ async def _exchanges(rounds: int) -> None:
         await server.wait_closed()
 
 
+def _take_net(req: dict, fds: list[int]) -> dict:
+    """Build the lab's cluster network once (children inherit it); the JSON is in a memfd."""
+    from meshlab.net.cluster import ClusterNet, inherit
+    try:
+        with os.fdopen(fds[0], "rb") as f:
+            net = ClusterNet.from_dict(json.loads(f.read()))
+        inherit(req["key"], net)
+        return {"net": req["key"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {"error": f"could not read the cluster network: {e}"}
+
+
 def main() -> None:
     for m in PRELOAD:
         importlib.import_module(m)
@@ -180,6 +198,9 @@ def main() -> None:
         req, fds = _recv(sock)
         if req is None:                     # the lab is gone: its pods have their own lifelines
             return
+        if req.get("op") == "net" and len(fds) == 1:
+            sock.sendall(json.dumps(_take_net(req, fds)).encode())
+            continue
         if req.get("op") != "fork" or len(fds) != 2:
             for fd in fds:
                 os.close(fd)

@@ -24,10 +24,11 @@ from ..errors import WorkerError
 
 
 class Forked:
-    """A pod process forked by the zygote, with the Popen methods the lab uses."""
+    """A pod process forked by the zygote, with the Popen methods the lab uses. ``net_key``: the
+    cluster network it inherited (see :meth:`Zygote.fork`), or None."""
 
-    def __init__(self, pid: int, stdin, stdout):
-        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+    def __init__(self, pid: int, stdin, stdout, net_key: str | None = None):
+        self.pid, self.stdin, self.stdout, self.net_key = pid, stdin, stdout, net_key
         self.returncode: int | None = None
         try:
             self._ps = psutil.Process(pid)
@@ -72,6 +73,7 @@ class Zygote:
     def __init__(self, env: dict):
         self._lab_end, zyg_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()
+        self._net_key: str | None = None      # the cluster network the zygote holds for its children
         # the zygote's fd 3 is its end of the socket; nothing else of ours leaks into it
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "import os; os.dup2(%d, 3); from meshlab.apps.zygote import main; main()"
@@ -79,12 +81,18 @@ class Zygote:
             pass_fds=(zyg_end.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         zyg_end.close()
 
-    def fork(self, module: str, log_path: str, netns: str | None = None) -> Forked:
-        """A new process running ``module``; in the network namespace at ``netns`` if given."""
+    def fork(self, module: str, log_path: str, netns: str | None = None, net=None) -> Forked:
+        """A new process running ``module``; in the network namespace at ``netns`` if given.
+        With ``net`` (a :class:`~meshlab.net.cluster.ClusterNet`), the process inherits it
+        ready-built (``Forked.net_key``; the spec then says ``{"inherited": key}``), handed to
+        the zygote once per net."""
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
+        net_key = None
         try:
             with self._lock:
+                if net is not None:
+                    net_key = self._share(net)
                 socket.send_fds(self._lab_end, [json.dumps({"op": "fork", "module": module,
                                                             "log": log_path, "netns": netns}).encode()], [in_r, out_w])
                 reply = json.loads(self._lab_end.recv(65536) or b'{"error": "the fork server exited"}')
@@ -97,7 +105,25 @@ class Zygote:
             os.close(in_w)
             os.close(out_r)
             raise WorkerError(f"could not start a process for {module}: {reply.get('error')}")
-        return Forked(reply["pid"], os.fdopen(in_w, "wb"), os.fdopen(out_r, "rb"))
+        return Forked(reply["pid"], os.fdopen(in_w, "wb"), os.fdopen(out_r, "rb"), net_key)
+
+    def _share(self, net) -> str | None:
+        """Hand ``net`` to the zygote unless it holds it already; its key, or None if the
+        zygote could not take it (the child then gets the whole net in its spec)."""
+        if net.key == self._net_key:
+            return net.key
+        fd = os.memfd_create("meshlab-net", os.MFD_CLOEXEC)
+        try:
+            data = memoryview(json.dumps(net.to_dict()).encode())
+            while data:
+                data = data[os.write(fd, data):]
+            os.lseek(fd, 0, os.SEEK_SET)
+            socket.send_fds(self._lab_end, [json.dumps({"op": "net", "key": net.key}).encode()], [fd])
+        finally:
+            os.close(fd)
+        reply = json.loads(self._lab_end.recv(65536) or b"{}")
+        self._net_key = reply.get("net")
+        return self._net_key
 
     def close(self) -> None:
         try:

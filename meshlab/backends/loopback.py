@@ -131,11 +131,12 @@ class LoopbackBackend(Backend):
         self._record = record
         self.zygote = running_zygote(self.zygote, record)
 
-    def spawn(self, where, module: str, log_path: str):      # one network here: ``where`` changes nothing
+    def spawn(self, where, module: str, log_path: str, net: ClusterNet | None = None):
+        # one network here: ``where`` changes nothing
         if self._record is None:
             raise RuntimeError("LoopbackBackend.prepare() must run before spawn()")
         self.prepare(self._record)           # a fork server that died is replaced, not fatal
-        return self.zygote.fork(module, log_path)
+        return self.zygote.fork(module, log_path, net=net)
 
     def teardown(self) -> None:
         if self.zygote is not None:

@@ -282,12 +282,12 @@ class MininetBackend(Backend):
         self._applied[name] = table
 
     # -- processes -----------------------------------------------------------------------------
-    def spawn(self, where, module: str, log_path: str):
+    def spawn(self, where, module: str, log_path: str, net: ClusterNet | None = None):
         if self._record is None:
             raise RuntimeError("MininetBackend.prepare() must run before spawn()")
         self.prepare(self._record)
         name = where.name if isinstance(where, PodAddr) else where
-        return self.zygote.fork(module, log_path, netns=f"/proc/{self.host(name).pid}/ns/net")
+        return self.zygote.fork(module, log_path, netns=f"/proc/{self.host(name).pid}/ns/net", net=net)
 
     def host(self, name: str):
         try:
