@@ -54,6 +54,19 @@ class Backend(ABC):
         to be given) down at fork time: then the handle's ``net_key`` names it, and the spec
         can say ``{"inherited": net_key}`` instead of carrying it whole."""
 
+    def spawn_many(self, jobs: "list[tuple[PodAddr | str, str, str]]", net: ClusterNet | None = None) -> list:
+        """:meth:`spawn` for each ``(where, module, log_path)``, in order; a backend that forks
+        overlaps them. All or nothing: if one fails, none of the others is left running."""
+        handles = []
+        try:
+            for where, module, log_path in jobs:
+                handles.append(self.spawn(where, module, log_path, net))
+        except BaseException:
+            for h in handles:
+                h.kill()
+            raise
+        return handles
+
     @abstractmethod
     def teardown(self) -> None:
         """Remove everything the backend created (idempotent)."""
