@@ -129,15 +129,20 @@ class GenSpec:
         pods = self.services * self.replicas
         return {
             "name": self.name,
-            "description": (f"Generated ({self}): {self.services} services x {self.replicas} replicas over "
-                            f"{self.nodes} nodes - {pods} app pods and a client, as {self.shards} Bookinfo "
-                            f"shard{'s' if self.shards > 1 else ''} (namespaces bookinfo-1..{self.shards})."),
+            "description": (f"Generated: {_n(self.services, 'service')} x {_n(self.replicas, 'replica')} over "
+                            f"{_n(self.nodes, 'node')} - {_n(pods, 'app pod')} and a client, as "
+                            f"{_n(self.shards, 'Bookinfo shard')} (namespace"
+                            + (f"s bookinfo-1..{self.shards})." if self.shards > 1 else " bookinfo-1).")),
             "entry": {"from": "client", "url": "http://productpage:9080/productpage"},
             "nodes": [{"name": n} for n in nodes],
             "namespaces": namespaces,
             "services": services,
             "workloads": workloads,
         }
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
 
 
 class _RoundRobin:
