@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 
 from . import enrollment, mesh
 from .backends import choose_backend
-from .backends.process import WorkerProcess
+from .backends.process import WorkerProcess, ensure_fds
 from .backends.state import RunState
 from .errors import LabError, PolicyError, PortConflict, WorkerError
 from .identity import LabCA
@@ -187,6 +187,7 @@ class Lab:
         (``"net"``): whole, or by reference when the backend handed it down at fork time (a
         200-pod lab's net is ~60 kB of JSON, which each of 400 processes would otherwise parse
         into its own copy). Apps go to :attr:`workers`, proxies to :attr:`proxies`."""
+        ensure_fds(len(self.workers) + len(self.proxies) + len(jobs))
         logs = [self.state.logs / f"{j.name.replace('/', '.')}.log" for j in jobs]
         handles = self.backend.spawn_many([(j.where, j.module, str(log)) for j, log in zip(jobs, logs)],
                                           net=self.net)
