@@ -186,7 +186,7 @@ def generate(services: int = 4, replicas: int = 1, nodes: int = 2):
 
 
 def load_spec(spec: "GenSpec | str"):
-    from .loader import parse_topology
-    import yaml
+    """The topology of a spec (a :class:`GenSpec` or its string), through the topology loader."""
+    from .loader import topology_from_dict
     spec = GenSpec.parse(spec) if isinstance(spec, str) else spec
-    return parse_topology(yaml.safe_dump(spec.to_dict(), sort_keys=False), file=f"<{spec}>", lines=False)
+    return topology_from_dict(spec.to_dict(), file=f"<{spec}>")

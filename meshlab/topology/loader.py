@@ -56,19 +56,25 @@ def load_topology(source: "str | Path | dict | Topology") -> Topology:
         from .generator import load_spec
         return load_spec(source)
     if isinstance(source, dict):
-        try:
-            text = yaml.safe_dump(source, sort_keys=False)
-        except yaml.YAMLError as e:
-            bad = e.args[-1] if e.args else e
-            raise TopologyError(f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
-                                "strings, numbers, true/false and None", file="<dict>") from None
-        return parse_topology(text, file="<dict>", lines=False)
+        return topology_from_dict(source)
     path = find_topology_file(source)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise TopologyError(f"cannot read the file: {e}", file=str(path)) from None
     return parse_topology(text, file=str(path))
+
+
+def topology_from_dict(source: dict, file: str = "<dict>") -> Topology:
+    """A topology from a dict shaped like a topology file, validated the same way (PyYAML's
+    representer turns it into the node tree the checks walk, with no YAML text in between)."""
+    try:
+        node = yaml.representer.SafeRepresenter().represent_data(source)
+    except yaml.YAMLError as e:
+        bad = e.args[-1] if e.args else e
+        raise TopologyError(f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
+                            "strings, numbers, true/false and None", file=file) from None
+    return _Builder(_At(node, file, "", False), file).build()
 
 
 def parse_topology(text: str, file: str = "<string>", lines: bool = True) -> Topology:
