@@ -91,9 +91,9 @@ class Zygote:
 
     def fork_many(self, jobs: list[tuple[str, str, "str | None"]], net=None) -> list[Forked]:
         """:meth:`fork` for each ``(module, log_path, netns)``, in batches of up to
-        :data:`~meshlab.apps.zygote.MAX_JOBS` that the zygote forks in one go (a round trip per
-        fork cost three times as much: a 200-pod lab forks 402 processes). All or nothing: if
-        one cannot start, those already forked are killed."""
+        :data:`~meshlab.apps.zygote.MAX_JOBS` that the zygote forks in one go (a 200-pod lab
+        forks 402 processes; a round trip for each cost the zygote a third more CPU per fork).
+        All or nothing: if one cannot start, those already forked are killed."""
         done: list[Forked] = []
         try:
             with self._lock:
