@@ -3,7 +3,8 @@
 The map (lower layers never import upper ones):
 
 - :mod:`meshlab.topology` — a cluster as pure data (nodes, namespaces, services, workloads, pods),
-  loaded from ``topologies/*.yaml`` and validated; starts nothing.
+  loaded from ``topologies/*.yaml`` or generated (services x replicas x nodes) and validated;
+  starts nothing.
 - :mod:`meshlab.trace` — spans (one hop handling one request) and trace headers.
 - :mod:`meshlab.net` — cluster addresses and DNS, the pod's dialer (kube-proxy's endpoint choice),
   HTTP/1.1 (httptools, sans-IO) over asyncio.

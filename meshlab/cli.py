@@ -7,6 +7,8 @@
     meshlab clean
     meshlab bench startup
     meshlab export bookinfo --mode ambient --waypoints reviews --apply reviews-50-v3.yaml -o out/
+    meshlab generate --services 20 --replicas 10 --nodes 4 -o big.yaml
+    meshlab bench startup --topology gen:services=20,replicas=10,nodes=4 --mode sidecar
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from pathlib import Path
 from .errors import MeshlabError
 
 
+TOPOLOGY_HELP = ("a shipped topology name (see `meshlab topologies`), a path to a .yaml file, or a generated "
+                 "topology: gen:services=N,replicas=N,nodes=N (see `meshlab generate --help`)")
+
+
 def _lab_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("topology", help="a shipped topology name (see `meshlab topologies`) or a path to a .yaml file")
+    p.add_argument("topology", help=TOPOLOGY_HELP)
     p.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
                    help="mesh mode for every namespace (default: what the topology's namespace labels say)")
     p.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
@@ -61,6 +67,18 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _int_in(name: str, lo: int, hi: int):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo} to {hi}, got {s!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is out of range; {name} takes {lo} to {hi}")
+        return v
+    return parse
+
+
 def _header(s: str) -> tuple[str, str]:
     k, sep, v = s.partition(":")
     if not sep or not k.strip():
@@ -89,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="the same load through none, sidecar, ambient and ambient+waypoint",
                           description="Run the same load through every data plane in one run and print the "
                                       "comparison: hops, L7 steps, latency added, proxies, memory, CPU, mTLS.")
-    cmp_.add_argument("topology", help="a shipped topology name or a path to a .yaml file")
+    cmp_.add_argument("topology", help=TOPOLOGY_HELP)
     cmp_.add_argument("--requests", "-n", type=_positive_int, default=300, help="requests per mode (default 300)")
     cmp_.add_argument("--concurrency", "-c", type=_positive_int, default=4, help="connections (default 4)")
     cmp_.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"])
@@ -107,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(Istio's published sample images), waypoint Gateways and the policies in "
                                     "force, plus a README with the commands (kind, istioctl install, kubectl "
                                     "apply, and the lab's traffic).")
-    ex.add_argument("topology", help="a shipped topology name or a path to a .yaml file")
+    ex.add_argument("topology", help=TOPOLOGY_HELP)
     ex.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
                     help="mesh mode for every namespace (default: what the topology's namespace labels say)")
     ex.add_argument("--waypoints", default=None, type=_waypoints,
@@ -120,6 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topologies", help="list the shipped topology files",
                    description="List the topology files in topologies/ with their descriptions.")
 
+    from .topology.generator import LIMITS
+    gen = sub.add_parser(
+        "generate", help="write a generated topology (services x replicas x nodes) as YAML",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write a generated topology: SERVICES services with REPLICAS pods each, spread\n"
+                    "round-robin over NODES nodes, as Bookinfo shards (one namespace per four services:\n"
+                    "productpage -> details, reviews v1/v2/v3 -> ratings), plus a `client` workload as the\n"
+                    "entry. Every command that takes a topology takes the same one directly as\n"
+                    "gen:services=N,replicas=N,nodes=N (settings left out take their defaults).",
+        epilog="examples:\n"
+               "  meshlab generate --services 20 --replicas 10 --nodes 4 -o big.yaml\n"
+               "  meshlab run big.yaml --mode ambient -n 100\n"
+               "  meshlab bench startup --topology gen:services=20,replicas=10,nodes=4 --mode sidecar")
+    for name, default in (("services", 4), ("replicas", 1), ("nodes", 2)):
+        lo, hi = LIMITS[name]
+        gen.add_argument(f"--{name}", type=_int_in(name, lo, hi), default=default, metavar="N",
+                         help=f"{lo} to {hi} (default {default})")
+    gen.add_argument("-o", "--out", default="-", metavar="FILE", help="where to write the YAML (default: standard output)")
+
     cl = sub.add_parser("clean", help="stop and remove what a crashed lab left behind (and only that)",
                         description="Stop processes and remove state left by labs whose controlling process is gone.")
     cl.add_argument("--force", action="store_true", help="also labs whose controlling process still runs")
@@ -130,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="startup: time to up-and-serving, and memory (PSS); hops: added latency and "
                          "throughput per proxy role, against no proxy, nginx and a stunnel pair; panel: "
                          "the notebook loop (apply a change, send 200 requests, redraw)")
-    be.add_argument("--topology", default="bookinfo")
+    be.add_argument("--topology", default="bookinfo", help=f"startup: {TOPOLOGY_HELP} (default bookinfo)")
     be.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
                     help="startup: the backend to measure (mininet needs root)")
     be.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
@@ -172,8 +209,9 @@ def cmd_run(a) -> int:
     print(f"paths     {out['paths_recorded']} of {r['sent']} recorded")
     for g in out["paths"]:
         print(f"  {g['count']:>6} x  " + " -> ".join(h["name"] for h in g["hops"]))
+    width = max([28, *(len(p["name"]) for p in out["proxies"])])
     for p in out["proxies"]:
-        print(f"proxy     {p['name']:<28} {p['role']:<9} USS {p['uss_mb']:6.1f} MB  RSS {p['rss_mb']:6.1f} MB  "
+        print(f"proxy     {p['name']:<{width}} {p['role']:<9} USS {p['uss_mb']:6.1f} MB  RSS {p['rss_mb']:6.1f} MB  "
               f"CPU {p['cpu_s']:.3f} s during the load")
     return 0
 
@@ -227,6 +265,24 @@ def cmd_topologies(a) -> int:
             print(f"{f.stem:<12} {len(t.nodes)} nodes, {len(t.pods):>2} pods, {len(t.services)} services   {t.description}")
         except MeshlabError as e:
             print(f"{f.stem:<12} INVALID: {e}")
+    print("gen:services=N,replicas=N,nodes=N   a generated topology of Bookinfo shards (see `meshlab generate --help`)")
+    return 0
+
+
+def cmd_generate(a) -> int:
+    import yaml
+    from .topology.generator import GenSpec, load_spec
+    spec = GenSpec(services=a.services, replicas=a.replicas, nodes=a.nodes)
+    topo = load_spec(spec)                       # validated, as any topology file is
+    text = (f"# {spec}: generated by `meshlab " + " ".join(shlex.quote(x) for x in a.argv) + "`\n"
+            + yaml.safe_dump(spec.to_dict(), sort_keys=False, default_flow_style=None, width=120))
+    if a.out == "-":
+        sys.stdout.write(text)
+        return 0
+    Path(a.out).write_text(text)
+    print(f"{a.out}: {len(topo.pods)} pods ({spec.services} services x {spec.replicas} replicas + a client) on "
+          f"{len(topo.nodes)} nodes, {len(topo.namespaces)} namespaces; next: meshlab run {a.out} --mode sidecar",
+          file=sys.stderr)
     return 0
 
 
@@ -251,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     a.argv = list(argv)
     try:
         return {"run": cmd_run, "trace": cmd_trace, "topologies": cmd_topologies, "clean": cmd_clean,
-                "bench": cmd_bench, "compare": cmd_compare, "export": cmd_export}[a.cmd](a)
+                "bench": cmd_bench, "compare": cmd_compare, "export": cmd_export, "generate": cmd_generate}[a.cmd](a)
     except MeshlabError as e:
         print(f"meshlab: error: {e}", file=sys.stderr)
         return 2

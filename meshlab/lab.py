@@ -16,11 +16,11 @@ import json
 import time
 from pathlib import Path as Path_
 import weakref
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
 from . import enrollment, mesh
 from .backends import choose_backend
-from .backends.process import WorkerProcess
+from .backends.process import WorkerProcess, ensure_fds
 from .backends.state import RunState
 from .errors import LabError, PolicyError, PortConflict, WorkerError
 from .identity import LabCA
@@ -37,6 +37,17 @@ from .trace import Span
 
 BUILT_MODES = ("none", "sidecar", "ambient")
 START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One process to start: its name, where it runs (a pod, or a node's name), the module it
+    runs, its role and its spec (without the cluster network: see :meth:`Lab._start_all`)."""
+    name: str
+    where: object
+    module: str
+    role: str
+    spec: dict
 
 
 class _Running:
@@ -142,15 +153,16 @@ class Lab:
             self._run.state = RunState(self.topology.name, self.backend.name)
             self.backend.prepare(self._run.state.record_process)
             self._issue_certificates()
-            for node in sorted({p.node for p in self.topology.pods if self.mesh[p.name] == "ambient"}):
-                self._spawn_ztunnel(node)
+            jobs = [self._ztunnel_job(node)
+                    for node in sorted({p.node for p in self.topology.pods if self.mesh[p.name] == "ambient"})]
             for pod in self.topology.pods:
                 if self.mesh[pod.name] == "waypoint":
-                    self._spawn_waypoint(pod.name)
+                    jobs.append(self._pod_proxy_job(pod.name, "waypoint", pod.name))
                     continue
                 if self.mesh[pod.name] == "sidecar":
-                    self._spawn_sidecar(pod.name)
-                self._spawn(pod.name)
+                    jobs.append(self._pod_proxy_job(pod.name, "sidecar", f"{pod.name}/istio-proxy"))
+                jobs.append(self._app_job(pod.name))
+            self._start_all(jobs)        # every process forked and told its spec; they start in parallel
             deadline = time.monotonic() + START_TIMEOUT
             for w in [*self.proxies.values(), *self.workers.values()]:
                 self._ready(w, deadline)
@@ -170,23 +182,36 @@ class Lab:
             raise WorkerError(f"{w.name}: {msg['error']}")
         return w
 
-    def _process(self, name: str, where, module: str, role: str, spec: dict) -> WorkerProcess:
-        log_path = self.state.logs / f"{name.replace('/', '.')}.log"
-        popen = self.backend.spawn(where, module, str(log_path))
-        self.state.record_process(popen.pid, name, role)
-        w = WorkerProcess(name, popen, log_path)
-        w.role, w.where = role, where.name if hasattr(where, "name") else where
-        w.start(spec)
-        return w
+    def _start_all(self, jobs: "list[_Job]") -> list[WorkerProcess]:
+        """Start a process for each job and send it its spec with the cluster network
+        (``"net"``): whole, or by reference when the backend handed it down at fork time (a
+        200-pod lab's net is ~60 kB of JSON, which each of 400 processes would otherwise parse
+        into its own copy). Apps go to :attr:`workers`, proxies to :attr:`proxies`."""
+        ensure_fds(len(self.workers) + len(self.proxies) + len(jobs))
+        logs = [self.state.logs / f"{j.name.replace('/', '.')}.log" for j in jobs]
+        handles = self.backend.spawn_many([(j.where, j.module, str(log)) for j, log in zip(jobs, logs)],
+                                          net=self.net)
+        started = []
+        for j, popen, log in zip(jobs, handles, logs):      # every one is known before any can fail
+            self.state.record_process(popen.pid, j.name, j.role)
+            w = WorkerProcess(j.name, popen, log)
+            w.role, w.where = j.role, j.where.name if hasattr(j.where, "name") else j.where
+            (self.workers if j.role == "app" else self.proxies)[j.name] = w
+            started.append(w)
+        for j, w in zip(jobs, started):
+            key = getattr(w.proc, "net_key", None)
+            w.start({**j.spec, "net": {"inherited": key} if key else self.net.to_dict()})
+        return started
 
     def _spawn(self, pod_name: str) -> WorkerProcess:
+        return self._start_all([self._app_job(pod_name)])[0]
+
+    def _app_job(self, pod_name: str) -> "_Job":
         pod = self.topology.pod(pod_name)
-        w = self._process(pod_name, self.net.pod(pod_name), "meshlab.apps.worker", "app", {
-            "pod": pod_name, "ports": list(pod.ports), "net": self.net.to_dict(),
+        return _Job(pod_name, self.net.pod(pod_name), "meshlab.apps.worker", "app", {
+            "pod": pod_name, "ports": list(pod.ports),
             "app": {"kind": pod.app.kind, "service_time": pod.app.service_time,
                     "calls": [asdict(c) for c in pod.app.calls], "params": dict(pod.app.params)}})
-        self.workers[pod_name] = w
-        return w
 
     def _issue_certificates(self) -> None:
         """The lab's istiod: a CA, and a SPIFFE certificate per service account with a proxy."""
@@ -202,30 +227,27 @@ class Lab:
                 self._certs[key] = self.ca.issue(*key)
 
     def _spawn_sidecar(self, pod_name: str) -> WorkerProcess:
-        return self._spawn_pod_proxy(pod_name, "sidecar", f"{pod_name}/istio-proxy")
+        return self._start_all([self._pod_proxy_job(pod_name, "sidecar", f"{pod_name}/istio-proxy")])[0]
 
     def _spawn_waypoint(self, pod_name: str) -> WorkerProcess:
-        return self._spawn_pod_proxy(pod_name, "waypoint", pod_name)
+        return self._start_all([self._pod_proxy_job(pod_name, "waypoint", pod_name)])[0]
 
-    def _spawn_pod_proxy(self, pod_name: str, role: str, name: str) -> WorkerProcess:
+    def _pod_proxy_job(self, pod_name: str, role: str, name: str) -> "_Job":
         """A proxy with one pod's identity: its sidecar, or a waypoint (a pod of its own)."""
         pod = self.topology.pod(pod_name)
         cert = self._certs[(pod.namespace, pod.service_account)]
-        w = self._process(name, self.net.pod(pod_name), "meshlab.proxy.main", role, {
-            "role": role, "pod": pod_name, "net": self.net.to_dict(), "cert": cert.cert_path,
+        return _Job(name, self.net.pod(pod_name), "meshlab.proxy.main", role, {
+            "role": role, "pod": pod_name, "cert": cert.cert_path,
             "key": cert.key_path, "root": self.ca.root_path, "policies": self._policy_records()})
-        self.proxies[name] = w
-        return w
 
     def _spawn_ztunnel(self, node: str) -> WorkerProcess:
+        return self._start_all([self._ztunnel_job(node)])[0]
+
+    def _ztunnel_job(self, node: str) -> "_Job":
         """One ztunnel per node, holding the certificates of that node's ambient pods only."""
-        certs = self._ztunnel_certs(node)
-        name = f"ztunnel-{node}"
-        w = self._process(name, node, "meshlab.proxy.main", "ztunnel", {
-            "role": "ztunnel", "node": node, "net": self.net.to_dict(), "certs": certs,
+        return _Job(f"ztunnel-{node}", node, "meshlab.proxy.main", "ztunnel", {
+            "role": "ztunnel", "node": node, "certs": self._ztunnel_certs(node),
             "root": self.ca.root_path, "policies": self._policy_records()})
-        self.proxies[name] = w
-        return w
 
     def stop(self) -> None:
         """Stop every process and remove everything the lab created. Safe to call twice."""

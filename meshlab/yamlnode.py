@@ -81,10 +81,9 @@ def yaml_problem(e: yaml.YAMLError, text: str) -> tuple[str, int | None]:
     return getattr(e, "problem", None) or str(e), mark.line + 1 if mark else None
 
 
-def dict_to_yaml(source: dict, error_cls, file: str = "<dict>") -> str:
-    """YAML text for a document given as Python data, read back as a file is. ``error_cls`` for
-    what YAML cannot hold: an arbitrary object, or nesting past :data:`MAX_DEPTH` (which PyYAML's
-    writer, recursive too, would answer with a RecursionError)."""
+def check_depth(source, error_cls, file: str = "<dict>") -> None:
+    """Refuse Python data nested past :data:`MAX_DEPTH` with ``error_cls`` (PyYAML's writer and
+    representer, recursive, would answer with a RecursionError)."""
     stack = [(source, 1)]
     while stack:                                  # iteratively: the nesting is what is in question
         obj, depth = stack.pop()
@@ -94,6 +93,12 @@ def dict_to_yaml(source: dict, error_cls, file: str = "<dict>") -> str:
             stack += [(v, depth + 1) for v in obj.values()]
         elif isinstance(obj, (list, tuple)):
             stack += [(v, depth + 1) for v in obj]
+
+
+def dict_to_yaml(source: dict, error_cls, file: str = "<dict>") -> str:
+    """YAML text for a document given as Python data, read back as a file is. ``error_cls`` for
+    what YAML cannot hold: an arbitrary object, or nesting past :data:`MAX_DEPTH`."""
+    check_depth(source, error_cls, file)
     try:
         return yaml.safe_dump(source, sort_keys=False)
     except yaml.YAMLError as e:

@@ -47,10 +47,25 @@ class Backend(ABC):
         raise NotImplementedError(f"the {self.name} backend cannot add pods to a running lab")
 
     @abstractmethod
-    def spawn(self, where: "PodAddr | str", module: str, log_path: str):
+    def spawn(self, where: "PodAddr | str", module: str, log_path: str, net: ClusterNet | None = None):
         """Run ``python -m module`` in the network of ``where`` — a pod, or a node given by its
         name — stdin/stdout piped, stderr to ``log_path``; returns a ``subprocess.Popen``-like
-        handle."""
+        handle. A backend that forks may hand ``net`` (the cluster network the process is about
+        to be given) down at fork time: then the handle's ``net_key`` names it, and the spec
+        can say ``{"inherited": net_key}`` instead of carrying it whole."""
+
+    def spawn_many(self, jobs: "list[tuple[PodAddr | str, str, str]]", net: ClusterNet | None = None) -> list:
+        """:meth:`spawn` for each ``(where, module, log_path)``, in order; a backend that forks
+        overlaps them. All or nothing: if one fails, none of the others is left running."""
+        handles = []
+        try:
+            for where, module, log_path in jobs:
+                handles.append(self.spawn(where, module, log_path, net))
+        except BaseException:
+            for h in handles:
+                h.kill()
+            raise
+        return handles
 
     @abstractmethod
     def teardown(self) -> None:

@@ -131,11 +131,15 @@ class LoopbackBackend(Backend):
         self._record = record
         self.zygote = running_zygote(self.zygote, record)
 
-    def spawn(self, where, module: str, log_path: str):      # one network here: ``where`` changes nothing
+    def spawn(self, where, module: str, log_path: str, net: ClusterNet | None = None):
+        return self.spawn_many([(where, module, log_path)], net)[0]
+
+    def spawn_many(self, jobs, net: ClusterNet | None = None) -> list:
+        # one network here: ``where`` changes nothing
         if self._record is None:
             raise RuntimeError("LoopbackBackend.prepare() must run before spawn()")
         self.prepare(self._record)           # a fork server that died is replaced, not fatal
-        return self.zygote.fork(module, log_path)
+        return self.zygote.fork_many([(module, log_path, None) for _, module, log_path in jobs], net)
 
     def teardown(self) -> None:
         if self.zygote is not None:

@@ -282,12 +282,18 @@ class MininetBackend(Backend):
         self._applied[name] = table
 
     # -- processes -----------------------------------------------------------------------------
-    def spawn(self, where, module: str, log_path: str):
+    def spawn(self, where, module: str, log_path: str, net: ClusterNet | None = None):
+        return self.spawn_many([(where, module, log_path)], net)[0]
+
+    def spawn_many(self, jobs, net: ClusterNet | None = None) -> list:
         if self._record is None:
             raise RuntimeError("MininetBackend.prepare() must run before spawn()")
         self.prepare(self._record)
+        return self.zygote.fork_many([(module, log_path, self._netns(where)) for where, module, log_path in jobs], net)
+
+    def _netns(self, where) -> str:
         name = where.name if isinstance(where, PodAddr) else where
-        return self.zygote.fork(module, log_path, netns=f"/proc/{self.host(name).pid}/ns/net")
+        return f"/proc/{self.host(name).pid}/ns/net"
 
     def host(self, name: str):
         try:

@@ -17,9 +17,27 @@ import threading
 import time
 from typing import Callable
 
-from ..errors import WorkerError
+from ..errors import LabError, WorkerError
 
 _EOF = object()
+#: File descriptors the lab keeps for itself besides its processes' pipes (state files, sockets,
+#: a fork batch's pipes in flight).
+FD_HEADROOM = 256
+
+
+def ensure_fds(processes: int) -> None:
+    """The lab holds two pipes per process (each one's stdin and stdout): make sure it may open
+    that many — raising its soft ``RLIMIT_NOFILE`` up to the hard limit if need be (a 200-pod
+    sidecar lab runs 402 processes; 1024 is a common soft limit) — or say plainly what to do."""
+    import resource
+    need = 2 * processes + FD_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or need <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and need > hard:
+        raise LabError(f"{processes} processes need about {need} open files in the lab's process, but the "
+                       f"limit here is {hard} (ulimit -Hn); raise it, or use a smaller topology")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 class WorkerProcess:

@@ -6,8 +6,10 @@ and proxies never ask the backend anything at run time. Plain JSON-able data.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 from ..topology.model import CLUSTER_DOMAIN
@@ -133,11 +135,64 @@ class ClusterNet:
 
     # -- (de)serialisation for the control channel ---------------------------------------------------
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-able, and computed once (a large lab sends it to hundreds of processes): treat
+        it as read-only."""
+        return self._dict
+
+    @cached_property
+    def _dict(self) -> dict:
+        return {"pods": [_plain(p) for p in self.pods], "services": [_plain(s) for s in self.services],
+                "nodes": dict(self.nodes), "kube_proxy": self.kube_proxy, "interception": self.interception}
+
+    @cached_property
+    def key(self) -> str:
+        """A digest of the whole net: equal nets, equal keys (how the fork server names the net
+        it holds for its children, see :func:`inherit`)."""
+        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, d: dict) -> "ClusterNet":
+        """From :meth:`to_dict`'s form, or ``{"inherited": key}``: the net a forked process found
+        in its parent (:func:`inherit`)."""
+        if "inherited" in d:
+            return inherited(d["inherited"])
         return cls(pods=tuple(PodAddr(**{**p, "ports": tuple(p["ports"])}) for p in d["pods"]),
                    services=tuple(ServiceAddr(**{**s, "endpoints": tuple(s["endpoints"])}) for s in d["services"]),
                    nodes=dict(d.get("nodes", {})), kube_proxy=d.get("kube_proxy", "dialer"),
                    interception=d.get("interception", "proxy-protocol"))
+
+
+def _plain(obj) -> dict:
+    """A flat dataclass's fields as JSON-able values (what ``dataclasses.asdict`` gives, without
+    its deep copy of every value)."""
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, dict) else v
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# a net handed down at fork time
+# ------------------------------------------------------------------------------------------------
+
+_INHERITED: dict[str, ClusterNet] = {}
+
+
+def inherit(key: str, net: ClusterNet) -> None:
+    """Hold ``net`` (indexed, ready to use) for processes forked from now on: the fork server
+    (:mod:`meshlab.apps.zygote`) builds the lab's net once, instead of every pod parsing its own
+    copy. Only the newest net is kept: older ones went to children already forked."""
+    net._index                       # noqa: B018 - built before the fork, so children share it
+    for s in net.services:
+        s.fqdn                       # noqa: B018
+    _INHERITED.clear()
+    _INHERITED[key] = net
+
+
+def inherited(key: str) -> ClusterNet:
+    try:
+        return _INHERITED[key]
+    except KeyError:
+        raise LookupError(f"no cluster network {key!r} was handed down to this process "
+                          f"(it holds {', '.join(_INHERITED) or 'none'}): was it forked by the lab's fork server?") from None

@@ -1,19 +1,23 @@
 """Topology: a cluster described as pure data (nodes, namespaces, services, workloads, pods).
 
-The model is imported eagerly; the YAML loader lazily, so a pod's worker process never pays for
-PyYAML.
+The model is imported eagerly; the YAML loader and the generator (:mod:`.generator`: services x
+replicas x nodes) lazily, so a pod's worker process never pays for PyYAML.
 """
 
 from .model import (APP_KINDS, CLUSTER_DOMAIN, AppSpec, Call, Entry, Links, Namespace, Node, Pod,
                     Service, Topology, Workload)
 
 _LOADER = ("find_topology_file", "load_topology", "parse_topology", "topology_files")
+_GENERATE = ("GenSpec", "generate", "generate_dict")
 __all__ = ["APP_KINDS", "CLUSTER_DOMAIN", "AppSpec", "Call", "Entry", "Links", "Namespace", "Node", "Pod",
-           "Service", "Topology", "Workload", *_LOADER]
+           "Service", "Topology", "Workload", *_LOADER, *_GENERATE]
 
 
 def __getattr__(name: str):
     if name in _LOADER:
         from . import loader
         return getattr(loader, name)
+    if name in _GENERATE:
+        from . import generator as gen
+        return getattr(gen, name)
     raise AttributeError(f"module 'meshlab.topology' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import TopologyError
-from ..yamlnode import YamlNode as _At, close_match as _close, compose_documents, dict_to_yaml, listing as _list, yaml_problem
+from ..yamlnode import YamlNode as _At, close_match as _close, check_depth, compose_documents, listing as _list, yaml_problem
 from .model import (APP_KINDS, RATINGS_VARIANTS, STAR_COLORS, AppSpec, Call, Entry, Links, Namespace,
                     Node, Service, Topology, Workload, frozen_map)
 
@@ -41,22 +41,41 @@ def find_topology_file(name_or_path: str | Path) -> Path:
     if cand.exists():
         return cand
     raise TopologyError(f"unknown topology {str(name_or_path)!r}{_close(str(name_or_path), [f.stem for f in topology_files()])}; "
-                        f"shipped topologies: {_list(f.stem for f in topology_files())}, or give a path to a .yaml file",
+                        f"shipped topologies: {_list(f.stem for f in topology_files())}, or give a path to a .yaml file "
+                        "or a generated topology's spec (gen:services=20,replicas=10,nodes=4)",
                         file=str(name_or_path))
 
 
 def load_topology(source: "str | Path | dict | Topology") -> Topology:
-    """Load a topology from a shipped name (``"bookinfo"``), a file path, a dict, or pass one through."""
+    """Load a topology from a shipped name (``"bookinfo"``), a file path, a generated topology's
+    spec (``"gen:services=20,replicas=10,nodes=4"``, see :mod:`meshlab.topology.generator`), a
+    dict, or pass one through."""
     if isinstance(source, Topology):
         return source
+    if isinstance(source, str) and source.startswith("gen:"):
+        from .generator import load_spec
+        return load_spec(source)
     if isinstance(source, dict):
-        return parse_topology(dict_to_yaml(source, TopologyError), file="<dict>", lines=False)
+        return topology_from_dict(source)
     path = find_topology_file(source)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise TopologyError(f"cannot read the file: {e}", file=str(path)) from None
     return parse_topology(text, file=str(path))
+
+
+def topology_from_dict(source: dict, file: str = "<dict>") -> Topology:
+    """A topology from a dict shaped like a topology file, validated the same way (PyYAML's
+    representer turns it into the node tree the checks walk, with no YAML text in between)."""
+    check_depth(source, TopologyError, file)
+    try:
+        node = yaml.representer.SafeRepresenter().represent_data(source)
+    except yaml.YAMLError as e:
+        bad = e.args[-1] if e.args else e
+        raise TopologyError(f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
+                            "strings, numbers, true/false and None", file=file) from None
+    return _Builder(_At(node, file, "", False), file).build()
 
 
 def parse_topology(text: str, file: str = "<string>", lines: bool = True) -> Topology:

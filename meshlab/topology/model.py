@@ -9,6 +9,7 @@ pod ``reviews-v2-0``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Mapping
 
@@ -164,13 +165,22 @@ class Topology:
     source: str | None = None      # the file it was loaded from
     links: Links | None = None     # every node's uplink, unless the node says otherwise
 
-    # -- derived views -------------------------------------------------------------------------
-    @property
+    # -- derived views (computed once: a Topology never changes; ``replace`` makes a new one) ---
+    @cached_property
     def pods(self) -> tuple[Pod, ...]:
         return tuple(
             Pod(name=pn, workload=w.name, namespace=w.namespace, node=w.node,
                 service_account=w.service_account, labels=w.labels, app=w.app, ports=w.ports)
             for w in self.workloads for pn in w.pod_names())
+
+    @cached_property
+    def _pod_index(self) -> dict[str, Pod]:
+        ix: dict[str, Pod] = {}
+        for p in self.pods:                       # a pod by its name, else a workload's first pod
+            ix.setdefault(p.name, p)
+        for p in self.pods:
+            ix.setdefault(p.workload, p)
+        return ix
 
     def node_links(self, name: str) -> Links:
         """The shaping of node ``name``'s uplink: its own ``links``, then the topology's."""
@@ -179,14 +189,10 @@ class Topology:
 
     def pod(self, name: str) -> Pod:
         """A pod by its name, or the first pod of a workload given by its name."""
-        pods = self.pods
-        for p in pods:
-            if p.name == name:
-                return p
-        for p in pods:
-            if p.workload == name:
-                return p
-        raise KeyError(f"no pod or workload named {name!r}; pods: {', '.join(p.name for p in pods)}")
+        p = self._pod_index.get(name)
+        if p is None:
+            raise KeyError(f"no pod or workload named {name!r}; pods: {', '.join(p.name for p in self.pods)}")
+        return p
 
     def service(self, name: str, namespace: str | None = None) -> Service:
         for s in self.services:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from meshlab.bench import bench_hops
+from meshlab.bench import bench_hops, bench_startup
 
 pytestmark = pytest.mark.integration
 
@@ -37,3 +37,14 @@ def test_bench_hops_in_rounds_reports_medians_and_ranges(tmp_path, capsys):
         lo, hi = data["ratio_ranges"][k]
         assert lo <= v <= hi, k                              # a median lies within its range
     assert "(medians of 2 rounds" in capsys.readouterr().out
+
+
+def test_bench_startup_reports_time_memory_and_where_it_goes(capsys):
+    assert bench_startup("minimal", repeat=1, as_json=True, mode="sidecar") == 0
+    data = json.loads(capsys.readouterr().out)
+    med = data["median"]
+    assert med["processes"] == 4 and med["serving_s"] >= med["start_s"] > 0 and med["pss_mb"] > 0
+    roles = data["by_role"]
+    assert {"app", "sidecar", "fork-server"} <= set(roles)
+    assert roles["sidecar"]["processes"] == 2 and roles["sidecar"]["uss_mb_median"] > 0
+    assert round(sum(r["pss_mb"] for r in roles.values())) == pytest.approx(med["pss_mb"], abs=2)

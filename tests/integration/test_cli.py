@@ -88,7 +88,31 @@ def test_bad_numbers_are_refused_by_the_parser():
     assert r.returncode == 2 and "expected 1 or more, got 0" in r.stderr
 
 
-@pytest.mark.parametrize("cmd", [[], ["run"], ["trace"], ["clean"], ["bench"], ["topologies"]])
+@pytest.mark.parametrize("cmd", [[], ["run"], ["trace"], ["clean"], ["bench"], ["topologies"], ["generate"]])
 def test_every_command_has_help(cmd):
     r = subprocess.run([sys.executable, "-m", "meshlab", *cmd, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "usage: meshlab" in r.stdout
+
+
+def test_a_generated_topology_runs_from_its_file_and_from_its_spec(capsys, tmp_path):
+    """`meshlab generate ... -o FILE` writes a topology that `meshlab run FILE` runs; the same
+    topology runs directly as `gen:services=5,replicas=2,nodes=3`. Its entry is a Bookinfo page
+    through the first shard."""
+    path = tmp_path / "gen.yaml"
+    assert main(["generate", "--services", "5", "--replicas", "2", "--nodes", "3", "-o", str(path)]) == 0
+    assert "11 pods (5 services x 2 replicas + a client) on 3 nodes, 2 namespaces" in capsys.readouterr().err
+    for topology, mode in ((str(path), "sidecar"), ("gen:services=5,replicas=2,nodes=3", "ambient")):
+        assert main(["run", topology, "--mode", mode, "-n", "20", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["topology"] == "gen-s5-r2-n3" and out["mode"] == mode
+        assert out["requests"]["ok"] == 20
+        names = [h["name"] for p in out["paths"] for h in p["hops"]]
+        assert "client-0" in names and any(n.startswith("productpage-v1-b1-") for n in names)
+        assert any(n.startswith("ratings-v1-b1-") for n in names)
+
+
+def test_generate_refuses_a_bad_count_naming_it():
+    r = subprocess.run([sys.executable, "-m", "meshlab", "generate", "--replicas", "51"], capture_output=True, text=True)
+    assert r.returncode == 2 and "argument --replicas: 51 is out of range; replicas takes 1 to 50" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "meshlab", "run", "gen:services=3,nodez=2"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown setting 'nodez' (did you mean 'nodes'?)" in r.stderr
