@@ -297,6 +297,10 @@ def _callbacks():
     lib.nghttp2_option_set_no_auto_window_update(opt[0], 1)      # consume() says when data left us
     _cb_state.update(callbacks=cbs, provider=provider, option=opt[0],
                      keep=(on_header, on_frame_recv, on_data, on_close, on_read))
+    # Resolved here, not first in Nghttp2Engine.__del__: an engine and its handle form a cycle,
+    # so the cyclic GC runs __del__, at any allocation -- also one made while cffi holds its own
+    # lock (resolving a name, parsing a type); resolving the name there waits for that lock forever
+    _cb_state["session_del"] = lib.nghttp2_session_del
     return cbs
 
 
