@@ -74,6 +74,7 @@ class Nghttp2Engine(Engine):
         self.events: list[tuple] = []
         self._out: dict[int, _Out] = {}
         self._headers: dict[int, dict] = {}
+        self._early: list[bytes] = []     # sent during receive(), for data_to_send() to return
         self._handle = ng.ffi.new_handle(self)
         ptr = ng.ffi.new("nghttp2_session **")
         new = ng.lib.nghttp2_session_client_new2 if client_side else ng.lib.nghttp2_session_server_new2
@@ -102,21 +103,28 @@ class Nghttp2Engine(Engine):
         if rc < 0:                      # fatal (a flood, a bad preface): say goodbye, stop reading
             self._lib.nghttp2_session_terminate_session(self._s, PROTOCOL_ERROR)
             self.alive = False
-        elif not self._lib.nghttp2_session_want_read(self._s):
-            self.alive = False          # a GOAWAY went or came: no new streams either way
+        else:
+            # A stream nghttp2 resets for the peer's error closes only as its RST_STREAM leaves:
+            # send now, so that its RESET is among these events (the driver hears of it now)
+            self._send(self._early)
+            if not self._lib.nghttp2_session_want_read(self._s):
+                self.alive = False      # a GOAWAY went or came: no new streams either way
         self.events = []
         return ev
 
-    def data_to_send(self) -> bytes:
-        if self._s is None:
-            return b""
-        chunks = []
+    def _send(self, chunks: list) -> None:
         ptr = _ptr
         while True:
             n = self._lib.nghttp2_session_mem_send(self._s, ptr)
             if n <= 0:
                 break
             chunks.append(self._ffi.buffer(ptr[0], n)[:])
+
+    def data_to_send(self) -> bytes:
+        if self._s is None:
+            return b""
+        chunks, self._early = self._early, []
+        self._send(chunks)
         if not self._lib.nghttp2_session_want_write(self._s) and not self._lib.nghttp2_session_want_read(self._s):
             self.alive = False
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
