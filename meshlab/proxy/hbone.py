@@ -243,8 +243,8 @@ class Tunnel(asyncio.BufferedProtocol):
                     self.engine.reset(s.id)
                     s._gone(f"internal error: {type(e).__name__}: {e}")
         self.flush()
-        if not self.engine.alive and not self.streams:
-            self._close_transport()
+        if not self.engine.alive:       # a connection error (or, h2, the peer's GOAWAY): the engine
+            self._close_transport()     # reads no more, so the connection closes, open streams too
 
     def _event(self, ev: tuple) -> None:
         kind = ev[0]
