@@ -402,7 +402,7 @@ def header(name: str, value: str) -> tuple[str, str, bool]:
 def forwarded_for(stream: Stream) -> tuple[str, int] | None:
     """The original client's address from the CONNECT's ``forwarded: for="ip:port"`` header."""
     ip, _, port = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rpartition(":")
-    return (ip, int(port)) if ip and port.isdigit() else None
+    return (ip, int(port)) if ip and port.isascii() and port.isdigit() else None     # ("²".isdigit())
 
 
 async def serve(sock: socket.socket, tls: ssl.SSLContext, on_stream: Callable) -> asyncio.AbstractServer:
