@@ -400,9 +400,17 @@ def header(name: str, value: str) -> tuple[str, str, bool]:
 
 
 def forwarded_for(stream: Stream) -> tuple[str, int] | None:
-    """The original client's address from the CONNECT's ``forwarded: for="ip:port"`` header."""
+    """The original client's address from the CONNECT's ``forwarded: for="ip:port"`` header;
+    None unless it is an IPv4 address and a port. (The peer writes it, and the ztunnel binds to
+    the address: a name there would be looked up, a DNS query blocking its event loop.)"""
     ip, _, port = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rpartition(":")
-    return (ip, int(port)) if ip and port.isascii() and port.isdigit() else None     # ("²".isdigit())
+    if not (ip and port.isascii() and port.isdigit()):          # ("²".isdigit())
+        return None
+    try:
+        socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, ValueError):
+        return None
+    return ip, int(port)
 
 
 async def serve(sock: socket.socket, tls: ssl.SSLContext, on_stream: Callable) -> asyncio.AbstractServer:
