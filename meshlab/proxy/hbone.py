@@ -241,7 +241,10 @@ class Tunnel(asyncio.BufferedProtocol):
                 s = self.streams.get(ev[1]) if ev[0] != GOAWAY else None
                 if s is not None:
                     self.engine.reset(s.id)
-                    s._gone(f"internal error: {type(e).__name__}: {e}")
+                    try:
+                        s._gone(f"internal error: {type(e).__name__}: {e}")
+                    except Exception as again:     # its sink fails again (it broke half made): the same
+                        _log_bug(again)
         self.flush()
         if not self.engine.alive:       # a connection error (or, h2, the peer's GOAWAY): the engine
             self._close_transport()     # reads no more, so the connection closes, open streams too
