@@ -420,7 +420,10 @@ class H2Engine(Engine):
                 raise ConnectionError(f"HBONE stream {stream_id} cannot send") from None
             if n <= 0:
                 return bytes(data)
-            conn.send_data(stream_id, bytes(data[:n]))
+            try:
+                conn.send_data(stream_id, bytes(data[:n]))
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):   # the connection broke
+                raise ConnectionError(f"HBONE stream {stream_id} cannot send") from None
             data = data[n:]
         return b""
 
