@@ -67,7 +67,10 @@ class Stream:
             raise TunnelError(f"HBONE stream {self.id} is closed")
         self.bytes_out += len(data)
         t = self.tunnel
-        t.engine.send(self.id, data)
+        try:
+            t.engine.send(self.id, data)
+        except ConnectionError as e:     # the engine's stream or connection broke, before we heard
+            raise TunnelError(str(e)) from None
         t.flush_soon()
 
     def send_end(self) -> None:
