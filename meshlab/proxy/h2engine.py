@@ -75,6 +75,7 @@ class Nghttp2Engine(Engine):
         self.events: list[tuple] = []
         self._out: dict[int, _Out] = {}
         self._headers: dict[int, dict] = {}
+        self._early: list[bytes] = []     # sent during receive(), for data_to_send() to return
         self._handle = ng.ffi.new_handle(self)
         ptr = ng.ffi.new("nghttp2_session **")
         new = ng.lib.nghttp2_session_client_new2 if client_side else ng.lib.nghttp2_session_server_new2
@@ -103,21 +104,28 @@ class Nghttp2Engine(Engine):
         if rc < 0:                      # fatal (a flood, a bad preface): say goodbye, stop reading
             self._lib.nghttp2_session_terminate_session(self._s, PROTOCOL_ERROR)
             self.alive = False
-        elif not self._lib.nghttp2_session_want_read(self._s):
-            self.alive = False          # a GOAWAY went or came: no new streams either way
+        else:
+            # A stream nghttp2 resets for the peer's error closes only as its RST_STREAM leaves:
+            # send now, so that its RESET is among these events (the driver hears of it now)
+            self._send(self._early)
+            if not self._lib.nghttp2_session_want_read(self._s):
+                self.alive = False      # a GOAWAY went or came: no new streams either way
         self.events = []
         return ev
 
-    def data_to_send(self) -> bytes:
-        if self._s is None:
-            return b""
-        chunks = []
+    def _send(self, chunks: list) -> None:
         ptr = _ptr
         while True:
             n = self._lib.nghttp2_session_mem_send(self._s, ptr)
             if n <= 0:
                 break
             chunks.append(self._ffi.buffer(ptr[0], n)[:])
+
+    def data_to_send(self) -> bytes:
+        if self._s is None:
+            return b""
+        chunks, self._early = self._early, []
+        self._send(chunks)
         if not self._lib.nghttp2_session_want_write(self._s) and not self._lib.nghttp2_session_want_read(self._s):
             self.alive = False
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -298,6 +306,10 @@ def _callbacks():
     lib.nghttp2_option_set_no_auto_window_update(opt[0], 1)      # consume() says when data left us
     _cb_state.update(callbacks=cbs, provider=provider, option=opt[0],
                      keep=(on_header, on_frame_recv, on_data, on_close, on_read))
+    # Resolved here, not first in Nghttp2Engine.__del__: an engine and its handle form a cycle,
+    # so the cyclic GC runs __del__, at any allocation -- also one made while cffi holds its own
+    # lock (resolving a name, parsing a type); resolving the name there waits for that lock forever
+    _cb_state["session_del"] = lib.nghttp2_session_del
     return cbs
 
 
@@ -409,7 +421,10 @@ class H2Engine(Engine):
                 raise ConnectionError(f"HBONE stream {stream_id} cannot send") from None
             if n <= 0:
                 return bytes(data)
-            conn.send_data(stream_id, bytes(data[:n]))
+            try:
+                conn.send_data(stream_id, bytes(data[:n]))
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):   # the connection broke
+                raise ConnectionError(f"HBONE stream {stream_id} cannot send") from None
             data = data[n:]
         return b""
 

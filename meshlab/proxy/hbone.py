@@ -67,7 +67,10 @@ class Stream:
             raise TunnelError(f"HBONE stream {self.id} is closed")
         self.bytes_out += len(data)
         t = self.tunnel
-        t.engine.send(self.id, data)
+        try:
+            t.engine.send(self.id, data)
+        except ConnectionError as e:     # the engine's stream or connection broke, before we heard
+            raise TunnelError(str(e)) from None
         t.flush_soon()
 
     def send_end(self) -> None:
@@ -247,10 +250,13 @@ class Tunnel(asyncio.BufferedProtocol):
                 s = self.streams.get(ev[1]) if ev[0] != GOAWAY else None
                 if s is not None:
                     self.engine.reset(s.id)
-                    s._gone(f"internal error: {type(e).__name__}: {e}")
+                    try:
+                        s._gone(f"internal error: {type(e).__name__}: {e}")
+                    except Exception as again:     # its sink fails again (it broke half made): the same
+                        _log_bug(again)
         self.flush()
-        if not self.engine.alive and not self.streams:
-            self._close_transport()
+        if not self.engine.alive:       # a connection error (or, h2, the peer's GOAWAY): the engine
+            self._close_transport()     # reads no more, so the connection closes, open streams too
 
     def _event(self, ev: tuple) -> None:
         kind = ev[0]
@@ -423,9 +429,17 @@ def header(name: str, value: str) -> tuple[str, str, bool]:
 
 
 def forwarded_for(stream: Stream) -> tuple[str, int] | None:
-    """The original client's address from the CONNECT's ``forwarded: for="ip:port"`` header."""
+    """The original client's address from the CONNECT's ``forwarded: for="ip:port"`` header;
+    None unless it is an IPv4 address and a port. (The peer writes it, and the ztunnel binds to
+    the address: a name there would be looked up, a DNS query blocking its event loop.)"""
     ip, _, port = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rpartition(":")
-    return (ip, int(port)) if ip and port.isdigit() else None
+    if not (ip and port.isascii() and port.isdigit()):          # ("²".isdigit())
+        return None
+    try:
+        socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, ValueError):
+        return None
+    return ip, int(port)
 
 
 async def serve(ip: str, port: int, tls: ssl.SSLContext, on_stream: Callable, name: str = "") -> tcp.Listener:
