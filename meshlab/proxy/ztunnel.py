@@ -511,7 +511,7 @@ class Delivery(_Pipe):
         v = self.verdict
         try:
             await capture.connect_from(v.target.listen_ip, v.port, self.src_ip, self.z.net, lambda: self)
-        except OSError as e:
+        except (OSError, OverflowError, ValueError) as e:
             if not self.finished:
                 self.error = f"{type(e).__name__}: {e}"
                 self.stream.respond(503)
@@ -528,12 +528,21 @@ class Delivery(_Pipe):
         for data in self._early:
             self.on_data(data)
         self._early.clear()
+        if self.stream_done:                     # the peer ended its side before the app was reached
+            self.stream_done = False
+            self.on_end()
 
     def on_data(self, data: bytes) -> None:
         if self.transport is None:
             self._early.append(data)
             return
         super().on_data(data)
+
+    def on_end(self) -> None:
+        if self.transport is None and not self.finished:
+            self.stream_done = True              # passed on once the app connection is up
+            return
+        super().on_end()
 
     def recheck(self) -> None:
         v = self.verdict

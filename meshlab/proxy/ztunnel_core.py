@@ -130,7 +130,7 @@ class ZtunnelCore:
         then L4 authorization at the destination ztunnel."""
         ip, _, port_s = authority.rpartition(":")
         target = self.net.pod_by_ip(ip)
-        port = int(port_s) if port_s.isdigit() else None
+        port = int(port_s) if port_s.isascii() and port_s.isdigit() and 0 < int(port_s) < 65536 else None
         key = ("destination", pod.name, target.name if target else None, port, peer_id, src_ip)
         labels = self._labels.get(key)
         if labels is None:
