@@ -154,7 +154,7 @@ class Stream:
             if not self._response.done():
                 self._response.set_result(headers)
         elif self.sink is not None:
-            self.sink.on_response(int(status) if status.isdigit() else 0)
+            self.sink.on_response(int(status) if status.isascii() and status.isdigit() else 0)
 
     # -- the async facade ----------------------------------------------------------------------
     def _put(self, chunk: bytes | None) -> None:

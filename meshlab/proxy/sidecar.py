@@ -234,7 +234,7 @@ class Sidecar(L7Router):
 
     async def _hbone_stream(self, stream: Stream, peer_id: str | None) -> None:
         ip, _, port = stream.authority.rpartition(":")
-        if ip != self.pod.ip or not port.isdigit() or int(port) not in self.pod.ports:
+        if ip != self.pod.ip or not (port.isascii() and port.isdigit()) or int(port) not in self.pod.ports:
             await stream.reject(503)
             return
         src = forwarded_for(stream)

@@ -55,7 +55,7 @@ class Waypoint(L7Router):
     # -- downstream: HBONE in ------------------------------------------------------------------
     async def _stream(self, stream: Stream, peer_id: str | None) -> None:
         ip, _, port = stream.authority.rpartition(":")
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             await stream.reject(400)
             return
         source = _baggage(stream.headers.get("baggage", "")).get("k8s.pod.name")
