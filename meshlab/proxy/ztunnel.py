@@ -297,6 +297,7 @@ class _Pipe(asyncio.Protocol):
         """Policy changed: is this connection still allowed?"""
 
     def describe(self) -> str:
+        """One line for ``stats()["open"]``: how far an open connection has got, each way."""
         s = self.stream
         return (f"{type(self).__name__} up={self.up} down={self.down} tcp_done={self.tcp_done} "
                 f"stream_done={self.stream_done} stream={'-' if s is None else (s.id, s.local_ended, s.remote_ended, s.gone)}"
@@ -700,6 +701,7 @@ class _Spliced(asyncio.Protocol):
         pass
 
     def describe(self) -> str:
+        """One line for ``stats()["open"]``."""
         return (f"{type(self).__name__} up={self.up} down={self.down} client_eof={self.client_eof} "
                 f"leg_eof={self.leg_eof_seen} leg={'-' if self.leg is None else 'yes'}")
 
