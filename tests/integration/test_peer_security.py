@@ -92,3 +92,20 @@ def test_only_a_good_peer_gets_in(backend, outside, peers, mode):
         if mode == "sidecar":
             expect["not allowed"] = "answered"        # L7 authorization at the sidecar: a 403, not a reset
         assert got == expect
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "ambient"])
+def test_on_loopback_every_listener_is_on_a_lab_address(mode):
+    """Every socket the lab's processes listen on is bound to one of the lab's own addresses (a
+    pod's, a pod-local one, a node's): never a wildcard, never another host address."""
+    import psutil
+    with Lab("bookinfo", mode=mode, waypoints="namespace" if mode == "ambient" else None, verbose=False) as lab:
+        block = lab.net.pods[0].ip.split(".")[1]
+        seen = []
+        for u in lab.usage().values():
+            for c in psutil.Process(u.pid).net_connections(kind="tcp"):
+                if c.status == psutil.CONN_LISTEN:
+                    seen.append((u.name, c.laddr.ip, c.laddr.port))
+        assert seen
+        strays = [s for s in seen if not s[1].startswith(f"127.{block}.")]
+        assert not strays, strays
