@@ -1,0 +1,107 @@
+"""Bad bytes to every plaintext listener kind (issue 13's reliability suite), on loopback: PROXY v2
+headers and HTTP/1.1 at a sidecar's and a ztunnel's capture port (15001), HTTP/1.1 at a sidecar's
+inbound port and at an app. Whatever arrives, the listener answers with a 4xx or closes the
+connection (never a 5xx of its own making, never a crash), and the next good request is served.
+(HBONE frames are fuzzed in test_hbone_fuzz.py, TLS peers in test_peer_security.py.)"""
+
+import socket
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from meshlab import Lab
+from meshlab.net import proxyproto
+
+pytestmark = pytest.mark.integration
+
+METHODS = st.sampled_from([b"GET", b"POST", b"HEAD", b"CONNECT", b"G\x00T", b"", b"GET GET"])
+TOKENS = st.binary(max_size=40) | st.sampled_from([b"\r\n", b"\r\n\r\n", b":", b" ", b"\x00", b"\xff" * 8,
+                                                     b"Content-Length: -1", b"Transfer-Encoding: chunked",
+                                                     b"Content-Length: 99999999999999999999", b"Host:"])
+HTTP = st.builds(lambda m, parts, tail: m + b" /" + b"".join(parts) + tail, METHODS,
+                 st.lists(TOKENS, max_size=12), st.sampled_from([b"", b"\r\n\r\n", b" HTTP/1.1\r\n\r\n"]))
+PROXY_HEADER = st.one_of(st.binary(max_size=40), st.builds(lambda good, cut: good[:cut], st.just(
+    proxyproto.encode("127.0.0.1", 1, "127.0.0.1", 2)), st.integers(0, 27)),
+    st.builds(lambda b: proxyproto.SIGNATURE + b, st.binary(min_size=4, max_size=20)))
+
+
+@pytest.fixture(scope="module", params=["sidecar", "ambient"])
+def lab(request):
+    with Lab("httpbin", mode=request.param, verbose=False) as lab:
+        yield lab
+
+
+def _send(ip: str, port: int, data: bytes, src: str | None = None) -> bytes:
+    s = socket.socket()
+    try:
+        s.settimeout(5)
+        if src:
+            s.bind((src, 0))
+        s.connect((ip, port))
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+    finally:
+        s.close()
+
+
+def _still_serves(lab) -> None:
+    assert lab.request("client", "http://httpbin:8000/get", timeout=5).status == 200
+
+
+def _no_own_5xx(answer: bytes) -> None:
+    """A bad request gets a 4xx or a closed connection; a 5xx would be the proxy failing (the app
+    behind it may still answer a request that was good enough to forward)."""
+    if answer.startswith(b"HTTP/1.1 5"):
+        assert b"upstream" in answer or b"istio-proxy" not in answer, answer[:200]
+
+
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(proxy=PROXY_HEADER, http=HTTP)
+def test_the_capture_port_survives_bad_proxy_headers_and_bad_http(lab, proxy, http):
+    client = lab.net.pod("client-0")
+    _send(client.ip, 15001, proxy + http, src=client.ip)
+    _still_serves(lab)
+
+
+@FUZZ
+@given(http=HTTP)
+def test_the_capture_port_survives_bad_http_after_a_good_proxy_header(lab, http):
+    client = lab.net.pod("client-0")
+    vip = lab.net.resolve("httpbin", "default")
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((client.ip, 0))
+    try:
+        s.connect((client.ip, 15001))
+        src = s.getsockname()
+        s.sendall(proxyproto.encode(src[0], src[1], vip, 8000) + http)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        out = b""
+    finally:
+        s.close()
+    _no_own_5xx(out)
+    _still_serves(lab)
+
+
+@FUZZ
+@given(http=HTTP)
+def test_the_inbound_port_survives_bad_http(lab, http):
+    """The pod's own port from outside the mesh: its sidecar's inbound listener, or its ztunnel's
+    plaintext one (PERMISSIVE), and the app behind either."""
+    pod = lab.net.pod("httpbin-0")
+    _no_own_5xx(_send(pod.ip, 8080, http))
+    _still_serves(lab)
