@@ -202,11 +202,14 @@ def sidecar_vs_ambient():
         md("## 5. Try it yourself\n\nA control panel on a running Bookinfo: switch the mesh mode (watch which "
            "pods restart), give reviews a waypoint (ambient only), send traffic, and read one request's path. "
            "The panel shows the Kubernetes/Istio YAML each change corresponds to."),
-        code("from meshlab.widgets import ControlPanel\n"
+        code("from meshlab import Lab\n"
+             "from meshlab.widgets import ControlPanel\n"
              "lab = Lab('bookinfo', mode='ambient').start()\n"
              "ControlPanel(lab)"),
-        md("When you are done, stop the lab (it also stops by itself when the kernel shuts down)."),
-        code("lab.stop()"),
+        md("The lab keeps running for the panel. When you are done with it, stop it by running the cell below "
+           "without its `#` (it also stops by itself when the kernel shuts down; *Run All* leaves it running, "
+           "so the panel above stays alive)."),
+        code("# lab.stop()"),
         md("## What you learned\n\n- Sidecar mode puts an L7 proxy in every pod: two L7 steps per call, one proxy "
            "process per pod.\n- Ambient mode moves mTLS and identity to one L4 ztunnel per node (HBONE: HTTP/2 "
            "CONNECT over mTLS) and parses HTTP only where you ask for it, in a shared waypoint.\n- Behind a "
