@@ -232,24 +232,9 @@ async def serve(ip: str, port: int, connected: Connected, *, ssl=None, name: str
     """``asyncio.start_server(connected, ...)`` the lab's way: on a :func:`listener` (no name
     lookup) accepted by a :class:`Listener` (descriptor exhaustion survived and told). ``ssl``:
     a server context; a connection whose handshake fails is closed without a word, as before."""
-    loop = asyncio.get_running_loop()
-    pending: set[asyncio.Task] = set()       # asyncio keeps only weak references to tasks
-
     def factory() -> asyncio.StreamReaderProtocol:
         return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=limit), connected)
-
-    async def start(conn: socket.socket) -> None:
-        try:
-            await loop.connect_accepted_socket(factory, conn, ssl=ssl)
-        except (OSError, asyncio.TimeoutError):       # ssl.SSLError is an OSError
-            conn.close()
-
-    def on_socket(conn: socket.socket) -> None:
-        t = loop.create_task(start(conn))
-        pending.add(t)
-        t.add_done_callback(pending.discard)
-
-    return Listener(listener(ip, port), on_socket, name=name)
+    return await serve_protocol(ip, port, factory, ssl=ssl, name=name)
 
 
 async def serve_protocol(ip: str, port: int, protocol_factory, *, ssl=None, name: str = "") -> Listener:
@@ -257,12 +242,12 @@ async def serve_protocol(ip: str, port: int, protocol_factory, *, ssl=None, name
     lookup; descriptor exhaustion survived and told) handing each connection to an asyncio
     protocol. ``ssl``: a server context; a failed handshake closes the connection."""
     loop = asyncio.get_running_loop()
-    pending: set[asyncio.Task] = set()
+    pending: set[asyncio.Task] = set()       # asyncio keeps only weak references to tasks
 
     async def start(conn: socket.socket) -> None:
         try:
             await loop.connect_accepted_socket(protocol_factory, conn, ssl=ssl)
-        except (OSError, asyncio.TimeoutError):
+        except (OSError, asyncio.TimeoutError):       # ssl.SSLError is an OSError
             conn.close()
 
     def on_socket(conn: socket.socket) -> None:

@@ -183,21 +183,42 @@ class Ztunnel:
 
 # -- connections ---------------------------------------------------------------------------------
 
-class _Pipe(asyncio.Protocol):
+class _Connection(asyncio.Protocol):
+    """What every connection a ztunnel carries has: its ztunnel, its (client-side) transport, the
+    error it ended with, byte counts, and one end — :meth:`finish`, which records it once."""
+
+    def __init__(self, z: Ztunnel):
+        self.z = z
+        self.transport = None
+        self.up = self.down = 0
+        self.finished = False
+        self.error: str | None = None
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.z.open.discard(self)
+            self.done()
+
+    def done(self) -> None:
+        """Record the connection (span, metrics): once."""
+
+    def recheck(self) -> None:
+        """Policy changed: is this connection still allowed?"""
+
+
+class _Pipe(_Connection):
     """One TCP connection and one HBONE stream, joined: the TCP side's protocol and the stream's
     sink at once. Bytes read from the socket go into the stream, bytes from the stream out to the
     socket; each side's end (FIN, END_STREAM) is passed on, and a reset either way resets the other.
     ``up``/``down`` count bytes socket -> stream and stream -> socket."""
 
     def __init__(self, z: Ztunnel):
-        self.z = z
-        self.transport = None
+        super().__init__(z)
         self.stream: Stream | None = None
-        self.up = self.down = 0
-        self.tcp_done = self.stream_done = self.finished = False
+        self.tcp_done = self.stream_done = False
         self._write_paused = False
         self._unconsumed = 0
-        self.error: str | None = None
         z.open.add(self)
 
     # socket -> stream
@@ -283,18 +304,6 @@ class _Pipe(asyncio.Protocol):
         if t is not None:
             abort_with_reset(t)
         self.finish()
-
-    def finish(self) -> None:
-        if not self.finished:
-            self.finished = True
-            self.z.open.discard(self)
-            self.done()
-
-    def done(self) -> None:
-        """Record the connection (span, metrics): once."""
-
-    def recheck(self) -> None:
-        """Policy changed: is this connection still allowed?"""
 
     def describe(self) -> str:
         """One line for ``stats()["open"]``: how far an open connection has got, each way."""
@@ -453,7 +462,7 @@ class Outbound(_Pipe):
                 abort_with_reset(leg)
             else:
                 leg.close()
-        p.end()
+        p.finish()
 
     def pause_writing(self) -> None:
         if self._passthrough is not None:
@@ -591,16 +600,14 @@ class _Leg(asyncio.Protocol):
         self.owner.leg_lost(exc)
 
 
-class _Spliced(asyncio.Protocol):
-    """A plaintext connection and its leg: bytes both ways, FIN passed on, reset passed on."""
+class _Spliced(_Connection):
+    """A plaintext connection and its leg: bytes both ways, FIN passed on, reset passed on.
+    ``up``/``down`` count client -> leg and leg -> client."""
 
     def __init__(self, z: Ztunnel):
-        self.z = z
-        self.transport = None
+        super().__init__(z)
         self.leg: _Leg | None = None
-        self.up = self.down = 0                  # client -> leg, leg -> client
-        self.client_eof = self.leg_eof_seen = self.finished = False
-        self.error: str | None = None
+        self.client_eof = self.leg_eof_seen = False
         self._pending: list[bytes] = []
 
     def forward(self, data: bytes) -> None:
@@ -673,32 +680,20 @@ class _Spliced(asyncio.Protocol):
                 abort_with_reset(t)
             else:
                 t.close()
-        self.end()
+        self.finish()
 
     def _maybe_done(self) -> None:
         if self.client_eof and self.leg_eof_seen:
             for t in (self.transport, self.leg.transport if self.leg else None):
                 if t is not None:
                     t.close()
-            self.end()
+            self.finish()
 
     def abort(self) -> None:
         for t in (self.transport, self.leg.transport if self.leg else None):
             if t is not None:
                 abort_with_reset(t)
-        self.end()
-
-    def end(self) -> None:
-        if not self.finished:
-            self.finished = True
-            self.z.open.discard(self)
-            self.done()
-
-    def done(self) -> None:
-        pass
-
-    def recheck(self) -> None:
-        pass
+        self.finish()
 
     def describe(self) -> str:
         """One line for ``stats()["open"]``."""
@@ -721,7 +716,8 @@ class _Passthrough(_Spliced):
             self.out._buf = b""
         await super().connect(ip, port, src_ip)
 
-    def end(self) -> None:
+    def finish(self) -> None:
+        """The outbound connection it carries is recorded, as the Outbound's own."""
         if not self.finished:
             self.finished = True
             o = self.out
@@ -792,7 +788,7 @@ class PlaintextIn(_Spliced):
                 abort_with_reset(leg)
             else:
                 leg.close()
-        self.end()
+        self.finish()
 
     def recheck(self) -> None:
         if self.finished or self.rec is None:
