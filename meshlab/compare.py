@@ -46,8 +46,7 @@ def run_report(lab: Lab, res: LoadResult) -> dict:
         p.pop("pid", None)
     from .proxy import h2engine
     return {"topology": lab.topology.name, "mode": lab.mode, "backend": lab.backend.name,
-            "h2_engine": h2engine.describe() if lab.mode == "ambient" or any(
-                p["role"] in ("ztunnel", "waypoint") for p in proxies) else None,
+            "h2_engine": h2engine.describe() if any(p["role"] in ("ztunnel", "waypoint") for p in proxies) else None,
             "from": res.source, "url": res.url, **{k: res.settings.get(k) for k in ("concurrency", "rate")},
             "startup_s": round(lab.startup_s, 3),
             "pods": sum(1 for m in lab.mesh.values() if m != "waypoint"), "nodes": len(lab.topology.nodes),
