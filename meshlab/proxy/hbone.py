@@ -494,10 +494,7 @@ class TunnelPool:
             dialing = self._dialing.get(key)
             if dialing is None:
                 break
-            try:
-                await asyncio.shield(dialing)
-            except BaseException:
-                raise
+            await asyncio.shield(dialing)         # then take it, or one with room, from the loop's top
         fut = asyncio.get_running_loop().create_future()
         self._dialing[key] = fut
         try:
