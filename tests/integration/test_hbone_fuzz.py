@@ -1,10 +1,12 @@
-"""Bad HBONE input never stops a ztunnel. A real :class:`~meshlab.proxy.ztunnel.Ztunnel` serves
-one ambient pod (its HBONE port 15008, mutual TLS with lab certificates, an echo app behind it)
-on an event loop in a thread of its own; the test is a peer with a lab certificate that speaks
-broken HTTP/2 over TLS — frames and sequences Hypothesis makes. After each, the ztunnel must
-still serve: a fresh, valid HBONE client gets its CONNECT answered and its bytes echoed, no
-connection is left behind, and nothing raised inside the event loop. Both HTTP/2 engines.
-(No lab and no backend, as in test_ambient's ``test_ztunnel_carries_any_tcp_bytes_unchanged``.)"""
+"""Bad HBONE input never stops a ztunnel or a waypoint. A real
+:class:`~meshlab.proxy.ztunnel.Ztunnel` serves one ambient pod (its HBONE port 15008, mutual TLS
+with lab certificates, an echo app behind it) on an event loop in a thread of its own; the test is
+a peer with a lab certificate that speaks broken HTTP/2 over TLS — frames and sequences Hypothesis
+makes. After each, the ztunnel must still serve: a fresh, valid HBONE client gets its CONNECT
+answered and its bytes echoed, no connection is left behind, and nothing raised inside the event
+loop. Then the same for a :class:`~meshlab.proxy.waypoint.Waypoint` in front of a service. Both
+HTTP/2 engines. (No lab and no backend, as in test_ambient's
+``test_ztunnel_carries_any_tcp_bytes_unchanged``.)"""
 
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ from hypothesis import example, given, settings, strategies as st
 from meshlab.backends.state import Slot
 from meshlab.identity import LabCA, client_context
 from meshlab.net import nghttp2
-from meshlab.net.cluster import HBONE_PORT, ClusterNet, PodAddr
+from meshlab.net.cluster import HBONE_PORT, ClusterNet, PodAddr, ServiceAddr
 from meshlab.proxy import h2engine, hbone
+from meshlab.proxy.waypoint import Waypoint
 from meshlab.proxy.ztunnel import Ztunnel
 
 ENGINES = ["nghttp2", "h2"]
@@ -72,6 +75,7 @@ class ProxyInThread:
     async def start(self) -> None: ...
     def close(self) -> None: ...
     def held(self) -> int: ...                # what it holds for connections in flight
+    def authorities(self) -> list[str]: ...   # what a fuzzing peer CONNECTs to (by index)
 
     def serves(self) -> bool:
         """Does a fresh, valid HBONE client get its CONNECT answered and its bytes served?"""
@@ -187,11 +191,64 @@ class ZtunnelInThread(ProxyInThread):
     def held(self) -> int:
         return len(self.z.open)             # its connections in flight (Delivery pipes)
 
+    def authorities(self) -> list[str]:
+        """b's app; a port b does not listen on; a pod that is not b; not an address at all."""
+        return [self.authority, self.authority, f"{self.ip}:{APP_PORT + 1}", f"{self.other_ip}:{APP_PORT}", "",
+                "nonsense"]
+
     def echo(self, payload: bytes) -> tuple[str | None, bytes]:
         return self.exchange(payload, lambda got: got == payload)
 
     def serves(self) -> bool:
         return self.echo(b"still serving") == ("200", b"still serving")
+
+
+async def _http_ok(r, w):
+    """An app that answers every HTTP/1.1 request (no body) with 200 and ``ok``."""
+    try:
+        while await r.readuntil(b"\r\n\r\n"):
+            w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await w.drain()
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        pass
+    w.close()
+
+
+class WaypointInThread(ProxyInThread):
+    """Service ``web`` (VIP:80 -> pod web-0:8080, a plain HTTP app outside the mesh) behind its
+    waypoint, which takes HBONE CONNECTs to the service's VIP and serves HTTP/1.1 inside them."""
+    role = "waypoint"
+    GET = b"GET / HTTP/1.1\r\nhost: web\r\n\r\n"
+
+    async def start(self) -> None:
+        w = self.ca.issue("default", "waypoint")
+        self.ip, self.web_ip, self.vip = f"127.{self.block}.1.3", f"127.{self.block}.2.2", f"127.{self.block}.250.1"
+        self.authority = f"{self.vip}:80"
+        net = ClusterNet(pods=(
+            PodAddr("a-0", "default", "n1", self.other_ip, service_account="a", mesh="ambient"),
+            PodAddr("waypoint-0", "default", "n1", self.ip, service_account="waypoint",
+                    labels={"gateway.networking.k8s.io/gateway-name": "waypoint"}),
+            PodAddr("web-0", "default", "n2", self.web_ip, service_account="web", ports=(8080,))),
+            services=(ServiceAddr("web", "default", self.vip, 80, 8080, ("web-0",), waypoint="waypoint-0"),))
+        self.app = await asyncio.start_server(_http_ok, self.web_ip, 8080)
+        self.w = Waypoint("waypoint-0", net, w.cert_path, w.key_path, self.ca.root_path)
+        await self.w.start()
+
+    def close(self) -> None:
+        self.w.close()
+        self.app.close()
+
+    def held(self) -> int:
+        """Its HBONE streams in flight: one task each (the app's handlers are the rest)."""
+        return sum(1 for t in asyncio.all_tasks(self.loop) if "_stream" in repr(t.get_coro()))
+
+    def authorities(self) -> list[str]:
+        """The service; a port it does not have; its pod's own address; not an address at all."""
+        return [self.authority, self.authority, f"{self.vip}:81", f"{self.web_ip}:8080", "", "nonsense"]
+
+    def serves(self) -> bool:
+        status, got = self.exchange(self.GET, lambda got: got.endswith(b"\r\n\r\nok"))
+        return status == "200" and got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"\r\n\r\nok")
 
 
 _BY_THREAD: dict[int, ProxyInThread] = {}         # the proxy whose event loop runs in that thread
@@ -244,6 +301,11 @@ def running(cls, engine: str, tmp_path_factory):
 @pytest.fixture(scope="module", params=ENGINES)
 def ztunnel(request, tmp_path_factory):
     yield from running(ZtunnelInThread, request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def waypoint(request, tmp_path_factory):
+    yield from running(WaypointInThread, request.param, tmp_path_factory)
 
 
 @pytest.fixture
@@ -423,16 +485,12 @@ SIDS = st.sampled_from([1, 3, 5] * 3 + [7, 0, 2, 99])
 CODES = st.sampled_from([0, 1, 3, 5, 8, 0xFFFFFFFF])
 
 
-def _authorities(ip: str, other: str) -> list[str]:
-    """b's app; a port b does not listen on; a pod that is not b; not an address at all."""
-    return [f"{ip}:{APP_PORT}", f"{ip}:{APP_PORT}", f"{ip}:{APP_PORT + 1}", f"{other}:{APP_PORT}", "", "nonsense"]
-
-
 def _opening():
     """Up to three CONNECTs (streams 1, 3, 5), with odd headers now and then, some with bytes."""
     header = st.sampled_from([("forwarded", 'for="127.0.0.9:4000"'), ("traceparent", "a-b-c-d"),
                               ("baggage", "k8s.pod.name=x,="), ("x-extra", "\u00e9\u00e8"), ("te", "trailers")])
-    one = st.tuples(st.integers(0, 5), st.lists(header, max_size=2), st.binary(max_size=32))
+    data = st.one_of(st.binary(max_size=32), st.just(b"GET / HTTP/1.1\r\nhost: web\r\n\r\n"))
+    one = st.tuples(st.integers(0, 5), st.lists(header, max_size=2), data)
     return st.lists(one, max_size=3)
 
 
@@ -473,12 +531,16 @@ def test_any_frames_over_mtls_leave_the_ztunnel_serving(ztunnel, opening, bad, h
     up (or waits for the answer). A GOAWAY with an error code is followed by the ztunnel closing
     the connection; nothing raises in its event loop; once the peer is gone so are its
     connections; and a fresh client is served."""
-    ztunnel.reported()
-    names = _authorities(ztunnel.ip, ztunnel.other_ip)
+    fuzz(ztunnel, opening, bad, hang_up)
+
+
+def fuzz(proxy: ProxyInThread, opening, bad, hang_up: str) -> None:
+    proxy.reported()
+    names = proxy.authorities()
     wire = HELLO + b"".join(connect(2 * i + 1, names[k], *extra) + (DataFrame(2 * i + 1, data=d).serialize() if d
                                                                      else b"")
                             for i, (k, extra, d) in enumerate(opening))
-    with ztunnel.dial() as t:
+    with proxy.dial() as t:
         if hang_up == "reset":
             t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         exchange(t, wire, until=lambda a: all(a.of(HeadersFrame, 2 * i + 1) or a.of(RstStreamFrame, 2 * i + 1)
@@ -487,6 +549,42 @@ def test_any_frames_over_mtls_leave_the_ztunnel_serving(ztunnel, opening, bad, h
         goaway = a.goaway()
         if goaway is not None and goaway.error_code != 0:
             assert a.closed, f"GOAWAY {goaway.error_code}, and the connection stays open"
-    assert ztunnel.settle() == 0, "connections left open after the peer hung up"
-    assert ztunnel.serves(), "a fresh client is not served"
-    assert ztunnel.reported() == ([], []), "the ztunnel raised"
+    assert proxy.settle() == 0, "connections left open after the peer hung up"
+    assert proxy.serves(), "a fresh client is not served"
+    assert proxy.reported() == ([], []), f"the {proxy.role} raised"
+
+
+# -- the waypoint: the same peer, at the other end of an HBONE hop -------------------------------------
+
+def test_a_request_through_the_waypoint_is_served(waypoint):
+    waypoint.reported()
+    assert waypoint.in_loop(h2engine.engine_name) == waypoint.engine
+    assert waypoint.serves()
+    assert waypoint.settle() == 0 and waypoint.reported() == ([], [])
+
+
+@capped(50)
+@given(opening=_opening(), bad=st.lists(_bad(), min_size=1, max_size=6),
+       hang_up=st.sampled_from(["close", "reset", "stay until answered"]))
+def test_any_frames_over_mtls_leave_the_waypoint_serving(waypoint, opening, bad, hang_up):
+    """The same peer, at a waypoint: CONNECTs to a service, HTTP (or not) inside them, then
+    anything; after it the waypoint still answers a fresh client's request."""
+    fuzz(waypoint, opening, bad, hang_up)
+
+
+def test_the_waypoint_answers_a_connect_whose_port_is_no_number(waypoint, request):
+    """An :authority whose port is a digit to ``str.isdigit()`` but not to ``int()`` ('²'):
+    nghttp2 refuses the stream itself; through h2 the waypoint must turn it away (or answer)."""
+    waypoint.reported()
+    with waypoint.dial() as t:
+        a = exchange(t, HELLO + connect(1, f"{waypoint.vip}:\u00b2") + DataFrame(1, data=waypoint.GET).serialize(),
+                     idle=1.0, until=lambda a: a.of(RstStreamFrame, 1) or any("END_STREAM" in f.flags for f in a.frames))
+    assert waypoint.settle() == 0
+    errors, _ = waypoint.reported()
+    if errors:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "meshlab/proxy/waypoint.py _stream: port.isdigit() then int(port) raises ValueError for '\u00b2' "
+            "in the request handler: the CONNECT was accepted, the request gets no answer, and the task's "
+            "exception is never retrieved")))
+        raise AssertionError(f"the waypoint raised: {errors!r}")
+    assert a.of(RstStreamFrame, 1) or b"".join(f.data for f in a.of(DataFrame, 1)).startswith(b"HTTP/1.1 ")
