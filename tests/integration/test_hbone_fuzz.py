@@ -572,7 +572,7 @@ def test_any_frames_over_mtls_leave_the_waypoint_serving(waypoint, opening, bad,
     fuzz(waypoint, opening, bad, hang_up)
 
 
-def test_the_waypoint_answers_a_connect_whose_port_is_no_number(waypoint, request):
+def test_the_waypoint_answers_a_connect_whose_port_is_no_number(waypoint):
     """An :authority whose port is a digit to ``str.isdigit()`` but not to ``int()`` ('²'):
     nghttp2 refuses the stream itself; through h2 the waypoint must turn it away (or answer)."""
     waypoint.reported()
@@ -581,10 +581,7 @@ def test_the_waypoint_answers_a_connect_whose_port_is_no_number(waypoint, reques
                      idle=1.0, until=lambda a: a.of(RstStreamFrame, 1) or any("END_STREAM" in f.flags for f in a.frames))
     assert waypoint.settle() == 0
     errors, _ = waypoint.reported()
-    if errors:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "meshlab/proxy/waypoint.py _stream: port.isdigit() then int(port) raises ValueError for '\u00b2' "
-            "in the request handler: the CONNECT was accepted, the request gets no answer, and the task's "
-            "exception is never retrieved")))
-        raise AssertionError(f"the waypoint raised: {errors!r}")
-    assert a.of(RstStreamFrame, 1) or b"".join(f.data for f in a.of(DataFrame, 1)).startswith(b"HTTP/1.1 ")
+    assert not errors, f"the waypoint raised: {errors!r}"     # (it once did: int('²') in _stream)
+    refused = [f for f in a.of(HeadersFrame, 1) if "END_STREAM" in f.flags]     # its 400
+    assert a.of(RstStreamFrame, 1) or refused or \
+        b"".join(f.data for f in a.of(DataFrame, 1)).startswith(b"HTTP/1.1 ")
