@@ -25,6 +25,24 @@ from typing import Sequence
 RETRY_ON = ("5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "retriable-4xx",
             "refused-stream", "retriable-status-codes", "cancelled", "deadline-exceeded", "internal",
             "resource-exhausted", "unavailable")
+#: What each ``retryOn`` value retries, in a line (Envoy's ``x-envoy-retry-on`` and
+#: ``x-envoy-retry-grpc-on`` documentation, router filter): for the control panel's help.
+RETRY_ON_MEANING = {
+    "5xx": "any 5xx answer, or no answer at all (reset, disconnect; includes connect-failure and refused-stream)",
+    "gateway-error": "a 502, 503 or 504 answer (or no answer)",
+    "reset": "no answer: the upstream disconnected, reset or timed out",
+    "reset-before-request": "a reset before the request was sent upstream (safe to retry any request)",
+    "connect-failure": "the connection to the upstream could not be made (refused, timed out)",
+    "retriable-4xx": "a 409 answer",
+    "refused-stream": "the upstream refused the stream (HTTP/2 REFUSED_STREAM)",
+    "retriable-status-codes": "the status codes listed in retryOn as numbers (e.g. 503)",
+    "cancelled": "gRPC: a response whose grpc-status is CANCELLED (never plain HTTP)",
+    "deadline-exceeded": "gRPC: grpc-status DEADLINE_EXCEEDED (never plain HTTP)",
+    "internal": "gRPC: grpc-status INTERNAL (never plain HTTP)",
+    "resource-exhausted": "gRPC: grpc-status RESOURCE_EXHAUSTED (never plain HTTP)",
+    "unavailable": "gRPC: grpc-status UNAVAILABLE (never plain HTTP)",
+}
+assert set(RETRY_ON_MEANING) == set(RETRY_ON)
 LB_POLICIES = ("LEAST_REQUEST", "ROUND_ROBIN", "RANDOM")
 BACKOFF_BASE = 0.025
 

@@ -151,3 +151,69 @@ def test_the_panel_leaves_a_learners_own_yaml_alone(panel):
     panel.lab.delete(kind="VirtualService", name="server")
     panel.timeout.value = 2.0                                  # now the panel may write its own
     assert panel.last_error is None and panel.lab.policies()[0].spec["http"][0]["timeout"] == "2s"
+
+
+# -- what the learner sees while the panel works (issue 15) ---------------------------------------
+
+def test_the_panel_shows_it_is_busy_and_refuses_a_second_action_meanwhile(panel, monkeypatch):
+    seen = {}
+    load = panel.lab.load
+
+    def slow_load(*a, **kw):
+        seen["disabled"] = {c.description: c.disabled for c in panel._controls()}
+        seen["status"] = panel.status.value
+        panel._on_send()                                 # a click that re-enters while this one runs
+        seen["refused"] = panel.refused
+        return load(*a, **kw)
+    monkeypatch.setattr(panel.lab, "load", slow_load)
+    panel.requests.value = 10
+    panel._on_send()
+    assert all(seen["disabled"].values()), seen["disabled"]
+    assert "sending 10 requests" in seen["status"] and "⏳" in seen["status"]
+    assert "still busy (sending 10 requests" in seen["refused"]
+    assert panel.last_error is None and "10/10 ok" in panel.status.value          # the first one finished
+    assert not any(c.disabled for c in panel._controls() if c is not panel.waypoints)
+
+
+def test_after_a_failed_change_the_controls_show_the_labs_real_state(panel, monkeypatch):
+    from meshlab.errors import LabError
+
+    def broken(mode, namespace=None):
+        raise LabError("the lab could not do that")
+    monkeypatch.setattr(panel.lab, "set_mode", broken)
+    panel.mode.value = "ambient"
+    assert panel.last_error == "the lab could not do that"
+    assert panel.mode.value == panel.lab.mode == "none"        # the dropdown went back: no lie
+    assert panel.waypoints.disabled
+
+
+def test_a_long_error_shows_its_first_line_and_folds_the_rest(panel, monkeypatch):
+    from meshlab.errors import WorkerError
+
+    def dies(*a, **kw):
+        raise WorkerError("pod client-0: its process exited (code 1) during load\nTraceback ...\n  line 2\n"
+                          "ConnectionRefusedError: [Errno 111]")
+    monkeypatch.setattr(panel.lab, "load", dies)
+    panel._on_send()
+    assert "<b>pod client-0: its process exited (code 1) during load</b>" in panel.error.value
+    assert "<details>" in panel.error.value and "ConnectionRefusedError" in panel.error.value
+    assert "not done" in panel.status.value and "⏳" not in panel.status.value
+
+
+def test_what_the_lab_did_is_said_in_the_panel(panel):
+    panel.auto_send.value = False
+    panel.mode.value = "ambient"
+    assert "enrolled in ambient with no restart" in panel.notes.value
+    panel.waypoints.value = ("server",)
+    panel.mode.value = "sidecar"
+    assert "no waypoint any more for server" in panel.notes.value
+    assert "these pods restarted" in panel.notes.value and "server-0" in panel.notes.value
+    assert panel.waypoints.value == () and panel.waypoints.disabled      # the controls say it too
+
+
+def test_the_panels_labels_say_what_the_defaults_are(panel):
+    assert panel.attempts.label == "Istio default" and panel.route_settings().attempts is None
+    assert panel.mtls.label.startswith("UNSET: no policy (Istio's default, PERMISSIVE)")
+    panel.auto_send.value = False
+    panel.attempts.value = 2
+    assert panel.route_settings().attempts == 2
