@@ -616,7 +616,10 @@ class Lab:
         bar = None
         if progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=plan.expected(), desc=f"{name} -> {url}", unit="req", leave=False)
+            in_notebook = tqdm.__module__.startswith("tqdm.notebook")
+            mode = self.mode + ("+waypoint" if self.waypoint_of else "")
+            # a notebook keeps the finished bar, labelled with the mode it measured; a terminal clears it
+            bar = tqdm(total=plan.expected(), desc=f"{mode}: {name} -> {url}", unit="req", leave=in_notebook)
         last = [0]
 
         def on_progress(n: int):
@@ -630,9 +633,13 @@ class Lab:
             r = w.call("load", dict(plan=plan.__dict__, method=method, url=url,
                                     headers=self._headers(headers), body=body, timeout=timeout),
                        timeout=min(limit, 3600), on_progress=on_progress)
+            if bar is not None:      # progress comes in steps: the last one may not have arrived
+                done = len(r["outcomes"])
+                bar.total = max(bar.total or 0, done) if duration is None else done
+                bar.update(done - last[0])
         finally:
             if bar is not None:
-                bar.close()
+                bar.close()          # (short of its total only when the load failed: drawn red then)
         wall = time.monotonic() - t0
         cpu = cost.cpu_delta(before, self.usage())
         self.collect()

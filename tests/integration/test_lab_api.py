@@ -189,3 +189,23 @@ def test_a_dead_fork_server_is_replaced_when_a_pod_must_restart(backend):
         lab.workers["server-0"].proc.wait()
         lab.reset()
         assert lab.backend.zygote.proc.pid != old.pid and lab.request().status == 200
+
+
+def test_a_loads_progress_bar_ends_full_and_names_the_mode(monkeypatch):
+    """A bar left short of its total is drawn red in a notebook, as if requests had failed
+    (issue 15): the bar of a load that finished ends at its total, and says which mode it measured."""
+    import tqdm.auto
+    bars = []
+
+    class Recording(tqdm.auto.tqdm):
+        def close(self):
+            bars.append((self.n, self.total, self.desc))
+            super().close()
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    with Lab("minimal", mode="ambient", waypoints="namespace", verbose=False) as lab:
+        res = lab.load(requests=60, concurrency=2, progress=True)
+        assert res.summary()["requests"]["ok"] == 60
+        lab.load(duration=0.5, concurrency=2, progress=True)
+    (n, total, desc), (n2, total2, _) = bars[0], bars[-1]          # (close runs again when a bar is freed)
+    assert (n, total) == (60, 60) and desc.startswith("ambient+waypoint: client-0 -> ")
+    assert n2 == total2 > 0
