@@ -515,12 +515,12 @@ class Lab:
         raise LabError(f"no service named {name!r}; services: {', '.join(s.name for s in self.net.services)}")
 
     def pods(self) -> list[dict]:
-        """One row per pod: name, node, namespace, IP, ports, pid, alive."""
+        """One row per pod: name, node, namespace, service account (its identity), IP, ports, pid, alive."""
         rows = []
         for p in self.topology.pods:
             w = self.workers.get(p.name) or self.proxies.get(p.name)
             sc = self.proxies.get(f"{p.name}/istio-proxy")
-            rows.append({"pod": p.name, "node": p.node, "namespace": p.namespace,
+            rows.append({"pod": p.name, "node": p.node, "namespace": p.namespace, "service_account": p.service_account,
                          "ip": self.net.pod(p.name).ip if self.net else None, "ports": list(p.ports),
                          "mesh": self.mesh[p.name], "pid": w.pid if w else None,
                          "sidecar_pid": sc.pid if sc else None,

@@ -54,7 +54,9 @@ def start_here():
              "from meshlab.backends import mininet_status\n"
              "print('Python', platform.python_version(), '· meshlab', meshlab.__version__)\n"
              "ok, why = mininet_status()\n"
-             "print('mininet backend:', 'available' if ok else f'not available ({why})')"),
+             "print('mininet backend:', 'available on this machine (these notebooks use loopback, the default '\n"
+             "      \"everywhere; pass backend='mininet' to Lab to use it)\" if ok else f'not available ({why}): the '\n"
+             "      'notebooks use the loopback backend')"),
         md("## 2. Start Bookinfo\n\nThe topology file `topologies/bookinfo.yaml` describes the cluster: two nodes, "
            "the four Bookinfo services on port 9080, reviews in three versions, and a `client` pod to send from. "
            "Starting the lab starts one OS process per pod."),
@@ -62,11 +64,16 @@ def start_here():
              "lab = Lab('bookinfo').start()\n"
              "print(f'up in {lab.startup_s:.2f} s (measured)')\n"
              "for row in lab.pods():\n"
-             "    print(f\"{row['pod']:<18} {row['node']:<7} {row['ip']:<15} ports {row['ports']}  pid {row['pid']}\")"),
+             "    print(f\"{row['pod']:<18} {row['node']:<7} {row['ip']:<15} sa {row['service_account']:<22} \"\n"
+             "          f\"ports {row['ports']}  pid {row['pid']}\")"),
+        md("Each pod runs as a Kubernetes **service account** (`sa`): in a mesh that is its identity, the "
+           "`spiffe://cluster.local/ns/<namespace>/sa/<service account>` in its certificate. The `client` pod "
+           "runs as `curl`, as Istio's curl sample does (the getting-started policies name it), so the paths "
+           "below say *mTLS from curl* for the hops its requests reach."),
         md("## 3. One request, hop by hop\n\nThe client asks for the product page. Each app records a span for the "
            "request it handled; the lab puts them back together into the request's **path**. Times are measured "
            "(each app also has a configured service time of 1 ms, which is emulated work)."),
-        code("r = lab.request('client', 'http://productpage:9080/productpage')\nprint(r)"),
+        code("r = lab.request('client', 'http://productpage:9080/productpage')\nr"),
         md("### Predict, then run\n\n"
            "productpage calls `reviews` through its Kubernetes service, which has **three** pods (v1, v2, v3) and "
            "no routing rules. Out of 60 page loads, how many *different* reviews pods do you expect to answer? "
@@ -116,7 +123,8 @@ def sidecar_vs_ambient():
         code("my_proxies_per_call = {'sidecar': 2, 'ambient': 2, 'ambient+waypoint': 3}   # your guesses\n"
              "my_l7_steps_per_call = {'sidecar': 2, 'ambient': 0, 'ambient+waypoint': 1}\n"
              "my_fewest_proxies = 'ambient'"),
-        md("## 1. One request through each data plane\n\nThe same page request, four times. Bars are hops over "
+        md("## 1. One request through each data plane\n\nThe same page request, four times: no mesh, sidecars, "
+           "ambient, and ambient with a waypoint for reviews. Bars are hops over "
            "time; hatched bars are L4 hops (ztunnel: it sees connections, not requests); a black outline means "
            "the hop was reached over mutual TLS, and the label says whose identity it saw."),
         code(
@@ -131,10 +139,11 @@ def sidecar_vs_ambient():
              "    label = mode + (' + waypoint for reviews' if waypoints else '')\n"
              "    figures.append(path_figure(r.path, title=f'{label}: {r.status} in {r.latency_ms:.1f} ms'))\n"
              "    maps.append(topology_figure(lab.topology, lab.mesh, r.path, title=f'{label}: where the proxies run'))\n"
-             "maps[1]"),
+             "figures[0]"),
+        code("maps[1]"),
         code("figures[1]"),
-        code("maps[3]"),
         code("figures[2]"),
+        code("maps[3]"),
         code("figures[3]"),
         md("## 2. The comparison, measured\n\n`compare` sends the same load (from the `client` pod to the "
            "product page) through each data plane in turn and measures everything in the table. It takes about "
@@ -230,10 +239,12 @@ def waypoints():
         md("## 0. Setup\n\nHelpers for this notebook: `check` compares your prediction with what the lab "
            "measured (leave a prediction at `None` and it just says *not answered yet*); `served_by` counts which "
            "reviews pod served each page of a load; `call_to` picks out the hops of productpage's call to a "
-           "service; `show` prints hops with the identity each one saw."),
+           "service; `show` shows hops, as a table, with the identity each one saw."),
         code(
              "from collections import Counter\n"
+             "from IPython.display import display\n"
              "from meshlab import Lab\n"
+             "from meshlab.tables import Table\n"
              "from meshlab.viz import path_figure, topology_figure\n"
              "PAGE = 'http://productpage:9080/productpage'\n"
              "NO_REVIEWS = 'Error fetching product reviews'      # what productpage shows when reviews fail\n\n"
@@ -253,14 +264,14 @@ def waypoints():
              "        j -= 1\n"
              "    return list(hops[j:i + 1])\n\n\n"
              "def show(hops):\n"
-             "    for h in hops:\n"
-             "        seen = f'mTLS, peer {h.identity}' if h.mtls else '-'\n"
-             "        print(f\"  {h.name:<16} {h.role:<9} {h.direction or '':<9} {h.layer}  {seen}\")"),
+             "    display(Table(('hop', 'role', 'side', 'layer', 'reached over'),\n"
+             "                  [(h.name, h.role, h.direction, h.layer, f'mTLS, peer {h.identity}' if h.mtls else '-')\n"
+             "                   for h in hops]))"),
         md("## 1. Bookinfo in ambient mode, no waypoint\n\nEvery pod is enrolled in ambient mode: one ztunnel per "
            "node carries its pods' connections, over HBONE (HTTP/2 CONNECT inside mutual TLS, port 15008)."),
         code("lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"
              "r = lab.request('client', PAGE)\n"
-             "print(r)"),
+             "r"),
         md("Every call goes app → ztunnel (outbound, the caller's node) ⇒ ztunnel (inbound, the callee's node) → "
            "app. The ztunnel hops are **L4**: they carry a connection, and have no HTTP status to show — ztunnel "
            "never parses HTTP."),
@@ -529,8 +540,10 @@ def mtls():
            "request to httpbin and how the request reached it; `show` prints that as a table."),
         code(
              "from collections import Counter\n"
+             "from IPython.display import display\n"
              "from prometheus_client.parser import text_string_to_metric_families\n"
              "from meshlab import Lab\n"
+             "from meshlab.tables import Table\n"
              "from meshlab.backends import mininet_status\n"
              "from meshlab.viz import topology_figure\n"
              "BACKEND = 'loopback'   # 'mininet' (root only) also lets section 3 capture packets on the wire\n"
@@ -549,12 +562,12 @@ def mtls():
              "                                                     'door': hops[app - 1] if app else None}\n"
              "    return out\n\n\n"
              "def show(got):\n"
-             "    print(f\"{'from':<7} {'to':<12} {'outcome':<17} {'handed over by':<26} {'arrived':<10} peer identity\")\n"
+             "    rows = []\n"
              "    for (src, ns), g in got.items():\n"
              "        d = g['door']\n"
-             "        how = ('mTLS' if d.mtls else 'plaintext') if d else '-'\n"
-             "        print(f\"{src:<7} httpbin.{ns:<4} {str(g['outcome']):<17} {d.name if d else '-':<26} {how:<10} \"\n"
-             "              f\"{(d.identity or '-') if d else '-'}\")\n\n\n"
+             "        rows.append((src, f'httpbin.{ns}', str(g['outcome']), d.name if d else '-',\n"
+             "                     ('mTLS' if d.mtls else 'plaintext') if d else '-', (d.identity or '-') if d else '-'))\n"
+             "    display(Table(('from', 'to', 'outcome', 'handed over by', 'arrived', 'peer identity'), rows))\n\n\n"
              "def failing(got):\n"
              "    return {k for k, g in got.items() if g['outcome'] != 200}"),
         md("## 1. The migration task's cluster\n\nNamespaces `foo` and `bar` each run httpbin (port 8000) and a "
@@ -690,7 +703,7 @@ def mtls():
         md("<details><summary>Hint</summary>\n\nIs mutual TLS an HTTP feature? Which proxy in ambient mode "
            "terminates the mTLS connection in front of httpbin.foo?\n</details>\n\n"
            "In ambient mode the refusal is the destination ztunnel's, and it shows in the path:"),
-        code("print(lab.request('sleep-legacy', 'http://httpbin.foo:8000/ip', timeout=5))"),
+        code("lab.request('sleep-legacy', 'http://httpbin.foo:8000/ip', timeout=5)"),
         md("<details><summary>One more Istio rule</summary>\n\nztunnel knows two modes only: STRICT, and not "
            "STRICT. istiod's conversion of PeerAuthentication for ztunnel "
            "(`pilot/pkg/serviceregistry/ambient/authorization.go`) treats `DISABLE` as PERMISSIVE: a DISABLE "
@@ -916,7 +929,7 @@ def retries_and_timeouts():
         code("my_q5 = None   # seconds"),
         code("r = lab.request('client', PAGE, headers=JASON)\n"
              "print(f'{r.status} in {r.latency_ms / 1000:.2f} s;', 'reviews missing' if 'Error fetching product reviews' in r.body else 'reviews shown')\n"
-             "print(r.path)"),
+             "r.path"),
         code("seconds = round(r.latency_ms / 1000, 2)\n"
              "check(my_q5, seconds,\n"
              "      \"reviews v2 would wait out the 7 s (its limit is 10 s), but productpage gives up first: 3 s, one retry, \"\n"

@@ -79,6 +79,10 @@ class Path:
     def __str__(self) -> str:
         return format_path(self)
 
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a path: a table that never splits a name or a number."""
+        return path_html(self)
+
 
 class L4Index:
     """Connection spans (layer L4: ztunnel), found from the app connection they carried.
@@ -176,17 +180,46 @@ def _host_port(target: str | None) -> str:
     return t.split("/", 1)[0] or "?"
 
 
-def format_path(path: Path) -> str:
-    """A path as an indented tree with times, for the terminal and for notebooks."""
+def _rows(path: Path) -> list[tuple[Hop, str, str]]:
+    """Each hop with what it is (role, side, attempt, mTLS) and how it ended."""
     rows = []
     for h in path.hops:
-        pad = "   " * h.depth + ("└─ " if h.depth else "")
         about = [h.role] + ([h.direction] if h.direction else []) + (
             [f"attempt {h.attempt}"] if h.attempt > 1 else []) + (
             [f"mTLS from {h.identity.removeprefix('spiffe://')}" if h.identity else "mTLS"] if h.mtls else [])
         outcome = str(h.status) if h.status is not None else (h.error or "-")
         if h.role == "unreached":
             outcome = h.error or "no answer"
-        rows.append((f"{pad}{h.name} ({', '.join(about)})", h.ms, outcome))
+        rows.append((h, ", ".join(about), outcome))
+    return rows
+
+
+def format_path(path: Path) -> str:
+    """A path as an indented tree with times, for the terminal."""
+    rows = [("   " * h.depth + ("└─ " if h.depth else "") + f"{h.name} ({about})", h.ms, outcome)
+            for h, about, outcome in _rows(path)]
     width = max((len(label) for label, _, _ in rows), default=0)
     return "\n".join(f"{label:<{width}}  {ms:9.2f} ms  {outcome}" for label, ms, outcome in rows)
+
+
+def path_html(path: Path) -> str:
+    """A path as an HTML table, for notebooks: no cell breaks inside a name or a number, however
+    narrow the window (a text tree wraps, and a time can break in two); only the outcome wraps."""
+    esc = _escape
+    cells = "white-space:nowrap;padding:1px 8px;text-align:left"
+    out = [f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>"
+           f"<th style='{cells}'>hop</th><th style='{cells}'>what</th>"
+           f"<th style='{cells};text-align:right'>time</th><th style='{cells}'>outcome</th></tr></thead><tbody>"]
+    for h, about, outcome in _rows(path):
+        pad = f"padding-left:{8 + 18 * h.depth}px"
+        tree = "└─ " if h.depth else ""
+        per = " <small>(connection)</small>" if h.per == "connection" else ""
+        out.append(f"<tr><td style='{cells};{pad}'>{tree}{esc(h.name)}</td><td style='{cells}'>{esc(about)}</td>"
+                   f"<td style='{cells};text-align:right'>{h.ms:.2f}&nbsp;ms{per}</td>"
+                   f"<td style='padding:1px 8px;text-align:left'>{esc(outcome)}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .paths import Path, format_path
+from .paths import Path, _escape, format_path, path_html
 from .stats import latency_summary
 
 
@@ -28,10 +28,18 @@ class RequestResult:
         return self.status is not None and 200 <= self.status < 400
 
     def __str__(self) -> str:
+        return self.headline() + ("\n" + format_path(self.path) if self.path else "\n(no path recorded)")
+
+    def headline(self) -> str:
         head = f"{self.source} -> {self.url}: {self.status or self.error} in {self.latency_ms:.2f} ms"
         if self.partial:
             head += " (but it says: " + "; ".join(self.partial) + ")"
-        return head + ("\n" + format_path(self.path) if self.path else "\n(no path recorded)")
+        return head
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a result: the headline, then its path as a table (see :func:`path_html`)."""
+        return (f"<div style='font-family:monospace;white-space:nowrap'>{_escape(self.headline())}</div>"
+                + (path_html(self.path) if self.path else "<div>(no path recorded)</div>"))
 
 
 @dataclass
