@@ -84,13 +84,15 @@ class Router:
             if self.blocked[i][j]:
                 continue
             cx, cy = self._center(i, j)
-            if x0 < cx < x1 and cy > y1:
+            within_x = x0 + self.cell / 2 <= cx <= x1 - self.cell / 2     # faces the side, not its corner
+            within_y = y0 + self.cell / 2 <= cy <= y1 - self.cell / 2
+            if within_x and cy > y1:
                 out.append(((i, j), (cx, y1), (0, 1)))
-            elif x0 < cx < x1 and cy < y0:
+            elif within_x and cy < y0:
                 out.append(((i, j), (cx, y0), (0, -1)))
-            elif y0 < cy < y1 and cx > x1:
+            elif within_y and cx > x1:
                 out.append(((i, j), (x1, cy), (1, 0)))
-            elif y0 < cy < y1 and cx < x0:
+            elif within_y and cx < x0:
                 out.append(((i, j), (x0, cy), (-1, 0)))
         # only the ring nearest the box: a port must have a blocked neighbour towards the box
         return [p for p in out if self.blocked[p[0][0] - p[2][0]][p[0][1] - p[2][1]]]
