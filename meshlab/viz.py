@@ -114,28 +114,44 @@ def path_figure(path: Path, title: str | None = None) -> Figure:
 
 
 def latency_figure(compare_result: dict) -> Figure:
-    """p50 / p90 / p99 per mode (bars, with the added latency over no mesh written on them), and
-    how many requests each is measured over."""
+    """p50 / p90 / p99 per mode (bars), how many requests each is measured over, and on each bar
+    what the mode added over no mesh: the difference with its bootstrap interval, "≈0" where the
+    interval includes 0 (this run cannot tell the two apart), "n<500" where a percentile has too
+    few requests behind it (:func:`meshlab.telemetry.stats.added_latency`; the method is written
+    under the plot). Results without latency samples (older ones) show the bare difference."""
+    from .telemetry.stats import METHOD, describe_added
     modes = list(compare_result)
-    fig = Figure(figsize=(9, 4), layout="constrained")
+    fig = Figure(figsize=(9, 4.6), layout="constrained")
     ax = fig.add_subplot()
     qs, hatches = ("p50", "p90", "p99"), ("", "..", "xx")
     width = 0.8 / len(qs)
+    top = max((compare_result[m]["latency_ms"][q] or 0) for m in modes for q in qs)
     for j, q in enumerate(qs):
         for i, m in enumerate(modes):
             r = compare_result[m]
             v = r["latency_ms"][q]
             x = i + (j - 1) * width
             ax.bar(x, v, width, color=MODE_COLORS.get(m, "#56B4E9"), hatch=hatches[j], edgecolor="black", linewidth=0.5)
-            added = r.get("added_latency_ms", {}).get(q)
-            if added is not None and m != "none":
-                ax.text(x, v, f"+{added:.2f}", ha="center", va="bottom", fontsize=7)
+            if m == "none":
+                continue
+            a = r.get("added_latency", {}).get(q)
+            if a is not None:
+                text = describe_added(a, short=True).replace("\n", " ").replace(" to ", ", ")
+            elif r.get("added_latency_ms", {}).get(q) is not None:
+                text = f"{r['added_latency_ms'][q]:+.2f} (no CI)"
+            else:
+                continue
+            ax.text(x, v + top * 0.015, text, ha="center", va="bottom", fontsize=7, rotation=90)
+    ax.set_ylim(0, top * 1.5)
     ax.set_xticks(range(len(modes)),
                   [f"{m}\n(n={compare_result[m]['requests']['sent']})" for m in modes])
     ax.set_ylabel("latency of the whole request (ms, measured)")
-    ax.set_title("latency by data plane: p50 / p90 / p99, '+' = added over no mesh", fontsize=10)
+    ax.set_title("latency by data plane: p50 / p90 / p99; on the bars, ms added over no mesh [95% interval]",
+                 fontsize=10)
     ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=h, label=q) for q, h in zip(qs, hatches)],
               fontsize=8, loc="upper left")
+    import textwrap
+    fig.supxlabel(textwrap.fill("Added over no mesh: " + METHOD + ".", 150), fontsize=7)
     return fig
 
 

@@ -105,7 +105,30 @@ def test_latency_figure_shows_three_quantiles_per_mode_with_counts():
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert all(any(m in t and "n=30" in t for t in ticks) for m in table)
     assert set(legend_labels(fig)) == {"p50", "p90", "p99"}
-    assert sum(t.startswith("+") for t in texts(fig)) == 3 * (len(table) - 1)
+    assert sum(t.endswith("(no CI)") for t in texts(fig)) == 3 * (len(table) - 1)    # no samples recorded
+
+
+def test_added_latency_on_the_latency_figure_has_its_interval_and_its_method():
+    """150 requests a mode (recorded live): p50 and p90 with a 95% interval, p99 not estimated;
+    the method is written on the figure."""
+    table = json.loads((REC / "bookinfo-compare.json").read_text())
+    fig = latency_figure(table)
+    bars = [t for t in fig.axes[0].texts]
+    assert len(bars) == 3 * (len(table) - 1)
+    assert sum(t.get_text() == "needs n≥500" for t in bars) == len(table) - 1          # p99 of 150 requests
+    assert all("[" in t.get_text() and "]" in t.get_text() for t in bars if t.get_text() != "needs n≥500")
+    assert "bootstrap" in fig._supxlabel.get_text() and "p99: 500" in fig._supxlabel.get_text()
+    assert not overlapping_labels(fig)
+
+
+def test_the_comparison_table_shows_added_latency_with_intervals():
+    from meshlab.compare import format_table
+    table = json.loads((REC / "bookinfo-compare.json").read_text())
+    text = format_table(table)
+    p50 = next(line for line in text.splitlines() if line.startswith("added over none, p50"))
+    assert p50.count("[") == 3 and "needs n≥500" in next(
+        line for line in text.splitlines() if line.startswith("added over none, p99"))
+    assert "bootstrap" in text
 
 
 def test_cost_figure_has_proxies_memory_and_cpu_panels():
