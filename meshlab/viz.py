@@ -194,7 +194,7 @@ def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | Non
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
     from matplotlib.path import Path as MplPath
 
-    from .viz_layout import Box, Router, first_free, overlaps, points_along
+    from .viz_layout import Box, Router, first_free, points_along
 
     nodes = [n.name for n in topo.nodes]
     pods_by_node = {n: [p for p in topo.pods if p.node == n] for n in nodes}
@@ -305,7 +305,7 @@ def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | Non
     legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     if drawn:
         top = legend.get_window_extent(renderer).y0 / fig.dpi / fig_h - 0.1 / fig_h
-        lines = ["the request, step by step (ms: the hop's own time)"]
+        lines = ["the request, step by step (ms: time the hop spent on it)"]
         for s, _, _ in drawn:
             lines.append(f"{s['n']:>2}  → {s['to']}{s['dir']}  {s['ms']}")
             if s["note"]:
