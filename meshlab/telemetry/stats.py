@@ -75,11 +75,11 @@ def added_latency(base: Sequence[float], mesh: Sequence[float], q: float, resamp
 
 def describe_added(a: dict, short: bool = False) -> str:
     """One :func:`added_latency` result as text: ``+1.20 ms (95% CI +0.80 to +1.60)``,
-    ``≈0 ms (not distinguishable; 95% CI -0.50 to +0.30 ms)``, or ``p99 needs ≥500 requests per mode
-    (have 150)``; ``short``: ``+1.20\n[+0.80 to +1.60]``, ``≈0\n[...]`` or ``needs n≥500``."""
+    ``≈0 ms (not distinguishable; 95% CI -0.50 to +0.30 ms)``, or ``not estimated (p99 needs ≥500
+    requests per mode, have 150)``; ``short``: ``+1.20\n[+0.80 to +1.60]``, ``≈0\n[...]`` or ``needs n≥500``."""
     if a["estimate"] is None:
         have = min(a["n_base"], a["n_mesh"])
-        return f"needs n≥{a['needs']}" if short else f"p{a['q']:g} needs ≥{a['needs']} requests per mode (have {have})"
+        return f"needs n≥{a['needs']}" if short else f"not estimated (p{a['q']:g} needs ≥{a['needs']} requests per mode, have {have})"
     ci = f"{a['low']:+.2f} to {a['high']:+.2f}"
     if short:
         head = "≈0" if a["verdict"] == "≈0" else f"{a['estimate']:+.2f}"

@@ -59,7 +59,7 @@ def test_p99_is_not_estimated_from_too_few_requests():
     a = added_latency(base, mesh, 99)
     assert a["estimate"] is None and a["verdict"] == "too few requests"
     assert a["difference"] == pytest.approx(percentile(mesh, 99) - percentile(base, 99))   # still recorded
-    assert describe_added(a) == "p99 needs ≥500 requests per mode (have 150)"
+    assert describe_added(a) == "not estimated (p99 needs ≥500 requests per mode, have 150)"
     assert describe_added(a, short=True) == "needs n≥500"
 
 
