@@ -14,6 +14,7 @@ from typing import Callable
 
 from .lab import Lab
 from .telemetry.results import LoadResult
+from .telemetry.stats import METHOD as ADDED_METHOD, added_latency, describe_added
 
 MODES = (("none", None, None), ("sidecar", "sidecar", None), ("ambient", "ambient", None),
          ("ambient+waypoint", "ambient", "namespace"))
@@ -63,16 +64,32 @@ def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 
             lab.reset()
             res = lab.load(requests=requests, concurrency=concurrency)
             rep = run_report(lab, res)
+            rep["latency_samples_ms"] = [round(v, 3) for v in res.latencies_ms()]
         n = rep["requests"]["sent"] or 1
         rep["proxy_count"] = len(rep["proxies"])
         rep["proxy_uss_mb"] = round(sum(p["uss_mb"] for p in rep["proxies"]), 1)
         rep["proxy_rss_mb"] = round(sum(p["rss_mb"] for p in rep["proxies"]), 1)
         rep["proxy_cpu_s_per_1000_requests"] = round(sum(p["cpu_s"] for p in rep["proxies"]) * 1000 / n, 3)
         out[label] = rep
-    base = out["none"]["latency_ms"]
-    for rep in out.values():
-        rep["added_latency_ms"] = {q: round(rep["latency_ms"][q] - base[q], 3) for q in ("p50", "p90", "p99")}
+    add_added_latency(out)
     return out
+
+
+QUANTILES = {"p50": 50, "p90": 90, "p99": 99}
+
+
+def add_added_latency(res: dict) -> dict:
+    """What each mode added over ``none``, per percentile (:func:`~meshlab.telemetry.stats.added_latency`:
+    an estimate with its bootstrap interval, or none with too few requests) in ``added_latency``;
+    and in ``added_latency_ms`` the bare difference of percentiles, kept for older readers — it is
+    what can come out negative at p99, so show ``added_latency`` instead."""
+    base = res["none"]
+    for rep in res.values():
+        if "latency_samples_ms" in rep and "latency_samples_ms" in base:
+            rep["added_latency"] = {k: added_latency(base["latency_samples_ms"], rep["latency_samples_ms"], q)
+                                    for k, q in QUANTILES.items()}
+        rep["added_latency_ms"] = {k: round(rep["latency_ms"][k] - base["latency_ms"][k], 3) for k in QUANTILES}
+    return res
 
 
 #: Two workloads with the same requests: many requests per connection, or a new connection for
@@ -109,6 +126,17 @@ def cost_shape(topology: str = "minimal", url: str | None = None, requests: int 
     return out
 
 
+def _added(r: dict, q: str) -> str:
+    """A mode's added latency at ``q``, as a table cell: "+1.20 [+0.80, +1.60]", "≈0 [-0.50, +0.30]"
+    (not distinguishable from none), "needs n≥500" (too few requests for p99), "-" for none itself."""
+    if r["mode"] == "none":
+        return "-"
+    a = r.get("added_latency", {}).get(q)
+    if a is None:                                # an older result: no samples, no interval
+        return f"{r['added_latency_ms'][q]:+.2f} (no CI)"
+    return describe_added(a, short=True).replace("\n", " ").replace(" to ", ", ")
+
+
 def format_table(res: dict) -> str:
     modes = list(res)
     rows = [
@@ -117,8 +145,9 @@ def format_table(res: dict) -> str:
         ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"]),
         ("latency p90 (ms)", lambda r: r["latency_ms"]["p90"]),
         ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"]),
-        ("added over none, p50 (ms)", lambda r: r["added_latency_ms"]["p50"]),
-        ("added over none, p99 (ms)", lambda r: r["added_latency_ms"]["p99"]),
+        ("added over none, p50 (ms)", lambda r: _added(r, "p50")),
+        ("added over none, p90 (ms)", lambda r: _added(r, "p90")),
+        ("added over none, p99 (ms)", lambda r: _added(r, "p99")),
         ("requests ok / sent", lambda r: f"{r['requests']['ok']}/{r['requests']['sent']}"),
         ("proxies (processes)", lambda r: r["proxy_count"]),
         ("proxy memory, USS (MB)", lambda r: r["proxy_uss_mb"]),
@@ -129,7 +158,7 @@ def format_table(res: dict) -> str:
         ("lab start-up (s)", lambda r: r["startup_s"]),
     ]
     w = max(len(r[0]) for r in rows) + 2
-    col = max(12, *(len(m) + 2 for m in modes))
+    col = max(12, *(len(m) + 2 for m in modes), *(len(_added(res[m], q)) + 2 for m in modes for q in QUANTILES))
     first = next(iter(res.values()))
     lines = [f"{first['topology']} on {first['backend']}: {first['requests']['sent']} requests "
              f"at concurrency {first['concurrency']} from {first['from']} to {first['url']} (measured here)",
@@ -142,4 +171,5 @@ def format_table(res: dict) -> str:
         lines.append(label.ljust(w) + "".join(v.rjust(col) for v in vals))
     lines.append("Hops and steps count proxies per service-to-service call; CPU and memory are the proxies' "
                  "own (psutil), not the apps'.")
+    lines.append(f"Added over none: {ADDED_METHOD}.")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .telemetry.paths import Path
+from .telemetry.paths import Hop, Path
 
 #: Okabe–Ito colours per role.
 COLORS = {"client": "#999999", "app": "#0072B2", "sidecar": "#E69F00", "ztunnel": "#009E73",
@@ -49,22 +49,48 @@ def show_figures_in_jupyter() -> bool:
 show_figures_in_jupyter()
 
 
+def shown_interval(h: Hop, request: Hop) -> tuple[float, float, str | None]:
+    """The part of hop ``h`` that belongs to ``request`` (the path's first hop), and what to say
+    about the rest. An L4 hop's span is its connection's, which a kept-alive or pooled connection
+    opens before the request and keeps after it: only the part that carried this request's call
+    is shown (:attr:`Hop.for_request`), and the note gives the connection's lifetime. Nothing is
+    drawn outside the request's own start and end."""
+    start, end = h.for_request
+    start, end = min(max(start, request.start), request.end), min(end, request.end)
+    end = max(start, end)
+    clipped = start > h.start + 1e-9 or end < h.end - 1e-9
+    if h.per == "connection":
+        note = f"connection open {h.ms:.1f} ms" if clipped else None
+    else:
+        note = f"ran {h.ms:.1f} ms in all, past the request's end" if clipped else None
+    return start, end, note
+
+
 def path_figure(path: Path, title: str | None = None) -> Figure:
     """A waterfall of one request: a bar per hop over time (ms from the first byte the client
     sent), indented by depth; L4 hops hatched; hops reached over mutual TLS outlined in black and
-    labelled with the identity they saw; retries labelled with their attempt."""
+    labelled with the identity they saw; retries labelled with their attempt.
+
+    Every bar lies within the request's own start and end. An L4 hop (a ztunnel) handles
+    connections, not requests, and a kept-alive connection can outlive the request by seconds:
+    its bar is the part of the connection that carried this request, and its label says how long
+    the connection was open (see :func:`shown_interval`)."""
     hops = path.hops
     t0 = hops[0].start if hops else 0.0
     fig = Figure(figsize=(10, 0.42 * len(hops) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     for i, h in enumerate(hops):
         y = len(hops) - 1 - i
-        ax.barh(y, h.ms, left=(h.start - t0) * 1000, color=COLORS.get(h.role, "#56B4E9"),
+        start, end, about = shown_interval(h, hops[0])
+        ms = (end - start) * 1000
+        ax.barh(y, ms, left=(start - t0) * 1000, color=COLORS.get(h.role, "#56B4E9"),
                 hatch=L4_HATCH if h.layer == "L4" else None, edgecolor="black" if h.mtls else "white",
                 linewidth=1.6 if h.mtls else 0.5)
         label = "   " * h.depth + h.name + (f" ({h.direction})" if h.direction else "")
         ax.text(-0.01, y, label, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=8)
-        note = f"{h.ms:.2f} ms" + (" per connection" if h.per == "connection" else "")
+        note = f"{ms:.2f} ms"
+        if about:
+            note += f" ({about})"
         if h.attempt > 1:
             note += f", attempt {h.attempt}"
         if h.mtls:
@@ -73,42 +99,59 @@ def path_figure(path: Path, title: str | None = None) -> Figure:
             note += f", {h.status}"
         elif h.error:
             note += f", {h.error if len(h.error) <= 60 else h.error[:57] + '...'}"   # long RBAC reasons
-        ax.text((h.end - t0) * 1000, y, "  " + note, va="center", fontsize=7)
+        ax.text((end - t0) * 1000, y, "  " + note, va="center", fontsize=7)
     ax.set_yticks([])
     ax.set_xlabel("time since the client started the request (ms, measured)")
-    ax.set_xlim(0, max(((h.end - t0) * 1000 for h in hops), default=1) * 1.45)
+    ax.set_xlim(0, (hops[0].ms if hops else 1) * 1.6)
     roles = sorted({h.role for h in hops}, key=list(COLORS).index)
     handles = [Patch(color=COLORS[r], label=r) for r in roles]
-    handles += [Patch(facecolor="white", edgecolor="black", hatch=L4_HATCH, label="L4 hop (connection)"),
+    handles += [Patch(facecolor="white", edgecolor="black", hatch=L4_HATCH,
+                      label="L4 hop: its connection, while it carried this request"),
                 Patch(facecolor="white", edgecolor="black", linewidth=1.6, label="reached over mTLS")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
     ax.set_title(title or f"one request, hop by hop ({len(hops)} hops)", fontsize=10)
     return fig
 
 
 def latency_figure(compare_result: dict) -> Figure:
-    """p50 / p90 / p99 per mode (bars, with the added latency over no mesh written on them), and
-    how many requests each is measured over."""
+    """p50 / p90 / p99 per mode (bars), how many requests each is measured over, and on each bar
+    what the mode added over no mesh: the difference with its bootstrap interval, "≈0" where the
+    interval includes 0 (this run cannot tell the two apart), "n<500" where a percentile has too
+    few requests behind it (:func:`meshlab.telemetry.stats.added_latency`; the method is written
+    under the plot). Results without latency samples (older ones) show the bare difference."""
+    from .telemetry.stats import METHOD, describe_added
     modes = list(compare_result)
-    fig = Figure(figsize=(9, 4), layout="constrained")
+    fig = Figure(figsize=(9, 4.6), layout="constrained")
     ax = fig.add_subplot()
     qs, hatches = ("p50", "p90", "p99"), ("", "..", "xx")
     width = 0.8 / len(qs)
+    top = max((compare_result[m]["latency_ms"][q] or 0) for m in modes for q in qs)
     for j, q in enumerate(qs):
         for i, m in enumerate(modes):
             r = compare_result[m]
             v = r["latency_ms"][q]
             x = i + (j - 1) * width
             ax.bar(x, v, width, color=MODE_COLORS.get(m, "#56B4E9"), hatch=hatches[j], edgecolor="black", linewidth=0.5)
-            added = r.get("added_latency_ms", {}).get(q)
-            if added is not None and m != "none":
-                ax.text(x, v, f"+{added:.2f}", ha="center", va="bottom", fontsize=7)
+            if m == "none":
+                continue
+            a = r.get("added_latency", {}).get(q)
+            if a is not None:
+                text = describe_added(a, short=True).replace("\n", " ").replace(" to ", ", ")
+            elif r.get("added_latency_ms", {}).get(q) is not None:
+                text = f"{r['added_latency_ms'][q]:+.2f} (no CI)"
+            else:
+                continue
+            ax.text(x, v + top * 0.015, text, ha="center", va="bottom", fontsize=7, rotation=90)
+    ax.set_ylim(0, top * 1.5)
     ax.set_xticks(range(len(modes)),
                   [f"{m}\n(n={compare_result[m]['requests']['sent']})" for m in modes])
     ax.set_ylabel("latency of the whole request (ms, measured)")
-    ax.set_title("latency by data plane: p50 / p90 / p99, '+' = added over no mesh", fontsize=10)
+    ax.set_title("latency by data plane: p50 / p90 / p99; on the bars, ms added over no mesh [95% interval]",
+                 fontsize=10)
     ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=h, label=q) for q, h in zip(qs, hatches)],
               fontsize=8, loc="upper left")
+    import textwrap
+    fig.supxlabel(textwrap.fill("Added over no mesh: " + METHOD + ".", 150), fontsize=7)
     return fig
 
 
@@ -132,81 +175,162 @@ def cost_figure(compare_result: dict) -> Figure:
     return fig
 
 
+#: The topology map's layout, in data units (drawn at TOPO_INCH inches each): a corridor beside the
+#: pod column on both sides, where arrows run; pods in rows; a node's ztunnel across its foot.
+TOPO_INCH, SIDE, COL, POD_H, ROW, SIDECAR_W, ZT_Y, ZT_H = 0.55, 0.75, 4.0, 0.7, 1.25, 1.1, 0.55, 0.55
+SIDECAR_GAP, ZT_GAP = 0.9, 0.9              # room for the arrows between a pod and its sidecar, or its ztunnel
+NODE_GAP, KEY_INCH = 1.3, 3.7
+
+
 def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | None = None) -> Figure:
     """The cluster as boxes — one per node, holding its pods; each pod's sidecar beside it; one
     ztunnel per node at its foot; waypoints as pods of their own — and, when ``path`` is given,
-    one request's hops as arrows, each labelled with its time. Arrows reached over mTLS are solid
-    and thick, L4 hops dashed, plaintext thin; the arrow's colour is the role of the hop it enters."""
+    one request's hops as numbered arrows, routed around every box they do not connect; the key
+    beside the map gives each step's hop and time. Arrows reached over mTLS are thick, L4 hops
+    dashed, plaintext thin; the arrow's colour is the role of the hop it enters. Labels are placed
+    where they overlap no other label and no box name (checked on the rendered text)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as MplPath
+
+    from .viz_layout import Box, Router, first_free, points_along
 
     nodes = [n.name for n in topo.nodes]
     pods_by_node = {n: [p for p in topo.pods if p.node == n] for n in nodes}
     rows = max((len(v) for v in pods_by_node.values()), default=1)
-    node_w, pod_h, gap = 4.0, 0.8, 0.35
-    height = rows * (pod_h + gap) + 1.6
-    fig = Figure(figsize=(3.6 * len(nodes) + 1.5, 0.55 * height + 1.5), layout="constrained")
-    ax = fig.add_subplot()
-    where: dict[str, tuple[float, float]] = {}
+    node_w = 2 * SIDE + COL
+    ztunnels = {n for n in nodes if any(mesh.get(p.name) == "ambient" for p in pods_by_node[n])}
+    height = 0.85 + (rows - 1) * ROW + POD_H + (ZT_Y + ZT_H + ZT_GAP if ztunnels else 0.6)
+    width = len(nodes) * node_w + (len(nodes) - 1) * NODE_GAP
+    xlim, ylim = (-0.9, width + 0.9), (-0.6, height + 0.15)
+    steps = _map_steps(path) if path is not None else []
+    key_lines = sum(2 if s["note"] else 1 for s in steps)
+    map_w, map_h = (xlim[1] - xlim[0]) * TOPO_INCH, (ylim[1] - ylim[0]) * TOPO_INCH
+    fig_w = map_w + KEY_INCH + 0.2
+    fig_h = max(map_h + 0.45, 0.45 + 1.45 + (0.16 * (key_lines + 1) + 0.1 if steps else 0))
+    fig = Figure(figsize=(fig_w, fig_h))
+    FigureCanvasAgg(fig)                         # a renderer, to measure labels as they will be drawn
+    ax = fig.add_axes((0.1 / fig_w, (fig_h - 0.4 - map_h) / fig_h, map_w / fig_w, map_h / fig_h))
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_axis_off()
+
+    boxes: list[Box] = []
+    names = []                                   # the Text of every box's name: labels keep off them
+    blocked = []                                 # the node titles: arrows keep off them
+
+    def box(name, x, y, w, h, **style):
+        patch = FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", edgecolor="black", linewidth=0.5,
+                               **style)
+        patch.set_gid(name)
+        ax.add_patch(patch)
+        boxes.append(Box(name, (x, y, x + w, y + h)))
+
     for i, n in enumerate(nodes):
-        x0 = i * (node_w + 1.0)
+        x0 = i * (node_w + NODE_GAP)
         ax.add_patch(FancyBboxPatch((x0, 0), node_w, height, boxstyle="round,pad=0.05", facecolor="#F2F2F2",
                                     edgecolor="#666666"))
-        ax.text(x0 + 0.1, height - 0.35, f"node {n}", fontsize=9, weight="bold")
+        names.append(ax.text(x0 + 0.15, height - 0.4, f"node {n}", fontsize=9, weight="bold", va="center"))
+        blocked.append((x0, height - 0.7, x0 + node_w, height))
         for k, p in enumerate(pods_by_node[n]):
-            y = height - 1.0 - k * (pod_h + gap) - pod_h
+            y = height - 0.85 - k * ROW - POD_H
             m = mesh.get(p.name)
             role = "waypoint" if m == "waypoint" else ("client" if p.app.kind == "client" else "app")
-            w_app = 2.4 if m == "sidecar" else 3.6
-            ax.add_patch(FancyBboxPatch((x0 + 0.2, y), w_app, pod_h, boxstyle="round,pad=0.02",
-                                        facecolor=COLORS[role], edgecolor="black", linewidth=0.5, alpha=0.85))
-            ax.text(x0 + 0.3, y + pod_h / 2, p.name, va="center", fontsize=7, color="white", weight="bold")
-            where[p.name] = (x0 + 0.2 + w_app / 2, y + pod_h / 2)
+            w_app = COL - SIDECAR_W - SIDECAR_GAP if m == "sidecar" else COL
+            box(p.name, x0 + SIDE, y, w_app, POD_H, facecolor=COLORS[role], alpha=0.85)
+            names.append(ax.text(x0 + SIDE + 0.12, y + POD_H / 2, p.name, va="center", fontsize=7,
+                                 color="white", weight="bold"))
             if m == "sidecar":
-                ax.add_patch(FancyBboxPatch((x0 + 2.7, y), 1.1, pod_h, boxstyle="round,pad=0.02",
-                                            facecolor=COLORS["sidecar"], edgecolor="black", linewidth=0.5))
-                ax.text(x0 + 3.25, y + pod_h / 2, "sidecar", ha="center", va="center", fontsize=6)
-                where[f"{p.name}/istio-proxy"] = (x0 + 3.25, y + pod_h / 2)
-        if any(mesh.get(p.name) == "ambient" for p in pods_by_node[n]):
-            ax.add_patch(FancyBboxPatch((x0 + 0.2, 0.15), 3.6, 0.55, boxstyle="round,pad=0.02",
-                                        facecolor=COLORS["ztunnel"], edgecolor="black", linewidth=0.5,
-                                        hatch=L4_HATCH))
-            ax.text(x0 + 2.0, 0.42, f"ztunnel-{n} (L4)", ha="center", va="center", fontsize=7,
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
-            where[f"ztunnel-{n}"] = (x0 + 2.0, 0.42)
-    if path is not None:
-        parents: list[int | None] = []
-        for i, h in enumerate(path.hops):
-            parents.append(next((j for j in range(i - 1, -1, -1) if path.hops[j].depth == h.depth - 1), None))
-        for i, h in enumerate(path.hops):
-            j = parents[i]
-            if j is None or h.name not in where or path.hops[j].name not in where:
-                continue
-            a, b = where[path.hops[j].name], where[h.name]
-            fan = ((i % 7) - 3) * 0.45               # arrows into and out of a ztunnel fan out
-            if path.hops[j].name.startswith("ztunnel-"):
-                a = (a[0] + fan, a[1])
-            if h.name.startswith("ztunnel-"):
-                b = (b[0] + fan, b[1])
-            style = dict(linewidth=2.2 if h.mtls else 1.0, linestyle="--" if h.layer == "L4" else "-",
-                         color=COLORS.get(h.role, "black"))
-            rad = 0.25 if a[0] <= b[0] else -0.25
-            ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, shrinkA=4, shrinkB=4,
-                                         connectionstyle=f"arc3,rad={rad}", **style))
-            mx, my = a[0] + 0.65 * (b[0] - a[0]), a[1] + 0.65 * (b[1] - a[1])
-            ax.text(mx, my, f"{h.ms:.1f} ms", fontsize=6, ha="center",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
-    ax.set_xlim(-0.3, len(nodes) * (node_w + 1.0) - 0.7)
-    ax.set_ylim(-0.2, height + 0.2)
-    ax.set_axis_off()
-    from matplotlib.lines import Line2D
+                sx = x0 + SIDE + COL - SIDECAR_W
+                box(f"{p.name}/istio-proxy", sx, y, SIDECAR_W, POD_H, facecolor=COLORS["sidecar"])
+                names.append(ax.text(sx + SIDECAR_W / 2, y + POD_H / 2, "sidecar", ha="center", va="center",
+                                     fontsize=6))
+        if n in ztunnels:
+            box(f"ztunnel-{n}", x0 + SIDE, ZT_Y, COL, ZT_H, facecolor=COLORS["ztunnel"], hatch=L4_HATCH)
+            names.append(ax.text(x0 + SIDE + COL / 2, ZT_Y + ZT_H / 2, f"ztunnel-{n} (L4)", ha="center",
+                                 va="center", fontsize=7, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1}))
+
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+
+    def px_rect(r):
+        (a, b), (c, d) = to_px((r[0], r[1])), to_px((r[2], r[3]))
+        return (a, b, c, d)
+
+    taken = [tuple(t.get_window_extent(renderer).extents) for t in names]
+    box_px = [px_rect(b.rect) for b in boxes]
+    router = Router((xlim[0], ylim[0], xlim[1], ylim[1]), boxes, blocked=blocked)
+    where = {b.name for b in boxes}
+    drawn = []
+    for s in steps:
+        if s["from"] not in where or s["to"] not in where:
+            continue
+        pts = router.route(s["from"], s["to"])
+        if pts is None:                           # no way around (a crowded map): say so, draw nothing
+            continue
+        h = s["hop"]
+        color = COLORS.get(h.role, "black")
+        arrow = FancyArrowPatch(path=MplPath(pts), arrowstyle="-|>", mutation_scale=11,
+                                linewidth=2.0 if h.mtls else 1.0, linestyle="--" if h.layer == "L4" else "-",
+                                color=color, joinstyle="miter")
+        arrow.set_gid(f"{s['from']} -> {s['to']}")
+        ax.add_patch(arrow)
+        drawn.append(({**s, "n": len(drawn) + 1}, pts, color))
+    arrow_px = [[to_px(p) for p, _ in points_along(pts, 0.1)[0]] for _, pts, _ in drawn]
+    for n, (s, pts, color) in enumerate(drawn):
+        label = ax.text(0, 0, str(s["n"]), fontsize=7, ha="center", va="center", weight="bold", color="black",
+                        bbox={"boxstyle": "circle,pad=0.25", "facecolor": "white", "edgecolor": color,
+                              "linewidth": 1.0})
+        e = label.get_window_extent(renderer)
+        half_w, half_h = e.width / 2 + 3, e.height / 2 + 3        # with the circle around the digits
+        along, length = points_along(pts, 0.1)
+        inner = [(p, d) for p, d in along if 0.3 < d < length - 0.35] or along
+        inner.sort(key=lambda pd: abs(pd[1] - length / 2))
+        cands = []
+        for p, _ in inner:
+            cx, cy = to_px(p)
+            cands.append(((cx - half_w, cy - half_h, cx + half_w, cy + half_h), p))
+        others = [q for m, a in enumerate(arrow_px) if m != n for q in a]
+        on_others = [(x - 1, y - 1, x + 1, y + 1) for x, y in others]
+        pick = (first_free(cands, taken + box_px + on_others) or first_free(cands, taken + box_px)
+                or first_free(cands, taken) or cands[0])
+        label.set_position(pick[1])
+        taken.append(pick[0])
+
     handles = [Patch(color=COLORS[r], label=r) for r in ("client", "app", "sidecar", "ztunnel", "waypoint")]
-    handles += [Line2D([], [], color="black", linewidth=2.2, label="hop reached over mTLS"),
+    handles += [Line2D([], [], color="black", linewidth=2.0, label="hop reached over mTLS"),
                 Line2D([], [], color="black", linewidth=1.0, label="plaintext hop"),
                 Line2D([], [], color="black", linestyle="--", label="L4 hop (ztunnel)")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    if drawn:
+        top = legend.get_window_extent(renderer).y0 / fig.dpi / fig_h - 0.1 / fig_h
+        lines = ["the request, step by step (ms: time the hop spent on it)"]
+        for s, _, _ in drawn:
+            lines.append(f"{s['n']:>2}  → {s['to']}{s['dir']}  {s['ms']}")
+            if s["note"]:
+                lines.append(f"      {s['note']}")
+        fig.text((map_w + 0.25) / fig_w, top, "\n".join(lines), va="top", fontsize=7, family="monospace",
+                 linespacing=1.35)
     ax.set_title(title or f"{topo.name}: nodes, pods and proxies" + (", one request's path" if path else ""),
                  fontsize=10)
     return fig
+
+
+def _map_steps(path: Path) -> list[dict]:
+    """The hops of ``path`` as arrows of the map: from the hop's caller to the hop, numbered in order,
+    with the time to print (an L4 hop's share of this request, and its connection's lifetime)."""
+    hops = path.hops
+    out = []
+    for i, h in enumerate(hops):
+        j = next((j for j in range(i - 1, -1, -1) if hops[j].depth == h.depth - 1), None)
+        if j is None:
+            continue
+        start, end, note = shown_interval(h, hops[0])
+        ms = f"{(end - start) * 1000:.1f} ms"
+        out.append({"from": hops[j].name, "to": h.name, "hop": h,
+                    "dir": f" ({h.direction})" if h.direction else "", "ms": ms, "note": note})
+    return out
 
 
 RUN_STYLES = ("-", "--", "-.", ":")

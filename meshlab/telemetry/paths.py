@@ -34,18 +34,38 @@ class Hop:
     direction: str | None = None     # a proxy's outbound or inbound side
     per: str = "request"             # "connection" for L4 hops: their times are the connection's
     decision: str | None = None      # "deny" where a policy stopped the request (403 or reset)
+    call_start: float | None = None  # L4 hops: the call this connection carried (its client span),
+    call_end: float | None = None    # so that what the hop did for *this* request can be told apart
 
     @classmethod
-    def of(cls, s: Span, depth: int, via: Span | None, per: str = "request") -> "Hop":
-        """The hop of server span ``s``, reached through client span ``via``."""
+    def of(cls, s: Span, depth: int, via: Span | None, per: str = "request", call: Span | None = None) -> "Hop":
+        """The hop of server span ``s``, reached through client span ``via``; ``call`` is the client
+        span of the request an L4 hop's connection carried."""
         return cls(s.name, s.role, s.layer, depth, s.start, s.end, s.status, s.error,
                    via.attempt if via else s.attempt, via.target if via else s.target,
                    via.ms if via else None, s.mtls, s.peer_identity, s.attrs.get("direction"), per,
-                   s.decision)
+                   s.decision, call.start if call else None, call.end if call else None)
 
     @property
     def ms(self) -> float:
+        """How long the hop's span lasted: for an L4 hop, its whole connection (see :attr:`request_ms`)."""
         return (self.end - self.start) * 1000.0
+
+    @property
+    def for_request(self) -> tuple[float, float]:
+        """When this hop worked on this request: an L4 hop's connection clipped to the call it
+        carried (a kept-alive or pooled connection opens before the request and outlives it);
+        any other hop's own start and end."""
+        if self.call_start is None or self.call_end is None:
+            return self.start, self.end
+        start = min(max(self.start, self.call_start), self.call_end)
+        return start, max(start, min(self.end, self.call_end))
+
+    @property
+    def request_ms(self) -> float:
+        """:attr:`for_request` in ms: what this hop spent on this request."""
+        start, end = self.for_request
+        return (end - start) * 1000.0
 
     def to_dict(self) -> dict:
         return {"name": self.name, "role": self.role, "layer": self.layer, "depth": self.depth,
@@ -145,7 +165,8 @@ def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path
     def walk_client(cspan: Span, depth: int):
         if l4 is not None and cspan.layer == "L7":
             for hop in l4.chain(cspan):          # ztunnels between the app and whoever answers
-                hops.append(Hop.of(hop, depth, cspan if hop.parent_id is None else None, per="connection"))
+                hops.append(Hop.of(hop, depth, cspan if hop.parent_id is None else None, per="connection",
+                                   call=cspan))
                 depth += 1
         servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
                          key=lambda s: s.start)
@@ -154,7 +175,7 @@ def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path
             through = [s for s in l4.children.get(cspan.attrs["hbone_stream"], ())   # stream, opened by
                        if s.start <= cspan.end and s.end >= cspan.start][:1]         # an earlier request
         for hop in through:
-            hops.append(Hop.of(hop, depth, None, per="connection"))
+            hops.append(Hop.of(hop, depth, None, per="connection", call=cspan))
             depth += 1
         servers = [s for s in servers if s.layer != "L4"]
         if not servers and depth > 0:

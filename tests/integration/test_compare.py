@@ -34,6 +34,9 @@ def test_every_mesh_hop_is_mtls_and_every_request_succeeds(table):
 def test_costs_are_measured_not_assumed(table):
     for m, r in table.items():
         assert r["added_latency_ms"]["p50"] == pytest.approx(r["latency_ms"]["p50"] - table["none"]["latency_ms"]["p50"])
+        assert len(r["latency_samples_ms"]) == 30
+        assert r["added_latency"]["p50"]["low"] <= r["added_latency"]["p50"]["high"]     # 30 requests: enough
+        assert r["added_latency"]["p99"]["estimate"] is None                            # not for p99
         for p in r["proxies"]:
             assert p["uss_mb"] > 0 and p["rss_mb"] >= p["uss_mb"] and p["cpu_s"] >= 0
             assert set(p) >= {"name", "role", "rss_mb", "uss_mb", "cpu_s"}

@@ -3,10 +3,25 @@
 import json
 from pathlib import Path as FsPath
 
+import pytest
+from figure_checks import arrows_through_boxes, overlapping_labels
+
 from meshlab.telemetry.paths import Path
 from meshlab.viz import COLORS, cost_figure, cost_scaling_figure, latency_figure, path_figure, runs_figure
 
 REC = FsPath(__file__).resolve().parents[1] / "fixtures" / "recorded"
+BY_MODE = json.loads((REC / "bookinfo-paths-by-mode.json").read_text())["paths"]
+
+
+def bookinfo_map(mode: str):
+    """Bookinfo's topology and mesh in ``mode`` ("ambient+waypoint": a waypoint for reviews)."""
+    from meshlab import mesh
+    from meshlab.topology import load_topology
+    topo = load_topology("bookinfo")
+    m = mesh.mesh_by_pod(topo, mode.split("+")[0])
+    if mode == "ambient+waypoint":
+        topo, m, _ = mesh.add_waypoints(topo, m, ["reviews"])
+    return topo, m
 
 
 def texts(fig):
@@ -14,7 +29,8 @@ def texts(fig):
 
 
 def legend_labels(fig):
-    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    return ([t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+            + [t.get_text() for leg in fig.legends for t in leg.get_texts()])
 
 
 def test_waterfall_has_a_bar_per_hop_labelled_with_name_time_and_identity():
@@ -26,10 +42,59 @@ def test_waterfall_has_a_bar_per_hop_labelled_with_name_time_and_identity():
     for h in path.hops:
         assert any(h.name in t for t in labels), h.name
     assert any("mTLS from waypoint" in t for t in labels)           # reviews' ztunnel saw the waypoint
-    assert any("per connection" in t for t in labels)               # L4 hops are per connection
     hatched = [p for p in ax.patches if p.get_hatch()]
     assert len(hatched) == sum(1 for h in path.hops if h.layer == "L4")
-    assert {"ztunnel", "waypoint", "app", "L4 hop (connection)", "reached over mTLS"} <= set(legend_labels(fig))
+    assert {"ztunnel", "waypoint", "app", "L4 hop: its connection, while it carried this request",
+            "reached over mTLS"} <= set(legend_labels(fig))
+
+
+@pytest.mark.parametrize("mode", list(BY_MODE))
+def test_every_bar_of_a_waterfall_lies_within_its_request(mode):
+    """A kept-alive connection outlives the request (here by half a second): an L4 hop's bar is
+    only the part that carried this request, and its label says how long the connection was open."""
+    path = Path.from_record(BY_MODE[mode])
+    fig = path_figure(path)
+    bars = [p for p in fig.axes[0].patches if p.get_width() is not None][:len(path.hops)]
+    request_ms = path.hops[0].ms
+    for h, bar in zip(path.hops, bars):
+        assert -1e-9 <= bar.get_x() and bar.get_x() + bar.get_width() <= request_ms + 1e-6, h.name
+    notes = [t.get_text() for t in fig.axes[0].texts][1::2]          # name, note, name, note, ...
+    clipped = [(h, n) for h, n in zip(path.hops, notes) if h.start < path.hops[0].start or h.end > path.hops[0].end]
+    if mode.startswith("ambient"):
+        assert clipped, "the recorded load's client connection outlives its request"
+    for h, note in clipped:
+        assert f"connection open {h.ms:.1f} ms" in note, (h.name, note)
+    assert not overlapping_labels(fig)
+
+
+def test_an_l4_hop_counts_for_a_request_only_while_it_carried_the_request():
+    """Hop.for_request: the connection clipped to the call it carried, never outside it."""
+    path = Path.from_record(BY_MODE["ambient"])
+    for h in path.hops:
+        s, e = h.for_request
+        assert h.start - 1e-9 <= s <= e <= h.end + 1e-9
+        if h.per == "connection":
+            assert h.call_start is not None and h.call_start - 1e-9 <= s and e <= h.call_end + 1e-9
+            assert h.request_ms <= h.ms
+    assert any(h.request_ms < h.ms / 10 for h in path.hops)        # the client's connection: far shorter
+
+
+@pytest.mark.parametrize("mode", list(BY_MODE))
+def test_the_topology_map_keeps_labels_apart_and_arrows_off_other_boxes(mode):
+    """No two labels overlap (measured on the rendered text), and no arrow crosses a box it does not
+    connect, on Bookinfo in every mode with a recorded request's path."""
+    from meshlab.viz import topology_figure
+    topo, m = bookinfo_map(mode)
+    path = Path.from_record(BY_MODE[mode])
+    fig = topology_figure(topo, m, path)
+    assert not overlapping_labels(fig)
+    assert not arrows_through_boxes(fig)
+    drawn = [h for h in path.hops[1:] if h.role != "unreached"]
+    assert len([p for p in fig.axes[0].patches if p.get_gid() and " -> " in p.get_gid()]) == len(drawn)
+    key = next(t.get_text() for t in fig.texts if t.get_text().startswith("the request, step by step"))
+    assert all(f"→ {h.name}" in key for h in drawn)
+    if mode.startswith("ambient"):
+        assert "connection open" in key
 
 
 def test_latency_figure_shows_three_quantiles_per_mode_with_counts():
@@ -40,7 +105,30 @@ def test_latency_figure_shows_three_quantiles_per_mode_with_counts():
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert all(any(m in t and "n=30" in t for t in ticks) for m in table)
     assert set(legend_labels(fig)) == {"p50", "p90", "p99"}
-    assert sum(t.startswith("+") for t in texts(fig)) == 3 * (len(table) - 1)
+    assert sum(t.endswith("(no CI)") for t in texts(fig)) == 3 * (len(table) - 1)    # no samples recorded
+
+
+def test_added_latency_on_the_latency_figure_has_its_interval_and_its_method():
+    """150 requests a mode (recorded live): p50 and p90 with a 95% interval, p99 not estimated;
+    the method is written on the figure."""
+    table = json.loads((REC / "bookinfo-compare.json").read_text())
+    fig = latency_figure(table)
+    bars = [t for t in fig.axes[0].texts]
+    assert len(bars) == 3 * (len(table) - 1)
+    assert sum(t.get_text() == "needs n≥500" for t in bars) == len(table) - 1          # p99 of 150 requests
+    assert all("[" in t.get_text() and "]" in t.get_text() for t in bars if t.get_text() != "needs n≥500")
+    assert "bootstrap" in fig._supxlabel.get_text() and "p99: 500" in fig._supxlabel.get_text()
+    assert not overlapping_labels(fig)
+
+
+def test_the_comparison_table_shows_added_latency_with_intervals():
+    from meshlab.compare import format_table
+    table = json.loads((REC / "bookinfo-compare.json").read_text())
+    text = format_table(table)
+    p50 = next(line for line in text.splitlines() if line.startswith("added over none, p50"))
+    assert p50.count("[") == 3 and "needs n≥500" in next(
+        line for line in text.splitlines() if line.startswith("added over none, p99"))
+    assert "bootstrap" in text
 
 
 def test_cost_figure_has_proxies_memory_and_cpu_panels():
@@ -73,8 +161,9 @@ def test_topology_view_draws_nodes_pods_proxies_and_the_path():
         assert name in labels, name
     arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
     assert len(arrows) == len(path.hops) - 1                # every hop after the client has its arrow
-    assert sum(t.endswith(" ms") for t in labels) == len(arrows)
+    assert sorted(t for t in labels if t.isdigit()) == sorted(str(k) for k in range(1, len(arrows) + 1))
     assert {"hop reached over mTLS", "L4 hop (ztunnel)", "sidecar", "waypoint"} <= set(legend_labels(fig))
+    assert not overlapping_labels(fig) and not arrows_through_boxes(fig)    # an older record, too
 
 
 def test_topology_view_puts_a_sidecar_beside_every_pod_in_sidecar_mode():
