@@ -30,10 +30,11 @@ def outcome(answer: bytes, error: str | None = None) -> str:
     return "other"
 
 
-def send(ip: str, port: int, data: bytes, src: str | None = None, timeout: float = 5.0,
+def send(ip: str, port: int, data, src: str | None = None, timeout: float = 5.0,
          half_close: bool = True) -> tuple[bytes, str | None]:
-    """Connect (from ``src``), send ``data``, half-close, and read until the peer closes: what it
-    sent, and ``"reset"`` or ``"timeout"`` when that is how it ended."""
+    """Connect (from ``src``), send ``data`` (bytes, or a function of the connection's own
+    address that makes them: a PROXY header names it), half-close, and read until the peer
+    closes: what it sent, and ``"reset"`` or ``"timeout"`` when that is how it ended."""
     s = socket.socket()
     out = b""
     try:
@@ -41,7 +42,7 @@ def send(ip: str, port: int, data: bytes, src: str | None = None, timeout: float
         if src:
             s.bind((src, 0))
         s.connect((ip, port))
-        s.sendall(data)
+        s.sendall(data(s.getsockname()) if callable(data) else data)
         if half_close:
             s.shutdown(socket.SHUT_WR)
         while chunk := s.recv(65536):
@@ -130,6 +131,7 @@ def tls_after(ip: str, port: int, ctx: ssl.SSLContext, data: bytes, timeout: flo
         fd = t.fileno()
         try:
             os.write(fd, data)
+            sock.shutdown(socket.SHUT_WR)        # nothing more comes: a record cut short cannot wait for its rest
         except OSError:
             return "ok", "reset"
         out = b""
