@@ -48,3 +48,12 @@ def test_bench_startup_reports_time_memory_and_where_it_goes(capsys):
     assert {"app", "sidecar", "fork-server"} <= set(roles)
     assert roles["sidecar"]["processes"] == 2 and roles["sidecar"]["uss_mb_median"] > 0
     assert round(sum(r["pss_mb"] for r in roles.values())) == pytest.approx(med["pss_mb"], abs=2)
+
+
+def test_bench_fuzz_throws_a_bounded_number_of_inputs_at_every_listener_kind():
+    from meshlab.fuzzbench import KINDS, run_fuzz
+    out = run_fuzz(inputs=800, seconds=120, progress=False)
+    assert out["inputs"] <= 800 and set(out["inputs_by_kind"]) == set(KINDS)
+    assert out["crashes"] == 0 and all(out["served_at_the_end"].values())
+    assert sum(sum(o.values()) for o in out["outcomes"].values()) == out["inputs"]     # one outcome per input
+    assert set(out["rss_mb_after"]) == set(out["rss_mb_before"])

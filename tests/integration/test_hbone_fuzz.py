@@ -19,14 +19,14 @@ import sys
 import threading
 import time
 
-import hpack
 import pytest
 import uvloop
-from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame,
-                              SettingsFrame, WindowUpdateFrame)
+from hyperframe.frame import DataFrame, HeadersFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame
 from hypothesis import example, given, settings, strategies as st
 
 from meshlab.backends.state import Slot
+from meshlab.fuzzgen import DONE, HELLO, connect, h2_bad_frames, h2_opening, opening_wire, raw, strategy
+from meshlab.fuzzprobe import exchange
 from meshlab.identity import LabCA, client_context
 from meshlab.net import nghttp2
 from meshlab.net.cluster import HBONE_PORT, ClusterNet, PodAddr, ServiceAddr
@@ -35,9 +35,6 @@ from meshlab.proxy.waypoint import Waypoint
 from meshlab.proxy.ztunnel import Ztunnel
 
 ENGINES = ["nghttp2", "h2"]
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-HELLO = PREFACE + SettingsFrame(0).serialize() + SettingsFrame(0, flags=["ACK"]).serialize()
-DONE = PingFrame(0, opaque_data=b"fuzzdone").serialize()      # answered once all before it was read
 APP_PORT = 7000
 
 
@@ -319,76 +316,6 @@ def clean(ztunnel):
 
 # -- the peer --------------------------------------------------------------------------------------
 
-def raw(kind: int, flags: int, sid: int, payload: bytes = b"", length: int | None = None) -> bytes:
-    """A frame as bytes, anything allowed (its length need not be its payload's)."""
-    n = len(payload) if length is None else length
-    return struct.pack(">L", n)[1:] + bytes([kind, flags]) + struct.pack(">L", sid & 0xFFFFFFFF) + payload
-
-
-def connect(sid: int, authority: str, *extra: tuple[str, str], end_stream: bool = False) -> bytes:
-    f = HeadersFrame(sid, data=hpack.Encoder().encode([(":method", "CONNECT"), (":authority", authority), *extra]))
-    f.flags = {"END_HEADERS", *(["END_STREAM"] if end_stream else [])}
-    return f.serialize()
-
-
-def parse(wire: bytes) -> list[Frame]:
-    """The whole frames in ``wire`` (a partial last one is left out)."""
-    frames, view = [], memoryview(wire)
-    while len(view) >= 9:
-        f, n = Frame.parse_frame_header(view[:9])
-        if len(view) < 9 + n:
-            break
-        f.parse_body(view[9:9 + n])
-        frames.append(f)
-        view = view[9 + n:]
-    return frames
-
-
-class Answer:
-    """What the ztunnel sent back, and whether it closed the connection."""
-
-    def __init__(self, frames: list[Frame], closed: bool):
-        self.frames, self.closed = frames, closed
-
-    def goaway(self) -> GoAwayFrame | None:
-        return next((f for f in self.frames if isinstance(f, GoAwayFrame)), None)
-
-    def of(self, kind, sid: int) -> list[Frame]:
-        return [f for f in self.frames if isinstance(f, kind) and f.stream_id == sid]
-
-    @property
-    def pinged(self) -> bool:
-        return any(isinstance(f, PingFrame) and "ACK" in f.flags and f.opaque_data == b"fuzzdone" for f in self.frames)
-
-
-def exchange(t: ssl.SSLSocket, wire: bytes, idle: float = 0.3, closing: float = 3.0, until=None) -> Answer:
-    """Send ``wire``, then read until the ztunnel closes, has answered the closing PING (or
-    ``until(answer)``), or says nothing for ``idle`` seconds; after a GOAWAY, wait up to
-    ``closing`` seconds for it to close the connection."""
-    buf, closed = b"", False
-    try:
-        t.sendall(wire)
-    except (ConnectionError, ssl.SSLError):
-        pass
-    last = time.monotonic()
-    while True:
-        a = Answer(parse(buf), closed)
-        quiet = idle if a.goaway() is None else closing
-        if closed or a.pinged or (until is not None and until(a)) or time.monotonic() - last > quiet:
-            return a
-        t.settimeout(0.05)
-        try:
-            data = t.recv(65536)
-        except (socket.timeout, ssl.SSLWantReadError):
-            continue
-        except (ConnectionError, ssl.SSLError, OSError):
-            data = b""
-        if not data:
-            closed = True
-        else:
-            buf, last = buf + data, time.monotonic()
-
-
 def test_a_valid_client_is_served(clean):
     assert clean.in_loop(lambda: clean.z.stats()["h2_engine"]).startswith(clean.engine)
     assert clean.echo(b"x" * 100_000) == ("200", b"x" * 100_000)
@@ -481,49 +408,10 @@ def test_a_stream_ended_before_the_app_connection_is_up_still_ends(ztunnel):
 
 # -- Hypothesis: a peer that sends anything ----------------------------------------------------------
 
-SIDS = st.sampled_from([1, 3, 5] * 3 + [7, 0, 2, 99])
-CODES = st.sampled_from([0, 1, 3, 5, 8, 0xFFFFFFFF])
-
-
-def _opening():
-    """Up to three CONNECTs (streams 1, 3, 5), with odd headers now and then, some with bytes."""
-    header = st.sampled_from([("forwarded", 'for="127.0.0.9:4000"'), ("traceparent", "a-b-c-d"),
-                              ("baggage", "k8s.pod.name=x,="), ("x-extra", "\u00e9\u00e8"), ("te", "trailers")])
-    data = st.one_of(st.binary(max_size=32), st.just(b"GET / HTTP/1.1\r\nhost: web\r\n\r\n"))
-    one = st.tuples(st.integers(0, 5), st.lists(header, max_size=2), data)
-    return st.lists(one, max_size=3)
-
-
-def _bad():
-    return st.one_of(
-        st.builds(lambda s, d, f: ("DATA", raw(0, f, s, d)), SIDS, st.binary(max_size=64), st.sampled_from([0, 1, 8])),
-        st.builds(lambda s, n: ("WINDOW_UPDATE", raw(8, 0, s, struct.pack(">L", n))), SIDS,
-                  st.sampled_from([0, 1, 2**31 - 1, 2**32 - 1])),
-        st.builds(lambda s, c: ("RST_STREAM", raw(3, 0, s, struct.pack(">L", c))), SIDS, CODES),
-        st.builds(lambda s, a, f: ("HEADERS", raw(1, f, s, hpack.Encoder().encode([(":method", "CONNECT"),
-                                                                                   (":authority", a)]))),
-                  SIDS, st.sampled_from(["127.0.0.1:1", "x"]), st.sampled_from([4, 5, 0])),
-        st.builds(lambda s, b: ("HEADERS garbage", raw(1, 4, s, b)), SIDS, st.binary(max_size=24)),
-        st.builds(lambda s, b, f: ("CONTINUATION", raw(9, f, s, b)), SIDS, st.binary(max_size=24), st.sampled_from([0, 4])),
-        st.builds(lambda kv: ("SETTINGS", raw(4, 0, 0, b"".join(struct.pack(">HL", k, v) for k, v in kv))),
-                  st.lists(st.tuples(st.integers(0, 8), st.sampled_from([0, 1, 2, 16383, 2**24, 2**31, 2**32 - 1])),
-                           max_size=3)),
-        st.builds(lambda s, p: ("PRIORITY", raw(2, 0, s, struct.pack(">LB", p, 16))), SIDS, SIDS),
-        st.builds(lambda last, c: ("GOAWAY", raw(7, 0, 0, struct.pack(">LL", last, c))), SIDS, CODES),
-        st.builds(lambda t, f, s, d: (f"type {t}", raw(t, f, s, d)), st.integers(0, 255), st.integers(0, 255), SIDS,
-                  st.binary(max_size=32)),
-        st.builds(lambda t, s, n: ("wrong length", raw(t, 0, s, b"abc", n)), st.integers(0, 10), SIDS,
-                  st.sampled_from([0, 20, 16385, 2**24 - 1])),
-        st.builds(lambda d: ("garbage", d), st.binary(min_size=1, max_size=32)),
-        st.just(("PUSH_PROMISE", raw(5, 4, 1, struct.pack(">L", 2)))),
-        st.just(("DATA past the window", b"".join(raw(0, 0, 1, b"\0" * 16384) for _ in range(70)))),
-    )
-
-
 @capped(80)
 @example(opening=[(0, [], b"hi")], bad=[("WINDOW_UPDATE", raw(8, 0, 0, struct.pack(">L", 2**31 - 1)) * 2)],
          hang_up="close")
-@given(opening=_opening(), bad=st.lists(_bad(), min_size=1, max_size=6),
+@given(opening=strategy(h2_opening), bad=strategy(h2_bad_frames),
        hang_up=st.sampled_from(["close", "reset", "stay until answered"]))
 def test_any_frames_over_mtls_leave_the_ztunnel_serving(ztunnel, opening, bad, hang_up):
     """A peer with a lab certificate opens some CONNECTs, then sends anything (Hypothesis: bad
@@ -537,9 +425,7 @@ def test_any_frames_over_mtls_leave_the_ztunnel_serving(ztunnel, opening, bad, h
 def fuzz(proxy: ProxyInThread, opening, bad, hang_up: str) -> None:
     proxy.reported()
     names = proxy.authorities()
-    wire = HELLO + b"".join(connect(2 * i + 1, names[k], *extra) + (DataFrame(2 * i + 1, data=d).serialize() if d
-                                                                     else b"")
-                            for i, (k, extra, d) in enumerate(opening))
+    wire = opening_wire(opening, names)
     with proxy.dial() as t:
         if hang_up == "reset":
             t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -564,7 +450,7 @@ def test_a_request_through_the_waypoint_is_served(waypoint):
 
 
 @capped(50)
-@given(opening=_opening(), bad=st.lists(_bad(), min_size=1, max_size=6),
+@given(opening=strategy(h2_opening), bad=strategy(h2_bad_frames),
        hang_up=st.sampled_from(["close", "reset", "stay until answered"]))
 def test_any_frames_over_mtls_leave_the_waypoint_serving(waypoint, opening, bad, hang_up):
     """The same peer, at a waypoint: CONNECTs to a service, HTTP (or not) inside them, then

@@ -7,22 +7,16 @@ connection (never a 5xx of its own making, never a crash), and the next good req
 import socket
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
 
 from meshlab import Lab
+from meshlab.fuzzgen import http_request, proxy_header, strategy
 from meshlab.net import proxyproto
 
 pytestmark = pytest.mark.integration
 
-METHODS = st.sampled_from([b"GET", b"POST", b"HEAD", b"CONNECT", b"G\x00T", b"", b"GET GET"])
-TOKENS = st.binary(max_size=40) | st.sampled_from([b"\r\n", b"\r\n\r\n", b":", b" ", b"\x00", b"\xff" * 8,
-                                                     b"Content-Length: -1", b"Transfer-Encoding: chunked",
-                                                     b"Content-Length: 99999999999999999999", b"Host:"])
-HTTP = st.builds(lambda m, parts, tail: m + b" /" + b"".join(parts) + tail, METHODS,
-                 st.lists(TOKENS, max_size=12), st.sampled_from([b"", b"\r\n\r\n", b" HTTP/1.1\r\n\r\n"]))
-PROXY_HEADER = st.one_of(st.binary(max_size=40), st.builds(lambda good, cut: good[:cut], st.just(
-    proxyproto.encode("127.0.0.1", 1, "127.0.0.1", 2)), st.integers(0, 27)),
-    st.builds(lambda b: proxyproto.SIGNATURE + b, st.binary(min_size=4, max_size=20)))
+HTTP = strategy(http_request)
+PROXY_HEADER = strategy(proxy_header)
 
 
 @pytest.fixture(scope="module", params=["sidecar", "ambient"])
