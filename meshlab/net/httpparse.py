@@ -353,7 +353,11 @@ class MessageReader:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
             if not self.plain_upgrades:
-                raise HttpError(501, "upgrade and CONNECT are not supported on this listener", self._take()) from None
+                # the upgrade request is the last one the parser completed: it is the refused one,
+                # not a request owed an answer before the 501 (a proxy that forwarded it would
+                # get its answer and then the 501 on one connection, and pool that connection)
+                raise HttpError(501, "upgrade and CONNECT are not supported on this listener",
+                                self._take()[:-1]) from None
             upgraded = e.args[0]
         except httptools.HttpParserError as e:
             # (a callback's HttpError is recorded, not read from e.__context__: Python replaces

@@ -45,6 +45,14 @@ class Exchanged:
     reused: bool
 
 
+def _unsolicited(reader: asyncio.StreamReader) -> bool:
+    """An idle kept-alive connection holds bytes no request asked for (a second response to one
+    request): the pool closes it rather than hand those bytes to the next request as its answer.
+    (StreamReader has no public peek; ``_buffer`` is CPython's buffer of bytes read and not yet
+    consumed.)"""
+    return bool(getattr(reader, "_buffer", b""))
+
+
 class UpstreamPool:
     def __init__(self, source_ip: str | None, tls: ssl.SSLContext | None = None, connect_timeout: float = 10.0):
         self.source_ip, self.tls, self.connect_timeout = source_ip, tls, connect_timeout
@@ -77,8 +85,8 @@ class UpstreamPool:
         idle = self._idle[key]
         while idle:
             c = idle.pop()
-            if c.writer.is_closing() or c.reader.at_eof():
-                c.writer.close()
+            if c.writer.is_closing() or c.reader.at_eof() or _unsolicited(c.reader):
+                c.writer.close()              # closed, or it sent bytes no request asked for
                 continue
             if on_ready:
                 on_ready()
@@ -102,8 +110,10 @@ class UpstreamPool:
             await c.writer.drain()
             while True:
                 chunk = await c.reader.read(_READ)
-                resp = final_response(rd.feed(chunk) if chunk else rd.eof())
+                msgs = rd.feed(chunk) if chunk else rd.eof()
+                resp = final_response(msgs)
                 if resp is not None:
+                    extra = msgs[msgs.index(resp) + 1:] or rd.in_message
                     break
                 if not chunk:
                     when = "in the middle of its response" if rd.headers_complete else "before responding"
@@ -118,7 +128,7 @@ class UpstreamPool:
         except BaseException:
             c.writer.close()                 # cancelled (a timeout): this connection is spoiled
             raise
-        if rd.keep_alive and keep:
+        if rd.keep_alive and keep and not extra:
             idle.append(c)
         else:
             c.writer.close()

@@ -91,6 +91,34 @@ def test_the_capture_port_survives_bad_http_after_a_good_proxy_header(lab, http)
     _still_serves(lab)
 
 
+@pytest.mark.parametrize("upgrade", [b"CONNECT /\r\n\r\n:36\xfd garbage HTTP/1.1\r\n\r\n",
+                                     b"GET / HTTP/1.1\r\nHost: httpbin\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"])
+def test_an_upgrade_through_the_capture_port_is_refused_and_the_next_call_gets_its_own_answer(lab, upgrade):
+    """Found by the fuzzer: 'CONNECT /' (no version) was forwarded by the client's sidecar; the
+    server's sidecar answered it (the app's 400) and then its own 501 on the same pooled
+    connection, and the next good call read that 501 as its answer. A proxy refuses an upgrade or
+    CONNECT itself (501, nothing forwarded) and never pools a connection that answered twice."""
+    client = lab.net.pod("client-0")
+    vip = lab.net.resolve("httpbin", "default")
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((client.ip, 0))
+    try:
+        s.connect((client.ip, 15001))
+        src = s.getsockname()
+        s.sendall(proxyproto.encode(src[0], src[1], vip, 8000) + upgrade)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    finally:
+        s.close()
+    if lab.mode == "sidecar":                        # a ztunnel carries bytes: the app answers
+        assert out.startswith(b"HTTP/1.1 501") and out.count(b"HTTP/1.1 ") == 1, out[:300]
+    for _ in range(5):
+        _still_serves(lab)
+
+
 @FUZZ
 @given(http=HTTP)
 def test_the_inbound_port_survives_bad_http(lab, http):

@@ -194,11 +194,24 @@ def test_an_upgrade_request_is_plain_for_an_origin_server_and_refused_by_a_proxy
     assert [r.target for r in MessageReader("request", plain_upgrades=True).feed(raw)] == ["/", "/next"]
     with pytest.raises(HttpError) as e:
         MessageReader("request").feed(raw)
-    assert e.value.status == 501
+    assert e.value.status == 501 and e.value.messages == []
     with_body = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nhi"
     with pytest.raises(HttpError) as e:
         MessageReader("request", plain_upgrades=True).feed(with_body)
     assert e.value.status == 501 and "body" in str(e.value)
+
+
+@pytest.mark.parametrize("upgrade", [b"CONNECT /\r\n\r\n", b"CONNECT x:1 HTTP/1.1\r\nHost: x:1\r\n\r\n",
+                                     b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"])
+def test_a_proxy_refuses_the_upgrade_request_itself_and_answers_those_before_it(upgrade):
+    """The 501 is the answer to the upgrade or CONNECT request: it is not among the messages owed
+    an answer (a proxy that forwarded it got the app's answer, then its upstream's 501, on one
+    connection it kept alive: the next request there read that 501 as its own)."""
+    before = b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+    with pytest.raises(HttpError) as e:
+        MessageReader("request").feed(before + upgrade + b"garbage after")
+    assert e.value.status == 501
+    assert [r.target for r in e.value.messages] == ["/first"]
 
 
 def test_a_request_pipelined_after_an_upgrade_is_checked_like_any_other():

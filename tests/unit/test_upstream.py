@@ -63,3 +63,46 @@ def test_a_response_the_proxy_cannot_read_is_a_protocol_error(answer, said):
     with pytest.raises(UpstreamFailure) as e:
         asyncio.run(_exchange_with(answer))
     assert e.value.kind == "protocol-error" and said in str(e.value)
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["in one write", "a moment later"])
+def test_a_second_response_to_one_request_is_never_the_next_requests_answer(together):
+    """An upstream that answers one request twice (a 400 and then a 501 for bytes it read on):
+    the pool does not keep that connection for the next request, which gets its own answer."""
+    first = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
+    extra = b"HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\n\r\n"
+    ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    served = []
+
+    async def serve(r, w):
+        try:
+            while await r.read(65536):
+                served.append(1)
+                if len(served) == 1:
+                    w.write(first + extra if together else first)
+                    await w.drain()
+                    if not together:
+                        await asyncio.sleep(0.05)
+                        w.write(extra)
+                else:
+                    w.write(ok)
+                await w.drain()
+        except ConnectionError:
+            pass
+
+    async def main():
+        srv = await asyncio.start_server(serve, sock=listener("127.0.0.1", 0))
+        port = srv.sockets[0].getsockname()[1]
+        pool = UpstreamPool(None)
+        try:
+            a = await pool.exchange("127.0.0.1", port, REQUEST)
+            await asyncio.sleep(0.2)                 # the extra bytes have arrived while idle
+            b = await pool.exchange("127.0.0.1", port, REQUEST)
+            return a, b
+        finally:
+            pool.close()
+            srv.close()
+
+    a, b = asyncio.run(main())
+    assert a.response.status == 400
+    assert b.response.status == 200 and not b.reused
