@@ -66,6 +66,28 @@ def shown_interval(h: Hop, request: Hop) -> tuple[float, float, str | None]:
     return start, end, note
 
 
+def _room_for_notes(fig: Figure, ax, notes: list, least: float) -> float:
+    """The x limit at which every note, written after its bar's end, ends inside the axes (so the
+    figure keeps its width: a note past the axes widened the saved image beyond a notebook's
+    output area, which cut it off)."""
+    for t in notes:
+        t.set_in_layout(False)              # else the layout shrinks the axes to make room for them
+    limit = least
+    for _ in range(3):                      # the layout moves the axes once the limit changes: settle
+        ax.set_xlim(0, limit)
+        fig.draw_without_rendering()        # lay out: the axes' width and each note's, in pixels
+        width = ax.get_window_extent().width
+        need = least
+        for t in notes:
+            w = t.get_window_extent().width * 1.03
+            if w < width * 0.9:             # a note wider than most of the axes cannot fit: let it be
+                need = max(need, t.get_position()[0] * width / (width - w))
+        if need <= limit:
+            break
+        limit = need
+    return limit
+
+
 def path_figure(path: Path, title: str | None = None) -> Figure:
     """A waterfall of one request: a bar per hop over time (ms from the first byte the client
     sent), indented by depth; L4 hops hatched; hops reached over mutual TLS outlined in black and
@@ -77,8 +99,9 @@ def path_figure(path: Path, title: str | None = None) -> Figure:
     the connection was open (see :func:`shown_interval`)."""
     hops = path.hops
     t0 = hops[0].start if hops else 0.0
-    fig = Figure(figsize=(10, 0.42 * len(hops) + 1.6), layout="constrained")
+    fig = Figure(figsize=(9, 0.42 * len(hops) + 1.6), layout="constrained")
     ax = fig.add_subplot()
+    notes = []
     for i, h in enumerate(hops):
         y = len(hops) - 1 - i
         start, end, about = shown_interval(h, hops[0])
@@ -99,10 +122,10 @@ def path_figure(path: Path, title: str | None = None) -> Figure:
             note += f", {h.status}"
         elif h.error:
             note += f", {h.error if len(h.error) <= 60 else h.error[:57] + '...'}"   # long RBAC reasons
-        ax.text((end - t0) * 1000, y, "  " + note, va="center", fontsize=7)
+        notes.append(ax.text((end - t0) * 1000, y, "  " + note, va="center", fontsize=7))
     ax.set_yticks([])
     ax.set_xlabel("time since the client started the request (ms, measured)")
-    ax.set_xlim(0, (hops[0].ms if hops else 1) * 1.6)
+    ax.set_xlim(0, _room_for_notes(fig, ax, notes, (hops[0].ms if hops else 1) * 1.15))
     roles = sorted({h.role for h in hops}, key=list(COLORS).index)
     handles = [Patch(color=COLORS[r], label=r) for r in roles]
     handles += [Patch(facecolor="white", edgecolor="black", hatch=L4_HATCH,

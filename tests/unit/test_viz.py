@@ -97,6 +97,25 @@ def test_the_topology_map_keeps_labels_apart_and_arrows_off_other_boxes(mode):
         assert "connection open" in key
 
 
+@pytest.mark.parametrize("mode", list(BY_MODE))
+def test_every_waterfall_note_ends_inside_the_plot_so_the_image_keeps_its_width(mode):
+    """Each hop's note (its time, connection, identity) is written after its bar: it must end
+    inside the axes. A note past them widened the image beyond its figure size (1,030 px for a
+    10-inch figure), wider than JupyterLab's output area, which cut the identity off."""
+    import io
+
+    from IPython.core.pylabtools import print_figure
+    from PIL import Image
+    fig = path_figure(Path.from_record(BY_MODE[mode]))
+    png = print_figure(fig, "png", bbox_inches="tight")    # as Jupyter's inline display saves it
+    ax = fig.axes[0]
+    right = ax.get_window_extent().x1
+    notes = [t for t in ax.texts if " ms" in t.get_text() and t.get_transform() == ax.transData]
+    assert len(notes) == len(Path.from_record(BY_MODE[mode]).hops)
+    assert all(t.get_window_extent().x1 <= right + 0.5 for t in notes), [t.get_text() for t in notes]
+    assert Image.open(io.BytesIO(png)).size[0] <= fig.get_size_inches()[0] * fig.dpi + 20
+
+
 def test_latency_figure_shows_three_quantiles_per_mode_with_counts():
     table = json.loads((REC / "minimal-compare.json").read_text())
     fig = latency_figure(table)
