@@ -371,7 +371,12 @@ class ControlPanel(w.VBox):
                              + f" · p50 {lat['p50']:.2f} ms · p90 {lat['p90']:.2f} ms · p99 {lat['p99']:.2f} ms"
                              f" · mode {self.lab.mode}")
         self.last_result = res
-        self.runs = (self.runs + [{"label": self._change, "latencies_ms": res.latencies_ms(),
+        # each run is named by the data plane it measured, and what changed before it, if anything
+        state = self.lab.mode
+        if getattr(self.lab, "waypoint_of", None):
+            state += " + waypoint"
+        label = state if self._change in ("no change", "as it was") else f"{state}, after {self._change}"
+        self.runs = (self.runs + [{"label": label, "latencies_ms": res.latencies_ms(),
                                    "ok": s["requests"]["ok"], "sent": s["requests"]["sent"]}])[-MAX_RUNS:]
         self._change = "no change"
         self.runs_figure = runs_figure(self.runs)

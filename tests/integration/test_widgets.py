@@ -64,7 +64,7 @@ def test_an_abort_fault_is_a_virtual_service_and_its_503s_are_measured(panel):
     assert "kind: VirtualService" in panel.yaml.value and "virtualservice/server -n default created" in panel.yaml.value
     codes = panel.last_result.by_status()
     assert set(codes) <= {"200", "503"} and codes.get("503", 0) > 0 and codes.get("200", 0) > 0
-    assert panel.runs[-1]["label"] == "server: abort 503 on 50%" and panel.runs[-1]["ok"] == codes.get("200", 0)
+    assert panel.runs[-1]["label"] == "sidecar, after server: abort 503 on 50%" and panel.runs[-1]["ok"] == codes.get("200", 0)
 
     panel.abort_percent.value = 0                        # back to Istio's defaults: the object goes
     assert [o for o in panel.lab.policies() if o.kind == "VirtualService"] == []
@@ -72,7 +72,7 @@ def test_an_abort_fault_is_a_virtual_service_and_its_503s_are_measured(panel):
     assert panel.last_result.by_status() == {"200": 40}
     assert len(panel.runs) == 3 and panel.runs_figure is not None
     legend = [t.get_text() for t in panel.runs_figure.axes[0].get_legend().get_texts()]
-    assert len(legend) == 3 and legend[-1].startswith("server: Istio's defaults")
+    assert len(legend) == 3 and legend[-1].startswith("sidecar, after server: Istio's defaults")
 
 
 def test_a_fault_switches_off_the_routes_timeout_as_in_istio(panel):
@@ -217,3 +217,16 @@ def test_the_panels_labels_say_what_the_defaults_are(panel):
     panel.auto_send.value = False
     panel.attempts.value = 2
     assert panel.route_settings().attempts == 2
+
+
+def test_each_run_on_the_plot_names_the_data_plane_it_measured(panel):
+    """The runs plot's legend names each run's mode (and waypoint), and what changed before it:
+    'no change' alone did not say which data plane a run measured."""
+    panel.requests.value = 20
+    panel.mode.value = "sidecar"
+    panel._on_send()
+    panel.mode.value = "ambient"
+    panel._on_send()
+    labels = [r["label"] for r in panel.runs]
+    assert labels[-4:] == ["sidecar, after mode sidecar", "sidecar", "ambient, after mode ambient", "ambient"], labels
+
