@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 
 MAX_REQUESTS = 100_000
 MAX_DURATION = 600.0
-MAX_CONCURRENCY = 256
+MAX_CONCURRENCY = 512
 
 
 def _is_int(x) -> bool:

@@ -43,8 +43,26 @@ def abort_with_reset(writer) -> None:
 # arena each, ~0.5 MB of private memory) in every process that does it, to look up an IP address.
 # The lab only ever listens on and connects to IP addresses, so it makes its sockets itself.
 
-def listener(ip: str, port: int, backlog: int = 512) -> socket.socket:
-    """A listening, non-blocking TCP socket on ``ip:port`` (for ``asyncio.start_server(sock=...)``)."""
+def _somaxconn() -> int:
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4096                     # Linux's default since 5.4
+
+
+#: How many connections a listener's accept queue holds: ``net.core.somaxconn``, as Envoy's
+#: listeners use on Linux (``tcp_backlog_size`` unset). ``loop.create_server(sock=...)`` and
+#: ``asyncio.start_server(sock=...)`` listen again with their own ``backlog`` (100 unless given):
+#: pass this. A queue of 100 overflowed when 500 connections arrived at once: SYN cookies whose
+#: ACK found the queue still full, and the client saw resets.
+BACKLOG = _somaxconn()
+
+
+def listener(ip: str, port: int, backlog: int | None = None) -> socket.socket:
+    """A listening, non-blocking TCP socket on ``ip:port`` (for ``asyncio.start_server(sock=...,
+    backlog=BACKLOG)``)."""
+    backlog = BACKLOG if backlog is None else backlog
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

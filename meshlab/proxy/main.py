@@ -28,6 +28,7 @@ async def setup(spec: dict, ch: control.Channel):
     else:
         raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel, waypoint")
     proxy.set_policies([PolicyObject.from_record(r) for r in spec.get("policies", [])])
+    raise_file_limit()
     capture.become_proxy_user(role, net)
     admin_ip = net.nodes[spec["node"]] if role == "ztunnel" else net.pod(spec["pod"]).ip
     try:
@@ -63,6 +64,20 @@ async def setup(spec: dict, ch: control.Channel):
         return proxy.stats()
 
     return {"spans": spans, "net": net_update, "stats": stats, "policy": policy}, on_stop
+
+
+def raise_file_limit() -> int:
+    """Raise this proxy's soft ``RLIMIT_NOFILE`` to the hard limit, as Istio's pilot-agent does for
+    Envoy (``raiseFileLimits`` in istio/istio's pilot-agent): a proxy holds two descriptors per
+    proxied connection, so a 1024 soft limit would stop a sidecar near 500 connections."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+    return hard
 
 
 _libc = []

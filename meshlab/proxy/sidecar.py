@@ -74,7 +74,8 @@ class Sidecar(L7Router):
         descriptors it keeps working but drops what waits (libuv's "EMFILE trick": the app sees a
         reset) instead of keeping it in the backlog."""
         ip = capture.listen_ip(self.pod, self.net)
-        self.servers.append(await asyncio.start_server(self._outbound, sock=tcp.listener(ip, OUTBOUND_PORT)))
+        self.servers.append(await asyncio.start_server(self._outbound, sock=tcp.listener(ip, OUTBOUND_PORT),
+                                                           backlog=tcp.BACKLOG))
         # HBONE to this pod (from a ztunnel, or a waypoint): each CONNECT for this pod's IP is
         # served like any inbound connection, with the tunnel's peer identity
         self.servers.append(await hbone.serve(self.pod.ip, HBONE_PORT, self.hbone_server_tls, self._hbone_stream,

@@ -34,7 +34,7 @@ import ssl
 from ..identity import client_context, server_context, spiffe_id
 from ..net import capture, proxyproto
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
-from ..net.tcp import abort_with_reset, listener
+from ..net.tcp import BACKLOG, abort_with_reset, listener
 from ..trace import Span, new_span_id, new_trace_id, now, span_dict
 from . import hbone
 from .hbone import Stream, TunnelError, TunnelPool, forwarded_for, header, unique
@@ -93,12 +93,13 @@ class Ztunnel:
             cert, key = self.certs[ident]
             tls = server_context(cert, key, self.root, alpn=["h2"])
             servers = self.started[p.name] = []      # filled as they open: a failed bind loses none
-            servers.append(await loop.create_server(lambda p=p: Outbound(self, p), sock=listener(p.ip, OUTBOUND_PORT)))
+            servers.append(await loop.create_server(lambda p=p: Outbound(self, p), sock=listener(p.ip, OUTBOUND_PORT),
+                                                    backlog=BACKLOG))
             servers.append(await hbone.serve(p.ip, HBONE_PORT, tls, lambda s, peer_id, p=p: self.deliver(p, s, peer_id),
                                              name=self.name))
             for port in p.ports:        # plaintext to the pod's own ports (15006's job in a real pod)
                 servers.append(await loop.create_server(lambda p=p, port=port: PlaintextIn(self, p, port),
-                                                        sock=listener(p.ip, port)))
+                                                        sock=listener(p.ip, port), backlog=BACKLOG))
 
     def stats(self) -> dict:
         """The HBONE connection pool: one entry per connection, keyed (source identity,

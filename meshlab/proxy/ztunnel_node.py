@@ -31,7 +31,7 @@ from ..identity import server_context, spiffe_id
 from ..net import capture
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, PodAddr
 from ..net import tcp
-from ..net.tcp import listener
+from ..net.tcp import BACKLOG, listener
 from .hbone import Tunnel
 from .ztunnel import Outbound, PlaintextIn, Ztunnel
 
@@ -50,9 +50,10 @@ class NodeZtunnel(Ztunnel):
             return
         loop = self.loop = asyncio.get_running_loop()
         servers = self.started["*node*"] = []
-        servers.append(await loop.create_server(lambda: Outbound(self, None), sock=listener("0.0.0.0", OUTBOUND_PORT)))
+        servers.append(await loop.create_server(lambda: Outbound(self, None), sock=listener("0.0.0.0", OUTBOUND_PORT),
+                                                backlog=BACKLOG))
         servers.append(await loop.create_server(lambda: PlaintextIn(self, None, None),
-                                                sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT)))
+                                                sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT), backlog=BACKLOG))
         # HBONE: the raw socket first (its original destination says which pod's certificate to
         # present), accepted by the lab's Listener, which outlasts running out of descriptors
         servers.append(tcp.Listener(listener("0.0.0.0", HBONE_PORT),
