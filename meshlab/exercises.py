@@ -1,0 +1,308 @@
+"""Exercises that can fail (issue 16): predictions that stand once checked, tasks verified against
+the running lab, and a progress file an instructor can grade from.
+
+A check returns a :class:`Result`, which a notebook shows as the cell's value (✔, ✘ or …, then
+why).
+
+- :func:`check` compares a prediction with what the lab measured. The first answered check of a
+  question *reveals* it: from then on that first prediction stands, and a changed one is refused
+  (typing the measured value after seeing it does not make a prediction right).
+- A :class:`Task` states a goal and gives a skeleton (Istio YAML with ``___`` blanks); its
+  :meth:`Task.check` applies the learner's answer to the running lab and ``verify``-s the lab:
+  the objects in force and traffic it sends and measures (which pods served, who was refused).
+  It returns a :class:`Result` that names what is wrong — never a traceback — and a blank or
+  wrong answer fails.
+- Every check is appended to a JSON-lines progress file (``meshlab-progress.jsonl`` beside the
+  notebook, or ``$MESHLAB_PROGRESS``): question or task, answer, pass/fail, message, time,
+  notebook, learner (``$MESHLAB_LEARNER``, else JupyterHub's ``$JUPYTERHUB_USER``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+BLANK = "___"
+PROGRESS_FILE = "meshlab-progress.jsonl"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check's outcome. ``passed`` is None when nothing was answered yet."""
+    item: str
+    passed: bool | None
+    message: str
+
+    def __str__(self) -> str:
+        mark = {True: "✔", False: "✘", None: "…"}[self.passed]
+        return f"{mark} {self.item}: {self.message}"
+
+    __repr__ = __str__
+
+    def __bool__(self) -> bool:
+        return bool(self.passed)
+
+
+class Progress:
+    """The JSON-lines record of one learner's checks in one notebook (appended, never rewritten:
+    a crash loses at most the line being written)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, notebook: str = "notebook",
+                 learner: str | None = None):
+        self.path = Path(path or os.environ.get("MESHLAB_PROGRESS") or PROGRESS_FILE)
+        self.notebook = notebook
+        self.learner = learner if learner is not None else (os.environ.get("MESHLAB_LEARNER")
+                                                            or os.environ.get("JUPYTERHUB_USER"))
+
+    def record(self, kind: str, result: Result, answer=None, **extra) -> dict:
+        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notebook": self.notebook, "learner": self.learner,
+               "kind": kind, "item": result.item, "answer": _jsonable(answer), "passed": result.passed,
+               "message": result.message, **extra}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        return rec
+
+    def records(self) -> list[dict]:
+        """This learner's records for this notebook, oldest first (lines that do not parse — a
+        line cut by a crash — are skipped)."""
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and rec.get("notebook") == self.notebook and rec.get("learner") == self.learner:
+                out.append(rec)
+        return out
+
+
+def _jsonable(x):
+    try:
+        json.dumps(x)
+        return x
+    except (TypeError, ValueError):
+        return repr(x)
+
+
+class Session:
+    """One learner's exercises in one notebook: the predictions that stand, and the record."""
+
+    def __init__(self, notebook: str = "notebook", *, learner: str | None = None,
+                 path: str | os.PathLike | None = None):
+        self.progress = Progress(path, notebook=notebook, learner=learner)
+        # a question's first answered check stands, across kernel restarts: read back from the file
+        self.standing: dict[str, object] = {}
+        for rec in self.progress.records():
+            if rec["kind"] == "prediction" and rec["passed"] is not None:
+                self.standing.setdefault(rec["item"], rec["answer"])
+
+    def check(self, answer, measured, why: str, ok: Callable | None = None, *, question: str) -> Result:
+        """Your prediction ``answer`` for ``question`` against what the lab ``measured``: ✔ or ✘, then
+        ``why``. ``ok(answer)`` decides when equality is not the test. A None answer is "not answered
+        yet" (and reveals nothing); once answered, that first answer stands."""
+        if answer is None:
+            return Result(question, None, "not answered yet: put your prediction in the cell above the run, "
+                                          "run it, then this cell")
+        refused = ""
+        if question in self.standing and _jsonable(answer) != self.standing[question]:
+            first = self.standing[question]
+            refused = (f"refused: you changed your prediction ({answer!r}) after seeing the measurement; your "
+                       f"first prediction stands. ")
+            self.progress.record("prediction-changed", Result(question, False, refused.strip()), answer)
+            answer = first
+        try:
+            right = bool(ok(answer)) if ok else answer == measured
+        except (TypeError, ValueError, KeyError, AttributeError):
+            res = Result(question, False, refused + f"cannot compare {answer!r} with what was measured "
+                                                    f"({measured!r}): see the kind of answer asked for")
+        else:
+            res = Result(question, right, refused + ("right" if right else "not quite")
+                         + f" (you said {answer!r}; measured: {measured!r})\n{why}")
+        self.standing.setdefault(question, _jsonable(answer))
+        self.progress.record("prediction", res, answer, measured=_jsonable(measured))
+        return res
+
+    def task(self, task: "Task", lab, answer) -> Result:
+        """:meth:`Task.check`, recorded (an attempt with no answer yet is not)."""
+        res = task.check(lab, answer)
+        if answer is not None:
+            self.progress.record("task", res, answer)
+        return res
+
+
+_session: Session | None = None
+
+
+def session(notebook: str | None = None, **kw) -> Session:
+    """The notebook's session: ``session('02-waypoints')`` at the top of a notebook names it (and
+    ``learner=``, ``path=`` may be given); ``session()`` returns the current one."""
+    global _session
+    if notebook is not None or kw or _session is None:
+        _session = Session(notebook or os.environ.get("MESHLAB_NOTEBOOK", "notebook"), **kw)
+    return _session
+
+
+def check(answer, measured, why: str, ok: Callable | None = None, *, question: str) -> Result:
+    """:meth:`Session.check` on the current :func:`session`."""
+    return session().check(answer, measured, why, ok, question=question)
+
+
+# -- tasks -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Task:
+    """A goal, a skeleton to complete, and ``verify(lab)`` → :class:`Result` on the running lab.
+    ``setup(lab)`` (optional) puts in force what the task starts from."""
+    name: str
+    goal: str
+    skeleton: str
+    verify: Callable[[object], Result] = field(repr=False)
+    setup: Callable[[object], None] | None = field(default=None, repr=False)
+
+    def check(self, lab, answer: str | None) -> Result:
+        """Apply ``answer`` (Istio YAML) to ``lab`` and verify the lab. Never raises for the
+        learner's mistakes: a blank, YAML the lab refuses, or a lab that does the wrong thing is a
+        failed Result saying what is wrong."""
+        from .errors import MeshlabError
+        if answer is None or not str(answer).strip():
+            return Result(self.name, False, "not answered: complete the skeleton, put it in `answer`, and run "
+                                            "this cell again")
+        if BLANK in str(answer):
+            n = str(answer).count(BLANK)
+            return Result(self.name, False, f"{n} blank{'s' if n > 1 else ''} ({BLANK}) still to fill in")
+        if not getattr(lab, "running", False):
+            return Result(self.name, False, "the lab is not running: start it (run the cell that starts it), "
+                                            "then check again")
+        try:
+            lab.apply(answer)
+        except MeshlabError as e:
+            return Result(self.name, False, f"the lab refused your YAML: {e}")
+        try:
+            return self.verify(lab)
+        except MeshlabError as e:
+            return Result(self.name, False, f"the lab could not run the check: {e}")
+
+
+# -- what tasks measure ----------------------------------------------------------------------------
+
+PAGE = "http://productpage:9080/productpage"
+
+
+def served_by(res, service: str = "reviews") -> dict[str, int]:
+    """How many requests of a load each version of ``service`` served (``reviews-v2``), read off
+    each request's path; ``none`` where no pod of it served (or no path was recorded)."""
+    def version(path) -> str:
+        for h in path.hops if path else ():
+            if h.role == "app" and h.name.startswith(service + "-"):
+                return h.name.rsplit("-", 1)[0]
+        return "none"
+    counts = Counter(version(res.paths.get(o.get("trace_id"))) for o in res.outcomes)
+    return dict(sorted(counts.items()))
+
+
+def _fails(item: str, problems: list[str], passed_message: str) -> Result:
+    return Result(item, not problems, "; ".join(problems) if problems else passed_message)
+
+
+def _waypoint_hint(lab, service: str) -> str:
+    if lab.mode == "ambient" and not any(s == service for (_, s) in lab.waypoint_of):
+        return (f" In ambient mode no L7 rule for {service} applies until a waypoint carries its traffic "
+                "(ztunnel never parses HTTP): give it one.")
+    return ""
+
+
+def _verify_jason(lab, n: int = 20) -> Result:
+    item = "jason-to-reviews-v2"
+    jason = lab.load("client", PAGE, requests=n, headers={"cookie": "user=jason"}, progress=False)
+    others = lab.load("client", PAGE, requests=n, progress=False)
+    j, o = served_by(jason), served_by(others)
+    problems = []
+    if j.get("reviews-v2", 0) != n:
+        problems.append(f"reviews-v2 served {j.get('reviews-v2', 0)} of {n} pages for jason; expected all {n} "
+                        f"(served: {j})")
+    if o.get("reviews-v1", 0) != n:
+        problems.append(f"reviews-v1 served {o.get('reviews-v1', 0)} of {n} pages for everyone else; expected all "
+                        f"{n} (served: {o})")
+    if problems:
+        problems[-1] += _waypoint_hint(lab, "reviews")
+    return _fails(item, problems, f"jason's {n} pages all came from reviews-v2, everyone else's {n} from reviews-v1")
+
+
+JASON_TO_V2 = Task(
+    name="jason-to-reviews-v2",
+    goal="Send user jason to reviews v2 and everyone else to reviews v1 (Istio's request-routing task).",
+    skeleton="""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - headers:
+        ___: {exact: ___}
+    route:
+    - destination: {host: reviews, subset: ___}
+  - route:
+    - destination: {host: reviews, subset: ___}
+""",
+    verify=_verify_jason)
+
+
+def _verify_only_productpage(lab, n: int = 10) -> Result:
+    item = "only-productpage-reaches-reviews"
+    pages = lab.load("client", PAGE, requests=n, progress=False)
+    s = pages.summary()["requests"]
+    broken = pages.partial_failures()
+    problems = []
+    if s["ok"] != n or broken:
+        problems.append(f"productpage's pages lost their reviews: {s['ok']} of {n} pages were 200, "
+                        f"{sum(broken.values())} said a service failed ({', '.join(broken) or 'none'}); "
+                        "productpage must still reach reviews")
+        if lab.mode == "ambient" and any(s == "reviews" for (_, s) in lab.waypoint_of):
+            problems[-1] += (". Behind a waypoint, reviews' ztunnel sees the *waypoint's* identity, not "
+                             "productpage's: bind the policy to the waypoint (targetRefs: the reviews Service)")
+    direct = lab.request("client", "http://reviews:9080/reviews/0", timeout=5)
+    if direct.status is not None and direct.status < 400:
+        problems.append(f"the client pod (identity curl) reached reviews directly ({direct.status}); expected it "
+                        "to be refused")
+    return _fails(item, problems, f"{n} of {n} pages had their reviews, and the client's direct call was refused "
+                                  f"({direct.status or direct.error})")
+
+
+ONLY_PRODUCTPAGE = Task(
+    name="only-productpage-reaches-reviews",
+    goal="Allow only productpage (service account bookinfo-productpage) to call reviews: the client pod's "
+         "direct calls to reviews are refused, the product page keeps its reviews.",
+    skeleton="""\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-callers}
+spec:
+  selector:
+    matchLabels: {app: reviews}
+  action: ___
+  rules:
+  - from:
+    - source:
+        principals: [___]
+""",
+    verify=_verify_only_productpage)
+
+TASKS = {t.name: t for t in (JASON_TO_V2, ONLY_PRODUCTPAGE)}

@@ -1,0 +1,116 @@
+"""meshlab.exercises without a lab: predictions that stand once checked, the progress file, and
+what a task says about a blank or refused answer (issue 16)."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshlab import exercises
+from meshlab.errors import PolicyError
+from meshlab.exercises import Result, Session, Task
+
+
+@pytest.fixture
+def sess(tmp_path):
+    return Session("02-waypoints", learner="ada", path=tmp_path / "progress.jsonl")
+
+
+def test_an_unanswered_prediction_reveals_nothing_and_records_nothing(sess):
+    res = sess.check(None, 3, "why", question="q1")
+    assert res.passed is None and "not answered" in res.message
+    assert sess.progress.records() == []
+    assert sess.check(2, 3, "why", question="q1").passed is False      # the first answer is still free
+
+
+def test_the_first_answered_prediction_stands_and_a_changed_one_is_refused(sess):
+    assert sess.check(2, 3, "three hops", question="q1").passed is False
+    again = sess.check(3, 3, "three hops", question="q1")               # typed after seeing the measurement
+    assert again.passed is False and "refused" in again.message and "you said 2" in again.message
+    kinds = [r["kind"] for r in sess.progress.records()]
+    assert kinds == ["prediction", "prediction-changed", "prediction"]
+    assert sess.check(2, 3, "three hops", question="q1").passed is False  # the same answer: checked, no refusal
+    assert sess.check(3, 3, "x", question="q2").passed is True           # another question is its own
+
+
+def test_a_prediction_stands_across_a_kernel_restart(tmp_path):
+    path = tmp_path / "p.jsonl"
+    Session("01", learner="ada", path=path).check("ambient", "sidecar", "why", question="q1")
+    restarted = Session("01", learner="ada", path=path)
+    assert restarted.check("sidecar", "sidecar", "why", question="q1").passed is False
+    other_learner = Session("01", learner="bob", path=path)
+    assert other_learner.check("sidecar", "sidecar", "why", question="q1").passed is True
+
+
+def test_each_record_says_who_what_and_how_it_went(sess):
+    sess.check(2, 3, "why", question="q1")
+    [rec] = [json.loads(line) for line in sess.progress.path.read_text().splitlines()]
+    assert rec["notebook"] == "02-waypoints" and rec["learner"] == "ada" and rec["item"] == "q1"
+    assert rec["answer"] == 2 and rec["measured"] == 3 and rec["passed"] is False and rec["time"]
+
+
+def test_a_line_cut_by_a_crash_is_skipped_and_the_rest_read(sess):
+    sess.check(1, 1, "why", question="q1")
+    with open(sess.progress.path, "a") as f:
+        f.write('{"notebook": "02-waypoints", "learn')
+    assert len(Session("02-waypoints", learner="ada", path=sess.progress.path).progress.records()) == 1
+
+
+def test_a_comparison_that_cannot_be_made_is_a_failure_that_says_so(sess):
+    res = sess.check("three", 3, "why", ok=lambda a: a > 2, question="q1")
+    assert res.passed is False and "cannot compare" in res.message
+
+
+@given(st.one_of(st.integers(), st.text(max_size=20), st.lists(st.integers(), max_size=3), st.none()))
+def test_any_answer_is_recorded_or_reported_never_raised(tmp_path_factory, answer):
+    s = Session("n", learner="x", path=tmp_path_factory.mktemp("p") / "p.jsonl")
+    res = s.check(answer, 3, "why", question="q")
+    assert isinstance(res, Result)
+
+
+class FakeLab:
+    def __init__(self, running=True, refuse=None):
+        self.running, self.refuse, self.applied = running, refuse, []
+
+    def apply(self, text):
+        if self.refuse:
+            raise PolicyError(self.refuse, file="<answer>", line=3, field="spec.action")
+        self.applied.append(text)
+
+
+def _task(verdict=True):
+    return Task("t", "goal", "action: ___", verify=lambda lab: Result("t", verdict, "verified"))
+
+
+@pytest.mark.parametrize("answer, said", [(None, "not answered"), ("  ", "not answered"),
+                                          ("action: ___\nprincipals: [___]", "2 blanks")])
+def test_a_blank_answer_fails_and_says_what_is_missing(answer, said):
+    lab = FakeLab()
+    res = _task().check(lab, answer)
+    assert res.passed is False and said in res.message and lab.applied == []
+
+
+def test_yaml_the_lab_refuses_is_a_failure_naming_line_and_field():
+    res = _task().check(FakeLab(refuse="action must be ALLOW, DENY, AUDIT or CUSTOM"), "action: ALOW")
+    assert res.passed is False and "line 3" in res.message and "spec.action" in res.message
+
+
+def test_a_stopped_lab_is_a_failure_not_a_traceback():
+    res = _task().check(FakeLab(running=False), "action: ALLOW")
+    assert res.passed is False and "not running" in res.message
+
+
+def test_the_verdict_is_verify_s(tmp_path):
+    assert _task(True).check(FakeLab(), "action: ALLOW").passed is True
+    assert _task(False).check(FakeLab(), "action: ALLOW").passed is False
+    s = Session("n", learner="x", path=tmp_path / "p.jsonl")
+    s.task(_task(True), FakeLab(), "action: ALLOW")
+    [rec] = s.progress.records()
+    assert rec["kind"] == "task" and rec["passed"] is True and rec["answer"] == "action: ALLOW"
+
+
+def test_every_task_skeleton_has_blanks_and_is_refused_as_it_ships():
+    for task in exercises.TASKS.values():
+        assert exercises.BLANK in task.skeleton
+        assert task.check(FakeLab(), task.skeleton).passed is False
