@@ -522,6 +522,27 @@ def waypoints():
            "than requested.\" If nothing is left once the HTTP fields are gone, the policy has no effect at all. "
            "Either way the fix is the same: `targetRefs` and a waypoint.\n</details>"),
         code("lab.stop()"),
+        md("## 7. Your task: jason gets reviews v2\n\nIstio's *request routing* task: send the signed-in user "
+           "**jason** to reviews **v2** (black stars), everyone else to **v1**. productpage forwards an `end-user` "
+           "header for a signed-in user. Below is the skeleton: copy it into `answer`, fill in every `___`, and run "
+           "the check. The check applies your YAML to the running lab (reviews has its waypoint, as in section 3), "
+           "loads the page 20 times as jason and 20 times as nobody, and reads off each request's path which "
+           "reviews pod served it. A blank or wrong answer fails and says what went wrong; your attempts are "
+           "recorded in `meshlab-progress.jsonl` beside this notebook."),
+        code("from meshlab.exercises import TASKS, session\n"
+             "ex = session('02-waypoints')\n"
+             "task = TASKS['jason-to-reviews-v2']\n"
+             "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n"
+             "print(task.goal, '\\n')\n"
+             "print(task.skeleton)"),
+        code("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
+             "ex.task(task, lab, answer)"),
+        md("<details><summary>Hint</summary>\n\nThe match is on a request header; its name is the one "
+           "productpage forwards. The first route is jason's; the second, with no match, is everyone else's.\n"
+           "</details>\n\n<details><summary>Solution</summary>\n\n`end-user`, `jason`, `v2`, `v1` — Istio's "
+           "`virtual-service-reviews-test-v2.yaml`. In ambient mode it works because reviews has a waypoint; "
+           "without one the check fails and says so.\n</details>"),
+        code("lab.stop()"),
         md("## What you learned\n\n"
            "- In ambient mode, ztunnel does L4 only: a VirtualService for a service with no waypoint is accepted "
            "and does nothing, and the lab says so.\n"
@@ -719,6 +740,28 @@ def mtls():
            "still arrive over HBONE — ztunnel never turns mutual TLS off. Istio's docs say such policies \"will be "
            "ignored\"; the code makes them PERMISSIVE, and the lab follows the code (it warns when you apply "
            "one).\n</details>"),
+        code("lab.stop()"),
+        md("## 8. Your task: only productpage may call reviews\n\nIdentities are what authorization policies "
+           "use. On Bookinfo in ambient mode, write an `AuthorizationPolicy` for the reviews pods that lets "
+           "**only productpage** in (its service account is `bookinfo-productpage`; a principal is the SPIFFE ID "
+           "without `spiffe://`). ztunnel enforces it at L4, on the identity mutual TLS proved. The check applies "
+           "your YAML, loads the product page 10 times (it must keep its reviews), and calls reviews directly "
+           "from the client pod (service account `curl`), which must be refused."),
+        code("from meshlab import Lab\n"
+             "from meshlab.exercises import TASKS, session\n"
+             "ex = session('03-mtls')\n"
+             "task = TASKS['only-productpage-reaches-reviews']\n"
+             "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"
+             "print(task.goal, '\\n')\n"
+             "print(task.skeleton)"),
+        code("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
+             "ex.task(task, lab, answer)"),
+        md("<details><summary>Hint</summary>\n\nThe action that lets the listed sources in, and denies everyone "
+           "else, is `ALLOW`. A principal looks like `cluster.local/ns/<namespace>/sa/<service account>`.\n"
+           "</details>\n\n<details><summary>Solution</summary>\n\n`ALLOW` and "
+           "`cluster.local/ns/default/sa/bookinfo-productpage`. With a waypoint for reviews the same policy "
+           "breaks the page: reviews' ztunnel then sees the *waypoint's* identity (notebook 02), so the policy "
+           "belongs on the waypoint (`targetRefs`).\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"
            "- PERMISSIVE (the default) accepts mutual TLS and plaintext on the same port; meshed clients use "
@@ -1041,13 +1084,17 @@ def stable_ids(cells: list) -> list:
     return cells
 
 
+def build(name: str):
+    """The notebook ``name`` as this script writes it."""
+    return new_notebook(cells=stable_ids(NOTEBOOKS[name]()), metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"}})
+
+
 def main():
     NB.mkdir(exist_ok=True)
-    for name, cells in NOTEBOOKS.items():
-        nb = new_notebook(cells=stable_ids(cells()), metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"}})
-        nbformat.write(nb, NB / name)
+    for name in NOTEBOOKS:
+        nbformat.write(build(name), NB / name)
         print("wrote", NB / name)
 
 

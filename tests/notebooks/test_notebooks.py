@@ -80,3 +80,37 @@ def test_notebook_is_a_guided_exercise(path):
         assert re.search(rf"check\((?:None if {name} is None else \w+\()?{name}\b", code), f"{name} is never checked"
     if questions:
         assert any("<summary>Solution</summary>" in m for m in md)
+
+
+PANEL_NOTEBOOKS = [p for p in NOTEBOOKS if "ControlPanel(" in p.read_text()]
+
+
+@pytest.mark.parametrize("path", PANEL_NOTEBOOKS, ids=[p.stem for p in PANEL_NOTEBOOKS])
+def test_the_panel_cell_runs_alone_after_a_restart(path, tmp_path):
+    """Issue 15 (1): a learner who restarts the kernel and runs only the panel's cell gets the
+    panel, not a NameError for something an earlier section imported; the lab it started stops
+    with the kernel."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "ControlPanel(" in c.source)
+    alone = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell.source),
+                                            nbformat.v4.new_code_cell("print(type(lab).__name__, lab.running)")])
+    NotebookClient(alone, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in alone.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, [(o.ename, o.evalue) for o in errors]
+    panel = [o for o in alone.cells[0].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert panel, "the panel cell showed no widget"
+    assert "Lab True" in "".join(o.get("text", "") for o in alone.cells[1].outputs)
+
+
+def test_the_notebooks_are_what_tools_make_notebooks_writes():
+    """The notebooks are generated (tools/make_notebooks.py): an edit made to a .ipynb alone would
+    be lost at the next regeneration, and one made to the script alone would never reach learners."""
+    import importlib.util
+    import json
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS[0].parents[1] / "tools" / "make_notebooks.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    assert sorted(mk.NOTEBOOKS) == [p.name for p in NOTEBOOKS]
+    for p in NOTEBOOKS:
+        assert json.loads(nbformat.writes(mk.build(p.name))) == json.loads(p.read_text()), \
+            f"{p.name} differs from what tools/make_notebooks.py writes: run it and commit both"
