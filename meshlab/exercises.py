@@ -84,10 +84,15 @@ class Progress:
 
 
 def _jsonable(x):
+    """``x`` as it reads back from the progress file, so that an answer compares equal to itself
+    after a kernel restart: tuples become lists, a set a sorted list, anything else its repr."""
+    def default(o):
+        if isinstance(o, (set, frozenset)):
+            return sorted((_jsonable(i) for i in o), key=repr)
+        return repr(o)
     try:
-        json.dumps(x)
-        return x
-    except (TypeError, ValueError):
+        return json.loads(json.dumps(x, default=default))
+    except (TypeError, ValueError):           # a float nan, a circular structure
         return repr(x)
 
 
@@ -98,12 +103,13 @@ class Session:
                  path: str | os.PathLike | None = None):
         self.progress = Progress(path, notebook=notebook, learner=learner)
         # a question's first answered check stands, across kernel restarts: read back from the file
-        self.standing: dict[str, object] = {}
+        self.standing: dict[str, object] = {}     # as recorded (JSON): what a changed answer is compared with
+        self._first: dict[str, object] = {}       # as given, in this kernel: what a changed answer is checked as
         for rec in self.progress.records():
             if rec["kind"] == "prediction" and rec["passed"] is not None:
                 self.standing.setdefault(rec["item"], rec["answer"])
 
-    def check(self, answer, measured, why: str, ok: Callable | None = None, *, question: str) -> Result:
+    def check(self, question: str, answer, measured, why: str, ok: Callable | None = None) -> Result:
         """Your prediction ``answer`` for ``question`` against what the lab ``measured``: ✔ or ✘, then
         ``why``. ``ok(answer)`` decides when equality is not the test. A None answer is "not answered
         yet" (and reveals nothing); once answered, that first answer stands."""
@@ -112,13 +118,13 @@ class Session:
                                           "run it, then this cell")
         refused = ""
         if question in self.standing and _jsonable(answer) != self.standing[question]:
-            first = self.standing[question]
+            first = self._first.get(question, self.standing[question])
             refused = (f"refused: you changed your prediction ({answer!r}) after seeing the measurement; your "
                        f"first prediction stands. ")
             self.progress.record("prediction-changed", Result(question, False, refused.strip()), answer)
             answer = first
         try:
-            right = bool(ok(answer)) if ok else answer == measured
+            right = bool(ok(answer)) if ok else _jsonable(answer) == _jsonable(measured)
         except (TypeError, ValueError, KeyError, AttributeError):
             res = Result(question, False, refused + f"cannot compare {answer!r} with what was measured "
                                                     f"({measured!r}): see the kind of answer asked for")
@@ -126,8 +132,20 @@ class Session:
             res = Result(question, right, refused + ("right" if right else "not quite")
                          + f" (you said {answer!r}; measured: {measured!r})\n{why}")
         self.standing.setdefault(question, _jsonable(answer))
+        self._first.setdefault(question, answer)
         self.progress.record("prediction", res, answer, measured=_jsonable(measured))
         return res
+
+    def show(self, question: str, answer, measured, why: str, ok: Callable | None = None) -> None:
+        """:meth:`check`, shown in the notebook wherever it is called in a cell (a notebook binds
+        ``check = session(...).show``)."""
+        res = self.check(question, answer, measured, why, ok)
+        try:
+            from IPython.display import display
+        except ImportError:
+            print(res)
+        else:
+            display(res)
 
     def task(self, task: "Task", lab, answer) -> Result:
         """:meth:`Task.check`, recorded (an attempt with no answer yet is not)."""
@@ -149,9 +167,9 @@ def session(notebook: str | None = None, **kw) -> Session:
     return _session
 
 
-def check(answer, measured, why: str, ok: Callable | None = None, *, question: str) -> Result:
+def check(question: str, answer, measured, why: str, ok: Callable | None = None) -> Result:
     """:meth:`Session.check` on the current :func:`session`."""
-    return session().check(answer, measured, why, ok, question=question)
+    return session().check(question, answer, measured, why, ok)
 
 
 # -- tasks -----------------------------------------------------------------------------------------

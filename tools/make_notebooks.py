@@ -21,21 +21,12 @@ def nav(current: str) -> str:
                                        for name, title in TITLES)
 
 
-# The self-check every guided notebook defines in its setup cell: a prediction left at None is
-# "not answered yet" (so the notebook runs headless), and the explanation shows only once answered.
-CHECK = (
-    "def check(answer, measured, why, ok=None):\n"
-    "    \"\"\"Your prediction against what the lab measured: ✔ or ✘, then why.\"\"\"\n"
-    "    if answer is None:\n"
-    "        print('… not answered yet: put your prediction in the cell above the run, run it, then this cell.')\n"
-    "        return\n"
-    "    try:\n"
-    "        right = ok(answer) if ok else answer == measured\n"
-    "    except (TypeError, ValueError):\n"
-    "        print(f'✘ cannot compare {answer!r} with what was measured ({measured!r}): see the kind of answer asked for')\n"
-    "        return\n"
-    "    print(('✔ right' if right else '✘ not quite') + f' (you said {answer!r}; measured: {measured!r})')\n"
-    "    print(why)\n")
+def check_setup(notebook: str) -> str:
+    """The setup cell's lines that give a notebook its ``check`` (meshlab.exercises): a prediction
+    left at None is "not answered yet" (so the notebook runs headless); a question's first answered
+    check stands, and the progress file records it."""
+    return ("from meshlab.exercises import session\n"
+            f"check = session('{notebook}').show   # check('q1', my_q1, measured, why): ✔ or ✘, then why\n")
 
 
 def start_here():
@@ -120,9 +111,10 @@ def sidecar_vs_ambient():
            "reviews in Bookinfo:\n\n1. How many proxies does it cross in **sidecar** mode? In **ambient** mode? With a "
            "**waypoint**?\n2. In how many of those proxies is the HTTP request parsed (L7 processing)?\n3. Which mode "
            "runs the **fewest proxy processes** for the whole Bookinfo cluster?"),
-        code("my_proxies_per_call = {'sidecar': 2, 'ambient': 2, 'ambient+waypoint': 3}   # your guesses\n"
-             "my_l7_steps_per_call = {'sidecar': 2, 'ambient': 0, 'ambient+waypoint': 1}\n"
-             "my_fewest_proxies = 'ambient'"),
+        code(check_setup('01-sidecar-vs-ambient') + "\n"
+             "my_q1 = None   # proxies one call crosses, per mode: a dict {'sidecar': ?, 'ambient': ?, 'ambient+waypoint': ?}\n"
+             "my_q2 = None   # L7 processing steps per call, per mode: a dict like the one above\n"
+             "my_q3 = None   # the mode that runs the fewest proxy processes: 'sidecar' or 'ambient'"),
         md("## 1. One request through each data plane\n\nThe same page request, four times: no mesh, sidecars, "
            "ambient, and ambient with a waypoint for reviews. Bars are hops over "
            "time; hatched bars are L4 hops (ztunnel: it sees connections, not requests), drawn for the span of the "
@@ -183,15 +175,16 @@ def sidecar_vs_ambient():
            "the new-connection column can show ambient as expensive as sidecar, or more; in Istio, ambient stays "
            "the cheaper data plane on both workloads."),
         md("## 3. Check your predictions"),
-        code("measured_hops = {m: table[m]['proxy_hops_per_call'] for m in my_proxies_per_call}\n"
-             "measured_l7 = {m: table[m]['l7_steps_per_call'] for m in my_l7_steps_per_call}\n"
-             "fewest = min((m for m in table if m != 'none'), key=lambda m: table[m]['proxy_count'])\n"
-             "for what, mine, got in [('proxies per call', my_proxies_per_call, measured_hops),\n"
-             "                        ('L7 steps per call', my_l7_steps_per_call, measured_l7)]:\n"
-             "    ok = all(abs(mine[m] - got[m]) < 0.01 for m in mine)\n"
-             "    print('✔' if ok else '✘', what, '- measured:', got)\n"
-             "print('✔' if my_fewest_proxies == fewest else '✘', 'fewest proxy processes - measured:', fewest,\n"
-             "      {m: table[m]['proxy_count'] for m in table})"),
+        code("MODES3 = ('sidecar', 'ambient', 'ambient+waypoint')\n"
+             "measured_hops = {m: table[m]['proxy_hops_per_call'] for m in MODES3}\n"
+             "measured_l7 = {m: table[m]['l7_steps_per_call'] for m in MODES3}\n"
+             "counts = {m: table[m]['proxy_count'] for m in table if m != 'none'}\n"
+             "fewest = min(counts, key=counts.get)\n"
+             "same = lambda got: (lambda mine: all(abs(mine[m] - got[m]) < 0.01 for m in MODES3))\n"
+             "check('q1', my_q1, measured_hops, 'Proxies each call crossed, measured on every call of the load.',\n"
+             "      ok=same(measured_hops))\n"
+             "check('q2', my_q2, measured_l7, 'Proxies that parsed the HTTP request, per call.', ok=same(measured_l7))\n"
+             "check('q3', my_q3, fewest, f'Proxy processes for the whole cluster: {counts}.')"),
         md("<details><summary>Hint</summary>\n\nA sidecar sits in *every* pod, so one call crosses the caller's "
            "sidecar and the callee's sidecar — both parse HTTP. In ambient mode a call crosses the ztunnel of the "
            "caller's node and the ztunnel of the callee's node — neither parses HTTP. A waypoint adds one L7 hop, "
@@ -256,7 +249,7 @@ def waypoints():
              "from meshlab.viz import path_figure, topology_figure\n"
              "PAGE = 'http://productpage:9080/productpage'\n"
              "NO_REVIEWS = 'Error fetching product reviews'      # what productpage shows when reviews fail\n\n"
-             + CHECK + "\n\n"
+             + check_setup('02-waypoints') + "\n\n"
              "def served_by(res):\n"
              "    \"\"\"How many pages of a load each reviews pod served.\"\"\"\n"
              "    pods = Counter(next((h.name for h in p.hops if h.role == 'app' and h.name.startswith('reviews-')), 'none')\n"
@@ -319,7 +312,7 @@ def waypoints():
              "before = lab.load(requests=60, concurrency=2, progress=False)\n"
              "print('pages served by:', served_by(before))"),
         code("n3 = served_by(before).get('reviews-v3-0', 0)\n"
-             "check(my_q1, 'a' if n3 == 60 else 'c' if n3 == 0 else 'b',\n"
+             "check('q1', my_q1, 'a' if n3 == 60 else 'c' if n3 == 0 else 'b',\n"
              "      'With no waypoint, the only proxies on the path are ztunnels, and ztunnel never parses HTTP: it does '\n"
              "      'not see requests, so it cannot route them by a VirtualService. Each connection still goes to any '\n"
              "      'reviews pod, as with no mesh. The lab warned about exactly this when you applied it.')"),
@@ -351,7 +344,7 @@ def waypoints():
              "    print('warning:', w)\n"
              "hops = call_to(lab.request('client', PAGE).path, 'reviews-')\n"
              "print('productpage -> reviews:', ' -> '.join(h.role for h in hops))"),
-        code("check(my_q2, any(h.role == 'waypoint' for h in hops),\n"
+        code("check('q2', my_q2, any(h.role == 'waypoint' for h in hops),\n"
              "      'A label naming a waypoint that no Gateway defines is not followed: as in Istio, ztunnel sends the '\n"
              "      'traffic straight to the destination, and the lab warns. Nothing breaks — and nothing L7 happens.')"),
         md("<details><summary>Hint</summary>\n\nThe label is a pointer. What is there to point at?\n</details>"),
@@ -389,7 +382,7 @@ def waypoints():
         code("my_q3 = None   # a SPIFFE id, e.g. 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage'"),
         code("show(hops)\n"
              "seen_by_reviews = hops[-2].identity      # the hop before the reviews app: its ztunnel, inbound"),
-        code("check(my_q3, seen_by_reviews,\n"
+        code("check('q3', my_q3, seen_by_reviews,\n"
              "      \"Behind a waypoint the destination sees the waypoint's identity, not productpage's: the waypoint is \"\n"
              "      \"the one that connected. The waypoint saw productpage's identity, so that is where policies about \"\n"
              "      \"productpage belong. An L4 policy on the reviews pods (enforced by their ztunnel) that allows only \"\n"
@@ -425,7 +418,7 @@ def waypoints():
              "split = lab.load(requests=100, concurrency=2, progress=False)\n"
              "print('pages served by:', served_by(split))"),
         code("n3 = served_by(split).get('reviews-v3-0', 0)\n"
-             "check(my_q4, n3,\n"
+             "check('q4', my_q4, n3,\n"
              "      'The waypoint picks a route by weight for every request: 50 on average. 100 pages are 100 coin '\n"
              "      'tosses, so anything from about 40 to 60 is usual (two standard deviations is 10 either side).',\n"
              "      ok=lambda a: abs(a - n3) <= 15)"),
@@ -470,7 +463,7 @@ def waypoints():
              "denied = [h for h in r.path.hops if h.decision == 'deny']\n"
              "print(len(denied), 'connections to reviews pods refused, by', dict(Counter(f'{h.name} ({h.role}, {h.layer})' for h in denied)))\n"
              "print('why:', denied[0].error if denied else '-')"),
-        code("check(my_q5, 'denied' if NO_REVIEWS in r.body else 'allowed',\n"
+        code("check('q5', my_q5, 'denied' if NO_REVIEWS in r.body else 'allowed',\n"
              "      \"A selector binds a policy to the workload, and in ambient mode the workload's ztunnel enforces it — \"\n"
              "      \"even when the service has a waypoint. ztunnel cannot see methods, so istiod drops the rule that \"\n"
              "      \"uses one, and an ALLOW policy with no rule left allows nothing: it fails closed. Istio writes the \"\n"
@@ -510,7 +503,7 @@ def waypoints():
              "print(post)\n"
              "print('body:', post.body)\n"
              "decider = next((h for h in post.path.hops if h.decision == 'deny'), None)"),
-        code("check(None if my_q6 is None else tuple(my_q6), (post.status, decider.role if decider else None),\n"
+        code("check('q6', None if my_q6 is None else tuple(my_q6), (post.status, decider.role if decider else None),\n"
              "      \"The waypoint parses the request, sees POST, and answers 403 'RBAC: access denied' itself: the \"\n"
              "      \"request never reaches the reviews pods. GET still passes, as the page above shows.\")"),
         md("<details><summary>Solution</summary>\n\n`(403, 'waypoint')`. An L7 denial is an HTTP answer "
@@ -577,7 +570,7 @@ def mtls():
              "from meshlab.viz import topology_figure\n"
              "BACKEND = 'loopback'   # 'mininet' (root only) also lets section 3 capture packets on the wire\n"
              "SOURCES, NAMESPACES = ('sleep-foo', 'sleep-bar', 'sleep-legacy'), ('foo', 'bar')\n\n"
-             + CHECK + "\n\n"
+             + check_setup('03-mtls') + "\n\n"
              "def reach():\n"
              "    \"\"\"Every sleep calls every httpbin (GET /ip). For each (source, namespace): the status, or the error\n"
              "    curl would report; and the hop that handed the request to httpbin (None if none did).\"\"\"\n"
@@ -614,9 +607,9 @@ def mtls():
         code("my_q1 = None   # how many of the 6 calls succeed\n"
              "my_q2 = None   # how many arrive over mutual TLS"),
         code("got = reach()\nshow(got)"),
-        code("check(my_q1, sum(g['outcome'] == 200 for g in got.values()),\n"
+        code("check('q1', my_q1, sum(g['outcome'] == 200 for g in got.values()),\n"
              "      'PERMISSIVE admits everyone: clients in the mesh and clients outside it.')\n"
-             "check(my_q2, sum(bool(g['door'] and g['door'].mtls) for g in got.values()),\n"
+             "check('q2', my_q2, sum(bool(g['door'] and g['door'].mtls) for g in got.values()),\n"
              "      \"A client's sidecar upgrades its calls to mutual TLS whenever the server has a sidecar too (Istio's \"\n"
              "      \"auto mTLS). sleep-legacy has no sidecar: it speaks plaintext, and PERMISSIVE lets that in.\")"),
         md("<details><summary>Hint</summary>\n\nWho can speak mutual TLS? Only a workload with a proxy holding "
@@ -672,7 +665,7 @@ def mtls():
         code("print(lab.apply(STRICT_FOO))\n"
              "got = reach()\n"
              "show(got)"),
-        code("check(my_q3, failing(got),\n"
+        code("check('q3', my_q3, failing(got),\n"
              "      \"Only plaintext is refused, and only where STRICT applies: legacy -> foo. legacy -> bar still works \"\n"
              "      \"(bar is still PERMISSIVE), and every meshed client already spoke mutual TLS.\",\n"
              "      ok=lambda a: set(a) == failing(got))"),
@@ -701,7 +694,7 @@ def mtls():
         code("print(lab.apply(STRICT_MESH))\n"
              "got = reach()\n"
              "show(got)"),
-        code("check(my_q4, failing(got),\n"
+        code("check('q4', my_q4, failing(got),\n"
              "      'Now every workload in the mesh is STRICT: legacy is shut out of foo and bar alike. The meshed sleeps '\n"
              "      'notice nothing.', ok=lambda a: set(a) == failing(got))"),
         md("## 6. The identities mutual TLS proves\n\nEach mTLS connection carries the client's certificate, with "
@@ -711,7 +704,7 @@ def mtls():
            "it?"),
         code("my_q5 = None   # a SPIFFE id: 'spiffe://...'"),
         code("seen = got[('bar', 'foo')]['door'].identity\nprint(seen)"),
-        code("check(my_q5, seen,\n"
+        code("check('q5', my_q5, seen,\n"
              "      'The identity names the namespace and the service account, so the two sleeps are told apart. That is '\n"
              "      'what an AuthorizationPolicy matches: principals such as cluster.local/ns/bar/sa/sleep (the '\n"
              "      'identity without spiffe://), or namespaces: [bar].')"),
@@ -725,7 +718,7 @@ def mtls():
         code("print(lab.set_mode('ambient', namespace='foo'))\n"
              "got = reach()\n"
              "show(got)"),
-        code("check(my_q6, failing(got),\n"
+        code("check('q6', my_q6, failing(got),\n"
              "      \"mTLS is L4: ztunnel enforces PeerAuthentication (istiod turns STRICT into a ztunnel rule: no peer \"\n"
              "      \"identity, no entry). legacy stays shut out; bar's sidecar reaches foo's ztunnel over HBONE, with \"\n"
              "      \"its own identity.\", ok=lambda a: set(a) == failing(got))"),
@@ -799,7 +792,7 @@ def retries_and_timeouts():
              "from meshlab.topology.loader import TOPOLOGY_DIR\n"
              "from meshlab.viz import path_figure\n"
              "SAMPLES = TOPOLOGY_DIR / 'samples' / 'bookinfo'      # the YAML of Istio's Bookinfo tasks\n\n"
-             + CHECK + "\n\n"
+             + check_setup('04-retries-and-timeouts') + "\n\n"
              "def served(pods):\n"
              "    \"\"\"Requests the pods' sidecars received (istio_requests_total, reporter=destination), summed.\"\"\"\n"
              "    n = 0\n"
@@ -850,7 +843,7 @@ def retries_and_timeouts():
         code("my_q1 = None   # a percentage, 0 to 100"),
         code("no_retries = measure(FLAKY)"),
         code("rate1 = 100 * no_retries.summary()['requests']['success_rate']\n"
-             "check(my_q1, round(rate1),\n"
+             "check('q1', my_q1, round(rate1),\n"
              "      \"Istio's default retry policy (2 retries) covers connection failures, refused streams and the gRPC \"\n"
              "      \"statuses unavailable and cancelled. Since Istio 1.24 it no longer retries 503: retrying a request \"\n"
              "      \"that did reach the app (a POST that went through) can do it twice. So the 503s pass straight \"\n"
@@ -878,7 +871,7 @@ def retries_and_timeouts():
         code("with_retries = measure(FLAKY)\n"
              "print('tries per request (how many requests reached httpbin that often):', dict(sorted(Counter(tries(with_retries)).items())))"),
         code("rate2 = 100 * with_retries.summary()['requests']['success_rate']\n"
-             "check(my_q2, round(rate2),\n"
+             "check('q2', my_q2, round(rate2),\n"
              "      '`attempts: 3` means 3 retries: 4 tries in all. A request fails only if all 4 fail, each with '\n"
              "      'probability 1/2: 1/16. Expected: 1 - 0.5**4 = 93.75% (a run of 100 varies by a few points).',\n"
              "      ok=lambda a: abs(a - rate2) <= 6)"),
@@ -896,7 +889,7 @@ def retries_and_timeouts():
         code("my_q3 = None   # requests httpbin receives per client request"),
         code("down = measure('http://httpbin:8000/status/503', n=50)\n"
              "per_request = sum(tries(down)) / len(down)"),
-        code("check(my_q3, per_request,\n"
+        code("check('q3', my_q3, per_request,\n"
              "      'Every request is tried 4 times, and every try reaches httpbin: load x4, exactly when the service '\n"
              "      'is least able to take it. When several layers retry (the client, its sidecar, a gateway...) the '\n"
              "      'factors multiply: a retry storm. Hence small attempts, retries only on idempotent routes, and '\n"
@@ -933,7 +926,7 @@ def retries_and_timeouts():
         code("faulted = measure('http://httpbin:8000/get')\n"
              "print('tries per request:', dict(sorted(Counter(tries(faulted)).items())))"),
         code("rate4 = 100 * faulted.summary()['requests']['success_rate']\n"
-             "check(my_q4, round(rate4),\n"
+             "check('q4', my_q4, round(rate4),\n"
              "      \"About half. In Envoy the fault filter comes before the router, which makes the tries: an aborted \"\n"
              "      \"request is answered by the fault filter of the client's sidecar and never reaches the router (0 \"\n"
              "      \"tries above, and the servers received only the other half), so no retry policy can see it.\",\n"
@@ -955,7 +948,7 @@ def retries_and_timeouts():
              "aborted = len(both) - len(through)\n"
              "rate4b = 100 * sum(status[t] == 200 for t in through) / max(len(through), 1)\n"
              "print(f'aborted by the fault (no try): {aborted}; let through: {len(through)}, of which {rate4b:.0f}% succeeded')"),
-        code("check(my_q4b, round(rate4b),\n"
+        code("check('q4b', my_q4b, round(rate4b),\n"
              "      \"The router still has the route's retry policy (3 retries on 5xx): a request the fault lets \"\n"
              "      \"through fails only if all 4 tries get a 503 from httpbin, 1 - 0.5**4 = 93.75% succeed. Faults test \"\n"
              "      \"how callers cope with a failure; retries are tested against failures from upstream.\",\n"
@@ -982,7 +975,7 @@ def retries_and_timeouts():
              "print(f'{r.status} in {r.latency_ms / 1000:.2f} s;', 'reviews missing' if 'Error fetching product reviews' in r.body else 'reviews shown')\n"
              "r.path"),
         code("seconds = round(r.latency_ms / 1000, 2)\n"
-             "check(my_q5, seconds,\n"
+             "check('q5', my_q5, seconds,\n"
              "      \"reviews v2 would wait out the 7 s (its limit is 10 s), but productpage gives up first: 3 s, one retry, \"\n"
              "      \"3 s more — about 6 s, then a page without reviews. The path shows productpage's two tries, each \"\n"
              "      \"cut at 3 s (the reviews pod was still waiting on ratings when they were cut, so they show as \"\n"
@@ -1042,7 +1035,7 @@ def retries_and_timeouts():
              "print(lab.apply(WITH_TIMEOUT))\n"
              "cut = page_load('timeout 0.5s')"),
         code("slowest = max(cut.latencies_ms()) / 1000\n"
-             "check(my_q6, min({'a': 0.5, 'b': 1.0, 'c': 2.0}.items(), key=lambda kv: abs(kv[1] - slowest))[0],\n"
+             "check('q6', my_q6, min({'a': 0.5, 'b': 1.0, 'c': 2.0}.items(), key=lambda kv: abs(kv[1] - slowest))[0],\n"
              "      \"The sidecar cuts a slow reviews call at 0.5 s (504), and productpage's own code retries once: a page \"\n"
              "      \"whose two tries both hit the delay takes about 2 x 0.5 s and shows no reviews, as in Istio's task \"\n"
              "      \"(about 1 s). The tail is shorter, and paid for in pages without reviews.\")"),

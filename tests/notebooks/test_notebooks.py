@@ -77,7 +77,8 @@ def test_notebook_is_a_guided_exercise(path):
     questions = re.findall(r"^(my_q\d+) = (.*?)\s*(?:#|$)", code, flags=re.M)
     for name, value in questions:
         assert value == "None", f"{name} starts as {value}, not None"
-        assert re.search(rf"check\((?:None if {name} is None else \w+\()?{name}\b", code), f"{name} is never checked"
+        assert re.search(rf"check\('\w+', (?:None if {name} is None else \w+\()?{name}\b", code), \
+            f"{name} is never checked"
     if questions:
         assert any("<summary>Solution</summary>" in m for m in md)
 

@@ -18,54 +18,69 @@ def sess(tmp_path):
 
 
 def test_an_unanswered_prediction_reveals_nothing_and_records_nothing(sess):
-    res = sess.check(None, 3, "why", question="q1")
+    res = sess.check("q1", None, 3, "why")
     assert res.passed is None and "not answered" in res.message
     assert sess.progress.records() == []
-    assert sess.check(2, 3, "why", question="q1").passed is False      # the first answer is still free
+    assert sess.check("q1", 2, 3, "why").passed is False      # the first answer is still free
 
 
 def test_the_first_answered_prediction_stands_and_a_changed_one_is_refused(sess):
-    assert sess.check(2, 3, "three hops", question="q1").passed is False
-    again = sess.check(3, 3, "three hops", question="q1")               # typed after seeing the measurement
+    assert sess.check("q1", 2, 3, "three hops").passed is False
+    again = sess.check("q1", 3, 3, "three hops")               # typed after seeing the measurement
     assert again.passed is False and "refused" in again.message and "you said 2" in again.message
     kinds = [r["kind"] for r in sess.progress.records()]
     assert kinds == ["prediction", "prediction-changed", "prediction"]
-    assert sess.check(2, 3, "three hops", question="q1").passed is False  # the same answer: checked, no refusal
-    assert sess.check(3, 3, "x", question="q2").passed is True           # another question is its own
+    assert sess.check("q1", 2, 3, "three hops").passed is False  # the same answer: checked, no refusal
+    assert sess.check("q2", 3, 3, "x").passed is True           # another question is its own
 
 
 def test_a_prediction_stands_across_a_kernel_restart(tmp_path):
     path = tmp_path / "p.jsonl"
-    Session("01", learner="ada", path=path).check("ambient", "sidecar", "why", question="q1")
+    Session("01", learner="ada", path=path).check("q1", "ambient", "sidecar", "why")
     restarted = Session("01", learner="ada", path=path)
-    assert restarted.check("sidecar", "sidecar", "why", question="q1").passed is False
+    assert restarted.check("q1", "sidecar", "sidecar", "why").passed is False
     other_learner = Session("01", learner="bob", path=path)
-    assert other_learner.check("sidecar", "sidecar", "why", question="q1").passed is True
+    assert other_learner.check("q1", "sidecar", "sidecar", "why").passed is True
+
+
+def test_a_set_or_tuple_answer_is_the_same_answer_after_a_restart(tmp_path):
+    path = tmp_path / "p.jsonl"
+    answer = {("sleep-legacy", "foo"), ("sleep-legacy", "bar")}
+    Session("03", learner="ada", path=path).check("q3", answer, answer, "why")
+    again = Session("03", learner="ada", path=path).check("q3", set(reversed(sorted(answer))), answer, "why")
+    assert again.passed is True and "refused" not in again.message
+
+
+def test_a_changed_answer_is_checked_as_the_first_one_was_given(sess):
+    first = {("sleep-legacy", "foo")}
+    assert sess.check("q3", first, first, "why", ok=lambda a: set(a) == first).passed is True
+    again = sess.check("q3", {("sleep-foo", "bar")}, first, "why", ok=lambda a: set(a) == first)
+    assert again.passed is True and "refused" in again.message
 
 
 def test_each_record_says_who_what_and_how_it_went(sess):
-    sess.check(2, 3, "why", question="q1")
+    sess.check("q1", 2, 3, "why")
     [rec] = [json.loads(line) for line in sess.progress.path.read_text().splitlines()]
     assert rec["notebook"] == "02-waypoints" and rec["learner"] == "ada" and rec["item"] == "q1"
     assert rec["answer"] == 2 and rec["measured"] == 3 and rec["passed"] is False and rec["time"]
 
 
 def test_a_line_cut_by_a_crash_is_skipped_and_the_rest_read(sess):
-    sess.check(1, 1, "why", question="q1")
+    sess.check("q1", 1, 1, "why")
     with open(sess.progress.path, "a") as f:
         f.write('{"notebook": "02-waypoints", "learn')
     assert len(Session("02-waypoints", learner="ada", path=sess.progress.path).progress.records()) == 1
 
 
 def test_a_comparison_that_cannot_be_made_is_a_failure_that_says_so(sess):
-    res = sess.check("three", 3, "why", ok=lambda a: a > 2, question="q1")
+    res = sess.check("q1", "three", 3, "why", ok=lambda a: a > 2)
     assert res.passed is False and "cannot compare" in res.message
 
 
 @given(st.one_of(st.integers(), st.text(max_size=20), st.lists(st.integers(), max_size=3), st.none()))
 def test_any_answer_is_recorded_or_reported_never_raised(tmp_path_factory, answer):
     s = Session("n", learner="x", path=tmp_path_factory.mktemp("p") / "p.jsonl")
-    res = s.check(answer, 3, "why", question="q")
+    res = s.check("q", answer, 3, "why")
     assert isinstance(res, Result)
 
 
