@@ -62,7 +62,7 @@ def test_bad_arguments_are_errors_and_the_lab_keeps_working(backend):
     with Lab("minimal", backend=backend, verbose=False) as lab:
         with pytest.raises(LabError, match="no pod or workload named 'nobody'"):
             lab.request("nobody")
-        with pytest.raises(LabError, match="concurrency must be an integer from 1 to 256"):
+        with pytest.raises(LabError, match="concurrency must be an integer from 1 to 512"):
             lab.load(requests=5, concurrency=0)
         with pytest.raises(LabError, match="expected an http:// URL"):
             lab.request("client", "ftp://server/")
