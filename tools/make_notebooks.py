@@ -65,23 +65,26 @@ def start_here():
            "request it handled; the lab puts them back together into the request's **path**. Times are measured "
            "(each app also has a configured service time of 1 ms, which is emulated work)."),
         code("r = lab.request('client', 'http://productpage:9080/productpage')\nr"),
+        md("The same request as a **waterfall**: a bar per hop, over the time the client waited, indented by who "
+           "called whom. Every time is measured (each app also spends its configured 1 ms of emulated work)."),
+        code("from meshlab.viz import path_figure\n"
+             "path_figure(r.path, title=f'the first request: {r.status} in {r.latency_ms:.1f} ms, no mesh')"),
         md("### Predict, then run\n\n"
            "productpage calls `reviews` through its Kubernetes service, which has **three** pods (v1, v2, v3) and "
            "no routing rules. Out of 60 page loads, how many *different* reviews pods do you expect to answer? "
-           "Put your answer in `my_answer`, then run the next two cells."),
-        code("my_answer = None   # your prediction: how many different reviews pods answer? (a number)"),
+           "Put your answer in `my_q1`, then run the next two cells."),
+        code(check_setup('00-start-here') +
+             "my_q1 = None   # your prediction: how many different reviews pods answer? (a number)"),
         code("res = lab.load(requests=60, concurrency=2)\n"
              "for g in res.path_groups():\n"
              "    print(f\"{g['count']:>3} x  \" + ' -> '.join(h['name'] for h in g['hops']))\n"
              "answered = {h['name'] for g in res.path_groups() for h in g['hops'] if h['name'].startswith('reviews-')}\n"
              "print()\n"
-             "if my_answer is None:\n"
-             "    print('not answered yet: set my_answer above and run both cells again.', end=' ')\n"
-             "else:\n"
-             "    print('✔ right:' if my_answer == len(answered) else '✘ not quite:', end=' ')\n"
-             "print(f'{len(answered)} reviews pods answered: {sorted(answered)}')"),
+             "check('q1', my_q1, len(answered), f'{len(answered)} reviews pods answered: {sorted(answered)}.')"),
         md("<details><summary>Hint</summary>\n\nWith no mesh, kube-proxy picks one of the service's ready pods "
            "for every new connection, at random. productpage opens a new connection for every call.\n</details>\n\n"
+           "<details><summary>Solution</summary>\n\nAll three. 60 calls, each to one of 3 pods at random: the "
+           "chance that some pod is never picked is about 3 × (2/3)<sup>60</sup>, one in ten billion.\n</details>\n\n"
            "<details><summary>Why do only some paths reach ratings?</summary>\n\nreviews v1 never calls ratings; v2 "
            "(black stars) and v3 (red stars) do — exactly as in Istio's Bookinfo.\n</details>"),
         md("## 4. Latency of the whole page"),
