@@ -79,10 +79,19 @@ class _Running:
 class Lab:
     """A running cluster. ``topology`` is a shipped name (``"bookinfo"``), a path, a dict or a
     :class:`~meshlab.topology.Topology`; ``mode`` is the mesh mode; ``backend`` is ``"loopback"``
-    (the default), ``"mininet"`` (root) or ``"auto"`` (mininet where it can run)."""
+    (the default), ``"mininet"`` (root) or ``"auto"`` (mininet where it can run). ``seed``: every
+    random choice in the lab's processes — kube-proxy's endpoint pick, load balancing, route
+    weights, fault percentages, retry back-off, httpbin's random status — draws from it (each
+    process from ``seed/its name``), so the same requests sent one at a time give the same
+    outcomes (concurrent requests still interleave as the machine schedules them)."""
 
     def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str | None = None,
-                 backend: str = "loopback", *, waypoints: "str | list[str] | None" = None, verbose: bool = True):
+                 backend: str = "loopback", *, waypoints: "str | list[str] | None" = None, verbose: bool = True,
+                 seed: int | None = None):
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise LabError(f"seed must be an integer or None; got {seed!r}")
+        self.seed = seed
+        self._starts: dict[str, int] = {}             # processes started, by name (for their seeds)
         topo = load_topology(topology)
         if mode is not None and mode not in BUILT_MODES:
             later = f" ('{mode}' is not built yet)" if mode in mesh.MODES else ""
@@ -200,7 +209,10 @@ class Lab:
             started.append(w)
         for j, w in zip(jobs, started):
             key = getattr(w.proc, "net_key", None)
-            w.start({**j.spec, "net": {"inherited": key} if key else self.net.to_dict()})
+            # a restarted process draws anew (its trace and span ids must not repeat its last life's)
+            self._starts[j.name] = self._starts.get(j.name, 0) + 1
+            seed = {} if self.seed is None else {"seed": f"{self.seed}/{j.name}/{self._starts[j.name]}"}
+            w.start({**j.spec, **seed, "net": {"inherited": key} if key else self.net.to_dict()})
         return started
 
     def _spawn(self, pod_name: str) -> WorkerProcess:

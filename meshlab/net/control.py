@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import sys
 from typing import Awaitable, Callable
@@ -82,6 +83,8 @@ async def _amain(setup: Setup) -> int:
     os.dup2(2, 1)                              # stray prints go to the log, never the channel
     ch = Channel(out)
     spec = json.loads(await reader.readline())
+    if spec.get("seed") is not None:           # Lab(seed=...): this process's random choices repeat
+        random.seed(spec["seed"])
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, ch.done.set)
     try:

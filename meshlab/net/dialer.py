@@ -37,7 +37,7 @@ class Dialer:
     def __init__(self, net: ClusterNet, pod_name: str, rng: random.Random | None = None):
         self.net = net
         self.pod = net.pod(pod_name)
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random(random.getrandbits(64))   # from the process seed, if set
 
     def update(self, net: ClusterNet) -> None:
         self.net = net

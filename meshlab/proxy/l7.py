@@ -154,7 +154,7 @@ def backoff(retry_number: int, rng: random.Random, base: float = BACKOFF_BASE) -
 class Balancer:
     """Chooses an endpoint per request, tracking requests in flight per endpoint."""
     policy: str = "LEAST_REQUEST"
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = field(default_factory=lambda: random.Random(random.getrandbits(64)))
     active: dict[str, int] = field(default_factory=dict)
     _rr: int = 0
 

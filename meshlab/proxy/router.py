@@ -88,7 +88,7 @@ class L7Router:
 
     def __init__(self, name: str, identity: str, net: ClusterNet, rng: random.Random | None = None):
         self.name, self.identity, self.net = name, identity, net
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random(random.getrandbits(64))   # from the process seed, if set
         self.lb = Balancer("LEAST_REQUEST", self.rng)
         self.spans: list = []      # Span objects, or the dicts emit() records (built into Spans when drained)
         self.metrics = ProxyMetrics(l7=True)

@@ -73,7 +73,7 @@ class Verdict:
 class ZtunnelCore:
     def __init__(self, node: str, net: ClusterNet, rng: random.Random | None = None):
         self.node, self.net = node, net
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random(random.getrandbits(64))   # from the process seed, if set
         self.policies: list = []
         self._labels: dict[tuple, tuple] = {}
         self._authz: dict[tuple, object] = {}
