@@ -58,6 +58,11 @@ class Stream:
         return not self.gone and not self.tunnel.closed and not self.local_ended and not self.remote_ended
 
     @property
+    def pending(self) -> bool:
+        """Bytes arrived that no read has taken yet (async facade)."""
+        return bool(self._inbox)
+
+    @property
     def authority(self) -> str:
         return self.headers.get(":authority", "")
 

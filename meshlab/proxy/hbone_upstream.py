@@ -31,7 +31,9 @@ class HboneUpstream:
         idle = self._idle.setdefault((up.ip, up.port), [])
         while idle:
             stream, ident, opened_by = idle.pop()
-            if not stream.usable:
+            if not stream.usable or stream.pending:     # closed, or it sent bytes no request asked for
+                if stream.usable:
+                    await _end(stream)
                 continue
             if on_ready:
                 on_ready()
@@ -62,9 +64,11 @@ class HboneUpstream:
             rd = MessageReader("response", head=head)
             while True:
                 chunk = await stream.read()
-                resp = final_response(rd.feed(chunk) if chunk else rd.eof())
+                msgs = rd.feed(chunk) if chunk else rd.eof()
+                resp = final_response(msgs)
                 if resp is not None:
-                    keep = rd.keep_alive and keep_ok
+                    # never kept after a second response to one request (as upstream.UpstreamPool)
+                    keep = rd.keep_alive and keep_ok and not (msgs[msgs.index(resp) + 1:] or rd.in_message)
                     return resp, ident, {"hbone_stream": opened_by}
                 if not chunk:
                     when = "in the middle of its response" if rd.headers_complete else "before responding"
@@ -78,7 +82,11 @@ class HboneUpstream:
             if keep and stream.usable:
                 self._idle.setdefault((up.ip, up.port), []).append((stream, ident, opened_by))
             else:
-                try:
-                    await stream.end()
-                except (TunnelError, ConnectionError):
-                    pass
+                await _end(stream)
+
+
+async def _end(stream: Stream) -> None:
+    try:
+        await stream.end()
+    except (TunnelError, ConnectionError):
+        pass
