@@ -147,11 +147,21 @@ class Session:
         else:
             display(res)
 
+    def params(self, task: "Task") -> dict:
+        """This learner's parameters for ``task`` (see :meth:`Task.params_for`)."""
+        return task.params_for(self.progress.learner, self.progress.notebook)
+
+    def goal(self, task: "Task") -> str:
+        """``task``'s goal with this learner's parameters, then its skeleton."""
+        return task.goal_for(self.params(task)) + "\n\n" + task.skeleton
+
     def task(self, task: "Task", lab, answer) -> Result:
-        """:meth:`Task.check`, recorded (an attempt with no answer yet is not)."""
-        res = task.check(lab, answer)
+        """:meth:`Task.check` with this learner's parameters, recorded (an attempt with no answer
+        yet is not)."""
+        params = self.params(task)
+        res = task.check(lab, answer, params)
         if answer is not None:
-            self.progress.record("task", res, answer)
+            self.progress.record("task", res, answer, params=params)
         return res
 
 
@@ -176,15 +186,29 @@ def check(question: str, answer, measured, why: str, ok: Callable | None = None)
 
 @dataclass(frozen=True)
 class Task:
-    """A goal, a skeleton to complete, and ``verify(lab)`` → :class:`Result` on the running lab.
-    ``setup(lab)`` (optional) puts in force what the task starts from."""
+    """A goal, a skeleton to complete, and ``verify(lab, params)`` → :class:`Result` on the running
+    lab. A task with ``variants`` gives each learner parameters of their own
+    (:meth:`params_for`: the same learner always gets the same ones; no learner gets ``variants[0]``,
+    Istio's own numbers); ``goal`` is formatted with them."""
     name: str
     goal: str
     skeleton: str
-    verify: Callable[[object], Result] = field(repr=False)
-    setup: Callable[[object], None] | None = field(default=None, repr=False)
+    verify: Callable[[object, dict], Result] = field(repr=False)
+    variants: tuple[dict, ...] = ({},)
 
-    def check(self, lab, answer: str | None) -> Result:
+    def params_for(self, learner: str | None = None, notebook: str = "") -> dict:
+        """This learner's parameters: picked by a hash of (notebook, task, learner), so they do not
+        change from one run, kernel or machine to the next."""
+        if learner is None or len(self.variants) == 1:
+            return dict(self.variants[0])
+        import hashlib
+        h = int.from_bytes(hashlib.sha256(f"{notebook}/{self.name}/{learner}".encode()).digest()[:8], "big")
+        return dict(self.variants[h % len(self.variants)])
+
+    def goal_for(self, params: dict | None = None) -> str:
+        return self.goal.format(**(params if params is not None else self.variants[0]))
+
+    def check(self, lab, answer: str | None, params: dict | None = None) -> Result:
         """Apply ``answer`` (Istio YAML) to ``lab`` and verify the lab. Never raises for the
         learner's mistakes: a blank, YAML the lab refuses, or a lab that does the wrong thing is a
         failed Result saying what is wrong."""
@@ -203,7 +227,7 @@ class Task:
         except MeshlabError as e:
             return Result(self.name, False, f"the lab refused your YAML: {e}")
         try:
-            return self.verify(lab)
+            return self.verify(lab, dict(self.variants[0]) if params is None else params)
         except MeshlabError as e:
             return Result(self.name, False, f"the lab could not run the check: {e}")
 
@@ -236,26 +260,29 @@ def _waypoint_hint(lab, service: str) -> str:
     return ""
 
 
-def _verify_jason(lab, n: int = 20) -> Result:
+def _verify_user_route(lab, params: dict, n: int = 20) -> Result:
     item = "jason-to-reviews-v2"
-    jason = lab.load("client", PAGE, requests=n, headers={"cookie": "user=jason"}, progress=False)
+    user, version = params["user"], params["version"]
+    chosen = lab.load("client", PAGE, requests=n, headers={"cookie": f"user={user}"}, progress=False)
     others = lab.load("client", PAGE, requests=n, progress=False)
-    j, o = served_by(jason), served_by(others)
+    j, o = served_by(chosen), served_by(others)
     problems = []
-    if j.get("reviews-v2", 0) != n:
-        problems.append(f"reviews-v2 served {j.get('reviews-v2', 0)} of {n} pages for jason; expected all {n} "
-                        f"(served: {j})")
+    if j.get(f"reviews-{version}", 0) != n:
+        problems.append(f"reviews-{version} served {j.get(f'reviews-{version}', 0)} of {n} pages for {user}; "
+                        f"expected all {n} (served: {j})")
     if o.get("reviews-v1", 0) != n:
         problems.append(f"reviews-v1 served {o.get('reviews-v1', 0)} of {n} pages for everyone else; expected all "
                         f"{n} (served: {o})")
     if problems:
         problems[-1] += _waypoint_hint(lab, "reviews")
-    return _fails(item, problems, f"jason's {n} pages all came from reviews-v2, everyone else's {n} from reviews-v1")
+    return _fails(item, problems, f"{user}'s {n} pages all came from reviews-{version}, everyone else's {n} from "
+                                  "reviews-v1")
 
 
 JASON_TO_V2 = Task(
     name="jason-to-reviews-v2",
-    goal="Send user jason to reviews v2 and everyone else to reviews v1 (Istio's request-routing task).",
+    goal="Send user {user} to reviews {version} and everyone else to reviews v1 (Istio's request-routing task; "
+         "its own user is jason, and v2).",
     skeleton="""\
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -265,6 +292,7 @@ spec:
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
+  - {name: v3, labels: {version: v3}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -280,10 +308,12 @@ spec:
   - route:
     - destination: {host: reviews, subset: ___}
 """,
-    verify=_verify_jason)
+    verify=_verify_user_route,
+    variants=({"user": "jason", "version": "v2"}, {"user": "ada", "version": "v3"},
+              {"user": "grace", "version": "v2"}, {"user": "linus", "version": "v3"}))
 
 
-def _verify_only_productpage(lab, n: int = 10) -> Result:
+def _verify_only_productpage(lab, params: dict, n: int = 10) -> Result:
     item = "only-productpage-reaches-reviews"
     pages = lab.load("client", PAGE, requests=n, progress=False)
     s = pages.summary()["requests"]

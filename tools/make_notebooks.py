@@ -518,25 +518,26 @@ def waypoints():
            "than requested.\" If nothing is left once the HTTP fields are gone, the policy has no effect at all. "
            "Either way the fix is the same: `targetRefs` and a waypoint.\n</details>"),
         code("lab.stop()"),
-        md("## 7. Your task: jason gets reviews v2\n\nIstio's *request routing* task: send the signed-in user "
-           "**jason** to reviews **v2** (black stars), everyone else to **v1**. productpage forwards an `end-user` "
+        md("## 7. Your task: one user gets another version of reviews\n\nIstio's *request routing* task sends the "
+           "signed-in user **jason** to reviews **v2**, everyone else to **v1**. Here each learner gets a user and "
+           "a version of their own (set `MESHLAB_LEARNER`, or JupyterHub's user name; with neither, Istio's jason "
+           "and v2): the goal below names yours. productpage forwards an `end-user` "
            "header for a signed-in user. Below is the skeleton: copy it into `answer`, fill in every `___`, and run "
            "the check. The check applies your YAML to the running lab (reviews has its waypoint, as in section 3), "
-           "loads the page 20 times as jason and 20 times as nobody, and reads off each request's path which "
+           "loads the page 20 times as your user and 20 times as nobody, and reads off each request's path which "
            "reviews pod served it. A blank or wrong answer fails and says what went wrong; your attempts are "
            "recorded in `meshlab-progress.jsonl` beside this notebook."),
         code("from meshlab.exercises import TASKS, session\n"
              "ex = session('02-waypoints')\n"
              "task = TASKS['jason-to-reviews-v2']\n"
              "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n"
-             "print(task.goal, '\\n')\n"
-             "print(task.skeleton)"),
+             "print(ex.goal(task))"),
         code("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
              "ex.task(task, lab, answer)"),
         md("<details><summary>Hint</summary>\n\nThe match is on a request header; its name is the one "
-           "productpage forwards. The first route is jason's; the second, with no match, is everyone else's.\n"
-           "</details>\n\n<details><summary>Solution</summary>\n\n`end-user`, `jason`, `v2`, `v1` — Istio's "
-           "`virtual-service-reviews-test-v2.yaml`. In ambient mode it works because reviews has a waypoint; "
+           "productpage forwards. The first route is your user's; the second, with no match, is everyone else's.\n"
+           "</details>\n\n<details><summary>Solution</summary>\n\n`end-user`, your user, your version, `v1` "
+           "(for jason and v2, Istio's `virtual-service-reviews-test-v2.yaml`). In ambient mode it works because reviews has a waypoint; "
            "without one the check fails and says so.\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"
@@ -748,8 +749,7 @@ def mtls():
              "ex = session('03-mtls')\n"
              "task = TASKS['only-productpage-reaches-reviews']\n"
              "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"
-             "print(task.goal, '\\n')\n"
-             "print(task.skeleton)"),
+             "print(ex.goal(task))"),
         code("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
              "ex.task(task, lab, answer)"),
         md("<details><summary>Hint</summary>\n\nThe action that lets the listed sources in, and denies everyone "

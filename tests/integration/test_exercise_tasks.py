@@ -37,6 +37,11 @@ def test_routing_jason_to_reviews_v2(mode, waypoints):
         assert wrong.passed is False and "reviews-v2 served 0 of 20 pages for jason" in wrong.message
         right = JASON.check(lab, JASON_SOLUTION)
         assert right.passed is True, right.message
+        if mode == "sidecar":                       # another learner's variant: their user, their version
+            ada = {"user": "ada", "version": "v3"}
+            assert JASON.check(lab, JASON_SOLUTION, ada).passed is False
+            mine = JASON.check(lab, fill(JASON.skeleton, "end-user", "ada", "v3", "v1"), ada)
+            assert mine.passed is True, mine.message
 
 
 def test_routing_jason_without_a_waypoint_fails_and_says_why():

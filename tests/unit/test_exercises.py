@@ -95,7 +95,7 @@ class FakeLab:
 
 
 def _task(verdict=True):
-    return Task("t", "goal", "action: ___", verify=lambda lab: Result("t", verdict, "verified"))
+    return Task("t", "goal", "action: ___", verify=lambda lab, params: Result("t", verdict, "verified"))
 
 
 @pytest.mark.parametrize("answer, said", [(None, "not answered"), ("  ", "not answered"),
@@ -129,3 +129,25 @@ def test_every_task_skeleton_has_blanks_and_is_refused_as_it_ships():
     for task in exercises.TASKS.values():
         assert exercises.BLANK in task.skeleton
         assert task.check(FakeLab(), task.skeleton).passed is False
+
+
+def test_each_learner_gets_parameters_of_their_own_the_same_every_time():
+    task = exercises.TASKS["jason-to-reviews-v2"]
+    assert task.params_for(None) == {"user": "jason", "version": "v2"}          # Istio's own task
+    many = {name: task.params_for(name, "02-waypoints") for name in ("ada", "bob", "chen", "dana", "eve", "fu")}
+    assert many == {name: task.params_for(name, "02-waypoints") for name in many}   # stable
+    assert len({tuple(sorted(p.items())) for p in many.values()}) > 1                # not all the same
+    assert all(p in task.variants for p in many.values())
+    p = task.params_for("ada", "02-waypoints")
+    assert p["user"] in task.goal_for(p) and p["version"] in task.goal_for(p)
+
+
+def test_a_task_is_verified_with_the_learners_parameters_and_they_are_recorded(tmp_path):
+    seen = []
+    task = Task("t", "route {user}", "x: ___", verify=lambda lab, params: seen.append(params) or Result("t", True, "ok"),
+                variants=({"user": "jason"}, {"user": "ada"}, {"user": "grace"}))
+    s = Session("nb", learner="learner-7", path=tmp_path / "p.jsonl")
+    s.task(task, FakeLab(), "x: 1")
+    assert seen == [task.params_for("learner-7", "nb")]
+    assert s.progress.records()[0]["params"] == seen[0]
+    assert s.goal(task).startswith("route " + seen[0]["user"])
