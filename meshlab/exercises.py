@@ -224,7 +224,7 @@ class Task:
                                             "then check again")
         try:
             lab.apply(answer)
-        except MeshlabError as e:
+        except (MeshlabError, TypeError, ValueError) as e:       # ValueError: PolicyError, or not YAML
             return Result(self.name, False, f"the lab refused your YAML: {e}")
         try:
             return self.verify(lab, dict(self.variants[0]) if params is None else params)

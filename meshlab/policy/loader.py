@@ -118,6 +118,9 @@ def load_policies(source: "str | Path | dict | Iterable", file: str | None = Non
         return _from_text(text, str(path))
     if isinstance(source, str):
         return _from_text(source, file or "<yaml>")
+    if not isinstance(source, Iterable) or isinstance(source, (bytes, bytearray)):
+        raise PolicyError(f"cannot read Istio objects from a {type(source).__name__}: give YAML text, a path to a "
+                          ".yaml file, a dict (one object), or a list of those", file=file)
     out: list[PolicyObject] = []
     for item in source:
         out += load_policies(item, file)

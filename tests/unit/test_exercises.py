@@ -111,6 +111,14 @@ def test_yaml_the_lab_refuses_is_a_failure_naming_line_and_field():
     assert res.passed is False and "line 3" in res.message and "spec.action" in res.message
 
 
+def test_an_answer_that_is_not_yaml_text_is_a_failure_not_a_traceback():
+    class Picky(FakeLab):
+        def apply(self, text):
+            raise TypeError(f"cannot read policies from {type(text).__name__}")
+    res = _task().check(Picky(), 42)
+    assert res.passed is False and "cannot read policies from int" in res.message
+
+
 def test_a_stopped_lab_is_a_failure_not_a_traceback():
     res = _task().check(FakeLab(running=False), "action: ALLOW")
     assert res.passed is False and "not running" in res.message

@@ -541,3 +541,9 @@ def test_a_waypoint_merges_the_routes_of_every_virtual_service_for_the_service()
     sidecar = RouteProxy("default", {})
     routes = compile_routes(virtual_service_for([a, b], REVIEWS, sidecar), REVIEWS, sidecar)
     assert select_route(routes, req("/a")).destinations[0].subset == "v2" and select_route(routes, req("/b")) is None
+
+
+@pytest.mark.parametrize("source", [42, 3.5, b"kind: VirtualService", None])
+def test_something_that_is_not_yaml_is_a_policy_error_saying_what_is_accepted(source):
+    with pytest.raises(PolicyError, match="give YAML text, a path to a .yaml file, a dict"):
+        load_policies(source)
