@@ -9,45 +9,22 @@ where such a skip is a failure.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from browser_support import CHROMIUM, launch_chromium, need, need_browser, running_jupyterlab
 from nbformat.v4 import new_code_cell, new_notebook
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "meshlab-browser-test"
-
-
-def _need(ok: bool, why: str) -> None:
-    if ok:
-        return
-    if os.environ.get("MESHLAB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"the browser test must run here (MESHLAB_REQUIRE_BROWSER=1) but: {why}")
-    pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()
 def jupyterlab(tmp_path):
-    _need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    import importlib.util
-    _need(importlib.util.find_spec("playwright") is not None,
-          "the playwright package is not installed (pip install playwright)")
+    need_browser()
     nb = new_notebook(cells=[new_code_cell(
         "from meshlab import Lab\n"
         "from meshlab.widgets import ControlPanel\n"
@@ -57,40 +34,15 @@ def jupyterlab(tmp_path):
         "panel")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "panel.ipynb")
-    port = _free_port()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}", "--ServerApp.open_browser=False",
-         "--LabApp.news_url=", *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
-    yield f"{url}/lab/tree/panel.ipynb?token={TOKEN}"
-    try:                                          # shut the kernels down as a learner's browser would leave them
-        req = urllib.request.Request(f"{url}/api/shutdown?token={TOKEN}", method="POST")
-        urllib.request.urlopen(req, timeout=10)
-        server.wait(20)
-    except Exception:  # noqa: BLE001 - then stop it the hard way
-        os.killpg(server.pid, 9)
-        server.wait(10)
+    env = {"JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    with running_jupyterlab(tmp_path, TOKEN, tmp_path / "server.log", env, ("--LabApp.news_url=",)) as url:
+        yield f"{url}/lab/tree/panel.ipynb?token={TOKEN}"
 
 
 def test_the_control_panel_works_in_a_real_browser(jupyterlab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync", "--disable-quic"])
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             idle = page.get_by_text("Python 3 (ipykernel) | Idle")
@@ -128,4 +80,4 @@ def test_the_control_panel_works_in_a_real_browser(jupyterlab, tmp_path):
 
 def test_chromium_is_where_the_test_expects_it():
     """Keeps the reason visible in the report when the browser test skips."""
-    _need(shutil.which("chromium") is not None or Path(CHROMIUM).exists(), "no chromium on PATH")
+    need(shutil.which("chromium") is not None or Path(CHROMIUM).exists(), "no chromium on PATH")

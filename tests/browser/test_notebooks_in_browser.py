@@ -17,37 +17,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import launch_chromium, need_browser, running_jupyterlab
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "meshlab-notebooks-test"
 RUN_ALL_TIMEOUT_S = 480
 ARTIFACTS = Path(os.environ.get("MESHLAB_ARTIFACTS") or REPO / "test-artifacts") / "browser"
-
-
-def _need(ok: bool, why: str) -> None:
-    if ok:
-        return
-    if os.environ.get("MESHLAB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"the browser test must run here (MESHLAB_REQUIRE_BROWSER=1) but: {why}")
-    pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +38,7 @@ def jupyterlab(tmp_path_factory):
     """JupyterLab as ``scripts/lab`` runs it (the settings scripts/setup installs: no news popup),
     on a copy of the notebooks; one cell per notebook rendered at a time would hide outputs from
     the checks, so the test's own user settings turn JupyterLab's notebook windowing off."""
-    _need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    import importlib.util
-    _need(importlib.util.find_spec("playwright") is not None,
-          "the playwright package is not installed (pip install playwright)")
+    need_browser()
     root = tmp_path_factory.mktemp("notebooks")
     for nb in NOTEBOOKS:
         shutil.copy(nb, root / nb.name)
@@ -69,43 +49,18 @@ def jupyterlab(tmp_path_factory):
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"}))
-    port = _free_port()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root.parent / "config"),
+    env = {"JUPYTER_CONFIG_DIR": str(root.parent / "config"),
            "JUPYTER_RUNTIME_DIR": str(root.parent / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(root.parent / "workspaces")}
-    log = open(root.parent / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("JupyterLab did not start:\n" + (root.parent / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
-    yield url
-    try:                                       # shut the kernels down as a learner's browser would leave them
-        urllib.request.urlopen(urllib.request.Request(f"{url}/api/shutdown?token={TOKEN}", method="POST"), timeout=10)
-        server.wait(30)
-    except Exception:  # noqa: BLE001 - then stop it the hard way
-        os.killpg(server.pid, 9)
-        server.wait(10)
+    with running_jupyterlab(root, TOKEN, root.parent / "server.log", env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(jupyterlab):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync", "--disable-quic"])
+        b = launch_chromium(p)
         yield b
         b.close()
 

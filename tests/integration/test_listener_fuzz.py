@@ -44,6 +44,24 @@ def _send(ip: str, port: int, data: bytes, src: str | None = None) -> bytes:
         s.close()
 
 
+def _through_the_capture_port(lab, http: bytes) -> bytes:
+    """``http`` from the client pod through its 15001, after the PROXY header that says it is for
+    httpbin's service address; the whole answer (an OSError if the connection is refused)."""
+    client = lab.net.pod("client-0")
+    vip = lab.net.resolve("httpbin", "default")
+    with socket.socket() as s:
+        s.settimeout(5)
+        s.bind((client.ip, 0))
+        s.connect((client.ip, 15001))
+        src = s.getsockname()
+        s.sendall(proxyproto.encode(src[0], src[1], vip, 8000) + http)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
 def _still_serves(lab) -> None:
     assert lab.request("client", "http://httpbin:8000/get", timeout=5).status == 200
 
@@ -73,23 +91,10 @@ def test_the_capture_port_survives_bad_proxy_headers_and_bad_http(lab, proxy, ht
 @FUZZ
 @given(http=HTTP)
 def test_the_capture_port_survives_bad_http_after_a_good_proxy_header(lab, http):
-    client = lab.net.pod("client-0")
-    vip = lab.net.resolve("httpbin", "default")
-    s = socket.socket()
-    s.settimeout(5)
-    s.bind((client.ip, 0))
     try:
-        s.connect((client.ip, 15001))
-        src = s.getsockname()
-        s.sendall(proxyproto.encode(src[0], src[1], vip, 8000) + http)
-        s.shutdown(socket.SHUT_WR)
+        out = _through_the_capture_port(lab, http)
+    except OSError:                    # reset, or already gone: refused
         out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    except OSError:
-        out = b""
-    finally:
-        s.close()
     _no_own_5xx(out)
     _still_serves(lab)
 
@@ -101,21 +106,7 @@ def test_an_upgrade_through_the_capture_port_is_refused_and_the_next_call_gets_i
     server's sidecar answered it (the app's 400) and then its own 501 on the same pooled
     connection, and the next good call read that 501 as its answer. A proxy refuses an upgrade or
     CONNECT itself (501, nothing forwarded) and never pools a connection that answered twice."""
-    client = lab.net.pod("client-0")
-    vip = lab.net.resolve("httpbin", "default")
-    s = socket.socket()
-    s.settimeout(5)
-    s.bind((client.ip, 0))
-    try:
-        s.connect((client.ip, 15001))
-        src = s.getsockname()
-        s.sendall(proxyproto.encode(src[0], src[1], vip, 8000) + upgrade)
-        s.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    finally:
-        s.close()
+    out = _through_the_capture_port(lab, upgrade)
     if lab.mode == "sidecar":                        # a ztunnel carries bytes: the app answers
         assert out.startswith(b"HTTP/1.1 501") and out.count(b"HTTP/1.1 ") == 1, out[:300]
     for _ in range(5):
