@@ -3,6 +3,7 @@ number, however narrow the window), aligned text everywhere else."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 
@@ -30,12 +31,8 @@ class Table:
         def td(tag: str, i: int, v) -> str:
             nowrap = "" if (self.wrap_last and i == last) else "white-space:nowrap;"
             align = "right" if isinstance(v, (int, float)) and not isinstance(v, bool) else "left"
-            return f"<{tag} style='{nowrap}padding:1px 8px;text-align:{align}'>{_escape(str(v))}</{tag}>"
+            return f"<{tag} style='{nowrap}padding:1px 8px;text-align:{align}'>{html.escape(str(v), quote=False)}</{tag}>"
         head = "".join(td("th", i, v) for i, v in enumerate(self.header))
         body = "".join("<tr>" + "".join(td("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in self.rows)
         return (f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -9,8 +9,10 @@ arrived) becomes a hop with role ``unreached`` so retries stay visible.
 
 from __future__ import annotations
 
+import html
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Iterable
 
 from ..trace import Span
@@ -226,7 +228,7 @@ def format_path(path: Path) -> str:
 def path_html(path: Path) -> str:
     """A path as an HTML table, for notebooks: no cell breaks inside a name or a number, however
     narrow the window (a text tree wraps, and a time can break in two); only the outcome wraps."""
-    esc = _escape
+    esc = partial(html.escape, quote=False)
     cells = "white-space:nowrap;padding:1px 8px;text-align:left"
     out = [f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>"
            f"<th style='{cells}'>hop</th><th style='{cells}'>what</th>"
@@ -240,7 +242,3 @@ def path_html(path: Path) -> str:
                    f"<td style='padding:1px 8px;text-align:left'>{esc(outcome)}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .paths import Path, _escape, format_path, path_html
+from .paths import Path, format_path, path_html
 from .stats import latency_summary
 
 
@@ -38,7 +39,7 @@ class RequestResult:
 
     def _repr_html_(self) -> str:
         """How Jupyter shows a result: the headline, then its path as a table (see :func:`path_html`)."""
-        return (f"<div style='font-family:monospace;white-space:nowrap'>{_escape(self.headline())}</div>"
+        return (f"<div style='font-family:monospace;white-space:nowrap'>{html.escape(self.headline(), quote=False)}</div>"
                 + (path_html(self.path) if self.path else "<div>(no path recorded)</div>"))
 
 
