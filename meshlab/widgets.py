@@ -121,7 +121,7 @@ class ControlPanel(w.VBox):
         self.busy = False
         self.doing = ""
         self.refused: str | None = None            # an action turned away while another one ran
-        self._change = "as it was"                 # the label of the next run on the runs plot
+        self._change: str | None = None            # what changed since the last run (for its label)
         self._rebuild_weights()
         self.mode.observe(self._on_mode, names="value")
         self.waypoints.observe(self._on_waypoints, names="value")
@@ -156,7 +156,8 @@ class ControlPanel(w.VBox):
         svc = next(s for s in self.lab.topology.services if (s.namespace, s.name) == (ns, name))
         return builder.RouteSettings(
             svc.name, svc.namespace,
-            attempts=None if self.attempts.value == ISTIO_DEFAULT_ATTEMPTS else self.attempts.value, per_try_timeout_s=self.per_try_timeout.value or None,
+            attempts=None if self.attempts.value == ISTIO_DEFAULT_ATTEMPTS else self.attempts.value,
+            per_try_timeout_s=self.per_try_timeout.value or None,
             retry_on=tuple(self.retry_on.value), timeout_s=self.timeout.value or None,
             delay_percent=self.delay_percent.value, delay_s=self.delay_s.value,
             abort_percent=self.abort_percent.value, abort_status=self.abort_status.value,
@@ -372,13 +373,11 @@ class ControlPanel(w.VBox):
                              f" · mode {self.lab.mode}")
         self.last_result = res
         # each run is named by the data plane it measured, and what changed before it, if anything
-        state = self.lab.mode
-        if getattr(self.lab, "waypoint_of", None):
-            state += " + waypoint"
-        label = state if self._change in ("no change", "as it was") else f"{state}, after {self._change}"
+        state = self.lab.mode + (" + waypoint" if self.lab.waypoint_of else "")
+        label = state if self._change is None else f"{state}, after {self._change}"
         self.runs = (self.runs + [{"label": label, "latencies_ms": res.latencies_ms(),
                                    "ok": s["requests"]["ok"], "sent": s["requests"]["sent"]}])[-MAX_RUNS:]
-        self._change = "no change"
+        self._change = None
         self.runs_figure = runs_figure(self.runs)
         self._show(self.runs_plot, self.runs_figure)
         path = next(iter(res.paths.values()), None)
