@@ -526,6 +526,11 @@ class Lab:
                 return s.vip
         raise LabError(f"no service named {name!r}; services: {', '.join(s.name for s in self.net.services)}")
 
+    @property
+    def data_plane(self) -> str:
+        """The mode with its waypoints, as ``compare`` names its columns: ``ambient+waypoint``."""
+        return self.mode + ("+waypoint" if self.waypoint_of else "")
+
     def pods(self) -> list[dict]:
         """One row per pod: name, node, namespace, service account (its identity), IP, ports, pid, alive."""
         rows = []
@@ -629,9 +634,9 @@ class Lab:
         if progress:
             from tqdm.auto import tqdm
             in_notebook = tqdm.__module__.startswith("tqdm.notebook")
-            mode = self.mode + ("+waypoint" if self.waypoint_of else "")
             # a notebook keeps the finished bar, labelled with the mode it measured; a terminal clears it
-            bar = tqdm(total=plan.expected(), desc=f"{mode}: {name} -> {url}", unit="req", leave=in_notebook)
+            bar = tqdm(total=plan.expected(), desc=f"{self.data_plane}: {name} -> {url}", unit="req",
+                       leave=in_notebook)
         last = [0]
 
         def on_progress(n: int):

@@ -373,8 +373,8 @@ class ControlPanel(w.VBox):
                              f" · mode {self.lab.mode}")
         self.last_result = res
         # each run is named by the data plane it measured, and what changed before it, if anything
-        state = self.lab.mode + (" + waypoint" if self.lab.waypoint_of else "")
-        label = state if self._change is None else f"{state}, after {self._change}"
+        plane = self.lab.data_plane
+        label = plane if self._change is None else f"{plane}, after {self._change}"
         self.runs = (self.runs + [{"label": label, "latencies_ms": res.latencies_ms(),
                                    "ok": s["requests"]["ok"], "sent": s["requests"]["sent"]}])[-MAX_RUNS:]
         self._change = None

@@ -31,15 +31,17 @@ def latency_summary(ms: Sequence[float]) -> dict:
 MIN_TAIL = 5
 CONFIDENCE = 0.95
 RESAMPLES = 2000
-METHOD = (f"difference of percentiles, mesh minus no mesh, with a {CONFIDENCE:.0%} bootstrap interval "
-          f"({RESAMPLES} resamples of each mode's requests); a percentile needs {MIN_TAIL} requests beyond "
-          f"it (p90: {math.ceil(MIN_TAIL / 0.1)}, p99: {math.ceil(MIN_TAIL / 0.01)}); '≈0': the interval "
-          "includes 0, so this run cannot tell the two apart")
 
 
 def min_samples(q: float) -> int:
     """How many requests the ``q``-th percentile needs (see :data:`MIN_TAIL`)."""
     return math.ceil(MIN_TAIL / (1 - q / 100) - 1e-9)
+
+
+METHOD = (f"difference of percentiles, mesh minus no mesh, with a {CONFIDENCE:.0%} bootstrap interval "
+          f"({RESAMPLES} resamples of each mode's requests); a percentile needs {MIN_TAIL} requests beyond "
+          f"it (p90: {min_samples(90)}, p99: {min_samples(99)}); '≈0': the interval "
+          "includes 0, so this run cannot tell the two apart")
 
 
 def added_latency(base: Sequence[float], mesh: Sequence[float], q: float, resamples: int = RESAMPLES,
