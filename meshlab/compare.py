@@ -14,7 +14,7 @@ from typing import Callable
 
 from .lab import Lab
 from .telemetry.results import LoadResult
-from .telemetry.stats import METHOD as ADDED_METHOD, added_latency, describe_added
+from .telemetry.stats import METHOD as ADDED_METHOD, added_cell, added_latency
 
 MODES = (("none", None, None), ("sidecar", "sidecar", None), ("ambient", "ambient", None),
          ("ambient+waypoint", "ambient", "namespace"))
@@ -127,14 +127,9 @@ def cost_shape(topology: str = "minimal", url: str | None = None, requests: int 
 
 
 def _added(r: dict, q: str) -> str:
-    """A mode's added latency at ``q``, as a table cell: "+1.20 [+0.80, +1.60]", "≈0 [-0.50, +0.30]"
-    (not distinguishable from none), "needs n≥500" (too few requests for p99), "-" for none itself."""
-    if r["mode"] == "none":
-        return "-"
-    a = r.get("added_latency", {}).get(q)
-    if a is None:                                # an older result: no samples, no interval
-        return f"{r['added_latency_ms'][q]:+.2f} (no CI)"
-    return describe_added(a, short=True).replace("\n", " ").replace(" to ", ", ")
+    """A mode's added latency at ``q``, as a table cell (:func:`~meshlab.telemetry.stats.added_cell`),
+    "-" for none itself."""
+    return "-" if r["mode"] == "none" else added_cell(r, q)
 
 
 def format_table(res: dict) -> str:

@@ -142,7 +142,7 @@ def latency_figure(compare_result: dict) -> Figure:
     interval includes 0 (this run cannot tell the two apart), "n<500" where a percentile has too
     few requests behind it (:func:`meshlab.telemetry.stats.added_latency`; the method is written
     under the plot). Results without latency samples (older ones) show the bare difference."""
-    from .telemetry.stats import METHOD, describe_added
+    from .telemetry.stats import METHOD, added_cell
     modes = list(compare_result)
     fig = Figure(figsize=(9, 4.6), layout="constrained")
     ax = fig.add_subplot()
@@ -157,12 +157,8 @@ def latency_figure(compare_result: dict) -> Figure:
             ax.bar(x, v, width, color=MODE_COLORS.get(m, "#56B4E9"), hatch=hatches[j], edgecolor="black", linewidth=0.5)
             if m == "none":
                 continue
-            a = r.get("added_latency", {}).get(q)
-            if a is not None:
-                text = describe_added(a, short=True).replace("\n", " ").replace(" to ", ", ")
-            elif r.get("added_latency_ms", {}).get(q) is not None:
-                text = f"{r['added_latency_ms'][q]:+.2f} (no CI)"
-            else:
+            text = added_cell(r, q)
+            if text is None:
                 continue
             ax.text(x, v + top * 0.015, text, ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_ylim(0, top * 1.5)

@@ -75,6 +75,17 @@ def added_latency(base: Sequence[float], mesh: Sequence[float], q: float, resamp
     return out
 
 
+def added_cell(report: dict, q: str) -> str | None:
+    """One mode's added latency at ``q`` (``"p99"``) from a ``compare`` report, in one line for a
+    table cell or a bar: "+1.20 [+0.80, +1.60]", "≈0 [-0.50, +0.30]", "needs n≥500"; an older
+    report without latency samples gives its bare difference, "+1.20 (no CI)"; None if neither."""
+    a = report.get("added_latency", {}).get(q)
+    if a is not None:
+        return describe_added(a, short=True).replace("\n", " ").replace(" to ", ", ")
+    bare = report.get("added_latency_ms", {}).get(q)
+    return None if bare is None else f"{bare:+.2f} (no CI)"
+
+
 def describe_added(a: dict, short: bool = False) -> str:
     """One :func:`added_latency` result as text: ``+1.20 ms (95% CI +0.80 to +1.60)``,
     ``≈0 ms (not distinguishable; 95% CI -0.50 to +0.30 ms)``, or ``not estimated (p99 needs ≥500
