@@ -253,8 +253,12 @@ def _fails(item: str, problems: list[str], passed_message: str) -> Result:
     return Result(item, not problems, "; ".join(problems) if problems else passed_message)
 
 
+def _behind_waypoint(lab, service: str) -> bool:
+    return lab.mode == "ambient" and any(s == service for (_, s) in lab.waypoint_of)
+
+
 def _waypoint_hint(lab, service: str) -> str:
-    if lab.mode == "ambient" and not any(s == service for (_, s) in lab.waypoint_of):
+    if lab.mode == "ambient" and not _behind_waypoint(lab, service):
         return (f" In ambient mode no L7 rule for {service} applies until a waypoint carries its traffic "
                 "(ztunnel never parses HTTP): give it one.")
     return ""
@@ -323,7 +327,7 @@ def _verify_only_productpage(lab, params: dict, n: int = 10) -> Result:
         problems.append(f"productpage's pages lost their reviews: {s['ok']} of {n} pages were 200, "
                         f"{sum(broken.values())} said a service failed ({', '.join(broken) or 'none'}); "
                         "productpage must still reach reviews")
-        if lab.mode == "ambient" and any(s == "reviews" for (_, s) in lab.waypoint_of):
+        if _behind_waypoint(lab, "reviews"):
             problems[-1] += (". Behind a waypoint, reviews' ztunnel sees the *waypoint's* identity, not "
                              "productpage's: bind the policy to the waypoint (targetRefs: the reviews Service)")
     direct = lab.request("client", "http://reviews:9080/reviews/0", timeout=5)
