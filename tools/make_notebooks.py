@@ -29,6 +29,18 @@ def check_setup(notebook: str) -> str:
             f"check = session('{notebook}').show   # check('q1', my_q1, measured, why): ✔ or ✘, then why\n")
 
 
+def task_cells(notebook: str, task: str, start_lab: str) -> list:
+    """A task's two code cells: its lab and goal (with the learner's own parameters; the cell runs
+    alone after a restart), then the answer and the check against the running lab (meshlab.exercises)."""
+    return [new_code_cell("from meshlab import Lab\n"
+                          "from meshlab.exercises import TASKS, session\n"
+                          f"ex = session({notebook!r})\n"
+                          f"task = TASKS[{task!r}]\n"
+                          + start_lab + "print(ex.goal(task))"),
+            new_code_cell("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
+                          "ex.task(task, lab, answer)")]
+
+
 def start_here():
     md, code = new_markdown_cell, new_code_cell
     return [
@@ -527,13 +539,8 @@ def waypoints():
            "loads the page 20 times as your user and 20 times as nobody, and reads off each request's path which "
            "reviews pod served it. A blank or wrong answer fails and says what went wrong; your attempts are "
            "recorded in `meshlab-progress.jsonl` beside this notebook."),
-        code("from meshlab.exercises import TASKS, session\n"
-             "ex = session('02-waypoints')\n"
-             "task = TASKS['jason-to-reviews-v2']\n"
-             "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n"
-             "print(ex.goal(task))"),
-        code("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
-             "ex.task(task, lab, answer)"),
+        *task_cells("02-waypoints", "jason-to-reviews-v2",
+                    "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n"),
         md("<details><summary>Hint</summary>\n\nThe match is on a request header; its name is the one "
            "productpage forwards. The first route is your user's; the second, with no match, is everyone else's.\n"
            "</details>\n\n<details><summary>Solution</summary>\n\n`end-user`, your user, your version, `v1` "
@@ -744,14 +751,8 @@ def mtls():
            "without `spiffe://`). ztunnel enforces it at L4, on the identity mutual TLS proved. The check applies "
            "your YAML, loads the product page 10 times (it must keep its reviews), and calls reviews directly "
            "from the client pod (service account `curl`), which must be refused."),
-        code("from meshlab import Lab\n"
-             "from meshlab.exercises import TASKS, session\n"
-             "ex = session('03-mtls')\n"
-             "task = TASKS['only-productpage-reaches-reviews']\n"
-             "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"
-             "print(ex.goal(task))"),
-        code("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
-             "ex.task(task, lab, answer)"),
+        *task_cells("03-mtls", "only-productpage-reaches-reviews",
+                    "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"),
         md("<details><summary>Hint</summary>\n\nThe action that lets the listed sources in, and denies everyone "
            "else, is `ALLOW`. A principal looks like `cluster.local/ns/<namespace>/sa/<service account>`.\n"
            "</details>\n\n<details><summary>Solution</summary>\n\n`ALLOW` and "
