@@ -128,9 +128,11 @@ def path_figure(path: Path, title: str | None = None) -> Figure:
     ax.set_xlim(0, _room_for_notes(fig, ax, notes, (hops[0].ms if hops else 1) * 1.15))
     roles = sorted({h.role for h in hops}, key=list(COLORS).index)
     handles = [Patch(color=COLORS[r], label=r) for r in roles]
-    handles += [Patch(facecolor="white", edgecolor="black", hatch=L4_HATCH,
-                      label="L4 hop: its connection, while it carried this request"),
-                Patch(facecolor="white", edgecolor="black", linewidth=1.6, label="reached over mTLS")]
+    if any(h.layer == "L4" for h in hops):     # (the key names only what the plot shows)
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch=L4_HATCH,
+                             label="L4 hop: its connection, while it carried this request"))
+    if any(h.mtls for h in hops):
+        handles.append(Patch(facecolor="white", edgecolor="black", linewidth=1.6, label="reached over mTLS"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
     ax.set_title(title or f"one request, hop by hop ({len(hops)} hops)", fontsize=10)
     return fig

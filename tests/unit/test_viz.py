@@ -97,6 +97,15 @@ def test_the_topology_map_keeps_labels_apart_and_arrows_off_other_boxes(mode):
         assert "connection open" in key
 
 
+def test_a_waterfall_without_a_mesh_names_no_l4_hop_and_no_mtls_in_its_key():
+    """The key names what the plot shows: with no mesh, no hatched hop and no mutual TLS (00's
+    first waterfall listed both)."""
+    fig = path_figure(Path.from_record(BY_MODE["none"]))
+    labels = set(legend_labels(fig))
+    assert "app" in labels and "reached over mTLS" not in labels
+    assert not any(x.startswith("L4 hop") for x in labels)
+
+
 @pytest.mark.parametrize("mode", list(BY_MODE))
 def test_every_waterfall_note_ends_inside_the_plot_so_the_image_keeps_its_width(mode):
     """Each hop's note (its time, connection, identity) is written after its bar: it must end
