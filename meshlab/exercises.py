@@ -152,8 +152,10 @@ class Session:
         return task.params_for(self.progress.learner, self.progress.notebook)
 
     def goal(self, task: "Task") -> str:
-        """``task``'s goal with this learner's parameters, then its skeleton."""
-        return task.goal_for(self.params(task)) + "\n\n" + task.skeleton
+        """``task``'s goal with this learner's parameters (in lines that a notebook's output does not
+        break inside a word), then its skeleton."""
+        import textwrap
+        return textwrap.fill(task.goal_for(self.params(task)), 96) + "\n\n" + task.skeleton
 
     def task(self, task: "Task", lab, answer) -> Result:
         """:meth:`Task.check` with this learner's parameters, recorded (an attempt with no answer

@@ -2,6 +2,7 @@
 what a task says about a blank or refused answer (issue 16)."""
 
 import json
+import os
 
 import pytest
 from hypothesis import given
@@ -148,6 +149,8 @@ def test_each_learner_gets_parameters_of_their_own_the_same_every_time():
     assert all(p in task.variants for p in many.values())
     p = task.params_for("ada", "02-waypoints")
     assert p["user"] in task.goal_for(p) and p["version"] in task.goal_for(p)
+    goal = Session("02-waypoints", learner="ada", path=os.devnull).goal(task).split("\n\n")[0]
+    assert all(len(line) <= 96 for line in goal.splitlines())    # a notebook would break a word
 
 
 def test_a_task_is_verified_with_the_learners_parameters_and_they_are_recorded(tmp_path):
