@@ -157,11 +157,20 @@ class Session:
         import textwrap
         return textwrap.fill(task.goal_for(self.params(task)), 96) + "\n\n" + task.skeleton
 
-    def task(self, task: "Task", lab, answer) -> Result:
+    def begin(self, task: "Task", lab) -> str:
+        """Put ``lab`` in ``task``'s starting state (with this learner's parameters) and return its
+        goal and skeleton, as :meth:`goal`."""
+        if task.setup is not None:
+            task.setup(lab, self.params(task))
+        return self.goal(task)
+
+    def task(self, task: "Task", lab, answer=None) -> Result:
         """:meth:`Task.check` with this learner's parameters, recorded (an attempt with no answer
         yet is not)."""
         params = self.params(task)
         res = task.check(lab, answer, params)
+        if task.answer == "lab":            # the answer is the lab as the learner left it
+            answer = {"mode": getattr(lab, "mode", None), "waypoints": sorted(s for _, s in getattr(lab, "waypoint_of", {}))}
         if answer is not None:
             self.progress.record("task", res, answer, params=params)
         return res
@@ -188,15 +197,24 @@ def check(question: str, answer, measured, why: str, ok: Callable | None = None)
 
 @dataclass(frozen=True)
 class Task:
-    """A goal, a skeleton to complete, and ``verify(lab, params)`` → :class:`Result` on the running
-    lab. A task with ``variants`` gives each learner parameters of their own
+    """A goal, a skeleton to complete, and ``verify(lab, params, before)`` → :class:`Result` on the
+    running lab. A task with ``variants`` gives each learner parameters of their own
     (:meth:`params_for`: the same learner always gets the same ones; no learner gets ``variants[0]``,
-    Istio's own numbers); ``goal`` is formatted with them."""
+    Istio's own numbers); ``goal`` is formatted with them.
+
+    ``answer`` says what the learner's answer is: ``"yaml"`` (Istio YAML, applied to the lab before
+    the verification) or ``"lab"`` (the running lab as the learner left it — a task done with the
+    control panel — nothing to apply). ``before(lab)``, when given, is taken just before the answer is
+    applied and passed to ``verify`` (what the answer must not change: the pods' processes, say).
+    ``setup(lab, params)`` puts the lab in the task's starting state (:meth:`Session.begin`)."""
     name: str
     goal: str
     skeleton: str
-    verify: Callable[[object, dict], Result] = field(repr=False)
+    verify: Callable[[object, dict, object], Result] = field(repr=False)
     variants: tuple[dict, ...] = ({},)
+    answer: str = "yaml"
+    before: Callable[[object], object] | None = field(default=None, repr=False)
+    setup: Callable[[object, dict], object] | None = field(default=None, repr=False)
 
     def params_for(self, learner: str | None = None, notebook: str = "") -> dict:
         """This learner's parameters: picked by a hash of (notebook, task, learner), so they do not
@@ -215,6 +233,8 @@ class Task:
         learner's mistakes: a blank, YAML the lab refuses, or a lab that does the wrong thing is a
         failed Result saying what is wrong."""
         from .errors import MeshlabError
+        if self.answer == "lab":
+            return self._verify(lab, params, None)
         if answer is None or not str(answer).strip():
             return Result(self.name, False, "not answered: complete the skeleton, put it in `answer`, and run "
                                             "this cell again")
@@ -225,11 +245,19 @@ class Task:
             return Result(self.name, False, "the lab is not running: start it (run the cell that starts it), "
                                             "then check again")
         try:
+            before = self.before(lab) if self.before else None
             lab.apply(answer)
         except (MeshlabError, TypeError, ValueError) as e:       # ValueError: PolicyError, or not YAML
             return Result(self.name, False, f"the lab refused your YAML: {e}")
+        return self._verify(lab, params, before)
+
+    def _verify(self, lab, params: dict | None, before) -> Result:
+        from .errors import MeshlabError
+        if not getattr(lab, "running", False):
+            return Result(self.name, False, "the lab is not running: start it (run the cell that starts it), "
+                                            "then check again")
         try:
-            return self.verify(lab, dict(self.variants[0]) if params is None else params)
+            return self.verify(lab, dict(self.variants[0]) if params is None else params, before)
         except MeshlabError as e:
             return Result(self.name, False, f"the lab could not run the check: {e}")
 
@@ -237,6 +265,7 @@ class Task:
 # -- what tasks measure ----------------------------------------------------------------------------
 
 PAGE = "http://productpage:9080/productpage"
+PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 
 
 def served_by(res, service: str = "reviews") -> dict[str, int]:
@@ -251,112 +280,57 @@ def served_by(res, service: str = "reviews") -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _fails(item: str, problems: list[str], passed_message: str) -> Result:
+@dataclass(frozen=True)
+class Call:
+    """One service-to-service call read off a path: the service called, the proxies it crossed (in
+    order) and the app hop that answered (None: it reached no app)."""
+    service: str
+    proxies: tuple
+    app: object | None
+
+    @property
+    def l7(self) -> int:
+        return sum(1 for h in self.proxies if h.layer == "L7")
+
+
+def calls(path) -> list[Call]:
+    """The calls of one request's path: the load client's call, then every call an app made (the
+    proxies before an app hop carried the call to it; a retry is a call of its own)."""
+    out, pending = [], []
+    for h in path.hops if path else ():
+        if h.role in PROXY_ROLES:
+            pending.append(h)
+        elif h.role in ("app", "unreached"):
+            first = pending[0] if pending else h
+            service = (first.target or h.name).split(":")[0].split("/")[0]
+            out.append(Call(service, tuple(pending), h if h.role == "app" else None))
+            pending = []
+    return out
+
+
+def tries(res) -> list[int]:
+    """For each request of a load, how many times it reached an app (0: stopped in a proxy)."""
+    return [sum(h.role == "app" for h in p.hops) for p in res.paths.values()]
+
+
+def fails(item: str, problems: list[str], passed_message: str) -> Result:
+    """The verdict of a task's verify: passed when nothing is wrong, else every problem named."""
     return Result(item, not problems, "; ".join(problems) if problems else passed_message)
 
 
-def _behind_waypoint(lab, service: str) -> bool:
+def behind_waypoint(lab, service: str) -> bool:
     return lab.mode == "ambient" and any(s == service for (_, s) in lab.waypoint_of)
 
 
-def _waypoint_hint(lab, service: str) -> str:
-    if lab.mode == "ambient" and not _behind_waypoint(lab, service):
+def waypoint_hint(lab, service: str) -> str:
+    if lab.mode == "ambient" and not behind_waypoint(lab, service):
         return (f" In ambient mode no L7 rule for {service} applies until a waypoint carries its traffic "
                 "(ztunnel never parses HTTP): give it one.")
     return ""
 
 
-def _verify_user_route(lab, params: dict, n: int = 20) -> Result:
-    item = "jason-to-reviews-v2"
-    user, version = params["user"], params["version"]
-    chosen = lab.load("client", PAGE, requests=n, headers={"cookie": f"user={user}"}, progress=False)
-    others = lab.load("client", PAGE, requests=n, progress=False)
-    j, o = served_by(chosen), served_by(others)
-    problems = []
-    if j.get(f"reviews-{version}", 0) != n:
-        problems.append(f"reviews-{version} served {j.get(f'reviews-{version}', 0)} of {n} pages for {user}; "
-                        f"expected all {n} (served: {j})")
-    if o.get("reviews-v1", 0) != n:
-        problems.append(f"reviews-v1 served {o.get('reviews-v1', 0)} of {n} pages for everyone else; expected all "
-                        f"{n} (served: {o})")
-    if problems:
-        problems[-1] += _waypoint_hint(lab, "reviews")
-    return _fails(item, problems, f"{user}'s {n} pages all came from reviews-{version}, everyone else's {n} from "
-                                  "reviews-v1")
-
-
-JASON_TO_V2 = Task(
-    name="jason-to-reviews-v2",
-    goal="Send user {user} to reviews {version} and everyone else to reviews v1 (Istio's request-routing task; "
-         "its own user is jason, and v2).",
-    skeleton="""\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-  - {name: v3, labels: {version: v3}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
-  - match:
-    - headers:
-        ___: {exact: ___}
-    route:
-    - destination: {host: reviews, subset: ___}
-  - route:
-    - destination: {host: reviews, subset: ___}
-""",
-    verify=_verify_user_route,
-    variants=({"user": "jason", "version": "v2"}, {"user": "ada", "version": "v3"},
-              {"user": "grace", "version": "v2"}, {"user": "linus", "version": "v3"}))
-
-
-def _verify_only_productpage(lab, params: dict, n: int = 10) -> Result:
-    item = "only-productpage-reaches-reviews"
-    pages = lab.load("client", PAGE, requests=n, progress=False)
-    s = pages.summary()["requests"]
-    broken = pages.partial_failures()
-    problems = []
-    if s["ok"] != n or broken:
-        problems.append(f"productpage's pages lost their reviews: {s['ok']} of {n} pages were 200, "
-                        f"{sum(broken.values())} said a service failed ({', '.join(broken) or 'none'}); "
-                        "productpage must still reach reviews")
-        if _behind_waypoint(lab, "reviews"):
-            problems[-1] += (". Behind a waypoint, reviews' ztunnel sees the *waypoint's* identity, not "
-                             "productpage's: bind the policy to the waypoint (targetRefs: the reviews Service)")
-    direct = lab.request("client", "http://reviews:9080/reviews/0", timeout=5)
-    if direct.status is not None and direct.status < 400:
-        problems.append(f"the client pod (identity curl) reached reviews directly ({direct.status}); expected it "
-                        "to be refused")
-    return _fails(item, problems, f"{n} of {n} pages had their reviews, and the client's direct call was refused "
-                                  f"({direct.status or direct.error})")
-
-
-ONLY_PRODUCTPAGE = Task(
-    name="only-productpage-reaches-reviews",
-    goal="Allow only productpage (service account bookinfo-productpage) to call reviews: the client pod's "
-         "direct calls to reviews are refused, the product page keeps its reviews.",
-    skeleton="""\
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: reviews-callers}
-spec:
-  selector:
-    matchLabels: {app: reviews}
-  action: ___
-  rules:
-  - from:
-    - source:
-        principals: [___]
-""",
-    verify=_verify_only_productpage)
-
-TASKS = {t.name: t for t in (JASON_TO_V2, ONLY_PRODUCTPAGE)}
+def __getattr__(name: str):
+    if name == "TASKS":                  # the notebooks' tasks live in meshlab.tasks
+        from .tasks import TASKS
+        return TASKS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

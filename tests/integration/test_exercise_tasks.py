@@ -1,11 +1,12 @@
-"""Every task of meshlab.exercises, on a running Bookinfo (loopback), three ways: blank (fails with
+"""Every task of meshlab.tasks, on a running Bookinfo (loopback), three ways: blank (fails with
 its message, nothing applied), a wrong answer (fails, naming what is wrong), the solution (passes)
 (issue 16)."""
 
 import pytest
 
 from meshlab import Lab
-from meshlab.exercises import BLANK, TASKS
+from meshlab.exercises import BLANK, Session, tries
+from meshlab.tasks import TASKS
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +65,146 @@ def test_only_productpage_behind_a_waypoint_fails_and_names_the_waypoints_identi
     with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
         res = ONLY_PP.check(lab, PP_SOLUTION)
         assert res.passed is False and "waypoint's" in res.message
+
+
+# -- 00 start here -----------------------------------------------------------------------------------
+
+ONE_VERSION = TASKS["reviews-to-one-version"]
+NO_RESTARTS = TASKS["mesh-without-restarts"]
+
+
+def test_reviews_to_one_version_needs_a_proxy_that_parses_http():
+    with Lab("bookinfo", verbose=False) as lab:
+        assert ONE_VERSION.check(lab, ONE_VERSION.skeleton).passed is False
+        no_mesh = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "app", "bookinfo", "v3"))   # a label, but no mesh
+        assert no_mesh.passed is False and "no proxy reads your VirtualService" in no_mesh.message
+        ambient = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "istio.io/dataplane-mode", "ambient", "v3"))
+        assert ambient.passed is False and "waypoint" in ambient.message
+        right = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "istio-injection", "enabled", "v3"))
+        assert right.passed is True, right.message
+        v2 = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "istio-injection", "enabled", "v3"), {"version": "v2"})
+        assert v2.passed is False and "reviews-v2 served 0 of 20" in v2.message
+
+
+def test_the_mesh_without_restarts_is_ambient():
+    with Lab("bookinfo", verbose=False) as lab:
+        assert NO_RESTARTS.check(lab, NO_RESTARTS.skeleton).passed is False
+        sidecars = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio-injection", "enabled"))
+        assert sidecars.passed is False and "pods restarted" in sidecars.message
+    with Lab("bookinfo", verbose=False) as lab:
+        nothing = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio.io/dataplane-mode", "none"))
+        assert nothing.passed is False and "crossed no proxy" in nothing.message
+        right = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio.io/dataplane-mode", "ambient"))
+        assert right.passed is True, right.message
+
+
+# -- 01 sidecar vs ambient ---------------------------------------------------------------------------
+
+PANEL = TASKS["panel-data-plane"]
+WAYPOINT_FOR = TASKS["waypoint-for-one-service"]
+
+
+def test_the_panel_task_reads_the_data_plane_the_lab_is_in(tmp_path):
+    session = Session("01-sidecar-vs-ambient", learner="x", path=tmp_path / "p.jsonl")
+    with Lab("bookinfo", verbose=False) as lab:
+        none = PANEL.check(lab, None, {"hops": 3, "l7": 1})
+        assert none.passed is False and "0 proxies" in none.message
+        lab.set_mode("ambient")
+        assert PANEL.check(lab, None, {"hops": 2, "l7": 0}).passed is True
+        assert PANEL.check(lab, None, {"hops": 3, "l7": 1}).passed is False
+        lab.set_waypoints(["reviews"])
+        res = PANEL.check(lab, None, {"hops": 3, "l7": 1})
+        assert res.passed is True and "waypoint" in res.message, res.message
+        lab.set_waypoints(None)
+        lab.set_mode("sidecar")
+        assert PANEL.check(lab, None, {"hops": 2, "l7": 2}).passed is True
+        session.task(PANEL, lab)
+    [rec] = session.progress.records()
+    assert rec["answer"] == {"mode": "sidecar", "waypoints": []}
+
+
+def test_a_waypoint_for_one_service_in_yaml():
+    task, sol = WAYPOINT_FOR, lambda svc: fill(WAYPOINT_FOR.skeleton, "istio-waypoint", svc, "my-waypoint")
+    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+        assert task.check(lab, task.skeleton).passed is False
+        wrong_class = task.check(lab, fill(task.skeleton, "istio", "reviews", "my-waypoint"))
+        assert wrong_class.passed is False and "refused" in wrong_class.message
+        wrong_service = task.check(lab, sol("details"))
+        assert wrong_service.passed is False and "calls to reviews crossed no waypoint" in wrong_service.message
+        assert "details crossed the waypoint too" in wrong_service.message
+        still = task.check(lab, sol("reviews"))             # details keeps the label applied before
+        assert still.passed is False and "lab.delete(kind='Service', name='details')" in still.message
+        lab.delete(kind="Service", name="details")
+        right = task.check(lab, sol("reviews"))
+        assert right.passed is True, right.message
+        lab.delete(sol("reviews"))
+        ratings = task.check(lab, sol("ratings"), {"service": "ratings"})
+        assert ratings.passed is True, ratings.message
+
+
+# -- 02 waypoints ------------------------------------------------------------------------------------
+
+AT_WAYPOINT = TASKS["only-productpage-through-the-waypoint"]
+PRINCIPAL = "cluster.local/ns/default/sa/bookinfo-productpage"
+
+
+def test_only_productpage_through_the_waypoint_binds_the_policy_to_it():
+    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
+        assert AT_WAYPOINT.check(lab, AT_WAYPOINT.skeleton).passed is False
+        at_ztunnel = AT_WAYPOINT.check(lab, PP_SOLUTION)              # the selector: enforced by reviews' ztunnel
+        assert at_ztunnel.passed is False and "waypoint's" in at_ztunnel.message
+        lab.delete(PP_SOLUTION)
+        right = AT_WAYPOINT.check(lab, fill(AT_WAYPOINT.skeleton, "Service", "reviews", "ALLOW", PRINCIPAL))
+        assert right.passed is True, right.message
+
+
+# -- 03 mTLS -----------------------------------------------------------------------------------------
+
+STRICT = TASKS["permissive-to-strict"]
+
+
+def test_permissive_to_strict_for_one_namespace():
+    with Lab("mtls-migration", verbose=False) as lab:
+        assert STRICT.check(lab, STRICT.skeleton).passed is False
+        mesh_wide = STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT"))
+        assert mesh_wide.passed is False and "refused by httpbin.bar too" in mesh_wide.message
+        lab.delete(all=True)
+        still_open = STRICT.check(lab, fill(STRICT.skeleton, "foo", "PERMISSIVE"))
+        assert still_open.passed is False and "still reached httpbin.foo" in still_open.message
+        right = STRICT.check(lab, fill(STRICT.skeleton, "foo", "STRICT"))
+        assert right.passed is True, right.message
+        assert STRICT.check(lab, fill(STRICT.skeleton, "foo", "STRICT"), {"namespace": "bar"}).passed is False
+
+
+# -- 04 retries and timeouts -------------------------------------------------------------------------
+
+STORM = TASKS["stop-the-retry-storm"]
+DEADLINE = TASKS["page-deadline"]
+
+
+def test_stopping_the_retry_storm():
+    params = STORM.variants[0]                       # 25% of 503s, at most 2 tries in an outage
+    with Lab("httpbin", mode="sidecar", seed=1, verbose=False) as lab:
+        STORM.setup(lab, params)
+        storm = lab.load("client", "http://httpbin:8000/status/503", requests=2, progress=False)
+        assert tries(storm) == [11, 11]                  # what the goal says of the starting policy
+        assert STORM.check(lab, STORM.skeleton, params).passed is False
+        none = STORM.check(lab, fill(STORM.skeleton, "0", "5xx"), params)
+        assert none.passed is False and "requests to the flaky endpoint succeeded" in none.message
+        too_many = STORM.check(lab, fill(STORM.skeleton, "2", "5xx"), params)
+        assert too_many.passed is False and "up to 3 times" in too_many.message
+        right = STORM.check(lab, fill(STORM.skeleton, "1", "5xx"), params)
+        assert right.passed is True, right.message
+
+
+def test_a_page_deadline_counts_productpages_own_retry():
+    params = DEADLINE.variants[0]                    # ratings delayed 2 s, pages within 1.5 s
+    with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
+        DEADLINE.setup(lab, params)
+        assert DEADLINE.check(lab, DEADLINE.skeleton, params).passed is False
+        too_long = DEADLINE.check(lab, fill(DEADLINE.skeleton, "1s"), params)
+        assert too_long.passed is False and "productpage's own code retries" in too_long.message
+        right = DEADLINE.check(lab, fill(DEADLINE.skeleton, "0.5s"), params)
+        assert right.passed is True, right.message
+        around = DEADLINE.check(lab, fill(DEADLINE.skeleton, "0.5s").replace("subset: v2", "subset: v1"), params)
+        assert around.passed is False and "keep it on v2" in around.message

@@ -96,7 +96,7 @@ class FakeLab:
 
 
 def _task(verdict=True):
-    return Task("t", "goal", "action: ___", verify=lambda lab, params: Result("t", verdict, "verified"))
+    return Task("t", "goal", "action: ___", verify=lambda lab, params, before: Result("t", verdict, "verified"))
 
 
 @pytest.mark.parametrize("answer, said", [(None, "not answered"), ("  ", "not answered"),
@@ -136,8 +136,40 @@ def test_the_verdict_is_verify_s(tmp_path):
 
 def test_every_task_skeleton_has_blanks_and_is_refused_as_it_ships():
     for task in exercises.TASKS.values():
-        assert exercises.BLANK in task.skeleton
-        assert task.check(FakeLab(), task.skeleton).passed is False
+        if task.answer == "yaml":
+            assert exercises.BLANK in task.skeleton
+            assert task.check(FakeLab(), task.skeleton).passed is False
+
+
+def test_what_must_not_change_is_taken_before_the_answer_is_applied():
+    order = []
+    lab = FakeLab()
+    lab.apply = lambda answer: order.append("apply")
+    task = Task("t", "goal", "x: ___", before=lambda lab: order.append("before") or "pids",
+                verify=lambda lab, params, before: Result("t", before == "pids", str(order)))
+    assert task.check(lab, "x: 1").passed is True and order == ["before", "apply"]
+
+
+def test_a_task_done_with_the_panel_checks_the_lab_as_it_stands_and_records_it(tmp_path):
+    lab = FakeLab()
+    lab.mode, lab.waypoint_of = "ambient", {("default", "reviews"): "waypoint"}
+    lab.apply = lambda answer: pytest.fail("nothing is applied for a task whose answer is the lab")
+    task = Task("t", "goal", "(the panel)", answer="lab",
+                verify=lambda lab, params, before: Result("t", lab.mode == "ambient", "verified"))
+    s = Session("nb", learner="x", path=tmp_path / "p.jsonl")
+    assert s.task(task, lab).passed is True
+    [rec] = s.progress.records()
+    assert rec["answer"] == {"mode": "ambient", "waypoints": ["reviews"]}
+    assert task.check(FakeLab(running=False), None).passed is False
+
+
+def test_begin_puts_the_lab_in_the_tasks_starting_state_with_the_learners_parameters(tmp_path):
+    applied = []
+    task = Task("t", "delay {d}", "x: ___", verify=lambda lab, params, before: Result("t", True, ""),
+                variants=({"d": 1}, {"d": 2}, {"d": 3}), setup=lambda lab, params: applied.append(params["d"]))
+    s = Session("nb", learner="ada", path=tmp_path / "p.jsonl")
+    goal = s.begin(task, FakeLab())
+    assert applied == [s.params(task)["d"]] and f"delay {applied[0]}" in goal
 
 
 def test_each_learner_gets_parameters_of_their_own_the_same_every_time():
@@ -155,7 +187,7 @@ def test_each_learner_gets_parameters_of_their_own_the_same_every_time():
 
 def test_a_task_is_verified_with_the_learners_parameters_and_they_are_recorded(tmp_path):
     seen = []
-    task = Task("t", "route {user}", "x: ___", verify=lambda lab, params: seen.append(params) or Result("t", True, "ok"),
+    task = Task("t", "route {user}", "x: ___", verify=lambda lab, params, before: seen.append(params) or Result("t", True, "ok"),
                 variants=({"user": "jason"}, {"user": "ada"}, {"user": "grace"}))
     s = Session("nb", learner="learner-7", path=tmp_path / "p.jsonl")
     s.task(task, FakeLab(), "x: 1")
