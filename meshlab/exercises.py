@@ -169,7 +169,7 @@ class Session:
         yet is not)."""
         params = self.params(task)
         res = task.check(lab, answer, params)
-        if task.answer == "lab":            # the answer is the lab as the learner left it
+        if task.answer == "lab" and answer is not None:      # the answer is the lab as the learner left it
             answer = {"mode": getattr(lab, "mode", None), "waypoints": sorted(s for _, s in getattr(lab, "waypoint_of", {}))}
         if answer is not None:
             self.progress.record("task", res, answer, params=params)
@@ -204,7 +204,7 @@ class Task:
 
     ``answer`` says what the learner's answer is: ``"yaml"`` (Istio YAML, applied to the lab before
     the verification) or ``"lab"`` (the running lab as the learner left it — a task done with the
-    control panel — nothing to apply). ``before(lab)``, when given, is taken just before the answer is
+    control panel — nothing to apply; the learner says ``answer = 'done'`` when it is set up). ``before(lab)``, when given, is taken just before the answer is
     applied and passed to ``verify`` (what the answer must not change: the pods' processes, say).
     ``setup(lab, params)`` puts the lab in the task's starting state (:meth:`Session.begin`)."""
     name: str
@@ -234,6 +234,9 @@ class Task:
         failed Result saying what is wrong."""
         from .errors import MeshlabError
         if self.answer == "lab":
+            if answer is None or not str(answer).strip():
+                return Result(self.name, False, "not checked yet: set the lab up (the panel), then set answer = "
+                                                "'done' and run this cell again")
             return self._verify(lab, params, None)
         if answer is None or not str(answer).strip():
             return Result(self.name, False, "not answered: complete the skeleton, put it in `answer`, and run "

@@ -8,6 +8,7 @@ Every task is tested blank, wrong and solved on a running lab (``tests/integrati
 
 from __future__ import annotations
 
+from .policy.loader import ROOT_NAMESPACE
 from .exercises import PAGE, Result, Task, behind_waypoint, calls, fails, served_by, tries, waypoint_hint
 
 __all__ = ["TASKS"]
@@ -78,10 +79,14 @@ def _verify_no_restarts(lab, params: dict, before: dict, n: int = 10) -> Result:
     res = _pages(lab, n)
     problems = []
     restarted = sorted(p for p, pid in before.items() if _pids(lab).get(p) != pid)
-    if restarted:
+    if restarted and lab.mode == "sidecar":
         problems.append(f"{len(restarted)} pods restarted ({', '.join(restarted)}): sidecar injection adds the "
                         "proxy when a pod is created, so every pod is recreated. Which mode enrolls a running pod "
                         "without touching it?")
+    elif restarted:
+        problems.append(f"{len(restarted)} pods restarted ({', '.join(restarted)}): they had sidecars from an "
+                        "earlier answer, and a sidecar goes only when its pod is recreated. Rerun the task's first "
+                        "cell for a fresh lab, then apply your answer again")
     all_calls = [c for p in res.paths.values() for c in calls(p)]
     bare = [c for c in all_calls if not c.proxies]
     plain = [c for c in all_calls if c.proxies and not any(h.mtls for h in c.proxies)]
@@ -309,37 +314,38 @@ spec:
 # -- 03 mTLS -----------------------------------------------------------------------------------------
 
 def _verify_strict(lab, params: dict, before=None, tries_each: int = 3) -> Result:
-    item, ns = "permissive-to-strict", params["namespace"]
-    other = "bar" if ns == "foo" else "foo"
+    item, strict, permissive = "permissive-to-strict", params["strict"], params["permissive"]
     problems = []
 
     def outcomes(src: str, target_ns: str) -> list:
         return [lab.request(src, f"http://httpbin.{target_ns}:8000/ip", timeout=5) for _ in range(tries_each)]
 
+    mesh_wide = [o for o in lab.policies() if o.kind == "PeerAuthentication" and o.namespace == ROOT_NAMESPACE
+                 and not (o.spec.get("selector") or {}) and ((o.spec.get("mtls") or {}).get("mode") == "STRICT")]
+    if not mesh_wide:
+        problems.append(f"no mesh-wide STRICT policy is in force: a PeerAuthentication with no selector in "
+                        f"{ROOT_NAMESPACE} covers every namespace that has none of its own")
     for src in ("sleep-foo", "sleep-bar"):
-        bad = [r for r in outcomes(src, ns) if r.status != 200]
-        if bad:
-            problems.append(f"meshed client {src} -> httpbin.{ns} failed {len(bad)} of {tries_each} times "
-                            f"({bad[0].status or bad[0].error}): the meshed clients must keep working")
-    legacy_in = [r for r in outcomes("sleep-legacy", ns) if r.status is not None and r.status < 400]
+        for ns in (strict, permissive):
+            bad = [r for r in outcomes(src, ns) if r.status != 200]
+            if bad:
+                problems.append(f"meshed client {src} -> httpbin.{ns} failed {len(bad)} of {tries_each} times "
+                                f"({bad[0].status or bad[0].error}): the meshed clients must keep working")
+    legacy_in = [r for r in outcomes("sleep-legacy", strict) if r.status is not None and r.status < 400]
     if legacy_in:
-        problems.append(f"sleep-legacy (outside the mesh, plaintext) still reached httpbin.{ns} "
+        problems.append(f"sleep-legacy (outside the mesh, plaintext) still reached httpbin.{strict} "
                         f"{len(legacy_in)} of {tries_each} times; expected it refused")
-    legacy_other = [r for r in outcomes("sleep-legacy", other) if r.status != 200]
-    if legacy_other:
-        problems.append(f"sleep-legacy was refused by httpbin.{other} too ({len(legacy_other)} of {tries_each}): "
-                        f"only {ns} was to become STRICT — a policy in istio-system is mesh-wide; one in a "
-                        "namespace covers that namespace")
-    return fails(item, problems, f"the meshed clients reach httpbin.{ns} over mutual TLS, sleep-legacy is refused "
-                                 f"there and still served by httpbin.{other}")
+    legacy_kept = [r for r in outcomes("sleep-legacy", permissive) if r.status != 200]
+    if legacy_kept:
+        problems.append(f"sleep-legacy was refused by httpbin.{permissive} ({len(legacy_kept)} of {tries_each}): "
+                        f"{permissive} must stay PERMISSIVE — the narrowest policy wins, so a policy of its own "
+                        "beats the mesh-wide one")
+    return fails(item, problems, f"the mesh is STRICT except {permissive}: the meshed clients reach both httpbins "
+                                 f"over mutual TLS, sleep-legacy is refused by httpbin.{strict} and still served by "
+                                 f"httpbin.{permissive}")
 
 
-PERMISSIVE_TO_STRICT = Task(
-    name="permissive-to-strict",
-    goal="Istio's mutual TLS migration task: move namespace {namespace} from PERMISSIVE to STRICT, for that "
-         "namespace only. The meshed clients (sleep-foo, sleep-bar) keep reaching httpbin.{namespace}; the "
-         "client outside the mesh (sleep-legacy) is refused there, and still served elsewhere.",
-    skeleton="""\
+_PEER_AUTHN = """\
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata:
@@ -348,9 +354,17 @@ metadata:
 spec:
   mtls:
     mode: ___
-""",
+"""
+
+PERMISSIVE_TO_STRICT = Task(
+    name="permissive-to-strict",
+    goal="Istio's mutual TLS migration, one step further: make the whole mesh STRICT with one policy in the root "
+         "namespace, except namespace {permissive}, whose legacy clients have not moved yet: it stays PERMISSIVE. "
+         "The meshed clients (sleep-foo, sleep-bar) keep reaching both httpbins; sleep-legacy, outside the mesh, is "
+         "refused by httpbin.{strict} and still served by httpbin.{permissive}.",
+    skeleton=_PEER_AUTHN + "---\n" + _PEER_AUTHN,
     verify=_verify_strict,
-    variants=({"namespace": "foo"}, {"namespace": "bar"}))
+    variants=({"strict": "foo", "permissive": "bar"}, {"strict": "bar", "permissive": "foo"}))
 
 
 # -- 04 retries and timeouts -------------------------------------------------------------------------

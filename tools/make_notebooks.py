@@ -33,10 +33,11 @@ def task_cells(notebook: str, task: str, start_lab: str) -> list:
     """A task's two code cells: its lab and goal (with the learner's own parameters; the cell runs
     alone after a restart), then the answer and the check against the running lab (meshlab.exercises)."""
     return [new_code_cell("from meshlab import Lab\n"
-                          "from meshlab.exercises import TASKS, session\n"
+                          "from meshlab.exercises import session\n"
+                          "from meshlab.tasks import TASKS\n"
                           f"ex = session({notebook!r})\n"
                           f"task = TASKS[{task!r}]\n"
-                          + start_lab + "print(ex.goal(task))"),
+                          + start_lab + "print(ex.begin(task, lab))   # the lab as the task starts, and your goal"),
             new_code_cell("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
                           "ex.task(task, lab, answer)")]
 
@@ -107,10 +108,45 @@ def start_here():
            "(If the kernel dies instead, the pods notice and exit on their own; `meshlab clean` removes any "
            "leftover state.)"),
         code("lab.stop()\nlab"),
+        md("## 6. Your first task: one version of reviews\n\nEvery later notebook changes the cluster with "
+           "Kubernetes and Istio YAML, as `kubectl apply` would. Try it now, on a fresh lab with no mesh: send "
+           "every call to reviews to one version (the goal below names yours: each learner gets their own, set "
+           "by `MESHLAB_LEARNER` or JupyterHub's user name; with neither, Istio's v3). Copy the skeleton into "
+           "`answer`, fill in every `___`, and run the check. It applies your YAML to the running lab, loads the "
+           "product page 20 times and reads off each request's path which reviews pod served it. A blank or wrong "
+           "answer fails and says what went wrong; your attempts are recorded in `meshlab-progress.jsonl` beside "
+           "this notebook."),
+        *task_cells("00-start-here", "reviews-to-one-version", "lab = Lab('bookinfo', verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nA VirtualService is read by the mesh's proxies, and there are none "
+           "yet: the namespace label enrolls the pods. Istio has two: `istio-injection: enabled` (a sidecar in "
+           "every pod, which parses HTTP) and `istio.io/dataplane-mode: ambient` (ztunnel, which does not: notebook "
+           "02 adds the waypoint that would).\n</details>\n\n"
+           "<details><summary>Solution</summary>\n\n`istio-injection`, `enabled`, and your version (`v3` for "
+           "Istio's own `virtual-service-reviews-v3.yaml`). The pods restart with their sidecars — injection "
+           "happens when a pod is created — and their sidecars apply the route. With the ambient label the check "
+           "fails and says why.\n</details>"),
+        code("lab.stop()"),
+        md("## 7. Your second task: a mesh with no pod restarts\n\nIstio's page *Sidecar or ambient?* puts "
+           "onboarding this way: sidecar mode means \"label a namespace and restart all pods\", ambient mode "
+           "\"label a namespace – no pod restart required\" "
+           "([dataplane modes](https://istio.io/latest/docs/overview/dataplane-modes/)). Bring the namespace into "
+           "the mesh so that every call between pods is mutual TLS, without restarting a pod. The check notes "
+           "every pod's process before applying your YAML, then loads the page 10 times and looks at every "
+           "call's hops."),
+        *task_cells("00-start-here", "mesh-without-restarts", "lab = Lab('bookinfo', verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nOne label does it. Which of the two modes puts the proxy *outside* "
+           "the pod?\n</details>\n\n<details><summary>Solution</summary>\n\n`istio.io/dataplane-mode: ambient`: "
+           "the node's ztunnel starts carrying the pods' connections (HBONE, mutual TLS) and no pod is touched. "
+           "`istio-injection: enabled` also gives mutual TLS, but every pod is recreated with its sidecar, and "
+           "the check names them.\n</details>"),
+        code("lab.stop()"),
         md("## What you learned\n\n- A *topology* is data; a *lab* runs it on a *backend*, one process per pod.\n"
            "- A request's *path* is rebuilt from the spans each hop emitted, with measured times.\n"
            "- Without a mesh, kube-proxy spreads connections over a service's pods at random, and the apps' own "
-           "code decides timeouts and retries.\n\nNext: add a mesh and see what changes on the same paths."),
+           "code decides timeouts and retries.\n"
+           "- A VirtualService does nothing without a proxy that parses HTTP to apply it.\n"
+           "- A namespace joins the mesh by a label: sidecar injection recreates every pod, ambient enrollment "
+           "touches none.\n\nNext: add a mesh and see what changes on the same paths."),
     ]
 
 
@@ -224,13 +260,44 @@ def sidecar_vs_ambient():
              "    a = table[m]['added_latency']\n"
              "    print(f\"{m:<18} added here: p90 {describe_added(a['p90'])}; p99 {describe_added(a['p99'])}\")\n"
              "    print(f\"{'':<18} every mesh hop mTLS: {table[m]['all_mesh_hops_mtls']}\")"),
-        md("## 5. Try it yourself\n\nA control panel on a running Bookinfo: switch the mesh mode (watch which "
-           "pods restart), give reviews a waypoint (ambient only), send traffic, and read one request's path. "
-           "The panel shows the Kubernetes/Istio YAML each change corresponds to."),
+        md("## 5. Your task: a waypoint for one service, in YAML\n\nSection 1's fourth run gave reviews a "
+           "waypoint with `Lab(..., waypoints=['reviews'])`. In a cluster it is two objects: a `Gateway` of class "
+           "`istio-waypoint` (what `istioctl waypoint apply` writes) and the label `istio.io/use-waypoint` on the "
+           "Service that should use it ([Istio: configure waypoint proxies](https://istio.io/latest/docs/ambient/"
+           "usage/waypoint/)). Write both for the service your goal names (each learner gets one; with no learner "
+           "set, reviews). The check applies your YAML to an ambient Bookinfo, loads the page 10 times and looks "
+           "at which calls crossed a waypoint."),
+        *task_cells("01-sidecar-vs-ambient", "waypoint-for-one-service",
+                    "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nThe class is the one Istio installs for waypoints; the label's "
+           "value is the Gateway's name. Label the Service, not the namespace: a namespace label sends every "
+           "service of it through the waypoint.\n</details>\n\n<details><summary>Solution</summary>\n\n"
+           "`istio-waypoint`, your service's name, `my-waypoint`. Only that service's calls take the extra hop "
+           "(app → ztunnel → waypoint → ztunnel → app); the others stay app → ztunnel → ztunnel → app.\n</details>"),
+        code("lab.stop()"),
+        md("## 6. Try it yourself: the control panel\n\nA control panel on a running Bookinfo, with no mesh yet: "
+           "switch the mesh mode (watch which pods restart), give reviews a waypoint (ambient only), send traffic, "
+           "and read one request's path. The panel shows the Kubernetes/Istio YAML each change corresponds to.\n\n"
+           "**Your task with it**, no code: the goal below names a data plane by what a call from productpage to "
+           "reviews crosses (each learner gets one of three). Set it up with the panel, then set `answer = "
+           "'done'` in the cell under the panel and run it: the check loads the page on the lab as you left it "
+           "and counts the proxies on every call to reviews."),
+        code("from meshlab.exercises import session\n"
+             "from meshlab.tasks import TASKS\n"
+             "ex = session('01-sidecar-vs-ambient')\n"
+             "task = TASKS['panel-data-plane']\n"
+             "print(ex.goal(task).split('\\n\\n')[0])"),
         code("from meshlab import Lab\n"
              "from meshlab.widgets import ControlPanel\n"
-             "lab = Lab('bookinfo', mode='ambient').start()\n"
+             "lab = Lab('bookinfo').start()\n"
              "ControlPanel(lab)"),
+        code("answer = None   # 'done' once the panel has set up your data plane\n"
+             "ex.task(TASKS['panel-data-plane'], lab, answer)"),
+        md("<details><summary>Hint</summary>\n\nSection 3's table: sidecar mode, 2 proxies and both parse HTTP; "
+           "ambient mode, 2 proxies and neither does; ambient with a waypoint for reviews, 3 proxies, one of them "
+           "parsing HTTP.\n</details>\n\n<details><summary>Solution</summary>\n\n3 proxies, 1 parsing HTTP: mode "
+           "*ambient*, then the waypoint for reviews. 2 and 2: mode *sidecar* (every pod restarts with its "
+           "sidecar). 2 and 0: mode *ambient*, no waypoint.\n</details>"),
         md("The lab keeps running for the panel. When you are done with it, stop it by running the cell below "
            "without its `#` (it also stops by itself when the kernel shuts down; *Run All* leaves it running, "
            "so the panel above stays alive)."),
@@ -547,6 +614,24 @@ def waypoints():
            "(for jason and v2, Istio's `virtual-service-reviews-test-v2.yaml`). In ambient mode it works because reviews has a waypoint; "
            "without one the check fails and says so.\n</details>"),
         code("lab.stop()"),
+        md("## 8. Your task: only productpage may call reviews, through the waypoint\n\nNotebook 03 asks for the "
+           "same rule without a waypoint: an `AuthorizationPolicy` whose `selector` picks the reviews pods, "
+           "enforced by their ztunnel on the identity mutual TLS proved. Here reviews has a waypoint, and section 3 "
+           "showed what reviews' ztunnel then sees: the *waypoint's* identity, for every caller. Bind the policy "
+           "where productpage's identity is still seen. The check applies your YAML, loads the page 10 times (it "
+           "must keep its reviews) and calls reviews directly from the client pod (service account `curl`), which "
+           "must be refused."),
+        *task_cells("02-waypoints", "only-productpage-through-the-waypoint",
+                    "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nSection 6: a policy for a waypoint names its target, the Service, "
+           "with `targetRefs` (group `\"\"`, the core API). A principal is the SPIFFE ID without `spiffe://`; "
+           "productpage's service account is `bookinfo-productpage`.\n</details>\n\n"
+           "<details><summary>Solution</summary>\n\n`Service`, `reviews`, `ALLOW`, "
+           "`cluster.local/ns/default/sa/bookinfo-productpage`. The waypoint sees productpage's identity and lets "
+           "it through; the client's direct call gets the waypoint's 403. With a `selector` instead, reviews' "
+           "ztunnel sees only the waypoint's identity, so it refuses productpage too and the page loses its "
+           "reviews.\n</details>"),
+        code("lab.stop()"),
         md("## What you learned\n\n"
            "- In ambient mode, ztunnel does L4 only: a VirtualService for a service with no waypoint is accepted "
            "and does nothing, and the lab says so.\n"
@@ -700,7 +785,8 @@ def mtls():
            "every namespace that has none of its own (the narrowest policy wins)."),
         code("STRICT_MESH = STRICT_FOO.replace('namespace: foo', 'namespace: istio-system')\n"
              "print(STRICT_MESH)"),
-        md("### Predict, then run"),
+        md("### Predict, then run\n\nWith STRICT in `istio-system` (and foo's own STRICT policy still in force), "
+           "which of the six calls fail? Write them as a set of (source, namespace) pairs."),
         code("my_q4 = None   # a set of (source, namespace) pairs that fail"),
         code("print(lab.apply(STRICT_MESH))\n"
              "got = reach()\n"
@@ -759,6 +845,19 @@ def mtls():
            "`cluster.local/ns/default/sa/bookinfo-productpage`. With a waypoint for reviews the same policy "
            "breaks the page: reviews' ztunnel then sees the *waypoint's* identity (notebook 02), so the policy "
            "belongs on the waypoint (`targetRefs`).\n</details>"),
+        code("lab.stop()"),
+        md("## 9. Your task: a STRICT mesh, one namespace left PERMISSIVE\n\nSections 4 and 5 made foo STRICT, "
+           "then the whole mesh. A real migration often needs both at once: the mesh STRICT, except a namespace "
+           "whose legacy clients have not moved yet. On a fresh lab (foo and bar with sidecars, legacy outside the "
+           "mesh), write the two PeerAuthentications; the goal names the namespace that stays PERMISSIVE (each "
+           "learner gets foo or bar). The check reads the policies in force and sends three calls from each sleep "
+           "to each httpbin it names."),
+        *task_cells("03-mtls", "permissive-to-strict", "lab = Lab('mtls-migration', verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nA PeerAuthentication with no selector applies to the namespace it "
+           "is in; in `istio-system`, the root namespace, to every namespace without one of its own. The narrowest "
+           "policy wins.\n</details>\n\n<details><summary>Solution</summary>\n\n`istio-system` and `STRICT`, then "
+           "your PERMISSIVE namespace and `PERMISSIVE`. The mesh-wide policy alone would shut legacy out of both "
+           "namespaces, and the check says so.\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"
            "- PERMISSIVE (the default) accepts mutual TLS and plaintext on the same port; meshed clients use "
@@ -1049,6 +1148,37 @@ def retries_and_timeouts():
            "timed-out try (0.5 s) and a fast retry gives ~0.5 s; two timed-out tries give ~1 s. With 20% of "
            "calls delayed, expect 20% × 20% = 4% of pages to get two (a run of 100 has none only rarely). Had the timeout been over 3 s, it would have changed "
            "nothing: productpage's own 3 s would fire first.\n</details>"),
+        code("lab.stop()"),
+        md("## 6. Your task: stop the retry storm\n\nSection 3 showed the price of retries when a service is down: "
+           "every request becomes `attempts + 1`. On a fresh httpbin lab (sidecar mode), the task's first cell "
+           "applies a VirtualService that retries up to 10 times on any 5xx; the goal names your flaky endpoint "
+           "(each learner gets a failure rate and a budget). Rewrite the retry policy: an outage must cost at most "
+           "the budget in tries per request, and the flaky endpoint must still succeed at least 90% of the time. "
+           "The check sends 300 requests to the flaky endpoint and 12 to `/status/503` (httpbin down), and counts "
+           "on each request's path how many times it reached httpbin."),
+        *task_cells("04-retries-and-timeouts", "stop-the-retry-storm",
+                    "lab = Lab('httpbin', mode='sidecar', verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nWith a failure rate p and k tries, a request fails only when all "
+           "k fail: p<sup>k</sup>. An outage makes every request use all k. `attempts` counts retries: k = "
+           "attempts + 1.\n</details>\n\n<details><summary>Solution</summary>\n\n`attempts: budget - 1` and "
+           "`retryOn: 5xx`: at 25% failures, 1 retry gives 1 - 0.25² = 93.75% and 2 tries in an outage; at 40%, 2 "
+           "retries give 93.6% and 3 tries. One fewer retry misses 90%; one more breaks the budget. A "
+           "DestinationRule can also cap the retries in flight to a whole service (`connectionPool.http."
+           "maxRetries`), which bounds a storm without giving up retries.\n</details>"),
+        code("lab.stop()"),
+        md("## 7. Your task: a deadline for the page\n\nIstio's *request timeouts* task: ratings is slow (an "
+           "injected delay on every call, configured), every page goes through reviews v2, which waits for "
+           "ratings, and a timeout on the reviews route bounds the wait. The goal names your delay and your limit "
+           "for the whole page. The task's first cell sets up the routes and the delay on a fresh Bookinfo "
+           "(sidecar mode); your VirtualService replaces the reviews route. The check loads 6 pages and times the "
+           "slowest."),
+        *task_cells("04-retries-and-timeouts", "page-deadline",
+                    "lab = Lab('bookinfo', mode='sidecar', verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nSection 5a: productpage's own code tries reviews twice. How long "
+           "can a page wait if each try is cut at your timeout?\n</details>\n\n<details><summary>Solution</summary>"
+           "\n\nLess than half the limit, with room for the rest of the page: `0.5s` for a 1.5 s limit (Istio's "
+           "task uses 0.5 s and sees the page in about 1 s), up to about `1s` for 2.5 s. The reviews are then cut "
+           "off (\"Error fetching product reviews\"): a deadline is paid for in answers.\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"
            "- Istio's default retry policy retries failed connections, refused streams and two gRPC statuses, but "

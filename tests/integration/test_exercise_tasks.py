@@ -91,6 +91,8 @@ def test_the_mesh_without_restarts_is_ambient():
         assert NO_RESTARTS.check(lab, NO_RESTARTS.skeleton).passed is False
         sidecars = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio-injection", "enabled"))
         assert sidecars.passed is False and "pods restarted" in sidecars.message
+        then_ambient = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio.io/dataplane-mode", "ambient"))
+        assert then_ambient.passed is False and "a sidecar goes only when its pod is recreated" in then_ambient.message
     with Lab("bookinfo", verbose=False) as lab:
         nothing = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio.io/dataplane-mode", "none"))
         assert nothing.passed is False and "crossed no proxy" in nothing.message
@@ -107,18 +109,18 @@ WAYPOINT_FOR = TASKS["waypoint-for-one-service"]
 def test_the_panel_task_reads_the_data_plane_the_lab_is_in(tmp_path):
     session = Session("01-sidecar-vs-ambient", learner="x", path=tmp_path / "p.jsonl")
     with Lab("bookinfo", verbose=False) as lab:
-        none = PANEL.check(lab, None, {"hops": 3, "l7": 1})
+        none = PANEL.check(lab, 'done', {"hops": 3, "l7": 1})
         assert none.passed is False and "0 proxies" in none.message
         lab.set_mode("ambient")
-        assert PANEL.check(lab, None, {"hops": 2, "l7": 0}).passed is True
-        assert PANEL.check(lab, None, {"hops": 3, "l7": 1}).passed is False
+        assert PANEL.check(lab, 'done', {"hops": 2, "l7": 0}).passed is True
+        assert PANEL.check(lab, 'done', {"hops": 3, "l7": 1}).passed is False
         lab.set_waypoints(["reviews"])
-        res = PANEL.check(lab, None, {"hops": 3, "l7": 1})
+        res = PANEL.check(lab, 'done', {"hops": 3, "l7": 1})
         assert res.passed is True and "waypoint" in res.message, res.message
         lab.set_waypoints(None)
         lab.set_mode("sidecar")
-        assert PANEL.check(lab, None, {"hops": 2, "l7": 2}).passed is True
-        session.task(PANEL, lab)
+        assert PANEL.check(lab, 'done', {"hops": 2, "l7": 2}).passed is True
+        session.task(PANEL, lab, 'done')
     [rec] = session.progress.records()
     assert rec["answer"] == {"mode": "sidecar", "waypoints": []}
 
@@ -163,17 +165,20 @@ def test_only_productpage_through_the_waypoint_binds_the_policy_to_it():
 STRICT = TASKS["permissive-to-strict"]
 
 
-def test_permissive_to_strict_for_one_namespace():
+def test_a_strict_mesh_with_one_namespace_left_permissive():
     with Lab("mtls-migration", verbose=False) as lab:
         assert STRICT.check(lab, STRICT.skeleton).passed is False
-        mesh_wide = STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT"))
-        assert mesh_wide.passed is False and "refused by httpbin.bar too" in mesh_wide.message
+        only_mesh = STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT", "foo", "STRICT"))
+        assert only_mesh.passed is False and "refused by httpbin.bar" in only_mesh.message
         lab.delete(all=True)
-        still_open = STRICT.check(lab, fill(STRICT.skeleton, "foo", "PERMISSIVE"))
-        assert still_open.passed is False and "still reached httpbin.foo" in still_open.message
-        right = STRICT.check(lab, fill(STRICT.skeleton, "foo", "STRICT"))
+        only_ns = STRICT.check(lab, fill(STRICT.skeleton, "foo", "STRICT", "bar", "PERMISSIVE"))
+        assert only_ns.passed is False and "no mesh-wide STRICT policy" in only_ns.message
+        assert "still reached" not in only_ns.message          # foo is STRICT: legacy was refused there
+        lab.delete(all=True)
+        right = STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT", "bar", "PERMISSIVE"))
         assert right.passed is True, right.message
-        assert STRICT.check(lab, fill(STRICT.skeleton, "foo", "STRICT"), {"namespace": "bar"}).passed is False
+        assert STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT", "bar", "PERMISSIVE"),
+                            {"strict": "bar", "permissive": "foo"}).passed is False
 
 
 # -- 04 retries and timeouts -------------------------------------------------------------------------

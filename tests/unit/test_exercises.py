@@ -157,10 +157,12 @@ def test_a_task_done_with_the_panel_checks_the_lab_as_it_stands_and_records_it(t
     task = Task("t", "goal", "(the panel)", answer="lab",
                 verify=lambda lab, params, before: Result("t", lab.mode == "ambient", "verified"))
     s = Session("nb", learner="x", path=tmp_path / "p.jsonl")
-    assert s.task(task, lab).passed is True
+    assert s.task(task, lab).passed is False   # not said to be done: not checked
+    assert s.progress.records() == []
+    assert s.task(task, lab, 'done').passed is True
     [rec] = s.progress.records()
     assert rec["answer"] == {"mode": "ambient", "waypoints": ["reviews"]}
-    assert task.check(FakeLab(running=False), None).passed is False
+    assert task.check(FakeLab(running=False), 'done').passed is False
 
 
 def test_begin_puts_the_lab_in_the_tasks_starting_state_with_the_learners_parameters(tmp_path):
