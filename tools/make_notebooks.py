@@ -732,8 +732,10 @@ def mtls():
            "link while your traffic flows. It returns the pcap file (Wireshark opens it) and a table of what an "
            "eavesdropper on that link could read: HTTP in the clear, or only TLS records. Under PERMISSIVE, "
            "legacy's requests cross the wire as readable HTTP; the meshed sleeps' requests are TLS application "
-           "data.\n\nOn the **loopback** backend (Binder's) there are no links to tap, so the cell below says so "
-           "and moves on. With root, set `BACKEND = 'mininet'` in the setup cell and run the notebook again."),
+           "data.\n\nOn the **loopback** backend (Binder's) there are no links to tap: the cell below then shows the "
+           "same capture **recorded on mininet** (it says where and when), its table computed from the recorded pcap "
+           "files in `recordings/03-mtls-capture/`. With root, set `BACKEND = 'mininet'` in the setup cell and run "
+           "the notebook again to capture your own."),
         code("if lab.backend.name == 'mininet':\n"
              "    for src in ('sleep-legacy', 'sleep-bar'):       # both call httpbin.bar, on node-2, from node-1\n"
              "        cap = lab.capture('node-2', during=lambda: [lab.request(src, 'http://httpbin.bar:8000/ip') for _ in range(3)])\n"
@@ -742,7 +744,13 @@ def mtls():
              "else:\n"
              "    ok, why = mininet_status()\n"
              "    print(f'Packet capture needs the mininet backend; this lab runs on {lab.backend.name}.')\n"
-             "    print('mininet here:', \"available: set BACKEND = 'mininet' in the setup cell\" if ok else f'not available ({why})')"),
+             "    print('mininet here:', \"available: set BACKEND = 'mininet' in the setup cell\" if ok else f'not available ({why})')\n"
+             "    from meshlab.telemetry.pcap import load_recorded\n"
+             "    rec = load_recorded('03-mtls-capture')\n"
+             "    print(f'\\nThe same capture, {rec.label}:\\n')\n"
+             "    for c, cap in rec.captures:\n"
+             "        print(f\"{c['source']} -> httpbin.bar, on node-2's link (recorded):\", cap.readable())\n"
+             "        print(cap.table(limit=8), end='\\n\\n')"),
         md("## 4. STRICT in namespace foo\n\nThe task's next step: a PeerAuthentication named `default` in `foo` "
            "sets every workload there to STRICT — mutual TLS only."),
         code("STRICT_FOO = '''\\\n"

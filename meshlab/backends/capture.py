@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -14,6 +15,7 @@ from ..telemetry.pcap import Capture, read_pcap
 from .state import state_root
 
 DEFAULT_SECONDS = 2.0
+_numbers = itertools.count(1)       # two captures in one second must not share a file
 
 
 def run_capture(host_pid: int, where: str, intf: str, seconds: float | None, packets: int | None,
@@ -24,7 +26,7 @@ def run_capture(host_pid: int, where: str, intf: str, seconds: float | None, pac
     if path is None:
         d = state_root() / "captures"
         d.mkdir(mode=0o700, exist_ok=True)
-        path = str(d / f"{where}-{intf}-{time.strftime('%H%M%S')}-{os.getpid()}.pcap")
+        path = str(d / f"{where}-{intf}-{time.strftime('%H%M%S')}-{os.getpid()}-{next(_numbers)}.pcap")
     cmd = ["mnexec", "-a", str(host_pid), "tcpdump", "-i", intf, "-n", "-s", "0", "-U", "--immediate-mode", "-Z", "root", "-w", path, "tcp"]
     if packets:
         cmd[-1:-1] = ["-c", str(packets)]

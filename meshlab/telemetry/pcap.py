@@ -8,9 +8,14 @@ Wireshark and tshark open the same file.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Captures recorded on the mininet backend and shipped for where it cannot run (tools/record_capture.py)
+RECORDINGS_DIR = Path(__file__).resolve().parents[2] / "recordings"
 
 _TLS_TYPES = {20: "TLS change-cipher-spec", 21: "TLS alert", 22: "TLS handshake", 23: "TLS application data"}
 _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"PATCH ", b"OPTIONS ", b"CONNECT ")
@@ -110,3 +115,31 @@ class Capture:
 
     def __repr__(self) -> str:
         return f"<Capture {self.where} {self.intf}: {len(self.packets)} packets, {self.readable()}>"
+
+
+@dataclass(frozen=True)
+class RecordedCaptures:
+    """Captures recorded on another backend (mininet), read back from their pcap files: what a
+    notebook shows where it cannot capture, always with :attr:`label` (where and when)."""
+    manifest: dict
+    captures: list[tuple[dict, Capture]]
+
+    @property
+    def label(self) -> str:
+        m = self.manifest
+        return f"recorded on the {m['backend']} backend, {m['recorded']} (meshlab {m['meshlab']}; {m['machine']})"
+
+
+def load_recorded(name: str, root: Path | None = None) -> RecordedCaptures:
+    """The recording ``name`` (a folder of :data:`RECORDINGS_DIR`): its manifest and each pcap,
+    parsed again here — the table is computed from the recorded packets, not stored."""
+    folder = (root or RECORDINGS_DIR) / name
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest.get("format") != 1:
+            raise ValueError(f"format {manifest.get('format')!r}; this meshlab reads format 1")
+        caps = [(c, Capture(c["where"], c["intf"], str(folder / c["pcap"]),
+                            read_pcap((folder / c["pcap"]).read_bytes()))) for c in manifest["captures"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"recording {folder}: {type(e).__name__}: {e}") from None
+    return RecordedCaptures(manifest, caps)

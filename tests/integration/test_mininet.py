@@ -97,6 +97,8 @@ def test_capture_shows_http_in_the_clear_without_mesh_and_only_tls_with_ambient(
         assert seen.get("TLS application data", 0) > 0, cap.table()
     if mode == "ambient":
         assert any(p.dst.endswith(":15008") for p in cap.packets)
+    again = mn.capture("node-2", during=lambda: mn.request("client", PAGE))      # within the same second
+    assert again.path != cap.path and os.path.getsize(cap.path) > 24, "a second capture overwrote the first"
 
 
 def _snapshot() -> dict:
