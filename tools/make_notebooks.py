@@ -184,10 +184,25 @@ def sidecar_vs_ambient():
              "    label = mode + (' + waypoint for reviews' if waypoints else '')\n"
              "    figures.append(path_figure(r.path, title=f'{label}: {r.status} in {r.latency_ms:.1f} ms'))\n"
              "    maps.append(topology_figure(lab.topology, lab.mesh, r.path, title=f'{label}: where the proxies run'))\n"
-             "figures[0]"),
+             "print(f'{len(figures)} waterfalls and {len(maps)} maps drawn, one of each per data plane, below')"),
+        md("**No mesh.** Each call goes straight from app to app (kube-proxy picks the pod); no proxy, and nothing "
+           "is encrypted. The map shows where each pod runs; the waterfall, each hop's measured time."),
+        code("maps[0]"),
+        code("figures[0]"),
+        md("**Sidecar mode.** A proxy in every pod (the map), and every call crosses two of them: the caller's "
+           "sidecar (outbound) and the callee's (inbound), both parsing HTTP — two L7 bars around each app's in "
+           "the waterfall — with mutual TLS between them."),
         code("maps[1]"),
         code("figures[1]"),
+        md("**Ambient mode.** No proxy in the pods: one ztunnel per node (the map). Every call crosses the "
+           "ztunnel of the caller's node and the one of the callee's node — hatched L4 bars: ztunnel carries "
+           "connections and never parses HTTP — with mutual TLS between them (HBONE). When both pods share a "
+           "node, it is the same ztunnel twice."),
+        code("maps[2]"),
         code("figures[2]"),
+        md("**Ambient with a waypoint for reviews.** Calls to reviews take one more hop, the waypoint, an L7 proxy "
+           "that parses HTTP (and would apply reviews' routing rules); the ztunnel in front of reviews now sees "
+           "the *waypoint's* identity. Calls to details and ratings are as in plain ambient mode."),
         code("maps[3]"),
         code("figures[3]"),
         md("## 2. The comparison, measured\n\n`compare` sends the same load (from the `client` pod to the "
@@ -196,6 +211,13 @@ def sidecar_vs_ambient():
         code("from meshlab.compare import compare, format_table\n"
              "table = compare('bookinfo', requests=150, concurrency=4, warmup=20, log=lambda s: None)\n"
              "print(format_table(table))"),
+        md("**Memory, three ways** (psutil, from Linux's page accounting). **RSS** counts every page a process "
+           "has in memory, including the ones it shares with other processes (the Python interpreter, its "
+           "libraries): summed over processes it counts shared pages many times. **USS** counts only the pages no "
+           "other process shares — what stopping that process would free. **PSS** divides each shared page among "
+           "the processes that share it, so PSS adds up to what a group of processes really uses. On the loopback "
+           "backend the lab forks its pods and proxies from one template process (a fork server), so they share "
+           "many pages: the table gives USS as each proxy's own cost, and RSS beside it."),
         md("**Read this table with its caveat.** Istio publishes ambient as *cheaper and faster* than sidecars "
            "(see section 4). Bookinfo's productpage opens a **new connection for every call**, and this lab's "
            "ztunnel is Python: each new connection costs it about as much CPU as a request costs a Python sidecar, "
