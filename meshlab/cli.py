@@ -37,6 +37,10 @@ def _lab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--apply", action="append", default=[], metavar="FILE",
                    help="Istio YAML to apply once the lab is up (repeatable; e.g. "
                         "topologies/samples/bookinfo/virtual-service-reviews-50-v3.yaml)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="make every random choice of the lab reproducible (kube-proxy's pick, load balancing, "
+                        "fault percentages, httpbin's random status, retry back-off): the same seed and the same "
+                        "requests sent one at a time give the same outcomes (default: random)")
 
 
 def _traffic_args(p: argparse.ArgumentParser) -> None:
@@ -188,7 +192,8 @@ def cmd_run(a) -> int:
     from .lab import Lab
     requests = a.requests if (a.requests or a.duration) else 100
     from .compare import run_report
-    with Lab(a.topology, mode=a.mode, backend=a.backend, waypoints=a.waypoints, verbose=not a.json) as lab:
+    with Lab(a.topology, mode=a.mode, backend=a.backend, waypoints=a.waypoints, seed=a.seed,
+             verbose=not a.json) as lab:
         for f in a.apply:
             lab.apply(Path(f))
         res = lab.load(a.source, a.url, requests=requests, duration=a.duration, rate=a.rate,
@@ -228,7 +233,8 @@ def cmd_compare(a) -> int:
 
 def cmd_trace(a) -> int:
     from .lab import Lab
-    with Lab(a.topology, mode=a.mode, backend=a.backend, waypoints=a.waypoints, verbose=not a.json) as lab:
+    with Lab(a.topology, mode=a.mode, backend=a.backend, waypoints=a.waypoints, seed=a.seed,
+             verbose=not a.json) as lab:
         for f in a.apply:
             lab.apply(Path(f))
         r = lab.request(a.source, a.url, headers=a.header)

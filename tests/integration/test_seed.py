@@ -34,3 +34,21 @@ def test_the_same_seed_gives_the_same_outcomes_and_another_seed_others(mode):
 def test_a_seed_must_be_an_integer():
     with pytest.raises(LabError, match="seed must be an integer"):
         Lab("minimal", seed="learner-1")
+
+
+def test_meshlab_run_seed_repeats_a_run(capsys):
+    """`meshlab run --seed N`: the same statuses again; the seed is the lab's (the CLI only passes it)."""
+    import json
+
+    from meshlab.cli import main
+
+    def statuses(seed):
+        args = ["run", "httpbin", "--url", "http://httpbin:8000/status/200,503", "-n", "30", "-H", "connection: close",
+                "--json", "--seed", str(seed)]
+        assert main(args) == 0
+        return json.loads(capsys.readouterr().out)["requests"]["by_status"]
+    first = statuses(3)
+    assert first == statuses(3) and set(first) == {"200", "503"}
+    with pytest.raises(SystemExit):
+        main(["run", "httpbin", "--seed", "learner-1"])
+    assert "invalid int value: 'learner-1'" in capsys.readouterr().err
