@@ -251,25 +251,26 @@ spec:
               {"user": "grace", "version": "v2"}, {"user": "linus", "version": "v3"}))
 
 
-def _only_productpage(item: str):
+def _only_one_caller(item: str):
     def verify(lab, params: dict, before=None, n: int = 10) -> Result:
+        service, caller = params["service"], params["caller"]
         pages = _pages(lab, n)
         s = pages.summary()["requests"]
         broken = pages.partial_failures()
         problems = []
         if s["ok"] != n or broken:
-            problems.append(f"productpage's pages lost their reviews: {s['ok']} of {n} pages were 200, "
+            problems.append(f"the pages lost what {service} gives them: {s['ok']} of {n} pages were 200, "
                             f"{sum(broken.values())} said a service failed ({', '.join(broken) or 'none'}); "
-                            "productpage must still reach reviews")
-            if behind_waypoint(lab, "reviews"):
-                problems[-1] += (". Behind a waypoint, reviews' ztunnel sees the *waypoint's* identity, not "
-                                 "productpage's: bind the policy to the waypoint (targetRefs: the reviews Service)")
-        direct = lab.request("client", "http://reviews:9080/reviews/0", timeout=5)
+                            f"{caller} must still reach {service}")
+            if behind_waypoint(lab, service):
+                problems[-1] += (f". Behind a waypoint, {service}'s ztunnel sees the *waypoint's* identity, not "
+                                 f"{caller}'s: bind the policy to the waypoint (targetRefs: the {service} Service)")
+        direct = lab.request("client", f"http://{service}:9080/{service}/0", timeout=5)
         if direct.status is not None and direct.status < 400:
-            problems.append(f"the client pod (identity curl) reached reviews directly ({direct.status}); expected "
+            problems.append(f"the client pod (identity curl) reached {service} directly ({direct.status}); expected "
                             "it to be refused")
-        return fails(item, problems, f"{n} of {n} pages had their reviews, and the client's direct call was refused "
-                                     f"({direct.status or direct.error})")
+        return fails(item, problems, f"{n} of {n} pages were whole ({caller} reached {service}), and the client's "
+                                     f"direct call to {service} was refused ({direct.status or direct.error})")
     return verify
 
 
@@ -281,34 +282,43 @@ _PRINCIPAL_RULE = """\
         principals: [___]
 """
 
-ONLY_PRODUCTPAGE = Task(
-    name="only-productpage-reaches-reviews",
-    goal="Allow only productpage (service account bookinfo-productpage) to call reviews: the client pod's "
-         "direct calls to reviews are refused, the product page keeps its reviews.",
+#: who may call whom: Bookinfo's own call graph (productpage -> details, reviews; reviews -> ratings)
+_CALLERS = ({"service": "reviews", "caller": "productpage", "account": "bookinfo-productpage"},
+            {"service": "ratings", "caller": "reviews", "account": "bookinfo-reviews"},
+            {"service": "details", "caller": "productpage", "account": "bookinfo-productpage"})
+
+ONLY_ONE_CALLER = Task(
+    name="only-one-caller",
+    goal="Allow only {caller} (service account {account}) to call {service}: the client pod's direct calls to "
+         "{service} are refused, and the product page stays whole. (Istio's own example: only productpage may "
+         "call reviews.)",
     skeleton="""\
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
-metadata: {name: reviews-callers}
+metadata: {name: only-one-caller}
 spec:
   selector:
-    matchLabels: {app: reviews}
+    matchLabels: {app: ___}
 """ + _PRINCIPAL_RULE,
-    verify=_only_productpage("only-productpage-reaches-reviews"))
+    verify=_only_one_caller("only-one-caller"),
+    variants=_CALLERS)
 
-ONLY_PRODUCTPAGE_AT_WAYPOINT = Task(
-    name="only-productpage-through-the-waypoint",
-    goal="reviews has a waypoint. Allow only productpage (service account bookinfo-productpage) to call reviews, "
-         "enforced where productpage's identity is still seen: the client pod's direct calls to reviews are "
-         "refused, the product page keeps its reviews.",
+ONLY_ONE_CALLER_AT_WAYPOINT = Task(
+    name="only-one-caller-through-the-waypoint",
+    goal="{service} has a waypoint. Allow only {caller} (service account {account}) to call {service}, enforced "
+         "where {caller}'s identity is still seen: the client pod's direct calls to {service} are refused, and the "
+         "product page stays whole.",
     skeleton="""\
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
-metadata: {name: reviews-callers}
+metadata: {name: only-one-caller}
 spec:
   targetRefs:
   - {kind: ___, group: "", name: ___}
 """ + _PRINCIPAL_RULE,
-    verify=_only_productpage("only-productpage-through-the-waypoint"))
+    verify=_only_one_caller("only-one-caller-through-the-waypoint"),
+    variants=_CALLERS,
+    setup=lambda lab, params: lab.set_waypoints([params["service"]]))
 
 
 # -- 03 mTLS -----------------------------------------------------------------------------------------
@@ -494,5 +504,5 @@ spec:
 
 
 TASKS = {t.name: t for t in (REVIEWS_TO_ONE_VERSION, MESH_WITHOUT_RESTARTS, PANEL_DATA_PLANE, WAYPOINT_FOR_ONE_SERVICE,
-                             JASON_TO_V2, ONLY_PRODUCTPAGE_AT_WAYPOINT, ONLY_PRODUCTPAGE, PERMISSIVE_TO_STRICT,
+                             JASON_TO_V2, ONLY_ONE_CALLER_AT_WAYPOINT, ONLY_ONE_CALLER, PERMISSIVE_TO_STRICT,
                              STOP_THE_RETRY_STORM, PAGE_DEADLINE)}

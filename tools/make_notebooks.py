@@ -636,23 +636,24 @@ def waypoints():
            "(for jason and v2, Istio's `virtual-service-reviews-test-v2.yaml`). In ambient mode it works because reviews has a waypoint; "
            "without one the check fails and says so.\n</details>"),
         code("lab.stop()"),
-        md("## 8. Your task: only productpage may call reviews, through the waypoint\n\nNotebook 03 asks for the "
-           "same rule without a waypoint: an `AuthorizationPolicy` whose `selector` picks the reviews pods, "
-           "enforced by their ztunnel on the identity mutual TLS proved. Here reviews has a waypoint, and section 3 "
-           "showed what reviews' ztunnel then sees: the *waypoint's* identity, for every caller. Bind the policy "
-           "where productpage's identity is still seen. The check applies your YAML, loads the page 10 times (it "
-           "must keep its reviews) and calls reviews directly from the client pod (service account `curl`), which "
-           "must be refused."),
-        *task_cells("02-waypoints", "only-productpage-through-the-waypoint",
+        md("## 8. Your task: only one caller, through the waypoint\n\nNotebook 03 asks for such a rule without a "
+           "waypoint: an `AuthorizationPolicy` whose `selector` picks the service's pods, enforced by their "
+           "ztunnel on the identity mutual TLS proved. Here the service has a waypoint (the task's first cell gives "
+           "it one), and section 3 showed what the ztunnel in front of the pods then sees: the *waypoint's* "
+           "identity, for every caller. The goal names your service and its one allowed caller (Istio's example, "
+           "and the default: only productpage may call reviews). Bind the policy where the caller's identity is "
+           "still seen. The check applies your YAML, loads the page 10 times (it must stay whole) and calls the "
+           "service directly from the client pod (service account `curl`), which must be refused."),
+        *task_cells("02-waypoints", "only-one-caller-through-the-waypoint",
                     "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n"),
         md("<details><summary>Hint</summary>\n\nSection 6: a policy for a waypoint names its target, the Service, "
-           "with `targetRefs` (group `\"\"`, the core API). A principal is the SPIFFE ID without `spiffe://`; "
-           "productpage's service account is `bookinfo-productpage`.\n</details>\n\n"
-           "<details><summary>Solution</summary>\n\n`Service`, `reviews`, `ALLOW`, "
-           "`cluster.local/ns/default/sa/bookinfo-productpage`. The waypoint sees productpage's identity and lets "
-           "it through; the client's direct call gets the waypoint's 403. With a `selector` instead, reviews' "
-           "ztunnel sees only the waypoint's identity, so it refuses productpage too and the page loses its "
-           "reviews.\n</details>"),
+           "with `targetRefs` (group `\"\"`, the core API). A principal is the SPIFFE ID without `spiffe://`: "
+           "`cluster.local/ns/default/sa/<the caller's service account>`.\n</details>\n\n"
+           "<details><summary>Solution</summary>\n\nFor reviews: `Service`, `reviews`, `ALLOW`, "
+           "`cluster.local/ns/default/sa/bookinfo-productpage` (for ratings, `ratings` and `bookinfo-reviews`). The "
+           "waypoint sees the caller's identity and lets it through; the client's direct call gets the waypoint's "
+           "403. With a `selector` instead, the ztunnel in front of the pods sees only the waypoint's identity, so "
+           "it refuses the real caller too and the page loses what the service gives it.\n</details>"),
         code("lab.stop()"),
         md("## What you learned\n\n"
            "- In ambient mode, ztunnel does L4 only: a VirtualService for a service with no waypoint is accepted "
@@ -861,20 +862,23 @@ def mtls():
            "ignored\"; the code makes them PERMISSIVE, and the lab follows the code (it warns when you apply "
            "one).\n</details>"),
         code("lab.stop()"),
-        md("## 8. Your task: only productpage may call reviews\n\nIdentities are what authorization policies "
-           "use. On Bookinfo in ambient mode, write an `AuthorizationPolicy` for the reviews pods that lets "
-           "**only productpage** in (its service account is `bookinfo-productpage`; a principal is the SPIFFE ID "
-           "without `spiffe://`). ztunnel enforces it at L4, on the identity mutual TLS proved. The check applies "
-           "your YAML, loads the product page 10 times (it must keep its reviews), and calls reviews directly "
-           "from the client pod (service account `curl`), which must be refused."),
-        *task_cells("03-mtls", "only-productpage-reaches-reviews",
+        md("## 8. Your task: only one caller\n\nIdentities are what authorization policies use. On Bookinfo in "
+           "ambient mode, write an `AuthorizationPolicy` for a service's pods that lets **only its one real caller** "
+           "in: the goal names the service and the caller (Istio's example, and the default: only productpage, "
+           "service account `bookinfo-productpage`, may call reviews; a principal is the SPIFFE ID without "
+           "`spiffe://`). ztunnel enforces it at L4, on the identity mutual TLS proved. The check applies your "
+           "YAML, loads the product page 10 times (it must stay whole), and calls the service directly from the "
+           "client pod (service account `curl`), which must be refused."),
+        *task_cells("03-mtls", "only-one-caller",
                     "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"),
-        md("<details><summary>Hint</summary>\n\nThe action that lets the listed sources in, and denies everyone "
-           "else, is `ALLOW`. A principal looks like `cluster.local/ns/<namespace>/sa/<service account>`.\n"
-           "</details>\n\n<details><summary>Solution</summary>\n\n`ALLOW` and "
-           "`cluster.local/ns/default/sa/bookinfo-productpage`. With a waypoint for reviews the same policy "
-           "breaks the page: reviews' ztunnel then sees the *waypoint's* identity (notebook 02), so the policy "
-           "belongs on the waypoint (`targetRefs`).\n</details>"),
+        md("<details><summary>Hint</summary>\n\nThe selector picks pods by their `app` label (the service's name "
+           "here). The action that lets the listed sources in, and denies everyone else, is `ALLOW`. A principal "
+           "looks like `cluster.local/ns/<namespace>/sa/<service account>`.\n</details>\n\n"
+           "<details><summary>Solution</summary>\n\nFor reviews: `reviews`, `ALLOW` and "
+           "`cluster.local/ns/default/sa/bookinfo-productpage` (for ratings: `ratings` and `bookinfo-reviews`). "
+           "With a waypoint for the service the same policy breaks the page: the ztunnel in front of its pods then "
+           "sees the *waypoint's* identity (notebook 02), so the policy belongs on the waypoint (`targetRefs`)."
+           "\n</details>"),
         code("lab.stop()"),
         md("## 9. Your task: a STRICT mesh, one namespace left PERMISSIVE\n\nSections 4 and 5 made foo STRICT, "
            "then the whole mesh. A real migration often needs both at once: the mesh STRICT, except a namespace "

@@ -11,7 +11,7 @@ from meshlab.tasks import TASKS
 pytestmark = pytest.mark.integration
 
 JASON = TASKS["jason-to-reviews-v2"]
-ONLY_PP = TASKS["only-productpage-reaches-reviews"]
+ONLY_PP = TASKS["only-one-caller"]
 
 
 def fill(skeleton: str, *values: str) -> str:
@@ -24,8 +24,8 @@ def fill(skeleton: str, *values: str) -> str:
 
 JASON_SOLUTION = fill(JASON.skeleton, "end-user", "jason", "v2", "v1")
 JASON_WRONG = fill(JASON.skeleton, "end-user", "jason", "v1", "v2")          # the subsets swapped
-PP_SOLUTION = fill(ONLY_PP.skeleton, "ALLOW", "cluster.local/ns/default/sa/bookinfo-productpage")
-PP_WRONG = fill(ONLY_PP.skeleton, "ALLOW", "cluster.local/ns/default/sa/curl")     # the client, not productpage
+PP_SOLUTION = fill(ONLY_PP.skeleton, "reviews", "ALLOW", "cluster.local/ns/default/sa/bookinfo-productpage")
+PP_WRONG = fill(ONLY_PP.skeleton, "reviews", "ALLOW", "cluster.local/ns/default/sa/curl")     # the client, not productpage
 
 
 @pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", ["reviews"])],
@@ -56,9 +56,15 @@ def test_only_productpage_reaches_reviews(mode):
     with Lab("bookinfo", mode=mode, verbose=False) as lab:
         assert ONLY_PP.check(lab, None).passed is False
         wrong = ONLY_PP.check(lab, PP_WRONG)
-        assert wrong.passed is False and "lost their reviews" in wrong.message and "reached reviews directly" in wrong.message
+        assert wrong.passed is False and "lost what reviews gives them" in wrong.message
+        assert "reached reviews directly" in wrong.message
         right = ONLY_PP.check(lab, PP_SOLUTION)          # same name: the wrong policy is replaced
         assert right.passed is True, right.message
+        ratings = {"service": "ratings", "caller": "reviews", "account": "bookinfo-reviews"}
+        assert ONLY_PP.check(lab, PP_SOLUTION, ratings).passed is False     # another learner's service
+        mine = ONLY_PP.check(lab, fill(ONLY_PP.skeleton, "ratings", "ALLOW", "cluster.local/ns/default/sa/bookinfo-reviews"),
+                             ratings)
+        assert mine.passed is True, mine.message
 
 
 def test_only_productpage_behind_a_waypoint_fails_and_names_the_waypoints_identity():
@@ -146,12 +152,14 @@ def test_a_waypoint_for_one_service_in_yaml():
 
 # -- 02 waypoints ------------------------------------------------------------------------------------
 
-AT_WAYPOINT = TASKS["only-productpage-through-the-waypoint"]
+AT_WAYPOINT = TASKS["only-one-caller-through-the-waypoint"]
 PRINCIPAL = "cluster.local/ns/default/sa/bookinfo-productpage"
 
 
 def test_only_productpage_through_the_waypoint_binds_the_policy_to_it():
-    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
+    with Lab("bookinfo", mode="ambient", verbose=False) as lab:
+        AT_WAYPOINT.setup(lab, AT_WAYPOINT.variants[0])
+        assert lab.waypoint_of and {s for _, s in lab.waypoint_of} == {"reviews"}
         assert AT_WAYPOINT.check(lab, AT_WAYPOINT.skeleton).passed is False
         at_ztunnel = AT_WAYPOINT.check(lab, PP_SOLUTION)              # the selector: enforced by reviews' ztunnel
         assert at_ztunnel.passed is False and "waypoint's" in at_ztunnel.message
