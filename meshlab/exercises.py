@@ -271,6 +271,11 @@ PAGE = "http://productpage:9080/productpage"
 PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 
 
+def pages(lab, n: int, **kw):
+    """``n`` loads of Bookinfo's product page from the client pod (quietly): a task's traffic."""
+    return lab.load("client", PAGE, requests=n, progress=False, **kw)
+
+
 def served_by(res, service: str = "reviews") -> dict[str, int]:
     """How many requests of a load each version of ``service`` served (``reviews-v2``), read off
     each request's path; ``none`` where no pod of it served (or no path was recorded)."""

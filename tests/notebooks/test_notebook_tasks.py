@@ -3,8 +3,10 @@ kernel on loopback — the cell that starts its lab and prints the goal, then th
 times: the skeleton as it ships (blank), a wrong answer, and the solution. The blank and the wrong
 one fail with a message and the notebook does not crash; the solution passes.
 
-The answers are here, not in the notebooks or meshlab.tasks: solutions are kept apart."""
+The answers are in ``answers_*.py`` beside this file, not in the notebooks or meshlab.tasks:
+solutions are kept apart."""
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -14,25 +16,21 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
-PRODUCTPAGE = "cluster.local/ns/default/sa/bookinfo-productpage"
 
-#: task -> (wrong answer, solution), for the parameters a learner with no id gets (each task's first
-#: variant). A YAML task's answers are the values of its blanks, in order; a task whose answer is the
-#: lab itself (the panel) gets code that sets the lab up, then answer = 'done'.
-ANSWERS = {
-    "reviews-to-one-version": (["istio.io/dataplane-mode", "ambient", "v3"], ["istio-injection", "enabled", "v3"]),
-    "mesh-without-restarts": (["istio.io/dataplane-mode", "none"], ["istio.io/dataplane-mode", "ambient"]),
-    "panel-data-plane": ("lab.set_mode('sidecar')", "lab.set_mode('ambient'); lab.set_waypoints(['reviews'])"),
-    "waypoint-for-one-service": (["istio", "reviews", "my-waypoint"], ["istio-waypoint", "reviews", "my-waypoint"]),
-    "jason-to-reviews-v2": (["end-user", "jason", "v1", "v2"], ["end-user", "jason", "v2", "v1"]),
-    "only-one-caller-through-the-waypoint": (["Service", "reviews", "ALLOW", "cluster.local/ns/default/sa/curl"],
-                                             ["Service", "reviews", "ALLOW", PRODUCTPAGE]),
-    "only-one-caller": (["reviews", "ALLOW", "cluster.local/ns/default/sa/curl"], ["reviews", "ALLOW", PRODUCTPAGE]),
-    "permissive-to-strict": (["istio-system", "STRICT", "foo", "STRICT"],
-                             ["istio-system", "STRICT", "bar", "PERMISSIVE"]),
-    "stop-the-retry-storm": (["2", "5xx"], ["1", "5xx"]),
-    "page-deadline": (["1s"], ["0.5s"]),
-}
+def _answers() -> dict:
+    """Every ``answers_*.py`` beside this file: one per group of notebooks, each with ``ANSWERS``."""
+    out = {}
+    for p in sorted(Path(__file__).resolve().parent.glob("answers_*.py")):
+        spec = importlib.util.spec_from_file_location(p.stem, p)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        twice = out.keys() & mod.ANSWERS.keys()
+        assert not twice, f"{p.name} answers {sorted(twice)} again"
+        out.update(mod.ANSWERS)
+    return out
+
+
+ANSWERS = _answers()
 
 
 def notebook_tasks():

@@ -1,0 +1,58 @@
+"""What every notebook's source shares: the navigation line, the setup of ``check``, a task's cells.
+
+A notebook's source is one module here, ``nNN_name.py``, with ``NAME`` (the notebook's file name
+without ``.ipynb``), ``TITLE`` (as the navigation line shows it) and ``cells()``;
+``tools/make_notebooks.py`` finds them all and writes ``notebooks/NAME.ipynb``.
+"""
+
+import re
+from pathlib import Path
+
+from nbformat.v4 import new_code_cell
+
+HERE = Path(__file__).resolve().parent
+
+
+def sources() -> list[Path]:
+    """The notebooks' source modules, in notebook order."""
+    return sorted(HERE.glob("n[0-9][0-9]_*.py"))
+
+
+def titles() -> list[tuple[str, str]]:
+    """(NAME, TITLE) of every notebook, read from the sources' text (no import: a source may use this)."""
+    out = []
+    for p in sources():
+        text = p.read_text()
+        name = re.search(r'^NAME = "([^"]+)"', text, flags=re.M)
+        title = re.search(r'^TITLE = "([^"]+)"', text, flags=re.M)
+        if not (name and title):
+            raise SystemExit(f"{p}: a notebook source needs NAME = \"...\" and TITLE = \"...\" lines")
+        out.append((name.group(1), title.group(1)))
+    return out
+
+
+def nav(current: str) -> str:
+    """The navigation line: this notebook in bold, the others as links."""
+    return "Navigation: " + " · ".join(f"**{title}**" if name == current else f"[{title}]({name}.ipynb)"
+                                       for name, title in titles())
+
+
+def check_setup(notebook: str) -> str:
+    """The setup cell's lines that give a notebook its ``check`` (meshlab.exercises): a prediction
+    left at None is "not answered yet" (so the notebook runs headless); a question's first answered
+    check stands, and the progress file records it."""
+    return ("from meshlab.exercises import session\n"
+            f"check = session('{notebook}').show   # check('q1', my_q1, measured, why): ✔ or ✘, then why\n")
+
+
+def task_cells(notebook: str, task: str, start_lab: str) -> list:
+    """A task's two code cells: its lab and goal (with the learner's own parameters; the cell runs
+    alone after a restart), then the answer and the check against the running lab (meshlab.exercises)."""
+    return [new_code_cell("from meshlab import Lab\n"
+                          "from meshlab.exercises import session\n"
+                          "from meshlab.tasks import TASKS\n"
+                          f"ex = session({notebook!r})\n"
+                          f"task = TASKS[{task!r}]\n"
+                          + start_lab + "print(ex.begin(task, lab))   # the lab as the task starts, and your goal"),
+            new_code_cell("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
+                          "ex.task(task, lab, answer)")]
