@@ -100,8 +100,11 @@ class Session:
     """One learner's exercises in one notebook: the predictions that stand, and the record."""
 
     def __init__(self, notebook: str = "notebook", *, learner: str | None = None,
-                 path: str | os.PathLike | None = None):
+                 path: str | os.PathLike | None = None, seed: str | None = None):
         self.progress = Progress(path, notebook=notebook, learner=learner)
+        #: the variant seed that picks the tasks' parameters (else the learner id does): ``seed=``, or
+        #: ``$MESHLAB_VARIANT_SEED`` as a classroom build sets it
+        self.seed = seed if seed is not None else os.environ.get("MESHLAB_VARIANT_SEED")
         # a question's first answered check stands, across kernel restarts: read back from the file
         self.standing: dict[str, object] = {}     # as recorded (JSON): what a changed answer is compared with
         self._first: dict[str, object] = {}       # as given, in this kernel: what a changed answer is checked as
@@ -149,7 +152,7 @@ class Session:
 
     def params(self, task: "Task") -> dict:
         """This learner's parameters for ``task`` (see :meth:`Task.params_for`)."""
-        return task.params_for(self.progress.learner, self.progress.notebook)
+        return task.params_for(self.progress.learner, self.progress.notebook, self.seed)
 
     def goal(self, task: "Task") -> str:
         """``task``'s goal with this learner's parameters (in lines that a notebook's output does not
@@ -172,7 +175,7 @@ class Session:
         if task.answer == "lab" and answer is not None:      # the answer is the lab as the learner left it
             answer = {"mode": getattr(lab, "mode", None), "waypoints": sorted(s for _, s in getattr(lab, "waypoint_of", {}))}
         if answer is not None:
-            self.progress.record("task", res, answer, params=params)
+            self.progress.record("task", res, answer, params=params, seed=self.seed)
         return res
 
 
@@ -216,13 +219,16 @@ class Task:
     before: Callable[[object], object] | None = field(default=None, repr=False)
     setup: Callable[[object, dict], object] | None = field(default=None, repr=False)
 
-    def params_for(self, learner: str | None = None, notebook: str = "") -> dict:
+    def params_for(self, learner: str | None = None, notebook: str = "", seed: str | None = None) -> dict:
         """This learner's parameters: picked by a hash of (notebook, task, learner), so they do not
-        change from one run, kernel or machine to the next."""
-        if learner is None or len(self.variants) == 1:
+        change from one run, kernel or machine to the next. A variant ``seed`` (an instructor's
+        build gives each learner's notebook one, from course, notebook and learner) picks instead:
+        the same seed, the same parameters; another seed, as likely others."""
+        if (learner is None and seed is None) or len(self.variants) == 1:
             return dict(self.variants[0])
         import hashlib
-        h = int.from_bytes(hashlib.sha256(f"{notebook}/{self.name}/{learner}".encode()).digest()[:8], "big")
+        key = f"seed:{seed}/{self.name}" if seed is not None else f"{notebook}/{self.name}/{learner}"
+        h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
         return dict(self.variants[h % len(self.variants)])
 
     def goal_for(self, params: dict | None = None) -> str:

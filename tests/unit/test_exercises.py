@@ -196,3 +196,16 @@ def test_a_task_is_verified_with_the_learners_parameters_and_they_are_recorded(t
     assert seen == [task.params_for("learner-7", "nb")]
     assert s.progress.records()[0]["params"] == seen[0]
     assert s.goal(task).startswith("route " + seen[0]["user"])
+
+
+def test_a_variant_seed_picks_the_parameters_the_same_seed_the_same_ones(tmp_path, monkeypatch):
+    task = exercises.TASKS["jason-to-reviews-v2"]
+    by_seed = {seed: task.params_for("ada", "02-waypoints", seed) for seed in map(str, range(12))}
+    assert by_seed == {seed: task.params_for(None, "", seed) for seed in by_seed}      # the seed decides, not the learner
+    assert len({tuple(sorted(p.items())) for p in by_seed.values()}) > 1              # different seeds, different tasks
+    monkeypatch.setenv("MESHLAB_VARIANT_SEED", "7")
+    s = Session("02-waypoints", learner="ada", path=tmp_path / "p.jsonl")
+    assert s.seed == "7" and s.params(task) == task.params_for(None, "", "7")
+    s.task(_task(True), FakeLab(), "action: ALLOW")
+    [rec] = s.progress.records()
+    assert rec["seed"] == "7"                      # what the instructor's grading needs to re-derive the parameters
