@@ -183,6 +183,18 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
         assert shown == real, f"the panel shows {shown!r}, the lab runs {real!r}"
         assert "Traceback" not in panel.inner_text()
         page.screenshot(path=str(ARTIFACTS / f"{stem}-panel-after-clicks.png"))
+        # the panel's guided task, done as a learner does it: with the panel only (the default goal is
+        # ambient with a waypoint for reviews: 3 proxies on a call to reviews, 1 parsing HTTP)
+        if "TASKS['panel-data-plane']" in "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                                                 for c in cells):
+            mode.select_option("ambient")
+            _wait_done(page, 120)
+            panel.locator(".widget-select-multiple", has_text="waypoint for").locator("select").select_option("reviews")
+            _wait_done(page, 120)
+            verdict = _run_in_new_cell(page, "answer = 'done'\nprint('VERDICT', ex.task(TASKS['panel-data-plane'], lab, "
+                                             "answer))", "VERDICT")
+            assert "✔ panel-data-plane" in verdict, verdict
+            page.screenshot(path=str(ARTIFACTS / f"{stem}-panel-task-done.png"))
     except Exception:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{stem}-FAILED.png"))
