@@ -170,4 +170,71 @@ spec:
     variants=({"method": "POST"}, {"method": "DELETE"}, {"method": "PATCH"}),
     setup=_deny_setup)
 
-TASKS = {t.name: t for t in (READ_ONLY, DENY_WINS)}
+
+# -- one rule, both data planes -------------------------------------------------------------------
+
+def _verify_both_modes(lab, params: dict, before=None, n: int = 4) -> Result:
+    """The rule in ambient mode with reviews' waypoint, then in sidecar mode; the lab is left as it
+    was found (mode and waypoints)."""
+    item, method = "no-writes-in-both-modes", params["method"]
+    mode, waypoints = lab.mode, sorted(s for (_, s) in lab.waypoint_of)
+    problems = []
+
+    def measure(where: str) -> None:
+        before_n = len(problems)
+        problems.extend(f"in {where}: {p}" for p in _whole_pages(lab, "reviews", "productpage", n))
+        for pod, who in (("productpage-v1", "productpage"), ("client", "the client pod (identity curl)")):
+            got, hop = attempt(lab, pod, "reviews", method)
+            if got != 403:
+                problems.append(f"in {where}: a {method} from {who} to reviews was "
+                                + (f"refused{_by(hop)} with {got}; expected a 403 (HTTP rules are enforced by a "
+                                   "proxy that parses HTTP)" if hop else f"answered {got}; expected a 403"))
+        if len(problems) > before_n and where.startswith("sidecar") and not any(
+                o.kind == "AuthorizationPolicy" and (o.spec.get("selector") or {}) for o in lab.policies()):
+            problems[-1] += " — sidecars read only policies bound by selector (targetRefs to a Service are for waypoints)"
+        if len(problems) > before_n and where.startswith("ambient") and not any(
+                o.kind == "AuthorizationPolicy" and o.spec.get("targetRefs") for o in lab.policies()):
+            problems[-1] += " — a waypoint reads only policies bound by targetRefs"
+
+    try:
+        if lab.mode != "ambient":
+            lab.set_mode("ambient")
+        lab.set_waypoints(["reviews"])
+        measure("ambient mode (reviews has a waypoint)")
+        lab.set_waypoints(None)
+        lab.set_mode("sidecar")
+        measure("sidecar mode")
+    finally:
+        if lab.mode != mode:
+            lab.set_mode(mode)
+        lab.set_waypoints(waypoints or None)
+    return fails(item, problems, f"in both modes every {method} to reviews got a 403 — from the waypoint in ambient "
+                                 f"mode, from the reviews pods' sidecars in sidecar mode — and GETs pass ({n} of "
+                                 f"{n} pages whole in each)")
+
+
+_NO_WRITES = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: no-writes-{who}}}
+spec:
+  ___:
+{bind}
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        methods: [___]
+"""
+
+BOTH_MODES = Task(
+    name="no-writes-in-both-modes",
+    goal="The mesh is moving from sidecars to ambient: some namespaces still run sidecars, others ambient mode "
+         "with waypoints. Refuse every {method} to reviews with a 403 in both data planes, with one pair of "
+         "policies: the check applies them, loads the page and sends {method}s from productpage and the client "
+         "in ambient mode (reviews has a waypoint), then in sidecar mode. GETs must keep working in both.",
+    skeleton=_NO_WRITES.format(who="sidecars", bind="    matchLabels: {app: reviews}") + "---\n"
+             + _NO_WRITES.format(who="waypoint", bind='  - {kind: Service, group: "", name: reviews}'),
+    verify=_verify_both_modes,
+    variants=({"method": "POST"}, {"method": "PUT"}, {"method": "DELETE"}))
+
+TASKS = {t.name: t for t in (READ_ONLY, DENY_WINS, BOTH_MODES)}

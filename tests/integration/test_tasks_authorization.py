@@ -117,3 +117,29 @@ spec:
 """
         res = DENY_WINS.check(lab, get_only)        # it refuses POST, but by rewriting the ALLOW
         assert res.passed is False and "reviews-callers was changed" in res.message
+
+
+BOTH = TASKS["no-writes-in-both-modes"]
+
+
+def test_no_writes_in_both_modes_blank_wrong_solved():
+    with Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False) as lab:
+        blank = BOTH.check(lab, BOTH.skeleton)
+        assert blank.passed is False and "4 blanks" in blank.message
+        waypoint_only = fill(BOTH.skeleton.split("---\n")[1], "targetRefs", "POST")
+        res = BOTH.check(lab, waypoint_only)
+        assert res.passed is False and "ambient" not in res.message      # the waypoint enforced it
+        assert "in sidecar mode: a POST from productpage to reviews was answered 200" in res.message
+        assert "sidecars read only policies bound by selector" in res.message
+        assert lab.mode == "ambient" and [s for (_, s) in lab.waypoint_of] == ["reviews"]   # left as found
+        lab.delete(all=True)
+        wrong = BOTH.check(lab, fill(BOTH.skeleton, "selector", "POST", "targetRefs", "GET"))
+        assert wrong.passed is False
+        assert "in ambient mode (reviews has a waypoint): the pages lost what reviews gives them" in wrong.message
+        assert "sidecar mode" not in wrong.message                      # the sidecars' policy was right
+        right = BOTH.check(lab, fill(BOTH.skeleton, "selector", "POST", "targetRefs", "POST"))
+        assert right.passed is True, right.message
+        put = {"method": "PUT"}                                         # another learner's method
+        assert BOTH.check(lab, fill(BOTH.skeleton, "selector", "POST", "targetRefs", "POST"), put).passed is False
+        mine = BOTH.check(lab, fill(BOTH.skeleton, "selector", "PUT", "targetRefs", "PUT"), put)
+        assert mine.passed is True, mine.message

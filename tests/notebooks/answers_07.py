@@ -10,4 +10,6 @@ ANSWERS = {
                                        ["Service", "reviews", PRODUCTPAGE, "GET"]),
     # a second ALLOW cannot take away what reviews-callers gives
     "deny-wins-over-allow": (["ALLOW", "POST"], ["DENY", "POST"]),
+    # the waypoint's policy denies GET: the pages lose their reviews, and POST passes in ambient mode
+    "no-writes-in-both-modes": (["selector", "POST", "targetRefs", "GET"], ["selector", "POST", "targetRefs", "POST"]),
 }

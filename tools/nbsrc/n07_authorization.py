@@ -273,6 +273,22 @@ def cells() -> list:
            "`DENY` and your method (`POST` for the default). A second ALLOW for the other methods changes nothing: "
            "the request already matches reviews-callers, and one matching ALLOW is enough.\n</details>"),
         code("lab.stop()"),
+        md("## 9. Your task: no writes, in both data planes\n\nSection 6 showed that sidecars and waypoints read "
+           "different bindings. A mesh moving from sidecars to ambient has both for a while, so a rule must be "
+           "written for both (Istio's [policy migration guide](https://istio.io/latest/docs/ambient/migrate/migrate-policies/): "
+           "L7 policies \"must use targetRefs\" in ambient mode). The goal names your method. The skeleton has two "
+           "policies; the check applies them, then measures in ambient mode (reviews with a waypoint) and in sidecar "
+           "mode, and leaves the lab as it found it."),
+        *task_cells(NAME, "no-writes-in-both-modes",
+                    "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nOne policy for the reviews pods' sidecars, one for the waypoint: "
+           "which binding does each read? And what does ztunnel make of the sidecars' policy in ambient mode "
+           "(section 4)?\n</details>\n\n<details><summary>Solution</summary>\n\n`selector`, your method, "
+           "`targetRefs`, your method. In ambient mode the selector policy is bound to ztunnel, and a DENY with only "
+           "a method has no effect there (the lab warns, as Istio's status does) — harmless, which is why this pair "
+           "works in both modes. A selector DENY that also named a port would deny the whole port in ambient mode.\n"
+           "</details>"),
+        code("lab.stop()"),
         md("## What you learned\n\n"
            "- In ambient mode a `selector` binds a policy to the destination pods' **ztunnel**: it enforces "
            "identities, namespaces, IPs and ports when a connection opens, and refuses with a **reset**.\n"
