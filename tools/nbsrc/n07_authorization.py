@@ -115,9 +115,10 @@ def cells() -> list:
         md("productpage gets in, the client gets a **403 from the waypoint** (L7, it saw `sa/curl`). Why keep the L4 "
            "policy at all? A waypoint is on the path only of traffic addressed to the *Service*: Istio chooses the "
            "waypoint by the original address ([waypoint]"
-           "(https://istio.io/latest/docs/ambient/usage/waypoint/)), so a client that sends to a pod's IP skips it. "
-           "Istio's docs advise a ztunnel policy that admits only the waypoint's identity (istio/istio.io#17520). "
-           "The client tries a reviews pod's IP:"),
+           "(https://istio.io/latest/docs/ambient/usage/waypoint/)), so a client that sends to a pod's IP skips it; "
+           "and when the waypoint is missing or not ready, ztunnel sends the traffic straight to the destination. "
+           "Istio's docs therefore advise a ztunnel policy that admits only the waypoint's identity "
+           "(istio/istio.io#17520). The client tries a reviews pod's IP:"),
         code("bypass = lab.request('client', f\"http://{lab.pod_ip('reviews-v1')}:9080/reviews/0\", timeout=5)\n"
              "hop = next(h for h in bypass.path.hops if h.decision == 'deny')\n"
              "print(f\"to the pod's IP: {bypass.status or bypass.error}, refused by {hop.name} ({hop.role}, {hop.layer}), \"\n"
@@ -191,7 +192,7 @@ def cells() -> list:
         md("## 5. DENY is evaluated before ALLOW\n\nIstio evaluates a request against the policies bound to its "
            "enforcement point in a fixed order ([AuthorizationPolicy reference]"
            "(https://istio.io/latest/docs/reference/config/security/authorization-policy/), "
-           "[security concepts](https://istio.io/latest/docs/concepts/security/#authorization)):\n\n"
+           "[security concepts](https://istio.io/latest/docs/concepts/security/)):\n\n"
            "1. a matching **CUSTOM** policy that says deny → deny;\n"
            "2. any matching **DENY** → deny;\n"
            "3. no **ALLOW** policy at all → allow;\n"
