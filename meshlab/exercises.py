@@ -241,8 +241,8 @@ class Task:
         from .errors import MeshlabError
         if self.answer == "lab":
             if answer is None or not str(answer).strip():
-                return Result(self.name, False, "not checked yet: set the lab up (the panel), then set answer = "
-                                                "'done' and run this cell again")
+                return Result(self.name, False, "not checked yet: set the lab up as the goal says, then set answer "
+                                                "= 'done' and run this cell again")
             return self._verify(lab, params, None)
         if answer is None or not str(answer).strip():
             return Result(self.name, False, "not answered: complete the skeleton, put it in `answer`, and run "
