@@ -351,8 +351,9 @@ class Lab:
         if self.verbose and report["restarted"]:
             print("meshlab: sidecar injection happens when a pod is created, so these pods restart "
                   f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}")
-        if self.verbose and report["enrolled"]:
-            print(f"meshlab: enrolled in ambient with no restart: {', '.join(report['enrolled'])}")
+        quiet = [p for p in report["enrolled"] if p not in report["restarted"]]    # the others just restarted
+        if self.verbose and quiet:
+            print(f"meshlab: enrolled in ambient with no restart: {', '.join(quiet)}")
         if self.verbose and (report["waypoint_for"] or report["no_waypoint_for"]):
             print(f"meshlab: waypoint for {', '.join(report['waypoint_for']) or '-'}; none any more for "
                   f"{', '.join(report['no_waypoint_for']) or '-'} (no app pod restarted)")

@@ -79,10 +79,24 @@ class LoopbackBackend(Backend):
         """Addresses for a running lab whose topology grew (a waypoint pod added): pods that exist
         keep their addresses; the new ones must be free."""
         new = self._layout(topo, self.slot.number)
-        old = {p.name: p.ip for p in self.net.pods}
-        moved = [p.name for p in new.pods if p.name in old and old[p.name] != p.ip]
-        if moved:
-            raise LabError(f"pods would change address: {', '.join(moved)}")
+        old = {p.name: p for p in self.net.pods}
+        # the layout numbers a node's pods in topology order, and a new waypoint may sort before one
+        # deployed earlier: a pod that exists keeps its address, a new one takes its node's first free host
+        taken = {p.ip for p in self.net.pods}
+        pods = []
+        for p in new.pods:
+            if p.name in old:
+                pods.append(replace(p, ip=old[p.name].ip, local_ip=old[p.name].local_ip))
+                continue
+            a, b, c, _ = p.ip.split(".")
+            host = next(h for h in range(2, 256) if f"{a}.{b}.{c}.{h}" not in taken)
+            if host > 254:
+                raise LabError(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
+            la, lb, lc, _ = p.local_ip.split(".")
+            p = replace(p, ip=f"{a}.{b}.{c}.{host}", local_ip=f"{la}.{lb}.{lc}.{host}")
+            taken.add(p.ip)
+            pods.append(p)
+        new = replace(new, pods=tuple(pods))
         self.check(replace(new, pods=tuple(p for p in new.pods if p.name not in old), nodes={}))
         self.net = new
         return new
