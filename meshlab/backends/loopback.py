@@ -89,8 +89,8 @@ class LoopbackBackend(Backend):
                 pods.append(replace(p, ip=old[p.name].ip, local_ip=old[p.name].local_ip))
                 continue
             a, b, c, _ = p.ip.split(".")
-            host = next(h for h in range(2, 256) if f"{a}.{b}.{c}.{h}" not in taken)
-            if host > 254:
+            host = next((h for h in range(2, 255) if f"{a}.{b}.{c}.{h}" not in taken), None)
+            if host is None:
                 raise LabError(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
             la, lb, lc, _ = p.local_ip.split(".")
             p = replace(p, ip=f"{a}.{b}.{c}.{host}", local_ip=f"{la}.{lb}.{lc}.{host}")
