@@ -25,8 +25,9 @@ TOPOLOGY_DIR = Path(__file__).resolve().parent.parent.parent / "topologies"
 # ------------------------------------------------------------------------------------------------
 
 def topology_files() -> list[Path]:
-    """The topology files that ship with meshlab, in ``topologies/``."""
-    return sorted(TOPOLOGY_DIR.glob("*.yaml"))
+    """The topology files that ship with meshlab, in ``topologies/``, by name (``bookinfo`` before
+    ``bookinfo-two-namespaces``)."""
+    return sorted(TOPOLOGY_DIR.glob("*.yaml"), key=lambda p: p.stem)
 
 
 def find_topology_file(name_or_path: str | Path) -> Path:

@@ -180,8 +180,10 @@ def test_topology_error_is_a_value_error():
 # ------------------------------------------------------------------------------------------------
 
 def test_shipped_topologies_load_by_name():
-    """topologies/ ships bookinfo, httpbin, minimal and mtls-migration, and each one loads by name."""
-    assert [p.stem for p in topology_files()] == ["bookinfo", "httpbin", "minimal", "mtls-migration"]
+    """topologies/ ships bookinfo (also split over two namespaces), httpbin, minimal and mtls-migration,
+    and each one loads by name."""
+    assert [p.stem for p in topology_files()] == ["bookinfo", "bookinfo-two-namespaces", "httpbin", "minimal",
+                                                  "mtls-migration"]
     for p in topology_files():
         topo = load_topology(p.stem)
         assert isinstance(topo, Topology)
@@ -372,7 +374,7 @@ def test_unknown_topology_name_lists_the_shipped_ones():
     err = info.value
     assert (err.file, err.line, err.field) == ("nope", None, None)
     assert "unknown topology 'nope'" in str(err)
-    assert "shipped topologies: bookinfo, httpbin, minimal, mtls-migration, or give a path to a .yaml file" in str(err)
+    assert "shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal, mtls-migration, or give a path to a .yaml file" in str(err)
 
 
 def test_misspelled_topology_name_suggests_the_close_one():
@@ -387,12 +389,12 @@ def test_missing_yaml_file_lists_the_shipped_ones(tmp_path):
     with pytest.raises(TopologyError) as info:
         load_topology(path)
     assert info.value.file == str(path)
-    assert "no such file; shipped topologies: bookinfo, httpbin, minimal" in str(info.value)
+    assert "no such file; shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal" in str(info.value)
 
 
 def test_find_topology_file_by_name_and_by_path():
     """A shipped name maps to topologies/<name>.yaml; an existing path is taken as it is."""
-    assert find_topology_file("httpbin") == topology_files()[1]
+    assert find_topology_file("httpbin") == topology_files()[2]
     path = FIXTURES / "valid_minimal.yaml"
     assert find_topology_file(path) == path
     assert find_topology_file(str(path)) == path

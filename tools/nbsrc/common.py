@@ -31,6 +31,17 @@ def titles() -> list[tuple[str, str]]:
     return out
 
 
+def next_link(current: str, about: str = "") -> str:
+    """The last line of a notebook: a link to the next one (and what it is about), or back to the start."""
+    names = titles()
+    i = [n for n, _ in names].index(current)
+    if i + 1 < len(names):
+        name, title = names[i + 1]
+        return f"Next: [{title}]({name}.ipynb)" + (f" — {about}." if about else ".")
+    name, title = names[0]
+    return f"Back to the start: [{title}]({name}.ipynb)."
+
+
 def nav(current: str) -> str:
     """The navigation line: this notebook in bold, the others as links."""
     return "Navigation: " + " · ".join(f"**{title}**" if name == current else f"[{title}]({name}.ipynb)"

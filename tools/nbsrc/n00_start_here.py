@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "00-start-here"
 TITLE = "00 start here"
@@ -112,5 +112,5 @@ def cells() -> list:
            "code decides timeouts and retries.\n"
            "- A VirtualService does nothing without a proxy that parses HTTP to apply it.\n"
            "- A namespace joins the mesh by a label: sidecar injection recreates every pod, ambient enrollment "
-           "touches none.\n\nNext: add a mesh and see what changes on the same paths."),
+           "touches none.\n\n" + next_link(NAME, "add a mesh and see what changes on the same paths")),
     ]

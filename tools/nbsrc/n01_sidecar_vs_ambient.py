@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "01-sidecar-vs-ambient"
 TITLE = "01 sidecar vs ambient"
@@ -186,5 +186,5 @@ def cells() -> list:
            "process per pod.\n- Ambient mode moves mTLS and identity to one L4 ztunnel per node (HBONE: HTTP/2 "
            "CONNECT over mTLS) and parses HTTP only where you ask for it, in a shared waypoint.\n- Behind a "
            "waypoint, the destination sees the *waypoint's* identity.\n- Every number here was measured on real "
-           "processes and sockets; the lab labels what it simplifies."),
+           "processes and sockets; the lab labels what it simplifies.\n\n" + next_link(NAME, "L7 in ambient mode")),
     ]

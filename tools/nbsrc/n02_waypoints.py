@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "02-waypoints"
 TITLE = "02 waypoints"
@@ -340,5 +340,5 @@ def cells() -> list:
            "destination sees the **waypoint's** identity.\n"
            "- L7 authorization in ambient mode belongs on the waypoint (`targetRefs`). A `selector` binds a policy "
            "to ztunnel, which cannot see HTTP: an ALLOW with HTTP fields then denies everything.\n\n"
-           "Next: [03 mTLS](03-mtls.ipynb) — who may connect at all."),
+           + next_link(NAME, "who may connect at all")),
     ]

@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "03-mtls"
 TITLE = "03 mTLS"
@@ -243,5 +243,5 @@ def cells() -> list:
            "- Istio shows it in `istio_requests_total{connection_security_policy=...}` at the destination; on "
            "mininet, a capture shows it on the wire.\n"
            "- In ambient mode the same PeerAuthentication is enforced by ztunnel.\n\n"
-           "Next: [04 retries and timeouts](04-retries-and-timeouts.ipynb)."),
+           + next_link(NAME)),
     ]

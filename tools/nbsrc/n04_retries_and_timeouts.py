@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "04-retries-and-timeouts"
 TITLE = "04 retries and timeouts"
@@ -326,5 +326,5 @@ def cells() -> list:
            "failures from upstream (istiod's code; Istio's reference says faults switch them off).\n"
            "- A timeout cuts the tail and trades it for errors; along a chain of calls the most restrictive "
            "timeout wins, and the callers' own retries multiply it.\n\n"
-           "Back to the start: [00 start here](00-start-here.ipynb)."),
+           + next_link(NAME)),
     ]

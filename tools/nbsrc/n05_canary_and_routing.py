@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "05-canary-and-routing"
 TITLE = "05 canary and routing"
@@ -264,5 +264,5 @@ def cells() -> list:
            "(make-before-break); `istioctl analyze` (IST0101) finds the mistake.\n"
            "- In ambient mode routing happens at the destination's waypoint: without one, a VirtualService is "
            "in force and nothing applies it.\n\n"
-           "Back to the start: [00 start here](00-start-here.ipynb)."),
+           + next_link(NAME)),
     ]

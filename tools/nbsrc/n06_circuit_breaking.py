@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "06-circuit-breaking"
 TITLE = "06 circuit breaking"
@@ -296,5 +296,5 @@ def cells() -> list:
            "- `maxEjectionPercent` defaults to 10%: with fewer than 10 endpoints, Envoy ≥ 1.28 ejects none. Set it "
            "(Istio's task uses 100) and a crashed pod costs the client a few errors instead of half its requests.\n"
            "- In ambient mode all of this needs a waypoint; ztunnel does not parse HTTP.\n\n"
-           "Back to the start: [00 start here](00-start-here.ipynb)."),
+           + next_link(NAME)),
     ]

@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "07-authorization"
 TITLE = "07 authorization, L4 and L7"
@@ -304,5 +304,5 @@ def cells() -> list:
            "- Sidecars read only `selector` policies and enforce them in full at the server's sidecar; "
            "waypoints read only `targetRefs` policies. A mesh that uses both modes needs each policy in the form "
            "its enforcement point reads.\n\n"
-           "Back to the start: [00 start here](00-start-here.ipynb)."),
+           + next_link(NAME)),
     ]

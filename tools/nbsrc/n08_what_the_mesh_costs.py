@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import check_setup, nav, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "08-what-the-mesh-costs"
 TITLE = "08 what the mesh costs"
@@ -175,5 +175,5 @@ def cells() -> list:
            "- With this lab's proxies the sidecars are more than half of a cluster's memory; Istio's published "
            "figures (sidecar ~60 MB, ztunnel ~12 MB per node) point the same way.\n"
            "- CPU is paid per request by sidecars and per connection by ztunnels (notebook 01 §2b).\n\n"
-           "Next: the other notebooks in the navigation line above."),
+           + next_link(NAME)),
     ]

@@ -2,7 +2,7 @@
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from common import nav, check_setup, task_cells
+from common import check_setup, nav, next_link, task_cells
 
 NAME = "10-migrating-to-ambient"
 TITLE = "10 migrating to ambient"
@@ -325,5 +325,5 @@ def cells() -> list:
            "- An L7 AuthorizationPolicy bound by `selector` is enforced by ztunnel once the sidecars are gone, "
            "and an ALLOW with HTTP fields then denies everything. Bind it to the waypoint with `targetRefs`, and "
            "remember that callers still in sidecar mode bypass the waypoint until they move too.\n\n"
-           "Back to the start: [00 start here](00-start-here.ipynb)."),
+           + next_link(NAME)),
     ]
