@@ -57,7 +57,9 @@ def cells() -> list:
         md("The client never sends `end-user`: it signs in (a cookie), and **productpage** adds `end-user: jason` "
            "to its own call to reviews — the call that productpage's sidecar routes. Istio's productpage does the "
            "same: it sets `end-user` from the session and forwards a fixed list of headers "
-           "(`getForwardHeaders` in `samples/bookinfo/src/productpage/productpage.py`).\n\n"
+           "(`getForwardHeaders` in `samples/bookinfo/src/productpage/productpage.py`). **Where the lab "
+           "simplifies:** Istio's productpage keeps the user in Flask's signed session cookie, set by its login "
+           "form; the lab's takes a plain `user=jason` cookie as signed in.\n\n"
            "### Predict, then run\n\nThe client now sends the header `end-user: jason` itself, with no cookie. "
            "Which reviews version serves its 20 pages? (`'v1'`, `'v2'` or `'mixed'`)"),
         code("my_q1 = None   # 'v1', 'v2' or 'mixed'"),
@@ -117,7 +119,9 @@ def cells() -> list:
            "The count of n such tosses has variance n p (1 - p).\n</details>"),
         md("## 3. 50%, 100%, and a rollback\n\nThe task's next steps: 50/50 (`virtual-service-reviews-50-v3.yaml`), "
            "then all to v3 (`virtual-service-reviews-v3.yaml`); and a rollback to v1, which is one more apply. "
-           "Each step reaches the running sidecars at once (the lab's istiod pushes it; no pod restarts). 200 "
+           "Each step reaches the running sidecars at once here (the lab's istiod pushes it; no pod restarts; "
+           "Istio's pushes are eventually consistent — its guidelines say to wait a few seconds for a change to "
+           "propagate). 200 "
            "pages per step:"),
         code("steps = {'10% v3': weights(v1=90, v3=10), '50% v3': SAMPLES / 'virtual-service-reviews-50-v3.yaml',\n"
              "         '100% v3': SAMPLES / 'virtual-service-reviews-v3.yaml', 'rollback': weights(v1=100, v3=0)}\n"
@@ -203,7 +207,10 @@ def cells() -> list:
            "waypoint ([waypoint page](https://istio.io/latest/docs/ambient/usage/waypoint/)). Istio's classic "
            "routing APIs (VirtualService, DestinationRule) are Alpha in ambient mode "
            "([L7 features](https://istio.io/latest/docs/ambient/usage/l7-features/)); the lab applies them at the "
-           "waypoint, as Istio does. The 50/50 canary, in ambient mode with no waypoint:"),
+           "waypoint, as istiod's code does (it builds a waypoint cluster per subset). Istio's migration guide "
+           "warns that subset routing at a waypoint may not be supported and advises one Service per version "
+           "with Gateway API routes; the lab reads VirtualService and DestinationRule only. The 50/50 canary, in "
+           "ambient mode with no waypoint:"),
         code("lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"
              "print(lab.apply([SAMPLES / 'destination-rule-all.yaml', SAMPLES / 'virtual-service-reviews-50-v3.yaml']))"),
         md("### Predict, then run\n\nWhat share of 300 pages comes from reviews v3, in percent?"),
@@ -258,7 +265,7 @@ def cells() -> list:
            "- A weight is a probability per request: n requests to a weight p give n p, give or take "
            "sqrt(n p (1 - p)) — about ±3 for 10% of 100. Judge a canary on enough requests.\n"
            "- Stepping a canary and rolling it back are the same act: apply new weights; the proxies change "
-           "at once and no pod restarts.\n"
+           "within moments (at once in the lab) and no pod restarts.\n"
            "- A route to a subset no DestinationRule defines fails with 503, flag `NC` (no cluster), at the "
            "proxy; it does not fall back. Apply DestinationRules before the routes that use them "
            "(make-before-break); `istioctl analyze` (IST0101) finds the mistake.\n"

@@ -56,7 +56,10 @@ def cells() -> list:
              "    return out"),
         md("## 1. Istio's circuit-breaking task\n\n"
            "The `httpbin` topology: a service `httpbin` (port 8000) with two pods, and a client — the fortio "
-           f"client of [Istio's task]({CB_TASK}). In **sidecar** mode the client's sidecar applies the "
+           f"client of [Istio's task]({CB_TASK}). (Istio's task runs one httpbin pod; the lab has two so that "
+           "section 3 can crash one. The limits below are per client proxy and per service, so the second pod "
+           "changes how fast answers come back, not what the breaker counts.) In **sidecar** mode the client's "
+           "sidecar applies the "
            "DestinationRule of the service it calls. The task's DestinationRule, as Istio ships it:"),
         code("lab = Lab('httpbin', mode='sidecar', verbose=False).start()\n"
              "ISTIO_DR = '''\\\n"

@@ -93,9 +93,10 @@ def cells() -> list:
         code("check('q2', my_q2, l4_wp[('productpage-v1', 'GET')] == 200,\n"
              "      \"The waypoint ends productpage's tunnel and opens its own to the reviews pods, with its own \"\n"
              "      \"certificate: their ztunnel now sees sa/waypoint for every caller (the table's last column), and \"\n"
-             "      \"the policy allows only productpage. The waypoint's connections are reset, and it answers 503 \"\n"
-             "      \"(Envoy's 'upstream connect error'). Istio: 'waypoint proxies do not impersonate' the source \"\n"
-             "      \"(istio/istio#44671).\")"),
+             "      \"the policy allows only productpage. reviews' ztunnel refuses the waypoint's HBONE CONNECT (HTTP 401 \"\n"
+             "      \"on the stream, as ztunnel's inbound answers a failed authorization), and the waypoint answers 503 \"\n"
+             "      \"(Envoy's 'upstream connect error'). Istio: 'Waypoint proxies do not impersonate the identity of the \"\n"
+             "      \"source workload' (https://istio.io/latest/docs/ambient/usage/l4-policy/).\")"),
         md("<details><summary>Hint</summary>\n\nmTLS proves who is at the other end *of this connection*. Who opens "
            "the connection that arrives at the reviews pods now?\n</details>\n\n<details><summary>Solution</summary>"
            "\n\n`False`. Istio's ambient guide adds `cluster.local/ns/default/sa/waypoint` to the ztunnel policy "
@@ -113,12 +114,13 @@ def cells() -> list:
              "print(lab.apply([WAYPOINT_ONLY_L4, ONLY_PRODUCTPAGE_L7]))\n"
              "two_layers = who_gets_in([('productpage-v1', 'GET'), ('productpage-v1', 'POST'), ('client', 'GET')])"),
         md("productpage gets in, the client gets a **403 from the waypoint** (L7, it saw `sa/curl`). Why keep the L4 "
-           "policy at all? A waypoint is on the path only of traffic addressed to the *Service*: Istio chooses the "
-           "waypoint by the original address ([waypoint]"
-           "(https://istio.io/latest/docs/ambient/usage/waypoint/)), so a client that sends to a pod's IP skips it; "
-           "and when the waypoint is missing or not ready, ztunnel sends the traffic straight to the destination. "
-           "Istio's docs therefore advise a ztunnel policy that admits only the waypoint's identity "
-           "(istio/istio.io#17520). The client tries a reviews pod's IP:"),
+           "policy at all? A waypoint for services (`istio.io/waypoint-for: service`, the default) is on the path "
+           "only of traffic addressed to the *Service*: Istio chooses the waypoint by the original address "
+           "([waypoint](https://istio.io/latest/docs/ambient/usage/waypoint/)), so a client that sends to a pod's IP "
+           "skips it (a waypoint for `workload` or `all` would catch that too); and when the waypoint is missing, "
+           "ztunnel sends the traffic straight to the destination. Istio's docs therefore advise a ztunnel policy "
+           "that admits only the waypoint's identity ([L7 features](https://istio.io/latest/docs/ambient/usage/"
+           "l7-features/)). The client tries a reviews pod's IP:"),
         code("bypass = lab.request('client', f\"http://{lab.pod_ip('reviews-v1')}:9080/reviews/0\", timeout=5)\n"
              "hop = next(h for h in bypass.path.hops if h.decision == 'deny')\n"
              "print(f\"to the pod's IP: {bypass.status or bypass.error}, refused by {hop.name} ({hop.role}, {hop.layer}), \"\n"
@@ -175,8 +177,10 @@ def cells() -> list:
              "deny_sel = who_gets_in([('client', 'POST'), ('client', 'GET')])"),
         code("check('q4', my_q4, deny_sel[('client', 'POST')] == 200,\n"
              "      \"Bound by selector, the policy goes to ztunnel, not to the waypoint. Without its method the DENY has \"\n"
-             "      \"nothing left to match, so istiod leaves it out: the POST you meant to forbid passes, and only the \"\n"
-             "      \"status (here: the warning) says so (istio/istio#61126).\")"),
+             "      \"nothing left to match: istiod sends it to ztunnel with an empty match, which ztunnel skips, and the \"\n"
+             "      \"policy's status says it 'has no enforceable rules at ztunnel and will have no effect' (here: the \"\n"
+             "      \"lab's warning). The POST you meant to forbid passes (pilot/pkg/serviceregistry/ambient/\"\n"
+             "      \"authorization.go; istio/istio#61126).\")"),
         md("<details><summary>Hint</summary>\n\nWhat is left of `methods: [POST]` when the proxy that enforces it "
            "cannot see methods?\n</details>\n\n<details><summary>Solution</summary>\n\n`True`: a security hole, not "
            "an error. Now the same DENY with a port as well — the usual way of writing \"no POST on 9080\":\n"

@@ -59,7 +59,8 @@ def cells() -> list:
         code("largest = {r['mode']: r['proxies'] for r in rows if r['pods'] == 33}\n"
              "check('q1', my_q1, largest,\n"
              "      'A sidecar in every pod, the client\\'s too (33); one ztunnel per node (2), whatever the pods. '\n"
-             "      'Istio\\'s dataplane-modes page: the sidecar model runs a proxy per pod, ambient a ztunnel per node.')"),
+             "      'Istio\\'s ambient architecture pages: ztunnel runs on every node (a DaemonSet), in contrast with '\n"
+             "      '\"the sidecar model where each application pod has its own proxy\".')"),
         md("<details><summary>Hint</summary>\n\nWhere does each data plane put its proxy: in the pod, or on the "
            "node?\n</details>\n\n<details><summary>Solution</summary>\n\n`{'sidecar': 33, 'ambient': 2}`: every pod "
            "gets a sidecar (injection adds a container to each pod); ambient runs one ztunnel per node "
@@ -107,20 +108,23 @@ def cells() -> list:
              "check('q2', my_q2, round(ratio, 1),\n"
              "      f'Sidecars: {s_slope:.1f} MB for every pod; ztunnels: {a_slope:.1f} MB for every node. At 10 pods per '\n"
              "      'node that is roughly ten sidecars against one ztunnel, before the ztunnel\\'s share of more pods. '\n"
-             "      'Istio\\'s published figures point the same way, larger: a sidecar ~60 MB per pod against a ztunnel '\n"
-             "      '~12 MB per node (dataplane-modes page); this lab\\'s Python proxies are smaller than Envoy, so only the '\n"
-             "      'shape transfers.', ok=lambda a: abs(a - ratio) <= max(1.0, 0.25 * ratio))"),
+             "      'Istio\\'s published figures point the same way, larger: about 60 MB for one sidecar and 12 MB for one '\n"
+             "      'ztunnel, each measured at 1000 requests/s of 1 KB (the Performance and Scalability page, Istio 1.24); '\n"
+             "      'this lab\\'s Python proxies are smaller than Envoy, so only the shape transfers.',\n"
+             "      ok=lambda a: abs(a - ratio) <= max(1.0, 0.25 * ratio))"),
         md("<details><summary>Hint</summary>\n\nPer pod, one sidecar; per node, one ztunnel. 1,000 pods on 100 "
            "nodes is 10 pods per node.\n</details>\n\n<details><summary>Solution</summary>\n\nThe ratio of the two "
            "fitted lines at that size, about ten times with this lab's proxies (a ztunnel here holds a little more "
            "than a sidecar, and a little more again for each pod it serves). Istio's figures "
-           "([Sidecar or ambient?](https://istio.io/latest/docs/overview/dataplane-modes/)): a sidecar around 60 MB, "
-           "a ztunnel around 12 MB — the same direction, further apart.\n</details>"),
+           "([Performance and Scalability](https://istio.io/latest/docs/ops/deployment/performance-and-scalability/), "
+           "Istio 1.24, each proxy at 1000 requests/s of 1 KB): a sidecar around 60 MB, a ztunnel around 12 MB — "
+           "the same direction, further apart.\n</details>"),
         md("## 3. The proxies' share of the cluster, and their CPU\n\nThe tables above also give the proxies' "
            "share of the cluster's memory (proxies / (proxies + apps), USS) and their CPU per page. A page is "
            "the same work however large the cluster, so CPU per page should not grow with it — but it depends "
-           "on the data plane: per request for sidecars, per connection for ztunnels (notebook 01 §2b measures "
-           "that difference).\n\n### Predict, then run\n\nIn the 33-pod sidecar cluster, what share of the "
+           "on the data plane: a sidecar's grows with requests (it parses each one), a ztunnel's with connections "
+           "and bytes (a stream for each connection, every byte encrypted). This lab's Python ztunnel pays most per "
+           "connection, more than Istio's Rust one does (notebook 01 §2b measures both shapes).\n\n### Predict, then run\n\nIn the 33-pod sidecar cluster, what share of the "
            "cluster's memory is proxies, in percent?"),
         code("my_q3 = None   # a percentage, 0 to 100"),
         code("big = next(r for r in rows if r['pods'] == 33 and r['mode'] == 'sidecar')\n"
@@ -173,7 +177,7 @@ def cells() -> list:
            "- Measured points and fitted lines are not the same thing: an extrapolation to 1,000 pods is a model, "
            "and says so; it leaves out configuration and connections that grow with a cluster.\n"
            "- With this lab's proxies the sidecars are more than half of a cluster's memory; Istio's published "
-           "figures (sidecar ~60 MB, ztunnel ~12 MB per node) point the same way.\n"
-           "- CPU is paid per request by sidecars and per connection by ztunnels (notebook 01 §2b).\n\n"
+           "figures (one sidecar ~60 MB, one ztunnel ~12 MB, at 1000 requests/s) point the same way.\n"
+           "- A sidecar's CPU grows with requests, a ztunnel's with connections and bytes (notebook 01 §2b).\n\n"
            + next_link(NAME)),
     ]

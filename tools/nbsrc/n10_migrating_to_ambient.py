@@ -95,9 +95,11 @@ def cells() -> list:
            "installing the ambient components (ztunnel on every node, the CNI agent); in the lab a node's "
            "ztunnel starts by itself when a namespace on it joins ambient mode."),
         md("## 2. Label backend for ambient — injection still on\n\n"
-           f"Istio's [*Enable ambient mode*]({ENABLE}) page, one namespace at a time: first "
+           f"Istio's [*Enable ambient mode*]({ENABLE}) page enrolls one namespace at a time: "
            "`kubectl label namespace backend istio.io/dataplane-mode=ambient`, leaving `istio-injection` as it "
-           "is. As YAML:"),
+           "is. The guide's order puts two steps before it — activate the waypoints and migrate the L7 policies "
+           "(*\"Activate waypoints before enabling ambient mode\"*) — which backend's route and policy here "
+           "need; this section skips them on purpose, and section 5 shows what that costs. As YAML:"),
         code("AMBIENT_LABEL = '''\\\n"
              "apiVersion: v1\n"
              "kind: Namespace\n"
@@ -149,7 +151,10 @@ def cells() -> list:
            "removes them.\n</details>"),
         md("## 4. Calls across the border\n\nThe mesh is now mixed: frontend has sidecars, backend is ambient. "
            "Both speak HBONE (HTTP/2 CONNECT inside mutual TLS, port 15008), so the calls between them stay "
-           "mutual TLS. One page, hop by hop:"),
+           "mutual TLS. **Where the lab differs:** in Istio, sidecars injected before ambient was installed speak "
+           "HBONE only after a restart (the guide's *Enable HBONE support in existing sidecars*: they pick up "
+           "`ISTIO_META_ENABLE_HBONE=true` when recreated), so a real migration restarts every sidecar namespace "
+           "once more; the lab's sidecars speak HBONE from the start. One page, hop by hop:"),
         code("r = lab.request('client', 'http://productpage:9080/productpage')\n"
              "route(r.path)"),
         md("productpage's **sidecar** (L7) sends to reviews' and details' pods over HBONE, straight to the "
