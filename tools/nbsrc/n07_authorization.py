@@ -26,6 +26,7 @@ def cells() -> list:
         code("from IPython.display import display\n"
              "from meshlab import Lab\n"
              "from meshlab.tables import Table\n"
+             "from meshlab.viz import path_figure\n"
              "SA = 'cluster.local/ns/default/sa/'     # a principal is the SPIFFE ID without spiffe://\n"
              "PAGE = 'http://productpage:9080/productpage'\n\n"
              + check_setup(NAME) + "\n\n"
@@ -149,6 +150,10 @@ def cells() -> list:
              "      \"match (a rule's fields are ANDed; a field matches if one of its values does). POST, /health and the \"\n"
              "      \"client each miss one, and an ALLOW policy is in force, so the waypoint denies them: 403, with the \"\n"
              "      \"caller's real identity in the table.\")"),
+        md("The client's POST, hop by hop: its node's ztunnel hands it to the waypoint over HBONE, and the waypoint "
+           "answers 403 itself — the reviews pods never see it (measured)."),
+        code("r = lab.request('client', 'http://reviews:9080/reviews/0', method='POST', timeout=5)\n"
+             "path_figure(r.path, title=f'the client POSTs to reviews: {r.status or r.error}, refused at the waypoint')"),
         md("<details><summary>Hint</summary>\n\nA request is allowed when one rule matches: its `from` *and* its `to` "
            "(and within the operation, the method *and* the path).\n</details>\n\n<details><summary>Solution</summary>"
            "\n\n`{('productpage-v1', 'GET')}`. (`/health` is refused by the waypoint before the reviews app could say "

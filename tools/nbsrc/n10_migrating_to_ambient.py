@@ -29,6 +29,7 @@ def cells() -> list:
              "from meshlab import Lab\n"
              "from meshlab.exercises import served_by, pages\n"
              "from meshlab.tables import Table\n"
+             "from meshlab.viz import path_figure\n"
              "RATINGS = 'http://ratings.backend:9080/ratings/0'\n\n"
              + check_setup(NAME) + "\n\n"
              "def pids():\n"
@@ -157,6 +158,7 @@ def cells() -> list:
            "once more; the lab's sidecars speak HBONE from the start. One page, hop by hop:"),
         code("r = lab.request('client', 'http://productpage:9080/productpage')\n"
              "route(r.path)"),
+        code("path_figure(r.path, title='one page across the border: sidecars in frontend, ztunnels in backend')"),
         md("productpage's **sidecar** (L7) sends to reviews' and details' pods over HBONE, straight to the "
            "destination node's **ztunnel** (L4), which checks the peer's identity and hands the connection to the "
            "app. (The last hop, ratings *unreached*, is for section 5.) The other way — an ambient pod calling a "
