@@ -134,3 +134,25 @@ def test_let_the_waypoint_through(params):
         assert gone.passed is False and "no ALLOW policy selects" in gone.message
     finally:
         lab.stop()
+
+
+def test_denials_are_counted_where_they_happen():
+    """As Istio's stats do: a request an L7 policy refuses at the waypoint is counted there (403,
+    reporter=waypoint); a connection ztunnel refuses is counted with response_flags DENY."""
+    lab = Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False).start()
+    try:
+        lab.apply("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: no-reviews}\n"
+                  "spec:\n  targetRefs:\n  - {kind: Service, group: \"\", name: reviews}\n  action: DENY\n"
+                  "  rules:\n  - to:\n    - operation: {methods: [GET]}\n")
+        assert lab.request("client", "http://reviews:9080/reviews/0").status == 403
+        assert requests_by(lab, "waypoint-0").get(("waypoint", "reviews", "403", "-"), 0) == 1
+        lab.delete(all=True)
+        WAYPOINT.setup(lab, WAYPOINT.variants[1])          # reviews' L4 policy refuses the waypoint
+        lab.request("client", "http://productpage:9080/productpage")
+        flags = {s.labels["response_flags"] for z in ("ztunnel-node-1", "ztunnel-node-2")
+                 for f in text_string_to_metric_families(lab.metrics(z)) for s in f.samples
+                 if s.name == "istio_tcp_connections_opened_total"
+                 and s.labels["source_principal"] == WAYPOINT_PRINCIPAL}
+        assert "DENY" in flags, flags
+    finally:
+        lab.stop()
