@@ -32,7 +32,7 @@ from .httpcodec import request_bytes
 from .metrics import peer_labels, service_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
-from .router import L7Router, Upstream, failure_flag, failure_response
+from .router import RBAC_DENIED, L7Router, Upstream, failure_flag, failure_response
 from .upstream import UpstreamFailure, UpstreamPool
 
 
@@ -248,6 +248,9 @@ class Sidecar(L7Router):
         server_id, span_id = new_span_id(), new_span_id()
         decision = self.rbac(req, port, peer_id, peer, self.pod.ip, sni=sni, enforcement="sidecar")
         if not decision.allowed:                 # Envoy's RBAC filter: 403 before the app sees anything
+            # ... and Istio's stats still count it: istio_requests_total{response_code="403"} (flags "-")
+            self.metrics.request_values(self._inbound_labels(port, 403, "-", mtls, peer_id, peer[0] if peer else None),
+                                        (now() - start) * 1000, len(req.body), len(RBAC_DENIED))
             return self.rbac_denied(req, ctx, server_id, start, decision, direction="inbound", mtls=mtls,
                                     peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
                                     attrs={"response_flags": "-",

@@ -20,7 +20,7 @@ from . import hbone
 from .hbone import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
 from ..policy.routing import TrafficPolicy
-from .router import L7Router, Upstream
+from .router import RBAC_DENIED, L7Router, Upstream
 from .upstream import UpstreamPool
 
 
@@ -65,12 +65,17 @@ class Waypoint(L7Router):
                              "source_pod": source})
 
         async def handle(req):
+            start = now()
             svc = self.net.service_at(ip, int(port))
             decision = self.rbac(req, int(port), peer_id, peer, ip, enforcement="waypoint", waypoint=self.gateway,
                                  service=f"{svc.namespace}/{svc.name}" if svc else None)
             if decision.allowed:
                 return await self.route(req, ip, int(port), **fields)
-            return self.rbac_denied(req, self.context(req), new_span_id(), now(), decision, **fields)
+            # Istio's stats count a denied request too: istio_requests_total{response_code="403"} (flags "-")
+            self.metrics.request_values(self._labels(fields, 403, "-", None, svc.fqdn if svc else None),
+                                        (now() - start) * 1000,
+                                        len(req.body), len(RBAC_DENIED))
+            return self.rbac_denied(req, self.context(req), new_span_id(), start, decision, **fields)
         await self.serve_stream(stream, handle)
 
     def source_pod(self, server_fields: dict) -> PodAddr | None:
