@@ -315,6 +315,21 @@ def cells() -> list:
            "task uses 0.5 s and sees the page in about 1 s), up to about `1s` for 2.5 s. The reviews are then cut "
            "off (\"Error fetching product reviews\"): a deadline is paid for in answers.\n</details>"),
         code("lab.stop()"),
+        md("## 8. Try it with the control panel\n\nNotebook 01's control panel has this notebook's knobs for one "
+           "service at a time: retry attempts, `perTryTimeout`, `retryOn`, a `timeout`, an injected delay or abort. "
+           "On a Bookinfo in sidecar mode, pick *policy for: ratings*, inject an abort of 503 for 50% of requests "
+           "and send traffic: the pages lose their stars (the waterfall shows where). Add retries on `5xx`: the "
+           "abort stays (section 4: a fault is injected before the router that retries). Then a 2 s delay on "
+           "ratings and a 0.5 s timeout on reviews (the panel sets one service at a time): the reviews timeout "
+           "cuts the wait (section 5); on one and the same route, the timeout would start only after the injected "
+           "delay. The panel shows the YAML of every change."),
+        code("from meshlab import Lab\n"
+             "from meshlab.widgets import ControlPanel\n"
+             "lab = Lab('bookinfo', mode='sidecar').start()\n"
+             "ControlPanel(lab)"),
+        md("The lab keeps running for the panel. When you are done with it, stop it by running the cell below "
+           "without its `#` (it also stops when the kernel shuts down)."),
+        code("# lab.stop()"),
         md("## What you learned\n\n"
            "- Istio's default retry policy retries failed connections, refused streams and two gRPC statuses, but "
            "not 503 (since 1.24); a "
