@@ -33,7 +33,8 @@ def cells() -> list:
            "took; `.figure()` draws every page on a time line. `lab.restart(name)` stops one process and starts "
            "it again; `lab.identities()` asks every proxy process which workload identities it holds the "
            "certificate and private key of (it reports SPIFFE ids, never a key)."),
-        code("from meshlab import Lab\n"
+        code("import meshlab.viz   # shows the figures below as images\n"
+             "from meshlab import Lab\n"
              "from meshlab.tasks.operations import under_load, holders\n"
              + check_setup(NAME)),
         md("## 1. Enrolling a namespace under load\n\n"
