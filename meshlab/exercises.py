@@ -207,7 +207,9 @@ class Task:
 
     ``answer`` says what the learner's answer is: ``"yaml"`` (Istio YAML, applied to the lab before
     the verification) or ``"lab"`` (the running lab as the learner left it — a task done with the
-    control panel — nothing to apply; the learner says ``answer = 'done'`` when it is set up). ``before(lab)``, when given, is taken just before the answer is
+    control panel — nothing to apply; the learner says ``answer = 'done'`` when it is set up) or
+    ``"value"`` (a value, not Istio config: the skeleton's YAML with its blanks filled, or a Python
+    value; nothing is applied, and ``verify`` gets the value in place of ``before``). ``before(lab)``, when given, is taken just before the answer is
     applied and passed to ``verify`` (what the answer must not change: the pods' processes, say).
     ``setup(lab, params)`` puts the lab in the task's starting state (:meth:`Session.begin`)."""
     name: str
@@ -250,6 +252,14 @@ class Task:
         if BLANK in str(answer):
             n = str(answer).count(BLANK)
             return Result(self.name, False, f"{n} blank{'s' if n > 1 else ''} ({BLANK}) still to fill in")
+        if self.answer == "value":
+            if isinstance(answer, str):
+                import yaml
+                try:
+                    answer = yaml.safe_load(answer)
+                except yaml.YAMLError as e:
+                    return Result(self.name, False, f"your answer does not read as YAML: {e}")
+            return self._verify(lab, params, answer)
         if not getattr(lab, "running", False):
             return Result(self.name, False, "the lab is not running: start it (run the cell that starts it), "
                                             "then check again")

@@ -159,6 +159,17 @@ def client_context(cert_path: str, key_path: str, root_path: str, alpn: list[str
     return ctx
 
 
+def cert_spiffe_id(cert_path: str) -> str | None:
+    """The SPIFFE URI SAN of the first certificate in a PEM file (a proxy's own), or None."""
+    from cryptography import x509
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    return next((u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith("spiffe://")), None)
+
+
 def peer_spiffe_id(ssl_object) -> str | None:
     """The SPIFFE URI SAN of the peer's (verified) certificate, or None."""
     if ssl_object is None:

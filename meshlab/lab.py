@@ -279,6 +279,30 @@ class Lab:
             w.stop()
             self._ready(spawn[w.role](w.where), time.monotonic() + START_TIMEOUT)
 
+    def restart(self, name: str) -> float:
+        """Stop one process and start it again, as deleting a pod (or one step of a rolling
+        upgrade) replaces it: a pod's app (by pod name), a sidecar (``reviews-v1/istio-proxy``), a
+        ztunnel (``ztunnel-node-1``) or a waypoint. Telemetry and everything else stay, so a load
+        in flight from another thread goes on. Returns the seconds from stop to ready."""
+        self._require_running()
+        w = self.proxies.get(name) or self.workers.get(name)
+        if w is None:
+            raise LabError(f"no pod or proxy named {name!r}; proxies: {', '.join(self.proxies) or '(none)'}")
+        spawn = {"app": self._spawn, "sidecar": self._spawn_sidecar, "waypoint": self._spawn_waypoint,
+                 "ztunnel": self._spawn_ztunnel}
+        t0 = time.monotonic()
+        w.stop()
+        self._ready(spawn[w.role](w.where), time.monotonic() + START_TIMEOUT)
+        return time.monotonic() - t0
+
+    def identities(self) -> dict[str, list[str]]:
+        """Which workload identities each proxy holds the certificate and private key of, as each
+        proxy process reports them (SPIFFE ids read from its certificates; never a key): a sidecar
+        or a waypoint holds one, a ztunnel one per service account of its node's ambient pods."""
+        self._require_running()
+        return {name: w.call("identities", timeout=10)["identities"]
+                for name, w in sorted(self.proxies.items()) if w.alive()}
+
     def set_mode(self, mode: str, namespace: str | None = None) -> dict:
         """Move a namespace (or every namespace) to mesh mode ``none``, ``sidecar`` or ``ambient``
         on the running lab, by relabelling it as one would in Kubernetes.

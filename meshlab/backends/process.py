@@ -1,8 +1,9 @@
 """The lab's side of a pod process's control channel (see :mod:`meshlab.apps.worker`).
 
 A :class:`WorkerProcess` owns one ``subprocess.Popen`` whose stdin/stdout carry JSON lines. A
-reader thread parses what the worker says into a queue, so calls can wait with a timeout and a
-dead worker is noticed at once. The stdin pipe is the worker's lifeline: if this process dies,
+reader thread parses what the worker says and hands each answer to the call that waits for it (by
+its id), so calls can wait with a timeout, a dead worker is noticed at once, and two threads may
+call one process at once (a load in flight from a background thread while the lab changes). The stdin pipe is the worker's lifeline: if this process dies,
 the pipe closes and the worker exits on its own.
 """
 
@@ -47,9 +48,12 @@ class WorkerProcess:
         self.where: str | None = None  # the pod (or node) it runs for
         self.proc = popen
         self.log_path = log_path
-        self._q: queue.Queue = queue.Queue()
+        self._q: queue.Queue = queue.Queue()          # what no call waits for: the start-up event
+        self._waiting: dict[int, queue.Queue] = {}    # call id -> its answers
+        self._eof = False
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()                 # guards _waiting and _eof (held only briefly)
+        self._write = threading.Lock()                # one writer at a time on the pipe
         self.ready_info: dict | None = None
         self._reader = threading.Thread(target=self._read, name=f"meshlab-{name}", daemon=True)
         self._reader.start()
@@ -64,10 +68,21 @@ class WorkerProcess:
     def _read(self) -> None:
         for line in self.proc.stdout:
             try:
-                self._q.put(json.loads(line))
+                msg = json.loads(line)
             except ValueError:
                 continue
-        self._q.put(_EOF)
+            if not isinstance(msg, dict) or msg.get("id") is None:
+                self._q.put(msg)
+                continue
+            with self._lock:
+                q = self._waiting.get(msg["id"])
+            if q is not None:                      # else a late answer to an abandoned call
+                q.put(msg)
+        with self._lock:
+            self._eof = True
+            waiting = list(self._waiting.values())
+        for q in [self._q, *waiting]:
+            q.put(_EOF)
 
     def _log_tail(self, n: int = 15) -> str:
         if not self.log_path:
@@ -97,9 +112,9 @@ class WorkerProcess:
         self.ready_info = msg
         return msg
 
-    def _get(self, deadline: float, what: str):
+    def _get(self, deadline: float, what: str, q: queue.Queue | None = None):
         try:
-            msg = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
+            msg = (q or self._q).get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             raise WorkerError(f"pod {self.name}: no answer to {what} in time") from None
         if msg is _EOF:
@@ -111,14 +126,18 @@ class WorkerProcess:
     def call(self, op: str, args: dict | None = None, *, timeout: float = 30.0,
              on_progress: Callable[[int], None] | None = None) -> dict:
         """Send one call and wait for its answer (progress lines go to ``on_progress``)."""
+        answers: queue.Queue = queue.Queue()
         with self._lock:
             cid = next(self._ids)
-            self._send({"id": cid, "op": op, **(args or {})})
+            self._waiting[cid] = answers
+            if self._eof:
+                answers.put(_EOF)
+        try:
+            with self._write:
+                self._send({"id": cid, "op": op, **(args or {})})
             deadline = time.monotonic() + timeout
             while True:
-                msg = self._get(deadline, op)
-                if msg.get("id") != cid:
-                    continue                      # a late answer to an abandoned call
+                msg = self._get(deadline, op, answers)
                 if "progress" in msg:
                     if on_progress:
                         on_progress(msg["progress"])
@@ -126,6 +145,9 @@ class WorkerProcess:
                 if "error" in msg:
                     raise WorkerError(f"pod {self.name}: {op} failed: {msg['error']}")
                 return msg["result"]
+        finally:
+            with self._lock:
+                self._waiting.pop(cid, None)
 
     def stop(self, grace: float = 2.0) -> None:
         """Ask the worker to exit, then close its lifeline, then TERM, then KILL."""

@@ -63,7 +63,14 @@ async def setup(spec: dict, ch: control.Channel):
     async def stats(msg):
         return proxy.stats()
 
-    return {"spans": spans, "net": net_update, "stats": stats, "policy": policy}, on_stop
+    async def identities(msg):
+        """The SPIFFE ids whose certificate and private key this proxy holds, read from the
+        certificates it was given (a ztunnel: its node's ambient pods'). Never the keys."""
+        from ..identity import cert_spiffe_id
+        paths = [c for c, _ in proxy.certs.values()] if role == "ztunnel" else [spec["cert"]]
+        return {"identities": sorted({cert_spiffe_id(p) for p in paths} - {None})}
+
+    return {"spans": spans, "net": net_update, "stats": stats, "policy": policy, "identities": identities}, on_stop
 
 
 def raise_file_limit() -> int:

@@ -165,6 +165,23 @@ def test_a_task_done_with_the_panel_checks_the_lab_as_it_stands_and_records_it(t
     assert task.check(FakeLab(running=False), 'done').passed is False
 
 
+def test_a_value_answer_is_read_not_applied_and_verify_gets_it(tmp_path):
+    lab = FakeLab()
+    lab.apply = lambda answer: pytest.fail("nothing is applied for a task whose answer is a value")
+    task = Task("t", "goal", "holders: [___]\n", answer="value",
+                verify=lambda lab, params, value: Result("t", value in ({"holders": ["a", "b"]}, ["a", "b"]), repr(value)))
+    assert "blank" in task.check(lab, task.skeleton).message
+    assert task.check(lab, None).passed is False
+    assert task.check(lab, "holders: [a, b]\n").passed is True          # the skeleton filled in: YAML
+    assert task.check(lab, ["a", "b"]).passed is True                   # or the Python value itself
+    res = task.check(lab, "holders: [a, b")
+    assert res.passed is False and "does not read as YAML" in res.message
+    s = Session("nb", learner="x", path=tmp_path / "p.jsonl")
+    s.task(task, lab, ["a", "b"])
+    [rec] = s.progress.records()
+    assert rec["answer"] == ["a", "b"] and rec["passed"] is True
+
+
 def test_begin_puts_the_lab_in_the_tasks_starting_state_with_the_learners_parameters(tmp_path):
     applied = []
     task = Task("t", "delay {d}", "x: ___", verify=lambda lab, params, before: Result("t", True, ""),
