@@ -139,7 +139,8 @@ class ProxyMetrics:
             ("istio_tcp_received_bytes", "Bytes received from the peer"))]
         for key, values in self._tcp.items():
             for family, v in zip(tcp, values):
-                family.add_metric(key, v)
+                if v:        # a series exists once counted: a refused connection's DENY labels are on closed only
+                    family.add_metric(key, v)
         return out + tcp
 
     def text(self) -> bytes:

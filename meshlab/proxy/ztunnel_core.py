@@ -112,13 +112,15 @@ class ZtunnelCore:
     def plan_outbound(self, src: PodAddr, ip: str, port: int) -> OutboundPlan:
         dst, dst_ip, dst_port = self.destination(ip, port)
         hbone = dst is not None and dst.mesh in MESH
-        key = ("source", src.name, dst.name if dst else None, ip, port)
+        key = ("source", src.name, dst.name if dst else None, ip, port, hbone)
         labels = self._labels.get(key)
         if labels is None:
             svc = self.net.service_at(ip, port)
+            # ztunnel's outbound side does know: mutual_tls over HBONE, unknown for plain TCP
+            # (istio/ztunnel src/proxy/outbound.rs, conn_metrics_from_request) — unlike a sidecar's
             labels = self._labels[key] = _values({
                 "reporter": "source", "request_protocol": "tcp", "response_flags": "-",
-                "connection_security_policy": "unknown", **peer_labels("source", src),
+                "connection_security_policy": "mutual_tls" if hbone else "unknown", **peer_labels("source", src),
                 **peer_labels("destination", dst if dst and dst.mesh != "waypoint" else None),
                 **service_labels(self.net, svc.fqdn if svc else None)})
         return OutboundPlan(f"{ip}:{port}", dst, dst_ip, dst_port, hbone, spiffe_id(src.namespace, src.service_account),

@@ -212,7 +212,8 @@ def _verify_waypoint(lab, params: dict, before=None, n: int = 8) -> Result:
         problems.append(f"{service} is still out of reach: {s['ok']} of {n} pages were 200"
                         + (f", {sum(broken.values())} said {', '.join(map(repr, broken))}" if broken else "")
                         + f". Which identity does {service}'s ztunnel see on the connections it refuses? (its "
-                          "istio_tcp_connections_opened_total, source_principal and response_flags, or the "
+                          "istio_tcp_connections_closed_total, source_principal and response_flags — a refused "
+                          "connection is counted when it closes — or the "
                           "ztunnel hops of a page's path)")
     bound = [o for o in lab.policies() if o.kind == "AuthorizationPolicy" and o.namespace == "default"
              and ((o.spec.get("selector") or {}).get("matchLabels") or {}).get("app") == service

@@ -38,6 +38,17 @@ def test_sidecars_report_requests_from_both_ends(backend):
     assert s["value"] == 12 and s["connection_security_policy"] == "unknown"
 
 
+def test_ztunnel_reports_mutual_tls_on_its_outbound_side_too(backend):
+    """Unlike a sidecar's client side, ztunnel's source-side TCP metrics say mutual_tls for a
+    connection it sent over HBONE (istio/ztunnel outbound.rs: conn_metrics_from_request), and unknown
+    only for plain TCP to a destination outside the mesh."""
+    with Lab("minimal", mode="ambient", backend=backend, verbose=False) as lab:
+        lab.load(requests=6, headers={"connection": "close"})
+        src = [s for s in series(lab.metrics("ztunnel-node-1"), "istio_tcp_connections_opened_total")
+               if s["reporter"] == "source"]
+    assert src and {s["connection_security_policy"] for s in src} == {"mutual_tls"}
+
+
 def test_ztunnel_reports_tcp_metrics_only(backend):
     with Lab("minimal", mode="ambient", backend=backend, verbose=False) as lab:
         lab.load(requests=6)

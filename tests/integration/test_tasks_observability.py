@@ -151,8 +151,12 @@ def test_denials_are_counted_where_they_happen():
         lab.request("client", "http://productpage:9080/productpage")
         flags = {s.labels["response_flags"] for z in ("ztunnel-node-1", "ztunnel-node-2")
                  for f in text_string_to_metric_families(lab.metrics(z)) for s in f.samples
-                 if s.name == "istio_tcp_connections_opened_total"
+                 if s.name == "istio_tcp_connections_closed_total" and s.value > 0
                  and s.labels["source_principal"] == WAYPOINT_PRINCIPAL}
+        opened = {s.labels["response_flags"] for z in ("ztunnel-node-1", "ztunnel-node-2")
+                  for f in text_string_to_metric_families(lab.metrics(z)) for s in f.samples
+                  if s.name == "istio_tcp_connections_opened_total" and s.labels["source_principal"] == WAYPOINT_PRINCIPAL}
+        assert opened == {"-"}, opened        # as ztunnel: a connection is counted open before the verdict
         assert "DENY" in flags, flags
     finally:
         lab.stop()

@@ -20,7 +20,8 @@ def cells() -> list:
            "measured in this run; faults and error rates that are *configured* are labelled so.\n\n"
            + nav(NAME)),
         md("## 0. Setup\n\nHelpers: `check` compares your prediction with what the lab measured; `scrape` reads "
-           "one proxy's metrics (`lab.metrics(proxy)`, the Prometheus text a scrape of its port 15020 returns) "
+           "one proxy's metrics (`lab.metrics(proxy)`: the `istio_*` series of the Prometheus text a scrape of its "
+           "port 15020 returns; a real sidecar's also has `envoy_*`, `istio_agent_*` and the app's) "
            "into samples; `requests_table` sums `istio_requests_total` over every proxy by the labels you name; "
            "`red` computes rate, errors and duration per service from the same counters and the "
            "`istio_request_duration_milliseconds` histogram."),
@@ -115,8 +116,8 @@ def cells() -> list:
              "print(lab.apply(FAULTY_RATINGS))\n"
              "pages = lab.load('client', 'http://productpage:9080/productpage', requests=60, concurrency=4, progress=False)\n"
              "print(pages.summary()['requests'])"),
-        md("Every page came back 200 — productpage hides a failed ratings call inside the page (\"Ratings service "
-           "is currently unavailable\"). The proxies counted every call. Istio's *standard metrics* "
+        md("Every page came back 200 — reviews absorbs a failed ratings call and answers 200 with \"Ratings service "
+           "is currently unavailable\" in place of the stars, which productpage shows (as Istio's reviews does). The proxies counted every call. Istio's *standard metrics* "
            "(https://istio.io/latest/docs/reference/config/metrics/) name the counter `istio_requests_total`; each "
            "request is counted by the proxy on each side, labelled `reporter=\"source\"` (the caller's sidecar) "
            "or `reporter=\"destination\"` (the server's), with `response_code` and `response_flags` (Envoy's "
@@ -155,25 +156,26 @@ def cells() -> list:
              "                          proxies=['productpage-v1-0/istio-proxy'])\n"
              "seen = {pol for (rep, svc, pol) in security if rep == 'source' and svc == 'reviews'}"),
         code("check('q2', my_q2, {'mutual_tls': 'a', 'unknown': 'b', 'none': 'c'}[min(seen)],\n"
-             "      \"Istio's metrics page: connection_security_policy is mutual_tls 'when reported by the destination' \"\n"
-             "      \"and unknown when reported by the source — the caller cannot vouch for how the server accepted the \"\n"
-             "      \"connection. It confuses people (istio/istio#12452, #42853): look at reporter='destination' to \"\n"
-             "      \"prove mTLS.\")"),
+             "      \"Istio's metrics page: it is 'set to mutual_tls when Istio is used to make communication secure and \"\n"
+             "      \"report is from destination', and 'to unknown when report is from source since security policy cannot \"\n"
+             "      \"be properly populated'. It confuses people (istio/istio#12452, #42853): with sidecars, look at \"\n"
+             "      \"reporter='destination' to prove mTLS.\")"),
         code("lab.stop()"),
         md("## 2. What a ztunnel can count\n\nThe same Bookinfo in **ambient** mode, no waypoint. A ztunnel is an "
            "L4 proxy: \"Ztunnel does not terminate workload HTTP traffic or parse workload HTTP headers\" "
            "(https://istio.io/latest/docs/ambient/overview/). Its metrics are TCP metrics "
            "(`istio_tcp_connections_opened_total`, `..._closed_total`, `istio_tcp_sent_bytes_total`, "
            "`istio_tcp_received_bytes_total`; ztunnel's `src/proxy/metrics.rs`).\n\n"
-           "Where the lab differs: ztunnel also exports `istio_tcp_connections_failed_total`, "
-           "`istio_tcp_sockets_open` and DNS counters, which the lab's ztunnel does not; the lab's L7 proxies "
+           "Where the lab differs: Istio's ztunnel also exports, among others, `istio_tcp_connections_failed_total` "
+           "and `istio_tcp_sockets_open` (since 1.29, marked unstable), DNS, xDS and build counters, which the lab's "
+           "ztunnel does not; it adds to its byte counters as data flows, the lab's when a connection closes; the lab's L7 proxies "
            "report the HTTP metrics but not `istio_request_messages_total` (gRPC) or `grpc_response_status`; and "
            "label values are the lab's (no `source_canonical_service`, `*_cluster` or `request_protocol=\"grpc\"`)."),
         code("lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"
              "pages = lab.load('client', 'http://productpage:9080/productpage', requests=30, concurrency=2, progress=False)\n"
              "print(pages.summary()['requests']['by_status'])\n"
              "print('proxies:', list(lab.proxies))"),
-        md("### Predict, then run\n\n30 pages went through the two ztunnels: each page is 4-5 HTTP calls. How "
+        md("### Predict, then run\n\n30 pages went through the two ztunnels: each page is 3-4 HTTP calls. How "
            "many `istio_requests_total` samples does `ztunnel-node-1` expose?"),
         code("my_q3 = None   # a number of samples"),
         code("ztunnel = scrape('ztunnel-node-1')\n"
@@ -186,8 +188,9 @@ def cells() -> list:
              "      \"RED metrics need L7 (https://istio.io/latest/docs/overview/dataplane-modes/).\")"),
         md("<details><summary>Hint</summary>\n\nWhat would a proxy have to parse to know a response code?\n"
            "</details>\n\nWhat ztunnel *does* count: connections by who called whom, and whether the inbound "
-           "side was mutual TLS (`reporter=\"destination\"`: `mutual_tls` for HBONE; ztunnel reports `unknown` "
-           "on the source side, as the sidecars did):"),
+           "side was mutual TLS (`reporter=\"destination\"`: `mutual_tls` for HBONE). Unlike a sidecar, ztunnel "
+           "says `mutual_tls` on its source side too, for what it sends over HBONE — it made that connection "
+           "itself (`unknown` only for plain TCP; istio/ztunnel `src/proxy/outbound.rs`):"),
         code("conns = Counter()\n"
              "for z in ('ztunnel-node-1', 'ztunnel-node-2'):\n"
              "    for name, labels, value in scrape(z):\n"
@@ -202,7 +205,9 @@ def cells() -> list:
              "pages = lab.load('client', 'http://productpage:9080/productpage', requests=30, concurrency=2, progress=False)\n"
              "_ = requests_table(('reporter', 'source_workload', 'destination_service_name', 'response_code'))"),
         md("Only reviews has HTTP metrics now, from `waypoint-0`, counted once and labelled "
-           "`reporter=\"waypoint\"` — Istio's own value for a waypoint, so dashboards and alerts written for "
+           "`reporter=\"waypoint\"` — Istio's own value for a waypoint (istiod configures a waypoint's stats as a "
+           "server gateway: `pilot/pkg/model/telemetry.go`; istio/proxy's tests expect `reporter=\"waypoint\"`; the "
+           "metrics reference page lists only `source` and `destination`), so dashboards and alerts written for "
            "sidecars' `reporter=\"destination\"` miss it. In ambient mode the L7 work happens once, at the "
            "destination's waypoint (one L7 processing step per request, against two for sidecars — "
            "https://istio.io/latest/docs/overview/dataplane-modes/). Calls to details and ratings stay TCP-only. "
@@ -287,7 +292,8 @@ def cells() -> list:
              "      \"(istio/istio#52742).\")"),
         md("Where the lab differs: the source of those packets is the lab's node address, not the client pod's. "
            "The lab's ztunnel dials from its node; Istio's ztunnel opens its sockets *inside* the source pod's "
-           "network namespace (in-pod redirection, Istio 1.21 and later: "
+           "network namespace (in-pod redirection, since Istio 1.21: "
+           "https://istio.io/latest/blog/2024/inpod-traffic-redirection-ambient/; "
            "https://istio.io/latest/docs/ambient/architecture/traffic-redirection/), so on a real cluster the "
            "capture would show the client pod's IP. The sidecar capture shows few packets because the two "
            "sidecars keep their mTLS connection open between calls."),
@@ -306,8 +312,8 @@ def cells() -> list:
            "`requests_table(('reporter', 'source_workload', 'destination_service_name', 'response_code', "
            "'response_flags'))`. Then ask: which side reported the error (source or destination)? Envoy's "
            "flags name the cause: `FI` an injected abort; `NC` no such cluster (a route to a subset no "
-           "DestinationRule defines); `UC` the upstream closed the connection (plaintext against a STRICT "
-           "server?); a 403 counted by the destination is an AuthorizationPolicy. The error message in a "
+           "DestinationRule defines); `UC` the upstream closed the connection (in this lab: plaintext against a STRICT "
+           "server; on a real cluster the flag for that case varies); a 403 counted by the destination is an AuthorizationPolicy. The error message in a "
            "denied or failed hop of `lab.request(...).path` says more.\n</details>\n\n"
            "<details><summary>Solution</summary>\n\nEach variant breaks one object: "
            "`FI` 500s reported by reviews' sidecars → the ratings VirtualService's fault "
@@ -324,17 +330,20 @@ def cells() -> list:
            "applies an L4 AuthorizationPolicy that lets only one caller reach a service's pods — enforced by the "
            "service's ztunnel — and then gives that service a waypoint. From then on the service is out of reach. "
            "Find out why from ztunnel's metrics (`scrape('ztunnel-node-1')`, `scrape('ztunnel-node-2')`: "
-           "`istio_tcp_connections_opened_total` with `reporter`, `source_principal`, `response_flags`) or from "
+           "`istio_tcp_connections_closed_total` with `reporter`, `source_principal`, `response_flags`: ztunnel "
+           "counts a connection as opened before its verdict, and puts `DENY` on it when it closes) or from "
            "the ztunnel hops of a page's path (their `identity`, `decision` and `error`), and fix the policy in "
            "YAML. Istio's ambient getting-started meets the same problem on productpage "
            "(https://istio.io/latest/docs/ambient/getting-started/enforce-auth-policies/)."),
         *task_cells(NAME, "let-the-waypoint-through", "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"),
         md("<details><summary>Hint</summary>\n\nWhich identity does the service's ztunnel see on the connections "
            "it refuses, now that the traffic comes through the waypoint? \"Waypoint proxies do not impersonate "
-           "the source identity\" (istio/istio#44671).\n</details>\n\n"
+           "the identity of the source workload\" (https://istio.io/latest/docs/ambient/usage/l4-policy/).\n</details>\n\n"
            "<details><summary>Solution</summary>\n\nThe destination ztunnel sees `cluster.local/ns/default/sa/"
            "waypoint`, the waypoint's identity, and the ALLOW policy does not list it (`response_flags=\"DENY\"`"
-           ", and the spans say `RBAC: implicit deny`). Replace the policy (same name, `<service>-callers`) with "
+           ", and the lab's spans say `RBAC: implicit deny`; Istio's ztunnel logs \"connection closed due to policy "
+           "rejection: allow policies exist, but none allowed\"). Istio's istiod can add the waypoint's identity by "
+           "itself (`PILOT_AUTO_ALLOW_WAYPOINT_POLICY`, off by default); the lab, like the default, does not. Replace the policy (same name, `<service>-callers`) with "
            "both principals: the original caller's (it may still call the pods directly) and "
            "`cluster.local/ns/default/sa/waypoint`. Allowing everyone (`\"*\"`) or deleting the policy also "
            "makes the pages whole, and lets any pod around the waypoint: the check refuses both. To restrict "
@@ -345,7 +354,8 @@ def cells() -> list:
            "(the caller's) and `reporter=\"destination\"` (the server's). A failure made at the caller — an "
            "injected fault, a missing cluster (`NC`) — appears only on the source side; RED dashboards need both.\n"
            "- `response_flags` name the cause (`FI`, `NC`, `UC`, `UH`, `UT`, ...); "
-           "`connection_security_policy` is `unknown` at the source even over mTLS: prove mTLS at the destination.\n"
+           "`connection_security_policy` is `unknown` at a sidecar's source side even over mTLS: prove mTLS at the "
+           "destination (ztunnel knows it on both sides).\n"
            "- A ztunnel reports TCP metrics only — connections, bytes, identities; HTTP metrics and statuses "
            "exist in ambient mode only where a waypoint terminates HTTP.\n"
            "- A trace shows what each hop could see: L7 proxies the request line and status, a ztunnel a "
