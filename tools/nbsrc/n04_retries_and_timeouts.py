@@ -322,7 +322,8 @@ def cells() -> list:
            "abort stays (section 4: a fault is injected before the router that retries). Then a 2 s delay on "
            "ratings and a 0.5 s timeout on reviews (the panel sets one service at a time): the reviews timeout "
            "cuts the wait (section 5); on one and the same route, the timeout would start only after the injected "
-           "delay. The panel shows the YAML of every change."),
+           "delay (istiod's code; Istio's reference says faults switch a route's retries and timeout off — section "
+           "4). The panel shows the YAML of every change."),
         code("from meshlab import Lab\n"
              "from meshlab.widgets import ControlPanel\n"
              "lab = Lab('bookinfo', mode='sidecar').start()\n"
