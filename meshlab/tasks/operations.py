@@ -141,8 +141,8 @@ def _verify_enroll(lab, params: dict, before: dict, n: int = 5) -> Result:
     problems = []
     if restarted:
         problems.append(f"{len(restarted)} of {len(mine)} pods of {ns} were recreated ({', '.join(restarted)}): "
-                        "sidecar injection adds its proxy only when a pod is created. Which label enrolls a "
-                        "running pod without touching it?")
+                        "sidecar injection adds its proxy only when a pod is created (Istio leaves the restart to "
+                        "you; the lab does it). Which label enrolls a running pod without touching it?")
     if bg.error:
         problems.append(f"the load itself was cut: {bg.error}")
     elif bg.result is not None:
@@ -220,7 +220,7 @@ def _verify_holders(lab, params: dict, answer) -> Result:
                       if (p.namespace, p.service_account) == (pod.namespace, pod.service_account)
                       and (name == f"ztunnel-{p.node}" or name.startswith(p.name + "/")))
         problems.append(f"{name} holds it too (it serves {', '.join(same)}, service account "
-                        f"{pod.service_account}: the key is the identity's, not one pod's)")
+                        f"{pod.service_account}: what it holds proves the identity, not one pod)")
     for name in sorted(said & set(ids) - truth):
         problems.append(f"{name} does not hold it: it holds {', '.join(ids[name]) or 'no workload key'}")
     return fails(item, problems, f"{', '.join(sorted(truth))} and no other proxy hold the key of {sid}, as each "
@@ -230,7 +230,7 @@ def _verify_holders(lab, params: dict, answer) -> Result:
 KEY_HOLDERS = Task(
     name="key-holders",
     goal="frontend runs sidecars, backend is in ambient mode. An attacker who takes over one proxy holds every "
-         "private key that proxy holds. Which proxies hold the key of {workload}'s identity? Name them as "
+         "private key that proxy holds. Which proxies hold a key for {workload}'s identity? Name them as "
          "lab.proxies does (reason it out from lab.pods(), then check).",
     skeleton="holders: [___]      # proxy names, comma-separated\n",
     verify=_verify_holders,
