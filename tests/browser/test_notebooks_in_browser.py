@@ -2,7 +2,8 @@
 through Playwright), *Run All*, then looked at (issue 15).
 
 For each notebook: no news popup over the plots, every cell ran with no error output, every
-figure drawn as an image (none left as ``<Figure size …>`` text), and — where the notebook has a
+figure drawn as an image (none left as ``<Figure size …>`` text), the notebook's kernel and
+everything it started stayed within Binder's 2 GB (PSS), and — where the notebook has a
 control panel — a send after Run All succeeds and redraws the plots, and a rapid sequence of
 clicks (mode, send, mode back) leaves the controls showing the lab's real mode with no
 traceback. Screenshots of each notebook after Run All (scrolled through, top to bottom) are kept
@@ -22,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import launch_chromium, need_browser, running_jupyterlab
+from browser_support import PeakMemory, kernel_pids, launch_chromium, need_browser, running_jupyterlab
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 TOKEN = "meshlab-notebooks-test"
 RUN_ALL_TIMEOUT_S = 480
+BINDER_MEMORY_MB = 2048
 ARTIFACTS = Path(os.environ.get("MESHLAB_ARTIFACTS") or REPO / "test-artifacts") / "browser"
 
 
@@ -125,6 +127,8 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
     from playwright.sync_api import expect
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     stem = Path(notebook).stem
+    kernels_before = kernel_pids()
+    mem = None
     try:
         for attempt in range(3):               # a busy machine can make JupyterLab's first load miss a stylesheet
             page.goto(f"{jupyterlab}/lab/tree/{notebook}?token={TOKEN}", timeout=60_000)
@@ -137,10 +141,17 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
         time.sleep(2)                          # (JupyterLab asks about news a moment after it loads)
         assert page.get_by_text("notified about official Jupyter news").count() == 0, "the news popup is shown"
 
+        mine = kernel_pids() - kernels_before
+        assert mine, "no kernel started for the notebook"
+        mem = PeakMemory(mine)
+        mem.start()
         page.get_by_role("menuitem", name="Run").click()
         page.get_by_text("Run All Cells", exact=True).click()         # as a learner would
         time.sleep(2)
         _wait_done(page, RUN_ALL_TIMEOUT_S)
+        peak = mem.stop()
+        print(f"{notebook}: peak memory (PSS, its kernel and labs) {peak:.0f} MB")
+        assert 0 < peak < BINDER_MEMORY_MB
         page.keyboard.press("Control+s")
         time.sleep(2)
         saved = _saved(jupyterlab, notebook)
