@@ -7,12 +7,33 @@ from common import check_setup, nav, next_link, task_cells
 NAME = "12-capstone"
 TITLE = "12 capstone"
 
+#: the diagnosis helpers, in the task's first cell so that it runs alone after a restart
+HELPERS = ("from collections import Counter\n"
+           "from prometheus_client.parser import text_string_to_metric_families\n"
+           "check = ex.show   # check('q1', my_q1, measured, why): ✔ or ✘, then why\n\n\n"
+           "def hops(path):\n"
+           "    for h in path.hops:\n"
+           "        peer = f'mTLS from {h.identity}' if h.mtls else ('plaintext' if h.direction == 'inbound' else '')\n"
+           "        print(f\"{'  ' * h.depth}{h.name:30} {h.role:9} {h.direction or '':8} {h.status or '':4} {peer} \"\n"
+           "              f\"{h.error or ''}\")\n\n\n"
+           "def series(metric, by):\n"
+           "    out = Counter()\n"
+           "    for proxy in lab.proxies:\n"
+           "        for f in text_string_to_metric_families(lab.metrics(proxy)):\n"
+           "            for s in f.samples:\n"
+           "                if s.name == metric:\n"
+           "                    out[(proxy,) + tuple(s.labels.get(k, '') for k in by)] += int(s.value)\n"
+           "    for key, n in sorted(out.items()):\n"
+           "        print(*key, n, sep=' | ')\n"
+           "    return out\n\n\n")
+
 
 def cells() -> list:
     md, code = new_markdown_cell, new_code_cell
     start_fix, answer_fix = task_cells(NAME, "make-the-mesh-healthy",
-                                       "lab = Lab('bookinfo-two-namespaces', mode='sidecar', verbose=False).start()\n")
+                                       HELPERS + "lab = Lab('bookinfo-two-namespaces', mode='sidecar', verbose=False).start()\n")
     start_export, answer_export = task_cells(NAME, "export-it",
+                                             "from pathlib import Path\n"
                                              "lab = Lab('bookinfo-two-namespaces', mode='sidecar', verbose=False).start()\n")
     return [
         md("# 12 · Capstone: a broken mesh to fix, then export\n\n"
@@ -22,29 +43,11 @@ def cells() -> list:
            "the healthy mesh as the Kubernetes and Istio YAML a real cluster needs. Every count below is "
            "measured in this run; the faults are *seeded* (configured), three per learner, chosen from four.\n\n"
            + nav(NAME)),
-        md("## 0. Setup\n\nHelpers: `check` compares your prediction with what the lab measured; `hops` prints "
-           "the hops of one page's path (who, role, direction, whether it arrived over mTLS and from which "
-           "identity, and any error); `series` sums one metric of every proxy by the labels you name."),
-        code("from collections import Counter\n"
-             "from pathlib import Path\n"
-             "from prometheus_client.parser import text_string_to_metric_families\n"
-             "from meshlab import Lab\n\n"
-             + check_setup(NAME) + "\n\n"
-             "def hops(path):\n"
-             "    for h in path.hops:\n"
-             "        peer = f'mTLS from {h.identity}' if h.mtls else ('plaintext' if h.direction == 'inbound' else '')\n"
-             "        print(f\"{'  ' * h.depth}{h.name:30} {h.role:9} {h.direction or '':8} {h.status or '':4} {peer} \"\n"
-             "              f\"{h.error or ''}\")\n\n\n"
-             "def series(metric, by):\n"
-             "    out = Counter()\n"
-             "    for proxy in lab.proxies:\n"
-             "        for f in text_string_to_metric_families(lab.metrics(proxy)):\n"
-             "            for s in f.samples:\n"
-             "                if s.name == metric:\n"
-             "                    out[(proxy,) + tuple(s.labels.get(k, '') for k in by)] += int(s.value)\n"
-             "    for key, n in sorted(out.items()):\n"
-             "        print(*key, n, sep=' | ')\n"
-             "    return out"),
+        md("## 0. Setup\n\n`check` compares your prediction with what the lab measured. The first cell of the task "
+           "below defines two more helpers: `hops` prints the hops of one page's path (who, role, direction, "
+           "whether it arrived over mTLS and from which identity, and any error); `series` sums one metric of "
+           "every proxy by the labels you name."),
+        code("from meshlab import Lab\n\n" + check_setup(NAME)),
         md("## 1. The mesh, and what the team meant\n\n"
            "Bookinfo over two namespaces (`bookinfo-two-namespaces`, notebook 10): **frontend** (productpage and "
            "the `client` pod) keeps its **sidecars**; **backend** (details, reviews v1-v3, ratings) is in "
