@@ -287,7 +287,9 @@ def advice(topo: Topology, policies: list[dict], mesh_of_pod: Mapping[str, str],
         for host in spec.get("hosts") or []:
             s = topo.resolve_service(str(host), ns)
             ambient = s is not None and any(mesh_of_pod.get(p.name) == "ambient" for p in topo.endpoints(s))
-            if ambient and (s.namespace, s.name) not in uses_waypoint:
+            # a sidecar caller applies the route itself (as the lab's apply check says): warn only when none is
+            sidecars = any(k == "sidecar" for k in mesh_of_pod.values())
+            if ambient and not sidecars and (s.namespace, s.name) not in uses_waypoint:
                 out.append(f"{where} is L7 routing for {s.name}, whose pods are ambient, but no waypoint carries "
                            f"the traffic to {s.name}: ztunnel does not read HTTP, so the route has no effect. "
                            f"Export with --waypoints {s.name} (or --waypoints namespace).")
