@@ -52,7 +52,9 @@ def cells() -> list:
            "Bookinfo over two namespaces (`bookinfo-two-namespaces`, notebook 10): **frontend** (productpage and "
            "the `client` pod) keeps its **sidecars**; **backend** (details, reviews v1-v3, ratings) is in "
            "**ambient** mode, ztunnels only. Sidecar and ambient pods talk to each other over HBONE with mutual "
-           "TLS (https://istio.io/latest/docs/ambient/usage/troubleshoot-ztunnel/ and the lab's interop tests). "
+           "TLS (istiod's `pilot/pkg/xds/endpoints/endpoint_builder.go`: a sidecar tunnels to ambient endpoints; "
+           "https://istio.io/latest/docs/ambient/migrate/: \"sidecar and ambient workloads can coexist in the same "
+           "mesh\"; and the lab's interop tests). "
            "The team's configuration (`meshlab.tasks.capstone.BASELINE`): reviews' subsets and a VirtualService "
            "sending every page to **v3** (productpage's sidecar applies it: a sidecar caller routes by the "
            "VirtualService itself, no waypoint needed), a **STRICT** PeerAuthentication in backend, and an L4 "
@@ -75,28 +77,36 @@ def cells() -> list:
         md("<details><summary>Hint</summary>\n\nWhat does productpage answer when one of the services it calls "
            "fails (notebook 04)?\n</details>\n\n"
            "## 2. Follow one page\n\nA page's path: every hop, in order. An L7 proxy shows the status it saw; a "
-           "ztunnel the identity that reached it over mTLS and its verdict (`RBAC: ...`); an `unreached` hop is a "
+           "ztunnel the identity that reached it over mTLS and its verdict (the lab writes `RBAC: ...`; Istio's ztunnel "
+           "logs \"connection closed due to policy rejection: ...\"); an `unreached` hop is a "
            "call that got to no app. Look for the hop where each broken part stops, and for an **inbound** hop that "
            "says *plaintext*:"),
         code("hops(next(iter(res.paths.values())))"),
         md("### Predict, then run\n\nHow many proxies take requests **in** without mutual TLS on these pages (the "
-           "backend is STRICT; frontend has no PeerAuthentication, so it is PERMISSIVE, Istio's default: "
-           "https://istio.io/latest/docs/concepts/security/#peer-authentication)?"),
+           "backend is STRICT; frontend has no PeerAuthentication, so it is PERMISSIVE, Istio's default: \"By default, "
+           "Istio configures the destination workloads using the PERMISSIVE mode\", "
+           "https://istio.io/latest/docs/tasks/security/authentication/mtls-migration/)?"),
         code("my_q2 = None   # a number of proxies"),
         code("plaintext = sorted({h.name for p in res.paths.values() for h in p.hops\n"
              "                     if h.role in ('sidecar', 'ztunnel', 'waypoint') and h.direction == 'inbound' and not h.mtls})\n"
              "print('took requests in plaintext:', plaintext or 'none')"),
         code("check('q2', my_q2, len(plaintext),\n"
              "      \"PERMISSIVE accepts plaintext and mTLS alike, so a caller told not to use mTLS (a DestinationRule \"\n"
-             "      \"with tls.mode DISABLE, ISTIO-FACTS) gets no error at all: only the hop shows it. Against STRICT \"\n"
-             "      \"the same DestinationRule fails the call (503, UC: notebook 11).\")"),
+             "      \"with tls.mode DISABLE, ISTIO-FACTS) gets no error at all: only the hop shows it. Against a STRICT \"\n"
+             "      \"sidecar the same DestinationRule fails the call (a 503; in this lab flagged UC, notebook 11; Istio's \"\n"
+             "      \"troubleshooting page points at UF for an mTLS conflict). To an ambient pod it changes nothing: \"\n"
+             "      \"istiod keeps HBONE with mutual TLS (cluster_tls.go), as the lab does.\")"),
         md("<details><summary>Hint</summary>\n\nA fault that breaks nothing visible is still a fault: the goal asks "
            "for mTLS everywhere.\n</details>\n\n"
            "## 3. What the proxies counted\n\nThe sidecars count HTTP requests (`istio_requests_total`, with "
-           "`response_flags`: `NC` no cluster for the route, `UC` upstream connection failure, `FI` injected "
-           "fault: https://istio.io/latest/docs/reference/config/metrics/ and Envoy's `%RESPONSE_FLAGS%`); the "
+           "`response_flags`: `NC` no cluster for the route, `UF` upstream connection failure, `UC` upstream "
+           "connection termination, `URX` the retry limit reached, `FI` an injected abort: "
+           "https://istio.io/latest/docs/reference/config/metrics/ and Envoy's `%RESPONSE_FLAGS%`. What a "
+           "sidecar reports when a destination ztunnel refuses its HBONE connection is the lab's `UF,URX`; "
+           "Istio's sidecar more likely sees the tunnel end, `UC`, unverified here); the "
            "ztunnels count connections only (`istio_tcp_connections_closed_total`, with `DENY` on a connection "
-           "its policy refused — ztunnel never parses HTTP: https://istio.io/latest/docs/ambient/overview/). "
+           "its policy refused — ztunnel \"does not terminate workload HTTP traffic or parse workload HTTP "
+           "headers\": https://istio.io/latest/docs/ambient/overview/). "
            "Failures first:"),
         code("http = series('istio_requests_total', ('reporter', 'destination_service_name', 'response_code', 'response_flags'))\n"
              "print()\n"
@@ -115,7 +125,10 @@ def cells() -> list:
            "namespace=...)`, then run the check. `lab.delete(all=True)` makes the pages whole too — and takes the "
            "team's route, STRICT and the ratings policy with it: the check refuses it. So does moving a namespace "
            "to another data plane. The check loads 8 pages, reads their hops and what is in force, and calls a "
-           "ratings pod straight from the client (it must still be refused). Your answer cell:"),
+           "ratings pod straight from the client (it must still be refused: in the lab the client's sidecar sends "
+           "even a call to a pod's IP over HBONE with its identity, so `ratings-callers` decides; Istio's sidecar "
+           "would send it in plaintext through its passthrough cluster, which backend's STRICT refuses anyway). "
+           "Your answer cell:"),
         answer_fix,
         md("<details><summary>Hint</summary>\n\nFour kinds of fault are in the pool, three are yours. Each has its "
            "own symptom: a part of the page missing with a `503` and `NC` at productpage's sidecar; details "
@@ -173,13 +186,16 @@ def cells() -> list:
         code("lab.stop()"),
         md("## What you learned\n\n"
            "The whole course, in one mesh:\n\n"
-           "- **Two data planes** (00-03, 10): sidecars parse every request in each pod; ztunnels carry L4 over HBONE "
+           "- **Two data planes** (00-03, 10): sidecars parse every HTTP request in each pod; ztunnels carry L4 over HBONE "
            "with mTLS, one per node; waypoints add L7 where asked. They mix, namespace by namespace.\n"
            "- **Traffic rules** (04-06): a sidecar caller applies routes, retries, timeouts and faults; in ambient "
            "mode a waypoint does. A route to a subset no DestinationRule defines is a 503 `NC`.\n"
            "- **Security** (03, 07): PERMISSIVE takes plaintext silently, STRICT refuses it; a `tls: DISABLE` "
-           "DestinationRule is a silent hole or a 503 `UC`. ztunnel enforces principals at L4; a DENY wins.\n"
-           "- **Cost and operations** (08-09): ambient costs less per request; enrolling needs no restart.\n"
+           "DestinationRule to a sidecar server is a silent hole (PERMISSIVE) or a 503 (STRICT); to an ambient pod "
+           "HBONE keeps mTLS. ztunnel enforces principals at L4; a DENY wins.\n"
+           "- **Cost and operations** (08-09): ambient runs a proxy per node, not per pod, and in Istio's figures "
+           "costs less per request (this lab's Python ztunnel pays more per connection: 01, 08); enrolling in "
+           "ambient needs no restart, sidecar injection does.\n"
            "- **Debugging** (11, here): pages, hops, metrics with `response_flags`, what is in force and the "
            "warnings — then a targeted fix, not `delete(all=True)`.\n"
            "- **Export**: what you built in the lab is Kubernetes and Istio YAML for a real cluster.\n\n"
