@@ -1,5 +1,6 @@
 """Tasks about what the mesh costs (notebook 08): L7 where it is needed within a budget of proxies,
-and a cluster whose proxies are counted by nodes, not pods."""
+a cluster whose proxies are counted by nodes, not pods, and a load that a ztunnel pays for per
+connection, not per request."""
 
 from __future__ import annotations
 
@@ -126,4 +127,58 @@ PROXIES_BY_NODES = Task(
     answer="lab")
 
 
-TASKS = {t.name: t for t in (L7_ON_A_BUDGET, PROXIES_BY_NODES)}
+def _opened_by_ztunnels(lab) -> int:
+    """Connections the ztunnels opened on their source side so far (istio_tcp_connections_opened_total)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    n = 0
+    for z in (p for p in lab.proxies if p.startswith("ztunnel-")):
+        for fam in text_string_to_metric_families(lab.metrics(z)):
+            n += sum(int(x.value) for x in fam.samples if x.name == "istio_tcp_connections_opened_total"
+                     and x.labels.get("reporter") == "source")
+    return n
+
+
+def _verify_per_connection(lab, params: dict, answer, requests: int = 400) -> Result:
+    item, most = "connections-not-requests", params["connections"]
+    if not isinstance(answer, dict) or not {"concurrency", "keep_alive"} <= set(answer):
+        return fails(item, ["the answer needs concurrency: and keep_alive: (the skeleton's two lines)"], "")
+    c, keep = answer["concurrency"], answer["keep_alive"]
+    if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 64:
+        return fails(item, [f"concurrency must be a whole number from 1 to 64; got {c!r}"], "")
+    if not isinstance(keep, bool):
+        return fails(item, [f"keep_alive must be true or false; got {keep!r}"], "")
+    if not getattr(lab, "running", False) or lab.mode != "ambient":
+        return fails(item, ["run the task's first cell: the check needs its ambient lab running"], "")
+    before = _opened_by_ztunnels(lab)
+    res = lab.load("client", requests=requests, concurrency=c, progress=False,
+                   headers=None if keep else {"connection": "close"})
+    opened = _opened_by_ztunnels(lab) - before
+    ok = res.summary()["requests"]["ok"]
+    problems = []
+    if ok != requests:
+        problems.append(f"only {ok} of {requests} requests were answered 200")
+    if opened > most:
+        problems.append(f"the ztunnels opened {opened} connections for {requests} requests; the budget is {most}. A "
+                        "ztunnel pays for every new connection (an HBONE stream, a TCP connection to the app), "
+                        "and a new connection per request makes it pay per request" if not keep else
+                        f"the ztunnels opened {opened} connections for {requests} requests; the budget is {most}: each "
+                        "of the load's connections is one the ztunnels carry")
+    return fails(item, problems, f"{requests} requests over {opened} connections: the ztunnels paid for {opened} "
+                                 "connections and then only moved bytes")
+
+
+CONNECTIONS_NOT_REQUESTS = Task(
+    name="connections-not-requests",
+    goal="A ztunnel pays per connection, a sidecar per request. Send 400 requests from the client to the server "
+         "(ambient mode) so that the ztunnels open at most {connections} connections in all: choose the load's "
+         "concurrency and whether it keeps its connections alive.",
+    skeleton="""\
+concurrency: ___     # connections the load uses at once (1 to 64)
+keep_alive: ___      # true: each connection carries many requests; false: a new connection for every request
+""",
+    verify=_verify_per_connection,
+    answer="value",
+    variants=({"connections": 4}, {"connections": 8}, {"connections": 2}))
+
+
+TASKS = {t.name: t for t in (L7_ON_A_BUDGET, PROXIES_BY_NODES, CONNECTIONS_NOT_REQUESTS)}

@@ -7,4 +7,5 @@ ANSWERS = {
                        ["istio.io/dataplane-mode", "ambient", "reviews", "waypoint"]),
     "proxies-by-nodes": ("lab = Lab('gen:services=12,replicas=1,nodes=2', mode='sidecar', verbose=False).start()",
                          "lab.stop()\nlab = Lab('gen:services=4,replicas=3,nodes=3', mode='ambient', verbose=False).start()"),
+    "connections-not-requests": (["4", "false"], ["4", "true"]),
 }

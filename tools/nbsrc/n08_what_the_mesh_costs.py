@@ -171,6 +171,20 @@ def cells() -> list:
            "3 proxies, `gen:services=4,replicas=3,nodes=3` (or `services=12,replicas=1,nodes=3`), "
            "`mode='ambient'`. In sidecar mode the same cluster runs 13 sidecars.\n</details>"),
         code("if lab is not None:\n    lab.stop()"),
+        md("## 6. Your task: pay per connection, not per request\n\nSection 3 said it: a sidecar parses every "
+           "request, a ztunnel pays for every new connection (an HBONE stream to the other node's ztunnel, a TCP "
+           "connection to the app) and then only moves bytes (notebook 01 §2b measures both). On the `minimal` "
+           "topology in ambient mode, choose a load of 400 requests that the ztunnels carry on at most the number "
+           "of connections your goal names. The check sends it and counts, from the ztunnels' own "
+           "`istio_tcp_connections_opened_total`, how many connections they opened."),
+        *task_cells(NAME, "connections-not-requests", "lab = Lab('minimal', mode='ambient', verbose=False).start()\n"),
+        md("<details><summary>Hint</summary>\n\nHow many connections does a load of concurrency c open if it keeps "
+           "them alive, and how many if it closes each one after its request?\n</details>\n\n"
+           "<details><summary>Solution</summary>\n\n`keep_alive: true` and a concurrency no larger than your "
+           "budget (4 for Istio-like numbers): the ztunnels then open exactly that many connections. With "
+           "`keep_alive: false` they open 400, one per request — Bookinfo's productpage works that way, which is "
+           "why this lab's Python ztunnels cost as much as sidecars on Bookinfo (notebook 01).\n</details>"),
+        code("lab.stop()"),
         md("## What you learned\n\n"
            "- Sidecar mode runs a proxy in every pod: its proxy count and memory grow with **pods**. Ambient mode "
            "runs a ztunnel per **node**, and a waypoint only where L7 is asked for.\n"

@@ -1,0 +1,58 @@
+"""Notebook 08's tasks on a running lab: blank, wrong (naming what is wrong), solved, and another
+learner's variant."""
+
+import pytest
+
+from meshlab import Lab
+from meshlab.exercises import BLANK
+from meshlab.tasks import TASKS
+
+pytestmark = pytest.mark.integration
+
+BUDGET = TASKS["l7-on-a-budget"]
+BY_NODES = TASKS["proxies-by-nodes"]
+PER_CONNECTION = TASKS["connections-not-requests"]
+
+
+def fill(skeleton: str, *values: str) -> str:
+    for v in values:
+        skeleton = skeleton.replace(BLANK, v, 1)
+    assert BLANK not in skeleton
+    return skeleton
+
+
+def test_l7_on_a_budget_is_ambient_with_a_waypoint_for_one_service():
+    with Lab("bookinfo", verbose=False) as lab:
+        BUDGET.setup(lab, BUDGET.variants[0])
+        assert BUDGET.check(lab, BUDGET.skeleton).passed is False
+        no_l7 = BUDGET.check(lab, fill(BUDGET.skeleton, "istio.io/dataplane-mode", "ambient", "details", "waypoint"))
+        assert no_l7.passed is False and "calls to reviews crossed no proxy that parses HTTP" in no_l7.message
+        right = BUDGET.check(lab, fill(BUDGET.skeleton, "istio.io/dataplane-mode", "ambient", "reviews", "waypoint"))
+        assert right.passed is True, right.message
+    with Lab("bookinfo", verbose=False) as lab:
+        BUDGET.setup(lab, BUDGET.variants[0])
+        sidecars = BUDGET.check(lab, fill(BUDGET.skeleton, "istio-injection", "enabled", "reviews", "waypoint"))
+        assert sidecars.passed is False and "proxy processes" in sidecars.message and "the budget is 3" in sidecars.message
+
+
+def test_proxies_by_nodes_counts_ztunnels_not_sidecars():
+    with Lab("gen:services=12,replicas=1,nodes=2", mode="sidecar", verbose=False) as lab:
+        wrong = BY_NODES.check(lab, "done")
+        assert wrong.passed is False and "13 proxy processes" in wrong.message
+    with Lab("gen:services=4,replicas=3,nodes=3", mode="ambient", verbose=False) as lab:
+        assert BY_NODES.check(lab, None).passed is False
+        right = BY_NODES.check(lab, "done")
+        assert right.passed is True, right.message
+        assert BY_NODES.check(lab, "done", {"pods": 16, "proxies": 4}).passed is False
+
+
+def test_connections_not_requests_needs_kept_alive_connections():
+    with Lab("minimal", mode="ambient", verbose=False) as lab:
+        assert PER_CONNECTION.check(lab, PER_CONNECTION.skeleton).passed is False
+        bad = PER_CONNECTION.check(lab, "concurrency: 2\nkeep_alive: maybe\n")
+        assert bad.passed is False and "keep_alive must be true or false" in bad.message
+        per_request = PER_CONNECTION.check(lab, fill(PER_CONNECTION.skeleton, "4", "false"))
+        assert per_request.passed is False and "opened 400 connections for 400 requests" in per_request.message
+        right = PER_CONNECTION.check(lab, fill(PER_CONNECTION.skeleton, "4", "true"))
+        assert right.passed is True, right.message
+        assert PER_CONNECTION.check(lab, fill(PER_CONNECTION.skeleton, "4", "true"), {"connections": 2}).passed is False
