@@ -202,15 +202,16 @@ def check(question: str, answer, measured, why: str, ok: Callable | None = None)
 class Task:
     """A goal, a skeleton to complete, and ``verify(lab, params, before)`` → :class:`Result` on the
     running lab. A task with ``variants`` gives each learner parameters of their own
-    (:meth:`params_for`: the same learner always gets the same ones; no learner gets ``variants[0]``,
-    Istio's own numbers); ``goal`` is formatted with them.
+    (:meth:`params_for`: the same learner always gets the same ones; with no learner and no seed,
+    ``variants[0]``, Istio's own numbers); ``goal`` is formatted with them.
 
     ``answer`` says what the learner's answer is: ``"yaml"`` (Istio YAML, applied to the lab before
     the verification) or ``"lab"`` (the running lab as the learner left it — a task done with the
     control panel — nothing to apply; the learner says ``answer = 'done'`` when it is set up) or
     ``"value"`` (a value, not Istio config: the skeleton's YAML with its blanks filled, or a Python
-    value; nothing is applied, and ``verify`` gets the value in place of ``before``). ``before(lab)``, when given, is taken just before the answer is
-    applied and passed to ``verify`` (what the answer must not change: the pods' processes, say).
+    value; nothing is applied, and ``verify`` gets the value in place of ``before``).
+    ``before(lab)``, when given, is taken just before the answer is applied and passed to
+    ``verify`` (what the answer must not change: the pods' processes, say).
     ``setup(lab, params)`` puts the lab in the task's starting state (:meth:`Session.begin`)."""
     name: str
     goal: str
