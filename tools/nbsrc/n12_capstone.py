@@ -82,6 +82,10 @@ def cells() -> list:
            "call that got to no app. Look for the hop where each broken part stops, and for an **inbound** hop that "
            "says *plaintext*:"),
         code("hops(next(iter(res.paths.values())))"),
+        md("The same page as a waterfall (measured): where a bar ends early or a hop is *unreached*, something "
+           "stopped the call there."),
+        code("from meshlab.viz import path_figure\n"
+             "path_figure(next(iter(res.paths.values())), title='one page of the broken mesh (measured)')"),
         md("### Predict, then run\n\nHow many proxies take requests **in** without mutual TLS on these pages (the "
            "backend is STRICT; frontend has no PeerAuthentication, so it is PERMISSIVE, Istio's default: \"By default, "
            "Istio configures the destination workloads using the PERMISSIVE mode\", "
