@@ -62,6 +62,8 @@ def test_notebook_runs_headless(path, tmp_path):
              if o.output_type in ("execute_result", "display_data")
              and o.data.get("text/plain", "").startswith("<Figure") and "image/png" not in o.data]
     assert not blind, f"figures shown as text, not images: {blind}"
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert images >= 1 or path.stem == "00-start-here", "no figure drawn (every notebook after 00 draws one)"
     print(f"{path.name}: peak memory (PSS, kernel and lab) {mem.peak_mb:.0f} MB")
     assert mem.peak_mb < BINDER_MEMORY_MB
 
