@@ -198,6 +198,18 @@ def check(question: str, answer, measured, why: str, ok: Callable | None = None)
 
 # -- tasks -----------------------------------------------------------------------------------------
 
+def fill(skeleton: str, *values) -> str:
+    """``skeleton`` with its blanks (``___``) filled by ``values``, in order (each as ``str``): what a
+    learner does to a task's skeleton, and what a test does to try a solution. Every blank must be
+    filled."""
+    out = skeleton
+    for v in values:
+        out = out.replace(BLANK, str(v), 1)
+    if BLANK in out:
+        raise ValueError(f"{out.count(BLANK)} blank(s) left unfilled")
+    return out
+
+
 @dataclass(frozen=True)
 class Task:
     """A goal, a skeleton to complete, and ``verify(lab, params, before)`` → :class:`Result` on the

@@ -5,7 +5,7 @@ its message, nothing applied), a wrong answer (fails, naming what is wrong), the
 import pytest
 
 from meshlab import Lab
-from meshlab.exercises import BLANK, Session, tries
+from meshlab.exercises import Session, fill, tries
 from meshlab.tasks import TASKS
 
 pytestmark = pytest.mark.integration
@@ -13,13 +13,6 @@ pytestmark = pytest.mark.integration
 JASON = TASKS["jason-to-reviews-v2"]
 ONLY_PP = TASKS["only-one-caller"]
 
-
-def fill(skeleton: str, *values: str) -> str:
-    out = skeleton
-    for v in values:
-        out = out.replace(BLANK, v, 1)
-    assert BLANK not in out
-    return out
 
 
 JASON_SOLUTION = fill(JASON.skeleton, "end-user", "jason", "v2", "v1")

@@ -5,7 +5,7 @@ and another learner's variant, whose numbers the first variant's solution does n
 import pytest
 
 from meshlab import Lab
-from meshlab.exercises import BLANK
+from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 from meshlab.tasks.canary import configured_split, spread
 
@@ -14,13 +14,6 @@ pytestmark = pytest.mark.integration
 CANARY = TASKS["canary-step"]
 SPLIT = TASKS["tester-and-canary-through-the-waypoint"]
 
-
-def fill(skeleton: str, *values) -> str:
-    out = skeleton
-    for v in values:
-        out = out.replace(BLANK, str(v), 1)
-    assert BLANK not in out
-    return out
 
 
 def test_the_binomial_spread():

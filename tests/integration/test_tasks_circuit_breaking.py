@@ -6,7 +6,7 @@ fails and their own passes."""
 import pytest
 
 from meshlab import Lab
-from meshlab.exercises import BLANK
+from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 from meshlab.tasks.circuit_breaking import crash
 
@@ -15,13 +15,6 @@ pytestmark = pytest.mark.integration
 CAP = TASKS["cap-requests-in-flight"]
 EJECT = TASKS["eject-the-crashed-pod"]
 
-
-def fill(skeleton: str, *values: str) -> str:
-    out = skeleton
-    for v in values:
-        out = out.replace(BLANK, v, 1)
-    assert BLANK not in out
-    return out
 
 
 @pytest.fixture(scope="module")

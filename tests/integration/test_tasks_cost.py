@@ -4,7 +4,7 @@ learner's variant."""
 import pytest
 
 from meshlab import Lab
-from meshlab.exercises import BLANK
+from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 
 pytestmark = pytest.mark.integration
@@ -13,12 +13,6 @@ BUDGET = TASKS["l7-on-a-budget"]
 BY_NODES = TASKS["proxies-by-nodes"]
 PER_CONNECTION = TASKS["connections-not-requests"]
 
-
-def fill(skeleton: str, *values: str) -> str:
-    for v in values:
-        skeleton = skeleton.replace(BLANK, v, 1)
-    assert BLANK not in skeleton
-    return skeleton
 
 
 def test_l7_on_a_budget_is_ambient_with_a_waypoint_for_one_service():

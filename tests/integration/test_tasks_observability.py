@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from meshlab import Lab
-from meshlab.exercises import BLANK
+from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 from meshlab.tasks.observability import BASELINE, WAYPOINT_PRINCIPAL
 
@@ -16,13 +16,6 @@ pytestmark = pytest.mark.integration
 FAULT = TASKS["find-the-fault"]
 WAYPOINT = TASKS["let-the-waypoint-through"]
 
-
-def fill(skeleton: str, *values: str) -> str:
-    out = skeleton
-    for v in values:
-        out = out.replace(BLANK, v, 1)
-    assert BLANK not in out
-    return out
 
 
 def requests_by(lab, proxy: str) -> dict[tuple, float]:

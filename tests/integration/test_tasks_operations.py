@@ -6,7 +6,7 @@ Lab.restart, and Lab.identities."""
 import pytest
 
 from meshlab import Lab
-from meshlab.exercises import BLANK
+from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 from meshlab.tasks.operations import holders, pids, under_load
 
@@ -15,13 +15,6 @@ pytestmark = pytest.mark.integration
 ENROLL = TASKS["enroll-under-load"]
 KEYS = TASKS["key-holders"]
 
-
-def fill(skeleton: str, *values: str) -> str:
-    out = skeleton
-    for v in values:
-        out = out.replace(BLANK, v, 1)
-    assert BLANK not in out
-    return out
 
 
 def test_enroll_under_load_blank_wrong_solved_and_another_variant():

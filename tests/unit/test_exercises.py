@@ -226,3 +226,9 @@ def test_a_variant_seed_picks_the_parameters_the_same_seed_the_same_ones(tmp_pat
     s.task(_task(True), FakeLab(), "action: ALLOW")
     [rec] = s.progress.records()
     assert rec["seed"] == "7"                      # what the instructor's grading needs to re-derive the parameters
+
+
+def test_fill_puts_values_in_the_blanks_in_order_and_refuses_a_blank_left():
+    assert exercises.fill("a: ___\nb: ___\n", "x", 3) == "a: x\nb: 3\n"
+    with pytest.raises(ValueError, match="1 blank"):
+        exercises.fill("a: ___\nb: ___\n", "x")
