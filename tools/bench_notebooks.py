@@ -10,42 +10,19 @@ can be read against what a kernel alone costs on this machine.
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import nbformat
-import psutil
 from nbclient import NotebookClient
+
+from meshlab.telemetry.cost import PeakMemory
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-class PeakMemory(threading.Thread):
-    """Samples the summed PSS of this process's descendants (kernel, fork server, pods, proxies)."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak_mb, self._done = 0.0, threading.Event()
-
-    def run(self):
-        me = psutil.Process()
-        while not self._done.wait(0.25):
-            total = 0
-            for p in me.children(recursive=True):
-                try:
-                    total += p.memory_full_info().pss
-                except psutil.Error:
-                    pass
-            self.peak_mb = max(self.peak_mb, total / 2 ** 20)
-
-    def stop(self):
-        self._done.set()
-        self.join(5)
-
-
 def run(nb) -> dict:
-    mem = PeakMemory()
+    mem = PeakMemory(every=0.25)
     mem.start()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as d:

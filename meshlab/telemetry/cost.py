@@ -11,6 +11,7 @@ figure).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass
 
 import psutil
@@ -85,3 +86,42 @@ def scaled(mode_result: dict, pods: int, pods_per_node: float | None = None) -> 
         out[role] = (n, sum(values) / len(values))
     return {"pods": pods, "proxies": sum(n for n, _ in out.values()),
             "uss_mb": round(sum(n * m for n, m in out.values()), 1), "by_role": out}
+
+
+class PeakMemory(threading.Thread):
+    """While it runs, samples the summed PSS of a group of processes every ``every`` seconds and keeps
+    the peak: ``roots`` and all their descendants (a notebook's kernel, its labs' fork servers, pods
+    and proxies), or with no ``roots`` this process's descendants — the figure Binder's memory limit
+    applies to. ``start()``, then ``stop()`` returns the peak in MB."""
+
+    def __init__(self, roots=None, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.roots, self.every = None if roots is None else set(roots), every
+        self.peak_mb, self._done = 0.0, threading.Event()
+
+    def _processes(self) -> list:
+        if self.roots is None:
+            return psutil.Process().children(recursive=True)
+        out = []
+        for pid in self.roots:
+            try:
+                root = psutil.Process(pid)
+                out += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                pass
+        return out
+
+    def run(self) -> None:
+        while not self._done.wait(self.every):
+            total = 0
+            for p in self._processes():
+                try:
+                    total += p.memory_full_info().pss
+                except psutil.Error:
+                    pass
+            self.peak_mb = max(self.peak_mb, total / MB)
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join(5)
+        return self.peak_mb

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -89,27 +88,3 @@ def kernel_pids() -> set[int]:
     return out
 
 
-class PeakMemory(threading.Thread):
-    """Samples the summed PSS of some processes and all their descendants (a notebook's kernel, its
-    labs' fork servers, pods and proxies): the figure Binder's memory limit applies to."""
-
-    def __init__(self, pids):
-        super().__init__(daemon=True)
-        self.pids, self.peak_mb, self._done = set(pids), 0.0, threading.Event()
-
-    def run(self):
-        while not self._done.wait(0.5):
-            total = 0
-            for pid in self.pids:
-                try:
-                    root = psutil.Process(pid)
-                    for p in [root, *root.children(recursive=True)]:
-                        total += p.memory_full_info().pss
-                except psutil.Error:
-                    pass
-            self.peak_mb = max(self.peak_mb, total / 2 ** 20)
-
-    def stop(self) -> float:
-        self._done.set()
-        self.join(5)
-        return self.peak_mb

@@ -23,7 +23,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import PeakMemory, kernel_pids, launch_chromium, need_browser, running_jupyterlab
+from browser_support import kernel_pids, launch_chromium, need_browser, running_jupyterlab
+
+from meshlab.telemetry.cost import PeakMemory
 
 pytestmark = pytest.mark.integration
 

@@ -3,13 +3,13 @@ within Binder's memory (2 GB for everything: the kernel, its labs' pods and prox
 
 import os
 import re
-import threading
 from pathlib import Path
 
 import nbformat
-import psutil
 import pytest
 from nbclient import NotebookClient
+
+from meshlab.telemetry.cost import PeakMemory
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 BINDER_MEMORY_MB = 2048
@@ -17,29 +17,6 @@ BINDER_MEMORY_MB = 2048
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no notebook"
-
-
-class PeakMemory(threading.Thread):
-    """Samples the summed PSS of this process's descendants (kernel, zygote, pods, proxies)."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak_mb, self._done = 0.0, threading.Event()
-
-    def run(self):
-        me = psutil.Process()
-        while not self._done.wait(0.5):
-            total = 0
-            for p in me.children(recursive=True):
-                try:
-                    total += p.memory_full_info().pss
-                except psutil.Error:
-                    pass
-            self.peak_mb = max(self.peak_mb, total / 2 ** 20)
-
-    def stop(self):
-        self._done.set()
-        self.join(5)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -33,3 +33,24 @@ def test_a_process_that_is_gone_costs_nothing_and_raises_nothing():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert usage("gone", "app", child.pid) is None and ran_s(child.pid) is None
+
+
+def test_peak_memory_counts_a_process_and_what_it_holds():
+    from meshlab.telemetry.cost import PeakMemory
+    child = subprocess.Popen([sys.executable, "-c", "x = bytearray(60 * 2**20); x[::4096] = b'1' * len(x[::4096]); "
+                                                    "import time; time.sleep(30)"])
+    try:
+        mem = PeakMemory([child.pid], every=0.05)
+        mem.start()
+        for _ in range(200):                      # until the child has touched its 60 MB
+            time.sleep(0.05)
+            if mem.peak_mb > 60:
+                break
+        assert mem.stop() > 60
+        gone = PeakMemory([child.pid + 10**7], every=0.01)       # no such process: nothing, no error
+        gone.start()
+        time.sleep(0.05)
+        assert gone.stop() == 0.0
+    finally:
+        child.kill()
+        child.wait()
