@@ -5,16 +5,12 @@ were recorded. Notebook 03 shows them, labelled as recorded, when its lab is not
     sudo .venv/bin/python tools/record_capture.py     # writes recordings/03-mtls-capture/
 """
 
-import json
-import platform
 import shutil
 import sys
-import time
 
-import meshlab
 from meshlab import Lab
 from meshlab.backends import mininet_status
-from meshlab.telemetry.pcap import RECORDINGS_DIR
+from meshlab.telemetry.pcap import RECORDINGS_DIR, save_recorded
 
 OUT = RECORDINGS_DIR / "03-mtls-capture"
 SOURCES = ("sleep-legacy", "sleep-bar")        # both call httpbin.bar, on node-2, from node-1
@@ -36,12 +32,8 @@ def main() -> int:
             captures.append({"source": src, "url": "http://httpbin.bar:8000/ip", "requests": 3, "where": cap.where,
                              "intf": cap.intf, "pcap": name, "readable": cap.readable()})
             print(cap.table(limit=8), end="\n\n")
-    manifest = {"format": 1, "what": "notebook 03, section 3: PERMISSIVE, plaintext and mTLS on node-2's link",
-                "topology": "mtls-migration", "mode": "sidecar (foo, bar), none (legacy)", "policies": [],
-                "backend": "mininet", "recorded": time.strftime("%Y-%m-%d"), "meshlab": meshlab.__version__,
-                "machine": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
-                "captures": captures}
-    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    save_recorded(OUT, "notebook 03, section 3: PERMISSIVE, plaintext and mTLS on node-2's link", "mtls-migration",
+                  "sidecar (foo, bar), none (legacy)", captures)
     print("wrote", OUT)
     return 0
 

@@ -7,16 +7,12 @@ on mininet.
     sudo .venv/bin/python tools/record_wire_capture.py     # writes recordings/11-wire/
 """
 
-import json
-import platform
 import shutil
 import sys
-import time
 
-import meshlab
 from meshlab import Lab
 from meshlab.backends import mininet_status
-from meshlab.telemetry.pcap import RECORDINGS_DIR
+from meshlab.telemetry.pcap import RECORDINGS_DIR, save_recorded
 
 OUT = RECORDINGS_DIR / "11-wire"
 URL = "http://ratings:9080/ratings/0"      # client-0 on node-1 -> ratings-v1-0 on node-2
@@ -42,13 +38,8 @@ def main() -> int:
                              "client_pod_ip": lab.pod_ip("client-0"), "ratings_pod_ip": lab.pod_ip("ratings-v1-0"),
                              "node_ips": dict(lab.net.nodes)})
             print(mode, cap.table(limit=8), sep="\n", end="\n\n")
-    manifest = {"format": 1, "what": "notebook 11, section 4: one call client -> ratings on node-2's link, "
-                                     "in each mesh mode",
-                "topology": "bookinfo", "mode": ", ".join(MODES) + " (one capture each)", "policies": [],
-                "backend": "mininet", "recorded": time.strftime("%Y-%m-%d"), "meshlab": meshlab.__version__,
-                "machine": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
-                "captures": captures}
-    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    save_recorded(OUT, "notebook 11, section 4: one call client -> ratings on node-2's link, in each mesh mode",
+                  "bookinfo", ", ".join(MODES) + " (one capture each)", captures)
     print("wrote", OUT)
     return 0
 

@@ -130,6 +130,23 @@ class RecordedCaptures:
         return f"recorded on the {m['backend']} backend, {m['recorded']} (meshlab {m['meshlab']}; {m['machine']})"
 
 
+def save_recorded(folder: Path, what: str, topology: str, mode: str, captures: list[dict]) -> Path:
+    """Write the manifest of a recording made on the mininet backend into ``folder`` (its pcap files
+    are there already, each named by its capture's ``pcap``): what :func:`load_recorded` reads, with
+    where, when and on what it was recorded."""
+    import platform
+    import time
+
+    from .. import __version__
+    manifest = {"format": 1, "what": what, "topology": topology, "mode": mode, "policies": [],
+                "backend": "mininet", "recorded": time.strftime("%Y-%m-%d"), "meshlab": __version__,
+                "machine": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+                "captures": captures}
+    path = Path(folder) / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
 def load_recorded(name: str, root: Path | None = None) -> RecordedCaptures:
     """The recording ``name`` (a folder of :data:`RECORDINGS_DIR`): its manifest and each pcap,
     parsed again here — the table is computed from the recorded packets, not stored."""

@@ -28,3 +28,17 @@ def test_a_damaged_recording_is_refused_with_its_folder_named(tmp_path, damage, 
     with pytest.raises(ValueError, match="recording .*03-mtls-capture") as e:
         load_recorded("03-mtls-capture", root=tmp_path)
     assert said in str(e.value)
+
+
+def test_a_recording_saved_reads_back_labelled_with_where_and_when(tmp_path):
+    import shutil
+    from meshlab.telemetry.pcap import RECORDINGS_DIR, load_recorded, save_recorded
+    shipped = load_recorded("03-mtls-capture")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for c, _ in shipped.captures:
+        shutil.copyfile(RECORDINGS_DIR / "03-mtls-capture" / c["pcap"], folder / c["pcap"])
+    save_recorded(folder, "a test", "mtls-migration", "sidecar", [c for c, _ in shipped.captures])
+    again = load_recorded("mine", root=tmp_path)
+    assert again.label.startswith("recorded on the mininet backend, 20")
+    assert [cap.readable() for _, cap in again.captures] == [cap.readable() for _, cap in shipped.captures]
