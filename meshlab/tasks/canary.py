@@ -121,23 +121,12 @@ spec:
 
 # -- a user route beside a split, in ambient mode through a waypoint -------------------------------
 
-#: the waypoint the task's setup deploys (what ``istioctl waypoint apply`` writes; named as it names it)
-WAYPOINT = """\
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: waypoint
-  labels: {istio.io/waypoint-for: service}
-spec:
-  gatewayClassName: istio-waypoint
-  listeners:
-  - {name: mesh, port: 15008, protocol: HBONE}
-"""
-
-
 def _split_setup(lab, params: dict) -> None:
+    """Istio's DestinationRules and a waypoint that no service uses yet (what ``istioctl waypoint
+    apply`` writes, named as it names it)."""
+    from ..export import waypoint_gateway
     from ..topology.loader import TOPOLOGY_DIR
-    lab.apply([TOPOLOGY_DIR / "samples" / "bookinfo" / "destination-rule-all.yaml", WAYPOINT])
+    lab.apply([TOPOLOGY_DIR / "samples" / "bookinfo" / "destination-rule-all.yaml", waypoint_gateway()])
 
 
 def _verify_user_and_split(lab, params: dict, before=None, n_user: int = 20, n: int = 300) -> Result:

@@ -139,26 +139,18 @@ spec:
 """
 
 
-def _waypoint_for(service: str) -> str:
-    return f"""\
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: waypoint
-  namespace: backend
-  labels: {{istio.io/waypoint-for: service}}
-spec:
-  gatewayClassName: istio-waypoint
-  listeners:
-  - {{name: mesh, port: 15008, protocol: HBONE}}
----
+def _waypoint_for(service: str) -> list:
+    """backend's waypoint (export's, as ``istioctl waypoint generate`` writes it) and ``service``
+    labelled to use it."""
+    from ..export import waypoint_gateway
+    return [waypoint_gateway(namespace="backend"), f"""\
 apiVersion: v1
 kind: Service
 metadata:
   name: {service}
   namespace: backend
   labels: {{istio.io/use-waypoint: waypoint}}
-"""
+"""]
 
 
 def _setup_policy(lab, params: dict) -> None:

@@ -5,6 +5,21 @@ from __future__ import annotations
 from ..exercises import Result, Task, fails, pages, served_by, waypoint_hint
 
 
+#: reviews' three versions as subsets (Istio's destination-rule-all.yaml, for reviews): both routing skeletons start
+#: from it
+_REVIEWS_SUBSETS = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+  - {name: v3, labels: {version: v3}}
+"""
+
+
 def _verify_one_version(lab, params: dict, before, n: int = 20) -> Result:
     item, version = "reviews-to-one-version", params["version"]
     got = served_by(pages(lab, n))
@@ -32,16 +47,7 @@ metadata:
   name: default
   labels: {___: ___}
 ---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-  - {name: v3, labels: {version: v3}}
----
+""" + _REVIEWS_SUBSETS + """---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
@@ -78,17 +84,7 @@ JASON_TO_V2 = Task(
     name="jason-to-reviews-v2",
     goal="Send user {user} to reviews {version} and everyone else to reviews v1 (Istio's request-routing task; "
          "its own user is jason, and v2).",
-    skeleton="""\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-  - {name: v3, labels: {version: v3}}
----
+    skeleton=_REVIEWS_SUBSETS + """---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
