@@ -10,6 +10,8 @@ from pathlib import Path
 
 from nbformat.v4 import new_code_cell
 
+from meshlab.tasks import TASKS
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -65,5 +67,11 @@ def task_cells(notebook: str, task: str, start_lab: str) -> list:
                           f"ex = session({notebook!r})\n"
                           f"task = TASKS[{task!r}]\n"
                           + start_lab + "print(ex.begin(task, lab))   # the lab as the task starts, and your goal"),
-            new_code_cell("answer = None   # the skeleton as a '''...''' string, every ___ filled in\n"
+            new_code_cell(f"answer = None   # {ANSWER_HINTS[TASKS[task].answer]}\n"
                           "ex.task(task, lab, answer)")]
+
+
+#: what the answer cell's comment asks for, by the kind of answer a task takes (meshlab.exercises.Task)
+ANSWER_HINTS = {"yaml": "the skeleton as a '''...''' string, every ___ filled in",
+                "lab": "'done' once the lab is set up as the goal says",
+                "value": "the value the goal asks for (the skeleton's blanks filled in)"}

@@ -22,7 +22,8 @@ def cells() -> list:
            "cost (psutil and the scheduler's counts, from Linux's accounting), then stops it. A generated cluster (`gen:services=S,"
            "replicas=R,nodes=N`, see `meshlab generate --help`) is Istio's Bookinfo repeated, S services with R "
            "pods each, spread over N nodes, plus a client pod.\n\nMemory is **USS**, what each process alone "
-           "holds (notebook 01 explains USS, RSS and PSS); CPU is the proxies' CPU time over the load, per page."),
+           "holds (notebook 01 explains USS, RSS and PSS); CPU is the proxies' CPU time over the load, per page; "
+           "*ok* counts the pages answered 200."),
         code("import numpy as np\n"
              "from matplotlib.figure import Figure\n"
              "from meshlab import Lab\n"
@@ -44,8 +45,8 @@ def cells() -> list:
              "            'app_mb': sum(u.uss_mb for u in apps), 'ok': res.summary()['requests']['ok'],\n"
              "            'cpu_ms_per_page': 1000 * (sum(u.cpu_s for u in proxies) - cpu0) / pages}\n\n\n"
              "def show(rows):\n"
-             "    return Table(('cluster', 'mode', 'pods', 'proxies', 'proxy MB (USS)', 'app MB (USS)', 'proxies, share',\n"
-             "                  'proxy CPU ms per page', 'pages ok'),\n"
+             "    return Table(('cluster', 'mode', 'pods', 'proxies', 'proxy MB', 'app MB', 'proxy share',\n"
+             "                  'CPU ms/page', 'ok'),\n"
              "                 [(r['spec'].removeprefix('gen:'), r['mode'], r['pods'], r['proxies'], f\"{r['proxy_mb']:.1f}\",\n"
              "                   f\"{r['app_mb']:.1f}\", f\"{100 * r['proxy_mb'] / (r['proxy_mb'] + r['app_mb']):.0f}%\",\n"
              "                   f\"{r['cpu_ms_per_page']:.2f}\", r['ok']) for r in rows])"),

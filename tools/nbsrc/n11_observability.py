@@ -236,7 +236,9 @@ def cells() -> list:
              "        print(f\"{h.name:<16} {h.layer:<5} {(saw or '-')[:44]:<44} {str(s.status or '-'):>6}  \"\n"
              "              f\"{(h.identity or '-').removeprefix('spiffe://cluster.local/')}\")\n"
              "z = [s for s in lab.spans() if s.role == 'ztunnel' and s.bytes_in]\n"
-             "print('\\na closed ztunnel connection span, every field:', z[-1] if z else '(none closed yet)')"),
+             "print('\\na closed ztunnel connection span, every field:')\n"
+             "for field, value in (z[-1].to_dict() if z else {}).items():\n"
+             "    print(f'  {field:<16} {value}')"),
         md("### Predict, then run\n\nOf the proxy hops on this page's path, how many recorded the HTTP status of "
            "the call they carried?"),
         code("my_q4 = None   # a number of proxy hops"),
