@@ -10,11 +10,13 @@ their memory and their CPU per 1000 requests, and whether every mesh hop was mut
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .lab import Lab
 from .telemetry.results import LoadResult
 from .telemetry.stats import METHOD as ADDED_METHOD, added_cell, added_latency
+
+if TYPE_CHECKING:
+    from .lab import Lab
 
 MODES = (("none", None, None), ("sidecar", "sidecar", None), ("ambient", "ambient", None),
          ("ambient+waypoint", "ambient", "namespace"))
@@ -38,24 +40,47 @@ def path_facts(res: LoadResult) -> dict:
             "mesh_hops": mesh_hops, "all_mesh_hops_mtls": (mesh_hops == mtls_hops) if mesh_hops else None}
 
 
-def run_report(lab: Lab, res: LoadResult) -> dict:
-    """What ``meshlab run --json`` prints for one load (and ``compare`` per mode)."""
-    usage = lab.usage()
-    proxies = [{**u.to_dict(), "cpu_s": round(res.cpu_s.get(n, 0.0), 4)} for n, u in usage.items()
-               if u.role in PROXY_ROLES]
-    for p in proxies:
-        p.pop("pid", None)
+def lab_facts(lab: "Lab") -> dict:
+    """What a report says of the lab beside its load: what :func:`report` takes (and a recording keeps)."""
     from .proxy import h2engine
+    hbone = any(w.role in ("ztunnel", "waypoint") for w in lab.proxies.values())
     return {"topology": lab.topology.name, "mode": lab.mode, "backend": lab.backend.name,
-            "h2_engine": h2engine.describe() if any(p["role"] in ("ztunnel", "waypoint") for p in proxies) else None,
+            "h2_engine": h2engine.describe() if hbone else None, "startup_s": round(lab.startup_s, 3),
+            "pods": sum(1 for m in lab.mesh.values() if m != "waypoint"), "nodes": len(lab.topology.nodes)}
+
+
+def run_report(lab: "Lab", res: LoadResult) -> dict:
+    """What ``meshlab run --json`` prints for one load (and ``compare`` per mode)."""
+    if not res.usage:                  # a result the lab did not make: its processes as they are now
+        res.usage = [{k: v for k, v in u.to_dict().items() if k != "pid"} for u in lab.usage().values()]
+    return report(res, lab_facts(lab))
+
+
+def report(res: LoadResult, facts: dict) -> dict:
+    """The report of one load from its result and the lab's :func:`lab_facts` — the same for a live
+    lab and a recording (:mod:`meshlab.replay`)."""
+    proxies = [{**u, "cpu_s": round(res.cpu_s.get(u["name"], 0.0), 4)} for u in res.usage
+               if u["role"] in PROXY_ROLES]
+    return {"topology": facts["topology"], "mode": facts["mode"], "backend": facts["backend"],
+            "h2_engine": facts["h2_engine"] if any(p["role"] in ("ztunnel", "waypoint") for p in proxies) else None,
             "from": res.source, "url": res.url, **{k: res.settings.get(k) for k in ("concurrency", "rate")},
-            "startup_s": round(lab.startup_s, 3),
-            "pods": sum(1 for m in lab.mesh.values() if m != "waypoint"), "nodes": len(lab.topology.nodes),
+            "startup_s": facts["startup_s"], "pods": facts["pods"], "nodes": facts["nodes"],
             **res.summary(), "proxies": proxies, **path_facts(res)}
+
+
+def add_cost(rep: dict) -> dict:
+    """A mode's proxy totals, as ``compare`` tabulates them: count, USS, RSS, CPU per 1000 requests."""
+    n = rep["requests"]["sent"] or 1
+    rep["proxy_count"] = len(rep["proxies"])
+    rep["proxy_uss_mb"] = round(sum(p["uss_mb"] for p in rep["proxies"]), 1)
+    rep["proxy_rss_mb"] = round(sum(p["rss_mb"] for p in rep["proxies"]), 1)
+    rep["proxy_cpu_s_per_1000_requests"] = round(sum(p["cpu_s"] for p in rep["proxies"]) * 1000 / n, 3)
+    return rep
 
 
 def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 4, warmup: int = 30,
             backend: str = "loopback", log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
+    from .lab import Lab
     out = {}
     for label, mode, waypoints in MODES:
         log(f"compare: {label} ...")
@@ -65,12 +90,7 @@ def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 
             res = lab.load(requests=requests, concurrency=concurrency)
             rep = run_report(lab, res)
             rep["latency_samples_ms"] = [round(v, 3) for v in res.latencies_ms()]
-        n = rep["requests"]["sent"] or 1
-        rep["proxy_count"] = len(rep["proxies"])
-        rep["proxy_uss_mb"] = round(sum(p["uss_mb"] for p in rep["proxies"]), 1)
-        rep["proxy_rss_mb"] = round(sum(p["rss_mb"] for p in rep["proxies"]), 1)
-        rep["proxy_cpu_s_per_1000_requests"] = round(sum(p["cpu_s"] for p in rep["proxies"]) * 1000 / n, 3)
-        out[label] = rep
+        out[label] = add_cost(rep)
     add_added_latency(out)
     return out
 
@@ -111,6 +131,7 @@ def cost_shape(topology: str = "minimal", url: str | None = None, requests: int 
     """Proxy CPU per request, by mode and workload: what a sidecar's cost grows with (requests: it
     parses every one) against what a ztunnel's grows with (connections: it never parses HTTP).
     Returns ``{mode: {workload: {"cpu_us_per_request": µs, "by_role": {role: µs}, "ok": n}}}``."""
+    from .lab import Lab
     out: dict = {}
     for mode in ("sidecar", "ambient"):
         with Lab(topology, mode=mode, backend=backend, verbose=False) as lab:

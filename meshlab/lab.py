@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path as Path_
 import weakref
+from collections import deque
 from dataclasses import asdict, dataclass, replace
 
 from . import enrollment, mesh
@@ -37,6 +38,8 @@ from .trace import Span
 
 BUILT_MODES = ("none", "sidecar", "ambient")
 START_TIMEOUT = 30.0
+#: How many loads a lab keeps for :meth:`Lab.record` (the oldest are dropped past it).
+RECORDED_LOADS = 50
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Lab:
         self.startup_s: float | None = None
         self._store = PolicyStore()
         self.warnings: list[str] = []                   # from the last apply
+        self._loads: deque[dict] = deque(maxlen=RECORDED_LOADS)   # the last loads, for record()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> "Lab":
@@ -683,7 +687,8 @@ class Lab:
             if bar is not None:
                 bar.close()          # (short of its total only when the load failed: drawn red then)
         wall = time.monotonic() - t0
-        cpu = cost.cpu_delta(before, self.usage())
+        after = self.usage()
+        cpu = cost.cpu_delta(before, after)
         self.collect()
         outcomes = r["outcomes"]
         l4 = self._l4()
@@ -694,10 +699,55 @@ class Lab:
                 p = path_of(tid, self.spans(tid, collect=False), l4)
                 if p is not None:
                     paths[tid] = p
-        return LoadResult(source=name, url=url, outcomes=outcomes, paths=paths, wall_s=wall, cpu_s=cpu,
-                          settings={"requests": requests, "duration": duration, "rate": rate,
-                                    "concurrency": concurrency, "method": method, "mode": self.mode,
-                                    "backend": self.backend.name, "topology": self.topology.name})
+        res = LoadResult(source=name, url=url, outcomes=outcomes, paths=paths, wall_s=wall, cpu_s=cpu,
+                         settings={"requests": requests, "duration": duration, "rate": rate,
+                                   "concurrency": concurrency, "method": method, "mode": self.mode,
+                                   "backend": self.backend.name, "topology": self.topology.name},
+                         usage=[{k: v for k, v in u.to_dict().items() if k != "pid"} for u in after.values()])
+        self._loads.append(self._run_record(res))
+        return res
+
+    # -- recording -----------------------------------------------------------------------------
+    def _run_record(self, res: LoadResult) -> dict:
+        """One load as a recording will keep it (:func:`meshlab.replay.run_record`'s arguments): the
+        lab as it was, the result, and the spans of its traces with every L4 span open during the
+        load. Objects, not copies (they are frozen); written out only by :meth:`record`."""
+        from .compare import lab_facts
+        t0 = min((o["start"] for o in res.outcomes), default=0.0)
+        t1 = max((o["end"] for o in res.outcomes), default=0.0)
+        tids = {o.get("trace_id") for o in res.outcomes}
+        spans = [s for tid in tids if tid in self._spans for s in self._spans[tid].values() if s.layer != "L4"]
+        spans += [s for ss in self._spans.values() for s in ss.values()
+                  if s.layer == "L4" and s.end >= t0 and s.start <= t1]
+        return dict(label=f"{self.data_plane} {len(self._loads) + 1}", topology=self.topology, mesh=dict(self.mesh),
+                    waypoint_of=dict(self.waypoint_of), mode=self.mode, data_plane=self.data_plane,
+                    policies=self.policies_yaml(), facts=lab_facts(self), result=res, spans=spans)
+
+    def recorded_runs(self, *, metrics: bool = True) -> list[dict]:
+        """This lab's loads so far (the last :data:`RECORDED_LOADS`) as a recording holds its runs,
+        the last with every proxy's metrics as they are now: for :meth:`record`, or to put runs of
+        several labs in one file (``replay.write(f, replay.dumps(runs_a + runs_b, backend=...))``)."""
+        from . import replay
+        if not self._loads:
+            raise LabError("nothing to record yet: send a load first (lab.load(...))")
+        runs = [replay.run_record(**r) for r in self._loads]
+        if metrics and self.running:
+            runs[-1]["metrics"] = {p: self.metrics(p) for p in self.proxies}
+        return runs
+
+    def record(self, file, *, what: str = "", labels: "list[str] | None" = None, metrics: bool = True) -> "Path_":
+        """Write every load of this lab so far (:meth:`load`) to ``file`` (``.json``, or ``.json.gz``
+        compressed): topology, mesh, policies, outcomes, spans, cost, and each proxy's metrics now —
+        what :func:`meshlab.replay.load` reads back for the figures, with no lab. ``labels`` name
+        the loads (default: the data plane and a number)."""
+        from . import replay
+        runs = self.recorded_runs(metrics=metrics)
+        if labels is not None:
+            if len(labels) != len(runs):
+                raise LabError(f"{len(labels)} labels for {len(runs)} loads")
+            for r, label in zip(runs, labels):
+                r["label"] = label
+        return replay.write(file, replay.dumps(runs, backend=self.backend.name, what=what))
 
     # -- cost ----------------------------------------------------------------------------------
     def usage(self) -> dict[str, Usage]:

@@ -14,8 +14,6 @@ import math
 import threading
 from dataclasses import asdict, dataclass
 
-import psutil
-
 MB = 2 ** 20
 
 
@@ -34,6 +32,7 @@ class Usage:
 
 
 def usage(name: str, role: str, pid: int) -> Usage | None:
+    import psutil                  # here, not at the top: a recording's cost figures need no psutil
     try:
         p = psutil.Process(pid)
         with p.oneshot():
@@ -100,6 +99,7 @@ class PeakMemory(threading.Thread):
         self.peak_mb, self._done = 0.0, threading.Event()
 
     def _processes(self) -> list:
+        import psutil
         if self.roots is None:
             return psutil.Process().children(recursive=True)
         out = []
@@ -112,6 +112,7 @@ class PeakMemory(threading.Thread):
         return out
 
     def run(self) -> None:
+        import psutil
         while not self._done.wait(self.every):
             total = 0
             for p in self._processes():

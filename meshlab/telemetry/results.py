@@ -53,6 +53,7 @@ class LoadResult:
     settings: dict = field(default_factory=dict)
     wall_s: float = 0.0
     cpu_s: dict[str, float] = field(default_factory=dict)    # CPU seconds per process during the load
+    usage: list[dict] = field(default_factory=list)          # each process's memory and CPU at the load's end
 
     def __len__(self) -> int:
         return len(self.outcomes)
