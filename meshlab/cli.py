@@ -1,6 +1,7 @@
 """The ``meshlab`` command: thin — parses arguments, calls the lab, prints.
 
     meshlab run bookinfo --requests 200 --json
+    meshlab run bookinfo --mode ambient --record run.json.gz && meshlab report run.json.gz -o run.html
     meshlab trace bookinfo --from client --url http://productpage:9080/productpage
     meshlab compare bookinfo
     meshlab topologies
@@ -107,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", "-c", type=_positive_int, default=1, help="concurrent connections (default 1)")
     _traffic_args(run)
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    run.add_argument("--record", metavar="FILE", default=None,
+                     help="also write the run to FILE (.json, or .json.gz compressed) for replay with no lab: "
+                          "meshlab report FILE, meshlab.replay.load(FILE); see docs/recordings.md")
+
+    rp = sub.add_parser("report", help="a recording as one self-contained HTML page (figures embedded)",
+                        description="Draw a recording (meshlab run --record FILE, or a shipped one by name) "
+                                    "as one HTML page that needs no network and no lab.")
+    rp.add_argument("recording", help="a recording file, or the name of a shipped one (recordings/runs/)")
+    rp.add_argument("-o", "--out", required=True, metavar="FILE", help="the HTML file to write")
 
     cmp_ = sub.add_parser("compare", help="the same load through none, sidecar, ambient and ambient+waypoint",
                           description="Run the same load through every data plane in one run and print the "
@@ -199,6 +209,9 @@ def cmd_run(a) -> int:
         res = lab.load(a.source, a.url, requests=requests, duration=a.duration, rate=a.rate,
                        concurrency=a.concurrency, headers=a.header, progress=None if not a.json else False)
         out = run_report(lab, res)
+        if a.record:
+            lab.record(a.record, what="meshlab " + " ".join(shlex.quote(x) for x in a.argv))
+            print(f"recorded to {a.record}", file=sys.stderr)
     if a.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -295,6 +308,13 @@ def cmd_generate(a) -> int:
     return 0
 
 
+def cmd_report(a) -> int:
+    from .report import write_report
+    n = write_report(a.recording, a.out)
+    print(f"{a.out}: {n} figures (open it in any browser; it needs no network)")
+    return 0
+
+
 def cmd_clean(a) -> int:
     from .backends.state import clean
     print(clean(force=a.force))
@@ -319,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     a.argv = list(argv)
     try:
         return {"run": cmd_run, "trace": cmd_trace, "topologies": cmd_topologies, "clean": cmd_clean,
-                "bench": cmd_bench, "compare": cmd_compare, "export": cmd_export, "generate": cmd_generate}[a.cmd](a)
+                "bench": cmd_bench, "compare": cmd_compare, "export": cmd_export, "generate": cmd_generate, "report": cmd_report}[a.cmd](a)
     except MeshlabError as e:
         print(f"meshlab: error: {e}", file=sys.stderr)
         return 2
