@@ -27,6 +27,8 @@ def _load(path: Path):
 
 
 NOTEBOOKS = {f"{m.NAME}.ipynb": m.cells for m in map(_load, sources())}
+#: Notebooks outside the numbered curriculum, in folders of their own (the Voilà dashboard)
+APPS = {f"{m.NAME}.ipynb": m.cells for m in map(_load, [HERE / "nbsrc" / "dashboard.py"])}
 
 
 def stable_ids(cells: list) -> list:
@@ -42,14 +44,15 @@ def stable_ids(cells: list) -> list:
 
 def build(name: str):
     """The notebook ``name`` as this script writes it."""
-    return new_notebook(cells=stable_ids(NOTEBOOKS[name]()), metadata={
+    return new_notebook(cells=stable_ids({**NOTEBOOKS, **APPS}[name]()), metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}})
 
 
 def main():
     NB.mkdir(exist_ok=True)
-    for name in NOTEBOOKS:
+    for name in [*NOTEBOOKS, *APPS]:
+        (NB / name).parent.mkdir(exist_ok=True)
         nbformat.write(build(name), NB / name)
         print("wrote", NB / name)
 

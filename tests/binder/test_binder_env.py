@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "notebooks/01-sidecar-vs-ambient.ipynb"
-COPY = ("meshlab", "notebooks", "topologies", "binder", "pyproject.toml", "README.md")
+COPY = ("meshlab", "notebooks", "topologies", "recordings", "binder", "pyproject.toml", "README.md")
 
 
 def test_binder_pins_the_python_it_says():

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -73,6 +74,47 @@ def running_jupyterlab(root: Path, token: str, log: Path, env: dict | None = Non
         except Exception:  # noqa: BLE001 - then stop it the hard way
             os.killpg(server.pid, 9)
             server.wait(10)
+
+
+@contextlib.contextmanager
+def running_voila(notebook: Path, log: Path, env: dict | None = None):
+    """Voilà serving ``notebook`` as an app on a free port; yields the URL of its page. On the way
+    out it is stopped (SIGTERM: Voilà shuts its kernels down), or killed, and so is any kernel it
+    left behind (its own child processes, by pid)."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
+        cwd=notebook.parent, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}voila/static/", timeout=2)
+        except urllib.error.HTTPError:
+            break                                # it answers (404 for the folder itself)
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("Voilà did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.3)
+            continue
+        break
+    children = []
+    try:
+        yield url
+    finally:
+        with contextlib.suppress(psutil.Error):
+            children = psutil.Process(server.pid).children(recursive=True)
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait(10)
+        for child in children:                   # (a kernel is in a session of its own)
+            with contextlib.suppress(psutil.Error):
+                child.kill()
 
 
 def launch_chromium(playwright):

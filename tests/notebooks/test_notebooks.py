@@ -98,3 +98,6 @@ def test_the_notebooks_are_what_tools_make_notebooks_writes():
     for p in NOTEBOOKS:
         assert json.loads(nbformat.writes(mk.build(p.name))) == json.loads(p.read_text()), \
             f"{p.name} differs from what tools/make_notebooks.py writes: run it and commit both"
+    for name in mk.APPS:                         # the Voilà dashboard, outside the numbered curriculum
+        assert json.loads(nbformat.writes(mk.build(name))) == json.loads((NOTEBOOKS[0].parent / name).read_text()), \
+            f"{name} differs from what tools/make_notebooks.py writes: run it and commit both"

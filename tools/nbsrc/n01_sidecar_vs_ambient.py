@@ -84,6 +84,18 @@ def cells() -> list:
            "(`docs/status.md` has the lab's figures and profiles). Section 2b separates the two costs."),
         code("from meshlab.viz import latency_figure, cost_figure\nlatency_figure(table)"),
         code("cost_figure(table)"),
+        md("**The same load on mininet, recorded.** The table above ran on this machine's loopback backend: "
+           "every pod an address on one interface. On the **mininet** backend (root) every pod and node is a "
+           "network namespace with real links and iptables interception, and the figures move (`docs/status.md` "
+           "has both). Where the comparison above did not run on mininet, the cell below draws a **recording** of "
+           "the same page load made there (50 requests per data plane), labelled with where and when it was "
+           "recorded; `notebooks/dashboard/dashboard.ipynb` explores it request by request, hop by hop."),
+        code("from IPython.display import display\n"
+             "from meshlab import replay\n"
+             "if table['none']['backend'] != 'mininet':\n"
+             "    recorded = replay.load('three-flows')\n"
+             "    print(f'The same page load, {recorded.label}:')\n"
+             "    display(latency_figure(recorded.compare()))"),
         md("## 2b. Cost per request, or cost per connection?\n\nA **sidecar** parses every HTTP request, twice "
            "per call (client side and server side): its cost grows with **requests**. A **ztunnel** never parses "
            "HTTP: it pays once per **connection** (an HBONE stream over its pooled mTLS connection, and a new "
