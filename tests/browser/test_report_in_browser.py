@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from browser_support import launch_chromium, need_browser
 
 from meshlab.cli import main
