@@ -21,7 +21,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..exercises import VARIANT_FILE
 from . import hidden
-from .notebooks import ANSWER_LINE, reference_notebooks, task_positions, unanswered, without_solutions
+from .notebooks import put_answers, reference_notebooks, task_positions, unanswered, without_solutions
 from .roster import DEFAULT_COURSE, ClassroomError, Roster, variant_seed
 from .solutions import answer_code, load_solutions, solution
 
@@ -58,8 +58,7 @@ def instructor_notebook(path: Path, answers: dict):
     for name, (_, j) in sorted(pos.items(), key=lambda kv: -kv[1][1]):
         task = TASKS[name]
         wrong, right = solution(answers, name, task.variants[0])
-        nb.cells[j].source = ANSWER_LINE.sub(lambda m: answer_code(task, right),
-                                             nb.cells[j].source, count=1)
+        put_answers(nb, {name: answer_code(task, right)})
         wrong_text = wrong if task.answer == "lab" else ", ".join(map(str, wrong))
         nb.cells[j + 1:j + 1] = [
             new_markdown_cell(f"**Instructor** — `{name}`, first variant {task.variants[0]} "

@@ -87,3 +87,11 @@ def unanswered(nb) -> list[str]:
         m = ANSWER_LINE.search(nb.cells[j].source) if j >= 0 else None
         return m is not None and m.group(0).startswith("answer = None")
     return [name for name, (_, j) in pos.items() if not blank(j)]
+
+
+def put_answers(nb, codes: dict[str, str]) -> None:
+    """Replace the ``answer = ...`` line of each named task's answer cell with ``codes[task]`` (what a
+    learner does; what the instructor build does with the solutions)."""
+    for name, (_, j) in task_positions(nb).items():
+        if name in codes and j >= 0:
+            nb.cells[j].source = ANSWER_LINE.sub(lambda m: codes[name], nb.cells[j].source, count=1)
