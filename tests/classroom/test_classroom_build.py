@@ -10,7 +10,6 @@ import re
 import nbformat
 import pytest
 
-from meshlab.classroom.build import build
 from meshlab.classroom.notebooks import SOLUTION_BLOCK, reference_notebooks, task_positions
 from meshlab.classroom.report import FAIL, PASS, report
 from meshlab.classroom.roster import ClassroomError, load_roster, variant_seed
