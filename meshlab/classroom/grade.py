@@ -37,6 +37,7 @@ class Submission:
     path: Path
     learner: str
     notebook: str
+    built_for: str | None = None        # the course its metadata names (a hint for the instructor; never trusted)
 
 
 def find_submissions(paths, roster: Roster | None = None) -> list[Submission]:
@@ -67,7 +68,7 @@ def find_submissions(paths, roster: Roster | None = None) -> list[Submission]:
             problems.append(f"{p}: a second submission of {p.stem} by {learner} (the first: {seen[key]})")
             continue
         seen[key] = p
-        subs.append(Submission(p, learner, p.stem))
+        subs.append(Submission(p, learner, p.stem, nb.metadata.get("meshlab", {}).get("course")))
     if problems:
         raise ClassroomError("cannot grade these submissions:\n  " + "\n  ".join(problems))
     return subs
@@ -204,6 +205,10 @@ def grade(paths, out: str | Path, roster: Roster | None = None, course: str = DE
         if f.exists() and not force:
             raise ClassroomError(f"{f} exists; meshlab will not overwrite it. Choose another -o, or pass --force")
     subs = find_submissions(paths, roster)
+    other = sorted({s.built_for for s in subs if s.built_for and s.built_for != course})
+    if roster is not None and other:
+        log(f"warning: some notebooks were built for course {', '.join(other)}, not {course}: grading with "
+            f"--course {course} gives other variants than those learners had (pass the build's --course)")
     rows = []
     for i, sub in enumerate(subs, 1):
         got = grade_submission(sub, course, seeded=roster is not None, timeout=timeout)
