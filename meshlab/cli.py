@@ -10,6 +10,7 @@
     meshlab export bookinfo --mode ambient --waypoints reviews --apply reviews-50-v3.yaml -o out/
     meshlab generate --services 20 --replicas 10 --nodes 4 -o big.yaml
     meshlab bench startup --topology gen:services=20,replicas=10,nodes=4 --mode sidecar
+    meshlab classroom build|grade|report ...     (for instructors: see INSTRUCTOR.md)
 """
 
 from __future__ import annotations
@@ -175,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Stop processes and remove state left by labs whose controlling process is gone.")
     cl.add_argument("--force", action="store_true", help="also labs whose controlling process still runs")
 
+    from .classroom.commands import add_parser as add_classroom
+    add_classroom(sub)
+
     be = sub.add_parser("bench", help="benchmarks (figures and ratios against a baseline from the same run)",
                         description="Benchmarks. They print figures; they never pass or fail.")
     be.add_argument("what", choices=["startup", "hops", "panel", "fuzz"],
@@ -333,13 +337,19 @@ def cmd_bench(a) -> int:
     return bench_startup(a.topology, a.repeat, a.json, backend=a.backend, mode=a.mode)
 
 
+def cmd_classroom(a) -> int:
+    from .classroom.commands import run
+    return run(a)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a = build_parser().parse_args(argv)
     a.argv = list(argv)
     try:
         return {"run": cmd_run, "trace": cmd_trace, "topologies": cmd_topologies, "clean": cmd_clean,
-                "bench": cmd_bench, "compare": cmd_compare, "export": cmd_export, "generate": cmd_generate, "report": cmd_report}[a.cmd](a)
+                "bench": cmd_bench, "compare": cmd_compare, "export": cmd_export, "generate": cmd_generate,
+                "report": cmd_report, "classroom": cmd_classroom}[a.cmd](a)
     except MeshlabError as e:
         print(f"meshlab: error: {e}", file=sys.stderr)
         return 2

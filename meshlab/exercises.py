@@ -96,15 +96,36 @@ def _jsonable(x):
         return repr(x)
 
 
+#: what ``meshlab classroom build`` writes into each learner's folder, beside the notebooks: course,
+#: learner and each notebook's variant seed (a kernel cannot read its notebook's metadata, so the seed
+#: reaches it through this file; editing it changes only the learner's own variant, which grading ignores)
+VARIANT_FILE = "meshlab-variant.json"
+
+
+def classroom_variant(notebook: str) -> dict:
+    """``{"learner", "seed"}`` for ``notebook`` from :data:`VARIANT_FILE` in the working directory (a
+    notebook's kernel runs in the notebook's folder), or ``{}`` when there is none or it does not read."""
+    try:
+        data = json.loads(Path(VARIANT_FILE).read_text(encoding="utf-8"))
+        seed = data["seeds"].get(notebook)
+        return {"learner": str(data["learner"]), "seed": None if seed is None else str(seed)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 class Session:
     """One learner's exercises in one notebook: the predictions that stand, and the record."""
 
     def __init__(self, notebook: str = "notebook", *, learner: str | None = None,
                  path: str | os.PathLike | None = None, seed: str | None = None):
+        build = classroom_variant(notebook)
+        if learner is None and not (os.environ.get("MESHLAB_LEARNER") or os.environ.get("JUPYTERHUB_USER")):
+            learner = build.get("learner")
         self.progress = Progress(path, notebook=notebook, learner=learner)
-        #: the variant seed that picks the tasks' parameters (else the learner id does): ``seed=``, or
-        #: ``$MESHLAB_VARIANT_SEED`` as a classroom build sets it
-        self.seed = seed if seed is not None else os.environ.get("MESHLAB_VARIANT_SEED")
+        #: the variant seed that picks the tasks' parameters (else the learner id does): ``seed=``, else
+        #: ``$MESHLAB_VARIANT_SEED`` (what the grader sets), else the one a classroom build wrote beside
+        #: the notebook (:data:`VARIANT_FILE`)
+        self.seed = seed if seed is not None else os.environ.get("MESHLAB_VARIANT_SEED") or build.get("seed")
         # a question's first answered check stands, across kernel restarts: read back from the file
         self.standing: dict[str, object] = {}     # as recorded (JSON): what a changed answer is compared with
         self._first: dict[str, object] = {}       # as given, in this kernel: what a changed answer is checked as

@@ -3,10 +3,11 @@ kernel on loopback — the cell that starts its lab and prints the goal, then th
 times: the skeleton as it ships (blank), a wrong answer, and the solution. The blank and the wrong
 one fail with a message and the notebook does not crash; the solution passes.
 
-The answers are in ``answers_*.py`` beside this file, not in the notebooks or meshlab.tasks:
-solutions are kept apart."""
+The answers are in ``solutions/answers_*.py`` at the repository's root (read with
+meshlab.classroom.solutions, as the instructor build reads them), not in the notebooks or
+meshlab.tasks: solutions are kept apart. Each task is tried with the parameters a learner with no id
+gets (its first variant)."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -14,23 +15,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from meshlab.classroom.solutions import load_solutions, solution
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
-
-def _answers() -> dict:
-    """Every ``answers_*.py`` beside this file: one per group of notebooks, each with ``ANSWERS``."""
-    out = {}
-    for p in sorted(Path(__file__).resolve().parent.glob("answers_*.py")):
-        spec = importlib.util.spec_from_file_location(p.stem, p)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        twice = out.keys() & mod.ANSWERS.keys()
-        assert not twice, f"{p.name} answers {sorted(twice)} again"
-        out.update(mod.ANSWERS)
-    return out
-
-
-ANSWERS = _answers()
+ANSWERS = load_solutions()
 
 
 def notebook_tasks():
@@ -59,19 +48,19 @@ def test_every_notebook_has_two_tasks_and_every_task_is_tested_here():
 
 
 def _answer_cells(task, wrong, right) -> list[str]:
-    from meshlab.exercises import fill
-    if task.answer == "lab":
-        return ["answer = None", f"{wrong}\nanswer = 'done'", f"{right}\nanswer = 'done'"]
-    return [f"answer = {task.skeleton!r}"] + [f"answer = {fill(task.skeleton, *values)!r}" for values in (wrong, right)]
+    from meshlab.classroom.solutions import answer_code
+    blank = "answer = None" if task.answer == "lab" else f"answer = {task.skeleton!r}"
+    return [blank] + [answer_code(task, values) for values in (wrong, right)]
 
 
 @pytest.mark.parametrize("path, name, cells", TASK_CELLS)
 def test_a_notebook_task_blank_wrong_and_solved(path, name, cells, tmp_path, monkeypatch):
     from meshlab.tasks import TASKS
-    for var in ("MESHLAB_LEARNER", "JUPYTERHUB_USER"):
+    for var in ("MESHLAB_LEARNER", "JUPYTERHUB_USER", "MESHLAB_VARIANT_SEED"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MESHLAB_PROGRESS", str(tmp_path / "progress.jsonl"))
-    task, (wrong, right) = TASKS[name], ANSWERS[name]
+    task = TASKS[name]
+    wrong, right = solution(ANSWERS, name, task.variants[0])
     check = re.sub(r"^answer = .*$", "", cells[-1], flags=re.M).strip()
     tries = [nbformat.v4.new_code_cell(a + "\n" + check) for a in _answer_cells(task, wrong, right)]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells[:-1]] + tries

@@ -1,0 +1,23 @@
+"""Wrong answers and solutions for the tasks of notebooks 00-04 (kept apart from the notebooks and
+from meshlab.tasks): task -> (wrong answer, solution). A YAML task's answers are the values of its
+blanks, in order; a task whose answer is the lab itself (the panel) gets code that sets the lab up.
+A value in braces is the learner's parameter (meshlab.classroom.solutions fills it in); other values
+are those of each task's first variant."""
+
+CALLER = "cluster.local/ns/default/sa/{account}"     # the service account of the one allowed caller
+
+ANSWERS = {
+    "reviews-to-one-version": (["istio.io/dataplane-mode", "ambient", "{version}"],
+                               ["istio-injection", "enabled", "{version}"]),
+    "mesh-without-restarts": (["istio.io/dataplane-mode", "none"], ["istio.io/dataplane-mode", "ambient"]),
+    "panel-data-plane": ("lab.set_mode('sidecar')", "lab.set_mode('ambient'); lab.set_waypoints(['reviews'])"),
+    "waypoint-for-one-service": (["istio", "{service}", "my-waypoint"], ["istio-waypoint", "{service}", "my-waypoint"]),
+    "jason-to-reviews-v2": (["end-user", "{user}", "v1", "{version}"], ["end-user", "{user}", "{version}", "v1"]),
+    "only-one-caller-through-the-waypoint": (["Service", "{service}", "ALLOW", "cluster.local/ns/default/sa/curl"],
+                                             ["Service", "{service}", "ALLOW", CALLER]),
+    "only-one-caller": (["{service}", "ALLOW", "cluster.local/ns/default/sa/curl"], ["{service}", "ALLOW", CALLER]),
+    "permissive-to-strict": (["istio-system", "STRICT", "{strict}", "STRICT"],
+                             ["istio-system", "STRICT", "{permissive}", "PERMISSIVE"]),
+    "stop-the-retry-storm": (["2", "5xx"], ["1", "5xx"]),
+    "page-deadline": (["1s"], ["0.5s"]),
+}
