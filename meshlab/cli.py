@@ -296,7 +296,7 @@ def cmd_generate(a) -> int:
 
 
 def cmd_clean(a) -> int:
-    from .backends.state import clean
+    from .backends import clean
     print(clean(force=a.force))
     return 0
 
