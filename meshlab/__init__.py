@@ -27,7 +27,8 @@ Usage::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
+
 __all__ = ["Lab", "load_topology", "__version__"]
 
 

@@ -29,7 +29,8 @@ def _figure_png(fig: Figure) -> bytes:
 def show_figures_in_jupyter() -> bool:
     """Make IPython draw a ``Figure`` as a PNG. meshlab draws without pyplot, and without pyplot
     nothing tells IPython how to show a figure: a notebook would print ``<Figure size 1000x328
-    with 1 Axes>`` instead of the plot. Called on import; leaves a formatter the learner set
+    with 1 Axes>`` instead of the plot. Called by a notebook's :func:`meshlab.exercises.session` and
+    by the control panel (not on import); leaves a formatter the learner set
     (``%matplotlib ...``) alone. Returns whether a formatter is in place."""
     try:
         from IPython import get_ipython
@@ -45,8 +46,6 @@ def show_figures_in_jupyter() -> bool:
         png.for_type(Figure, _figure_png)
     return True
 
-
-show_figures_in_jupyter()
 
 
 def shown_interval(h: Hop, request: Hop) -> tuple[float, float, str | None]:

@@ -7,8 +7,8 @@ replicas x nodes) lazily, so a pod's worker process never pays for PyYAML.
 from .model import (APP_KINDS, CLUSTER_DOMAIN, AppSpec, Call, Entry, Links, Namespace, Node, Pod,
                     Service, Topology, Workload)
 
-_LOADER = ("find_topology_file", "load_topology", "parse_topology", "topology_files")
-_GENERATE = ("GenSpec", "generate", "generate_dict")
+_LOADER = ("find_topology_file", "generate", "load_topology", "parse_topology", "topology_files")
+_GENERATE = ("GenSpec", "generate_dict")
 __all__ = ["APP_KINDS", "CLUSTER_DOMAIN", "AppSpec", "Call", "Entry", "Links", "Namespace", "Node", "Pod",
            "Service", "Topology", "Workload", *_LOADER, *_GENERATE]
 
