@@ -24,7 +24,7 @@ import yaml as _yaml
 
 from .errors import LabError, MeshlabError
 from .policy import builder
-from .viz import path_figure, runs_figure, show_figures_in_jupyter
+from .viz import path_figure, runs_figure
 
 MAX_REQUESTS = 2000
 MAX_CONCURRENCY = 64
@@ -57,7 +57,6 @@ def _dump(docs: list[dict]) -> str:
 
 class ControlPanel(w.VBox):
     def __init__(self, lab):
-        show_figures_in_jupyter()                 # the panel's plots are Figures, drawn as PNG
         self.lab = lab
         services = sorted({s.name for s in lab.topology.services})
         entry = lab.topology.resolve_service(urlsplit(lab.topology.entry.url).hostname or "", "default") \
