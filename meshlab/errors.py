@@ -5,9 +5,19 @@
     ├── PolicyError        an Istio policy document is wrong or unsupported (file, document, line, field)
     ├── LabError           the lab cannot do what was asked (bad argument, not started, ...)
     │   └── PortConflict   an address:port a pod needs is taken by another process
-    └── WorkerError        a pod's process failed or answered with an error
+    ├── WorkerError        a pod's process failed or answered with an error
+    ├── ExportError        meshlab export cannot write the scenario as asked      (meshlab.export)
+    └── DataPlaneError     inside a pod's process: bytes, a peer or a name the data plane cannot handle
+        ├── HttpError            not HTTP/1.1 this side can handle; answered with .status  (meshlab.net.httpparse)
+        ├── ProxyProtocolError   not a PROXY v2 header (also a ValueError)                  (meshlab.net.proxyproto)
+        ├── DnsError             not a name in the cluster (also an OSError)                (meshlab.net.dialer)
+        ├── StartupError         a process's setup failed; reported to the lab, then exit    (meshlab.net.control)
+        ├── TunnelError          an HBONE stream or tunnel failed (also a ConnectionError)   (meshlab.proxy.hbone)
+        └── UpstreamFailure      an upstream attempt failed, .kind as Envoy's retries see it (meshlab.proxy.upstream)
 
-Every message names the culprit and, where there is one, the fix.
+Every message names the culprit and, where there is one, the fix. The data-plane errors live beside
+the code that raises them and are caught there (turned into a status, a reset, a span or an error
+event), so a learner meets them in a pod's log or a span, not as a traceback.
 """
 
 from __future__ import annotations
@@ -70,3 +80,7 @@ class PortConflict(LabError):
 
 class WorkerError(MeshlabError):
     """A pod's process died, failed to start, or answered a control call with an error."""
+
+
+class DataPlaneError(MeshlabError):
+    """Raised and handled inside a pod's process (an app or a proxy): see the tree above."""

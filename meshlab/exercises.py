@@ -208,6 +208,8 @@ def session(notebook: str | None = None, **kw) -> Session:
     ``learner=``, ``path=`` may be given); ``session()`` returns the current one."""
     global _session
     if notebook is not None or kw or _session is None:
+        from .viz import show_figures_in_jupyter
+        show_figures_in_jupyter()            # the notebook's Figures (meshlab's and its own) draw as PNG
         _session = Session(notebook or os.environ.get("MESHLAB_NOTEBOOK", "notebook"), **kw)
     return _session
 
@@ -385,10 +387,3 @@ def waypoint_hint(lab, service: str) -> str:
         return (f" In ambient mode no L7 rule for {service} applies until a waypoint carries its traffic "
                 "(ztunnel never parses HTTP): give it one.")
     return ""
-
-
-def __getattr__(name: str):
-    if name == "TASKS":                  # the notebooks' tasks live in meshlab.tasks
-        from .tasks import TASKS
-        return TASKS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

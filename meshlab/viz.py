@@ -29,7 +29,8 @@ def _figure_png(fig: Figure) -> bytes:
 def show_figures_in_jupyter() -> bool:
     """Make IPython draw a ``Figure`` as a PNG. meshlab draws without pyplot, and without pyplot
     nothing tells IPython how to show a figure: a notebook would print ``<Figure size 1000x328
-    with 1 Axes>`` instead of the plot. Called on import; leaves a formatter the learner set
+    with 1 Axes>`` instead of the plot. Called by a notebook's :func:`meshlab.exercises.session` and
+    whenever a plot here is made (not on import); leaves a formatter the learner set
     (``%matplotlib ...``) alone. Returns whether a formatter is in place."""
     try:
         from IPython import get_ipython
@@ -46,7 +47,11 @@ def show_figures_in_jupyter() -> bool:
     return True
 
 
-show_figures_in_jupyter()
+
+def _figure(**kw) -> Figure:
+    """A new Figure, which IPython (when this runs in it) knows how to show."""
+    show_figures_in_jupyter()
+    return Figure(**kw)
 
 
 def shown_interval(h: Hop, request: Hop) -> tuple[float, float, str | None]:
@@ -99,7 +104,7 @@ def path_figure(path: Path, title: str | None = None) -> Figure:
     the connection was open (see :func:`shown_interval`)."""
     hops = path.hops
     t0 = hops[0].start if hops else 0.0
-    fig = Figure(figsize=(9, 0.42 * len(hops) + 1.6), layout="constrained")
+    fig = _figure(figsize=(9, 0.42 * len(hops) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     notes = []
     for i, h in enumerate(hops):
@@ -146,7 +151,7 @@ def latency_figure(compare_result: dict) -> Figure:
     under the plot). Results without latency samples (older ones) show the bare difference."""
     from .telemetry.stats import METHOD, added_cell
     modes = list(compare_result)
-    fig = Figure(figsize=(9, 4.6), layout="constrained")
+    fig = _figure(figsize=(9, 4.6), layout="constrained")
     ax = fig.add_subplot()
     qs, hatches = ("p50", "p90", "p99"), ("", "..", "xx")
     width = 0.8 / len(qs)
@@ -179,7 +184,7 @@ def latency_figure(compare_result: dict) -> Figure:
 def cost_figure(compare_result: dict) -> Figure:
     """What the proxies cost per mode: how many, their memory (USS), their CPU per 1000 requests."""
     modes = list(compare_result)
-    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    fig = _figure(figsize=(10, 3.4), layout="constrained")
     panels = (("proxy processes", lambda r: r["proxy_count"]),
               ("proxy memory, USS (MB)", lambda r: r["proxy_uss_mb"]),
               ("proxy CPU s per 1000 requests", lambda r: r["proxy_cpu_s_per_1000_requests"]))
@@ -230,7 +235,7 @@ def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | Non
     map_w, map_h = (xlim[1] - xlim[0]) * TOPO_INCH, (ylim[1] - ylim[0]) * TOPO_INCH
     fig_w = map_w + KEY_INCH + 0.2
     fig_h = max(map_h + 0.45, 0.45 + 1.45 + (0.16 * (key_lines + 1) + 0.1 if steps else 0))
-    fig = Figure(figsize=(fig_w, fig_h))
+    fig = _figure(figsize=(fig_w, fig_h))
     FigureCanvasAgg(fig)                         # a renderer, to measure labels as they will be drawn
     ax = fig.add_axes((0.1 / fig_w, (fig_h - 0.4 - map_h) / fig_h, map_w / fig_w, map_h / fig_h))
     ax.set_xlim(*xlim)
@@ -364,7 +369,7 @@ def runs_figure(runs: list[dict], title: str | None = None) -> Figure:
     latency is drawn too, since a timeout's or a fault's latency is the point)."""
     import numpy as np
     palette = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    fig = _figure(figsize=(9, 3.6), layout="constrained")
     ax = fig.add_subplot()
     newest = max((i for i, r in enumerate(runs) if len(r["latencies_ms"])), default=-1)
     for i, run in enumerate(runs):
@@ -395,7 +400,7 @@ def cost_scaling_figure(compare_result: dict, pods: tuple[int, ...] = (10, 30, 1
     sidecar per pod, a ztunnel per node (``pods_per_node``; None: the lab's own ratio), the
     lab's waypoints as they are."""
     from .telemetry.cost import scaled
-    fig = Figure(figsize=(9, 4), layout="constrained")
+    fig = _figure(figsize=(9, 4), layout="constrained")
     ax = fig.add_subplot()
     markers = {"none": "o", "sidecar": "s", "ambient": "^", "ambient+waypoint": "D"}
     for mode, r in compare_result.items():

@@ -24,14 +24,11 @@ import yaml as _yaml
 
 from .errors import LabError, MeshlabError
 from .policy import builder
-from .policy.loader import RETRY_ON
-from .proxy.l7 import RETRY_ON_MEANING
 from .viz import path_figure, runs_figure
 
 MAX_REQUESTS = 2000
 MAX_CONCURRENCY = 64
 MAX_RUNS = 6                      # latency lines kept on the runs plot
-MODES = ("none", "sidecar", "ambient")
 #: The retry-attempts dropdown's "Istio default" (no retries field written): a Dropdown shows
 #: nothing at all for a value of None, so the default has a number of its own.
 ISTIO_DEFAULT_ATTEMPTS = -1
@@ -44,22 +41,14 @@ MTLS_LABELS = {"UNSET": "UNSET: no policy (Istio's default, PERMISSIVE)",
 
 def mode_yaml(namespaces: list[str], mode: str) -> str:
     """The Namespace labels that put these namespaces in ``mode``, as YAML."""
-    label = {"none": "{}", "sidecar": "{istio-injection: enabled}",
-             "ambient": "{istio.io/dataplane-mode: ambient}"}[mode]
-    return "\n---\n".join(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels: {label}"
-                          for ns in namespaces)
+    return _dump(builder.namespace_labels(namespaces, mode))
 
 
 def waypoint_yaml(namespace: str, services: list[str]) -> str:
     """A waypoint Gateway (as ``istioctl waypoint generate``) and the services' enrollment labels."""
     if not services:
         return "# no service uses a waypoint"
-    docs = [f"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: waypoint\n"
-            f"  namespace: {namespace}\n  labels: {{istio.io/waypoint-for: service}}\nspec:\n"
-            f"  gatewayClassName: istio-waypoint\n  listeners: [{{name: mesh, port: 15008, protocol: HBONE}}]"]
-    docs += [f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {s}\n  namespace: {namespace}\n"
-             f"  labels: {{istio.io/use-waypoint: waypoint}}" for s in services]
-    return "\n---\n".join(docs)
+    return _dump([builder.waypoint_gateway(namespace=namespace), *(builder.use_waypoint(s, namespace) for s in services)])
 
 
 def _dump(docs: list[dict]) -> str:
@@ -87,7 +76,7 @@ class ControlPanel(w.VBox):
                                    value=ISTIO_DEFAULT_ATTEMPTS, description="retry attempts", style=wide)
         self.per_try_timeout = w.BoundedFloatText(value=0, min=0, max=30, step=0.1, description="perTryTimeout s",
                                                   style=wide)
-        self.retry_on = w.SelectMultiple(options=sorted(RETRY_ON), value=(), rows=4, description="retryOn",
+        self.retry_on = w.SelectMultiple(options=sorted(builder.RETRY_ON), value=(), rows=4, description="retryOn",
                                          style=wide)
         self.timeout = w.BoundedFloatText(value=0, min=0, max=60, step=0.1, description="timeout s",
                                           tooltip="the route's timeout in seconds; 0: none (Istio's default)", style=wide)
@@ -140,7 +129,7 @@ class ControlPanel(w.VBox):
                    "2 retries on connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes; "
                    "an empty retryOn with a number keeps those conditions.</small>"),
             w.HTML("<details><summary><small>what each retryOn condition retries (Envoy)</small></summary><small>"
-                   + "<br>".join(f"<b>{k}</b>: {_html(RETRY_ON_MEANING[k])}" for k in sorted(RETRY_ON)) + "</small></details>"),
+                   + "<br>".join(f"<b>{k}</b>: {_html(builder.RETRY_ON_MEANING[k])}" for k in sorted(builder.RETRY_ON)) + "</small></details>"),
             w.HTML("<b>traffic weights</b> by version (a DestinationRule defines the subsets; all 0: no split)"),
             self.weights, self.mtls,
             w.HTML("<small>mesh mTLS is a PeerAuthentication in istio-system: what servers accept. Clients in the "
@@ -304,7 +293,7 @@ class ControlPanel(w.VBox):
             self._leave_learners_yaml_alone("VirtualService", s.namespace, s.host)
             vs = builder.virtual_service(s)
             docs = []
-            if any(s.weights.values()) and not self._subsets_defined(s):
+            if any(s.weights.values()) and not builder.subsets_defined(self.lab.policies(), s):
                 self._leave_learners_yaml_alone("DestinationRule", s.namespace, s.host)
                 docs.append(builder.destination_rule(s.host, s.namespace,
                                                      builder.versions(self.lab.topology, s.host, s.namespace)))
@@ -334,11 +323,6 @@ class ControlPanel(w.VBox):
     def _in_force(self, kind: str, namespace: str, name: str):
         """The object of that kind and name the lab has in force, or None."""
         return next((o for o in self.lab.policies() if o.key == (kind, namespace, name)), None)
-
-    def _subsets_defined(self, s: builder.RouteSettings) -> bool:
-        from .policy.routing import destination_rule_for, fqdn, subset_labels
-        dr = destination_rule_for(self.lab.policies(), fqdn(s.host, s.namespace))
-        return all(subset_labels(dr, name) is not None for name, weight in s.weights.items() if weight)
 
     def _on_mtls(self, change) -> None:
         if self._quiet:
@@ -396,7 +380,7 @@ class ControlPanel(w.VBox):
 
     @staticmethod
     def _mode_options(mode: str) -> list:
-        return [*MODES, *([(f"{mode} (set per namespace)", mode)] if mode not in MODES else [])]
+        return [*builder.MODES, *([(f"{mode} (set per namespace)", mode)] if mode not in builder.MODES else [])]
 
     def _sync(self) -> None:
         """Make every control show what the lab really is now — its mode, its waypoints, the

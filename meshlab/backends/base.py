@@ -1,4 +1,4 @@
-"""The one small interface every backend implements, and ``backend="auto"``.
+"""The one small interface every backend implements (choosing one is :mod:`.choice`).
 
 A backend realizes a topology: it allocates the cluster's addresses (:meth:`Backend.plan`),
 checks they are free, starts processes in the right place
@@ -8,9 +8,6 @@ branches on which backend it has.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 import socket
 from abc import ABC, abstractmethod
 from typing import Callable
@@ -18,9 +15,6 @@ from typing import Callable
 from ..errors import LabError
 from ..net.cluster import ClusterNet, PodAddr
 from ..topology.model import Links, Topology
-
-BACKENDS = ("auto", "loopback", "mininet")
-
 
 class Backend(ABC):
     name: str = "?"
@@ -95,34 +89,3 @@ class Backend(ABC):
 def shaped_links(topo: Topology) -> dict[str, Links]:
     """The nodes whose uplink the topology shapes (``links:``, per node or for all), and how."""
     return {n.name: lk for n in topo.nodes if (lk := topo.node_links(n.name))}
-
-
-def mininet_status() -> tuple[bool, str]:
-    """Can the mininet backend run here? (ok, reason in plain words)."""
-    if os.geteuid() != 0:
-        return False, "mininet needs root"
-    missing = [t for t in ("mnexec", "iptables-restore", "brctl", "ip") if shutil.which(t) is None]
-    if missing:
-        return False, (f"{', '.join(missing)} not installed (Debian: apt-get install mininet iptables "
-                       "bridge-utils iproute2, or run scripts/setup as root)")
-    if importlib.util.find_spec("mininet") is None:
-        return False, "Mininet's Python API is not installed (pip install 'meshlab[mininet]')"
-    return True, "root, mnexec and Mininet are here"
-
-
-def choose_backend(name: str) -> Backend:
-    """``loopback`` (the default: no root, the same everywhere), ``mininet`` (root), or ``auto``:
-    mininet where it can run, loopback otherwise — and the backend's ``reason`` says which and why."""
-    from .loopback import LoopbackBackend
-    if name not in BACKENDS:
-        raise LabError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
-    if name == "loopback":
-        return LoopbackBackend(reason="asked for the loopback backend")
-    ok, why = mininet_status()
-    if not ok:
-        if name == "mininet":
-            raise LabError(f"backend 'mininet' cannot run here: {why}; use backend='loopback'")
-        return LoopbackBackend(reason=f"{why} — using the loopback backend")
-    from .mininet import MininetBackend
-    return MininetBackend(reason=f"{why} — using the mininet backend (network namespaces, real iptables)"
-                          if name == "auto" else "asked for the mininet backend")

@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 import psutil
 
@@ -152,11 +153,14 @@ def _alive(pid: int | None, create_time: float | None) -> bool:
     return ct is not None and abs(ct - create_time) < 0.01
 
 
-def clean(force: bool = False, root: Path | None = None) -> CleanReport:
+def clean(force: bool = False, root: Path | None = None,
+          cleaners: Iterable[Callable[[Path | None, bool], list[str]]] = ()) -> CleanReport:
     """Stop what crashed labs left running and remove their state. With ``force``, also labs whose
-    controlling process is still alive."""
+    controlling process is still alive. Each of ``cleaners`` (a backend's: ``cleaner(root, force)``,
+    returning what it removed) then removes what its backend left outside the process list — a
+    mininet lab's bridges; :func:`meshlab.backends.choice.clean` passes every backend's."""
     labs_dir = (root or state_root()) / "labs"
-    report = CleanReport([], [], [])
+    report = CleanReport([], [], [], [])
     for d in sorted(labs_dir.iterdir()) if labs_dir.exists() else []:
         try:
             meta = json.loads((d / "lab.json").read_text())
@@ -184,6 +188,6 @@ def clean(force: bool = False, root: Path | None = None) -> CleanReport:
             report.killed.append(f"{p.get('name')}[{p['pid']}]")
         shutil.rmtree(d, ignore_errors=True)
         report.labs.append(d.name)
-    from .mininet import clean_leftovers          # bridges of mininet labs no live lab holds
-    report.network = clean_leftovers(root, force)
+    for cleaner in cleaners:
+        report.network += cleaner(root, force)
     return report

@@ -1,6 +1,14 @@
-"""Networking shared by apps and proxies: the cluster's addresses and DNS (:mod:`.cluster`), the
-dialer that turns "reviews:9080" into a connection the way a pod's kernel would (:mod:`.dialer`),
-HTTP/1.1 parsed by httptools, sans-IO (:mod:`.httpparse`, the proxies' parser too) and over
-asyncio streams (:mod:`.http1`), PROXY protocol v2 (:mod:`.proxyproto`:
-how, on the loopback backend, an intercepted connection reaches its proxy with its original
-destination) and the processes' control channel (:mod:`.control`)."""
+"""Networking shared by apps and proxies:
+
+- :mod:`.cluster` — the cluster's addresses and DNS (pod IPs, service VIPs, endpoints), as data.
+- :mod:`.dialer` — turns "reviews:9080" into a connection the way a pod's kernel would (kube-proxy's
+  endpoint choice).
+- :mod:`.tcp` — TCP sockets the lab's way (refusing with a reset, as Envoy and ztunnel do).
+- :mod:`.httpparse` — HTTP/1.1 parsed by httptools, sans-IO (the proxies' parser too); :mod:`.http1`
+  — the same over asyncio streams.
+- :mod:`.proxyproto` — PROXY protocol v2: how, on the loopback backend, an intercepted connection
+  reaches its proxy with its original destination; :mod:`.capture` — the one place a proxy learns
+  a captured connection's original destination.
+- :mod:`.nghttp2` — libnghttp2 (HBONE's HTTP/2) bound with cffi.
+- :mod:`.control` — the processes' side of the lab's control channel.
+"""

@@ -18,10 +18,12 @@ import signal
 import sys
 from typing import Awaitable, Callable
 
+from ..errors import DataPlaneError
+
 Handler = Callable[[dict], Awaitable[dict]]
 
 
-class StartupError(Exception):
+class StartupError(DataPlaneError):
     """Raised by a process's setup to report ``{"event": "error", "kind": kind}`` and exit."""
 
     def __init__(self, message: str, kind: str = "error", **extra):

@@ -13,11 +13,12 @@ import asyncio
 import random
 from dataclasses import dataclass
 
+from ..errors import DataPlaneError
 from . import proxyproto
 from .cluster import OUTBOUND_PORT, ClusterNet
 
 
-class DnsError(OSError):
+class DnsError(DataPlaneError, OSError):
     """The name is not a service in the cluster (curl would exit 6: could not resolve host)."""
 
 

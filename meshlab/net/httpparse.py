@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httptools
 
+from ..errors import DataPlaneError
+
 MAX_BODY = 8 * 1024 * 1024
 #: Envoy's limits on a header section, which the proxies' reader has by default: 60 KiB of request
 #: target, header names and values (``max_request_headers_kb: 60``; answered 431) and 100 headers
@@ -111,7 +113,7 @@ def _framed(headers: list[tuple[str, str]]) -> bool:
 
 # -- parsing -------------------------------------------------------------------------------------
 
-class HttpError(Exception):
+class HttpError(DataPlaneError):
     """The peer sent something that is not HTTP/1.1 this side can handle (``status`` to answer).
 
     ``messages``: the messages that were complete in the same bytes before the problem (a

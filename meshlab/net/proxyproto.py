@@ -15,13 +15,15 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from ..errors import DataPlaneError
+
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 _V2_PROXY = 0x21          # version 2, command PROXY
 _TCP4 = 0x11              # AF_INET, STREAM
 HEADER_LEN = 16 + 12
 
 
-class ProxyProtocolError(ValueError):
+class ProxyProtocolError(DataPlaneError, ValueError):
     """The bytes are not a PROXY v2 header this lab understands."""
 
 

@@ -10,18 +10,32 @@ the Istio objects that say the same, which the lab then applies like any learner
 
 Settings left at their defaults write nothing, so Istio's defaults hold (two retries on
 connect-failure, refused-stream, unavailable and cancelled; no timeout).
+
+Enrollment is YAML too: :func:`namespace_labels` (a mesh mode as Namespace labels, from
+:func:`meshlab.mesh.mode_labels`, the one mode -> labels table), :func:`waypoint_gateway` (the one
+waypoint Gateway writer; ``meshlab export`` and the tasks use it too) and :func:`use_waypoint`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
+from .. import mesh
 from ..durations import format_duration
 from ..topology.model import Topology
-from .loader import ROOT_NAMESPACE
+from .loader import ROOT_NAMESPACE, PolicyObject
+from .retries import RETRY_ON, RETRY_ON_MEANING
+from .routing import destination_rule_for, fqdn, subset_labels
 
+__all__ = ["MODES", "MTLS_MODES", "RETRY_ON", "RETRY_ON_MEANING", "ROOT_NAMESPACE", "RouteSettings", "WRITTEN_BY",
+           "destination_rule", "namespace_labels", "peer_authentication", "subsets_defined", "use_waypoint",
+           "versions", "virtual_service", "waypoint_gateway", "written_by_panel"]
+
+#: The mesh modes :func:`namespace_labels` writes (:data:`meshlab.mesh.MODES`).
+MODES = mesh.MODES
 MTLS_MODES = ("UNSET", "PERMISSIVE", "STRICT", "DISABLE")
+GATEWAY_API = "gateway.networking.k8s.io/v1"
 #: Marks the objects the panel writes, so that it changes only those (never a learner's own YAML).
 WRITTEN_BY = {"meshlab.io/written-by": "control-panel"}
 
@@ -108,3 +122,34 @@ def peer_authentication(mode: str) -> dict | None:
         return None
     return {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
             "metadata": _meta("default", ROOT_NAMESPACE), "spec": {"mtls": {"mode": mode}}}
+
+
+def subsets_defined(policies: Sequence[PolicyObject], s: RouteSettings) -> bool:
+    """Does a DestinationRule in ``policies`` define every subset ``s`` gives a weight to?"""
+    dr = destination_rule_for(policies, fqdn(s.host, s.namespace))
+    return all(subset_labels(dr, name) is not None for name, weight in s.weights.items() if weight)
+
+
+# -- enrollment: Namespace and Service labels, the waypoint Gateway ----------------------------------
+
+def namespace_labels(namespaces: Sequence[str], mode: str) -> list[dict]:
+    """The Namespace objects whose labels put these namespaces in ``mode`` (``none``, ``sidecar``,
+    ``ambient``)."""
+    if mode not in mesh.MODES:
+        raise ValueError(f"unknown mesh mode {mode!r}; allowed: {', '.join(mesh.MODES)}")
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": mesh.mode_labels(mode)}}
+            for ns in namespaces]
+
+
+def waypoint_gateway(name: str = mesh.WAYPOINT, namespace: str = "default") -> dict:
+    """The waypoint ``istioctl waypoint generate --for service`` writes (ISTIO-FACTS §2.3)."""
+    return {"apiVersion": GATEWAY_API, "kind": "Gateway",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"istio.io/waypoint-for": "service"}},
+            "spec": {"gatewayClassName": "istio-waypoint",
+                     "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}}
+
+
+def use_waypoint(service: str, namespace: str = "default", waypoint: str = mesh.WAYPOINT) -> dict:
+    """The Service labels that send ``service``'s traffic through ``waypoint``."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": service, "namespace": namespace, "labels": {mesh.USE_WAYPOINT: waypoint}}}

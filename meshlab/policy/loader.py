@@ -25,10 +25,10 @@ from typing import Iterable
 import yaml
 
 from ..errors import PolicyError
-from ..proxy.l7 import RETRY_ON
 from ..topology.loader import check_use_waypoint_namespace
 from ..yamlnode import YamlNode, close_match, compose_documents, dict_to_yaml, listing, yaml_problem
 from .authz import ROOT_NAMESPACE, WHEN_KEYS, check_when_key
+from .retries import RETRY_ON
 
 __all__ = ["ROOT_NAMESPACE", "PolicyObject", "load_policies", "parse_retry_on"]
 

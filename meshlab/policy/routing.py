@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from ..durations import parse_duration
-from ..proxy.l7 import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 from ..topology.model import CLUSTER_DOMAIN
 from .loader import ROOT_NAMESPACE, PolicyObject, parse_retry_on
+from .retries import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 
 UNLIMITED = 2 ** 32 - 1
 

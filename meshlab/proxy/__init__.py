@@ -1,6 +1,14 @@
 """The mesh data plane: proxies built from sans-IO cores and one asyncio driver per role.
 
-- :mod:`.httpcodec` — HTTP/1.1 messages parsed by httptools (no hand-written parser).
-- :mod:`.l7` — routing, load balancing, Istio's default retry policy: pure decisions.
-- :mod:`.sidecar` — the sidecar role's asyncio driver (outbound 15001, inbound on the app's ports).
+- :mod:`.sidecar`, :mod:`.ztunnel` (+ :mod:`.ztunnel_node`, capture at the node on mininet),
+  :mod:`.waypoint` — the roles' asyncio drivers; :mod:`.main` — the process that runs one proxy.
+- :mod:`.router` — what every L7 role shares (Envoy's HTTP connection manager and router, in
+  miniature); :mod:`.ztunnel_core` — what a ztunnel decides for a connection, no I/O.
+- :mod:`.l7` — load balancing, pure (the retry rules are policy: :mod:`meshlab.policy.retries`).
+- :mod:`.upstream` — kept-alive upstream HTTP/1.1 connections; :mod:`.hbone_upstream` — the same
+  over HBONE.
+- :mod:`.hbone` — HBONE: TCP streams as HTTP/2 CONNECT over one mutual-TLS connection;
+  :mod:`.h2engine` — its HTTP/2, sans-IO (libnghttp2 or h2).
+- :mod:`.httpcodec` — HTTP/1.1 messages for proxies (the lab's one httptools parser).
+- :mod:`.metrics` — Istio's standard metrics with Istio's names, in Prometheus text.
 """

@@ -25,6 +25,7 @@ import ssl
 from collections import deque
 from typing import Callable
 
+from ..errors import DataPlaneError
 from ..net import tcp
 from . import h2engine
 from .h2engine import DATA, END, GOAWAY, HEADERS, RESET
@@ -32,8 +33,8 @@ from .h2engine import DATA, END, GOAWAY, HEADERS, RESET
 _HIGH_WATER = 1024 * 1024        # bytes a stream may have waiting to be framed before its source pauses
 
 
-class TunnelError(ConnectionError):
-    pass
+class TunnelError(DataPlaneError, ConnectionError):
+    """An HBONE stream or its tunnel failed (reset, GOAWAY, closed)."""
 
 
 class Stream:

@@ -21,10 +21,11 @@ from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
 from ..policy.authz import Attributes, Decision, applies, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
+from ..policy.retries import Attempt, backoff, retriable
 from ..policy.routing import (RequestInfo, RouteAction, RouteProxy, TrafficPolicy, compile_routes, destination_rule_for,
                               fault_decision, pick_destination, select_route, subset_labels, traffic_policy,
                               virtual_service_for, virtual_services_for)
-from .l7 import Attempt, Balancer, backoff, retriable
+from .l7 import Balancer
 from .metrics import ProxyMetrics, peer_labels, service_labels
 from .upstream import UpstreamFailure
 

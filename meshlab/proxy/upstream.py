@@ -15,13 +15,14 @@ import ssl
 from collections import defaultdict
 from dataclasses import dataclass
 
+from ..errors import DataPlaneError
 from ..identity import peer_spiffe_id
 from .httpcodec import HttpError, MessageReader, final_response
 
 _READ = 64 * 1024
 
 
-class UpstreamFailure(Exception):
+class UpstreamFailure(DataPlaneError):
     """``kind`` is what Envoy's retry rules see; ``stale`` says a kept-alive connection was found
     dead before the request got any answer — the caller takes a fresh one (Envoy would have seen
     it close while idle), and the request itself has not failed."""

@@ -3,8 +3,10 @@ lab — the objects in force and traffic it sends and measures — with a messag
 wrong. The mechanism (:class:`~meshlab.exercises.Task`, results, the progress file) is in
 :mod:`meshlab.exercises`; the notebooks take a task by name from :data:`TASKS`.
 
-One module per topic (``enrollment``, ``routing``, ``security``, ``resilience``, ...), each with its
-own ``TASKS``; this package gathers every module's. Every task is tested blank, wrong and solved
+One module per topic, each with its own ``TASKS``; this package gathers every module's:
+:mod:`.enrollment`, :mod:`.routing`, :mod:`.canary`, :mod:`.security`, :mod:`.authorization`,
+:mod:`.resilience`, :mod:`.circuit_breaking`, :mod:`.cost`, :mod:`.operations`, :mod:`.migration`,
+:mod:`.observability`, :mod:`.capstone`. Every task is tested blank, wrong and solved
 from its notebook's cells (``tests/notebooks/test_notebook_tasks.py``) and on a running lab
 (``tests/integration/test_exercise_tasks.py``).
 """

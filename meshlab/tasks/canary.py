@@ -124,7 +124,7 @@ spec:
 def _split_setup(lab, params: dict) -> None:
     """Istio's DestinationRules and a waypoint that no service uses yet (what ``istioctl waypoint
     apply`` writes, named as it names it)."""
-    from ..export import waypoint_gateway
+    from ..policy.builder import waypoint_gateway
     from ..topology.loader import TOPOLOGY_DIR
     lab.apply([TOPOLOGY_DIR / "samples" / "bookinfo" / "destination-rule-all.yaml", waypoint_gateway()])
 

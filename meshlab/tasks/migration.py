@@ -142,7 +142,7 @@ spec:
 def _waypoint_for(service: str) -> list:
     """backend's waypoint (export's, as ``istioctl waypoint generate`` writes it) and ``service``
     labelled to use it."""
-    from ..export import waypoint_gateway
+    from ..policy.builder import waypoint_gateway
     return [waypoint_gateway(namespace="backend"), f"""\
 apiVersion: v1
 kind: Service

@@ -1,2 +1,3 @@
 """Telemetry: spans -> paths (:mod:`.paths`), latency statistics (:mod:`.stats`), results
-(:mod:`.results`)."""
+(:mod:`.results`), what the processes cost (:mod:`.cost`), and captured links as pcap files
+(:mod:`.pcap`)."""

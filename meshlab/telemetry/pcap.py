@@ -137,7 +137,7 @@ def save_recorded(folder: Path, what: str, topology: str, mode: str, captures: l
     import platform
     import time
 
-    from .. import __version__
+    from ..version import __version__
     manifest = {"format": 1, "what": what, "topology": topology, "mode": mode, "policies": [],
                 "backend": "mininet", "recorded": time.strftime("%Y-%m-%d"), "meshlab": __version__,
                 "machine": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",

@@ -1,14 +1,19 @@
 """Topology: a cluster described as pure data (nodes, namespaces, services, workloads, pods).
 
-The model is imported eagerly; the YAML loader and the generator (:mod:`.generator`: services x
-replicas x nodes) lazily, so a pod's worker process never pays for PyYAML.
+- :mod:`.model` — the frozen data model; imported eagerly.
+- :mod:`.loader` — YAML (or a dict, or a generated topology's spec) into the model, validated;
+  :mod:`.generator` — generated topologies (services x replicas x nodes) as YAML-shaped dicts,
+  which the loader validates (the loader imports the generator, never the reverse).
+- :mod:`.graph` — the topology as a networkx graph (who calls whom).
+
+The loader and the generator are imported lazily, so a pod's worker process never pays for PyYAML.
 """
 
 from .model import (APP_KINDS, CLUSTER_DOMAIN, AppSpec, Call, Entry, Links, Namespace, Node, Pod,
                     Service, Topology, Workload)
 
-_LOADER = ("find_topology_file", "load_topology", "parse_topology", "topology_files")
-_GENERATE = ("GenSpec", "generate", "generate_dict")
+_LOADER = ("find_topology_file", "generate", "load_topology", "parse_topology", "topology_files")
+_GENERATE = ("GenSpec", "generate_dict")
 __all__ = ["APP_KINDS", "CLUSTER_DOMAIN", "AppSpec", "Call", "Entry", "Links", "Namespace", "Node", "Pod",
            "Service", "Topology", "Workload", *_LOADER, *_GENERATE]
 

@@ -19,8 +19,9 @@ A ``client`` workload (service account ``curl``, on node-1, in ``bookinfo-1``) i
 ``http://productpage:9080/productpage``, one Bookinfo page across the first shard; any shard's page
 is ``http://productpage.bookinfo-<k>:9080/productpage``.
 
-Pure data: :func:`generate_dict` builds the YAML-shaped dict, which :func:`generate` passes through
-the same validating loader as a ``topologies/*.yaml`` file.
+Pure data: :func:`generate_dict` builds the YAML-shaped dict, which
+:func:`meshlab.topology.loader.generate` (also ``meshlab.topology.generate``) passes through the same
+validating loader as a ``topologies/*.yaml`` file. The loader imports this module, never the reverse.
 """
 
 from __future__ import annotations
@@ -178,15 +179,3 @@ def _workload(service: str, version: str, shard: int, node: str, ns: str, replic
 def generate_dict(services: int = 4, replicas: int = 1, nodes: int = 2) -> dict:
     """The generated topology as a YAML-shaped dict (what ``meshlab generate`` writes)."""
     return GenSpec(services=services, replicas=replicas, nodes=nodes).to_dict()
-
-
-def generate(services: int = 4, replicas: int = 1, nodes: int = 2):
-    """A generated :class:`~meshlab.topology.Topology`, validated by the topology loader."""
-    return load_spec(GenSpec(services=services, replicas=replicas, nodes=nodes))
-
-
-def load_spec(spec: "GenSpec | str"):
-    """The topology of a spec (a :class:`GenSpec` or its string), through the topology loader."""
-    from .loader import topology_from_dict
-    spec = GenSpec.parse(spec) if isinstance(spec, str) else spec
-    return topology_from_dict(spec.to_dict(), file=f"<{spec}>")

@@ -54,7 +54,6 @@ def load_topology(source: "str | Path | dict | Topology") -> Topology:
     if isinstance(source, Topology):
         return source
     if isinstance(source, str) and source.startswith("gen:"):
-        from .generator import load_spec
         return load_spec(source)
     if isinstance(source, dict):
         return topology_from_dict(source)
@@ -314,3 +313,17 @@ def check_use_waypoint_namespace(labels: dict, own_namespace: str, at_key) -> No
             f"{USE_WAYPOINT_NAMESPACE}: {v!r} is not supported by meshlab: its waypoints serve the services of "
             f"their own namespace; allowed: {own_namespace!r} (this object's namespace, the same as leaving the "
             "label out). Deploy the waypoint in this namespace instead")
+
+
+def generate(services: int = 4, replicas: int = 1, nodes: int = 2) -> Topology:
+    """A generated :class:`~meshlab.topology.Topology` (:mod:`.generator`), validated by this loader."""
+    from .generator import GenSpec
+    return load_spec(GenSpec(services=services, replicas=replicas, nodes=nodes))
+
+
+def load_spec(spec) -> Topology:
+    """The topology of a generated topology's spec (a :class:`~.generator.GenSpec` or its string,
+    ``gen:services=20,replicas=10,nodes=4``), through this loader."""
+    from .generator import GenSpec
+    spec = GenSpec.parse(spec) if isinstance(spec, str) else spec
+    return topology_from_dict(spec.to_dict(), file=f"<{spec}>")

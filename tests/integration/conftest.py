@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from meshlab import Lab
-from meshlab.backends.base import mininet_status
+from meshlab.backends import mininet_status
 
 BACKENDS = ["loopback", "mininet"]
 

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from meshlab import Lab
-from meshlab.backends.state import clean
+from meshlab.backends import clean
 from meshlab.errors import LabError, PortConflict, TopologyError
 
 pytestmark = pytest.mark.integration

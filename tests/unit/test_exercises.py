@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from meshlab import exercises
 from meshlab.errors import PolicyError
 from meshlab.exercises import Result, Session, Task
+from meshlab.tasks import TASKS
 
 
 @pytest.fixture
@@ -135,7 +136,7 @@ def test_the_verdict_is_verify_s(tmp_path):
 
 
 def test_every_task_skeleton_has_blanks_and_is_refused_as_it_ships():
-    for task in exercises.TASKS.values():
+    for task in TASKS.values():
         if task.answer == "yaml":
             assert exercises.BLANK in task.skeleton
             assert task.check(FakeLab(), task.skeleton).passed is False
@@ -192,7 +193,7 @@ def test_begin_puts_the_lab_in_the_tasks_starting_state_with_the_learners_parame
 
 
 def test_each_learner_gets_parameters_of_their_own_the_same_every_time():
-    task = exercises.TASKS["jason-to-reviews-v2"]
+    task = TASKS["jason-to-reviews-v2"]
     assert task.params_for(None) == {"user": "jason", "version": "v2"}          # Istio's own task
     many = {name: task.params_for(name, "02-waypoints") for name in ("ada", "bob", "chen", "dana", "eve", "fu")}
     assert many == {name: task.params_for(name, "02-waypoints") for name in many}   # stable
@@ -216,7 +217,7 @@ def test_a_task_is_verified_with_the_learners_parameters_and_they_are_recorded(t
 
 
 def test_a_variant_seed_picks_the_parameters_the_same_seed_the_same_ones(tmp_path, monkeypatch):
-    task = exercises.TASKS["jason-to-reviews-v2"]
+    task = TASKS["jason-to-reviews-v2"]
     by_seed = {seed: task.params_for("ada", "02-waypoints", seed) for seed in map(str, range(12))}
     assert by_seed == {seed: task.params_for(None, "", seed) for seed in by_seed}      # the seed decides, not the learner
     assert len({tuple(sorted(p.items())) for p in by_seed.values()}) > 1              # different seeds, different tasks

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshlab.proxy.l7 import (DEFAULT_RETRY, RETRY_ON, RETRY_TRIGGERS, Attempt, Balancer, RetryPolicy, backoff,
-                              retriable, should_retry)
+from meshlab.policy.retries import (DEFAULT_RETRY, RETRY_ON, RETRY_TRIGGERS, Attempt, RetryPolicy, backoff, retriable,
+                                    should_retry)
+from meshlab.proxy.l7 import Balancer
 
 
 def test_istio_default_retries_connect_failures_twice():

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from meshlab.policy import builder
 from meshlab.policy.loader import load_policies
 from meshlab.policy.routing import DEFAULT_RETRY, RequestInfo, route_request
-from meshlab.proxy.l7 import RETRY_ON
+from meshlab.policy.retries import RETRY_ON
 from meshlab.topology import load_topology
 
 BOOKINFO = load_topology("bookinfo")

@@ -7,7 +7,7 @@ import random
 
 from meshlab.net.http1 import Request, Response
 from meshlab.policy.routing import Destination, RouteAction, TrafficPolicy
-from meshlab.proxy.l7 import RetryPolicy
+from meshlab.policy.retries import RetryPolicy
 from meshlab.proxy.router import L7Router, Plan, Upstream
 from meshlab.trace import TraceContext
 
