@@ -37,6 +37,12 @@ Realization — a topology made real, or written out:
 - :mod:`meshlab.export_manifests`, :mod:`meshlab.export_images`, :mod:`meshlab.export_readme`,
   :mod:`meshlab.export` — the same scenario as Kubernetes + Istio YAML and a README, for a real cluster.
 
+Recordings — what a lab measured, as data, read back with no lab:
+
+- :mod:`meshlab.records` — frozen dataclasses to JSON and back, every field's type checked.
+- :mod:`meshlab.replay` — a recorded run (``lab.record(FILE)``, ``meshlab run --record``) loaded into the
+  results the plots draw; imports nothing that runs a lab.
+
 The facade:
 
 - :mod:`meshlab.lab` — ``Lab(topology).start() / apply() / request() / load() / reset() / stop()``.
@@ -51,6 +57,9 @@ On top of the lab — measurements, UI (no mesh logic) and exercises:
   :mod:`meshlab.bench_panel` — the panel's loop, timed (the only benchmark that needs ipywidgets).
 - :mod:`meshlab.exercises` — checks, tasks and the progress record; :mod:`meshlab.tasks` — the
   notebooks' tasks, one module per topic.
+- :mod:`meshlab.report` — a recording as one self-contained HTML page; :mod:`meshlab.dashboard` — the
+  Voilà app: recordings explored, or a live lab's control panel.
+- :mod:`meshlab.classroom` — for instructors: student and instructor builds, grading, the class view.
 
 Entry points: :mod:`meshlab.cli` (the ``meshlab`` command, thin) and ``python -m meshlab``; this
 package re-exports ``Lab`` and ``load_topology`` lazily, so a pod's worker imports only what it needs.

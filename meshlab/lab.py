@@ -19,7 +19,7 @@ import weakref
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 
-from . import enrollment, mesh
+from . import enrollment, mesh, replay
 from .backends import choose_backend
 from .backends.process import WorkerProcess, ensure_fds
 from .backends.state import RunState
@@ -118,6 +118,7 @@ class Lab:
         self.startup_s: float | None = None
         self._store = PolicyStore()
         self.warnings: list[str] = []                   # from the last apply
+        self._engine: str | None = None                  # HBONE's HTTP/2 engine, once asked
         self._loads: deque[dict] = deque(maxlen=RECORDED_LOADS)   # the last loads, for record()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -712,7 +713,6 @@ class Lab:
         """One load as a recording will keep it (:func:`meshlab.replay.run_record`'s arguments): the
         lab as it was, the result, and the spans of its traces with every L4 span open during the
         load. Objects, not copies (they are frozen); written out only by :meth:`record`."""
-        from .compare import lab_facts
         t0 = min((o["start"] for o in res.outcomes), default=0.0)
         t1 = max((o["end"] for o in res.outcomes), default=0.0)
         tids = {o.get("trace_id") for o in res.outcomes}
@@ -721,13 +721,28 @@ class Lab:
                   if s.layer == "L4" and s.end >= t0 and s.start <= t1]
         return dict(label=f"{self.data_plane} {len(self._loads) + 1}", topology=self.topology, mesh=dict(self.mesh),
                     waypoint_of=dict(self.waypoint_of), mode=self.mode, data_plane=self.data_plane,
-                    policies=self.policies_yaml(), facts=lab_facts(self), result=res, spans=spans)
+                    policies=self.policies_yaml(), facts=self.facts(), result=res, spans=spans)
+
+    def facts(self) -> dict:
+        """What a report says of the lab beside a load (:func:`meshlab.telemetry.report.report`; a
+        recording keeps it): topology, mode, backend, start-up time, pods, nodes, and the HTTP/2
+        engine HBONE ran on, as a ztunnel or waypoint reports it (None where none runs)."""
+        return {"topology": self.topology.name, "mode": self.mode, "backend": self.backend.name,
+                "h2_engine": self._h2_engine(), "startup_s": round(self.startup_s or 0.0, 3),
+                "pods": sum(1 for m in self.mesh.values() if m != "waypoint"), "nodes": len(self.topology.nodes)}
+
+    def _h2_engine(self) -> str | None:
+        hbone = [w for w in self.proxies.values() if w.role in ("ztunnel", "waypoint")]
+        if not hbone:
+            return None
+        if self._engine is None:         # chosen once per process, the same in every proxy: ask one
+            self._engine = hbone[0].call("stats", timeout=10).get("h2_engine")
+        return self._engine
 
     def recorded_runs(self, *, metrics: bool = True) -> list[dict]:
         """This lab's loads so far (the last :data:`RECORDED_LOADS`) as a recording holds its runs,
         the last with every proxy's metrics as they are now: for :meth:`record`, or to put runs of
         several labs in one file (``replay.write(f, replay.dumps(runs_a + runs_b, backend=...))``)."""
-        from . import replay
         if not self._loads:
             raise LabError("nothing to record yet: send a load first (lab.load(...))")
         runs = [replay.run_record(**r) for r in self._loads]
@@ -740,7 +755,6 @@ class Lab:
         compressed): topology, mesh, policies, outcomes, spans, cost, and each proxy's metrics now —
         what :func:`meshlab.replay.load` reads back for the figures, with no lab. ``labels`` name
         the loads (default: the data plane and a number)."""
-        from . import replay
         runs = self.recorded_runs(metrics=metrics)
         if labels is not None:
             if len(labels) != len(runs):

@@ -20,10 +20,11 @@ import typing
 from collections.abc import Mapping
 from functools import lru_cache
 
+from .errors import MeshlabError
 from .topology.model import frozen_map
 
 
-class RecordError(ValueError):
+class RecordError(MeshlabError, ValueError):
     """A recorded value does not fit its field: ``where`` names it."""
 
 

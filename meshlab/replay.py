@@ -31,14 +31,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 
-from . import __version__
 from .errors import MeshlabError
 from .records import RecordError, from_data, to_data
 from .telemetry.paths import L4Index, Path, path_of
 from .telemetry.pcap import RECORDINGS_DIR
+from .telemetry.report import add_added_latency, add_cost, report
 from .telemetry.results import LoadResult
 from .topology.model import Topology
 from .trace import Span
+from .version import __version__
 
 FORMAT = "meshlab-recording"
 VERSION = 1
@@ -70,8 +71,7 @@ class RecordedRun:
     spans: tuple = ()
 
     def report(self) -> dict:
-        """What ``meshlab run --json`` printed for this load (:func:`meshlab.compare.report`)."""
-        from .compare import report
+        """What ``meshlab run --json`` printed for this load (:func:`meshlab.telemetry.report.report`)."""
         return report(self.result, {**self.facts, "topology": self.topology.name, "mode": self.mode})
 
     def path(self, which: str = "slowest ok") -> Path | None:
@@ -117,7 +117,6 @@ class Recording:
         :func:`~meshlab.viz.latency_figure`, :func:`~meshlab.viz.cost_figure` and
         :func:`~meshlab.viz.cost_scaling_figure` draw. Added latency is over the run whose data
         plane is ``none``, where there is one."""
-        from .compare import add_added_latency, add_cost
         out = {}
         for r in self.runs:
             rep = r.report()

@@ -50,7 +50,8 @@ class Waypoint(L7Router):
 
     def stats(self) -> dict:
         return {"tunnels": [{"destination": k[0], "address": k[1], "streams": t.opened}
-                            for k, t in self.hbone.pool.all()], **self.cluster_stats()}
+                            for k, t in self.hbone.pool.all()], "h2_engine": hbone.h2engine.describe(),
+                **self.cluster_stats()}
 
     # -- downstream: HBONE in ------------------------------------------------------------------
     async def _stream(self, stream: Stream, peer_id: str | None) -> None:

@@ -60,10 +60,14 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.export_readme": {"meshlab.export_manifests"},
     "meshlab.export": {"meshlab.enrollment", "meshlab.errors", "meshlab.export_images", "meshlab.export_manifests",
                        "meshlab.export_readme", "meshlab.mesh", "meshlab.policy.builder", "meshlab.topology"},
+    # recordings: what a lab measured, as data; read back with no lab (nothing that runs one)
+    "meshlab.records": {"meshlab.errors", "meshlab.topology"},
+    "meshlab.replay": {"meshlab.errors", "meshlab.records", "meshlab.telemetry", "meshlab.topology", "meshlab.trace",
+                       "meshlab.version"},
     # the facade
     "meshlab.lab": {"meshlab.apps", "meshlab.backends", "meshlab.enrollment", "meshlab.errors", "meshlab.export",
-                    "meshlab.identity", "meshlab.mesh", "meshlab.net", "meshlab.policy", "meshlab.telemetry",
-                    "meshlab.topology", "meshlab.trace"},
+                    "meshlab.identity", "meshlab.mesh", "meshlab.net", "meshlab.policy", "meshlab.replay",
+                    "meshlab.telemetry", "meshlab.topology", "meshlab.trace"},
     # on top of the lab: measurements, UI, exercises
     "meshlab.compare": {"meshlab.lab", "meshlab.proxy", "meshlab.telemetry"},
     "meshlab.bench": {"meshlab.compare", "meshlab.identity", "meshlab.lab", "meshlab.proxy"},
@@ -78,9 +82,14 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.exercises": {"meshlab.errors", "meshlab.viz"},
     "meshlab.tasks": {"meshlab.errors", "meshlab.exercises", "meshlab.export", "meshlab.identity", "meshlab.policy",
                       "meshlab.topology"},
+    "meshlab.report": {"meshlab.replay", "meshlab.viz"},
+    "meshlab.dashboard": {"meshlab.lab", "meshlab.replay", "meshlab.viz", "meshlab.widgets"},
+    # for instructors: builds, grading and the class view of the notebooks' tasks
+    "meshlab.classroom": {"meshlab.backends", "meshlab.errors", "meshlab.exercises", "meshlab.tasks"},
     # entry points
-    "meshlab.cli": {"meshlab.backends", "meshlab.bench", "meshlab.bench_panel", "meshlab.compare", "meshlab.errors",
-                    "meshlab.export", "meshlab.fuzzbench", "meshlab.lab", "meshlab.policy", "meshlab.topology"},
+    "meshlab.cli": {"meshlab.backends", "meshlab.bench", "meshlab.bench_panel", "meshlab.classroom", "meshlab.compare",
+                    "meshlab.errors", "meshlab.export", "meshlab.fuzzbench", "meshlab.lab", "meshlab.policy",
+                    "meshlab.report", "meshlab.topology"},
     "meshlab.__main__": {"meshlab.cli"},
     "meshlab": {"meshlab.lab", "meshlab.topology", "meshlab.version"},
 }
