@@ -21,6 +21,7 @@ import html
 import ipywidgets as w
 
 from . import replay, viz
+from .telemetry.stats import min_samples
 
 PICKS = ("slowest ok", "first", "first failed")
 
@@ -119,7 +120,8 @@ class Dashboard(w.VBox):
         self.summary.value = (f"{html.escape(run.topology.name)} · {html.escape(run.data_plane)} · "
                               f"{html.escape(run.result.source)} → {html.escape(run.result.url)}: "
                               f"{r['ok']}/{r['sent']} ok"
-                              + (f", p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat["count"] else ""))
+                              + (f", p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms" if lat["count"] else "")
+                              + (f", p99 {lat['p99']:.1f} ms" if lat["count"] >= min_samples(99) else ""))
         path = run.path(self.pick.value)
         if path is None:
             self.message.value = f"no request of this run is '{html.escape(self.pick.value)}'"

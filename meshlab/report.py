@@ -11,6 +11,7 @@ import base64
 import html
 
 from . import replay, viz
+from .telemetry.stats import min_samples
 
 STYLE = ("body{font-family:sans-serif;max-width:1150px;margin:1em auto;padding:0 1em;color:#222}"
          "img{max-width:100%;height:auto;display:block;margin:.5em 0 1.5em}"
@@ -36,7 +37,9 @@ def _summary(run: replay.RecordedRun) -> str:
             ("requests", f"{r['sent']} sent, {r['ok']} ok, {r['failed']} failed; by status "
                          + ", ".join(f"{k}: {v}" for k, v in sorted(r["by_status"].items()))),
             ("latency (ms)", "-" if not lat["count"] else
-             f"p50 {lat['p50']:.2f} · p90 {lat['p90']:.2f} · p99 {lat['p99']:.2f} · max {lat['max']:.2f}"),
+             f"p50 {lat['p50']:.2f} · p90 {lat['p90']:.2f} · "
+             + (f"p99 {lat['p99']:.2f}" if lat["count"] >= min_samples(99) else f"p99: too few requests (n<{min_samples(99)})")
+             + f" · max {lat['max']:.2f}"),
             ("paths", "; ".join(f"{g['count']} × " + " → ".join(h["name"] for h in g["hops"]) for g in s["paths"][:3])
              or "none recorded")]
     return "<table>" + "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows) + "</table>"

@@ -82,8 +82,8 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.exercises": {"meshlab.errors", "meshlab.viz"},
     "meshlab.tasks": {"meshlab.errors", "meshlab.exercises", "meshlab.export", "meshlab.identity", "meshlab.policy",
                       "meshlab.topology"},
-    "meshlab.report": {"meshlab.replay", "meshlab.viz"},
-    "meshlab.dashboard": {"meshlab.lab", "meshlab.replay", "meshlab.viz", "meshlab.widgets"},
+    "meshlab.report": {"meshlab.replay", "meshlab.telemetry", "meshlab.viz"},
+    "meshlab.dashboard": {"meshlab.lab", "meshlab.replay", "meshlab.telemetry", "meshlab.viz", "meshlab.widgets"},
     # for instructors: builds, grading and the class view of the notebooks' tasks
     "meshlab.classroom": {"meshlab.backends", "meshlab.errors", "meshlab.exercises", "meshlab.tasks"},
     # entry points

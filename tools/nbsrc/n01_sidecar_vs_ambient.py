@@ -88,8 +88,11 @@ def cells() -> list:
            "every pod an address on one interface. On the **mininet** backend (root) every pod and node is a "
            "network namespace with real links and iptables interception, and the figures move (`docs/status.md` "
            "has both). Where the comparison above did not run on mininet, the cell below draws a **recording** of "
-           "the same page load made there (50 requests per data plane), labelled with where and when it was "
-           "recorded; `notebooks/dashboard/dashboard.ipynb` explores it request by request, hop by hop."),
+           "the same page made there (50 requests at concurrency 2 per data plane: fewer than the table above), "
+           "labelled with where and when it was recorded; `notebooks/dashboard/dashboard.ipynb` explores it "
+           "request by request, hop by hop. In that recording the ambient + waypoint path adds **more** than the "
+           "sidecars; in Istio's published figures it adds less (istio.io, *Sidecar or ambient?*). The lab's "
+           "waypoint is one Python process that every call crosses, and its queue is most of what it adds."),
         code("from IPython.display import display\n"
              "from meshlab import replay\n"
              "if table['none']['backend'] != 'mininet':\n"
