@@ -39,7 +39,7 @@ def test_a_fresh_environment_from_binder_files_runs_the_comparison_notebook(tmp_
         assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
         return r
 
-    run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", "binder/requirements.txt")
+    run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", "-r", "binder/requirements.txt")   # (bytecode: compiled on import)
     run("bash", "binder/postBuild")
     where = run(str(venv / "bin" / "python"), "-c", "import meshlab, sys; print(meshlab.__file__, sys.prefix)")
     assert str(repo) in where.stdout and str(venv) in where.stdout      # this environment, this copy

@@ -82,12 +82,32 @@ def _wait_done(page, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"cells still running after {timeout_s:.0f} s")
         quiet = 0 if _running(page) else quiet + 1
-        time.sleep(1.0)
+        time.sleep(0.5)
+
+
+def _wait_started(page, timeout_s: float = 5.0) -> None:
+    """Until Run All has queued its cells (a prompt shows "[*]" or the kernel is busy), at most
+    ``timeout_s``: a notebook that finishes faster than a poll is done anyway."""
+    deadline = time.monotonic() + timeout_s
+    while not _running(page) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _saved(url: str, name: str) -> dict:
     with urllib.request.urlopen(f"{url}/api/contents/{name}?content=1&token={TOKEN}", timeout=30) as r:
         return json.load(r)["content"]
+
+
+def _saved_after_run(url: str, name: str, timeout_s: float = 15.0) -> dict:
+    """The notebook as saved after Run All (Control+S): polled until every code cell of the saved
+    file has run, or ``timeout_s`` passes (then the test's own check says which did not)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        nb = _saved(url, name)
+        if all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code") \
+                or time.monotonic() > deadline:
+            return nb
+        time.sleep(0.25)
 
 
 def _screenshots(page, stem: str) -> list[Path]:
@@ -99,7 +119,7 @@ def _screenshots(page, stem: str) -> list[Path]:
     page.evaluate(f"() => document.querySelector('{scroller}').scrollTo(0, 0)")
     shots = []
     for i in range(24):
-        time.sleep(0.3)
+        time.sleep(0.1)                        # (the scroll's repaint)
         shot = ARTIFACTS / f"{stem}-{i:02d}.png"
         page.screenshot(path=str(shot))
         shots.append(shot)
@@ -140,23 +160,21 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
             except AssertionError:
                 if attempt == 2:
                     raise
-        time.sleep(2)                          # (JupyterLab asks about news a moment after it loads)
-        assert page.get_by_text("notified about official Jupyter news").count() == 0, "the news popup is shown"
-
         mine = kernel_pids() - kernels_before
         assert mine, "no kernel started for the notebook"
         mem = PeakMemory(mine)
         mem.start()
         page.get_by_role("menuitem", name="Run").click()
         page.get_by_text("Run All Cells", exact=True).click()         # as a learner would
-        time.sleep(2)
+        _wait_started(page)
         _wait_done(page, RUN_ALL_TIMEOUT_S)
         peak = mem.stop()
+        # (JupyterLab asks about news a moment after it loads: by the end of Run All it would show)
+        assert page.get_by_text("notified about official Jupyter news").count() == 0, "the news popup is shown"
         print(f"{notebook}: peak memory (PSS, its kernel and labs) {peak:.0f} MB")
         assert 0 < peak < BINDER_MEMORY_MB
         page.keyboard.press("Control+s")
-        time.sleep(2)
-        saved = _saved(jupyterlab, notebook)
+        saved = _saved_after_run(jupyterlab, notebook)
         cells = [c for c in saved["cells"] if c["cell_type"] == "code"]
         assert all(c.get("execution_count") for c in cells), "a code cell did not run"
         errors = [(c["source"][:60], o.get("ename"), o.get("evalue")) for c in cells for o in c.get("outputs", [])
@@ -184,11 +202,10 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
         expect(panel.locator("img")).to_have_count(2, timeout=30_000)
         # quick clicks: mode, send, mode back, send — the controls end up showing the lab's real state
         mode = panel.locator(".widget-dropdown", has_text="mesh mode").locator("select")
-        for _ in range(2):
-            mode.select_option("sidecar")
-            send.click()
-            mode.select_option("ambient")
-            send.click()
+        mode.select_option("sidecar")
+        send.click()
+        mode.select_option("ambient")
+        send.click()
         _wait_done(page, 240)
         time.sleep(1)
         shown = mode.input_value()
