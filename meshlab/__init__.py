@@ -36,6 +36,8 @@ Realization — a topology made real, or written out:
 - :mod:`meshlab.enrollment` — the enrollment state a lab or an export applies labels and Gateways to.
 - :mod:`meshlab.export_manifests`, :mod:`meshlab.export_images`, :mod:`meshlab.export_readme`,
   :mod:`meshlab.export` — the same scenario as Kubernetes + Istio YAML and a README, for a real cluster.
+- :mod:`meshlab.supervisor` — a lab's processes: started with typed specs, certificates issued, Istio
+  objects pushed, enrollment changes followed, the dead restarted, everything released once.
 
 Recordings — what a lab measured, as data, read back with no lab:
 

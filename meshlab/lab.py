@@ -15,15 +15,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path as Path_
-import weakref
 from collections import deque
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 from . import enrollment, mesh, replay
 from .backends import choose_backend
-from .backends.process import WorkerProcess, ensure_fds
+from .backends.process import WorkerProcess
 from .backends.state import RunState
-from .errors import LabError, PolicyError, PortConflict, WorkerError
+from .errors import LabError, PolicyError, WorkerError
 from .identity import LabCA
 from .net.cluster import ADMIN_PORT, ClusterNet
 from .policy.loader import PolicyObject, load_policies
@@ -33,50 +32,13 @@ from .telemetry.cost import Usage
 from .telemetry.paths import L4Index, Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
 from .topology import load_topology
+from .supervisor import Supervisor
 from .topology.model import Topology
 from .trace import Span
 
 BUILT_MODES = ("none", "sidecar", "ambient")
-START_TIMEOUT = 30.0
 #: How many loads a lab keeps for :meth:`Lab.record` (the oldest are dropped past it).
 RECORDED_LOADS = 50
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One process to start: its name, where it runs (a pod, or a node's name), the module it
-    runs, its role and its spec (without the cluster network: see :meth:`Lab._start_all`)."""
-    name: str
-    where: object
-    module: str
-    role: str
-    spec: dict
-
-
-class _Running:
-    """What a started lab holds. Released exactly once: by ``stop()``, when a lab nobody stopped
-    is garbage-collected (a notebook cell re-run), or at interpreter exit (``weakref.finalize``)."""
-
-    def __init__(self, backend):
-        self.backend = backend
-        self.workers: dict[str, WorkerProcess] = {}      # apps, by pod name
-        self.proxies: dict[str, WorkerProcess] = {}      # proxies, by proxy name
-        self.state: RunState | None = None
-
-    def release(self) -> None:
-        workers = list(self.workers.values()) + list(self.proxies.values())
-        self.workers, self.proxies = {}, {}
-        for w in workers:
-            try:
-                w.proc.stdin.close()           # cut every lifeline first, so they exit in parallel
-            except OSError:
-                pass
-        for w in workers:
-            w.stop()
-        self.backend.teardown()
-        if self.state is not None:
-            self.state.remove()
-            self.state = None
 
 
 class Lab:
@@ -94,7 +56,6 @@ class Lab:
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise LabError(f"seed must be an integer or None; got {seed!r}")
         self.seed = seed
-        self._starts: dict[str, int] = {}             # processes started, by name (for their seeds)
         topo = load_topology(topology)
         if mode is not None and mode not in BUILT_MODES:
             later = f" ('{mode}' is not built yet)" if mode in mesh.MODES else ""
@@ -109,12 +70,9 @@ class Lab:
         self.mode = mesh.describe(self.mesh)          # waypoint pods do not count: see mesh.describe
         self.backend = choose_backend(backend)
         self.verbose = verbose
-        self.net: ClusterNet | None = None
-        self._run: _Running | None = None
-        self._finalizer = None
+        self._sup = Supervisor(self.backend, seed=seed, policies=self._policy_records)   # the processes
+        self._sup.plan(self.topology, self.mesh, self.waypoint_of)
         self._spans: dict[str, dict[str, Span]] = {}     # by trace id, then span id (newest wins)
-        self.ca: LabCA | None = None
-        self._certs: dict = {}
         self.startup_s: float | None = None
         self._store = PolicyStore()
         self.warnings: list[str] = []                   # from the last apply
@@ -135,16 +93,31 @@ class Lab:
     @property
     def workers(self) -> dict[str, WorkerProcess]:
         """Each pod's process, by pod name (empty when the lab is stopped)."""
-        return self._run.workers if self._run else {}
+        return self._sup.workers
 
     @property
     def proxies(self) -> dict[str, WorkerProcess]:
         """Each proxy's process, by proxy name (``reviews-v2-0/istio-proxy``)."""
-        return self._run.proxies if self._run else {}
+        return self._sup.proxies
 
     @property
     def state(self) -> RunState | None:
-        return self._run.state if self._run else None
+        return self._sup.state
+
+    @property
+    def net(self) -> ClusterNet | None:
+        """The cluster's addresses as the processes know them (None before start)."""
+        return self._sup.net
+
+    @property
+    def ca(self) -> LabCA | None:
+        """The lab's CA (istiod's): None until a meshed lab starts."""
+        return self._sup.ca
+
+    @property
+    def _certs(self) -> dict:
+        """Every workload certificate issued, by (namespace, service account)."""
+        return self._sup.certs
 
     @property
     def running(self) -> bool:
@@ -157,132 +130,24 @@ class Lab:
         if self.verbose:
             print(f"meshlab: {self.backend.reason}")
         try:
-            self._run = _Running(self.backend)
-            self._finalizer = weakref.finalize(self, self._run.release)
-            self.net = self.backend.plan(self.topology)
-            self._apply_mesh_to_net()
-            if self.verbose:
-                for note in self.backend.notes:
-                    print(f"meshlab: {note}")
-            self._run.state = RunState(self.topology.name, self.backend.name)
-            self.backend.prepare(self._run.state.record_process)
-            self._issue_certificates()
-            jobs = [self._ztunnel_job(node)
-                    for node in sorted({p.node for p in self.topology.pods if self.mesh[p.name] == "ambient"})]
-            for pod in self.topology.pods:
-                if self.mesh[pod.name] == "waypoint":
-                    jobs.append(self._pod_proxy_job(pod.name, "waypoint", pod.name))
-                    continue
-                if self.mesh[pod.name] == "sidecar":
-                    jobs.append(self._pod_proxy_job(pod.name, "sidecar", f"{pod.name}/istio-proxy"))
-                jobs.append(self._app_job(pod.name))
-            self._start_all(jobs)        # every process forked and told its spec; they start in parallel
-            deadline = time.monotonic() + START_TIMEOUT
-            for w in [*self.proxies.values(), *self.workers.values()]:
-                self._ready(w, deadline)
+            self._sup.start(self, self.verbose)
         except BaseException:
             self.stop()
             raise
         self.startup_s = time.monotonic() - t0
         return self
 
-    @staticmethod
-    def _ready(w: WorkerProcess, deadline: float) -> WorkerProcess:
-        """Wait until ``w`` serves; its start-up error, if any, becomes ours."""
-        msg = w.wait_ready(deadline)
-        if msg.get("event") == "error":
-            if msg.get("kind") == "port-conflict":
-                raise PortConflict(f"{w.name}: {msg['error']} — another process took it")
-            raise WorkerError(f"{w.name}: {msg['error']}")
-        return w
-
-    def _start_all(self, jobs: "list[_Job]") -> list[WorkerProcess]:
-        """Start a process for each job and send it its spec with the cluster network
-        (``"net"``): whole, or by reference when the backend handed it down at fork time (a
-        200-pod lab's net is ~60 kB of JSON, which each of 400 processes would otherwise parse
-        into its own copy). Apps go to :attr:`workers`, proxies to :attr:`proxies`."""
-        ensure_fds(len(self.workers) + len(self.proxies) + len(jobs))
-        logs = [self.state.logs / f"{j.name.replace('/', '.')}.log" for j in jobs]
-        handles = self.backend.spawn_many([(j.where, j.module, str(log)) for j, log in zip(jobs, logs)],
-                                          net=self.net)
-        started = []
-        for j, popen, log in zip(jobs, handles, logs):      # every one is known before any can fail
-            self.state.record_process(popen.pid, j.name, j.role)
-            w = WorkerProcess(j.name, popen, log)
-            w.role, w.where = j.role, j.where.name if hasattr(j.where, "name") else j.where
-            (self.workers if j.role == "app" else self.proxies)[j.name] = w
-            started.append(w)
-        for j, w in zip(jobs, started):
-            key = getattr(w.proc, "net_key", None)
-            # a restarted process draws anew (its trace and span ids must not repeat its last life's)
-            self._starts[j.name] = self._starts.get(j.name, 0) + 1
-            seed = {} if self.seed is None else {"seed": f"{self.seed}/{j.name}/{self._starts[j.name]}"}
-            w.start({**j.spec, **seed, "net": {"inherited": key} if key else self.net.to_dict()})
-        return started
-
-    def _spawn(self, pod_name: str) -> WorkerProcess:
-        return self._start_all([self._app_job(pod_name)])[0]
-
-    def _app_job(self, pod_name: str) -> "_Job":
-        pod = self.topology.pod(pod_name)
-        return _Job(pod_name, self.net.pod(pod_name), "meshlab.apps.worker", "app", {
-            "pod": pod_name, "ports": list(pod.ports),
-            "app": {"kind": pod.app.kind, "service_time": pod.app.service_time,
-                    "calls": [asdict(c) for c in pod.app.calls], "params": dict(pod.app.params)}})
-
-    def _issue_certificates(self) -> None:
-        """The lab's istiod: a CA, and a SPIFFE certificate per service account with a proxy."""
-        meshed = [p for p in self.topology.pods if self.mesh[p.name]]
-        if not meshed:
-            return
-        if getattr(self, "ca", None) is None or not Path_(self.ca.root_path).exists():
-            self.ca = LabCA.create(self.state.dir / "ca")
-            self._certs = {}
-        for p in meshed:
-            key = (p.namespace, p.service_account)
-            if key not in self._certs:
-                self._certs[key] = self.ca.issue(*key)
-
-    def _spawn_sidecar(self, pod_name: str) -> WorkerProcess:
-        return self._start_all([self._pod_proxy_job(pod_name, "sidecar", f"{pod_name}/istio-proxy")])[0]
-
-    def _spawn_waypoint(self, pod_name: str) -> WorkerProcess:
-        return self._start_all([self._pod_proxy_job(pod_name, "waypoint", pod_name)])[0]
-
-    def _pod_proxy_job(self, pod_name: str, role: str, name: str) -> "_Job":
-        """A proxy with one pod's identity: its sidecar, or a waypoint (a pod of its own)."""
-        pod = self.topology.pod(pod_name)
-        cert = self._certs[(pod.namespace, pod.service_account)]
-        return _Job(name, self.net.pod(pod_name), "meshlab.proxy.main", role, {
-            "role": role, "pod": pod_name, "cert": cert.cert_path,
-            "key": cert.key_path, "root": self.ca.root_path, "policies": self._policy_records()})
-
-    def _spawn_ztunnel(self, node: str) -> WorkerProcess:
-        return self._start_all([self._ztunnel_job(node)])[0]
-
-    def _ztunnel_job(self, node: str) -> "_Job":
-        """One ztunnel per node, holding the certificates of that node's ambient pods only."""
-        return _Job(f"ztunnel-{node}", node, "meshlab.proxy.main", "ztunnel", {
-            "role": "ztunnel", "node": node, "certs": self._ztunnel_certs(node),
-            "root": self.ca.root_path, "policies": self._policy_records()})
-
     def stop(self) -> None:
         """Stop every process and remove everything the lab created. Safe to call twice."""
-        if self._finalizer is not None:
-            self._finalizer()                  # runs _Running.release once
-        self._run = self._finalizer = None
+        self._sup.stop()
 
     def reset(self) -> None:
         """Forget collected telemetry and restart any pod or proxy whose process died."""
         self._require_running()
         self.collect()
         self._spans.clear()
-        spawn = {"app": self._spawn, "sidecar": self._spawn_sidecar, "waypoint": self._spawn_waypoint,
-                 "ztunnel": self._spawn_ztunnel}
-        dead = [w for w in [*self.proxies.values(), *self.workers.values()] if not w.alive()]
-        for w in dead:
-            w.stop()
-            self._ready(spawn[w.role](w.where), time.monotonic() + START_TIMEOUT)
+        for w in [w for w in [*self.proxies.values(), *self.workers.values()] if not w.alive()]:
+            self._sup.respawn(w)
 
     def restart(self, name: str) -> float:
         """Stop one process and start it again, as deleting a pod (or one step of a rolling
@@ -293,11 +158,8 @@ class Lab:
         w = self.proxies.get(name) or self.workers.get(name)
         if w is None:
             raise LabError(f"no pod or proxy named {name!r}; proxies: {', '.join(self.proxies) or '(none)'}")
-        spawn = {"app": self._spawn, "sidecar": self._spawn_sidecar, "waypoint": self._spawn_waypoint,
-                 "ztunnel": self._spawn_ztunnel}
         t0 = time.monotonic()
-        w.stop()
-        self._ready(spawn[w.role](w.where), time.monotonic() + START_TIMEOUT)
+        self._sup.respawn(w)
         return time.monotonic() - t0
 
     def identities(self) -> dict[str, list[str]]:
@@ -370,13 +232,13 @@ class Lab:
                   "removed": sorted(p for p, (a, b) in changed.items() if a == "waypoint")}
         running = self.running
         if running and report["deployed"]:
-            self.net = self.backend.replan(topo)
+            self._sup.net = self.backend.replan(topo)
         self._enrollment = e
         self.topology, self.mesh, self.waypoint_of = topo, new_mesh, new_of
+        self._sup.plan(topo, new_mesh, new_of)
         self.mode = mesh.describe(new_mesh)
         if not running or (not changed and old_of == new_of):
             return report
-        self._apply_mesh_to_net()
         if self.verbose and report["restarted"]:
             print("meshlab: sidecar injection happens when a pod is created, so these pods restart "
                   f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}")
@@ -386,60 +248,8 @@ class Lab:
         if self.verbose and (report["waypoint_for"] or report["no_waypoint_for"]):
             print(f"meshlab: waypoint for {', '.join(report['waypoint_for']) or '-'}; none any more for "
                   f"{', '.join(report['no_waypoint_for']) or '-'} (no app pod restarted)")
-        self._issue_certificates()
-        deadline = time.monotonic() + START_TIMEOUT
-        # 0. pods that lose or gain a sidecar are recreated: stop the old ones first, so that
-        #    nothing of theirs holds the pod IP's ports when a ztunnel comes to capture them
-        for pod in report["restarted"]:
-            if f"{pod}/istio-proxy" in self.proxies:
-                self.proxies.pop(f"{pod}/istio-proxy").stop()
-            self.workers.pop(pod).stop()
-        #    and pods joining ambient move their app's ports to the pod-local address (no restart)
-        for pod, (a, b) in apps.items():
-            if b == "ambient" and a is None and pod in self.workers:
-                self.workers[pod].call("net", {"net": self.net.to_dict()})
-        # 1. ztunnels: listeners for newly captured pods, none for pods that left ambient
-        for name in [n for n in self.proxies if n.startswith("ztunnel-")]:
-            node = name.removeprefix("ztunnel-")
-            self.proxies[name].call("net", {"net": self.net.to_dict(), "certs": self._ztunnel_certs(node)})
-        for node in sorted({p.node for p in self.topology.pods if new_mesh[p.name] == "ambient"}):
-            if f"ztunnel-{node}" not in self.proxies:
-                self._ready(self._spawn_ztunnel(node), deadline)
-        # 2. new waypoints, and the recreated pods with their sidecar if they now have one
-        for pod in report["deployed"]:
-            self._ready(self._spawn_waypoint(pod), deadline)
-        for pod in report["restarted"]:
-            if new_mesh[pod] == "sidecar":
-                self._ready(self._spawn_sidecar(pod), deadline)
-            self._ready(self._spawn(pod), deadline)
-        # 3. everyone else learns the new addresses and meshes (who to capture, who speaks mTLS,
-        #    which services go through which waypoint)
-        fresh = {*report["restarted"], *report["deployed"]}
-        for name, w in [*self.proxies.items(), *self.workers.items()]:
-            if not name.startswith("ztunnel-") and name not in fresh and w.alive():
-                w.call("net", {"net": self.net.to_dict()})
-        for name in [n for n in self.proxies if n.startswith("ztunnel-")]:
-            node = name.removeprefix("ztunnel-")
-            if not any(new_mesh[p.name] == "ambient" and p.node == node for p in self.topology.pods):
-                self.proxies.pop(name).stop()
-        for pod in report["removed"]:
-            if pod in self.proxies:
-                self.proxies.pop(pod).stop()
+        self._sup.enroll(report, apps, new_mesh)
         return report
-
-    def _apply_mesh_to_net(self) -> None:
-        self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh.get(p.name)) for p in self.net.pods),
-                           services=tuple(replace(s, waypoint=self.waypoint_of.get((s.namespace, s.name)))
-                                          for s in self.net.services))
-        self.backend.sync(self.net)        # mininet: iptables rules follow the meshes
-
-    def _ztunnel_certs(self, node: str) -> dict[str, list[str]]:
-        certs = {}
-        for p in self.topology.pods:
-            if p.node == node and self.mesh[p.name] == "ambient":
-                c = self._certs[(p.namespace, p.service_account)]
-                certs[c.spiffe_id] = [c.cert_path, c.key_path]
-        return certs
 
     # -- Istio config ----------------------------------------------------------------------------
     def apply(self, source, *, file: str | None = None) -> list[str]:
@@ -529,19 +339,10 @@ class Lab:
         """Make ``new`` the config in force: on every running proxy, or restore the old one
         everywhere if a proxy cannot take it."""
         old, self._store = self._store, new
-        done = []
         try:
-            for w in list(self.proxies.values()):
-                if w.alive():
-                    w.call("policy", {"objects": self._policy_records()}, timeout=10)
-                    done.append(w)
+            self._sup.push([o.to_record() for o in old.items])
         except Exception:
             self._store = old
-            for w in done:
-                try:
-                    w.call("policy", {"objects": self._policy_records()}, timeout=10)
-                except Exception:  # noqa: BLE001 - best effort: the first error is the one to report
-                    pass
             raise
 
     # -- where things are ----------------------------------------------------------------------
@@ -735,8 +536,13 @@ class Lab:
         hbone = [w for w in self.proxies.values() if w.role in ("ztunnel", "waypoint")]
         if not hbone:
             return None
-        if self._engine is None:         # chosen once per process, the same in every proxy: ask one
-            self._engine = hbone[0].call("stats", timeout=10).get("h2_engine")
+        for w in hbone:                  # chosen once per process, the same in every proxy: ask one
+            if self._engine is not None:
+                break
+            try:
+                self._engine = w.call("stats", timeout=10).get("h2_engine")
+            except WorkerError:          # (one that was killed: ask the next)
+                continue
         return self._engine
 
     def recorded_runs(self, *, metrics: bool = True) -> list[dict]:

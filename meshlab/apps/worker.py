@@ -12,15 +12,10 @@ import asyncio
 from ..net import control
 from ..net.cluster import ClusterNet
 from ..net.http1 import serve
-from ..topology.model import AppSpec, Call
+from ..net.specs import PodSpec
 from .client import Client
 from .loadgen import LoadPlan
 from .runtime import AppRuntime
-
-
-def app_from_dict(d: dict) -> AppSpec:
-    return AppSpec(kind=d["kind"], service_time=d.get("service_time", 0.0),
-                   calls=tuple(Call(**c) for c in d.get("calls", ())), params=d.get("params", {}))
 
 
 def make_handler(rt: AppRuntime):
@@ -32,8 +27,9 @@ def make_handler(rt: AppRuntime):
     return rt.instrument(make(rt)) if make else None
 
 
-async def setup(spec: dict, ch: control.Channel):
-    rt = AppRuntime(spec["pod"], app_from_dict(spec["app"]), ClusterNet.from_dict(spec["net"]))
+async def setup(msg: dict, ch: control.Channel):
+    spec = PodSpec.from_message(msg)
+    rt = AppRuntime(spec.pod, spec.app, ClusterNet.from_dict(msg["net"]))
     client = Client(rt)
     servers: list = []                   # meshlab.net.tcp.Listener
     handler = make_handler(rt)
@@ -48,9 +44,9 @@ async def setup(spec: dict, ch: control.Channel):
         for s in servers:
             s.close()
         servers.clear()
-        for port in spec.get("ports", []):
+        for port in spec.ports:
             try:
-                servers.append(await serve(ip, port, handler, name=spec["pod"]))
+                servers.append(await serve(ip, port, handler, name=spec.pod))
             except OSError as e:
                 raise control.StartupError(f"cannot listen on {ip}:{port}: {e.strerror or e}",
                                            "port-conflict" if e.errno == 98 else "bind",

@@ -10,5 +10,6 @@
   reaches its proxy with its original destination; :mod:`.capture` — the one place a proxy learns
   a captured connection's original destination.
 - :mod:`.nghttp2` — libnghttp2 (HBONE's HTTP/2) bound with cffi.
-- :mod:`.control` — the processes' side of the lab's control channel.
+- :mod:`.control` — the processes' side of the lab's control channel; :mod:`.specs` — what each process
+  is told when it starts (typed, frozen: an app pod's, a proxy's).
 """

@@ -7,30 +7,30 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from ..net import capture, control
 from ..net.cluster import ADMIN_PORT, ClusterNet
 from ..net.http1 import Request, Response, serve, text_response
+from ..net.specs import ProxySpec
 from ..policy.loader import PolicyObject
 
 
-async def setup(spec: dict, ch: control.Channel):
-    role = spec["role"]
-    net = ClusterNet.from_dict(spec["net"])
+async def setup(msg: dict, ch: control.Channel):
+    spec = ProxySpec.from_message(msg)
+    role = spec.role
+    net = ClusterNet.from_dict(msg["net"])
     if role == "sidecar":
         from .sidecar import Sidecar
-        proxy = Sidecar(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
+        proxy = Sidecar(spec.pod, net, spec.cert, spec.key, spec.root)
     elif role == "ztunnel":
         if capture.by_iptables(net):             # the node's rules send its pods' traffic here
             from .ztunnel_node import NodeZtunnel as Ztunnel
         else:
             from .ztunnel import Ztunnel
-        proxy = Ztunnel(spec["node"], net, {k: tuple(v) for k, v in spec["certs"].items()}, spec["root"])
-    elif role == "waypoint":
-        from .waypoint import Waypoint
-        proxy = Waypoint(spec["pod"], net, spec["cert"], spec["key"], spec["root"])
+        proxy = Ztunnel(spec.node, net, dict(spec.certs), spec.root)
     else:
-        raise control.StartupError(f"unknown proxy role {role!r}; roles: sidecar, ztunnel, waypoint")
-    proxy.set_policies([PolicyObject.from_record(r) for r in spec.get("policies", [])])
+        from .waypoint import Waypoint
+        proxy = Waypoint(spec.pod, net, spec.cert, spec.key, spec.root)
+    proxy.set_policies([PolicyObject.from_record(r) for r in spec.policies])
     raise_file_limit()
     capture.become_proxy_user(role, net)
-    admin_ip = net.nodes[spec["node"]] if role == "ztunnel" else net.pod(spec["pod"]).ip
+    admin_ip = net.nodes[spec.node] if role == "ztunnel" else net.pod(spec.pod).ip
     try:
         await proxy.start()
         admin = await serve(admin_ip, ADMIN_PORT, _admin(proxy), name=f"{proxy.name} admin")
@@ -67,7 +67,7 @@ async def setup(spec: dict, ch: control.Channel):
         """The SPIFFE ids whose certificate and private key this proxy holds, read from the
         certificates it was given (a ztunnel: its node's ambient pods'). Never the keys."""
         from ..identity import cert_spiffe_id
-        paths = [c for c, _ in proxy.certs.values()] if role == "ztunnel" else [spec["cert"]]
+        paths = [c for c, _ in proxy.certs.values()] if role == "ztunnel" else [spec.cert]
         return {"identities": sorted({cert_spiffe_id(p) for p in paths} - {None})}
 
     return {"spans": spans, "net": net_update, "stats": stats, "policy": policy, "identities": identities}, on_stop

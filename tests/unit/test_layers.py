@@ -60,6 +60,7 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.export_readme": {"meshlab.export_manifests"},
     "meshlab.export": {"meshlab.enrollment", "meshlab.errors", "meshlab.export_images", "meshlab.export_manifests",
                        "meshlab.export_readme", "meshlab.mesh", "meshlab.policy.builder", "meshlab.topology"},
+    "meshlab.supervisor": {"meshlab.backends", "meshlab.errors", "meshlab.identity", "meshlab.net", "meshlab.topology"},
     # recordings: what a lab measured, as data; read back with no lab (nothing that runs one)
     "meshlab.records": {"meshlab.errors", "meshlab.topology"},
     "meshlab.replay": {"meshlab.errors", "meshlab.records", "meshlab.telemetry", "meshlab.topology", "meshlab.trace",
@@ -67,7 +68,7 @@ ALLOWED: dict[str, set[str]] = {
     # the facade
     "meshlab.lab": {"meshlab.apps", "meshlab.backends", "meshlab.enrollment", "meshlab.errors", "meshlab.export",
                     "meshlab.identity", "meshlab.mesh", "meshlab.net", "meshlab.policy", "meshlab.replay",
-                    "meshlab.telemetry", "meshlab.topology", "meshlab.trace"},
+                    "meshlab.supervisor", "meshlab.telemetry", "meshlab.topology", "meshlab.trace"},
     # on top of the lab: measurements, UI, exercises
     "meshlab.compare": {"meshlab.lab", "meshlab.proxy", "meshlab.telemetry"},
     "meshlab.bench": {"meshlab.compare", "meshlab.identity", "meshlab.lab", "meshlab.proxy"},
