@@ -6,11 +6,18 @@ A value in braces is the learner's parameter, a function is computed from the le
 
 CALLER = "cluster.local/ns/default/sa/{account}"     # the service account of the one allowed caller
 
+#: panel-data-plane: (proxies on a call to reviews, how many parse HTTP) -> (a neighbouring data plane,
+#: the data plane that gives them)
+PANEL = {(3, 1): ("lab.set_mode('sidecar')", "lab.set_mode('ambient'); lab.set_waypoints(['reviews'])"),
+         (2, 2): ("lab.set_mode('ambient'); lab.set_waypoints(['reviews'])", "lab.set_waypoints(None); lab.set_mode('sidecar')"),
+         (2, 0): ("lab.set_mode('sidecar')", "lab.set_waypoints(None); lab.set_mode('ambient')")}
+
 ANSWERS = {
     "reviews-to-one-version": (["istio.io/dataplane-mode", "ambient", "{version}"],
                                ["istio-injection", "enabled", "{version}"]),
     "mesh-without-restarts": (["istio.io/dataplane-mode", "none"], ["istio.io/dataplane-mode", "ambient"]),
-    "panel-data-plane": ("lab.set_mode('sidecar')", "lab.set_mode('ambient'); lab.set_waypoints(['reviews'])"),
+    # the panel's answer is the lab: code that puts it in the data plane of the learner's numbers
+    "panel-data-plane": (lambda p: PANEL[p["hops"], p["l7"]][0], lambda p: PANEL[p["hops"], p["l7"]][1]),
     "waypoint-for-one-service": (["istio", "{service}", "my-waypoint"], ["istio-waypoint", "{service}", "my-waypoint"]),
     "jason-to-reviews-v2": (["end-user", "{user}", "v1", "{version}"], ["end-user", "{user}", "{version}", "v1"]),
     "only-one-caller-through-the-waypoint": (["Service", "{service}", "ALLOW", "cluster.local/ns/default/sa/curl"],
