@@ -2,10 +2,21 @@
 root, outside the meshlab package that learners import (``$MESHLAB_SOLUTIONS`` names another folder).
 
 Each file has ``ANSWERS = {task: (wrong, right)}``: for a YAML or value task, the values of the
-skeleton's blanks in order; for a task whose answer is the lab, code that sets the lab up. A value may
-name a parameter of the task's variant in braces (``"{version}"``): :func:`solution` fills those in
-for a learner's parameters. Values without braces are those of the task's first variant (Istio's own
-numbers): right for a learner with no seed, and for every variant that shares them.
+skeleton's blanks in order; for a task whose answer is the lab, code that sets the lab up. One
+solution fits every variant of its task (``Task.variants``; each learner gets one, ``Task.params_for``):
+
+- a value may name a parameter of the variant in braces (``"{version}"``, ``"{service}-callers"``):
+  :func:`solution` fills those in with a learner's parameters; a name the variant does not have is an
+  error naming the task and the parameters it has (a typo never reaches a notebook);
+- a value that is computed from the parameters in a way braces cannot say (``attempts`` one less than
+  the tries allowed, a table lookup, code that depends on which faults were seeded) is a function of
+  the parameters: ``lambda p: p["max_tries"] - 1``; it may be the whole answer (a lab task's code) or
+  one value of the list;
+- a value with neither is the same for every variant.
+
+The tests on running labs (``tests/integration/test_tasks_*.py``) and the instructor's build and
+grading all read the solutions from here: :func:`answer_for` gives the answer a learner with given
+parameters hands in, :func:`run_lab_answer` runs a lab task's code as the answer cell does.
 """
 
 from __future__ import annotations
@@ -44,16 +55,62 @@ def load_solutions(folder: str | Path | None = None) -> dict:
     return out
 
 
-def _fill(value, params: dict):
+def _fill(value, params: dict, task: str):
+    if callable(value):
+        try:
+            return value(params)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ClassroomError(f"{solutions_dir()}: the solution of {task!r} could not be computed for the "
+                                 f"parameters {params}: {type(e).__name__}: {e}") from None
     if isinstance(value, str):
-        return _FIELD.sub(lambda m: str(params[m.group(1)]) if m.group(1) in params else m.group(0), value)
-    return [_fill(v, params) for v in value]
+        def field(m):
+            if m.group(1) not in params:
+                raise ClassroomError(f"{solutions_dir()}: the solution of {task!r} names {{{m.group(1)}}}, which its "
+                                     f"variants do not have (parameters: {', '.join(sorted(params)) or 'none'})")
+            return str(params[m.group(1)])
+        return _FIELD.sub(field, value)
+    return [_fill(v, params, task) for v in value]
 
 
 def solution(answers: dict, task: str, params: dict) -> tuple:
-    """(wrong, right) for ``task`` with a learner's ``params`` filled into their braces."""
+    """(wrong, right) for ``task`` with a learner's ``params`` filled in (braces, and functions of
+    the parameters called)."""
     wrong, right = answers[task]
-    return _fill(wrong, params), _fill(right, params)
+    return _fill(wrong, params, task), _fill(right, params, task)
+
+
+def answer_for(task, params: dict | None = None, *, wrong: bool = False, answers: dict | None = None) -> str:
+    """What a learner with ``params`` (default: the task's first variant) hands in for ``task`` (a
+    :class:`~meshlab.exercises.Task`): the skeleton filled with the solution (or with the wrong
+    answer), as ``Task.check`` takes it; for a lab task, its code (run it with :func:`run_lab_answer`)."""
+    from ..exercises import fill
+    answers = load_solutions() if answers is None else answers
+    values = solution(answers, task.name, dict(task.variants[0]) if params is None else params)[0 if wrong else 1]
+    return values if task.answer == "lab" else fill(task.skeleton, *values)
+
+
+class _Begin:
+    """What a lab task's code calls as ``ex.begin(task, lab)`` (a notebook's session,
+    :meth:`meshlab.exercises.Session.begin`), for the variant ``params`` rather than a learner's."""
+
+    def __init__(self, params: dict):
+        self.params = params
+
+    def begin(self, task, lab) -> str:
+        if task.setup is not None:
+            task.setup(lab, self.params)
+        return task.goal_for(self.params)
+
+
+def run_lab_answer(code: str, task, lab, params: dict | None = None) -> dict:
+    """Run a lab task's answer ``code`` (:func:`answer_for`) as its notebook's answer cell would, with
+    ``lab``, ``task``, ``Lab`` and ``ex`` (whose ``begin`` sets the task up for ``params``, default its
+    first variant). Returns the names the code left: ``["lab"]`` is the lab to check (code may stop
+    the lab and start another — the caller stops that one)."""
+    from ..lab import Lab
+    ns = {"lab": lab, "task": task, "Lab": Lab, "ex": _Begin(dict(task.variants[0]) if params is None else params)}
+    exec(code, ns)
+    return ns
 
 
 def answer_code(task, values) -> str:

@@ -1,10 +1,12 @@
 """Every task of meshlab.tasks, on a running Bookinfo (loopback), three ways: blank (fails with
 its message, nothing applied), a wrong answer (fails, naming what is wrong), the solution (passes)
-(issue 16)."""
+(issue 16). The answers and solutions are the ones in solutions/ (for each variant), read with
+meshlab.classroom.solutions; other wrong answers are written here."""
 
 import pytest
 
 from meshlab import Lab
+from meshlab.classroom.solutions import answer_for, run_lab_answer
 from meshlab.exercises import Session, fill, tries
 from meshlab.tasks import TASKS
 
@@ -15,10 +17,10 @@ ONLY_PP = TASKS["only-one-caller"]
 
 
 
-JASON_SOLUTION = fill(JASON.skeleton, "end-user", "jason", "v2", "v1")
-JASON_WRONG = fill(JASON.skeleton, "end-user", "jason", "v1", "v2")          # the subsets swapped
-PP_SOLUTION = fill(ONLY_PP.skeleton, "reviews", "ALLOW", "cluster.local/ns/default/sa/bookinfo-productpage")
-PP_WRONG = fill(ONLY_PP.skeleton, "reviews", "ALLOW", "cluster.local/ns/default/sa/curl")     # the client, not productpage
+JASON_SOLUTION = answer_for(JASON)
+JASON_WRONG = answer_for(JASON, wrong=True)          # the subsets swapped
+PP_SOLUTION = answer_for(ONLY_PP)
+PP_WRONG = answer_for(ONLY_PP, wrong=True)           # the client, not productpage
 
 
 @pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", ["reviews"])],
@@ -33,8 +35,9 @@ def test_routing_jason_to_reviews_v2(mode, waypoints):
         assert right.passed is True, right.message
         if mode == "sidecar":                       # another learner's variant: their user, their version
             ada = {"user": "ada", "version": "v3"}
+            assert ada in JASON.variants
             assert JASON.check(lab, JASON_SOLUTION, ada).passed is False
-            mine = JASON.check(lab, fill(JASON.skeleton, "end-user", "ada", "v3", "v1"), ada)
+            mine = JASON.check(lab, answer_for(JASON, ada), ada)
             assert mine.passed is True, mine.message
 
 
@@ -54,9 +57,9 @@ def test_only_productpage_reaches_reviews(mode):
         right = ONLY_PP.check(lab, PP_SOLUTION)          # same name: the wrong policy is replaced
         assert right.passed is True, right.message
         ratings = {"service": "ratings", "caller": "reviews", "account": "bookinfo-reviews"}
+        assert ratings in ONLY_PP.variants
         assert ONLY_PP.check(lab, PP_SOLUTION, ratings).passed is False     # another learner's service
-        mine = ONLY_PP.check(lab, fill(ONLY_PP.skeleton, "ratings", "ALLOW", "cluster.local/ns/default/sa/bookinfo-reviews"),
-                             ratings)
+        mine = ONLY_PP.check(lab, answer_for(ONLY_PP, ratings), ratings)
         assert mine.passed is True, mine.message
 
 
@@ -77,11 +80,11 @@ def test_reviews_to_one_version_needs_a_proxy_that_parses_http():
         assert ONE_VERSION.check(lab, ONE_VERSION.skeleton).passed is False
         no_mesh = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "app", "bookinfo", "v3"))   # a label, but no mesh
         assert no_mesh.passed is False and "no proxy reads your VirtualService" in no_mesh.message
-        ambient = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "istio.io/dataplane-mode", "ambient", "v3"))
+        ambient = ONE_VERSION.check(lab, answer_for(ONE_VERSION, wrong=True))
         assert ambient.passed is False and "waypoint" in ambient.message
-        right = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "istio-injection", "enabled", "v3"))
+        right = ONE_VERSION.check(lab, answer_for(ONE_VERSION))
         assert right.passed is True, right.message
-        v2 = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "istio-injection", "enabled", "v3"), {"version": "v2"})
+        v2 = ONE_VERSION.check(lab, answer_for(ONE_VERSION), {"version": "v2"})
         assert v2.passed is False and "reviews-v2 served 0 of 20" in v2.message
 
 
@@ -90,12 +93,12 @@ def test_the_mesh_without_restarts_is_ambient():
         assert NO_RESTARTS.check(lab, NO_RESTARTS.skeleton).passed is False
         sidecars = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio-injection", "enabled"))
         assert sidecars.passed is False and "pods restarted" in sidecars.message
-        then_ambient = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio.io/dataplane-mode", "ambient"))
+        then_ambient = NO_RESTARTS.check(lab, answer_for(NO_RESTARTS))
         assert then_ambient.passed is False and "a sidecar goes only when its pod is recreated" in then_ambient.message
     with Lab("bookinfo", verbose=False) as lab:
-        nothing = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio.io/dataplane-mode", "none"))
+        nothing = NO_RESTARTS.check(lab, answer_for(NO_RESTARTS, wrong=True))
         assert nothing.passed is False and "crossed no proxy" in nothing.message
-        right = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio.io/dataplane-mode", "ambient"))
+        right = NO_RESTARTS.check(lab, answer_for(NO_RESTARTS))
         assert right.passed is True, right.message
 
 
@@ -106,29 +109,31 @@ WAYPOINT_FOR = TASKS["waypoint-for-one-service"]
 
 
 def test_the_panel_task_reads_the_data_plane_the_lab_is_in(tmp_path):
+    """Each variant's solution (what the panel's clicks do, as code) puts the lab in its data plane."""
     session = Session("01-sidecar-vs-ambient", learner="x", path=tmp_path / "p.jsonl")
+    ambient, waypoint, sidecar = ({"hops": 2, "l7": 0}, {"hops": 3, "l7": 1}, {"hops": 2, "l7": 2})
+    assert {**PANEL.variants[0]} == waypoint and all(v in PANEL.variants for v in (ambient, sidecar))
     with Lab("bookinfo", verbose=False) as lab:
-        none = PANEL.check(lab, 'done', {"hops": 3, "l7": 1})
+        none = PANEL.check(lab, 'done', waypoint)
         assert none.passed is False and "0 proxies" in none.message
-        lab.set_mode("ambient")
-        assert PANEL.check(lab, 'done', {"hops": 2, "l7": 0}).passed is True
-        assert PANEL.check(lab, 'done', {"hops": 3, "l7": 1}).passed is False
-        lab.set_waypoints(["reviews"])
-        res = PANEL.check(lab, 'done', {"hops": 3, "l7": 1})
+        run_lab_answer(answer_for(PANEL, ambient), PANEL, lab, ambient)
+        assert PANEL.check(lab, 'done', ambient).passed is True
+        assert PANEL.check(lab, 'done', waypoint).passed is False
+        run_lab_answer(answer_for(PANEL, waypoint), PANEL, lab, waypoint)
+        res = PANEL.check(lab, 'done', waypoint)
         assert res.passed is True and "waypoint" in res.message, res.message
-        lab.set_waypoints(None)
-        lab.set_mode("sidecar")
-        assert PANEL.check(lab, 'done', {"hops": 2, "l7": 2}).passed is True
+        run_lab_answer(answer_for(PANEL, sidecar), PANEL, lab, sidecar)
+        assert PANEL.check(lab, 'done', sidecar).passed is True
         session.task(PANEL, lab, 'done')
     [rec] = session.progress.records()
     assert rec["answer"] == {"mode": "sidecar", "waypoints": []}
 
 
 def test_a_waypoint_for_one_service_in_yaml():
-    task, sol = WAYPOINT_FOR, lambda svc: fill(WAYPOINT_FOR.skeleton, "istio-waypoint", svc, "my-waypoint")
+    task, sol = WAYPOINT_FOR, lambda svc: answer_for(WAYPOINT_FOR, {"service": svc})
     with Lab("bookinfo", mode="ambient", verbose=False) as lab:
         assert task.check(lab, task.skeleton).passed is False
-        wrong_class = task.check(lab, fill(task.skeleton, "istio", "reviews", "my-waypoint"))
+        wrong_class = task.check(lab, answer_for(task, wrong=True))
         assert wrong_class.passed is False and "refused" in wrong_class.message
         wrong_service = task.check(lab, sol("details"))
         assert wrong_service.passed is False and "calls to reviews crossed no waypoint" in wrong_service.message
@@ -146,7 +151,6 @@ def test_a_waypoint_for_one_service_in_yaml():
 # -- 02 waypoints ------------------------------------------------------------------------------------
 
 AT_WAYPOINT = TASKS["only-one-caller-through-the-waypoint"]
-PRINCIPAL = "cluster.local/ns/default/sa/bookinfo-productpage"
 
 
 def test_only_productpage_through_the_waypoint_binds_the_policy_to_it():
@@ -157,7 +161,7 @@ def test_only_productpage_through_the_waypoint_binds_the_policy_to_it():
         at_ztunnel = AT_WAYPOINT.check(lab, PP_SOLUTION)              # the selector: enforced by reviews' ztunnel
         assert at_ztunnel.passed is False and "waypoint's" in at_ztunnel.message
         lab.delete(PP_SOLUTION)
-        right = AT_WAYPOINT.check(lab, fill(AT_WAYPOINT.skeleton, "Service", "reviews", "ALLOW", PRINCIPAL))
+        right = AT_WAYPOINT.check(lab, answer_for(AT_WAYPOINT))
         assert right.passed is True, right.message
 
 
@@ -169,17 +173,16 @@ STRICT = TASKS["permissive-to-strict"]
 def test_a_strict_mesh_with_one_namespace_left_permissive():
     with Lab("mtls-migration", verbose=False) as lab:
         assert STRICT.check(lab, STRICT.skeleton).passed is False
-        only_mesh = STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT", "foo", "STRICT"))
+        only_mesh = STRICT.check(lab, answer_for(STRICT, wrong=True))
         assert only_mesh.passed is False and "refused by httpbin.bar" in only_mesh.message
         lab.delete(all=True)
         only_ns = STRICT.check(lab, fill(STRICT.skeleton, "foo", "STRICT", "bar", "PERMISSIVE"))
         assert only_ns.passed is False and "no mesh-wide STRICT policy" in only_ns.message
         assert "still reached" not in only_ns.message          # foo is STRICT: legacy was refused there
         lab.delete(all=True)
-        right = STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT", "bar", "PERMISSIVE"))
+        right = STRICT.check(lab, answer_for(STRICT))
         assert right.passed is True, right.message
-        assert STRICT.check(lab, fill(STRICT.skeleton, "istio-system", "STRICT", "bar", "PERMISSIVE"),
-                            {"strict": "bar", "permissive": "foo"}).passed is False
+        assert STRICT.check(lab, answer_for(STRICT), {"strict": "bar", "permissive": "foo"}).passed is False
 
 
 # -- 04 retries and timeouts -------------------------------------------------------------------------
@@ -197,9 +200,9 @@ def test_stopping_the_retry_storm():
         assert STORM.check(lab, STORM.skeleton, params).passed is False
         none = STORM.check(lab, fill(STORM.skeleton, "0", "5xx"), params)
         assert none.passed is False and "requests to the flaky endpoint succeeded" in none.message
-        too_many = STORM.check(lab, fill(STORM.skeleton, "2", "5xx"), params)
+        too_many = STORM.check(lab, answer_for(STORM, params, wrong=True), params)
         assert too_many.passed is False and "up to 3 times" in too_many.message
-        right = STORM.check(lab, fill(STORM.skeleton, "1", "5xx"), params)
+        right = STORM.check(lab, answer_for(STORM, params), params)
         assert right.passed is True, right.message
 
 
@@ -208,9 +211,9 @@ def test_a_page_deadline_counts_productpages_own_retry():
     with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
         DEADLINE.setup(lab, params)
         assert DEADLINE.check(lab, DEADLINE.skeleton, params).passed is False
-        too_long = DEADLINE.check(lab, fill(DEADLINE.skeleton, "1s"), params)
+        too_long = DEADLINE.check(lab, answer_for(DEADLINE, params, wrong=True), params)
         assert too_long.passed is False and "productpage's own code retries" in too_long.message
-        right = DEADLINE.check(lab, fill(DEADLINE.skeleton, "0.5s"), params)
+        right = DEADLINE.check(lab, answer_for(DEADLINE, params), params)
         assert right.passed is True, right.message
-        around = DEADLINE.check(lab, fill(DEADLINE.skeleton, "0.5s").replace("subset: v2", "subset: v1"), params)
+        around = DEADLINE.check(lab, answer_for(DEADLINE, params).replace("subset: v2", "subset: v1"), params)
         assert around.passed is False and "keep it on v2" in around.message

@@ -1,10 +1,12 @@
 """The tasks of notebook 07 (meshlab.tasks.authorization) on a running Bookinfo (loopback), three
 ways: blank (fails, nothing applied), a wrong answer (fails, naming what is wrong), the solution
-(passes); and another learner's variant."""
+(passes); and another learner's variant. The answers and solutions are the ones in solutions/ (for
+each variant); other wrong answers are written here."""
 
 import pytest
 
 from meshlab import Lab
+from meshlab.classroom.solutions import answer_for
 from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 from meshlab.tasks.authorization import attempt
@@ -28,14 +30,14 @@ def test_read_only_through_the_waypoint_blank_wrong_solved():
         READ_ONLY.setup(lab, params)
         blank = READ_ONLY.check(lab, READ_ONLY.skeleton)
         assert blank.passed is False and "4 blanks" in blank.message and lab.policies() == []
-        too_wide = READ_ONLY.check(lab, read_only("reviews", "bookinfo-productpage", "GET, POST"))
+        too_wide = READ_ONLY.check(lab, answer_for(READ_ONLY, wrong=True))
         assert too_wide.passed is False
         assert "a POST from productpage to reviews was answered 200" in too_wide.message
         assert "client" not in too_wide.message                 # the client's GET was refused, as asked
         wrong_caller = READ_ONLY.check(lab, read_only("reviews", "curl"))
         assert wrong_caller.passed is False and "the pages lost what reviews gives them" in wrong_caller.message
         assert "a GET from the client pod (identity curl) to reviews was answered 200" in wrong_caller.message
-        right = READ_ONLY.check(lab, read_only("reviews", "bookinfo-productpage"))   # same name: replaces it
+        right = READ_ONLY.check(lab, answer_for(READ_ONLY))   # same name: replaces it
         assert right.passed is True, right.message
         assert "waypoint" in right.message
 
@@ -43,7 +45,7 @@ def test_read_only_through_the_waypoint_blank_wrong_solved():
 def test_read_only_bound_to_ztunnel_fails_and_says_who_refused():
     """The same rule by selector: ztunnel drops the rule with methods, and the ALLOW denies all."""
     params = READ_ONLY.variants[0]
-    by_selector = read_only("reviews", "bookinfo-productpage").replace(
+    by_selector = answer_for(READ_ONLY).replace(
         '  targetRefs:\n  - {kind: Service, group: "", name: reviews}\n', "  selector:\n    matchLabels: {app: reviews}\n")
     with Lab("bookinfo", mode="ambient", verbose=False) as lab:
         READ_ONLY.setup(lab, params)
@@ -58,10 +60,10 @@ def test_read_only_another_learners_variant():
     with Lab("bookinfo", mode="ambient", verbose=False) as lab:
         READ_ONLY.setup(lab, ratings)
         assert lab.waypoint_of and all(s == "ratings" for (_, s) in lab.waypoint_of)
-        not_mine = READ_ONLY.check(lab, read_only("reviews", "bookinfo-productpage"), ratings)
+        not_mine = READ_ONLY.check(lab, answer_for(READ_ONLY), ratings)
         assert not_mine.passed is False
         assert "a DELETE from reviews to ratings was answered 200" in not_mine.message
-        mine = READ_ONLY.check(lab, read_only("ratings", "bookinfo-reviews"), ratings)
+        mine = READ_ONLY.check(lab, answer_for(READ_ONLY, ratings), ratings)
         assert mine.passed is True, mine.message
         got, hop = attempt(lab, "reviews-v2", "ratings", "DELETE")
         assert got == 403 and hop.role == "waypoint"
@@ -74,18 +76,19 @@ def test_deny_wins_over_allow_blank_wrong_solved():
         assert [o.name for o in lab.policies() if o.kind == "AuthorizationPolicy"] == ["reviews-callers"]
         blank = DENY_WINS.check(lab, DENY_WINS.skeleton)
         assert blank.passed is False and "2 blanks" in blank.message
-        allow = DENY_WINS.check(lab, fill(DENY_WINS.skeleton, "ALLOW", "POST"))
+        allow = DENY_WINS.check(lab, answer_for(DENY_WINS, wrong=True))
         assert allow.passed is False
         assert "a POST from productpage to reviews was answered 200" in allow.message
         assert "only a DENY, evaluated before every ALLOW" in allow.message
         deny_get = DENY_WINS.check(lab, fill(DENY_WINS.skeleton, "DENY", "GET"))
         assert deny_get.passed is False and "the pages lost what reviews gives them" in deny_get.message
         assert "the client pod's GET to reviews got 403" in deny_get.message
-        right = DENY_WINS.check(lab, fill(DENY_WINS.skeleton, "DENY", "POST"))
+        right = DENY_WINS.check(lab, answer_for(DENY_WINS))
         assert right.passed is True, right.message
         other = {"method": "DELETE"}                              # another learner's method
-        assert DENY_WINS.check(lab, fill(DENY_WINS.skeleton, "DENY", "POST"), other).passed is False
-        mine = DENY_WINS.check(lab, fill(DENY_WINS.skeleton, "DENY", "DELETE"), other)
+        assert other in DENY_WINS.variants
+        assert DENY_WINS.check(lab, answer_for(DENY_WINS), other).passed is False
+        mine = DENY_WINS.check(lab, answer_for(DENY_WINS, other), other)
         assert mine.passed is True, mine.message
 
 
@@ -126,13 +129,14 @@ def test_no_writes_in_both_modes_blank_wrong_solved():
         assert "sidecars read only policies bound by selector" in res.message
         assert lab.mode == "ambient" and [s for (_, s) in lab.waypoint_of] == ["reviews"]   # left as found
         lab.delete(all=True)
-        wrong = BOTH.check(lab, fill(BOTH.skeleton, "selector", "POST", "targetRefs", "GET"))
+        wrong = BOTH.check(lab, answer_for(BOTH, wrong=True))
         assert wrong.passed is False
         assert "in ambient mode (reviews has a waypoint): the pages lost what reviews gives them" in wrong.message
         assert "sidecar mode" not in wrong.message                      # the sidecars' policy was right
-        right = BOTH.check(lab, fill(BOTH.skeleton, "selector", "POST", "targetRefs", "POST"))
+        right = BOTH.check(lab, answer_for(BOTH))
         assert right.passed is True, right.message
         put = {"method": "PUT"}                                         # another learner's method
-        assert BOTH.check(lab, fill(BOTH.skeleton, "selector", "POST", "targetRefs", "POST"), put).passed is False
-        mine = BOTH.check(lab, fill(BOTH.skeleton, "selector", "PUT", "targetRefs", "PUT"), put)
+        assert put in BOTH.variants
+        assert BOTH.check(lab, answer_for(BOTH), put).passed is False
+        mine = BOTH.check(lab, answer_for(BOTH, put), put)
         assert mine.passed is True, mine.message

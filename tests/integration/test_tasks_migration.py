@@ -1,10 +1,12 @@
 """The tasks of notebook 10 (meshlab.tasks.migration) on a running two-namespace Bookinfo (loopback),
 each three ways — blank (fails, nothing applied), a wrong answer (fails, naming what is wrong), the
-solution (passes) — and with another learner's parameters."""
+solution (passes) — and with another learner's parameters. The answers and solutions are the ones
+in solutions/ (for each variant); other wrong answers are written here."""
 
 import pytest
 
 from meshlab import Lab
+from meshlab.classroom.solutions import answer_for
 from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 
@@ -31,7 +33,7 @@ def test_keep_the_route_while_frontend_moves(params):
         blank = ROUTE.check(lab, ROUTE.skeleton, params)
         assert blank.passed is False and "blanks" in blank.message and len(lab.policies()) == in_force
         # the waypoint in the wrong namespace: frontend moves, and the route is lost
-        wrong = ROUTE.check(lab, fill(ROUTE.skeleton, "frontend", "waypoint", "ambient", "disabled"), params)
+        wrong = ROUTE.check(lab, answer_for(ROUTE, params, wrong=True), params)
         assert wrong.passed is False and f"the route to reviews {params['version']} was lost" in wrong.message
         assert "no Gateway defines" in wrong.message
         # injection back on: frontend's pods get back their sidecars (and the route holds, applied by productpage's sidecar)
@@ -39,9 +41,8 @@ def test_keep_the_route_while_frontend_moves(params):
         assert kept.passed is False and "productpage-v1-0 (sidecar)" in kept.message
         assert "route" not in kept.message
         if params["version"] == "v3":        # another learner's version: this learner's lab still sends v3
-            assert ROUTE.check(lab, fill(ROUTE.skeleton, "backend", "waypoint", "ambient", "disabled"),
-                               {"version": "v2"}).passed is False
-        right = ROUTE.check(lab, fill(ROUTE.skeleton, "backend", "waypoint", "ambient", "disabled"), params)
+            assert ROUTE.check(lab, answer_for(ROUTE), {"version": "v2"}).passed is False
+        right = ROUTE.check(lab, answer_for(ROUTE, params), params)
         assert right.passed is True, right.message
     finally:
         lab.stop()
@@ -72,12 +73,13 @@ def test_move_the_policy_to_the_waypoint(params):
         assert stuck.passed is False and "still bound by selector" in stuck.message
         assert "was refused, but at connection" in stuck.message
         # bound to another service: nobody enforces GET-only on this one
-        wrong = POLICY.check(lab, fill(POLICY.skeleton, "Service", other, "GET"), params)
+        wrong = POLICY.check(lab, answer_for(POLICY, params, wrong=True), params)
+        assert f"name: {other}" in answer_for(POLICY, params, wrong=True)
         assert wrong.passed is False and f"{params['method']} to {service} was answered" in wrong.message
         # the right service, the wrong method: the waypoint refuses productpage's GETs
         swapped = POLICY.check(lab, fill(POLICY.skeleton, "Service", service, params["method"]), params)
         assert swapped.passed is False and "the rule must allow what productpage sends" in swapped.message
-        right = POLICY.check(lab, fill(POLICY.skeleton, "Service", service, "GET"), params)
+        right = POLICY.check(lab, answer_for(POLICY, params), params)
         assert right.passed is True, right.message
     finally:
         lab.stop()

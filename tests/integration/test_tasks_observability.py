@@ -1,12 +1,14 @@
 """The tasks of notebook 11 (meshlab.tasks.observability) on a running Bookinfo (loopback), each
 three ways — blank (fails), a wrong answer (fails, naming what is wrong), the solution (passes) —
 and with other learners' parameters: every seeded fault of find-the-fault, another service for
-let-the-waypoint-through."""
+let-the-waypoint-through. The answers and solutions are the ones in solutions/ (for each variant);
+other wrong answers are written here."""
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from meshlab import Lab
+from meshlab.classroom.solutions import answer_for, run_lab_answer
 from meshlab.exercises import fill
 from meshlab.tasks import TASKS
 from meshlab.tasks.observability import BASELINE, WAYPOINT_PRINCIPAL
@@ -36,14 +38,6 @@ SYMPTOM = {"abort": ("reviews-v2-0/istio-proxy", "source", "ratings", "500", "FI
            "deny": ("details-v1-0/istio-proxy", "destination", "details", "403", "-"),
            "tls": ("productpage-v1-0/istio-proxy", "source", "details", "503", "UC")}
 
-#: the targeted fix of each seeded fault
-FIX = {"abort": "lab.delete(kind='VirtualService', name='ratings')",
-       "subset": "lab.apply(\"apiVersion: networking.istio.io/v1\\nkind: VirtualService\\nmetadata: {name: ratings}\\n"
-                 "spec:\\n  hosts: [ratings]\\n  http:\\n  - route:\\n    - destination: {host: ratings, subset: v1}\\n\")",
-       "deny": "lab.delete(kind='AuthorizationPolicy', name='details-access')",
-       "tls": "lab.delete(kind='DestinationRule', name='details')"}
-
-
 @pytest.fixture(scope="module")
 def sidecar_lab():
     lab = Lab("bookinfo", mode="sidecar", verbose=False).start()
@@ -64,13 +58,12 @@ def test_find_the_fault_each_variant(sidecar_lab, fault):
     proxy, *key = SYMPTOM[fault]
     assert requests_by(lab, proxy).get(tuple(key), 0) > 0, (fault, requests_by(lab, proxy))
     # wrong: everything deleted — the pages are whole, but the fix was not targeted
-    lab.delete(all=True)
+    run_lab_answer(answer_for(FAULT, params, wrong=True), FAULT, lab, params)
     wrong = FAULT.check(lab, "done", params)
     assert wrong.passed is False and "not targeted" in wrong.message and "symptom" not in wrong.message
     assert "VirtualService reviews" in wrong.message
-    # the targeted fix
-    FAULT.setup(lab, params)
-    exec(FIX[fault], {"lab": lab})
+    # the targeted fix (the solution sets the task up again first: ex.begin, as the notebook's answer cell)
+    run_lab_answer(answer_for(FAULT, params), FAULT, lab, params)
     right = FAULT.check(lab, "done", params)
     assert right.passed is True, right.message
 
@@ -112,13 +105,13 @@ def test_let_the_waypoint_through(params):
         intruder = intruder.replace("bookinfo-client", "curl")
         assert denied == {"spiffe://" + WAYPOINT_PRINCIPAL, intruder}
         # wrong: the caller listed twice — the waypoint's identity is still refused
-        wrong = WAYPOINT.check(lab, fill(WAYPOINT.skeleton, f"{service}-callers", service, caller, caller), params)
+        wrong = WAYPOINT.check(lab, answer_for(WAYPOINT, params, wrong=True), params)
         assert wrong.passed is False and "still out of reach" in wrong.message
         # wrong: everyone allowed — the pages are whole, but the intruder gets around the waypoint
         everyone = WAYPOINT.check(lab, fill(WAYPOINT.skeleton, f"{service}-callers", service, '"*"', caller), params)
         assert everyone.passed is False and "reached" in everyone.message and "out of reach" not in everyone.message
-        right = WAYPOINT.check(lab, fill(WAYPOINT.skeleton, f"{service}-callers", service, caller,
-                                         WAYPOINT_PRINCIPAL), params)
+        right = WAYPOINT.check(lab, answer_for(WAYPOINT, params), params)
+        assert WAYPOINT_PRINCIPAL in answer_for(WAYPOINT, params)
         assert right.passed is True, right.message
         # another learner's service: this lab's other services have no waypoint, nothing refuses them —
         # but deleting the policy is no answer for them either
