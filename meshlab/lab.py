@@ -31,6 +31,7 @@ from .telemetry import cost
 from .telemetry.cost import Usage
 from .telemetry.paths import L4Index, Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
+from .telemetry.scrape import scrape
 from .topology import load_topology
 from .supervisor import Supervisor
 from .topology.model import Topology
@@ -584,7 +585,6 @@ class Lab:
         Prometheus would scrape them — from the proxy's own network (its pod's, or its node's
         for a ztunnel; the namespace itself on mininet). ``proxy`` is a proxy name
         (``reviews-v1-0/istio-proxy``, ``ztunnel-node-1``, ``waypoint-0``)."""
-        import http.client
         self._require_running()
         if proxy not in self.proxies:
             raise LabError(f"no proxy named {proxy!r}; proxies: {', '.join(self.proxies) or '(none: mode none)'}")
@@ -594,19 +594,10 @@ class Lab:
         else:
             where = proxy.split("/")[0]
             ip = self.net.pod(where).ip
-        conn = http.client.HTTPConnection(ip, ADMIN_PORT, timeout=10)
         try:
-            conn.sock = self.backend.connect(where, (ip, ADMIN_PORT), timeout=10)
-            conn.request("GET", "/stats/prometheus")
-            r = conn.getresponse()
-            body = r.read().decode()
-            if r.status != 200:
-                raise OSError(f"HTTP {r.status}: {body[:200]}")
-            return body
-        except (OSError, http.client.HTTPException) as e:
+            return scrape(lambda addr: self.backend.connect(where, addr, timeout=10), ip, ADMIN_PORT)
+        except OSError as e:
             raise LabError(f"could not read {proxy}'s metrics from {ip}:{ADMIN_PORT}: {e}") from None
-        finally:
-            conn.close()
 
     # -- telemetry -----------------------------------------------------------------------------
     def collect(self) -> int:

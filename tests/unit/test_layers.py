@@ -86,7 +86,7 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.report": {"meshlab.replay", "meshlab.telemetry", "meshlab.viz"},
     "meshlab.dashboard": {"meshlab.lab", "meshlab.replay", "meshlab.telemetry", "meshlab.viz", "meshlab.widgets"},
     # for instructors: builds, grading and the class view of the notebooks' tasks
-    "meshlab.classroom": {"meshlab.backends", "meshlab.errors", "meshlab.exercises", "meshlab.tasks"},
+    "meshlab.classroom": {"meshlab.backends", "meshlab.errors", "meshlab.exercises", "meshlab.lab", "meshlab.tasks"},
     # entry points
     "meshlab.cli": {"meshlab.backends", "meshlab.bench", "meshlab.bench_panel", "meshlab.classroom", "meshlab.compare",
                     "meshlab.errors", "meshlab.export", "meshlab.fuzzbench", "meshlab.lab", "meshlab.policy",
