@@ -10,6 +10,8 @@ Foundation — imported by anything:
 - :mod:`meshlab.durations` — Istio's durations (``"1.5s"``, ``"250ms"``). :mod:`meshlab.trace` —
   spans (one hop handling one request) and trace headers. :mod:`meshlab.tables` — a notebook table.
 - :mod:`meshlab.yamlnode` — YAML with line numbers, for errors that name file, line and field.
+- :mod:`meshlab.modes` — the mesh's vocabulary as values: modes, proxy roles, data planes
+  (``"ambient+waypoint"``); every list of them is derived from here.
 
 Description — pure data, starts nothing:
 

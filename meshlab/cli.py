@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from .errors import MeshlabError
+from .modes import MODES
 
 
 TOPOLOGY_HELP = ("a shipped topology name (see `meshlab topologies`), a path to a .yaml file, or a generated "
@@ -30,7 +31,7 @@ TOPOLOGY_HELP = ("a shipped topology name (see `meshlab topologies`), a path to 
 
 def _lab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("topology", help=TOPOLOGY_HELP)
-    p.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
+    p.add_argument("--mode", default=None, choices=list(MODES),
                    help="mesh mode for every namespace (default: what the topology's namespace labels say)")
     p.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
                    help="what runs the cluster (default: loopback; mininet needs root; auto: mininet where it can run)")
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "force, plus a README with the commands (kind, istioctl install, kubectl "
                                     "apply, and the lab's traffic).")
     ex.add_argument("topology", help=TOPOLOGY_HELP)
-    ex.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
+    ex.add_argument("--mode", default=None, choices=list(MODES),
                     help="mesh mode for every namespace (default: what the topology's namespace labels say)")
     ex.add_argument("--waypoints", default=None, type=_waypoints,
                     help="ambient only: 'namespace' (a waypoint per namespace) or service names, comma-separated")
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--topology", default="bookinfo", help=f"startup: {TOPOLOGY_HELP} (default bookinfo)")
     be.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"],
                     help="startup: the backend to measure (mininet needs root)")
-    be.add_argument("--mode", default=None, choices=["none", "sidecar", "ambient"],
+    be.add_argument("--mode", default=None, choices=list(MODES),
                     help="startup: mesh mode (default: the topology's namespace labels)")
     be.add_argument("--repeat", type=_positive_int, default=3,
                     help="startup and panel: runs to take the median of; hops: rounds of the whole sequence "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Callable
 
+from .modes import DATA_PLANES, MESHED
 from .telemetry.report import PROXY_ROLES, QUANTILES, add_added_latency, add_cost, report
 from .telemetry.results import LoadResult
 from .telemetry.stats import METHOD as ADDED_METHOD, added_cell
@@ -19,8 +20,8 @@ from .telemetry.stats import METHOD as ADDED_METHOD, added_cell
 if TYPE_CHECKING:
     from .lab import Lab
 
-MODES = (("none", None, None), ("sidecar", "sidecar", None), ("ambient", "ambient", None),
-         ("ambient+waypoint", "ambient", "namespace"))
+#: (label, mode, waypoints) of each run, from :data:`meshlab.modes.DATA_PLANES`
+MODES = tuple((str(d), d.mode.value, "namespace" if d.waypoints else None) for d in DATA_PLANES)
 
 
 def run_report(lab: "Lab", res: LoadResult) -> dict:
@@ -36,7 +37,7 @@ def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 
     out = {}
     for label, mode, waypoints in MODES:
         log(f"compare: {label} ...")
-        with Lab(topology, mode=mode or "none", backend=backend, waypoints=waypoints, verbose=False) as lab:
+        with Lab(topology, mode=mode, backend=backend, waypoints=waypoints, verbose=False) as lab:
             lab.load(requests=warmup, concurrency=concurrency, progress=False)     # connections, TLS, caches
             lab.reset()
             res = lab.load(requests=requests, concurrency=concurrency)
@@ -68,7 +69,7 @@ def cost_shape(topology: str = "minimal", url: str | None = None, requests: int 
     Returns ``{mode: {workload: {"cpu_us_per_request": µs, "by_role": {role: µs}, "ok": n}}}``."""
     from .lab import Lab
     out: dict = {}
-    for mode in ("sidecar", "ambient"):
+    for mode in MESHED:
         with Lab(topology, mode=mode, backend=backend, verbose=False) as lab:
             for name, headers in WORKLOADS.items():
                 lab.load(url=url, requests=max(20, requests // 10), concurrency=concurrency, headers=headers,

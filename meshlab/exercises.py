@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from .modes import PROXY_ROLES
 
 BLANK = "___"
 PROGRESS_FILE = "meshlab-progress.jsonl"
@@ -320,7 +321,6 @@ class Task:
 # -- what tasks measure ----------------------------------------------------------------------------
 
 PAGE = "http://productpage:9080/productpage"
-PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 
 
 def pages(lab, n: int, **kw):

@@ -33,11 +33,11 @@ from .telemetry.paths import L4Index, Path, build_paths, path_of
 from .telemetry.results import LoadResult, RequestResult
 from .telemetry.scrape import scrape
 from .topology import load_topology
+from .modes import HBONE_ROLES, MODES, WAYPOINT_SUFFIX
 from .supervisor import Supervisor
 from .topology.model import Topology
 from .trace import Span
 
-BUILT_MODES = ("none", "sidecar", "ambient")
 #: How many loads a lab keeps for :meth:`Lab.record` (the oldest are dropped past it).
 RECORDED_LOADS = 50
 
@@ -58,9 +58,8 @@ class Lab:
             raise LabError(f"seed must be an integer or None; got {seed!r}")
         self.seed = seed
         topo = load_topology(topology)
-        if mode is not None and mode not in BUILT_MODES:
-            later = f" ('{mode}' is not built yet)" if mode in mesh.MODES else ""
-            raise LabError(f"unknown mesh mode {mode!r}{later}; allowed now: {', '.join(BUILT_MODES)}, "
+        if mode is not None and mode not in MODES:
+            raise LabError(f"unknown mesh mode {mode!r}; allowed: {', '.join(MODES)}, "
                            "or None for what the topology's namespace labels say")
         self._base = enrollment.with_mode(topo, mode) if mode is not None else topo   # without waypoint pods
         self._enrollment = enrollment.Enrollment.of(self._base, waypoints)
@@ -361,7 +360,7 @@ class Lab:
     @property
     def data_plane(self) -> str:
         """The mode with its waypoints, as ``compare`` names its columns: ``ambient+waypoint``."""
-        return self.mode + ("+waypoint" if self.waypoint_of else "")
+        return self.mode + (WAYPOINT_SUFFIX if self.waypoint_of else "")
 
     def pods(self) -> list[dict]:
         """One row per pod: name, node, namespace, service account (its identity), IP, ports, pid, alive."""
@@ -534,7 +533,7 @@ class Lab:
                 "pods": sum(1 for m in self.mesh.values() if m != "waypoint"), "nodes": len(self.topology.nodes)}
 
     def _h2_engine(self) -> str | None:
-        hbone = [w for w in self.proxies.values() if w.role in ("ztunnel", "waypoint")]
+        hbone = [w for w in self.proxies.values() if w.role in HBONE_ROLES]
         if not hbone:
             return None
         for w in hbone:                  # chosen once per process, the same in every proxy: ask one

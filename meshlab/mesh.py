@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable, Mapping, Sequence
 
+from . import modes
 from .topology.model import AppSpec, Pod, Topology, Workload, frozen_map
 
-MODES = ("none", "sidecar", "ambient")
+MODES = modes.MODES                 # the modes a namespace can be in
 INJECTION = "istio-injection"
 DATAPLANE = "istio.io/dataplane-mode"
 USE_WAYPOINT = "istio.io/use-waypoint"

@@ -48,7 +48,6 @@ MAX_FILE_BYTES = 32 * 2 ** 20
 MAX_JSON_BYTES = 128 * 2 ** 20           # after gzip: a small file that unpacks to gigabytes is refused
 #: Shipped recordings (tools/record_runs.py): recordings/runs/NAME.json.gz
 RUNS_DIR = RECORDINGS_DIR / "runs"
-PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 
 
 class RecordingError(MeshlabError, ValueError):

@@ -11,11 +11,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .telemetry.paths import Hop, Path
+from .modes import DATA_PLANES, PROXY_ROLES
 
 #: Okabe–Ito colours per role.
 COLORS = {"client": "#999999", "app": "#0072B2", "sidecar": "#E69F00", "ztunnel": "#009E73",
           "waypoint": "#CC79A7", "unreached": "#D55E00"}
-MODE_COLORS = {"none": "#999999", "sidecar": "#E69F00", "ambient": "#009E73", "ambient+waypoint": "#CC79A7"}
+#: one colour and marker per data plane (meshlab.modes.DATA_PLANES, in order)
+MODE_COLORS = dict(zip(map(str, DATA_PLANES), ("#999999", "#E69F00", "#009E73", "#CC79A7")))
+MODE_MARKERS = dict(zip(map(str, DATA_PLANES), ("o", "s", "^", "D")))
 L4_HATCH = "///"
 
 
@@ -324,7 +327,7 @@ def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | Non
         label.set_position(pick[1])
         taken.append(pick[0])
 
-    handles = [Patch(color=COLORS[r], label=r) for r in ("client", "app", "sidecar", "ztunnel", "waypoint")]
+    handles = [Patch(color=COLORS[r], label=r) for r in ("client", "app", *PROXY_ROLES)]
     handles += [Line2D([], [], color="black", linewidth=2.0, label="hop reached over mTLS"),
                 Line2D([], [], color="black", linewidth=1.0, label="plaintext hop"),
                 Line2D([], [], color="black", linestyle="--", label="L4 hop (ztunnel)")]
@@ -402,11 +405,10 @@ def cost_scaling_figure(compare_result: dict, pods: tuple[int, ...] = (10, 30, 1
     from .telemetry.cost import scaled
     fig = _figure(figsize=(9, 4), layout="constrained")
     ax = fig.add_subplot()
-    markers = {"none": "o", "sidecar": "s", "ambient": "^", "ambient+waypoint": "D"}
     for mode, r in compare_result.items():
         if not r.get("proxies"):
             continue
-        color, marker = MODE_COLORS.get(mode, "#56B4E9"), markers.get(mode, "o")
+        color, marker = MODE_COLORS.get(mode, "#56B4E9"), MODE_MARKERS.get(mode, "o")
         here = r.get("pods")                      # older results do not say: no measured point then
         measured = round(sum(p["uss_mb"] for p in r["proxies"]), 1)
         xs = sorted({*pods, *([here] if here else [])})

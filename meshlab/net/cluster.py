@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 from ..topology.model import CLUSTER_DOMAIN
+from ..modes import MESHED
 
 
 #: Ports a pod's proxy listens on (ISTIO-FACTS §2.2, §3): outbound capture, inbound capture,
@@ -39,7 +40,7 @@ class PodAddr:
     def listen_ip(self) -> str:
         """Where the app listens: on the pod-local address when a proxy captures the pod's
         inbound traffic (its sidecar, or its node's ztunnel), else on the pod IP."""
-        return self.local_ip if self.mesh in ("sidecar", "ambient") and self.local_ip else self.ip
+        return self.local_ip if self.mesh in MESHED and self.local_ip else self.ip
 
 
 @dataclass(frozen=True)

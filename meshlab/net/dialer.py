@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..errors import DataPlaneError
 from . import proxyproto
 from .cluster import OUTBOUND_PORT, ClusterNet
+from ..modes import MESHED
 
 
 class DnsError(DataPlaneError, OSError):
@@ -70,7 +71,7 @@ class Dialer:
 
     def captured(self) -> bool:
         """Is this pod's outbound traffic captured by a proxy (its sidecar, or its node's ztunnel)?"""
-        return self.pod.mesh in ("sidecar", "ambient")
+        return self.pod.mesh in MESHED
 
     async def open(self, host: str, port: int, timeout: float | None = 10.0):
         """Connect; returns ``(reader, writer, dialed)``. Connect timeout 10 s, like Envoy's default.

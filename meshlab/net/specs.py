@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 from ..topology.model import AppSpec, Call, Pod
 from .control import StartupError
+from ..modes import PROXY_ROLES
 
-PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 
 
 def _need(d: dict, key: str, tp, what: str):

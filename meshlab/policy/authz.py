@@ -55,9 +55,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
+from ..modes import PROXY_ROLES
+
 ROOT_NAMESPACE = "istio-system"
 ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
-ENFORCEMENTS = ("sidecar", "ztunnel", "waypoint")
+ENFORCEMENTS = PROXY_ROLES             # where a policy is enforced: the proxy roles
 LAYERS = ("L7", "TCP", "L4")
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 WAYPOINT_CLASS = "istio-waypoint"

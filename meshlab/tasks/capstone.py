@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..exercises import Result, Task, fails, pages, served_by
+from ..modes import PROXY_ROLES
 
 FRONTEND, BACKEND = "frontend", "backend"
 
@@ -109,7 +110,6 @@ spec:
 """,
 }
 
-PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 
 
 def _keys(yaml_text: str) -> list[tuple]:

@@ -5,8 +5,8 @@ connection, not per request."""
 from __future__ import annotations
 
 from ..exercises import Result, Task, calls, fails, pages
+from ..modes import PROXY_ROLES
 
-PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 
 
 def proxy_processes(lab) -> dict[str, int]:

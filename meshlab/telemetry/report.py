@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from .results import LoadResult
 from .stats import added_latency
+from ..modes import HBONE_ROLES, PROXY_ROLES
 
-PROXY_ROLES = ("sidecar", "ztunnel", "waypoint")
 QUANTILES = {"p50": 50, "p90": 90, "p99": 99}
 
 
@@ -34,7 +34,7 @@ def report(res: LoadResult, facts: dict) -> dict:
     proxies = [{**u, "cpu_s": round(res.cpu_s.get(u["name"], 0.0), 4)} for u in res.usage
                if u["role"] in PROXY_ROLES]
     return {"topology": facts["topology"], "mode": facts["mode"], "backend": facts["backend"],
-            "h2_engine": facts["h2_engine"] if any(p["role"] in ("ztunnel", "waypoint") for p in proxies) else None,
+            "h2_engine": facts["h2_engine"] if any(p["role"] in HBONE_ROLES for p in proxies) else None,
             "from": res.source, "url": res.url, **{k: res.settings.get(k) for k in ("concurrency", "rate")},
             "startup_s": facts["startup_s"], "pods": facts["pods"], "nodes": facts["nodes"],
             **res.summary(), "proxies": proxies, **path_facts(res)}

@@ -38,7 +38,7 @@ def _gone(pids, timeout=10.0):
 
 
 def test_unknown_mode_names_the_allowed_modes():
-    with pytest.raises(LabError, match="allowed now: none"):
+    with pytest.raises(LabError, match="allowed: none, sidecar, ambient"):
         Lab("minimal", mode="sidekick")
 
 
