@@ -207,7 +207,7 @@ def loads(raw: bytes, source: str = "<bytes>") -> Recording:
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:
-        what = "not JSON" if not raw.lstrip()[:1] in (b"{", b"[") else "damaged JSON (cut short or edited?)"
+        what = "not JSON" if raw.lstrip()[:1] not in (b"{", b"[") else "damaged JSON (cut short or edited?)"
         raise RecordingError(f"{source}: {what}: {str(e)[:200]}") from None
     try:
         return _read(data, source)

@@ -113,7 +113,9 @@ def test_a_503_is_not_retried_by_default(httpbin):
 
 def test_run_json_hops_carry_layer_mtls_and_identity(backend):
     from meshlab.cli import main
-    import io, json, contextlib
+    import io
+    import json
+    import contextlib
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         assert main(["run", "minimal", "--mode", "sidecar", "-n", "5", "--json", "--backend", backend]) == 0
