@@ -47,7 +47,7 @@ VirtualServices. Istio leaves mixing VirtualService and HTTPRoute for one Servic
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from ..yamlnode import YamlNode, listing
 from .handler import Document, KindHandler
@@ -242,20 +242,23 @@ def check(o: PolicyObject, lab, store) -> list[str]:
 
 # -- build ----------------------------------------------------------------------------------------
 
-def http_route(service: str, backends: Mapping[str, int], port: int, namespace: str = "default",
-               headers: Mapping[str, str] | None = None, name: str | None = None) -> dict:
-    """An HTTPRoute for ``service`` (its parentRef) sending requests to ``backends`` (Service name
-    -> weight); with ``headers``, one rule for requests carrying them and a second, to the first
-    backend, for the rest — the shape of Istio's request-routing task."""
-    refs = [{"name": b, "port": port, **({"weight": w} if len(backends) > 1 else {})} for b, w in backends.items()]
-    rules: list[dict] = []
-    if headers:
-        rules.append({"matches": [{"headers": [{"type": "Exact", "name": k, "value": v} for k, v in headers.items()]}],
-                      "backendRefs": refs})
-        refs = [{"name": next(iter(backends)), "port": port}]
-    rules.append({"backendRefs": refs})
+def http_route(service: str, port: int, rules: Sequence[tuple[Mapping[str, str] | None, Mapping[str, int]]],
+               namespace: str = "default", name: str | None = None) -> dict:
+    """An HTTPRoute for ``service`` (its parentRef, on ``port``) with one rule per
+    ``(headers, backends)``: requests carrying every header in ``headers`` (None: every request) go
+    to ``backends`` (Service name -> weight; a lone backend needs none). Istio's request-routing
+    task is ``http_route("reviews", 9080, [({"end-user": "jason"}, {"reviews-v2": 1}),
+    (None, {"reviews-v1": 1})])``."""
+    out = []
+    for headers, backends in rules:
+        rule: dict = {}
+        if headers:
+            rule["matches"] = [{"headers": [{"type": "Exact", "name": k, "value": v} for k, v in headers.items()]}]
+        rule["backendRefs"] = [{"name": b, "port": port, **({"weight": w} if len(backends) > 1 else {})}
+                               for b, w in backends.items()]
+        out.append(rule)
     return {"apiVersion": API_VERSIONS[0], "kind": "HTTPRoute", "metadata": {"name": name or service, "namespace": namespace},
-            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": service, "port": port}], "rules": rules}}
+            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": service, "port": port}], "rules": out}}
 
 
 HANDLER = KindHandler("HTTPRoute", API_VERSIONS, validate, compile, check)
