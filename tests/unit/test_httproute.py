@@ -212,3 +212,14 @@ def test_the_builder_writes_a_route_the_loader_reads_back():
                                                           (None, {"reviews-v1": 1})]))[0]
     assert route_request(r, REVIEWS, req(end_user="jason")).destinations[0].host.startswith("reviews-v2")
     assert route_request(r, REVIEWS, req()).destinations[0].host.startswith("reviews-v1")
+
+
+def test_meshlab_export_writes_the_route_as_given(tmp_path):
+    """``meshlab export``'s 30-policies.yaml holds the HTTPRoute exactly as applied (with the
+    namespace kubectl would fill in)."""
+    from meshlab.export import manifests
+    doc = builder.http_route("reviews", 9080, [({"end-user": "jason"}, {"reviews": 1}), (None, {"reviews": 1})])
+    del doc["metadata"]["namespace"]
+    m = manifests("bookinfo", "ambient", policies=[doc], waypoints=["reviews"])
+    [written] = [d for d in m.policies if d["kind"] == "HTTPRoute"]
+    assert written == {**doc, "metadata": {**doc["metadata"], "namespace": "default"}}
