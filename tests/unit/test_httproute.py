@@ -170,7 +170,13 @@ def test_a_proxy_compiles_the_pushed_records_once_and_sees_the_route_where_a_vir
 
 @pytest.fixture(scope="module")
 def bookinfo():
-    return load_topology("bookinfo")
+    """Bookinfo with one Service per reviews version (Istio's bookinfo-versions.yaml)."""
+    import yaml
+    from meshlab.topology.loader import find_topology_file
+    topo = yaml.safe_load(find_topology_file("bookinfo").read_text())
+    topo["services"] += [{"name": f"reviews-{v}", "port": 9080, "selector": {"app": "reviews", "version": v}}
+                         for v in ("v1", "v2", "v3")]
+    return load_topology(topo)
 
 
 def _view(topo, mode, waypoint=False):
