@@ -48,7 +48,7 @@ from .hosts import exported_to, fqdn, host_matches, short_name_hint
 from .objects import PolicyObject
 from .retries import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 
-__all__ = ["DEFAULT_RETRY", "ROUTE_KINDS", "UNLIMITED", "Destination", "Outlier", "RequestInfo", "RouteAction",
+__all__ = ["DEFAULT_RETRY", "UNLIMITED", "Destination", "Outlier", "RequestInfo", "RouteAction",
            "RouteProxy", "RouteSource", "Routes", "TrafficPolicy", "compile_routes", "destination_rule_for",
            "exported_to", "fault_decision", "fqdn", "host_matches", "match_block", "pick_destination",
            "route_request", "select_route", "short_name_hint", "source_blocks", "string_match", "subset_labels",
@@ -108,9 +108,6 @@ class RouteSource:
     export_to: tuple[str, ...] = ()
 
 
-ROUTE_KINDS = ("VirtualService", "HTTPRoute")
-
-
 def _source(o: PolicyObject) -> RouteSource:
     if not isinstance(o.compiled, RouteSource):
         raise ValueError(f"{o} is not compiled: read it with load_policies() (or kinds.from_records() in a proxy)")
@@ -121,15 +118,15 @@ def _source(o: PolicyObject) -> RouteSource:
 
 def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
                          proxy: "RouteProxy | None" = None) -> list[PolicyObject]:
-    """The route tables (VirtualServices, and HTTPRoutes whose ``parentRefs`` name the service)
-    naming a service that a proxy sees, oldest first: those exported to its namespace; for a
+    """The route tables (objects of any kind that compiles to a :class:`RouteSource`:
+    VirtualServices, HTTPRoutes whose ``parentRefs`` name the service) naming a service that a proxy sees, oldest first: those exported to its namespace; for a
     waypoint, only those in its own namespace or the service's (``getVirtualServiceForWaypoint`` in
     ``pilot/pkg/networking/core/listener_waypoint.go``; istiod converts an HTTPRoute into a
     VirtualService first, so the same rules hold)."""
     service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
     out = []
     for o in objects:
-        if o.kind not in ROUTE_KINDS or not any(host_matches(h, service_fqdn) for h in _source(o).hosts):
+        if not isinstance(o.compiled, RouteSource) or not any(host_matches(h, service_fqdn) for h in o.compiled.hosts):
             continue
         if proxy is not None and not exported_to(o, proxy.namespace):
             continue
