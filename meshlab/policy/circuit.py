@@ -49,7 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import floor
 
-from .routing import Outlier, TrafficPolicy
+from .destinationrule import Outlier, TrafficPolicy
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""PeerAuthentication, evaluated: which mTLS mode a workload's inbound port is under. Pure.
+"""PeerAuthentication (``security.istio.io``): validated, evaluated, checked, written. Pure.
+
+It compiles to nothing: :func:`mtls_mode` reads the checked ``spec`` (a mode per level and port),
+and each proxy keeps its answers per config push. Evaluated: which mTLS mode a workload's inbound
+port is under.
 
 ISTIO-FACTS §4.3: the narrowest policy wins — a workload policy (``selector``, with
 ``portLevelMtls`` for single ports) over the namespace's policy (no selector) over the mesh-wide
@@ -23,7 +27,58 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from .loader import ROOT_NAMESPACE, PolicyObject
+from ..yamlnode import YamlNode
+from .authz import ROOT_NAMESPACE
+from .handler import Document, KindHandler, selector
+from .objects import PolicyObject, panel_meta
+
+API_VERSIONS = ("security.istio.io/v1", "security.istio.io/v1beta1")
+MTLS_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
+#: The mesh-wide modes the control panel offers, in its order.
+PANEL_MODES = ("UNSET", "PERMISSIVE", "STRICT", "DISABLE")
+
+
+def validate(spec: YamlNode | None, doc: Document) -> None:
+    s = doc.spec(spec, empty_ok=True).mapping((), ("selector", "mtls", "portLevelMtls"))
+    if "selector" in s:
+        selector(s["selector"])
+    if "mtls" in s:
+        s["mtls"].mapping((), ("mode",))
+        if "mode" in s["mtls"].mapping():
+            s["mtls"].at_key("mode").string(MTLS_MODES)
+    if "portLevelMtls" in s:
+        if "selector" not in s:
+            raise s["portLevelMtls"].error("portLevelMtls needs a selector (Istio: it applies to workloads "
+                                           "selected by the policy)")
+        for port, v in s["portLevelMtls"].free_mapping().items():
+            if not str(port).isdigit() or not 1 <= int(port) <= 65535:
+                raise v.error(f"{port!r} is not a port number (1 to 65535)")
+            v.mapping(("mode",))["mode"].string(MTLS_MODES)
+
+
+def check(o: PolicyObject, lab, store) -> list[str]:
+    """DISABLE for ambient workloads acts as PERMISSIVE: say so."""
+    modes = [(o.spec.get("mtls") or {}).get("mode")] + [v.get("mode") for v in (o.spec.get("portLevelMtls") or {}).values()]
+    ambient = [p for p in lab.topology.pods if lab.mesh.get(p.name) == "ambient" and
+               (o.namespace in (p.namespace, ROOT_NAMESPACE))]
+    if "DISABLE" in modes and ambient:
+        return [f"{o}: for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
+                f"{'...' if len(ambient) > 3 else ''}) DISABLE acts as PERMISSIVE: istiod's conversion "
+                "for ztunnel knows only STRICT and not-STRICT, so it lifts a wider STRICT and lets "
+                "plaintext in; ztunnel still tunnels mesh traffic. (Istio's docs say such policies "
+                "are ignored; istiod's code treats them as PERMISSIVE.)"]
+    return []
+
+
+def peer_authentication(mode: str) -> dict | None:
+    """A mesh-wide PeerAuthentication (root namespace) in ``mode``; None for UNSET (no object:
+    Istio's default, PERMISSIVE)."""
+    if mode not in PANEL_MODES:
+        raise ValueError(f"unknown mTLS mode {mode!r}; allowed: {', '.join(PANEL_MODES)}")
+    if mode == "UNSET":
+        return None
+    return {"apiVersion": API_VERSIONS[0], "kind": "PeerAuthentication",
+            "metadata": panel_meta("default", ROOT_NAMESPACE), "spec": {"mtls": {"mode": mode}}}
 
 
 def selects(obj: PolicyObject, namespace: str, labels: Mapping[str, str]) -> bool:
@@ -154,3 +209,6 @@ def _port_denies(wl: PolicyObject, ns: PolicyObject | None, mesh: PolicyObject |
     if rules:
         groups.append(all(rules))
     return any(groups)
+
+
+HANDLER = KindHandler("PeerAuthentication", API_VERSIONS, validate, None, check)

@@ -1,5 +1,9 @@
-"""VirtualService and DestinationRule, evaluated: which route a request takes, where it goes,
-with what timeout, retries and faults, and under which traffic policy. Pure functions.
+"""Routes, evaluated: which route a request takes, where it goes, with what timeout, retries and
+faults, and under which traffic policy. Pure functions.
+
+The route tables come compiled (:class:`RouteSource`) from the two kinds that write them —
+:mod:`.virtualservice` and Gateway API :mod:`.httproute` — and are evaluated here alike; the
+traffic policy comes from :mod:`.destinationrule` (re-exported here).
 
 Istio's semantics (ISTIO-FACTS §4.1, §4.2):
 
@@ -32,7 +36,6 @@ Istio's semantics (ISTIO-FACTS §4.1, §4.2):
   no deprecated ``percent``) applies to no request, as the proto says.
 - A DestinationRule's subset policy overrides its rule-level policy, field by field group.
 """
-
 from __future__ import annotations
 
 import random
@@ -40,12 +43,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from ..durations import parse_duration
-from ..topology.model import CLUSTER_DOMAIN
-from .loader import ROOT_NAMESPACE, PolicyObject, parse_retry_on
+from .destinationrule import UNLIMITED, Outlier, TrafficPolicy, destination_rule_for, subset_labels, traffic_policy
+from .hosts import exported_to, fqdn, host_matches, short_name_hint
+from .objects import PolicyObject
 from .retries import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 
-UNLIMITED = 2 ** 32 - 1
+__all__ = ["DEFAULT_RETRY", "UNLIMITED", "Destination", "Outlier", "RequestInfo", "RouteAction",
+           "RouteProxy", "RouteSource", "Routes", "TrafficPolicy", "compile_routes", "destination_rule_for",
+           "exported_to", "fault_decision", "fqdn", "host_matches", "match_block", "pick_destination",
+           "route_request", "select_route", "short_name_hint", "source_blocks", "string_match", "subset_labels",
+           "traffic_policy", "virtual_service_for", "virtual_services_for"]
 
 
 @dataclass(frozen=True)
@@ -88,54 +95,38 @@ class RouteAction:
     abort: tuple[int, float] | None = None          # (HTTP status, percent of requests)
 
 
-# -- hosts ----------------------------------------------------------------------------------------
-
-def fqdn(host: str, namespace: str) -> str:
-    """A host as a VirtualService or DestinationRule writes it, as istiod reads it
-    (``ResolveShortnameToFQDN`` in ``pilot/pkg/model/config.go``): a name with no dot is relative
-    to the object's own namespace (``reviews`` -> ``reviews.<ns>.svc.cluster.local``); anything
-    else — ``reviews.default`` too, ``*`` and IP addresses — is taken as written."""
-    if host == "*" or "." in host or ":" in host:
-        return host
-    return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
-
-
-def short_name_hint(host: str, services: Iterable[str]) -> str:
-    """For a dotted host that names no service but would if expanded: what to write instead."""
-    if "." not in host or host.endswith(f".svc.{CLUSTER_DOMAIN}"):
-        return ""
-    for full in (f"{host}.svc.{CLUSTER_DOMAIN}", f"{host}.{CLUSTER_DOMAIN}"):
-        if full in services:
-            return (f" (Istio expands only a name with no dot; {host!r} is taken as written: write "
-                    f"{host.split('.')[0]!r} in namespace {full.split('.')[1]} or {full!r})")
-    return ""
+@dataclass(frozen=True)
+class RouteSource:
+    """A compiled VirtualService or HTTPRoute: the services it routes (fully qualified host
+    patterns), its ``exportTo``, and its routes in the order they are tried, each as (match
+    blocks, action). A block is a mapping of conditions (``uri``, ``method``, ``authority``,
+    ``headers``, ``withoutHeaders``, ``sourceLabels``, ``sourceNamespace``, ``ignoreUriCase``)
+    as :func:`match_block` reads them; ``{}`` matches every request."""
+    name: str
+    hosts: tuple[str, ...]
+    routes: tuple[tuple[tuple[Mapping, ...], RouteAction], ...]
+    export_to: tuple[str, ...] = ()
 
 
-def host_matches(pattern: str, service_fqdn: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.startswith("*."):
-        return service_fqdn.endswith(pattern[1:])
-    return pattern == service_fqdn
+def _source(o: PolicyObject) -> RouteSource:
+    if not isinstance(o.compiled, RouteSource):
+        raise ValueError(f"{o} is not compiled: read it with load_policies() (or kinds.from_records() in a proxy)")
+    return o.compiled
 
 
-def exported_to(o: PolicyObject, namespace: str | None) -> bool:
-    """Does ``o``'s ``exportTo`` let proxies in ``namespace`` see it? Unset or ``*``: everyone;
-    ``.``: its own namespace only. (``namespace`` None: no proxy in mind, everyone.)"""
-    export = o.spec.get("exportTo")
-    return namespace is None or not export or "*" in export or ("." in export and o.namespace == namespace)
-
+# -- which route tables a proxy uses ----------------------------------------------------------------
 
 def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
                          proxy: "RouteProxy | None" = None) -> list[PolicyObject]:
-    """The VirtualServices naming a service that a proxy sees, oldest first: those exported to its
-    namespace; for a waypoint, only those in its own namespace or the service's
-    (``getVirtualServiceForWaypoint`` in ``pilot/pkg/networking/core/listener_waypoint.go``)."""
+    """The route tables (objects of any kind that compiles to a :class:`RouteSource`:
+    VirtualServices, HTTPRoutes whose ``parentRefs`` name the service) naming a service that a proxy sees, oldest first: those exported to its namespace; for a
+    waypoint, only those in its own namespace or the service's (``getVirtualServiceForWaypoint`` in
+    ``pilot/pkg/networking/core/listener_waypoint.go``; istiod converts an HTTPRoute into a
+    VirtualService first, so the same rules hold)."""
     service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
     out = []
     for o in objects:
-        if o.kind != "VirtualService" or not any(host_matches(fqdn(h, o.namespace), service_fqdn)
-                                                 for h in o.spec.get("hosts", [])):
+        if not isinstance(o.compiled, RouteSource) or not any(host_matches(h, service_fqdn) for h in o.compiled.hosts):
             continue
         if proxy is not None and not exported_to(o, proxy.namespace):
             continue
@@ -147,49 +138,26 @@ def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
 
 def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
                         proxy: "RouteProxy | None" = None) -> PolicyObject | None:
-    """The VirtualService a sidecar uses for a service: the oldest one it sees (Istio keeps the
+    """The route table a sidecar uses for a service: the oldest one it sees (Istio keeps the
     oldest when two conflict)."""
     found = virtual_services_for(objects, service_fqdn, proxy)
     return found[0] if found else None
-
-
-def destination_rule_for(objects: Iterable[PolicyObject], service_fqdn: str,
-                         proxy_namespace: str | None = None) -> PolicyObject | None:
-    """The DestinationRule a proxy in ``proxy_namespace`` uses for a service, where istiod looks
-    (``PushContext.destinationRule``): one in the proxy's own namespace, else one in the service's
-    namespace exported to the proxy, else one in the root namespace exported to it; in each, an
-    exact host before a wildcard, the oldest first. (No ``proxy_namespace``: the first that names it.)"""
-    named = [o for o in objects if o.kind == "DestinationRule"
-             and host_matches(fqdn(o.spec.get("host", ""), o.namespace), service_fqdn)]
-    if proxy_namespace is None:
-        return named[0] if named else None
-    service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
-
-    def best(cands):
-        exact = [o for o in cands if fqdn(o.spec.get("host", ""), o.namespace) == service_fqdn]
-        return (exact or cands or [None])[0]
-    if proxy_namespace != ROOT_NAMESPACE:
-        local = best([o for o in named if o.namespace == proxy_namespace])
-    else:
-        local = best([o for o in named if o.namespace == ROOT_NAMESPACE and o.spec.get("exportTo") == ["."]])
-    if local is not None:
-        return local
-    for ns in (service_ns, ROOT_NAMESPACE):
-        found = best([o for o in named if o.namespace == ns and exported_to(o, proxy_namespace)])
-        if found is not None:
-            return found
-    return None
 
 
 # -- route matching -------------------------------------------------------------------------------
 
 def string_match(m: Mapping, value: str | None, ignore_case: bool = False) -> bool:
     """One StringMatch. ``ignore_case`` (``ignoreUriCase``) applies to exact and prefix only:
-    Envoy's ``case_sensitive`` is "ignored for safe_regex matching"."""
+    Envoy's ``case_sensitive`` is "ignored for safe_regex matching". ``pathPrefix`` (what an
+    HTTPRoute's ``PathPrefix`` compiles to) matches whole path elements: ``/api`` matches
+    ``/api`` and ``/api/x``, not ``/apix`` (Envoy's ``path_separated_prefix``)."""
     if value is None:
         return False
     if "regex" in m:
         return re.fullmatch(m["regex"], value) is not None
+    if "pathPrefix" in m:
+        p = m["pathPrefix"]
+        return p == "/" or value == p or value.startswith(p + "/")
     if ignore_case:
         value = value.lower()
     if "exact" in m:
@@ -226,15 +194,15 @@ def match_block(m: Mapping, req: RequestInfo) -> bool:
     return True
 
 
-Routes = tuple  # ((match blocks, RouteAction), ...): a VirtualService's http routes, compiled
+Routes = tuple  # ((match blocks, RouteAction), ...): a service's routes, compiled
 
 
 def compile_routes(vs: "PolicyObject | Sequence[PolicyObject] | None", service_fqdn: str,
                    proxy: RouteProxy | None = None) -> Routes:
-    """A service's routes, in order, each with its match blocks and its action (built once per
-    config, not per request). No VirtualService: Istio's default route, which matches everything.
-    Several (a waypoint's): their routes one after the other, as ``buildWaypointInboundHTTPRouteConfig``
-    merges them.
+    """A service's routes, in order, each with its match blocks and its action, from the route
+    tables' compiled routes (built once per config, not per request). No route table: Istio's
+    default route, which matches everything. Several (a waypoint's): their routes one after the
+    other, as ``buildWaypointInboundHTTPRouteConfig`` merges them.
 
     For a ``proxy``, the source conditions are settled now, as istiod settles them for each proxy
     (:func:`source_blocks`); a route none of whose blocks is left is no route for that proxy. When
@@ -242,16 +210,16 @@ def compile_routes(vs: "PolicyObject | Sequence[PolicyObject] | None", service_f
     ``buildSidecarVirtualHostsForVirtualService`` gives up on the VirtualService; the waypoint
     falls back to ``buildSidecarInboundHTTPRouteConfig``). Without a ``proxy`` the source
     conditions are checked per request, against :class:`RequestInfo`'s source."""
-    services = [vs] if isinstance(vs, PolicyObject) else list(vs or [])
+    tables = [vs] if isinstance(vs, PolicyObject) else list(vs or [])
     out = []
-    for v in services:
-        for i, r in enumerate(v.spec.get("http") or []):
-            blocks = r.get("match") or [{}]
+    for v in tables:
+        for blocks, action in _source(v).routes:
+            blocks = list(blocks)
             if proxy is not None:
                 blocks = source_blocks(blocks, proxy)
                 if not blocks:
                     continue
-            out.append((blocks, route_action(v, i, r)))
+            out.append((blocks, action))
     if not out:
         return (([{}], RouteAction("default route", (Destination(service_fqdn),))),)
     return tuple(out)
@@ -281,53 +249,10 @@ def select_route(routes: Routes, req: RequestInfo) -> RouteAction | None:
 
 
 def route_request(vs: PolicyObject | None, service_fqdn: str, req: RequestInfo) -> RouteAction | None:
-    """The action for a request to ``service_fqdn``: its VirtualService's first matching route,
-    Istio's default route when there is no VirtualService, or None (404, ``NR``) when the
-    VirtualService has no route that matches."""
+    """The action for a request to ``service_fqdn``: its route table's first matching route,
+    Istio's default route when there is none, or None (404, ``NR``) when the table has no route
+    that matches."""
     return select_route(compile_routes(vs, service_fqdn), req)
-
-
-def route_action(vs: PolicyObject, index: int, r: Mapping) -> RouteAction:
-    name = f"VirtualService {vs.namespace}/{vs.name} http[{index}]" + (f" ({r['name']})" if r.get("name") else "")
-    dests = tuple(Destination(fqdn(d["destination"]["host"], vs.namespace), d["destination"].get("subset"),
-                              (d["destination"].get("port") or {}).get("number"), d.get("weight", 100 if len(r["route"]) == 1 else 0))
-                  for d in r["route"])
-    retry, base = retry_policy(r.get("retries"), name)
-    timeout = parse_duration(r["timeout"]) if r.get("timeout") else None
-    delay = abort = None
-    fault = r.get("fault")
-    if fault:
-        if "delay" in fault:
-            delay = (parse_duration(fault["delay"]["fixedDelay"]), percentage(fault["delay"]))
-        if "abort" in fault:
-            abort = (int(fault["abort"]["httpStatus"]), percentage(fault["abort"]))
-    return RouteAction(name, dests, timeout, retry, base, delay, abort)
-
-
-def percentage(f: Mapping) -> float:
-    if "percentage" in f:
-        return float(f["percentage"].get("value", 0))
-    return float(f.get("percent", 0))
-
-
-def retry_policy(retries: Mapping | None, source: str) -> tuple[RetryPolicy, float]:
-    """Istio's translation of ``retries`` (``retry.ConvertPolicy`` in
-    ``pilot/pkg/networking/core/route/retry/retry.go``): none given -> the mesh default;
-    ``attempts`` 0 -> no retries; otherwise the default policy with the given attempts,
-    ``retryOn``, ``perTryTimeout``, ``backoff`` and ``retryIgnorePreviousHosts`` (false drops
-    Envoy's previous-hosts predicate: a retry may go back to the host that just failed)."""
-    if retries is None:
-        return DEFAULT_RETRY, BACKOFF_BASE
-    attempts = int(retries.get("attempts", 0))
-    if attempts <= 0:
-        return RetryPolicy(attempts=0, retry_on=frozenset(), source=f"{source}: retries off"), BACKOFF_BASE
-    on, codes = DEFAULT_RETRY.retry_on, DEFAULT_RETRY.retriable_status_codes
-    if retries.get("retryOn"):
-        on, codes = parse_retry_on(retries["retryOn"])
-    per_try = parse_duration(retries["perTryTimeout"]) if retries.get("perTryTimeout") else None
-    base = parse_duration(retries["backoff"]) if retries.get("backoff") else BACKOFF_BASE
-    return RetryPolicy(attempts, on, codes, per_try, source=source,
-                       ignore_previous_hosts=bool(retries.get("retryIgnorePreviousHosts", True))), base
 
 
 def pick_destination(dests: Sequence[Destination], rng: random.Random) -> Destination:
@@ -353,80 +278,3 @@ def fault_decision(action: RouteAction, rng: random.Random) -> tuple[float, int 
     if action.abort and rng.uniform(0, 100) < action.abort[1]:
         abort = action.abort[0]
     return delay, abort
-
-
-# -- DestinationRule ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Outlier:
-    consecutive_5xx: int = 5
-    consecutive_gateway: int = 0
-    interval: float = 10.0
-    base_ejection: float = 30.0
-    max_ejection_percent: int = 10
-    min_health_percent: int = 0
-
-
-@dataclass(frozen=True)
-class TrafficPolicy:
-    lb: str = "LEAST_REQUEST"
-    max_connections: int = UNLIMITED
-    connect_timeout: float = 10.0
-    max_pending: int = UNLIMITED
-    max_requests: int = UNLIMITED
-    max_requests_per_connection: int = 0           # 0: unlimited
-    max_retries: int = UNLIMITED
-    outlier: Outlier | None = None
-    tls: str | None = None                          # None: Istio's auto mTLS; "DISABLE"; "ISTIO_MUTUAL"
-    source: str = "defaults"
-
-    @property
-    def limited(self) -> bool:
-        return (self.max_connections, self.max_pending, self.max_requests, self.max_retries) != (UNLIMITED,) * 4 \
-            or self.max_requests_per_connection != 0
-
-
-def subset_labels(dr: PolicyObject | None, subset: str) -> dict | None:
-    """The labels a subset selects, or None when the DestinationRule does not define it."""
-    for s in (dr.spec.get("subsets") or []) if dr else []:
-        if s["name"] == subset:
-            return dict(s.get("labels") or {})
-    return None
-
-
-def traffic_policy(dr: PolicyObject | None, subset: str | None = None) -> TrafficPolicy:
-    if dr is None:
-        return TrafficPolicy()
-    parts = [dr.spec.get("trafficPolicy") or {}]
-    for s in dr.spec.get("subsets") or []:
-        if s["name"] == subset and s.get("trafficPolicy"):
-            parts.append(s["trafficPolicy"])
-    tp: dict = {}
-    for p in parts:                                   # the subset's groups override the rule's
-        tp.update(p)
-    out: dict = {"source": f"DestinationRule {dr.namespace}/{dr.name}" + (f" subset {subset}" if subset else "")}
-    lb = (tp.get("loadBalancer") or {}).get("simple")
-    if lb and lb != "UNSPECIFIED":
-        out["lb"] = lb
-    cp = tp.get("connectionPool") or {}
-    tcp, http = cp.get("tcp") or {}, cp.get("http") or {}
-    if "maxConnections" in tcp:
-        out["max_connections"] = int(tcp["maxConnections"])
-    if "connectTimeout" in tcp:
-        out["connect_timeout"] = parse_duration(tcp["connectTimeout"])
-    for k, name in (("http1MaxPendingRequests", "max_pending"), ("http2MaxRequests", "max_requests"),
-                    ("maxRequestsPerConnection", "max_requests_per_connection"), ("maxRetries", "max_retries")):
-        if k in http:
-            out[name] = int(http[k])
-    od = tp.get("outlierDetection")
-    if od is not None:
-        out["outlier"] = Outlier(
-            consecutive_5xx=int(od.get("consecutive5xxErrors", 5)),
-            consecutive_gateway=int(od.get("consecutiveGatewayErrors", 0)),
-            interval=parse_duration(od["interval"]) if "interval" in od else 10.0,
-            base_ejection=parse_duration(od["baseEjectionTime"]) if "baseEjectionTime" in od else 30.0,
-            max_ejection_percent=int(od.get("maxEjectionPercent") or 10),   # 0 is unset: Envoy's 10%
-            min_health_percent=int(od.get("minHealthPercent", 0)))
-    if tp.get("tls"):
-        out["tls"] = tp["tls"]["mode"]
-    return TrafficPolicy(**out)

@@ -8,7 +8,7 @@ from ..net import capture, control
 from ..net.cluster import ADMIN_PORT, ClusterNet
 from ..net.http1 import Request, Response, serve, text_response
 from ..net.specs import ProxySpec
-from ..policy.loader import PolicyObject
+from ..policy.kinds import from_records
 
 
 async def setup(msg: dict, ch: control.Channel):
@@ -27,7 +27,7 @@ async def setup(msg: dict, ch: control.Channel):
     else:
         from .waypoint import Waypoint
         proxy = Waypoint(spec.pod, net, spec.cert, spec.key, spec.root)
-    proxy.set_policies([PolicyObject.from_record(r) for r in spec.policies])
+    proxy.set_policies(from_records(list(spec.policies)))
     raise_file_limit()
     capture.become_proxy_user(role, net)
     admin_ip = net.nodes[spec.node] if role == "ztunnel" else net.pod(spec.pod).ip
@@ -53,7 +53,7 @@ async def setup(msg: dict, ch: control.Channel):
 
     async def policy(msg):
         """The lab's istiod pushes the Istio config in force (all of it, every time)."""
-        proxy.set_policies([PolicyObject.from_record(r) for r in msg["objects"]])
+        proxy.set_policies(from_records(msg["objects"]))
         return {"objects": len(msg["objects"])}
 
     async def on_stop():

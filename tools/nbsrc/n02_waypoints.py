@@ -60,7 +60,9 @@ def cells() -> list:
            "reviews' traffic to v3 (red stars). That takes the subsets of a DestinationRule and a VirtualService "
            "(the task's own files are in `topologies/samples/bookinfo/`). In ambient mode Istio recommends the Gateway "
            "API's HTTPRoute for this; VirtualService works with waypoints but is still Alpha there. The lab reads "
-           "VirtualService."),
+           "both. An HTTPRoute's backends are Services, so splitting by version takes one Service per version "
+           "(Istio's `bookinfo-versions.yaml` adds `reviews-v1` ... `reviews-v3`); this lab's Bookinfo has only "
+           "`reviews`, so this notebook uses subsets and a VirtualService."),
         code("REVIEWS_SUBSETS = '''\\\n"
              "apiVersion: networking.istio.io/v1\n"
              "kind: DestinationRule\n"
