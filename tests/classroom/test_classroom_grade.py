@@ -90,7 +90,7 @@ def test_a_submission_that_hangs_or_kills_its_kernel_gets_0_and_leaves_nothing_r
         ending)])
     (tmp_path / "ada").mkdir()
     nbformat.write(nb, tmp_path / "ada" / f"{NB}.ipynb")
-    rows = grade_submission(Submission(tmp_path / "ada" / f"{NB}.ipynb", "ada", NB), COURSE, timeout=20,
+    rows = grade_submission(Submission(tmp_path / "ada" / f"{NB}.ipynb", "ada", NB), COURSE, timeout=10,
                             token="test-" + tmp_path.name)
     assert [(r["task"], r["points"]) for r in rows] == [("only-one-caller", 0), ("permissive-to-strict", 0)]
     assert all(r["message"].startswith("not graded: the task's cells are missing") for r in rows)
