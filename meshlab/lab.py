@@ -318,8 +318,7 @@ class Lab:
 
     def policies_yaml(self) -> str:
         """The objects in force as one multi-document YAML text, ready for ``kubectl apply -f``."""
-        import yaml
-        return yaml.safe_dump_all([o.doc for o in self._store.items], sort_keys=False)
+        return _yaml(self._store)
 
     def export(self, out_dir=None, *, command: str | None = None):
         """The lab as it stands — topology, enrollment (modes, waypoints) and the Istio objects
@@ -522,7 +521,7 @@ class Lab:
                   if s.layer == "L4" and s.end >= t0 and s.start <= t1]
         return dict(label=f"{self.data_plane} {len(self._loads) + 1}", topology=self.topology, mesh=dict(self.mesh),
                     waypoint_of=dict(self.waypoint_of), mode=self.mode, data_plane=self.data_plane,
-                    policies=self.policies_yaml(), facts=self.facts(), result=res, spans=spans)
+                    policies=self._store, facts=self.facts(), result=res, spans=spans)
 
     def facts(self) -> dict:
         """What a report says of the lab beside a load (:func:`meshlab.telemetry.report.report`; a
@@ -551,7 +550,7 @@ class Lab:
         several labs in one file (``replay.write(f, replay.dumps(runs_a + runs_b, backend=...))``)."""
         if not self._loads:
             raise LabError("nothing to record yet: send a load first (lab.load(...))")
-        runs = [replay.run_record(**r) for r in self._loads]
+        runs = [replay.run_record(**{**r, "policies": _yaml(r["policies"])}) for r in self._loads]
         if metrics and self.running:
             runs[-1]["metrics"] = {p: self.metrics(p) for p in self.proxies}
         return runs
@@ -633,3 +632,10 @@ class Lab:
     def describe(self) -> str:
         return json.dumps({"topology": self.topology.name, "mode": self.mode, "backend": self.backend.name,
                            "pods": self.pods()}, indent=2)
+
+
+def _yaml(store: PolicyStore) -> str:
+    """The objects of ``store`` as one multi-document YAML text (a store is never changed in place:
+    an apply makes a new one, so a load can keep the one in force and write it out only if recorded)."""
+    import yaml
+    return yaml.safe_dump_all([o.doc for o in store.items], sort_keys=False)
