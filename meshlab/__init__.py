@@ -87,8 +87,10 @@ def __getattr__(name: str):
     # Lazy, so that a pod's worker process imports only what it needs and starts fast.
     if name == "Lab":
         from .lab import Lab
+
         return Lab
     if name == "load_topology":
         from .topology import load_topology
+
         return load_topology
     raise AttributeError(f"module 'meshlab' has no attribute {name!r}")

@@ -26,19 +26,26 @@ MODES = tuple((str(d), d.mode.value, "namespace" if d.waypoints else None) for d
 
 def run_report(lab: "Lab", res: LoadResult) -> dict:
     """What ``meshlab run --json`` prints for one load (and ``compare`` per mode)."""
-    if not res.usage:                  # a result the lab did not make: its processes as they are now
+    if not res.usage:  # a result the lab did not make: its processes as they are now
         res.usage = [{k: v for k, v in u.to_dict().items() if k != "pid"} for u in lab.usage().values()]
     return report(res, lab.facts())
 
 
-def compare(topology: str = "bookinfo", requests: int = 300, concurrency: int = 4, warmup: int = 30,
-            backend: str = "loopback", log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
+def compare(
+    topology: str = "bookinfo",
+    requests: int = 300,
+    concurrency: int = 4,
+    warmup: int = 30,
+    backend: str = "loopback",
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> dict:
     from .lab import Lab
+
     out = {}
     for label, mode, waypoints in MODES:
         log(f"compare: {label} ...")
         with Lab(topology, mode=mode, backend=backend, waypoints=waypoints, verbose=False) as lab:
-            lab.load(requests=warmup, concurrency=concurrency, progress=False)     # connections, TLS, caches
+            lab.load(requests=warmup, concurrency=concurrency, progress=False)  # connections, TLS, caches
             lab.reset()
             res = lab.load(requests=requests, concurrency=concurrency)
             rep = run_report(lab, res)
@@ -62,24 +69,40 @@ def proxy_cpu_by_role(lab: Lab) -> dict[str, float]:
     return out
 
 
-def cost_shape(topology: str = "minimal", url: str | None = None, requests: int = 400, concurrency: int = 4,
-               backend: str = "loopback") -> dict:
+def cost_shape(
+    topology: str = "minimal",
+    url: str | None = None,
+    requests: int = 400,
+    concurrency: int = 4,
+    backend: str = "loopback",
+) -> dict:
     """Proxy CPU per request, by mode and workload: what a sidecar's cost grows with (requests: it
     parses every one) against what a ztunnel's grows with (connections: it never parses HTTP).
     Returns ``{mode: {workload: {"cpu_us_per_request": µs, "by_role": {role: µs}, "ok": n}}}``."""
     from .lab import Lab
+
     out: dict = {}
     for mode in MESHED:
         with Lab(topology, mode=mode, backend=backend, verbose=False) as lab:
             for name, headers in WORKLOADS.items():
-                lab.load(url=url, requests=max(20, requests // 10), concurrency=concurrency, headers=headers,
-                         progress=False)                                          # warm
+                lab.load(
+                    url=url,
+                    requests=max(20, requests // 10),
+                    concurrency=concurrency,
+                    headers=headers,
+                    progress=False,
+                )  # warm
                 before = proxy_cpu_by_role(lab)
-                res = lab.load(url=url, requests=requests, concurrency=concurrency, headers=headers, progress=False)
+                res = lab.load(
+                    url=url, requests=requests, concurrency=concurrency, headers=headers, progress=False
+                )
                 after = proxy_cpu_by_role(lab)
                 by_role = {r: round((after[r] - before.get(r, 0.0)) / requests * 1e6, 1) for r in after}
-                out.setdefault(mode, {})[name] = {"cpu_us_per_request": round(sum(by_role.values()), 1),
-                                                  "by_role": by_role, "ok": res.summary()["requests"]["ok"]}
+                out.setdefault(mode, {})[name] = {
+                    "cpu_us_per_request": round(sum(by_role.values()), 1),
+                    "by_role": by_role,
+                    "ok": res.summary()["requests"]["ok"],
+                }
     return out
 
 
@@ -110,18 +133,24 @@ def format_table(res: dict) -> str:
         ("lab start-up (s)", lambda r: r["startup_s"]),
     ]
     w = max(len(r[0]) for r in rows) + 2
-    col = max(12, *(len(m) + 2 for m in modes), *(len(_added(res[m], q)) + 2 for m in modes for q in QUANTILES))
+    col = max(
+        12, *(len(m) + 2 for m in modes), *(len(_added(res[m], q)) + 2 for m in modes for q in QUANTILES)
+    )
     first = next(iter(res.values()))
-    lines = [f"{first['topology']} on {first['backend']}: {first['requests']['sent']} requests "
-             f"at concurrency {first['concurrency']} from {first['from']} to {first['url']} (measured here)",
-             "".ljust(w) + "".join(m.rjust(col) for m in modes)]
+    lines = [
+        f"{first['topology']} on {first['backend']}: {first['requests']['sent']} requests "
+        f"at concurrency {first['concurrency']} from {first['from']} to {first['url']} (measured here)",
+        "".ljust(w) + "".join(m.rjust(col) for m in modes),
+    ]
     for label, f in rows:
         vals = []
         for m in modes:
             v = f(res[m])
             vals.append("-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)))
         lines.append(label.ljust(w) + "".join(v.rjust(col) for v in vals))
-    lines.append("Hops and steps count proxies per service-to-service call; CPU and memory are the proxies' "
-                 "own (psutil), not the apps'.")
+    lines.append(
+        "Hops and steps count proxies per service-to-service call; CPU and memory are the proxies' "
+        "own (psutil), not the apps'."
+    )
     lines.append(f"Added over none: {ADDED_METHOD}.")
     return "\n".join(lines)

@@ -34,13 +34,24 @@ class Dashboard(w.VBox):
     def __init__(self, recording: str | None = None):
         names = replay.shipped()
         first = recording or ("three-flows" if "three-flows" in names else (names[0] if names else None))
-        self.recording = w.Dropdown(options=names, value=first,
-                                    description="recording", style={"description_width": "7em"},
-                                    layout=w.Layout(width="22em"))
+        self.recording = w.Dropdown(
+            options=names,
+            value=first,
+            description="recording",
+            style={"description_width": "7em"},
+            layout=w.Layout(width="22em"),
+        )
         self.upload = w.FileUpload(accept=".json,.gz", multiple=False, description="open a file")
-        self.run = w.Dropdown(description="run", style={"description_width": "3em"}, layout=w.Layout(width="24em"))
-        self.pick = w.Dropdown(options=PICKS, value="slowest ok", description="request",
-                               style={"description_width": "5em"}, layout=w.Layout(width="16em"))
+        self.run = w.Dropdown(
+            description="run", style={"description_width": "3em"}, layout=w.Layout(width="24em")
+        )
+        self.pick = w.Dropdown(
+            options=PICKS,
+            value="slowest ok",
+            description="request",
+            style={"description_width": "5em"},
+            layout=w.Layout(width="16em"),
+        )
         self.label = w.HTML()
         self.message = w.HTML()
         self.summary = w.HTML()
@@ -49,17 +60,34 @@ class Dashboard(w.VBox):
         self.latency_image = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.cost_image = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.rec: replay.Recording | None = None
-        self.live = w.VBox([w.HTML("Start Bookinfo on this machine (the loopback backend; about a second) and "
-                                   "drive it with the control panel: mesh mode, waypoints, retries, faults, mTLS.")])
+        self.live = w.VBox(
+            [
+                w.HTML(
+                    "Start Bookinfo on this machine (the loopback backend; about a second) and "
+                    "drive it with the control panel: mesh mode, waypoints, retries, faults, mTLS."
+                )
+            ]
+        )
         self.start_button = w.Button(description="start a live lab", button_style="primary")
         self.live.children += (self.start_button,)
         self.lab = None
-        recorded = w.VBox([w.HBox([self.recording, self.upload]), self.label, w.HBox([self.run, self.pick]),
-                           self.summary, self.message,
-                           w.HTML("<b>The request's path on the topology</b>"), self.topology_image,
-                           w.HTML("<b>Hop by hop</b>"), self.path_image,
-                           w.HTML("<b>Latency of every run</b>"), self.latency_image,
-                           w.HTML("<b>What the proxies cost</b>"), self.cost_image])
+        recorded = w.VBox(
+            [
+                w.HBox([self.recording, self.upload]),
+                self.label,
+                w.HBox([self.run, self.pick]),
+                self.summary,
+                self.message,
+                w.HTML("<b>The request's path on the topology</b>"),
+                self.topology_image,
+                w.HTML("<b>Hop by hop</b>"),
+                self.path_image,
+                w.HTML("<b>Latency of every run</b>"),
+                self.latency_image,
+                w.HTML("<b>What the proxies cost</b>"),
+                self.cost_image,
+            ]
+        )
         self.tabs = w.Tab(children=[recorded, self.live])
         self.tabs.set_title(0, "recordings")
         self.tabs.set_title(1, "live lab")
@@ -78,7 +106,9 @@ class Dashboard(w.VBox):
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - shown to the user, who can do something about it
-            self.message.value = f"<span style='color:#D55E00'>{html.escape(type(e).__name__)}: {html.escape(str(e))}</span>"
+            self.message.value = (
+                f"<span style='color:#D55E00'>{html.escape(type(e).__name__)}: {html.escape(str(e))}</span>"
+            )
 
     def _open_shipped(self) -> None:
         if self.recording.value:
@@ -94,12 +124,19 @@ class Dashboard(w.VBox):
     def show(self, rec: replay.Recording) -> None:
         """Show recording ``rec``: its label, its runs, the figures across its runs."""
         self.rec = rec
-        self.label.value = (f"<div style='background:#FFF4D6;padding:4px 8px'><b>{html.escape(rec.label)}</b><br>"
-                            f"{html.escape(rec.meta['what'])}</div>")
+        self.label.value = (
+            f"<div style='background:#FFF4D6;padding:4px 8px'><b>{html.escape(rec.label)}</b><br>"
+            f"{html.escape(rec.meta['what'])}</div>"
+        )
         cmp_ = rec.compare()
-        fig = viz.latency_figure(cmp_) if "none" in cmp_ and len(cmp_) > 1 else \
-            viz.runs_figure(rec.latency_runs(), title=f"latency of every run (recorded on {rec.meta['backend']}, "
-                                                      f"{rec.meta['recorded']})")
+        fig = (
+            viz.latency_figure(cmp_)
+            if "none" in cmp_ and len(cmp_) > 1
+            else viz.runs_figure(
+                rec.latency_runs(),
+                title=f"latency of every run (recorded on {rec.meta['backend']}, {rec.meta['recorded']})",
+            )
+        )
         self.latency_image.value = _png(fig)
         has_proxies = any(r["proxies"] for r in cmp_.values())
         self.cost_image.value = _png(viz.cost_figure(cmp_)) if has_proxies else b""
@@ -108,7 +145,7 @@ class Dashboard(w.VBox):
         if list(self.run.options) == labels:
             self._draw_run()
         else:
-            self.run.options = labels               # draws the first run (the observer)
+            self.run.options = labels  # draws the first run (the observer)
             self.run.value = labels[0]
 
     def _draw_run(self) -> None:
@@ -117,26 +154,39 @@ class Dashboard(w.VBox):
         run = self.rec.run(self.run.value)
         s = run.result.summary()
         r, lat = s["requests"], s["latency_ms"]
-        self.summary.value = (f"{html.escape(run.topology.name)} · {html.escape(run.data_plane)} · "
-                              f"{html.escape(run.result.source)} → {html.escape(run.result.url)}: "
-                              f"{r['ok']}/{r['sent']} ok"
-                              + (f", p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms" if lat["count"] else "")
-                              + (f", p99 {lat['p99']:.1f} ms" if lat["count"] >= min_samples(99) else ""))
+        self.summary.value = (
+            f"{html.escape(run.topology.name)} · {html.escape(run.data_plane)} · "
+            f"{html.escape(run.result.source)} → {html.escape(run.result.url)}: "
+            f"{r['ok']}/{r['sent']} ok"
+            + (f", p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms" if lat["count"] else "")
+            + (f", p99 {lat['p99']:.1f} ms" if lat["count"] >= min_samples(99) else "")
+        )
         path = run.path(self.pick.value)
         if path is None:
             self.message.value = f"no request of this run is '{html.escape(self.pick.value)}'"
             return
         when = f"recorded on {self.rec.meta['backend']}, {self.rec.meta['recorded']}"
-        self.topology_image.value = _png(viz.topology_figure(run.topology, run.mesh, path,
-                                                             title=f"{run.label}: one request's path ({when})"))
-        self.path_image.value = _png(viz.path_figure(path, title=f"{run.label}: one request, hop by hop ({when})"))
+        self.topology_image.value = _png(
+            viz.topology_figure(
+                run.topology, run.mesh, path, title=f"{run.label}: one request's path ({when})"
+            )
+        )
+        self.path_image.value = _png(
+            viz.path_figure(path, title=f"{run.label}: one request, hop by hop ({when})")
+        )
 
     def _start_lab(self) -> None:
         from .lab import Lab
         from .widgets import ControlPanel
+
         if self.lab is None:
             self.start_button.disabled = True
             self.start_button.description = "starting..."
             self.lab = Lab("bookinfo", mode="sidecar", verbose=False).start()
-            self.live.children = (w.HTML("A live lab: Bookinfo in sidecar mode on this machine. It stops with "
-                                         "the kernel (close the page)."), ControlPanel(self.lab))
+            self.live.children = (
+                w.HTML(
+                    "A live lab: Bookinfo in sidecar mode on this machine. It stops with "
+                    "the kernel (close the page)."
+                ),
+                ControlPanel(self.lab),
+            )

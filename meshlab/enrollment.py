@@ -30,33 +30,43 @@ KINDS = ("Namespace", "Service", "Gateway")
 
 @dataclass(frozen=True)
 class Enrollment:
-    namespace_labels: Mapping[str, Mapping[str, str]]                   # namespace -> its labels
-    service_labels: Mapping[tuple, str] = field(default_factory=dict)   # (ns, service) -> use-waypoint
-    gateways: frozenset = frozenset()                                   # {(ns, name)} applied waypoint Gateways
-    waypoints: "str | tuple[str, ...] | None" = None                    # istioctl waypoint apply: see mesh
-    last_applied: Mapping[str, Mapping[str, str]] = field(default_factory=dict)   # ns -> labels its applied doc set
+    namespace_labels: Mapping[str, Mapping[str, str]]  # namespace -> its labels
+    service_labels: Mapping[tuple, str] = field(default_factory=dict)  # (ns, service) -> use-waypoint
+    gateways: frozenset = frozenset()  # {(ns, name)} applied waypoint Gateways
+    waypoints: "str | tuple[str, ...] | None" = None  # istioctl waypoint apply: see mesh
+    last_applied: Mapping[str, Mapping[str, str]] = field(
+        default_factory=dict
+    )  # ns -> labels its applied doc set
 
     @classmethod
     def of(cls, topo: Topology, waypoints: "str | Sequence[str] | None" = None) -> "Enrollment":
-        return cls({n.name: dict(n.labels) for n in topo.namespaces},
-                   waypoints=waypoints if waypoints is None or isinstance(waypoints, str) else tuple(waypoints))
+        return cls(
+            {n.name: dict(n.labels) for n in topo.namespaces},
+            waypoints=waypoints if waypoints is None or isinstance(waypoints, str) else tuple(waypoints),
+        )
 
 
 def with_mode(topo: Topology, mode: str) -> Topology:
     """``topo`` with every namespace labelled for ``mode`` (``Lab(mode=...)``)."""
-    return replace(topo, namespaces=tuple(replace(n, labels=frozen_map(_relabel(n.labels, mode)))
-                                          for n in topo.namespaces))
+    return replace(
+        topo,
+        namespaces=tuple(replace(n, labels=frozen_map(_relabel(n.labels, mode))) for n in topo.namespaces),
+    )
 
 
 def _relabel(labels: Mapping[str, str], mode: str) -> dict[str, str]:
-    return {k: v for k, v in labels.items() if k not in (mesh.INJECTION, mesh.DATAPLANE)} | mesh.mode_labels(mode)
+    return {k: v for k, v in labels.items() if k not in (mesh.INJECTION, mesh.DATAPLANE)} | mesh.mode_labels(
+        mode
+    )
 
 
 def set_mode(e: Enrollment, base: Topology, mode: str, namespaces: Iterable[str]) -> Enrollment:
     """``kubectl label namespace`` for ``mode``. Services that ``istioctl waypoint apply`` put
     on a waypoint lose it when their namespace leaves ambient (a waypoint is for ambient)."""
     namespaces = set(namespaces)
-    labels = {ns: _relabel(ls, mode) if ns in namespaces else dict(ls) for ns, ls in e.namespace_labels.items()}
+    labels = {
+        ns: _relabel(ls, mode) if ns in namespaces else dict(ls) for ns, ls in e.namespace_labels.items()
+    }
     return _prune(replace(e, namespace_labels=labels), base)
 
 
@@ -71,7 +81,9 @@ def _prune(e: Enrollment, base: Topology) -> Enrollment:
 
 
 def set_waypoints(e: Enrollment, waypoints: "str | Sequence[str] | None") -> Enrollment:
-    return replace(e, waypoints=waypoints if waypoints is None or isinstance(waypoints, str) else tuple(waypoints))
+    return replace(
+        e, waypoints=waypoints if waypoints is None or isinstance(waypoints, str) else tuple(waypoints)
+    )
 
 
 def _ref(d: Mapping) -> tuple[str, str | None, str, dict]:
@@ -102,7 +114,9 @@ def applied(e: Enrollment, docs: Iterable[Mapping], base: Topology | None = None
                 svc.pop((ns, name), None)
         elif kind == "Gateway":
             gws.add((ns, name))
-    new = replace(e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws), last_applied=last)
+    new = replace(
+        e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws), last_applied=last
+    )
     return _prune(new, base) if base is not None else new
 
 
@@ -125,22 +139,36 @@ def deleted(e: Enrollment, docs: Iterable[Mapping], base: Topology) -> Enrollmen
             svc.pop((ns, name), None)
         elif kind == "Gateway":
             gws.discard((ns, name))
-    return _prune(replace(e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws),
-                          last_applied=last), base)
+    return _prune(
+        replace(
+            e, namespace_labels=ns_labels, service_labels=svc, gateways=frozenset(gws), last_applied=last
+        ),
+        base,
+    )
 
 
 def labelled(base: Topology, e: Enrollment) -> Topology:
     """``base`` with the namespaces' labels as ``e`` has them — including the
     ``istio.io/use-waypoint: waypoint`` that ``istioctl waypoint apply --enroll-namespace``
     (``waypoints="namespace"``) puts on each ambient namespace."""
-    topo = replace(base, namespaces=tuple(replace(n, labels=frozen_map(e.namespace_labels.get(n.name, n.labels)))
-                                          for n in base.namespaces))
+    topo = replace(
+        base,
+        namespaces=tuple(
+            replace(n, labels=frozen_map(e.namespace_labels.get(n.name, n.labels))) for n in base.namespaces
+        ),
+    )
     if e.waypoints != "namespace":
         return topo
     ambient = _ambient_namespaces(topo)
-    return replace(topo, namespaces=tuple(
-        replace(n, labels=frozen_map({**n.labels, mesh.USE_WAYPOINT: mesh.WAYPOINT})) if n.name in ambient else n
-        for n in topo.namespaces))
+    return replace(
+        topo,
+        namespaces=tuple(
+            replace(n, labels=frozen_map({**n.labels, mesh.USE_WAYPOINT: mesh.WAYPOINT}))
+            if n.name in ambient
+            else n
+            for n in topo.namespaces
+        ),
+    )
 
 
 def _ambient_namespaces(topo: Topology) -> set[str]:
@@ -153,8 +181,11 @@ def gateways(base: Topology, e: Enrollment) -> set[tuple]:
     labels name for its ambient namespaces (the file's shorthand deploys them), and the
     ``waypoint`` that ``istioctl waypoint apply`` (``e.waypoints``) deploys."""
     ambient = _ambient_namespaces(labelled(base, e))
-    implied = {(n.name, n.labels[mesh.USE_WAYPOINT]) for n in base.namespaces if n.name in ambient
-               and n.labels.get(mesh.USE_WAYPOINT) not in (None, "", "none")}
+    implied = {
+        (n.name, n.labels[mesh.USE_WAYPOINT])
+        for n in base.namespaces
+        if n.name in ambient and n.labels.get(mesh.USE_WAYPOINT) not in (None, "", "none")
+    }
     by_istioctl = {(ns, mesh.WAYPOINT) for ns, _ in mesh.asked_by_istioctl(base, ambient, e.waypoints)}
     return set(e.gateways) | implied | by_istioctl
 
@@ -176,7 +207,10 @@ def missing_waypoints(base: Topology, e: Enrollment) -> list[str]:
     for (ns, svc), wp in sorted(asked.items()):
         if (ns, wp) not in have:
             out.setdefault((ns, wp), []).append(svc)
-    return [f"{', '.join(f'{ns}/{s}' for s in svcs)} {'use' if len(svcs) > 1 else 'uses'} waypoint {wp!r}, which no "
-            f"Gateway defines in namespace {ns}: as in Istio, ztunnel sends that traffic straight to the "
-            f"destination. Apply the waypoint Gateway (gatewayClassName: istio-waypoint, name: {wp}, "
-            f"namespace: {ns}) to deploy it" for (ns, wp), svcs in out.items()]
+    return [
+        f"{', '.join(f'{ns}/{s}' for s in svcs)} {'use' if len(svcs) > 1 else 'uses'} waypoint {wp!r}, which no "
+        f"Gateway defines in namespace {ns}: as in Istio, ztunnel sends that traffic straight to the "
+        f"destination. Apply the waypoint Gateway (gatewayClassName: istio-waypoint, name: {wp}, "
+        f"namespace: {ns}) to deploy it"
+        for (ns, wp), svcs in out.items()
+    ]

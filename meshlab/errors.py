@@ -34,8 +34,9 @@ class TopologyError(MeshlabError, ValueError):
     ``workloads[2].node``) say where; the message says what is allowed.
     """
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, field: str | None = None
+    ):
         self.file = file
         self.line = line
         self.field = field
@@ -54,8 +55,16 @@ class PolicyError(MeshlabError, ValueError):
     running lab. ``document`` is the 1-based document number in a multi-document file; ``what``
     names the object (``VirtualService default/reviews``) when it is known."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None, document: int | None = None, what: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        document: int | None = None,
+        what: str | None = None,
+    ):
         self.file, self.line, self.field, self.document, self.what = file, line, field, document, what
         self.reason = message
         where = file or "<policy>"

@@ -35,6 +35,7 @@ PROGRESS_FILE = "meshlab-progress.jsonl"
 @dataclass(frozen=True)
 class Result:
     """One check's outcome. ``passed`` is None when nothing was answered yet."""
+
     item: str
     passed: bool | None
     message: str
@@ -53,17 +54,29 @@ class Progress:
     """The JSON-lines record of one learner's checks in one notebook (appended, never rewritten:
     a crash loses at most the line being written)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, notebook: str = "notebook",
-                 learner: str | None = None):
+    def __init__(
+        self, path: str | os.PathLike | None = None, *, notebook: str = "notebook", learner: str | None = None
+    ):
         self.path = Path(path or os.environ.get("MESHLAB_PROGRESS") or PROGRESS_FILE)
         self.notebook = notebook
-        self.learner = learner if learner is not None else (os.environ.get("MESHLAB_LEARNER")
-                                                            or os.environ.get("JUPYTERHUB_USER"))
+        self.learner = (
+            learner
+            if learner is not None
+            else (os.environ.get("MESHLAB_LEARNER") or os.environ.get("JUPYTERHUB_USER"))
+        )
 
     def record(self, kind: str, result: Result, answer=None, **extra) -> dict:
-        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notebook": self.notebook, "learner": self.learner,
-               "kind": kind, "item": result.item, "answer": _jsonable(answer), "passed": result.passed,
-               "message": result.message, **extra}
+        rec = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "notebook": self.notebook,
+            "learner": self.learner,
+            "kind": kind,
+            "item": result.item,
+            "answer": _jsonable(answer),
+            "passed": result.passed,
+            "message": result.message,
+            **extra,
+        }
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         return rec
@@ -79,7 +92,11 @@ class Progress:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(rec, dict) and rec.get("notebook") == self.notebook and rec.get("learner") == self.learner:
+            if (
+                isinstance(rec, dict)
+                and rec.get("notebook") == self.notebook
+                and rec.get("learner") == self.learner
+            ):
                 out.append(rec)
         return out
 
@@ -87,13 +104,15 @@ class Progress:
 def _jsonable(x):
     """``x`` as it reads back from the progress file, so that an answer compares equal to itself
     after a kernel restart: tuples become lists, a set a sorted list, anything else its repr."""
+
     def default(o):
         if isinstance(o, (set, frozenset)):
             return sorted((_jsonable(i) for i in o), key=repr)
         return repr(o)
+
     try:
         return json.loads(json.dumps(x, default=default))
-    except (TypeError, ValueError):           # a float nan, a circular structure
+    except (TypeError, ValueError):  # a float nan, a circular structure
         return repr(x)
 
 
@@ -117,8 +136,14 @@ def classroom_variant(notebook: str) -> dict:
 class Session:
     """One learner's exercises in one notebook: the predictions that stand, and the record."""
 
-    def __init__(self, notebook: str = "notebook", *, learner: str | None = None,
-                 path: str | os.PathLike | None = None, seed: str | None = None):
+    def __init__(
+        self,
+        notebook: str = "notebook",
+        *,
+        learner: str | None = None,
+        path: str | os.PathLike | None = None,
+        seed: str | None = None,
+    ):
         build = classroom_variant(notebook)
         if learner is None and not (os.environ.get("MESHLAB_LEARNER") or os.environ.get("JUPYTERHUB_USER")):
             learner = build.get("learner")
@@ -128,8 +153,8 @@ class Session:
         #: the notebook (:data:`VARIANT_FILE`)
         self.seed = seed if seed is not None else os.environ.get("MESHLAB_VARIANT_SEED") or build.get("seed")
         # a question's first answered check stands, across kernel restarts: read back from the file
-        self.standing: dict[str, object] = {}     # as recorded (JSON): what a changed answer is compared with
-        self._first: dict[str, object] = {}       # as given, in this kernel: what a changed answer is checked as
+        self.standing: dict[str, object] = {}  # as recorded (JSON): what a changed answer is compared with
+        self._first: dict[str, object] = {}  # as given, in this kernel: what a changed answer is checked as
         for rec in self.progress.records():
             if rec["kind"] == "prediction" and rec["passed"] is not None:
                 self.standing.setdefault(rec["item"], rec["answer"])
@@ -139,23 +164,37 @@ class Session:
         ``why``. ``ok(answer)`` decides when equality is not the test. A None answer is "not answered
         yet" (and reveals nothing); once answered, that first answer stands."""
         if answer is None:
-            return Result(question, None, "not answered yet: put your prediction in the cell above the run, "
-                                          "run it, then this cell")
+            return Result(
+                question,
+                None,
+                "not answered yet: put your prediction in the cell above the run, run it, then this cell",
+            )
         refused = ""
         if question in self.standing and _jsonable(answer) != self.standing[question]:
             first = self._first.get(question, self.standing[question])
-            refused = (f"refused: you changed your prediction ({answer!r}) after seeing the measurement; your "
-                       f"first prediction stands. ")
+            refused = (
+                f"refused: you changed your prediction ({answer!r}) after seeing the measurement; your "
+                f"first prediction stands. "
+            )
             self.progress.record("prediction-changed", Result(question, False, refused.strip()), answer)
             answer = first
         try:
             right = bool(ok(answer)) if ok else _jsonable(answer) == _jsonable(measured)
         except (TypeError, ValueError, KeyError, AttributeError):
-            res = Result(question, False, refused + f"cannot compare {answer!r} with what was measured "
-                                                    f"({measured!r}): see the kind of answer asked for")
+            res = Result(
+                question,
+                False,
+                refused + f"cannot compare {answer!r} with what was measured "
+                f"({measured!r}): see the kind of answer asked for",
+            )
         else:
-            res = Result(question, right, refused + ("right" if right else "not quite")
-                         + f" (you said {answer!r}; measured: {measured!r})\n{why}")
+            res = Result(
+                question,
+                right,
+                refused
+                + ("right" if right else "not quite")
+                + f" (you said {answer!r}; measured: {measured!r})\n{why}",
+            )
         self.standing.setdefault(question, _jsonable(answer))
         self._first.setdefault(question, answer)
         self.progress.record("prediction", res, answer, measured=_jsonable(measured))
@@ -180,6 +219,7 @@ class Session:
         """``task``'s goal with this learner's parameters (in lines that a notebook's output does not
         break inside a word), then its skeleton."""
         import textwrap
+
         return textwrap.fill(task.goal_for(self.params(task)), 96) + "\n\n" + task.skeleton
 
     def begin(self, task: "Task", lab) -> str:
@@ -194,8 +234,11 @@ class Session:
         yet is not)."""
         params = self.params(task)
         res = task.check(lab, answer, params)
-        if task.answer == "lab" and answer is not None:      # the answer is the lab as the learner left it
-            answer = {"mode": getattr(lab, "mode", None), "waypoints": sorted(s for _, s in getattr(lab, "waypoint_of", {}))}
+        if task.answer == "lab" and answer is not None:  # the answer is the lab as the learner left it
+            answer = {
+                "mode": getattr(lab, "mode", None),
+                "waypoints": sorted(s for _, s in getattr(lab, "waypoint_of", {})),
+            }
         if answer is not None:
             self.progress.record("task", res, answer, params=params, seed=self.seed)
         return res
@@ -210,7 +253,8 @@ def session(notebook: str | None = None, **kw) -> Session:
     global _session
     if notebook is not None or kw or _session is None:
         from .viz import show_figures_in_jupyter
-        show_figures_in_jupyter()            # the notebook's Figures (meshlab's and its own) draw as PNG
+
+        show_figures_in_jupyter()  # the notebook's Figures (meshlab's and its own) draw as PNG
         _session = Session(notebook or os.environ.get("MESHLAB_NOTEBOOK", "notebook"), **kw)
     return _session
 
@@ -221,6 +265,7 @@ def check(question: str, answer, measured, why: str, ok: Callable | None = None)
 
 
 # -- tasks -----------------------------------------------------------------------------------------
+
 
 def fill(skeleton: str, *values) -> str:
     """``skeleton`` with its blanks (``___``) filled by ``values``, in order (each as ``str``): what a
@@ -249,6 +294,7 @@ class Task:
     ``before(lab)``, when given, is taken just before the answer is applied and passed to
     ``verify`` (what the answer must not change: the pods' processes, say).
     ``setup(lab, params)`` puts the lab in the task's starting state (:meth:`Session.begin`)."""
+
     name: str
     goal: str
     skeleton: str
@@ -266,6 +312,7 @@ class Task:
         if (learner is None and seed is None) or len(self.variants) == 1:
             return dict(self.variants[0])
         import hashlib
+
         key = f"seed:{seed}/{self.name}" if seed is not None else f"{notebook}/{self.name}/{learner}"
         h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
         return dict(self.variants[h % len(self.variants)])
@@ -278,40 +325,56 @@ class Task:
         learner's mistakes: a blank, YAML the lab refuses, or a lab that does the wrong thing is a
         failed Result saying what is wrong."""
         from .errors import MeshlabError
+
         if self.answer == "lab":
             if answer is None or not str(answer).strip():
-                return Result(self.name, False, "not checked yet: set the lab up as the goal says, then set answer "
-                                                "= 'done' and run this cell again")
+                return Result(
+                    self.name,
+                    False,
+                    "not checked yet: set the lab up as the goal says, then set answer "
+                    "= 'done' and run this cell again",
+                )
             return self._verify(lab, params, None)
         if answer is None or not str(answer).strip():
-            return Result(self.name, False, "not answered: complete the skeleton, put it in `answer`, and run "
-                                            "this cell again")
+            return Result(
+                self.name,
+                False,
+                "not answered: complete the skeleton, put it in `answer`, and run this cell again",
+            )
         if BLANK in str(answer):
             n = str(answer).count(BLANK)
             return Result(self.name, False, f"{n} blank{'s' if n > 1 else ''} ({BLANK}) still to fill in")
         if self.answer == "value":
             if isinstance(answer, str):
                 import yaml
+
                 try:
                     answer = yaml.safe_load(answer)
                 except yaml.YAMLError as e:
                     return Result(self.name, False, f"your answer does not read as YAML: {e}")
             return self._verify(lab, params, answer)
         if not getattr(lab, "running", False):
-            return Result(self.name, False, "the lab is not running: start it (run the cell that starts it), "
-                                            "then check again")
+            return Result(
+                self.name,
+                False,
+                "the lab is not running: start it (run the cell that starts it), then check again",
+            )
         try:
             before = self.before(lab) if self.before else None
             lab.apply(answer)
-        except (MeshlabError, TypeError, ValueError) as e:       # ValueError: PolicyError, or not YAML
+        except (MeshlabError, TypeError, ValueError) as e:  # ValueError: PolicyError, or not YAML
             return Result(self.name, False, f"the lab refused your YAML: {e}")
         return self._verify(lab, params, before)
 
     def _verify(self, lab, params: dict | None, before) -> Result:
         from .errors import MeshlabError
+
         if not getattr(lab, "running", False):
-            return Result(self.name, False, "the lab is not running: start it (run the cell that starts it), "
-                                            "then check again")
+            return Result(
+                self.name,
+                False,
+                "the lab is not running: start it (run the cell that starts it), then check again",
+            )
         try:
             return self.verify(lab, dict(self.variants[0]) if params is None else params, before)
         except MeshlabError as e:
@@ -331,11 +394,13 @@ def pages(lab, n: int, **kw):
 def served_by(res, service: str = "reviews") -> dict[str, int]:
     """How many requests of a load each version of ``service`` served (``reviews-v2``), read off
     each request's path; ``none`` where no pod of it served (or no path was recorded)."""
+
     def version(path) -> str:
         for h in path.hops if path else ():
             if h.role == "app" and h.name.startswith(service + "-"):
                 return h.name.rsplit("-", 1)[0]
         return "none"
+
     counts = Counter(version(res.paths.get(o.get("trace_id"))) for o in res.outcomes)
     return dict(sorted(counts.items()))
 
@@ -344,6 +409,7 @@ def served_by(res, service: str = "reviews") -> dict[str, int]:
 class Call:
     """One service-to-service call read off a path: the service called, the proxies it crossed (in
     order) and the app hop that answered (None: it reached no app)."""
+
     service: str
     proxies: tuple
     app: object | None
@@ -384,6 +450,8 @@ def behind_waypoint(lab, service: str) -> bool:
 
 def waypoint_hint(lab, service: str) -> str:
     if lab.mode == "ambient" and not behind_waypoint(lab, service):
-        return (f" In ambient mode no L7 rule for {service} applies until a waypoint carries its traffic "
-                "(ztunnel never parses HTTP): give it one.")
+        return (
+            f" In ambient mode no L7 rule for {service} applies until a waypoint carries its traffic "
+            "(ztunnel never parses HTTP): give it one."
+        )
     return ""

@@ -48,9 +48,9 @@ REVIEWS_VERSION = {None: "v1", "black": "v2", "red": "v3"}
 
 @dataclass
 class Container:
-    spec: dict                                  # the container, as in a pod spec
-    source: str                                 # the Istio sample it is taken from
-    volumes: tuple[str, ...] = ()               # emptyDir volumes the pod needs
+    spec: dict  # the container, as in a pod spec
+    source: str  # the Istio sample it is taken from
+    volumes: tuple[str, ...] = ()  # emptyDir volumes the pod needs
     termination_grace_zero: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -73,11 +73,16 @@ def _bookinfo(w: Workload) -> Container:
     star = w.app.params.get("starColor") if kind == "reviews" else None
     version = REVIEWS_VERSION[star] if kind == "reviews" else "v1"
     if w.ports != (BOOKINFO_PORT,):
-        raise ValueError(f"workload {w.namespace}/{w.name}: Istio's {kind} image listens on {BOOKINFO_PORT} "
-                          f"only, but the topology has it on {', '.join(map(str, w.ports)) or 'no port'}; "
-                          f"set its ports to [{BOOKINFO_PORT}] to export it")
-    spec: dict = {"name": kind, "image": f"docker.io/istio/examples-bookinfo-{kind}-{version}:{BOOKINFO_TAG}",
-                  "imagePullPolicy": "IfNotPresent"}
+        raise ValueError(
+            f"workload {w.namespace}/{w.name}: Istio's {kind} image listens on {BOOKINFO_PORT} "
+            f"only, but the topology has it on {', '.join(map(str, w.ports)) or 'no port'}; "
+            f"set its ports to [{BOOKINFO_PORT}] to export it"
+        )
+    spec: dict = {
+        "name": kind,
+        "image": f"docker.io/istio/examples-bookinfo-{kind}-{version}:{BOOKINFO_TAG}",
+        "imagePullPolicy": "IfNotPresent",
+    }
     volumes: tuple[str, ...] = ()
     notes = []
     if kind == "reviews":
@@ -89,41 +94,72 @@ def _bookinfo(w: Workload) -> Container:
         spec["env"] = [{"name": "SERVICE_VERSION", "value": f"v-{variant}"}]
     spec["ports"] = [{"containerPort": BOOKINFO_PORT}]
     if kind == "reviews":
-        spec["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"},
-                                {"name": "wlp-output", "mountPath": "/opt/ibm/wlp/output"}]
+        spec["volumeMounts"] = [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "wlp-output", "mountPath": "/opt/ibm/wlp/output"},
+        ]
     elif kind == "productpage":
         spec["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
         volumes = ("tmp",)
     want = BOOKINFO_CALLS.get((kind, star), set())
     have = {(c.service.split(".")[0], c.port, c.timeout, c.retries) for c in w.app.calls}
     if have != want:
-        said = "; ".join(f"{s}:{p} (timeout {t}s, {r} retries)" for s, p, t, r in sorted(have, key=str)) or "nothing"
-        does = "; ".join(f"{s}:{p} (timeout {t}s, {r} retries)" for s, p, t, r in sorted(want, key=str)) or "nothing"
-        notes.append(f"{w.name}: the topology has it call {said}; Istio's {kind}-{version} image calls {does}.")
+        said = (
+            "; ".join(f"{s}:{p} (timeout {t}s, {r} retries)" for s, p, t, r in sorted(have, key=str))
+            or "nothing"
+        )
+        does = (
+            "; ".join(f"{s}:{p} (timeout {t}s, {r} retries)" for s, p, t, r in sorted(want, key=str))
+            or "nothing"
+        )
+        notes.append(
+            f"{w.name}: the topology has it call {said}; Istio's {kind}-{version} image calls {does}."
+        )
     return Container(spec, BOOKINFO_SOURCE, volumes, notes=notes)
 
 
 def _httpbin(w: Workload) -> Container:
     if len(w.ports) != 1:
-        raise ValueError(f"workload {w.namespace}/{w.name}: go-httpbin listens on one port; the topology "
-                          f"gives {len(w.ports)}: {', '.join(map(str, w.ports))}")
+        raise ValueError(
+            f"workload {w.namespace}/{w.name}: go-httpbin listens on one port; the topology "
+            f"gives {len(w.ports)}: {', '.join(map(str, w.ports))}"
+        )
     port = w.ports[0]
     spec: dict = {"name": "httpbin", "image": HTTPBIN_IMAGE, "imagePullPolicy": "IfNotPresent"}
     notes = []
     if port != HTTPBIN_PORT:
-        spec["env"] = [{"name": "PORT", "value": str(port)}]      # go-httpbin's -port / $PORT
-        notes.append(f"{w.name}: go-httpbin listens on {HTTPBIN_PORT} by default; $PORT={port} moves it "
-                     "where the topology has it.")
+        spec["env"] = [{"name": "PORT", "value": str(port)}]  # go-httpbin's -port / $PORT
+        notes.append(
+            f"{w.name}: go-httpbin listens on {HTTPBIN_PORT} by default; $PORT={port} moves it "
+            "where the topology has it."
+        )
     spec["ports"] = [{"containerPort": port}]
     return Container(spec, HTTPBIN_SOURCE, notes=notes)
 
 
 def _curl(w: Workload) -> Container:
-    return Container({"name": "curl", "image": CURL_IMAGE, "command": ["/bin/sleep", "infinity"],
-                      "imagePullPolicy": "IfNotPresent"}, CURL_SOURCE, termination_grace_zero=True)
+    return Container(
+        {
+            "name": "curl",
+            "image": CURL_IMAGE,
+            "command": ["/bin/sleep", "infinity"],
+            "imagePullPolicy": "IfNotPresent",
+        },
+        CURL_SOURCE,
+        termination_grace_zero=True,
+    )
 
 
 def _fortio(w: Workload) -> Container:
-    return Container({"name": "fortio", "image": FORTIO_IMAGE, "imagePullPolicy": "Always",
-                      "ports": [{"containerPort": 8080, "name": "http-fortio"},
-                                {"containerPort": 8079, "name": "grpc-ping"}]}, FORTIO_SOURCE)
+    return Container(
+        {
+            "name": "fortio",
+            "image": FORTIO_IMAGE,
+            "imagePullPolicy": "Always",
+            "ports": [
+                {"containerPort": 8080, "name": "http-fortio"},
+                {"containerPort": 8079, "name": "grpc-ping"},
+            ],
+        },
+        FORTIO_SOURCE,
+    )

@@ -15,6 +15,7 @@ NODE_LABEL = "meshlab/node"
 @dataclass
 class Manifests:
     """What :func:`meshlab.export.export` writes: objects by file, and what the README must say."""
+
     topology: Topology
     mode: str | None
     waypoints: "str | list[str] | None"
@@ -22,11 +23,11 @@ class Manifests:
     apps: list[dict] = field(default_factory=list)
     waypoint_gateways: list[dict] = field(default_factory=list)
     policies: list[dict] = field(default_factory=list)
-    mesh_of_namespace: dict[str, str] = field(default_factory=dict)   # none | sidecar | ambient | mixed
-    mesh_of_pod: dict[str, str] = field(default_factory=dict)         # none | sidecar | ambient
+    mesh_of_namespace: dict[str, str] = field(default_factory=dict)  # none | sidecar | ambient | mixed
+    mesh_of_pod: dict[str, str] = field(default_factory=dict)  # none | sidecar | ambient
     images: list[tuple[str, str, str]] = field(default_factory=list)  # (workload, image, source)
-    notes: list[str] = field(default_factory=list)      # what the images do differently from the lab
-    warnings: list[str] = field(default_factory=list)   # what Istio will do differently from what was meant
+    notes: list[str] = field(default_factory=list)  # what the images do differently from the lab
+    warnings: list[str] = field(default_factory=list)  # what Istio will do differently from what was meant
 
     def documents(self) -> list[dict]:
         return [*self.namespaces, *self.apps, *self.waypoint_gateways, *self.policies]

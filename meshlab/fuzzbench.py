@@ -50,20 +50,37 @@ def fuzz_topology() -> dict:
         return {"name": name, "labels": labels, "serviceAccounts": list(sas)}
 
     def pod(name, namespace, node, kind):
-        return {"name": name, "namespace": namespace, "serviceAccount": name, "node": node,
-                "labels": {"app": name}, "app": {"kind": kind}}
+        return {
+            "name": name,
+            "namespace": namespace,
+            "serviceAccount": name,
+            "node": node,
+            "labels": {"app": name},
+            "app": {"kind": kind},
+        }
+
     return {
-        "name": "fuzz", "description": "Every listener kind: sidecar, ambient with a waypoint, a pod outside the mesh.",
+        "name": "fuzz",
+        "description": "Every listener kind: sidecar, ambient with a waypoint, a pod outside the mesh.",
         "entry": {"from": "client-s", "url": "http://web.side/get"},
         "nodes": [{"name": "node-1"}, {"name": "node-2"}],
-        "namespaces": [ns("side", {"istio-injection": "enabled"}, "client-s", "web"),
-                       ns("amb", {"istio.io/dataplane-mode": "ambient"}, "client-a", "api"),
-                       ns("plain", {}, "up")],
-        "services": [{"name": "web", "namespace": "side", "port": 80, "targetPort": 8080, "selector": {"app": "web"}},
-                     {"name": "api", "namespace": "amb", "port": 80, "targetPort": 8080, "selector": {"app": "api"}}],
-        "workloads": [pod("client-s", "side", "node-1", "client"), pod("web", "side", "node-2", "httpbin"),
-                      pod("client-a", "amb", "node-1", "client"), pod("api", "amb", "node-2", "httpbin"),
-                      pod("up", "plain", "node-2", "httpbin")]}
+        "namespaces": [
+            ns("side", {"istio-injection": "enabled"}, "client-s", "web"),
+            ns("amb", {"istio.io/dataplane-mode": "ambient"}, "client-a", "api"),
+            ns("plain", {}, "up"),
+        ],
+        "services": [
+            {"name": "web", "namespace": "side", "port": 80, "targetPort": 8080, "selector": {"app": "web"}},
+            {"name": "api", "namespace": "amb", "port": 80, "targetPort": 8080, "selector": {"app": "api"}},
+        ],
+        "workloads": [
+            pod("client-s", "side", "node-1", "client"),
+            pod("web", "side", "node-2", "httpbin"),
+            pod("client-a", "amb", "node-1", "client"),
+            pod("api", "amb", "node-2", "httpbin"),
+            pod("up", "plain", "node-2", "httpbin"),
+        ],
+    }
 
 
 GOOD_GET = b"GET /get HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n"
@@ -78,7 +95,9 @@ class FakeUpstream:
         self.served = 0
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ip, port, ready), daemon=True, name="fake-upstream")
+        self.thread = threading.Thread(
+            target=self._run, args=(ip, port, ready), daemon=True, name="fake-upstream"
+        )
         self.thread.start()
         if not ready.wait(10):
             raise RuntimeError(f"the fake upstream did not start on {ip}:{port}")
@@ -99,7 +118,12 @@ class FakeUpstream:
                     w.write(gen.http_response(self.draw))
                     self.served += 1
             await w.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            asyncio.TimeoutError,
+            ConnectionError,
+        ):
             pass
         w.close()
 
@@ -107,6 +131,7 @@ class FakeUpstream:
         def stop():
             self.server.close()
             self.loop.stop()
+
         self.loop.call_soon_threadsafe(stop)
         self.thread.join(5)
 
@@ -114,11 +139,12 @@ class FakeUpstream:
 @dataclass
 class Target:
     """One listener and how to throw one input at it: ``probe(draw) -> (outcomes, connections)``."""
+
     kind: str
     name: str
     probe: Callable
-    weight: float = 1.0          # inputs per batch, relative (a TLS handshake costs more than a request)
-    per_probe: int = 1           # inputs one probe carries
+    weight: float = 1.0  # inputs per batch, relative (a TLS handshake costs more than a request)
+    per_probe: int = 1  # inputs one probe carries
 
 
 class Tally:
@@ -135,9 +161,13 @@ class Tally:
             self.by_target_outcome[(f"{t.kind}: {t.name}", o)] += 1
 
     def merge(self, other: "Tally"):
-        for a, b in ((self.inputs, other.inputs), (self.connections, other.connections),
-                     (self.outcomes, other.outcomes), (self.by_target, other.by_target),
-                     (self.by_target_outcome, other.by_target_outcome)):
+        for a, b in (
+            (self.inputs, other.inputs),
+            (self.connections, other.connections),
+            (self.outcomes, other.outcomes),
+            (self.by_target, other.by_target),
+            (self.by_target_outcome, other.by_target_outcome),
+        ):
             a.update(b)
 
 
@@ -146,6 +176,7 @@ class Prober:
 
     def __init__(self, lab, upstream_ip: str):
         from .identity import client_context
+
         net = lab.net
         self.lab = lab
         self.cs, self.web, self.ca_ = (net.pod(n) for n in ("client-s-0", "web-0", "client-a-0"))
@@ -156,13 +187,40 @@ class Prober:
         self.h2_tls = client_context(cert.cert_path, cert.key_path, lab.ca.root_path, alpn=["h2"])
         side = lab.ca.issue("side", "client-s")
         self.tls = client_context(side.cert_path, side.key_path, lab.ca.root_path)
-        self.hbone = {   # 15008 listeners: (address, the authorities a fuzzing peer CONNECTs to, a good one)
-            "ztunnel": (self.api.ip, [f"{self.api.ip}:8080", f"{self.api.ip}:8080", f"{self.api.ip}:8081",
-                                      f"{self.cs.ip}:8080", "", "nonsense"]),
-            "waypoint": (self.wp.ip, [f"{self.api_vip}:80", f"{self.api_vip}:80", f"{self.api_vip}:81",
-                                      f"{self.api.ip}:8080", "", "nonsense"]),
-            "sidecar": (self.web.ip, [f"{self.web.ip}:8080", f"{self.web.ip}:8080", f"{self.web.ip}:8081",
-                                      f"{self.api.ip}:8080", "", "nonsense"]),
+        self.hbone = {  # 15008 listeners: (address, the authorities a fuzzing peer CONNECTs to, a good one)
+            "ztunnel": (
+                self.api.ip,
+                [
+                    f"{self.api.ip}:8080",
+                    f"{self.api.ip}:8080",
+                    f"{self.api.ip}:8081",
+                    f"{self.cs.ip}:8080",
+                    "",
+                    "nonsense",
+                ],
+            ),
+            "waypoint": (
+                self.wp.ip,
+                [
+                    f"{self.api_vip}:80",
+                    f"{self.api_vip}:80",
+                    f"{self.api_vip}:81",
+                    f"{self.api.ip}:8080",
+                    "",
+                    "nonsense",
+                ],
+            ),
+            "sidecar": (
+                self.web.ip,
+                [
+                    f"{self.web.ip}:8080",
+                    f"{self.web.ip}:8080",
+                    f"{self.web.ip}:8081",
+                    f"{self.api.ip}:8080",
+                    "",
+                    "nonsense",
+                ],
+            ),
         }
 
     # -- inputs --------------------------------------------------------------------------------
@@ -174,20 +232,27 @@ class Prober:
             def probe(d):
                 out, err = send(ip, port, make(d), src=src)
                 return [outcome(out, err)], 1
+
             return probe
 
         def captured(pod, dst, make):
             """From the pod's own address to its 15001: a good PROXY header naming ``dst``, then ``make(d)``."""
+
             def probe(d):
                 from .net import proxyproto
-                out, err = send(pod.ip, 15001, lambda src: proxyproto.encode(*src, *dst) + make(d), src=pod.ip)
+
+                out, err = send(
+                    pod.ip, 15001, lambda src: proxyproto.encode(*src, *dst) + make(d), src=pod.ip
+                )
                 return [outcome(out, err)], 1
+
             return probe
 
         def proxy_v2(pod):
             def probe(d):
                 out, err = send(pod.ip, 15001, gen.proxy_header(d) + http(d), src=pod.ip)
                 return [outcome(out, err)], 1
+
             return probe
 
         def hbone_frames(which):
@@ -197,16 +262,30 @@ class Prober:
                 opening = gen.h2_opening(d)
                 try:
                     with self._dial(ip) as t:
-                        exchange(t, gen.opening_wire(opening, names), idle=0.2,
-                                 until=lambda a: all(a.of(_HF, 2 * i + 1) or a.of(_RF, 2 * i + 1)
-                                                     for i in range(len(opening))) and a.of(_SF, 0))
+                        exchange(
+                            t,
+                            gen.opening_wire(opening, names),
+                            idle=0.2,
+                            until=lambda a: (
+                                all(a.of(_HF, 2 * i + 1) or a.of(_RF, 2 * i + 1) for i in range(len(opening)))
+                                and a.of(_SF, 0)
+                            ),
+                        )
                         a = exchange(t, b"".join(b for _, b in gen.h2_bad_frames(d)) + gen.DONE, idle=0.1)
                 except OSError:
                     return ["handshake failed"], 1
                 g = a.goaway()
-                word = (f"goaway {g.error_code} then " + ("closed" if a.closed else "left open")) if g else \
-                    "answered" if a.pinged else "closed" if a.closed else "quiet"
+                word = (
+                    (f"goaway {g.error_code} then " + ("closed" if a.closed else "left open"))
+                    if g
+                    else "answered"
+                    if a.pinged
+                    else "closed"
+                    if a.closed
+                    else "quiet"
+                )
                 return [word], 1
+
             return probe
 
         def tls_records(ip, port, ctx):
@@ -216,20 +295,37 @@ class Prober:
                     return ["before handshake: " + outcome(out, err)], 1
                 shake, word = tls_after(ip, port, ctx, gen.tls_after_handshake(d))
                 return [f"after handshake: {word}" if shake == "ok" else shake], 1
+
             return probe
 
         return [
             Target("http-request", "sidecar inbound web-0:8080", plain(web.ip, 8080, http)),
-            Target("http-request", "sidecar outbound client-s-0:15001", captured(cs, (self.web_vip, 80), http)),
-            Target("http-request", "ztunnel outbound client-a-0:15001 (to the waypoint)",
-                   captured(ca, (self.api_vip, 80), http)),
-            Target("http-request", "ztunnel inbound api-0:8080 (plaintext, to the app)", plain(api.ip, 8080, http)),
+            Target(
+                "http-request", "sidecar outbound client-s-0:15001", captured(cs, (self.web_vip, 80), http)
+            ),
+            Target(
+                "http-request",
+                "ztunnel outbound client-a-0:15001 (to the waypoint)",
+                captured(ca, (self.api_vip, 80), http),
+            ),
+            Target(
+                "http-request",
+                "ztunnel inbound api-0:8080 (plaintext, to the app)",
+                plain(api.ip, 8080, http),
+            ),
             Target("http-request", "app up-0:8080 (no proxy)", plain(up.ip, 8080, http)),
             Target("http-request", "app web-0 behind its sidecar", plain(web.local_ip, 8080, http)),
-            Target("http-request", "waypoint over HBONE (8 streams a connection)", self._waypoint_http,
-                   per_probe=WAYPOINT_STREAMS),
-            Target("http-response", "sidecar outbound reading a fake upstream",
-                   captured(cs, self.upstream, lambda d: b"GET /fuzz HTTP/1.1\r\nHost: up\r\n\r\n")),
+            Target(
+                "http-request",
+                "waypoint over HBONE (8 streams a connection)",
+                self._waypoint_http,
+                per_probe=WAYPOINT_STREAMS,
+            ),
+            Target(
+                "http-response",
+                "sidecar outbound reading a fake upstream",
+                captured(cs, self.upstream, lambda d: b"GET /fuzz HTTP/1.1\r\nHost: up\r\n\r\n"),
+            ),
             Target("proxy-v2", "sidecar client-s-0:15001", proxy_v2(cs)),
             Target("proxy-v2", "ztunnel client-a-0:15001", proxy_v2(ca)),
             Target("hbone-frames", "ztunnel 15008", hbone_frames("ztunnel"), weight=0.25),
@@ -242,20 +338,27 @@ class Prober:
 
     def _dial(self, ip: str):
         import socket
+
         sock = socket.create_connection((ip, 15008), timeout=5)
         return self.h2_tls.wrap_socket(sock)
 
     def _waypoint_http(self, d) -> tuple[list[str], int]:
         """Eight HTTP/1.1 inputs in eight CONNECTs to the service, one connection: each stream's answer."""
         from hyperframe.frame import DataFrame
+
         n = WAYPOINT_STREAMS
-        wire = gen.HELLO + b"".join(gen.connect(2 * i + 1, f"{self.api_vip}:80") +
-                                    DataFrame(2 * i + 1, data=gen.http_request(d), flags=["END_STREAM"]).serialize()
-                                    for i in range(n))
+        wire = gen.HELLO + b"".join(
+            gen.connect(2 * i + 1, f"{self.api_vip}:80")
+            + DataFrame(2 * i + 1, data=gen.http_request(d), flags=["END_STREAM"]).serialize()
+            for i in range(n)
+        )
         sids = [2 * i + 1 for i in range(n)]
 
         def ended(a, sid):
-            return a.of(_RF, sid) or any("END_STREAM" in f.flags for f in a.of(DataFrame, sid) + a.of(_HF, sid))
+            return a.of(_RF, sid) or any(
+                "END_STREAM" in f.flags for f in a.of(DataFrame, sid) + a.of(_HF, sid)
+            )
+
         try:
             with self._dial(self.wp.ip) as t:
                 a = exchange(t, wire, idle=2.0, until=lambda a: all(ended(a, s) for s in sids))
@@ -264,22 +367,37 @@ class Prober:
         words = []
         for s in sids:
             body = b"".join(f.data for f in a.of(DataFrame, s))
-            words.append(outcome(body) if body else "reset" if a.of(_RF, s) else
-                         "closed" if ended(a, s) or a.closed else "timeout")
+            words.append(
+                outcome(body)
+                if body
+                else "reset"
+                if a.of(_RF, s)
+                else "closed"
+                if ended(a, s) or a.closed
+                else "timeout"
+            )
         return words, 1
 
     # -- good requests -------------------------------------------------------------------------
     def checks(self) -> dict[str, Callable[[], bool]]:
         """Each listener kind served a good request?"""
         from .net import proxyproto
+
         cs, ca, web, api, up = self.cs, self.ca_, self.web, self.api, self.up
 
         def ok(answer):
             return answer[0].startswith(b"HTTP/1.1 200")
 
         def via(pod, dst, path=b"/get"):
-            return ok(send(pod.ip, 15001, lambda src: proxyproto.encode(*src, *dst) +
-                           GOOD_GET.replace(b"/get", path), src=pod.ip))
+            return ok(
+                send(
+                    pod.ip,
+                    15001,
+                    lambda src: proxyproto.encode(*src, *dst) + GOOD_GET.replace(b"/get", path),
+                    src=pod.ip,
+                )
+            )
+
         return {
             "sidecar inbound (plaintext)": lambda: ok(send(web.ip, 8080, GOOD_GET)),
             "sidecar outbound -> mTLS -> sidecar inbound": lambda: via(cs, (self.web_vip, 80)),
@@ -295,6 +413,7 @@ class Prober:
 
     def _good_mtls(self) -> bool:
         import socket
+
         try:
             with self.tls.wrap_socket(socket.create_connection((self.web.ip, 8080), timeout=5)) as t:
                 t.sendall(GOOD_GET)
@@ -304,11 +423,23 @@ class Prober:
 
     def _good_hbone(self, ip: str, authority: str) -> bool:
         from hyperframe.frame import DataFrame
-        wire = gen.HELLO + gen.connect(1, authority) + DataFrame(1, data=GOOD_GET, flags=["END_STREAM"]).serialize()
+
+        wire = (
+            gen.HELLO
+            + gen.connect(1, authority)
+            + DataFrame(1, data=GOOD_GET, flags=["END_STREAM"]).serialize()
+        )
         try:
             with self._dial(ip) as t:
-                a = exchange(t, wire, idle=5.0, until=lambda a: b"".join(f.data for f in a.of(DataFrame, 1))
-                             .startswith(b"HTTP/1.1 200") or a.of(_RF, 1))
+                a = exchange(
+                    t,
+                    wire,
+                    idle=5.0,
+                    until=lambda a: (
+                        b"".join(f.data for f in a.of(DataFrame, 1)).startswith(b"HTTP/1.1 200")
+                        or a.of(_RF, 1)
+                    ),
+                )
         except OSError:
             return False
         return b"".join(f.data for f in a.of(DataFrame, 1)).startswith(b"HTTP/1.1 200")
@@ -356,16 +487,23 @@ def _drain_spans(lab) -> None:
             w.call("spans", timeout=30)
 
 
-def run_fuzz(inputs: int = 1_000_000, seconds: float = 2700.0, seed: int = 0, workers: int = 32,
-             batch: int = 400, progress: bool = True) -> dict:
+def run_fuzz(
+    inputs: int = 1_000_000,
+    seconds: float = 2700.0,
+    seed: int = 0,
+    workers: int = 32,
+    batch: int = 400,
+    progress: bool = True,
+) -> dict:
     """Start the fuzz lab, throw at most ``inputs`` inputs for at most ``seconds`` (batches of
     ``batch`` inputs per listener, times its weight, ``workers`` connections at a time), check
     every listener after every batch; the figures."""
     from .lab import Lab
+
     t_start = time.monotonic()
     with Lab(fuzz_topology(), waypoints="namespace", verbose=False) as lab:
         up_ip = lab.net.pod("up-0").ip
-        upstream = FakeUpstream(up_ip, FAKE_UPSTREAM_PORT, seed ^ 0x5eed)
+        upstream = FakeUpstream(up_ip, FAKE_UPSTREAM_PORT, seed ^ 0x5EED)
         try:
             prober = Prober(lab, up_ip)
             targets, checks = prober.targets(), prober.checks()
@@ -377,14 +515,21 @@ def run_fuzz(inputs: int = 1_000_000, seconds: float = 2700.0, seed: int = 0, wo
             bar = None
             if progress:
                 from tqdm.auto import tqdm
-                bar = tqdm(total=inputs, desc="fuzz", unit="input", file=sys.stderr, smoothing=0.05, mininterval=2)
+
+                bar = tqdm(
+                    total=inputs, desc="fuzz", unit="input", file=sys.stderr, smoothing=0.05, mininterval=2
+                )
             t0 = time.monotonic()
             deadline = t0 + seconds
             with ThreadPoolExecutor(workers) as pool:
                 while budget.left >= min(t.per_probe for t in targets) and time.monotonic() < deadline:
                     per = [max(1, round(batch * t.weight / 8)) for t in targets]
-                    jobs = [(t, gen.RandomDraw(hash((seed, batches, ti, j)) & 0xFFFFFFFF))     # round robin
-                            for j in range(max(per)) for ti, t in enumerate(targets) if j < per[ti]]
+                    jobs = [
+                        (t, gen.RandomDraw(hash((seed, batches, ti, j)) & 0xFFFFFFFF))  # round robin
+                        for j in range(max(per))
+                        for ti, t in enumerate(targets)
+                        if j < per[ti]
+                    ]
 
                     def chunk(t, d, deadline=deadline):
                         part = Tally()
@@ -394,6 +539,7 @@ def run_fuzz(inputs: int = 1_000_000, seconds: float = 2700.0, seed: int = 0, wo
                             words, conns = t.probe(d)
                             part.add(t, words, conns)
                         return part
+
                     for part in pool.map(lambda job: chunk(*job), jobs):
                         before = sum(tally.inputs.values())
                         tally.merge(part)
@@ -402,13 +548,17 @@ def run_fuzz(inputs: int = 1_000_000, seconds: float = 2700.0, seed: int = 0, wo
                     batches += 1
                     for name, fn in checks.items():
                         if not fn():
-                            time.sleep(1.0)                  # once more, a second later: then it counts
+                            time.sleep(1.0)  # once more, a second later: then it counts
                             unserved.append({"batch": batches, "check": name, "served_a_second_later": fn()})
                     _drain_spans(lab)
                     if batches % 10 == 1:
-                        rss_trace.append({"inputs": sum(tally.inputs.values()),
-                                          "elapsed_s": round(time.monotonic() - t0, 1),
-                                          "proxies_mb": {n: v for n, v in _rss(lab).items() if n in lab.proxies}})
+                        rss_trace.append(
+                            {
+                                "inputs": sum(tally.inputs.values()),
+                                "elapsed_s": round(time.monotonic() - t0, 1),
+                                "proxies_mb": {n: v for n, v in _rss(lab).items() if n in lab.proxies},
+                            }
+                        )
             elapsed = time.monotonic() - t0
             if bar is not None:
                 bar.close()
@@ -420,18 +570,36 @@ def run_fuzz(inputs: int = 1_000_000, seconds: float = 2700.0, seed: int = 0, wo
             upstream.close()
     total = sum(tally.inputs.values())
     return {
-        "benchmark": "fuzz", "backend": "loopback", "seed": seed, "bound": {"inputs": inputs, "seconds": seconds},
-        "inputs": total, "inputs_by_kind": dict(tally.inputs), "inputs_by_listener": dict(tally.by_target),
-        "connections": sum(tally.connections.values()), "connections_by_kind": dict(tally.connections),
-        "outcomes": {k: {o: n for (kk, o), n in sorted(tally.outcomes.items()) if kk == k} for k in tally.inputs},
+        "benchmark": "fuzz",
+        "backend": "loopback",
+        "seed": seed,
+        "bound": {"inputs": inputs, "seconds": seconds},
+        "inputs": total,
+        "inputs_by_kind": dict(tally.inputs),
+        "inputs_by_listener": dict(tally.by_target),
+        "connections": sum(tally.connections.values()),
+        "connections_by_kind": dict(tally.connections),
+        "outcomes": {
+            k: {o: n for (kk, o), n in sorted(tally.outcomes.items()) if kk == k} for k in tally.inputs
+        },
         "fake_upstream_responses": upstream.served,
-        "batches": batches, "unserved_checks": unserved, "served_at_the_end": final,
-        "crashes": len(dead) + len(restarted), "dead": dead, "restarted": restarted,
-        "outcomes_by_listener": {k: {o: n for (kk, o), n in sorted(tally.by_target_outcome.items()) if kk == k}
-                                 for k in tally.by_target},
-        "rss_mb_before": rss_before, "rss_mb_after": rss_after, "rss_mb_every_10_batches": rss_trace,
-        "elapsed_s": round(elapsed, 1), "inputs_per_s": round(total / elapsed, 1) if elapsed else None,
-        "total_s": round(time.monotonic() - t_start, 1), "cpus": psutil.cpu_count(),
+        "batches": batches,
+        "unserved_checks": unserved,
+        "served_at_the_end": final,
+        "crashes": len(dead) + len(restarted),
+        "dead": dead,
+        "restarted": restarted,
+        "outcomes_by_listener": {
+            k: {o: n for (kk, o), n in sorted(tally.by_target_outcome.items()) if kk == k}
+            for k in tally.by_target
+        },
+        "rss_mb_before": rss_before,
+        "rss_mb_after": rss_after,
+        "rss_mb_every_10_batches": rss_trace,
+        "elapsed_s": round(elapsed, 1),
+        "inputs_per_s": round(total / elapsed, 1) if elapsed else None,
+        "total_s": round(time.monotonic() - t_start, 1),
+        "cpus": psutil.cpu_count(),
     }
 
 
@@ -440,15 +608,29 @@ def bench_fuzz(inputs: int = 1_000_000, seconds: float = 2700.0, as_json: bool =
     if as_json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"\nfuzz benchmark · loopback · {out['inputs']:,} inputs in {out['elapsed_s']:.0f} s "
-          f"({out['inputs_per_s']:,.0f}/s) · {out['connections']:,} connections · {out['batches']} batches · seed {seed}")
+    print(
+        f"\nfuzz benchmark · loopback · {out['inputs']:,} inputs in {out['elapsed_s']:.0f} s "
+        f"({out['inputs_per_s']:,.0f}/s) · {out['connections']:,} connections · {out['batches']} batches · seed {seed}"
+    )
     for kind, n in out["inputs_by_kind"].items():
-        print(f"  {kind:<14} {n:>10,} inputs  " + ", ".join(f"{o} {c:,}" for o, c in out["outcomes"][kind].items()))
-    print(f"  crashes        {out['crashes']}   (dead: {out['dead'] or 'none'}; restarted: {out['restarted'] or 'none'})")
-    print(f"  good request not served after a batch: {len(out['unserved_checks'])}"
-          + "".join(f"\n    batch {u['batch']}: {u['check']} (a second later: {u['served_a_second_later']})"
-                    for u in out["unserved_checks"][:10]))
-    print("  served at the end: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in out["served_at_the_end"].items()))
+        print(
+            f"  {kind:<14} {n:>10,} inputs  "
+            + ", ".join(f"{o} {c:,}" for o, c in out["outcomes"][kind].items())
+        )
+    print(
+        f"  crashes        {out['crashes']}   (dead: {out['dead'] or 'none'}; restarted: {out['restarted'] or 'none'})"
+    )
+    print(
+        f"  good request not served after a batch: {len(out['unserved_checks'])}"
+        + "".join(
+            f"\n    batch {u['batch']}: {u['check']} (a second later: {u['served_a_second_later']})"
+            for u in out["unserved_checks"][:10]
+        )
+    )
+    print(
+        "  served at the end: "
+        + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in out["served_at_the_end"].items())
+    )
     print("  RSS MB before -> after:")
     for name, b in out["rss_mb_before"].items():
         print(f"    {name:<26} {b} -> {out['rss_mb_after'].get(name)}")

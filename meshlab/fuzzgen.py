@@ -49,6 +49,7 @@ class RandomDraw:
 class _HypothesisDraw:
     def __init__(self, draw):
         from hypothesis import strategies as st
+
         self.draw, self.st = draw, st
 
     def pick(self, seq: Sequence):
@@ -64,6 +65,7 @@ class _HypothesisDraw:
 def strategy(gen: Callable[[Draw], object]):
     """A Hypothesis strategy drawing ``gen``'s choices (Hypothesis is a test dependency: imported here only)."""
     from hypothesis import strategies as st
+
     return st.composite(lambda draw: gen(_HypothesisDraw(draw)))()
 
 
@@ -74,8 +76,18 @@ def _some(d: Draw, gen: Callable[[Draw], object], most: int) -> list:
 # -- HTTP/1.1 ---------------------------------------------------------------------------------------
 
 METHODS = (b"GET", b"POST", b"HEAD", b"CONNECT", b"G\x00T", b"", b"GET GET")
-TOKENS = (b"\r\n", b"\r\n\r\n", b":", b" ", b"\x00", b"\xff" * 8, b"Content-Length: -1", b"Transfer-Encoding: chunked",
-          b"Content-Length: 99999999999999999999", b"Host:")
+TOKENS = (
+    b"\r\n",
+    b"\r\n\r\n",
+    b":",
+    b" ",
+    b"\x00",
+    b"\xff" * 8,
+    b"Content-Length: -1",
+    b"Transfer-Encoding: chunked",
+    b"Content-Length: 99999999999999999999",
+    b"Host:",
+)
 TAILS = (b"", b"\r\n\r\n", b" HTTP/1.1\r\n\r\n")
 
 
@@ -88,16 +100,48 @@ def http_request(d: Draw) -> bytes:
     return d.pick(METHODS) + b" /" + b"".join(_some(d, _token, 12)) + d.pick(TAILS)
 
 
-STATUS_LINES = (b"HTTP/1.1 200 OK", b"HTTP/1.1 999 Nine", b"HTTP/1.0 200 OK", b"HTTP/2 200", b"HTTP/1.1 -1 x",
-                b"HTTP/1.1 20 short", b"HTTP/1.1 100 Continue", b"HTTP/1.1 204 No Content", b"HTTP/9.9 200 OK",
-                b"ICY 200 OK", b"HTTP/1.1 200", b"", b"\x00HTTP/1.1 200 OK")
-RESPONSE_HEADERS = (b"content-length: 5", b"content-length: -1", b"content-length: 99999999999999999999",
-                    b"content-length: 2\r\ncontent-length: 3", b"transfer-encoding: chunked",
-                    b"transfer-encoding: gzip, chunked", b"transfer-encoding: identity", b"connection: close",
-                    b"no colon here", b": empty name", b"x: \x00", b" folded: line", b"x-\xff: \xfe",
-                    b"content-length: 5\r\ntransfer-encoding: chunked", b"x" * 300)
-BODIES = (b"", b"hello", b"5\r\nhello\r\n0\r\n\r\n", b"zz\r\nhello\r\n", b"ffffffffffffffff\r\n", b"0\r\n",
-          b"3\r\nab", b"0\r\nx-trailer: 1\r\n\r\n")
+STATUS_LINES = (
+    b"HTTP/1.1 200 OK",
+    b"HTTP/1.1 999 Nine",
+    b"HTTP/1.0 200 OK",
+    b"HTTP/2 200",
+    b"HTTP/1.1 -1 x",
+    b"HTTP/1.1 20 short",
+    b"HTTP/1.1 100 Continue",
+    b"HTTP/1.1 204 No Content",
+    b"HTTP/9.9 200 OK",
+    b"ICY 200 OK",
+    b"HTTP/1.1 200",
+    b"",
+    b"\x00HTTP/1.1 200 OK",
+)
+RESPONSE_HEADERS = (
+    b"content-length: 5",
+    b"content-length: -1",
+    b"content-length: 99999999999999999999",
+    b"content-length: 2\r\ncontent-length: 3",
+    b"transfer-encoding: chunked",
+    b"transfer-encoding: gzip, chunked",
+    b"transfer-encoding: identity",
+    b"connection: close",
+    b"no colon here",
+    b": empty name",
+    b"x: \x00",
+    b" folded: line",
+    b"x-\xff: \xfe",
+    b"content-length: 5\r\ntransfer-encoding: chunked",
+    b"x" * 300,
+)
+BODIES = (
+    b"",
+    b"hello",
+    b"5\r\nhello\r\n0\r\n\r\n",
+    b"zz\r\nhello\r\n",
+    b"ffffffffffffffff\r\n",
+    b"0\r\n",
+    b"3\r\nab",
+    b"0\r\nx-trailer: 1\r\n\r\n",
+)
 
 
 def http_response(d: Draw) -> bytes:
@@ -122,10 +166,10 @@ def proxy_header(d: Draw) -> bytes:
     if k == 0:
         return d.blob(40)
     if k == 1:
-        return GOOD_PROXY[:d.number(0, 27)]
+        return GOOD_PROXY[: d.number(0, 27)]
     if k == 2:
         return proxyproto.SIGNATURE + d.blob(20, 4)
-    cut = bytearray(GOOD_PROXY)                       # the header with one byte past the signature changed
+    cut = bytearray(GOOD_PROXY)  # the header with one byte past the signature changed
     cut[d.number(12, len(cut) - 1)] = d.number(0, 255)
     return bytes(cut)
 
@@ -134,7 +178,7 @@ def proxy_header(d: Draw) -> bytes:
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HELLO = PREFACE + SettingsFrame(0).serialize() + SettingsFrame(0, flags=["ACK"]).serialize()
-DONE = PingFrame(0, opaque_data=b"fuzzdone").serialize()      # answered once all before it was read
+DONE = PingFrame(0, opaque_data=b"fuzzdone").serialize()  # answered once all before it was read
 
 
 def raw(kind: int, flags: int, sid: int, payload: bytes = b"", length: int | None = None) -> bytes:
@@ -156,46 +200,71 @@ def parse(wire: bytes) -> list[Frame]:
         f, n = Frame.parse_frame_header(view[:9])
         if len(view) < 9 + n:
             break
-        f.parse_body(view[9:9 + n])
+        f.parse_body(view[9 : 9 + n])
         frames.append(f)
-        view = view[9 + n:]
+        view = view[9 + n :]
     return frames
 
 
 SIDS = (1, 3, 5) * 3 + (7, 0, 2, 99)
 CODES = (0, 1, 3, 5, 8, 0xFFFFFFFF)
-OPENING_HEADERS = (("forwarded", 'for="127.0.0.9:4000"'), ("traceparent", "a-b-c-d"), ("baggage", "k8s.pod.name=x,="),
-                   ("x-extra", "\u00e9\u00e8"), ("te", "trailers"))
+OPENING_HEADERS = (
+    ("forwarded", 'for="127.0.0.9:4000"'),
+    ("traceparent", "a-b-c-d"),
+    ("baggage", "k8s.pod.name=x,="),
+    ("x-extra", "\u00e9\u00e8"),
+    ("te", "trailers"),
+)
 GET = b"GET / HTTP/1.1\r\nhost: web\r\n\r\n"
 
 
 def h2_opening(d: Draw) -> list[tuple[int, list, bytes]]:
     """Up to three CONNECTs (streams 1, 3, 5): (which of the target's authorities, odd headers now
     and then, bytes to send in it)."""
+
     def one(d):
-        return (d.number(0, 5), [d.pick(OPENING_HEADERS) for _ in range(d.number(0, 2))],
-                d.blob(32) if d.number(0, 1) == 0 else GET)
+        return (
+            d.number(0, 5),
+            [d.pick(OPENING_HEADERS) for _ in range(d.number(0, 2))],
+            d.blob(32) if d.number(0, 1) == 0 else GET,
+        )
+
     return _some(d, one, 3)
 
 
 def _settings(d: Draw) -> bytes:
-    return b"".join(struct.pack(">HL", d.number(0, 8), d.pick((0, 1, 2, 16383, 2**24, 2**31, 2**32 - 1)))
-                    for _ in range(d.number(0, 3)))
+    return b"".join(
+        struct.pack(">HL", d.number(0, 8), d.pick((0, 1, 2, 16383, 2**24, 2**31, 2**32 - 1)))
+        for _ in range(d.number(0, 3))
+    )
 
 
 _BAD_FRAMES: tuple[Callable[[Draw], tuple[str, bytes]], ...] = (
     lambda d: ("DATA", raw(0, d.pick((0, 1, 8)), d.pick(SIDS), d.blob(64))),
-    lambda d: ("WINDOW_UPDATE", raw(8, 0, d.pick(SIDS), struct.pack(">L", d.pick((0, 1, 2**31 - 1, 2**32 - 1))))),
+    lambda d: (
+        "WINDOW_UPDATE",
+        raw(8, 0, d.pick(SIDS), struct.pack(">L", d.pick((0, 1, 2**31 - 1, 2**32 - 1)))),
+    ),
     lambda d: ("RST_STREAM", raw(3, 0, d.pick(SIDS), struct.pack(">L", d.pick(CODES)))),
-    lambda d: ("HEADERS", raw(1, d.pick((4, 5, 0)), d.pick(SIDS), hpack.Encoder().encode(
-        [(":method", "CONNECT"), (":authority", d.pick(("127.0.0.1:1", "x")))]))),
+    lambda d: (
+        "HEADERS",
+        raw(
+            1,
+            d.pick((4, 5, 0)),
+            d.pick(SIDS),
+            hpack.Encoder().encode([(":method", "CONNECT"), (":authority", d.pick(("127.0.0.1:1", "x")))]),
+        ),
+    ),
     lambda d: ("HEADERS garbage", raw(1, 4, d.pick(SIDS), d.blob(24))),
     lambda d: ("CONTINUATION", raw(9, d.pick((0, 4)), d.pick(SIDS), d.blob(24))),
     lambda d: ("SETTINGS", raw(4, 0, 0, _settings(d))),
     lambda d: ("PRIORITY", raw(2, 0, d.pick(SIDS), struct.pack(">LB", d.pick(SIDS), 16))),
     lambda d: ("GOAWAY", raw(7, 0, 0, struct.pack(">LL", d.pick(SIDS), d.pick(CODES)))),
     lambda d: (f"type {(t := d.number(0, 255))}", raw(t, d.number(0, 255), d.pick(SIDS), d.blob(32))),
-    lambda d: ("wrong length", raw(d.number(0, 10), 0, d.pick(SIDS), b"abc", d.pick((0, 20, 16385, 2**24 - 1)))),
+    lambda d: (
+        "wrong length",
+        raw(d.number(0, 10), 0, d.pick(SIDS), b"abc", d.pick((0, 20, 16385, 2**24 - 1))),
+    ),
     lambda d: ("garbage", d.blob(32, 1)),
     lambda d: ("PUSH_PROMISE", raw(5, 4, 1, struct.pack(">L", 2))),
     lambda d: ("DATA past the window", b"".join(raw(0, 0, 1, b"\0" * 16384) for _ in range(70))),
@@ -222,12 +291,16 @@ def h2_sequence(d: Draw, authorities: Sequence[str]) -> tuple[bytes, bytes]:
 
 def opening_wire(opening, authorities: Sequence[str]) -> bytes:
     from hyperframe.frame import DataFrame
-    return HELLO + b"".join(connect(2 * i + 1, authorities[k], *extra) +
-                            (DataFrame(2 * i + 1, data=data).serialize() if data else b"")
-                            for i, (k, extra, data) in enumerate(opening))
+
+    return HELLO + b"".join(
+        connect(2 * i + 1, authorities[k], *extra)
+        + (DataFrame(2 * i + 1, data=data).serialize() if data else b"")
+        for i, (k, extra, data) in enumerate(opening)
+    )
 
 
 # -- TLS records -------------------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=1)
 def client_hello() -> bytes:
@@ -244,7 +317,16 @@ def client_hello() -> bytes:
     return out.read()
 
 
-RECORD_TYPES = (20, 21, 22, 23, 24, 0, 25, 255)       # change_cipher_spec, alert, handshake, data, heartbeat, nonsense
+RECORD_TYPES = (
+    20,
+    21,
+    22,
+    23,
+    24,
+    0,
+    25,
+    255,
+)  # change_cipher_spec, alert, handshake, data, heartbeat, nonsense
 VERSIONS = (0x0301, 0x0303, 0x0300, 0x0304, 0x0002, 0xFFFF)
 
 
@@ -260,7 +342,7 @@ def tls_hello(d: Draw) -> bytes:
     hello = bytearray(client_hello())
     k = d.number(0, 3)
     if k == 0:
-        return bytes(hello[:d.number(0, len(hello) - 1)])
+        return bytes(hello[: d.number(0, len(hello) - 1)])
     if k in (1, 2):
         for _ in range(d.number(1, 4)):
             hello[d.number(0, len(hello) - 1)] = d.number(0, 255)
@@ -278,7 +360,7 @@ def tls_before_handshake(d: Draw) -> bytes:
         return tls_hello(d)
     if k == 2:
         return b"\x16\x03" + d.blob(40)
-    return tls_hello(d)[:d.number(5, 60)] + tls_record(d)
+    return tls_hello(d)[: d.number(5, 60)] + tls_record(d)
 
 
 def tls_after_handshake(d: Draw) -> bytes:

@@ -30,8 +30,9 @@ def outcome(answer: bytes, error: str | None = None) -> str:
     return "other"
 
 
-def send(ip: str, port: int, data, src: str | None = None, timeout: float = 5.0,
-         half_close: bool = True) -> tuple[bytes, str | None]:
+def send(
+    ip: str, port: int, data, src: str | None = None, timeout: float = 5.0, half_close: bool = True
+) -> tuple[bytes, str | None]:
     """Connect (from ``src``), send ``data`` (bytes, or a function of the connection's own
     address that makes them: a PROXY header names it), half-close, and read until the peer
     closes: what it sent, and ``"reset"`` or ``"timeout"`` when that is how it ended."""
@@ -50,7 +51,7 @@ def send(ip: str, port: int, data, src: str | None = None, timeout: float = 5.0,
         return out, None
     except socket.timeout:
         return out, "timeout"
-    except OSError:                      # reset, or already gone (ENOTCONN at shutdown): refused either way
+    except OSError:  # reset, or already gone (ENOTCONN at shutdown): refused either way
         return out, "reset"
     finally:
         s.close()
@@ -70,7 +71,10 @@ class Answer:
 
     @property
     def pinged(self) -> bool:
-        return any(isinstance(f, PingFrame) and "ACK" in f.flags and f.opaque_data == b"fuzzdone" for f in self.frames)
+        return any(
+            isinstance(f, PingFrame) and "ACK" in f.flags and f.opaque_data == b"fuzzdone"
+            for f in self.frames
+        )
 
 
 def exchange(t: ssl.SSLSocket, wire: bytes, idle: float = 0.3, closing: float = 3.0, until=None) -> Answer:
@@ -131,7 +135,7 @@ def tls_after(ip: str, port: int, ctx: ssl.SSLContext, data: bytes, timeout: flo
         fd = t.fileno()
         try:
             os.write(fd, data)
-            sock.shutdown(socket.SHUT_WR)        # nothing more comes: a record cut short cannot wait for its rest
+            sock.shutdown(socket.SHUT_WR)  # nothing more comes: a record cut short cannot wait for its rest
         except OSError:
             return "ok", "reset"
         out = b""
@@ -150,6 +154,7 @@ def tls_after(ip: str, port: int, ctx: ssl.SSLContext, data: bytes, timeout: flo
 def _recv_raw(fd: int, timeout: float) -> bytes:
     """Raw bytes from ``fd`` (past the TLS layer: an alert is plaintext or sealed, either way bytes)."""
     import select
+
     r, _, _ = select.select([fd], [], [], timeout)
     if not r:
         raise socket.timeout()

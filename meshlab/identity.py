@@ -69,19 +69,39 @@ class LabCA:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(d, 0o700)
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, trust_domain),
-                          x509.NameAttribute(NameOID.COMMON_NAME, "meshlab lab CA (istiod stand-in)")])
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, trust_domain),
+                x509.NameAttribute(NameOID.COMMON_NAME, "meshlab lab CA (istiod stand-in)"),
+            ]
+        )
         now = dt.datetime.now(dt.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + ROOT_TTL)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                             content_commitment=False, key_encipherment=False,
-                                             data_encipherment=False, key_agreement=False,
-                                             encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                .sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + ROOT_TTL)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
         ca = cls(d, cert, key)
         # Only the root certificate goes on disk. The CA's key stays in the memory of the lab's
         # controller (istiod's place), which signs every workload's certificate: no proxy — on
@@ -102,27 +122,55 @@ class LabCA:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         not_after = now + ttl
-        cert = (x509.CertificateBuilder().subject_name(x509.Name([]))   # Istio: empty subject, SAN only
-                .issuer_name(self._cert.subject).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(not_after)
-                .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(sid)]), critical=True)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, content_commitment=False,
-                                             data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                             crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                      ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
-                               critical=False)
-                .sign(self._key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([]))  # Istio: empty subject, SAN only
+            .issuer_name(self._cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(sid)]), critical=True)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_encipherment=True,
+                    content_commitment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
+            )
+            .sign(self._key, hashes.SHA256())
+        )
         base = self.dir / f"{namespace}.{service_account}"
         cert_path, key_path = Path(f"{base}.cert.pem"), Path(f"{base}.key.pem")
         # the chain a proxy presents: its own cert, then the root (as istio-agent serves it)
-        _write(cert_path, cert.public_bytes(serialization.Encoding.PEM)
-               + self._cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        _write(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()), 0o600)
+        _write(
+            cert_path,
+            cert.public_bytes(serialization.Encoding.PEM)
+            + self._cert.public_bytes(serialization.Encoding.PEM),
+            0o644,
+        )
+        _write(
+            key_path,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            0o600,
+        )
         return WorkloadCert(sid, str(cert_path), str(key_path), not_after)
 
 
@@ -130,20 +178,26 @@ class LabCA:
 # TLS contexts for mutual TLS between proxies (used by the proxy processes, not by the lab)
 # ------------------------------------------------------------------------------------------------
 
+
 def _base_context(purpose, cert_path: str, key_path: str, root_path: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if purpose == "server" else ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers("ECDHE+AESGCM")          # Istio: TLS 1.2 minimum with AES-GCM suites
+    ctx.set_ciphers("ECDHE+AESGCM")  # Istio: TLS 1.2 minimum with AES-GCM suites
     ctx.load_cert_chain(cert_path, key_path)
     ctx.load_verify_locations(root_path)
-    ctx.verify_mode = ssl.CERT_REQUIRED      # mutual: both sides present a lab-CA certificate
+    ctx.verify_mode = ssl.CERT_REQUIRED  # mutual: both sides present a lab-CA certificate
     if purpose == "client":
-        ctx.check_hostname = False           # identity is the SPIFFE URI SAN, checked by the caller
+        ctx.check_hostname = False  # identity is the SPIFFE URI SAN, checked by the caller
     return ctx
 
 
-def server_context(cert_path: str, key_path: str, root_path: str, alpn: list[str] | None = None,
-                   require_client_cert: bool = True) -> ssl.SSLContext:
+def server_context(
+    cert_path: str,
+    key_path: str,
+    root_path: str,
+    alpn: list[str] | None = None,
+    require_client_cert: bool = True,
+) -> ssl.SSLContext:
     ctx = _base_context("server", cert_path, key_path, root_path)
     if not require_client_cert:
         ctx.verify_mode = ssl.CERT_OPTIONAL
@@ -152,7 +206,9 @@ def server_context(cert_path: str, key_path: str, root_path: str, alpn: list[str
     return ctx
 
 
-def client_context(cert_path: str, key_path: str, root_path: str, alpn: list[str] | None = None) -> ssl.SSLContext:
+def client_context(
+    cert_path: str, key_path: str, root_path: str, alpn: list[str] | None = None
+) -> ssl.SSLContext:
     ctx = _base_context("client", cert_path, key_path, root_path)
     if alpn:
         ctx.set_alpn_protocols(alpn)
@@ -162,12 +218,16 @@ def client_context(cert_path: str, key_path: str, root_path: str, alpn: list[str
 def cert_spiffe_id(cert_path: str) -> str | None:
     """The SPIFFE URI SAN of the first certificate in a PEM file (a proxy's own), or None."""
     from cryptography import x509
+
     cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
-    return next((u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith("spiffe://")), None)
+    return next(
+        (u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith("spiffe://")),
+        None,
+    )
 
 
 def peer_spiffe_id(ssl_object) -> str | None:

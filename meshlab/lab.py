@@ -51,33 +51,42 @@ class Lab:
     process from ``seed/its name``), so the same requests sent one at a time give the same
     outcomes (concurrent requests still interleave as the machine schedules them)."""
 
-    def __init__(self, topology: "str | dict | Topology" = "bookinfo", mode: str | None = None,
-                 backend: str = "loopback", *, waypoints: "str | list[str] | None" = None, verbose: bool = True,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        topology: "str | dict | Topology" = "bookinfo",
+        mode: str | None = None,
+        backend: str = "loopback",
+        *,
+        waypoints: "str | list[str] | None" = None,
+        verbose: bool = True,
+        seed: int | None = None,
+    ):
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise LabError(f"seed must be an integer or None; got {seed!r}")
         self.seed = seed
         topo = load_topology(topology)
         if mode is not None and mode not in MODES:
-            raise LabError(f"unknown mesh mode {mode!r}; allowed: {', '.join(MODES)}, "
-                           "or None for what the topology's namespace labels say")
-        self._base = enrollment.with_mode(topo, mode) if mode is not None else topo   # without waypoint pods
+            raise LabError(
+                f"unknown mesh mode {mode!r}; allowed: {', '.join(MODES)}, "
+                "or None for what the topology's namespace labels say"
+            )
+        self._base = enrollment.with_mode(topo, mode) if mode is not None else topo  # without waypoint pods
         self._enrollment = enrollment.Enrollment.of(self._base, waypoints)
         try:
             self.topology, self.mesh, self.waypoint_of = enrollment.plan(self._base, self._enrollment)
         except ValueError as e:
             raise LabError(str(e)) from None
-        self.mode = mesh.describe(self.mesh)          # waypoint pods do not count: see mesh.describe
+        self.mode = mesh.describe(self.mesh)  # waypoint pods do not count: see mesh.describe
         self.backend = choose_backend(backend)
         self.verbose = verbose
-        self._sup = Supervisor(self.backend, seed=seed, policies=self._policy_records)   # the processes
+        self._sup = Supervisor(self.backend, seed=seed, policies=self._policy_records)  # the processes
         self._sup.plan(self.topology, self.mesh, self.waypoint_of)
-        self._spans: dict[str, dict[str, Span]] = {}     # by trace id, then span id (newest wins)
+        self._spans: dict[str, dict[str, Span]] = {}  # by trace id, then span id (newest wins)
         self.startup_s: float | None = None
         self._store = PolicyStore()
-        self.warnings: list[str] = []                   # from the last apply
-        self._engine: str | None = None                  # HBONE's HTTP/2 engine, once asked
-        self._loads: deque[dict] = deque(maxlen=RECORDED_LOADS)   # the last loads, for record()
+        self.warnings: list[str] = []  # from the last apply
+        self._engine: str | None = None  # HBONE's HTTP/2 engine, once asked
+        self._loads: deque[dict] = deque(maxlen=RECORDED_LOADS)  # the last loads, for record()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> "Lab":
@@ -167,8 +176,11 @@ class Lab:
         proxy process reports them (SPIFFE ids read from its certificates; never a key): a sidecar
         or a waypoint holds one, a ztunnel one per service account of its node's ambient pods."""
         self._require_running()
-        return {name: w.call("identities", timeout=10)["identities"]
-                for name, w in sorted(self.proxies.items()) if w.alive()}
+        return {
+            name: w.call("identities", timeout=10)["identities"]
+            for name, w in sorted(self.proxies.items())
+            if w.alive()
+        }
 
     def set_mode(self, mode: str, namespace: str | None = None) -> dict:
         """Move a namespace (or every namespace) to mesh mode ``none``, ``sidecar`` or ``ambient``
@@ -189,9 +201,17 @@ class Lab:
         e = enrollment.set_mode(self._enrollment, self._base, mode, targets)
         r = self._enroll(e, self._plan(e, LabError))
         # a Namespace applied earlier shows its labels as they are now (kubectl get ns -o yaml would)
-        live = [replace(o, doc={**o.doc, "metadata": {**(o.doc.get("metadata") or {}),
-                                                      "labels": dict(e.namespace_labels[o.name])}})
-                for o in self._store.items if o.kind == "Namespace" and o.name in targets]
+        live = [
+            replace(
+                o,
+                doc={
+                    **o.doc,
+                    "metadata": {**(o.doc.get("metadata") or {}), "labels": dict(e.namespace_labels[o.name])},
+                },
+            )
+            for o in self._store.items
+            if o.kind == "Namespace" and o.name in targets
+        ]
         if live:
             self._store = self._store.applied(live)[0]
         return {k: r[k] for k in ("restarted", "enrolled", "left")}
@@ -205,8 +225,12 @@ class Lab:
         self._require_running()
         e = enrollment.set_waypoints(self._enrollment, waypoints)
         r = self._enroll(e, self._plan(e, LabError))
-        return {"enrolled": r["waypoint_for"], "unenrolled": r["no_waypoint_for"],
-                "deployed": r["deployed"], "removed": r["removed"]}
+        return {
+            "enrolled": r["waypoint_for"],
+            "unenrolled": r["no_waypoint_for"],
+            "deployed": r["deployed"],
+            "removed": r["removed"],
+        }
 
     def _plan(self, e: "enrollment.Enrollment", error=LabError, **context) -> tuple:
         try:
@@ -220,16 +244,23 @@ class Lab:
         Service and Gateway objects. Returns what changed, pod by pod and service by service."""
         topo, new_mesh, new_of = planned
         old_mesh, old_of = self.mesh, self.waypoint_of
-        changed = {p: (old_mesh.get(p), new_mesh.get(p)) for p in {*old_mesh, *new_mesh}
-                   if old_mesh.get(p) != new_mesh.get(p)}
+        changed = {
+            p: (old_mesh.get(p), new_mesh.get(p))
+            for p in {*old_mesh, *new_mesh}
+            if old_mesh.get(p) != new_mesh.get(p)
+        }
         apps = {p: ab for p, ab in changed.items() if "waypoint" not in ab}
-        report = {"restarted": sorted(p for p, (a, b) in apps.items() if "sidecar" in (a, b)),
-                  "enrolled": sorted(p for p, (a, b) in apps.items() if b == "ambient"),
-                  "left": sorted(p for p, (a, b) in apps.items() if a and not b),
-                  "waypoint_for": sorted(f"{ns}/{s}" for (ns, s), wp in new_of.items() if old_of.get((ns, s)) != wp),
-                  "no_waypoint_for": sorted(f"{ns}/{s}" for (ns, s) in old_of if (ns, s) not in new_of),
-                  "deployed": sorted(p for p, (a, b) in changed.items() if b == "waypoint"),
-                  "removed": sorted(p for p, (a, b) in changed.items() if a == "waypoint")}
+        report = {
+            "restarted": sorted(p for p, (a, b) in apps.items() if "sidecar" in (a, b)),
+            "enrolled": sorted(p for p, (a, b) in apps.items() if b == "ambient"),
+            "left": sorted(p for p, (a, b) in apps.items() if a and not b),
+            "waypoint_for": sorted(
+                f"{ns}/{s}" for (ns, s), wp in new_of.items() if old_of.get((ns, s)) != wp
+            ),
+            "no_waypoint_for": sorted(f"{ns}/{s}" for (ns, s) in old_of if (ns, s) not in new_of),
+            "deployed": sorted(p for p, (a, b) in changed.items() if b == "waypoint"),
+            "removed": sorted(p for p, (a, b) in changed.items() if a == "waypoint"),
+        }
         running = self.running
         if running and report["deployed"]:
             self._sup.net = self.backend.replan(topo)
@@ -240,14 +271,18 @@ class Lab:
         if not running or (not changed and old_of == new_of):
             return report
         if self.verbose and report["restarted"]:
-            print("meshlab: sidecar injection happens when a pod is created, so these pods restart "
-                  f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}")
-        quiet = [p for p in report["enrolled"] if p not in report["restarted"]]    # the others just restarted
+            print(
+                "meshlab: sidecar injection happens when a pod is created, so these pods restart "
+                f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}"
+            )
+        quiet = [p for p in report["enrolled"] if p not in report["restarted"]]  # the others just restarted
         if self.verbose and quiet:
             print(f"meshlab: enrolled in ambient with no restart: {', '.join(quiet)}")
         if self.verbose and (report["waypoint_for"] or report["no_waypoint_for"]):
-            print(f"meshlab: waypoint for {', '.join(report['waypoint_for']) or '-'}; none any more for "
-                  f"{', '.join(report['no_waypoint_for']) or '-'} (no app pod restarted)")
+            print(
+                f"meshlab: waypoint for {', '.join(report['waypoint_for']) or '-'}; none any more for "
+                f"{', '.join(report['no_waypoint_for']) or '-'} (no app pod restarted)"
+            )
         self._sup.enroll(report, apps, new_mesh)
         return report
 
@@ -270,7 +305,7 @@ class Lab:
             e = enrollment.applied(e, [o.doc for o in enrolling], self._base)
             o = enrolling[0]
             planned = self._plan(e, PolicyError, file=o.file, document=o.document, what=str(o))
-        warnings = check(objs, LabView(*planned), new)   # raises for a namespace or service the lab lacks
+        warnings = check(objs, LabView(*planned), new)  # raises for a namespace or service the lab lacks
         if enrolling:
             warnings += enrollment.missing_waypoints(self._base, e)
         self._push(new)
@@ -278,15 +313,26 @@ class Lab:
         if enrolling:
             self._enroll(e, planned)
             # the lab's namespaces and services exist already: kubectl would say "configured"
-            report = [line.replace(" created", " configured") if line.startswith(("namespace/", "service/"))
-                      else line for line in report]
+            report = [
+                line.replace(" created", " configured")
+                if line.startswith(("namespace/", "service/"))
+                else line
+                for line in report
+            ]
         for w in self.warnings:
             if self.verbose:
                 print(f"meshlab: warning: {w}")
         return report
 
-    def delete(self, source=None, *, kind: str | None = None, name: str | None = None,
-               namespace: str = "default", all: bool = False) -> list[str]:
+    def delete(
+        self,
+        source=None,
+        *,
+        kind: str | None = None,
+        name: str | None = None,
+        namespace: str = "default",
+        all: bool = False,
+    ) -> list[str]:
         """Delete Istio objects: the ones named in YAML (as ``kubectl delete -f``), one by
         ``kind`` and ``name``, or ``all=True``. Deleting something not in force is an error that
         changes nothing. Deleting a Namespace or Service object takes back its labels only (the
@@ -307,8 +353,10 @@ class Lab:
         self._push(new)
         if planned is not None:
             self._enroll(e, planned)
-        notes = {"namespace/": " (the lab keeps it: its mesh labels return to the topology's)",
-                 "service/": " (the lab keeps it: its istio.io/use-waypoint label goes)"}
+        notes = {
+            "namespace/": " (the lab keeps it: its mesh labels return to the topology's)",
+            "service/": " (the lab keeps it: its istio.io/use-waypoint label goes)",
+        }
         return [line + next((n for p, n in notes.items() if line.startswith(p)), "") for line in report]
 
     def policies(self) -> list[PolicyObject]:
@@ -326,6 +374,7 @@ class Lab:
         (:mod:`meshlab.export`). Returns the :class:`~meshlab.export.Manifests`; with
         ``out_dir`` it also writes them there, with the README of commands."""
         from .export import manifests, write
+
         m = manifests(self._base, None, [o.doc for o in self._store.items], state=self._enrollment)
         if out_dir is not None:
             write(m, out_dir, command=command)
@@ -367,11 +416,20 @@ class Lab:
         for p in self.topology.pods:
             w = self.workers.get(p.name) or self.proxies.get(p.name)
             sc = self.proxies.get(f"{p.name}/istio-proxy")
-            rows.append({"pod": p.name, "node": p.node, "namespace": p.namespace, "service_account": p.service_account,
-                         "ip": self.net.pod(p.name).ip if self.net else None, "ports": list(p.ports),
-                         "mesh": self.mesh[p.name], "pid": w.pid if w else None,
-                         "sidecar_pid": sc.pid if sc else None,
-                         "alive": bool(w and w.alive()) and (sc is None or sc.alive())})
+            rows.append(
+                {
+                    "pod": p.name,
+                    "node": p.node,
+                    "namespace": p.namespace,
+                    "service_account": p.service_account,
+                    "ip": self.net.pod(p.name).ip if self.net else None,
+                    "ports": list(p.ports),
+                    "mesh": self.mesh[p.name],
+                    "pid": w.pid if w else None,
+                    "sidecar_pid": sc.pid if sc else None,
+                    "alive": bool(w and w.alive()) and (sc is None or sc.alive()),
+                }
+            )
         return rows
 
     # -- inside the network (mininet) -----------------------------------------------------------
@@ -389,8 +447,16 @@ class Lab:
         ``lab.exec("reviews-v1", "iptables -t nat -S")``, ``lab.exec("node-1", "ss -tnp")``."""
         return self.backend.exec(self._place(where), cmd, timeout)
 
-    def capture(self, where: str, *, seconds: float | None = None, packets: int | None = None,
-                during=None, intf: str = "eth0", path: str | None = None):
+    def capture(
+        self,
+        where: str,
+        *,
+        seconds: float | None = None,
+        packets: int | None = None,
+        during=None,
+        intf: str = "eth0",
+        path: str | None = None,
+    ):
         """Capture packets on a pod's or node's link (``eth0``: a pod's veth, a node's underlay
         link) while ``during()`` runs, for ``seconds`` or until ``packets`` arrived. Returns a
         :class:`~meshlab.telemetry.pcap.Capture`: the pcap file and a table of what is readable."""
@@ -407,7 +473,9 @@ class Lab:
         except KeyError as e:
             raise LabError(str(e.args[0])) from None
         if pod.name not in self.workers:
-            raise LabError(f"{pod.name} is a {self.mesh.get(pod.name) or 'proxy'} pod, not an app: send from an app pod")
+            raise LabError(
+                f"{pod.name} is a {self.mesh.get(pod.name) or 'proxy'} pod, not an app: send from an app pod"
+            )
         return pod.name, self.workers[pod.name]
 
     def _url(self, url: str | None) -> str:
@@ -428,30 +496,61 @@ class Lab:
             out.append([k, v])
         return out
 
-    def request(self, source: str | None = None, url: str | None = None, *, method: str = "GET",
-                headers=None, body: str = "", timeout: float = 30.0) -> RequestResult:
+    def request(
+        self,
+        source: str | None = None,
+        url: str | None = None,
+        *,
+        method: str = "GET",
+        headers=None,
+        body: str = "",
+        timeout: float = 30.0,
+    ) -> RequestResult:
         """Send one request from a pod (a workload name picks its first pod) and return its
         status, latency and path."""
         name, w = self._worker_for(source)
         url = self._url(url)
-        r = w.call("request", dict(method=method, url=url, headers=self._headers(headers), body=body,
-                                   timeout=timeout), timeout=timeout + 10)
+        r = w.call(
+            "request",
+            dict(method=method, url=url, headers=self._headers(headers), body=body, timeout=timeout),
+            timeout=timeout + 10,
+        )
         self.collect()
         tid = r.get("trace_id")
         path = path_of(tid, self.spans(tid, collect=False), self._l4()) if tid else None
-        return RequestResult(source=name, url=url, status=r["status"], error=r["error"],
-                             latency_ms=(r["end"] - r["start"]) * 1000, path=path, body=r.get("body", ""),
-                             headers=tuple(tuple(h) for h in r.get("headers", [])), trace_id=tid,
-                             partial=tuple(r.get("partial", ())))
+        return RequestResult(
+            source=name,
+            url=url,
+            status=r["status"],
+            error=r["error"],
+            latency_ms=(r["end"] - r["start"]) * 1000,
+            path=path,
+            body=r.get("body", ""),
+            headers=tuple(tuple(h) for h in r.get("headers", [])),
+            trace_id=tid,
+            partial=tuple(r.get("partial", ())),
+        )
 
-    def load(self, source: str | None = None, url: str | None = None, *, requests: int | None = None,
-             duration: float | None = None, rate: float | None = None, concurrency: int = 1,
-             method: str = "GET", headers=None, body: str = "", timeout: float = 30.0,
-             progress: bool | None = None) -> LoadResult:
+    def load(
+        self,
+        source: str | None = None,
+        url: str | None = None,
+        *,
+        requests: int | None = None,
+        duration: float | None = None,
+        rate: float | None = None,
+        concurrency: int = 1,
+        method: str = "GET",
+        headers=None,
+        body: str = "",
+        timeout: float = 30.0,
+        progress: bool | None = None,
+    ) -> LoadResult:
         """Send many requests from one pod: ``requests`` of them, or for ``duration`` seconds, at
         ``rate`` per second (None: as fast as possible), over ``concurrency`` connections. Shows a
         progress bar on long runs (``progress=None``: when more than 50 requests or a duration)."""
         from .apps.loadgen import LoadPlan
+
         name, w = self._worker_for(source)
         url = self._url(url)
         try:
@@ -463,30 +562,46 @@ class Lab:
         bar = None
         if progress:
             from tqdm.auto import tqdm
+
             in_notebook = tqdm.__module__.startswith("tqdm.notebook")
             # a notebook keeps the finished bar, labelled with the mode it measured; a terminal clears it
-            bar = tqdm(total=plan.expected(), desc=f"{self.data_plane}: {name} -> {url}", unit="req",
-                       leave=in_notebook)
+            bar = tqdm(
+                total=plan.expected(),
+                desc=f"{self.data_plane}: {name} -> {url}",
+                unit="req",
+                leave=in_notebook,
+            )
         last = [0]
 
         def on_progress(n: int):
             if bar is not None:
                 bar.update(n - last[0])
                 last[0] = n
+
         limit = (duration or 0) + (requests or 0) * timeout / concurrency + 30
         before = self.usage()
         t0 = time.monotonic()
         try:
-            r = w.call("load", dict(plan=plan.__dict__, method=method, url=url,
-                                    headers=self._headers(headers), body=body, timeout=timeout),
-                       timeout=min(limit, 3600), on_progress=on_progress)
-            if bar is not None:      # progress comes in steps: the last one may not have arrived
+            r = w.call(
+                "load",
+                dict(
+                    plan=plan.__dict__,
+                    method=method,
+                    url=url,
+                    headers=self._headers(headers),
+                    body=body,
+                    timeout=timeout,
+                ),
+                timeout=min(limit, 3600),
+                on_progress=on_progress,
+            )
+            if bar is not None:  # progress comes in steps: the last one may not have arrived
                 done = len(r["outcomes"])
                 bar.total = max(bar.total or 0, done) if duration is None else done
                 bar.update(done - last[0])
         finally:
             if bar is not None:
-                bar.close()          # (short of its total only when the load failed: drawn red then)
+                bar.close()  # (short of its total only when the load failed: drawn red then)
         wall = time.monotonic() - t0
         after = self.usage()
         cpu = cost.cpu_delta(before, after)
@@ -500,11 +615,25 @@ class Lab:
                 p = path_of(tid, self.spans(tid, collect=False), l4)
                 if p is not None:
                     paths[tid] = p
-        res = LoadResult(source=name, url=url, outcomes=outcomes, paths=paths, wall_s=wall, cpu_s=cpu,
-                         settings={"requests": requests, "duration": duration, "rate": rate,
-                                   "concurrency": concurrency, "method": method, "mode": self.mode,
-                                   "backend": self.backend.name, "topology": self.topology.name},
-                         usage=[{k: v for k, v in u.to_dict().items() if k != "pid"} for u in after.values()])
+        res = LoadResult(
+            source=name,
+            url=url,
+            outcomes=outcomes,
+            paths=paths,
+            wall_s=wall,
+            cpu_s=cpu,
+            settings={
+                "requests": requests,
+                "duration": duration,
+                "rate": rate,
+                "concurrency": concurrency,
+                "method": method,
+                "mode": self.mode,
+                "backend": self.backend.name,
+                "topology": self.topology.name,
+            },
+            usage=[{k: v for k, v in u.to_dict().items() if k != "pid"} for u in after.values()],
+        )
         self._loads.append(self._run_record(res))
         return res
 
@@ -516,31 +645,52 @@ class Lab:
         t0 = min((o["start"] for o in res.outcomes), default=0.0)
         t1 = max((o["end"] for o in res.outcomes), default=0.0)
         tids = {o.get("trace_id") for o in res.outcomes}
-        spans = [s for tid in tids if tid in self._spans for s in self._spans[tid].values() if s.layer != "L4"]
-        spans += [s for ss in self._spans.values() for s in ss.values()
-                  if s.layer == "L4" and s.end >= t0 and s.start <= t1]
-        return dict(label=f"{self.data_plane} {len(self._loads) + 1}", topology=self.topology, mesh=dict(self.mesh),
-                    waypoint_of=dict(self.waypoint_of), mode=self.mode, data_plane=self.data_plane,
-                    policies=self._store, facts=self.facts(), result=res, spans=spans)
+        spans = [
+            s for tid in tids if tid in self._spans for s in self._spans[tid].values() if s.layer != "L4"
+        ]
+        spans += [
+            s
+            for ss in self._spans.values()
+            for s in ss.values()
+            if s.layer == "L4" and s.end >= t0 and s.start <= t1
+        ]
+        return dict(
+            label=f"{self.data_plane} {len(self._loads) + 1}",
+            topology=self.topology,
+            mesh=dict(self.mesh),
+            waypoint_of=dict(self.waypoint_of),
+            mode=self.mode,
+            data_plane=self.data_plane,
+            policies=self._store,
+            facts=self.facts(),
+            result=res,
+            spans=spans,
+        )
 
     def facts(self) -> dict:
         """What a report says of the lab beside a load (:func:`meshlab.telemetry.report.report`; a
         recording keeps it): topology, mode, backend, start-up time, pods, nodes, and the HTTP/2
         engine HBONE ran on, as a ztunnel or waypoint reports it (None where none runs)."""
-        return {"topology": self.topology.name, "mode": self.mode, "backend": self.backend.name,
-                "h2_engine": self._h2_engine(), "startup_s": round(self.startup_s or 0.0, 3),
-                "pods": sum(1 for m in self.mesh.values() if m != "waypoint"), "nodes": len(self.topology.nodes)}
+        return {
+            "topology": self.topology.name,
+            "mode": self.mode,
+            "backend": self.backend.name,
+            "h2_engine": self._h2_engine(),
+            "startup_s": round(self.startup_s or 0.0, 3),
+            "pods": sum(1 for m in self.mesh.values() if m != "waypoint"),
+            "nodes": len(self.topology.nodes),
+        }
 
     def _h2_engine(self) -> str | None:
         hbone = [w for w in self.proxies.values() if w.role in HBONE_ROLES]
         if not hbone:
             return None
-        for w in hbone:                  # chosen once per process, the same in every proxy: ask one
+        for w in hbone:  # chosen once per process, the same in every proxy: ask one
             if self._engine is not None:
                 break
             try:
                 self._engine = w.call("stats", timeout=10).get("h2_engine")
-            except WorkerError:          # (one that was killed: ask the next)
+            except WorkerError:  # (one that was killed: ask the next)
                 continue
         return self._engine
 
@@ -555,7 +705,9 @@ class Lab:
             runs[-1]["metrics"] = {p: self.metrics(p) for p in self.proxies}
         return runs
 
-    def record(self, file, *, what: str = "", labels: "list[str] | None" = None, metrics: bool = True) -> "Path_":
+    def record(
+        self, file, *, what: str = "", labels: "list[str] | None" = None, metrics: bool = True
+    ) -> "Path_":
         """Write every load of this lab so far (:meth:`load`) to ``file`` (``.json``, or ``.json.gz``
         compressed): topology, mesh, policies, outcomes, spans, cost, and each proxy's metrics now —
         what :func:`meshlab.replay.load` reads back for the figures, with no lab. ``labels`` name
@@ -585,7 +737,9 @@ class Lab:
         (``reviews-v1-0/istio-proxy``, ``ztunnel-node-1``, ``waypoint-0``)."""
         self._require_running()
         if proxy not in self.proxies:
-            raise LabError(f"no proxy named {proxy!r}; proxies: {', '.join(self.proxies) or '(none: mode none)'}")
+            raise LabError(
+                f"no proxy named {proxy!r}; proxies: {', '.join(self.proxies) or '(none: mode none)'}"
+            )
         if proxy.startswith("ztunnel-"):
             where = proxy.removeprefix("ztunnel-")
             ip = self.net.nodes[where]
@@ -630,12 +784,20 @@ class Lab:
             raise LabError("the lab is not running: call lab.start() or use `with Lab(...) as lab:`")
 
     def describe(self) -> str:
-        return json.dumps({"topology": self.topology.name, "mode": self.mode, "backend": self.backend.name,
-                           "pods": self.pods()}, indent=2)
+        return json.dumps(
+            {
+                "topology": self.topology.name,
+                "mode": self.mode,
+                "backend": self.backend.name,
+                "pods": self.pods(),
+            },
+            indent=2,
+        )
 
 
 def _yaml(store: PolicyStore) -> str:
     """The objects of ``store`` as one multi-document YAML text (a store is never changed in place:
     an apply makes a new one, so a load can keep the one in force and write it out only if recorded)."""
     import yaml
+
     return yaml.safe_dump_all([o.doc for o in store.items], sort_keys=False)

@@ -22,7 +22,7 @@ from typing import Iterable, Mapping, Sequence
 from . import modes
 from .topology.model import AppSpec, Pod, Topology, Workload, frozen_map
 
-MODES = modes.MODES                 # the modes a namespace can be in
+MODES = modes.MODES  # the modes a namespace can be in
 INJECTION = "istio-injection"
 DATAPLANE = "istio.io/dataplane-mode"
 USE_WAYPOINT = "istio.io/use-waypoint"
@@ -63,8 +63,12 @@ def describe(mesh: Mapping[str, str | None]) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
-def wanted_waypoints(topo: Topology, mesh: Mapping[str, str | None], waypoints: "str | Sequence[str] | None",
-                     service_labels: "Mapping[tuple, str] | None" = None) -> dict[tuple, str]:
+def wanted_waypoints(
+    topo: Topology,
+    mesh: Mapping[str, str | None],
+    waypoints: "str | Sequence[str] | None",
+    service_labels: "Mapping[tuple, str] | None" = None,
+) -> dict[tuple, str]:
     """Which services ask for which waypoint: ``{(namespace, service): waypoint name}``.
 
     ``waypoints`` is ``None`` (only what the ``istio.io/use-waypoint`` labels ask for),
@@ -83,7 +87,7 @@ def wanted_waypoints(topo: Topology, mesh: Mapping[str, str | None], waypoints: 
                 if s.namespace == ns.name:
                     enrolled[(s.namespace, s.name)] = ns.labels[USE_WAYPOINT]
     enrolled |= asked_by_istioctl(topo, ambient_ns, waypoints)
-    for (ns_name, svc), wp in (service_labels or {}).items():    # a service's own label beats the rest
+    for (ns_name, svc), wp in (service_labels or {}).items():  # a service's own label beats the rest
         if ns_name not in ambient_ns:
             continue
         if wp in (None, "", "none"):
@@ -93,7 +97,9 @@ def wanted_waypoints(topo: Topology, mesh: Mapping[str, str | None], waypoints: 
     return enrolled
 
 
-def asked_by_istioctl(topo: Topology, ambient_ns: set, waypoints: "str | Sequence[str] | None") -> dict[tuple, str]:
+def asked_by_istioctl(
+    topo: Topology, ambient_ns: set, waypoints: "str | Sequence[str] | None"
+) -> dict[tuple, str]:
     """The services ``waypoints`` (``"namespace"`` or service names) puts on the ``waypoint``."""
     out = {}
     if waypoints == "namespace":
@@ -109,14 +115,20 @@ def asked_by_istioctl(topo: Topology, ambient_ns: set, waypoints: "str | Sequenc
                 raise ValueError(f"no service named {name!r} for a waypoint; services: {', '.join(known)}")
             s = known[name]
             if s.namespace not in ambient_ns:
-                raise ValueError(f"service {name!r} is not in an ambient namespace: waypoints are for ambient mode")
+                raise ValueError(
+                    f"service {name!r} is not in an ambient namespace: waypoints are for ambient mode"
+                )
             out[(s.namespace, s.name)] = WAYPOINT
     return out
 
 
-def add_waypoints(topo: Topology, mesh: dict[str, str | None], waypoints: "str | Sequence[str] | None",
-                  service_labels: "Mapping[tuple, str] | None" = None, gateways: "Iterable[tuple] | None" = None,
-                  ) -> tuple[Topology, dict[str, str | None], dict[tuple, str]]:
+def add_waypoints(
+    topo: Topology,
+    mesh: dict[str, str | None],
+    waypoints: "str | Sequence[str] | None",
+    service_labels: "Mapping[tuple, str] | None" = None,
+    gateways: "Iterable[tuple] | None" = None,
+) -> tuple[Topology, dict[str, str | None], dict[tuple, str]]:
     """Add waypoint pods and say which services use them (:func:`wanted_waypoints` says who
     asks for which).
 
@@ -146,17 +158,28 @@ def add_waypoints(topo: Topology, mesh: dict[str, str | None], waypoints: "str |
         # whatever other waypoints come and go — "waypoint-0" in the first namespace, else "waypoint-<ns>-0"
         name = wp if ns == first_ns else f"{wp}-{ns}"
         if f"{name}-0" in taken:
-            raise ValueError(f"a waypoint would be pod {name}-0, but the topology already has a pod of that name")
-        workloads.append(Workload(name=name, namespace=ns, node=topo.nodes[0].name, service_account=wp,
-                                  labels=frozen_map({"gateway.networking.k8s.io/gateway-name": wp,
-                                                     "istio.io/waypoint-for": "service"}),
-                                  app=AppSpec(kind="waypoint")))
+            raise ValueError(
+                f"a waypoint would be pod {name}-0, but the topology already has a pod of that name"
+            )
+        workloads.append(
+            Workload(
+                name=name,
+                namespace=ns,
+                node=topo.nodes[0].name,
+                service_account=wp,
+                labels=frozen_map(
+                    {"gateway.networking.k8s.io/gateway-name": wp, "istio.io/waypoint-for": "service"}
+                ),
+                app=AppSpec(kind="waypoint"),
+            )
+        )
         n = namespaces[ns]
         if wp not in n.service_accounts:
             namespaces[ns] = replace(n, service_accounts=(*n.service_accounts, wp))
         pod_of[(ns, wp)] = f"{name}-0"
         taken.add(f"{name}-0")
-    topo = replace(topo, workloads=tuple(workloads),
-                   namespaces=tuple(namespaces[n.name] for n in topo.namespaces))
+    topo = replace(
+        topo, workloads=tuple(workloads), namespaces=tuple(namespaces[n.name] for n in topo.namespaces)
+    )
     mesh = {**mesh, **{pod: "waypoint" for pod in pod_of.values()}}
     return topo, mesh, {key: pod_of[(key[0], wp)] for key, wp in enrolled.items()}

@@ -48,6 +48,7 @@ WAYPOINT_SUFFIX = "+waypoint"
 @dataclass(frozen=True)
 class DataPlane:
     """A mode, with waypoints or not (only ambient has them)."""
+
     mode: Mode
     waypoints: bool = False
 
@@ -69,5 +70,9 @@ class DataPlane:
 
 
 #: the data planes ``meshlab compare`` runs side by side, in order
-DATA_PLANES: tuple[DataPlane, ...] = (DataPlane(Mode.NONE), DataPlane(Mode.SIDECAR), DataPlane(Mode.AMBIENT),
-                                      DataPlane(Mode.AMBIENT, waypoints=True))
+DATA_PLANES: tuple[DataPlane, ...] = (
+    DataPlane(Mode.NONE),
+    DataPlane(Mode.SIDECAR),
+    DataPlane(Mode.AMBIENT),
+    DataPlane(Mode.AMBIENT, waypoints=True),
+)

@@ -66,12 +66,19 @@ def _name(tp) -> str:
 def _kind(v) -> str:
     if v is None:
         return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(v), type(v).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(v), type(v).__name__)
 
 
 def from_data(tp, data, where: str):
     """``data`` read as type ``tp`` (a dataclass or an annotation); :class:`RecordError` if it does not fit."""
+
     def wrong():
         shown = repr(data) if not isinstance(data, (list, dict)) else _kind(data)
         return RecordError(f"{where}: {shown[:60]} is {_kind(data)}; expected {_name(tp)}")
@@ -116,8 +123,8 @@ def from_data(tp, data, where: str):
             raise wrong()
         value = typing.get_args(tp)[1]
         out = {k: from_data(value, v, f"{where}.{k}") for k, v in data.items()}
-        return out if origin is dict else frozen_map(out)       # Mapping: read-only, as the model keeps it
-    if tp in (list, dict):                                      # checked item by item by the caller
+        return out if origin is dict else frozen_map(out)  # Mapping: read-only, as the model keeps it
+    if tp in (list, dict):  # checked item by item by the caller
         if type(data) is not tp:
             raise wrong()
         return data
@@ -135,7 +142,7 @@ def from_data(tp, data, where: str):
         if type(data) is not tp:
             raise wrong()
         return data
-    raise RecordError(f"{where}: cannot read a {tp!r} field")       # a class this codec was not written for
+    raise RecordError(f"{where}: cannot read a {tp!r} field")  # a class this codec was not written for
 
 
 def _plain(data, where: str):

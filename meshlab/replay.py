@@ -44,8 +44,8 @@ from .version import __version__
 FORMAT = "meshlab-recording"
 VERSION = 1
 #: Refused above these sizes (a recording of a big run is a few MB; a shipped one a few hundred KB).
-MAX_FILE_BYTES = 32 * 2 ** 20
-MAX_JSON_BYTES = 128 * 2 ** 20           # after gzip: a small file that unpacks to gigabytes is refused
+MAX_FILE_BYTES = 32 * 2**20
+MAX_JSON_BYTES = 128 * 2**20  # after gzip: a small file that unpacks to gigabytes is refused
 #: Shipped recordings (tools/record_runs.py): recordings/runs/NAME.json.gz
 RUNS_DIR = RECORDINGS_DIR / "runs"
 
@@ -57,16 +57,17 @@ class RecordingError(MeshlabError, ValueError):
 @dataclass(frozen=True)
 class RecordedRun:
     """One load of a recorded lab, with the lab as it was: topology, mesh, policies, cost."""
+
     label: str
     topology: Topology
     mesh: dict
-    waypoints: tuple                # ((namespace, service, waypoint pod), ...)
+    waypoints: tuple  # ((namespace, service, waypoint pod), ...)
     mode: str
-    data_plane: str                 # the mode with "+waypoint" where waypoints ran
-    policies: str                   # the Istio YAML in force during the load
-    facts: dict                     # backend, startup_s, h2_engine, pods, nodes
+    data_plane: str  # the mode with "+waypoint" where waypoints ran
+    policies: str  # the Istio YAML in force during the load
+    facts: dict  # backend, startup_s, h2_engine, pods, nodes
     result: LoadResult
-    metrics: dict = field(default_factory=dict)     # proxy -> Prometheus text, at the end of the load
+    metrics: dict = field(default_factory=dict)  # proxy -> Prometheus text, at the end of the load
     spans: tuple = ()
 
     def report(self) -> dict:
@@ -92,13 +93,14 @@ class RecordedRun:
 @dataclass(frozen=True)
 class Recording:
     """A recording read back (:func:`load`): where and when it was made, and its runs."""
+
     source: str
     meta: dict
     runs: tuple[RecordedRun, ...]
 
     @property
     def label(self) -> str:
-        """"recorded on the mininet backend, 2025-06-01 (meshlab 0.1.0; Linux ...)": show it with every figure."""
+        """ "recorded on the mininet backend, 2025-06-01 (meshlab 0.1.0; Linux ...)": show it with every figure."""
         m = self.meta
         return f"recorded on the {m['backend']} backend, {m['recorded']} (meshlab {m['meshlab']}; {m['machine']})"
 
@@ -130,12 +132,15 @@ class Recording:
         out = []
         for r in self.runs:
             s = r.result.summary()["requests"]
-            out.append({"label": r.label, "latencies_ms": r.result.latencies_ms(), "ok": s["ok"], "sent": s["sent"]})
+            out.append(
+                {"label": r.label, "latencies_ms": r.result.latencies_ms(), "ok": s["ok"], "sent": s["sent"]}
+            )
         return out
 
     def captures(self):
         """The packet-capture recording this one refers to (:func:`meshlab.telemetry.pcap.load_recorded`), or None."""
         from .telemetry.pcap import load_recorded
+
         name = self.meta.get("captures")
         return load_recorded(name) if name else None
 
@@ -143,27 +148,70 @@ class Recording:
 # -- writing --------------------------------------------------------------------------------------
 def machine() -> str:
     import os
-    return f"{platform.system()} {platform.release()}, Python {platform.python_version()}, {os.cpu_count()} CPUs"
+
+    return (
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, {os.cpu_count()} CPUs"
+    )
 
 
-def run_record(label: str, *, topology: Topology, mesh: dict, waypoint_of: dict, mode: str, data_plane: str,
-               policies: str, facts: dict, result: LoadResult, spans, metrics: dict | None = None) -> dict:
+def run_record(
+    label: str,
+    *,
+    topology: Topology,
+    mesh: dict,
+    waypoint_of: dict,
+    mode: str,
+    data_plane: str,
+    policies: str,
+    facts: dict,
+    result: LoadResult,
+    spans,
+    metrics: dict | None = None,
+) -> dict:
     """One run as the file holds it (what :meth:`meshlab.Lab.load` keeps for :meth:`~meshlab.Lab.record`)."""
-    return {"label": label, "topology": to_data(topology), "mesh": dict(mesh),
-            "waypoints": sorted([ns, svc, pod] for (ns, svc), pod in waypoint_of.items()),
-            "mode": mode, "data_plane": data_plane, "policies": policies, "facts": dict(facts),
-            "load": {"source": result.source, "url": result.url, "settings": dict(result.settings),
-                     "wall_s": result.wall_s, "cpu_s": dict(result.cpu_s), "usage": list(result.usage),
-                     "outcomes": [dict(o, partial=list(o.get("partial", ()))) for o in result.outcomes]},
-            "metrics": dict(metrics or {}), "spans": [s.to_dict() for s in spans]}
+    return {
+        "label": label,
+        "topology": to_data(topology),
+        "mesh": dict(mesh),
+        "waypoints": sorted([ns, svc, pod] for (ns, svc), pod in waypoint_of.items()),
+        "mode": mode,
+        "data_plane": data_plane,
+        "policies": policies,
+        "facts": dict(facts),
+        "load": {
+            "source": result.source,
+            "url": result.url,
+            "settings": dict(result.settings),
+            "wall_s": result.wall_s,
+            "cpu_s": dict(result.cpu_s),
+            "usage": list(result.usage),
+            "outcomes": [dict(o, partial=list(o.get("partial", ()))) for o in result.outcomes],
+        },
+        "metrics": dict(metrics or {}),
+        "spans": [s.to_dict() for s in spans],
+    }
 
 
-def dumps(runs: list[dict], *, backend: str, what: str = "", captures: str | None = None,
-          recorded: str | None = None) -> dict:
+def dumps(
+    runs: list[dict],
+    *,
+    backend: str,
+    what: str = "",
+    captures: str | None = None,
+    recorded: str | None = None,
+) -> dict:
     """The whole recording as data (see the module's docstring)."""
-    return {"format": FORMAT, "version": VERSION, "meshlab": __version__,
-            "recorded": recorded or time.strftime("%Y-%m-%d"), "backend": backend, "machine": machine(),
-            "what": what, "captures": captures, "runs": runs}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "meshlab": __version__,
+        "recorded": recorded or time.strftime("%Y-%m-%d"),
+        "backend": backend,
+        "machine": machine(),
+        "what": what,
+        "captures": captures,
+        "runs": runs,
+    }
 
 
 def write(path, data: dict) -> FilePath:
@@ -171,7 +219,7 @@ def write(path, data: dict) -> FilePath:
     path = FilePath(path)
     text = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
     if path.suffix == ".gz":
-        text = gzip.compress(text, compresslevel=9, mtime=0)        # same run, same bytes
+        text = gzip.compress(text, compresslevel=9, mtime=0)  # same run, same bytes
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text)
     return path
@@ -203,7 +251,9 @@ def loads(raw: bytes, source: str = "<bytes>") -> Recording:
         except (OSError, EOFError, ValueError) as e:
             raise RecordingError(f"{source}: a damaged gzip file ({e})") from None
     if len(raw) > MAX_JSON_BYTES:
-        raise RecordingError(f"{source}: more than {MAX_JSON_BYTES} bytes of JSON; a recording is at most that")
+        raise RecordingError(
+            f"{source}: more than {MAX_JSON_BYTES} bytes of JSON; a recording is at most that"
+        )
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:
@@ -236,15 +286,19 @@ def _need(d: dict, key: str, tp, where: str):
 
 def _read(data, source: str) -> Recording:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise RecordError(f"not a meshlab recording (no \"format\": \"{FORMAT}\" at the top; "
-                          "a packet-capture recording is a folder read by meshlab.telemetry.pcap.load_recorded)")
+        raise RecordError(
+            f"not a meshlab recording (no \"format\": \"{FORMAT}\" at the top; "
+            "a packet-capture recording is a folder read by meshlab.telemetry.pcap.load_recorded)"
+        )
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RecordError(f"version: {version!r} is not a format version (1, 2, ...)")
     if version > VERSION:
-        raise RecordError(f"format version {version} is newer than this meshlab reads (version {VERSION}, "
-                          f"meshlab {__version__}); it was written by meshlab {data.get('meshlab')!r}: "
-                          "update meshlab (pip install -U meshlab, or git pull)")
+        raise RecordError(
+            f"format version {version} is newer than this meshlab reads (version {VERSION}, "
+            f"meshlab {__version__}); it was written by meshlab {data.get('meshlab')!r}: "
+            "update meshlab (pip install -U meshlab, or git pull)"
+        )
     meta = {k: _need(data, k, str, "") for k in ("meshlab", "recorded", "backend", "machine")}
     meta["what"] = _need(data, "what", str, "") if "what" in data else ""
     meta["captures"] = _need(data, "captures", str | None, "") if "captures" in data else None
@@ -263,7 +317,9 @@ def _run(d, where: str) -> RecordedRun:
         raise RecordError(f"{where}.mesh: names pods {extra[:3]} the topology has not, or leaves some out")
     bad = [m for m in mesh.values() if m not in (None, "sidecar", "ambient", "waypoint")]
     if bad:
-        raise RecordError(f"{where}.mesh: {bad[0]!r}; a pod's mesh is null, 'sidecar', 'ambient' or 'waypoint'")
+        raise RecordError(
+            f"{where}.mesh: {bad[0]!r}; a pod's mesh is null, 'sidecar', 'ambient' or 'waypoint'"
+        )
     waypoints = _need(d, "waypoints", tuple[tuple[str, ...], ...], where)
     if any(len(w) != 3 for w in waypoints):
         raise RecordError(f"{where}.waypoints: each is [namespace, service, waypoint pod]")
@@ -271,22 +327,51 @@ def _run(d, where: str) -> RecordedRun:
     at = f"{where}.load"
     outcomes = [_outcome(o, f"{at}.outcomes[{i}]") for i, o in enumerate(_need(load_, "outcomes", list, at))]
     spans = tuple(_span(s, f"{where}.spans[{i}]") for i, s in enumerate(_need(d, "spans", list, where)))
-    result = LoadResult(source=_need(load_, "source", str, at), url=_need(load_, "url", str, at),
-                        outcomes=outcomes, paths=_paths(outcomes, spans),
-                        settings=_need(load_, "settings", dict[str, object], at),
-                        wall_s=_need(load_, "wall_s", float, at), cpu_s=_need(load_, "cpu_s", dict[str, float], at),
-                        usage=[_usage(u, f"{at}.usage[{i}]") for i, u in enumerate(_need(load_, "usage", list, at))])
+    result = LoadResult(
+        source=_need(load_, "source", str, at),
+        url=_need(load_, "url", str, at),
+        outcomes=outcomes,
+        paths=_paths(outcomes, spans),
+        settings=_need(load_, "settings", dict[str, object], at),
+        wall_s=_need(load_, "wall_s", float, at),
+        cpu_s=_need(load_, "cpu_s", dict[str, float], at),
+        usage=[_usage(u, f"{at}.usage[{i}]") for i, u in enumerate(_need(load_, "usage", list, at))],
+    )
     facts = _need(d, "facts", dict[str, object], where)
-    for key, tp in (("backend", str), ("startup_s", float), ("h2_engine", str | None), ("pods", int), ("nodes", int)):
+    for key, tp in (
+        ("backend", str),
+        ("startup_s", float),
+        ("h2_engine", str | None),
+        ("pods", int),
+        ("nodes", int),
+    ):
         _need(facts, key, tp, f"{where}.facts")
-    return RecordedRun(label=_need(d, "label", str, where), topology=topo, mesh=mesh,
-                       waypoints=waypoints, mode=_need(d, "mode", str, where),
-                       data_plane=_need(d, "data_plane", str, where), policies=_need(d, "policies", str, where),
-                       facts=facts, result=result, metrics=_need(d, "metrics", dict[str, str], where), spans=spans)
+    return RecordedRun(
+        label=_need(d, "label", str, where),
+        topology=topo,
+        mesh=mesh,
+        waypoints=waypoints,
+        mode=_need(d, "mode", str, where),
+        data_plane=_need(d, "data_plane", str, where),
+        policies=_need(d, "policies", str, where),
+        facts=facts,
+        result=result,
+        metrics=_need(d, "metrics", dict[str, str], where),
+        spans=spans,
+    )
 
 
-_OUTCOME = {"index": int, "start": float, "end": float, "status": int | None, "error": str | None,
-            "trace_id": str | None, "request_id": str | None, "connection": int, "partial": tuple[str, ...]}
+_OUTCOME = {
+    "index": int,
+    "start": float,
+    "end": float,
+    "status": int | None,
+    "error": str | None,
+    "trace_id": str | None,
+    "request_id": str | None,
+    "connection": int,
+    "partial": tuple[str, ...],
+}
 _USAGE = {"name": str, "role": str, "rss_mb": float, "uss_mb": float, "pss_mb": float, "cpu_s": float}
 
 

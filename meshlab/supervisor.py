@@ -36,6 +36,7 @@ START_TIMEOUT = 30.0
 class Job:
     """One process to start: its name, where it runs (a pod's address, or a node's name), the
     module it runs, its role and its spec (without the cluster network: see :meth:`Supervisor.start_all`)."""
+
     name: str
     where: object
     module: str
@@ -48,8 +49,8 @@ class Running:
 
     def __init__(self, backend):
         self.backend = backend
-        self.workers: dict[str, WorkerProcess] = {}      # apps, by pod name
-        self.proxies: dict[str, WorkerProcess] = {}      # proxies, by proxy name
+        self.workers: dict[str, WorkerProcess] = {}  # apps, by pod name
+        self.proxies: dict[str, WorkerProcess] = {}  # proxies, by proxy name
         self.state: RunState | None = None
 
     def release(self) -> None:
@@ -57,7 +58,7 @@ class Running:
         self.workers, self.proxies = {}, {}
         for w in workers:
             try:
-                w.proc.stdin.close()           # cut every lifeline first, so they exit in parallel
+                w.proc.stdin.close()  # cut every lifeline first, so they exit in parallel
             except OSError:
                 pass
         for w in workers:
@@ -78,9 +79,9 @@ class Supervisor:
         self.policies = policies
         self.net: ClusterNet | None = None
         self.ca: LabCA | None = None
-        self.certs: dict = {}                    # (namespace, service account) -> certificate
-        self.starts: dict[str, int] = {}         # processes started, by name (for their seeds)
-        self.topology: Topology | None = None    # the plan the processes follow (set by the lab)
+        self.certs: dict = {}  # (namespace, service account) -> certificate
+        self.starts: dict[str, int] = {}  # processes started, by name (for their seeds)
+        self.topology: Topology | None = None  # the plan the processes follow (set by the lab)
         self.mesh: dict[str, str | None] = {}
         self.waypoint_of: dict = {}
         self._run: Running | None = None
@@ -122,14 +123,14 @@ class Supervisor:
             if self.mesh[pod.name] == "sidecar":
                 jobs.append(self.pod_proxy_job(pod.name, "sidecar", f"{pod.name}/istio-proxy"))
             jobs.append(self.app_job(pod.name))
-        self.start_all(jobs)        # every process forked and told its spec; they start in parallel
+        self.start_all(jobs)  # every process forked and told its spec; they start in parallel
         deadline = time.monotonic() + START_TIMEOUT
         for w in [*self.proxies.values(), *self.workers.values()]:
             self.ready(w, deadline)
 
     def stop(self) -> None:
         if self._finalizer is not None:
-            self._finalizer()                  # runs Running.release once
+            self._finalizer()  # runs Running.release once
         self._run = self._finalizer = None
 
     def ambient_nodes(self) -> list[str]:
@@ -152,10 +153,11 @@ class Supervisor:
         into its own copy). Apps go to :attr:`workers`, proxies to :attr:`proxies`."""
         ensure_fds(len(self.workers) + len(self.proxies) + len(jobs))
         logs = [self.state.logs / f"{j.name.replace('/', '.')}.log" for j in jobs]
-        handles = self.backend.spawn_many([(j.where, j.module, str(log)) for j, log in zip(jobs, logs)],
-                                          net=self.net)
+        handles = self.backend.spawn_many(
+            [(j.where, j.module, str(log)) for j, log in zip(jobs, logs)], net=self.net
+        )
         started = []
-        for j, popen, log in zip(jobs, handles, logs):      # every one is known before any can fail
+        for j, popen, log in zip(jobs, handles, logs):  # every one is known before any can fail
             self.state.record_process(popen.pid, j.name, j.role)
             w = WorkerProcess(j.name, popen, log)
             w.role, w.where = j.role, j.where.name if hasattr(j.where, "name") else j.where
@@ -172,10 +174,12 @@ class Supervisor:
     def spawn(self, role: str, where: str) -> WorkerProcess:
         """Start one process again: an app (``where``: its pod), a sidecar (its pod), a waypoint
         (its pod) or a ztunnel (its node)."""
-        job = {"app": self.app_job,
-               "sidecar": lambda pod: self.pod_proxy_job(pod, "sidecar", f"{pod}/istio-proxy"),
-               "waypoint": lambda pod: self.pod_proxy_job(pod, "waypoint", pod),
-               "ztunnel": self.ztunnel_job}[role](where)
+        job = {
+            "app": self.app_job,
+            "sidecar": lambda pod: self.pod_proxy_job(pod, "sidecar", f"{pod}/istio-proxy"),
+            "waypoint": lambda pod: self.pod_proxy_job(pod, "waypoint", pod),
+            "ztunnel": self.ztunnel_job,
+        }[role](where)
         return self.start_all([job])[0]
 
     def respawn(self, w: WorkerProcess) -> WorkerProcess:
@@ -192,15 +196,36 @@ class Supervisor:
         """A proxy with one pod's identity: its sidecar, or a waypoint (a pod of its own)."""
         pod = self.topology.pod(pod_name)
         cert = self.certs[(pod.namespace, pod.service_account)]
-        return Job(name, self.net.pod(pod_name), "meshlab.proxy.main", role, ProxySpec(
-            role=role, pod=pod_name, cert=cert.cert_path, key=cert.key_path, root=self.ca.root_path,
-            policies=tuple(self.policies())))
+        return Job(
+            name,
+            self.net.pod(pod_name),
+            "meshlab.proxy.main",
+            role,
+            ProxySpec(
+                role=role,
+                pod=pod_name,
+                cert=cert.cert_path,
+                key=cert.key_path,
+                root=self.ca.root_path,
+                policies=tuple(self.policies()),
+            ),
+        )
 
     def ztunnel_job(self, node: str) -> Job:
         """One ztunnel per node, holding the certificates of that node's ambient pods only."""
-        return Job(f"ztunnel-{node}", node, "meshlab.proxy.main", "ztunnel", ProxySpec(
-            role="ztunnel", node=node, certs=self.ztunnel_certs(node), root=self.ca.root_path,
-            policies=tuple(self.policies())))
+        return Job(
+            f"ztunnel-{node}",
+            node,
+            "meshlab.proxy.main",
+            "ztunnel",
+            ProxySpec(
+                role="ztunnel",
+                node=node,
+                certs=self.ztunnel_certs(node),
+                root=self.ca.root_path,
+                policies=tuple(self.policies()),
+            ),
+        )
 
     # -- identity --------------------------------------------------------------------------------
     def issue_certificates(self) -> None:
@@ -243,10 +268,14 @@ class Supervisor:
             raise
 
     def apply_mesh_to_net(self) -> None:
-        self.net = replace(self.net, pods=tuple(replace(p, mesh=self.mesh.get(p.name)) for p in self.net.pods),
-                           services=tuple(replace(s, waypoint=self.waypoint_of.get((s.namespace, s.name)))
-                                          for s in self.net.services))
-        self.backend.sync(self.net)        # mininet: iptables rules follow the meshes
+        self.net = replace(
+            self.net,
+            pods=tuple(replace(p, mesh=self.mesh.get(p.name)) for p in self.net.pods),
+            services=tuple(
+                replace(s, waypoint=self.waypoint_of.get((s.namespace, s.name))) for s in self.net.services
+            ),
+        )
+        self.backend.sync(self.net)  # mininet: iptables rules follow the meshes
 
     def enroll(self, report: dict, apps: dict, new_mesh: dict) -> None:
         """Make the processes follow an enrollment change already planned (:meth:`plan` holds the

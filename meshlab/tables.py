@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple, ...]
-    wrap_last: bool = True          # the last column may wrap (a long error message); the others never
+    wrap_last: bool = True  # the last column may wrap (a long error message); the others never
 
     def __post_init__(self):
         object.__setattr__(self, "header", tuple(self.header))
@@ -32,7 +32,10 @@ class Table:
             nowrap = "" if (self.wrap_last and i == last) else "white-space:nowrap;"
             align = "right" if isinstance(v, (int, float)) and not isinstance(v, bool) else "left"
             return f"<{tag} style='{nowrap}padding:1px 8px;text-align:{align}'>{html.escape(str(v), quote=False)}</{tag}>"
+
         head = "".join(td("th", i, v) for i, v in enumerate(self.header))
         body = "".join("<tr>" + "".join(td("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in self.rows)
-        return (f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>{head}</tr></thead>"
-                f"<tbody>{body}</tbody></table>")
+        return (
+            f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>"
+        )

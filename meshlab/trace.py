@@ -21,10 +21,24 @@ from typing import Mapping
 #: Headers an app must copy from its inbound request to its outbound calls (Istio's list, plus the
 #: ones Bookinfo's productpage forwards).
 PROPAGATED_HEADERS = (
-    "x-request-id", "traceparent", "tracestate",
-    "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "b3",
-    "x-ot-span-context", "x-cloud-trace-context", "grpc-trace-bin", "sw8",
-    "end-user", "user-agent", "cookie", "authorization", "jwt",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "b3",
+    "x-ot-span-context",
+    "x-cloud-trace-context",
+    "grpc-trace-bin",
+    "sw8",
+    "end-user",
+    "user-agent",
+    "cookie",
+    "authorization",
+    "jwt",
 )
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -48,6 +62,7 @@ def new_request_id() -> str:
 @dataclass(frozen=True)
 class TraceContext:
     """Where a span sits in its trace: its trace id, and the span id of its parent (if any)."""
+
     trace_id: str
     parent_id: str | None
     request_id: str | None
@@ -58,17 +73,26 @@ class TraceContext:
         tp = headers.get("traceparent", "")
         m = _TRACEPARENT.match(tp.strip().lower())
         rid = headers.get("x-request-id")
-        if m and m.group(1) != "0" * 32 and m.group(2) != "0" * 16:   # all-zero ids are invalid (W3C)
+        if m and m.group(1) != "0" * 32 and m.group(2) != "0" * 16:  # all-zero ids are invalid (W3C)
             return cls(m.group(1), m.group(2), rid)
         b3t, b3s = headers.get("x-b3-traceid"), headers.get("x-b3-spanid")
-        if b3t and b3s and re.fullmatch(r"[0-9a-f]{16}|[0-9a-f]{32}", b3t) and re.fullmatch(r"[0-9a-f]{16}", b3s):
+        if (
+            b3t
+            and b3s
+            and re.fullmatch(r"[0-9a-f]{16}|[0-9a-f]{32}", b3t)
+            and re.fullmatch(r"[0-9a-f]{16}", b3s)
+        ):
             return cls(b3t.rjust(32, "0"), b3s, rid)
         return cls(new_trace_id(), None, rid)
 
     def child_headers(self, span_id: str) -> dict[str, str]:
         """Headers that make ``span_id`` the parent of whatever handles the outbound request."""
-        h = {"traceparent": f"00-{self.trace_id}-{span_id}-01",
-             "x-b3-traceid": self.trace_id, "x-b3-spanid": span_id, "x-b3-sampled": "1"}
+        h = {
+            "traceparent": f"00-{self.trace_id}-{span_id}-01",
+            "x-b3-traceid": self.trace_id,
+            "x-b3-spanid": span_id,
+            "x-b3-sampled": "1",
+        }
         if self.parent_id:
             h["x-b3-parentspanid"] = self.parent_id
         if self.request_id:
@@ -85,22 +109,23 @@ class Span:
     ``sidecar``, ``ztunnel``, ``waypoint``. ``attrs`` hold what is configured rather than measured
     (``service_time_ms``, an injected fault) under names that say so.
     """
+
     trace_id: str
     span_id: str
     parent_id: str | None
-    name: str                      # the pod or proxy: "reviews-v2-0"
-    role: str                      # client | app | sidecar | ztunnel | waypoint
-    kind: str                      # server | client
-    layer: str                     # L7 | L4
-    start: float                   # monotonic seconds
+    name: str  # the pod or proxy: "reviews-v2-0"
+    role: str  # client | app | sidecar | ztunnel | waypoint
+    kind: str  # server | client
+    layer: str  # L7 | L4
+    start: float  # monotonic seconds
     end: float
     request_id: str | None = None
-    status: int | None = None      # HTTP status, None when there was no response
-    error: str | None = None       # "timeout", "connection refused", ...
+    status: int | None = None  # HTTP status, None when there was no response
+    error: str | None = None  # "timeout", "connection refused", ...
     attempt: int = 1
-    peer: str | None = None        # address of the other side
-    local: str | None = None       # this side's address (links an app's connection to an L4 proxy)
-    target: str | None = None      # what a client span asked for: "reviews:9080/reviews/0"
+    peer: str | None = None  # address of the other side
+    local: str | None = None  # this side's address (links an app's connection to an L4 proxy)
+    target: str | None = None  # what a client span asked for: "reviews:9080/reviews/0"
     bytes_in: int = 0
     bytes_out: int = 0
     mtls: bool = False

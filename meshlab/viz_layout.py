@@ -13,7 +13,7 @@ import heapq
 import math
 from dataclasses import dataclass
 
-Rect = tuple[float, float, float, float]          # x0, y0, x1, y1
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,14 @@ class Router:
 
     TURN, ALONG, BESIDE = 3.0, 12.0, 2.0
 
-    def __init__(self, bounds: Rect, boxes: list[Box], cell: float = 0.1, margin: float = 0.12,
-                 blocked: list[Rect] = ()):
+    def __init__(
+        self,
+        bounds: Rect,
+        boxes: list[Box],
+        cell: float = 0.1,
+        margin: float = 0.12,
+        blocked: list[Rect] = (),
+    ):
         self.x0, self.y0 = bounds[0], bounds[1]
         self.cell = cell
         self.nx = int(math.ceil((bounds[2] - bounds[0]) / cell))
@@ -60,7 +66,7 @@ class Router:
         for r in [b.rect for b in boxes] + list(blocked):
             for i, j in self._cells_in((r[0] - margin, r[1] - margin, r[2] + margin, r[3] + margin)):
                 self.blocked[i][j] = True
-        self.used: dict[tuple[int, int], set[int]] = {}        # cell -> axes used (0: x, 1: y)
+        self.used: dict[tuple[int, int], set[int]] = {}  # cell -> axes used (0: x, 1: y)
 
     def _center(self, i: int, j: int) -> tuple[float, float]:
         return self.x0 + (i + 0.5) * self.cell, self.y0 + (j + 0.5) * self.cell
@@ -79,12 +85,18 @@ class Router:
         and the direction (dx, dy) pointing away from the box."""
         x0, y0, x1, y1 = box.rect
         out = []
-        for i, j in self._cells_in((x0 - self.margin - self.cell, y0 - self.margin - self.cell,
-                                    x1 + self.margin + self.cell, y1 + self.margin + self.cell)):
+        for i, j in self._cells_in(
+            (
+                x0 - self.margin - self.cell,
+                y0 - self.margin - self.cell,
+                x1 + self.margin + self.cell,
+                y1 + self.margin + self.cell,
+            )
+        ):
             if self.blocked[i][j]:
                 continue
             cx, cy = self._center(i, j)
-            within_x = x0 + self.cell / 2 <= cx <= x1 - self.cell / 2     # faces the side, not its corner
+            within_x = x0 + self.cell / 2 <= cx <= x1 - self.cell / 2  # faces the side, not its corner
             within_y = y0 + self.cell / 2 <= cy <= y1 - self.cell / 2
             if within_x and cy > y1:
                 out.append(((i, j), (cx, y1), (0, 1)))
@@ -134,7 +146,7 @@ class Router:
             if cell in goals:
                 pt, gd = goals[cell]
                 if d != (-gd[0], -gd[1]):
-                    g += self.TURN          # it must turn to enter the box square to its side
+                    g += self.TURN  # it must turn to enter the box square to its side
                 return self._finish(state, came, pt)
             for nd in _DIRS:
                 if nd == (-d[0], -d[1]):
@@ -158,7 +170,7 @@ class Router:
         cells.append(state[0])
         start_pt = came[state][1]
         cells.reverse()
-        pts = [start_pt] + [self._center(*c) for c in cells] + [end_pt]     # ports face their cells square
+        pts = [start_pt] + [self._center(*c) for c in cells] + [end_pt]  # ports face their cells square
         for k, c in enumerate(cells):
             nxt = cells[k + 1] if k + 1 < len(cells) else None
             prv = cells[k - 1] if k else None

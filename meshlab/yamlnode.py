@@ -20,8 +20,14 @@ from .durations import ALLOWED as DURATION_ALLOWED, parse_duration
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               dict: "a mapping", list: "a list"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a mapping",
+    list: "a list",
+}
 
 
 #: How deep a document may nest. Istio's policies need about ten levels, topologies fewer; PyYAML's
@@ -57,16 +63,19 @@ def compose_documents(text: str) -> Iterator[yaml.Node | None]:
     if bad is None:
         yield from yaml.compose_all(text, Loader=_DepthLimitedLoader)
         return
-    try:                     # (with the character blanked, so that PyYAML reads the documents before it)
-        for node in yaml.compose_all(yaml.reader.Reader.NON_PRINTABLE.sub(" ", text), Loader=_DepthLimitedLoader):
+    try:  # (with the character blanked, so that PyYAML reads the documents before it)
+        for node in yaml.compose_all(
+            yaml.reader.Reader.NON_PRINTABLE.sub(" ", text), Loader=_DepthLimitedLoader
+        ):
             if node is None or node.end_mark.index > bad.start():
                 break
             yield node
     except yaml.MarkedYAMLError as e:
         if e.problem_mark is not None and e.problem_mark.index < bad.start():
-            raise            # a problem before the character: it comes first
-    raise yaml.reader.ReaderError("<unicode string>", bad.start(), ord(bad.group()), "unicode",
-                                  "special characters are not allowed")
+            raise  # a problem before the character: it comes first
+    raise yaml.reader.ReaderError(
+        "<unicode string>", bad.start(), ord(bad.group()), "unicode", "special characters are not allowed"
+    )
 
 
 def yaml_problem(e: yaml.YAMLError, text: str) -> tuple[str, int | None]:
@@ -75,8 +84,10 @@ def yaml_problem(e: yaml.YAMLError, text: str) -> tuple[str, int | None]:
     if isinstance(e, yaml.reader.ReaderError):
         start = text.rfind("\n", 0, e.position) + 1
         char = e.character if isinstance(e.character, int) else ord(e.character)
-        return (f"unacceptable character #x{char:04x} (column {e.position - start + 1}): {e.reason}",
-                text.count("\n", 0, e.position) + 1)
+        return (
+            f"unacceptable character #x{char:04x} (column {e.position - start + 1}): {e.reason}",
+            text.count("\n", 0, e.position) + 1,
+        )
     mark = getattr(e, "problem_mark", None)
     return getattr(e, "problem", None) or str(e), mark.line + 1 if mark else None
 
@@ -85,7 +96,7 @@ def check_depth(source, error_cls, file: str = "<dict>") -> None:
     """Refuse Python data nested past :data:`MAX_DEPTH` with ``error_cls`` (PyYAML's writer and
     representer, recursive, would answer with a RecursionError)."""
     stack = [(source, 1)]
-    while stack:                                  # iteratively: the nesting is what is in question
+    while stack:  # iteratively: the nesting is what is in question
         obj, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise error_cls(_TOO_DEEP, file=file)
@@ -103,16 +114,28 @@ def dict_to_yaml(source: dict, error_cls, file: str = "<dict>") -> str:
         return yaml.safe_dump(source, sort_keys=False)
     except yaml.YAMLError as e:
         bad = e.args[-1] if e.args else e
-        raise error_cls(f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
-                        "strings, numbers, true/false and None", file=file) from None
+        raise error_cls(
+            f"cannot represent {bad!r} ({type(bad).__name__}); use only dicts, lists, "
+            "strings, numbers, true/false and None",
+            file=file,
+        ) from None
 
 
 class YamlNode:
     """A YAML node with the file and field path it came from."""
 
-    def __init__(self, node: yaml.Node, file: str, path: str, lines: bool = True, *, error_cls=None,
-                 context: dict | None = None):
+    def __init__(
+        self,
+        node: yaml.Node,
+        file: str,
+        path: str,
+        lines: bool = True,
+        *,
+        error_cls=None,
+        context: dict | None = None,
+    ):
         from .errors import TopologyError
+
         self.node, self.file, self.path, self.lines = node, file, path, lines
         self.error_cls = error_cls or TopologyError
         self.context = context or {}
@@ -122,8 +145,9 @@ class YamlNode:
         return self.node.start_mark.line + 1 if self.lines else None
 
     def error(self, message: str, path: str | None = None) -> Exception:
-        return self.error_cls(message, file=self.file, line=self.line, field=path or self.path or None,
-                              **self.context)
+        return self.error_cls(
+            message, file=self.file, line=self.line, field=path or self.path or None, **self.context
+        )
 
     def _like(self, node: yaml.Node, path: str) -> "YamlNode":
         return YamlNode(node, self.file, path, self.lines, error_cls=self.error_cls, context=self.context)
@@ -153,17 +177,22 @@ class YamlNode:
             return yaml.SafeLoader("").construct_object(self.node, deep=True)
         except Exception as e:  # an explicit tag (!foo, !!int abc, merge key <<) PyYAML cannot build
             problem = getattr(e, "problem", None) or str(e)
-            raise self.error(f"cannot read this value: {problem}; write a plain YAML value "
-                             "(tags such as !foo and merge keys << are not supported)") from None
+            raise self.error(
+                f"cannot read this value: {problem}; write a plain YAML value "
+                "(tags such as !foo and merge keys << are not supported)"
+            ) from None
 
     # -- shapes --------------------------------------------------------------------------------
-    def mapping(self, required: Iterable[str] = (), optional: Iterable[str] = (),
-                unsupported: Iterable[str] = ()) -> dict[str, "YamlNode"]:
+    def mapping(
+        self, required: Iterable[str] = (), optional: Iterable[str] = (), unsupported: Iterable[str] = ()
+    ) -> dict[str, "YamlNode"]:
         """The mapping's keys: ``required`` and ``optional`` ones; a key in ``unsupported`` is one
         the real API has but meshlab does not build, and is refused by name (never ignored)."""
         required, optional, unsupported = list(required), list(optional), list(unsupported)
         if not isinstance(self.node, yaml.MappingNode):
-            raise self.error(f"expected a mapping with keys {listing(required + optional)}; got {self._kind()}")
+            raise self.error(
+                f"expected a mapping with keys {listing(required + optional)}; got {self._kind()}"
+            )
         out: dict[str, YamlNode] = {}
         allowed = required + optional
         for knode, vnode in self.node.value:
@@ -172,16 +201,21 @@ class YamlNode:
             if not isinstance(key, str):
                 raise kat.error(f"keys must be strings; got {key!r}")
             if key in out:
-                raise kat.error(f"duplicate key {key!r} (also on line {out[key].node.start_mark.line + 1})",
-                                join(self.path, key))
+                raise kat.error(
+                    f"duplicate key {key!r} (also on line {out[key].node.start_mark.line + 1})",
+                    join(self.path, key),
+                )
             if key in unsupported:
-                raise kat.error(f"{key!r} is part of the real API, but meshlab does not support it; "
-                                f"supported here: {listing(allowed)} (see docs/policy-support.md)",
-                                join(self.path, key))
+                raise kat.error(
+                    f"{key!r} is part of the real API, but meshlab does not support it; "
+                    f"supported here: {listing(allowed)} (see docs/policy-support.md)",
+                    join(self.path, key),
+                )
             if allowed and key not in allowed:
                 hint = close_match(key, allowed)
-                raise kat.error(f"unknown key {key!r}{hint}; allowed keys: {listing(allowed)}",
-                                join(self.path, key))
+                raise kat.error(
+                    f"unknown key {key!r}{hint}; allowed keys: {listing(allowed)}", join(self.path, key)
+                )
             out[key] = self.child(vnode, key)
         missing = [k for k in required if k not in out]
         if missing:
@@ -214,7 +248,9 @@ class YamlNode:
         if choices is not None:
             choices = list(choices)
             if v not in choices:
-                raise self.error(f"{v!r} is not allowed{close_match(v, choices)}; allowed values: {listing(choices)}")
+                raise self.error(
+                    f"{v!r} is not allowed{close_match(v, choices)}; allowed values: {listing(choices)}"
+                )
         return v
 
     def boolean(self) -> bool:
@@ -223,8 +259,10 @@ class YamlNode:
     def name(self) -> str:
         v = self._scalar(str, "a name")
         if not _NAME_RE.match(v) or len(v) > 63:
-            raise self.error(f"{v!r} is not a valid name: use at most 63 lower-case letters, digits "
-                             "and '-', starting and ending with a letter or digit (Kubernetes DNS-1123)")
+            raise self.error(
+                f"{v!r} is not a valid name: use at most 63 lower-case letters, digits "
+                "and '-', starting and ending with a letter or digit (Kubernetes DNS-1123)"
+            )
         return v
 
     def integer(self, lo: int | None = None, hi: int | None = None) -> int:
@@ -256,8 +294,10 @@ class YamlNode:
         out = {}
         for key, at in self.free_mapping().items():
             if not _LABEL_KEY_RE.match(key):
-                raise at.error(f"{key!r} is not a valid label key (Kubernetes: [prefix/]name of "
-                               "letters, digits, '-', '_' and '.')")
+                raise at.error(
+                    f"{key!r} is not a valid label key (Kubernetes: [prefix/]name of "
+                    "letters, digits, '-', '_' and '.')"
+                )
             if isinstance(at.node, yaml.ScalarNode) and isinstance(at.value(), (int, float, bool)):
                 raise at.error(f"label values must be strings; quote it: \"{at.node.value}\"")
             v = at.string()
@@ -277,9 +317,10 @@ def listing(items: Iterable[str]) -> str:
 
 def close_match(word: str, choices: Iterable[str]) -> str:
     choices = list(choices)
-    for c in choices:                            # the commonest slip: the wrong case
+    for c in choices:  # the commonest slip: the wrong case
         if str(c).lower() == str(word).lower() and str(c) != str(word):
             return f" (did you mean {str(c)!r}?)"
     import difflib
+
     m = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
     return f" (did you mean {m[0]!r}?)" if m else ""

@@ -15,5 +15,6 @@ ANSWERS = {
     # the weights swapped: the canary's share to v1, the stable share to the canary
     "tester-and-canary-through-the-waypoint": (
         ["waypoint", "end-user", "{user}", "v2", "v1", "{canary}", "v3", "{stable}"],
-        ["waypoint", "end-user", "{user}", "v2", "v1", "{stable}", "v3", "{canary}"]),
+        ["waypoint", "end-user", "{user}", "v2", "v1", "{stable}", "v3", "{canary}"],
+    ),
 }

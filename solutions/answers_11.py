@@ -12,7 +12,7 @@ FIX = {
     "abort": "lab.delete(kind='VirtualService', name='ratings')",
     # the ratings route names a subset no DestinationRule defines (503, flag NC): route to v1, which exists
     "subset": "lab.apply(\"apiVersion: networking.istio.io/v1\\nkind: VirtualService\\nmetadata: {name: ratings}\\n"
-              "spec:\\n  hosts: [ratings]\\n  http:\\n  - route:\\n    - destination: {host: ratings, subset: v1}\\n\")",
+    "spec:\\n  hosts: [ratings]\\n  http:\\n  - route:\\n    - destination: {host: ratings, subset: v1}\\n\")",
     # a DENY policy at details' sidecar for its only caller, productpage (403, RBAC: access denied)
     "deny": "lab.delete(kind='AuthorizationPolicy', name='details-access')",
     # details' DestinationRule tells its callers' sidecars not to use mutual TLS, under STRICT (503, flag UC)
@@ -25,6 +25,8 @@ ANSWERS = {
     # objects back first)
     "find-the-fault": ("lab.delete(all=True)", lambda p: "ex.begin(task, lab)\n" + FIX[p["fault"]]),
     # the caller listed twice leaves the waypoint's identity refused
-    "let-the-waypoint-through": (["{service}-callers", "{service}", SA + "{account}", SA + "{account}"],
-                                 ["{service}-callers", "{service}", SA + "{account}", SA + "waypoint"]),
+    "let-the-waypoint-through": (
+        ["{service}-callers", "{service}", SA + "{account}", SA + "{account}"],
+        ["{service}-callers", "{service}", SA + "{account}", SA + "waypoint"],
+    ),
 }

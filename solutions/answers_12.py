@@ -17,8 +17,9 @@ FIX = {
 
 
 def _fixes(p: dict) -> str:
-    return ("ex.begin(task, lab)\nfrom meshlab.tasks.capstone import BASELINE\n"
-            + "\n".join(FIX[f] for f in p["faults"]))
+    return "ex.begin(task, lab)\nfrom meshlab.tasks.capstone import BASELINE\n" + "\n".join(
+        FIX[f] for f in p["faults"]
+    )
 
 
 ANSWERS = {

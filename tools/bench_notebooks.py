@@ -27,10 +27,19 @@ def run(nb) -> dict:
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as d:
         try:
-            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": d}}).execute()
-            error = next((f"{o.ename}: {o.evalue}" for c in nb.cells for o in c.get("outputs", [])
-                          if o.output_type == "error"), None)
-        except Exception as e:          # a cell error or a timeout: reported, the other notebooks still run
+            NotebookClient(
+                nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": d}}
+            ).execute()
+            error = next(
+                (
+                    f"{o.ename}: {o.evalue}"
+                    for c in nb.cells
+                    for o in c.get("outputs", [])
+                    if o.output_type == "error"
+                ),
+                None,
+            )
+        except Exception as e:  # a cell error or a timeout: reported, the other notebooks still run
             error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     seconds = time.monotonic() - t0
     mem.stop()
@@ -51,7 +60,9 @@ def main(argv: list[str]) -> int:
     base = out["baseline: an empty notebook"]["seconds"] or 1.0
     print(f"{'notebook':<32}{'Run All (s)':>12}{'x baseline':>12}{'peak PSS (MB)':>15}  error")
     for name, r in out.items():
-        print(f"{name:<32}{r['seconds']:>12.1f}{r['seconds'] / base:>12.1f}{r['peak_pss_mb']:>15}  {r['error'] or '-'}")
+        print(
+            f"{name:<32}{r['seconds']:>12.1f}{r['seconds'] / base:>12.1f}{r['peak_pss_mb']:>15}  {r['error'] or '-'}"
+        )
     return 1 if any(r["error"] for r in out.values()) else 0
 
 

@@ -44,9 +44,13 @@ def stable_ids(cells: list) -> list:
 
 def build(name: str):
     """The notebook ``name`` as this script writes it."""
-    return new_notebook(cells=stable_ids({**NOTEBOOKS, **APPS}[name]()), metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"}})
+    return new_notebook(
+        cells=stable_ids({**NOTEBOOKS, **APPS}[name]()),
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    )
 
 
 def main():

@@ -13,7 +13,7 @@ from meshlab.backends import mininet_status
 from meshlab.telemetry.pcap import RECORDINGS_DIR, save_recorded
 
 OUT = RECORDINGS_DIR / "03-mtls-capture"
-SOURCES = ("sleep-legacy", "sleep-bar")        # both call httpbin.bar, on node-2, from node-1
+SOURCES = ("sleep-legacy", "sleep-bar")  # both call httpbin.bar, on node-2, from node-1
 
 
 def main() -> int:
@@ -25,15 +25,31 @@ def main() -> int:
     captures = []
     with Lab("mtls-migration", backend="mininet", verbose=False) as lab:
         for src in SOURCES:
-            lab.request(src, "http://httpbin.bar:8000/ip")        # warm: connections and TLS sessions
-            cap = lab.capture("node-2", during=lambda: [lab.request(src, "http://httpbin.bar:8000/ip") for _ in range(3)])
+            lab.request(src, "http://httpbin.bar:8000/ip")  # warm: connections and TLS sessions
+            cap = lab.capture(
+                "node-2", during=lambda: [lab.request(src, "http://httpbin.bar:8000/ip") for _ in range(3)]
+            )
             name = f"{src}-to-httpbin.bar.pcap"
             shutil.copyfile(cap.path, OUT / name)
-            captures.append({"source": src, "url": "http://httpbin.bar:8000/ip", "requests": 3, "where": cap.where,
-                             "intf": cap.intf, "pcap": name, "readable": cap.readable()})
+            captures.append(
+                {
+                    "source": src,
+                    "url": "http://httpbin.bar:8000/ip",
+                    "requests": 3,
+                    "where": cap.where,
+                    "intf": cap.intf,
+                    "pcap": name,
+                    "readable": cap.readable(),
+                }
+            )
             print(cap.table(limit=8), end="\n\n")
-    save_recorded(OUT, "notebook 03, section 3: PERMISSIVE, plaintext and mTLS on node-2's link", "mtls-migration",
-                  "sidecar (foo, bar), none (legacy)", captures)
+    save_recorded(
+        OUT,
+        "notebook 03, section 3: PERMISSIVE, plaintext and mTLS on node-2's link",
+        "mtls-migration",
+        "sidecar (foo, bar), none (legacy)",
+        captures,
+    )
     print("wrote", OUT)
     return 0
 

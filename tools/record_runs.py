@@ -19,7 +19,7 @@ from meshlab.backends import mininet_status
 from meshlab.tasks.resilience import RETRY_STORM
 
 BACKEND = "mininet"
-PAGES = 50                    # requests per run: enough for p50/p90, small enough to ship (gzip: ~100 KB)
+PAGES = 50  # requests per run: enough for p50/p90, small enough to ship (gzip: ~100 KB)
 
 STRICT_FOO = """\
 apiVersion: security.istio.io/v1
@@ -39,14 +39,20 @@ def last(lab: Lab, label: str) -> dict:
 
 def three_flows() -> tuple[list, dict]:
     runs = []
-    for label, mode, waypoints in (("none", "none", None), ("sidecar", "sidecar", None), ("ambient", "ambient", None),
-                                   ("ambient+waypoint", "ambient", "namespace")):
+    for label, mode, waypoints in (
+        ("none", "none", None),
+        ("sidecar", "sidecar", None),
+        ("ambient", "ambient", None),
+        ("ambient+waypoint", "ambient", "namespace"),
+    ):
         with Lab("bookinfo", mode=mode, waypoints=waypoints, backend=BACKEND, verbose=False, seed=1) as lab:
-            lab.load(requests=10, concurrency=2, progress=False)               # warm: connections, TLS
+            lab.load(requests=10, concurrency=2, progress=False)  # warm: connections, TLS
             lab.load(requests=PAGES, concurrency=2, progress=False)
             runs.append(last(lab, label))
-    return runs, {"what": f"Bookinfo's product page, {PAGES} requests at concurrency 2, through each data plane "
-                          "(notebook 01: the three flows)"}
+    return runs, {
+        "what": f"Bookinfo's product page, {PAGES} requests at concurrency 2, through each data plane "
+        "(notebook 01: the three flows)"
+    }
 
 
 def _mtls(strict: bool) -> list:
@@ -57,18 +63,25 @@ def _mtls(strict: bool) -> list:
         for src in ("sleep-legacy", "sleep-bar"):
             ns = "foo" if strict else "bar"
             lab.load(src, f"http://httpbin.{ns}:8000/ip", requests=5, progress=False)
-            runs.append(last(lab, f"{src} -> httpbin.{ns}" + (" (foo STRICT)" if strict else " (PERMISSIVE)")))
+            runs.append(
+                last(lab, f"{src} -> httpbin.{ns}" + (" (foo STRICT)" if strict else " (PERMISSIVE)"))
+            )
     return runs
 
 
 def mtls_capture() -> tuple[list, dict]:
-    return _mtls(False), {"what": "PERMISSIVE: a client outside the mesh (plaintext) and one in it (mTLS) call "
-                                  "httpbin.bar (notebook 03, section 3)", "captures": "03-mtls-capture"}
+    return _mtls(False), {
+        "what": "PERMISSIVE: a client outside the mesh (plaintext) and one in it (mTLS) call "
+        "httpbin.bar (notebook 03, section 3)",
+        "captures": "03-mtls-capture",
+    }
 
 
 def strict_refusal() -> tuple[list, dict]:
-    return _mtls(True), {"what": "PeerAuthentication STRICT in namespace foo: plaintext from sleep-legacy is "
-                                 "refused, mTLS from sleep-bar is served (notebook 03, section 4)"}
+    return _mtls(True), {
+        "what": "PeerAuthentication STRICT in namespace foo: plaintext from sleep-legacy is "
+        "refused, mTLS from sleep-bar is served (notebook 03, section 4)"
+    }
 
 
 def retry_storm() -> tuple[list, dict]:
@@ -78,12 +91,18 @@ def retry_storm() -> tuple[list, dict]:
         lab.apply(RETRY_STORM)
         lab.load("client", "http://httpbin:8000/status/503", requests=12, concurrency=4, progress=False)
         runs.append(last(lab, "attempts: 10, retryOn: 5xx"))
-    return runs, {"what": "httpbin down (/status/503), 12 requests, before and under a VirtualService that retries "
-                          "10 times on any 5xx: every request reaches httpbin 11 times (notebook 04, the retry storm)"}
+    return runs, {
+        "what": "httpbin down (/status/503), 12 requests, before and under a VirtualService that retries "
+        "10 times on any 5xx: every request reaches httpbin 11 times (notebook 04, the retry storm)"
+    }
 
 
-RECORDINGS = {"three-flows": three_flows, "mtls-capture": mtls_capture, "strict-refusal": strict_refusal,
-              "retry-storm": retry_storm}
+RECORDINGS = {
+    "three-flows": three_flows,
+    "mtls-capture": mtls_capture,
+    "strict-refusal": strict_refusal,
+    "retry-storm": retry_storm,
+}
 
 
 def main(names: list[str]) -> int:

@@ -15,7 +15,7 @@ from meshlab.backends import mininet_status
 from meshlab.telemetry.pcap import RECORDINGS_DIR, save_recorded
 
 OUT = RECORDINGS_DIR / "11-wire"
-URL = "http://ratings:9080/ratings/0"      # client-0 on node-1 -> ratings-v1-0 on node-2
+URL = "http://ratings:9080/ratings/0"  # client-0 on node-1 -> ratings-v1-0 on node-2
 MODES = ("none", "sidecar", "ambient")
 REQUESTS = 3
 
@@ -29,17 +29,33 @@ def main() -> int:
     captures = []
     for mode in MODES:
         with Lab("bookinfo", mode=mode, backend="mininet", verbose=False) as lab:
-            lab.request("client", URL)                 # warm: connections, TLS sessions, HBONE tunnels
+            lab.request("client", URL)  # warm: connections, TLS sessions, HBONE tunnels
             cap = lab.capture("node-2", during=lambda: [lab.request("client", URL) for _ in range(REQUESTS)])
             name = f"{mode}-client-to-ratings.pcap"
             shutil.copyfile(cap.path, OUT / name)
-            captures.append({"source": "client", "mode": mode, "url": URL, "requests": REQUESTS,
-                             "where": cap.where, "intf": cap.intf, "pcap": name, "readable": cap.readable(),
-                             "client_pod_ip": lab.pod_ip("client-0"), "ratings_pod_ip": lab.pod_ip("ratings-v1-0"),
-                             "node_ips": dict(lab.net.nodes)})
+            captures.append(
+                {
+                    "source": "client",
+                    "mode": mode,
+                    "url": URL,
+                    "requests": REQUESTS,
+                    "where": cap.where,
+                    "intf": cap.intf,
+                    "pcap": name,
+                    "readable": cap.readable(),
+                    "client_pod_ip": lab.pod_ip("client-0"),
+                    "ratings_pod_ip": lab.pod_ip("ratings-v1-0"),
+                    "node_ips": dict(lab.net.nodes),
+                }
+            )
             print(mode, cap.table(limit=8), sep="\n", end="\n\n")
-    save_recorded(OUT, "notebook 11, section 4: one call client -> ratings on node-2's link, in each mesh mode",
-                  "bookinfo", ", ".join(MODES) + " (one capture each)", captures)
+    save_recorded(
+        OUT,
+        "notebook 11, section 4: one call client -> ratings on node-2's link, in each mesh mode",
+        "bookinfo",
+        ", ".join(MODES) + " (one capture each)",
+        captures,
+    )
     print("wrote", OUT)
     return 0
 

@@ -28,11 +28,23 @@ PARTIAL_FAILURES = (DETAILS_ERROR, REVIEWS_ERROR, RATINGS_ERROR)
 
 REVIEWS = [
     ("Reviewer1", "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!", 5),
-    ("Reviewer2", "Absolutely fun and entertaining. The play lacks thematic depth when compared to other plays by Shakespeare.", 4),
+    (
+        "Reviewer2",
+        "Absolutely fun and entertaining. The play lacks thematic depth when compared to other plays by Shakespeare.",
+        4,
+    ),
 ]
-DETAILS = {"id": 0, "author": "William Shakespeare", "year": 1595, "type": "paperback", "pages": 200,
-           "publisher": "PublisherA", "language": "English", "ISBN-10": "1234567890",
-           "ISBN-13": "123-1234567890"}
+DETAILS = {
+    "id": 0,
+    "author": "William Shakespeare",
+    "year": 1595,
+    "type": "paperback",
+    "pages": 200,
+    "publisher": "PublisherA",
+    "language": "English",
+    "ISBN-10": "1234567890",
+    "ISBN-13": "123-1234567890",
+}
 _ID = re.compile(r"^/(details|reviews|ratings)/(\d+)$")
 
 
@@ -62,7 +74,9 @@ def make_productpage(rt: AppRuntime):
             user = dict(p.split("=", 1) for p in req.body.decode().split("&") if "=" in p).get("username", "")
             return Response(302, [("location", "/productpage"), ("set-cookie", f"user={user}; Path=/")], b"")
         if path == "/logout":
-            return Response(302, [("location", "/productpage"), ("set-cookie", "user=; Path=/; Max-Age=0")], b"")
+            return Response(
+                302, [("location", "/productpage"), ("set-cookie", "user=; Path=/; Max-Age=0")], b""
+            )
         if path not in ("/productpage", "/"):
             return text_response(404, f"not found: {path}\n")
         user = _user(req)
@@ -76,6 +90,7 @@ def make_productpage(rt: AppRuntime):
         if (c := _call_for(rt, "reviews")) is not None:
             reviews = await rt.call(c, req, ctx, span_id, extra)
         return text_response(200, _render(user, details, reviews), "text/html; charset=utf-8")
+
     return handler
 
 
@@ -87,14 +102,21 @@ def _stars(rating: dict) -> str:
 
 
 def _render(user: str | None, details: CallResult | None, reviews: CallResult | None) -> str:
-    out = ["<!DOCTYPE html><html><head><title>Simple Bookstore App</title></head><body>",
-           f"<p>{'Signed in as ' + html.escape(user) if user else 'Not signed in'}</p>",
-           "<h3>The Comedy of Errors</h3>"]
+    out = [
+        "<!DOCTYPE html><html><head><title>Simple Bookstore App</title></head><body>",
+        f"<p>{'Signed in as ' + html.escape(user) if user else 'Not signed in'}</p>",
+        "<h3>The Comedy of Errors</h3>",
+    ]
     if details is not None:
         if details.ok:
             d = details.response.json()
-            out.append("<h4>Book Details</h4><dl>" + "".join(
-                f"<dt>{html.escape(str(k))}:</dt><dd>{html.escape(str(v))}</dd>" for k, v in d.items()) + "</dl>")
+            out.append(
+                "<h4>Book Details</h4><dl>"
+                + "".join(
+                    f"<dt>{html.escape(str(k))}:</dt><dd>{html.escape(str(v))}</dd>" for k, v in d.items()
+                )
+                + "</dl>"
+            )
         else:
             out.append(f"<h4>Error fetching product details!</h4><p>{DETAILS_ERROR}</p>")
     if reviews is not None:
@@ -102,11 +124,15 @@ def _render(user: str | None, details: CallResult | None, reviews: CallResult | 
             r = reviews.response.json()
             out.append("<h4>Book Reviews</h4>")
             for rv in r.get("reviews", []):
-                out.append(f"<blockquote><p>{html.escape(rv['text'])}</p><small>{html.escape(rv['reviewer'])}</small>")
+                out.append(
+                    f"<blockquote><p>{html.escape(rv['text'])}</p><small>{html.escape(rv['reviewer'])}</small>"
+                )
                 if "rating" in rv:
                     out.append(_stars(rv["rating"]))
                 out.append("</blockquote>")
-            out.append(f"<dl><dt>Reviews served by:</dt><dd><u>{html.escape(str(r.get('podname')))}</u></dd></dl>")
+            out.append(
+                f"<dl><dt>Reviews served by:</dt><dd><u>{html.escape(str(r.get('podname')))}</u></dd></dl>"
+            )
         else:
             out.append(f"<h4>Error fetching product reviews!</h4><p>{REVIEWS_ERROR}</p>")
     out.append("</body></html>\n")
@@ -130,6 +156,7 @@ def make_details(rt: AppRuntime):
         if early is not None:
             return early
         return json_response(200, {**DETAILS, "id": int(pid)})
+
     return handler
 
 
@@ -150,8 +177,10 @@ def make_reviews(rt: AppRuntime):
                     rv["rating"] = {"error": RATINGS_ERROR}
                 else:
                     rv["rating"] = {"stars": stars.get(rv["reviewer"], 0), "color": color}
-        return json_response(200, {"id": pid, "podname": rt.pod_name, "clustername": "null",
-                                   "reviews": reviews})
+        return json_response(
+            200, {"id": pid, "podname": rt.pod_name, "clustername": "null", "reviews": reviews}
+        )
+
     return handler
 
 
@@ -174,6 +203,6 @@ def make_ratings(rt: AppRuntime):
             return json_response(503, {"error": "Service unavailable"})
         if variant == "unhealthy" and unavailable_now(15 * 60):
             return json_response(503, {"error": "Service unavailable"})
-        return json_response(200, {"id": int(pid),
-                                   "ratings": {who: stars for who, _, stars in REVIEWS}})
+        return json_response(200, {"id": int(pid), "ratings": {who: stars for who, _, stars in REVIEWS}})
+
     return handler

@@ -17,7 +17,7 @@ from .loadgen import LoadPlan, Outcome, run_load
 from .runtime import AppRuntime
 
 MAX_BODY_RETURNED = 1_000_000
-_PARTIAL = tuple(t.encode() for t in PARTIAL_FAILURES)     # looked for in every answer's body
+_PARTIAL = tuple(t.encode() for t in PARTIAL_FAILURES)  # looked for in every answer's body
 
 
 class Client:
@@ -38,9 +38,17 @@ class Client:
         self.conns[key], self._dialed[key] = c, dialed
         return c, dialed
 
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes = b"",
-                   timeout: float | None = 30.0, conn_no: int = -1, index: int = 0,
-                   keepalive: bool = False) -> tuple[Outcome, Response | None]:
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        timeout: float | None = 30.0,
+        conn_no: int = -1,
+        index: int = 0,
+        keepalive: bool = False,
+    ) -> tuple[Outcome, Response | None]:
         """One request as the root of a new trace (the request id is the caller's, if given)."""
         u = urlsplit(url)
         if u.scheme != "http" or not u.hostname:
@@ -54,11 +62,22 @@ class Client:
 
         async def connect(host: str, port: int, t: float | None):
             return await self._connection(conn_no, host, port, t)
-        resp, err, span = await self.rt.attempt(method, url, hs, body, ctx, None, timeout, role="client",
-                                                connect=connect if keepalive else None)
+
+        resp, err, span = await self.rt.attempt(
+            method, url, hs, body, ctx, None, timeout, role="client", connect=connect if keepalive else None
+        )
         partial = tuple(t for t in _PARTIAL if t in resp.body) if resp is not None else ()
-        return Outcome(index, span.start, span.end, span.status, err, ctx.trace_id, rid,
-                       max(conn_no, 0), tuple(t.decode() for t in partial)), resp
+        return Outcome(
+            index,
+            span.start,
+            span.end,
+            span.status,
+            err,
+            ctx.trace_id,
+            rid,
+            max(conn_no, 0),
+            tuple(t.decode() for t in partial),
+        ), resp
 
     async def request(self, method, url, headers, body=b"", timeout=30.0) -> dict:
         out, resp = await self.send(method, url, headers, body, timeout)
@@ -68,11 +87,13 @@ class Client:
             d["body"] = resp.body[:MAX_BODY_RETURNED].decode("utf-8", "replace")
         return d
 
-    async def load(self, plan: LoadPlan, method, url, headers, body=b"", timeout=30.0,
-                   on_progress=None) -> list[Outcome]:
+    async def load(
+        self, plan: LoadPlan, method, url, headers, body=b"", timeout=30.0, on_progress=None
+    ) -> list[Outcome]:
         async def send(i: int, conn_no: int) -> Outcome:
             out, _ = await self.send(method, url, headers, body, timeout, conn_no, i, keepalive=True)
             return out
+
         try:
             return await run_load(plan, send, now, on_progress)
         finally:

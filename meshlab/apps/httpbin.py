@@ -44,8 +44,12 @@ def _title(name: str) -> str:
 def _get_dict(req: Request, rt: AppRuntime) -> dict:
     args = {k: v[0] if len(v) == 1 else v for k, v in req.query.items()}
     host = req.header("host", "")
-    return {"args": args, "headers": {_title(k): v for k, v in req.headers},
-            "origin": req.peer[0] if req.peer else None, "url": f"http://{host}{req.target}"}
+    return {
+        "args": args,
+        "headers": {_title(k): v for k, v in req.headers},
+        "origin": req.peer[0] if req.peer else None,
+        "url": f"http://{host}{req.target}",
+    }
 
 
 def make_httpbin(rt: AppRuntime):
@@ -79,7 +83,9 @@ def make_httpbin(rt: AppRuntime):
                     check_header(k, v)
             except ValueError as e:
                 return text_response(400, f"cannot send that as a response header: {e}\n")
-            return json_response(200, {k: v[0] if len(v) == 1 else v for k, v in req.query.items()}, headers=hs)
+            return json_response(
+                200, {k: v[0] if len(v) == 1 else v for k, v in req.query.items()}, headers=hs
+            )
         if head == "ip":
             return json_response(200, {"origin": req.peer[0] if req.peer else None})
         if head in ("get", "anything"):
@@ -90,4 +96,5 @@ def make_httpbin(rt: AppRuntime):
                 return text_response(405, "method not allowed\n")
             return json_response(200, d)
         return text_response(404, f"not found: {req.path}\n")
+
     return handler

@@ -31,6 +31,7 @@ class LoadPlan:
     """What to send. Exactly one of ``requests`` and ``duration`` bounds the run (both may be
     given: whichever comes first). ``rate`` is requests per second overall; None = as fast as
     the connections allow."""
+
     requests: int | None = None
     duration: float | None = None
     rate: float | None = None
@@ -42,12 +43,18 @@ class LoadPlan:
         if self.requests is not None and not (_is_int(self.requests) and 1 <= self.requests <= MAX_REQUESTS):
             raise ValueError(f"requests must be an integer from 1 to {MAX_REQUESTS}; got {self.requests!r}")
         if self.duration is not None and not (_is_num(self.duration) and 0 < self.duration <= MAX_DURATION):
-            raise ValueError(f"duration must be more than 0 and at most {MAX_DURATION:g} s; got {self.duration!r}")
+            raise ValueError(
+                f"duration must be more than 0 and at most {MAX_DURATION:g} s; got {self.duration!r}"
+            )
         if self.rate is not None and not (_is_num(self.rate) and 0 < self.rate <= 100_000):
-            raise ValueError(f"rate must be more than 0 and at most 100000 requests/s (or None for "
-                             f"as fast as possible); got {self.rate!r}")
+            raise ValueError(
+                f"rate must be more than 0 and at most 100000 requests/s (or None for "
+                f"as fast as possible); got {self.rate!r}"
+            )
         if not (_is_int(self.concurrency) and 1 <= self.concurrency <= MAX_CONCURRENCY):
-            raise ValueError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}; got {self.concurrency!r}")
+            raise ValueError(
+                f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}; got {self.concurrency!r}"
+            )
 
     def send_time(self, index: int) -> float:
         """Seconds after the start at which request ``index`` is due (0 when there is no rate)."""
@@ -69,6 +76,7 @@ class LoadPlan:
 class Outcome:
     """One request's outcome. ``partial``: the apps' own error texts its answer carries (a
     Bookinfo page that says reviews are unavailable is a 200 all the same)."""
+
     index: int
     start: float
     end: float
@@ -87,12 +95,16 @@ class Outcome:
         return asdict(self)
 
 
-Send = Callable[[int, int], Awaitable[Outcome]]     # (index, connection number) -> Outcome
+Send = Callable[[int, int], Awaitable[Outcome]]  # (index, connection number) -> Outcome
 
 
-async def run_load(plan: LoadPlan, send: Send, clock: Callable[[], float],
-                   on_progress: Callable[[int], None] | None = None,
-                   sleep: Callable[[float], Awaitable] = asyncio.sleep) -> list[Outcome]:
+async def run_load(
+    plan: LoadPlan,
+    send: Send,
+    clock: Callable[[], float],
+    on_progress: Callable[[int], None] | None = None,
+    sleep: Callable[[float], Awaitable] = asyncio.sleep,
+) -> list[Outcome]:
     """Run ``plan`` with ``plan.concurrency`` workers; returns one outcome per request, by index."""
     t0 = clock()
     outcomes: dict[int, Outcome] = {}
@@ -102,8 +114,9 @@ async def run_load(plan: LoadPlan, send: Send, clock: Callable[[], float],
         nonlocal next_index
         if plan.requests is not None and next_index >= plan.requests:
             return None
-        if plan.duration is not None and (clock() - t0 >= plan.duration
-                                          or plan.send_time(next_index) >= plan.duration):
+        if plan.duration is not None and (
+            clock() - t0 >= plan.duration or plan.send_time(next_index) >= plan.duration
+        ):
             return None
         i = next_index
         next_index += 1

@@ -29,6 +29,7 @@ Connect = Callable[[str, int, "float | None"], Awaitable[tuple]]
 @dataclass
 class CallResult:
     """The outcome of one logical call (after the app's own retries)."""
+
     response: Response | None
     error: str | None
     attempts: int
@@ -75,6 +76,7 @@ class AppRuntime:
     # -- inbound -------------------------------------------------------------------------------
     def instrument(self, handler: Callable[[Request, TraceContext, str], Awaitable[Response]]):
         """Wrap ``handler(request, ctx, span_id)`` so each request yields a server span."""
+
         async def wrapped(req: Request) -> Response:
             start = now()
             ctx = TraceContext.from_headers(req.header_map)
@@ -90,14 +92,29 @@ class AppRuntime:
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"
                 resp = text_response(500, f"internal error in {self.pod_name}: {error}\n")
-            self.emit(Span(trace_id=ctx.trace_id, span_id=span_id, parent_id=ctx.parent_id,
-                           name=self.pod_name, role=self.role, kind="server", layer="L7",
-                           start=start, end=now(), request_id=ctx.request_id, status=resp.status,
-                           error=error, peer=f"{req.peer[0]}:{req.peer[1]}" if req.peer else None,
-                           target=f"{req.method} {req.target}", bytes_in=len(req.body),
-                           bytes_out=len(resp.body),
-                           attrs={"service_time_ms": self.app.service_time * 1000}))
+            self.emit(
+                Span(
+                    trace_id=ctx.trace_id,
+                    span_id=span_id,
+                    parent_id=ctx.parent_id,
+                    name=self.pod_name,
+                    role=self.role,
+                    kind="server",
+                    layer="L7",
+                    start=start,
+                    end=now(),
+                    request_id=ctx.request_id,
+                    status=resp.status,
+                    error=error,
+                    peer=f"{req.peer[0]}:{req.peer[1]}" if req.peer else None,
+                    target=f"{req.method} {req.target}",
+                    bytes_in=len(req.body),
+                    bytes_out=len(resp.body),
+                    attrs={"service_time_ms": self.app.service_time * 1000},
+                )
+            )
             return resp
+
         return wrapped
 
     # -- outbound ------------------------------------------------------------------------------
@@ -107,10 +124,19 @@ class AppRuntime:
             return []
         return [(k, v) for k, v in inbound.headers if k in PROPAGATED_HEADERS and k not in _TRACE_HEADERS]
 
-    async def attempt(self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes,
-                      ctx: TraceContext, parent_span: str | None, timeout: float | None,
-                      attempt: int = 1, role: str | None = None, connect: Connect | None = None,
-                      ) -> tuple[Response | None, str | None, Span]:
+    async def attempt(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        ctx: TraceContext,
+        parent_span: str | None,
+        timeout: float | None,
+        attempt: int = 1,
+        role: str | None = None,
+        connect: Connect | None = None,
+    ) -> tuple[Response | None, str | None, Span]:
         """One HTTP attempt with a ``client`` span, never raising for network errors.
 
         The attempt becomes the parent of whatever handles it (fresh trace headers from ``ctx``
@@ -141,32 +167,54 @@ class AppRuntime:
             sock = conn.writer.get_extra_info("sockname")
             local = f"{sock[0]}:{sock[1]}" if sock else None
             return await conn.request(method, target, hs, body)
+
         try:
             resp = await (asyncio.wait_for(go(), timeout) if timeout else go())
         except Exception as e:  # noqa: BLE001 - every failure becomes an outcome
             err = error_name(e)
         if conn is not None and (connect is None or err is not None):
             conn.close()
-        span = Span(trace_id=ctx.trace_id, span_id=span_id, parent_id=parent_span, name=self.pod_name,
-                    role=role or self.role, kind="client", layer="L7", start=start, end=now(),
-                    request_id=ctx.request_id, status=resp.status if resp else None, error=err,
-                    attempt=attempt, peer=f"{dialed.dst_ip}:{dialed.dst_port}" if dialed else None, local=local,
-                    target=f"{host}:{port}{target}", bytes_in=len(resp.body) if resp else 0,
-                    bytes_out=len(body),
-                    attrs={"endpoint": dialed.endpoint, "service": dialed.service} if dialed else {})
+        span = Span(
+            trace_id=ctx.trace_id,
+            span_id=span_id,
+            parent_id=parent_span,
+            name=self.pod_name,
+            role=role or self.role,
+            kind="client",
+            layer="L7",
+            start=start,
+            end=now(),
+            request_id=ctx.request_id,
+            status=resp.status if resp else None,
+            error=err,
+            attempt=attempt,
+            peer=f"{dialed.dst_ip}:{dialed.dst_port}" if dialed else None,
+            local=local,
+            target=f"{host}:{port}{target}",
+            bytes_in=len(resp.body) if resp else 0,
+            bytes_out=len(body),
+            attrs={"endpoint": dialed.endpoint, "service": dialed.service} if dialed else {},
+        )
         self.emit(span)
         return resp, err, span
 
-    async def call(self, call: Call, inbound: Request, ctx: TraceContext, span_id: str,
-                   extra_headers: Iterable[tuple[str, str]] = ()) -> CallResult:
+    async def call(
+        self,
+        call: Call,
+        inbound: Request,
+        ctx: TraceContext,
+        span_id: str,
+        extra_headers: Iterable[tuple[str, str]] = (),
+    ) -> CallResult:
         """A call as the app's own code makes it: up to ``1 + call.retries`` attempts, each with
         ``call.timeout``, retrying on any error or non-200 answer (as Bookinfo's productpage does)."""
         headers = self.forward_headers(inbound) + list(extra_headers)
         resp, err = None, None
         attempts = 0
         for attempts in range(1, call.retries + 2):
-            resp, err, _ = await self.attempt("GET", call.url(), headers, b"", ctx, span_id,
-                                              call.timeout, attempt=attempts)
+            resp, err, _ = await self.attempt(
+                "GET", call.url(), headers, b"", ctx, span_id, call.timeout, attempt=attempts
+            )
             if resp is not None and resp.status == 200:
                 break
         return CallResult(resp, err, attempts)

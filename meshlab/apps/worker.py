@@ -20,9 +20,14 @@ from .runtime import AppRuntime
 
 def make_handler(rt: AppRuntime):
     from . import bookinfo, httpbin
-    makers = {"productpage": bookinfo.make_productpage, "details": bookinfo.make_details,
-              "reviews": bookinfo.make_reviews, "ratings": bookinfo.make_ratings,
-              "httpbin": httpbin.make_httpbin}
+
+    makers = {
+        "productpage": bookinfo.make_productpage,
+        "details": bookinfo.make_details,
+        "reviews": bookinfo.make_reviews,
+        "ratings": bookinfo.make_ratings,
+        "httpbin": httpbin.make_httpbin,
+    }
     make = makers.get(rt.app.kind)
     return rt.instrument(make(rt)) if make else None
 
@@ -31,7 +36,7 @@ async def setup(msg: dict, ch: control.Channel):
     spec = PodSpec.from_message(msg)
     rt = AppRuntime(spec.pod, spec.app, ClusterNet.from_dict(msg["net"]))
     client = Client(rt)
-    servers: list = []                   # meshlab.net.tcp.Listener
+    servers: list = []  # meshlab.net.tcp.Listener
     handler = make_handler(rt)
     listening = [None]
 
@@ -48,16 +53,23 @@ async def setup(msg: dict, ch: control.Channel):
             try:
                 servers.append(await serve(ip, port, handler, name=spec.pod))
             except OSError as e:
-                raise control.StartupError(f"cannot listen on {ip}:{port}: {e.strerror or e}",
-                                           "port-conflict" if e.errno == 98 else "bind",
-                                           address=f"{ip}:{port}") from None
+                raise control.StartupError(
+                    f"cannot listen on {ip}:{port}: {e.strerror or e}",
+                    "port-conflict" if e.errno == 98 else "bind",
+                    address=f"{ip}:{port}",
+                ) from None
         listening[0] = ip
 
     await listen(rt.pod.listen_ip)
 
     async def request(msg):
-        return await client.request(msg.get("method", "GET"), msg["url"], [tuple(h) for h in msg.get("headers", [])],
-                                    msg.get("body", "").encode(), msg.get("timeout", 30.0))
+        return await client.request(
+            msg.get("method", "GET"),
+            msg["url"],
+            [tuple(h) for h in msg.get("headers", [])],
+            msg.get("body", "").encode(),
+            msg.get("timeout", 30.0),
+        )
 
     async def load(msg):
         plan = LoadPlan(**msg["plan"])
@@ -68,9 +80,16 @@ async def setup(msg: dict, ch: control.Channel):
             if loop.time() - last[0] >= 0.2:
                 last[0] = loop.time()
                 ch.send({"id": msg["id"], "progress": n})
-        outs = await client.load(plan, msg.get("method", "GET"), msg["url"],
-                                  [tuple(h) for h in msg.get("headers", [])], msg.get("body", "").encode(),
-                                  msg.get("timeout", 30.0), progress)
+
+        outs = await client.load(
+            plan,
+            msg.get("method", "GET"),
+            msg["url"],
+            [tuple(h) for h in msg.get("headers", [])],
+            msg.get("body", "").encode(),
+            msg.get("timeout", 30.0),
+            progress,
+        )
         return {"outcomes": [o.to_dict() for o in outs]}
 
     async def spans(msg):

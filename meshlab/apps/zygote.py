@@ -45,9 +45,19 @@ import sys
 
 #: Imported before any fork (a module's ``preload()``, if it has one, runs too: work every child
 #: would otherwise repeat, such as parsing libnghttp2's declarations and making its callbacks).
-PRELOAD = ("meshlab.apps.worker", "meshlab.apps.bookinfo", "meshlab.apps.httpbin", "meshlab.proxy.main",
-           "meshlab.proxy.sidecar", "meshlab.proxy.ztunnel", "meshlab.proxy.waypoint", "meshlab.proxy.h2engine",
-           "uvloop", "prometheus_client", "encodings.idna")
+PRELOAD = (
+    "meshlab.apps.worker",
+    "meshlab.apps.bookinfo",
+    "meshlab.apps.httpbin",
+    "meshlab.proxy.main",
+    "meshlab.proxy.sidecar",
+    "meshlab.proxy.ztunnel",
+    "meshlab.proxy.waypoint",
+    "meshlab.proxy.h2engine",
+    "uvloop",
+    "prometheus_client",
+    "encodings.idna",
+)
 CONTROL_FD = 3
 #: Jobs in one fork request: two file descriptors each, and a message carries at most 253.
 MAX_JOBS = 64
@@ -71,7 +81,7 @@ def _recv(sock: socket.socket) -> tuple[dict | None, list[int]]:
         return _recv(sock)
     for level, typ, data in anc:
         if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     if not msg:
         return None, list(fds)
     return json.loads(msg), list(fds)
@@ -80,10 +90,11 @@ def _recv(sock: socket.socket) -> tuple[dict | None, list[int]]:
 def setns(path: str) -> None:
     """Join the network namespace at ``path`` (Python 3.11 has no ``os.setns``)."""
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY)
     try:
-        if libc.setns(fd, 0x40000000) != 0:          # CLONE_NEWNET
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
             err = ctypes.get_errno()
             raise OSError(err, f"setns({path}): {os.strerror(err)}")
     finally:
@@ -130,14 +141,15 @@ def _child(req: dict, fds: list[int], sock: socket.socket) -> None:
         if req.get("netns"):
             setns(req["netns"])
         importlib.import_module(req["module"]).main()
-    except Exception:                      # a setns or import failure: say why in the pod's log
+    except Exception:  # a setns or import failure: say why in the pod's log
         import traceback
+
         traceback.print_exc()
     finally:
         os._exit(70)
 
 
-_WARM: list = []          # what prewarm() made, kept so that its memory stays (shared) in the zygote
+_WARM: list = []  # what prewarm() made, kept so that its memory stays (shared) in the zygote
 
 
 def prewarm(rounds: int = 3) -> None:
@@ -152,12 +164,14 @@ def prewarm(rounds: int = 3) -> None:
     reading an object writes its reference count, and the page holding it is copied."""
     try:
         import ssl
+
         for proto in (ssl.PROTOCOL_TLS_CLIENT, ssl.PROTOCOL_TLS_SERVER):
             ctx = ssl.SSLContext(proto)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             ctx.set_ciphers("ECDHE+AESGCM")
             _WARM.append(ctx)
         import uvloop
+
         uvloop.run(_exchanges(rounds))
     except Exception as e:  # noqa: BLE001 - a warm-up, not a requirement
         print(f"meshlab zygote: warm-up cut short: {type(e).__name__}: {e}", file=sys.stderr)
@@ -170,6 +184,7 @@ async def _exchanges(rounds: int) -> None:
 
     async def hello(req):
         return text_response(200, "warm\n")
+
     server = await serve("127.0.0.1", 0, hello)
     port = server.sockets[0].getsockname()[1]
     try:
@@ -186,6 +201,7 @@ async def _exchanges(rounds: int) -> None:
 def _take_net(req: dict, fds: list[int]) -> dict:
     """Build the lab's cluster network once (children inherit it); the JSON is in a memfd."""
     from meshlab.net.cluster import ClusterNet, inherit
+
     try:
         with os.fdopen(fds[0], "rb") as f:
             net = ClusterNet.from_dict(json.loads(f.read()))
@@ -205,7 +221,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, _reap)
     while True:
         req, fds = _recv(sock)
-        if req is None:                     # the lab is gone: its pods have their own lifelines
+        if req is None:  # the lab is gone: its pods have their own lifelines
             return
         if req.get("op") == "net" and len(fds) == 1:
             sock.sendall(json.dumps(_take_net(req, fds)).encode())
@@ -214,16 +230,18 @@ def main() -> None:
         if not isinstance(jobs, list) or not jobs or len(fds) != 2 * len(jobs):
             for fd in fds:
                 os.close(fd)
-            sock.sendall(json.dumps({"error": f"bad request {req!r} with {len(fds)} file descriptors"}).encode())
+            sock.sendall(
+                json.dumps({"error": f"bad request {req!r} with {len(fds)} file descriptors"}).encode()
+            )
             continue
         sock.sendall(json.dumps(_fork_all(jobs, fds, sock)).encode())
 
 
 def _fork_all(jobs: list[dict], fds: list[int], sock: socket.socket) -> dict:
-    gc.freeze()             # the zygote's objects: a child's collections never touch (copy) their pages
+    gc.freeze()  # the zygote's objects: a child's collections never touch (copy) their pages
     pids, error = [], None
     for i, job in enumerate(jobs):
-        pair = fds[2 * i:2 * i + 2]
+        pair = fds[2 * i : 2 * i + 2]
         if error is None:
             try:
                 pid = os.fork()

@@ -16,12 +16,13 @@ from ..errors import LabError
 from ..net.cluster import ClusterNet, PodAddr
 from ..topology.model import Links, Topology
 
+
 class Backend(ABC):
     name: str = "?"
 
     def __init__(self, reason: str = ""):
-        self.reason = reason          # why this backend was chosen, said once to the learner
-        self.notes: list[str] = []    # what else the learner should hear (a skipped address block)
+        self.reason = reason  # why this backend was chosen, said once to the learner
+        self.notes: list[str] = []  # what else the learner should hear (a skipped address block)
 
     def note(self, text: str) -> None:
         """Something the learner should hear, said once (a lab started again says it once more)."""
@@ -77,11 +78,20 @@ class Backend(ABC):
 
     def exec(self, where: str, cmd: str, timeout: float = 30.0) -> str:
         """Run a shell command in the network of a pod or node; its output."""
-        raise LabError(f"the {self.name} backend has no per-pod network to run commands in; "
-                       "use backend='mininet' (root) for lab.exec")
+        raise LabError(
+            f"the {self.name} backend has no per-pod network to run commands in; "
+            "use backend='mininet' (root) for lab.exec"
+        )
 
-    def capture(self, where: str, seconds: float | None = None, packets: int | None = None,
-                during=None, intf: str = "eth0", path: str | None = None):
+    def capture(
+        self,
+        where: str,
+        seconds: float | None = None,
+        packets: int | None = None,
+        during=None,
+        intf: str = "eth0",
+        path: str | None = None,
+    ):
         """Capture packets on a pod's or node's link; a :class:`~meshlab.telemetry.pcap.Capture`."""
         raise LabError(f"the {self.name} backend has no links to capture on; use backend='mininet' (root)")
 

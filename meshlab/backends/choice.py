@@ -26,8 +26,10 @@ def mininet_status() -> tuple[bool, str]:
         return False, "mininet needs root"
     missing = [t for t in ("mnexec", "iptables-restore", "brctl", "ip") if shutil.which(t) is None]
     if missing:
-        return False, (f"{', '.join(missing)} not installed (Debian: apt-get install mininet iptables "
-                       "bridge-utils iproute2, or run scripts/setup as root)")
+        return False, (
+            f"{', '.join(missing)} not installed (Debian: apt-get install mininet iptables "
+            "bridge-utils iproute2, or run scripts/setup as root)"
+        )
     if importlib.util.find_spec("mininet") is None:
         return False, "Mininet's Python API is not installed (pip install 'meshlab[mininet]')"
     return True, "root, mnexec and Mininet are here"
@@ -37,6 +39,7 @@ def choose_backend(name: str) -> Backend:
     """``loopback`` (the default: no root, the same everywhere), ``mininet`` (root), or ``auto``:
     mininet where it can run, loopback otherwise — and the backend's ``reason`` says which and why."""
     from .loopback import LoopbackBackend
+
     if name not in BACKENDS:
         raise LabError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
     if name == "loopback":
@@ -46,13 +49,18 @@ def choose_backend(name: str) -> Backend:
         if name == "mininet":
             raise LabError(f"backend 'mininet' cannot run here: {why}; use backend='loopback'")
         return LoopbackBackend(reason=f"{why} — using the loopback backend")
-    from .mininet import MininetBackend                # (lazy: Mininet's Python API loads only here)
-    return MininetBackend(reason=f"{why} — using the mininet backend (network namespaces, real iptables)"
-                          if name == "auto" else "asked for the mininet backend")
+    from .mininet import MininetBackend  # (lazy: Mininet's Python API loads only here)
+
+    return MininetBackend(
+        reason=f"{why} — using the mininet backend (network namespaces, real iptables)"
+        if name == "auto"
+        else "asked for the mininet backend"
+    )
 
 
 def clean(force: bool = False, root: Path | None = None) -> state.CleanReport:
     """``meshlab clean``: what crashed labs left running (:func:`.state.clean`), and the network of
     mininet labs that no live lab holds (:func:`.mininet.clean_leftovers`)."""
     from .mininet import clean_leftovers
+
     return state.clean(force, root, cleaners=(clean_leftovers,))

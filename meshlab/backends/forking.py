@@ -43,7 +43,7 @@ class Forked:
             except psutil.Error:
                 gone = True
             if gone:
-                self.returncode = -1            # the zygote reaped it; its exit code is in its log
+                self.returncode = -1  # the zygote reaped it; its exit code is in its log
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -74,12 +74,19 @@ class Zygote:
     def __init__(self, env: dict):
         self._lab_end, zyg_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()
-        self._net_key: str | None = None      # the cluster network the zygote holds for its children
+        self._net_key: str | None = None  # the cluster network the zygote holds for its children
         # the zygote's fd 3 is its end of the socket; nothing else of ours leaks into it
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import os; os.dup2(%d, 3); from meshlab.apps.zygote import main; main()"
-             % zyg_end.fileno()],
-            pass_fds=(zyg_end.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            [
+                sys.executable,
+                "-c",
+                "import os; os.dup2(%d, 3); from meshlab.apps.zygote import main; main()" % zyg_end.fileno(),
+            ],
+            pass_fds=(zyg_end.fileno(),),
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
         zyg_end.close()
 
     def fork(self, module: str, log_path: str, netns: str | None = None, net=None) -> Forked:
@@ -99,19 +106,21 @@ class Zygote:
             with self._lock:
                 net_key = self._share(net) if net is not None else None
                 for i in range(0, len(jobs), MAX_JOBS):
-                    done += self._fork_batch(jobs[i:i + MAX_JOBS], net_key)
+                    done += self._fork_batch(jobs[i : i + MAX_JOBS], net_key)
         except BaseException as e:
             for f in done:
                 f.kill()
                 f.stdin.close()
                 f.stdout.close()
             if isinstance(e, OSError):
-                raise WorkerError(f"could not start a process: the fork server is gone ({e.strerror or e})") from None
+                raise WorkerError(
+                    f"could not start a process: the fork server is gone ({e.strerror or e})"
+                ) from None
             raise
         return done
 
     def _fork_batch(self, jobs, net_key: str | None) -> list[Forked]:
-        ours, theirs = [], []                    # per job: (stdin write end, stdout read end); the others
+        ours, theirs = [], []  # per job: (stdin write end, stdout read end); the others
         try:
             for _ in jobs:
                 in_r, in_w = os.pipe()
@@ -120,8 +129,18 @@ class Zygote:
                 out_r, out_w = os.pipe()
                 ours.append(out_r)
                 theirs.append(out_w)
-            socket.send_fds(self._lab_end, [json.dumps({"op": "fork", "jobs": [
-                {"module": m, "log": log, "netns": netns} for m, log, netns in jobs]}).encode()], theirs)
+            socket.send_fds(
+                self._lab_end,
+                [
+                    json.dumps(
+                        {
+                            "op": "fork",
+                            "jobs": [{"module": m, "log": log, "netns": netns} for m, log, netns in jobs],
+                        }
+                    ).encode()
+                ],
+                theirs,
+            )
         except BaseException:
             for fd in ours:
                 os.close(fd)
@@ -134,9 +153,11 @@ class Zygote:
         except OSError as e:
             reply = {"error": f"the fork server is gone ({e.strerror or e})"}
         pids = reply.get("pids", [])
-        forked = [Forked(pid, os.fdopen(ours[2 * k], "wb"), os.fdopen(ours[2 * k + 1], "rb"), net_key)
-                  for k, pid in enumerate(pids)]
-        for fd in ours[2 * len(pids):]:
+        forked = [
+            Forked(pid, os.fdopen(ours[2 * k], "wb"), os.fdopen(ours[2 * k + 1], "rb"), net_key)
+            for k, pid in enumerate(pids)
+        ]
+        for fd in ours[2 * len(pids) :]:
             os.close(fd)
         if len(pids) < len(jobs):
             for f in forked:
@@ -155,7 +176,7 @@ class Zygote:
         try:
             data = memoryview(json.dumps(net.to_dict()).encode())
             while data:
-                data = data[os.write(fd, data):]
+                data = data[os.write(fd, data) :]
             os.lseek(fd, 0, os.SEEK_SET)
             socket.send_fds(self._lab_end, [json.dumps({"op": "net", "key": net.key}).encode()], [fd])
         finally:

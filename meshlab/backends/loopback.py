@@ -18,14 +18,22 @@ from dataclasses import replace
 import psutil
 
 from ..errors import LabError, PortConflict
-from ..net.cluster import ADMIN_PORT, HBONE_PORT, INBOUND_PORT, OUTBOUND_PORT, ClusterNet, PodAddr, ServiceAddr
+from ..net.cluster import (
+    ADMIN_PORT,
+    HBONE_PORT,
+    INBOUND_PORT,
+    OUTBOUND_PORT,
+    ClusterNet,
+    PodAddr,
+    ServiceAddr,
+)
 from ..topology.model import Topology
 from .base import Backend, shaped_links
 from .forking import Zygote, running_zygote
 from .state import Slot
 
 VIP_OCTET = 250
-LOCAL_OFFSET = 128          # pod-local ("localhost in the pod") addresses: 127.s.(128+i).h
+LOCAL_OFFSET = 128  # pod-local ("localhost in the pod") addresses: 127.s.(128+i).h
 MAX_NODES = 120
 MAX_BLOCK_TRIES = 5
 PROXY_PORTS = (OUTBOUND_PORT, INBOUND_PORT, HBONE_PORT, ADMIN_PORT)
@@ -71,9 +79,11 @@ class LoopbackBackend(Backend):
         shaped = shaped_links(topo)
         if shaped:
             asked = "; ".join(f"{n}: {lk.describe()}" for n, lk in shaped.items())
-            self.note(f"the topology's links are not applied: the loopback backend has no links to "
-                              f"shape (every pod is an address on one loopback interface) — asked for {asked}; "
-                              "backend='mininet' (root) applies them")
+            self.note(
+                f"the topology's links are not applied: the loopback backend has no links to "
+                f"shape (every pod is an address on one loopback interface) — asked for {asked}; "
+                "backend='mininet' (root) applies them"
+            )
 
     def replan(self, topo: Topology) -> ClusterNet:
         """Addresses for a running lab whose topology grew (a waypoint pod added): pods that exist
@@ -91,7 +101,9 @@ class LoopbackBackend(Backend):
             a, b, c, _ = p.ip.split(".")
             host = next((h for h in range(2, 255) if f"{a}.{b}.{c}.{h}" not in taken), None)
             if host is None:
-                raise LabError(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
+                raise LabError(
+                    f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full"
+                )
             la, lb, lc, _ = p.local_ip.split(".")
             p = replace(p, ip=f"{a}.{b}.{c}.{host}", local_ip=f"{la}.{lb}.{lc}.{host}")
             taken.add(p.ip)
@@ -103,7 +115,9 @@ class LoopbackBackend(Backend):
 
     def _layout(self, topo: Topology, s: int) -> ClusterNet:
         if len(topo.nodes) > MAX_NODES:
-            raise LabError(f"the loopback backend holds at most {MAX_NODES} nodes; this topology has {len(topo.nodes)}")
+            raise LabError(
+                f"the loopback backend holds at most {MAX_NODES} nodes; this topology has {len(topo.nodes)}"
+            )
         node_index = {n.name: i + 1 for i, n in enumerate(topo.nodes)}
         next_host = {n: 2 for n in node_index}
         pods = []
@@ -111,16 +125,39 @@ class LoopbackBackend(Backend):
             i = node_index[p.node]
             host = next_host[p.node]
             if host > 254:
-                raise LabError(f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full")
+                raise LabError(
+                    f"node {p.node} has more than 253 pods; the loopback backend's per-node block is full"
+                )
             next_host[p.node] += 1
-            pods.append(PodAddr(p.name, p.namespace, p.node, f"127.{s}.{i}.{host}", dict(p.labels),
-                                p.service_account, p.ports, local_ip=f"127.{s}.{LOCAL_OFFSET + i}.{host}"))
+            pods.append(
+                PodAddr(
+                    p.name,
+                    p.namespace,
+                    p.node,
+                    f"127.{s}.{i}.{host}",
+                    dict(p.labels),
+                    p.service_account,
+                    p.ports,
+                    local_ip=f"127.{s}.{LOCAL_OFFSET + i}.{host}",
+                )
+            )
         services = tuple(
-            ServiceAddr(svc.name, svc.namespace, f"127.{s}.{VIP_OCTET}.{k + 1}", svc.port, svc.target_port,
-                        tuple(p.name for p in topo.endpoints(svc)))
-            for k, svc in enumerate(topo.services))
-        return ClusterNet(pods=tuple(pods), services=services,
-                          nodes={n: f"127.{s}.{i}.1" for n, i in node_index.items()}, kube_proxy="dialer")
+            ServiceAddr(
+                svc.name,
+                svc.namespace,
+                f"127.{s}.{VIP_OCTET}.{k + 1}",
+                svc.port,
+                svc.target_port,
+                tuple(p.name for p in topo.endpoints(svc)),
+            )
+            for k, svc in enumerate(topo.services)
+        )
+        return ClusterNet(
+            pods=tuple(pods),
+            services=services,
+            nodes={n: f"127.{s}.{i}.1" for n, i in node_index.items()},
+            kube_proxy="dialer",
+        )
 
     def check(self, net: ClusterNet) -> None:
         """Every address any pod, its sidecar or its ztunnel listeners could need must be free."""
@@ -138,7 +175,8 @@ class LoopbackBackend(Backend):
                         raise PortConflict(
                             f"pod {p.name} needs {ip}:{port}, but that address is in use"
                             f"{_who_listens(ip, port)}. Stop that process, or run `meshlab clean` if "
-                            "it is left over from a crashed lab") from None
+                            "it is left over from a crashed lab"
+                        ) from None
                     raise PortConflict(f"pod {p.name} cannot use {ip}:{port}: {e.strerror}") from None
 
     def prepare(self, record) -> None:
@@ -152,7 +190,7 @@ class LoopbackBackend(Backend):
         # one network here: ``where`` changes nothing
         if self._record is None:
             raise RuntimeError("LoopbackBackend.prepare() must run before spawn()")
-        self.prepare(self._record)           # a fork server that died is replaced, not fatal
+        self.prepare(self._record)  # a fork server that died is replaced, not fatal
         return self.zygote.fork_many([(module, log_path, None) for _, module, log_path in jobs], net)
 
     def teardown(self) -> None:
@@ -168,14 +206,21 @@ class LoopbackBackend(Backend):
 def _who_listens(ip: str, port: int) -> str:
     try:
         for c in psutil.net_connections("tcp"):
-            if (c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
-                    and c.laddr.ip in (ip, "0.0.0.0", "::")):
+            if (
+                c.status == psutil.CONN_LISTEN
+                and c.laddr
+                and c.laddr.port == port
+                and c.laddr.ip in (ip, "0.0.0.0", "::")
+            ):
                 try:
                     name = psutil.Process(c.pid).name() if c.pid else "?"
                 except psutil.Error:
                     name = "?"
-                return f" (listening on {c.laddr.ip}:{port}: {name}, pid {c.pid})" if c.pid else \
-                    f" (something listens on {c.laddr.ip}:{port})"
+                return (
+                    f" (listening on {c.laddr.ip}:{port}: {name}, pid {c.pid})"
+                    if c.pid
+                    else f" (something listens on {c.laddr.ip}:{port})"
+                )
     except (psutil.Error, OSError):
         pass
     return ""

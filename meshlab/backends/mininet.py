@@ -49,8 +49,10 @@ MAX_NODES = 200
 def netem_available() -> bool:
     """Does this kernel have the netem qdisc (link delay and loss)? Asked of the kernel itself: add
     one in a throwaway network namespace (a missing module is loaded on demand, where it exists)."""
-    r = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
-                       capture_output=True)
+    r = subprocess.run(
+        ["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+        capture_output=True,
+    )
     return r.returncode == 0
 
 
@@ -59,27 +61,29 @@ class MininetBackend(Backend):
 
     def __init__(self, reason: str = ""):
         super().__init__(reason)
-        self.links: dict[str, Links] = {}           # node -> how its uplink is shaped (the topology's)
-        self._uplinks: dict[str, dict] = {}         # node -> Mininet options for its eth0
+        self.links: dict[str, Links] = {}  # node -> how its uplink is shaped (the topology's)
+        self._uplinks: dict[str, dict] = {}  # node -> Mininet options for its eth0
         self.slot: Slot | None = None
         self.net: ClusterNet | None = None
         self.mn = None
-        self.hosts: dict[str, object] = {}          # pod or node name -> Mininet host
+        self.hosts: dict[str, object] = {}  # pod or node name -> Mininet host
         self.zygote: Zygote | None = None
         self._record = None
         self._pod_index: dict[str, int] = {}
-        self._applied: dict[str, str] = {}          # host name -> nat table loaded there
+        self._applied: dict[str, str] = {}  # host name -> nat table loaded there
 
     # -- addresses -----------------------------------------------------------------------------
     def plan(self, topo: Topology) -> ClusterNet:
         if self.net is not None:
             return self.net
         if len(topo.nodes) > MAX_NODES:
-            raise LabError(f"the mininet backend holds at most {MAX_NODES} nodes; this topology has {len(topo.nodes)}")
+            raise LabError(
+                f"the mininet backend holds at most {MAX_NODES} nodes; this topology has {len(topo.nodes)}"
+            )
         self.slot = Slot()
         self.net = self._layout(topo)
         self.links = shaped_links(topo)
-        self._uplinks = self._uplink_params()        # before start() tells the learner the notes
+        self._uplinks = self._uplink_params()  # before start() tells the learner the notes
         return self.net
 
     def _layout(self, topo: Topology) -> ClusterNet:
@@ -87,7 +91,7 @@ class MininetBackend(Backend):
         node_index = {n.name: i + 1 for i, n in enumerate(topo.nodes)}
         next_host = {n: 2 for n in node_index}
         old = {p.name: p.ip for p in self.net.pods} if self.net else {}
-        for ip in old.values():                          # existing pods keep their addresses
+        for ip in old.values():  # existing pods keep their addresses
             _, _, i, h = ip.split(".")
             for n, idx in node_index.items():
                 if idx == int(i):
@@ -104,22 +108,37 @@ class MininetBackend(Backend):
                     raise LabError(f"node {p.node} has more than 253 pods; its /24 pod subnet is full")
                 ip = f"10.{s}.{i}.{next_host[p.node]}"
                 next_host[p.node] += 1
-            pods.append(PodAddr(p.name, p.namespace, p.node, ip, dict(p.labels), p.service_account, p.ports,
-                                local_ip=ip))     # the app never moves: iptables does the capture
+            pods.append(
+                PodAddr(
+                    p.name, p.namespace, p.node, ip, dict(p.labels), p.service_account, p.ports, local_ip=ip
+                )
+            )  # the app never moves: iptables does the capture
         services = tuple(
-            ServiceAddr(svc.name, svc.namespace, f"10.{s}.{VIP_OCTET}.{k + 1}", svc.port, svc.target_port,
-                        tuple(p.name for p in topo.endpoints(svc)))
-            for k, svc in enumerate(topo.services))
-        return ClusterNet(pods=tuple(pods), services=services,
-                          nodes={n: f"10.{s}.{i}.1" for n, i in node_index.items()},
-                          kube_proxy="kernel", interception="iptables")
+            ServiceAddr(
+                svc.name,
+                svc.namespace,
+                f"10.{s}.{VIP_OCTET}.{k + 1}",
+                svc.port,
+                svc.target_port,
+                tuple(p.name for p in topo.endpoints(svc)),
+            )
+            for k, svc in enumerate(topo.services)
+        )
+        return ClusterNet(
+            pods=tuple(pods),
+            services=services,
+            nodes={n: f"10.{s}.{i}.1" for n, i in node_index.items()},
+            kube_proxy="kernel",
+            interception="iptables",
+        )
 
     def replan(self, topo: Topology) -> ClusterNet:
         """A running lab grew (a waypoint pod): new pods get a namespace on their node's bridge."""
         new = self._layout(topo)
         added = [p for p in new.pods if self.net.pod_or_none(p.name) is None]
-        self.net = replace(new, pods=tuple(replace(p, mesh=(self.net.pod_or_none(p.name) or p).mesh)
-                                           for p in new.pods))
+        self.net = replace(
+            new, pods=tuple(replace(p, mesh=(self.net.pod_or_none(p.name) or p).mesh) for p in new.pods)
+        )
         if self.mn is not None:
             for p in added:
                 self._add_pod(p)
@@ -128,8 +147,12 @@ class MininetBackend(Backend):
     # -- the network ---------------------------------------------------------------------------
     def _names(self) -> dict:
         s = self.slot.number
-        return {"underlay": f"ml{s}u", "node": lambda i: f"ml{s}n{i}", "bridge": lambda i: f"ml{s}b{i}",
-                "pod": lambda k: f"ml{s}p{k}"}
+        return {
+            "underlay": f"ml{s}u",
+            "node": lambda i: f"ml{s}n{i}",
+            "bridge": lambda i: f"ml{s}b{i}",
+            "pod": lambda k: f"ml{s}p{k}",
+        }
 
     def prepare(self, record) -> None:
         self._record = record
@@ -142,13 +165,15 @@ class MininetBackend(Backend):
         from mininet.net import Mininet
         from mininet.link import Link
         from mininet.nodelib import LinuxBridge
+
         setLogLevel("error")
         uplinks = self._uplinks
         names = self._names()
         me = os.getpid()
         self._write_record({"owner": [me, _create_time(me)], "bridges": [], "hosts": []})
-        self.mn = Mininet(topo=None, build=False, controller=None, switch=LinuxBridge, link=Link,
-                          waitConnected=False)
+        self.mn = Mininet(
+            topo=None, build=False, controller=None, switch=LinuxBridge, link=Link, waitConnected=False
+        )
         transparent = "; ".join(rules.node_transparent_setup())
         try:
             s = self.slot.number
@@ -157,17 +182,23 @@ class MininetBackend(Backend):
             for node, i in node_index.items():
                 h = self._host(node, names["node"](i))
                 br = self._switch(names["bridge"](i))
-                self.mn.addLink(h, underlay, intfName1="eth0", intfName2=f"{underlay.name}n{i}",
-                                **uplinks.get(node, {}))
+                self.mn.addLink(
+                    h, underlay, intfName1="eth0", intfName2=f"{underlay.name}n{i}", **uplinks.get(node, {})
+                )
                 self.mn.addLink(h, br, intfName1="cni0", intfName2=f"{br.name}n")
             for p in self.net.pods:
                 self._add_pod(p, started=False)
             self.mn.build()
             self.mn.start()
             for node, i in node_index.items():
-                routes = "; ".join(f"ip route add 10.{s}.{j}.0/24 via 10.{s}.0.{j} dev eth0"
-                                   for j in node_index.values() if j != i)
-                self._sh(self.hosts[node], f"""
+                routes = "; ".join(
+                    f"ip route add 10.{s}.{j}.0/24 via 10.{s}.0.{j} dev eth0"
+                    for j in node_index.values()
+                    if j != i
+                )
+                self._sh(
+                    self.hosts[node],
+                    f"""
                     ip addr flush dev eth0; ip addr add 10.{s}.0.{i}/24 dev eth0; ip link set eth0 up
                     ip addr flush dev cni0; ip addr add 10.{s}.{i}.1/24 dev cni0; ip link set cni0 up
                     {routes}
@@ -175,7 +206,8 @@ class MininetBackend(Backend):
                         net.ipv4.conf.default.send_redirects=0 net.ipv4.conf.cni0.send_redirects=0 \
                         net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.cni0.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
                     {transparent}
-                    """)
+                    """,
+                )
             for p in self.net.pods:
                 self._config_pod(p)
             self.sync(self.net)
@@ -188,16 +220,23 @@ class MininetBackend(Backend):
         what the node sends): ``bw`` (HTB), ``delay`` and ``loss`` (netem). Without netem in the
         kernel, delay and loss are left out, and a note says so once."""
         from mininet.link import TCIntf
+
         if not self.links:
             return {}
-        wants_netem = {n: lk for n, lk in self.links.items() if lk.delay_ms is not None or lk.loss_pct is not None}
+        wants_netem = {
+            n: lk for n, lk in self.links.items() if lk.delay_ms is not None or lk.loss_pct is not None
+        }
         netem = not wants_netem or netem_available()
         if not netem:
-            asked = "; ".join(f"{n}: {Links(delay_ms=lk.delay_ms, loss_pct=lk.loss_pct).describe()}"
-                              for n, lk in wants_netem.items())
+            asked = "; ".join(
+                f"{n}: {Links(delay_ms=lk.delay_ms, loss_pct=lk.loss_pct).describe()}"
+                for n, lk in wants_netem.items()
+            )
             bw = any(lk.bandwidth_mbit is not None for lk in self.links.values())
-            self.note(f"this kernel has no netem (tc qdisc netem is unknown here): links run without "
-                              f"the delay and loss asked for ({asked})" + ("; bandwidth limits still apply" if bw else ""))
+            self.note(
+                f"this kernel has no netem (tc qdisc netem is unknown here): links run without "
+                f"the delay and loss asked for ({asked})" + ("; bandwidth limits still apply" if bw else "")
+            )
         out = {}
         for node, lk in self.links.items():
             params = {}
@@ -229,7 +268,7 @@ class MininetBackend(Backend):
         h = self._host(p.name, names["pod"](self._pod_index[p.name]))
         br = self.mn.get(names["bridge"](i))
         link = self.mn.addLink(h, br, intfName1="eth0", intfName2=f"{br.name}p{self._pod_index[p.name]}")
-        if started:                       # Mininet configures hosts and bridges in build()/start()
+        if started:  # Mininet configures hosts and bridges in build()/start()
             h.configDefault(ip=None, mac=None)
             br.cmd("brctl addif", br.name, link.intf2.name)
             br.cmd("ip link set", link.intf2.name, "up")
@@ -238,11 +277,14 @@ class MininetBackend(Backend):
 
     def _config_pod(self, p: PodAddr) -> None:
         gw = self.net.nodes[p.node]
-        self._sh(self.hosts[p.name], f"""
+        self._sh(
+            self.hosts[p.name],
+            f"""
             ip addr flush dev eth0; ip addr add {p.ip}/32 dev eth0; ip link set eth0 up; ip link set lo up
             ip route add {gw} dev eth0 scope link; ip route add default via {gw} dev eth0
             sysctl -qw net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.eth0.accept_redirects=0
-            """)
+            """,
+        )
 
     def _sh(self, host, script: str) -> str:
         """Run a shell script in a host's namespace; raise if any line failed."""
@@ -258,11 +300,20 @@ class MininetBackend(Backend):
     def sync(self, net: ClusterNet) -> None:
         """Make every namespace's iptables match ``net``: istio-init's chains in sidecar pods,
         none in other pods, kube-proxy and ztunnel capture on every node."""
-        self.net = replace(self.net, pods=tuple(replace(p, mesh=net.pod(p.name).mesh)
-                                                 if net.pod_or_none(p.name) else p for p in self.net.pods),
-                           services=net.services) if self.net else net
+        self.net = (
+            replace(
+                self.net,
+                pods=tuple(
+                    replace(p, mesh=net.pod(p.name).mesh) if net.pod_or_none(p.name) else p
+                    for p in self.net.pods
+                ),
+                services=net.services,
+            )
+            if self.net
+            else net
+        )
         if self.mn is None:
-            return                        # applied once the network exists
+            return  # applied once the network exists
         for node in self.net.nodes:
             self._load(node, rules.node_rules(self.net, node))
         for p in self.net.pods:
@@ -275,8 +326,9 @@ class MininetBackend(Backend):
         if self._applied.get(name) == table:
             return
         h = self.hosts[name]
-        r = subprocess.run(["mnexec", "-a", str(h.pid), "iptables-restore"], input=table, text=True,
-                           capture_output=True)
+        r = subprocess.run(
+            ["mnexec", "-a", str(h.pid), "iptables-restore"], input=table, text=True, capture_output=True
+        )
         if r.returncode != 0:
             raise LabError(f"iptables-restore in {name} failed: {r.stderr.strip()[-400:]}")
         self._applied[name] = table
@@ -289,7 +341,9 @@ class MininetBackend(Backend):
         if self._record is None:
             raise RuntimeError("MininetBackend.prepare() must run before spawn()")
         self.prepare(self._record)
-        return self.zygote.fork_many([(module, log_path, self._netns(where)) for where, module, log_path in jobs], net)
+        return self.zygote.fork_many(
+            [(module, log_path, self._netns(where)) for where, module, log_path in jobs], net
+        )
 
     def _netns(self, where) -> str:
         name = where.name if isinstance(where, PodAddr) else where
@@ -299,19 +353,28 @@ class MininetBackend(Backend):
         try:
             return self.hosts[name]
         except KeyError:
-            raise LabError(f"no pod or node named {name!r}; pods: {', '.join(p.name for p in self.net.pods)}; "
-                           f"nodes: {', '.join(self.net.nodes)}") from None
+            raise LabError(
+                f"no pod or node named {name!r}; pods: {', '.join(p.name for p in self.net.pods)}; "
+                f"nodes: {', '.join(self.net.nodes)}"
+            ) from None
 
     def exec(self, where: str, cmd: str, timeout: float = 30.0) -> str:
         """Run a shell command in the namespace of a pod or node; its output (stdout and stderr),
         with bytes that are not UTF-8 (a TLS record, an HTTP/2 frame) shown as U+FFFD."""
         h = self.host(where)
         try:
-            r = subprocess.run(["mnexec", "-a", str(h.pid), "sh", "-c", cmd], capture_output=True, text=True,
-                               errors="replace", timeout=timeout)
+            r = subprocess.run(
+                ["mnexec", "-a", str(h.pid), "sh", "-c", cmd],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
-            raise LabError(f"{cmd!r} in {where} ran longer than {timeout:g} s and was stopped; "
-                           f"pass a larger timeout= or bound the command (curl -m, tcpdump -c)") from None
+            raise LabError(
+                f"{cmd!r} in {where} ran longer than {timeout:g} s and was stopped; "
+                f"pass a larger timeout= or bound the command (curl -m, tcpdump -c)"
+            ) from None
         return r.stdout + r.stderr
 
     def connect(self, where: str, address: tuple[str, int], timeout: float = 10.0) -> socket.socket:
@@ -319,6 +382,7 @@ class MininetBackend(Backend):
         joins the namespace (``setns`` moves only the calling thread), creates the socket there and
         connects; the socket stays in that namespace, usable from any thread."""
         from ..apps.zygote import setns
+
         netns = f"/proc/{self.host(where).pid}/ns/net"
         out: dict = {}
 
@@ -328,6 +392,7 @@ class MininetBackend(Backend):
                 out["sock"] = socket.create_connection(address, timeout=timeout)
             except OSError as e:
                 out["error"] = e
+
         t = threading.Thread(target=inside, name=f"meshlab-connect-{where}", daemon=True)
         t.start()
         t.join()
@@ -335,9 +400,17 @@ class MininetBackend(Backend):
             raise out["error"]
         return out["sock"]
 
-    def capture(self, where: str, seconds: float | None = None, packets: int | None = None,
-                during=None, intf: str = "eth0", path: str | None = None):
+    def capture(
+        self,
+        where: str,
+        seconds: float | None = None,
+        packets: int | None = None,
+        during=None,
+        intf: str = "eth0",
+        path: str | None = None,
+    ):
         from .capture import run_capture
+
         return run_capture(self.host(where).pid, where, intf, seconds, packets, during, path)
 
     # -- teardown ------------------------------------------------------------------------------
@@ -349,7 +422,7 @@ class MininetBackend(Backend):
             mn, self.mn = self.mn, None
             try:
                 mn.stop()
-            except Exception:                  # noqa: BLE001 - leftovers are removed below
+            except Exception:  # noqa: BLE001 - leftovers are removed below
                 pass
         if self.slot is not None:
             clean_slot(self.slot.number)

@@ -31,29 +31,32 @@ def ensure_fds(processes: int) -> None:
     that many — raising its soft ``RLIMIT_NOFILE`` up to the hard limit if need be (a 200-pod
     sidecar lab runs 402 processes; 1024 is a common soft limit) — or say plainly what to do."""
     import resource
+
     need = 2 * processes + FD_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or need <= soft:
         return
     if hard != resource.RLIM_INFINITY and need > hard:
-        raise LabError(f"{processes} processes need about {need} open files in the lab's process, but the "
-                       f"limit here is {hard} (ulimit -Hn); raise it, or use a smaller topology")
+        raise LabError(
+            f"{processes} processes need about {need} open files in the lab's process, but the "
+            f"limit here is {hard} (ulimit -Hn); raise it, or use a smaller topology"
+        )
     resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 class WorkerProcess:
     def __init__(self, name: str, popen: subprocess.Popen, log_path=None):
         self.name = name
-        self.role = "app"             # app | sidecar | ztunnel | waypoint (set by the lab)
+        self.role = "app"  # app | sidecar | ztunnel | waypoint (set by the lab)
         self.where: str | None = None  # the pod (or node) it runs for
         self.proc = popen
         self.log_path = log_path
-        self._q: queue.Queue = queue.Queue()          # what no call waits for: the start-up event
-        self._waiting: dict[int, queue.Queue] = {}    # call id -> its answers
+        self._q: queue.Queue = queue.Queue()  # what no call waits for: the start-up event
+        self._waiting: dict[int, queue.Queue] = {}  # call id -> its answers
         self._eof = False
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()                 # guards _waiting and _eof (held only briefly)
-        self._write = threading.Lock()                # one writer at a time on the pipe
+        self._lock = threading.Lock()  # guards _waiting and _eof (held only briefly)
+        self._write = threading.Lock()  # one writer at a time on the pipe
         self.ready_info: dict | None = None
         self._reader = threading.Thread(target=self._read, name=f"meshlab-{name}", daemon=True)
         self._reader.start()
@@ -76,7 +79,7 @@ class WorkerProcess:
                 continue
             with self._lock:
                 q = self._waiting.get(msg["id"])
-            if q is not None:                      # else a late answer to an abandoned call
+            if q is not None:  # else a late answer to an abandoned call
                 q.put(msg)
         with self._lock:
             self._eof = True
@@ -98,8 +101,9 @@ class WorkerProcess:
             self.proc.stdin.write((json.dumps(msg) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, ValueError, OSError):
-            raise WorkerError(f"pod {self.name}: its process has exited (code {self.proc.poll()})"
-                              + self._log_tail()) from None
+            raise WorkerError(
+                f"pod {self.name}: its process has exited (code {self.proc.poll()})" + self._log_tail()
+            ) from None
 
     def start(self, spec: dict) -> None:
         self._send(spec)
@@ -119,12 +123,20 @@ class WorkerProcess:
             raise WorkerError(f"pod {self.name}: no answer to {what} in time") from None
         if msg is _EOF:
             self.proc.wait(timeout=5)
-            raise WorkerError(f"pod {self.name}: its process exited (code {self.proc.returncode}) "
-                              f"during {what}" + self._log_tail())
+            raise WorkerError(
+                f"pod {self.name}: its process exited (code {self.proc.returncode}) "
+                f"during {what}" + self._log_tail()
+            )
         return msg
 
-    def call(self, op: str, args: dict | None = None, *, timeout: float = 30.0,
-             on_progress: Callable[[int], None] | None = None) -> dict:
+    def call(
+        self,
+        op: str,
+        args: dict | None = None,
+        *,
+        timeout: float = 30.0,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> dict:
         """Send one call and wait for its answer (progress lines go to ``on_progress``)."""
         answers: queue.Queue = queue.Queue()
         with self._lock:
@@ -153,7 +165,7 @@ class WorkerProcess:
         """Ask the worker to exit, then close its lifeline, then TERM, then KILL."""
         if self.alive():
             try:
-                self.proc.stdin.close()             # the lifeline: the worker exits on EOF
+                self.proc.stdin.close()  # the lifeline: the worker exits on EOF
             except OSError:
                 pass
             try:

@@ -26,19 +26,28 @@ from ..net.cluster import ADMIN_PORT, HBONE_PORT, INBOUND_PORT, OUTBOUND_PORT, C
 
 PROXY_UID = 1337
 INBOUND_PASSTHROUGH_SRC = "127.0.0.6"
-EXCLUDED_INBOUND = (HBONE_PORT, 15090, 15021, ADMIN_PORT)     # istio-init -d 15090,15021,15020; 15008 RETURN
+EXCLUDED_INBOUND = (HBONE_PORT, 15090, 15021, ADMIN_PORT)  # istio-init -d 15090,15021,15020; 15008 RETURN
 
-_NAT_HEAD = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-             ":POSTROUTING ACCEPT [0:0]"]
+_NAT_HEAD = [
+    "*nat",
+    ":PREROUTING ACCEPT [0:0]",
+    ":INPUT ACCEPT [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ":POSTROUTING ACCEPT [0:0]",
+]
 
 
 def sidecar_pod_rules() -> str:
     """istio-init's ``nat`` table for a sidecar pod (REDIRECT mode, all IPs, all inbound ports)."""
     uid = PROXY_UID
-    lines = _NAT_HEAD + [":ISTIO_INBOUND - [0:0]", ":ISTIO_IN_REDIRECT - [0:0]", ":ISTIO_OUTPUT - [0:0]",
-                         ":ISTIO_REDIRECT - [0:0]",
-                         "-A PREROUTING -p tcp -j ISTIO_INBOUND",
-                         "-A OUTPUT -p tcp -j ISTIO_OUTPUT"]
+    lines = _NAT_HEAD + [
+        ":ISTIO_INBOUND - [0:0]",
+        ":ISTIO_IN_REDIRECT - [0:0]",
+        ":ISTIO_OUTPUT - [0:0]",
+        ":ISTIO_REDIRECT - [0:0]",
+        "-A PREROUTING -p tcp -j ISTIO_INBOUND",
+        "-A OUTPUT -p tcp -j ISTIO_OUTPUT",
+    ]
     lines += [f"-A ISTIO_INBOUND -p tcp -m tcp --dport {p} -j RETURN" for p in EXCLUDED_INBOUND]
     lines += [
         "-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT",
@@ -53,7 +62,8 @@ def sidecar_pod_rules() -> str:
         "-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN",
         "-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
         f"-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}",
-        "COMMIT"]
+        "COMMIT",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -70,9 +80,11 @@ def node_transparent_setup() -> list[str]:
     ``IP_TRANSPARENT`` socket owns (ztunnel's, connected to an app from the client's address)
     get a mark, and marked packets are delivered locally rather than forwarded to the client
     pod — the policy routing a transparent proxy needs (the Linux kernel's ``tproxy.txt``)."""
-    return [f"iptables -t mangle -A PREROUTING -p tcp -m socket --transparent -j MARK --set-mark {TRANSPARENT_MARK:#x}",
-            f"ip rule add fwmark {TRANSPARENT_MARK:#x} lookup {TRANSPARENT_TABLE}",
-            f"ip route add local 0.0.0.0/0 dev lo table {TRANSPARENT_TABLE}"]
+    return [
+        f"iptables -t mangle -A PREROUTING -p tcp -m socket --transparent -j MARK --set-mark {TRANSPARENT_MARK:#x}",
+        f"ip rule add fwmark {TRANSPARENT_MARK:#x} lookup {TRANSPARENT_TABLE}",
+        f"ip route add local 0.0.0.0/0 dev lo table {TRANSPARENT_TABLE}",
+    ]
 
 
 def _chain(kind: str, key: str) -> str:
@@ -84,21 +96,29 @@ def node_rules(net: ClusterNet, node: str) -> str:
     """A node's ``nat`` table: ztunnel's capture of its ambient pods first (so ztunnel sees the
     service address the app dialled, as in-pod capture would), then kube-proxy's services."""
     lines = _NAT_HEAD + [":ZTUNNEL_PREROUTING - [0:0]", ":ZTUNNEL_OUTPUT - [0:0]", ":KUBE-SERVICES - [0:0]"]
-    body = ["-A PREROUTING -j ZTUNNEL_PREROUTING", "-A PREROUTING -j KUBE-SERVICES",
-            "-A OUTPUT -j ZTUNNEL_OUTPUT", "-A OUTPUT -j KUBE-SERVICES"]
+    body = [
+        "-A PREROUTING -j ZTUNNEL_PREROUTING",
+        "-A PREROUTING -j KUBE-SERVICES",
+        "-A OUTPUT -j ZTUNNEL_OUTPUT",
+        "-A OUTPUT -j KUBE-SERVICES",
+    ]
     for p in net.pods:
         if p.node != node or p.mesh != "ambient":
             continue
-        body += [f"-A ZTUNNEL_PREROUTING -s {p.ip}/32 -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}",
-                 f"-A ZTUNNEL_PREROUTING -d {p.ip}/32 -p tcp -m tcp --dport {HBONE_PORT} -j REDIRECT --to-ports {HBONE_PORT}",
-                 f"-A ZTUNNEL_PREROUTING -d {p.ip}/32 -p tcp -j REDIRECT --to-ports {INBOUND_PORT}",
-                 f"-A ZTUNNEL_OUTPUT -d {p.ip}/32 -p tcp -m tcp --dport {HBONE_PORT} -j REDIRECT --to-ports {HBONE_PORT}"]
+        body += [
+            f"-A ZTUNNEL_PREROUTING -s {p.ip}/32 -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}",
+            f"-A ZTUNNEL_PREROUTING -d {p.ip}/32 -p tcp -m tcp --dport {HBONE_PORT} -j REDIRECT --to-ports {HBONE_PORT}",
+            f"-A ZTUNNEL_PREROUTING -d {p.ip}/32 -p tcp -j REDIRECT --to-ports {INBOUND_PORT}",
+            f"-A ZTUNNEL_OUTPUT -d {p.ip}/32 -p tcp -m tcp --dport {HBONE_PORT} -j REDIRECT --to-ports {HBONE_PORT}",
+        ]
     for s in net.services:
         eps = [net.pod(n) for n in s.endpoints]
         svc = _chain("SVC", f"{s.namespace}/{s.name}:tcp")
         lines.append(f":{svc} - [0:0]")
-        body.append(f'-A KUBE-SERVICES -d {s.vip}/32 -p tcp -m comment --comment "{s.namespace}/{s.name}" '
-                    f"-m tcp --dport {s.port} -j {svc}")
+        body.append(
+            f'-A KUBE-SERVICES -d {s.vip}/32 -p tcp -m comment --comment "{s.namespace}/{s.name}" '
+            f"-m tcp --dport {s.port} -j {svc}"
+        )
         for k, ep in enumerate(eps):
             sep = _chain("SEP", f"{s.namespace}/{s.name}:tcp:{ep.ip}")
             lines.append(f":{sep} - [0:0]")

@@ -35,13 +35,17 @@ def _own_dir(p: Path) -> Path:
     p.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = p.stat()
     if st.st_uid != os.getuid() or st.st_mode & 0o022:
-        raise LabError(f"{p} belongs to another user or others can write to it; meshlab will not keep "
-                       "its state there. Remove it, or set MESHLAB_STATE_DIR to a directory of your own")
+        raise LabError(
+            f"{p} belongs to another user or others can write to it; meshlab will not keep "
+            "its state there. Remove it, or set MESHLAB_STATE_DIR to a directory of your own"
+        )
     return p
 
 
 def state_root() -> Path:
-    root = os.environ.get("MESHLAB_STATE_DIR") or os.path.join(tempfile.gettempdir(), f"meshlab-{os.getuid()}")
+    root = os.environ.get("MESHLAB_STATE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"meshlab-{os.getuid()}"
+    )
     return _own_dir(Path(root))
 
 
@@ -62,14 +66,24 @@ class RunState:
         self.logs = self.dir / "logs"
         self.logs.mkdir()
         me = os.getpid()
-        (self.dir / "lab.json").write_text(json.dumps({
-            "lab_id": self.lab_id, "topology": topology, "backend": backend,
-            "owner_pid": me, "owner_create_time": _create_time(me), "started": time.time()}))
+        (self.dir / "lab.json").write_text(
+            json.dumps(
+                {
+                    "lab_id": self.lab_id,
+                    "topology": topology,
+                    "backend": backend,
+                    "owner_pid": me,
+                    "owner_create_time": _create_time(me),
+                    "started": time.time(),
+                }
+            )
+        )
         self._procs = open(self.dir / "processes.jsonl", "a", buffering=1)
 
     def record_process(self, pid: int, name: str, role: str) -> None:
-        self._procs.write(json.dumps({"pid": pid, "create_time": _create_time(pid), "name": name,
-                                      "role": role}) + "\n")
+        self._procs.write(
+            json.dumps({"pid": pid, "create_time": _create_time(pid), "name": name, "role": role}) + "\n"
+        )
 
     def processes(self) -> list[dict]:
         """Every process this lab started: ``{"pid", "create_time", "name", "role"}``."""
@@ -126,14 +140,17 @@ class CleanReport:
     labs: list[str]
     killed: list[str]
     skipped: list[str]
-    network: list[str] = None         # mininet leftovers removed: bridges, namespaces' processes
+    network: list[str] = None  # mininet leftovers removed: bridges, namespaces' processes
 
     def __str__(self) -> str:
         net = f"removed mininet leftovers: {', '.join(self.network)}" if self.network else None
         if not self.labs:
             head = "nothing to clean: no lab state left behind" if not net else net
-            return head + (f" ({len(self.skipped)} lab(s) still running: {', '.join(self.skipped)})"
-                           if self.skipped else "")
+            return head + (
+                f" ({len(self.skipped)} lab(s) still running: {', '.join(self.skipped)})"
+                if self.skipped
+                else ""
+            )
         lines = [f"cleaned {len(self.labs)} lab(s): {', '.join(self.labs)}"]
         if self.killed:
             lines.append(f"stopped {len(self.killed)} process(es): {', '.join(self.killed)}")
@@ -153,8 +170,11 @@ def _alive(pid: int | None, create_time: float | None) -> bool:
     return ct is not None and abs(ct - create_time) < 0.01
 
 
-def clean(force: bool = False, root: Path | None = None,
-          cleaners: Iterable[Callable[[Path | None, bool], list[str]]] = ()) -> CleanReport:
+def clean(
+    force: bool = False,
+    root: Path | None = None,
+    cleaners: Iterable[Callable[[Path | None, bool], list[str]]] = (),
+) -> CleanReport:
     """Stop what crashed labs left running and remove their state. With ``force``, also labs whose
     controlling process is still alive. Each of ``cleaners`` (a backend's: ``cleaner(root, force)``,
     returning what it removed) then removes what its backend left outside the process list — a

@@ -29,8 +29,10 @@ from .solutions import answer_code, load_solutions, solution
 def _fresh(folder: Path, force: bool) -> None:
     if folder.exists() and any(folder.iterdir()):
         if not force:
-            raise ClassroomError(f"{folder} exists and is not empty; meshlab will not overwrite it. Choose another "
-                                 "OUT, or pass --force to replace it")
+            raise ClassroomError(
+                f"{folder} exists and is not empty; meshlab will not overwrite it. Choose another "
+                "OUT, or pass --force to replace it"
+            )
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -40,8 +42,10 @@ def student_notebook(path: Path, course: str, learner: str | None):
     without_solutions(nb)
     blank = unanswered(nb)
     if blank:
-        raise ClassroomError(f"{path}: the answer cell of {', '.join(blank)} does not start as `answer = None`; "
-                             "regenerate the notebooks (tools/make_notebooks.py)")
+        raise ClassroomError(
+            f"{path}: the answer cell of {', '.join(blank)} does not start as `answer = None`; "
+            "regenerate the notebooks (tools/make_notebooks.py)"
+        )
     meta = {"course": course, "notebook": path.stem}
     if learner is not None:
         meta.update(learner=learner, variant_seed=variant_seed(course, path.stem, learner))
@@ -53,6 +57,7 @@ def instructor_notebook(path: Path, answers: dict):
     """Solutions kept; after each task's answer cell (filled with the solution for the first variant),
     a note on the common wrong answer and the check the grader adds (shown here, hidden from learners)."""
     from ..tasks import TASKS
+
     nb = nbformat.read(path, as_version=4)
     pos = task_positions(nb)
     for name, (_, j) in sorted(pos.items(), key=lambda kv: -kv[1][1]):
@@ -60,20 +65,29 @@ def instructor_notebook(path: Path, answers: dict):
         wrong, right = solution(answers, name, task.variants[0])
         put_answers(nb, {name: answer_code(task, right)})
         wrong_text = wrong if task.answer == "lab" else ", ".join(map(str, wrong))
-        nb.cells[j + 1:j + 1] = [
-            new_markdown_cell(f"**Instructor** — `{name}`, first variant {task.variants[0]} "
-                              f"({len(task.variants)} variant(s); see variants.csv for each learner's). A common "
-                              f"wrong answer: `{wrong_text}`; its check fails and says why. The cell below is what "
-                              "`meshlab classroom grade` runs after this answer cell, with each learner's parameters."),
-            new_code_cell(hidden.cell_source(name, task.variants[0]))]
+        nb.cells[j + 1 : j + 1] = [
+            new_markdown_cell(
+                f"**Instructor** — `{name}`, first variant {task.variants[0]} "
+                f"({len(task.variants)} variant(s); see variants.csv for each learner's). A common "
+                f"wrong answer: `{wrong_text}`; its check fails and says why. The cell below is what "
+                "`meshlab classroom grade` runs after this answer cell, with each learner's parameters."
+            ),
+            new_code_cell(hidden.cell_source(name, task.variants[0])),
+        ]
     nb.metadata["meshlab"] = {"build": "instructor", "notebook": path.stem}
     return nb
 
 
-def build(out: str | Path, roster: Roster | None = None, course: str = DEFAULT_COURSE, force: bool = False,
-          answers: dict | None = None) -> dict:
+def build(
+    out: str | Path,
+    roster: Roster | None = None,
+    course: str = DEFAULT_COURSE,
+    force: bool = False,
+    answers: dict | None = None,
+) -> dict:
     """Write both builds under ``out``; returns {"student": [folders], "instructor": folder}."""
     from ..tasks import TASKS
+
     out = Path(out)
     refs = reference_notebooks()
     answers = load_solutions() if answers is None else answers
@@ -81,25 +95,40 @@ def build(out: str | Path, roster: Roster | None = None, course: str = DEFAULT_C
     for f in (student, instructor):
         _fresh(f, force)
     folders = []
-    for learner in (roster.learners if roster else (None,)):
+    for learner in roster.learners if roster else (None,):
         folder = student / learner if learner else student
         folder.mkdir(exist_ok=True)
         for name, path in refs.items():
             nbformat.write(student_notebook(path, course, learner), folder / path.name)
         if learner:
-            (folder / VARIANT_FILE).write_text(json.dumps({
-                "course": course, "learner": learner,
-                "seeds": {name: variant_seed(course, name, learner) for name in refs}}, indent=1) + "\n")
+            (folder / VARIANT_FILE).write_text(
+                json.dumps(
+                    {
+                        "course": course,
+                        "learner": learner,
+                        "seeds": {name: variant_seed(course, name, learner) for name in refs},
+                    },
+                    indent=1,
+                )
+                + "\n"
+            )
         folders.append(folder)
     for name, path in refs.items():
         nbformat.write(instructor_notebook(path, answers), instructor / path.name)
     with open(instructor / "variants.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["learner", "notebook", "task", "seed", "params"])
-        for learner in (roster.learners if roster else ()):
+        for learner in roster.learners if roster else ():
             for name, path in refs.items():
                 seed = variant_seed(course, name, learner)
                 for task in task_positions(nbformat.read(path, as_version=4)):
-                    w.writerow([learner, name, task, seed,
-                                json.dumps(TASKS[task].params_for(learner, name, seed), sort_keys=True)])
+                    w.writerow(
+                        [
+                            learner,
+                            name,
+                            task,
+                            seed,
+                            json.dumps(TASKS[task].params_for(learner, name, seed), sort_keys=True),
+                        ]
+                    )
     return {"student": folders, "instructor": instructor}

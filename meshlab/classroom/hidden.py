@@ -14,13 +14,16 @@ MARK = "meshlab-grade:"
 
 def cell_source(task: str, params: dict) -> str:
     """The hidden cell the grader adds after ``task``'s answer cell."""
-    return ("from meshlab.classroom.hidden import grade as _meshlab_grade\n"
-            f"_meshlab_grade({task!r}, {json.dumps(params, sort_keys=True)!r}, globals())")
+    return (
+        "from meshlab.classroom.hidden import grade as _meshlab_grade\n"
+        f"_meshlab_grade({task!r}, {json.dumps(params, sort_keys=True)!r}, globals())"
+    )
 
 
 def grade(task: str, params_json: str, ns: dict) -> None:
     from ..exercises import Result
     from ..tasks import TASKS
+
     t, params = TASKS[task], json.loads(params_json)
     lab, answer = ns.get("lab"), ns.get("answer")
     try:
@@ -28,6 +31,6 @@ def grade(task: str, params_json: str, ns: dict) -> None:
             res = Result(task, False, "no lab: the task's first cell did not start one")
         else:
             res = t.check(lab, answer, params)
-    except Exception as e:                       # whatever the learner's code left behind, a grade
+    except Exception as e:  # whatever the learner's code left behind, a grade
         res = Result(task, False, f"the check could not run: {type(e).__name__}: {e}")
     print(MARK + json.dumps({"task": task, "passed": bool(res.passed), "message": res.message}))

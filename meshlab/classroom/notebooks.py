@@ -31,8 +31,10 @@ def reference_notebooks(folder: Path | None = None) -> dict[str, Path]:
     folder = folder or notebooks_dir()
     found = sorted(folder.glob("[0-9][0-9]-*.ipynb"))
     if not found:
-        raise ClassroomError(f"{folder}: no notebooks (NN-name.ipynb) here; the classroom commands run from a "
-                             "clone of the meshlab repository")
+        raise ClassroomError(
+            f"{folder}: no notebooks (NN-name.ipynb) here; the classroom commands run from a "
+            "clone of the meshlab repository"
+        )
     return {p.stem: p for p in found}
 
 
@@ -44,9 +46,10 @@ def read_notebook(path: Path):
         raise ClassroomError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ClassroomError(f"{path}: a folder, not a notebook (.ipynb)") from None
-    except Exception as e:                                    # nbformat raises several kinds for a non-notebook
-        raise ClassroomError(f"{path}: not a Jupyter notebook ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
-                             ) from None
+    except Exception as e:  # nbformat raises several kinds for a non-notebook
+        raise ClassroomError(
+            f"{path}: not a Jupyter notebook ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+        ) from None
 
 
 def task_positions(nb) -> dict[str, tuple[int, int]]:
@@ -56,8 +59,15 @@ def task_positions(nb) -> dict[str, tuple[int, int]]:
     for i, c in enumerate(nb.cells):
         m = TASK_CELL.search(c.source) if c.cell_type == "code" else None
         if m and m.group(1) not in out:
-            j = next((k for k in range(i + 1, len(nb.cells)) if nb.cells[k].cell_type == "code"
-                      and ("ex.task(" in nb.cells[k].source or ANSWER_LINE.search(nb.cells[k].source))), -1)
+            j = next(
+                (
+                    k
+                    for k in range(i + 1, len(nb.cells))
+                    if nb.cells[k].cell_type == "code"
+                    and ("ex.task(" in nb.cells[k].source or ANSWER_LINE.search(nb.cells[k].source))
+                ),
+                -1,
+            )
             out[m.group(1)] = (i, j)
     return out
 
@@ -83,9 +93,11 @@ def without_solutions(nb) -> int:
 def unanswered(nb) -> list[str]:
     """The tasks whose answer cell does not start as ``answer = None`` (the student build refuses those)."""
     pos = task_positions(nb)
+
     def blank(j):
         m = ANSWER_LINE.search(nb.cells[j].source) if j >= 0 else None
         return m is not None and m.group(0).startswith("answer = None")
+
     return [name for name, (_, j) in pos.items() if not blank(j)]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from .grade import COLUMNS
 from .roster import ClassroomError
 
-PASS, FAIL = "#0072B2", "#D55E00"           # Okabe-Ito blue and vermillion
+PASS, FAIL = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion
 
 
 def read_grades(path: str | Path) -> list[dict]:
@@ -34,8 +34,10 @@ def read_grades(path: str | Path) -> list[dict]:
         raise ClassroomError(f"{path}: cannot read the grades: {e.strerror or e}") from None
     missing = [c for c in COLUMNS if rows and c not in rows[0]] if rows else COLUMNS
     if missing:
-        raise ClassroomError(f"{path}:1: not a grades file from `meshlab classroom grade` (no column "
-                             f"{', '.join(missing)}; expected {', '.join(COLUMNS)})")
+        raise ClassroomError(
+            f"{path}:1: not a grades file from `meshlab classroom grade` (no column "
+            f"{', '.join(missing)}; expected {', '.join(COLUMNS)})"
+        )
     for n, r in enumerate(rows, start=2):
         if r["pass"] not in ("True", "False"):
             raise ClassroomError(f"{path}:{n}: pass: {r['pass']!r}; allowed: True, False")
@@ -57,8 +59,12 @@ def summary(rows: list[dict]) -> dict:
     per_task = {}
     for t in tasks:
         got = [grid[lr][t] for lr in learners if grid[lr][t] is not None]
-        per_task[t] = {"passed": sum(got), "of": len(got), "rate": sum(got) / len(got) if got else 0.0,
-                       "messages": fails[t].most_common(3)}
+        per_task[t] = {
+            "passed": sum(got),
+            "of": len(got),
+            "rate": sum(got) / len(got) if got else 0.0,
+            "messages": fails[t].most_common(3),
+        }
     return {"learners": learners, "tasks": tasks, "grid": grid, "per_task": per_task}
 
 
@@ -68,6 +74,7 @@ def figure(s: dict):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
+
     learners, tasks = s["learners"], s["tasks"]
     w = max(6.0, 1.0 + 0.45 * len(tasks))
     h = 2.6 + 0.32 * len(learners) + 0.1 * max(len(t) for t in tasks)
@@ -85,8 +92,11 @@ def figure(s: dict):
     ax.tick_params(which="minor", length=0)
     ax.set_xticks(range(len(tasks)), tasks, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(learners)), learners, fontsize=9)
-    ax.set_title(f"{len(learners)} learners x {len(tasks)} tasks: ✓ passed (blue), ✗ not passed (vermillion), "
-                 "– not submitted (grey)", fontsize=9)
+    ax.set_title(
+        f"{len(learners)} learners x {len(tasks)} tasks: ✓ passed (blue), ✗ not passed (vermillion), "
+        "– not submitted (grey)",
+        fontsize=9,
+    )
     rates = [100 * s["per_task"][t]["rate"] for t in tasks]
     bars.bar(range(len(tasks)), rates, color=PASS)
     for j, v in enumerate(rates):
@@ -96,8 +106,13 @@ def figure(s: dict):
     bars.set_xticks(range(len(tasks)), [t.split(":")[1] for t in tasks], rotation=60, ha="right", fontsize=7)
     FigureCanvasAgg(fig).draw()
     height = fig.bbox.height
-    centres = [[[round(x), round(height - y)] for x, y in (ax.transData.transform((j, i)) for j in range(len(tasks)))]
-               for i in range(len(learners))]
+    centres = [
+        [
+            [round(x), round(height - y)]
+            for x, y in (ax.transData.transform((j, i)) for j in range(len(tasks)))
+        ]
+        for i in range(len(learners))
+    ]
     return fig, centres
 
 
@@ -109,33 +124,49 @@ def report(grades: str | Path, out: str | Path, force: bool = False) -> list[Pat
     paths = [out, out.with_suffix(".html"), out.with_name(out.stem + "-tasks.csv")]
     for p in paths:
         if p.exists() and not force:
-            raise ClassroomError(f"{p} exists; meshlab will not overwrite it. Choose another -o, or pass --force")
+            raise ClassroomError(
+                f"{p} exists; meshlab will not overwrite it. Choose another -o, or pass --force"
+            )
     rows = read_grades(grades)
     if not rows:
         raise ClassroomError(f"{grades}: no grades in it")
     s = summary(rows)
     fig, centres = figure(s)
-    grid = {"learners": s["learners"], "tasks": s["tasks"],
-            "passed": [[s["grid"][lr][t] for t in s["tasks"]] for lr in s["learners"]], "pixels": centres}
+    grid = {
+        "learners": s["learners"],
+        "tasks": s["tasks"],
+        "passed": [[s["grid"][lr][t] for t in s["tasks"]] for lr in s["learners"]],
+        "pixels": centres,
+    }
     fig.savefig(out, dpi=100, metadata={"meshlab-grid": json.dumps(grid)})
     with open(paths[2], "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["task", "passed", "learners", "pass_rate", "most_common_failure"])
         for t in s["tasks"]:
             p = s["per_task"][t]
-            w.writerow([t, p["passed"], p["of"], round(p["rate"], 3), p["messages"][0][0] if p["messages"] else ""])
+            w.writerow(
+                [t, p["passed"], p["of"], round(p["rate"], 3), p["messages"][0][0] if p["messages"] else ""]
+            )
     png = base64.b64encode(out.read_bytes()).decode()
     worst = sorted(s["tasks"], key=lambda t: s["per_task"][t]["rate"])
     items = "".join(
         f"<li><b>{html.escape(t)}</b>: {s['per_task'][t]['passed']} of {s['per_task'][t]['of']} passed<ul>"
-        + "".join(f"<li>{n} x {html.escape(m)}</li>" for m, n in s["per_task"][t]["messages"]) + "</ul></li>"
-        for t in worst if s["per_task"][t]["messages"])
-    table = "".join(f"<tr><td>{html.escape(t)}</td><td>{s['per_task'][t]['passed']}/{s['per_task'][t]['of']}</td>"
-                    f"<td>{100 * s['per_task'][t]['rate']:.0f}%</td></tr>" for t in s["tasks"])
+        + "".join(f"<li>{n} x {html.escape(m)}</li>" for m, n in s["per_task"][t]["messages"])
+        + "</ul></li>"
+        for t in worst
+        if s["per_task"][t]["messages"]
+    )
+    table = "".join(
+        f"<tr><td>{html.escape(t)}</td><td>{s['per_task'][t]['passed']}/{s['per_task'][t]['of']}</td>"
+        f"<td>{100 * s['per_task'][t]['rate']:.0f}%</td></tr>"
+        for t in s["tasks"]
+    )
     paths[1].write_text(
         "<!doctype html><meta charset='utf-8'><title>meshlab: the class</title>"
         f"<h1>The class: {len(s['learners'])} learners, {len(s['tasks'])} tasks</h1>"
         f"<img alt='learners x tasks: passed or not' src='data:image/png;base64,{png}'>"
         f"<h2>Pass rate per task</h2><table><tr><th>task</th><th>passed</th><th>rate</th></tr>{table}</table>"
-        f"<h2>The tasks most failed, and what their checks said</h2><ol>{items}</ol>", encoding="utf-8")
+        f"<h2>The tasks most failed, and what their checks said</h2><ol>{items}</ol>",
+        encoding="utf-8",
+    )
     return paths

@@ -53,20 +53,26 @@ def load_roster(path: str | Path) -> Roster:
         raise ClassroomError(f"{path}: cannot read the roster: {e.strerror or e}") from None
     rows = list(csv.reader(text.splitlines()))
     if not rows or not any(c.strip() for c in rows[0]):
-        raise ClassroomError(f"{path}:1: the roster is empty; it needs a header row with a 'learner' column, "
-                             "then one learner per line")
+        raise ClassroomError(
+            f"{path}:1: the roster is empty; it needs a header row with a 'learner' column, "
+            "then one learner per line"
+        )
     header = [c.strip().lower() for c in rows[0]]
     if "learner" not in header:
-        raise ClassroomError(f"{path}:1: no 'learner' column in the header ({', '.join(header) or 'nothing'}); "
-                             "the roster needs one, e.g. 'learner,name'")
+        raise ClassroomError(
+            f"{path}:1: no 'learner' column in the header ({', '.join(header) or 'nothing'}); "
+            "the roster needs one, e.g. 'learner,name'"
+        )
     col, seen, learners = header.index("learner"), {}, []
     for n, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
         lid = row[col].strip() if col < len(row) else ""
         if not LEARNER_ID.match(lid):
-            raise ClassroomError(f"{path}:{n}: learner: {lid!r} is not a learner id; allowed: 1-64 letters, digits, "
-                                 "'.', '_', '-' or '@', starting with a letter or digit (it names a folder)")
+            raise ClassroomError(
+                f"{path}:{n}: learner: {lid!r} is not a learner id; allowed: 1-64 letters, digits, "
+                "'.', '_', '-' or '@', starting with a letter or digit (it names a folder)"
+            )
         if lid in seen:
             raise ClassroomError(f"{path}:{n}: learner: {lid!r} is already on line {seen[lid]}")
         seen[lid] = n

@@ -41,8 +41,10 @@ def load_solutions(folder: str | Path | None = None) -> dict:
     folder = Path(folder) if folder else solutions_dir()
     files = sorted(folder.glob("answers_*.py"))
     if not files:
-        raise ClassroomError(f"{folder}: no answers_*.py here; the instructor build needs the solutions "
-                             "(a clone of the meshlab repository has them in solutions/, or set MESHLAB_SOLUTIONS)")
+        raise ClassroomError(
+            f"{folder}: no answers_*.py here; the instructor build needs the solutions "
+            "(a clone of the meshlab repository has them in solutions/, or set MESHLAB_SOLUTIONS)"
+        )
     out: dict = {}
     for p in files:
         spec = importlib.util.spec_from_file_location(f"meshlab_solutions_{p.stem}", p)
@@ -60,14 +62,20 @@ def _fill(value, params: dict, task: str):
         try:
             return value(params)
         except (KeyError, TypeError, ValueError) as e:
-            raise ClassroomError(f"{solutions_dir()}: the solution of {task!r} could not be computed for the "
-                                 f"parameters {params}: {type(e).__name__}: {e}") from None
+            raise ClassroomError(
+                f"{solutions_dir()}: the solution of {task!r} could not be computed for the "
+                f"parameters {params}: {type(e).__name__}: {e}"
+            ) from None
     if isinstance(value, str):
+
         def field(m):
             if m.group(1) not in params:
-                raise ClassroomError(f"{solutions_dir()}: the solution of {task!r} names {{{m.group(1)}}}, which its "
-                                     f"variants do not have (parameters: {', '.join(sorted(params)) or 'none'})")
+                raise ClassroomError(
+                    f"{solutions_dir()}: the solution of {task!r} names {{{m.group(1)}}}, which its "
+                    f"variants do not have (parameters: {', '.join(sorted(params)) or 'none'})"
+                )
             return str(params[m.group(1)])
+
         return _FIELD.sub(field, value)
     return [_fill(v, params, task) for v in value]
 
@@ -84,8 +92,11 @@ def answer_for(task, params: dict | None = None, *, wrong: bool = False, answers
     :class:`~meshlab.exercises.Task`): the skeleton filled with the solution (or with the wrong
     answer), as ``Task.check`` takes it; for a lab task, its code (run it with :func:`run_lab_answer`)."""
     from ..exercises import fill
+
     answers = load_solutions() if answers is None else answers
-    values = solution(answers, task.name, dict(task.variants[0]) if params is None else params)[0 if wrong else 1]
+    values = solution(answers, task.name, dict(task.variants[0]) if params is None else params)[
+        0 if wrong else 1
+    ]
     return values if task.answer == "lab" else fill(task.skeleton, *values)
 
 
@@ -108,7 +119,13 @@ def run_lab_answer(code: str, task, lab, params: dict | None = None) -> dict:
     first variant). Returns the names the code left: ``["lab"]`` is the lab to check (code may stop
     the lab and start another — the caller stops that one)."""
     from ..lab import Lab
-    ns = {"lab": lab, "task": task, "Lab": Lab, "ex": _Begin(dict(task.variants[0]) if params is None else params)}
+
+    ns = {
+        "lab": lab,
+        "task": task,
+        "Lab": Lab,
+        "ex": _Begin(dict(task.variants[0]) if params is None else params),
+    }
     exec(code, ns)
     return ns
 
@@ -117,6 +134,7 @@ def answer_code(task, values) -> str:
     """The answer cell's code for ``values`` (what ``solution`` gives): the filled skeleton as a
     string, or for a task whose answer is the lab, the code and then ``answer = 'done'``."""
     from ..exercises import fill
+
     if task.answer == "lab":
         return f"{values}\nanswer = 'done'"
     return f"answer = {fill(task.skeleton, *values)!r}"

@@ -27,14 +27,14 @@ from . import proxyproto, tcp
 from .proxyproto import ProxyHeader
 
 INTERCEPTIONS = ("proxy-protocol", "iptables")
-SO_ORIGINAL_DST = 80               # linux/netfilter_ipv4.h
-IP_TRANSPARENT = 19                # linux/in.h
+SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
+IP_TRANSPARENT = 19  # linux/in.h
 #: Source ports for transparent connections: below Linux's default ephemeral range (32768-60999),
 #: which the pods' own connections use, so ztunnel's connection to an app never reuses the 4-tuple
 #: of the client's captured connection (conntrack would take it for that one).
 TRANSPARENT_PORTS = range(20000, 32768)
-PROXY_UID = PROXY_GID = 1337       # istio-proxy's user: its own traffic is never captured (ISTIO-FACTS §3)
-INBOUND_SOURCE_IP = "127.0.0.6"    # Envoy's source for inbound passthrough: ISTIO_OUTPUT returns it
+PROXY_UID = PROXY_GID = 1337  # istio-proxy's user: its own traffic is never captured (ISTIO-FACTS §3)
+INBOUND_SOURCE_IP = "127.0.0.6"  # Envoy's source for inbound passthrough: ISTIO_OUTPUT returns it
 #: istio-init's inbound capture port (``-z 15006``)
 INBOUND_CAPTURE_PORT = 15006
 
@@ -146,20 +146,25 @@ def become_proxy_user(role: str, net) -> None:
     if role != "sidecar" or not by_iptables(net) or os.getuid() != 0:
         return
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(8, 1, 0, 0, 0)                 # PR_SET_KEEPCAPS: keep permitted caps across setuid
+    libc.prctl(8, 1, 0, 0, 0)  # PR_SET_KEEPCAPS: keep permitted caps across setuid
     os.setgroups([])
     os.setgid(PROXY_GID)
     os.setuid(PROXY_UID)
-    keep = 1 << 2                             # CAP_DAC_READ_SEARCH
+    keep = 1 << 2  # CAP_DAC_READ_SEARCH
 
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
     class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
     data = (Data * 2)(Data(keep, keep, 0), Data(0, 0, 0))
-    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:     # _LINUX_CAPABILITY_VERSION_3
+    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:  # _LINUX_CAPABILITY_VERSION_3
         err = ctypes.get_errno()
         raise OSError(err, f"capset: {os.strerror(err)}")

@@ -26,6 +26,7 @@ class PodAddr:
     """A pod's addresses. ``local_ip`` is the pod's own "localhost": where its app listens when a
     sidecar owns the pod IP's ports (as iptables would send them to the sidecar). ``mesh`` is
     ``None``, ``"sidecar"`` or ``"ambient"``."""
+
     name: str
     namespace: str
     node: str
@@ -50,8 +51,8 @@ class ServiceAddr:
     vip: str
     port: int
     target_port: int
-    endpoints: tuple[str, ...]      # pod names
-    waypoint: str | None = None     # the waypoint pod that handles traffic addressed to this service
+    endpoints: tuple[str, ...]  # pod names
+    waypoint: str | None = None  # the waypoint pod that handles traffic addressed to this service
 
     @cached_property
     def fqdn(self) -> str:
@@ -65,9 +66,10 @@ class ClusterNet:
     ``"kernel"`` (the mininet backend: real DNAT rules on the node). ``interception`` says how a
     proxy learns a captured connection's original destination (see :mod:`meshlab.net.capture`):
     ``"proxy-protocol"`` (loopback) or ``"iptables"`` (mininet: ``SO_ORIGINAL_DST``)."""
+
     pods: tuple[PodAddr, ...]
     services: tuple[ServiceAddr, ...]
-    nodes: dict = field(default_factory=dict)     # node name -> node IP
+    nodes: dict = field(default_factory=dict)  # node name -> node IP
     kube_proxy: str = "dialer"
     interception: str = "proxy-protocol"
 
@@ -100,8 +102,11 @@ class ClusterNet:
         key = ("of", pod_name, port)
         found = self._index.get(key)
         if found is None:
-            found = self._index[key] = tuple(s for s in self.services if pod_name in s.endpoints and
-                                              (port is None or s.target_port == port))
+            found = self._index[key] = tuple(
+                s
+                for s in self.services
+                if pod_name in s.endpoints and (port is None or s.target_port == port)
+            )
         return list(found)
 
     def pod_by_ip(self, ip: str) -> PodAddr | None:
@@ -112,8 +117,11 @@ class ClusterNet:
 
     def holds(self, ip: str) -> bool:
         """Is ``ip`` one of the lab's addresses: a pod's, a service's or a node's?"""
-        return (self._index.get(("ip", ip)) is not None or self._index.get(("vip", ip, None)) is not None
-                or ip in self.nodes.values())
+        return (
+            self._index.get(("ip", ip)) is not None
+            or self._index.get(("vip", ip, None)) is not None
+            or ip in self.nodes.values()
+        )
 
     def service_by_fqdn(self, fqdn: str, port: int | None = None) -> ServiceAddr | None:
         """A service by its full name (and port; without one, its only or first port)."""
@@ -130,7 +138,8 @@ class ClusterNet:
         host = host.rstrip(".").lower()
         for s in self.services:
             if host in (s.fqdn, f"{s.name}.{s.namespace}.svc", f"{s.name}.{s.namespace}") or (
-                    host == s.name and s.namespace == from_namespace):
+                host == s.name and s.namespace == from_namespace
+            ):
                 return s.vip
         return None
 
@@ -142,8 +151,13 @@ class ClusterNet:
 
     @cached_property
     def _dict(self) -> dict:
-        return {"pods": [_plain(p) for p in self.pods], "services": [_plain(s) for s in self.services],
-                "nodes": dict(self.nodes), "kube_proxy": self.kube_proxy, "interception": self.interception}
+        return {
+            "pods": [_plain(p) for p in self.pods],
+            "services": [_plain(s) for s in self.services],
+            "nodes": dict(self.nodes),
+            "kube_proxy": self.kube_proxy,
+            "interception": self.interception,
+        }
 
     @cached_property
     def key(self) -> str:
@@ -157,10 +171,13 @@ class ClusterNet:
         in its parent (:func:`inherit`)."""
         if "inherited" in d:
             return inherited(d["inherited"])
-        return cls(pods=tuple(PodAddr(**{**p, "ports": tuple(p["ports"])}) for p in d["pods"]),
-                   services=tuple(ServiceAddr(**{**s, "endpoints": tuple(s["endpoints"])}) for s in d["services"]),
-                   nodes=dict(d.get("nodes", {})), kube_proxy=d.get("kube_proxy", "dialer"),
-                   interception=d.get("interception", "proxy-protocol"))
+        return cls(
+            pods=tuple(PodAddr(**{**p, "ports": tuple(p["ports"])}) for p in d["pods"]),
+            services=tuple(ServiceAddr(**{**s, "endpoints": tuple(s["endpoints"])}) for s in d["services"]),
+            nodes=dict(d.get("nodes", {})),
+            kube_proxy=d.get("kube_proxy", "dialer"),
+            interception=d.get("interception", "proxy-protocol"),
+        )
 
 
 def _plain(obj) -> dict:
@@ -184,9 +201,9 @@ def inherit(key: str, net: ClusterNet) -> None:
     """Hold ``net`` (indexed, ready to use) for processes forked from now on: the fork server
     (:mod:`meshlab.apps.zygote`) builds the lab's net once, instead of every pod parsing its own
     copy. Only the newest net is kept: older ones went to children already forked."""
-    net._index                       # noqa: B018 - built before the fork, so children share it
+    net._index  # noqa: B018 - built before the fork, so children share it
     for s in net.services:
-        s.fqdn                       # noqa: B018
+        s.fqdn  # noqa: B018
     _INHERITED.clear()
     _INHERITED[key] = net
 
@@ -195,5 +212,7 @@ def inherited(key: str) -> ClusterNet:
     try:
         return _INHERITED[key]
     except KeyError:
-        raise LookupError(f"no cluster network {key!r} was handed down to this process "
-                          f"(it holds {', '.join(_INHERITED) or 'none'}): was it forked by the lab's fork server?") from None
+        raise LookupError(
+            f"no cluster network {key!r} was handed down to this process "
+            f"(it holds {', '.join(_INHERITED) or 'none'}): was it forked by the lab's fork server?"
+        ) from None

@@ -61,7 +61,7 @@ class Channel:
 
         while True:
             line = await reader.readline()
-            if not line:                       # lifeline cut: the lab is gone
+            if not line:  # lifeline cut: the lab is gone
                 self.done.set()
                 return
             try:
@@ -82,10 +82,10 @@ async def _amain(setup: Setup) -> int:
     reader = asyncio.StreamReader(limit=16 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)                              # stray prints go to the log, never the channel
+    os.dup2(2, 1)  # stray prints go to the log, never the channel
     ch = Channel(out)
     spec = json.loads(await reader.readline())
-    if spec.get("seed") is not None:           # Lab(seed=...): this process's random choices repeat
+    if spec.get("seed") is not None:  # Lab(seed=...): this process's random choices repeat
         random.seed(spec["seed"])
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, ch.done.set)
@@ -107,13 +107,15 @@ def run(setup: Setup) -> None:
     """Run a control-channel process to the end (uvloop when it is installed), then exit."""
     try:
         import uvloop
+
         runner = uvloop.run
-    except ImportError:                        # pragma: no cover - uvloop is a dependency
+    except ImportError:  # pragma: no cover - uvloop is a dependency
         runner = asyncio.run
-    profile_dir = os.environ.get("MESHLAB_PROFILE")      # for performance work: cProfile each process
+    profile_dir = os.environ.get("MESHLAB_PROFILE")  # for performance work: cProfile each process
     prof = None
     if profile_dir:
         import cProfile
+
         prof = cProfile.Profile()
         prof.enable()
     try:

@@ -26,24 +26,25 @@ class DnsError(DataPlaneError, OSError):
 @dataclass(frozen=True)
 class Dialed:
     """What one connect did: the address asked for, the service behind it, the pod it reached."""
+
     host: str
     port: int
-    ip: str                 # what DNS gave (a service VIP or a pod IP)
-    dst_ip: str             # where the connection actually went
+    ip: str  # what DNS gave (a service VIP or a pod IP)
+    dst_ip: str  # where the connection actually went
     dst_port: int
-    service: str | None     # "reviews.default" when ``ip`` was a service VIP
-    endpoint: str | None    # the pod reached, when known
+    service: str | None  # "reviews.default" when ``ip`` was a service VIP
+    endpoint: str | None  # the pod reached, when known
 
 
 class Dialer:
     def __init__(self, net: ClusterNet, pod_name: str, rng: random.Random | None = None):
         self.net = net
         self.pod = net.pod(pod_name)
-        self.rng = rng or random.Random(random.getrandbits(64))   # from the process seed, if set
+        self.rng = rng or random.Random(random.getrandbits(64))  # from the process seed, if set
 
     def update(self, net: ClusterNet) -> None:
         self.net = net
-        self.pod = net.pod(self.pod.name)      # its mesh may have changed: captured or not
+        self.pod = net.pod(self.pod.name)  # its mesh may have changed: captured or not
 
     def resolve(self, host: str) -> str:
         """Cluster DNS from this pod: the service VIP (or the IP given)."""
@@ -60,7 +61,9 @@ class Dialer:
             target = self.net.pod_by_ip(ip)
             return Dialed(host, port, ip, ip, port, None, target.name if target else None)
         if svc.port != port:
-            raise ConnectionRefusedError(f"service {svc.name}.{svc.namespace} has no port {port} (it has {svc.port})")
+            raise ConnectionRefusedError(
+                f"service {svc.name}.{svc.namespace} has no port {port} (it has {svc.port})"
+            )
         if self.net.kube_proxy == "kernel":
             return Dialed(host, port, ip, ip, port, f"{svc.name}.{svc.namespace}", None)
         ready = [self.net.pod(n) for n in svc.endpoints]

@@ -14,12 +14,32 @@ import asyncio
 import json
 from typing import Awaitable, Callable
 
-from .httpparse import (HttpError, MessageReader, Request, Response, header_tokens, encode_request,
-                        encode_response, final_response, find_header)
+from .httpparse import (
+    HttpError,
+    MessageReader,
+    Request,
+    Response,
+    header_tokens,
+    encode_request,
+    encode_response,
+    final_response,
+    find_header,
+)
 from .tcp import Listener, serve as tcp_serve
 
-__all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ClientConnection", "Handler", "Request", "Response",
-           "find_header", "handle_connection", "json_response", "serve", "text_response"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_HEADER_BYTES",
+    "ClientConnection",
+    "Handler",
+    "Request",
+    "Response",
+    "find_header",
+    "handle_connection",
+    "json_response",
+    "serve",
+    "text_response",
+]
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -27,26 +47,40 @@ _READ = 64 * 1024
 LINGER_S = 1.0
 
 
-def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8",
-                  headers: list[tuple[str, str]] | None = None) -> Response:
+def text_response(
+    status: int,
+    text: str,
+    content_type: str = "text/plain; charset=utf-8",
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
     return Response(status, [("content-type", content_type)] + list(headers or []), text.encode())
 
 
 def json_response(status: int, obj, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, [("content-type", "application/json")] + list(headers or []),
-                    (json.dumps(obj, indent=2) + "\n").encode())
+    return Response(
+        status,
+        [("content-type", "application/json")] + list(headers or []),
+        (json.dumps(obj, indent=2) + "\n").encode(),
+    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _request_reader() -> MessageReader:
-    return MessageReader("request", max_head=MAX_HEADER_BYTES, max_headers=None, max_body=MAX_BODY_BYTES,
-                         require_host=True, plain_upgrades=True)
+    return MessageReader(
+        "request",
+        max_head=MAX_HEADER_BYTES,
+        max_headers=None,
+        max_body=MAX_BODY_BYTES,
+        require_host=True,
+        plain_upgrades=True,
+    )
 
 
-async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            handler: Handler) -> None:
+async def handle_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler
+) -> None:
     """Serve requests on one connection until the client closes it or asks to."""
     rd = _request_reader()
     peer = writer.get_extra_info("peername")
@@ -99,9 +133,11 @@ async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     """Half-close after an error answer and drop what the client is still sending (for at most
     :data:`LINGER_S`): closing with unread bytes would reset the connection, and the client would
     lose the answer before reading it."""
+
     async def drop():
         while await reader.read(_READ):
             pass
+
     try:
         if writer.can_write_eof():
             writer.write_eof()
@@ -127,25 +163,36 @@ class ClientConnection:
         self.requests = 0
         self.bytes_out = 0
         self.bytes_in = 0
-        self._idle = True           # no exchange under way or broken, and both sides allow another
+        self._idle = True  # no exchange under way or broken, and both sides allow another
 
     @property
     def reusable(self) -> bool:
         return self._idle and not self.writer.is_closing()
 
-    async def request(self, method: str, target: str, headers: list[tuple[str, str]],
-                      body: bytes = b"") -> Response:
+    async def request(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes = b""
+    ) -> Response:
         if self.requests and not self.reusable:
             raise ConnectionResetError("connection is not reusable")
-        data, close = encode_request(method, target, headers, body,      # ValueError: nothing sent
-                                     declare_length=method in ("POST", "PUT", "PATCH"))
+        data, close = encode_request(
+            method,
+            target,
+            headers,
+            body,  # ValueError: nothing sent
+            declare_length=method in ("POST", "PUT", "PATCH"),
+        )
         self.requests += 1
         self._idle = False
         self.writer.write(data)
         self.bytes_out += len(data)
         await self.writer.drain()
-        rd = MessageReader("response", head=method == "HEAD", max_head=MAX_HEADER_BYTES, max_headers=None,
-                           max_body=MAX_BODY_BYTES)
+        rd = MessageReader(
+            "response",
+            head=method == "HEAD",
+            max_head=MAX_HEADER_BYTES,
+            max_headers=None,
+            max_body=MAX_BODY_BYTES,
+        )
         informational = False
         try:
             while True:
@@ -155,10 +202,12 @@ class ClientConnection:
                 if resp is not None:
                     extra = resp is not msgs[-1]
                     break
-                informational = informational or bool(msgs)     # 1xx only: the answer is still to come
+                informational = informational or bool(msgs)  # 1xx only: the answer is still to come
                 if not chunk:
                     if rd.in_message or informational:
-                        raise ConnectionResetError("upstream closed the connection in the middle of its response")
+                        raise ConnectionResetError(
+                            "upstream closed the connection in the middle of its response"
+                        )
                     raise ConnectionResetError("upstream closed the connection before responding")
         except HttpError as e:
             raise ConnectionResetError(f"upstream sent a malformed response: {e}") from None

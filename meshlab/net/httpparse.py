@@ -39,11 +39,22 @@ MAX_HEADERS = 100
 #: the version, colons, spaces): this much room keeps a head of exactly the limit from being refused
 #: while its last line is on its way.
 LINE_SLACK = 256
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-                        "upgrade", "trailer", "content-length"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "trailer",
+        "content-length",
+    }
+)
 
 
 # -- messages ------------------------------------------------------------------------------------
+
 
 def find_header(headers: list[tuple[str, str]], name: str, default: str | None = None) -> str | None:
     """The first value of header ``name`` (any case), or ``default``."""
@@ -58,7 +69,7 @@ def find_header(headers: list[tuple[str, str]], name: str, default: str | None =
 class Request:
     method: str
     target: str
-    headers: list[tuple[str, str]]          # names lower-case, in order
+    headers: list[tuple[str, str]]  # names lower-case, in order
     body: bytes = b""
     peer: tuple[str, int] | None = None
     local: tuple[str, int] | None = None
@@ -103,7 +114,9 @@ def header_tokens(value: str) -> set[str]:
 
 def _chunked_coding(headers: list[tuple[str, str]]) -> bool:
     """The body is chunked (the last transfer coding)."""
-    return any(k == "transfer-encoding" and v.rsplit(",", 1)[-1].strip().lower() == "chunked" for k, v in headers)
+    return any(
+        k == "transfer-encoding" and v.rsplit(",", 1)[-1].strip().lower() == "chunked" for k, v in headers
+    )
 
 
 def _framed(headers: list[tuple[str, str]]) -> bool:
@@ -112,6 +125,7 @@ def _framed(headers: list[tuple[str, str]]) -> bool:
 
 
 # -- parsing -------------------------------------------------------------------------------------
+
 
 class HttpError(DataPlaneError):
     """The peer sent something that is not HTTP/1.1 this side can handle (``status`` to answer).
@@ -127,8 +141,18 @@ class HttpError(DataPlaneError):
 
 # llhttp's error reasons, sorted into the part of the message they are about (the wording of h11,
 # which the apps used before: "illegal request line", "illegal header line")
-_START_LINE_WORDS = ("method", "url", "version", "http/", "start line", "response line", "status",
-                     "expected space", "expected dot", "invalid word")
+_START_LINE_WORDS = (
+    "method",
+    "url",
+    "version",
+    "http/",
+    "start line",
+    "response line",
+    "status",
+    "expected space",
+    "expected dot",
+    "invalid word",
+)
 _HEADER_WORDS = ("header", "content-length", "transfer-encoding")
 
 
@@ -141,8 +165,14 @@ def _malformed(kind: str, exc: Exception, headers_complete: bool) -> str:
         where = "a protocol switch (101) that was never asked for"
     elif headers_complete or "chunk" in low:
         where = "invalid body"
-    elif isinstance(exc, (httptools.HttpParserInvalidMethodError, httptools.HttpParserInvalidURLError,
-                          httptools.HttpParserInvalidStatusError)) or any(w in low for w in _START_LINE_WORDS):
+    elif isinstance(
+        exc,
+        (
+            httptools.HttpParserInvalidMethodError,
+            httptools.HttpParserInvalidURLError,
+            httptools.HttpParserInvalidStatusError,
+        ),
+    ) or any(w in low for w in _START_LINE_WORDS):
         where = "illegal request line" if kind == "request" else "illegal status line"
     elif any(w in low for w in _HEADER_WORDS):
         where = "illegal header line"
@@ -158,9 +188,9 @@ class _Partial:
         self.url = b""
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
-        self.size = 0             # body bytes so far
-        self.head = 0             # Envoy's measure of the header (then trailer) section so far
-        self.count = 0            # header (then trailer) fields so far
+        self.size = 0  # body bytes so far
+        self.head = 0  # Envoy's measure of the header (then trailer) section so far
+        self.count = 0  # header (then trailer) fields so far
         self.url_counted = False  # the request target is in ``head`` (once its line has ended)
 
 
@@ -186,9 +216,17 @@ class MessageReader:
     protocols); otherwise it is a 501.
     """
 
-    def __init__(self, kind: str, head: bool = False, *, max_head: int | None = MAX_HEAD,
-                 max_headers: int | None = MAX_HEADERS, max_body: int | None = MAX_BODY,
-                 require_host: bool = False, plain_upgrades: bool = False):
+    def __init__(
+        self,
+        kind: str,
+        head: bool = False,
+        *,
+        max_head: int | None = MAX_HEAD,
+        max_headers: int | None = MAX_HEADERS,
+        max_body: int | None = MAX_BODY,
+        require_host: bool = False,
+        plain_upgrades: bool = False,
+    ):
         if kind not in ("request", "response"):
             raise ValueError(f"kind must be 'request' or 'response', not {kind!r}")
         self.kind, self.head = kind, head
@@ -198,14 +236,14 @@ class MessageReader:
         self._cur: _Partial | None = None
         self._done: list = []
         self._stopped = False
-        self._raised: HttpError | None = None     # what a callback raised (see feed)
+        self._raised: HttpError | None = None  # what a callback raised (see feed)
         self.keep_alive = True
         self.peer_keep_alive = True
         self.headers_complete = False
-        self._mid_line = False          # the parser holds the start of a line it joins piece by piece
-        self._piece = 0                 # ... that many bytes of it (when surely this message's)
-        self._held = bytearray()        # the rest of that line so far, kept until it ends
-        self._framing = False           # past the head, the parser is in a chunk-size or trailer line
+        self._mid_line = False  # the parser holds the start of a line it joins piece by piece
+        self._piece = 0  # ... that many bytes of it (when surely this message's)
+        self._held = bytearray()  # the rest of that line so far, kept until it ends
+        self._framing = False  # past the head, the parser is in a chunk-size or trailer line
 
     def _new_parser(self):
         return (httptools.HttpRequestParser if self.kind == "request" else httptools.HttpResponseParser)(self)
@@ -221,7 +259,7 @@ class MessageReader:
         self.headers_complete = False
 
     def on_url(self, url: bytes):
-        self._cur.url += url              # at most two pieces (see feed)
+        self._cur.url += url  # at most two pieces (see feed)
 
     def on_header(self, name: bytes, value: bytes):
         c = self._cur
@@ -258,15 +296,18 @@ class MessageReader:
     def _check_line(self):
         """What is counted so far and the line still arriving, against the limit."""
         c = self._cur
-        if self.max_head is not None and c is not None and \
-                c.head + self._piece + len(self._held) > self.max_head + LINE_SLACK:
+        if (
+            self.max_head is not None
+            and c is not None
+            and c.head + self._piece + len(self._held) > self.max_head + LINE_SLACK
+        ):
             raise self._too_large()
 
     def on_chunk_header(self):
-        self._framing = True                # data follows (on_body), or trailers: the last chunk
+        self._framing = True  # data follows (on_body), or trailers: the last chunk
 
     def on_chunk_complete(self):
-        self._framing = True                # the next chunk-size line
+        self._framing = True  # the next chunk-size line
 
     def on_headers_complete(self):
         c = self._cur
@@ -274,8 +315,8 @@ class MessageReader:
             self._count_url(c)
             self._check_head(c)
         self.headers_complete = True
-        c.head = c.count = 0                # trailers have limits of their own, as in Envoy
-        self._framing = _chunked_coding(c.headers)     # a chunk-size line comes first
+        c.head = c.count = 0  # trailers have limits of their own, as in Envoy
+        self._framing = _chunked_coding(c.headers)  # a chunk-size line comes first
         if self.require_host or self.max_body is not None:
             hosts, length = 0, None
             for k, v in c.headers:
@@ -287,16 +328,25 @@ class MessageReader:
                 if hosts > 1:
                     raise self._fail(HttpError(400, "more than one Host header"))
                 if self._parser.get_http_version() == "1.1":
-                    raise self._fail(HttpError(400, "missing Host header (an HTTP/1.1 request must have one)"))
-            if length is not None and self.max_body is not None and length.isdigit() and int(length) > self.max_body:
-                raise self._fail(HttpError(413, f"body larger than {self.max_body} bytes (content-length: {length})"))
+                    raise self._fail(
+                        HttpError(400, "missing Host header (an HTTP/1.1 request must have one)")
+                    )
+            if (
+                length is not None
+                and self.max_body is not None
+                and length.isdigit()
+                and int(length) > self.max_body
+            ):
+                raise self._fail(
+                    HttpError(413, f"body larger than {self.max_body} bytes (content-length: {length})")
+                )
         if self.head and self.kind == "response":
             self.on_message_complete()
             self.keep_alive = False
 
     def on_body(self, body: bytes):
         c = self._cur
-        if c is None:                  # a HEAD response's body a server sent anyway: not part of it
+        if c is None:  # a HEAD response's body a server sent anyway: not part of it
             return
         c.size += len(body)
         self._framing = False
@@ -305,13 +355,15 @@ class MessageReader:
         c.body.append(body)
 
     def on_message_complete(self):
-        if self._cur is None:          # a HEAD response, already complete at its headers
+        if self._cur is None:  # a HEAD response, already complete at its headers
             return
         p, c = self._parser, self._cur
         self.keep_alive = self.peer_keep_alive = p.should_keep_alive()
         body = b"".join(c.body)
         if self.kind == "request":
-            self._done.append(Request(p.get_method().decode("latin-1"), c.url.decode("latin-1"), c.headers, body))
+            self._done.append(
+                Request(p.get_method().decode("latin-1"), c.url.decode("latin-1"), c.headers, body)
+            )
         else:
             self._done.append(Response(p.get_status_code(), c.headers, body))
         self._cur = None
@@ -358,18 +410,19 @@ class MessageReader:
                 # the upgrade request is the last one the parser completed: it is the refused one,
                 # not a request owed an answer before the 501 (a proxy that forwarded it would
                 # get its answer and then the 501 on one connection, and pool that connection)
-                raise HttpError(501, "upgrade and CONNECT are not supported on this listener",
-                                self._take()[:-1]) from None
+                raise HttpError(
+                    501, "upgrade and CONNECT are not supported on this listener", self._take()[:-1]
+                ) from None
             upgraded = e.args[0]
         except httptools.HttpParserError as e:
             # (a callback's HttpError is recorded, not read from e.__context__: Python replaces
             # that with whatever exception the caller is handling when it calls feed)
-            if self._raised is not None:                         # raised by a callback above: a limit
+            if self._raised is not None:  # raised by a callback above: a limit
                 err, self._raised = self._raised, None
             elif isinstance(e, httptools.HttpParserCallbackError):  # a bug in a callback: not the peer's
                 raise (e.__context__ or e)
             elif self._cur is None and not self.peer_keep_alive:
-                self._stopped = True                             # bytes after the last message: dropped
+                self._stopped = True  # bytes after the last message: dropped
                 return self._take()
             else:
                 err = HttpError(400, _malformed(self.kind, e, self.headers_complete))
@@ -398,11 +451,14 @@ class MessageReader:
         """llhttp stopped after an Upgrade/CONNECT request as if the protocol switched; it did not
         (the answer is an ordinary response), so the bytes after it are the next request."""
         upgrade = self._done[-1]
-        if any(k in ("content-length", "transfer-encoding") and v.strip() not in ("", "0")
-               for k, v in upgrade.headers):
+        if any(
+            k in ("content-length", "transfer-encoding") and v.strip() not in ("", "0")
+            for k, v in upgrade.headers
+        ):
             # httptools skips the body of an upgrade request: it cannot be read as HTTP/1.1 here
-            raise HttpError(501, "an Upgrade or CONNECT request with a body is not supported",
-                            self._done[:-1])
+            raise HttpError(
+                501, "an Upgrade or CONNECT request with a body is not supported", self._done[:-1]
+            )
         self._parser = self._new_parser()
         done = self._take()
         try:
@@ -416,8 +472,13 @@ class MessageReader:
         """The peer closed: a response delimited by the close is complete now. A message cut
         short stays incomplete (:attr:`in_message` says so)."""
         c = self._cur
-        if (self.kind == "response" and c is not None and self.headers_complete and not self._stopped
-                and not _framed(c.headers)):
+        if (
+            self.kind == "response"
+            and c is not None
+            and self.headers_complete
+            and not self._stopped
+            and not _framed(c.headers)
+        ):
             self.on_message_complete()
             self.keep_alive = self.peer_keep_alive = False
         return self._take()
@@ -427,7 +488,7 @@ class MessageReader:
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")          # control characters but tab
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but tab
 _TARGET = re.compile(r"[\x21-\x7e\x80-\xff]+")
 
 
@@ -450,8 +511,15 @@ def _chunked_only(value: str) -> bool:
     return True
 
 
-def _framed_body(lines: list[str], body: bytes, length: str | None, chunked: bool | None, *,
-            declare: bool = True, head_only: bool = False) -> bytes:
+def _framed_body(
+    lines: list[str],
+    body: bytes,
+    length: str | None,
+    chunked: bool | None,
+    *,
+    declare: bool = True,
+    head_only: bool = False,
+) -> bytes:
     """The body as the framing headers the endpoint gave say to send it — chunked, or as
     declared by ``content-length`` (``length``), which must then be the body's; with neither,
     ``content-length`` is added to ``lines`` when ``declare``. ``head_only``: an answer to HEAD,
@@ -468,8 +536,9 @@ def _framed_body(lines: list[str], body: bytes, length: str | None, chunked: boo
     return body
 
 
-def encode_request(method: str, target: str, headers, body: bytes = b"",
-                   declare_length: bool = False) -> tuple[bytes, bool]:
+def encode_request(
+    method: str, target: str, headers, body: bytes = b"", declare_length: bool = False
+) -> tuple[bytes, bool]:
     """An HTTP/1.1 request from an endpoint, and whether it asks to close the connection after.
 
     Host goes first; ``content-length`` is added when there is a body (or ``declare_length``)
@@ -511,8 +580,9 @@ def encode_request(method: str, target: str, headers, body: bytes = b"",
     return "\r\n".join(first).encode("latin-1") + body, close
 
 
-def encode_response(resp: Response, head_only: bool = False, close: bool = False,
-                    keep_alive: bool = False) -> tuple[bytes, bool]:
+def encode_response(
+    resp: Response, head_only: bool = False, close: bool = False, keep_alive: bool = False
+) -> tuple[bytes, bool]:
     """An origin server's response, and whether the connection must close after it.
 
     The app's headers are sent as given, checked as :func:`encode_request` does;
@@ -538,7 +608,7 @@ def encode_response(resp: Response, head_only: bool = False, close: bool = False
             chunked = _chunked_only(v)
         elif lk == "connection":
             if close:
-                continue                       # replaced by connection: close below
+                continue  # replaced by connection: close below
             has_connection = True
             if "close" in header_tokens(v):
                 closes = True
@@ -575,17 +645,25 @@ def _head(start: str, headers, body_len: int, extra=()) -> bytes:
 
 def request_bytes(method: str, target: str, headers, body: bytes = b"", close: bool = False) -> bytes:
     """A proxy's request: hop-by-hop headers dropped, ``content-length`` rewritten."""
-    return _head(f"{method} {target} HTTP/1.1", headers, len(body),
-                 [("connection", "close")] if close else ()) + body
+    return (
+        _head(f"{method} {target} HTTP/1.1", headers, len(body), [("connection", "close")] if close else ())
+        + body
+    )
 
 
-def response_bytes(status: int, headers, body: bytes = b"", close: bool = False, head_only: bool = False) -> bytes:
+def response_bytes(
+    status: int, headers, body: bytes = b"", close: bool = False, head_only: bool = False
+) -> bytes:
     """A proxy's response: hop-by-hop headers dropped, ``content-length`` rewritten — except for
     a response to HEAD (``head_only``), which keeps the length the upstream declared, as Envoy does."""
     length = len(body)
     if head_only:
         declared = find_header(headers, "content-length", "")
         length = int(declared) if declared.isdigit() else length
-    head = _head(f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", headers, length,
-                 [("connection", "close")] if close else ())
+    head = _head(
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        headers,
+        length,
+        [("connection", "close")] if close else (),
+    )
     return head if head_only else head + body

@@ -152,8 +152,13 @@ def _load():
             return lib, ffi.string(info.version_str).decode(), None
         except (OSError, AttributeError) as e:
             errors.append(f"{name}: {e}")
-    return None, None, "libnghttp2 not found (" + "; ".join(errors or ["no library named nghttp2"]) + \
-        "); on Debian/Ubuntu: apt-get install libnghttp2-14"
+    return (
+        None,
+        None,
+        "libnghttp2 not found ("
+        + "; ".join(errors or ["no library named nghttp2"])
+        + "); on Debian/Ubuntu: apt-get install libnghttp2-14",
+    )
 
 
 lib, version, _missing = _load()

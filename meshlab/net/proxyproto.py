@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from ..errors import DataPlaneError
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-_V2_PROXY = 0x21          # version 2, command PROXY
-_TCP4 = 0x11              # AF_INET, STREAM
+_V2_PROXY = 0x21  # version 2, command PROXY
+_TCP4 = 0x11  # AF_INET, STREAM
 HEADER_LEN = 16 + 12
 
 
@@ -36,22 +36,34 @@ class ProxyHeader:
 
 
 def encode(src_ip: str, src_port: int, dst_ip: str, dst_port: int) -> bytes:
-    return SIGNATURE + struct.pack("!BBH4s4sHH", _V2_PROXY, _TCP4, 12, socket.inet_aton(src_ip),
-                                   socket.inet_aton(dst_ip), src_port, dst_port)
+    return SIGNATURE + struct.pack(
+        "!BBH4s4sHH",
+        _V2_PROXY,
+        _TCP4,
+        12,
+        socket.inet_aton(src_ip),
+        socket.inet_aton(dst_ip),
+        src_port,
+        dst_port,
+    )
 
 
 def decode(data: bytes) -> tuple[ProxyHeader, int] | None:
     """``(header, bytes consumed)``, or None if more bytes are needed. Raises ProxyProtocolError."""
     n = min(len(data), len(SIGNATURE))
     if data[:n] != SIGNATURE[:n]:
-        raise ProxyProtocolError("connection did not start with a PROXY v2 header (is the client "
-                                 "talking to the proxy's capture port directly?)")
+        raise ProxyProtocolError(
+            "connection did not start with a PROXY v2 header (is the client "
+            "talking to the proxy's capture port directly?)"
+        )
     if len(data) < 16:
         return None
     ver_cmd, fam, length = struct.unpack("!BBH", data[12:16])
     if ver_cmd != _V2_PROXY or fam != _TCP4 or length < 12:
-        raise ProxyProtocolError(f"unsupported PROXY v2 header (command 0x{ver_cmd:02x}, family 0x{fam:02x}); "
-                                 "only PROXY over TCP/IPv4 is used here")
+        raise ProxyProtocolError(
+            f"unsupported PROXY v2 header (command 0x{ver_cmd:02x}, family 0x{fam:02x}); "
+            "only PROXY over TCP/IPv4 is used here"
+        )
     if len(data) < 16 + length:
         return None
     src, dst, sport, dport = struct.unpack("!4s4sHH", data[16:28])

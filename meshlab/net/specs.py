@@ -18,17 +18,19 @@ from .control import StartupError
 from ..modes import PROXY_ROLES
 
 
-
 def _need(d: dict, key: str, tp, what: str):
     v = d.get(key)
     if not isinstance(v, tp):
-        raise StartupError(f"{what} spec: field {key!r} is {type(v).__name__}, expected {getattr(tp, '__name__', tp)}")
+        raise StartupError(
+            f"{what} spec: field {key!r} is {type(v).__name__}, expected {getattr(tp, '__name__', tp)}"
+        )
     return v
 
 
 @dataclass(frozen=True)
 class PodSpec:
     """An app pod's process: its pod, the ports it serves, its app (kind, service time, calls, params)."""
+
     pod: str
     ports: tuple[int, ...]
     app: AppSpec
@@ -38,8 +40,12 @@ class PodSpec:
         return cls(pod.name, tuple(pod.ports), pod.app)
 
     def message(self, *, net: dict, seed: str | None = None) -> dict:
-        app = {"kind": self.app.kind, "service_time": self.app.service_time,
-               "calls": [asdict(c) for c in self.app.calls], "params": dict(self.app.params)}
+        app = {
+            "kind": self.app.kind,
+            "service_time": self.app.service_time,
+            "calls": [asdict(c) for c in self.app.calls],
+            "params": dict(self.app.params),
+        }
         return {"pod": self.pod, "ports": list(self.ports), "app": app, "net": net, "seed": seed}
 
     @classmethod
@@ -49,9 +55,16 @@ class PodSpec:
             calls = tuple(Call(**c) for c in app.get("calls", ()))
         except TypeError as e:
             raise StartupError(f"app pod spec: a call does not read: {e}") from None
-        return cls(_need(d, "pod", str, "app pod"), tuple(_need(d, "ports", list, "app pod")),
-                   AppSpec(kind=_need(app, "kind", str, "app"), service_time=float(app.get("service_time", 0.0)),
-                           calls=calls, params=app.get("params", {})))
+        return cls(
+            _need(d, "pod", str, "app pod"),
+            tuple(_need(d, "ports", list, "app pod")),
+            AppSpec(
+                kind=_need(app, "kind", str, "app"),
+                service_time=float(app.get("service_time", 0.0)),
+                calls=calls,
+                params=app.get("params", {}),
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ class ProxySpec:
     ``key``); a ztunnel has a ``node`` and the identities of its node's ambient pods (``certs``:
     SPIFFE id -> (cert, key) paths). Every proxy gets the CA's ``root`` and the Istio objects in
     force (``policies``: :meth:`meshlab.policy.loader.PolicyObject.to_record` records)."""
+
     role: str
     root: str
     policies: tuple[dict, ...] = ()
@@ -92,6 +106,10 @@ class ProxySpec:
     def from_message(cls, d: dict) -> "ProxySpec":
         opt = {k: _need(d, k, str, "proxy") for k in ("pod", "node", "cert", "key") if d.get(k) is not None}
         certs = _need(d, "certs", dict, "proxy") if "certs" in d else {}
-        return cls(role=_need(d, "role", str, "proxy"), root=_need(d, "root", str, "proxy"),
-                   policies=tuple(_need(d, "policies", list, "proxy")) if "policies" in d else (),
-                   certs={k: tuple(v) for k, v in certs.items()}, **opt)
+        return cls(
+            role=_need(d, "role", str, "proxy"),
+            root=_need(d, "root", str, "proxy"),
+            policies=tuple(_need(d, "policies", list, "proxy")) if "policies" in d else (),
+            certs={k: tuple(v) for k, v in certs.items()},
+            **opt,
+        )

@@ -43,12 +43,13 @@ def abort_with_reset(writer) -> None:
 # arena each, ~0.5 MB of private memory) in every process that does it, to look up an IP address.
 # The lab only ever listens on and connects to IP addresses, so it makes its sockets itself.
 
+
 def _somaxconn() -> int:
     try:
         with open("/proc/sys/net/core/somaxconn") as f:
             return int(f.read())
     except (OSError, ValueError):
-        return 4096                     # Linux's default since 5.4
+        return 4096  # Linux's default since 5.4
 
 
 #: How many connections a listener's accept queue holds: ``net.core.somaxconn``, as Envoy's
@@ -83,7 +84,7 @@ async def connect(sock: socket.socket, ip: str, port: int) -> None:
         return
     except BlockingIOError:
         pass
-    except OSError as e:                      # refused or unreachable at once (a local address)
+    except OSError as e:  # refused or unreachable at once (a local address)
         raise _failed(e.errno, ip, port) from None
     # To a local address the kernel has usually finished the handshake (or refused it) before
     # connect(2) returns: then there is nothing to wait for (saves an event-loop round trip).
@@ -127,20 +128,23 @@ def _failed(err: int, ip: str, port: int) -> OSError:
 EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: accept(2) errors about one connection (gone before it was taken, refused by a filter): take the next.
 ONE_CONNECTION = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
-RETRY_S = 0.1            # how soon an exhausted listener tries accept(2) again
-QUIET_S = 10.0           # a listener running out again within this long of its last warning is only counted
-ACCEPT_BATCH = 64        # connections taken per readiness event at most, so one busy listener cannot starve the loop
+RETRY_S = 0.1  # how soon an exhausted listener tries accept(2) again
+QUIET_S = 10.0  # a listener running out again within this long of its last warning is only counted
+ACCEPT_BATCH = (
+    64  # connections taken per readiness event at most, so one busy listener cannot starve the loop
+)
 
 
 @dataclass
 class ListenerStats:
     """What one listener met, as Envoy counts per listener (``downstream_cx_total``), and what
     Envoy does not count: accept(2) failing for lack of descriptors or memory."""
+
     address: str
     accepted: int = 0
-    accept_failures: int = 0         # accept(2) calls that failed for lack of descriptors or memory
-    exhaustions: int = 0             # times it ran out (each ends when an accept succeeds again)
-    last_error: str | None = None    # the last such failure, as strerror says it
+    accept_failures: int = 0  # accept(2) calls that failed for lack of descriptors or memory
+    exhaustions: int = 0  # times it ran out (each ends when an accept succeeds again)
+    last_error: str | None = None  # the last such failure, as strerror says it
 
 
 def _stderr(message: str) -> None:
@@ -157,8 +161,14 @@ class Listener:
 
     It has what the lab used of ``asyncio.Server``: ``sockets``, ``close()``, ``wait_closed()``."""
 
-    def __init__(self, sock: socket.socket, on_socket: Callable[[socket.socket], None], *, name: str = "",
-                 log: Callable[[str], None] = _stderr):
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_socket: Callable[[socket.socket], None],
+        *,
+        name: str = "",
+        log: Callable[[str], None] = _stderr,
+    ):
         self.sockets = [sock]
         self.on_socket, self.name, self._log = on_socket, name, log
         ip, port = sock.getsockname()[:2]
@@ -166,10 +176,10 @@ class Listener:
         self._loop = asyncio.get_running_loop()
         self._fd = sock.fileno()
         self._retry: asyncio.TimerHandle | None = None
-        self._since: float | None = None          # when the current exhaustion began
-        self._failed_then = 0                     # accept_failures when it began
-        self._warned: float | None = None         # when the log last said it ran out
-        self._told = False                        # ... and that was about the current exhaustion
+        self._since: float | None = None  # when the current exhaustion began
+        self._failed_then = 0  # accept_failures when it began
+        self._warned: float | None = None  # when the log last said it ran out
+        self._told = False  # ... and that was about the current exhaustion
         self._loop.add_reader(self._fd, self._accept)
 
     @property
@@ -177,7 +187,7 @@ class Listener:
         return self.sockets[0]
 
     def _accept(self) -> None:
-        raw_accept = self.sock._accept          # socket.accept() without its enum conversions (~5 µs a call)
+        raw_accept = self.sock._accept  # socket.accept() without its enum conversions (~5 µs a call)
         for _ in range(ACCEPT_BATCH):
             try:
                 fd, _ = raw_accept()
@@ -210,12 +220,18 @@ class Listener:
             self._since, self._failed_then = time.monotonic(), st.accept_failures - 1
             st.exhaustions += 1
             self._told = self._warned is None or self._since - self._warned > QUIET_S
-            if self._told:                        # (under sustained pressure: once per QUIET_S)
+            if self._told:  # (under sustained pressure: once per QUIET_S)
                 self._warned = self._since
-                what = "out of file descriptors" if e.errno in (errno.EMFILE, errno.ENFILE) else "out of socket memory"
-                self._log(f"[warning] {self._who()}: {what}: accept(2) failed with {st.last_error}; "
-                          f"new connections wait in the backlog, accept retried every {RETRY_S:g} s")
-        self._loop.remove_reader(self._fd)        # level-triggered: it would fire again at once
+                what = (
+                    "out of file descriptors"
+                    if e.errno in (errno.EMFILE, errno.ENFILE)
+                    else "out of socket memory"
+                )
+                self._log(
+                    f"[warning] {self._who()}: {what}: accept(2) failed with {st.last_error}; "
+                    f"new connections wait in the backlog, accept retried every {RETRY_S:g} s"
+                )
+        self._loop.remove_reader(self._fd)  # level-triggered: it would fire again at once
         self._retry = self._loop.call_later(RETRY_S, self._resume)
 
     def _resume(self) -> None:
@@ -226,8 +242,10 @@ class Listener:
     def _recovered(self) -> None:
         if self._told:
             failed = self.stats.accept_failures - self._failed_then
-            self._log(f"[info] {self._who()} accepts again after {time.monotonic() - self._since:.1f} s "
-                      f"({failed} accept(2) calls failed)")
+            self._log(
+                f"[info] {self._who()} accepts again after {time.monotonic() - self._since:.1f} s "
+                f"({failed} accept(2) calls failed)"
+            )
         self._since = None
 
     def close(self) -> None:
@@ -245,13 +263,16 @@ class Listener:
 Connected = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def serve(ip: str, port: int, connected: Connected, *, ssl=None, name: str = "",
-                limit: int = 64 * 1024) -> Listener:
+async def serve(
+    ip: str, port: int, connected: Connected, *, ssl=None, name: str = "", limit: int = 64 * 1024
+) -> Listener:
     """``asyncio.start_server(connected, ...)`` the lab's way: on a :func:`listener` (no name
     lookup) accepted by a :class:`Listener` (descriptor exhaustion survived and told). ``ssl``:
     a server context; a connection whose handshake fails is closed without a word, as before."""
+
     def factory() -> asyncio.StreamReaderProtocol:
         return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=limit), connected)
+
     return await serve_protocol(ip, port, factory, ssl=ssl, name=name)
 
 
@@ -260,12 +281,12 @@ async def serve_protocol(ip: str, port: int, protocol_factory, *, ssl=None, name
     lookup; descriptor exhaustion survived and told) handing each connection to an asyncio
     protocol. ``ssl``: a server context; a failed handshake closes the connection."""
     loop = asyncio.get_running_loop()
-    pending: set[asyncio.Task] = set()       # asyncio keeps only weak references to tasks
+    pending: set[asyncio.Task] = set()  # asyncio keeps only weak references to tasks
 
     async def start(conn: socket.socket) -> None:
         try:
             await loop.connect_accepted_socket(protocol_factory, conn, ssl=ssl)
-        except (OSError, asyncio.TimeoutError):       # ssl.SSLError is an OSError
+        except (OSError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
             conn.close()
 
     def on_socket(conn: socket.socket) -> None:

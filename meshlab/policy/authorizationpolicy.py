@@ -21,15 +21,27 @@ from .objects import PolicyObject
 
 API_VERSIONS = ("security.istio.io/v1", "security.istio.io/v1beta1")
 AUTHZ_ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
-_SOURCE_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces", "serviceAccounts",
-                  "notServiceAccounts", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",
-                  "requestPrincipals", "notRequestPrincipals")
+_SOURCE_FIELDS = (
+    "principals",
+    "notPrincipals",
+    "namespaces",
+    "notNamespaces",
+    "serviceAccounts",
+    "notServiceAccounts",
+    "ipBlocks",
+    "notIpBlocks",
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+    "requestPrincipals",
+    "notRequestPrincipals",
+)
 _OPERATION_FIELDS = ("hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths")
 
 
 def validate(spec: YamlNode | None, doc: Document) -> None:
-    s = doc.spec(spec, empty_ok=True).mapping((), ("selector", "targetRefs", "targetRef", "action", "rules",
-                                                   "provider"))
+    s = doc.spec(spec, empty_ok=True).mapping(
+        (), ("selector", "targetRefs", "targetRef", "action", "rules", "provider")
+    )
     if "selector" in s and ("targetRefs" in s or "targetRef" in s):
         raise s["selector"].error("use either selector or targetRefs, not both")
     if "selector" in s:
@@ -44,13 +56,15 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
         want = "" if kind == "Service" else "gateway.networking.k8s.io"
         if group != want:
             raise (r["group"] if "group" in r else ref).error(
-                f"a {kind} target's group is {want!r}" + ("" if want else " (the core API group)"))
+                f"a {kind} target's group is {want!r}" + ("" if want else " (the core API group)")
+            )
         r["name"].name()
     action = s["action"].string(AUTHZ_ACTIONS) if "action" in s else "ALLOW"
     if action == "CUSTOM" or "provider" in s:
         raise (s.get("action") or s["provider"]).error(
             "CUSTOM authorization (an external authorizer) is out of scope for meshlab; "
-            "use ALLOW, DENY or AUDIT")
+            "use ALLOW, DENY or AUDIT"
+        )
     for rule in s["rules"].seq() if "rules" in s else []:
         r = rule.mapping((), ("from", "to", "when"))
         for f in r["from"].seq() if "from" in r else []:
@@ -66,7 +80,9 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
                 for item in v.seq(allow_empty=False):
                     x = item.string()
                     if k in ("ports", "notPorts") and not (x.isdigit() and 1 <= int(x) <= 65535):
-                        raise item.error(f"{x!r} is not a port: write ports as strings of digits, e.g. \"9080\"")
+                        raise item.error(
+                            f"{x!r} is not a port: write ports as strings of digits, e.g. \"9080\""
+                        )
         for w in r["when"].seq() if "when" in r else []:
             c = w.mapping(("key",), ("values", "notValues"))
             key = c["key"].string()
@@ -96,17 +112,28 @@ def check(o: PolicyObject, lab, store) -> list[str]:
     refs = spec.get("targetRefs") or ([spec["targetRef"]] if spec.get("targetRef") else [])
     if refs:
         out = []
-        waypoints = {topo.pod(p).namespace for p in lab.mesh if lab.mesh[p] == "waypoint"} if lab.mesh else set()
+        waypoints = (
+            {topo.pod(p).namespace for p in lab.mesh if lab.mesh[p] == "waypoint"} if lab.mesh else set()
+        )
         for r in refs:
             if r["kind"] == "Service" and (o.namespace, r["name"]) not in lab.waypoint_of:
-                out.append(f"{o}: targets Service {r['name']}, which no waypoint serves: nothing enforces it "
-                           "(sidecars and ztunnel ignore targetRefs policies); add a waypoint for it")
+                out.append(
+                    f"{o}: targets Service {r['name']}, which no waypoint serves: nothing enforces it "
+                    "(sidecars and ztunnel ignore targetRefs policies); add a waypoint for it"
+                )
             elif r["kind"] == "Gateway" and o.namespace not in waypoints:
-                out.append(f"{o}: targets Gateway {r['name']}, but namespace {o.namespace} has no waypoint running")
+                out.append(
+                    f"{o}: targets Gateway {r['name']}, but namespace {o.namespace} has no waypoint running"
+                )
         return out
     want = (spec.get("selector") or {}).get("matchLabels") or {}
-    ambient = [p for p in topo.pods if lab.mesh.get(p.name) == "ambient" and o.namespace in (p.namespace, ROOT_NAMESPACE)
-               and all(p.labels.get(k) == v for k, v in want.items())]
+    ambient = [
+        p
+        for p in topo.pods
+        if lab.mesh.get(p.name) == "ambient"
+        and o.namespace in (p.namespace, ROOT_NAMESPACE)
+        and all(p.labels.get(k) == v for k, v in want.items())
+    ]
     if not ambient:
         return []
     _, warning = for_ztunnel({"name": o.name, "namespace": o.namespace, "spec": spec})

@@ -59,35 +59,66 @@ from ..modes import PROXY_ROLES
 
 ROOT_NAMESPACE = "istio-system"
 ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
-ENFORCEMENTS = PROXY_ROLES             # where a policy is enforced: the proxy roles
+ENFORCEMENTS = PROXY_ROLES  # where a policy is enforced: the proxy roles
 LAYERS = ("L7", "TCP", "L4")
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 WAYPOINT_CLASS = "istio-waypoint"
 
 #: ``when`` keys meshlab evaluates (istiod ``authz/model/model.go`` has a few more, JWT ones).
-WHEN_KEYS = ("request.headers[<name>]", "source.ip", "remote.ip", "source.namespace", "source.principal",
-             "request.auth.principal", "destination.ip", "destination.port", "connection.sni")
+WHEN_KEYS = (
+    "request.headers[<name>]",
+    "source.ip",
+    "remote.ip",
+    "source.namespace",
+    "source.principal",
+    "request.auth.principal",
+    "destination.ip",
+    "destination.port",
+    "connection.sni",
+)
 #: ``when`` keys istiod's ambient conversion keeps for ztunnel (``l4WhenAttributes``).
-L4_WHEN_KEYS = frozenset({"source.ip", "source.namespace", "source.principal", "destination.ip", "destination.port"})
-_JWT_OR_ENVOY_KEYS = ("request.auth.audiences", "request.auth.presenter", "request.auth.claims[",
-                      "experimental.envoy.filters.")
+L4_WHEN_KEYS = frozenset(
+    {"source.ip", "source.namespace", "source.principal", "destination.ip", "destination.port"}
+)
+_JWT_OR_ENVOY_KEYS = (
+    "request.auth.audiences",
+    "request.auth.presenter",
+    "request.auth.claims[",
+    "experimental.envoy.filters.",
+)
 
 # What each layer cannot see (istiod: generators that fail "forTCP"; ambient httpOperations/httpSources).
 _HTTP_OPERATION = ("hosts", "notHosts", "methods", "notMethods", "paths", "notPaths")
-_HTTP_SOURCE = {"TCP": ("requestPrincipals", "notRequestPrincipals"),
-                "L4": ("remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals",
-                       "trustDomains", "notTrustDomains")}
+_HTTP_SOURCE = {
+    "TCP": ("requestPrincipals", "notRequestPrincipals"),
+    "L4": (
+        "remoteIpBlocks",
+        "notRemoteIpBlocks",
+        "requestPrincipals",
+        "notRequestPrincipals",
+        "trustDomains",
+        "notTrustDomains",
+    ),
+}
 
 # Istio's status texts (ambient/authorization.go).
-_HTTP_RULE_FMT = ("ztunnel does not support HTTP attributes (found: {}). "
-                  "In ambient mode you must use a waypoint proxy to enforce HTTP rules. {}")
-_DENY_NO_EFFECT = ("After omitting unsupported HTTP attributes, this DENY policy has no enforceable rules at "
-                   "ztunnel and will have no effect. Deploy a waypoint proxy and use a targetRef to enforce "
-                   "this policy.")
-_DENY_MIXED = ("DENY policy with HTTP attributes is enforced without the HTTP rules. "
-               "This will be more restrictive than requested.")
-_ALLOW_DROPPED = ("Within an ALLOW policy, rules matching HTTP attributes are omitted. "
-                  "This will be more restrictive than requested.")
+_HTTP_RULE_FMT = (
+    "ztunnel does not support HTTP attributes (found: {}). "
+    "In ambient mode you must use a waypoint proxy to enforce HTTP rules. {}"
+)
+_DENY_NO_EFFECT = (
+    "After omitting unsupported HTTP attributes, this DENY policy has no enforceable rules at "
+    "ztunnel and will have no effect. Deploy a waypoint proxy and use a targetRef to enforce "
+    "this policy."
+)
+_DENY_MIXED = (
+    "DENY policy with HTTP attributes is enforced without the HTTP rules. "
+    "This will be more restrictive than requested."
+)
+_ALLOW_DROPPED = (
+    "Within an ALLOW policy, rules matching HTTP attributes are omitted. "
+    "This will be more restrictive than requested."
+)
 
 _PRINCIPAL = re.compile(r"^([^/]+)/ns/([^/]+)/sa/([^/]+)$")
 
@@ -102,6 +133,7 @@ class Attributes:
     ``remoteIpBlocks``) defaults to ``source_ip``. ``host``, ``method``, ``path``, ``headers`` and
     ``request_principal`` (a JWT's ``iss/sub``) exist at L7 only.
     """
+
     destination_port: int
     source_principal: str | None = None
     source_namespace: str | None = None
@@ -125,11 +157,15 @@ class Attributes:
             if self.source_namespace is None:
                 object.__setattr__(self, "source_namespace", ns)
             elif self.source_namespace != ns:
-                raise ValueError(f"source_namespace {self.source_namespace!r} contradicts source_principal "
-                                 f"{principal!r}; leave it out, it is derived from the principal")
+                raise ValueError(
+                    f"source_namespace {self.source_namespace!r} contradicts source_principal "
+                    f"{principal!r}; leave it out, it is derived from the principal"
+                )
         elif self.source_namespace is not None:
-            raise ValueError(f"source_namespace {self.source_namespace!r} without a source_principal: Istio "
-                             "learns a peer's namespace only from its mTLS identity; set source_principal")
+            raise ValueError(
+                f"source_namespace {self.source_namespace!r} without a source_principal: Istio "
+                "learns a peer's namespace only from its mTLS identity; set source_principal"
+            )
         if self.remote_ip is None:
             object.__setattr__(self, "remote_ip", self.source_ip)
         object.__setattr__(self, "headers", {k.lower(): v for k, v in dict(self.headers).items()})
@@ -139,6 +175,7 @@ class Attributes:
 class Decision:
     """The verdict. ``action``/``policy`` name the policy that decided ("DENY"/"ALLOW", "ns/name"),
     both None when a default decided (no ALLOW policy: allow; ALLOW policies, none matching: deny)."""
+
     allowed: bool
     action: str | None
     policy: str | None
@@ -148,9 +185,17 @@ class Decision:
 
 # -- binding -------------------------------------------------------------------------------------
 
-def applies(policy: Mapping, *, namespace: str, labels: Mapping[str, str], enforcement: str,
-            waypoint: str | None = None, service: str | None = None,
-            root_namespace: str = ROOT_NAMESPACE) -> bool:
+
+def applies(
+    policy: Mapping,
+    *,
+    namespace: str,
+    labels: Mapping[str, str],
+    enforcement: str,
+    waypoint: str | None = None,
+    service: str | None = None,
+    root_namespace: str = ROOT_NAMESPACE,
+) -> bool:
     """Is ``policy`` bound to this enforcement point?
 
     ``namespace``/``labels`` describe the proxied workload (a sidecar's or ztunnel's destination
@@ -163,7 +208,7 @@ def applies(policy: Mapping, *, namespace: str, labels: Mapping[str, str], enfor
     spec, pns = policy.get("spec") or {}, policy["namespace"]
     refs = _target_refs(policy)
     if enforcement != "waypoint":
-        if refs:                                  # sidecars ignore them; istiod sends ztunnel none
+        if refs:  # sidecars ignore them; istiod sends ztunnel none
             return False
         if pns not in (root_namespace, namespace):
             return False
@@ -171,20 +216,31 @@ def applies(policy: Mapping, *, namespace: str, labels: Mapping[str, str], enfor
         return all(labels.get(k) == v for k, v in want.items())
     svc_ns, _, svc_name = (service or "").rpartition("/")
     svc_ns = svc_ns or namespace
-    for ref in refs:                              # no targetRefs: a waypoint ignores the policy
+    for ref in refs:  # no targetRefs: a waypoint ignores the policy
         kind, group, name = ref.get("kind"), ref.get("group") or "", ref.get("name")
         if kind == "Service" and group in ("", "core") and service and name == svc_name and pns == svc_ns:
             return True
-        if (kind == "GatewayClass" and group == GATEWAY_GROUP and name == WAYPOINT_CLASS
-                and pns == root_namespace):
+        if (
+            kind == "GatewayClass"
+            and group == GATEWAY_GROUP
+            and name == WAYPOINT_CLASS
+            and pns == root_namespace
+        ):
             return True
-        if (kind == "Gateway" and group == GATEWAY_GROUP and waypoint and name == waypoint
-                and pns == namespace and ref.get("namespace") in (None, "", namespace)):
+        if (
+            kind == "Gateway"
+            and group == GATEWAY_GROUP
+            and waypoint
+            and name == waypoint
+            and pns == namespace
+            and ref.get("namespace") in (None, "", namespace)
+        ):
             return True
     return False
 
 
 # -- decision ------------------------------------------------------------------------------------
+
 
 def decide(policies: Iterable[Mapping], attrs: Attributes, layer: str = "L7") -> Decision:
     """CUSTOM (skipped) -> DENY -> ALLOW, for policies already bound here (see :func:`applies`).
@@ -214,8 +270,9 @@ def decide(policies: Iterable[Mapping], attrs: Attributes, layer: str = "L7") ->
         if i is not None:
             return Decision(False, "DENY", _name(p), f"DENY policy {_name(p)} matched (rules[{i}])", audited)
     if not by_action["ALLOW"]:
-        return Decision(True, None, None, "no ALLOW policy applies here, so what is not denied is allowed",
-                        audited)
+        return Decision(
+            True, None, None, "no ALLOW policy applies here, so what is not denied is allowed", audited
+        )
     for p, rules in by_action["ALLOW"]:
         i = _first_match(p, rules, attrs)
         if i is not None:
@@ -226,8 +283,9 @@ def decide(policies: Iterable[Mapping], attrs: Attributes, layer: str = "L7") ->
         reason += f"; {', '.join(empty)} has no rules, so it allows nothing"
     if narrowed:
         where = "ztunnel" if layer == "L4" else "a TCP filter"
-        reason += (f"; {where} drops ALLOW rules that use HTTP attributes ({', '.join(narrowed)})"
-                   + (": HTTP rules need a waypoint" if layer == "L4" else ""))
+        reason += f"; {where} drops ALLOW rules that use HTTP attributes ({', '.join(narrowed)})" + (
+            ": HTTP rules need a waypoint" if layer == "L4" else ""
+        )
     return Decision(False, None, None, reason, audited)
 
 
@@ -252,15 +310,19 @@ def for_ztunnel(policy: Mapping) -> tuple[dict | None, str | None]:
         return converted, None
     if action == "DENY" and not rules:
         return None, _HTTP_RULE_FMT.format(", ".join(found), _DENY_NO_EFFECT)
-    return converted, _HTTP_RULE_FMT.format(", ".join(found), _DENY_MIXED if action == "DENY" else _ALLOW_DROPPED)
+    return converted, _HTTP_RULE_FMT.format(
+        ", ".join(found), _DENY_MIXED if action == "DENY" else _ALLOW_DROPPED
+    )
 
 
 def unsupported(policy: Mapping) -> str | None:
     """What meshlab cannot evaluate in this policy (CUSTOM, path templates, JWT keys), or None."""
     problems = []
     if _action(policy) == "CUSTOM":
-        problems.append("action CUSTOM hands the decision to an external authorizer, which meshlab does "
-                        "not run; the policy is ignored")
+        problems.append(
+            "action CUSTOM hands the decision to an external authorizer, which meshlab does "
+            "not run; the policy is ignored"
+        )
     for i, rule in enumerate((policy.get("spec") or {}).get("rules") or []):
         for j, cond in enumerate((rule or {}).get("when") or []):
             try:
@@ -272,8 +334,10 @@ def unsupported(policy: Mapping) -> str | None:
             for f in ("paths", "notPaths"):
                 for p in op.get(f) or []:
                     if "{" in p:
-                        problems.append(f"rules[{i}].to[{j}].operation.{f}: path template {p!r} "
-                                        "({*}, {**}) is not supported by meshlab")
+                        problems.append(
+                            f"rules[{i}].to[{j}].operation.{f}: path template {p!r} "
+                            "({*}, {**}) is not supported by meshlab"
+                        )
     return f"AuthorizationPolicy {_name(policy)}: " + "; ".join(problems) if problems else None
 
 
@@ -283,12 +347,15 @@ def check_when_key(key: str) -> None:
         return
     allowed = ", ".join(WHEN_KEYS)
     if key.startswith(_JWT_OR_ENVOY_KEYS):
-        raise ValueError(f"when key {key!r} is valid in Istio but needs JWT claims or Envoy metadata, which "
-                         f"meshlab does not model; meshlab evaluates: {allowed}")
+        raise ValueError(
+            f"when key {key!r} is valid in Istio but needs JWT claims or Envoy metadata, which "
+            f"meshlab does not model; meshlab evaluates: {allowed}"
+        )
     raise ValueError(f"unknown when key {key!r}; allowed keys: {allowed}")
 
 
 # -- layers --------------------------------------------------------------------------------------
+
 
 def _layer_rules(policy: Mapping, layer: str) -> tuple[list[tuple[int, dict]], list[str]]:
     """The rules in force at ``layer`` as (index in spec.rules, rule), and the HTTP attributes found."""
@@ -299,7 +366,7 @@ def _layer_rules(policy: Mapping, layer: str) -> tuple[list[tuple[int, dict]], l
     for i, rule in enumerate(rules):
         new, http, fires = _convert_rule(rule, layer)
         found |= http
-        if http and action == "ALLOW":           # "L7 policies never match for ALLOW"
+        if http and action == "ALLOW":  # "L7 policies never match for ALLOW"
             continue
         if fires:
             kept.append((i, new))
@@ -309,7 +376,10 @@ def _layer_rules(policy: Mapping, layer: str) -> tuple[list[tuple[int, dict]], l
 def _convert_rule(rule: Mapping, layer: str) -> tuple[dict, set[str], bool]:
     """(rule without what ``layer`` cannot see, the HTTP attributes removed, can it still match)."""
     found, new, fires = set(), {}, True
-    for part, inner, hidden in (("from", "source", _HTTP_SOURCE[layer]), ("to", "operation", _HTTP_OPERATION)):
+    for part, inner, hidden in (
+        ("from", "source", _HTTP_SOURCE[layer]),
+        ("to", "operation", _HTTP_OPERATION),
+    ):
         items = rule.get(part) or []
         if not items:
             continue
@@ -318,7 +388,7 @@ def _convert_rule(rule: Mapping, layer: str) -> tuple[dict, set[str], bool]:
             body = item.get(inner) or {}
             found |= {k for k in hidden if body.get(k)}
             kept = {k: v for k, v in body.items() if k not in hidden and v}
-            if kept or layer == "TCP":           # Envoy: empty = match-all; ztunnel: skipped (match-none)
+            if kept or layer == "TCP":  # Envoy: empty = match-all; ztunnel: skipped (match-none)
                 out.append({inner: kept})
         if out:
             new[part] = out
@@ -327,18 +397,21 @@ def _convert_rule(rule: Mapping, layer: str) -> tuple[dict, set[str], bool]:
     conds = []
     for cond in rule.get("when") or []:
         key = cond["key"]
-        visible = key in L4_WHEN_KEYS if layer == "L4" else not key.startswith(("request.headers", "request.auth."))
+        visible = (
+            key in L4_WHEN_KEYS if layer == "L4" else not key.startswith(("request.headers", "request.auth."))
+        )
         if visible:
             conds.append(cond)
         else:
             found.add(key)
-            fires = fires and layer == "TCP"     # ztunnel: an empty match never fires
+            fires = fires and layer == "TCP"  # ztunnel: an empty match never fires
     if conds:
         new["when"] = conds
     return new, found, fires
 
 
 # -- matching ------------------------------------------------------------------------------------
+
 
 def _first_match(policy: Mapping, rules: list[tuple[int, dict]], a: Attributes) -> int | None:
     return next((i for i, rule in rules if _rule_matches(rule, a, policy["namespace"])), None)
@@ -347,29 +420,40 @@ def _first_match(policy: Mapping, rules: list[tuple[int, dict]], a: Attributes) 
 def _rule_matches(rule: Mapping, a: Attributes, policy_ns: str) -> bool:
     sources = [f.get("source") or {} for f in rule.get("from") or []]
     operations = [t.get("operation") or {} for t in rule.get("to") or []]
-    return ((not sources or any(_source_matches(s, a, policy_ns) for s in sources))
-            and (not operations or any(_operation_matches(o, a) for o in operations))
-            and all(_field(c, "values", _when_predicate(c["key"], a)) for c in rule.get("when") or []))
+    return (
+        (not sources or any(_source_matches(s, a, policy_ns) for s in sources))
+        and (not operations or any(_operation_matches(o, a) for o in operations))
+        and all(_field(c, "values", _when_predicate(c["key"], a)) for c in rule.get("when") or [])
+    )
 
 
 def _source_matches(s: Mapping, a: Attributes, policy_ns: str) -> bool:
     parsed = _PRINCIPAL.match(a.source_principal or "")
-    return (_field(s, "principals", lambda v: _string_match(v, a.source_principal))
-            and _field(s, "namespaces", lambda v: _string_match(v, a.source_namespace))
-            and _field(s, "serviceAccounts", lambda v: parsed is not None
-                       and _service_account(v, policy_ns) == (parsed.group(2), parsed.group(3)))
-            and _field(s, "trustDomains", lambda v: _string_match(v, parsed.group(1) if parsed else None))
-            and _field(s, "ipBlocks", lambda v: _in_block(v, a.source_ip))
-            and _field(s, "remoteIpBlocks", lambda v: _in_block(v, a.remote_ip))
-            and _field(s, "requestPrincipals", lambda v: _string_match(v, a.request_principal)))
+    return (
+        _field(s, "principals", lambda v: _string_match(v, a.source_principal))
+        and _field(s, "namespaces", lambda v: _string_match(v, a.source_namespace))
+        and _field(
+            s,
+            "serviceAccounts",
+            lambda v: (
+                parsed is not None and _service_account(v, policy_ns) == (parsed.group(2), parsed.group(3))
+            ),
+        )
+        and _field(s, "trustDomains", lambda v: _string_match(v, parsed.group(1) if parsed else None))
+        and _field(s, "ipBlocks", lambda v: _in_block(v, a.source_ip))
+        and _field(s, "remoteIpBlocks", lambda v: _in_block(v, a.remote_ip))
+        and _field(s, "requestPrincipals", lambda v: _string_match(v, a.request_principal))
+    )
 
 
 def _operation_matches(o: Mapping, a: Attributes) -> bool:
-    path = None if a.path is None else re.split(r"[?#]", a.path, maxsplit=1)[0]   # Envoy ignores the query
-    return (_field(o, "hosts", lambda v: _string_match(v, a.host, presence=True, fold=True))
-            and _field(o, "ports", lambda v: v == str(a.destination_port))
-            and _field(o, "methods", lambda v: _string_match(v, a.method, presence=True))
-            and _field(o, "paths", lambda v: _string_match(v, path)))
+    path = None if a.path is None else re.split(r"[?#]", a.path, maxsplit=1)[0]  # Envoy ignores the query
+    return (
+        _field(o, "hosts", lambda v: _string_match(v, a.host, presence=True, fold=True))
+        and _field(o, "ports", lambda v: v == str(a.destination_port))
+        and _field(o, "methods", lambda v: _string_match(v, a.method, presence=True))
+        and _field(o, "paths", lambda v: _string_match(v, path))
+    )
 
 
 def _field(body: Mapping, name: str, pred: Callable[[str], bool]) -> bool:
@@ -424,7 +508,7 @@ def _service_account(value: str, policy_ns: str) -> tuple[str, str]:
 
 def _header_name(key: str) -> str | None:
     if key.startswith("request.headers[") and key.endswith("]") and len(key) > len("request.headers[]"):
-        return key[len("request.headers["):-1].lower()
+        return key[len("request.headers[") : -1].lower()
     return None
 
 
@@ -436,8 +520,9 @@ def _target_refs(policy: Mapping) -> list[Mapping]:
 def _action(policy: Mapping) -> str:
     action = (policy.get("spec") or {}).get("action") or "ALLOW"
     if action not in ACTIONS:
-        raise ValueError(f"AuthorizationPolicy {_name(policy)}: action {action!r}, "
-                         f"expected one of {', '.join(ACTIONS)}")
+        raise ValueError(
+            f"AuthorizationPolicy {_name(policy)}: action {action!r}, expected one of {', '.join(ACTIONS)}"
+        )
     return action
 
 
@@ -445,16 +530,31 @@ def _name(policy: Mapping) -> str:
     return f"{policy['namespace']}/{policy['name']}"
 
 
-def authorize(objects: Iterable, attrs: Attributes, *, enforcement: str, namespace: str,
-              labels: Mapping[str, str], layer: str = "L7", waypoint: str | None = None,
-              service: str | None = None) -> Decision:
+def authorize(
+    objects: Iterable,
+    attrs: Attributes,
+    *,
+    enforcement: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    layer: str = "L7",
+    waypoint: str | None = None,
+    service: str | None = None,
+) -> Decision:
     """The decision at one enforcement point, from the lab's policy objects
     (:class:`~meshlab.policy.loader.PolicyObject`) in force: the AuthorizationPolicies bound there,
     evaluated for ``layer``."""
-    bound = [p for p in ({"name": o.name, "namespace": o.namespace, "spec": o.spec}
-                         for o in objects if o.kind == "AuthorizationPolicy")
-             if applies(p, namespace=namespace, labels=labels, enforcement=enforcement, waypoint=waypoint,
-                        service=service)]
+    bound = [
+        p
+        for p in (
+            {"name": o.name, "namespace": o.namespace, "spec": o.spec}
+            for o in objects
+            if o.kind == "AuthorizationPolicy"
+        )
+        if applies(
+            p, namespace=namespace, labels=labels, enforcement=enforcement, waypoint=waypoint, service=service
+        )
+    ]
     if not bound:
         return Decision(True, None, None, "no AuthorizationPolicy applies")
     return decide(bound, attrs, layer)

@@ -36,9 +36,25 @@ from .peerauth import PANEL_MODES, peer_authentication
 from .retries import RETRY_ON, RETRY_ON_MEANING
 from .virtualservice import RouteSettings, virtual_service
 
-__all__ = ["MODES", "MTLS_MODES", "RETRY_ON", "RETRY_ON_MEANING", "ROOT_NAMESPACE", "RouteSettings", "WRITTEN_BY",
-           "destination_rule", "http_route", "namespace_labels", "peer_authentication", "subsets_defined",
-           "use_waypoint", "versions", "virtual_service", "waypoint_gateway", "written_by_panel"]
+__all__ = [
+    "MODES",
+    "MTLS_MODES",
+    "RETRY_ON",
+    "RETRY_ON_MEANING",
+    "ROOT_NAMESPACE",
+    "RouteSettings",
+    "WRITTEN_BY",
+    "destination_rule",
+    "http_route",
+    "namespace_labels",
+    "peer_authentication",
+    "subsets_defined",
+    "use_waypoint",
+    "versions",
+    "virtual_service",
+    "waypoint_gateway",
+    "written_by_panel",
+]
 
 #: The mesh modes :func:`namespace_labels` writes (:data:`meshlab.mesh.MODES`).
 MODES = mesh.MODES
@@ -47,9 +63,13 @@ MTLS_MODES = PANEL_MODES
 
 
 def written_by_panel(doc) -> bool:
-    return ((doc.get("metadata") or {}).get("annotations") or {}).get("meshlab.io/written-by") == "control-panel"
+    return ((doc.get("metadata") or {}).get("annotations") or {}).get(
+        "meshlab.io/written-by"
+    ) == "control-panel"
 
 
 def subsets_defined(policies: Sequence[PolicyObject], s: RouteSettings) -> bool:
     """Does a DestinationRule in ``policies`` define every subset ``s`` gives a weight to?"""
-    return _subsets_defined(policies, s.host, s.namespace, [name for name, weight in s.weights.items() if weight])
+    return _subsets_defined(
+        policies, s.host, s.namespace, [name for name, weight in s.weights.items() if weight]
+    )

@@ -55,11 +55,11 @@ from .destinationrule import Outlier, TrafficPolicy
 @dataclass
 class PoolAccount:
     policy: TrafficPolicy
-    connections: int = 0         # open (or opening) upstream connections of the cluster
-    busy: int = 0                # of which carrying a request now
-    pending: int = 0             # requests waiting: queued, or their new connection not up yet
-    queued: int = 0              # of which waiting in the queue for a connection
-    retries: int = 0             # retries in flight
+    connections: int = 0  # open (or opening) upstream connections of the cluster
+    busy: int = 0  # of which carrying a request now
+    pending: int = 0  # requests waiting: queued, or their new connection not up yet
+    queued: int = 0  # of which waiting in the queue for a connection
+    retries: int = 0  # retries in flight
     overflows: int = 0
     pending_total: int = 0
 
@@ -108,7 +108,9 @@ class PoolAccount:
 
     def can_hand(self) -> bool:
         """Is a queued request waiting, and a connection free (or room to open one)?"""
-        return self.queued > 0 and (self.connections > self.busy or self.connections < self.policy.max_connections)
+        return self.queued > 0 and (
+            self.connections > self.busy or self.connections < self.policy.max_connections
+        )
 
     def hand(self) -> str:
         """Give the first queued request a connection: a free one (``"reuse"``), or a new one
@@ -134,7 +136,7 @@ class PoolAccount:
         return self.retries < self.policy.max_retries
 
 
-MAX_EJECTION_TIME = 300.0        # Envoy's max_ejection_time default; Istio does not set it
+MAX_EJECTION_TIME = 300.0  # Envoy's max_ejection_time default; Istio does not set it
 
 
 def may_eject(ejected: int, endpoints: int, max_ejection_percent: int) -> bool:
@@ -146,13 +148,13 @@ def may_eject(ejected: int, endpoints: int, max_ejection_percent: int) -> bool:
 @dataclass
 class OutlierDetector:
     policy: Outlier
-    started: float = 0.0                                       # when the interval timer was armed
+    started: float = 0.0  # when the interval timer was armed
     consecutive_5xx: dict[str, int] = field(default_factory=dict)
     consecutive_gw: dict[str, int] = field(default_factory=dict)
-    backoff: dict[str, int] = field(default_factory=dict)      # Envoy's ejectTimeBackoff
+    backoff: dict[str, int] = field(default_factory=dict)  # Envoy's ejectTimeBackoff
     ejected_at: dict[str, float] = field(default_factory=dict)
-    overflows: int = 0                                         # outliers the percentage kept in
-    _sweeps: int = 0                                           # interval sweeps done
+    overflows: int = 0  # outliers the percentage kept in
+    _sweeps: int = 0  # interval sweeps done
 
     @property
     def ejected_until(self) -> dict[str, float]:
@@ -166,7 +168,7 @@ class OutlierDetector:
         """Run the ``interval`` sweeps due by ``now`` (Envoy runs them on a timer)."""
         due = floor((now - self.started) / self.policy.interval) if self.policy.interval > 0 else 0
         if due > self._sweeps and not self.ejected_at and not any(self.backoff.values()):
-            self._sweeps = due                                 # nothing for them to do
+            self._sweeps = due  # nothing for them to do
         while self._sweeps < due:
             self._sweeps += 1
             t = self.started + self._sweeps * self.policy.interval
@@ -174,7 +176,7 @@ class OutlierDetector:
                 if ep not in self.ejected_at:
                     self.backoff[ep] = max(0, self.backoff[ep] - 1)
                 elif self.ejection_time(ep) <= t - self.ejected_at[ep]:
-                    del self.ejected_at[ep]                    # back in service, counts reset
+                    del self.ejected_at[ep]  # back in service, counts reset
                     self.consecutive_5xx[ep] = self.consecutive_gw[ep] = 0
 
     def ejected(self, now: float) -> set[str]:
@@ -203,12 +205,12 @@ class OutlierDetector:
         trip_gw = p.consecutive_gateway > 0 and self.consecutive_gw[endpoint] >= p.consecutive_gateway
         if not (trip_5xx or trip_gw) or endpoint in out:
             return False
-        if trip_5xx:                                           # the count that tripped starts again
+        if trip_5xx:  # the count that tripped starts again
             self.consecutive_5xx[endpoint] = 0
         else:
             self.consecutive_gw[endpoint] = 0
         if not may_eject(len(out), endpoints, p.max_ejection_percent):
-            self.overflows += 1                                # Envoy's ejections_overflow
+            self.overflows += 1  # Envoy's ejections_overflow
             return False
         self.ejected_at[endpoint] = now
         b = self.backoff.get(endpoint, 0)

@@ -29,7 +29,7 @@ def validate_namespace(spec: YamlNode | None, doc: Document) -> None:
 
 
 def validate_service(spec: YamlNode | None, doc: Document) -> None:
-    if spec is not None:     # as exported: the lab checks it matches its topology's (check_service)
+    if spec is not None:  # as exported: the lab checks it matches its topology's (check_service)
         s = spec.mapping((), ("ports", "selector", "type"))
         if "type" in s:
             s["type"].string(["ClusterIP"])
@@ -59,8 +59,11 @@ def _error(o: PolicyObject, message: str) -> PolicyError:
 def check_namespace(o: PolicyObject, lab, store) -> list[str]:
     namespaces = {n.name for n in lab.topology.namespaces}
     if o.name not in namespaces:
-        raise _error(o, f"the lab has no namespace {o.name!r}: namespaces come from the topology "
-                        f"({', '.join(sorted(namespaces))})")
+        raise _error(
+            o,
+            f"the lab has no namespace {o.name!r}: namespaces come from the topology "
+            f"({', '.join(sorted(namespaces))})",
+        )
     return []
 
 
@@ -75,34 +78,47 @@ def check_service(o: PolicyObject, lab, store) -> list[str]:
     if not spec:
         return []
     if "selector" in spec and dict(spec["selector"]) != dict(svc.selector):
-        raise _error(o, f"spec.selector {dict(spec['selector'])} differs from the topology's {dict(svc.selector)}: "
-                        "the lab's Services come from the topology, and an applied Service may only change "
-                        "metadata.labels")
+        raise _error(
+            o,
+            f"spec.selector {dict(spec['selector'])} differs from the topology's {dict(svc.selector)}: "
+            "the lab's Services come from the topology, and an applied Service may only change "
+            "metadata.labels",
+        )
     for i, p in enumerate(spec.get("ports") or []):
         if p["port"] != svc.port or p.get("targetPort", p["port"]) != svc.target_port:
-            raise _error(o, f"spec.ports[{i}] (port {p['port']}, targetPort {p.get('targetPort', p['port'])}) differs "
-                            f"from the topology's (port {svc.port}, targetPort {svc.target_port}): an applied Service "
-                            "may only change metadata.labels")
+            raise _error(
+                o,
+                f"spec.ports[{i}] (port {p['port']}, targetPort {p.get('targetPort', p['port'])}) differs "
+                f"from the topology's (port {svc.port}, targetPort {svc.target_port}): an applied Service "
+                "may only change metadata.labels",
+            )
     return []
 
 
 # -- build ----------------------------------------------------------------------------------------
+
 
 def namespace_labels(namespaces: Sequence[str], mode: str) -> list[dict]:
     """The Namespace objects whose labels put these namespaces in ``mode`` (``none``, ``sidecar``,
     ``ambient``)."""
     if mode not in mesh.MODES:
         raise ValueError(f"unknown mesh mode {mode!r}; allowed: {', '.join(mesh.MODES)}")
-    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": mesh.mode_labels(mode)}}
-            for ns in namespaces]
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": mesh.mode_labels(mode)}}
+        for ns in namespaces
+    ]
 
 
 def use_waypoint(service: str, namespace: str = "default", waypoint: str = mesh.WAYPOINT) -> dict:
     """The Service labels that send ``service``'s traffic through ``waypoint``."""
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": service, "namespace": namespace, "labels": {mesh.USE_WAYPOINT: waypoint}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": service, "namespace": namespace, "labels": {mesh.USE_WAYPOINT: waypoint}},
+    }
 
 
-NAMESPACE = KindHandler("Namespace", API_VERSIONS, validate_namespace, None, check_namespace,
-                        namespaced=False, core_labels=True)
+NAMESPACE = KindHandler(
+    "Namespace", API_VERSIONS, validate_namespace, None, check_namespace, namespaced=False, core_labels=True
+)
 SERVICE = KindHandler("Service", API_VERSIONS, validate_service, None, check_service, core_labels=True)

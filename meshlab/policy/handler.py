@@ -40,12 +40,24 @@ class Document:
         """The ``spec`` node; a missing or null spec is an empty mapping where ``empty_ok``."""
         if spec is None:
             if empty_ok:
-                return YamlNode(yaml.MappingNode("tag:yaml.org,2002:map", []), self.root.file, "spec",
-                                self.root.lines, error_cls=PolicyError, context=self.root.context)
+                return YamlNode(
+                    yaml.MappingNode("tag:yaml.org,2002:map", []),
+                    self.root.file,
+                    "spec",
+                    self.root.lines,
+                    error_cls=PolicyError,
+                    context=self.root.context,
+                )
             raise self.root.error("missing 'spec'")
         if isinstance(spec.node, yaml.ScalarNode) and spec.value() is None and empty_ok:
-            return YamlNode(yaml.MappingNode("tag:yaml.org,2002:map", []), spec.file, "spec", spec.lines,
-                            error_cls=PolicyError, context=spec.context)
+            return YamlNode(
+                yaml.MappingNode("tag:yaml.org,2002:map", []),
+                spec.file,
+                "spec",
+                spec.lines,
+                error_cls=PolicyError,
+                context=spec.context,
+            )
         return spec
 
     def label(self, key: str) -> YamlNode:
@@ -64,6 +76,7 @@ class KindHandler:
     first; ``namespaced`` False for cluster-scoped kinds (Namespace); ``core_labels`` for the core
     objects whose labels alone the lab reads (Namespace, Service: their ``status`` is allowed, their
     ``spec`` optional)."""
+
     kind: str
     api_versions: tuple[str, ...]
     validate: Callable[[YamlNode | None, Document], None]

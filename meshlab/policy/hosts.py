@@ -32,8 +32,10 @@ def short_name_hint(host: str, services: Iterable[str]) -> str:
         return ""
     for full in (f"{host}.svc.{CLUSTER_DOMAIN}", f"{host}.{CLUSTER_DOMAIN}"):
         if full in services:
-            return (f" (Istio expands only a name with no dot; {host!r} is taken as written: write "
-                    f"{host.split('.')[0]!r} in namespace {full.split('.')[1]} or {full!r})")
+            return (
+                f" (Istio expands only a name with no dot; {host!r} is taken as written: write "
+                f"{host.split('.')[0]!r} in namespace {full.split('.')[1]} or {full!r})"
+            )
     return ""
 
 

@@ -65,6 +65,7 @@ MAX_WEIGHT = 1_000_000
 
 # -- validate -------------------------------------------------------------------------------------
 
+
 def validate(spec: YamlNode | None, doc: Document) -> None:
     s = doc.spec(spec).mapping(("parentRefs",), ("rules",), unsupported=("hostnames",))
     for ref in s["parentRefs"].seq(allow_empty=False):
@@ -72,10 +73,14 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
     rules = s["rules"].seq(allow_empty=False) if "rules" in s else []
     if not rules:
         raise (s["rules"] if "rules" in s else doc.root.at_key("spec")).error(
-            "an HTTPRoute needs rules with backendRefs: the lab reads rules[].matches and rules[].backendRefs")
+            "an HTTPRoute needs rules with backendRefs: the lab reads rules[].matches and rules[].backendRefs"
+        )
     for rule in rules:
-        r = rule.mapping(("backendRefs",), ("name", "matches"),
-                         unsupported=("filters", "timeouts", "retry", "sessionPersistence"))
+        r = rule.mapping(
+            ("backendRefs",),
+            ("name", "matches"),
+            unsupported=("filters", "timeouts", "retry", "sessionPersistence"),
+        )
         if "name" in r:
             r["name"].string()
         for m in r["matches"].seq() if "matches" in r else []:
@@ -84,8 +89,10 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
         for b in backends:
             _backend_ref(b, doc.own_namespace)
         if all(_weight(b) == 0 for b in backends):
-            raise r["backendRefs"].error("every backend has weight 0: give a backend a weight (a backend gets "
-                                         "weight / sum of weights of the rule's requests)")
+            raise r["backendRefs"].error(
+                "every backend has weight 0: give a backend a weight (a backend gets "
+                "weight / sum of weights of the rule's requests)"
+            )
 
 
 def _group_kind(m: dict, at: YamlNode, default_group: str, default_kind: str, what: str) -> None:
@@ -93,16 +100,23 @@ def _group_kind(m: dict, at: YamlNode, default_group: str, default_kind: str, wh
     kind = m["kind"].string() if "kind" in m else default_kind
     if (group, kind) != ("", "Service"):
         where = m.get("kind") or m.get("group") or at
-        raise where.error(f"a {what} of group {group!r}, kind {kind} is not supported by meshlab; allowed: "
-                          'group: "" and kind: Service (the mesh binding, GAMMA)'
-                          + (" — a parentRef with no kind is a Gateway, the Gateway API's default"
-                             if what == "parentRef" and "kind" not in m else ""))
+        raise where.error(
+            f"a {what} of group {group!r}, kind {kind} is not supported by meshlab; allowed: "
+            'group: "" and kind: Service (the mesh binding, GAMMA)'
+            + (
+                " — a parentRef with no kind is a Gateway, the Gateway API's default"
+                if what == "parentRef" and "kind" not in m
+                else ""
+            )
+        )
 
 
 def _same_namespace(m: dict, namespace: str, what: str) -> None:
     if "namespace" in m and m["namespace"].name() != namespace:
-        raise m["namespace"].error(f"a {what} in another namespace ({m['namespace'].value()}) is not supported by "
-                                   f"meshlab; allowed: {namespace} (the route's own)")
+        raise m["namespace"].error(
+            f"a {what} in another namespace ({m['namespace'].value()}) is not supported by "
+            f"meshlab; allowed: {namespace} (the route's own)"
+        )
 
 
 def _parent_ref(ref: YamlNode, namespace: str) -> None:
@@ -151,6 +165,7 @@ def _match(at: YamlNode) -> None:
 
 def _regex(at: YamlNode, value: str) -> None:
     import re
+
     try:
         re.compile(value)
     except re.error as e:
@@ -159,17 +174,20 @@ def _regex(at: YamlNode, value: str) -> None:
 
 # -- compile --------------------------------------------------------------------------------------
 
+
 def match_block(m: Mapping) -> dict:
     """One ``matches[]`` entry as a route-match block (:func:`meshlab.policy.routing.match_block`)."""
     path = m.get("path") or {}
     kind, value = path.get("type", "PathPrefix"), path.get("value", "/")
     if kind == "PathPrefix":
-        value = value.rstrip("/") or "/"          # "a trailing / is ignored"
-    block: dict = {"uri": {{"PathPrefix": "pathPrefix", "Exact": "exact", "RegularExpression": "regex"}[kind]: value}}
+        value = value.rstrip("/") or "/"  # "a trailing / is ignored"
+    block: dict = {
+        "uri": {{"PathPrefix": "pathPrefix", "Exact": "exact", "RegularExpression": "regex"}[kind]: value}
+    }
     headers: dict = {}
     for h in m.get("headers") or []:
         name = h["name"].lower()
-        if name not in headers:                   # the first of two same-named conditions counts
+        if name not in headers:  # the first of two same-named conditions counts
             headers[name] = {"regex" if h.get("type") == "RegularExpression" else "exact": h["value"]}
     if headers:
         block["headers"] = headers
@@ -181,7 +199,7 @@ def match_block(m: Mapping) -> dict:
 def precedence(block: Mapping) -> tuple:
     """The Gateway API's order of matches, as a sort key: exact path, longest prefix (regular
     expressions last), a method, the most headers."""
-    (kind, value), = block["uri"].items()
+    ((kind, value),) = block["uri"].items()
     path_rank = {"exact": (0, 0), "pathPrefix": (1, -len(value))}.get(kind, (2, 0))
     return (*path_rank, 0 if "method" in block else 1, -len(block.get("headers") or {}))
 
@@ -190,19 +208,30 @@ def compile(o: PolicyObject) -> RouteSource:
     spec = o.spec
     entries = []
     for i, rule in enumerate(spec.get("rules") or []):
-        name = f"HTTPRoute {o.namespace}/{o.name} rules[{i}]" + (f" ({rule['name']})" if rule.get("name") else "")
-        dests = tuple(Destination(service_fqdn(b["name"], b.get("namespace") or o.namespace), None, b["port"],
-                                  int(b.get("weight", 1))) for b in rule["backendRefs"])
+        name = f"HTTPRoute {o.namespace}/{o.name} rules[{i}]" + (
+            f" ({rule['name']})" if rule.get("name") else ""
+        )
+        dests = tuple(
+            Destination(
+                service_fqdn(b["name"], b.get("namespace") or o.namespace),
+                None,
+                b["port"],
+                int(b.get("weight", 1)),
+            )
+            for b in rule["backendRefs"]
+        )
         action = RouteAction(name, dests)
         for m in rule.get("matches") or [{}]:
             entries.append(((match_block(m),), action))
-    entries.sort(key=lambda e: precedence(e[0][0]))          # stable: ties keep the written order
-    hosts = tuple(dict.fromkeys(service_fqdn(r["name"], r.get("namespace") or o.namespace)
-                                for r in spec["parentRefs"]))
+    entries.sort(key=lambda e: precedence(e[0][0]))  # stable: ties keep the written order
+    hosts = tuple(
+        dict.fromkeys(service_fqdn(r["name"], r.get("namespace") or o.namespace) for r in spec["parentRefs"])
+    )
     return RouteSource(f"HTTPRoute {o.namespace}/{o.name}", hosts, tuple(entries))
 
 
 # -- check ----------------------------------------------------------------------------------------
+
 
 def check(o: PolicyObject, lab, store) -> list[str]:
     """A parent or backend that is no service of the lab, a port that is not the service's, L7
@@ -213,37 +242,57 @@ def check(o: PolicyObject, lab, store) -> list[str]:
         host = service_fqdn(ref["name"], ref.get("namespace") or o.namespace)
         svc = services.get(host)
         if svc is None:
-            out.append(f"{o}: parentRefs[{i}] names Service {ref['name']!r}, which is not a service in the lab; "
-                       f"the route affects nothing (services: {listing(sorted(s.name for s in services.values()))})")
+            out.append(
+                f"{o}: parentRefs[{i}] names Service {ref['name']!r}, which is not a service in the lab; "
+                f"the route affects nothing (services: {listing(sorted(s.name for s in services.values()))})"
+            )
             continue
         if "port" in ref and ref["port"] != svc.port:
-            out.append(f"{o}: parentRefs[{i}] port {ref['port']} is not a port of {svc.name} ({svc.port}): the route "
-                       "applies to no request")
+            out.append(
+                f"{o}: parentRefs[{i}] port {ref['port']} is not a port of {svc.name} ({svc.port}): the route "
+                "applies to no request"
+            )
         why = l7_unenforced(o, svc, lab)
         if why:
             out.append(why)
-        vs = [x for x in store.items if x.kind == "VirtualService"
-              and any(fqdn(h, x.namespace) == host for h in x.spec.get("hosts") or [])]
+        vs = [
+            x
+            for x in store.items
+            if x.kind == "VirtualService"
+            and any(fqdn(h, x.namespace) == host for h in x.spec.get("hosts") or [])
+        ]
         if vs:
-            out.append(f"{o}: {vs[0]} routes {svc.name} too; Istio leaves mixing VirtualService and HTTPRoute for one "
-                       "Service undefined (istio.io, ambient/migrate/migrate-policies). The lab tries the older one "
-                       "first (a waypoint: both, oldest first)")
+            out.append(
+                f"{o}: {vs[0]} routes {svc.name} too; Istio leaves mixing VirtualService and HTTPRoute for one "
+                "Service undefined (istio.io, ambient/migrate/migrate-policies). The lab tries the older one "
+                "first (a waypoint: both, oldest first)"
+            )
     for i, rule in enumerate(o.spec.get("rules") or []):
         for j, b in enumerate(rule["backendRefs"]):
             svc = services.get(service_fqdn(b["name"], b.get("namespace") or o.namespace))
             if svc is None:
-                out.append(f"{o}: rules[{i}].backendRefs[{j}] names Service {b['name']!r}, which is not a service in "
-                           "the lab: those requests fail (the lab answers 503, NC)")
+                out.append(
+                    f"{o}: rules[{i}].backendRefs[{j}] names Service {b['name']!r}, which is not a service in "
+                    "the lab: those requests fail (the lab answers 503, NC)"
+                )
             elif b["port"] != svc.port:
-                out.append(f"{o}: rules[{i}].backendRefs[{j}] port {b['port']} is not {svc.name}'s port ({svc.port}): "
-                           "those requests fail (503, NC)")
+                out.append(
+                    f"{o}: rules[{i}].backendRefs[{j}] port {b['port']} is not {svc.name}'s port ({svc.port}): "
+                    "those requests fail (503, NC)"
+                )
     return out
 
 
 # -- build ----------------------------------------------------------------------------------------
 
-def http_route(service: str, port: int, rules: Sequence[tuple[Mapping[str, str] | None, Mapping[str, int]]],
-               namespace: str = "default", name: str | None = None) -> dict:
+
+def http_route(
+    service: str,
+    port: int,
+    rules: Sequence[tuple[Mapping[str, str] | None, Mapping[str, int]]],
+    namespace: str = "default",
+    name: str | None = None,
+) -> dict:
     """An HTTPRoute for ``service`` (its parentRef, on ``port``) with one rule per
     ``(headers, backends)``: requests carrying every header in ``headers`` (None: every request) go
     to ``backends`` (Service name -> weight; a lone backend needs none). Istio's request-routing
@@ -253,12 +302,23 @@ def http_route(service: str, port: int, rules: Sequence[tuple[Mapping[str, str] 
     for headers, backends in rules:
         rule: dict = {}
         if headers:
-            rule["matches"] = [{"headers": [{"type": "Exact", "name": k, "value": v} for k, v in headers.items()]}]
-        rule["backendRefs"] = [{"name": b, "port": port, **({"weight": w} if len(backends) > 1 else {})}
-                               for b, w in backends.items()]
+            rule["matches"] = [
+                {"headers": [{"type": "Exact", "name": k, "value": v} for k, v in headers.items()]}
+            ]
+        rule["backendRefs"] = [
+            {"name": b, "port": port, **({"weight": w} if len(backends) > 1 else {})}
+            for b, w in backends.items()
+        ]
         out.append(rule)
-    return {"apiVersion": API_VERSIONS[0], "kind": "HTTPRoute", "metadata": {"name": name or service, "namespace": namespace},
-            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": service, "port": port}], "rules": out}}
+    return {
+        "apiVersion": API_VERSIONS[0],
+        "kind": "HTTPRoute",
+        "metadata": {"name": name or service, "namespace": namespace},
+        "spec": {
+            "parentRefs": [{"group": "", "kind": "Service", "name": service, "port": port}],
+            "rules": out,
+        },
+    }
 
 
 HANDLER = KindHandler("HTTPRoute", API_VERSIONS, validate, compile, check)

@@ -15,16 +15,34 @@ from . import authorizationpolicy, destinationrule, enrollment, gateway, httprou
 from .handler import KindHandler
 from .objects import PolicyObject
 
-REGISTRY: dict[str, KindHandler] = {h.kind: h for h in (
-    virtualservice.HANDLER, destinationrule.HANDLER, peerauth.HANDLER, authorizationpolicy.HANDLER,
-    gateway.HANDLER, httproute.HANDLER, enrollment.NAMESPACE, enrollment.SERVICE)}
+REGISTRY: dict[str, KindHandler] = {
+    h.kind: h
+    for h in (
+        virtualservice.HANDLER,
+        destinationrule.HANDLER,
+        peerauth.HANDLER,
+        authorizationpolicy.HANDLER,
+        gateway.HANDLER,
+        httproute.HANDLER,
+        enrollment.NAMESPACE,
+        enrollment.SERVICE,
+    )
+}
 #: Kinds of the real APIs meshlab does not build: named when applied, never ignored.
 UNSUPPORTED_KINDS = {
-    "ServiceEntry": "the lab has no traffic leaving the cluster", "Sidecar": "not built",
-    "EnvoyFilter": "the lab's proxies are not Envoy", "WorkloadEntry": "not built",
-    "RequestAuthentication": "JWT is not built", "Telemetry": "not built", "WasmPlugin": "not built",
-    "ProxyConfig": "not built", "GRPCRoute": "not built", "TCPRoute": "not built", "ReferenceGrant": "not built",
-    "Deployment": "workloads come from the topology", "Pod": "workloads come from the topology",
+    "ServiceEntry": "the lab has no traffic leaving the cluster",
+    "Sidecar": "not built",
+    "EnvoyFilter": "the lab's proxies are not Envoy",
+    "WorkloadEntry": "not built",
+    "RequestAuthentication": "JWT is not built",
+    "Telemetry": "not built",
+    "WasmPlugin": "not built",
+    "ProxyConfig": "not built",
+    "GRPCRoute": "not built",
+    "TCPRoute": "not built",
+    "ReferenceGrant": "not built",
+    "Deployment": "workloads come from the topology",
+    "Pod": "workloads come from the topology",
 }
 
 

@@ -38,14 +38,16 @@ KINDS = tuple(REGISTRY)
 
 # ------------------------------------------------------------------------------------------------
 
+
 def load_policies(source: "str | Path | dict | Iterable", file: str | None = None) -> list[PolicyObject]:
     """Policies from YAML text, a path to a YAML file, one document as a dict, or a list of those."""
     if isinstance(source, PolicyObject):
         return [source]
     if isinstance(source, dict):
         return _from_text(dict_to_yaml(source, PolicyError, file or "<dict>"), file or "<dict>", lines=False)
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and
-                                    source.strip().endswith((".yaml", ".yml"))):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml"))
+    ):
         path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")
@@ -55,8 +57,11 @@ def load_policies(source: "str | Path | dict | Iterable", file: str | None = Non
     if isinstance(source, str):
         return _from_text(source, file or "<yaml>")
     if not isinstance(source, Iterable) or isinstance(source, (bytes, bytearray)):
-        raise PolicyError(f"cannot read Istio objects from a {type(source).__name__}: give YAML text, a path to a "
-                          ".yaml file, a dict (one object), or a list of those", file=file)
+        raise PolicyError(
+            f"cannot read Istio objects from a {type(source).__name__}: give YAML text, a path to a "
+            ".yaml file, a dict (one object), or a list of those",
+            file=file,
+        )
     out: list[PolicyObject] = []
     for item in source:
         out += load_policies(item, file)
@@ -70,17 +75,29 @@ def _from_text(text: str, file: str, lines: bool = True) -> list[PolicyObject]:
             docs.append(node)
     except yaml.YAMLError as e:
         problem, line = yaml_problem(e, text)
-        raise PolicyError(f"not valid YAML: {problem}", file=file, document=len(docs) + 1, line=line) from None
+        raise PolicyError(
+            f"not valid YAML: {problem}", file=file, document=len(docs) + 1, line=line
+        ) from None
     out, seen = [], {}
     for i, node in enumerate(docs, 1):
         if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
-            continue                               # an empty document (--- followed by ---)
+            continue  # an empty document (--- followed by ---)
         obj = _document(YamlNode(node, file, "", lines, error_cls=PolicyError, context={"document": i}))
-        obj = compiled(PolicyObject(obj.kind, obj.namespace, obj.name, obj.doc, file, i,
-                                    node.start_mark.line + 1 if lines else None))
+        obj = compiled(
+            PolicyObject(
+                obj.kind,
+                obj.namespace,
+                obj.name,
+                obj.doc,
+                file,
+                i,
+                node.start_mark.line + 1 if lines else None,
+            )
+        )
         if obj.key in seen:
-            raise PolicyError(f"{obj} appears twice in one apply (also document {seen[obj.key]})",
-                              file=file, document=i)
+            raise PolicyError(
+                f"{obj} appears twice in one apply (also document {seen[obj.key]})", file=file, document=i
+            )
         seen[obj.key] = i
         out.append(obj)
     if not out:
@@ -96,14 +113,20 @@ def _document(root: YamlNode) -> PolicyObject:
         raise root.error(f"missing 'kind'; kinds meshlab reads: {listing(KINDS)}")
     kind = kind_at.string()
     if kind in UNSUPPORTED_KINDS:
-        raise kind_at.error(f"kind {kind} is not supported by meshlab ({UNSUPPORTED_KINDS[kind]}); "
-                            f"supported kinds: {listing(KINDS)}")
+        raise kind_at.error(
+            f"kind {kind} is not supported by meshlab ({UNSUPPORTED_KINDS[kind]}); "
+            f"supported kinds: {listing(KINDS)}"
+        )
     if kind not in REGISTRY:
-        raise kind_at.error(f"unknown kind {kind!r}{close_match(kind, KINDS)}; supported kinds: {listing(KINDS)}")
+        raise kind_at.error(
+            f"unknown kind {kind!r}{close_match(kind, KINDS)}; supported kinds: {listing(KINDS)}"
+        )
     h = REGISTRY[kind]
-    top = root.mapping(("apiVersion", "kind", "metadata"),
-                       ("spec", "status") if h.core_labels else ("spec",),
-                       unsupported=() if h.core_labels else ("status",))
+    top = root.mapping(
+        ("apiVersion", "kind", "metadata"),
+        ("spec", "status") if h.core_labels else ("spec",),
+        unsupported=() if h.core_labels else ("status",),
+    )
     top["apiVersion"].string(h.api_versions)
     meta = top["metadata"].mapping(("name",), ("namespace", "labels", "annotations"))
     name = meta["name"].name()
@@ -116,6 +139,6 @@ def _document(root: YamlNode) -> PolicyObject:
         raise meta["namespace"].error("a Namespace is not in a namespace: remove metadata.namespace")
     labels = meta["labels"].labels() if "labels" in meta else {}
     if "annotations" in meta:
-        meta["annotations"].free_mapping()       # kept and exported; they change nothing in the lab
+        meta["annotations"].free_mapping()  # kept and exported; they change nothing in the lab
     h.validate(top.get("spec"), Document(root, meta, labels, namespace or name))
     return PolicyObject(kind, namespace, name, root.value())

@@ -24,11 +24,12 @@ def panel_meta(name: str, namespace: str) -> dict:
 class PolicyObject:
     """One applied object: its kind, namespace and name, the document as written, and (once
     compiled) what its kind's module made of it."""
+
     kind: str
     namespace: str | None
     name: str
     doc: dict = field(compare=False, hash=False)
-    file: str | None = field(default=None, compare=False)     # where it was read from
+    file: str | None = field(default=None, compare=False)  # where it was read from
     document: int | None = field(default=None, compare=False)
     line: int | None = field(default=None, compare=False)
     compiled: object = field(default=None, compare=False, hash=False, repr=False)
@@ -36,7 +37,9 @@ class PolicyObject:
     @property
     def source(self) -> str:
         """``file: document N, line L``."""
-        return f"{self.file or '<policy>'}: document {self.document}" + (f", line {self.line}" if self.line else "")
+        return f"{self.file or '<policy>'}: document {self.document}" + (
+            f", line {self.line}" if self.line else ""
+        )
 
     @property
     def key(self) -> tuple[str, str | None, str]:

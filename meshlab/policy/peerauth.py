@@ -48,8 +48,9 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
             s["mtls"].at_key("mode").string(MTLS_MODES)
     if "portLevelMtls" in s:
         if "selector" not in s:
-            raise s["portLevelMtls"].error("portLevelMtls needs a selector (Istio: it applies to workloads "
-                                           "selected by the policy)")
+            raise s["portLevelMtls"].error(
+                "portLevelMtls needs a selector (Istio: it applies to workloads selected by the policy)"
+            )
         for port, v in s["portLevelMtls"].free_mapping().items():
             if not str(port).isdigit() or not 1 <= int(port) <= 65535:
                 raise v.error(f"{port!r} is not a port number (1 to 65535)")
@@ -58,15 +59,22 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
 
 def check(o: PolicyObject, lab, store) -> list[str]:
     """DISABLE for ambient workloads acts as PERMISSIVE: say so."""
-    modes = [(o.spec.get("mtls") or {}).get("mode")] + [v.get("mode") for v in (o.spec.get("portLevelMtls") or {}).values()]
-    ambient = [p for p in lab.topology.pods if lab.mesh.get(p.name) == "ambient" and
-               (o.namespace in (p.namespace, ROOT_NAMESPACE))]
+    modes = [(o.spec.get("mtls") or {}).get("mode")] + [
+        v.get("mode") for v in (o.spec.get("portLevelMtls") or {}).values()
+    ]
+    ambient = [
+        p
+        for p in lab.topology.pods
+        if lab.mesh.get(p.name) == "ambient" and (o.namespace in (p.namespace, ROOT_NAMESPACE))
+    ]
     if "DISABLE" in modes and ambient:
-        return [f"{o}: for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
-                f"{'...' if len(ambient) > 3 else ''}) DISABLE acts as PERMISSIVE: istiod's conversion "
-                "for ztunnel knows only STRICT and not-STRICT, so it lifts a wider STRICT and lets "
-                "plaintext in; ztunnel still tunnels mesh traffic. (Istio's docs say such policies "
-                "are ignored; istiod's code treats them as PERMISSIVE.)"]
+        return [
+            f"{o}: for ambient workloads ({', '.join(p.name for p in ambient[:3])}"
+            f"{'...' if len(ambient) > 3 else ''}) DISABLE acts as PERMISSIVE: istiod's conversion "
+            "for ztunnel knows only STRICT and not-STRICT, so it lifts a wider STRICT and lets "
+            "plaintext in; ztunnel still tunnels mesh traffic. (Istio's docs say such policies "
+            "are ignored; istiod's code treats them as PERMISSIVE.)"
+        ]
     return []
 
 
@@ -77,8 +85,12 @@ def peer_authentication(mode: str) -> dict | None:
         raise ValueError(f"unknown mTLS mode {mode!r}; allowed: {', '.join(PANEL_MODES)}")
     if mode == "UNSET":
         return None
-    return {"apiVersion": API_VERSIONS[0], "kind": "PeerAuthentication",
-            "metadata": panel_meta("default", ROOT_NAMESPACE), "spec": {"mtls": {"mode": mode}}}
+    return {
+        "apiVersion": API_VERSIONS[0],
+        "kind": "PeerAuthentication",
+        "metadata": panel_meta("default", ROOT_NAMESPACE),
+        "spec": {"mtls": {"mode": mode}},
+    }
 
 
 def selects(obj: PolicyObject, namespace: str, labels: Mapping[str, str]) -> bool:
@@ -90,8 +102,13 @@ def selects(obj: PolicyObject, namespace: str, labels: Mapping[str, str]) -> boo
     return all(labels.get(k) == v for k, v in want.items())
 
 
-def mtls_mode(objects: Iterable[PolicyObject], namespace: str, labels: Mapping[str, str], port: int | None = None,
-              ambient: bool = False) -> tuple[str, str]:
+def mtls_mode(
+    objects: Iterable[PolicyObject],
+    namespace: str,
+    labels: Mapping[str, str],
+    port: int | None = None,
+    ambient: bool = False,
+) -> tuple[str, str]:
     """(``STRICT`` | ``PERMISSIVE`` | ``DISABLE``, the policy that decided it) for one port. In
     ambient mode (``ambient=True``): ``STRICT`` or ``PERMISSIVE``, as ztunnel enforces it
     (:func:`ambient_strict`)."""
@@ -99,16 +116,23 @@ def mtls_mode(objects: Iterable[PolicyObject], namespace: str, labels: Mapping[s
         return ambient_strict(objects, namespace, labels, port)
     pas = [o for o in objects if o.kind == "PeerAuthentication"]
     levels = [
-        [o for o in pas if o.namespace == namespace and o.spec.get("selector") and selects(o, namespace, labels)],
+        [
+            o
+            for o in pas
+            if o.namespace == namespace and o.spec.get("selector") and selects(o, namespace, labels)
+        ],
         [o for o in pas if o.namespace == namespace and not o.spec.get("selector")],
         [o for o in pas if o.namespace == ROOT_NAMESPACE and not o.spec.get("selector")],
     ]
     for level in levels:
-        for o in level[:1]:                      # Istio keeps the oldest when two compete
+        for o in level[:1]:  # Istio keeps the oldest when two compete
             mode = None
             if port is not None:
-                mode = ((o.spec.get("portLevelMtls") or {}).get(str(port)) or
-                        (o.spec.get("portLevelMtls") or {}).get(port) or {}).get("mode")
+                mode = (
+                    (o.spec.get("portLevelMtls") or {}).get(str(port))
+                    or (o.spec.get("portLevelMtls") or {}).get(port)
+                    or {}
+                ).get("mode")
             if mode in (None, "UNSET"):
                 mode = (o.spec.get("mtls") or {}).get("mode")
             if mode not in (None, "UNSET"):
@@ -124,6 +148,7 @@ def admits(mode: str, tls: bool) -> bool:
 
 # -- ambient: istiod's conversion for ztunnel ---------------------------------------------------------
 
+
 def _mode(o: PolicyObject | None) -> str | None:
     """The policy's top-level mode; None for no policy. No ``mtls`` (or no mode) is ``UNSET``."""
     if o is None:
@@ -135,8 +160,9 @@ def _ports(o: PolicyObject) -> dict[int, str]:
     return {int(p): (v or {}).get("mode") or "UNSET" for p, v in (o.spec.get("portLevelMtls") or {}).items()}
 
 
-def ambient_strict(objects: Iterable[PolicyObject], namespace: str, labels: Mapping[str, str],
-                   port: int | None = None) -> tuple[str, str]:
+def ambient_strict(
+    objects: Iterable[PolicyObject], namespace: str, labels: Mapping[str, str], port: int | None = None
+) -> tuple[str, str]:
     """(``STRICT`` | ``PERMISSIVE``, why) for a plaintext connection to ``port`` of an ambient
     workload, as ztunnel decides it from what istiod sends: the static STRICT policy when the
     effective mode is STRICT (``convertedSelectorPeerAuthentications``), and the workload policy's
@@ -145,8 +171,16 @@ def ambient_strict(objects: Iterable[PolicyObject], namespace: str, labels: Mapp
     has_selector = lambda o: bool(((o.spec.get("selector") or {}).get("matchLabels")))
     mesh = next((o for o in pas if o.namespace == ROOT_NAMESPACE and not has_selector(o)), None)
     ns = next((o for o in pas if o.namespace == namespace != ROOT_NAMESPACE and not has_selector(o)), None)
-    wl = next((o for o in pas if o.namespace == namespace != ROOT_NAMESPACE and has_selector(o)
-               and selects(o, namespace, labels)), None)
+    wl = next(
+        (
+            o
+            for o in pas
+            if o.namespace == namespace != ROOT_NAMESPACE
+            and has_selector(o)
+            and selects(o, namespace, labels)
+        ),
+        None,
+    )
     name = lambda o: f"PeerAuthentication {o.namespace}/{o.name}"
 
     # convertedSelectorPeerAuthentications: is the static STRICT policy attached?
@@ -164,8 +198,8 @@ def ambient_strict(objects: Iterable[PolicyObject], namespace: str, labels: Mapp
                     port_policy, strict = True, False
             elif wmode in ("PERMISSIVE", "DISABLE"):
                 port_policy = any(m == "STRICT" for m in ports.values())
-            elif strict:                          # UNSET under a STRICT namespace or mesh
-                if any(m == "PERMISSIVE" for m in ports.values()):      # (DISABLE is not looked for)
+            elif strict:  # UNSET under a STRICT namespace or mesh
+                if any(m == "PERMISSIVE" for m in ports.values()):  # (DISABLE is not looked for)
                     port_policy, strict = True, False
             else:
                 port_policy = any(m == "STRICT" for m in ports.values())
@@ -180,29 +214,34 @@ def _port_denies(wl: PolicyObject, ns: PolicyObject | None, mesh: PolicyObject |
     """Does the DENY policy ``convertPeerAuthentication`` makes of ``wl`` refuse a connection with
     no peer identity to ``port``? Its groups are ORed; a group's rules are ANDed."""
     wmode, ns_mode, mesh_mode = _mode(wl), _mode(ns), _mode(mesh)
-    groups: list[bool] = []                  # does each group match this connection?
-    rules: list[bool] = []                   # does each rule of the last group match it?
+    groups: list[bool] = []  # does each group match this connection?
+    rules: list[bool] = []  # does each rule of the last group match it?
     if wmode == "STRICT":
-        rules.append(True)                   # no peer identity
+        rules.append(True)  # no peer identity
     found_non_strict = False
     for p, m in _ports(wl).items():
         if m == "STRICT":
             # Go: strict(wl) || (unset(wl) && strict(ns)) || ((ns == nil || unset(ns)) && strict(mesh))
-            if wmode == "STRICT" or (wmode == "UNSET" and ns_mode == "STRICT") or \
-                    (ns_mode in (None, "UNSET") and mesh_mode == "STRICT"):
-                continue                     # "enforced by the parent policy"
+            if (
+                wmode == "STRICT"
+                or (wmode == "UNSET" and ns_mode == "STRICT")
+                or (ns_mode in (None, "UNSET") and mesh_mode == "STRICT")
+            ):
+                continue  # "enforced by the parent policy"
             groups.append(p == port)
         elif m in ("PERMISSIVE", "DISABLE"):
             if wmode in ("PERMISSIVE", "DISABLE"):
                 continue
-            if wmode == "UNSET" and ((ns_mode is not None and ns_mode != "STRICT") or
-                                     (ns_mode is None and mesh_mode is not None and mesh_mode != "STRICT") or
-                                     (ns_mode is None and mesh_mode is None)):
+            if wmode == "UNSET" and (
+                (ns_mode is not None and ns_mode != "STRICT")
+                or (ns_mode is None and mesh_mode is not None and mesh_mode != "STRICT")
+                or (ns_mode is None and mesh_mode is None)
+            ):
                 continue
             found_non_strict = True
-            rules.append(p != port)          # notDestinationPorts: [p]
+            rules.append(p != port)  # notDestinationPorts: [p]
     if wmode == "STRICT" and not found_non_strict:
-        return False                         # plain STRICT: the static policy covers it
+        return False  # plain STRICT: the static policy covers it
     merge = (mesh_mode == "STRICT" and ns_mode in (None, "UNSET", "STRICT")) or ns_mode == "STRICT"
     if merge and found_non_strict:
         rules.append(True)

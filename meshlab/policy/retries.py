@@ -22,9 +22,21 @@ import random
 from dataclasses import dataclass
 
 #: Envoy retry_on values this lab understands (gRPC ones never match plain HTTP responses).
-RETRY_ON = ("5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "retriable-4xx",
-            "refused-stream", "retriable-status-codes", "cancelled", "deadline-exceeded", "internal",
-            "resource-exhausted", "unavailable")
+RETRY_ON = (
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+)
 #: What each ``retryOn`` value retries, in a line (Envoy's ``x-envoy-retry-on`` and
 #: ``x-envoy-retry-grpc-on`` documentation, router filter): for the control panel's help.
 RETRY_ON_MEANING = {
@@ -66,7 +78,9 @@ BACKOFF_BASE = 0.025
 #:   ``retriable-status-codes`` the codes the policy lists (:func:`triggers` adds that one).
 #:   The gRPC policies look at ``grpc-status``, which the lab's HTTP/1.1 apps never send.
 RETRY_TRIGGERS: dict[str, frozenset[str]] = {
-    "connect-failure": frozenset({"connect-failure", "reset-before-request", "reset", "5xx", "gateway-error"}),
+    "connect-failure": frozenset(
+        {"connect-failure", "reset-before-request", "reset", "5xx", "gateway-error"}
+    ),
     "reset": frozenset({"reset", "5xx", "gateway-error"}),
     # a response the proxy cannot read (Envoy's ProtocolError reset reason: flag UPE) is a reset too
     "protocol-error": frozenset({"reset", "5xx", "gateway-error"}),
@@ -81,13 +95,14 @@ RETRY_TRIGGERS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 2                                   # retries after the first try
-    retry_on: frozenset[str] = frozenset({"connect-failure", "refused-stream", "unavailable", "cancelled",
-                                          "retriable-status-codes"})
+    attempts: int = 2  # retries after the first try
+    retry_on: frozenset[str] = frozenset(
+        {"connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"}
+    )
     retriable_status_codes: frozenset[int] = frozenset()
     per_try_timeout: float | None = None
     source: str = "Istio default retry policy"
-    ignore_previous_hosts: bool = True                  # retryIgnorePreviousHosts
+    ignore_previous_hosts: bool = True  # retryIgnorePreviousHosts
 
     def __post_init__(self):
         bad = sorted(set(self.retry_on) - set(RETRY_ON))
@@ -104,6 +119,7 @@ class Attempt:
     """How one upstream attempt ended: a status, or one of ``connect-failure``, ``reset``,
     ``protocol-error``, ``per-try-timeout``, ``overflow`` (Envoy's stream-reset reasons, as
     :data:`RETRY_TRIGGERS` names them)."""
+
     status: int | None = None
     failure: str | None = None
 
@@ -112,8 +128,10 @@ class Attempt:
         """The row of :data:`RETRY_TRIGGERS` this attempt falls in."""
         if self.failure is not None:
             if self.failure not in RETRY_TRIGGERS:
-                raise ValueError(f"unknown attempt failure {self.failure!r}; allowed: connect-failure, reset, "
-                                 "protocol-error, per-try-timeout, overflow")
+                raise ValueError(
+                    f"unknown attempt failure {self.failure!r}; allowed: connect-failure, reset, "
+                    "protocol-error, per-try-timeout, overflow"
+                )
             return self.failure
         s = self.status
         if s in (502, 503, 504):
@@ -145,5 +163,5 @@ def should_retry(policy: RetryPolicy, attempt_number: int, a: Attempt) -> bool:
 
 def backoff(retry_number: int, rng: random.Random, base: float = BACKOFF_BASE) -> float:
     """Seconds to wait before retry ``retry_number`` (1 = the first retry): fully jittered."""
-    upper = min((2 ** retry_number - 1) * base, 10 * base)
+    upper = min((2**retry_number - 1) * base, 10 * base)
     return rng.uniform(0, upper)

@@ -36,6 +36,7 @@ Istio's semantics (ISTIO-FACTS §4.1, §4.2):
   no deprecated ``percent``) applies to no request, as the proto says.
 - A DestinationRule's subset policy overrides its rule-level policy, field by field group.
 """
+
 from __future__ import annotations
 
 import random
@@ -43,24 +44,56 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from .destinationrule import UNLIMITED, Outlier, TrafficPolicy, destination_rule_for, subset_labels, traffic_policy
+from .destinationrule import (
+    UNLIMITED,
+    Outlier,
+    TrafficPolicy,
+    destination_rule_for,
+    subset_labels,
+    traffic_policy,
+)
 from .hosts import exported_to, fqdn, host_matches, short_name_hint
 from .objects import PolicyObject
 from .retries import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 
-__all__ = ["DEFAULT_RETRY", "UNLIMITED", "Destination", "Outlier", "RequestInfo", "RouteAction",
-           "RouteProxy", "RouteSource", "Routes", "TrafficPolicy", "compile_routes", "destination_rule_for",
-           "exported_to", "fault_decision", "fqdn", "host_matches", "match_block", "pick_destination",
-           "route_request", "select_route", "short_name_hint", "source_blocks", "string_match", "subset_labels",
-           "traffic_policy", "virtual_service_for", "virtual_services_for"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "UNLIMITED",
+    "Destination",
+    "Outlier",
+    "RequestInfo",
+    "RouteAction",
+    "RouteProxy",
+    "RouteSource",
+    "Routes",
+    "TrafficPolicy",
+    "compile_routes",
+    "destination_rule_for",
+    "exported_to",
+    "fault_decision",
+    "fqdn",
+    "host_matches",
+    "match_block",
+    "pick_destination",
+    "route_request",
+    "select_route",
+    "short_name_hint",
+    "source_blocks",
+    "string_match",
+    "subset_labels",
+    "traffic_policy",
+    "virtual_service_for",
+    "virtual_services_for",
+]
 
 
 @dataclass(frozen=True)
 class RequestInfo:
     """What route matching looks at."""
+
     method: str
-    path: str                                   # the request target; the query is ignored
-    headers: Mapping[str, str] = field(default_factory=dict)   # lower-case names
+    path: str  # the request target; the query is ignored
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     authority: str = ""
     source_labels: Mapping[str, str] = field(default_factory=dict)
     source_namespace: str | None = None
@@ -70,6 +103,7 @@ class RequestInfo:
 class RouteProxy:
     """The proxy a route table is built for (istiod builds one per proxy): its workload's
     namespace and labels, and whether it is a waypoint."""
+
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
     waypoint: bool = False
@@ -77,7 +111,7 @@ class RouteProxy:
 
 @dataclass(frozen=True)
 class Destination:
-    host: str                    # fully qualified service name
+    host: str  # fully qualified service name
     subset: str | None = None
     port: int | None = None
     weight: int = 100
@@ -86,13 +120,14 @@ class Destination:
 @dataclass(frozen=True)
 class RouteAction:
     """What to do with a request: ``rule`` names where it came from, for spans and learners."""
+
     rule: str
     destinations: tuple[Destination, ...]
     timeout: float | None = None
     retry: RetryPolicy = DEFAULT_RETRY
     backoff_base: float = BACKOFF_BASE
-    delay: tuple[float, float] | None = None        # (seconds, percent of requests)
-    abort: tuple[int, float] | None = None          # (HTTP status, percent of requests)
+    delay: tuple[float, float] | None = None  # (seconds, percent of requests)
+    abort: tuple[int, float] | None = None  # (HTTP status, percent of requests)
 
 
 @dataclass(frozen=True)
@@ -102,6 +137,7 @@ class RouteSource:
     blocks, action). A block is a mapping of conditions (``uri``, ``method``, ``authority``,
     ``headers``, ``withoutHeaders``, ``sourceLabels``, ``sourceNamespace``, ``ignoreUriCase``)
     as :func:`match_block` reads them; ``{}`` matches every request."""
+
     name: str
     hosts: tuple[str, ...]
     routes: tuple[tuple[tuple[Mapping, ...], RouteAction], ...]
@@ -110,14 +146,18 @@ class RouteSource:
 
 def _source(o: PolicyObject) -> RouteSource:
     if not isinstance(o.compiled, RouteSource):
-        raise ValueError(f"{o} is not compiled: read it with load_policies() (or kinds.from_records() in a proxy)")
+        raise ValueError(
+            f"{o} is not compiled: read it with load_policies() (or kinds.from_records() in a proxy)"
+        )
     return o.compiled
 
 
 # -- which route tables a proxy uses ----------------------------------------------------------------
 
-def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
-                         proxy: "RouteProxy | None" = None) -> list[PolicyObject]:
+
+def virtual_services_for(
+    objects: Iterable[PolicyObject], service_fqdn: str, proxy: "RouteProxy | None" = None
+) -> list[PolicyObject]:
     """The route tables (objects of any kind that compiles to a :class:`RouteSource`:
     VirtualServices, HTTPRoutes whose ``parentRefs`` name the service) naming a service that a proxy sees, oldest first: those exported to its namespace; for a
     waypoint, only those in its own namespace or the service's (``getVirtualServiceForWaypoint`` in
@@ -126,7 +166,9 @@ def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
     service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None
     out = []
     for o in objects:
-        if not isinstance(o.compiled, RouteSource) or not any(host_matches(h, service_fqdn) for h in o.compiled.hosts):
+        if not isinstance(o.compiled, RouteSource) or not any(
+            host_matches(h, service_fqdn) for h in o.compiled.hosts
+        ):
             continue
         if proxy is not None and not exported_to(o, proxy.namespace):
             continue
@@ -136,8 +178,9 @@ def virtual_services_for(objects: Iterable[PolicyObject], service_fqdn: str,
     return out
 
 
-def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
-                        proxy: "RouteProxy | None" = None) -> PolicyObject | None:
+def virtual_service_for(
+    objects: Iterable[PolicyObject], service_fqdn: str, proxy: "RouteProxy | None" = None
+) -> PolicyObject | None:
     """The route table a sidecar uses for a service: the oldest one it sees (Istio keeps the
     oldest when two conflict)."""
     found = virtual_services_for(objects, service_fqdn, proxy)
@@ -145,6 +188,7 @@ def virtual_service_for(objects: Iterable[PolicyObject], service_fqdn: str,
 
 
 # -- route matching -------------------------------------------------------------------------------
+
 
 def string_match(m: Mapping, value: str | None, ignore_case: bool = False) -> bool:
     """One StringMatch. ``ignore_case`` (``ignoreUriCase``) applies to exact and prefix only:
@@ -178,7 +222,7 @@ def match_block(m: Mapping, req: RequestInfo) -> bool:
         return False
     for name, sm in (m.get("headers") or {}).items():
         if name in ("uri", "scheme", "method", "authority"):
-            continue                              # Istio ignores these keys under headers
+            continue  # Istio ignores these keys under headers
         value = req.headers.get(name)
         if value is None or (sm and not string_match(sm, value)):
             return False
@@ -197,8 +241,9 @@ def match_block(m: Mapping, req: RequestInfo) -> bool:
 Routes = tuple  # ((match blocks, RouteAction), ...): a service's routes, compiled
 
 
-def compile_routes(vs: "PolicyObject | Sequence[PolicyObject] | None", service_fqdn: str,
-                   proxy: RouteProxy | None = None) -> Routes:
+def compile_routes(
+    vs: "PolicyObject | Sequence[PolicyObject] | None", service_fqdn: str, proxy: RouteProxy | None = None
+) -> Routes:
     """A service's routes, in order, each with its match blocks and its action, from the route
     tables' compiled routes (built once per config, not per request). No route table: Istio's
     default route, which matches everything. Several (a waypoint's): their routes one after the

@@ -19,6 +19,7 @@ from .authz import ROOT_NAMESPACE
 from .kinds import REGISTRY
 from .objects import PolicyObject
 
+
 @dataclass(frozen=True)
 class PolicyStore:
     items: tuple[PolicyObject, ...] = ()
@@ -54,10 +55,13 @@ class PolicyStore:
         for k in keys:
             if k not in present:
                 kind, ns, name = k
-                raise PolicyError(f'{kind} "{name}" not found in namespace {ns!r}; in force: '
-                                  f"{', '.join(_ref(o) for o in self.items) or '(nothing)'}")
-        return PolicyStore(tuple(o for o in self.items if o.key not in keys)), \
-            [f"{_ref(o)} deleted" for o in self.items if o.key in keys]
+                raise PolicyError(
+                    f'{kind} "{name}" not found in namespace {ns!r}; in force: '
+                    f"{', '.join(_ref(o) for o in self.items) or '(nothing)'}"
+                )
+        return PolicyStore(tuple(o for o in self.items if o.key not in keys)), [
+            f"{_ref(o)} deleted" for o in self.items if o.key in keys
+        ]
 
 
 def _ref(o: PolicyObject) -> str:
@@ -67,9 +71,10 @@ def _ref(o: PolicyObject) -> str:
 @dataclass
 class LabView:
     """What :func:`check` needs to know about the running lab."""
+
     topology: Topology
-    mesh: Mapping[str, str | None]                      # pod -> "sidecar" | "ambient" | "waypoint" | None
-    waypoint_of: Mapping[tuple, str] = field(default_factory=dict)   # (namespace, service) -> waypoint pod
+    mesh: Mapping[str, str | None]  # pod -> "sidecar" | "ambient" | "waypoint" | None
+    waypoint_of: Mapping[tuple, str] = field(default_factory=dict)  # (namespace, service) -> waypoint pod
 
 
 def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> list[str]:
@@ -79,11 +84,21 @@ def check(objs: Iterable[PolicyObject], lab: LabView, store: PolicyStore) -> lis
     namespaces = {n.name for n in lab.topology.namespaces}
     warnings: list[str] = []
     for o in objs:
-        if o.namespace is not None and o.namespace not in namespaces and not (
-                o.namespace == ROOT_NAMESPACE and o.kind in ("PeerAuthentication", "AuthorizationPolicy")):
+        if (
+            o.namespace is not None
+            and o.namespace not in namespaces
+            and not (
+                o.namespace == ROOT_NAMESPACE and o.kind in ("PeerAuthentication", "AuthorizationPolicy")
+            )
+        ):
             extra = f", or {ROOT_NAMESPACE} (mesh-wide PeerAuthentication and AuthorizationPolicy)"
-            raise PolicyError(f"namespace {o.namespace!r} is not in the lab; namespaces: "
-                              f"{', '.join(sorted(namespaces))}{extra}", file=o.file, document=o.document, what=str(o))
+            raise PolicyError(
+                f"namespace {o.namespace!r} is not in the lab; namespaces: "
+                f"{', '.join(sorted(namespaces))}{extra}",
+                file=o.file,
+                document=o.document,
+                what=str(o),
+            )
         kind_check = REGISTRY[o.kind].check
         if kind_check is not None:
             warnings += kind_check(o, lab, store)

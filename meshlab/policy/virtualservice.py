@@ -39,6 +39,7 @@ _HEADER_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
 
 # -- validate -------------------------------------------------------------------------------------
 
+
 def validate(spec: YamlNode | None, doc: Document) -> None:
     s = doc.spec(spec).mapping(("hosts",), ("http", "gateways", "exportTo"), unsupported=("tcp", "tls"))
     for h in s["hosts"].seq(allow_empty=False):
@@ -46,8 +47,10 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
     if "gateways" in s:
         for g in s["gateways"].seq():
             if g.string() != "mesh":
-                raise g.error("meshlab has no ingress gateways: gateways may only list 'mesh' "
-                              "(the sidecars and waypoints, Istio's default)")
+                raise g.error(
+                    "meshlab has no ingress gateways: gateways may only list 'mesh' "
+                    "(the sidecars and waypoints, Istio's default)"
+                )
     if "exportTo" in s:
         for e in s["exportTo"].seq():
             e.string(["*", "."])
@@ -56,10 +59,23 @@ def validate(spec: YamlNode | None, doc: Document) -> None:
 
 
 def _http_route(r: YamlNode) -> None:
-    m = r.mapping(("route",), ("name", "match", "timeout", "retries", "fault"),
-                  unsupported=("redirect", "directResponse", "rewrite", "mirror", "mirrors",
-                               "mirrorPercentage", "mirrorPercent", "mirror_percent", "corsPolicy",
-                               "headers", "delegate"))
+    m = r.mapping(
+        ("route",),
+        ("name", "match", "timeout", "retries", "fault"),
+        unsupported=(
+            "redirect",
+            "directResponse",
+            "rewrite",
+            "mirror",
+            "mirrors",
+            "mirrorPercentage",
+            "mirrorPercent",
+            "mirror_percent",
+            "corsPolicy",
+            "headers",
+            "delegate",
+        ),
+    )
     if "name" in m:
         m["name"].string()
     for mt in m["match"].seq() if "match" in m else []:
@@ -69,15 +85,22 @@ def _http_route(r: YamlNode) -> None:
         dm = d.mapping(("destination",), ("weight",), unsupported=("headers",))
         _destination(dm["destination"])
         if "weight" in dm:
-            dm["weight"].integer(0, 2 ** 31 - 1)
-    if len(routes) > 1 and all("weight" not in d.mapping() or d.at_key("weight").value() == 0 for d in routes):
-        raise m["route"].error("every destination has weight 0 (or none): give the destinations weights "
-                               "(a destination gets weight / sum of weights of the traffic)")
+            dm["weight"].integer(0, 2**31 - 1)
+    if len(routes) > 1 and all(
+        "weight" not in d.mapping() or d.at_key("weight").value() == 0 for d in routes
+    ):
+        raise m["route"].error(
+            "every destination has weight 0 (or none): give the destinations weights "
+            "(a destination gets weight / sum of weights of the traffic)"
+        )
     if "timeout" in m:
         m["timeout"].duration()
     if "retries" in m:
-        rt = m["retries"].mapping((), ("attempts", "perTryTimeout", "retryOn", "retryIgnorePreviousHosts",
-                                       "backoff"), unsupported=("retryRemoteLocalities",))
+        rt = m["retries"].mapping(
+            (),
+            ("attempts", "perTryTimeout", "retryOn", "retryIgnorePreviousHosts", "backoff"),
+            unsupported=("retryRemoteLocalities",),
+        )
         if "attempts" in rt:
             rt["attempts"].integer(0, 1000)
         for k in ("perTryTimeout", "backoff"):
@@ -90,11 +113,15 @@ def _http_route(r: YamlNode) -> None:
     if "fault" in m:
         f = m["fault"].mapping((), ("delay", "abort"))
         if "delay" in f:
-            d = f["delay"].mapping(("fixedDelay",), ("percentage", "percent"), unsupported=("exponentialDelay",))
+            d = f["delay"].mapping(
+                ("fixedDelay",), ("percentage", "percent"), unsupported=("exponentialDelay",)
+            )
             d["fixedDelay"].duration()
             _percentage(d)
         if "abort" in f:
-            a = f["abort"].mapping(("httpStatus",), ("percentage", "percent"), unsupported=("grpcStatus", "http2Error"))
+            a = f["abort"].mapping(
+                ("httpStatus",), ("percentage", "percent"), unsupported=("grpcStatus", "http2Error")
+            )
             a["httpStatus"].integer(200, 599)
             _percentage(a)
 
@@ -110,19 +137,33 @@ def _percentage(m: dict) -> None:
 
 
 def _match(mt: YamlNode) -> None:
-    m = mt.mapping((), ("name", "uri", "method", "authority", "headers", "withoutHeaders", "sourceLabels",
-                        "sourceNamespace", "ignoreUriCase"),
-                   unsupported=("scheme", "queryParams", "port", "gateways", "statPrefix"))
+    m = mt.mapping(
+        (),
+        (
+            "name",
+            "uri",
+            "method",
+            "authority",
+            "headers",
+            "withoutHeaders",
+            "sourceLabels",
+            "sourceNamespace",
+            "ignoreUriCase",
+        ),
+        unsupported=("scheme", "queryParams", "port", "gateways", "statPrefix"),
+    )
     for k in ("uri", "method", "authority"):
         if k in m:
             _string_match(m[k])
     for k in ("headers", "withoutHeaders"):
-        for name, v in (m[k].free_mapping().items() if k in m else []):
+        for name, v in m[k].free_mapping().items() if k in m else []:
             if not _HEADER_NAME.match(name) or name != name.lower():
-                raise v.error(f"header name {name!r} must be lower-case (Istio: keys are lowercase "
-                              "and use hyphens as the separator)")
+                raise v.error(
+                    f"header name {name!r} must be lower-case (Istio: keys are lowercase "
+                    "and use hyphens as the separator)"
+                )
             if isinstance(v.node, yaml.MappingNode) and not v.node.value:
-                continue                      # {} is a presence check
+                continue  # {} is a presence check
             _string_match(v)
     if "sourceLabels" in m:
         m["sourceLabels"].labels()
@@ -136,7 +177,7 @@ def _string_match(at: YamlNode) -> None:
     m = at.mapping((), ("exact", "prefix", "regex"))
     if len(m) != 1:
         raise at.error("a string match needs exactly one of exact, prefix, regex")
-    (k, v), = m.items()
+    ((k, v),) = m.items()
     s = v.string()
     if k == "regex":
         try:
@@ -170,8 +211,11 @@ def parse_retry_on(value: str, at: YamlNode | None = None) -> tuple[frozenset[st
         elif part in RETRY_ON:
             policies.add(part)
         else:
-            _fail(at, f"unknown retryOn value {part!r}{close_match(part, RETRY_ON)}; allowed: {listing(RETRY_ON)}, "
-                      "or HTTP status codes such as 503")
+            _fail(
+                at,
+                f"unknown retryOn value {part!r}{close_match(part, RETRY_ON)}; allowed: {listing(RETRY_ON)}, "
+                "or HTTP status codes such as 503",
+            )
     return frozenset(policies), frozenset(codes)
 
 
@@ -183,18 +227,32 @@ def _fail(at: YamlNode | None, message: str):
 
 # -- compile --------------------------------------------------------------------------------------
 
+
 def compile(o: PolicyObject) -> RouteSource:
-    routes = tuple((tuple(r.get("match") or [{}]), route_action(o, i, r)) for i, r in enumerate(o.spec.get("http") or []))
-    return RouteSource(f"VirtualService {o.namespace}/{o.name}", tuple(fqdn(h, o.namespace) for h in o.spec["hosts"]),
-                       routes, tuple(o.spec.get("exportTo") or ()))
+    routes = tuple(
+        (tuple(r.get("match") or [{}]), route_action(o, i, r)) for i, r in enumerate(o.spec.get("http") or [])
+    )
+    return RouteSource(
+        f"VirtualService {o.namespace}/{o.name}",
+        tuple(fqdn(h, o.namespace) for h in o.spec["hosts"]),
+        routes,
+        tuple(o.spec.get("exportTo") or ()),
+    )
 
 
 def route_action(vs: PolicyObject, index: int, r: Mapping) -> RouteAction:
-    name = f"VirtualService {vs.namespace}/{vs.name} http[{index}]" + (f" ({r['name']})" if r.get("name") else "")
-    dests = tuple(Destination(fqdn(d["destination"]["host"], vs.namespace), d["destination"].get("subset"),
-                              (d["destination"].get("port") or {}).get("number"),
-                              d.get("weight", 100 if len(r["route"]) == 1 else 0))
-                  for d in r["route"])
+    name = f"VirtualService {vs.namespace}/{vs.name} http[{index}]" + (
+        f" ({r['name']})" if r.get("name") else ""
+    )
+    dests = tuple(
+        Destination(
+            fqdn(d["destination"]["host"], vs.namespace),
+            d["destination"].get("subset"),
+            (d["destination"].get("port") or {}).get("number"),
+            d.get("weight", 100 if len(r["route"]) == 1 else 0),
+        )
+        for d in r["route"]
+    )
     retry, base = retry_policy(r.get("retries"), name)
     timeout = parse_duration(r["timeout"]) if r.get("timeout") else None
     delay = abort = None
@@ -229,11 +287,18 @@ def retry_policy(retries: Mapping | None, source: str) -> tuple[RetryPolicy, flo
         on, codes = parse_retry_on(retries["retryOn"])
     per_try = parse_duration(retries["perTryTimeout"]) if retries.get("perTryTimeout") else None
     base = parse_duration(retries["backoff"]) if retries.get("backoff") else BACKOFF_BASE
-    return RetryPolicy(attempts, on, codes, per_try, source=source,
-                       ignore_previous_hosts=bool(retries.get("retryIgnorePreviousHosts", True))), base
+    return RetryPolicy(
+        attempts,
+        on,
+        codes,
+        per_try,
+        source=source,
+        ignore_previous_hosts=bool(retries.get("retryIgnorePreviousHosts", True)),
+    ), base
 
 
 # -- check ----------------------------------------------------------------------------------------
+
 
 def l7_unenforced(o, svc, lab) -> str | None:
     """Why no proxy applies ``o``'s L7 rules for ``svc``, or None: ambient with no waypoint and
@@ -244,9 +309,11 @@ def l7_unenforced(o, svc, lab) -> str | None:
     clients_l7 = any(lab.mesh.get(p.name) == "sidecar" for p in topo.pods)
     ambient_dst = any(lab.mesh.get(p.name) == "ambient" for p in topo.pods if svc.selects(p))
     if ambient_dst and not clients_l7:
-        return (f"{o}: {svc.name} is in ambient mode with no waypoint, so no proxy applies its L7 rules "
-                "(ztunnel never reads HTTP). Add a waypoint for it (lab.set_waypoints(['"
-                f"{svc.name}']) or the istio.io/use-waypoint label)")
+        return (
+            f"{o}: {svc.name} is in ambient mode with no waypoint, so no proxy applies its L7 rules "
+            "(ztunnel never reads HTTP). Add a waypoint for it (lab.set_waypoints(['"
+            f"{svc.name}']) or the istio.io/use-waypoint label)"
+        )
     if not clients_l7 and not ambient_dst:
         return f"{o}: no proxy sees requests to {svc.name} (mode none): it affects nothing"
     return None
@@ -258,67 +325,88 @@ def check(o: PolicyObject, lab, store) -> list[str]:
     for h in o.spec["hosts"]:
         host = fqdn(h, o.namespace)
         if host not in services:
-            out.append(f"{o}: host {h!r} ({host}) is not a service in the lab; it affects nothing"
-                       f"{short_name_hint(host, services)}")
+            out.append(
+                f"{o}: host {h!r} ({host}) is not a service in the lab; it affects nothing"
+                f"{short_name_hint(host, services)}"
+            )
             continue
         why = l7_unenforced(o, services[host], lab)
         if why:
             out.append(why)
-    at_waypoint = [h for h in o.spec["hosts"] if fqdn(h, o.namespace) in services and
-                   (services[fqdn(h, o.namespace)].namespace, services[fqdn(h, o.namespace)].name) in lab.waypoint_of]
+    at_waypoint = [
+        h
+        for h in o.spec["hosts"]
+        if fqdn(h, o.namespace) in services
+        and (services[fqdn(h, o.namespace)].namespace, services[fqdn(h, o.namespace)].name) in lab.waypoint_of
+    ]
     for i, r in enumerate(o.spec.get("http") or []):
         for j, m in enumerate(r.get("match") or []):
             if m.get("sourceLabels") and at_waypoint:
-                out.append(f"{o}: http[{i}].match[{j}] uses sourceLabels, which waypoints ignore: istiod drops such "
-                           f"match blocks from the routes of the waypoint serving {', '.join(at_waypoint)} "
-                           "(source label matching is not supported in ambient mode, istio/istio#51565), so "
-                           "requests through it never match that block")
+                out.append(
+                    f"{o}: http[{i}].match[{j}] uses sourceLabels, which waypoints ignore: istiod drops such "
+                    f"match blocks from the routes of the waypoint serving {', '.join(at_waypoint)} "
+                    "(source label matching is not supported in ambient mode, istio/istio#51565), so "
+                    "requests through it never match that block"
+                )
         for j, d in enumerate(r["route"]):
             host, subset = fqdn(d["destination"]["host"], o.namespace), d["destination"].get("subset")
             if host not in services:
-                out.append(f"{o}: http[{i}].route[{j}] sends to {d['destination']['host']!r} ({host}), which is not "
-                           f"a service in the lab: those requests get 503 (NC){short_name_hint(host, services)}")
+                out.append(
+                    f"{o}: http[{i}].route[{j}] sends to {d['destination']['host']!r} ({host}), which is not "
+                    f"a service in the lab: those requests get 503 (NC){short_name_hint(host, services)}"
+                )
             elif subset:
                 pending = [x for x in store.items if x.kind == "DestinationRule"]
                 dr = destination_rule_for(pending, host)
                 if subset_labels(dr, subset) is None:
-                    out.append(f"{o}: http[{i}].route[{j}] uses subset {subset!r} of {host}, but no DestinationRule "
-                               "defines it: those requests get 503 (NC) until one does")
+                    out.append(
+                        f"{o}: http[{i}].route[{j}] uses subset {subset!r} of {host}, but no DestinationRule "
+                        "defines it: those requests get 503 (NC) until one does"
+                    )
     for r in o.spec.get("http") or []:
         for k in ("delay", "abort"):
             f = (r.get("fault") or {}).get(k)
             if f is not None and "percentage" not in f and "percent" not in f:
-                out.append(f"{o}: fault {k} has no percentage, so it applies to no request "
-                           "(Istio's default); add percentage: {value: 100}")
+                out.append(
+                    f"{o}: fault {k} has no percentage, so it applies to no request "
+                    "(Istio's default); add percentage: {value: 100}"
+                )
     return out
 
 
 # -- build ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RouteSettings:
     """One service's VirtualService as the control panel sets it::
 
-        >>> vs = virtual_service(RouteSettings("reviews", attempts=3, retry_on=("5xx",), timeout_s=0.5))
-        >>> vs["spec"]["http"][0]["retries"], vs["spec"]["http"][0]["timeout"]
-        ({'attempts': 3, 'retryOn': '5xx'}, '500ms')
+    >>> vs = virtual_service(RouteSettings("reviews", attempts=3, retry_on=("5xx",), timeout_s=0.5))
+    >>> vs["spec"]["http"][0]["retries"], vs["spec"]["http"][0]["timeout"]
+    ({'attempts': 3, 'retryOn': '5xx'}, '500ms')
     """
-    host: str                                   # a service, short name
+
+    host: str  # a service, short name
     namespace: str = "default"
-    attempts: int | None = None                 # None: Istio's default retry policy
+    attempts: int | None = None  # None: Istio's default retry policy
     per_try_timeout_s: float | None = None
-    retry_on: tuple[str, ...] = ()              # () with attempts: Istio's default retryOn
-    timeout_s: float | None = None              # None: no timeout (Istio's default)
+    retry_on: tuple[str, ...] = ()  # () with attempts: Istio's default retryOn
+    timeout_s: float | None = None  # None: no timeout (Istio's default)
     delay_percent: float = 0.0
     delay_s: float = 0.0
     abort_percent: float = 0.0
     abort_status: int = 503
-    weights: Mapping[str, int] = field(default_factory=dict)   # subset -> weight; empty: no split
+    weights: Mapping[str, int] = field(default_factory=dict)  # subset -> weight; empty: no split
 
     @property
     def is_default(self) -> bool:
-        return (self.attempts is None and not self.timeout_s and not self.delay_percent and not self.abort_percent
-                and not any(self.weights.values()))
+        return (
+            self.attempts is None
+            and not self.timeout_s
+            and not self.delay_percent
+            and not self.abort_percent
+            and not any(self.weights.values())
+        )
 
 
 def virtual_service(s: RouteSettings) -> dict | None:
@@ -327,8 +415,11 @@ def virtual_service(s: RouteSettings) -> dict | None:
         return None
     route: dict = {}
     if any(s.weights.values()):
-        route["route"] = [{"destination": {"host": s.host, "subset": name}, "weight": w}
-                          for name, w in s.weights.items() if w]
+        route["route"] = [
+            {"destination": {"host": s.host, "subset": name}, "weight": w}
+            for name, w in s.weights.items()
+            if w
+        ]
     else:
         route["route"] = [{"destination": {"host": s.host}}]
     if s.timeout_s:
@@ -347,8 +438,12 @@ def virtual_service(s: RouteSettings) -> dict | None:
         fault["abort"] = {"httpStatus": s.abort_status, "percentage": {"value": s.abort_percent}}
     if fault:
         route["fault"] = fault
-    return {"apiVersion": API_VERSIONS[0], "kind": "VirtualService",
-            "metadata": panel_meta(s.host, s.namespace), "spec": {"hosts": [s.host], "http": [route]}}
+    return {
+        "apiVersion": API_VERSIONS[0],
+        "kind": "VirtualService",
+        "metadata": panel_meta(s.host, s.namespace),
+        "spec": {"hosts": [s.host], "http": [route]},
+    }
 
 
 HANDLER = KindHandler("VirtualService", API_VERSIONS, validate, compile, check)

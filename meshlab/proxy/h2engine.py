@@ -36,7 +36,7 @@ HEADERS, DATA, END, RESET, GOAWAY = range(5)
 #: pool opens another connection past 100 streams (istio/ztunnel ``src/config.rs``,
 #: ``DEFAULT_POOL_MAX_STREAMS_PER_CONNECTION = 100``, settable as ``POOL_MAX_STREAMS_PER_CONNECTION``).
 MAX_CONCURRENT_STREAMS = 100
-STREAM_WINDOW = 4 * 1024 * 1024           # per stream: HBONE streams are whole TCP connections
+STREAM_WINDOW = 4 * 1024 * 1024  # per stream: HBONE streams are whole TCP connections
 CONNECTION_WINDOW = 16 * 1024 * 1024
 CANCEL, REFUSED_STREAM, PROTOCOL_ERROR, NO_ERROR = 0x8, 0x7, 0x1, 0x0
 
@@ -45,6 +45,7 @@ Header = tuple  # (name: str, value: str, sensitive: bool): sensitive = never in
 
 class Engine:
     """What both engines offer (see the module docstring)."""
+
     name = "?"
     alive = True
 
@@ -63,6 +64,7 @@ class Engine:
 
 # -- libnghttp2 -------------------------------------------------------------------------------
 
+
 class Nghttp2Engine(Engine):
     """libnghttp2's session in memory. Received headers and data reach Python through four
     callbacks (one per header, one per data chunk, one per frame, one per closed stream); data
@@ -70,12 +72,13 @@ class Nghttp2Engine(Engine):
 
     def __init__(self, client_side: bool, max_streams: int = MAX_CONCURRENT_STREAMS):
         from ..net import nghttp2 as ng
+
         self.name = f"nghttp2 {ng.version}"
         self.client_side = client_side
         self.events: list[tuple] = []
         self._out: dict[int, _Out] = {}
         self._headers: dict[int, dict] = {}
-        self._early: list[bytes] = []     # sent during receive(), for data_to_send() to return
+        self._early: list[bytes] = []  # sent during receive(), for data_to_send() to return
         self._handle = ng.ffi.new_handle(self)
         ptr = ng.ffi.new("nghttp2_session **")
         new = ng.lib.nghttp2_session_client_new2 if client_side else ng.lib.nghttp2_session_server_new2
@@ -83,8 +86,13 @@ class Nghttp2Engine(Engine):
         if rc != 0:
             raise MemoryError(f"nghttp2_session_new: {ng.strerror(rc)}")
         self._s = ptr[0]
-        settings = ng.ffi.new("nghttp2_settings_entry[2]", [
-            (ng.SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW), (ng.SETTINGS_MAX_CONCURRENT_STREAMS, max_streams)])
+        settings = ng.ffi.new(
+            "nghttp2_settings_entry[2]",
+            [
+                (ng.SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW),
+                (ng.SETTINGS_MAX_CONCURRENT_STREAMS, max_streams),
+            ],
+        )
         ng.lib.nghttp2_submit_settings(self._s, 0, settings, 2 if not client_side else 1)
         ng.lib.nghttp2_submit_window_update(self._s, 0, 0, CONNECTION_WINDOW - 65535)
         self._lib, self._ffi = ng.lib, ng.ffi
@@ -99,9 +107,10 @@ class Nghttp2Engine(Engine):
         if self._s is None:
             return []
         self.events = ev = []
-        rc = self._lib.nghttp2_session_mem_recv(self._s, data if type(data) is bytes else self._ffi.from_buffer(data),
-                                                len(data))
-        if rc < 0:                      # fatal (a flood, a bad preface): say goodbye, stop reading
+        rc = self._lib.nghttp2_session_mem_recv(
+            self._s, data if type(data) is bytes else self._ffi.from_buffer(data), len(data)
+        )
+        if rc < 0:  # fatal (a flood, a bad preface): say goodbye, stop reading
             self._lib.nghttp2_session_terminate_session(self._s, PROTOCOL_ERROR)
             self.alive = False
         else:
@@ -109,7 +118,7 @@ class Nghttp2Engine(Engine):
             # send now, so that its RESET is among these events (the driver hears of it now)
             self._send(self._early)
             if not self._lib.nghttp2_session_want_read(self._s):
-                self.alive = False      # a GOAWAY went or came: no new streams either way
+                self.alive = False  # a GOAWAY went or came: no new streams either way
         self.events = []
         return ev
 
@@ -126,7 +135,9 @@ class Nghttp2Engine(Engine):
             return b""
         chunks, self._early = self._early, []
         self._send(chunks)
-        if not self._lib.nghttp2_session_want_write(self._s) and not self._lib.nghttp2_session_want_read(self._s):
+        if not self._lib.nghttp2_session_want_write(self._s) and not self._lib.nghttp2_session_want_read(
+            self._s
+        ):
             self.alive = False
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -146,7 +157,9 @@ class Nghttp2Engine(Engine):
 
     def request(self, headers: list[Header]) -> int:
         nva, keep = self._nva(headers)
-        sid = self._lib.nghttp2_submit_request(self._s, self._ffi.NULL, nva, len(headers), _provider(), self._ffi.NULL)
+        sid = self._lib.nghttp2_submit_request(
+            self._s, self._ffi.NULL, nva, len(headers), _provider(), self._ffi.NULL
+        )
         if sid < 0:
             raise ConnectionError(f"HBONE: cannot open a stream: {self._strerror(sid)}")
         self._out[sid] = _Out()
@@ -156,7 +169,9 @@ class Nghttp2Engine(Engine):
         nva, keep = self._nva([(":status", str(status), False)])
         if not end:
             self._out[stream_id] = _Out()
-        rc = self._lib.nghttp2_submit_response(self._s, stream_id, nva, 1, self._ffi.NULL if end else _provider())
+        rc = self._lib.nghttp2_submit_response(
+            self._s, stream_id, nva, 1, self._ffi.NULL if end else _provider()
+        )
         if rc < 0:
             self._out.pop(stream_id, None)
 
@@ -192,6 +207,7 @@ class Nghttp2Engine(Engine):
 
     def peer_max_streams(self) -> int:
         from ..net import nghttp2 as ng
+
         return self._lib.nghttp2_session_get_remote_settings(self._s, ng.SETTINGS_MAX_CONCURRENT_STREAMS)
 
     def close(self, code: int = NO_ERROR) -> None:
@@ -200,11 +216,13 @@ class Nghttp2Engine(Engine):
 
     def _strerror(self, rc: int) -> str:
         from ..net import nghttp2 as ng
+
         return ng.strerror(rc)
 
 
 class _Out:
     """Bytes a stream has to send, as nghttp2's data provider reads them."""
+
     __slots__ = ("buf", "eof", "deferred")
 
     def __init__(self):
@@ -221,20 +239,26 @@ def _callbacks():
         return _cb_state["callbacks"]
     global _ptr
     from ..net import nghttp2 as ng
+
     ffi, lib = ng.ffi, ng.lib
     _ptr = ffi.new("const uint8_t **")
     from_handle, unpack = ffi.from_handle, ffi.unpack
     failure = ng.ERR_CALLBACK_FAILURE
 
-    @ffi.callback("int(nghttp2_session *, const nghttp2_frame *, const char *, size_t, const char *, size_t,"
-                  " uint8_t, void *)", onerror=lambda *a: failure)
+    @ffi.callback(
+        "int(nghttp2_session *, const nghttp2_frame *, const char *, size_t, const char *, size_t,"
+        " uint8_t, void *)",
+        onerror=lambda *a: failure,
+    )
     def on_header(session, frame, name, namelen, value, valuelen, flags, user_data):
         e = from_handle(user_data)
         sid = frame.hd.stream_id
         h = e._headers.get(sid)
         if h is None:
             h = e._headers[sid] = {}
-        h[unpack(name, namelen).decode("utf-8", "replace")] = unpack(value, valuelen).decode("utf-8", "replace")
+        h[unpack(name, namelen).decode("utf-8", "replace")] = unpack(value, valuelen).decode(
+            "utf-8", "replace"
+        )
         return 0
 
     @ffi.callback("int(nghttp2_session *, const nghttp2_frame *, void *)", onerror=lambda *a: failure)
@@ -255,7 +279,9 @@ def _callbacks():
             e.events.append((GOAWAY, frame.goaway.error_code))
         return 0
 
-    @ffi.callback("int(nghttp2_session *, uint8_t, int32_t, const char *, size_t, void *)", onerror=lambda *a: failure)
+    @ffi.callback(
+        "int(nghttp2_session *, uint8_t, int32_t, const char *, size_t, void *)", onerror=lambda *a: failure
+    )
     def on_data(session, flags, stream_id, data, length, user_data):
         from_handle(user_data).events.append((DATA, stream_id, unpack(data, length)))
         return 0
@@ -269,8 +295,10 @@ def _callbacks():
             e.events.append((RESET, stream_id, error_code))
         return 0
 
-    @ffi.callback("ssize_t(nghttp2_session *, int32_t, uint8_t *, size_t, uint32_t *, nghttp2_data_source *, void *)",
-                  onerror=lambda *a: ng.ERR_TEMPORAL_CALLBACK_FAILURE)
+    @ffi.callback(
+        "ssize_t(nghttp2_session *, int32_t, uint8_t *, size_t, uint32_t *, nghttp2_data_source *, void *)",
+        onerror=lambda *a: ng.ERR_TEMPORAL_CALLBACK_FAILURE,
+    )
     def on_read(session, stream_id, buf, length, data_flags, source, user_data):
         out = from_handle(user_data)._out.get(stream_id)
         if out is None:
@@ -294,18 +322,25 @@ def _callbacks():
     pp = ffi.new("nghttp2_session_callbacks **")
     lib.nghttp2_session_callbacks_new(pp)
     cbs = pp[0]
-    lib.nghttp2_session_callbacks_set_on_header_callback(cbs, ffi.cast("nghttp2_on_header_callback", on_header))
+    lib.nghttp2_session_callbacks_set_on_header_callback(
+        cbs, ffi.cast("nghttp2_on_header_callback", on_header)
+    )
     lib.nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv)
     lib.nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
-        cbs, ffi.cast("nghttp2_on_data_chunk_recv_callback", on_data))
+        cbs, ffi.cast("nghttp2_on_data_chunk_recv_callback", on_data)
+    )
     lib.nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close)
     provider = ffi.new("nghttp2_data_provider *")
     provider.read_callback = on_read
     opt = ffi.new("nghttp2_option **")
     lib.nghttp2_option_new(opt)
-    lib.nghttp2_option_set_no_auto_window_update(opt[0], 1)      # consume() says when data left us
-    _cb_state.update(callbacks=cbs, provider=provider, option=opt[0],
-                     keep=(on_header, on_frame_recv, on_data, on_close, on_read))
+    lib.nghttp2_option_set_no_auto_window_update(opt[0], 1)  # consume() says when data left us
+    _cb_state.update(
+        callbacks=cbs,
+        provider=provider,
+        option=opt[0],
+        keep=(on_header, on_frame_recv, on_data, on_close, on_read),
+    )
     # Resolved here, not first in Nghttp2Engine.__del__: an engine and its handle form a cycle,
     # so the cyclic GC runs __del__, at any allocation -- also one made while cffi holds its own
     # lock (resolving a name, parsing a type); resolving the name there waits for that lock forever
@@ -324,6 +359,7 @@ def _option():
 
 # -- h2 (pure Python) -------------------------------------------------------------------------
 
+
 class H2Engine(Engine):
     """The h2 library's connection, with the same events. h2 frames what it may send at once;
     what flow control holds back waits here, per stream, until a WINDOW_UPDATE."""
@@ -331,10 +367,11 @@ class H2Engine(Engine):
     def __init__(self, client_side: bool, max_streams: int = MAX_CONCURRENT_STREAMS):
         import h2
         import h2.settings
+
         self.name = f"h2 {h2.__version__}"
         self.client_side = client_side
         self.conn = h2_connection(client_side)
-        self._held: dict[int, list] = {}      # stream -> [bytearray held back, end after it?]
+        self._held: dict[int, list] = {}  # stream -> [bytearray held back, end after it?]
         self.conn.local_settings.max_concurrent_streams = max_streams
         self.conn.initiate_connection()
         self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW})
@@ -343,12 +380,13 @@ class H2Engine(Engine):
     def receive(self, data: bytes) -> list[tuple]:
         import h2.events as ev
         import h2.exceptions
+
         if not self.alive:
             return []
         try:
             events = self.conn.receive_data(bytes(data))
         except h2.exceptions.ProtocolError:
-            self.alive = False            # h2 has queued the GOAWAY
+            self.alive = False  # h2 has queued the GOAWAY
             return []
         out = []
         for e in events:
@@ -356,7 +394,7 @@ class H2Engine(Engine):
             if t is ev.DataReceived:
                 if e.data:
                     out.append((DATA, e.stream_id, e.data))
-                if e.flow_controlled_length > len(e.data):        # padding: nobody will consume it
+                if e.flow_controlled_length > len(e.data):  # padding: nobody will consume it
                     self.conn.acknowledge_received_data(e.flow_controlled_length - len(e.data), e.stream_id)
             elif t is ev.RequestReceived or t is ev.ResponseReceived:
                 out.append((HEADERS, e.stream_id, dict(e.headers), e.stream_ended is not None))
@@ -371,7 +409,7 @@ class H2Engine(Engine):
             elif t is ev.WindowUpdated or t is ev.RemoteSettingsChanged:
                 self._release()
             elif t is ev.TrailersReceived and e.stream_ended is not None:
-                pass                      # StreamEnded follows
+                pass  # StreamEnded follows
         return out
 
     def data_to_send(self) -> bytes:
@@ -379,12 +417,14 @@ class H2Engine(Engine):
 
     def request(self, headers: list[Header]) -> int:
         from hpack import NeverIndexedHeaderTuple
+
         sid = self.conn.get_next_available_stream_id()
         self.conn.send_headers(sid, [NeverIndexedHeaderTuple(n, v) if s else (n, v) for n, v, s in headers])
         return sid
 
     def respond(self, stream_id: int, status: int, end: bool = False) -> None:
         import h2.exceptions
+
         try:
             self.conn.send_headers(stream_id, [(":status", str(status))], end_stream=end)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
@@ -401,6 +441,7 @@ class H2Engine(Engine):
 
     def end(self, stream_id: int) -> None:
         import h2.exceptions
+
         held = self._held.get(stream_id)
         if held is not None:
             held[1] = True
@@ -413,6 +454,7 @@ class H2Engine(Engine):
     def _frame(self, stream_id: int, data) -> bytes:
         """Frame as much of ``data`` as flow control allows now; returns the rest."""
         import h2.exceptions
+
         conn = self.conn
         while data:
             try:
@@ -423,7 +465,7 @@ class H2Engine(Engine):
                 return bytes(data)
             try:
                 conn.send_data(stream_id, bytes(data[:n]))
-            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):   # the connection broke
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):  # the connection broke
                 raise ConnectionError(f"HBONE stream {stream_id} cannot send") from None
             data = data[n:]
         return b""
@@ -444,6 +486,7 @@ class H2Engine(Engine):
 
     def reset(self, stream_id: int, code: int = CANCEL) -> None:
         import h2.exceptions
+
         self._held.pop(stream_id, None)
         try:
             self.conn.reset_stream(stream_id, error_code=code)
@@ -452,6 +495,7 @@ class H2Engine(Engine):
 
     def consume(self, stream_id: int, n: int) -> None:
         import h2.exceptions
+
         if n:
             try:
                 self.conn.acknowledge_received_data(n, stream_id)
@@ -481,10 +525,16 @@ def h2_connection(client_side: bool):
         # carries, so memory grew by ~150 bytes a connection. Rust's h2, under Istio's ztunnel,
         # remembers a few dozen reset streams for a short while; a thousand is plenty.
         MAX_CLOSED_STREAMS = 1024
-    conn = _Connection(h2.config.H2Configuration(
-        client_side=client_side, header_encoding="utf-8",
-        # what we send is ours and well formed; what the peer sends is still checked
-        validate_outbound_headers=False, normalize_outbound_headers=False))
+
+    conn = _Connection(
+        h2.config.H2Configuration(
+            client_side=client_side,
+            header_encoding="utf-8",
+            # what we send is ours and well formed; what the peer sends is still checked
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
+    )
     # HPACK's Huffman coding is optional (RFC 7541 5.2) and costly in pure Python
     conn.encoder.encode = functools.partial(conn.encoder.encode, huffman=False)
     return conn
@@ -503,6 +553,7 @@ def choose(name: str | None = None) -> tuple[str, str]:
     if want is not None and want not in ENGINES:
         raise ValueError(f"MESHLAB_H2_ENGINE={want!r}: must be one of {', '.join(ENGINES)}")
     from ..net import nghttp2 as ng
+
     if want == "h2":
         return "h2", "asked for (MESHLAB_H2_ENGINE=h2)"
     if ng.lib is None:
@@ -535,6 +586,8 @@ def describe(name: str | None = None) -> str:
     name = name or engine_name()
     if name == "nghttp2":
         from ..net import nghttp2 as ng
+
         return f"nghttp2 {ng.version}"
     import h2
+
     return f"h2 {h2.__version__}"

@@ -30,7 +30,7 @@ from ..net import tcp
 from . import h2engine
 from .h2engine import DATA, END, GOAWAY, HEADERS, RESET
 
-_HIGH_WATER = 1024 * 1024        # bytes a stream may have waiting to be framed before its source pauses
+_HIGH_WATER = 1024 * 1024  # bytes a stream may have waiting to be framed before its source pauses
 
 
 class TunnelError(DataPlaneError, ConnectionError):
@@ -39,16 +39,32 @@ class TunnelError(DataPlaneError, ConnectionError):
 
 class Stream:
     """One CONNECT stream: a TCP connection's bytes, both ways."""
-    __slots__ = ("tunnel", "id", "headers", "sink", "bytes_in", "bytes_out", "local_ended", "remote_ended",
-                 "gone", "opened_here", "_response", "_inbox", "_waiter", "_unconsumed", "__weakref__")
+
+    __slots__ = (
+        "tunnel",
+        "id",
+        "headers",
+        "sink",
+        "bytes_in",
+        "bytes_out",
+        "local_ended",
+        "remote_ended",
+        "gone",
+        "opened_here",
+        "_response",
+        "_inbox",
+        "_waiter",
+        "_unconsumed",
+        "__weakref__",
+    )
 
     def __init__(self, tunnel: "Tunnel", stream_id: int, headers: dict[str, str], sink=None):
         self.tunnel, self.id, self.headers, self.sink = tunnel, stream_id, headers, sink
         self.bytes_in = self.bytes_out = 0
         self.local_ended = self.remote_ended = False
-        self.gone = False                 # reset, rejected, or its tunnel closed
+        self.gone = False  # reset, rejected, or its tunnel closed
         self.opened_here = False
-        self._response: asyncio.Future | None = None      # the async facade's, client side
+        self._response: asyncio.Future | None = None  # the async facade's, client side
         self._inbox: deque | None = None
         self._waiter: asyncio.Future | None = None
         self._unconsumed = 0
@@ -75,7 +91,7 @@ class Stream:
         t = self.tunnel
         try:
             t.engine.send(self.id, data)
-        except ConnectionError as e:     # the engine's stream or connection broke, before we heard
+        except ConnectionError as e:  # the engine's stream or connection broke, before we heard
             raise TunnelError(str(e)) from None
         t.flush_soon()
 
@@ -186,7 +202,7 @@ class Stream:
         if chunk is None:
             self._inbox.appendleft(None)
             raise TunnelError(f"HBONE stream {self.id} was reset")
-        self._unconsumed = len(chunk)       # consumed at the next read: the reader took it
+        self._unconsumed = len(chunk)  # consumed at the next read: the reader took it
         return chunk
 
     async def write(self, data: bytes) -> None:
@@ -207,7 +223,7 @@ class Stream:
         self.respond(status)
 
 
-_RBUF = bytearray(256 * 1024)     # decrypted bytes land here (one process, one loop: shared)
+_RBUF = bytearray(256 * 1024)  # decrypted bytes land here (one process, one loop: shared)
 _RVIEW = memoryview(_RBUF)
 
 
@@ -219,15 +235,15 @@ class Tunnel(asyncio.BufferedProtocol):
     def __init__(self, client_side: bool, on_stream: Callable | None = None, engine: str | None = None):
         self.client_side = client_side
         self.engine = h2engine.new_engine(client_side, engine)
-        self.on_stream = on_stream                  # server side: (stream, peer identity) -> None | coroutine
+        self.on_stream = on_stream  # server side: (stream, peer identity) -> None | coroutine
         self.streams: dict[int, Stream] = {}
         self.transport = None
         self.closed = False
-        self.paused = False                         # the socket is backed up
+        self.paused = False  # the socket is backed up
         self.peer_identity: str | None = None
-        self.opened = 0                             # CONNECT streams this side opened
+        self.opened = 0  # CONNECT streams this side opened
         self._flush_pending = False
-        self.blocked: set[Stream] = set()          # streams whose source paused (see Stream.backed_up)
+        self.blocked: set[Stream] = set()  # streams whose source paused (see Stream.backed_up)
         self._drained: asyncio.Future | None = None
         self._tasks: set = set()
         self.on_close: Callable[["Tunnel"], None] | None = None
@@ -236,6 +252,7 @@ class Tunnel(asyncio.BufferedProtocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         from ..identity import peer_spiffe_id
+
         self.transport = transport
         self.peer_identity = peer_spiffe_id(transport.get_extra_info("ssl_object"))
         self.flush()
@@ -247,22 +264,22 @@ class Tunnel(asyncio.BufferedProtocol):
         self.data_received(_RVIEW[:nbytes])
 
     def data_received(self, data) -> None:
-        self._flush_pending = True                 # what the events queue leaves in one write, below
+        self._flush_pending = True  # what the events queue leaves in one write, below
         for ev in self.engine.receive(data):
             try:
                 self._event(ev)
-            except Exception as e:                 # one stream's failure is that stream's, not the tunnel's
+            except Exception as e:  # one stream's failure is that stream's, not the tunnel's
                 _log_bug(e)
                 s = self.streams.get(ev[1]) if ev[0] != GOAWAY else None
                 if s is not None:
                     self.engine.reset(s.id)
                     try:
                         s._gone(f"internal error: {type(e).__name__}: {e}")
-                    except Exception as again:     # its sink fails again (it broke half made): the same
+                    except Exception as again:  # its sink fails again (it broke half made): the same
                         _log_bug(again)
         self.flush()
-        if not self.engine.alive:       # a connection error (or, h2, the peer's GOAWAY): the engine
-            self._close_transport()     # reads no more, so the connection closes, open streams too
+        if not self.engine.alive:  # a connection error (or, h2, the peer's GOAWAY): the engine
+            self._close_transport()  # reads no more, so the connection closes, open streams too
 
     def _event(self, ev: tuple) -> None:
         kind = ev[0]
@@ -283,11 +300,11 @@ class Tunnel(asyncio.BufferedProtocol):
             if s is not None:
                 s._gone(f"reset by the peer (HTTP/2 error {ev[2]})")
         elif kind == GOAWAY:
-            self.closed = True                       # no new streams; open ones finish
+            self.closed = True  # no new streams; open ones finish
 
     def _headers(self, sid: int, headers: dict) -> None:
         s = self.streams.get(sid)
-        if s is not None:                           # a response (client side); trailers are ignored
+        if s is not None:  # a response (client side); trailers are ignored
             if s.opened_here:
                 s._responded(headers)
             return
@@ -299,13 +316,13 @@ class Tunnel(asyncio.BufferedProtocol):
             return
         self.streams[sid] = s
         r = self.on_stream(s, self.peer_identity)
-        if r is not None:                           # a coroutine: the async facade's users
+        if r is not None:  # a coroutine: the async facade's users
             t = self.loop.create_task(r)
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
 
     def eof_received(self) -> bool:
-        return False                                # TLS: close
+        return False  # TLS: close
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -356,7 +373,7 @@ class Tunnel(asyncio.BufferedProtocol):
             if self._drained is not None:
                 self._wake_drained()
         if not self.engine.alive and not self.streams and t is not None and not t.is_closing():
-            t.close()                               # GOAWAY sent or received, and nothing left to carry
+            t.close()  # GOAWAY sent or received, and nothing left to carry
 
     def _wake_drained(self) -> None:
         f, self._drained = self._drained, None
@@ -382,8 +399,12 @@ class Tunnel(asyncio.BufferedProtocol):
     # -- client side ---------------------------------------------------------------------------
     def can_open(self) -> bool:
         """Room for another stream? (Not closing, and below the peer's concurrent-stream limit.)"""
-        return (not self.closed and self.engine.alive and self.transport is not None
-                and len(self.streams) < min(self.engine.peer_max_streams(), h2engine.MAX_CONCURRENT_STREAMS))
+        return (
+            not self.closed
+            and self.engine.alive
+            and self.transport is not None
+            and len(self.streams) < min(self.engine.peer_max_streams(), h2engine.MAX_CONCURRENT_STREAMS)
+        )
 
     def open_stream(self, authority: str, headers: list[tuple[str, str, bool]], sink=None) -> Stream:
         """Send a CONNECT to ``authority`` now; the answer comes to ``sink.on_response(status)``.
@@ -420,6 +441,7 @@ class Tunnel(asyncio.BufferedProtocol):
 def _log_bug(e: BaseException) -> None:
     import sys
     import traceback
+
     print(f"meshlab hbone: {type(e).__name__}: {e}", file=sys.stderr)
     traceback.print_exc(file=sys.stderr)
 
@@ -439,7 +461,7 @@ def forwarded_for(stream: Stream) -> tuple[str, int] | None:
     None unless it is an IPv4 address and a port. (The peer writes it, and the ztunnel binds to
     the address: a name there would be looked up, a DNS query blocking its event loop.)"""
     ip, _, port = stream.headers.get("forwarded", "").partition('for="')[2].rstrip('"').rpartition(":")
-    if not (ip and port.isascii() and port.isdigit()):          # ("²".isdigit())
+    if not (ip and port.isascii() and port.isdigit()):  # ("²".isdigit())
         return None
     try:
         socket.inet_pton(socket.AF_INET, ip)
@@ -500,7 +522,7 @@ class TunnelPool:
             dialing = self._dialing.get(key)
             if dialing is None:
                 break
-            await asyncio.shield(dialing)         # then take it, or one with room, from the loop's top
+            await asyncio.shield(dialing)  # then take it, or one with room, from the loop's top
         fut = asyncio.get_running_loop().create_future()
         self._dialing[key] = fut
         try:
@@ -517,7 +539,7 @@ class TunnelPool:
             return t
         except BaseException as e:
             fut.set_exception(e)
-            fut.exception()                   # retrieved: waiters get it through shield
+            fut.exception()  # retrieved: waiters get it through shield
             raise
         finally:
             self._dialing.pop(key, None)

@@ -8,8 +8,22 @@ same reader (:mod:`meshlab.net.http1`); this module is the proxies' name for it.
 
 from __future__ import annotations
 
-from ..net.httpparse import (HOP_BY_HOP, MAX_BODY, HttpError, MessageReader, final_response, request_bytes,
-                             response_bytes)
+from ..net.httpparse import (
+    HOP_BY_HOP,
+    MAX_BODY,
+    HttpError,
+    MessageReader,
+    final_response,
+    request_bytes,
+    response_bytes,
+)
 
-__all__ = ["HOP_BY_HOP", "MAX_BODY", "HttpError", "MessageReader", "final_response", "request_bytes",
-           "response_bytes"]
+__all__ = [
+    "HOP_BY_HOP",
+    "MAX_BODY",
+    "HttpError",
+    "MessageReader",
+    "final_response",
+    "request_bytes",
+    "response_bytes",
+]

@@ -11,13 +11,38 @@ import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..policy.retries import (BACKOFF_BASE, DEFAULT_RETRY, NO_RETRY, RETRY_ON, RETRY_ON_MEANING, RETRY_TRIGGERS,
-                              Attempt, RetryPolicy, backoff, retriable, should_retry, triggers)
+from ..policy.retries import (
+    BACKOFF_BASE,
+    DEFAULT_RETRY,
+    NO_RETRY,
+    RETRY_ON,
+    RETRY_ON_MEANING,
+    RETRY_TRIGGERS,
+    Attempt,
+    RetryPolicy,
+    backoff,
+    retriable,
+    should_retry,
+    triggers,
+)
 
-__all__ = ["LB_POLICIES", "Balancer",
-           # the retry rules' home is meshlab.policy.retries
-           "BACKOFF_BASE", "DEFAULT_RETRY", "NO_RETRY", "RETRY_ON", "RETRY_ON_MEANING", "RETRY_TRIGGERS", "Attempt",
-           "RetryPolicy", "backoff", "retriable", "should_retry", "triggers"]
+__all__ = [
+    "LB_POLICIES",
+    "Balancer",
+    # the retry rules' home is meshlab.policy.retries
+    "BACKOFF_BASE",
+    "DEFAULT_RETRY",
+    "NO_RETRY",
+    "RETRY_ON",
+    "RETRY_ON_MEANING",
+    "RETRY_TRIGGERS",
+    "Attempt",
+    "RetryPolicy",
+    "backoff",
+    "retriable",
+    "should_retry",
+    "triggers",
+]
 
 LB_POLICIES = ("LEAST_REQUEST", "ROUND_ROBIN", "RANDOM")
 
@@ -25,6 +50,7 @@ LB_POLICIES = ("LEAST_REQUEST", "ROUND_ROBIN", "RANDOM")
 @dataclass
 class Balancer:
     """Chooses an endpoint per request, tracking requests in flight per endpoint."""
+
     policy: str = "LEAST_REQUEST"
     rng: random.Random = field(default_factory=lambda: random.Random(random.getrandbits(64)))
     active: dict[str, int] = field(default_factory=dict)
@@ -44,7 +70,7 @@ class Balancer:
         if self.policy == "ROUND_ROBIN":
             self._rr += 1
             return pool[self._rr % len(pool)]
-        a, b = self.rng.sample(pool, 2)          # power of two choices, as Envoy's LEAST_REQUEST
+        a, b = self.rng.sample(pool, 2)  # power of two choices, as Envoy's LEAST_REQUEST
         return a if self.active.get(a, 0) <= self.active.get(b, 0) else b
 
     def started(self, ep: str) -> None:

@@ -17,15 +17,17 @@ async def setup(msg: dict, ch: control.Channel):
     net = ClusterNet.from_dict(msg["net"])
     if role == "sidecar":
         from .sidecar import Sidecar
+
         proxy = Sidecar(spec.pod, net, spec.cert, spec.key, spec.root)
     elif role == "ztunnel":
-        if capture.by_iptables(net):             # the node's rules send its pods' traffic here
+        if capture.by_iptables(net):  # the node's rules send its pods' traffic here
             from .ztunnel_node import NodeZtunnel as Ztunnel
         else:
             from .ztunnel import Ztunnel
         proxy = Ztunnel(spec.node, net, dict(spec.certs), spec.root)
     else:
         from .waypoint import Waypoint
+
         proxy = Waypoint(spec.pod, net, spec.cert, spec.key, spec.root)
     proxy.set_policies(from_records(list(spec.policies)))
     raise_file_limit()
@@ -35,8 +37,9 @@ async def setup(msg: dict, ch: control.Channel):
         await proxy.start()
         admin = await serve(admin_ip, ADMIN_PORT, _admin(proxy), name=f"{proxy.name} admin")
     except OSError as e:
-        raise control.StartupError(f"{proxy.name} cannot listen: {e.strerror or e}",
-                                   "port-conflict" if e.errno == 98 else "bind") from None
+        raise control.StartupError(
+            f"{proxy.name} cannot listen: {e.strerror or e}", "port-conflict" if e.errno == 98 else "bind"
+        ) from None
 
     async def spans(msg):
         try:
@@ -48,7 +51,7 @@ async def setup(msg: dict, ch: control.Channel):
         proxy.update(ClusterNet.from_dict(msg["net"]))
         if role == "ztunnel":
             proxy.certs.update({k: tuple(v) for k, v in msg.get("certs", {}).items()})
-            await proxy.start()               # listeners for pods enrolled (or left) since
+            await proxy.start()  # listeners for pods enrolled (or left) since
         return {}
 
     async def policy(msg):
@@ -67,10 +70,17 @@ async def setup(msg: dict, ch: control.Channel):
         """The SPIFFE ids whose certificate and private key this proxy holds, read from the
         certificates it was given (a ztunnel: its node's ambient pods'). Never the keys."""
         from ..identity import cert_spiffe_id
+
         paths = [c for c, _ in proxy.certs.values()] if role == "ztunnel" else [spec.cert]
         return {"identities": sorted({cert_spiffe_id(p) for p in paths} - {None})}
 
-    return {"spans": spans, "net": net_update, "stats": stats, "policy": policy, "identities": identities}, on_stop
+    return {
+        "spans": spans,
+        "net": net_update,
+        "stats": stats,
+        "policy": policy,
+        "identities": identities,
+    }, on_stop
 
 
 def raise_file_limit() -> int:
@@ -78,6 +88,7 @@ def raise_file_limit() -> int:
     Envoy (``raiseFileLimits`` in istio/istio's pilot-agent): a proxy holds two descriptors per
     proxied connection, so a 1024 soft limit would stop a sidecar near 500 connections."""
     import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
@@ -97,9 +108,10 @@ def release_free_memory() -> None:
     if not _libc:
         import ctypes
         import ctypes.util
+
         try:
             _libc.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim)
-        except (OSError, AttributeError):          # not glibc
+        except (OSError, AttributeError):  # not glibc
             _libc.append(None)
     if _libc[0] is not None:
         _libc[0](0)
@@ -107,12 +119,14 @@ def release_free_memory() -> None:
 
 def _admin(proxy):
     """The admin port (15020): Prometheus text at /stats/prometheus (and /metrics), readiness."""
+
     async def handle(req: Request) -> Response:
         if req.path in ("/stats/prometheus", "/metrics"):
             return Response(200, [("content-type", CONTENT_TYPE_LATEST)], proxy.metrics.text())
         if req.path == "/healthz/ready":
             return text_response(200, "ready\n")
         return text_response(404, "admin paths: /stats/prometheus, /metrics, /healthz/ready\n")
+
     return handle
 
 

@@ -52,8 +52,8 @@ class Sidecar(L7Router):
         self._tls_files = (cert, key, root)
         self._hbone: HboneUpstream | None = None
         self.servers: list = []
-        self.refused: list[dict] = []        # connections PeerAuthentication turned away
-        self._inbound_conns: dict = {}        # open inbound connections -> (port, tls)
+        self.refused: list[dict] = []  # connections PeerAuthentication turned away
+        self._inbound_conns: dict = {}  # open inbound connections -> (port, tls)
         self._tasks: set[asyncio.Task] = set()
 
     def set_policies(self, objects) -> None:
@@ -74,20 +74,33 @@ class Sidecar(L7Router):
         descriptors it keeps working but drops what waits (libuv's "EMFILE trick": the app sees a
         reset) instead of keeping it in the backlog."""
         ip = capture.listen_ip(self.pod, self.net)
-        self.servers.append(await asyncio.start_server(self._outbound, sock=tcp.listener(ip, OUTBOUND_PORT),
-                                                           backlog=tcp.BACKLOG))
+        self.servers.append(
+            await asyncio.start_server(
+                self._outbound, sock=tcp.listener(ip, OUTBOUND_PORT), backlog=tcp.BACKLOG
+            )
+        )
         # HBONE to this pod (from a ztunnel, or a waypoint): each CONNECT for this pod's IP is
         # served like any inbound connection, with the tunnel's peer identity
-        self.servers.append(await hbone.serve(self.pod.ip, HBONE_PORT, self.hbone_server_tls, self._hbone_stream,
-                                              name=self.name))
+        self.servers.append(
+            await hbone.serve(
+                self.pod.ip, HBONE_PORT, self.hbone_server_tls, self._hbone_stream, name=self.name
+            )
+        )
         loop = asyncio.get_running_loop()
         for port in capture.inbound_listeners(self.pod, self.net):
-            self.servers.append(tcp.Listener(tcp.listener(ip, port), lambda sock, port=port: self._spawn(
-                self._inbound(loop, sock, capture.inbound_port(sock, port, self.net))), name=self.name))
+            self.servers.append(
+                tcp.Listener(
+                    tcp.listener(ip, port),
+                    lambda sock, port=port: self._spawn(
+                        self._inbound(loop, sock, capture.inbound_port(sock, port, self.net))
+                    ),
+                    name=self.name,
+                )
+            )
 
     def _spawn(self, coro) -> None:
         t = asyncio.ensure_future(coro)
-        self._tasks.add(t)                    # asyncio keeps only weak references to tasks
+        self._tasks.add(t)  # asyncio keeps only weak references to tasks
         t.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
@@ -108,9 +121,12 @@ class Sidecar(L7Router):
         return self._hbone
 
     def stats(self) -> dict:
-        return {"upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values()),
-                "refused": self.refused[-20:], "listeners": [asdict(s.stats) for s in self.servers if hasattr(s, "stats")],
-                **self.cluster_stats()}
+        return {
+            "upstream_connections_idle": sum(len(v) for v in self.mesh_pool._idle.values()),
+            "refused": self.refused[-20:],
+            "listeners": [asdict(s.stats) for s in self.servers if hasattr(s, "stats")],
+            **self.cluster_stats(),
+        }
 
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -123,8 +139,12 @@ class Sidecar(L7Router):
             if refused:
                 self._refused_outbound(writer, refused)
                 return
-            await self.serve_http(reader, writer, rest,
-                                  lambda req: self.route(req, orig.dst_ip, orig.dst_port, direction="outbound"))
+            await self.serve_http(
+                reader,
+                writer,
+                rest,
+                lambda req: self.route(req, orig.dst_ip, orig.dst_port, direction="outbound"),
+            )
         except (proxyproto.ProxyProtocolError, ConnectionError):
             pass
         finally:
@@ -148,10 +168,24 @@ class Sidecar(L7Router):
     def _refused_outbound(self, writer, reason: str) -> None:
         peer = writer.get_extra_info("peername")
         t = now()
-        self.spans.append(Span(trace_id=new_trace_id(), span_id=new_span_id(), parent_id=None, name=self.name,
-                               role=self.role, kind="server", layer="L4", start=t, end=t,
-                               peer="%s:%d" % peer[:2] if peer else None, target=self.pod.name, decision="deny",
-                               error=reason, attrs={"direction": "outbound", "endpoint": self.pod.name}))
+        self.spans.append(
+            Span(
+                trace_id=new_trace_id(),
+                span_id=new_span_id(),
+                parent_id=None,
+                name=self.name,
+                role=self.role,
+                kind="server",
+                layer="L4",
+                start=t,
+                end=t,
+                peer="%s:%d" % peer[:2] if peer else None,
+                target=self.pod.name,
+                decision="deny",
+                error=reason,
+                attrs={"direction": "outbound", "endpoint": self.pod.name},
+            )
+        )
         abort_with_reset(writer)
 
     def source_pod(self, server_fields: dict) -> PodAddr:
@@ -169,22 +203,44 @@ class Sidecar(L7Router):
         if pod.mesh == "ambient":
             return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
         mtls = tp.tls == "ISTIO_MUTUAL" or (
-            tp.tls is None and pod.mesh == "sidecar" and
-            self.derived(("mtls", pod.name, port), lambda: mtls_mode(self.policies, pod.namespace, pod.labels,
-                                                                      port)[0]) != "DISABLE")
+            tp.tls is None
+            and pod.mesh == "sidecar"
+            and self.derived(
+                ("mtls", pod.name, port), lambda: mtls_mode(self.policies, pod.namespace, pod.labels, port)[0]
+            )
+            != "DISABLE"
+        )
         if mtls:
             return Upstream(pod.name, pod.ip, port, "mtls", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
-    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str, head: bool = False,
-                       keep: bool = True, on_ready=None):
+    async def exchange(
+        self,
+        up: Upstream,
+        data: bytes,
+        cluster: str,
+        ctx,
+        span_id: str,
+        head: bool = False,
+        keep: bool = True,
+        on_ready=None,
+    ):
         if up.transport == "hbone":
-            return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head, keep=keep,
-                                             on_ready=on_ready)
+            return await self.hbone.exchange(
+                up, data, ctx.trace_id, span_id, head=head, keep=keep, on_ready=on_ready
+            )
         tls = up.transport == "mtls"
-        ex = await self.mesh_pool.exchange(up.ip, up.port, data, tls=tls, expect_identity=up.identity,
-                                           sni=istio_sni(cluster, up.port) if tls else None,
-                                           head=head, keep=keep, on_ready=on_ready)
+        ex = await self.mesh_pool.exchange(
+            up.ip,
+            up.port,
+            data,
+            tls=tls,
+            expect_identity=up.identity,
+            sni=istio_sni(cluster, up.port) if tls else None,
+            head=head,
+            keep=keep,
+            on_ready=on_ready,
+        )
         return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
     # -- inbound -------------------------------------------------------------------------------
@@ -195,26 +251,40 @@ class Sidecar(L7Router):
         except (asyncio.TimeoutError, OSError):
             sock.close()
             return
-        tls = first[:1] == b"\x16"           # a TLS handshake record: mTLS from a mesh peer
+        tls = first[:1] == b"\x16"  # a TLS handshake record: mTLS from a mesh peer
         mode, _ = mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)
         if not admits(mode, tls):
             peer = "%s:%d" % sock.getpeername()[:2]
             self.refused.append({"peer": peer, "port": port, "mode": mode, "tls": tls})
-            refused_at = now()               # before the reset: the client's span must not end before ours
-            reset_socket(sock)               # STRICT: plaintext is refused (the client sees a reset)
+            refused_at = now()  # before the reset: the client's span must not end before ours
+            reset_socket(sock)  # STRICT: plaintext is refused (the client sees a reset)
             # a connection-level hop of its own (no request was read), so the path shows where it stopped
-            self.spans.append(Span(trace_id=new_trace_id(), span_id=new_span_id(), parent_id=None, name=self.name,
-                                   role=self.role, kind="server", layer="L4", start=accepted, end=refused_at, peer=peer,
-                                   target=self.pod.name, decision="deny",
-                                   error=f"plaintext refused: PeerAuthentication mode {mode}",
-                                   attrs={"direction": "inbound", "endpoint": self.pod.name}))
+            self.spans.append(
+                Span(
+                    trace_id=new_trace_id(),
+                    span_id=new_span_id(),
+                    parent_id=None,
+                    name=self.name,
+                    role=self.role,
+                    kind="server",
+                    layer="L4",
+                    start=accepted,
+                    end=refused_at,
+                    peer=peer,
+                    target=self.pod.name,
+                    decision="deny",
+                    error=f"plaintext refused: PeerAuthentication mode {mode}",
+                    attrs={"direction": "inbound", "endpoint": self.pod.name},
+                )
+            )
             return
         reader = asyncio.StreamReader(limit=1 << 20)
         proto = asyncio.StreamReaderProtocol(reader)
         try:
-            transport, _ = await loop.connect_accepted_socket(lambda: proto, sock,
-                                                              ssl=self.server_tls if tls else None)
-        except (OSError, Exception):         # a failed handshake: no certificate, wrong CA, ...
+            transport, _ = await loop.connect_accepted_socket(
+                lambda: proto, sock, ssl=self.server_tls if tls else None
+            )
+        except (OSError, Exception):  # a failed handshake: no certificate, wrong CA, ...
             sock.close()
             return
         writer = asyncio.StreamWriter(transport, proto, reader, loop)
@@ -225,8 +295,9 @@ class Sidecar(L7Router):
             peer_id, sni = peer_spiffe_id(ssl_object), getattr(ssl_object, "meshlab_sni", None)
         peer = transport.get_extra_info("peername")
         try:
-            await self.serve_http(reader, writer, b"",
-                                  lambda req: self._to_app(req, port, tls, peer_id, peer, sni))
+            await self.serve_http(
+                reader, writer, b"", lambda req: self._to_app(req, port, tls, peer_id, peer, sni)
+            )
         except ConnectionError:
             pass
         finally:
@@ -241,59 +312,109 @@ class Sidecar(L7Router):
         src = forwarded_for(stream)
         await self.serve_stream(stream, lambda req: self._to_app(req, int(port), True, peer_id, src))
 
-    async def _to_app(self, req: Request, port: int, mtls: bool, peer_id: str | None, peer,
-                      sni: str | None = None) -> Response:
+    async def _to_app(
+        self, req: Request, port: int, mtls: bool, peer_id: str | None, peer, sni: str | None = None
+    ) -> Response:
         start = now()
         ctx = self.context(req)
         server_id, span_id = new_span_id(), new_span_id()
         decision = self.rbac(req, port, peer_id, peer, self.pod.ip, sni=sni, enforcement="sidecar")
-        if not decision.allowed:                 # Envoy's RBAC filter: 403 before the app sees anything
+        if not decision.allowed:  # Envoy's RBAC filter: 403 before the app sees anything
             # ... and Istio's stats still count it: istio_requests_total{response_code="403"} (flags "-")
-            self.metrics.request_values(self._inbound_labels(port, 403, "-", mtls, peer_id, peer[0] if peer else None),
-                                        (now() - start) * 1000, len(req.body), len(RBAC_DENIED))
-            return self.rbac_denied(req, ctx, server_id, start, decision, direction="inbound", mtls=mtls,
-                                    peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
-                                    attrs={"response_flags": "-",
-                                           "connection_security_policy": "mutual_tls" if mtls else "none"})
-        hs = [h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"]
+            self.metrics.request_values(
+                self._inbound_labels(port, 403, "-", mtls, peer_id, peer[0] if peer else None),
+                (now() - start) * 1000,
+                len(req.body),
+                len(RBAC_DENIED),
+            )
+            return self.rbac_denied(
+                req,
+                ctx,
+                server_id,
+                start,
+                decision,
+                direction="inbound",
+                mtls=mtls,
+                peer_identity=peer_id,
+                peer=f"{peer[0]}:{peer[1]}" if peer else None,
+                attrs={"response_flags": "-", "connection_security_policy": "mutual_tls" if mtls else "none"},
+            )
+        hs = [
+            h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"
+        ]
         if mtls and peer_id:
             hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))
         hs.append(("x-forwarded-proto", "https" if mtls else "http"))
         t0 = now()
         err = None
         try:
-            ex = await self.app_pool.exchange(self.pod.local_ip, port, request_bytes(req.method, req.target, hs, req.body),
-                                              head=req.method == "HEAD")
+            ex = await self.app_pool.exchange(
+                self.pod.local_ip,
+                port,
+                request_bytes(req.method, req.target, hs, req.body),
+                head=req.method == "HEAD",
+            )
             resp = ex.response
         except UpstreamFailure as e:
             err = e.kind
             resp = failure_response(e.kind)
-        self.emit(ctx, span_id, "client", t0, resp.status if err is None else None, parent=server_id, error=err,
-                   peer=f"{self.pod.local_ip}:{port}", target=f"{self.pod.name}:{port}{req.target}",
-                   attrs={"direction": "inbound", "endpoint": self.pod.name})
+        self.emit(
+            ctx,
+            span_id,
+            "client",
+            t0,
+            resp.status if err is None else None,
+            parent=server_id,
+            error=err,
+            peer=f"{self.pod.local_ip}:{port}",
+            target=f"{self.pod.name}:{port}{req.target}",
+            attrs={"direction": "inbound", "endpoint": self.pod.name},
+        )
         flags = "-" if err is None else failure_flag(err)
-        self.metrics.request_values(self._inbound_labels(port, resp.status, flags, mtls, peer_id,
-                                                         peer[0] if peer else None),
-                                    (now() - start) * 1000, len(req.body), len(resp.body))
-        self.emit(ctx, server_id, "server", start, resp.status, direction="inbound", mtls=mtls,
-                   peer_identity=peer_id, peer=f"{peer[0]}:{peer[1]}" if peer else None,
-                   target=f"{req.method} {req.target}",
-                   attrs={"connection_security_policy": "mutual_tls" if mtls else "none", "response_flags": flags})
+        self.metrics.request_values(
+            self._inbound_labels(port, resp.status, flags, mtls, peer_id, peer[0] if peer else None),
+            (now() - start) * 1000,
+            len(req.body),
+            len(resp.body),
+        )
+        self.emit(
+            ctx,
+            server_id,
+            "server",
+            start,
+            resp.status,
+            direction="inbound",
+            mtls=mtls,
+            peer_identity=peer_id,
+            peer=f"{peer[0]}:{peer[1]}" if peer else None,
+            target=f"{req.method} {req.target}",
+            attrs={"connection_security_policy": "mutual_tls" if mtls else "none", "response_flags": flags},
+        )
         return resp
 
-    def _inbound_labels(self, port: int, status: int, flags: str, mtls: bool, peer_id: str | None,
-                        peer_ip: str | None) -> tuple:
+    def _inbound_labels(
+        self, port: int, status: int, flags: str, mtls: bool, peer_id: str | None, peer_ip: str | None
+    ) -> tuple:
         """Istio's labels for a request this sidecar handed its app (``reporter="destination"``),
         built once per distinct peer, port, status: label sets repeat, requests do."""
         key = ("inbound", port, status, flags, mtls, peer_id, peer_ip)
         values = self._metric_labels.get(key)
         if values is None:
             svc = self.net.services_of(self.pod.name, port)
-            values = self._metric_labels[key] = self.metrics.label_values({
-                "reporter": "destination", "request_protocol": "http", "response_code": str(status),
-                "response_flags": flags, "connection_security_policy": "mutual_tls" if mtls else "none",
-                **peer_labels("source", self.net.pod_by_ip(peer_ip) if peer_ip else None, peer_id, peer=True),
-                **peer_labels("destination", self.pod), **service_labels(self.net, svc[0].fqdn if svc else None)})
+            values = self._metric_labels[key] = self.metrics.label_values(
+                {
+                    "reporter": "destination",
+                    "request_protocol": "http",
+                    "response_code": str(status),
+                    "response_flags": flags,
+                    "connection_security_policy": "mutual_tls" if mtls else "none",
+                    **peer_labels(
+                        "source", self.net.pod_by_ip(peer_ip) if peer_ip else None, peer_id, peer=True
+                    ),
+                    **peer_labels("destination", self.pod),
+                    **service_labels(self.net, svc[0].fqdn if svc else None),
+                }
+            )
         return values
 
 

@@ -55,20 +55,30 @@ def _unsolicited(reader: asyncio.StreamReader) -> bool:
 
 
 class UpstreamPool:
-    def __init__(self, source_ip: str | None, tls: ssl.SSLContext | None = None, connect_timeout: float = 10.0):
+    def __init__(
+        self, source_ip: str | None, tls: ssl.SSLContext | None = None, connect_timeout: float = 10.0
+    ):
         self.source_ip, self.tls, self.connect_timeout = source_ip, tls, connect_timeout
         self._idle: dict[tuple, list[_Conn]] = defaultdict(list)
 
     async def _connect(self, ip: str, port: int, tls: bool, sni: str | None, expect: str | None) -> _Conn:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                ip, port, local_addr=(self.source_ip, 0) if self.source_ip else None,
-                ssl=self.tls if tls else None, server_hostname=(sni or "") if tls else None),
-                self.connect_timeout)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    ip,
+                    port,
+                    local_addr=(self.source_ip, 0) if self.source_ip else None,
+                    ssl=self.tls if tls else None,
+                    server_hostname=(sni or "") if tls else None,
+                ),
+                self.connect_timeout,
+            )
         except asyncio.TimeoutError:
             raise UpstreamFailure("connect-failure", f"connect timeout to {ip}:{port}") from None
         except ssl.SSLError as e:
-            raise UpstreamFailure("connect-failure", f"TLS handshake with {ip}:{port} failed: {e.reason}") from None
+            raise UpstreamFailure(
+                "connect-failure", f"TLS handshake with {ip}:{port} failed: {e.reason}"
+            ) from None
         except OSError as e:
             raise UpstreamFailure("connect-failure", f"{ip}:{port}: {e.strerror or e}") from None
         ident = peer_spiffe_id(writer.get_extra_info("ssl_object")) if tls else None
@@ -77,17 +87,27 @@ class UpstreamPool:
             raise UpstreamFailure("connect-failure", f"{ip}:{port} presented {ident}, expected {expect}")
         return _Conn(reader, writer, ident)
 
-    async def exchange(self, ip: str, port: int, data: bytes, *, tls: bool = False, sni: str | None = None,
-                       expect_identity: str | None = None, head: bool = False, keep: bool = True,
-                       on_ready=None) -> Exchanged:
+    async def exchange(
+        self,
+        ip: str,
+        port: int,
+        data: bytes,
+        *,
+        tls: bool = False,
+        sni: str | None = None,
+        expect_identity: str | None = None,
+        head: bool = False,
+        keep: bool = True,
+        on_ready=None,
+    ) -> Exchanged:
         """One request. ``keep``: the connection may stay open for another (False:
         ``maxRequestsPerConnection: 1``); ``on_ready()`` is called once a connection is up."""
-        key = (ip, port, tls, expect_identity, sni)    # a connection serves one SNI: Envoy pools per cluster
+        key = (ip, port, tls, expect_identity, sni)  # a connection serves one SNI: Envoy pools per cluster
         idle = self._idle[key]
         while idle:
             c = idle.pop()
             if c.writer.is_closing() or c.reader.at_eof() or _unsolicited(c.reader):
-                c.writer.close()              # closed, or it sent bytes no request asked for
+                c.writer.close()  # closed, or it sent bytes no request asked for
                 continue
             if on_ready:
                 on_ready()
@@ -101,8 +121,9 @@ class UpstreamPool:
             on_ready()
         return await self._send(c, key, data, reused=False, head=head, keep=keep)
 
-    async def _send(self, c: _Conn, key: tuple, data: bytes, reused: bool, head: bool = False,
-                    keep: bool = True) -> Exchanged:
+    async def _send(
+        self, c: _Conn, key: tuple, data: bytes, reused: bool, head: bool = False, keep: bool = True
+    ) -> Exchanged:
         ip, port = key[0], key[1]
         idle = self._idle[key]
         rd = MessageReader("response", head=head)
@@ -114,20 +135,27 @@ class UpstreamPool:
                 msgs = rd.feed(chunk) if chunk else rd.eof()
                 resp = final_response(msgs)
                 if resp is not None:
-                    extra = msgs[msgs.index(resp) + 1:] or rd.in_message
+                    extra = msgs[msgs.index(resp) + 1 :] or rd.in_message
                     break
                 if not chunk:
                     when = "in the middle of its response" if rd.headers_complete else "before responding"
-                    raise UpstreamFailure("reset", f"{ip}:{port} closed the connection {when}",
-                                          stale=reused and not rd.headers_complete)
+                    raise UpstreamFailure(
+                        "reset",
+                        f"{ip}:{port} closed the connection {when}",
+                        stale=reused and not rd.headers_complete,
+                    )
         except (ConnectionError, OSError) as e:
             c.writer.close()
-            raise UpstreamFailure("reset", f"{ip}:{port}: {e}", stale=reused and not rd.headers_complete) from None
+            raise UpstreamFailure(
+                "reset", f"{ip}:{port}: {e}", stale=reused and not rd.headers_complete
+            ) from None
         except HttpError as e:
             c.writer.close()
-            raise UpstreamFailure("protocol-error", f"{ip}:{port} sent a response this proxy cannot read: {e}") from None
+            raise UpstreamFailure(
+                "protocol-error", f"{ip}:{port} sent a response this proxy cannot read: {e}"
+            ) from None
         except BaseException:
-            c.writer.close()                 # cancelled (a timeout): this connection is spoiled
+            c.writer.close()  # cancelled (a timeout): this connection is spoiled
             raise
         if rd.keep_alive and keep and not extra:
             idle.append(c)

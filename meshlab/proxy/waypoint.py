@@ -26,7 +26,7 @@ from .upstream import UpstreamPool
 
 class Waypoint(L7Router):
     role = "waypoint"
-    reporter = "waypoint"    # Istio labels a waypoint's metrics reporter="waypoint"
+    reporter = "waypoint"  # Istio labels a waypoint's metrics reporter="waypoint"
 
     def __init__(self, pod_name: str, net: ClusterNet, cert: str, key: str, root: str, rng=None):
         pod = net.pod(pod_name)
@@ -37,10 +37,14 @@ class Waypoint(L7Router):
         self.hbone = HboneUpstream(pod, self.client_tls)
         self.plain = UpstreamPool(pod.ip)
         self.servers: list[asyncio.AbstractServer] = []
-        self.gateway = pod.labels.get("gateway.networking.k8s.io/gateway-name", "waypoint")   # its Gateway's name
+        self.gateway = pod.labels.get(
+            "gateway.networking.k8s.io/gateway-name", "waypoint"
+        )  # its Gateway's name
 
     async def start(self) -> None:
-        self.servers.append(await hbone.serve(self.pod.ip, HBONE_PORT, self.server_tls, self._stream, name=self.name))
+        self.servers.append(
+            await hbone.serve(self.pod.ip, HBONE_PORT, self.server_tls, self._stream, name=self.name)
+        )
 
     def close(self) -> None:
         for s in self.servers:
@@ -49,9 +53,13 @@ class Waypoint(L7Router):
         self.plain.close()
 
     def stats(self) -> dict:
-        return {"tunnels": [{"destination": k[0], "address": k[1], "streams": t.opened}
-                            for k, t in self.hbone.pool.all()], "h2_engine": hbone.h2engine.describe(),
-                **self.cluster_stats()}
+        return {
+            "tunnels": [
+                {"destination": k[0], "address": k[1], "streams": t.opened} for k, t in self.hbone.pool.all()
+            ],
+            "h2_engine": hbone.h2engine.describe(),
+            **self.cluster_stats(),
+        }
 
     # -- downstream: HBONE in ------------------------------------------------------------------
     async def _stream(self, stream: Stream, peer_id: str | None) -> None:
@@ -61,22 +69,41 @@ class Waypoint(L7Router):
             return
         source = _baggage(stream.headers.get("baggage", "")).get("k8s.pod.name")
         peer = forwarded_for(stream)
-        fields = dict(direction="inbound", mtls=True, peer_identity=peer_id,
-                      attrs={"connection_security_policy": "mutual_tls", "authority": stream.authority,
-                             "source_pod": source})
+        fields = dict(
+            direction="inbound",
+            mtls=True,
+            peer_identity=peer_id,
+            attrs={
+                "connection_security_policy": "mutual_tls",
+                "authority": stream.authority,
+                "source_pod": source,
+            },
+        )
 
         async def handle(req):
             start = now()
             svc = self.net.service_at(ip, int(port))
-            decision = self.rbac(req, int(port), peer_id, peer, ip, enforcement="waypoint", waypoint=self.gateway,
-                                 service=f"{svc.namespace}/{svc.name}" if svc else None)
+            decision = self.rbac(
+                req,
+                int(port),
+                peer_id,
+                peer,
+                ip,
+                enforcement="waypoint",
+                waypoint=self.gateway,
+                service=f"{svc.namespace}/{svc.name}" if svc else None,
+            )
             if decision.allowed:
                 return await self.route(req, ip, int(port), **fields)
             # Istio's stats count a denied request too: istio_requests_total{response_code="403"} (flags "-")
-            self.metrics.request_values(self._labels(fields, 403, "-", None, svc.fqdn if svc else None),
-                                        (now() - start) * 1000,
-                                        len(req.body), len(RBAC_DENIED))
+            self.metrics.request_values(
+                self._labels(fields, 403, "-", None, svc.fqdn if svc else None),
+                (now() - start) * 1000,
+                len(req.body),
+                len(RBAC_DENIED),
+            )
             return self.rbac_denied(req, self.context(req), new_span_id(), start, decision, **fields)
+
         await self.serve_stream(stream, handle)
 
     def source_pod(self, server_fields: dict) -> PodAddr | None:
@@ -88,12 +115,23 @@ class Waypoint(L7Router):
             return Upstream(pod.name, pod.ip, port, "hbone", self.pod_identity(pod), pod.node)
         return Upstream(pod.name, pod.ip, port, "plaintext", None, pod.node)
 
-    async def exchange(self, up: Upstream, data: bytes, cluster: str, ctx, span_id: str,
-                       head: bool = False, keep: bool = True, on_ready=None) -> tuple[Response, str | None, dict]:
+    async def exchange(
+        self,
+        up: Upstream,
+        data: bytes,
+        cluster: str,
+        ctx,
+        span_id: str,
+        head: bool = False,
+        keep: bool = True,
+        on_ready=None,
+    ) -> tuple[Response, str | None, dict]:
         if up.transport == "plaintext":
             ex = await self.plain.exchange(up.ip, up.port, data, head=head, keep=keep, on_ready=on_ready)
             return ex.response, None, {}
-        return await self.hbone.exchange(up, data, ctx.trace_id, span_id, head=head, keep=keep, on_ready=on_ready)
+        return await self.hbone.exchange(
+            up, data, ctx.trace_id, span_id, head=head, keep=keep, on_ready=on_ready
+        )
 
 
 def _baggage(value: str) -> dict[str, str]:

@@ -46,15 +46,15 @@ class Ztunnel:
     def __init__(self, node: str, net: ClusterNet, certs: dict[str, tuple[str, str]], root: str, rng=None):
         self.node, self.root = node, root
         self.name = f"ztunnel-{node}"
-        self.certs = certs                      # SPIFFE id -> (cert path, key path), this node's pods
+        self.certs = certs  # SPIFFE id -> (cert path, key path), this node's pods
         self.core = ZtunnelCore(node, net, rng or random.Random())
         self._client_ctx: dict[str, ssl.SSLContext] = {}
         self.pool = TunnelPool()
-        self.metrics = ProxyMetrics(l7=False)       # ztunnel never sees requests: TCP metrics only
+        self.metrics = ProxyMetrics(l7=False)  # ztunnel never sees requests: TCP metrics only
         self.spans: list[dict] = []
         self.live: dict[str, dict] = {}
-        self.started: dict[str, list] = {}      # pod -> its listeners
-        self.open: set = set()                  # connections in flight (their protocol objects)
+        self.started: dict[str, list] = {}  # pod -> its listeners
+        self.open: set = set()  # connections in flight (their protocol objects)
         self._tasks: set[asyncio.Task] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -92,22 +92,44 @@ class Ztunnel:
             ident = spiffe_id(p.namespace, p.service_account)
             cert, key = self.certs[ident]
             tls = server_context(cert, key, self.root, alpn=["h2"])
-            servers = self.started[p.name] = []      # filled as they open: a failed bind loses none
-            servers.append(await loop.create_server(lambda p=p: Outbound(self, p), sock=listener(p.ip, OUTBOUND_PORT),
-                                                    backlog=BACKLOG))
-            servers.append(await hbone.serve(p.ip, HBONE_PORT, tls, lambda s, peer_id, p=p: self.deliver(p, s, peer_id),
-                                             name=self.name))
-            for port in p.ports:        # plaintext to the pod's own ports (15006's job in a real pod)
-                servers.append(await loop.create_server(lambda p=p, port=port: PlaintextIn(self, p, port),
-                                                        sock=listener(p.ip, port), backlog=BACKLOG))
+            servers = self.started[p.name] = []  # filled as they open: a failed bind loses none
+            servers.append(
+                await loop.create_server(
+                    lambda p=p: Outbound(self, p), sock=listener(p.ip, OUTBOUND_PORT), backlog=BACKLOG
+                )
+            )
+            servers.append(
+                await hbone.serve(
+                    p.ip, HBONE_PORT, tls, lambda s, peer_id, p=p: self.deliver(p, s, peer_id), name=self.name
+                )
+            )
+            for port in p.ports:  # plaintext to the pod's own ports (15006's job in a real pod)
+                servers.append(
+                    await loop.create_server(
+                        lambda p=p, port=port: PlaintextIn(self, p, port),
+                        sock=listener(p.ip, port),
+                        backlog=BACKLOG,
+                    )
+                )
 
     def stats(self) -> dict:
         """The HBONE connection pool: one entry per connection, keyed (source identity,
         destination identity, pod address); more than one per key when one filled up."""
-        return {"tunnels": [{"source": k[0], "destination": k[1], "address": k[2], "streams": t.opened,
-                             "open": not t.closed} for k, t in self.pool.all()],
-                "h2_engine": hbone.h2engine.describe(), "connections_open": len(self.open),
-                "open": [c.describe() for c in list(self.open)[:20]]}
+        return {
+            "tunnels": [
+                {
+                    "source": k[0],
+                    "destination": k[1],
+                    "address": k[2],
+                    "streams": t.opened,
+                    "open": not t.closed,
+                }
+                for k, t in self.pool.all()
+            ],
+            "h2_engine": hbone.h2engine.describe(),
+            "connections_open": len(self.open),
+            "open": [c.describe() for c in list(self.open)[:20]],
+        }
 
     def update(self, net: ClusterNet) -> None:
         self.core.update(net)
@@ -133,7 +155,9 @@ class Ztunnel:
         peer = transport.get_extra_info("peername")
         return pod if pod is not None and peer and peer[0] == pod.ip else None
 
-    def plaintext_target(self, transport, pod: PodAddr | None, port: int | None) -> tuple[PodAddr, int] | None:
+    def plaintext_target(
+        self, transport, pod: PodAddr | None, port: int | None
+    ) -> tuple[PodAddr, int] | None:
         """Which pod and port a plaintext inbound connection is for (the listener's, here)."""
         return pod, port
 
@@ -153,8 +177,17 @@ class Ztunnel:
     # -- connection spans ----------------------------------------------------------------------
     def _open(self, conn_id: str, span_id: str, parent: str | None, **fields) -> dict:
         """A connection's span, kept open until it closes; :meth:`drain` reports it either way."""
-        rec = dict(trace_id=conn_id, span_id=span_id, parent_id=parent, name=self.name, role="ztunnel",
-                   kind="server", layer="L4", start=now(), **fields)
+        rec = dict(
+            trace_id=conn_id,
+            span_id=span_id,
+            parent_id=parent,
+            name=self.name,
+            role="ztunnel",
+            kind="server",
+            layer="L4",
+            start=now(),
+            **fields,
+        )
         self.live[span_id] = rec
         return rec
 
@@ -166,8 +199,15 @@ class Ztunnel:
 
     def _refuse(self, pod: PodAddr, peer: str | None, reason: str, direction: str, **fields) -> None:
         """A connection policy turned away: a span of its own, so the path shows where it stopped."""
-        rec = self._open(new_trace_id(), new_span_id(), None, peer=peer, target=pod.name,
-                         attrs={"direction": direction, "endpoint": pod.name, "decision": "deny"}, **fields)
+        rec = self._open(
+            new_trace_id(),
+            new_span_id(),
+            None,
+            peer=peer,
+            target=pod.name,
+            attrs={"direction": direction, "endpoint": pod.name, "decision": "deny"},
+            **fields,
+        )
         self._close(rec, error=reason)
 
     def drain_dicts(self) -> list[dict]:
@@ -183,6 +223,7 @@ class Ztunnel:
 
 
 # -- connections ---------------------------------------------------------------------------------
+
 
 class _Connection(asyncio.Protocol):
     """What every connection a ztunnel carries has: its ztunnel, its (client-side) transport, the
@@ -228,7 +269,7 @@ class _Pipe(_Connection):
         self.up += len(data)
         try:
             s.send(data)
-        except ConnectionError as e:             # the stream or its tunnel is gone
+        except ConnectionError as e:  # the stream or its tunnel is gone
             self.fail(f"TunnelError: {e}")
             return
         if s.backed_up():
@@ -239,7 +280,7 @@ class _Pipe(_Connection):
         if self.stream is not None:
             self.stream.send_end()
         self._maybe_done()
-        return True                              # half-closed: the answer may still come
+        return True  # half-closed: the answer may still come
 
     def on_drain(self) -> None:
         if self.transport is not None and not self.tcp_done:
@@ -250,7 +291,7 @@ class _Pipe(_Connection):
         self.down += len(data)
         self.transport.write(data)
         if self._write_paused:
-            self._unconsumed += len(data)        # the peer waits until the socket takes it
+            self._unconsumed += len(data)  # the peer waits until the socket takes it
         else:
             self.stream.consume(len(data))
 
@@ -267,7 +308,7 @@ class _Pipe(_Connection):
         self.stream_done = True
         t = self.transport
         if not self.tcp_done and t is not None and not t.is_closing() and t.can_write_eof():
-            t.write_eof()                        # (when the socket's side is done too, close sends the FIN)
+            t.write_eof()  # (when the socket's side is done too, close sends the FIN)
         self._maybe_done()
 
     def on_reset(self, reason: str) -> None:
@@ -291,7 +332,7 @@ class _Pipe(_Connection):
                 if exc is not None:
                     self.error = f"{type(exc).__name__}: {exc}"
                 if self.stream is not None and not self.stream.gone and not self.stream_done:
-                    self.stream.reset()          # the socket went before the stream was done
+                    self.stream.reset()  # the socket went before the stream was done
             self.finish()
 
     def fail(self, error: str) -> None:
@@ -309,9 +350,11 @@ class _Pipe(_Connection):
     def describe(self) -> str:
         """One line for ``stats()["open"]``: how far an open connection has got, each way."""
         s = self.stream
-        return (f"{type(self).__name__} up={self.up} down={self.down} tcp_done={self.tcp_done} "
-                f"stream_done={self.stream_done} stream={'-' if s is None else (s.id, s.local_ended, s.remote_ended, s.gone)}"
-                f" transport={'-' if self.transport is None else 'open'}")
+        return (
+            f"{type(self).__name__} up={self.up} down={self.down} tcp_done={self.tcp_done} "
+            f"stream_done={self.stream_done} stream={'-' if s is None else (s.id, s.local_ended, s.remote_ended, s.gone)}"
+            f" transport={'-' if self.transport is None else 'open'}"
+        )
 
 
 class Outbound(_Pipe):
@@ -332,10 +375,15 @@ class Outbound(_Pipe):
     def connection_made(self, transport) -> None:
         self.transport = transport
         peer = self.peer = transport.get_extra_info("peername")
-        self.rec = self.z._open(new_trace_id(), new_span_id(), None, peer=f"{peer[0]}:{peer[1]}" if peer else None,
-                                attrs={"direction": "outbound"})
+        self.rec = self.z._open(
+            new_trace_id(),
+            new_span_id(),
+            None,
+            peer=f"{peer[0]}:{peer[1]}" if peer else None,
+            attrs={"direction": "outbound"},
+        )
         self.src = self.z.outbound_source(transport, self.src)
-        if self.src is None:                     # not one of ours (stale rules, or a stranger on loopback)
+        if self.src is None:  # not one of ours (stale rules, or a stranger on loopback)
             self.rec["decision"] = "deny"
             self.fail(f"refused: {self.rec['peer']} is not an ambient pod of this node")
             return
@@ -367,7 +415,7 @@ class Outbound(_Pipe):
             self._buf = self._buf[used:]
             self._start(header.dst_ip, header.dst_port)
         if len(self._buf) > hbone._HIGH_WATER and self.transport is not None:
-            self.transport.pause_reading()       # the tunnel is not open yet
+            self.transport.pause_reading()  # the tunnel is not open yet
 
     def eof_received(self) -> bool:
         if self._connected or self._passthrough is not None:
@@ -376,7 +424,7 @@ class Outbound(_Pipe):
                 self._passthrough.forward_eof()
                 return True
             return super().eof_received()
-        self.tcp_done = True                     # ended before the tunnel opened: end it when it does
+        self.tcp_done = True  # ended before the tunnel opened: end it when it does
         if self.plan is None:
             self.fail("closed before its original destination was known")
             return False
@@ -390,18 +438,23 @@ class Outbound(_Pipe):
         self.rec["target"] = plan.target.name if plan.target else plan.authority
         if plan.target is None and not z.core.in_cluster(ip):
             self.plan, self.rec["decision"] = None, "deny"
-            self.fail(f"refused: {plan.original} is outside the lab (this lab's ztunnel relays only to "
-                      "the cluster's pods and services)")
+            self.fail(
+                f"refused: {plan.original} is outside the lab (this lab's ztunnel relays only to "
+                "the cluster's pods and services)"
+            )
             return
         z.metrics.tcp_opened(plan.labels)
-        if not plan.hbone:                       # not in the mesh: plaintext, straight to it
+        if not plan.hbone:  # not in the mesh: plaintext, straight to it
             attrs["passthrough"] = True
             self._passthrough = _Passthrough(self)
             self.transport.pause_reading()
             z.spawn(self._passthrough.connect(plan.ip, plan.port, self.src.ip))
             return
-        attrs.update(hbone=f"{plan.target.ip}:{HBONE_PORT}", src_identity=plan.source_identity,
-                     dst_identity=plan.destination_identity)
+        attrs.update(
+            hbone=f"{plan.target.ip}:{HBONE_PORT}",
+            src_identity=plan.source_identity,
+            dst_identity=plan.destination_identity,
+        )
         t = z.pool.ready(plan.pool_key)
         if t is not None:
             self._connect(t)
@@ -412,8 +465,13 @@ class Outbound(_Pipe):
     async def _dial(self) -> None:
         plan, z = self.plan, self.z
         try:
-            t = await z.pool.get(plan.pool_key, plan.target.ip, HBONE_PORT, z.client_tls(plan.source_identity),
-                                 plan.destination_identity)
+            t = await z.pool.get(
+                plan.pool_key,
+                plan.target.ip,
+                HBONE_PORT,
+                z.client_tls(plan.source_identity),
+                plan.destination_identity,
+            )
         except (TunnelError, OSError, ssl.SSLError, asyncio.TimeoutError) as e:
             self.fail(f"{type(e).__name__}: {e}")
             return
@@ -425,10 +483,17 @@ class Outbound(_Pipe):
     def _connect(self, tunnel: hbone.Tunnel) -> None:
         peer, rec = self.peer, self.rec
         try:
-            self.stream = tunnel.open_stream(self.plan.authority, [
-                unique("traceparent", f"00-{rec['trace_id']}-{rec['span_id']}-01"),
-                unique("forwarded", f'for="{peer[0]}:{peer[1]}"'),
-                header("baggage", f"k8s.namespace.name={self.src.namespace},k8s.pod.name={self.src.name}")], self)
+            self.stream = tunnel.open_stream(
+                self.plan.authority,
+                [
+                    unique("traceparent", f"00-{rec['trace_id']}-{rec['span_id']}-01"),
+                    unique("forwarded", f'for="{peer[0]}:{peer[1]}"'),
+                    header(
+                        "baggage", f"k8s.namespace.name={self.src.namespace},k8s.pod.name={self.src.name}"
+                    ),
+                ],
+                self,
+            )
         except TunnelError as e:
             self.fail(f"TunnelError: {e}")
 
@@ -443,11 +508,11 @@ class Outbound(_Pipe):
         if self.tcp_done:
             self.stream.send_end()
         elif self.transport is not None and not self.stream.backed_up():
-            self.transport.resume_reading()      # paused while the CONNECT was answered (a full buffer)
+            self.transport.resume_reading()  # paused while the CONNECT was answered (a full buffer)
         self._maybe_done()
 
     def recheck(self) -> None:
-        pass                                     # the destination's ztunnel decides
+        pass  # the destination's ztunnel decides
 
     def connection_lost(self, exc) -> None:
         p = self._passthrough
@@ -482,8 +547,9 @@ class Outbound(_Pipe):
         # up = request bytes into the tunnel, down = response bytes out to the app
         z._close(self.rec, error=self.error, bytes_in=self.up, bytes_out=self.down)
         if plan is not None:
-            z.metrics.tcp_closed(plan.labels if self.error is None else with_flags(plan.labels, "CONNECT"),
-                                 self.down, self.up)
+            z.metrics.tcp_closed(
+                plan.labels if self.error is None else with_flags(plan.labels, "CONNECT"), self.down, self.up
+            )
 
 
 class Delivery(_Pipe):
@@ -504,10 +570,20 @@ class Delivery(_Pipe):
         self.verdict: Verdict = z.core.judge_connect(pod, stream.authority, peer_id, self.src_ip)
         v = self.verdict
         z.metrics.tcp_opened(v.labels)
-        self.rec = z._open(conn_id, new_span_id(), parent, peer=src, mtls=True, peer_identity=peer_id,
-                           target=v.target.name if v.target else stream.authority,
-                           attrs={"direction": "inbound", "connection_security_policy": "mutual_tls",
-                                  "endpoint": v.target.name if v.target else None})
+        self.rec = z._open(
+            conn_id,
+            new_span_id(),
+            parent,
+            peer=src,
+            mtls=True,
+            peer_identity=peer_id,
+            target=v.target.name if v.target else stream.authority,
+            attrs={
+                "direction": "inbound",
+                "connection_security_policy": "mutual_tls",
+                "endpoint": v.target.name if v.target else None,
+            },
+        )
         if not v.allowed:
             if v.denied:
                 self.rec["decision"] = "deny"
@@ -532,14 +608,14 @@ class Delivery(_Pipe):
         self.transport = transport
         local = transport.get_extra_info("sockname")
         self.rec["attrs"]["local"] = f"{local[0]}:{local[1]}"
-        if self.finished or self.stream.gone:    # a new policy, or the peer, closed it meanwhile
+        if self.finished or self.stream.gone:  # a new policy, or the peer, closed it meanwhile
             abort_with_reset(transport)
             return
         self.stream.respond(200)
         for data in self._early:
             self.on_data(data)
         self._early.clear()
-        if self.stream_done:                     # the peer ended its side before the app was reached
+        if self.stream_done:  # the peer ended its side before the app was reached
             self.stream_done = False
             self.on_end()
 
@@ -551,7 +627,7 @@ class Delivery(_Pipe):
 
     def on_end(self) -> None:
         if self.transport is None and not self.finished:
-            self.stream_done = True              # passed on once the app connection is up
+            self.stream_done = True  # passed on once the app connection is up
             return
         super().on_end()
 
@@ -563,7 +639,7 @@ class Delivery(_Pipe):
         if not decision.allowed:
             self.denied = True
             self.rec["decision"] = "deny"
-            self.fail(f"closed by a new policy: RBAC: {decision.reason}")   # the pod sees a reset
+            self.fail(f"closed by a new policy: RBAC: {decision.reason}")  # the pod sees a reset
 
     def done(self) -> None:
         flags = "-" if self.error is None else ("DENY" if self.denied else "CONNECT")
@@ -698,8 +774,10 @@ class _Spliced(_Connection):
 
     def describe(self) -> str:
         """One line for ``stats()["open"]``."""
-        return (f"{type(self).__name__} up={self.up} down={self.down} client_eof={self.client_eof} "
-                f"leg_eof={self.leg_eof_seen} leg={'-' if self.leg is None else 'yes'}")
+        return (
+            f"{type(self).__name__} up={self.up} down={self.down} client_eof={self.client_eof} "
+            f"leg_eof={self.leg_eof_seen} leg={'-' if self.leg is None else 'yes'}"
+        )
 
 
 class _Passthrough(_Spliced):
@@ -757,9 +835,19 @@ class PlaintextIn(_Spliced):
             abort_with_reset(transport)
             return
         z.metrics.tcp_opened(v.labels)
-        self.rec = z._open(new_trace_id(), new_span_id(), None, peer=src, mtls=False, target=self.pod.name,
-                           attrs={"direction": "inbound", "connection_security_policy": "unknown",
-                                  "endpoint": self.pod.name})
+        self.rec = z._open(
+            new_trace_id(),
+            new_span_id(),
+            None,
+            peer=src,
+            mtls=False,
+            target=self.pod.name,
+            attrs={
+                "direction": "inbound",
+                "connection_security_policy": "unknown",
+                "endpoint": self.pod.name,
+            },
+        )
         z.open.add(self)
         transport.pause_reading()
         z.spawn(self.connect(self.pod.listen_ip, self.port, self.src_ip))
@@ -805,4 +893,6 @@ class PlaintextIn(_Spliced):
         if self.rec is None:
             return
         self.z._close(self.rec, error=self.error, bytes_in=self.up, bytes_out=self.down)
-        self.z.metrics.tcp_closed(with_flags(self.verdict.labels, "DENY" if self.denied else "-"), self.down, self.up)
+        self.z.metrics.tcp_closed(
+            with_flags(self.verdict.labels, "DENY" if self.denied else "-"), self.down, self.up
+        )

@@ -29,20 +29,21 @@ from ..policy.authz import Attributes, authorize
 from ..policy.peerauth import mtls_mode
 from .metrics import TCP_LABELS, peer_labels, service_labels
 
-MESH = ("ambient", "waypoint", "sidecar")          # every one of them speaks HBONE on 15008
+MESH = ("ambient", "waypoint", "sidecar")  # every one of them speaks HBONE on 15008
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundPlan:
     """Where a captured outbound connection goes."""
-    original: str                  # "ip:port" the app asked for
-    target: PodAddr | None         # the pod (or waypoint) reached, None outside the lab
-    ip: str                        # the CONNECT's :authority, or the passthrough address
+
+    original: str  # "ip:port" the app asked for
+    target: PodAddr | None  # the pod (or waypoint) reached, None outside the lab
+    ip: str  # the CONNECT's :authority, or the passthrough address
     port: int
-    hbone: bool                    # through a tunnel (mTLS) or passthrough (plaintext)
+    hbone: bool  # through a tunnel (mTLS) or passthrough (plaintext)
     source_identity: str
     destination_identity: str | None
-    labels: tuple                  # Istio's TCP metric labels, reporter=source
+    labels: tuple  # Istio's TCP metric labels, reporter=source
 
     @property
     def authority(self) -> str:
@@ -58,12 +59,13 @@ class OutboundPlan:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """An inbound connection's fate: ``status`` 200 lets it through."""
-    status: int                    # 200 | 401 (L4 authorization) | 503 (not this pod)
-    reason: str | None             # why not, in the words the path shows
+
+    status: int  # 200 | 401 (L4 authorization) | 503 (not this pod)
+    reason: str | None  # why not, in the words the path shows
     target: PodAddr | None
     port: int | None
-    labels: tuple                  # Istio's TCP metric labels, reporter=destination
-    denied: bool = False           # refused by policy (response flag DENY), not misdirected
+    labels: tuple  # Istio's TCP metric labels, reporter=destination
+    denied: bool = False  # refused by policy (response flag DENY), not misdirected
 
     @property
     def allowed(self) -> bool:
@@ -73,7 +75,7 @@ class Verdict:
 class ZtunnelCore:
     def __init__(self, node: str, net: ClusterNet, rng: random.Random | None = None):
         self.node, self.net = node, net
-        self.rng = rng or random.Random(random.getrandbits(64))   # from the process seed, if set
+        self.rng = rng or random.Random(random.getrandbits(64))  # from the process seed, if set
         self.policies: list = []
         self._labels: dict[tuple, tuple] = {}
         self._authz: dict[tuple, object] = {}
@@ -118,13 +120,27 @@ class ZtunnelCore:
             svc = self.net.service_at(ip, port)
             # ztunnel's outbound side does know: mutual_tls over HBONE, unknown for plain TCP
             # (istio/ztunnel src/proxy/outbound.rs, conn_metrics_from_request) — unlike a sidecar's
-            labels = self._labels[key] = _values({
-                "reporter": "source", "request_protocol": "tcp", "response_flags": "-",
-                "connection_security_policy": "mutual_tls" if hbone else "unknown", **peer_labels("source", src),
-                **peer_labels("destination", dst if dst and dst.mesh != "waypoint" else None),
-                **service_labels(self.net, svc.fqdn if svc else None)})
-        return OutboundPlan(f"{ip}:{port}", dst, dst_ip, dst_port, hbone, spiffe_id(src.namespace, src.service_account),
-                            spiffe_id(dst.namespace, dst.service_account) if hbone else None, labels)
+            labels = self._labels[key] = _values(
+                {
+                    "reporter": "source",
+                    "request_protocol": "tcp",
+                    "response_flags": "-",
+                    "connection_security_policy": "mutual_tls" if hbone else "unknown",
+                    **peer_labels("source", src),
+                    **peer_labels("destination", dst if dst and dst.mesh != "waypoint" else None),
+                    **service_labels(self.net, svc.fqdn if svc else None),
+                }
+            )
+        return OutboundPlan(
+            f"{ip}:{port}",
+            dst,
+            dst_ip,
+            dst_port,
+            hbone,
+            spiffe_id(src.namespace, src.service_account),
+            spiffe_id(dst.namespace, dst.service_account) if hbone else None,
+            labels,
+        )
 
     # -- inbound -------------------------------------------------------------------------------
     def judge_connect(self, pod: PodAddr, authority: str, peer_id: str | None, src_ip: str | None) -> Verdict:
@@ -137,13 +153,23 @@ class ZtunnelCore:
         labels = self._labels.get(key)
         if labels is None:
             svc = self.net.services_of(target.name, port) if target and port else []
-            labels = self._labels[key] = _values({
-                "reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
-                "connection_security_policy": "mutual_tls",
-                **peer_labels("source", self.net.pod_by_ip(src_ip) if src_ip else None, peer_id, peer=True),
-                **peer_labels("destination", target), **service_labels(self.net, svc[0].fqdn if svc else None)})
+            labels = self._labels[key] = _values(
+                {
+                    "reporter": "destination",
+                    "request_protocol": "tcp",
+                    "response_flags": "-",
+                    "connection_security_policy": "mutual_tls",
+                    **peer_labels(
+                        "source", self.net.pod_by_ip(src_ip) if src_ip else None, peer_id, peer=True
+                    ),
+                    **peer_labels("destination", target),
+                    **service_labels(self.net, svc[0].fqdn if svc else None),
+                }
+            )
         if target is None or target.name != pod.name or port is None:
-            return Verdict(503, f"{authority} is not {pod.name}, whose HBONE port this is", target, port, labels)
+            return Verdict(
+                503, f"{authority} is not {pod.name}, whose HBONE port this is", target, port, labels
+            )
         decision = self.authorize(pod, port, peer_id, src_ip)
         if not decision.allowed:
             return Verdict(401, f"RBAC: {decision.reason}", target, port, labels, denied=True)
@@ -156,11 +182,17 @@ class ZtunnelCore:
         labels = self._labels.get(key)
         if labels is None:
             svc = self.net.services_of(pod.name, port)
-            labels = self._labels[key] = _values({
-                "reporter": "destination", "request_protocol": "tcp", "response_flags": "-",
-                "connection_security_policy": "unknown",      # ztunnel's value for plaintext inbound
-                **peer_labels("source", self.net.pod_by_ip(src_ip) if src_ip else None, peer=True),
-                **peer_labels("destination", pod), **service_labels(self.net, svc[0].fqdn if svc else None)})
+            labels = self._labels[key] = _values(
+                {
+                    "reporter": "destination",
+                    "request_protocol": "tcp",
+                    "response_flags": "-",
+                    "connection_security_policy": "unknown",  # ztunnel's value for plaintext inbound
+                    **peer_labels("source", self.net.pod_by_ip(src_ip) if src_ip else None, peer=True),
+                    **peer_labels("destination", pod),
+                    **service_labels(self.net, svc[0].fqdn if svc else None),
+                }
+            )
         mode, decided_by = mtls_mode(self.policies, pod.namespace, pod.labels, port, ambient=True)
         if mode == "STRICT":
             return Verdict(401, f"plaintext refused: {decided_by} is STRICT", pod, port, labels, denied=True)
@@ -176,9 +208,15 @@ class ZtunnelCore:
         d = self._authz.get(key)
         if d is None:
             d = self._authz[key] = authorize(
-                self.policies, Attributes(destination_port=port, source_principal=peer_id, source_ip=src_ip,
-                                          destination_ip=pod.ip),
-                enforcement="ztunnel", namespace=pod.namespace, labels=pod.labels, layer="L4")
+                self.policies,
+                Attributes(
+                    destination_port=port, source_principal=peer_id, source_ip=src_ip, destination_ip=pod.ip
+                ),
+                enforcement="ztunnel",
+                namespace=pod.namespace,
+                labels=pod.labels,
+                layer="L4",
+            )
         return d
 
 
@@ -189,4 +227,4 @@ def _values(labels: dict) -> tuple:
 def with_flags(labels: tuple, flags: str) -> tuple:
     """The same TCP labels with another ``response_flags``."""
     i = TCP_LABELS.index("response_flags")
-    return labels if labels[i] == flags else labels[:i] + (flags,) + labels[i + 1:]
+    return labels if labels[i] == flags else labels[:i] + (flags,) + labels[i + 1 :]

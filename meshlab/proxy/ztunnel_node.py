@@ -35,7 +35,7 @@ from ..net.tcp import BACKLOG, listener
 from .hbone import Tunnel
 from .ztunnel import Outbound, PlaintextIn, Ztunnel
 
-INBOUND_PLAINTEXT_PORT = capture.INBOUND_CAPTURE_PORT     # 15006
+INBOUND_PLAINTEXT_PORT = capture.INBOUND_CAPTURE_PORT  # 15006
 
 
 class NodeZtunnel(Ztunnel):
@@ -50,14 +50,27 @@ class NodeZtunnel(Ztunnel):
             return
         loop = self.loop = asyncio.get_running_loop()
         servers = self.started["*node*"] = []
-        servers.append(await loop.create_server(lambda: Outbound(self, None), sock=listener("0.0.0.0", OUTBOUND_PORT),
-                                                backlog=BACKLOG))
-        servers.append(await loop.create_server(lambda: PlaintextIn(self, None, None),
-                                                sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT), backlog=BACKLOG))
+        servers.append(
+            await loop.create_server(
+                lambda: Outbound(self, None), sock=listener("0.0.0.0", OUTBOUND_PORT), backlog=BACKLOG
+            )
+        )
+        servers.append(
+            await loop.create_server(
+                lambda: PlaintextIn(self, None, None),
+                sock=listener("0.0.0.0", INBOUND_PLAINTEXT_PORT),
+                backlog=BACKLOG,
+            )
+        )
         # HBONE: the raw socket first (its original destination says which pod's certificate to
         # present), accepted by the lab's Listener, which outlasts running out of descriptors
-        servers.append(tcp.Listener(listener("0.0.0.0", HBONE_PORT),
-                                    lambda sock: self.spawn(self._hbone_connection(loop, sock)), name=self.name))
+        servers.append(
+            tcp.Listener(
+                listener("0.0.0.0", HBONE_PORT),
+                lambda sock: self.spawn(self._hbone_connection(loop, sock)),
+                name=self.name,
+            )
+        )
 
     def _local_ambient(self, ip: str) -> PodAddr | None:
         p = self.net.pod_by_ip(ip)
@@ -97,7 +110,10 @@ class NodeZtunnel(Ztunnel):
             return
         try:
             await loop.connect_accepted_socket(
-                lambda: Tunnel(False, lambda s, peer_id: self.deliver(pod, s, peer_id)), sock, ssl=self._tls_for(pod))
+                lambda: Tunnel(False, lambda s, peer_id: self.deliver(pod, s, peer_id)),
+                sock,
+                ssl=self._tls_for(pod),
+            )
         except (OSError, ssl.SSLError, KeyError):
             sock.close()
 

@@ -48,13 +48,17 @@ def _share_problems(got: dict, n: int, canary: str, share: float, stable: str, w
     problems, who = [], f" {who}" if who else ""
     others = {k: v for k, v in got.items() if k not in (f"reviews-{canary}", f"reviews-{stable}")}
     if others:
-        problems.append(f"{sum(others.values())} of {n} pages{who} came from {', '.join(sorted(others))}; expected "
-                        f"only reviews-{stable} and reviews-{canary}")
+        problems.append(
+            f"{sum(others.values())} of {n} pages{who} came from {', '.join(sorted(others))}; expected "
+            f"only reviews-{stable} and reviews-{canary}"
+        )
     k, want, sd = got.get(f"reviews-{canary}", 0), n * share, spread(n, share)
     if abs(k - want) > SIGMAS * sd:
-        problems.append(f"reviews-{canary} served {k} of {n} pages{who} ({100 * k / n:.0f}%); expected about "
-                        f"{want:.0f} ({100 * share:g}%), give or take {sd:.0f}: this far off by chance less than "
-                        "once in 10 000 runs")
+        problems.append(
+            f"reviews-{canary} served {k} of {n} pages{who} ({100 * k / n:.0f}%); expected about "
+            f"{want:.0f} ({100 * share:g}%), give or take {sd:.0f}: this far off by chance less than "
+            "once in 10 000 runs"
+        )
     if problems:
         problems[-1] += f" (served: {got})"
     return problems
@@ -66,15 +70,19 @@ def _weights_problem(lab, canary: str, share: float, stable: str) -> str | None:
     if {k: round(v, 6) for k, v in cfg.items() if v} == {k: round(v, 6) for k, v in want.items() if v}:
         return None
     said = ", ".join(f"{k} {100 * v:g}%" for k, v in cfg.items()) or "no default route for reviews"
-    return (f"the weights in force send {said}; expected {stable} {100 * (1 - share):g}% and {canary} "
-            f"{100 * share:g}% (each destination gets weight / sum of the weights)")
+    return (
+        f"the weights in force send {said}; expected {stable} {100 * (1 - share):g}% and {canary} "
+        f"{100 * share:g}% (each destination gets weight / sum of the weights)"
+    )
 
 
 # -- a canary step, in sidecar mode ----------------------------------------------------------------
 
+
 def _canary_setup(lab, params: dict) -> None:
     """Istio's request-routing starting point: subsets for every service, every service on v1."""
     from ..topology.loader import TOPOLOGY_DIR
+
     samples = TOPOLOGY_DIR / "samples" / "bookinfo"
     lab.apply([samples / "destination-rule-all.yaml", samples / "virtual-service-all-v1.yaml"])
 
@@ -87,20 +95,26 @@ def _verify_canary_step(lab, params: dict, before=None, n: int = 400) -> Result:
     if wrong:
         problems.append(wrong)
     if problems and lab.mode == "none":
-        problems[-1] += (". No pod is in the mesh, so no proxy reads your VirtualService: which mode puts a "
-                         "proxy that parses HTTP on the path?")
+        problems[-1] += (
+            ". No pod is in the mesh, so no proxy reads your VirtualService: which mode puts a "
+            "proxy that parses HTTP on the path?"
+        )
     k = got.get("reviews-v3", 0)
-    return fails(item, problems, f"reviews-v3 served {k} of {n} pages ({100 * k / n:.1f}%; configured "
-                                 f"{params['weight']}%, expected spread ±{100 * spread(n, share) / n:.1f} points), "
-                                 f"reviews-v1 the other {got.get('reviews-v1', 0)}")
+    return fails(
+        item,
+        problems,
+        f"reviews-v3 served {k} of {n} pages ({100 * k / n:.1f}%; configured "
+        f"{params['weight']}%, expected spread ±{100 * spread(n, share) / n:.1f} points), "
+        f"reviews-v1 the other {got.get('reviews-v1', 0)}",
+    )
 
 
 CANARY_STEP = Task(
     name="canary-step",
     goal="Every service runs v1 (Istio's virtual-service-all-v1.yaml is in force). Start the canary of reviews "
-         "v3: send {weight}% of reviews traffic to v3 and the rest to v1 (Istio's traffic-shifting task starts "
-         "at 50%). The check loads 400 pages and accepts the measured share of v3 within 4 binomial standard "
-         "deviations of {weight}%; it also reads the weights in force.",
+    "v3: send {weight}% of reviews traffic to v3 and the rest to v1 (Istio's traffic-shifting task starts "
+    "at 50%). The check loads 400 pages and accepts the measured share of v3 within 4 binomial standard "
+    "deviations of {weight}%; it also reads the weights in force.",
     skeleton="""\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -116,16 +130,19 @@ spec:
 """,
     verify=_verify_canary_step,
     setup=_canary_setup,
-    variants=({"weight": 50}, {"weight": 20}, {"weight": 10}, {"weight": 30}, {"weight": 25}))
+    variants=({"weight": 50}, {"weight": 20}, {"weight": 10}, {"weight": 30}, {"weight": 25}),
+)
 
 
 # -- a user route beside a split, in ambient mode through a waypoint -------------------------------
+
 
 def _split_setup(lab, params: dict) -> None:
     """Istio's DestinationRules and a waypoint that no service uses yet (what ``istioctl waypoint
     apply`` writes, named as it names it)."""
     from ..policy.builder import waypoint_gateway
     from ..topology.loader import TOPOLOGY_DIR
+
     lab.apply([TOPOLOGY_DIR / "samples" / "bookinfo" / "destination-rule-all.yaml", waypoint_gateway()])
 
 
@@ -136,30 +153,39 @@ def _verify_user_and_split(lab, params: dict, before=None, n_user: int = 20, n: 
     rest = served_by(pages(lab, n, concurrency=4))
     problems = []
     if mine.get("reviews-v2", 0) != n_user:
-        problems.append(f"reviews-v2 served {mine.get('reviews-v2', 0)} of {n_user} pages for {user}; expected all "
-                        f"{n_user} (served: {mine})")
+        problems.append(
+            f"reviews-v2 served {mine.get('reviews-v2', 0)} of {n_user} pages for {user}; expected all "
+            f"{n_user} (served: {mine})"
+        )
     problems += _share_problems(rest, n, "v3", share, "v1", "for everyone else")
     wrong = _weights_problem(lab, "v3", share, "v1")
     if wrong:
         problems.append(wrong)
     if problems and not behind_waypoint(lab, "reviews"):
-        problems.insert(0, "no waypoint carries reviews' traffic, so nothing applies your VirtualService: ztunnel "
-                           "never parses HTTP (no header to match, no request to weigh) and spreads connections "
-                           "over every reviews pod. Label the reviews Service to use the waypoint (its "
-                           "Gateway is named 'waypoint')")
-    return fails(item, problems, f"all {n_user} of {user}'s pages came from reviews-v2, through the waypoint; "
-                                 f"everyone else's {n}: {rest.get('reviews-v3', 0)} from reviews-v3 "
-                                 f"({100 * rest.get('reviews-v3', 0) / n:.1f}%, configured {params['canary']}%), "
-                                 f"{rest.get('reviews-v1', 0)} from reviews-v1")
+        problems.insert(
+            0,
+            "no waypoint carries reviews' traffic, so nothing applies your VirtualService: ztunnel "
+            "never parses HTTP (no header to match, no request to weigh) and spreads connections "
+            "over every reviews pod. Label the reviews Service to use the waypoint (its "
+            "Gateway is named 'waypoint')",
+        )
+    return fails(
+        item,
+        problems,
+        f"all {n_user} of {user}'s pages came from reviews-v2, through the waypoint; "
+        f"everyone else's {n}: {rest.get('reviews-v3', 0)} from reviews-v3 "
+        f"({100 * rest.get('reviews-v3', 0) / n:.1f}%, configured {params['canary']}%), "
+        f"{rest.get('reviews-v1', 0)} from reviews-v1",
+    )
 
 
 USER_AND_SPLIT = Task(
     name="tester-and-canary-through-the-waypoint",
     goal="Ambient mode; a waypoint named 'waypoint' is deployed, and no service uses it yet. The tester {user} "
-         "must always get reviews v2, while everyone else's traffic is split: {stable}% to v1, {canary}% to v3 "
-         "(a canary). Route it at the waypoint: have the reviews Service use it, and write the VirtualService. "
-         "The check loads 20 pages as {user} and 300 as nobody in particular (the share of v3 within 4 binomial "
-         "standard deviations of {canary}%).",
+    "must always get reviews v2, while everyone else's traffic is split: {stable}% to v1, {canary}% to v3 "
+    "(a canary). Route it at the waypoint: have the reviews Service use it, and write the VirtualService. "
+    "The check loads 20 pages as {user} and 300 as nobody in particular (the share of v3 within 4 binomial "
+    "standard deviations of {canary}%).",
     skeleton="""\
 apiVersion: v1
 kind: Service
@@ -186,7 +212,12 @@ spec:
 """,
     verify=_verify_user_and_split,
     setup=_split_setup,
-    variants=({"user": "jason", "stable": 80, "canary": 20}, {"user": "ada", "stable": 70, "canary": 30},
-              {"user": "grace", "stable": 90, "canary": 10}, {"user": "linus", "stable": 60, "canary": 40}))
+    variants=(
+        {"user": "jason", "stable": 80, "canary": 20},
+        {"user": "ada", "stable": 70, "canary": 30},
+        {"user": "grace", "stable": 90, "canary": 10},
+        {"user": "linus", "stable": 60, "canary": 40},
+    ),
+)
 
 TASKS = {t.name: t for t in (CANARY_STEP, USER_AND_SPLIT)}

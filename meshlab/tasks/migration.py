@@ -16,11 +16,15 @@ NAMESPACES = ("frontend", "backend")
 
 def _not_ambient(lab) -> list[str]:
     """The app pods of the two namespaces that are not in ambient mode (with their mesh)."""
-    return [f"{row['pod']} ({row['mesh'] or 'no mesh'})" for row in lab.pods()
-            if row["namespace"] in NAMESPACES and row["mesh"] not in ("ambient", "waypoint")]
+    return [
+        f"{row['pod']} ({row['mesh'] or 'no mesh'})"
+        for row in lab.pods()
+        if row["namespace"] in NAMESPACES and row["mesh"] not in ("ambient", "waypoint")
+    ]
 
 
 # -- keep the route through the move ------------------------------------------------------------------
+
 
 def _route(version: str) -> str:
     return f"""\
@@ -58,9 +62,11 @@ def _verify_route(lab, params: dict, before=None, n: int = 20) -> Result:
     problems = []
     left = _not_ambient(lab)
     if left:
-        problems.append(f"not in ambient mode yet: {', '.join(left)}. A pod whose namespace still says "
-                        "istio-injection: enabled keeps its sidecar (the sidecar takes precedence over ambient): "
-                        "label frontend for ambient and turn its injection off")
+        problems.append(
+            f"not in ambient mode yet: {', '.join(left)}. A pod whose namespace still says "
+            "istio-injection: enabled keeps its sidecar (the sidecar takes precedence over ambient): "
+            "label frontend for ambient and turn its injection off"
+        )
     res = pages(lab, n)
     ok = res.summary()["requests"]["ok"]
     if ok != n:
@@ -69,23 +75,31 @@ def _verify_route(lab, params: dict, before=None, n: int = 20) -> Result:
     if by != {want: n}:
         why = ""
         if not behind_waypoint(lab, "reviews"):
-            why = (": productpage no longer has a sidecar to apply the VirtualService, and no waypoint carries "
-                   "reviews' traffic (ztunnel never parses HTTP). Deploy the waypoint Gateway in reviews' "
-                   "namespace and label the reviews Service to use it")
+            why = (
+                ": productpage no longer has a sidecar to apply the VirtualService, and no waypoint carries "
+                "reviews' traffic (ztunnel never parses HTTP). Deploy the waypoint Gateway in reviews' "
+                "namespace and label the reviews Service to use it"
+            )
             if any("no Gateway defines" in w for w in getattr(lab, "warnings", [])):
                 why += " — the lab warned that a use-waypoint label names a waypoint no Gateway defines there"
-        problems.append(f"the route to reviews {version} was lost: pages were served by "
-                        f"{', '.join(f'{k}: {v}' for k, v in by.items())}{why}")
-    return fails(item, problems, f"all {n} pages were served by {want}, through reviews' waypoint, and every pod "
-                                 "of frontend and backend is in ambient mode with no sidecar")
+        problems.append(
+            f"the route to reviews {version} was lost: pages were served by "
+            f"{', '.join(f'{k}: {v}' for k, v in by.items())}{why}"
+        )
+    return fails(
+        item,
+        problems,
+        f"all {n} pages were served by {want}, through reviews' waypoint, and every pod "
+        "of frontend and backend is in ambient mode with no sidecar",
+    )
 
 
 MIGRATE_WITHOUT_LOSING_THE_ROUTE = Task(
     name="migrate-without-losing-the-route",
     goal="backend is in ambient mode already (no waypoint) and a VirtualService sends all of reviews' traffic to "
-         "{version}; productpage's sidecar still applies it. Move frontend to ambient mode (no sidecar left) "
-         "without losing the route: every page still served by reviews-{version}. As Istio's guide orders it: "
-         "deploy and attach reviews' waypoint first, then relabel the namespace.",
+    "{version}; productpage's sidecar still applies it. Move frontend to ambient mode (no sidecar left) "
+    "without losing the route: every page still served by reviews-{version}. As Istio's guide orders it: "
+    "deploy and attach reviews' waypoint first, then relabel the namespace.",
     skeleton="""\
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -115,7 +129,8 @@ metadata:
 """,
     verify=_verify_route,
     variants=({"version": "v3"}, {"version": "v1"}, {"version": "v2"}),
-    setup=_setup_route)
+    setup=_setup_route,
+)
 
 
 # -- an L7 policy from selector to targetRefs ------------------------------------------------------------
@@ -143,14 +158,18 @@ def _waypoint_for(service: str) -> list:
     """backend's waypoint (export's, as ``istioctl waypoint generate`` writes it) and ``service``
     labelled to use it."""
     from ..policy.builder import waypoint_gateway
-    return [waypoint_gateway(namespace="backend"), f"""\
+
+    return [
+        waypoint_gateway(namespace="backend"),
+        f"""\
 apiVersion: v1
 kind: Service
 metadata:
   name: {service}
   namespace: backend
   labels: {{istio.io/use-waypoint: waypoint}}
-"""]
+""",
+    ]
 
 
 def _setup_policy(lab, params: dict) -> None:
@@ -171,38 +190,55 @@ def _verify_policy(lab, params: dict, before=None, n: int = 10) -> Result:
     res = pages(lab, n)
     s, broken = res.summary()["requests"], res.partial_failures()
     if s["ok"] != n or broken:
-        by_selector = [o.name for o in lab.policies() if o.kind == "AuthorizationPolicy"
-                       and (o.doc.get("spec") or {}).get("selector")]
-        msg = (f"the pages lost {service}: {s['ok']} of {n} were 200, {sum(broken.values())} said a service failed "
-               f"({', '.join(broken) or 'none'})")
+        by_selector = [
+            o.name
+            for o in lab.policies()
+            if o.kind == "AuthorizationPolicy" and (o.doc.get("spec") or {}).get("selector")
+        ]
+        msg = (
+            f"the pages lost {service}: {s['ok']} of {n} were 200, {sum(broken.values())} said a service failed "
+            f"({', '.join(broken) or 'none'})"
+        )
         if by_selector:
-            msg += (f". {', '.join(by_selector)} is still bound by selector: in ambient mode ztunnel enforces it, "
-                    "cannot read HTTP methods, and denies every connection to the pods it selects")
+            msg += (
+                f". {', '.join(by_selector)} is still bound by selector: in ambient mode ztunnel enforces it, "
+                "cannot read HTTP methods, and denies every connection to the pods it selects"
+            )
         else:
-            msg += ". The waypoint refused productpage's calls: the rule must allow what productpage sends (GET)"
+            msg += (
+                ". The waypoint refused productpage's calls: the rule must allow what productpage sends (GET)"
+            )
         problems.append(msg)
     get = lab.request("client", _url(service), timeout=5)
     if get.status != 200:
         problems.append(f"the client's GET to {service} got {get.status or get.error}; a GET must be allowed")
     bad = lab.request("client", _url(service), method=method, timeout=5)
     if bad.status is not None and bad.status < 400:
-        problems.append(f"the client's {method} to {service} was answered {bad.status}: nobody enforces GET-only. A "
-                        f"targetRefs policy is enforced by the waypoint of what it names (kind Service, name "
-                        f"{service}); sidecars and ztunnel ignore it")
+        problems.append(
+            f"the client's {method} to {service} was answered {bad.status}: nobody enforces GET-only. A "
+            f"targetRefs policy is enforced by the waypoint of what it names (kind Service, name "
+            f"{service}); sidecars and ztunnel ignore it"
+        )
     elif bad.status != 403:
-        problems.append(f"the client's {method} to {service} was refused, but at connection ({bad.status or bad.error}), "
-                        "not by the waypoint's 403 (RBAC: access denied): an L4 refusal also stops GETs")
-    return fails(item, problems, f"{n} of {n} pages were whole, the client's GET to {service} was 200 and its "
-                                 f"{method} was refused by the waypoint (403 {bad.body.strip()[:30]})")
+        problems.append(
+            f"the client's {method} to {service} was refused, but at connection ({bad.status or bad.error}), "
+            "not by the waypoint's 403 (RBAC: access denied): an L4 refusal also stops GETs"
+        )
+    return fails(
+        item,
+        problems,
+        f"{n} of {n} pages were whole, the client's GET to {service} was 200 and its "
+        f"{method} was refused by the waypoint (403 {bad.body.strip()[:30]})",
+    )
 
 
 L7_POLICY_TO_THE_WAYPOINT = Task(
     name="l7-policy-to-the-waypoint",
     goal="In sidecar mode, the AuthorizationPolicy allow-get-only (namespace backend, selector app: {service}) let "
-         "only GET requests reach {service}, enforced by the sidecars of its pods. The mesh has since moved to ambient "
-         "mode, and {service} has a waypoint — but the policy is still bound by selector. Make it hold again: "
-         "pages whole, the client's GET to {service} answered, its {method} refused by the waypoint (403). Apply "
-         "it under the same name, so that it replaces the old one.",
+    "only GET requests reach {service}, enforced by the sidecars of its pods. The mesh has since moved to ambient "
+    "mode, and {service} has a waypoint — but the policy is still bound by selector. Make it hold again: "
+    "pages whole, the client's GET to {service} answered, its {method} refused by the waypoint (403). Apply "
+    "it under the same name, so that it replaces the old one.",
     skeleton="""\
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -218,9 +254,14 @@ spec:
 """,
     verify=_verify_policy,
     # Istio's guide migrates allow-get-reviews (methods: GET, on reviews); the notebook shows ratings itself
-    variants=({"service": "reviews", "method": "DELETE"}, {"service": "details", "method": "POST"},
-              {"service": "reviews", "method": "POST"}, {"service": "details", "method": "DELETE"}),
-    setup=_setup_policy)
+    variants=(
+        {"service": "reviews", "method": "DELETE"},
+        {"service": "details", "method": "POST"},
+        {"service": "reviews", "method": "POST"},
+        {"service": "details", "method": "DELETE"},
+    ),
+    setup=_setup_policy,
+)
 
 
 TASKS = {t.name: t for t in (MIGRATE_WITHOUT_LOSING_THE_ROUTE, L7_POLICY_TO_THE_WAYPOINT)}

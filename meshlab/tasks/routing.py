@@ -28,8 +28,10 @@ def _verify_one_version(lab, params: dict, before, n: int = 20) -> Result:
         return fails(item, [], f"all {n} pages came from {want}")
     msg = f"{want} served {got.get(want, 0)} of {n} pages; expected all {n} (served: {got})."
     if lab.mode == "none":
-        msg += (" No pod is in the mesh, so no proxy reads your VirtualService: kube-proxy picks a reviews pod at "
-                "random. Which namespace label puts a proxy that parses HTTP in front of every pod?")
+        msg += (
+            " No pod is in the mesh, so no proxy reads your VirtualService: kube-proxy picks a reviews pod at "
+            "random. Which namespace label puts a proxy that parses HTTP in front of every pod?"
+        )
     else:
         msg += waypoint_hint(lab, "reviews")
     return fails(item, [msg], "")
@@ -38,8 +40,8 @@ def _verify_one_version(lab, params: dict, before, n: int = 20) -> Result:
 REVIEWS_TO_ONE_VERSION = Task(
     name="reviews-to-one-version",
     goal="Send every call to reviews to reviews {version} (Istio's virtual-service-reviews-v3.yaml does it for "
-         "v3). The lab has no mesh yet, and a VirtualService is read by the mesh's proxies: label the namespace "
-         "so that a proxy which parses HTTP applies your route.",
+    "v3). The lab has no mesh yet, and a VirtualService is read by the mesh's proxies: label the namespace "
+    "so that a proxy which parses HTTP applies your route.",
     skeleton="""\
 apiVersion: v1
 kind: Namespace
@@ -47,7 +49,9 @@ metadata:
   name: default
   labels: {___: ___}
 ---
-""" + _REVIEWS_SUBSETS + """---
+"""
+    + _REVIEWS_SUBSETS
+    + """---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
@@ -58,8 +62,8 @@ spec:
     - destination: {host: reviews, subset: ___}
 """,
     verify=_verify_one_version,
-    variants=({"version": "v3"}, {"version": "v2"}))
-
+    variants=({"version": "v3"}, {"version": "v2"}),
+)
 
 
 def _verify_user_route(lab, params: dict, before=None, n: int = 20) -> Result:
@@ -69,22 +73,30 @@ def _verify_user_route(lab, params: dict, before=None, n: int = 20) -> Result:
     o = served_by(pages(lab, n))
     problems = []
     if j.get(f"reviews-{version}", 0) != n:
-        problems.append(f"reviews-{version} served {j.get(f'reviews-{version}', 0)} of {n} pages for {user}; "
-                        f"expected all {n} (served: {j})")
+        problems.append(
+            f"reviews-{version} served {j.get(f'reviews-{version}', 0)} of {n} pages for {user}; "
+            f"expected all {n} (served: {j})"
+        )
     if o.get("reviews-v1", 0) != n:
-        problems.append(f"reviews-v1 served {o.get('reviews-v1', 0)} of {n} pages for everyone else; expected all "
-                        f"{n} (served: {o})")
+        problems.append(
+            f"reviews-v1 served {o.get('reviews-v1', 0)} of {n} pages for everyone else; expected all "
+            f"{n} (served: {o})"
+        )
     if problems:
         problems[-1] += waypoint_hint(lab, "reviews")
-    return fails(item, problems, f"{user}'s {n} pages all came from reviews-{version}, everyone else's {n} from "
-                                 "reviews-v1")
+    return fails(
+        item,
+        problems,
+        f"{user}'s {n} pages all came from reviews-{version}, everyone else's {n} from reviews-v1",
+    )
 
 
 JASON_TO_V2 = Task(
     name="jason-to-reviews-v2",
     goal="Send user {user} to reviews {version} and everyone else to reviews v1 (Istio's request-routing task; "
-         "its own user is jason, and v2).",
-    skeleton=_REVIEWS_SUBSETS + """---
+    "its own user is jason, and v2).",
+    skeleton=_REVIEWS_SUBSETS
+    + """---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
@@ -100,7 +112,12 @@ spec:
     - destination: {host: reviews, subset: ___}
 """,
     verify=_verify_user_route,
-    variants=({"user": "jason", "version": "v2"}, {"user": "ada", "version": "v3"},
-              {"user": "grace", "version": "v2"}, {"user": "linus", "version": "v3"}))
+    variants=(
+        {"user": "jason", "version": "v2"},
+        {"user": "ada", "version": "v3"},
+        {"user": "grace", "version": "v2"},
+        {"user": "linus", "version": "v3"},
+    ),
+)
 
 TASKS = {t.name: t for t in (REVIEWS_TO_ONE_VERSION, JASON_TO_V2)}

@@ -14,25 +14,26 @@ import math
 import threading
 from dataclasses import asdict, dataclass
 
-MB = 2 ** 20
+MB = 2**20
 
 
 @dataclass(frozen=True)
 class Usage:
     name: str
-    role: str           # app | sidecar | ztunnel | waypoint
+    role: str  # app | sidecar | ztunnel | waypoint
     pid: int
     rss_mb: float
     uss_mb: float
     pss_mb: float
-    cpu_s: float        # since the process started
+    cpu_s: float  # since the process started
 
     def to_dict(self) -> dict:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 def usage(name: str, role: str, pid: int) -> Usage | None:
-    import psutil                  # here, not at the top: a recording's cost figures need no psutil
+    import psutil  # here, not at the top: a recording's cost figures need no psutil
+
     try:
         p = psutil.Process(pid)
         with p.oneshot():
@@ -74,17 +75,23 @@ def scaled(mode_result: dict, pods: int, pods_per_node: float | None = None) -> 
         by_role.setdefault(p["role"], []).append(p["uss_mb"])
     if pods_per_node is None:
         if not mode_result.get("pods") or not mode_result.get("nodes"):
-            raise ValueError("the result does not say how many pods and nodes the lab had ('pods', 'nodes'; "
-                             "meshlab compare writes them): pass pods_per_node")
+            raise ValueError(
+                "the result does not say how many pods and nodes the lab had ('pods', 'nodes'; "
+                "meshlab compare writes them): pass pods_per_node"
+            )
         pods_per_node = mode_result["pods"] / mode_result["nodes"]
     per_node = pods_per_node
     counts = {"sidecar": pods, "ztunnel": max(1, math.ceil(pods / per_node))}
     out = {}
     for role, values in by_role.items():
-        n = counts.get(role, len(values))            # waypoints: as many as the lab has
+        n = counts.get(role, len(values))  # waypoints: as many as the lab has
         out[role] = (n, sum(values) / len(values))
-    return {"pods": pods, "proxies": sum(n for n, _ in out.values()),
-            "uss_mb": round(sum(n * m for n, m in out.values()), 1), "by_role": out}
+    return {
+        "pods": pods,
+        "proxies": sum(n for n, _ in out.values()),
+        "uss_mb": round(sum(n * m for n, m in out.values()), 1),
+        "by_role": out,
+    }
 
 
 class PeakMemory(threading.Thread):
@@ -100,6 +107,7 @@ class PeakMemory(threading.Thread):
 
     def _processes(self) -> list:
         import psutil
+
         if self.roots is None:
             return psutil.Process().children(recursive=True)
         out = []
@@ -113,6 +121,7 @@ class PeakMemory(threading.Thread):
 
     def run(self) -> None:
         import psutil
+
         while not self._done.wait(self.every):
             total = 0
             for p in self._processes():

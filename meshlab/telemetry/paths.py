@@ -20,8 +20,8 @@ from ..trace import Span
 
 @dataclass(frozen=True)
 class Hop:
-    name: str               # pod or proxy: "reviews-v2-0"
-    role: str               # client | app | sidecar | ztunnel | waypoint | unreached
+    name: str  # pod or proxy: "reviews-v2-0"
+    role: str  # client | app | sidecar | ztunnel | waypoint | unreached
     layer: str
     depth: int
     start: float
@@ -30,23 +30,41 @@ class Hop:
     error: str | None = None
     attempt: int = 1
     target: str | None = None
-    call_ms: float | None = None     # the caller's view of this hop: its client span's duration
-    mtls: bool = False               # did the request reach this hop over mutual TLS?
-    identity: str | None = None      # the peer SPIFFE identity this hop saw (None: no mTLS)
-    direction: str | None = None     # a proxy's outbound or inbound side
-    per: str = "request"             # "connection" for L4 hops: their times are the connection's
-    decision: str | None = None      # "deny" where a policy stopped the request (403 or reset)
+    call_ms: float | None = None  # the caller's view of this hop: its client span's duration
+    mtls: bool = False  # did the request reach this hop over mutual TLS?
+    identity: str | None = None  # the peer SPIFFE identity this hop saw (None: no mTLS)
+    direction: str | None = None  # a proxy's outbound or inbound side
+    per: str = "request"  # "connection" for L4 hops: their times are the connection's
+    decision: str | None = None  # "deny" where a policy stopped the request (403 or reset)
     call_start: float | None = None  # L4 hops: the call this connection carried (its client span),
-    call_end: float | None = None    # so that what the hop did for *this* request can be told apart
+    call_end: float | None = None  # so that what the hop did for *this* request can be told apart
 
     @classmethod
-    def of(cls, s: Span, depth: int, via: Span | None, per: str = "request", call: Span | None = None) -> "Hop":
+    def of(
+        cls, s: Span, depth: int, via: Span | None, per: str = "request", call: Span | None = None
+    ) -> "Hop":
         """The hop of server span ``s``, reached through client span ``via``; ``call`` is the client
         span of the request an L4 hop's connection carried."""
-        return cls(s.name, s.role, s.layer, depth, s.start, s.end, s.status, s.error,
-                   via.attempt if via else s.attempt, via.target if via else s.target,
-                   via.ms if via else None, s.mtls, s.peer_identity, s.attrs.get("direction"), per,
-                   s.decision, call.start if call else None, call.end if call else None)
+        return cls(
+            s.name,
+            s.role,
+            s.layer,
+            depth,
+            s.start,
+            s.end,
+            s.status,
+            s.error,
+            via.attempt if via else s.attempt,
+            via.target if via else s.target,
+            via.ms if via else None,
+            s.mtls,
+            s.peer_identity,
+            s.attrs.get("direction"),
+            per,
+            s.decision,
+            call.start if call else None,
+            call.end if call else None,
+        )
 
     @property
     def ms(self) -> float:
@@ -70,11 +88,22 @@ class Hop:
         return (end - start) * 1000.0
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "role": self.role, "layer": self.layer, "depth": self.depth,
-                "ms": round(self.ms, 3), "status": self.status, "error": self.error,
-                "attempt": self.attempt, "target": self.target,
-                "call_ms": round(self.call_ms, 3) if self.call_ms is not None else None,
-                "mtls": self.mtls, "identity": self.identity, "direction": self.direction, "per": self.per}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "layer": self.layer,
+            "depth": self.depth,
+            "ms": round(self.ms, 3),
+            "status": self.status,
+            "error": self.error,
+            "attempt": self.attempt,
+            "target": self.target,
+            "call_ms": round(self.call_ms, 3) if self.call_ms is not None else None,
+            "mtls": self.mtls,
+            "identity": self.identity,
+            "direction": self.direction,
+            "per": self.per,
+        }
 
 
 @dataclass(frozen=True)
@@ -129,7 +158,9 @@ class L4Index:
         """The L4 hops the connection of ``client`` (an app's client span) went through, in order."""
         if not client.local:
             return []
-        first = [s for s in self.by_peer.get(client.local, ()) if s.start <= client.end and s.end >= client.start]
+        first = [
+            s for s in self.by_peer.get(client.local, ()) if s.start <= client.end and s.end >= client.start
+        ]
         if not first:
             return []
         out = [min(first, key=lambda s: abs(s.start - client.start))]
@@ -166,28 +197,46 @@ def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path
 
     def walk_client(cspan: Span, depth: int):
         if l4 is not None and cspan.layer == "L7":
-            for hop in l4.chain(cspan):          # ztunnels between the app and whoever answers
-                hops.append(Hop.of(hop, depth, cspan if hop.parent_id is None else None, per="connection",
-                                   call=cspan))
+            for hop in l4.chain(cspan):  # ztunnels between the app and whoever answers
+                hops.append(
+                    Hop.of(hop, depth, cspan if hop.parent_id is None else None, per="connection", call=cspan)
+                )
                 depth += 1
-        servers = sorted((s for s in children.get(cspan.span_id, []) if s.kind == "server"),
-                         key=lambda s: s.start)
-        through = [s for s in servers if s.layer == "L4"]     # an L4 hop the attempt went through:
-        if not through and l4 is not None and cspan.attrs.get("hbone_stream"):   # a waypoint's HBONE
-            through = [s for s in l4.children.get(cspan.attrs["hbone_stream"], ())   # stream, opened by
-                       if s.start <= cspan.end and s.end >= cspan.start][:1]         # an earlier request
+        servers = sorted(
+            (s for s in children.get(cspan.span_id, []) if s.kind == "server"), key=lambda s: s.start
+        )
+        through = [s for s in servers if s.layer == "L4"]  # an L4 hop the attempt went through:
+        if not through and l4 is not None and cspan.attrs.get("hbone_stream"):  # a waypoint's HBONE
+            through = [
+                s
+                for s in l4.children.get(cspan.attrs["hbone_stream"], ())  # stream, opened by
+                if s.start <= cspan.end and s.end >= cspan.start
+            ][:1]  # an earlier request
         for hop in through:
             hops.append(Hop.of(hop, depth, None, per="connection", call=cspan))
             depth += 1
         servers = [s for s in servers if s.layer != "L4"]
         if not servers and depth > 0:
-            hops.append(Hop(_host_port(cspan.target), "unreached", cspan.layer,
-                            depth, cspan.start, cspan.end, cspan.status, cspan.error, cspan.attempt,
-                            cspan.target, cspan.ms))
+            hops.append(
+                Hop(
+                    _host_port(cspan.target),
+                    "unreached",
+                    cspan.layer,
+                    depth,
+                    cspan.start,
+                    cspan.end,
+                    cspan.status,
+                    cspan.error,
+                    cspan.attempt,
+                    cspan.target,
+                    cspan.ms,
+                )
+            )
         for srv in servers:
             hops.append(Hop.of(srv, depth, cspan))
-            for c in sorted((s for s in children.get(srv.span_id, []) if s.kind == "client"),
-                            key=lambda s: s.start):
+            for c in sorted(
+                (s for s in children.get(srv.span_id, []) if s.kind == "client"), key=lambda s: s.start
+            ):
                 walk_client(c, depth + 1)
 
     walk_client(root, 1)
@@ -207,9 +256,16 @@ def _rows(path: Path) -> list[tuple[Hop, str, str]]:
     """Each hop with what it is (role, side, attempt, mTLS) and how it ended."""
     rows = []
     for h in path.hops:
-        about = [h.role] + ([h.direction] if h.direction else []) + (
-            [f"attempt {h.attempt}"] if h.attempt > 1 else []) + (
-            [f"mTLS from {h.identity.removeprefix('spiffe://')}" if h.identity else "mTLS"] if h.mtls else [])
+        about = (
+            [h.role]
+            + ([h.direction] if h.direction else [])
+            + ([f"attempt {h.attempt}"] if h.attempt > 1 else [])
+            + (
+                [f"mTLS from {h.identity.removeprefix('spiffe://')}" if h.identity else "mTLS"]
+                if h.mtls
+                else []
+            )
+        )
         outcome = str(h.status) if h.status is not None else (h.error or "-")
         if h.role == "unreached":
             outcome = h.error or "no answer"
@@ -219,8 +275,10 @@ def _rows(path: Path) -> list[tuple[Hop, str, str]]:
 
 def format_path(path: Path) -> str:
     """A path as an indented tree with times, for the terminal."""
-    rows = [("   " * h.depth + ("└─ " if h.depth else "") + f"{h.name} ({about})", h.ms, outcome)
-            for h, about, outcome in _rows(path)]
+    rows = [
+        ("   " * h.depth + ("└─ " if h.depth else "") + f"{h.name} ({about})", h.ms, outcome)
+        for h, about, outcome in _rows(path)
+    ]
     width = max((len(label) for label, _, _ in rows), default=0)
     return "\n".join(f"{label:<{width}}  {ms:9.2f} ms  {outcome}" for label, ms, outcome in rows)
 
@@ -230,15 +288,19 @@ def path_html(path: Path) -> str:
     narrow the window (a text tree wraps, and a time can break in two); only the outcome wraps."""
     esc = partial(html.escape, quote=False)
     cells = "white-space:nowrap;padding:1px 8px;text-align:left"
-    out = [f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>"
-           f"<th style='{cells}'>hop</th><th style='{cells}'>what</th>"
-           f"<th style='{cells};text-align:right'>time</th><th style='{cells}'>outcome</th></tr></thead><tbody>"]
+    out = [
+        f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>"
+        f"<th style='{cells}'>hop</th><th style='{cells}'>what</th>"
+        f"<th style='{cells};text-align:right'>time</th><th style='{cells}'>outcome</th></tr></thead><tbody>"
+    ]
     for h, about, outcome in _rows(path):
         pad = f"padding-left:{8 + 18 * h.depth}px"
         tree = "└─ " if h.depth else ""
         per = " <small>(connection)</small>" if h.per == "connection" else ""
-        out.append(f"<tr><td style='{cells};{pad}'>{tree}{esc(h.name)}</td><td style='{cells}'>{esc(about)}</td>"
-                   f"<td style='{cells};text-align:right'>{h.ms:.2f}&nbsp;ms{per}</td>"
-                   f"<td style='padding:1px 8px;text-align:left'>{esc(outcome)}</td></tr>")
+        out.append(
+            f"<tr><td style='{cells};{pad}'>{tree}{esc(h.name)}</td><td style='{cells}'>{esc(about)}</td>"
+            f"<td style='{cells};text-align:right'>{h.ms:.2f}&nbsp;ms{per}</td>"
+            f"<td style='padding:1px 8px;text-align:left'>{esc(outcome)}</td></tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)

@@ -24,11 +24,11 @@ _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"PATCH ", b"
 @dataclass(frozen=True)
 class Packet:
     time: float
-    src: str            # "ip:port"
+    src: str  # "ip:port"
     dst: str
-    flags: str          # "S", "SA", "PA", "F", ...
-    length: int         # TCP payload bytes
-    what: str           # what is readable: "HTTP GET /productpage", "TLS application data", ...
+    flags: str  # "S", "SA", "PA", "F", ...
+    length: int  # TCP payload bytes
+    what: str  # what is readable: "HTTP GET /productpage", "TLS application data", ...
 
 
 def readable(payload: bytes) -> str:
@@ -47,7 +47,9 @@ def readable(payload: bytes) -> str:
 
 
 def _flags(b: int) -> str:
-    return "".join(c for bit, c in ((0x02, "S"), (0x10, "A"), (0x08, "P"), (0x01, "F"), (0x04, "R")) if b & bit)
+    return "".join(
+        c for bit, c in ((0x02, "S"), (0x10, "A"), (0x08, "P"), (0x01, "F"), (0x04, "R")) if b & bit
+    )
 
 
 def read_pcap(data: bytes) -> list[Packet]:
@@ -63,10 +65,10 @@ def read_pcap(data: bytes) -> list[Packet]:
         raise ValueError(f"unsupported pcap link type {linktype} (Ethernet or Linux cooked only)")
     out, off = [], 24
     while off + 16 <= len(data):
-        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
-        frame = data[off + 16:off + 16 + incl]
+        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off : off + 16])
+        frame = data[off + 16 : off + 16 + incl]
         off += 16 + incl
-        ethertype = struct.unpack("!H", frame[l2 - 2:l2])[0] if len(frame) >= l2 else 0
+        ethertype = struct.unpack("!H", frame[l2 - 2 : l2])[0] if len(frame) >= l2 else 0
         ip = frame[l2:]
         if ethertype != 0x0800 or len(ip) < 20 or ip[9] != 6:
             continue
@@ -78,15 +80,23 @@ def read_pcap(data: bytes) -> list[Packet]:
         sport, dport = struct.unpack("!HH", tcp[:4])
         doff = (tcp[12] >> 4) * 4
         payload = tcp[doff:]
-        out.append(Packet(sec + frac / (1e9 if nano else 1e6), f"{socket.inet_ntoa(ip[12:16])}:{sport}",
-                          f"{socket.inet_ntoa(ip[16:20])}:{dport}", _flags(tcp[13]), len(payload),
-                          readable(payload)))
+        out.append(
+            Packet(
+                sec + frac / (1e9 if nano else 1e6),
+                f"{socket.inet_ntoa(ip[12:16])}:{sport}",
+                f"{socket.inet_ntoa(ip[16:20])}:{dport}",
+                _flags(tcp[13]),
+                len(payload),
+                readable(payload),
+            )
+        )
     return out
 
 
 @dataclass
 class Capture:
     """One capture: where, the pcap file, and its packets."""
+
     where: str
     intf: str
     path: str
@@ -105,8 +115,10 @@ class Capture:
         """A small readable table of the packets that carried data."""
         rows = [p for p in self.packets if p.length]
         t0 = self.packets[0].time if self.packets else 0.0
-        lines = [f"{len(self.packets)} packets on {self.where} {self.intf} -> {self.path}",
-                 f"{'t (ms)':>8}  {'from':<21} {'to':<21} {'bytes':>6}  readable on the wire"]
+        lines = [
+            f"{len(self.packets)} packets on {self.where} {self.intf} -> {self.path}",
+            f"{'t (ms)':>8}  {'from':<21} {'to':<21} {'bytes':>6}  readable on the wire",
+        ]
         for p in rows[:limit]:
             lines.append(f"{(p.time - t0) * 1000:8.1f}  {p.src:<21} {p.dst:<21} {p.length:>6}  {p.what}")
         if len(rows) > limit:
@@ -121,6 +133,7 @@ class Capture:
 class RecordedCaptures:
     """Captures recorded on another backend (mininet), read back from their pcap files: what a
     notebook shows where it cannot capture, always with :attr:`label` (where and when)."""
+
     manifest: dict
     captures: list[tuple[dict, Capture]]
 
@@ -138,10 +151,19 @@ def save_recorded(folder: Path, what: str, topology: str, mode: str, captures: l
     import time
 
     from ..version import __version__
-    manifest = {"format": 1, "what": what, "topology": topology, "mode": mode, "policies": [],
-                "backend": "mininet", "recorded": time.strftime("%Y-%m-%d"), "meshlab": __version__,
-                "machine": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
-                "captures": captures}
+
+    manifest = {
+        "format": 1,
+        "what": what,
+        "topology": topology,
+        "mode": mode,
+        "policies": [],
+        "backend": "mininet",
+        "recorded": time.strftime("%Y-%m-%d"),
+        "meshlab": __version__,
+        "machine": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        "captures": captures,
+    }
     path = Path(folder) / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
@@ -155,8 +177,18 @@ def load_recorded(name: str, root: Path | None = None) -> RecordedCaptures:
         manifest = json.loads((folder / "manifest.json").read_text())
         if manifest.get("format") != 1:
             raise ValueError(f"format {manifest.get('format')!r}; this meshlab reads format 1")
-        caps = [(c, Capture(c["where"], c["intf"], str(folder / c["pcap"]),
-                            read_pcap((folder / c["pcap"]).read_bytes()))) for c in manifest["captures"]]
+        caps = [
+            (
+                c,
+                Capture(
+                    c["where"],
+                    c["intf"],
+                    str(folder / c["pcap"]),
+                    read_pcap((folder / c["pcap"]).read_bytes()),
+                ),
+            )
+            for c in manifest["captures"]
+        ]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"recording {folder}: {type(e).__name__}: {e}") from None
     return RecordedCaptures(manifest, caps)

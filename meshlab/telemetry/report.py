@@ -20,24 +20,39 @@ def path_facts(res: LoadResult) -> dict:
         proxies = [h for h in p.hops if h.role in PROXY_ROLES]
         hops += len(proxies)
         l7 += sum(1 for h in proxies if h.layer == "L7")
-        received = [h for h in proxies if h.direction == "inbound"]   # where a mesh hop arrives
+        received = [h for h in proxies if h.direction == "inbound"]  # where a mesh hop arrives
         mesh_hops += len(received)
         mtls_hops += sum(1 for h in received if h.mtls)
-    return {"calls": calls, "proxy_hops_per_call": round(hops / calls, 2) if calls else None,
-            "l7_steps_per_call": round(l7 / calls, 2) if calls else None,
-            "mesh_hops": mesh_hops, "all_mesh_hops_mtls": (mesh_hops == mtls_hops) if mesh_hops else None}
+    return {
+        "calls": calls,
+        "proxy_hops_per_call": round(hops / calls, 2) if calls else None,
+        "l7_steps_per_call": round(l7 / calls, 2) if calls else None,
+        "mesh_hops": mesh_hops,
+        "all_mesh_hops_mtls": (mesh_hops == mtls_hops) if mesh_hops else None,
+    }
 
 
 def report(res: LoadResult, facts: dict) -> dict:
     """The report of one load from its result and the lab's :func:`lab_facts` — the same for a live
     lab and a recording (:mod:`meshlab.replay`)."""
-    proxies = [{**u, "cpu_s": round(res.cpu_s.get(u["name"], 0.0), 4)} for u in res.usage
-               if u["role"] in PROXY_ROLES]
-    return {"topology": facts["topology"], "mode": facts["mode"], "backend": facts["backend"],
-            "h2_engine": facts["h2_engine"] if any(p["role"] in HBONE_ROLES for p in proxies) else None,
-            "from": res.source, "url": res.url, **{k: res.settings.get(k) for k in ("concurrency", "rate")},
-            "startup_s": facts["startup_s"], "pods": facts["pods"], "nodes": facts["nodes"],
-            **res.summary(), "proxies": proxies, **path_facts(res)}
+    proxies = [
+        {**u, "cpu_s": round(res.cpu_s.get(u["name"], 0.0), 4)} for u in res.usage if u["role"] in PROXY_ROLES
+    ]
+    return {
+        "topology": facts["topology"],
+        "mode": facts["mode"],
+        "backend": facts["backend"],
+        "h2_engine": facts["h2_engine"] if any(p["role"] in HBONE_ROLES for p in proxies) else None,
+        "from": res.source,
+        "url": res.url,
+        **{k: res.settings.get(k) for k in ("concurrency", "rate")},
+        "startup_s": facts["startup_s"],
+        "pods": facts["pods"],
+        "nodes": facts["nodes"],
+        **res.summary(),
+        "proxies": proxies,
+        **path_facts(res),
+    }
 
 
 def add_cost(rep: dict) -> dict:
@@ -58,7 +73,11 @@ def add_added_latency(res: dict) -> dict:
     base = res["none"]
     for rep in res.values():
         if "latency_samples_ms" in rep and "latency_samples_ms" in base:
-            rep["added_latency"] = {k: added_latency(base["latency_samples_ms"], rep["latency_samples_ms"], q)
-                                    for k, q in QUANTILES.items()}
-        rep["added_latency_ms"] = {k: round(rep["latency_ms"][k] - base["latency_ms"][k], 3) for k in QUANTILES}
+            rep["added_latency"] = {
+                k: added_latency(base["latency_samples_ms"], rep["latency_samples_ms"], q)
+                for k, q in QUANTILES.items()
+            }
+        rep["added_latency_ms"] = {
+            k: round(rep["latency_ms"][k] - base["latency_ms"][k], 3) for k in QUANTILES
+        }
     return res

@@ -13,6 +13,7 @@ from .stats import latency_summary
 @dataclass(frozen=True)
 class RequestResult:
     """One request: its status (or error), latency as the sender measured it, and its path."""
+
     source: str
     url: str
     status: int | None
@@ -22,7 +23,7 @@ class RequestResult:
     body: str = ""
     headers: tuple = ()
     trace_id: str | None = None
-    partial: tuple[str, ...] = ()      # the apps' own error texts in the answer (see LoadResult.summary)
+    partial: tuple[str, ...] = ()  # the apps' own error texts in the answer (see LoadResult.summary)
 
     @property
     def ok(self) -> bool:
@@ -39,32 +40,38 @@ class RequestResult:
 
     def _repr_html_(self) -> str:
         """How Jupyter shows a result: the headline, then its path as a table (see :func:`path_html`)."""
-        return (f"<div style='font-family:monospace;white-space:nowrap'>{html.escape(self.headline(), quote=False)}</div>"
-                + (path_html(self.path) if self.path else "<div>(no path recorded)</div>"))
+        return (
+            f"<div style='font-family:monospace;white-space:nowrap'>{html.escape(self.headline(), quote=False)}</div>"
+            + (path_html(self.path) if self.path else "<div>(no path recorded)</div>")
+        )
 
 
 @dataclass
 class LoadResult:
     """Every request's outcome of one load, the paths they took, and the run's settings."""
+
     source: str
     url: str
     outcomes: list[dict]
-    paths: dict[str, Path] = field(default_factory=dict)       # by trace id
+    paths: dict[str, Path] = field(default_factory=dict)  # by trace id
     settings: dict = field(default_factory=dict)
     wall_s: float = 0.0
-    cpu_s: dict[str, float] = field(default_factory=dict)    # CPU seconds per process during the load
-    usage: list[dict] = field(default_factory=list)          # each process's memory and CPU at the load's end
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per process during the load
+    usage: list[dict] = field(default_factory=list)  # each process's memory and CPU at the load's end
 
     def __len__(self) -> int:
         return len(self.outcomes)
 
     def latencies_ms(self, ok_only: bool = False) -> list[float]:
-        return [(o["end"] - o["start"]) * 1000 for o in self.outcomes
-                if not ok_only or _ok(o)]
+        return [(o["end"] - o["start"]) * 1000 for o in self.outcomes if not ok_only or _ok(o)]
 
     def by_status(self) -> dict[str, int]:
-        return dict(Counter(str(o["status"]) if o["status"] is not None else (o["error"] or "error")
-                            for o in self.outcomes))
+        return dict(
+            Counter(
+                str(o["status"]) if o["status"] is not None else (o["error"] or "error")
+                for o in self.outcomes
+            )
+        )
 
     def path_groups(self) -> list[dict]:
         """Paths grouped by their hop sequence, most common first, with median per-hop times."""
@@ -78,9 +85,18 @@ class LoadResult:
             hops = []
             for i, h in enumerate(ps[0].hops):
                 times = sorted(p.hops[i].ms for p in ps)
-                hops.append({"name": h.name, "role": h.role, "depth": h.depth, "layer": h.layer,
-                             "direction": h.direction, "mtls": h.mtls, "identity": h.identity,
-                             "ms": round(times[len(times) // 2], 3)})
+                hops.append(
+                    {
+                        "name": h.name,
+                        "role": h.role,
+                        "depth": h.depth,
+                        "layer": h.layer,
+                        "direction": h.direction,
+                        "mtls": h.mtls,
+                        "identity": h.identity,
+                        "ms": round(times[len(times) // 2], 3),
+                    }
+                )
             out.append({"hops": hops, "count": len(ps)})
         return out
 
@@ -96,10 +112,15 @@ class LoadResult:
         lat = latency_summary(self.latencies_ms())
         n = len(self.outcomes)
         return {
-            "requests": {"sent": n, "ok": ok, "failed": n - ok, "success_rate": ok / n if n else None,
-                         "by_status": self.by_status(),
-                         "partial": sum(1 for o in self.outcomes if _ok(o) and o.get("partial")),
-                         "partial_failures": self.partial_failures()},
+            "requests": {
+                "sent": n,
+                "ok": ok,
+                "failed": n - ok,
+                "success_rate": ok / n if n else None,
+                "by_status": self.by_status(),
+                "partial": sum(1 for o in self.outcomes if _ok(o) and o.get("partial")),
+                "partial_failures": self.partial_failures(),
+            },
             "latency_ms": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in lat.items()},
             "throughput_rps": round(n / self.wall_s, 1) if self.wall_s else None,
             "paths": self.path_groups(),

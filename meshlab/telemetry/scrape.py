@@ -11,7 +11,9 @@ from typing import Callable
 PATH = "/stats/prometheus"
 
 
-def scrape(connect: Callable[[tuple[str, int]], socket.socket], ip: str, port: int, timeout: float = 10.0) -> str:
+def scrape(
+    connect: Callable[[tuple[str, int]], socket.socket], ip: str, port: int, timeout: float = 10.0
+) -> str:
     """The metrics text at ``ip:port``; ``connect((ip, port))`` returns a connected socket. Raises
     OSError (with what went wrong) for a refused or cut connection, an HTTP error or a bad response."""
     conn = http.client.HTTPConnection(ip, port, timeout=timeout)

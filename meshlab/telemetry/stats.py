@@ -21,9 +21,15 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def latency_summary(ms: Sequence[float]) -> dict:
-    return {"count": len(ms), "min": min(ms) if ms else None, "mean": sum(ms) / len(ms) if ms else None,
-            "p50": percentile(ms, 50), "p90": percentile(ms, 90), "p99": percentile(ms, 99),
-            "max": max(ms) if ms else None}
+    return {
+        "count": len(ms),
+        "min": min(ms) if ms else None,
+        "mean": sum(ms) / len(ms) if ms else None,
+        "p50": percentile(ms, 50),
+        "p90": percentile(ms, 90),
+        "p99": percentile(ms, 99),
+        "max": max(ms) if ms else None,
+    }
 
 
 #: A percentile is estimated only from a sample with at least this many requests beyond it:
@@ -38,14 +44,22 @@ def min_samples(q: float) -> int:
     return math.ceil(MIN_TAIL / (1 - q / 100) - 1e-9)
 
 
-METHOD = (f"difference of percentiles, mesh minus no mesh, with a {CONFIDENCE:.0%} bootstrap interval "
-          f"({RESAMPLES} resamples of each mode's requests); a percentile needs {MIN_TAIL} requests beyond "
-          f"it (p90: {min_samples(90)}, p99: {min_samples(99)}); '≈0': the interval "
-          "includes 0, so this run cannot tell the two apart")
+METHOD = (
+    f"difference of percentiles, mesh minus no mesh, with a {CONFIDENCE:.0%} bootstrap interval "
+    f"({RESAMPLES} resamples of each mode's requests); a percentile needs {MIN_TAIL} requests beyond "
+    f"it (p90: {min_samples(90)}, p99: {min_samples(99)}); '≈0': the interval "
+    "includes 0, so this run cannot tell the two apart"
+)
 
 
-def added_latency(base: Sequence[float], mesh: Sequence[float], q: float, resamples: int = RESAMPLES,
-                  confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+def added_latency(
+    base: Sequence[float],
+    mesh: Sequence[float],
+    q: float,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict:
     """What a mesh added to latency at the ``q``-th percentile, with how sure this run can be of it.
 
     ``base`` and ``mesh`` are the request latencies (ms) without and with the mesh, measured
@@ -57,12 +71,23 @@ def added_latency(base: Sequence[float], mesh: Sequence[float], q: float, resamp
     ``"too few requests"``. Deterministic for given inputs (``seed``).
     """
     import numpy as np
+
     b, m = np.asarray(base, dtype=float), np.asarray(mesh, dtype=float)
     need = min_samples(q)
-    out = {"q": q, "n_base": len(b), "n_mesh": len(m), "needs": need, "confidence": confidence,
-           "difference": (round(float(np.percentile(m, q) - np.percentile(b, q)), 3)
-                          if len(b) and len(m) else None),
-           "estimate": None, "low": None, "high": None, "verdict": "too few requests"}
+    out = {
+        "q": q,
+        "n_base": len(b),
+        "n_mesh": len(m),
+        "needs": need,
+        "confidence": confidence,
+        "difference": (
+            round(float(np.percentile(m, q) - np.percentile(b, q)), 3) if len(b) and len(m) else None
+        ),
+        "estimate": None,
+        "low": None,
+        "high": None,
+        "verdict": "too few requests",
+    }
     if len(b) < need or len(m) < need:
         return out
     rng = np.random.default_rng(seed)
@@ -70,8 +95,12 @@ def added_latency(base: Sequence[float], mesh: Sequence[float], q: float, resamp
     boot_m = np.percentile(m[rng.integers(0, len(m), (resamples, len(m)))], q, axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot_m - boot_b, [alpha, 1 - alpha])
-    out.update(estimate=out["difference"], low=round(float(low), 3), high=round(float(high), 3),
-               verdict="added" if low > 0 else ("less" if high < 0 else "≈0"))
+    out.update(
+        estimate=out["difference"],
+        low=round(float(low), 3),
+        high=round(float(high), 3),
+        verdict="added" if low > 0 else ("less" if high < 0 else "≈0"),
+    )
     return out
 
 
@@ -92,7 +121,11 @@ def describe_added(a: dict, short: bool = False) -> str:
     requests per mode, have 150)``; ``short``: ``+1.20\n[+0.80 to +1.60]``, ``≈0\n[...]`` or ``needs n≥500``."""
     if a["estimate"] is None:
         have = min(a["n_base"], a["n_mesh"])
-        return f"needs n≥{a['needs']}" if short else f"not estimated (p{a['q']:g} needs ≥{a['needs']} requests per mode, have {have})"
+        return (
+            f"needs n≥{a['needs']}"
+            if short
+            else f"not estimated (p{a['q']:g} needs ≥{a['needs']} requests per mode, have {have})"
+        )
     ci = f"{a['low']:+.2f} to {a['high']:+.2f}"
     if short:
         head = "≈0" if a["verdict"] == "≈0" else f"{a['estimate']:+.2f}"

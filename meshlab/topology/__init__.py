@@ -9,20 +9,48 @@
 The loader and the generator are imported lazily, so a pod's worker process never pays for PyYAML.
 """
 
-from .model import (APP_KINDS, CLUSTER_DOMAIN, AppSpec, Call, Entry, Links, Namespace, Node, Pod,
-                    Service, Topology, Workload)
+from .model import (
+    APP_KINDS,
+    CLUSTER_DOMAIN,
+    AppSpec,
+    Call,
+    Entry,
+    Links,
+    Namespace,
+    Node,
+    Pod,
+    Service,
+    Topology,
+    Workload,
+)
 
 _LOADER = ("find_topology_file", "generate", "load_topology", "parse_topology", "topology_files")
 _GENERATE = ("GenSpec", "generate_dict")
-__all__ = ["APP_KINDS", "CLUSTER_DOMAIN", "AppSpec", "Call", "Entry", "Links", "Namespace", "Node", "Pod",
-           "Service", "Topology", "Workload", *_LOADER, *_GENERATE]
+__all__ = [
+    "APP_KINDS",
+    "CLUSTER_DOMAIN",
+    "AppSpec",
+    "Call",
+    "Entry",
+    "Links",
+    "Namespace",
+    "Node",
+    "Pod",
+    "Service",
+    "Topology",
+    "Workload",
+    *_LOADER,
+    *_GENERATE,
+]
 
 
 def __getattr__(name: str):
     if name in _LOADER:
         from . import loader
+
         return getattr(loader, name)
     if name in _GENERATE:
         from . import generator as gen
+
         return getattr(gen, name)
     raise AttributeError(f"module 'meshlab.topology' has no attribute {name!r}")

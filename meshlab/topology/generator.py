@@ -50,6 +50,7 @@ class GenSpec:
     >>> str(GenSpec(services=8))
     'gen:services=8,replicas=1,nodes=2'
     """
+
     services: int = 4
     replicas: int = 1
     nodes: int = 2
@@ -60,8 +61,9 @@ class GenSpec:
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 got = f"{v!r}" if isinstance(v, (int, float, str)) else type(v).__name__
-                raise TopologyError(f"expected a whole number from {lo} to {hi}; got {got}",
-                                    file=self._where(), field=f.name)
+                raise TopologyError(
+                    f"expected a whole number from {lo} to {hi}; got {got}", file=self._where(), field=f.name
+                )
 
     def _where(self) -> str:
         return PREFIX + ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -73,22 +75,29 @@ class GenSpec:
     def parse(cls, text: str) -> "GenSpec":
         """``"gen:services=20,replicas=10,nodes=4"``; settings left out take their defaults."""
         if not text.startswith(PREFIX):
-            raise TopologyError(f"a generated topology's spec starts with {PREFIX!r}, as in "
-                                f"'{PREFIX}services=20,replicas=10,nodes=4'", file=text)
+            raise TopologyError(
+                f"a generated topology's spec starts with {PREFIX!r}, as in "
+                f"'{PREFIX}services=20,replicas=10,nodes=4'",
+                file=text,
+            )
         values: dict[str, int] = {}
-        for part in filter(None, (p.strip() for p in text[len(PREFIX):].split(","))):
+        for part in filter(None, (p.strip() for p in text[len(PREFIX) :].split(","))):
             key, sep, raw = part.partition("=")
             key = key.strip()
             if key not in LIMITS:
-                raise TopologyError(f"unknown setting {key!r}{close_match(key, LIMITS)}; "
-                                    f"allowed: {', '.join(LIMITS)} (as in '{PREFIX}services=20,replicas=10,nodes=4')",
-                                    file=text, field=key)
+                raise TopologyError(
+                    f"unknown setting {key!r}{close_match(key, LIMITS)}; "
+                    f"allowed: {', '.join(LIMITS)} (as in '{PREFIX}services=20,replicas=10,nodes=4')",
+                    file=text,
+                    field=key,
+                )
             if key in values:
                 raise TopologyError(f"{key} is given twice", file=text, field=key)
             lo, hi = LIMITS[key]
             if not sep or not re.fullmatch(r"[0-9]+", raw.strip()):
-                raise TopologyError(f"expected {key}=<a whole number from {lo} to {hi}>; got {part!r}",
-                                    file=text, field=key)
+                raise TopologyError(
+                    f"expected {key}=<a whole number from {lo} to {hi}>; got {part!r}", file=text, field=key
+                )
             values[key] = int(raw)
         try:
             return cls(**values)
@@ -112,7 +121,7 @@ class GenSpec:
         left = self.services
         for k in range(1, self.shards + 1):
             ns = f"bookinfo-{k}"
-            names = SHARD[:min(left, len(SHARD))]
+            names = SHARD[: min(left, len(SHARD))]
             left -= len(names)
             sas = [f"bookinfo-{s}" for s in names] + (["curl"] if k == 1 else [])
             namespaces.append({"name": ns, "serviceAccounts": sas})
@@ -125,15 +134,25 @@ class GenSpec:
                     per_workload[key] = per_workload.get(key, 0) + 1
                 for (version, node), count in per_workload.items():
                     workloads.append(_workload(s, version, k, node, ns, count, names))
-        workloads.append({"name": "client", "namespace": "bookinfo-1", "node": nodes[0], "serviceAccount": "curl",
-                          "labels": {"app": "client"}, "app": {"kind": "client"}})
+        workloads.append(
+            {
+                "name": "client",
+                "namespace": "bookinfo-1",
+                "node": nodes[0],
+                "serviceAccount": "curl",
+                "labels": {"app": "client"},
+                "app": {"kind": "client"},
+            }
+        )
         pods = self.services * self.replicas
         return {
             "name": self.name,
-            "description": (f"Generated: {_n(self.services, 'service')} x {_n(self.replicas, 'replica')} over "
-                            f"{_n(self.nodes, 'node')} - {_n(pods, 'app pod')} and a client, as "
-                            f"{_n(self.shards, 'Bookinfo shard')} (namespace"
-                            + (f"s bookinfo-1..{self.shards})." if self.shards > 1 else " bookinfo-1).")),
+            "description": (
+                f"Generated: {_n(self.services, 'service')} x {_n(self.replicas, 'replica')} over "
+                f"{_n(self.nodes, 'node')} - {_n(pods, 'app pod')} and a client, as "
+                f"{_n(self.shards, 'Bookinfo shard')} (namespace"
+                + (f"s bookinfo-1..{self.shards})." if self.shards > 1 else " bookinfo-1).")
+            ),
             "entry": {"from": "client", "url": "http://productpage:9080/productpage"},
             "nodes": [{"name": n} for n in nodes],
             "namespaces": namespaces,
@@ -162,15 +181,28 @@ def _versions(service: str, has_ratings: bool) -> tuple[str, ...]:
 
 def _workload(service: str, version: str, shard: int, node: str, ns: str, replicas: int, names) -> dict:
     app: dict = {"kind": service, "serviceTime": SERVICE_TIME}
-    if service == "productpage":          # Bookinfo's own timeouts and retries (see bookinfo.yaml)
-        app["calls"] = [c for c in ({"service": "details", "path": "/details/0", "timeout": "3s", "retries": 0},
-                                    {"service": "reviews", "path": "/reviews/0", "timeout": "3s", "retries": 1})
-                        if c["service"] in names]
+    if service == "productpage":  # Bookinfo's own timeouts and retries (see bookinfo.yaml)
+        app["calls"] = [
+            c
+            for c in (
+                {"service": "details", "path": "/details/0", "timeout": "3s", "retries": 0},
+                {"service": "reviews", "path": "/reviews/0", "timeout": "3s", "retries": 1},
+            )
+            if c["service"] in names
+        ]
     elif service == "reviews" and version != "v1":
         app["starColor"] = "black" if version == "v2" else "red"
-        app["calls"] = [{"service": "ratings", "path": "/ratings/0", "timeout": "10s" if version == "v2" else "2.5s"}]
-    w = {"name": f"{service}-{version}-b{shard}-n{node.removeprefix('node-')}", "namespace": ns, "node": node,
-         "serviceAccount": f"bookinfo-{service}", "labels": {"app": service, "version": version}, "app": app}
+        app["calls"] = [
+            {"service": "ratings", "path": "/ratings/0", "timeout": "10s" if version == "v2" else "2.5s"}
+        ]
+    w = {
+        "name": f"{service}-{version}-b{shard}-n{node.removeprefix('node-')}",
+        "namespace": ns,
+        "node": node,
+        "serviceAccount": f"bookinfo-{service}",
+        "labels": {"app": service, "version": version},
+        "app": app,
+    }
     if replicas > 1:
         w["replicas"] = replicas
     return w

@@ -16,14 +16,16 @@ from typing import Mapping
 CLUSTER_DOMAIN = "cluster.local"
 
 #: App kinds the workload runtime can run, with the container port each listens on by default.
-APP_KINDS: Mapping[str, int | None] = MappingProxyType({
-    "productpage": 9080,
-    "details": 9080,
-    "reviews": 9080,
-    "ratings": 9080,
-    "httpbin": 8080,
-    "client": None,      # a curl/fortio-like load client: listens on nothing
-})
+APP_KINDS: Mapping[str, int | None] = MappingProxyType(
+    {
+        "productpage": 9080,
+        "details": 9080,
+        "reviews": 9080,
+        "ratings": 9080,
+        "httpbin": 8080,
+        "client": None,  # a curl/fortio-like load client: listens on nothing
+    }
+)
 
 #: Ratings variants, as in Bookinfo's ratings.js SERVICE_VERSION.
 RATINGS_VARIANTS = ("normal", "faulty", "delayed", "unavailable", "unhealthy")
@@ -40,6 +42,7 @@ class Links:
     another node, at most ``bandwidth_mbit`` Mbit/s, ``delay_ms`` added, ``loss_pct`` percent of
     packets dropped. A pod's link to its own node is never shaped (both ends sit in one machine).
     Emulated, not measured — and applied only where the backend has links (mininet)."""
+
     bandwidth_mbit: float | None = None
     delay_ms: float | None = None
     loss_pct: float | None = None
@@ -51,14 +54,22 @@ class Links:
         """These settings, with ``base``'s for the ones left unset."""
         if base is None:
             return self
-        return Links(*(v if v is not None else b for v, b in
-                       zip((self.bandwidth_mbit, self.delay_ms, self.loss_pct),
-                           (base.bandwidth_mbit, base.delay_ms, base.loss_pct))))
+        return Links(
+            *(
+                v if v is not None else b
+                for v, b in zip(
+                    (self.bandwidth_mbit, self.delay_ms, self.loss_pct),
+                    (base.bandwidth_mbit, base.delay_ms, base.loss_pct),
+                )
+            )
+        )
 
     def describe(self) -> str:
-        parts = [f"{self.bandwidth_mbit:g} Mbit/s" if self.bandwidth_mbit is not None else "",
-                 f"{self.delay_ms:g} ms delay" if self.delay_ms is not None else "",
-                 f"{self.loss_pct:g}% loss" if self.loss_pct is not None else ""]
+        parts = [
+            f"{self.bandwidth_mbit:g} Mbit/s" if self.bandwidth_mbit is not None else "",
+            f"{self.delay_ms:g} ms delay" if self.delay_ms is not None else "",
+            f"{self.loss_pct:g}% loss" if self.loss_pct is not None else "",
+        ]
         return ", ".join(p for p in parts if p) or "unshaped"
 
 
@@ -66,7 +77,7 @@ class Links:
 class Node:
     name: str
     labels: Mapping[str, str] = field(default_factory=frozen_map)
-    links: Links | None = None          # overrides the topology's ``links`` for this node
+    links: Links | None = None  # overrides the topology's ``links`` for this node
 
 
 @dataclass(frozen=True)
@@ -79,11 +90,12 @@ class Namespace:
 @dataclass(frozen=True)
 class Call:
     """One outbound call an app makes, with the timeout and retries written in the app's own code."""
-    service: str                 # as written: "ratings", "ratings.default" or an FQDN
+
+    service: str  # as written: "ratings", "ratings.default" or an FQDN
     port: int
     path: str
     timeout: float | None = None  # seconds per attempt; None = wait forever
-    retries: int = 0              # extra attempts after the first, in the app's own code
+    retries: int = 0  # extra attempts after the first, in the app's own code
 
     def url(self) -> str:
         return f"http://{self.service}:{self.port}{self.path}"
@@ -92,7 +104,7 @@ class Call:
 @dataclass(frozen=True)
 class AppSpec:
     kind: str
-    service_time: float = 0.0     # configured (emulated) work per request, seconds
+    service_time: float = 0.0  # configured (emulated) work per request, seconds
     calls: tuple[Call, ...] = ()
     params: Mapping[str, object] = field(default_factory=frozen_map)
 
@@ -127,7 +139,8 @@ class Service:
 
     def selects(self, pod: "Pod") -> bool:
         return pod.namespace == self.namespace and all(
-            pod.labels.get(k) == v for k, v in self.selector.items())
+            pod.labels.get(k) == v for k, v in self.selector.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,7 @@ class Pod:
 @dataclass(frozen=True)
 class Entry:
     """Where traffic starts by default: the workload to send from and the URL to ask for."""
+
     source: str
     url: str
 
@@ -162,21 +176,31 @@ class Topology:
     workloads: tuple[Workload, ...]
     entry: Entry | None = None
     description: str = ""
-    source: str | None = None      # the file it was loaded from
-    links: Links | None = None     # every node's uplink, unless the node says otherwise
+    source: str | None = None  # the file it was loaded from
+    links: Links | None = None  # every node's uplink, unless the node says otherwise
 
     # -- derived views (computed once: a Topology never changes; ``replace`` makes a new one) ---
     @cached_property
     def pods(self) -> tuple[Pod, ...]:
         return tuple(
-            Pod(name=pn, workload=w.name, namespace=w.namespace, node=w.node,
-                service_account=w.service_account, labels=w.labels, app=w.app, ports=w.ports)
-            for w in self.workloads for pn in w.pod_names())
+            Pod(
+                name=pn,
+                workload=w.name,
+                namespace=w.namespace,
+                node=w.node,
+                service_account=w.service_account,
+                labels=w.labels,
+                app=w.app,
+                ports=w.ports,
+            )
+            for w in self.workloads
+            for pn in w.pod_names()
+        )
 
     @cached_property
     def _pod_index(self) -> dict[str, Pod]:
         ix: dict[str, Pod] = {}
-        for p in self.pods:                       # a pod by its name, else a workload's first pod
+        for p in self.pods:  # a pod by its name, else a workload's first pod
             ix.setdefault(p.name, p)
         for p in self.pods:
             ix.setdefault(p.workload, p)

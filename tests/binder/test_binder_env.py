@@ -27,8 +27,11 @@ def test_a_fresh_environment_from_binder_files_runs_the_comparison_notebook(tmp_
     repo.mkdir()
     for name in COPY:
         src = ROOT / name
-        (shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-         if src.is_dir() else shutil.copy(src, repo / name))
+        (
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            if src.is_dir()
+            else shutil.copy(src, repo / name)
+        )
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
     for var in ("PYTHONPATH", "PYTHONHOME"):
@@ -39,14 +42,34 @@ def test_a_fresh_environment_from_binder_files_runs_the_comparison_notebook(tmp_
         assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
         return r
 
-    run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", "-r", "binder/requirements.txt")   # (bytecode: compiled on import)
+    run(
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-compile",
+        "-r",
+        "binder/requirements.txt",
+    )  # (bytecode: compiled on import)
     run("bash", "binder/postBuild")
-    where = run(str(venv / "bin" / "python"), "-c", "import meshlab, sys; print(meshlab.__file__, sys.prefix)")
-    assert str(repo) in where.stdout and str(venv) in where.stdout      # this environment, this copy
+    where = run(
+        str(venv / "bin" / "python"), "-c", "import meshlab, sys; print(meshlab.__file__, sys.prefix)"
+    )
+    assert str(repo) in where.stdout and str(venv) in where.stdout  # this environment, this copy
     out = tmp_path / "executed.ipynb"
-    run(str(venv / "bin" / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
-        "--ExecutePreprocessor.timeout=300", "--output", str(out), NOTEBOOK)
+    run(
+        str(venv / "bin" / "jupyter"),
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        "--ExecutePreprocessor.timeout=300",
+        "--output",
+        str(out),
+        NOTEBOOK,
+    )
     nb = json.loads(out.read_text())
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3            # the plots are drawn
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3  # the plots are drawn

@@ -17,8 +17,15 @@ import psutil
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 def need(ok: bool, why: str) -> None:
@@ -33,8 +40,11 @@ def need(ok: bool, why: str) -> None:
 def need_browser() -> None:
     need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
     import importlib.util
-    need(importlib.util.find_spec("playwright") is not None,
-         "the playwright package is not installed (pip install playwright)")
+
+    need(
+        importlib.util.find_spec("playwright") is not None,
+        "the playwright package is not installed (pip install playwright)",
+    )
 
 
 def _free_port() -> int:
@@ -49,10 +59,24 @@ def running_jupyterlab(root: Path, token: str, log: Path, env: dict | None = Non
     it is shut down as a learner's browser leaves it (kernels and all), or killed."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
-         *args, *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=open(log, "w"), start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.open_browser=False",
+            *args,
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -68,8 +92,9 @@ def running_jupyterlab(root: Path, token: str, log: Path, env: dict | None = Non
         yield url
     finally:
         try:
-            urllib.request.urlopen(urllib.request.Request(f"{url}/api/shutdown?token={token}", method="POST"),
-                                   timeout=10)
+            urllib.request.urlopen(
+                urllib.request.Request(f"{url}/api/shutdown?token={token}", method="POST"), timeout=10
+            )
             server.wait(30)
         except Exception:  # noqa: BLE001 - then stop it the hard way
             os.killpg(server.pid, 9)
@@ -83,16 +108,28 @@ def running_voila(notebook: Path, log: Path, env: dict | None = None):
     left behind (its own child processes, by pid)."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        cwd=notebook.parent, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            str(notebook),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+        ],
+        cwd=notebook.parent,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(f"{url}voila/static/", timeout=2)
         except urllib.error.HTTPError:
-            break                                # it answers (404 for the folder itself)
+            break  # it answers (404 for the folder itself)
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
@@ -112,7 +149,7 @@ def running_voila(notebook: Path, log: Path, env: dict | None = None):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, 9)
             server.wait(10)
-        for child in children:                   # (a kernel is in a session of its own)
+        for child in children:  # (a kernel is in a session of its own)
             with contextlib.suppress(psutil.Error):
                 child.kill()
 
@@ -128,5 +165,3 @@ def kernel_pids() -> set[int]:
         if any("ipykernel_launcher" in part for part in p.info["cmdline"] or ()):
             out.add(p.info["pid"])
     return out
-
-

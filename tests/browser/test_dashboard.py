@@ -22,6 +22,7 @@ ARTIFACTS = Path(os.environ.get("MESHLAB_ARTIFACTS") or REPO / "test-artifacts")
 def test_the_dashboard_renders_and_a_picked_recording_changes_the_plots(tmp_path):
     need_browser()
     from playwright.sync_api import expect, sync_playwright
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {"JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     with running_voila(DASHBOARD, tmp_path / "voila.log", env) as url, sync_playwright() as p:
@@ -32,15 +33,23 @@ def test_the_dashboard_renders_and_a_picked_recording_changes_the_plots(tmp_path
             expect(page.get_by_text("recorded on the mininet backend").first).to_be_visible(timeout=90_000)
             images = page.locator(".widget-image")
             expect(images).to_have_count(4, timeout=30_000)
-            page.wait_for_function("() => [...document.querySelectorAll('.widget-image')]"
-                                   ".slice(0, 3).every(i => i.naturalWidth > 100)", timeout=30_000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.widget-image')]"
+                ".slice(0, 3).every(i => i.naturalWidth > 100)",
+                timeout=30_000,
+            )
             before = [images.nth(i).get_attribute("src") for i in range(3)]
             page.screenshot(path=str(ARTIFACTS / "dashboard-three-flows.png"), full_page=True)
-            page.locator(".widget-dropdown", has_text="recording").locator("select").select_option("retry-storm")
+            page.locator(".widget-dropdown", has_text="recording").locator("select").select_option(
+                "retry-storm"
+            )
             expect(page.get_by_text("attempts: 10, retryOn: 5xx").first).to_be_attached(timeout=60_000)
-            page.wait_for_function("(old) => [...document.querySelectorAll('.widget-image')].slice(0, 3)"
-                                   ".every((img, i) => img.src !== old[i] && img.naturalWidth > 100)",
-                                   arg=before, timeout=60_000)
+            page.wait_for_function(
+                "(old) => [...document.querySelectorAll('.widget-image')].slice(0, 3)"
+                ".every((img, i) => img.src !== old[i] && img.naturalWidth > 100)",
+                arg=before,
+                timeout=60_000,
+            )
             page.screenshot(path=str(ARTIFACTS / "dashboard-retry-storm.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "dashboard-failed.png"), full_page=True)

@@ -25,13 +25,18 @@ TOKEN = "meshlab-browser-test"
 @pytest.fixture()
 def jupyterlab(tmp_path):
     need_browser()
-    nb = new_notebook(cells=[new_code_cell(
-        "from meshlab import Lab\n"
-        "from meshlab.widgets import ControlPanel\n"
-        "lab = Lab('minimal', verbose=False).start()\n"
-        "panel = ControlPanel(lab)\n"
-        "panel.requests.value = 20\n"
-        "panel")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "from meshlab import Lab\n"
+                "from meshlab.widgets import ControlPanel\n"
+                "lab = Lab('minimal', verbose=False).start()\n"
+                "panel = ControlPanel(lab)\n"
+                "panel.requests.value = 20\n"
+                "panel"
+            )
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "panel.ipynb")
     env = {"JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
@@ -41,32 +46,33 @@ def jupyterlab(tmp_path):
 
 def test_the_control_panel_works_in_a_real_browser(jupyterlab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
+
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             idle = page.get_by_text("Python 3 (ipykernel) | Idle")
-            for attempt in range(3):      # a busy machine can make JupyterLab's first load miss a stylesheet
+            for attempt in range(3):  # a busy machine can make JupyterLab's first load miss a stylesheet
                 page.goto(jupyterlab, timeout=60_000)
                 try:
-                    expect(idle).to_be_visible(timeout=60_000)                       # kernel up
+                    expect(idle).to_be_visible(timeout=60_000)  # kernel up
                     if not page.get_by_role("dialog").count():
                         break
                 except AssertionError:
                     if attempt == 2:
                         raise
             page.get_by_role("menuitem", name="Run").click()
-            page.get_by_text("Run All Cells", exact=True).click()       # as a learner would
+            page.get_by_text("Run All Cells", exact=True).click()  # as a learner would
             send = page.get_by_role("button", name="send traffic")
-            send.wait_for(timeout=90_000)                            # the widgets rendered: ipywidgets' JS works
+            send.wait_for(timeout=90_000)  # the widgets rendered: ipywidgets' JS works
             send.click()
             expect(page.get_by_text("20/20 ok")).to_be_visible(timeout=60_000)
 
             mode = page.locator(".widget-dropdown", has_text="mesh mode").locator("select")
             mode.select_option("sidecar")
             expect(page.get_by_text("restarted 2 pods")).to_be_visible(timeout=90_000)
-            expect(page.get_by_text("20/20 ok")).to_be_visible(timeout=60_000)   # sent again, through sidecars
-            plots = page.locator(".jp-OutputArea-output img")            # the path and latency plots, drawn
+            expect(page.get_by_text("20/20 ok")).to_be_visible(timeout=60_000)  # sent again, through sidecars
+            plots = page.locator(".jp-OutputArea-output img")  # the path and latency plots, drawn
             expect(plots).to_have_count(2, timeout=30_000)
             page.screenshot(path=str(tmp_path / "panel.png"), full_page=True)
         except Exception:

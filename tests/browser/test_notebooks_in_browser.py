@@ -46,16 +46,20 @@ def jupyterlab(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
     for nb in NOTEBOOKS:
         shutil.copy(nb, root / nb.name)
-    for extra in ("topologies",):              # what the notebooks read by relative path, if anything
+    for extra in ("topologies",):  # what the notebooks read by relative path, if anything
         if (REPO / extra).exists():
             os.symlink(REPO / extra, root / extra)
     settings = root.parent / "user-settings"
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        json.dumps({"windowingMode": "none"}))
-    env = {"JUPYTER_CONFIG_DIR": str(root.parent / "config"),
-           "JUPYTER_RUNTIME_DIR": str(root.parent / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
-           "JUPYTERLAB_WORKSPACES_DIR": str(root.parent / "workspaces")}
+        json.dumps({"windowingMode": "none"})
+    )
+    env = {
+        "JUPYTER_CONFIG_DIR": str(root.parent / "config"),
+        "JUPYTER_RUNTIME_DIR": str(root.parent / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(root.parent / "workspaces"),
+    }
     with running_jupyterlab(root, TOKEN, root.parent / "server.log", env) as url:
         yield url
 
@@ -63,6 +67,7 @@ def jupyterlab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(jupyterlab):
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = launch_chromium(p)
         yield b
@@ -78,7 +83,7 @@ def _running(page) -> bool:
 def _wait_done(page, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     quiet = 0
-    while quiet < 3:                           # idle three polls in a row: nothing is left queued
+    while quiet < 3:  # idle three polls in a row: nothing is left queued
         if time.monotonic() > deadline:
             raise AssertionError(f"cells still running after {timeout_s:.0f} s")
         quiet = 0 if _running(page) else quiet + 1
@@ -105,8 +110,10 @@ def _saved_after_run(url: str, name: str, timeout_s: float = 15.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
         nb = _saved(url, name)
-        if all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code") \
-                or time.monotonic() > deadline:
+        if (
+            all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")
+            or time.monotonic() > deadline
+        ):
             return nb
         time.sleep(0.25)
 
@@ -121,7 +128,7 @@ def _screenshots(page, stem: str) -> list[Path]:
     page.evaluate(f"() => document.querySelector('{scroller}').scrollTo(0, 0)")
     shots = []
     for i in range(10):
-        time.sleep(0.1)                        # (the scroll's repaint)
+        time.sleep(0.1)  # (the scroll's repaint)
         shot = ARTIFACTS / f"{stem}-{i:02d}.png"
         page.screenshot(path=str(shot))
         shots.append(shot)
@@ -138,8 +145,8 @@ def _run_in_new_cell(page, source: str, marker: str) -> str:
     ``marker`` (Shift+Enter adds another empty cell below, so the last output area is not it)."""
     page.locator(".jp-Notebook .jp-Cell").last.click()
     page.keyboard.press("Escape")
-    page.keyboard.press("b")                   # command mode: a new cell below, selected
-    page.keyboard.press("Enter")               # edit it
+    page.keyboard.press("b")  # command mode: a new cell below, selected
+    page.keyboard.press("Enter")  # edit it
     page.keyboard.type(source)
     page.keyboard.press("Shift+Enter")
     _wait_done(page, 60)
@@ -149,12 +156,13 @@ def _run_in_new_cell(page, source: str, marker: str) -> str:
 @pytest.mark.parametrize("notebook", [p.name for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
 def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, notebook):
     from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     stem = Path(notebook).stem
     kernels_before = kernel_pids()
     mem = None
     try:
-        for attempt in range(3):               # a busy machine can make JupyterLab's first load miss a stylesheet
+        for attempt in range(3):  # a busy machine can make JupyterLab's first load miss a stylesheet
             page.goto(f"{jupyterlab}/lab/tree/{notebook}?token={TOKEN}", timeout=60_000)
             try:
                 expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)
@@ -162,44 +170,55 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
             except AssertionError:
                 if attempt == 2:
                     raise
-        time.sleep(2)                          # (JupyterLab settles its focus a moment after it loads)
+        time.sleep(2)  # (JupyterLab settles its focus a moment after it loads)
         mine = kernel_pids() - kernels_before
         assert mine, "no kernel started for the notebook"
         mem = PeakMemory(mine)
         mem.start()
         page.get_by_role("menuitem", name="Run").click()
-        page.get_by_text("Run All Cells", exact=True).click()         # as a learner would
+        page.get_by_text("Run All Cells", exact=True).click()  # as a learner would
         _wait_started(page)
         _wait_done(page, RUN_ALL_TIMEOUT_S)
         peak = mem.stop()
         # (JupyterLab asks about news a moment after it loads: by the end of Run All it would show)
-        assert page.get_by_text("notified about official Jupyter news").count() == 0, "the news popup is shown"
+        assert page.get_by_text("notified about official Jupyter news").count() == 0, (
+            "the news popup is shown"
+        )
         print(f"{notebook}: peak memory (PSS, its kernel and labs) {peak:.0f} MB")
         assert 0 < peak < BINDER_MEMORY_MB
         page.keyboard.press("Control+s")
         saved = _saved_after_run(jupyterlab, notebook, 5.0)
         if not all(c.get("execution_count") for c in saved["cells"] if c["cell_type"] == "code"):
-            page.locator(".jp-Notebook").first.click()          # focus the notebook, save again
+            page.locator(".jp-Notebook").first.click()  # focus the notebook, save again
             page.keyboard.press("Control+s")
             saved = _saved_after_run(jupyterlab, notebook)
         cells = [c for c in saved["cells"] if c["cell_type"] == "code"]
         not_run = ["".join(c["source"])[:80] for c in cells if not c.get("execution_count")]
         assert not not_run, f"{len(not_run)} of {len(cells)} code cells did not run, the first: {not_run[:2]}"
-        errors = [(c["source"][:60], o.get("ename"), o.get("evalue")) for c in cells for o in c.get("outputs", [])
-                  if o["output_type"] == "error"]
+        errors = [
+            (c["source"][:60], o.get("ename"), o.get("evalue"))
+            for c in cells
+            for o in c.get("outputs", [])
+            if o["output_type"] == "error"
+        ]
         assert not errors, errors
         outputs = [o for c in cells for o in c.get("outputs", [])]
-        blind = [o for o in outputs if o.get("data", {}).get("text/plain", "").startswith("<Figure")
-                 and "image/png" not in o.get("data", {})]
+        blind = [
+            o
+            for o in outputs
+            if o.get("data", {}).get("text/plain", "").startswith("<Figure")
+            and "image/png" not in o.get("data", {})
+        ]
         assert not blind, "a figure shown as text, not drawn"
         images = sum("image/png" in o.get("data", {}) for o in outputs)
-        assert page.locator(".jp-OutputArea-output img").count() >= images   # every one drawn on the page
+        assert page.locator(".jp-OutputArea-output img").count() >= images  # every one drawn on the page
         if stem != "00-start-here":
             assert images >= 1, f"{notebook}: no figure drawn"
         _screenshots(page, stem)
 
-        if "ControlPanel(" not in "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
-                                          for c in cells):
+        if "ControlPanel(" not in "".join(
+            c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells
+        ):
             return
         # the panel, after Run All: a send succeeds and redraws its plots
         send = page.get_by_role("button", name="send traffic")
@@ -217,20 +236,28 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
         _wait_done(page, 240)
         time.sleep(1)
         shown = mode.input_value()
-        real = _run_in_new_cell(page, "print('LAB MODE', lab.mode)", "LAB MODE").split("LAB MODE", 1)[-1].strip()
+        real = (
+            _run_in_new_cell(page, "print('LAB MODE', lab.mode)", "LAB MODE").split("LAB MODE", 1)[-1].strip()
+        )
         assert shown == real, f"the panel shows {shown!r}, the lab runs {real!r}"
         assert "Traceback" not in panel.inner_text()
         page.screenshot(path=str(ARTIFACTS / f"{stem}-panel-after-clicks.png"))
         # the panel's guided task, done as a learner does it: with the panel only (the default goal is
         # ambient with a waypoint for reviews: 3 proxies on a call to reviews, 1 parsing HTTP)
-        if "TASKS['panel-data-plane']" in "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
-                                                 for c in cells):
+        if "TASKS['panel-data-plane']" in "".join(
+            c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells
+        ):
             mode.select_option("ambient")
             _wait_done(page, 120)
-            panel.locator(".widget-select-multiple", has_text="waypoint for").locator("select").select_option("reviews")
+            panel.locator(".widget-select-multiple", has_text="waypoint for").locator("select").select_option(
+                "reviews"
+            )
             _wait_done(page, 120)
-            verdict = _run_in_new_cell(page, "answer = 'done'\nprint('VERDICT', ex.task(TASKS['panel-data-plane'], lab, "
-                                             "answer))", "VERDICT")
+            verdict = _run_in_new_cell(
+                page,
+                "answer = 'done'\nprint('VERDICT', ex.task(TASKS['panel-data-plane'], lab, answer))",
+                "VERDICT",
+            )
             assert "✔ panel-data-plane" in verdict, verdict
             page.screenshot(path=str(ARTIFACTS / f"{stem}-panel-task-done.png"))
     except Exception:
@@ -248,5 +275,7 @@ def _shut_down_kernel(url: str, notebook: str) -> None:
         sessions = json.load(r)
     for s in sessions:
         if s.get("path", "").endswith(notebook):
-            urllib.request.urlopen(urllib.request.Request(f"{url}/api/sessions/{s['id']}?token={TOKEN}",
-                                                          method="DELETE"), timeout=30)
+            urllib.request.urlopen(
+                urllib.request.Request(f"{url}/api/sessions/{s['id']}?token={TOKEN}", method="DELETE"),
+                timeout=30,
+            )

@@ -18,10 +18,11 @@ ARTIFACTS = Path(os.environ.get("MESHLAB_ARTIFACTS") or REPO / "test-artifacts")
 def test_the_report_of_a_shipped_recording_opens_offline_with_every_figure(tmp_path):
     need_browser()
     from playwright.sync_api import sync_playwright
+
     page_file = tmp_path / "three-flows.html"
     assert main(["report", "three-flows", "-o", str(page_file)]) == 0
     expected = page_file.read_text().count("<img ")
-    assert expected == 4 * 2 + 3            # per run: map and waterfall; then runs, latency, cost
+    assert expected == 4 * 2 + 3  # per run: map and waterfall; then runs, latency, cost
     requests = []
     with sync_playwright() as p:
         browser = launch_chromium(p)

@@ -25,8 +25,20 @@ COURSE = "mesh-2027"
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     (root / "roster.csv").write_text("learner,name\nada,Ada Lovelace\ngrace,Grace Hopper\nlinus,Linus T\n")
-    assert main(["classroom", "build", str(root / "out"), "--roster", str(root / "roster.csv"),
-                 "--course", COURSE]) == 0
+    assert (
+        main(
+            [
+                "classroom",
+                "build",
+                str(root / "out"),
+                "--roster",
+                str(root / "roster.csv"),
+                "--course",
+                COURSE,
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -39,8 +51,12 @@ def test_a_roster_of_three_gets_a_folder_each_with_every_notebook_and_its_own_se
         assert seeds["learner"] == learner and seeds["course"] == COURSE
         for name in refs:
             meta = nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata["meshlab"]
-            assert meta == {"course": COURSE, "notebook": name, "learner": learner,
-                            "variant_seed": variant_seed(COURSE, name, learner)}
+            assert meta == {
+                "course": COURSE,
+                "notebook": name,
+                "learner": learner,
+                "variant_seed": variant_seed(COURSE, name, learner),
+            }
             assert seeds["seeds"][name] == meta["variant_seed"]
     assert variant_seed(COURSE, "03-mtls", "ada") != variant_seed("mesh-2028", "03-mtls", "ada")
 
@@ -51,7 +67,7 @@ def test_a_learners_kernel_takes_the_seed_from_the_file_beside_the_notebook(buil
     monkeypatch.chdir(built / "out" / "student" / "linus")
     s = Session("03-mtls", path=built / "progress.jsonl")
     assert (s.seed, s.progress.learner) == (variant_seed(COURSE, "03-mtls", "linus"), "linus")
-    monkeypatch.setenv("MESHLAB_VARIANT_SEED", "the-graders")       # what the grader sets wins
+    monkeypatch.setenv("MESHLAB_VARIANT_SEED", "the-graders")  # what the grader sets wins
     assert Session("03-mtls", path=built / "progress.jsonl").seed == "the-graders"
 
 
@@ -78,7 +94,9 @@ def test_the_student_build_holds_no_solution_and_every_task_is_blank(built):
                         assert json.dumps(v)[1:-1] not in text, f"{path}: {task}'s solution value {v!r}"
     # the instructor build keeps them, and fills each answer in
     inst = (built / "out" / "instructor" / "03-mtls.ipynb").read_text()
-    assert "<summary>Solution</summary>" in inst and "bookinfo-productpage" in inst and "_meshlab_grade(" in inst
+    assert (
+        "<summary>Solution</summary>" in inst and "bookinfo-productpage" in inst and "_meshlab_grade(" in inst
+    )
     rows = list(csv.DictReader(open(built / "out" / "instructor" / "variants.csv")))
     assert {r["learner"] for r in rows} == {"ada", "grace", "linus"}
 
@@ -95,8 +113,19 @@ def test_nothing_is_overwritten_without_force_and_bad_input_is_named(built, caps
     with pytest.raises(ClassroomError, match=r"bad.csv:2: learner: 'no/slash' is not a learner id"):
         load_roster(bad)
     (built / "junk.ipynb").write_text("not json")
-    assert main(["classroom", "grade", str(built / "junk.ipynb"), str(built / "gone.ipynb"),
-                 "-o", str(built / "g.csv")]) == 2
+    assert (
+        main(
+            [
+                "classroom",
+                "grade",
+                str(built / "junk.ipynb"),
+                str(built / "gone.ipynb"),
+                "-o",
+                str(built / "g.csv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "junk.ipynb: not a Jupyter notebook" in err and "gone.ipynb: no such file" in err
     with pytest.raises(SystemExit):
@@ -105,9 +134,14 @@ def test_nothing_is_overwritten_without_force_and_bad_input_is_named(built, caps
 
 def test_the_report_draws_the_grades_it_was_given(tmp_path):
     grades = tmp_path / "grades.csv"
-    rows = [("ada", "03-mtls", "only-one-caller", 1), ("ada", "03-mtls", "permissive-to-strict", 0),
-            ("linus", "03-mtls", "only-one-caller", 0), ("linus", "03-mtls", "permissive-to-strict", 0),
-            ("grace", "03-mtls", "only-one-caller", 1), ("grace", "03-mtls", "permissive-to-strict", 1)]
+    rows = [
+        ("ada", "03-mtls", "only-one-caller", 1),
+        ("ada", "03-mtls", "permissive-to-strict", 0),
+        ("linus", "03-mtls", "only-one-caller", 0),
+        ("linus", "03-mtls", "permissive-to-strict", 0),
+        ("grace", "03-mtls", "only-one-caller", 1),
+        ("grace", "03-mtls", "permissive-to-strict", 1),
+    ]
     with open(grades, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["learner", "notebook", "task", "points", "max", "pass", "message"])
@@ -115,18 +149,27 @@ def test_the_report_draws_the_grades_it_was_given(tmp_path):
             w.writerow([lr, nb, t, p, 1, bool(p), "ok" if p else f"wrong {t}"])
     png, page, per_task = report(grades, tmp_path / "class.png")
     from PIL import Image
+
     im = Image.open(png)
     grid = json.loads(im.text["meshlab-grid"])
     assert grid["learners"] == ["ada", "linus", "grace"]
     assert grid["passed"] == [[1, 0], [0, 0], [1, 1]]
-    colour = {1: tuple(int(PASS[i:i + 2], 16) for i in (1, 3, 5)), 0: tuple(int(FAIL[i:i + 2], 16) for i in (1, 3, 5))}
+    colour = {
+        1: tuple(int(PASS[i : i + 2], 16) for i in (1, 3, 5)),
+        0: tuple(int(FAIL[i : i + 2], 16) for i in (1, 3, 5)),
+    }
     rgb = im.convert("RGB")
     for i, row in enumerate(grid["pixels"]):
-        for j, (x, y) in enumerate(row):            # beside the cell's mark, the cell's colour
+        for j, (x, y) in enumerate(row):  # beside the cell's mark, the cell's colour
             assert rgb.getpixel((x - 12, y)) == colour[grid["passed"][i][j]], (i, j)
     tasks = list(csv.DictReader(open(per_task)))
     assert [(t["task"], t["passed"], t["learners"]) for t in tasks] == [
-        ("03-mtls:only-one-caller", "2", "3"), ("03-mtls:permissive-to-strict", "1", "3")]
-    assert "wrong permissive-to-strict" in page.read_text() and tasks[1]["most_common_failure"] == "wrong permissive-to-strict"
+        ("03-mtls:only-one-caller", "2", "3"),
+        ("03-mtls:permissive-to-strict", "1", "3"),
+    ]
+    assert (
+        "wrong permissive-to-strict" in page.read_text()
+        and tasks[1]["most_common_failure"] == "wrong permissive-to-strict"
+    )
     with pytest.raises(ClassroomError, match="pass --force"):
         report(grades, tmp_path / "class.png")

@@ -110,6 +110,7 @@ def _through_capture_port(lab, pod_name: str, bind_ip: str, dst: tuple[str, int]
     process on this machine could on loopback: from ``bind_ip``, a PROXY v2 header naming
     ``dst``, then a request. What comes back, or ``b"RESET"``."""
     from meshlab.net import proxyproto
+
     pod = lab.net.pod(pod_name)
     s = socket.socket()
     try:
@@ -117,8 +118,10 @@ def _through_capture_port(lab, pod_name: str, bind_ip: str, dst: tuple[str, int]
         s.bind((bind_ip, 0))
         s.connect((pod.ip, 15001))
         src = s.getsockname()
-        s.sendall(proxyproto.encode(src[0], src[1], dst[0], dst[1]) +
-                  b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(
+            proxyproto.encode(src[0], src[1], dst[0], dst[1])
+            + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         out = b""
         while chunk := s.recv(65536):
             out += chunk
@@ -127,4 +130,3 @@ def _through_capture_port(lab, pod_name: str, bind_ip: str, dst: tuple[str, int]
         return b"RESET"
     finally:
         s.close()
-

@@ -13,14 +13,17 @@ def main() -> None:
     import uvloop
 
     from meshlab.net.cluster import ClusterNet
+
     spec = json.loads(sys.stdin.readline())
     net = ClusterNet.from_dict(spec["net"])
 
     async def run() -> str:
-        p = await asyncio.create_subprocess_exec(sys.executable, "-c", "print('from a subprocess')",
-                                                 stdout=asyncio.subprocess.PIPE)
+        p = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "print('from a subprocess')", stdout=asyncio.subprocess.PIPE
+        )
         out, _ = await p.communicate()
         return out.decode().strip()
+
     said = uvloop.run(run())
     fds = {}
     for name in os.listdir("/proc/self/fd"):

@@ -57,7 +57,9 @@ def test_one_hbone_connection_per_identity_pair(bookinfo):
     """Twenty calls from the client to productpage share one pooled HBONE connection."""
     bookinfo.load(requests=20, concurrency=2)
     tunnels = bookinfo.proxies["ztunnel-node-1"].call("stats")["tunnels"]
-    ours = [t for t in tunnels if t["source"] == SA + "curl" and t["destination"] == SA + "bookinfo-productpage"]
+    ours = [
+        t for t in tunnels if t["source"] == SA + "curl" and t["destination"] == SA + "bookinfo-productpage"
+    ]
     assert len(ours) == 1 and ours[0]["streams"] >= 2
 
 
@@ -78,11 +80,29 @@ def test_a_plaintext_client_is_refused_on_the_hbone_port(bookinfo, outside):
 def test_openssl_s_client_on_15008_shows_the_pods_spiffe_identity(bookinfo, outside):
     ip = bookinfo.pod_ip("reviews-v2")
     cert = bookinfo._certs[("default", "curl")]
-    out = outside.run(bookinfo, ["openssl", "s_client", "-connect", f"{ip}:15008", "-alpn", "h2", "-showcerts",
-                                 "-cert", cert.cert_path, "-key", cert.key_path, "-CAfile", bookinfo.ca.root_path])
-    assert "Verify return code: 0 (ok)" in out and "ALPN protocol: h2" in out     # (h2 frames follow: binary)
-    pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
-    text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem, capture_output=True, text=True).stdout
+    out = outside.run(
+        bookinfo,
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{ip}:15008",
+            "-alpn",
+            "h2",
+            "-showcerts",
+            "-cert",
+            cert.cert_path,
+            "-key",
+            cert.key_path,
+            "-CAfile",
+            bookinfo.ca.root_path,
+        ],
+    )
+    assert "Verify return code: 0 (ok)" in out and "ALPN protocol: h2" in out  # (h2 frames follow: binary)
+    pem = out[out.index("-----BEGIN CERTIFICATE-----") : out.index("-----END CERTIFICATE-----") + 25]
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-text"], input=pem, capture_output=True, text=True
+    ).stdout
     assert f"URI:{SA}bookinfo-reviews" in text
 
 
@@ -96,9 +116,22 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
 
     ca = LabCA.create(tmp_path / "ca")
     a, b = ca.issue("default", "a"), ca.issue("default", "b")
-    net = ClusterNet(pods=(PodAddr("a-0", "default", "n1", "127.91.1.2", service_account="a", mesh="ambient"),
-                           PodAddr("b-0", "default", "n2", "127.91.2.2", service_account="b", ports=(7000,),
-                                   local_ip="127.91.130.2", mesh="ambient")), services=())
+    net = ClusterNet(
+        pods=(
+            PodAddr("a-0", "default", "n1", "127.91.1.2", service_account="a", mesh="ambient"),
+            PodAddr(
+                "b-0",
+                "default",
+                "n2",
+                "127.91.2.2",
+                service_account="b",
+                ports=(7000,),
+                local_ip="127.91.130.2",
+                mesh="ambient",
+            ),
+        ),
+        services=(),
+    )
     payload = bytes(range(256)) * 400 + b"\x00not http at all\r\n\r\n"
 
     async def main():
@@ -107,7 +140,8 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
                 w.write(data)
                 await w.drain()
             w.close()
-        server = await asyncio.start_server(echo, "127.91.130.2", 7000)     # the app, behind ztunnel
+
+        server = await asyncio.start_server(echo, "127.91.130.2", 7000)  # the app, behind ztunnel
         z1 = Ztunnel("n1", net, {a.spiffe_id: (a.cert_path, a.key_path)}, ca.root_path)
         z2 = Ztunnel("n2", net, {b.spiffe_id: (b.cert_path, b.key_path)}, ca.root_path)
         await z1.start()
@@ -127,6 +161,7 @@ def test_ztunnel_carries_any_tcp_bytes_unchanged(tmp_path):
             z.close()
         server.close()
         return got, spans
+
     got, spans = asyncio.run(main())
     assert got == payload
     inbound = [s for s in spans if s.attrs.get("direction") == "inbound"]
@@ -141,18 +176,37 @@ def test_plaintext_from_outside_the_mesh_is_captured_by_ztunnel_and_accepted(bac
     app still sees the caller's IP — also when both pods share a node (on mininet the node's
     kube-proxy rule then hands the connection to ztunnel itself)."""
     topo = {
-        "name": "mixed", "nodes": [{"name": "node-1"}, {"name": "node-2"}],
-        "namespaces": [{"name": "default"}, {"name": "mesh", "labels": {"istio.io/dataplane-mode": "ambient"}}],
-        "services": [{"name": "server", "namespace": "mesh", "port": 8000, "targetPort": 8080,
-                      "selector": {"app": "server"}}],
-        "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
-                      {"name": "server", "namespace": "mesh", "node": server_node, "app": {"kind": "httpbin"}}]}
+        "name": "mixed",
+        "nodes": [{"name": "node-1"}, {"name": "node-2"}],
+        "namespaces": [
+            {"name": "default"},
+            {"name": "mesh", "labels": {"istio.io/dataplane-mode": "ambient"}},
+        ],
+        "services": [
+            {
+                "name": "server",
+                "namespace": "mesh",
+                "port": 8000,
+                "targetPort": 8080,
+                "selector": {"app": "server"},
+            }
+        ],
+        "workloads": [
+            {"name": "client", "node": "node-1", "app": {"kind": "client"}},
+            {"name": "server", "namespace": "mesh", "node": server_node, "app": {"kind": "httpbin"}},
+        ],
+    }
     with Lab(topo, backend=backend, verbose=False) as lab:
         assert lab.mode == "mixed"
         r = lab.request("client", "http://server.mesh:8000/ip")
         assert r.status == 200 and f'"origin": "{lab.pod_ip("client")}"' in r.body
         (hop,) = [h for h in r.path.hops if h.role == "ztunnel"]
-        assert (hop.name, hop.direction, hop.mtls, hop.identity) == (f"ztunnel-{server_node}", "inbound", False, None)
+        assert (hop.name, hop.direction, hop.mtls, hop.identity) == (
+            f"ztunnel-{server_node}",
+            "inbound",
+            False,
+            None,
+        )
 
 
 def test_on_loopback_a_stranger_cannot_send_through_a_pods_ztunnel_port(bookinfo, through_capture_port):
@@ -162,13 +216,16 @@ def test_on_loopback_a_stranger_cannot_send_through_a_pods_ztunnel_port(bookinfo
         pytest.skip("the loopback backend's gap: on mininet 15001 is inside the node's network")
     vip = bookinfo.net.resolve("details", "default")
     assert through_capture_port(bookinfo, "productpage-v1-0", "127.0.0.1", (vip, 9080)) == b"RESET"
-    assert through_capture_port(bookinfo, "productpage-v1-0", bookinfo.net.pod("productpage-v1-0").ip, (vip, 9080)).startswith(b"HTTP/1.1 ")   # the pod itself: served
+    assert through_capture_port(
+        bookinfo, "productpage-v1-0", bookinfo.net.pod("productpage-v1-0").ip, (vip, 9080)
+    ).startswith(b"HTTP/1.1 ")  # the pod itself: served
 
 
 def test_on_loopback_a_pods_ztunnel_relays_nowhere_outside_the_lab(bookinfo, through_capture_port):
     """Issue 13 (4): a destination that is no pod, service or node of the lab is refused (the
     lab's ztunnel relays only inside the lab), even from the pod's own address."""
     import socket as so
+
     if bookinfo.backend.name != "loopback":
         pytest.skip("the loopback backend's gap: on mininet no process outside the lab reaches 15001")
     outside_server = so.socket()
@@ -176,6 +233,9 @@ def test_on_loopback_a_pods_ztunnel_relays_nowhere_outside_the_lab(bookinfo, thr
     outside_server.listen(1)
     try:
         pp = bookinfo.net.pod("productpage-v1-0")
-        assert through_capture_port(bookinfo, "productpage-v1-0", pp.ip, outside_server.getsockname()) == b"RESET"
+        assert (
+            through_capture_port(bookinfo, "productpage-v1-0", pp.ip, outside_server.getsockname())
+            == b"RESET"
+        )
     finally:
         outside_server.close()

@@ -16,8 +16,12 @@ pytestmark = pytest.mark.integration
 
 
 def _pa(mode: str) -> dict:
-    return {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-            "metadata": {"name": "default", "namespace": "default"}, "spec": {"mtls": {"mode": mode}}}
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "default"},
+        "spec": {"mtls": {"mode": mode}},
+    }
 
 
 def test_strict_permissive_flips_under_load_lose_no_mesh_request():
@@ -34,6 +38,7 @@ def test_strict_permissive_flips_under_load_lose_no_mesh_request():
                         knocks["answered" if s.recv(100).startswith(b"HTTP/1.1 200") else "refused"] += 1
                 except OSError:
                     knocks["refused"] += 1
+
         t = threading.Thread(target=plaintext_client, daemon=True)
         t.start()
         try:
@@ -44,6 +49,8 @@ def test_strict_permissive_flips_under_load_lose_no_mesh_request():
         finally:
             stop.set()
             t.join(5)
-        errors = [s.error for s in lab.spans() if s.error and ("descriptor" in s.error or "Errno 9" in s.error)]
+        errors = [
+            s.error for s in lab.spans() if s.error and ("descriptor" in s.error or "Errno 9" in s.error)
+        ]
         assert not errors, errors[:3]
-        assert knocks["refused"] > 0 and knocks["answered"] > 0, knocks     # STRICT refused, PERMISSIVE served
+        assert knocks["refused"] > 0 and knocks["answered"] > 0, knocks  # STRICT refused, PERMISSIVE served

@@ -16,8 +16,14 @@ def test_bench_hops_reports_every_row_against_the_same_runs_baseline(tmp_path, c
     assert bench_hops(requests=20, requests_c32=40, json_path=str(out)) == 0
     data = json.loads(out.read_text())
     rows = data["rows"]
-    for k in ("no proxy", "sidecar pair (mTLS)", "ztunnel pair (HBONE mTLS)", "ztunnel + waypoint + ztunnel",
-              "nginx L7 hop", "stunnel pair (L4 mTLS)"):
+    for k in (
+        "no proxy",
+        "sidecar pair (mTLS)",
+        "ztunnel pair (HBONE mTLS)",
+        "ztunnel + waypoint + ztunnel",
+        "nginx L7 hop",
+        "stunnel pair (L4 mTLS)",
+    ):
         assert k in rows
     for k, r in rows.items():
         if "skipped" not in r:
@@ -35,7 +41,7 @@ def test_bench_hops_in_rounds_reports_medians_and_ranges(tmp_path, capsys):
     assert data["rounds"] == 2
     for k, v in data["ratios"].items():
         lo, hi = data["ratio_ranges"][k]
-        assert lo <= v <= hi, k                              # a median lies within its range
+        assert lo <= v <= hi, k  # a median lies within its range
     assert "(medians of 2 rounds" in capsys.readouterr().out
 
 
@@ -52,8 +58,9 @@ def test_bench_startup_reports_time_memory_and_where_it_goes(capsys):
 
 def test_bench_fuzz_throws_a_bounded_number_of_inputs_at_every_listener_kind():
     from meshlab.fuzzbench import KINDS, run_fuzz
+
     out = run_fuzz(inputs=800, seconds=120, progress=False)
     assert out["inputs"] <= 800 and set(out["inputs_by_kind"]) == set(KINDS)
     assert out["crashes"] == 0 and all(out["served_at_the_end"].values())
-    assert sum(sum(o.values()) for o in out["outcomes"].values()) == out["inputs"]     # one outcome per input
+    assert sum(sum(o.values()) for o in out["outcomes"].values()) == out["inputs"]  # one outcome per input
     assert set(out["rss_mb_after"]) == set(out["rss_mb_before"])

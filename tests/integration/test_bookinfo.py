@@ -30,7 +30,7 @@ def test_path_goes_client_productpage_details_reviews(bookinfo):
     else:
         assert "ratings-v1-0" not in names
     assert all(h.ms > 0 for h in r.path.hops)
-    assert r.path.hops[0].ms >= r.path.hops[1].ms     # the client waited for the whole page
+    assert r.path.hops[0].ms >= r.path.hops[1].ms  # the client waited for the whole page
 
 
 def test_reviews_versions_alternate_and_only_v2_v3_call_ratings(bookinfo):
@@ -102,6 +102,6 @@ def test_productpage_retries_reviews_once_in_its_own_code(bookinfo):
         assert [h.attempt for h in tries] == [1, 2]
         assert all(h.error == "connection refused" for h in tries)
     finally:
-        bookinfo.reset()                  # restarts the dead pods
+        bookinfo.reset()  # restarts the dead pods
     assert bookinfo.request("client", PAGE).status == 200
     assert all(row["alive"] for row in bookinfo.pods())

@@ -15,8 +15,9 @@ SAMPLES = "topologies/samples/bookinfo/"
 JASON = {"cookie": "user=jason"}
 
 
-@pytest.fixture(scope="module", params=[("sidecar", None), ("ambient", "namespace")],
-                ids=["sidecar", "ambient+waypoint"])
+@pytest.fixture(
+    scope="module", params=[("sidecar", None), ("ambient", "namespace")], ids=["sidecar", "ambient+waypoint"]
+)
 def lab(request, module_backend):
     mode, waypoints = request.param
     with Lab("bookinfo", mode=mode, waypoints=waypoints, backend=module_backend, verbose=False) as lab:
@@ -50,32 +51,44 @@ def test_request_routing_all_v1_then_jason_to_v2(bookinfo):
 
 def test_fault_delay_makes_productpage_give_up_after_about_6s(bookinfo):
     """reviews v2 waits 10 s for ratings, but productpage gives reviews 3 s and one retry."""
-    bookinfo.apply([SAMPLES + "virtual-service-all-v1.yaml", SAMPLES + "virtual-service-reviews-test-v2.yaml",
-                    SAMPLES + "virtual-service-ratings-test-delay.yaml"])
+    bookinfo.apply(
+        [
+            SAMPLES + "virtual-service-all-v1.yaml",
+            SAMPLES + "virtual-service-reviews-test-v2.yaml",
+            SAMPLES + "virtual-service-ratings-test-delay.yaml",
+        ]
+    )
     r = page(bookinfo, JASON)
     assert r.status == 200 and REVIEWS_ERROR in r.body
     assert 5500 < r.latency_ms < 8000
-    fast = page(bookinfo)                      # not jason: reviews v1, no ratings call, no delay
+    fast = page(bookinfo)  # not jason: reviews v1, no ratings call, no delay
     assert REVIEWS_ERROR not in fast.body and fast.latency_ms < 3000
 
 
 def test_fault_abort_shows_ratings_unavailable_at_once(bookinfo):
-    bookinfo.apply([SAMPLES + "virtual-service-all-v1.yaml", SAMPLES + "virtual-service-reviews-test-v2.yaml",
-                    SAMPLES + "virtual-service-ratings-test-abort.yaml"])
+    bookinfo.apply(
+        [
+            SAMPLES + "virtual-service-all-v1.yaml",
+            SAMPLES + "virtual-service-reviews-test-v2.yaml",
+            SAMPLES + "virtual-service-ratings-test-abort.yaml",
+        ]
+    )
     r = page(bookinfo, JASON)
     assert r.status == 200 and RATINGS_ERROR in r.body and r.latency_ms < 3000
     aborted = [s for s in bookinfo.spans(r.trace_id) if "FI" in (s.attrs or {}).get("response_flags", "")]
-    assert aborted and all(s.status == 500 for s in aborted)       # the fault, made by a proxy
+    assert aborted and all(s.status == 500 for s in aborted)  # the fault, made by a proxy
     assert RATINGS_ERROR not in page(bookinfo).body
 
 
 def test_traffic_shifting_50_50_then_all_v3(bookinfo):
     bookinfo.apply(SAMPLES + "virtual-service-reviews-50-v3.yaml")
     res = bookinfo.load("client", PAGE, requests=100, concurrency=2, progress=False)
-    served = [next(h.name for h in p.hops if h.role == "app" and h.name.startswith("reviews-"))
-              for p in res.paths.values()]
+    served = [
+        next(h.name for h in p.hops if h.role == "app" and h.name.startswith("reviews-"))
+        for p in res.paths.values()
+    ]
     assert len(served) == 100 and set(served) == {"reviews-v1-0", "reviews-v3-0"}
-    assert 30 <= served.count("reviews-v3-0") <= 70        # binomial(100, 0.5): 4 sigma either side
+    assert 30 <= served.count("reviews-v3-0") <= 70  # binomial(100, 0.5): 4 sigma either side
     bookinfo.apply(SAMPLES + "virtual-service-reviews-v3.yaml")
     assert {stars(page(bookinfo).body) for _ in range(5)} == {"red"}
 
@@ -94,10 +107,14 @@ def test_request_timeout_returns_the_page_in_about_1s(bookinfo):
 def test_a_rejected_apply_changes_nothing(bookinfo):
     bookinfo.apply(SAMPLES + "virtual-service-reviews-v3.yaml")
     before = [o.doc for o in bookinfo.policies()]
-    bad = open(SAMPLES + "virtual-service-reviews-50-v3.yaml").read() + \
-        "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n" \
+    bad = (
+        open(SAMPLES + "virtual-service-reviews-50-v3.yaml").read()
+        + "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n"
         "spec: {hosts: [ratings], http: [{route: [{destination: {host: ratings}}], mirror: {host: ratings}}]}\n"
-    with pytest.raises(PolicyError, match=r"document 2 .*line 17: spec.http\[0\].mirror: 'mirror' is part of the real API"):
+    )
+    with pytest.raises(
+        PolicyError, match=r"document 2 .*line 17: spec.http\[0\].mirror: 'mirror' is part of the real API"
+    ):
         bookinfo.apply(bad)
     assert [o.doc for o in bookinfo.policies()] == before
-    assert {stars(page(bookinfo).body) for _ in range(4)} == {"red"}      # still all v3
+    assert {stars(page(bookinfo).body) for _ in range(4)} == {"red"}  # still all v3

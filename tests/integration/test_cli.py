@@ -28,7 +28,9 @@ def test_run_json_reports_the_contracted_fields(capsys):
 
 
 def test_trace_prints_the_path_hop_by_hop(capsys):
-    assert main(["trace", "bookinfo", "--from", "client", "--url", "http://productpage:9080/productpage"]) == 0
+    assert (
+        main(["trace", "bookinfo", "--from", "client", "--url", "http://productpage:9080/productpage"]) == 0
+    )
     out = capsys.readouterr().out
     for name in ("client-0", "productpage-v1-0", "details-v1-0", "reviews-v"):
         assert name in out
@@ -43,8 +45,10 @@ def test_topologies_lists_the_shipped_files(capsys):
 
 def test_a_bad_topology_is_one_clear_error_and_exit_code_2(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nnodes: [{name: node-1}]\nnamespaces: [{name: default}]\nservices: []\n"
-                   "workloads:\n  - {name: c, node: node-9, app: {kind: client}}\n")
+    bad.write_text(
+        "name: bad\nnodes: [{name: node-1}]\nnamespaces: [{name: default}]\nservices: []\n"
+        "workloads:\n  - {name: c, node: node-9, app: {kind: client}}\n"
+    )
     assert main(["run", str(bad), "-n", "1"]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:6: workloads[0].node: unknown node 'node-9'" in err and "nodes: node-1" in err
@@ -55,25 +59,34 @@ def test_a_topology_nested_too_deep_is_one_clear_error_not_a_traceback(capsys, t
     deep = tmp_path / "deep.yaml"
     deep.write_text("name: deep\nnodes: " + "[" * 5000 + "]" * 5000 + "\n")
     policy = tmp_path / "deep-policy.yaml"
-    policy.write_text("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
-                      "spec: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")
+    policy.write_text(
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+        "spec: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"
+    )
     assert main(["run", str(deep), "-n", "1"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"meshlab: error: {deep}:2: not valid YAML: nested more than 64 levels deep; " \
-                          "a topology or a policy needs far fewer"
+    assert (
+        err.strip() == f"meshlab: error: {deep}:2: not valid YAML: nested more than 64 levels deep; "
+        "a topology or a policy needs far fewer"
+    )
     assert main(["run", "minimal", "-n", "1", "--apply", str(policy)]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and f"{policy}: document 1, line 4: not valid YAML: nested" in err
+    assert (
+        len(err.strip().splitlines()) == 1 and f"{policy}: document 1, line 4: not valid YAML: nested" in err
+    )
 
 
 def test_run_reports_pages_that_say_reviews_unavailable_apart_from_the_failures(capsys, tmp_path):
     """Issue 13: with every call to reviews aborted, each Bookinfo page is a 200 that says reviews
     are unavailable. `meshlab run` still counts them ok (HTTP), and says they are partial."""
     from meshlab.apps.bookinfo import REVIEWS_ERROR
+
     abort = tmp_path / "abort-reviews.yaml"
-    abort.write_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n"
-                     "spec:\n  hosts: [reviews]\n  http:\n  - fault: {abort: {percentage: {value: 100}, httpStatus: 503}}\n"
-                     "    route: [{destination: {host: reviews}}]\n")
+    abort.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n"
+        "spec:\n  hosts: [reviews]\n  http:\n  - fault: {abort: {percentage: {value: 100}, httpStatus: 503}}\n"
+        "    route: [{destination: {host: reviews}}]\n"
+    )
     assert main(["run", "bookinfo", "--mode", "sidecar", "--apply", str(abort), "-n", "4", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)["requests"]
     assert (r["ok"], r["failed"], r["partial"], r["partial_failures"]) == (4, 0, 4, {REVIEWS_ERROR: 4})
@@ -83,8 +96,9 @@ def test_run_reports_pages_that_say_reviews_unavailable_apart_from_the_failures(
 
 
 def test_bad_numbers_are_refused_by_the_parser():
-    r = subprocess.run([sys.executable, "-m", "meshlab", "run", "bookinfo", "-n", "0"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "meshlab", "run", "bookinfo", "-n", "0"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "expected 1 or more, got 0" in r.stderr
 
 
@@ -112,7 +126,11 @@ def test_a_generated_topology_runs_from_its_file_and_from_its_spec(capsys, tmp_p
 
 
 def test_generate_refuses_a_bad_count_naming_it():
-    r = subprocess.run([sys.executable, "-m", "meshlab", "generate", "--replicas", "51"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "meshlab", "generate", "--replicas", "51"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "argument --replicas: 51 is out of range; replicas takes 1 to 50" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "meshlab", "run", "gen:services=3,nodez=2"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "meshlab", "run", "gen:services=3,nodez=2"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "unknown setting 'nodez' (did you mean 'nodes'?)" in r.stderr

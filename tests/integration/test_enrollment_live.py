@@ -62,27 +62,28 @@ def test_enrolling_by_yaml_on_a_running_lab(backend):
 
         assert lab.apply(AMBIENT) == ["namespace/default configured"]
         assert lab.mode == "ambient" and roles_to(lab, "details-") == ["ztunnel", "ztunnel"]
-        assert {p: w.pid for p, w in lab.workers.items()} == pids          # ambient: no pod restarted
+        assert {p: w.pid for p, w in lab.workers.items()} == pids  # ambient: no pod restarted
 
-        lab.apply(REVIEWS_USES_WAYPOINT)                   # a label naming a waypoint nobody deployed:
+        lab.apply(REVIEWS_USES_WAYPOINT)  # a label naming a waypoint nobody deployed:
         assert any("no Gateway defines" in w for w in lab.warnings)
-        assert roles_to(lab, "reviews-") == ["ztunnel", "ztunnel"]       # ... traffic goes straight there
+        assert roles_to(lab, "reviews-") == ["ztunnel", "ztunnel"]  # ... traffic goes straight there
 
         assert lab.apply(WAYPOINT) == ["gateway/waypoint -n default created"]
         assert lab.waypoint_of == {("default", "reviews"): "waypoint-0"} and lab.proxies["waypoint-0"].alive()
         assert roles_to(lab, "reviews-") == ["ztunnel", "waypoint", "ztunnel"]
-        assert roles_to(lab, "details-") == ["ztunnel", "ztunnel"]       # only reviews opted in
+        assert roles_to(lab, "details-") == ["ztunnel", "ztunnel"]  # only reviews opted in
 
         lab.delete(WAYPOINT)
         assert "waypoint-0" not in lab.proxies and roles_to(lab, "reviews-") == ["ztunnel", "ztunnel"]
 
-        lab.apply(SIDECAR)                                 # injection happens at pod creation: restarts
+        lab.apply(SIDECAR)  # injection happens at pod creation: restarts
         assert lab.mode == "sidecar" and all(lab.workers[p].pid != pid for p, pid in pids.items())
         assert roles_to(lab, "details-") == ["sidecar", "sidecar"]
         assert "ztunnel-node-1" not in lab.proxies
 
         assert lab.delete(kind="Namespace", name="default") == [
-            "namespace/default deleted (the lab keeps it: its mesh labels return to the topology's)"]
+            "namespace/default deleted (the lab keeps it: its mesh labels return to the topology's)"
+        ]
         assert lab.mode == "none" and roles_to(lab, "details-") == []
         assert lab.request("client", PAGE).status == 200
 
@@ -97,5 +98,5 @@ def test_the_export_says_what_the_lab_is_now_however_it_got_so(backend):
         assert set(m.mesh_of_pod.values()) == {"sidecar"} == {v for v in lab.mesh.values()}
         [ns] = m.namespaces
         assert ns["metadata"]["labels"] == {"istio-injection": "enabled"}
-        [applied] = lab.policies()                             # the object in force shows the live labels
+        [applied] = lab.policies()  # the object in force shows the live labels
         assert applied.labels == {"istio-injection": "enabled"}

@@ -16,15 +16,15 @@ JASON = TASKS["jason-to-reviews-v2"]
 ONLY_PP = TASKS["only-one-caller"]
 
 
-
 JASON_SOLUTION = answer_for(JASON)
-JASON_WRONG = answer_for(JASON, wrong=True)          # the subsets swapped
+JASON_WRONG = answer_for(JASON, wrong=True)  # the subsets swapped
 PP_SOLUTION = answer_for(ONLY_PP)
-PP_WRONG = answer_for(ONLY_PP, wrong=True)           # the client, not productpage
+PP_WRONG = answer_for(ONLY_PP, wrong=True)  # the client, not productpage
 
 
-@pytest.mark.parametrize("mode, waypoints", [("sidecar", None), ("ambient", ["reviews"])],
-                         ids=["sidecar", "ambient+waypoint"])
+@pytest.mark.parametrize(
+    "mode, waypoints", [("sidecar", None), ("ambient", ["reviews"])], ids=["sidecar", "ambient+waypoint"]
+)
 def test_routing_jason_to_reviews_v2(mode, waypoints):
     with Lab("bookinfo", mode=mode, waypoints=waypoints, verbose=False) as lab:
         blank = JASON.check(lab, JASON.skeleton)
@@ -33,7 +33,7 @@ def test_routing_jason_to_reviews_v2(mode, waypoints):
         assert wrong.passed is False and "reviews-v2 served 0 of 20 pages for jason" in wrong.message
         right = JASON.check(lab, JASON_SOLUTION)
         assert right.passed is True, right.message
-        if mode == "sidecar":                       # another learner's variant: their user, their version
+        if mode == "sidecar":  # another learner's variant: their user, their version
             ada = {"user": "ada", "version": "v3"}
             assert ada in JASON.variants
             assert JASON.check(lab, JASON_SOLUTION, ada).passed is False
@@ -54,11 +54,11 @@ def test_only_productpage_reaches_reviews(mode):
         wrong = ONLY_PP.check(lab, PP_WRONG)
         assert wrong.passed is False and "lost what reviews gives them" in wrong.message
         assert "reached reviews directly" in wrong.message
-        right = ONLY_PP.check(lab, PP_SOLUTION)          # same name: the wrong policy is replaced
+        right = ONLY_PP.check(lab, PP_SOLUTION)  # same name: the wrong policy is replaced
         assert right.passed is True, right.message
         ratings = {"service": "ratings", "caller": "reviews", "account": "bookinfo-reviews"}
         assert ratings in ONLY_PP.variants
-        assert ONLY_PP.check(lab, PP_SOLUTION, ratings).passed is False     # another learner's service
+        assert ONLY_PP.check(lab, PP_SOLUTION, ratings).passed is False  # another learner's service
         mine = ONLY_PP.check(lab, answer_for(ONLY_PP, ratings), ratings)
         assert mine.passed is True, mine.message
 
@@ -78,7 +78,9 @@ NO_RESTARTS = TASKS["mesh-without-restarts"]
 def test_reviews_to_one_version_needs_a_proxy_that_parses_http():
     with Lab("bookinfo", verbose=False) as lab:
         assert ONE_VERSION.check(lab, ONE_VERSION.skeleton).passed is False
-        no_mesh = ONE_VERSION.check(lab, fill(ONE_VERSION.skeleton, "app", "bookinfo", "v3"))   # a label, but no mesh
+        no_mesh = ONE_VERSION.check(
+            lab, fill(ONE_VERSION.skeleton, "app", "bookinfo", "v3")
+        )  # a label, but no mesh
         assert no_mesh.passed is False and "no proxy reads your VirtualService" in no_mesh.message
         ambient = ONE_VERSION.check(lab, answer_for(ONE_VERSION, wrong=True))
         assert ambient.passed is False and "waypoint" in ambient.message
@@ -94,7 +96,10 @@ def test_the_mesh_without_restarts_is_ambient():
         sidecars = NO_RESTARTS.check(lab, fill(NO_RESTARTS.skeleton, "istio-injection", "enabled"))
         assert sidecars.passed is False and "pods restarted" in sidecars.message
         then_ambient = NO_RESTARTS.check(lab, answer_for(NO_RESTARTS))
-        assert then_ambient.passed is False and "a sidecar goes only when its pod is recreated" in then_ambient.message
+        assert (
+            then_ambient.passed is False
+            and "a sidecar goes only when its pod is recreated" in then_ambient.message
+        )
     with Lab("bookinfo", verbose=False) as lab:
         nothing = NO_RESTARTS.check(lab, answer_for(NO_RESTARTS, wrong=True))
         assert nothing.passed is False and "crossed no proxy" in nothing.message
@@ -136,9 +141,11 @@ def test_a_waypoint_for_one_service_in_yaml():
         wrong_class = task.check(lab, answer_for(task, wrong=True))
         assert wrong_class.passed is False and "refused" in wrong_class.message
         wrong_service = task.check(lab, sol("details"))
-        assert wrong_service.passed is False and "calls to reviews crossed no waypoint" in wrong_service.message
+        assert (
+            wrong_service.passed is False and "calls to reviews crossed no waypoint" in wrong_service.message
+        )
         assert "details crossed the waypoint too" in wrong_service.message
-        still = task.check(lab, sol("reviews"))             # details keeps the label applied before
+        still = task.check(lab, sol("reviews"))  # details keeps the label applied before
         assert still.passed is False and "lab.delete(kind='Service', name='details')" in still.message
         lab.delete(kind="Service", name="details")
         right = task.check(lab, sol("reviews"))
@@ -158,7 +165,7 @@ def test_only_productpage_through_the_waypoint_binds_the_policy_to_it():
         AT_WAYPOINT.setup(lab, AT_WAYPOINT.variants[0])
         assert lab.waypoint_of and {s for _, s in lab.waypoint_of} == {"reviews"}
         assert AT_WAYPOINT.check(lab, AT_WAYPOINT.skeleton).passed is False
-        at_ztunnel = AT_WAYPOINT.check(lab, PP_SOLUTION)              # the selector: enforced by reviews' ztunnel
+        at_ztunnel = AT_WAYPOINT.check(lab, PP_SOLUTION)  # the selector: enforced by reviews' ztunnel
         assert at_ztunnel.passed is False and "waypoint's" in at_ztunnel.message
         lab.delete(PP_SOLUTION)
         right = AT_WAYPOINT.check(lab, answer_for(AT_WAYPOINT))
@@ -178,7 +185,7 @@ def test_a_strict_mesh_with_one_namespace_left_permissive():
         lab.delete(all=True)
         only_ns = STRICT.check(lab, fill(STRICT.skeleton, "foo", "STRICT", "bar", "PERMISSIVE"))
         assert only_ns.passed is False and "no mesh-wide STRICT policy" in only_ns.message
-        assert "still reached" not in only_ns.message          # foo is STRICT: legacy was refused there
+        assert "still reached" not in only_ns.message  # foo is STRICT: legacy was refused there
         lab.delete(all=True)
         right = STRICT.check(lab, answer_for(STRICT))
         assert right.passed is True, right.message
@@ -192,11 +199,11 @@ DEADLINE = TASKS["page-deadline"]
 
 
 def test_stopping_the_retry_storm():
-    params = STORM.variants[0]                       # 25% of 503s, at most 2 tries in an outage
+    params = STORM.variants[0]  # 25% of 503s, at most 2 tries in an outage
     with Lab("httpbin", mode="sidecar", seed=1, verbose=False) as lab:
         STORM.setup(lab, params)
         storm = lab.load("client", "http://httpbin:8000/status/503", requests=2, progress=False)
-        assert tries(storm) == [11, 11]                  # what the goal says of the starting policy
+        assert tries(storm) == [11, 11]  # what the goal says of the starting policy
         assert STORM.check(lab, STORM.skeleton, params).passed is False
         none = STORM.check(lab, fill(STORM.skeleton, "0", "5xx"), params)
         assert none.passed is False and "requests to the flaky endpoint succeeded" in none.message
@@ -207,7 +214,7 @@ def test_stopping_the_retry_storm():
 
 
 def test_a_page_deadline_counts_productpages_own_retry():
-    params = DEADLINE.variants[0]                    # ratings delayed 2 s, pages within 1.5 s
+    params = DEADLINE.variants[0]  # ratings delayed 2 s, pages within 1.5 s
     with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
         DEADLINE.setup(lab, params)
         assert DEADLINE.check(lab, DEADLINE.skeleton, params).passed is False

@@ -19,7 +19,7 @@ PAGE = "http://productpage:9080/productpage"
 def engine(request, monkeypatch):
     if request.param == "nghttp2" and nghttp2.lib is None:
         pytest.skip(f"libnghttp2: {nghttp2.why_missing()}")
-    monkeypatch.setenv("MESHLAB_H2_ENGINE", request.param)     # the lab's processes inherit it
+    monkeypatch.setenv("MESHLAB_H2_ENGINE", request.param)  # the lab's processes inherit it
     return request.param
 
 
@@ -41,18 +41,18 @@ def test_every_connection_a_ztunnel_carries_closes(engine, backend):
     with Lab("bookinfo", mode="ambient", backend=backend, verbose=False) as lab:
         assert lab.load(requests=30, concurrency=4, progress=False).summary()["requests"]["ok"] == 30
         stats = lab.proxies["ztunnel-node-1"].call("stats")
-        for _ in range(50):                                # the last close may still be on its way
+        for _ in range(50):  # the last close may still be on its way
             if stats["connections_open"] == 0:
                 break
             time.sleep(0.05)
             stats = lab.proxies["ztunnel-node-1"].call("stats")
-        assert stats["connections_open"] == 0              # every connection closed and accounted for
+        assert stats["connections_open"] == 0  # every connection closed and accounted for
 
 
 def test_a_large_body_crosses_hbone_under_flow_control(engine):
     """More bytes than one stream's HTTP/2 window (4 MiB) go through: WINDOW_UPDATEs follow the
     receiver's reads, on either engine."""
-    body = "0123456789abcdef" * (5 * 2 ** 20 // 16)            # 5 MiB up, and echoed back down
+    body = "0123456789abcdef" * (5 * 2**20 // 16)  # 5 MiB up, and echoed back down
     with Lab("httpbin", mode="ambient", verbose=False) as lab:
         r = lab.request("client", "http://httpbin:8000/anything", method="POST", body=body, timeout=60)
         assert r.status == 200

@@ -48,6 +48,7 @@ class ProxyInThread:
     """A proxy that serves HBONE, with the app behind it, on an event loop (uvloop's, as in the
     lab) in a thread of its own, which records every error the loop reports and every bug the
     HBONE driver's safety net logs; and pod ``a-0``'s certificate, for the test to present."""
+
     role = "?"
 
     def __init__(self, tmp, block: int, engine: str):
@@ -56,23 +57,25 @@ class ProxyInThread:
         self.block, self.engine = block, engine
         self.other_ip = f"127.{block}.1.2"
         self.tls = client_context(a.cert_path, a.key_path, self.ca.root_path, alpn=["h2"])
-        self.errors: list[dict] = []          # what the loop's exception handler got
-        self.bugs: list[BaseException] = []   # what hbone's safety net logged
+        self.errors: list[dict] = []  # what the loop's exception handler got
+        self.bugs: list[BaseException] = []  # what hbone's safety net logged
         self.loop: asyncio.AbstractEventLoop | None = None
         ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), name=f"{self.role}-{engine}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, args=(ready,), name=f"{self.role}-{engine}", daemon=True
+        )
         self.thread.start()
         if not ready.wait(20):
             raise RuntimeError(f"the {self.role} did not start: {self.errors}")
 
     # what a role defines
-    ip: str                                   # where its HBONE port is
-    authority: str                            # what a valid CONNECT asks for
+    ip: str  # where its HBONE port is
+    authority: str  # what a valid CONNECT asks for
 
     async def start(self) -> None: ...
     def close(self) -> None: ...
-    def held(self) -> int: ...                # what it holds for connections in flight
-    def authorities(self) -> list[str]: ...   # what a fuzzing peer CONNECTs to (by index)
+    def held(self) -> int: ...  # what it holds for connections in flight
+    def authorities(self) -> list[str]: ...  # what a fuzzing peer CONNECTs to (by index)
 
     def serves(self) -> bool:
         """Does a fresh, valid HBONE client get its CONNECT answered and its bytes served?"""
@@ -88,6 +91,7 @@ class ProxyInThread:
             ready.set()
             await self._stop
             self.close()
+
         try:
             loop.run_until_complete(main())
         finally:
@@ -100,8 +104,10 @@ class ProxyInThread:
 
     def in_loop(self, fn):
         """``fn()`` called on the proxy's event loop; its result."""
+
         async def call():
             return fn()
+
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(10)
 
     def reported(self) -> tuple[list, list]:
@@ -110,7 +116,7 @@ class ProxyInThread:
         then forgotten."""
         self.in_loop(gc.collect)
         errors, bugs = self.errors[:], self.bugs[:]
-        del self.errors[:len(errors)], self.bugs[:len(bugs)]
+        del self.errors[: len(errors)], self.bugs[: len(bugs)]
         return errors, bugs
 
     def settle(self, timeout: float = 3.0) -> int:
@@ -167,16 +173,29 @@ async def _echo(r, w):
 
 class ZtunnelInThread(ProxyInThread):
     """Pod ``b-0`` (app: an echo server) behind its node's ztunnel."""
+
     role = "ztunnel"
 
     async def start(self) -> None:
         b = self.ca.issue("default", "b")
         self.ip, self.app_ip = f"127.{self.block}.2.2", f"127.{self.block}.130.2"
         self.authority = f"{self.ip}:{APP_PORT}"
-        self.net = ClusterNet(pods=(
-            PodAddr("a-0", "default", "n1", self.other_ip, service_account="a", mesh="ambient"),
-            PodAddr("b-0", "default", "n2", self.ip, service_account="b", ports=(APP_PORT,), local_ip=self.app_ip,
-                    mesh="ambient")), services=())
+        self.net = ClusterNet(
+            pods=(
+                PodAddr("a-0", "default", "n1", self.other_ip, service_account="a", mesh="ambient"),
+                PodAddr(
+                    "b-0",
+                    "default",
+                    "n2",
+                    self.ip,
+                    service_account="b",
+                    ports=(APP_PORT,),
+                    local_ip=self.app_ip,
+                    mesh="ambient",
+                ),
+            ),
+            services=(),
+        )
         self.app = await asyncio.start_server(_echo, self.app_ip, APP_PORT)
         self.z = Ztunnel("n2", self.net, {b.spiffe_id: (b.cert_path, b.key_path)}, self.ca.root_path)
         await self.z.start()
@@ -186,12 +205,18 @@ class ZtunnelInThread(ProxyInThread):
         self.app.close()
 
     def held(self) -> int:
-        return len(self.z.open)             # its connections in flight (Delivery pipes)
+        return len(self.z.open)  # its connections in flight (Delivery pipes)
 
     def authorities(self) -> list[str]:
         """b's app; a port b does not listen on; a pod that is not b; not an address at all."""
-        return [self.authority, self.authority, f"{self.ip}:{APP_PORT + 1}", f"{self.other_ip}:{APP_PORT}", "",
-                "nonsense"]
+        return [
+            self.authority,
+            self.authority,
+            f"{self.ip}:{APP_PORT + 1}",
+            f"{self.other_ip}:{APP_PORT}",
+            "",
+            "nonsense",
+        ]
 
     def echo(self, payload: bytes) -> tuple[str | None, bytes]:
         return self.exchange(payload, lambda got: got == payload)
@@ -214,19 +239,33 @@ async def _http_ok(r, w):
 class WaypointInThread(ProxyInThread):
     """Service ``web`` (VIP:80 -> pod web-0:8080, a plain HTTP app outside the mesh) behind its
     waypoint, which takes HBONE CONNECTs to the service's VIP and serves HTTP/1.1 inside them."""
+
     role = "waypoint"
     GET = b"GET / HTTP/1.1\r\nhost: web\r\n\r\n"
 
     async def start(self) -> None:
         w = self.ca.issue("default", "waypoint")
-        self.ip, self.web_ip, self.vip = f"127.{self.block}.1.3", f"127.{self.block}.2.2", f"127.{self.block}.250.1"
+        self.ip, self.web_ip, self.vip = (
+            f"127.{self.block}.1.3",
+            f"127.{self.block}.2.2",
+            f"127.{self.block}.250.1",
+        )
         self.authority = f"{self.vip}:80"
-        net = ClusterNet(pods=(
-            PodAddr("a-0", "default", "n1", self.other_ip, service_account="a", mesh="ambient"),
-            PodAddr("waypoint-0", "default", "n1", self.ip, service_account="waypoint",
-                    labels={"gateway.networking.k8s.io/gateway-name": "waypoint"}),
-            PodAddr("web-0", "default", "n2", self.web_ip, service_account="web", ports=(8080,))),
-            services=(ServiceAddr("web", "default", self.vip, 80, 8080, ("web-0",), waypoint="waypoint-0"),))
+        net = ClusterNet(
+            pods=(
+                PodAddr("a-0", "default", "n1", self.other_ip, service_account="a", mesh="ambient"),
+                PodAddr(
+                    "waypoint-0",
+                    "default",
+                    "n1",
+                    self.ip,
+                    service_account="waypoint",
+                    labels={"gateway.networking.k8s.io/gateway-name": "waypoint"},
+                ),
+                PodAddr("web-0", "default", "n2", self.web_ip, service_account="web", ports=(8080,)),
+            ),
+            services=(ServiceAddr("web", "default", self.vip, 80, 8080, ("web-0",), waypoint="waypoint-0"),),
+        )
         self.app = await asyncio.start_server(_http_ok, self.web_ip, 8080)
         self.w = Waypoint("waypoint-0", net, w.cert_path, w.key_path, self.ca.root_path)
         await self.w.start()
@@ -248,7 +287,7 @@ class WaypointInThread(ProxyInThread):
         return status == "200" and got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"\r\n\r\nok")
 
 
-_BY_THREAD: dict[int, ProxyInThread] = {}         # the proxy whose event loop runs in that thread
+_BY_THREAD: dict[int, ProxyInThread] = {}  # the proxy whose event loop runs in that thread
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -269,6 +308,7 @@ def per_thread():
         if proxy is not None:
             proxy.bugs.append(e)
         log(e)
+
     mp.setattr(h2engine, "engine_name", engine_name)
     mp.setattr(hbone, "_log_bug", log_bug)
     gc.freeze()
@@ -316,6 +356,7 @@ def clean(ztunnel):
 
 # -- the peer --------------------------------------------------------------------------------------
 
+
 def test_a_valid_client_is_served(clean):
     assert clean.in_loop(lambda: clean.z.stats()["h2_engine"]).startswith(clean.engine)
     assert clean.echo(b"x" * 100_000) == ("200", b"x" * 100_000)
@@ -326,8 +367,11 @@ def test_a_connection_error_closes_the_connection_also_with_streams_open(clean):
     GOAWAY FLOW_CONTROL_ERROR, and the ztunnel closes the connection (RFC 9113 section 5.4.1)
     rather than keep it, and the app connection behind the stream, for as long as the peer likes."""
     with clean.dial() as t:
-        a = exchange(t, HELLO + connect(1, f"{clean.ip}:{APP_PORT}") + DataFrame(1, data=b"hi").serialize(),
-                     until=lambda a: a.of(DataFrame, 1))
+        a = exchange(
+            t,
+            HELLO + connect(1, f"{clean.ip}:{APP_PORT}") + DataFrame(1, data=b"hi").serialize(),
+            until=lambda a: a.of(DataFrame, 1),
+        )
         assert a.of(HeadersFrame, 1) and a.of(DataFrame, 1)[0].data == b"hi"
         a = exchange(t, WindowUpdateFrame(0, window_increment=2**31 - 1).serialize() * 2)
         assert a.goaway() is not None and a.goaway().error_code == 0x3
@@ -340,25 +384,36 @@ def test_a_stream_error_resets_that_stream_and_the_others_carry_on(clean):
     """Two streams open; the peer overflows one's window: that stream is reset (FLOW_CONTROL_ERROR)
     and its app connection closed, while the other still echoes."""
     with clean.dial() as t:
-        a = exchange(t, HELLO + connect(1, f"{clean.ip}:{APP_PORT}") + connect(3, f"{clean.ip}:{APP_PORT}"),
-                     until=lambda a: a.of(HeadersFrame, 1) and a.of(HeadersFrame, 3))
+        a = exchange(
+            t,
+            HELLO + connect(1, f"{clean.ip}:{APP_PORT}") + connect(3, f"{clean.ip}:{APP_PORT}"),
+            until=lambda a: a.of(HeadersFrame, 1) and a.of(HeadersFrame, 3),
+        )
         a = exchange(t, WindowUpdateFrame(1, window_increment=2**31 - 1).serialize() + DONE)
         assert [f.error_code for f in a.of(RstStreamFrame, 1)] == [0x3] and not a.closed
         a = exchange(t, DataFrame(3, data=b"three").serialize(), until=lambda a: a.of(DataFrame, 3))
         assert a.of(DataFrame, 3)[0].data == b"three"
-        assert clean.in_loop(clean.held) == 1        # stream 3's; stream 1's is gone
+        assert clean.in_loop(clean.held) == 1  # stream 3's; stream 1's is gone
     assert clean.serves()
 
 
-@pytest.mark.parametrize("forwarded", ['for="1.2.3.4:\u00b2"', 'for="no.such.name.invalid:1"', 'for="1.2.3.4"', "x"])
+@pytest.mark.parametrize(
+    "forwarded", ['for="1.2.3.4:\u00b2"', 'for="no.such.name.invalid:1"', 'for="1.2.3.4"', "x"]
+)
 def test_a_connect_with_a_malformed_forwarded_header_is_still_delivered(clean, forwarded):
     """``forwarded`` is the peer's to write: one the ztunnel cannot read (a port that is not
     ASCII digits, a name instead of an address) is ignored; the connection still reaches the app."""
     with clean.dial() as t:
-        a = exchange(t, HELLO + connect(1, f"{clean.ip}:{APP_PORT}", ("forwarded", forwarded)),
-                     until=lambda a: a.of(HeadersFrame, 1))
-        a = exchange(t, DataFrame(1, data=b"hi", flags=["END_STREAM"]).serialize(),
-                     until=lambda a: any("END_STREAM" in f.flags for f in a.of(DataFrame, 1)))
+        a = exchange(
+            t,
+            HELLO + connect(1, f"{clean.ip}:{APP_PORT}", ("forwarded", forwarded)),
+            until=lambda a: a.of(HeadersFrame, 1),
+        )
+        a = exchange(
+            t,
+            DataFrame(1, data=b"hi", flags=["END_STREAM"]).serialize(),
+            until=lambda a: any("END_STREAM" in f.flags for f in a.of(DataFrame, 1)),
+        )
         assert b"".join(f.data for f in a.of(DataFrame, 1)) == b"hi"
     assert not clean.bugs
 
@@ -372,14 +427,17 @@ def test_a_connect_that_breaks_its_handler_is_reset_and_the_connection_lives(ztu
     with ztunnel.dial() as t:
         a = exchange(t, HELLO + connect(1, f"{ztunnel.ip}:\u00b2") + DONE)
         refused = a.of(RstStreamFrame, 1) or [f for f in a.of(HeadersFrame, 1) if "END_STREAM" in f.flags]
-        assert refused and not a.closed          # nghttp2 resets it itself; with h2 the ztunnel answers 503
-        a = exchange(t, connect(3, f"{ztunnel.ip}:{APP_PORT}") + DataFrame(3, data=b"3").serialize(),
-                     until=lambda a: a.of(DataFrame, 3))
+        assert refused and not a.closed  # nghttp2 resets it itself; with h2 the ztunnel answers 503
+        a = exchange(
+            t,
+            connect(3, f"{ztunnel.ip}:{APP_PORT}") + DataFrame(3, data=b"3").serialize(),
+            until=lambda a: a.of(DataFrame, 3),
+        )
         assert a.of(DataFrame, 3)[0].data == b"3"
     assert ztunnel.settle() == 0 and ztunnel.serves()
     errors, bugs = ztunnel.reported()
     assert not errors
-    assert not bugs, f"the ztunnel raised on a CONNECT: {bugs!r}"     # (judge_connect once did: int('²'))
+    assert not bugs, f"the ztunnel raised on a CONNECT: {bugs!r}"  # (judge_connect once did: int('²'))
 
 
 def test_a_connect_to_a_port_past_65535_is_refused(ztunnel):
@@ -387,8 +445,9 @@ def test_a_connect_to_a_port_past_65535_is_refused(ztunnel):
     ztunnel.reported()
     try:
         with ztunnel.dial() as t:
-            a = exchange(t, HELLO + connect(1, f"{ztunnel.ip}:99999"), idle=1.0,
-                         until=lambda a: a.of(HeadersFrame, 1))
+            a = exchange(
+                t, HELLO + connect(1, f"{ztunnel.ip}:99999"), idle=1.0, until=lambda a: a.of(HeadersFrame, 1)
+            )
             assert a.of(HeadersFrame, 1), "the CONNECT was never answered"
         assert ztunnel.reported() == ([], [])
     finally:
@@ -400,19 +459,32 @@ def test_a_stream_ended_before_the_app_connection_is_up_still_ends(ztunnel):
     """HTTP/2 lets a client send its bytes and END_STREAM right after the CONNECT, before the 200
     (ztunnel's own outbound waits for the 200; another client need not)."""
     with ztunnel.dial() as t:
-        a = exchange(t, HELLO + connect(1, f"{ztunnel.ip}:{APP_PORT}") + DataFrame(1, data=b"early", flags=[
-            "END_STREAM"]).serialize(), idle=1.0, until=lambda a: any("END_STREAM" in f.flags for f in a.frames))
+        a = exchange(
+            t,
+            HELLO
+            + connect(1, f"{ztunnel.ip}:{APP_PORT}")
+            + DataFrame(1, data=b"early", flags=["END_STREAM"]).serialize(),
+            idle=1.0,
+            until=lambda a: any("END_STREAM" in f.flags for f in a.frames),
+        )
         assert b"".join(f.data for f in a.of(DataFrame, 1)) == b"early"
         assert any("END_STREAM" in f.flags for f in a.frames), "the stream never ended"
 
 
 # -- Hypothesis: a peer that sends anything ----------------------------------------------------------
 
+
 @capped(80)
-@example(opening=[(0, [], b"hi")], bad=[("WINDOW_UPDATE", raw(8, 0, 0, struct.pack(">L", 2**31 - 1)) * 2)],
-         hang_up="close")
-@given(opening=strategy(h2_opening), bad=strategy(h2_bad_frames),
-       hang_up=st.sampled_from(["close", "reset", "stay until answered"]))
+@example(
+    opening=[(0, [], b"hi")],
+    bad=[("WINDOW_UPDATE", raw(8, 0, 0, struct.pack(">L", 2**31 - 1)) * 2)],
+    hang_up="close",
+)
+@given(
+    opening=strategy(h2_opening),
+    bad=strategy(h2_bad_frames),
+    hang_up=st.sampled_from(["close", "reset", "stay until answered"]),
+)
 def test_any_frames_over_mtls_leave_the_ztunnel_serving(ztunnel, opening, bad, hang_up):
     """A peer with a lab certificate opens some CONNECTs, then sends anything (Hypothesis: bad
     lengths, unknown types, HEADERS on closed streams, window overflows, garbage...), then hangs
@@ -429,9 +501,20 @@ def fuzz(proxy: ProxyInThread, opening, bad, hang_up: str) -> None:
     with proxy.dial() as t:
         if hang_up == "reset":
             t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        exchange(t, wire, until=lambda a: all(a.of(HeadersFrame, 2 * i + 1) or a.of(RstStreamFrame, 2 * i + 1)
-                                              for i in range(len(opening))) and a.of(SettingsFrame, 0))
-        a = exchange(t, b"".join(b for _, b in bad) + DONE, idle=0.1 if hang_up != "stay until answered" else 0.3)
+        exchange(
+            t,
+            wire,
+            until=lambda a: (
+                all(
+                    a.of(HeadersFrame, 2 * i + 1) or a.of(RstStreamFrame, 2 * i + 1)
+                    for i in range(len(opening))
+                )
+                and a.of(SettingsFrame, 0)
+            ),
+        )
+        a = exchange(
+            t, b"".join(b for _, b in bad) + DONE, idle=0.1 if hang_up != "stay until answered" else 0.3
+        )
         goaway = a.goaway()
         if goaway is not None and goaway.error_code != 0:
             assert a.closed, f"GOAWAY {goaway.error_code}, and the connection stays open"
@@ -442,6 +525,7 @@ def fuzz(proxy: ProxyInThread, opening, bad, hang_up: str) -> None:
 
 # -- the waypoint: the same peer, at the other end of an HBONE hop -------------------------------------
 
+
 def test_a_request_through_the_waypoint_is_served(waypoint):
     waypoint.reported()
     assert waypoint.in_loop(h2engine.engine_name) == waypoint.engine
@@ -450,8 +534,11 @@ def test_a_request_through_the_waypoint_is_served(waypoint):
 
 
 @capped(50)
-@given(opening=strategy(h2_opening), bad=strategy(h2_bad_frames),
-       hang_up=st.sampled_from(["close", "reset", "stay until answered"]))
+@given(
+    opening=strategy(h2_opening),
+    bad=strategy(h2_bad_frames),
+    hang_up=st.sampled_from(["close", "reset", "stay until answered"]),
+)
 def test_any_frames_over_mtls_leave_the_waypoint_serving(waypoint, opening, bad, hang_up):
     """The same peer, at a waypoint: CONNECTs to a service, HTTP (or not) inside them, then
     anything; after it the waypoint still answers a fresh client's request."""
@@ -463,11 +550,18 @@ def test_the_waypoint_answers_a_connect_whose_port_is_no_number(waypoint):
     nghttp2 refuses the stream itself; through h2 the waypoint must turn it away (or answer)."""
     waypoint.reported()
     with waypoint.dial() as t:
-        a = exchange(t, HELLO + connect(1, f"{waypoint.vip}:\u00b2") + DataFrame(1, data=waypoint.GET).serialize(),
-                     idle=1.0, until=lambda a: a.of(RstStreamFrame, 1) or any("END_STREAM" in f.flags for f in a.frames))
+        a = exchange(
+            t,
+            HELLO + connect(1, f"{waypoint.vip}:\u00b2") + DataFrame(1, data=waypoint.GET).serialize(),
+            idle=1.0,
+            until=lambda a: a.of(RstStreamFrame, 1) or any("END_STREAM" in f.flags for f in a.frames),
+        )
     assert waypoint.settle() == 0
     errors, _ = waypoint.reported()
-    assert not errors, f"the waypoint raised: {errors!r}"     # (it once did: int('²') in _stream)
-    refused = [f for f in a.of(HeadersFrame, 1) if "END_STREAM" in f.flags]     # its 400
-    assert a.of(RstStreamFrame, 1) or refused or \
-        b"".join(f.data for f in a.of(DataFrame, 1)).startswith(b"HTTP/1.1 ")
+    assert not errors, f"the waypoint raised: {errors!r}"  # (it once did: int('²') in _stream)
+    refused = [f for f in a.of(HeadersFrame, 1) if "END_STREAM" in f.flags]  # its 400
+    assert (
+        a.of(RstStreamFrame, 1)
+        or refused
+        or b"".join(f.data for f in a.of(DataFrame, 1)).startswith(b"HTTP/1.1 ")
+    )

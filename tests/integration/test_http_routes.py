@@ -24,12 +24,16 @@ JASON = TASKS["jason-to-reviews-v2"]
 def bookinfo_versions() -> dict:
     """Bookinfo plus reviews-v1, reviews-v2, reviews-v3 Services (bookinfo-versions.yaml's)."""
     topo = yaml.safe_load(find_topology_file("bookinfo").read_text())
-    topo["services"] += [{"name": f"reviews-{v}", "port": 9080, "selector": {"app": "reviews", "version": v}}
-                         for v in ("v1", "v2", "v3")]
+    topo["services"] += [
+        {"name": f"reviews-{v}", "port": 9080, "selector": {"app": "reviews", "version": v}}
+        for v in ("v1", "v2", "v3")
+    ]
     return topo
 
 
-@pytest.fixture(scope="module", params=[("sidecar", None), ("ambient", ["reviews"])], ids=["sidecar", "waypoint"])
+@pytest.fixture(
+    scope="module", params=[("sidecar", None), ("ambient", ["reviews"])], ids=["sidecar", "waypoint"]
+)
 def lab(request):
     mode, waypoints = request.param
     with Lab(bookinfo_versions(), mode=mode, waypoints=waypoints, verbose=False) as lab:
@@ -47,7 +51,12 @@ def reviews_served(lab, n: int, headers=None) -> list[str]:
     """The reviews pod that served each of ``n`` pages."""
     res = lab.load("client", PAGE, requests=n, concurrency=2, progress=False, headers=headers or {})
     assert res.by_status() == {"200": n}
-    return [h.name for p in res.paths.values() for h in p.hops if h.role == "app" and h.name.startswith("reviews-")]
+    return [
+        h.name
+        for p in res.paths.values()
+        for h in p.hops
+        if h.role == "app" and h.name.startswith("reviews-")
+    ]
 
 
 def test_weights_split_the_traffic_between_version_services(clean):
@@ -57,18 +66,26 @@ def test_weights_split_the_traffic_between_version_services(clean):
     assert clean.warnings == [], clean.warnings
     served = reviews_served(clean, 20)
     assert set(served) == {"reviews-v1-0", "reviews-v3-0"}, served
-    route = {s.attrs.get("route") for s in clean.spans() if (s.attrs or {}).get("route", "").startswith("HTTPRoute")}
+    route = {
+        s.attrs.get("route")
+        for s in clean.spans()
+        if (s.attrs or {}).get("route", "").startswith("HTTPRoute")
+    }
     assert route == {"HTTPRoute default/reviews rules[0]"}
 
 
 def test_a_header_match_routes_one_user_and_the_task_takes_either_kind(clean):
     """The request-routing task's HTTPRoute (Gateway API tab) answers notebook 02's task; swapped
     backends fail it; the VirtualService answer (the skeleton, filled) passes on the same lab."""
-    answer = http_route("reviews", 9080, [({"end-user": "jason"}, {"reviews-v2": 1}), (None, {"reviews-v1": 1})])
+    answer = http_route(
+        "reviews", 9080, [({"end-user": "jason"}, {"reviews-v2": 1}), (None, {"reviews-v1": 1})]
+    )
     res = JASON.check(clean, yaml.safe_dump(answer, sort_keys=False))
     assert res.passed is True, res.message
     clean.delete(all=True)
-    wrong = http_route("reviews", 9080, [({"end-user": "jason"}, {"reviews-v1": 1}), (None, {"reviews-v2": 1})])
+    wrong = http_route(
+        "reviews", 9080, [({"end-user": "jason"}, {"reviews-v1": 1}), (None, {"reviews-v2": 1})]
+    )
     res = JASON.check(clean, yaml.safe_dump(wrong, sort_keys=False))
     assert res.passed is False and "reviews-v2 served 0 of 20 pages for jason" in res.message
     clean.delete(all=True)
@@ -80,7 +97,9 @@ def test_a_route_for_a_service_with_no_waypoint_gets_the_virtual_service_warning
     """In ambient mode ratings has no waypoint here: the route is taken, and nothing applies it."""
     clean.apply(http_route("ratings", 9080, [(None, {"ratings": 1})]))
     if clean.mode == "ambient":
-        assert any("ratings is in ambient mode with no waypoint, so no proxy applies its L7 rules" in w
-                   for w in clean.warnings), clean.warnings
+        assert any(
+            "ratings is in ambient mode with no waypoint, so no proxy applies its L7 rules" in w
+            for w in clean.warnings
+        ), clean.warnings
     else:
         assert clean.warnings == [], clean.warnings

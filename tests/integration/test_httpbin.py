@@ -8,8 +8,15 @@ pytestmark = pytest.mark.integration
 def test_status_codes_are_counted_by_status(httpbin):
     """/status/503 answers 503 every time; the summary counts them as failed, by status."""
     s = httpbin.load(url="http://httpbin:8000/status/503", requests=20, concurrency=2).summary()
-    assert s["requests"] == {"sent": 20, "ok": 0, "failed": 20, "success_rate": 0.0, "by_status": {"503": 20},
-                             "partial": 0, "partial_failures": {}}
+    assert s["requests"] == {
+        "sent": 20,
+        "ok": 0,
+        "failed": 20,
+        "success_rate": 0.0,
+        "by_status": {"503": 20},
+        "partial": 0,
+        "partial_failures": {},
+    }
 
 
 def test_random_status_mix(httpbin):

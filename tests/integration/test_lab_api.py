@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 def _running(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:          # gone between our looking and our asking
+    except psutil.NoSuchProcess:  # gone between our looking and our asking
         return False
 
 
@@ -83,7 +83,7 @@ def test_stop_leaves_no_process_and_no_state(backend):
     assert _gone(pids)
     assert not state_dir.exists()
     assert not [n for n in os.listdir("/sys/class/net") if links.match(n)]
-    lab.stop()                                   # twice is fine
+    lab.stop()  # twice is fine
 
 
 def test_an_exception_inside_the_with_block_still_stops_everything(backend):
@@ -115,7 +115,7 @@ def test_killing_the_controlling_process_stops_every_pod_and_clean_removes_the_r
     os.kill(ctl.pid, signal.SIGKILL)
     ctl.wait()
     assert _gone(info["pids"]), "pods (or their fork server) outlived their lab"
-    assert os.path.isdir(info["state"])          # state is left: the lab had no chance to clean
+    assert os.path.isdir(info["state"])  # state is left: the lab had no chance to clean
     report = clean(root=tmp_path)
     assert len(report.labs) == 1 and not os.path.isdir(info["state"])
     assert "nothing to clean" in str(clean(root=tmp_path))
@@ -171,6 +171,7 @@ def test_a_forgotten_lab_stops_when_it_is_garbage_collected(backend):
     """A notebook cell `lab = Lab(...).start()` run twice forgets the first lab: its pods stop
     when it is collected, not at the end of the session."""
     import gc
+
     lab = Lab("minimal", backend=backend, verbose=False).start()
     pids = [w.pid for w in lab.workers.values()]
     state_dir = lab.state.dir
@@ -195,17 +196,19 @@ def test_a_loads_progress_bar_ends_full_and_names_the_mode(monkeypatch):
     """A bar left short of its total is drawn red in a notebook, as if requests had failed
     (issue 15): the bar of a load that finished ends at its total, and says which mode it measured."""
     import tqdm.auto
+
     bars = []
 
     class Recording(tqdm.auto.tqdm):
         def close(self):
             bars.append((self.n, self.total, self.desc))
             super().close()
+
     monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
     with Lab("minimal", mode="ambient", waypoints="namespace", verbose=False) as lab:
         res = lab.load(requests=60, concurrency=2, progress=True)
         assert res.summary()["requests"]["ok"] == 60
         lab.load(duration=0.5, concurrency=2, progress=True)
-    (n, total, desc), (n2, total2, _) = bars[0], bars[-1]          # (close runs again when a bar is freed)
+    (n, total, desc), (n2, total2, _) = bars[0], bars[-1]  # (close runs again when a bar is freed)
     assert (n, total) == (60, 60) and desc.startswith("ambient+waypoint: client-0 -> ")
     assert n2 == total2 > 0

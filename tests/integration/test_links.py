@@ -12,13 +12,17 @@ from meshlab.backends.mininet import netem_available
 pytestmark = pytest.mark.integration
 
 TOPO = {
-    "name": "shaped", "links": {"bandwidth_mbit": 10},
+    "name": "shaped",
+    "links": {"bandwidth_mbit": 10},
     "nodes": [{"name": "node-1"}, {"name": "node-2", "links": {"delay_ms": 20}}],
     "namespaces": [{"name": "default"}],
     "services": [{"name": "server", "port": 8000, "targetPort": 8080, "selector": {"app": "server"}}],
-    "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
-                  {"name": "server", "node": "node-2", "app": {"kind": "httpbin"}}],
-    "entry": {"from": "client", "url": "http://server:8000/get"}}
+    "workloads": [
+        {"name": "client", "node": "node-1", "app": {"kind": "client"}},
+        {"name": "server", "node": "node-2", "app": {"kind": "httpbin"}},
+    ],
+    "entry": {"from": "client", "url": "http://server:8000/get"},
+}
 
 
 def test_each_nodes_uplink_is_shaped_on_mininet(mininet_required, capsys):
@@ -43,7 +47,7 @@ def test_each_nodes_uplink_is_shaped_on_mininet(mininet_required, capsys):
             (note,) = netem_notes
             assert note.startswith("this kernel has no netem") and "(node-2: 20 ms delay)" in note
             assert "bandwidth limits still apply" in note
-            assert capsys.readouterr().out.count("no netem") == 1       # said once, at start
+            assert capsys.readouterr().out.count("no netem") == 1  # said once, at start
 
 
 def test_links_are_not_applied_on_loopback_and_the_lab_says_so(capsys):

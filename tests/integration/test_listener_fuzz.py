@@ -38,7 +38,7 @@ def _send(ip: str, port: int, data: bytes, src: str | None = None) -> bytes:
         while chunk := s.recv(65536):
             out += chunk
         return out
-    except OSError:                    # reset, or already gone (ENOTCONN at shutdown): refused either way
+    except OSError:  # reset, or already gone (ENOTCONN at shutdown): refused either way
         return b""
     finally:
         s.close()
@@ -76,8 +76,12 @@ def _no_own_5xx(answer: bytes) -> None:
         assert b"upstream" in answer or b"istio-proxy" not in answer, answer[:200]
 
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @FUZZ
@@ -93,21 +97,26 @@ def test_the_capture_port_survives_bad_proxy_headers_and_bad_http(lab, proxy, ht
 def test_the_capture_port_survives_bad_http_after_a_good_proxy_header(lab, http):
     try:
         out = _through_the_capture_port(lab, http)
-    except OSError:                    # reset, or already gone: refused
+    except OSError:  # reset, or already gone: refused
         out = b""
     _no_own_5xx(out)
     _still_serves(lab)
 
 
-@pytest.mark.parametrize("upgrade", [b"CONNECT /\r\n\r\n:36\xfd garbage HTTP/1.1\r\n\r\n",
-                                     b"GET / HTTP/1.1\r\nHost: httpbin\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"])
+@pytest.mark.parametrize(
+    "upgrade",
+    [
+        b"CONNECT /\r\n\r\n:36\xfd garbage HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: httpbin\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+    ],
+)
 def test_an_upgrade_through_the_capture_port_is_refused_and_the_next_call_gets_its_own_answer(lab, upgrade):
     """Found by the fuzzer: 'CONNECT /' (no version) was forwarded by the client's sidecar; the
     server's sidecar answered it (the app's 400) and then its own 501 on the same pooled
     connection, and the next good call read that 501 as its answer. A proxy refuses an upgrade or
     CONNECT itself (501, nothing forwarded) and never pools a connection that answered twice."""
     out = _through_the_capture_port(lab, upgrade)
-    if lab.mode == "sidecar":                        # a ztunnel carries bytes: the app answers
+    if lab.mode == "sidecar":  # a ztunnel carries bytes: the app answers
         assert out.startswith(b"HTTP/1.1 501") and out.count(b"HTTP/1.1 ") == 1, out[:300]
     for _ in range(5):
         _still_serves(lab)

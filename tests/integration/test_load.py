@@ -19,11 +19,13 @@ def test_150_and_500_concurrent_connections_lose_no_request(mode, waypoints):
         for connections in (150, 500):
             for name, headers in WORKLOADS.items():
                 n = 2 * connections
-                res = lab.load(requests=n, concurrency=connections, headers=headers, timeout=30, progress=False)
+                res = lab.load(
+                    requests=n, concurrency=connections, headers=headers, timeout=30, progress=False
+                )
                 s = res.summary()["requests"]
-                assert len(res.outcomes) == s["sent"] == n, (connections, name, s)       # one outcome each
+                assert len(res.outcomes) == s["sent"] == n, (connections, name, s)  # one outcome each
                 assert s["ok"] == n and s["failed"] == 0, (connections, name, s)
-                if headers is None:                    # kept alive: that many connections were open at once
+                if headers is None:  # kept alive: that many connections were open at once
                     assert len({o["connection"] for o in res.outcomes}) == connections
 
 
@@ -36,12 +38,17 @@ def test_every_listener_queues_as_many_connections_as_the_kernel_allows(mode):
     import subprocess
 
     from meshlab.net.tcp import BACKLOG
+
     if not shutil.which("ss"):
         pytest.skip("no ss (iproute2) to read the listeners' queues")
     with Lab("minimal", mode=mode, verbose=False) as lab:
         ips = {p.ip for p in lab.net.pods} | set(lab.net.nodes.values())
-        rows = [line.split() for line in subprocess.run(["ss", "-ltnH"], capture_output=True, text=True,
-                                                        check=True).stdout.splitlines()]
+        rows = [
+            line.split()
+            for line in subprocess.run(
+                ["ss", "-ltnH"], capture_output=True, text=True, check=True
+            ).stdout.splitlines()
+        ]
         queues = {r[3]: int(r[2]) for r in rows if r[3].rpartition(":")[0] in ips}
         assert any(a.endswith(":15001") for a in queues), queues
         assert queues and all(q == BACKLOG for q in queues.values()), queues

@@ -31,9 +31,14 @@ def test_sidecars_report_requests_from_both_ends(backend):
         dst = series(lab.metrics("server-0/istio-proxy"), "istio_requests_total")
         src = series(lab.metrics("client-0/istio-proxy"), "istio_requests_total")
     (d,) = [s for s in dst if s["reporter"] == "destination"]
-    assert d["value"] == 12 and d["response_code"] == "200" and d["connection_security_policy"] == "mutual_tls"
+    assert (
+        d["value"] == 12 and d["response_code"] == "200" and d["connection_security_policy"] == "mutual_tls"
+    )
     assert d["source_workload"] == "client" and d["source_principal"] == "cluster.local/ns/default/sa/client"
-    assert d["destination_service"] == "server.default.svc.cluster.local" and d["destination_workload"] == "server"
+    assert (
+        d["destination_service"] == "server.default.svc.cluster.local"
+        and d["destination_workload"] == "server"
+    )
     (s,) = [x for x in src if x["reporter"] == "source"]
     assert s["value"] == 12 and s["connection_security_policy"] == "unknown"
 
@@ -44,8 +49,11 @@ def test_ztunnel_reports_mutual_tls_on_its_outbound_side_too(backend):
     only for plain TCP to a destination outside the mesh."""
     with Lab("minimal", mode="ambient", backend=backend, verbose=False) as lab:
         lab.load(requests=6, headers={"connection": "close"})
-        src = [s for s in series(lab.metrics("ztunnel-node-1"), "istio_tcp_connections_opened_total")
-               if s["reporter"] == "source"]
+        src = [
+            s
+            for s in series(lab.metrics("ztunnel-node-1"), "istio_tcp_connections_opened_total")
+            if s["reporter"] == "source"
+        ]
     assert src and {s["connection_security_policy"] for s in src} == {"mutual_tls"}
 
 
@@ -57,9 +65,13 @@ def test_ztunnel_reports_tcp_metrics_only(backend):
     opened = [s for s in series(text, "istio_tcp_connections_opened_total") if s["reporter"] == "destination"]
     assert opened and opened[0]["connection_security_policy"] == "mutual_tls"
     assert opened[0]["source_principal"] == "cluster.local/ns/default/sa/client"
-    received = sum(s["value"] for s in series(text, "istio_tcp_received_bytes_total") if s["reporter"] == "destination")
-    sent = sum(s["value"] for s in series(text, "istio_tcp_sent_bytes_total") if s["reporter"] == "destination")
-    assert 0 < received < sent          # the destination received requests and sent the (larger) /get answers
+    received = sum(
+        s["value"] for s in series(text, "istio_tcp_received_bytes_total") if s["reporter"] == "destination"
+    )
+    sent = sum(
+        s["value"] for s in series(text, "istio_tcp_sent_bytes_total") if s["reporter"] == "destination"
+    )
+    assert 0 < received < sent  # the destination received requests and sent the (larger) /get answers
 
 
 def test_a_waypoint_reports_as_waypoint(backend):
@@ -76,7 +88,11 @@ def test_request_durations_are_a_histogram_with_istios_buckets(backend):
         text = lab.metrics("server-0/istio-proxy")
         with pytest.raises(LabError, match="no proxy named 'nope'"):
             lab.metrics("nope")
-    assert 'istio_request_duration_milliseconds_bucket{' in text and 'le="0.5"' in text and 'le="3.6e+06"' in text
+    assert (
+        'istio_request_duration_milliseconds_bucket{' in text
+        and 'le="0.5"' in text
+        and 'le="3.6e+06"' in text
+    )
 
 
 def test_a_plaintext_client_has_no_principal_in_the_servers_metrics(backend):

@@ -22,8 +22,10 @@ MODES = ["none", "sidecar", "ambient"]
 @pytest.fixture(scope="module", params=MODES)
 def pair(request, mininet_required):
     """A Bookinfo lab in one mode on each backend."""
-    with Lab("bookinfo", mode=request.param, backend="loopback", verbose=False) as lo, \
-            Lab("bookinfo", mode=request.param, backend="mininet", verbose=False) as mn:
+    with (
+        Lab("bookinfo", mode=request.param, backend="loopback", verbose=False) as lo,
+        Lab("bookinfo", mode=request.param, backend="mininet", verbose=False) as mn,
+    ):
         yield request.param, lo, mn
 
 
@@ -56,10 +58,12 @@ def test_interception_rules_are_there_to_see(pair):
     node = mn.exec("node-1", "iptables -t nat -S")
     assert "-A KUBE-SERVICES -d" in node and "-j DNAT --to-destination" in node
     if mode == "sidecar":
-        for rule in ("-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001",
-                     "-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006",
-                     "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN",
-                     "-A ISTIO_INBOUND -p tcp -m tcp --dport 15021 -j RETURN"):
+        for rule in (
+            "-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001",
+            "-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006",
+            "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN",
+            "-A ISTIO_INBOUND -p tcp -m tcp --dport 15021 -j RETURN",
+        ):
             assert rule in pod, pod
         assert psutil.Process(mn.proxies["reviews-v1-0/istio-proxy"].pid).uids().effective == 1337
     else:
@@ -97,21 +101,26 @@ def test_capture_shows_http_in_the_clear_without_mesh_and_only_tls_with_ambient(
         assert seen.get("TLS application data", 0) > 0, cap.table()
     if mode == "ambient":
         assert any(p.dst.endswith(":15008") for p in cap.packets)
-    again = mn.capture("node-2", during=lambda: mn.request("client", PAGE))      # within the same second
+    again = mn.capture("node-2", during=lambda: mn.request("client", PAGE))  # within the same second
     assert again.path != cap.path and os.path.getsize(cap.path) > 24, "a second capture overwrote the first"
 
 
 def _snapshot() -> dict:
     def run(*cmd):
         return subprocess.run(cmd, capture_output=True, text=True).stdout
+
     procs = set()
     for p in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
         if "meshlab" in cmd or "mininet:" in cmd:
             procs.add(p.info["pid"])
     links = sorted(line.split(":")[1].strip().split("@")[0] for line in run("ip", "-o", "link").splitlines())
-    return {"netns": run("ip", "netns"), "links": links, "procs": procs,
-            "iptables": [ln for ln in run("iptables-save").splitlines() if not ln.startswith("#")]}
+    return {
+        "netns": run("ip", "netns"),
+        "links": links,
+        "procs": procs,
+        "iptables": [ln for ln in run("iptables-save").splitlines() if not ln.startswith("#")],
+    }
 
 
 def _has_env(pid: int, state_dir: str) -> bool:
@@ -140,7 +149,7 @@ def test_killed_controller_then_clean_leaves_nothing_behind(tmp_path, mininet_re
     try:
         assert lab.stdout.readline().strip() == "up"
         during = _snapshot()
-        assert len(during["links"]) > len(before["links"])        # the lab's bridges and veths
+        assert len(during["links"]) > len(before["links"])  # the lab's bridges and veths
         lab.send_signal(signal.SIGKILL)
         lab.wait(timeout=10)
     finally:

@@ -21,16 +21,16 @@ def test_enrolling_in_ambient_needs_no_restart_and_sidecars_do(backend):
 
         report = lab.set_mode("ambient")
         assert report["restarted"] == [] and len(report["enrolled"]) == 7
-        assert {p["pod"]: p["pid"] for p in lab.pods()} == pids          # the same processes
+        assert {p["pod"]: p["pid"] for p in lab.pods()} == pids  # the same processes
         r = lab.request("client", PAGE)
         assert r.status == 200 and "ztunnel" in roles(r) and lab.mode == "ambient"
 
         report = lab.set_mode("sidecar")
-        assert len(report["restarted"]) == 7                                # injection recreates pods
+        assert len(report["restarted"]) == 7  # injection recreates pods
         assert all(p["pid"] != pids[p["pod"]] for p in lab.pods())
         r = lab.request("client", PAGE)
         assert r.status == 200 and "sidecar" in roles(r) and "ztunnel" not in roles(r)
-        assert not [n for n in lab.proxies if n.startswith("ztunnel-")]     # no ambient pod left
+        assert not [n for n in lab.proxies if n.startswith("ztunnel-")]  # no ambient pod left
 
         lab.set_mode("none")
         r = lab.request("client", PAGE)
@@ -53,7 +53,10 @@ def test_from_sidecar_straight_to_ambient(backend):
     over the pod IPs' ports."""
     with Lab("minimal", mode="sidecar", backend=backend, verbose=False) as lab:
         report = lab.set_mode("ambient")
-        assert report["restarted"] == ["client-0", "server-0"] and report["enrolled"] == ["client-0", "server-0"]
+        assert report["restarted"] == ["client-0", "server-0"] and report["enrolled"] == [
+            "client-0",
+            "server-0",
+        ]
         r = lab.request()
         assert r.status == 200 and {h.role for h in r.path.hops} == {"client", "ztunnel", "app"}
         assert sorted(lab.proxies) == ["ztunnel-node-1", "ztunnel-node-2"]

@@ -24,9 +24,11 @@ def recorded(tmp_path_factory):
         with pytest.raises(LabError, match="nothing to record yet"):
             lab.record(out)
         first = lab.load(requests=20, concurrency=2, progress=False)
-        lab.apply("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n"
-                  "spec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n"
-                  "    timeout: 2s\n")
+        lab.apply(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n"
+            "spec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n"
+            "    timeout: 2s\n"
+        )
         second = lab.load(requests=20, concurrency=2, progress=False)
         live = [run_report(lab, first), run_report(lab, second)]
         lab.record(out, what="test", labels=["before", "with a timeout"])
@@ -35,16 +37,17 @@ def recorded(tmp_path_factory):
 
 def test_the_replayed_reports_equal_the_live_ones(recorded):
     live, _, rec = recorded
-    assert [r.report() for r in rec.runs] == json.loads(json.dumps(live))     # counts, percentiles, paths, cost
+    assert [r.report() for r in rec.runs] == json.loads(json.dumps(live))  # counts, percentiles, paths, cost
     assert rec.meta["backend"] == "loopback" and rec.label.startswith("recorded on the loopback backend, ")
 
 
 def test_every_request_keeps_its_outcome_and_its_path_hop_by_hop(recorded):
     _, results, rec = recorded
     for res, run in zip(results, rec.runs):
-        assert [(o["status"], o["trace_id"]) for o in run.result.outcomes] == \
-            [(o["status"], o["trace_id"]) for o in res.outcomes]
-        assert run.result.paths == res.paths                      # every hop, with its times
+        assert [(o["status"], o["trace_id"]) for o in run.result.outcomes] == [
+            (o["status"], o["trace_id"]) for o in res.outcomes
+        ]
+        assert run.result.paths == res.paths  # every hop, with its times
         assert run.result.latencies_ms() == res.latencies_ms()
 
 

@@ -18,9 +18,11 @@ IDS = ["sidecar", "waypoint"]
 
 
 def retry_vs(retries: str) -> str:
-    return ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\n"
-            "spec:\n  hosts: [httpbin]\n  http:\n  - route:\n    - destination: {host: httpbin}\n"
-            f"    retries: {retries}\n")
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\n"
+        "spec:\n  hosts: [httpbin]\n  http:\n  - route:\n    - destination: {host: httpbin}\n"
+        f"    retries: {retries}\n"
+    )
 
 
 @pytest.fixture(params=MODES, ids=IDS)
@@ -39,8 +41,14 @@ def router(lab) -> str:
 
 def attempts(lab, since: float) -> list:
     """The retrying proxy's attempt spans (one per try) that started after ``since``."""
-    return [s for s in lab.spans() if s.kind == "client" and s.role == router(lab) and s.start >= since
-            and (s.attrs or {}).get("direction") == "outbound"]
+    return [
+        s
+        for s in lab.spans()
+        if s.kind == "client"
+        and s.role == router(lab)
+        and s.start >= since
+        and (s.attrs or {}).get("direction") == "outbound"
+    ]
 
 
 def break_httpbin_0(lab) -> None:
@@ -72,11 +80,14 @@ def test_resets_and_connect_failures_are_retried_as_envoys_table_says(httpbin_l7
     # a reset mid-request: retried under gateway-error, on the other pod
     lab.apply(retry_vs("{attempts: 2, retryOn: gateway-error}"))
     got = []
-    load = threading.Thread(target=lambda: got.append(lab.load("client", "http://httpbin:8000/delay/0.6",
-                                                               requests=8, concurrency=4, progress=False)))
+    load = threading.Thread(
+        target=lambda: got.append(
+            lab.load("client", "http://httpbin:8000/delay/0.6", requests=8, concurrency=4, progress=False)
+        )
+    )
     t0 = time.monotonic()
     load.start()
-    time.sleep(0.3)                                   # four requests in flight, two of them on httpbin-0
+    time.sleep(0.3)  # four requests in flight, two of them on httpbin-0
     break_httpbin_0(lab)
     load.join(60)
     assert got and got[0].by_status() == {"200": 8}
@@ -122,14 +133,16 @@ def test_retry_ignore_previous_hosts_false_lets_a_retry_return_to_the_same_pod(h
     failed; with retryIgnorePreviousHosts: false it is a fresh pick between the two pods."""
     assert second_try_same_pod(httpbin_shared, "{attempts: 3, retryOn: 5xx}") == 0
     same = second_try_same_pod(httpbin_shared, "{attempts: 3, retryOn: 5xx, retryIgnorePreviousHosts: false}")
-    assert 3 <= same <= 17                            # binomial(20, 1/2): outside only once in 5000 runs
+    assert 3 <= same <= 17  # binomial(20, 1/2): outside only once in 5000 runs
     httpbin_shared.delete(all=True)
 
 
 def fault_vs(fault: str, extra: str) -> str:
-    return ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\n"
-            "spec:\n  hosts: [httpbin]\n  http:\n  - route:\n    - destination: {host: httpbin}\n"
-            f"    fault: {fault}\n{extra}")
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\n"
+        "spec:\n  hosts: [httpbin]\n  http:\n  - route:\n    - destination: {host: httpbin}\n"
+        f"    fault: {fault}\n{extra}"
+    )
 
 
 def test_a_fault_keeps_the_routes_retries_for_failures_from_upstream(httpbin_shared):
@@ -137,17 +150,29 @@ def test_a_fault_keeps_the_routes_retries_for_failures_from_upstream(httpbin_sha
     The route's retries still cover failures from upstream: a 503 from httpbin is retried."""
     lab = httpbin_shared
     lab.delete(all=True)
-    lab.apply(fault_vs("{abort: {httpStatus: 503, percentage: {value: 50}}}",
-                       "    retries: {attempts: 5, retryOn: 5xx}\n"))
+    lab.apply(
+        fault_vs(
+            "{abort: {httpStatus: 503, percentage: {value: 50}}}",
+            "    retries: {attempts: 5, retryOn: 5xx}\n",
+        )
+    )
     t0 = time.monotonic()
-    res = lab.load("client", "http://httpbin:8000/status/200,503", requests=100, concurrency=4, progress=False)
-    aborted = [s for s in lab.spans() if s.kind == "server" and s.role == router(lab) and s.start >= t0
-               and "FI" in (s.attrs or {}).get("response_flags", "")]
-    assert 25 <= len(aborted) <= 75                         # binomial(100, 1/2): 5 sigma either side
+    res = lab.load(
+        "client", "http://httpbin:8000/status/200,503", requests=100, concurrency=4, progress=False
+    )
+    aborted = [
+        s
+        for s in lab.spans()
+        if s.kind == "server"
+        and s.role == router(lab)
+        and s.start >= t0
+        and "FI" in (s.attrs or {}).get("response_flags", "")
+    ]
+    assert 25 <= len(aborted) <= 75  # binomial(100, 1/2): 5 sigma either side
     assert all(s.status == 503 for s in aborted)
-    assert not {s.trace_id for s in aborted} & {s.trace_id for s in attempts(lab, t0)}    # no try at all
+    assert not {s.trace_id for s in aborted} & {s.trace_id for s in attempts(lab, t0)}  # no try at all
     upstream_503 = res.by_status().get("503", 0) - len(aborted)
-    assert upstream_503 <= 5          # each non-aborted request had 6 tries at 1/2: ~1 in 64 fails them all
+    assert upstream_503 <= 5  # each non-aborted request had 6 tries at 1/2: ~1 in 64 fails them all
     assert res.by_status()["200"] == 100 - len(aborted) - upstream_503
     lab.delete(all=True)
 
@@ -162,7 +187,12 @@ def test_a_fault_delay_comes_before_the_routes_timeout(httpbin_shared):
     assert fast.status == 200 and 300 <= fast.latency_ms < 1000
     slow = lab.request("client", "http://httpbin:8000/delay/0.5")
     assert slow.status == 504 and 540 <= slow.latency_ms < 1000
-    [server] = [s for s in lab.spans(slow.trace_id) if s.role == router(lab) and s.kind == "server"
-                and s.attrs.get("cluster", "").endswith("httpbin.default.svc.cluster.local")]
+    [server] = [
+        s
+        for s in lab.spans(slow.trace_id)
+        if s.role == router(lab)
+        and s.kind == "server"
+        and s.attrs.get("cluster", "").endswith("httpbin.default.svc.cluster.local")
+    ]
     assert set(server.attrs["response_flags"].split(",")) == {"DI", "UT"}
     lab.delete(all=True)

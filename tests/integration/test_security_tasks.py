@@ -43,25 +43,28 @@ def migration(module_backend):
 
 def reach(lab):
     """Istio's task loop: every sleep calls every httpbin; the status, or what curl would see."""
-    return {(src.removeprefix("sleep-"), ns): (r.status or r.error)
-            for src in ("sleep-foo", "sleep-bar", "sleep-legacy") for ns in ("foo", "bar")
-            for r in [lab.request(src, f"http://httpbin.{ns}:8000/ip", timeout=5)]}
+    return {
+        (src.removeprefix("sleep-"), ns): (r.status or r.error)
+        for src in ("sleep-foo", "sleep-bar", "sleep-legacy")
+        for ns in ("foo", "bar")
+        for r in [lab.request(src, f"http://httpbin.{ns}:8000/ip", timeout=5)]
+    }
 
 
 def test_mtls_migration_strict_shuts_out_the_client_outside_the_mesh(migration):
     migration.delete(all=True)
-    assert set(reach(migration).values()) == {200}                  # PERMISSIVE by default
+    assert set(reach(migration).values()) == {200}  # PERMISSIVE by default
     migration.apply(STRICT_FOO)
     got = reach(migration)
-    assert got.pop(("legacy", "foo")) == "connection reset"         # curl: exit code 56
+    assert got.pop(("legacy", "foo")) == "connection reset"  # curl: exit code 56
     assert set(got.values()) == {200}
     refused = migration.proxies["httpbin-foo-0/istio-proxy"].call("stats")["refused"]
     assert refused[-1]["mode"] == "STRICT" and refused[-1]["tls"] is False
     r = migration.request("sleep-legacy", "http://httpbin.foo:8000/ip", timeout=5)
-    [hop] = [h for h in r.path.hops if h.role == "sidecar"]         # the path shows where it stopped
+    [hop] = [h for h in r.path.hops if h.role == "sidecar"]  # the path shows where it stopped
     assert (hop.name, hop.layer, hop.decision) == ("httpbin-foo-0/istio-proxy", "L4", "deny")
     assert "STRICT" in hop.error
-    migration.apply(STRICT_MESH)                                     # mesh-wide, in the root namespace
+    migration.apply(STRICT_MESH)  # mesh-wide, in the root namespace
     got = reach(migration)
     assert got.pop(("legacy", "foo")) == got.pop(("legacy", "bar")) == "connection reset"
     assert set(got.values()) == {200}
@@ -76,7 +79,7 @@ def test_destination_rule_tls_disable_against_strict_gives_503(migration):
     migration.apply(DISABLE_TLS_TO_FOO)
     r = migration.request("sleep-bar", "http://httpbin.foo:8000/ip")
     assert r.status == 200
-    assert not next(h for h in r.path.hops if h.name == "httpbin-foo-0/istio-proxy").mtls   # plaintext now
+    assert not next(h for h in r.path.hops if h.name == "httpbin-foo-0/istio-proxy").mtls  # plaintext now
     migration.apply(STRICT_FOO)
     r = migration.request("sleep-bar", "http://httpbin.foo:8000/ip")
     assert r.status == 503 and "reset reason" in r.body
@@ -96,17 +99,22 @@ def test_circuit_breaking_overflows_with_503(httpbin_sidecar):
     lab.apply(CIRCUIT_BREAKER)
     one = lab.load("client", "http://httpbin:8000/get", requests=20, concurrency=1, progress=False)
     assert one.by_status() == {"200": 20}
-    runs = {c: lab.load("client", "http://httpbin:8000/get", requests=n, concurrency=c, progress=False)
-            for c, n in ((2, 20), (3, 30))}
+    runs = {
+        c: lab.load("client", "http://httpbin:8000/get", requests=n, concurrency=c, progress=False)
+        for c, n in ((2, 20), (3, 30))
+    }
     for res in runs.values():
         assert set(res.by_status()) == {"200", "503"}
     overflowed = [s for s in lab.spans() if "UO" in (s.attrs or {}).get("response_flags", "")]
     assert overflowed and all(s.status == 503 and s.role == "sidecar" for s in overflowed)
-    cluster = lab.proxies["client-0/istio-proxy"].call("stats")["clusters"]["outbound|8000||httpbin.default.svc.cluster.local"]
+    cluster = lab.proxies["client-0/istio-proxy"].call("stats")["clusters"][
+        "outbound|8000||httpbin.default.svc.cluster.local"
+    ]
     assert cluster["upstream_rq_pending_overflow"] == len(overflowed)
     lab.delete(all=True)
-    assert lab.load("client", "http://httpbin:8000/get", requests=20, concurrency=3,
-                    progress=False).by_status() == {"200": 20}
+    assert lab.load(
+        "client", "http://httpbin:8000/get", requests=20, concurrency=3, progress=False
+    ).by_status() == {"200": 20}
 
 
 DISABLE_FOO = STRICT_FOO.replace("STRICT", "DISABLE").replace("name: default", "name: legacy-welcome")
@@ -117,6 +125,7 @@ def test_peer_authentication_disable_in_ambient_lifts_a_mesh_wide_strict(backend
     both; a DISABLE in foo lifts it for foo, as PERMISSIVE would (istiod's conversion for ztunnel
     knows STRICT and not-STRICT), and bar stays shut. Meshed clients keep mutual TLS throughout."""
     from meshlab.topology.loader import TOPOLOGY_DIR
+
     topo = yaml.safe_load((TOPOLOGY_DIR / "mtls-migration.yaml").read_text())
     for ns in topo["namespaces"]:
         if ns["name"] in ("foo", "bar"):
@@ -136,9 +145,11 @@ def test_peer_authentication_disable_in_ambient_lifts_a_mesh_wide_strict(backend
 
 
 def dr_disable(namespace: str, host: str, export: str = "") -> str:
-    return ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-            f"metadata: {{name: plain-{namespace}, namespace: {namespace}}}\n"
-            f"spec:\n  host: {host}\n  trafficPolicy: {{tls: {{mode: DISABLE}}}}\n{export}")
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        f"metadata: {{name: plain-{namespace}, namespace: {namespace}}}\n"
+        f"spec:\n  host: {host}\n  trafficPolicy: {{tls: {{mode: DISABLE}}}}\n{export}"
+    )
 
 
 def hop_mtls(lab, src: str) -> bool:

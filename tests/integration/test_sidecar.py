@@ -63,7 +63,9 @@ def test_permissive_by_default_plaintext_from_outside_the_mesh_is_accepted(httpb
     """Default PeerAuthentication is PERMISSIVE: a plaintext client with no sidecar still gets in,
     through the inbound sidecar, which records no identity."""
     ip = httpbin.pod_ip("httpbin-0")
-    data = outside.exchange(httpbin, ip, 8080, b"GET /ip HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
+    data = outside.exchange(
+        httpbin, ip, 8080, b"GET /ip HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n"
+    )
     assert data.startswith(b"HTTP/1.1 200")
 
 
@@ -72,14 +74,31 @@ def test_openssl_s_client_sees_the_lab_ca_chain_and_the_spiffe_uri(httpbin, tmp_
     """What a sidecar presents on its pod's port, as openssl sees it."""
     ip = httpbin.pod_ip("httpbin-0")
     cert = httpbin._certs[("default", "client")]
-    out = outside.run(httpbin, ["openssl", "s_client", "-connect", f"{ip}:8080", "-showcerts",
-                                "-cert", cert.cert_path, "-key", cert.key_path, "-CAfile", httpbin.ca.root_path])
+    out = outside.run(
+        httpbin,
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{ip}:8080",
+            "-showcerts",
+            "-cert",
+            cert.cert_path,
+            "-key",
+            cert.key_path,
+            "-CAfile",
+            httpbin.ca.root_path,
+        ],
+    )
     assert "Verify return code: 0 (ok)" in out
     assert "meshlab lab CA" in out
-    pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
+    pem = out[out.index("-----BEGIN CERTIFICATE-----") : out.index("-----END CERTIFICATE-----") + 25]
     (tmp_path / "leaf.pem").write_text(pem)
-    text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(tmp_path / "leaf.pem")],
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-text", "-in", str(tmp_path / "leaf.pem")],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert f"URI:{SA}httpbin" in text
 
 
@@ -94,8 +113,9 @@ def test_default_retries_hide_a_dead_endpoint(httpbin):
     try:
         res = httpbin.load(url="http://httpbin:8000/get", requests=30, concurrency=1)
         assert res.by_status() == {"200": 30}
-        retried = [p for p in res.paths.values()
-                   if any(h.role == "sidecar" and h.attempt > 1 for h in p.hops)]
+        retried = [
+            p for p in res.paths.values() if any(h.role == "sidecar" and h.attempt > 1 for h in p.hops)
+        ]
         assert retried, "no request needed a retry: the dead endpoint was never picked"
         # Envoy's URX means "retry limit exceeded": a request that succeeded on a retry has none
         assert "URX" not in httpbin.metrics("client-0/istio-proxy")
@@ -116,13 +136,19 @@ def test_run_json_hops_carry_layer_mtls_and_identity(backend):
     import io
     import json
     import contextlib
+
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         assert main(["run", "minimal", "--mode", "sidecar", "-n", "5", "--json", "--backend", backend]) == 0
     out = json.loads(buf.getvalue())
     assert out["mode"] == "sidecar" and out["requests"]["ok"] == 5 and out["backend"] == backend
     hops = out["paths"][0]["hops"]
-    assert [h["name"] for h in hops] == ["client-0", "client-0/istio-proxy", "server-0/istio-proxy", "server-0"]
+    assert [h["name"] for h in hops] == [
+        "client-0",
+        "client-0/istio-proxy",
+        "server-0/istio-proxy",
+        "server-0",
+    ]
     assert [h["mtls"] for h in hops] == [False, False, True, False]
     assert hops[2]["identity"] == SA + "client" and all(h["layer"] == "L7" for h in hops)
 
@@ -134,7 +160,11 @@ def test_a_malformed_request_to_a_sidecar_is_a_clear_400_and_the_sidecar_keeps_w
     with outside.connect(httpbin, ip, 8080) as s:
         s.sendall(b"NOT HTTP\r\n\r\n")
         data = s.recv(65536)
-    assert data.startswith(b"HTTP/1.1 400") and b"httpbin-0/istio-proxy" in data and b"malformed HTTP/1.1" in data
+    assert (
+        data.startswith(b"HTTP/1.1 400")
+        and b"httpbin-0/istio-proxy" in data
+        and b"malformed HTTP/1.1" in data
+    )
     assert httpbin.request("client", "http://httpbin:8000/get").status == 200
 
 
@@ -142,7 +172,9 @@ def test_a_request_pipelined_before_garbage_is_still_answered_by_the_sidecar(htt
     """A good request and garbage in one write: the sidecar answers the request, then the 400
     naming the problem, and lets the client read both before it closes."""
     ip = httpbin.pod_ip("httpbin-0")
-    data = outside.exchange(httpbin, ip, 8080, b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\n\r\nNOT HTTP\r\n\r\n")
+    data = outside.exchange(
+        httpbin, ip, 8080, b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\n\r\nNOT HTTP\r\n\r\n"
+    )
     first, _, rest = data.partition(b"\r\n")
     assert first.startswith(b"HTTP/1.1 418"), data
     assert b"HTTP/1.1 400" in rest and b"malformed HTTP/1.1" in rest
@@ -153,6 +185,7 @@ def test_headers_over_envoys_limits_are_a_431_at_once_and_the_sidecar_keeps_work
     client's own sidecar (the app never sees it); one that never ends is cut off after about
     60 KiB, not read on until the sidecar's memory runs out (64 MB took 17 s and 263 MB)."""
     import time
+
     r = httpbin.request("client", "http://httpbin:8000/get", headers=[("x-big", "a" * 61 * 1024)], timeout=5)
     assert r.status == 431 and "client-0/istio-proxy" in r.body and "larger than 61440 bytes" in r.body
     ip = httpbin.pod_ip("httpbin-0")
@@ -171,9 +204,14 @@ def test_an_app_response_over_envoys_header_count_is_a_502_protocol_error(httpbi
     max_headers_count, 100) and answers 502, flag UPE, with Envoy's words."""
     many = "&".join(f"x-{i}=1" for i in range(101))
     r = httpbin.request("client", f"http://httpbin:8000/response-headers?{many}", timeout=5)
-    assert r.status == 502 and r.body == "upstream connect error or disconnect/reset before headers. " \
-                                         "reset reason: protocol error"
-    inbound = [s for s in httpbin.spans(r.trace_id) if s.kind == "server" and s.attrs.get("direction") == "inbound"]
+    assert (
+        r.status == 502
+        and r.body
+        == "upstream connect error or disconnect/reset before headers. reset reason: protocol error"
+    )
+    inbound = [
+        s for s in httpbin.spans(r.trace_id) if s.kind == "server" and s.attrs.get("direction") == "inbound"
+    ]
     assert [(s.name.startswith("httpbin-"), s.attrs["response_flags"]) for s in inbound] == [(True, "UPE")]
     fine = "&".join(f"x-{i}=1" for i in range(90))
     assert httpbin.request("client", f"http://httpbin:8000/response-headers?{fine}", timeout=5).status == 200
@@ -208,10 +246,10 @@ def test_a_sidecar_that_ran_out_of_descriptors_accepts_again_and_says_so(outside
         hard = resource.prlimit(proxy.pid, resource.RLIMIT_NOFILE)[1]
         resource.prlimit(proxy.pid, resource.RLIMIT_NOFILE, (in_use + 30, hard))
         held = [outside.connect(lab, ip, 8080) for _ in range(100)]
-        time.sleep(0.5)                         # the sidecar accepts what it can, then runs out
+        time.sleep(0.5)  # the sidecar accepts what it can, then runs out
         for s in held:
             s.close()
-        with outside.connect(lab, ip, 8080) as s:        # a new connection, not one kept alive
+        with outside.connect(lab, ip, 8080) as s:  # a new connection, not one kept alive
             s.sendall(b"GET /status/418 HTTP/1.1\r\nHost: httpbin\r\nConnection: close\r\n\r\n")
             assert s.recv(65536).startswith(b"HTTP/1.1 418")
         (stats,) = [s for s in proxy.call("stats")["listeners"] if s["address"] == f"{ip}:8080"]
@@ -226,6 +264,7 @@ def test_on_loopback_a_stranger_cannot_send_through_a_pods_sidecar(bookinfo, thr
     identity); a process connecting from another address is refused with a reset, and so is a
     destination outside the lab, even from the pod's own address."""
     import socket as so
+
     if bookinfo.backend.name != "loopback":
         pytest.skip("the loopback backend's gap: on mininet 15001 is inside the pod's network")
     vip = bookinfo.net.resolve("details", "default")
@@ -242,9 +281,11 @@ def test_on_loopback_a_stranger_cannot_send_through_a_pods_sidecar(bookinfo, thr
 
 
 def sni_policy(value: str) -> str:
-    return ("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: by-sni}\n"
-            "spec:\n  selector: {matchLabels: {app: httpbin}}\n  action: ALLOW\n"
-            f"  rules:\n  - when: [{{key: connection.sni, values: ['{value}']}}]\n")
+    return (
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: by-sni}\n"
+        "spec:\n  selector: {matchLabels: {app: httpbin}}\n  action: ALLOW\n"
+        f"  rules:\n  - when: [{{key: connection.sni, values: ['{value}']}}]\n"
+    )
 
 
 def test_the_sni_is_istios_and_authorization_sees_it(httpbin):
@@ -253,11 +294,15 @@ def test_the_sni_is_istios_and_authorization_sees_it(httpbin):
     httpbin.delete(all=True)
     httpbin.apply(sni_policy("outbound_.8000_._.httpbin.default.svc.cluster.local"))
     assert httpbin.request("client", "http://httpbin:8000/get").status == 200
-    httpbin.apply(["apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: httpbin}\n"
-                   "spec: {host: httpbin, subsets: [{name: v1, labels: {version: v1}}]}\n",
-                   "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\n"
-                   "spec: {hosts: [httpbin], http: [{route: [{destination: {host: httpbin, subset: v1}}]}]}\n"])
-    assert httpbin.request("client", "http://httpbin:8000/get").status == 403         # the subset is in it now
+    httpbin.apply(
+        [
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: httpbin}\n"
+            "spec: {host: httpbin, subsets: [{name: v1, labels: {version: v1}}]}\n",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\n"
+            "spec: {hosts: [httpbin], http: [{route: [{destination: {host: httpbin, subset: v1}}]}]}\n",
+        ]
+    )
+    assert httpbin.request("client", "http://httpbin:8000/get").status == 403  # the subset is in it now
     httpbin.apply(sni_policy("outbound_.8000_.v1_.*"))
     assert httpbin.request("client", "http://httpbin:8000/get").status == 200
     httpbin.delete(all=True)

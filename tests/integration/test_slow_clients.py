@@ -36,23 +36,25 @@ def test_slow_clients_hold_connections_but_every_good_call_is_served_and_nothing
             for i in range(SLOW):
                 s = socket.socket()
                 s.settimeout(5)
-                if i % 2 == 0:            # a head that never ends, through the caller's mesh path
+                if i % 2 == 0:  # a head that never ends, through the caller's mesh path
                     s.bind((client.ip, 0))
                     s.connect((client.ip, 15001))
                     src = s.getsockname()
-                    s.sendall(proxyproto.encode(src[0], src[1], vip, 8000)
-                              + b"GET /get HTTP/1.1\r\nHost: httpbin\r\nX-Slow: ")
-                else:                     # a body that never arrives, at the pod's own port
+                    s.sendall(
+                        proxyproto.encode(src[0], src[1], vip, 8000)
+                        + b"GET /get HTTP/1.1\r\nHost: httpbin\r\nX-Slow: "
+                    )
+                else:  # a body that never arrives, at the pod's own port
                     s.connect((pod.ip, 8080))
                     s.sendall(b"POST /post HTTP/1.1\r\nHost: httpbin\r\nContent-Length: 100000\r\n\r\nabc")
                 slow.append(s)
             for _ in range(3):
                 for s in slow:
-                    s.send(b"a")          # still sending: not idle, not finished
+                    s.send(b"a")  # still sending: not idle, not finished
                 assert lab.request("client", "http://httpbin:8000/get", timeout=5).status == 200
                 time.sleep(0.3)
             held = _descriptors(lab)
-            assert sum(held.values()) >= sum(before.values()) + SLOW // 2, (before, held)   # they were held
+            assert sum(held.values()) >= sum(before.values()) + SLOW // 2, (before, held)  # they were held
         finally:
             for s in slow:
                 s.close()
@@ -64,4 +66,4 @@ def test_slow_clients_hold_connections_but_every_good_call_is_served_and_nothing
             time.sleep(0.2)
         assert all(after[n] <= before[n] + 5 for n in before), (before, after)
         assert lab.request("client", "http://httpbin:8000/get", timeout=5).status == 200
-        assert {n: p.pid for n, p in lab.proxies.items()} == pids          # no proxy died or restarted
+        assert {n: p.pid for n, p in lab.proxies.items()} == pids  # no proxy died or restarted

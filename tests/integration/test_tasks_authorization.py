@@ -18,7 +18,6 @@ READ_ONLY = TASKS["read-only-through-the-waypoint"]
 DENY_WINS = TASKS["deny-wins-over-allow"]
 
 
-
 def read_only(service, account, method="GET"):
     return fill(READ_ONLY.skeleton, "Service", service, SA + account, method)
 
@@ -33,11 +32,13 @@ def test_read_only_through_the_waypoint_blank_wrong_solved():
         too_wide = READ_ONLY.check(lab, answer_for(READ_ONLY, wrong=True))
         assert too_wide.passed is False
         assert "a POST from productpage to reviews was answered 200" in too_wide.message
-        assert "client" not in too_wide.message                 # the client's GET was refused, as asked
+        assert "client" not in too_wide.message  # the client's GET was refused, as asked
         wrong_caller = READ_ONLY.check(lab, read_only("reviews", "curl"))
-        assert wrong_caller.passed is False and "the pages lost what reviews gives them" in wrong_caller.message
+        assert (
+            wrong_caller.passed is False and "the pages lost what reviews gives them" in wrong_caller.message
+        )
         assert "a GET from the client pod (identity curl) to reviews was answered 200" in wrong_caller.message
-        right = READ_ONLY.check(lab, answer_for(READ_ONLY))   # same name: replaces it
+        right = READ_ONLY.check(lab, answer_for(READ_ONLY))  # same name: replaces it
         assert right.passed is True, right.message
         assert "waypoint" in right.message
 
@@ -46,13 +47,15 @@ def test_read_only_bound_to_ztunnel_fails_and_says_who_refused():
     """The same rule by selector: ztunnel drops the rule with methods, and the ALLOW denies all."""
     params = READ_ONLY.variants[0]
     by_selector = answer_for(READ_ONLY).replace(
-        '  targetRefs:\n  - {kind: Service, group: "", name: reviews}\n', "  selector:\n    matchLabels: {app: reviews}\n")
+        '  targetRefs:\n  - {kind: Service, group: "", name: reviews}\n',
+        "  selector:\n    matchLabels: {app: reviews}\n",
+    )
     with Lab("bookinfo", mode="ambient", verbose=False) as lab:
         READ_ONLY.setup(lab, params)
         res = READ_ONLY.check(lab, by_selector)
         assert res.passed is False
         assert "the pages lost what reviews gives them" in res.message
-        assert "ztunnel" in res.message                          # who refused, named
+        assert "ztunnel" in res.message  # who refused, named
 
 
 def test_read_only_another_learners_variant():
@@ -85,7 +88,7 @@ def test_deny_wins_over_allow_blank_wrong_solved():
         assert "the client pod's GET to reviews got 403" in deny_get.message
         right = DENY_WINS.check(lab, answer_for(DENY_WINS))
         assert right.passed is True, right.message
-        other = {"method": "DELETE"}                              # another learner's method
+        other = {"method": "DELETE"}  # another learner's method
         assert other in DENY_WINS.variants
         assert DENY_WINS.check(lab, answer_for(DENY_WINS), other).passed is False
         mine = DENY_WINS.check(lab, answer_for(DENY_WINS, other), other)
@@ -111,7 +114,7 @@ spec:
     - operation:
         methods: [GET]
 """
-        res = DENY_WINS.check(lab, get_only)        # it refuses POST, but by rewriting the ALLOW
+        res = DENY_WINS.check(lab, get_only)  # it refuses POST, but by rewriting the ALLOW
         assert res.passed is False and "reviews-callers was changed" in res.message
 
 
@@ -124,18 +127,21 @@ def test_no_writes_in_both_modes_blank_wrong_solved():
         assert blank.passed is False and "4 blanks" in blank.message
         waypoint_only = fill(BOTH.skeleton.split("---\n")[1], "targetRefs", "POST")
         res = BOTH.check(lab, waypoint_only)
-        assert res.passed is False and "ambient" not in res.message      # the waypoint enforced it
+        assert res.passed is False and "ambient" not in res.message  # the waypoint enforced it
         assert "in sidecar mode: a POST from productpage to reviews was answered 200" in res.message
         assert "sidecars read only policies bound by selector" in res.message
-        assert lab.mode == "ambient" and [s for (_, s) in lab.waypoint_of] == ["reviews"]   # left as found
+        assert lab.mode == "ambient" and [s for (_, s) in lab.waypoint_of] == ["reviews"]  # left as found
         lab.delete(all=True)
         wrong = BOTH.check(lab, answer_for(BOTH, wrong=True))
         assert wrong.passed is False
-        assert "in ambient mode (reviews has a waypoint): the pages lost what reviews gives them" in wrong.message
-        assert "sidecar mode" not in wrong.message                      # the sidecars' policy was right
+        assert (
+            "in ambient mode (reviews has a waypoint): the pages lost what reviews gives them"
+            in wrong.message
+        )
+        assert "sidecar mode" not in wrong.message  # the sidecars' policy was right
         right = BOTH.check(lab, answer_for(BOTH))
         assert right.passed is True, right.message
-        put = {"method": "PUT"}                                         # another learner's method
+        put = {"method": "PUT"}  # another learner's method
         assert put in BOTH.variants
         assert BOTH.check(lab, answer_for(BOTH), put).passed is False
         mine = BOTH.check(lab, answer_for(BOTH, put), put)

@@ -17,9 +17,12 @@ HEALTHY = TASKS["make-the-mesh-healthy"]
 EXPORT = TASKS["export-it"]
 
 #: what each fault's check message names
-SAYS = {"subset": "product reviews are currently unavailable", "deny": "product details are currently unavailable",
-        "plaintext": "productpage-v1-0/istio-proxy took requests in plaintext",
-        "identity": "Ratings service is currently unavailable"}
+SAYS = {
+    "subset": "product reviews are currently unavailable",
+    "deny": "product details are currently unavailable",
+    "plaintext": "productpage-v1-0/istio-proxy took requests in plaintext",
+    "identity": "Ratings service is currently unavailable",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +41,16 @@ def test_make_the_mesh_healthy_each_variant(lab, variant):
     assert broken.passed is False
     for f in variant["faults"]:
         if f == "identity" and "subset" in variant["faults"]:
-            continue            # masked: no page reaches reviews, so none reaches ratings either
+            continue  # masked: no page reaches reviews, so none reaches ratings either
         assert SAYS[f] in broken.message, (f, broken.message)
     # wrong: everything deleted — whole pages, but the team's configuration is gone
     run_lab_answer(answer_for(HEALTHY, variant, wrong=True), HEALTHY, lab, variant)
     wrong = HEALTHY.check(lab, "done", variant)
-    assert wrong.passed is False and "not targeted" in wrong.message and "VirtualService backend/reviews" in wrong.message
+    assert (
+        wrong.passed is False
+        and "not targeted" in wrong.message
+        and "VirtualService backend/reviews" in wrong.message
+    )
     # the targeted fixes (the solution seeds the task again first: ex.begin, as the notebook's answer cell)
     run_lab_answer(answer_for(HEALTHY, variant), HEALTHY, lab, variant)
     res = HEALTHY.check(lab, "done", variant)
@@ -76,6 +83,6 @@ def test_export_it_blank_wrong_and_solved(lab, tmp_path):
     lab.export(out)
     res = EXPORT.check(lab, str(out))
     assert res.passed is False and "is the broken one" in res.message
-    lab.apply(BASELINE.split("---")[3])                  # the team's ratings-callers again
+    lab.apply(BASELINE.split("---")[3])  # the team's ratings-callers again
     lab.export(out)
     assert EXPORT.check(lab, str(out)).passed is True

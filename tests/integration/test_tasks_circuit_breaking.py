@@ -18,7 +18,6 @@ CAP = TASKS["cap-requests-in-flight"]
 EJECT = TASKS["eject-the-crashed-pod"]
 
 
-
 @pytest.fixture(scope="module")
 def lab():
     with Lab("httpbin", mode="sidecar", verbose=False) as lab:
@@ -36,7 +35,7 @@ def test_cap_requests_in_flight(lab):
     assert wrong.passed is False
     assert "httpbin had up to 3 of the client's requests at once; expected at most 1" in wrong.message
     assert "was refused by the circuit breaker (503, flag UO)" in wrong.message
-    queue_only = CAP.check(lab, fill(CAP.skeleton, "http1MaxPendingRequests", "1"))   # connections unlimited
+    queue_only = CAP.check(lab, fill(CAP.skeleton, "http1MaxPendingRequests", "1"))  # connections unlimited
     assert queue_only.passed is False
     right = CAP.check(lab, answer_for(CAP))
     assert right.passed is True, right.message
@@ -55,7 +54,7 @@ def test_eject_the_crashed_pod(lab):
     percentage; with 100 one request fails. A learner allowed 3 failures and 30 s: the first
     solution's 3m is too long, and 5 consecutive errors too many; their own (30s) passes."""
     lab.delete(all=True)
-    assert crash(lab) is True and crash(lab) is False        # stopped once; the second finds it down
+    assert crash(lab) is True and crash(lab) is False  # stopped once; the second finds it down
     assert EJECT.check(lab, None).passed is False
     wrong = EJECT.check(lab, answer_for(EJECT, wrong=True))
     assert wrong.passed is False and "of 100 requests failed; expected at most 1" in wrong.message
@@ -71,7 +70,7 @@ def test_eject_the_crashed_pod(lab):
     assert lax.passed is False and "5 of 100 requests failed; expected at most 3" in lax.message
     mine = EJECT.check(lab, answer_for(EJECT, other), other)
     assert mine.passed is True, mine.message
-    lab.reset()                                              # the learner restarted the pod: the check crashes it again
+    lab.reset()  # the learner restarted the pod: the check crashes it again
     assert all(p["alive"] for p in lab.pods())
     again = EJECT.check(lab, answer_for(EJECT))
     assert again.passed is True, again.message

@@ -15,19 +15,24 @@ BY_NODES = TASKS["proxies-by-nodes"]
 PER_CONNECTION = TASKS["connections-not-requests"]
 
 
-
 def test_l7_on_a_budget_is_ambient_with_a_waypoint_for_one_service():
     with Lab("bookinfo", verbose=False) as lab:
         BUDGET.setup(lab, BUDGET.variants[0])
         assert BUDGET.check(lab, BUDGET.skeleton).passed is False
-        no_l7 = BUDGET.check(lab, fill(BUDGET.skeleton, "istio.io/dataplane-mode", "ambient", "details", "waypoint"))
+        no_l7 = BUDGET.check(
+            lab, fill(BUDGET.skeleton, "istio.io/dataplane-mode", "ambient", "details", "waypoint")
+        )
         assert no_l7.passed is False and "calls to reviews crossed no proxy that parses HTTP" in no_l7.message
         right = BUDGET.check(lab, answer_for(BUDGET))
         assert right.passed is True, right.message
     with Lab("bookinfo", verbose=False) as lab:
         BUDGET.setup(lab, BUDGET.variants[0])
         sidecars = BUDGET.check(lab, answer_for(BUDGET, wrong=True))
-        assert sidecars.passed is False and "proxy processes" in sidecars.message and "the budget is 3" in sidecars.message
+        assert (
+            sidecars.passed is False
+            and "proxy processes" in sidecars.message
+            and "the budget is 3" in sidecars.message
+        )
 
 
 def test_proxies_by_nodes_counts_ztunnels_not_sidecars():
@@ -57,7 +62,9 @@ def test_connections_not_requests_needs_kept_alive_connections():
         bad = PER_CONNECTION.check(lab, "concurrency: 2\nkeep_alive: maybe\n")
         assert bad.passed is False and "keep_alive must be true or false" in bad.message
         per_request = PER_CONNECTION.check(lab, answer_for(PER_CONNECTION, wrong=True))
-        assert per_request.passed is False and "opened 400 connections for 400 requests" in per_request.message
+        assert (
+            per_request.passed is False and "opened 400 connections for 400 requests" in per_request.message
+        )
         right = PER_CONNECTION.check(lab, answer_for(PER_CONNECTION))
         assert right.passed is True, right.message
         two = {"connections": 2}

@@ -17,7 +17,6 @@ POLICY = TASKS["l7-policy-to-the-waypoint"]
 TOPOLOGY = "bookinfo-two-namespaces"
 
 
-
 def begin(task, params):
     lab = Lab(TOPOLOGY, mode="sidecar", verbose=False).start()
     task.setup(lab, params)
@@ -40,7 +39,7 @@ def test_keep_the_route_while_frontend_moves(params):
         kept = ROUTE.check(lab, fill(ROUTE.skeleton, "backend", "waypoint", "ambient", "enabled"), params)
         assert kept.passed is False and "productpage-v1-0 (sidecar)" in kept.message
         assert "route" not in kept.message
-        if params["version"] == "v3":        # another learner's version: this learner's lab still sends v3
+        if params["version"] == "v3":  # another learner's version: this learner's lab still sends v3
             assert ROUTE.check(lab, answer_for(ROUTE), {"version": "v2"}).passed is False
         right = ROUTE.check(lab, answer_for(ROUTE, params), params)
         assert right.passed is True, right.message
@@ -59,8 +58,11 @@ def test_relabelling_first_loses_the_route():
         lab.stop()
 
 
-@pytest.mark.parametrize("params", [POLICY.variants[0], {"service": "details", "method": "POST"}],
-                         ids=["reviews-DELETE", "details-POST"])
+@pytest.mark.parametrize(
+    "params",
+    [POLICY.variants[0], {"service": "details", "method": "POST"}],
+    ids=["reviews-DELETE", "details-POST"],
+)
 def test_move_the_policy_to_the_waypoint(params):
     service, other = params["service"], "ratings"
     lab = begin(POLICY, params)
@@ -86,9 +88,11 @@ def test_move_the_policy_to_the_waypoint(params):
 
 
 def gateway(namespace: str) -> str:
-    return (f"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: waypoint, namespace: "
-            f"{namespace}}}\nspec:\n  gatewayClassName: istio-waypoint\n  listeners:\n"
-            "  - {name: mesh, port: 15008, protocol: HBONE}\n")
+    return (
+        f"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: waypoint, namespace: "
+        f"{namespace}}}\nspec:\n  gatewayClassName: istio-waypoint\n  listeners:\n"
+        "  - {name: mesh, port: 15008, protocol: HBONE}\n"
+    )
 
 
 def test_a_waypoint_deployed_later_that_sorts_first_moves_no_pod():
@@ -98,9 +102,13 @@ def test_a_waypoint_deployed_later_that_sorts_first_moves_no_pod():
     with Lab(TOPOLOGY, mode="ambient", verbose=False) as lab:
         lab.apply(gateway("frontend"))
         first = lab.pod_ip("waypoint-0")
-        lab.apply(gateway("backend") + "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: reviews\n"
-                  "  namespace: backend\n  labels: {istio.io/use-waypoint: waypoint}\n")
+        lab.apply(
+            gateway("backend") + "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: reviews\n"
+            "  namespace: backend\n  labels: {istio.io/use-waypoint: waypoint}\n"
+        )
         assert lab.pod_ip("waypoint-0") == first
-        assert lab.pod_ip("waypoint-backend-0") not in {r["ip"] for r in lab.pods() if r["pod"] != "waypoint-backend-0"}
+        assert lab.pod_ip("waypoint-backend-0") not in {
+            r["ip"] for r in lab.pods() if r["pod"] != "waypoint-backend-0"
+        }
         r = lab.request("client", "http://productpage:9080/productpage")
         assert r.status == 200 and "waypoint-backend-0" in [h.name for h in r.path.hops]

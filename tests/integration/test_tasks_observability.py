@@ -19,24 +19,30 @@ FAULT = TASKS["find-the-fault"]
 WAYPOINT = TASKS["let-the-waypoint-through"]
 
 
-
 def requests_by(lab, proxy: str) -> dict[tuple, float]:
     """A proxy's istio_requests_total by (reporter, destination service, response code, response flags)."""
     out: dict[tuple, float] = {}
     for family in text_string_to_metric_families(lab.metrics(proxy)):
         for s in family.samples:
             if s.name == "istio_requests_total":
-                k = (s.labels["reporter"], s.labels["destination_service_name"], s.labels["response_code"],
-                     s.labels["response_flags"])
+                k = (
+                    s.labels["reporter"],
+                    s.labels["destination_service_name"],
+                    s.labels["response_code"],
+                    s.labels["response_flags"],
+                )
                 out[k] = out.get(k, 0) + s.value
     return out
 
 
 #: what the metrics show for each seeded fault: (proxy, reporter, service, code, flags)
-SYMPTOM = {"abort": ("reviews-v2-0/istio-proxy", "source", "ratings", "500", "FI"),
-           "subset": ("reviews-v2-0/istio-proxy", "source", "ratings", "503", "NC"),
-           "deny": ("details-v1-0/istio-proxy", "destination", "details", "403", "-"),
-           "tls": ("productpage-v1-0/istio-proxy", "source", "details", "503", "UC")}
+SYMPTOM = {
+    "abort": ("reviews-v2-0/istio-proxy", "source", "ratings", "500", "FI"),
+    "subset": ("reviews-v2-0/istio-proxy", "source", "ratings", "503", "NC"),
+    "deny": ("details-v1-0/istio-proxy", "destination", "details", "403", "-"),
+    "tls": ("productpage-v1-0/istio-proxy", "source", "details", "503", "UC"),
+}
+
 
 @pytest.fixture(scope="module")
 def sidecar_lab():
@@ -73,11 +79,13 @@ def test_find_the_fault_keeps_strict(sidecar_lab):
     lab, params = sidecar_lab, {"fault": "tls"}
     lab.delete(all=True) if lab.policies() else None
     FAULT.setup(lab, params)
-    lab.apply("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\n"
-              "spec: {mtls: {mode: PERMISSIVE}}\n")
+    lab.apply(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\n"
+        "spec: {mtls: {mode: PERMISSIVE}}\n"
+    )
     res = FAULT.check(lab, "done", params)
     assert res.passed is False and "no longer STRICT" in res.message
-    assert "symptom" not in res.message                 # PERMISSIVE did make the pages whole
+    assert "symptom" not in res.message  # PERMISSIVE did make the pages whole
 
 
 def test_baseline_alone_is_healthy(sidecar_lab):
@@ -87,7 +95,9 @@ def test_baseline_alone_is_healthy(sidecar_lab):
     assert FAULT.verify(lab, FAULT.variants[0], None).passed is True
 
 
-@pytest.mark.parametrize("params", [WAYPOINT.variants[0], WAYPOINT.variants[1]], ids=["productpage", "reviews"])
+@pytest.mark.parametrize(
+    "params", [WAYPOINT.variants[0], WAYPOINT.variants[1]], ids=["productpage", "reviews"]
+)
 def test_let_the_waypoint_through(params):
     service, account = params["service"], params["account"]
     caller = f"cluster.local/ns/default/sa/{account}"
@@ -108,8 +118,14 @@ def test_let_the_waypoint_through(params):
         wrong = WAYPOINT.check(lab, answer_for(WAYPOINT, params, wrong=True), params)
         assert wrong.passed is False and "still out of reach" in wrong.message
         # wrong: everyone allowed — the pages are whole, but the intruder gets around the waypoint
-        everyone = WAYPOINT.check(lab, fill(WAYPOINT.skeleton, f"{service}-callers", service, '"*"', caller), params)
-        assert everyone.passed is False and "reached" in everyone.message and "out of reach" not in everyone.message
+        everyone = WAYPOINT.check(
+            lab, fill(WAYPOINT.skeleton, f"{service}-callers", service, '"*"', caller), params
+        )
+        assert (
+            everyone.passed is False
+            and "reached" in everyone.message
+            and "out of reach" not in everyone.message
+        )
         right = WAYPOINT.check(lab, answer_for(WAYPOINT, params), params)
         assert WAYPOINT_PRINCIPAL in answer_for(WAYPOINT, params)
         assert right.passed is True, right.message
@@ -127,22 +143,34 @@ def test_denials_are_counted_where_they_happen():
     reporter=waypoint); a connection ztunnel refuses is counted with response_flags DENY."""
     lab = Lab("bookinfo", mode="ambient", waypoints=["reviews"], verbose=False).start()
     try:
-        lab.apply("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: no-reviews}\n"
-                  "spec:\n  targetRefs:\n  - {kind: Service, group: \"\", name: reviews}\n  action: DENY\n"
-                  "  rules:\n  - to:\n    - operation: {methods: [GET]}\n")
+        lab.apply(
+            "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: no-reviews}\n"
+            "spec:\n  targetRefs:\n  - {kind: Service, group: \"\", name: reviews}\n  action: DENY\n"
+            "  rules:\n  - to:\n    - operation: {methods: [GET]}\n"
+        )
         assert lab.request("client", "http://reviews:9080/reviews/0").status == 403
         assert requests_by(lab, "waypoint-0").get(("waypoint", "reviews", "403", "-"), 0) == 1
         lab.delete(all=True)
-        WAYPOINT.setup(lab, WAYPOINT.variants[1])          # reviews' L4 policy refuses the waypoint
+        WAYPOINT.setup(lab, WAYPOINT.variants[1])  # reviews' L4 policy refuses the waypoint
         lab.request("client", "http://productpage:9080/productpage")
-        flags = {s.labels["response_flags"] for z in ("ztunnel-node-1", "ztunnel-node-2")
-                 for f in text_string_to_metric_families(lab.metrics(z)) for s in f.samples
-                 if s.name == "istio_tcp_connections_closed_total" and s.value > 0
-                 and s.labels["source_principal"] == WAYPOINT_PRINCIPAL}
-        opened = {s.labels["response_flags"] for z in ("ztunnel-node-1", "ztunnel-node-2")
-                  for f in text_string_to_metric_families(lab.metrics(z)) for s in f.samples
-                  if s.name == "istio_tcp_connections_opened_total" and s.labels["source_principal"] == WAYPOINT_PRINCIPAL}
-        assert opened == {"-"}, opened        # as ztunnel: a connection is counted open before the verdict
+        flags = {
+            s.labels["response_flags"]
+            for z in ("ztunnel-node-1", "ztunnel-node-2")
+            for f in text_string_to_metric_families(lab.metrics(z))
+            for s in f.samples
+            if s.name == "istio_tcp_connections_closed_total"
+            and s.value > 0
+            and s.labels["source_principal"] == WAYPOINT_PRINCIPAL
+        }
+        opened = {
+            s.labels["response_flags"]
+            for z in ("ztunnel-node-1", "ztunnel-node-2")
+            for f in text_string_to_metric_families(lab.metrics(z))
+            for s in f.samples
+            if s.name == "istio_tcp_connections_opened_total"
+            and s.labels["source_principal"] == WAYPOINT_PRINCIPAL
+        }
+        assert opened == {"-"}, opened  # as ztunnel: a connection is counted open before the verdict
         assert "DENY" in flags, flags
     finally:
         lab.stop()

@@ -18,7 +18,6 @@ ENROLL = TASKS["enroll-under-load"]
 KEYS = TASKS["key-holders"]
 
 
-
 def test_enroll_under_load_blank_wrong_solved_and_another_variant():
     with Lab("bookinfo-two-namespaces", mode="none", verbose=False) as lab:
         blank = ENROLL.check(lab, ENROLL.skeleton)
@@ -26,7 +25,7 @@ def test_enroll_under_load_blank_wrong_solved_and_another_variant():
         wrong = ENROLL.check(lab, answer_for(ENROLL, wrong=True))
         assert wrong.passed is False
         assert "5 of 5 pods of backend were recreated" in wrong.message
-        assert lab.mesh["details-v1-0"] is None             # moved back, to try again from the start
+        assert lab.mesh["details-v1-0"] is None  # moved back, to try again from the start
         nothing = ENROLL.check(lab, fill(ENROLL.skeleton, "backend", "istio.io/dataplane-mode", "none"))
         assert nothing.passed is False and "crossed no proxy at all" in nothing.message
         right = ENROLL.check(lab, answer_for(ENROLL))
@@ -55,10 +54,10 @@ def test_key_holders_blank_wrong_solved_and_another_variant():
         assert unknown.passed is False and "no proxy named reviews-v2-0/istio-proxy" in unknown.message
         right = KEYS.check(lab, answer_for(KEYS))
         assert right.passed is True, right.message
-        assert KEYS.check(lab, ["ztunnel-node-1", "ztunnel-node-2"]).passed is True     # a list is an answer too
+        assert KEYS.check(lab, ["ztunnel-node-1", "ztunnel-node-2"]).passed is True  # a list is an answer too
         pp = {"workload": "productpage-v1-0"}
-        assert KEYS.check(lab, answer_for(KEYS, pp, wrong=True), pp).passed is False   # its node's ztunnel
-        for params in KEYS.variants[1:]:            # every other learner's workload: their own holders, not the first's
+        assert KEYS.check(lab, answer_for(KEYS, pp, wrong=True), pp).passed is False  # its node's ztunnel
+        for params in KEYS.variants[1:]:  # every other learner's workload: their own holders, not the first's
             assert KEYS.check(lab, answer_for(KEYS), params).passed is False, params
             mine = KEYS.check(lab, answer_for(KEYS, params), params)
             assert mine.passed is True, (params, mine.message)
@@ -69,7 +68,9 @@ def test_a_load_in_a_thread_while_the_lab_changes_and_restarts():
     reports every page), restarts of one sidecar and one ztunnel (new processes, telemetry kept),
     and the identities each proxy reports."""
     with Lab("bookinfo", mode="sidecar", verbose=False) as lab:
-        assert lab.identities()["reviews-v2-0/istio-proxy"] == ["spiffe://cluster.local/ns/default/sa/bookinfo-reviews"]
+        assert lab.identities()["reviews-v2-0/istio-proxy"] == [
+            "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
+        ]
         assert holders(lab, "reviews-v1-0") == [f"reviews-{v}-0/istio-proxy" for v in ("v1", "v2", "v3")]
         old = lab.proxies["ratings-v1-0/istio-proxy"].pid
         d = under_load(lab, lambda: lab.restart("ratings-v1-0/istio-proxy"), seconds=2, rate=20, after=0.5)

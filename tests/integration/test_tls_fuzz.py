@@ -33,8 +33,12 @@ def _where(prober, listener):
     return ip, port, prober.tls if listener == "sidecar mTLS" else prober.h2_tls
 
 
-FUZZ = settings(max_examples=min(settings().max_examples, 40), deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=min(settings().max_examples, 40),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ
@@ -45,7 +49,7 @@ def test_records_instead_of_a_handshake_are_refused(lab, listener, records):
     answer, err = send(ip, port, records)
     word = outcome(answer, err)
     assert word not in ("2xx", "timeout"), (word, answer[:100])
-    assert word != "5xx", answer[:200]                 # a refusal is a 4xx or a close, not the proxy failing
+    assert word != "5xx", answer[:200]  # a refusal is a 4xx or a close, not the proxy failing
     assert prober.checks()[listener](), f"{listener} no longer serves a good peer"
 
 
@@ -55,7 +59,7 @@ def test_records_outside_an_established_session_close_it(lab, listener, records)
     _, prober = lab
     ip, port, ctx = _where(prober, listener)
     shake, word = tls_after(ip, port, ctx, records)
-    assert shake == "ok"                                # a good peer's handshake
+    assert shake == "ok"  # a good peer's handshake
     assert word in ("reset", "closed", "tls-alert"), word
     assert prober.checks()[listener](), f"{listener} no longer serves a good peer"
 

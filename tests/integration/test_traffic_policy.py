@@ -12,7 +12,9 @@ pytestmark = pytest.mark.integration
 CLUSTER = "outbound|8000||httpbin.default.svc.cluster.local"
 
 
-@pytest.fixture(scope="module", params=[("sidecar", None), ("ambient", ["httpbin"])], ids=["sidecar", "waypoint"])
+@pytest.fixture(
+    scope="module", params=[("sidecar", None), ("ambient", ["httpbin"])], ids=["sidecar", "waypoint"]
+)
 def lab(request):
     mode, waypoints = request.param
     with Lab("httpbin", mode=mode, waypoints=waypoints, verbose=False) as lab:
@@ -28,14 +30,22 @@ def proxy(lab):
 
 
 def dr(traffic_policy: str) -> str:
-    return ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: httpbin}\n"
-            f"spec:\n  host: httpbin\n  trafficPolicy: {traffic_policy}\n")
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: httpbin}\n"
+        f"spec:\n  host: httpbin\n  trafficPolicy: {traffic_policy}\n"
+    )
 
 
 def attempts(lab, since: float) -> list:
     """The routing proxy's attempt spans (one per try) that started after ``since``."""
-    return [s for s in lab.spans() if s.kind == "client" and s.role == router(lab) and s.start >= since
-            and (s.attrs or {}).get("direction") == "outbound"]
+    return [
+        s
+        for s in lab.spans()
+        if s.kind == "client"
+        and s.role == router(lab)
+        and s.start >= since
+        and (s.attrs or {}).get("direction") == "outbound"
+    ]
 
 
 def served_by(lab, since: float) -> dict:
@@ -57,13 +67,19 @@ def test_http2_max_requests_bounds_concurrent_http1_requests(lab):
     res = lab.load("client", "http://httpbin:8000/delay/0.2", requests=15, concurrency=3, progress=False)
     by = res.by_status()
     assert set(by) == {"200", "503"} and by["503"] >= 3
-    overflowed = [s for s in lab.spans() if s.kind == "server" and s.role == router(lab) and s.start >= t0
-                  and "UO" in (s.attrs or {}).get("response_flags", "")]
+    overflowed = [
+        s
+        for s in lab.spans()
+        if s.kind == "server"
+        and s.role == router(lab)
+        and s.start >= t0
+        and "UO" in (s.attrs or {}).get("response_flags", "")
+    ]
     assert len(overflowed) == by["503"] and all(s.status == 503 for s in overflowed)
     fast = [o for o in res.outcomes if o["status"] == 503]
-    assert max((o["end"] - o["start"]) for o in fast) < 0.15      # at once, not after a try
+    assert max((o["end"] - o["start"]) for o in fast) < 0.15  # at once, not after a try
     tried = {s.trace_id for s in attempts(lab, t0)}
-    assert not tried & {s.trace_id for s in overflowed}           # no attempt, no retry
+    assert not tried & {s.trace_id for s in overflowed}  # no attempt, no retry
     assert proxy(lab).call("stats")["clusters"][CLUSTER]["upstream_rq_pending_overflow"] == len(overflowed)
     lab.delete(all=True)
 
@@ -82,13 +98,17 @@ def test_outlier_detection_respects_max_ejection_percent(lab):
     stats = proxy(lab).call("stats")
     assert stats["outlier_ejected"][CLUSTER] == [] and stats["outlier_ejections_overflow"][CLUSTER] == 20
 
-    lab.apply(dr("{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s, "
-                 "maxEjectionPercent: 50}}"))
+    lab.apply(
+        dr(
+            "{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s, "
+            "maxEjectionPercent: 50}}"
+        )
+    )
     t0 = time.monotonic()
     res = lab.load("client", "http://httpbin:8000/status/500", requests=20, concurrency=1, progress=False)
     assert res.by_status() == {"500": 20}
     served = served_by(lab, t0)
-    assert sorted(served.values()) == [1, 19]                    # the first to fail, then only the other
+    assert sorted(served.values()) == [1, 19]  # the first to fail, then only the other
     first = min(attempts(lab, t0), key=lambda s: s.start).attrs["endpoint"]
     assert served[first] == 1 and proxy(lab).call("stats")["outlier_ejected"][CLUSTER] == [first]
     lab.delete(all=True)

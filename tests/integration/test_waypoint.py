@@ -25,7 +25,7 @@ def _segment(hops, app_prefix):
     j = i
     while j > 0 and hops[j - 1].depth > pp.depth and hops[j - 1].depth < hops[j].depth:
         j -= 1
-    return hops[j:i + 1]
+    return hops[j : i + 1]
 
 
 def test_calls_to_reviews_go_through_the_waypoint(bookinfo):
@@ -34,15 +34,19 @@ def test_calls_to_reviews_go_through_the_waypoint(bookinfo):
     assert r.status == 200 and "Reviews served by:" in r.body
     seg = _segment(r.path.hops, "reviews-")
     assert [(h.role, h.direction, h.layer) for h in seg] == [
-        ("ztunnel", "outbound", "L4"), ("waypoint", "inbound", "L7"), ("ztunnel", "inbound", "L4"), ("app", None, "L7")]
+        ("ztunnel", "outbound", "L4"),
+        ("waypoint", "inbound", "L7"),
+        ("ztunnel", "inbound", "L4"),
+        ("app", None, "L7"),
+    ]
     assert [h.depth for h in seg] == list(range(seg[0].depth, seg[0].depth + 4))
 
 
 def test_the_destination_sees_the_waypoint_identity_not_the_clients(bookinfo):
     r = bookinfo.request("client", PAGE)
     wp, ztun = _segment(r.path.hops, "reviews-")[1:3]
-    assert wp.identity == SA + "bookinfo-productpage"      # the waypoint saw productpage ...
-    assert ztun.identity == SA + "waypoint"                # ... reviews' ztunnel saw the waypoint
+    assert wp.identity == SA + "bookinfo-productpage"  # the waypoint saw productpage ...
+    assert ztun.identity == SA + "waypoint"  # ... reviews' ztunnel saw the waypoint
 
 
 def test_services_without_a_waypoint_skip_it(bookinfo):
@@ -101,13 +105,19 @@ def test_kept_alive_streams_to_a_restarted_ztunnel_are_not_reused(backend):
 
 def test_a_waypoint_in_two_namespaces_gets_two_pods(backend):
     topo = {
-        "name": "two", "nodes": [{"name": "node-1"}],
+        "name": "two",
+        "nodes": [{"name": "node-1"}],
         "namespaces": [{"name": "default"}, {"name": "shop"}],
-        "services": [{"name": "a", "port": 80, "targetPort": 8080, "selector": {"app": "a"}},
-                     {"name": "b", "namespace": "shop", "port": 80, "targetPort": 8080, "selector": {"app": "b"}}],
-        "workloads": [{"name": "client", "node": "node-1", "app": {"kind": "client"}},
-                      {"name": "a", "node": "node-1", "app": {"kind": "httpbin"}},
-                      {"name": "b", "namespace": "shop", "node": "node-1", "app": {"kind": "httpbin"}}]}
+        "services": [
+            {"name": "a", "port": 80, "targetPort": 8080, "selector": {"app": "a"}},
+            {"name": "b", "namespace": "shop", "port": 80, "targetPort": 8080, "selector": {"app": "b"}},
+        ],
+        "workloads": [
+            {"name": "client", "node": "node-1", "app": {"kind": "client"}},
+            {"name": "a", "node": "node-1", "app": {"kind": "httpbin"}},
+            {"name": "b", "namespace": "shop", "node": "node-1", "app": {"kind": "httpbin"}},
+        ],
+    }
     with Lab(topo, mode="ambient", waypoints="namespace", backend=backend, verbose=False) as lab:
         assert lab.mode == "ambient"
         assert sorted(lab.waypoint_of.values()) == ["waypoint-0", "waypoint-shop-0"]

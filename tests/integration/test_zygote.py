@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def zygote(monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))     # fork_probe
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))  # fork_probe
     z = running_zygote(None, lambda *a: None)
     yield z
     z.close()
@@ -44,8 +44,8 @@ def test_a_batch_of_pods_inherits_the_net_and_nothing_else(zygote, tmp_path):
         assert got["pods"] == ["pod-0", "pod-1", "pod-2"] and got["subprocess"] == "from a subprocess"
         extra = {fd: target for fd, target in got["fds"].items() if fd not in ("0", "1", "2")}
         pipes = [t for t in extra.values() if t.startswith("pipe:")]
-        assert len(pipes) == 2 and pipes[0] == pipes[1], extra       # libuv's: both ends its own
-        assert len(extra) <= 3, extra                                # + the directory being listed
+        assert len(pipes) == 2 and pipes[0] == pipes[1], extra  # libuv's: both ends its own
+        assert len(extra) <= 3, extra  # + the directory being listed
         f.stdin.close()
         f.wait(5)
 
@@ -58,6 +58,7 @@ def test_a_net_is_handed_to_the_zygote_once(zygote, tmp_path, monkeypatch):
     def counting(n):
         sent.append(n.key != zygote._net_key)
         return share(n)
+
     monkeypatch.setattr(zygote, "_share", counting)
     for _ in range(3):
         f = zygote.fork("fork_probe", str(tmp_path / "p.log"), net=net)

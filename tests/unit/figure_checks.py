@@ -17,7 +17,11 @@ def rendered(fig):
 def all_texts(fig):
     out = [t for t in fig.texts] + ([fig._suptitle] if fig._suptitle else [])
     for ax in fig.axes:
-        out += list(ax.texts) + [ax.title] + ([t for t in ax.get_legend().get_texts()] if ax.get_legend() else [])
+        out += (
+            list(ax.texts)
+            + [ax.title]
+            + ([t for t in ax.get_legend().get_texts()] if ax.get_legend() else [])
+        )
     for leg in fig.legends:
         out += list(leg.get_texts())
     return [t for t in out if t.get_visible() and t.get_text().strip()]
@@ -29,9 +33,13 @@ def overlapping_labels(fig, tolerance_px: float = 0.5):
     boxes = [(t.get_text(), t.get_window_extent(r)) for t in all_texts(fig)]
     bad = []
     for i, (a, ba) in enumerate(boxes):
-        for b, bb in boxes[i + 1:]:
-            if (ba.x0 < bb.x1 - tolerance_px and bb.x0 < ba.x1 - tolerance_px
-                    and ba.y0 < bb.y1 - tolerance_px and bb.y0 < ba.y1 - tolerance_px):
+        for b, bb in boxes[i + 1 :]:
+            if (
+                ba.x0 < bb.x1 - tolerance_px
+                and bb.x0 < ba.x1 - tolerance_px
+                and ba.y0 < bb.y1 - tolerance_px
+                and bb.y0 < ba.y1 - tolerance_px
+            ):
                 bad.append((a, b))
     return bad
 
@@ -44,7 +52,7 @@ def arrows_through_boxes(fig, step: float = 0.02):
     bad = []
     for arrow in (p for p in ax.patches if isinstance(p, FancyArrowPatch)):
         ends = set(arrow.get_gid().split(" -> "))
-        samples = []                              # the drawn path in data coordinates, arrowhead included
+        samples = []  # the drawn path in data coordinates, arrowhead included
         for pts in arrow.get_path().to_polygons(closed_only=False):
             for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
                 n = max(1, int(max(abs(x1 - x0), abs(y1 - y0)) / step))

@@ -40,7 +40,11 @@ def test_a_negative_difference_from_noise_reads_as_zero_not_as_a_speed_up():
         mesh = [10 + r.expovariate(0.2) for _ in range(150)]
         a = added_latency(base, mesh, 90)
         if a["difference"] < 0 and a["high"] >= 0:
-            assert a["verdict"] == "≈0" and "≈0" in describe_added(a) and "-" not in describe_added(a).split("(")[0]
+            assert (
+                a["verdict"] == "≈0"
+                and "≈0" in describe_added(a)
+                and "-" not in describe_added(a).split("(")[0]
+            )
             return
     pytest.fail("no negative difference in 50 tries")
 
@@ -58,7 +62,7 @@ def test_p99_is_not_estimated_from_too_few_requests():
     base, mesh = [float(i) for i in range(150)], [float(i) - 26 for i in range(150)]
     a = added_latency(base, mesh, 99)
     assert a["estimate"] is None and a["verdict"] == "too few requests"
-    assert a["difference"] == pytest.approx(percentile(mesh, 99) - percentile(base, 99))   # still recorded
+    assert a["difference"] == pytest.approx(percentile(mesh, 99) - percentile(base, 99))  # still recorded
     assert describe_added(a) == "not estimated (p99 needs ≥500 requests per mode, have 150)"
     assert describe_added(a, short=True) == "needs n≥500"
 

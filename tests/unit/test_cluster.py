@@ -13,11 +13,25 @@ from meshlab.net.cluster import ClusterNet, PodAddr, ServiceAddr
 
 
 def _net(n_pods: int = 3) -> ClusterNet:
-    pods = tuple(PodAddr(f"p-{i}", "default", "node-1", f"127.9.1.{i + 2}", {"app": "p"}, "sa", (8080,),
-                         local_ip=f"127.9.129.{i + 2}", mesh="sidecar") for i in range(n_pods))
-    return ClusterNet(pods=pods, services=(ServiceAddr("p", "default", "127.9.250.1", 80, 8080,
-                                                       tuple(p.name for p in pods)),),
-                      nodes={"node-1": "127.9.1.1"})
+    pods = tuple(
+        PodAddr(
+            f"p-{i}",
+            "default",
+            "node-1",
+            f"127.9.1.{i + 2}",
+            {"app": "p"},
+            "sa",
+            (8080,),
+            local_ip=f"127.9.129.{i + 2}",
+            mesh="sidecar",
+        )
+        for i in range(n_pods)
+    )
+    return ClusterNet(
+        pods=pods,
+        services=(ServiceAddr("p", "default", "127.9.250.1", 80, 8080, tuple(p.name for p in pods)),),
+        nodes={"node-1": "127.9.1.1"},
+    )
 
 
 def test_to_dict_is_what_asdict_gives_and_round_trips():
@@ -47,7 +61,7 @@ def test_an_inherited_net_is_the_one_handed_down(monkeypatch):
     cluster.inherit(net.key, net)
     assert ClusterNet.from_dict({"inherited": net.key}) is net
     newer = _net(4)
-    cluster.inherit(newer.key, newer)                # only the newest is kept
+    cluster.inherit(newer.key, newer)  # only the newest is kept
     assert ClusterNet.from_dict({"inherited": newer.key}) is newer
     with pytest.raises(LookupError, match=f"no cluster network '{net.key}' was handed down"):
         ClusterNet.from_dict({"inherited": net.key})

@@ -58,10 +58,22 @@ def test_round_trip_of_tiny_and_huge_durations(seconds):
     assert math.isclose(parse_duration(format_duration(seconds)), seconds, rel_tol=1e-5, abs_tol=1e-9)
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("3s", 3.0), ("0.5s", 0.5), (".5s", 0.5), ("250ms", 0.25), ("1m", 60.0), ("1h", 3600.0),
-    ("10us", 1e-5), ("10µs", 1e-5), (" 2s ", 2.0), ("1.5 s", 1.5), ("0s", 0.0),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("3s", 3.0),
+        ("0.5s", 0.5),
+        (".5s", 0.5),
+        ("250ms", 0.25),
+        ("1m", 60.0),
+        ("1h", 3600.0),
+        ("10us", 1e-5),
+        ("10µs", 1e-5),
+        (" 2s ", 2.0),
+        ("1.5 s", 1.5),
+        ("0s", 0.0),
+    ],
+)
 def test_parse_known_durations(text, seconds):
     """The forms Istio documents parse to the right number of seconds."""
     assert parse_duration(text) == pytest.approx(seconds)

@@ -14,19 +14,42 @@ from dataclasses import dataclass
 
 import hpack
 import pytest
-from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame, PriorityFrame, RstStreamFrame,
-                              SettingsFrame, WindowUpdateFrame)
+from hyperframe.frame import (
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PriorityFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 from hypothesis import event, example, given, settings, strategies as st
 
 from meshlab.net import nghttp2
-from meshlab.proxy.h2engine import (CANCEL, DATA, END, GOAWAY, HEADERS, MAX_CONCURRENT_STREAMS, RESET,
-                                    STREAM_WINDOW, new_engine)
+from meshlab.proxy.h2engine import (
+    CANCEL,
+    DATA,
+    END,
+    GOAWAY,
+    HEADERS,
+    MAX_CONCURRENT_STREAMS,
+    RESET,
+    STREAM_WINDOW,
+    new_engine,
+)
 
 ENGINES = ["nghttp2", "h2"]
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # HTTP/2 error codes (RFC 9113 section 7)
-PROTOCOL_ERROR, FLOW_CONTROL_ERROR, STREAM_CLOSED, FRAME_SIZE_ERROR, COMPRESSION_ERROR = 0x1, 0x3, 0x5, 0x6, 0x9
-ENHANCE_YOUR_CALM = 0xb
+PROTOCOL_ERROR, FLOW_CONTROL_ERROR, STREAM_CLOSED, FRAME_SIZE_ERROR, COMPRESSION_ERROR = (
+    0x1,
+    0x3,
+    0x5,
+    0x6,
+    0x9,
+)
+ENHANCE_YOUR_CALM = 0xB
 
 
 def need(name: str) -> None:
@@ -40,8 +63,10 @@ def engine(request) -> str:
     return request.param
 
 
-@pytest.fixture(params=[("nghttp2", "nghttp2"), ("h2", "h2"), ("nghttp2", "h2"), ("h2", "nghttp2")],
-                ids=lambda p: f"{p[0]}-client-{p[1]}-server")
+@pytest.fixture(
+    params=[("nghttp2", "nghttp2"), ("h2", "h2"), ("nghttp2", "h2"), ("h2", "nghttp2")],
+    ids=lambda p: f"{p[0]}-client-{p[1]}-server",
+)
 def engines(request) -> tuple[str, str]:
     """(client engine, server engine): each engine with itself, and each against the other."""
     for name in request.param:
@@ -56,6 +81,7 @@ def capped(n: int):
 
 
 # -- two engines in memory ---------------------------------------------------------------------
+
 
 class ConnectionPair:
     """A client and a server engine joined in memory: :meth:`pump` carries bytes both ways until
@@ -88,8 +114,13 @@ class ConnectionPair:
 
     def connect(self, authority: str = "10.0.0.5:9080", status: int = 200) -> int:
         """A CONNECT from the client; the server answers ``status`` (ending the stream unless 200)."""
-        sid = self.client.request([(":method", "CONNECT", False), (":authority", authority, False),
-                                   ("traceparent", f"00-{len(authority):032x}-{1:016x}-01", True)])
+        sid = self.client.request(
+            [
+                (":method", "CONNECT", False),
+                (":authority", authority, False),
+                ("traceparent", f"00-{len(authority):032x}-{1:016x}-01", True),
+            ]
+        )
         self.pump()
         (req,) = [e for e in self.events[self.server] if e[0] == HEADERS and e[1] == sid]
         assert req[2][":method"] == "CONNECT" and req[2][":authority"] == authority and not req[3]
@@ -208,6 +239,7 @@ def test_a_connection_carries_its_limit_of_streams_at_once(engines):
 
 # -- any split of the bytes ------------------------------------------------------------------------
 
+
 def summary(events: list[tuple]) -> tuple[list, dict]:
     """Events as the driver acts on them: everything but DATA in order, and each stream's bytes."""
     data: dict[int, bytes] = {}
@@ -227,8 +259,13 @@ def feed(engine, wire: bytes, cuts: list[int]) -> list[tuple]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @capped(60)
-@given(payloads=st.lists(st.tuples(st.binary(max_size=20000), st.binary(max_size=20000)), min_size=1, max_size=3),
-       reset_last=st.booleans(), data=st.data())
+@given(
+    payloads=st.lists(
+        st.tuples(st.binary(max_size=20000), st.binary(max_size=20000)), min_size=1, max_size=3
+    ),
+    reset_last=st.booleans(),
+    data=st.data(),
+)
 def test_any_split_of_the_bytes_gives_the_same_events(engine, payloads, reset_last, data):
     """A conversation recorded between two engines, then each side's bytes replayed into a
     fresh engine of the same kind, cut anywhere: the same events come out."""
@@ -241,7 +278,7 @@ def test_any_split_of_the_bytes_gives_the_same_events(engine, payloads, reset_la
         p.client.send(sid, up)
         p.server.send(sid, down)
         if reset_last and i == len(payloads) - 1:
-            p.pump()                          # (what crosses after a reset is dropped: not replayable)
+            p.pump()  # (what crosses after a reset is dropped: not replayable)
             p.client.reset(sid)
         else:
             p.client.end(sid)
@@ -264,6 +301,7 @@ def test_any_split_of_the_bytes_gives_the_same_events(engine, payloads, reset_la
 
 
 # -- a peer that breaks HTTP/2 ---------------------------------------------------------------------
+
 
 def raw(kind: int, flags: int, sid: int, payload: bytes = b"", length: int | None = None) -> bytes:
     """A frame as bytes, anything allowed: any type, flags and stream id, and a length that need
@@ -297,9 +335,9 @@ def parse(wire: bytes) -> list[Frame]:
     while view:
         f, n = Frame.parse_frame_header(view[:9])
         assert len(view) >= 9 + n, "an engine sent a truncated frame"
-        f.parse_body(view[9:9 + n])
+        f.parse_body(view[9 : 9 + n])
         frames.append(f)
-        view = view[9 + n:]
+        view = view[9 + n :]
     return frames
 
 
@@ -341,9 +379,11 @@ class Peer:
         self.engine.send(sid, b"world")
         frames = self.flush()
         sent = b"".join(f.data for f in frames if isinstance(f, DataFrame) and f.stream_id == sid)
-        return (any(isinstance(f, HeadersFrame) and f.stream_id == sid for f in frames)
-                and sent + b"world"[len(sent):] == b"world"           # what the peer's window allows,
-                and self.engine.pending(sid) == 5 - len(sent))        # the rest held back
+        return (
+            any(isinstance(f, HeadersFrame) and f.stream_id == sid for f in frames)
+            and sent + b"world"[len(sent) :] == b"world"  # what the peer's window allows,
+            and self.engine.pending(sid) == 5 - len(sent)
+        )  # the rest held back
 
 
 def test_a_fresh_peer_is_served(engine):
@@ -356,7 +396,7 @@ def test_a_fresh_peer_is_served(engine):
 # where the RFC is not, and the engines inherit it: nghttp2 ignores a HEADERS whose stream id went
 # backwards (it cannot tell it from a late frame on a closed stream, says its source), h2 ignores
 # RST_STREAM on an idle stream.
-A, B = 1, 3                                # two streams the peer opens first
+A, B = 1, 3  # two streams the peer opens first
 
 
 def _window_overflow_stream():
@@ -373,48 +413,108 @@ def _data_beyond_window():
 
 
 BAD = [
-    ("WINDOW_UPDATE overflowing the connection window",
-     WindowUpdateFrame(0, window_increment=2**31 - 1).serialize() * 2, None, {FLOW_CONTROL_ERROR}),
+    (
+        "WINDOW_UPDATE overflowing the connection window",
+        WindowUpdateFrame(0, window_increment=2**31 - 1).serialize() * 2,
+        None,
+        {FLOW_CONTROL_ERROR},
+    ),
     ("WINDOW_UPDATE overflowing a stream window", _window_overflow_stream(), A, {FLOW_CONTROL_ERROR}),
-    ("WINDOW_UPDATE of 0 on a stream", WindowUpdateFrame(A, window_increment=0).serialize(), A, {PROTOCOL_ERROR}),
-    ("WINDOW_UPDATE of 0 on the connection", WindowUpdateFrame(0, window_increment=0).serialize(), None,
-     {PROTOCOL_ERROR}),
+    (
+        "WINDOW_UPDATE of 0 on a stream",
+        WindowUpdateFrame(A, window_increment=0).serialize(),
+        A,
+        {PROTOCOL_ERROR},
+    ),
+    (
+        "WINDOW_UPDATE of 0 on the connection",
+        WindowUpdateFrame(0, window_increment=0).serialize(),
+        None,
+        {PROTOCOL_ERROR},
+    ),
     ("DATA beyond the stream window", _data_beyond_window(), A, {FLOW_CONTROL_ERROR}),
     ("DATA on an idle stream", data_frame(9, b"x"), None, {PROTOCOL_ERROR}),
-    ("HEADERS on a stream the peer reset", RstStreamFrame(A, error_code=CANCEL).serialize() + headers(A), A,
-     {STREAM_CLOSED}),
-    ("HEADERS on a stream the peer ended", data_frame(A, b"", end_stream=True) + headers(A), A, {STREAM_CLOSED}),
-    ("HEADERS opening a stream below one already open", headers(A + 8) + headers(A + 6), None, {PROTOCOL_ERROR},
-     {"nghttp2"}),
+    (
+        "HEADERS on a stream the peer reset",
+        RstStreamFrame(A, error_code=CANCEL).serialize() + headers(A),
+        A,
+        {STREAM_CLOSED},
+    ),
+    (
+        "HEADERS on a stream the peer ended",
+        data_frame(A, b"", end_stream=True) + headers(A),
+        A,
+        {STREAM_CLOSED},
+    ),
+    (
+        "HEADERS opening a stream below one already open",
+        headers(A + 8) + headers(A + 6),
+        None,
+        {PROTOCOL_ERROR},
+        {"nghttp2"},
+    ),
     ("HEADERS on an even (server's) stream", headers(2), None, {PROTOCOL_ERROR}),
-    ("HEADERS with a broken HPACK block", headers(A + 4, b"\xff\xff\xff\xff\xff\xff"), None,
-     {COMPRESSION_ERROR, PROTOCOL_ERROR}),
+    (
+        "HEADERS with a broken HPACK block",
+        headers(A + 4, b"\xff\xff\xff\xff\xff\xff"),
+        None,
+        {COMPRESSION_ERROR, PROTOCOL_ERROR},
+    ),
     ("HEADERS with no :authority", headers(A + 4, block([(":method", "CONNECT")])), A + 4, {PROTOCOL_ERROR}),
-    ("HEADERS with an upper-case name", headers(A + 4, block([(":method", "CONNECT"), (":authority", "a:1"),
-                                                              ("X-Bad", "1")])), A + 4, {PROTOCOL_ERROR}),
+    (
+        "HEADERS with an upper-case name",
+        headers(A + 4, block([(":method", "CONNECT"), (":authority", "a:1"), ("X-Bad", "1")])),
+        A + 4,
+        {PROTOCOL_ERROR},
+    ),
     ("CONTINUATION without HEADERS", raw(9, 4, A, connect_block()), None, {PROTOCOL_ERROR}),
-    ("CONTINUATION flood", _continuation_flood(), None, {PROTOCOL_ERROR, ENHANCE_YOUR_CALM, COMPRESSION_ERROR}),
+    (
+        "CONTINUATION flood",
+        _continuation_flood(),
+        None,
+        {PROTOCOL_ERROR, ENHANCE_YOUR_CALM, COMPRESSION_ERROR},
+    ),
     ("a frame longer than SETTINGS_MAX_FRAME_SIZE", raw(0, 0, A, b"x" * 16385), None, {FRAME_SIZE_ERROR}),
     ("SETTINGS ENABLE_PUSH=2", raw(4, 0, 0, struct.pack(">HL", 2, 2)), None, {PROTOCOL_ERROR}),
-    ("SETTINGS INITIAL_WINDOW_SIZE=2^31", raw(4, 0, 0, struct.pack(">HL", 4, 2**31)), None, {FLOW_CONTROL_ERROR}),
+    (
+        "SETTINGS INITIAL_WINDOW_SIZE=2^31",
+        raw(4, 0, 0, struct.pack(">HL", 4, 2**31)),
+        None,
+        {FLOW_CONTROL_ERROR},
+    ),
     ("SETTINGS MAX_FRAME_SIZE=100", raw(4, 0, 0, struct.pack(">HL", 5, 100)), None, {PROTOCOL_ERROR}),
     ("SETTINGS MAX_FRAME_SIZE=2^24", raw(4, 0, 0, struct.pack(">HL", 5, 2**24)), None, {PROTOCOL_ERROR}),
     ("SETTINGS of 5 bytes", raw(4, 0, 0, b"\0" * 5), None, {FRAME_SIZE_ERROR}),
     ("SETTINGS on a stream", raw(4, 0, A, b""), None, {PROTOCOL_ERROR}),
-    ("SETTINGS ACK with a payload", raw(4, 1, 0, struct.pack(">HL", 3, 1)), None,
-     {FRAME_SIZE_ERROR, PROTOCOL_ERROR}),     # h2 says PROTOCOL_ERROR
+    (
+        "SETTINGS ACK with a payload",
+        raw(4, 1, 0, struct.pack(">HL", 3, 1)),
+        None,
+        {FRAME_SIZE_ERROR, PROTOCOL_ERROR},
+    ),  # h2 says PROTOCOL_ERROR
     ("PING of 4 bytes", raw(6, 0, 0, b"1234"), None, {FRAME_SIZE_ERROR}),
-    ("PUSH_PROMISE from a client", raw(5, 4, A, struct.pack(">L", 2) + connect_block()), None, {PROTOCOL_ERROR}),
-    ("RST_STREAM on an idle stream", RstStreamFrame(A + 10, error_code=CANCEL).serialize(), None, {PROTOCOL_ERROR},
-     {"h2"}),
+    (
+        "PUSH_PROMISE from a client",
+        raw(5, 4, A, struct.pack(">L", 2) + connect_block()),
+        None,
+        {PROTOCOL_ERROR},
+    ),
+    (
+        "RST_STREAM on an idle stream",
+        RstStreamFrame(A + 10, error_code=CANCEL).serialize(),
+        None,
+        {PROTOCOL_ERROR},
+        {"h2"},
+    ),
     ("RST_STREAM on the connection", raw(3, 0, 0, struct.pack(">L", 0)), None, {PROTOCOL_ERROR}),
     ("PRIORITY depending on itself", PriorityFrame(A, depends_on=A).serialize(), A, {PROTOCOL_ERROR}),
     ("DATA with padding longer than the frame", raw(0, 0x8, A, b"\xff" + b"x" * 10), None, {PROTOCOL_ERROR}),
 ]
 
 
-@pytest.mark.parametrize("name, wire, stream, codes, lenient", [(*b, set())[:5] for b in BAD],
-                         ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(
+    "name, wire, stream, codes, lenient", [(*b, set())[:5] for b in BAD], ids=[b[0] for b in BAD]
+)
 def test_a_broken_frame_gets_a_stream_or_connection_error(engine, name, wire, stream, codes, lenient):
     """With two streams open, the peer breaks the protocol. A connection error: nothing raises,
     a GOAWAY with the right code goes out and the engine is no longer ``alive``. A stream error:
@@ -426,10 +526,10 @@ def test_a_broken_frame_gets_a_stream_or_connection_error(engine, name, wire, st
     peer.send(wire)
     peer.flush()
     goaway = peer.goaway()
-    if goaway is not None and goaway.error_code != 0:           # a connection error (allowed for any)
+    if goaway is not None and goaway.error_code != 0:  # a connection error (allowed for any)
         assert goaway.error_code in codes
         assert not peer.engine.alive
-        assert peer.engine.receive(headers(0x7FFFFFFF)) == []     # it reads no more
+        assert peer.engine.receive(headers(0x7FFFFFFF)) == []  # it reads no more
         return
     if engine in lenient and not peer.resets():
         assert peer.engine.alive and peer.serves()
@@ -458,7 +558,7 @@ def test_a_frame_cut_short_waits_for_the_rest(engine):
     peer = Peer(engine)
     wire = headers(A) + data_frame(A, b"x" * 100)
     for i in range(len(wire)):
-        peer.send(wire[i:i + 1])
+        peer.send(wire[i : i + 1])
     assert [e[0] for e in peer.events if e[0] != DATA] == [HEADERS]
     assert summary(peer.events)[1] == {A: b"x" * 100}
     assert peer.engine.alive and peer.flush() == []
@@ -497,11 +597,13 @@ def test_garbage_instead_of_the_preface_is_a_connection_error(engine):
 
 # -- Hypothesis: any sequence of frames, most of them wrong -----------------------------------------
 
+
 @dataclass(frozen=True)
 class Wire:
     """Bytes a fuzzing peer sends, named for Hypothesis' report, and what they do to framing:
     ``framed``, a whole frame whose length is right (the next frame starts after it); ``block``,
     "open" when a header block waits for CONTINUATION, "close" when it ends one."""
+
     note: str
     data: bytes
     framed: bool = True
@@ -509,7 +611,7 @@ class Wire:
     goaway: bool = False
 
 
-SIDS = st.sampled_from([1, 3, 5] * 3 + [7, 0, 2, 99, 2**31 - 3])   # mostly the ones just opened
+SIDS = st.sampled_from([1, 3, 5] * 3 + [7, 0, 2, 99, 2**31 - 3])  # mostly the ones just opened
 FLAGS = st.integers(0, 255)
 CODES = st.sampled_from([0, 1, 2, 3, 5, 7, 8, 0xB, 0xFFFFFFFF])
 
@@ -517,89 +619,193 @@ CODES = st.sampled_from([0, 1, 2, 3, 5, 7, 8, 0xB, 0xFFFFFFFF])
 def _headers_blocks():
     names = st.text("abcxyz-:", min_size=1, max_size=8)
     values = st.text(max_size=12)
-    valid = st.builds(lambda a, extra: block([(":method", "CONNECT"), (":authority", a), *extra]),
-                      st.text(max_size=16), st.lists(st.tuples(names, values), max_size=3))
+    valid = st.builds(
+        lambda a, extra: block([(":method", "CONNECT"), (":authority", a), *extra]),
+        st.text(max_size=16),
+        st.lists(st.tuples(names, values), max_size=3),
+    )
     return st.one_of(valid, st.binary(max_size=40), valid.map(lambda b: b[:-1]), st.just(b""))
 
 
 def _block_effect(kind: int, flags: int) -> str:
-    if kind in (1, 5):                     # HEADERS, PUSH_PROMISE
+    if kind in (1, 5):  # HEADERS, PUSH_PROMISE
         return "" if flags & 4 else "open"
     return "close" if kind == 9 and flags & 4 else ""
 
 
 def _connect(n: int, payload: bytes, end: bool) -> Wire:
-    wire = headers(n, connect_block(f"10.0.0.5:{n}")) + (data_frame(n, payload, end) if payload or end else b"")
+    wire = headers(n, connect_block(f"10.0.0.5:{n}")) + (
+        data_frame(n, payload, end) if payload or end else b""
+    )
     return Wire(f"CONNECT {n} +{len(payload)}B end={end}", wire)
 
 
 def _opening():
     """Up to three valid CONNECTs (streams 1, 3, 5), some with bytes, some ended: the streams the
     bad frames then land on."""
-    return st.integers(0, 3).flatmap(lambda k: st.tuples(*[
-        st.builds(_connect, st.just(2 * i + 1), st.binary(max_size=16), st.booleans()) for i in range(k)]))
+    return st.integers(0, 3).flatmap(
+        lambda k: st.tuples(
+            *[
+                st.builds(_connect, st.just(2 * i + 1), st.binary(max_size=16), st.booleans())
+                for i in range(k)
+            ]
+        )
+    )
 
 
 def _stream_wires():
     """Frames that break one of the open streams, not the connection (most of the time)."""
     sid = st.sampled_from([1, 3, 5])
     return st.one_of(
-        st.builds(lambda s, n: Wire(f"WINDOW_UPDATE {s} +{n}", WindowUpdateFrame(s, window_increment=n).serialize()),
-                  sid, st.sampled_from([1, 2**31 - 1 - 65535, 2**31 - 1])),
-        st.builds(lambda s, c: Wire(f"RST_STREAM {s} {c}", RstStreamFrame(s, error_code=c).serialize()), sid, CODES),
-        st.builds(lambda s, d, e: Wire(f"DATA {s} {len(d)}B end={e}", data_frame(s, d, e)), sid,
-                  st.binary(max_size=64), st.booleans()),
-        st.builds(lambda s, e, a: Wire(f"HEADERS {s} :authority={a!r} end_stream={e}",
-                                       headers(s, connect_block(a), end_stream=e)), sid, st.booleans(),
-                  st.sampled_from(["10.0.0.5:9", ""])),
-        st.builds(lambda s, d: Wire(f"PRIORITY {s} on {d}", PriorityFrame(s, depends_on=d).serialize()), sid, sid),
+        st.builds(
+            lambda s, n: Wire(
+                f"WINDOW_UPDATE {s} +{n}", WindowUpdateFrame(s, window_increment=n).serialize()
+            ),
+            sid,
+            st.sampled_from([1, 2**31 - 1 - 65535, 2**31 - 1]),
+        ),
+        st.builds(
+            lambda s, c: Wire(f"RST_STREAM {s} {c}", RstStreamFrame(s, error_code=c).serialize()), sid, CODES
+        ),
+        st.builds(
+            lambda s, d, e: Wire(f"DATA {s} {len(d)}B end={e}", data_frame(s, d, e)),
+            sid,
+            st.binary(max_size=64),
+            st.booleans(),
+        ),
+        st.builds(
+            lambda s, e, a: Wire(
+                f"HEADERS {s} :authority={a!r} end_stream={e}", headers(s, connect_block(a), end_stream=e)
+            ),
+            sid,
+            st.booleans(),
+            st.sampled_from(["10.0.0.5:9", ""]),
+        ),
+        st.builds(
+            lambda s, d: Wire(f"PRIORITY {s} on {d}", PriorityFrame(s, depends_on=d).serialize()), sid, sid
+        ),
     )
 
 
 def _wires():
     sid, blk = SIDS, _headers_blocks()
     return st.one_of(
-        st.builds(lambda s, d, e: Wire(f"DATA {s} {len(d)}B end={e}", raw(0, e, s, d)), sid,
-                  st.binary(max_size=64), st.integers(0, 1)),
-        st.builds(lambda s, b, es, eh: Wire(f"HEADERS {s} end_stream={es} end_headers={eh}", raw(1, es | eh << 2, s, b),
-                                            block="" if eh else "open"), sid, blk, st.integers(0, 1), st.integers(0, 1)),
-        st.builds(lambda s, b, eh: Wire(f"CONTINUATION {s} end_headers={eh}", raw(9, eh << 2, s, b),
-                                        block="close" if eh else ""), sid, blk, st.integers(0, 1)),
+        st.builds(
+            lambda s, d, e: Wire(f"DATA {s} {len(d)}B end={e}", raw(0, e, s, d)),
+            sid,
+            st.binary(max_size=64),
+            st.integers(0, 1),
+        ),
+        st.builds(
+            lambda s, b, es, eh: Wire(
+                f"HEADERS {s} end_stream={es} end_headers={eh}",
+                raw(1, es | eh << 2, s, b),
+                block="" if eh else "open",
+            ),
+            sid,
+            blk,
+            st.integers(0, 1),
+            st.integers(0, 1),
+        ),
+        st.builds(
+            lambda s, b, eh: Wire(
+                f"CONTINUATION {s} end_headers={eh}", raw(9, eh << 2, s, b), block="close" if eh else ""
+            ),
+            sid,
+            blk,
+            st.integers(0, 1),
+        ),
         st.builds(lambda s, c: Wire(f"RST_STREAM {s} {c}", raw(3, 0, s, struct.pack(">L", c))), sid, CODES),
-        st.builds(lambda s, d, w, x: Wire(f"PRIORITY {s} on {d}", raw(2, 0, s, struct.pack(">LB", d | x << 31, w))),
-                  sid, SIDS, st.integers(0, 255), st.integers(0, 1)),
-        st.builds(lambda s, n: Wire(f"WINDOW_UPDATE {s} +{n}", raw(8, 0, s, struct.pack(">L", n))),
-                  sid, st.sampled_from([0, 1, 65535, 2**31 - 1, 2**31, 2**32 - 1])),
-        st.builds(lambda s, kv, f: Wire(f"SETTINGS {s} {kv} flags={f}",
-                                        raw(4, f, s, b"".join(struct.pack(">HL", k, v) for k, v in kv))),
-                  st.sampled_from([0, 0, 0, 1]), st.lists(st.tuples(st.integers(0, 8), st.sampled_from(
-                      [0, 1, 2, 100, 16384, 65535, 2**24, 2**31 - 1, 2**31, 2**32 - 1])), max_size=3),
-                  st.sampled_from([0, 0, 1])),
-        st.builds(lambda s, f, d: Wire(f"PING {s} flags={f} {len(d)}B", raw(6, f, s, d)), st.sampled_from([0, 1]),
-                  st.sampled_from([0, 1]), st.sampled_from([b"12345678", b"1234", b""])),
-        st.builds(lambda s, p: Wire(f"PUSH_PROMISE {s} -> {p}", raw(5, 4, s, struct.pack(">L", p) + connect_block())),
-                  sid, SIDS),
-        st.builds(lambda last, c: Wire(f"GOAWAY last={last} {c}", GoAwayFrame(0, last_stream_id=last,
-                                                                              error_code=c).serialize(), goaway=True),
-                  st.sampled_from([0, 1, 99, 2**31 - 1]), CODES),
-        st.builds(lambda t, f, s, d: Wire(f"type {t:#x} flags={f} {s}", raw(t, f, s, d)),
-                  st.integers(10, 255), FLAGS, sid, st.binary(max_size=32)),
-        st.builds(lambda t, f, s, d: Wire(f"frame type {t} flags={f} {s} {len(d)}B", raw(t, f, s, d),
-                                          block=_block_effect(t, f)), st.integers(0, 9), FLAGS, sid,
-                  st.binary(max_size=32)),
-        st.builds(lambda t, s, d, n: Wire(f"type {t} {s}: length says {n}, {len(d)}B follow", raw(t, 4, s, d, n),
-                                          framed=False), st.integers(0, 12), sid, st.binary(max_size=16),
-                  st.sampled_from([0, 3, 20, 16384, 16385, 2**24 - 1])),
+        st.builds(
+            lambda s, d, w, x: Wire(f"PRIORITY {s} on {d}", raw(2, 0, s, struct.pack(">LB", d | x << 31, w))),
+            sid,
+            SIDS,
+            st.integers(0, 255),
+            st.integers(0, 1),
+        ),
+        st.builds(
+            lambda s, n: Wire(f"WINDOW_UPDATE {s} +{n}", raw(8, 0, s, struct.pack(">L", n))),
+            sid,
+            st.sampled_from([0, 1, 65535, 2**31 - 1, 2**31, 2**32 - 1]),
+        ),
+        st.builds(
+            lambda s, kv, f: Wire(
+                f"SETTINGS {s} {kv} flags={f}",
+                raw(4, f, s, b"".join(struct.pack(">HL", k, v) for k, v in kv)),
+            ),
+            st.sampled_from([0, 0, 0, 1]),
+            st.lists(
+                st.tuples(
+                    st.integers(0, 8),
+                    st.sampled_from([0, 1, 2, 100, 16384, 65535, 2**24, 2**31 - 1, 2**31, 2**32 - 1]),
+                ),
+                max_size=3,
+            ),
+            st.sampled_from([0, 0, 1]),
+        ),
+        st.builds(
+            lambda s, f, d: Wire(f"PING {s} flags={f} {len(d)}B", raw(6, f, s, d)),
+            st.sampled_from([0, 1]),
+            st.sampled_from([0, 1]),
+            st.sampled_from([b"12345678", b"1234", b""]),
+        ),
+        st.builds(
+            lambda s, p: Wire(
+                f"PUSH_PROMISE {s} -> {p}", raw(5, 4, s, struct.pack(">L", p) + connect_block())
+            ),
+            sid,
+            SIDS,
+        ),
+        st.builds(
+            lambda last, c: Wire(
+                f"GOAWAY last={last} {c}",
+                GoAwayFrame(0, last_stream_id=last, error_code=c).serialize(),
+                goaway=True,
+            ),
+            st.sampled_from([0, 1, 99, 2**31 - 1]),
+            CODES,
+        ),
+        st.builds(
+            lambda t, f, s, d: Wire(f"type {t:#x} flags={f} {s}", raw(t, f, s, d)),
+            st.integers(10, 255),
+            FLAGS,
+            sid,
+            st.binary(max_size=32),
+        ),
+        st.builds(
+            lambda t, f, s, d: Wire(
+                f"frame type {t} flags={f} {s} {len(d)}B", raw(t, f, s, d), block=_block_effect(t, f)
+            ),
+            st.integers(0, 9),
+            FLAGS,
+            sid,
+            st.binary(max_size=32),
+        ),
+        st.builds(
+            lambda t, s, d, n: Wire(
+                f"type {t} {s}: length says {n}, {len(d)}B follow", raw(t, 4, s, d, n), framed=False
+            ),
+            st.integers(0, 12),
+            sid,
+            st.binary(max_size=16),
+            st.sampled_from([0, 3, 20, 16384, 16385, 2**24 - 1]),
+        ),
         st.builds(lambda d: Wire(f"garbage {d!r}", d, framed=False), st.binary(min_size=1, max_size=24)),
     )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @capped(200)
-@example(opening=(_connect(1, b"", False), _connect(3, b"x", True)), feeding="at once",    # a stream error
-         bad=[Wire("WINDOW_UPDATE 1 +2147483647", WindowUpdateFrame(1, window_increment=2**31 - 1).serialize())])
-@given(opening=_opening(), bad=st.lists(st.one_of(_stream_wires(), _wires()), min_size=1, max_size=6),
-       feeding=st.sampled_from(["at once", "frame by frame", "frame by frame, answering each"]))
+@example(
+    opening=(_connect(1, b"", False), _connect(3, b"x", True)),
+    feeding="at once",  # a stream error
+    bad=[Wire("WINDOW_UPDATE 1 +2147483647", WindowUpdateFrame(1, window_increment=2**31 - 1).serialize())],
+)
+@given(
+    opening=_opening(),
+    bad=st.lists(st.one_of(_stream_wires(), _wires()), min_size=1, max_size=6),
+    feeding=st.sampled_from(["at once", "frame by frame", "frame by frame, answering each"]),
+)
 def test_any_frames_a_peer_sends_get_an_error_never_an_exception(engine, opening, bad, feeding):
     """After a valid preface the peer sends anything. Whatever it is, ``receive()`` returns; what
     the engine answers parses as HTTP/2; a GOAWAY with an error means the engine is no longer
@@ -619,8 +825,10 @@ def test_any_frames_a_peer_sends_get_an_error_never_an_exception(engine, opening
     peer.flush()
     goaway, alive = peer.goaway(), peer.engine.alive
     said_goodbye = any(w.goaway for w in wires)
-    event(f"{'alive' if alive else 'closed'}, GOAWAY {goaway and goaway.error_code}, "
-          f"{len(peer.resets())} streams reset of {len([e for e in peer.events if e[0] == HEADERS])} opened")
+    event(
+        f"{'alive' if alive else 'closed'}, GOAWAY {goaway and goaway.error_code}, "
+        f"{len(peer.resets())} streams reset of {len([e for e in peer.events if e[0] == HEADERS])} opened"
+    )
     if goaway is not None and goaway.error_code != 0:
         assert not alive
     if not alive and not said_goodbye:

@@ -12,7 +12,7 @@ from hpack import NeverIndexedHeaderTuple
 
 
 def _pair():
-    client = h2_connection(client_side=True)              # meshlab's side, as a Tunnel makes it
+    client = h2_connection(client_side=True)  # meshlab's side, as a Tunnel makes it
     server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
     client.initiate_connection()
     server.initiate_connection()
@@ -24,8 +24,15 @@ def _pair():
 
 def _one_stream(client, server, authority: str, traceparent: str) -> dict:
     sid = client.get_next_available_stream_id()
-    client.send_headers(sid, [(":method", "CONNECT"), (":authority", authority),
-                              NeverIndexedHeaderTuple("traceparent", traceparent), ("baggage", "k8s.pod.name=a")])
+    client.send_headers(
+        sid,
+        [
+            (":method", "CONNECT"),
+            (":authority", authority),
+            NeverIndexedHeaderTuple("traceparent", traceparent),
+            ("baggage", "k8s.pod.name=a"),
+        ],
+    )
     got = [e for e in server.receive_data(client.data_to_send()) if isinstance(e, h2.events.RequestReceived)]
     server.send_headers(sid, [(":status", "200")], end_stream=True)
     client.receive_data(server.data_to_send())
@@ -46,7 +53,7 @@ def test_a_peer_with_h2s_defaults_reads_what_hbone_sends(port, trace):
         assert h[":method"] == "CONNECT" and h[":authority"] == f"10.0.0.5:{port}"
         assert h["traceparent"] == tp and h["baggage"] == "k8s.pod.name=a"
     indexed = {bytes(n) for n, _ in server.decoder.header_table.dynamic_entries}
-    assert b"baggage" in indexed and b"traceparent" not in indexed     # unique() stays out of the table
+    assert b"baggage" in indexed and b"traceparent" not in indexed  # unique() stays out of the table
 
 
 def test_a_tunnel_remembers_a_bounded_number_of_closed_streams():

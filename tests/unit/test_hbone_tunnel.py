@@ -9,13 +9,25 @@ import struct
 
 import hpack
 import pytest
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame
+from hyperframe.frame import (
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 from meshlab.net import nghttp2
 from meshlab.proxy import hbone
 from meshlab.proxy.hbone import Stream, Tunnel, TunnelError, forwarded_for
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize() + SettingsFrame(0, flags=["ACK"]).serialize()
+PREFACE = (
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    + SettingsFrame(0).serialize()
+    + SettingsFrame(0, flags=["ACK"]).serialize()
+)
 
 
 @pytest.fixture(params=["nghttp2", "h2"])
@@ -47,9 +59,9 @@ class Transport:
         frames, view = [], memoryview(bytes(self.out))
         while view:
             f, n = Frame.parse_frame_header(view[:9])
-            f.parse_body(view[9:9 + n])
+            f.parse_body(view[9 : 9 + n])
             frames.append(f)
-            view = view[9 + n:]
+            view = view[9 + n :]
         return frames
 
 
@@ -96,6 +108,7 @@ def run(coro):
 def test_a_connection_error_closes_the_transport_also_with_streams_open(engine):
     """The peer overflows the connection window while a stream is open: GOAWAY, and the Tunnel
     closes the connection (before, it waited for streams that would never hear again)."""
+
     async def main():
         streams = []
         t, tr = server(engine, lambda s, peer: streams.append(s) or setattr(s, "sink", Sink()))
@@ -105,6 +118,7 @@ def test_a_connection_error_closes_the_transport_also_with_streams_open(engine):
         assert not tr.closed and t.streams
         t.data_received(WindowUpdateFrame(0, window_increment=2**31 - 1).serialize() * 2)
         return tr, streams[0]
+
     tr, stream = run(main())
     assert [f.error_code for f in tr.frames() if isinstance(f, GoAwayFrame)] == [0x3]
     assert tr.closed
@@ -114,36 +128,41 @@ def test_a_stream_send_after_a_connection_error_is_a_tunnel_error_or_nothing(eng
     """Between the connection error and connection_lost (asyncio's, a loop turn later) the app
     side may still send on its stream: TunnelError (what the ztunnel's pipes catch), or the bytes
     wait; never another exception (h2's ProtocolError escaped before)."""
+
     async def main():
         streams = []
         t, tr = server(engine, lambda s, peer: streams.append(s) or setattr(s, "sink", Sink()))
         t.data_received(connect(1))
         streams[0].respond(200)
         await asyncio.sleep(0)
-        t.data_received(struct.pack(">L", 4)[1:] + bytes([5, 4]) + struct.pack(">LL", 1, 2))   # PUSH_PROMISE
+        t.data_received(struct.pack(">L", 4)[1:] + bytes([5, 4]) + struct.pack(">LL", 1, 2))  # PUSH_PROMISE
         assert tr.closed
         try:
             streams[0].send(b"from the app, late")
         except TunnelError:
             pass
+
     run(main())
 
 
 def test_a_stream_error_the_engine_finds_drops_the_stream(engine):
     """The peer overflows one stream's window: the engine resets that stream, and the driver
     hears of it (its sink's on_reset): nghttp2's RESET was lost before. The other stream goes on."""
+
     async def main():
         sinks = {}
 
         def on_stream(s: Stream, peer):
             s.sink = sinks[s.id] = Sink()
             s.respond(200)
+
         t, tr = server(engine, on_stream)
         t.data_received(connect(1) + connect(3))
         t.data_received(WindowUpdateFrame(1, window_increment=2**31 - 1).serialize())
         t.data_received(DataFrame(3, data=b"three").serialize())
         await asyncio.sleep(0)
         return t, tr, sinks
+
     t, tr, sinks = run(main())
     assert sinks[1].reset and 1 not in t.streams
     assert [(f.stream_id, f.error_code) for f in tr.frames() if isinstance(f, RstStreamFrame)] == [(1, 0x3)]
@@ -171,11 +190,13 @@ def test_a_handler_that_breaks_twice_costs_its_stream_not_the_connection(engine,
             s.sink = Sink()
             s.respond(200)
             served.append(s.id)
+
         t, tr = server(engine, on_stream)
         t.data_received(connect(1, "broken:1"))
         t.data_received(connect(3))
         await asyncio.sleep(0)
         return tr, served
+
     tr, served = run(main())
     assert [type(b) for b in bugs] == [ValueError, AttributeError]
     assert [(f.stream_id, f.error_code) for f in tr.frames() if isinstance(f, RstStreamFrame)] == [(1, 0x8)]
@@ -187,11 +208,16 @@ class _S:
         self.headers = {"forwarded": forwarded}
 
 
-@pytest.mark.parametrize("value, expected", [
-    ('for="10.0.0.7:4321"', ("10.0.0.7", 4321)),
-    ('for="10.0.0.7:\u00b2"', None),               # a digit to str.isdigit(), not to int()
-    ('for="some.name.example:1"', None),           # binding to it would look the name up
-    ('for="10.0.0.7"', None), ('for="10.0.0.7\x00:1"', None), ("", None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ('for="10.0.0.7:4321"', ("10.0.0.7", 4321)),
+        ('for="10.0.0.7:\u00b2"', None),  # a digit to str.isdigit(), not to int()
+        ('for="some.name.example:1"', None),  # binding to it would look the name up
+        ('for="10.0.0.7"', None),
+        ('for="10.0.0.7\x00:1"', None),
+        ("", None),
+    ],
+)
 def test_forwarded_for_reads_an_address_or_nothing(value, expected):
     assert forwarded_for(_S(value)) == expected

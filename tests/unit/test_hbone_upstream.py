@@ -12,7 +12,7 @@ from meshlab.proxy import hbone
 from meshlab.proxy.hbone_upstream import HboneUpstream
 from meshlab.proxy.router import Upstream
 
-IP = "127.201.0.7"            # a loopback address of its own: HBONE is always port 15008
+IP = "127.201.0.7"  # a loopback address of its own: HBONE is always port 15008
 REQUEST = b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n"
 FIRST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
 EXTRA = b"HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\n\r\n"
@@ -42,14 +42,17 @@ def test_a_stream_that_answered_twice_is_not_reused(tmp_path, together):
         await stream.end()
 
     async def main():
-        listener = await hbone.serve(IP, 15008, server_context(server.cert_path, server.key_path, ca.root_path,
-                                                               alpn=["h2"]), on_stream)
-        up = HboneUpstream(PodAddr("client-0", "default", "node-1", "127.201.0.8"),
-                           client_context(client.cert_path, client.key_path, ca.root_path, alpn=["h2"]))
+        listener = await hbone.serve(
+            IP, 15008, server_context(server.cert_path, server.key_path, ca.root_path, alpn=["h2"]), on_stream
+        )
+        up = HboneUpstream(
+            PodAddr("client-0", "default", "node-1", "127.201.0.8"),
+            client_context(client.cert_path, client.key_path, ca.root_path, alpn=["h2"]),
+        )
         dest = Upstream("server-0", IP, 8080, "hbone", server.spiffe_id)
         try:
             first = await asyncio.wait_for(up.exchange(dest, REQUEST, "0" * 32, "0" * 16), 10)
-            await asyncio.sleep(0.2)                 # the second answer has arrived while the stream idled
+            await asyncio.sleep(0.2)  # the second answer has arrived while the stream idled
             second = await asyncio.wait_for(up.exchange(dest, REQUEST, "0" * 32, "1" * 16), 10)
             return first[0].status, second[0].status
         finally:

@@ -8,10 +8,9 @@ import asyncio
 import pytest
 
 from meshlab.net import http1
-from meshlab.net.http1 import (ClientConnection, Request, Response, json_response, serve,
-                               text_response)
+from meshlab.net.http1 import ClientConnection, Request, Response, json_response, serve, text_response
 
-HANG_GUARD = 20.0     # seconds: only so that a broken server fails the test instead of hanging it
+HANG_GUARD = 20.0  # seconds: only so that a broken server fails the test instead of hanging it
 
 
 def run(coro):
@@ -30,8 +29,15 @@ class App:
         if req.path == "/boom":
             raise RuntimeError("the app fell over")
         if req.path == "/echo":
-            return json_response(200, {"method": req.method, "body": req.body.decode(),
-                                       "x-test": req.header("X-Test"), "query": req.query})
+            return json_response(
+                200,
+                {
+                    "method": req.method,
+                    "body": req.body.decode(),
+                    "x-test": req.header("X-Test"),
+                    "query": req.query,
+                },
+            )
         return text_response(200, "hello\n", headers=[("x-served-by", "test")])
 
 
@@ -71,6 +77,7 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 def test_two_keep_alive_requests_on_one_connection():
     """A client connection sends two requests one after the other; both are answered on the same
     TCP connection (the server sees the same client port), and the connection stays reusable."""
+
     async def main():
         app = App()
         server, port = await start(app)
@@ -94,16 +101,20 @@ def test_two_keep_alive_requests_on_one_connection():
     assert app.seen[1].headers[0] == ("host", "test")
 
 
-@pytest.mark.parametrize("raw,problem", [
-    (b"GARBAGE\r\n\r\n", "illegal request line"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", "illegal header line"),
-    (b"GET / HTTP/1.1\r\n\r\n", "Host"),
-])
+@pytest.mark.parametrize(
+    "raw,problem",
+    [
+        (b"GARBAGE\r\n\r\n", "illegal request line"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", "illegal header line"),
+        (b"GET / HTTP/1.1\r\n\r\n", "Host"),
+    ],
+)
 def test_malformed_request_gets_400_naming_the_problem_and_server_keeps_serving(raw, problem):
     """A malformed request written on a raw socket (a bad request line, a header line without a
     colon, an HTTP/1.1 request without Host) is answered 400 with a body naming the problem, the
     connection is closed, the handler never sees it, and a good request on a new connection is
     then served."""
+
     async def main():
         app = App()
         server, port = await start(app)
@@ -129,6 +140,7 @@ def test_malformed_request_gets_400_naming_the_problem_and_server_keeps_serving(
 def test_handler_exception_gives_500_and_server_keeps_going():
     """A handler that raises gets a 500 naming the exception; the same keep-alive connection then
     serves the next request, and so does a new connection."""
+
     async def main():
         server, port = await start(App())
         try:
@@ -153,6 +165,7 @@ def test_handler_exception_gives_500_and_server_keeps_going():
 def test_head_gets_headers_but_no_body():
     """A HEAD request gets the status and headers (with the length a GET would have) but no body
     bytes on the wire; a GET on the same connection afterwards gets the body."""
+
     async def main():
         server, port = await start(App())
         try:
@@ -175,6 +188,7 @@ def test_head_gets_headers_but_no_body():
 
 def test_server_closes_when_client_asks():
     """A request with ``connection: close`` is answered and then the server closes the connection."""
+
     async def main():
         server, port = await start(App())
         try:
@@ -188,12 +202,15 @@ def test_server_closes_when_client_asks():
 
 def test_pipelined_requests_are_answered_in_order():
     """Two requests written back to back before reading are both answered, in order."""
+
     async def main():
         app = App()
         server, port = await start(app)
         try:
-            data = (b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
-                    b"GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = (
+                b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
             return app, await raw_exchange(port, data)
         finally:
             await stop(server)
@@ -206,10 +223,12 @@ def test_pipelined_requests_are_answered_in_order():
 def test_client_reports_a_server_that_closes_without_answering():
     """A server that accepts and closes without a response makes the client request raise
     ConnectionResetError (not hang, not return)."""
+
     async def main():
         async def slam(reader, writer):
             await reader.readuntil(b"\r\n\r\n")
             writer.close()
+
         server = await asyncio.start_server(slam, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
@@ -234,9 +253,11 @@ def test_request_helpers():
 def test_handler_returning_an_informational_status_still_gets_an_answer():
     """A handler that returns a status that cannot be sent as a final response (100) still
     produces an HTTP answer (a 500 naming the problem) instead of a silently dropped connection."""
+
     async def main():
         async def informational(req):
             return Response(100, [], b"")
+
         server, port = await start(informational)
         try:
             return await raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -252,6 +273,7 @@ def test_500_body_names_the_unsendable_status():
     async def main():
         async def informational(req):
             return Response(100, [], b"")
+
         server, port = await start(informational)
         try:
             c = await connect(port)
@@ -264,7 +286,7 @@ def test_500_body_names_the_unsendable_status():
 
     r, r2 = run(main())
     assert r.status == 500 and "ValueError" in r.text and "100" in r.text
-    assert r2.status == 500                  # and the connection still served the next request
+    assert r2.status == 500  # and the connection still served the next request
 
 
 def test_body_over_the_limit_gets_413_and_server_keeps_serving(monkeypatch):
@@ -276,9 +298,19 @@ def test_body_over_the_limit_gets_413_and_server_keeps_serving(monkeypatch):
         app = App()
         server, port = await start(app)
         try:
-            declared = await raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n")
-            chunked = await raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                         + b"200\r\n" + b"a" * 512 + b"\r\n" + b"200\r\n" + b"a" * 512 + b"\r\n0\r\n\r\n")
+            declared = await raw_exchange(
+                port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n"
+            )
+            chunked = await raw_exchange(
+                port,
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"200\r\n"
+                + b"a" * 512
+                + b"\r\n"
+                + b"200\r\n"
+                + b"a" * 512
+                + b"\r\n0\r\n\r\n",
+            )
             c = await connect(port)
             good = await c.request("POST", "/", [("host", "x")], b"a" * 1000)
             c.close()
@@ -298,6 +330,7 @@ def test_body_over_the_limit_gets_413_and_server_keeps_serving(monkeypatch):
 def test_headers_over_the_limit_get_431():
     """A header section over MAX_HEADER_BYTES is refused with 431 naming the limit, whether the
     head is complete or never ends."""
+
     async def main():
         server, port = await start(App())
         try:
@@ -317,6 +350,7 @@ def test_headers_over_the_limit_get_431():
 def test_http_1_0_closes_unless_it_asks_to_keep_alive():
     """An HTTP/1.0 request is answered and the connection closed (connection: close); one with
     Connection: keep-alive keeps it open (and is told so), as HTTP/1.1 has it."""
+
     async def main():
         app = App()
         server, port = await start(app)
@@ -326,7 +360,7 @@ def test_http_1_0_closes_unless_it_asks_to_keep_alive():
             writer.write(b"GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             first = await reader.readuntil(b"hello\n")
             writer.write(b"GET /c HTTP/1.0\r\n\r\n")
-            second = await reader.read()            # answered, then closed
+            second = await reader.read()  # answered, then closed
             writer.close()
             return app, plain, first, second
         finally:
@@ -344,8 +378,11 @@ def test_chunked_request_body_is_decoded():
     async def main():
         server, port = await start(App())
         try:
-            return await raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                                            b"Connection: close\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n")
+            return await raw_exchange(
+                port,
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                b"Connection: close\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
+            )
         finally:
             await stop(server)
 
@@ -379,8 +416,11 @@ def test_a_request_cut_short_gets_400_and_nothing_after_connection_close_is_serv
             writer.write_eof()
             cut = await reader.read()
             writer.close()
-            closing = await raw_exchange(port, b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                                               b"GET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+            closing = await raw_exchange(
+                port,
+                b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                b"GET /two HTTP/1.1\r\nHost: x\r\n\r\n",
+            )
             return app, cut, closing
         finally:
             await stop(server)
@@ -394,12 +434,16 @@ def test_a_request_cut_short_gets_400_and_nothing_after_connection_close_is_serv
 def test_an_upgrade_request_is_answered_as_a_plain_request():
     """An origin server that never switches protocols answers Upgrade as an ordinary request and
     reads the next request on the same connection (as with h11 before)."""
+
     async def main():
         app = App()
         server, port = await start(app)
         try:
-            return app, await raw_exchange(port, b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
-                                                 b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return app, await raw_exchange(
+                port,
+                b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
         finally:
             await stop(server)
 
@@ -412,12 +456,13 @@ def test_an_app_response_saying_connection_close_closes_the_connection():
     async def main():
         async def closing(req):
             return text_response(200, "bye\n", headers=[("connection", "close")])
+
         server, port = await start(closing)
         try:
             c = await connect(port)
             r = await c.request("GET", "/", [("host", "x")])
             reusable = c.reusable
-            raw = await raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")     # returns: closed
+            raw = await raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # returns: closed
             c.close()
             return r, reusable, raw
         finally:
@@ -442,12 +487,16 @@ def test_headers_arrive_lower_case_in_order_latin_1():
 
     app, r = run(main())
     assert app.seen[0].headers == [("host", "x"), ("x-b", "2"), ("x-a", "caf\xe9"), ("x-b", "3")]
-    assert r.headers == [("content-type", "text/plain; charset=utf-8"), ("x-served-by", "test"),
-                         ("content-length", "6")]
+    assert r.headers == [
+        ("content-type", "text/plain; charset=utf-8"),
+        ("x-served-by", "test"),
+        ("content-length", "6"),
+    ]
 
 
 async def scripted_server(answer: bytes, close: bool = True):
     """A raw server: reads one request head, writes ``answer``, closes (or not)."""
+
     async def serve_one(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
         writer.write(answer)
@@ -456,17 +505,25 @@ async def scripted_server(answer: bytes, close: bool = True):
             writer.close()
         else:
             await reader.read()
+
     server = await asyncio.start_server(serve_one, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
 
 
-@pytest.mark.parametrize("answer,body,reusable", [
-    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", b"ok", True),
-    (b"HTTP/1.1 200 OK\r\n\r\nread to the end", b"read to the end", False),
-    (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", b"ok", True),
-    (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok", b"ok", False),
-    (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", b"ok", False),
-])
+@pytest.mark.parametrize(
+    "answer,body,reusable",
+    [
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            b"ok",
+            True,
+        ),
+        (b"HTTP/1.1 200 OK\r\n\r\nread to the end", b"read to the end", False),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", b"ok", True),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok", b"ok", False),
+        (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", b"ok", False),
+    ],
+)
 def test_client_reads_responses_and_knows_when_the_connection_is_reusable(answer, body, reusable):
     async def main():
         server, port = await scripted_server(answer, close=not reusable)
@@ -484,15 +541,27 @@ def test_client_reads_responses_and_knows_when_the_connection_is_reusable(answer
     assert bytes_out == len(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc")
 
 
-@pytest.mark.parametrize("answer,message", [
-    (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", "in the middle of its response"),
-    (b"HTTP/1.1 200 OK\r\ncontent-le", "in the middle of its response"),
-    (b"HTTP/1.1 100 Continue\r\n\r\n", "in the middle of its response"),
-    (b"", "before responding"),
-    (b"SMTP ready\r\n\r\n", "upstream sent a malformed response: malformed HTTP/1.1: illegal status line"),
-    (b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "upstream sent a malformed response: malformed HTTP/1.1: illegal header line"),
-    (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", "upstream sent a malformed response: malformed HTTP/1.1: a protocol switch"),
-])
+@pytest.mark.parametrize(
+    "answer,message",
+    [
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", "in the middle of its response"),
+        (b"HTTP/1.1 200 OK\r\ncontent-le", "in the middle of its response"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n", "in the middle of its response"),
+        (b"", "before responding"),
+        (
+            b"SMTP ready\r\n\r\n",
+            "upstream sent a malformed response: malformed HTTP/1.1: illegal status line",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+            "upstream sent a malformed response: malformed HTTP/1.1: illegal header line",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+            "upstream sent a malformed response: malformed HTTP/1.1: a protocol switch",
+        ),
+    ],
+)
 def test_client_reports_a_response_cut_short_or_malformed(answer, message):
     async def main():
         server, port = await scripted_server(answer)
@@ -512,6 +581,7 @@ def test_client_reports_a_response_cut_short_or_malformed(answer, message):
 
 def test_client_refuses_a_request_that_cannot_be_sent():
     """No Host (HTTP/1.1 needs one), or a header that would inject another: ValueError, nothing sent."""
+
     async def main():
         server, port = await start(App())
         try:
@@ -573,8 +643,13 @@ def test_a_server_out_of_descriptors_keeps_the_connections_waiting_and_says_so()
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", _OUT_OF_DESCRIPTORS_SERVER], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _OUT_OF_DESCRIPTORS_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = int(proc.stdout.readline())
         conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(60)]

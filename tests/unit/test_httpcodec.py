@@ -17,7 +17,7 @@ def test_a_request_survives_any_chunking(headers, body, chunk):
     r = MessageReader("request")
     got = []
     for i in range(0, len(raw), chunk):
-        got += r.feed(raw[i:i + chunk])
+        got += r.feed(raw[i : i + chunk])
     assert len(got) == 1
     req = got[0]
     assert (req.method, req.target, req.body) == ("POST", "/x?y=1", body)
@@ -30,7 +30,9 @@ def test_pipelined_requests_come_out_in_order():
 
 
 def test_hop_by_hop_headers_are_dropped_and_length_rewritten():
-    raw = request_bytes("GET", "/", [("host", "h"), ("connection", "keep-alive"), ("content-length", "99")], b"ab")
+    raw = request_bytes(
+        "GET", "/", [("host", "h"), ("connection", "keep-alive"), ("content-length", "99")], b"ab"
+    )
     (req,) = MessageReader("request").feed(raw)
     assert req.header("content-length") == "2" and req.header("connection") is None
 

@@ -8,16 +8,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshlab.net.httpparse import (HOP_BY_HOP, HttpError, MessageReader, Request, Response,
-                                   encode_request, encode_response, request_bytes, response_bytes)
+from meshlab.net.httpparse import (
+    HOP_BY_HOP,
+    HttpError,
+    MessageReader,
+    Request,
+    Response,
+    encode_request,
+    encode_response,
+    request_bytes,
+    response_bytes,
+)
 
-token = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~", min_size=1, max_size=12)
+token = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~", min_size=1, max_size=12
+)
 # printable ASCII and latin-1 obs-text, spaces and tabs inside (leading/trailing ones are not part of a value)
-value = st.text(st.sampled_from([chr(c) for c in range(0x20, 0x7f)] + ["\t", "\xe9", "\xff"]), max_size=30)
+value = st.text(st.sampled_from([chr(c) for c in range(0x20, 0x7F)] + ["\t", "\xe9", "\xff"]), max_size=30)
 path = st.text("abcdefghijklmnopqrstuvwxyz0123456789/-._~%=&?", max_size=20).map(lambda s: "/" + s)
 framing = {"host", "content-length", "transfer-encoding", "connection"}
 plain_headers = st.lists(st.tuples(token, value), max_size=6).map(
-    lambda hs: [(k, v) for k, v in hs if k.lower() not in framing])
+    lambda hs: [(k, v) for k, v in hs if k.lower() not in framing]
+)
 
 
 @st.composite
@@ -87,19 +99,28 @@ def test_any_split_of_responses_gives_the_same_responses(resps, cuts):
         assert got.headers == expected_headers(r.headers) + framing_added
 
 
-@given(st.lists(st.tuples(token, value), max_size=8), st.binary(max_size=300), st.lists(st.integers(0, 1000), max_size=8))
+@given(
+    st.lists(st.tuples(token, value), max_size=8),
+    st.binary(max_size=300),
+    st.lists(st.integers(0, 1000), max_size=8),
+)
 def test_a_proxy_request_round_trips_under_any_split(headers, body, cuts):
     """request_bytes (the proxies' writer: hop-by-hop dropped, length rewritten) -> the reader."""
     raw = request_bytes("POST", "/x?y=1", headers, body)
     (got,) = feed_all(MessageReader("request"), split(raw, cuts))
     assert (got.method, got.target, got.body) == ("POST", "/x?y=1", body)
-    assert got.headers == expected_headers([(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]) + \
-        [("content-length", str(len(body)))]
+    assert got.headers == expected_headers([(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]) + [
+        ("content-length", str(len(body)))
+    ]
 
 
-@given(st.lists(requests(), min_size=1, max_size=3), st.lists(st.integers(0, 10_000), max_size=8),
-       st.sampled_from([b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
-                        b"GET / HTTP/1.1\r\n\r\n"]))
+@given(
+    st.lists(requests(), min_size=1, max_size=3),
+    st.lists(st.integers(0, 10_000), max_size=8),
+    st.sampled_from(
+        [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n"]
+    ),
+)
 def test_a_malformed_request_after_good_ones_keeps_the_good_ones(reqs, cuts, bad):
     """Whatever the split, the requests before a malformed one come out (from earlier feeds or
     in the error's ``messages``) and the error is a 400."""
@@ -116,36 +137,46 @@ def test_a_malformed_request_after_good_ones_keeps_the_good_ones(reqs, cuts, bad
 def test_nothing_comes_out_after_a_request_that_closes(n_before, cuts):
     """``Connection: close`` ends the connection: later pipelined bytes are dropped, not an error."""
     reqs = [encode_request("GET", f"/{i}", [("host", "h")])[0] for i in range(n_before)]
-    stream = b"".join(reqs) + encode_request("GET", "/last", [("host", "h"), ("connection", "close")])[0] + \
-        encode_request("GET", "/never", [("host", "h")])[0] + b"GARBAGE\r\n\r\n"
+    stream = (
+        b"".join(reqs)
+        + encode_request("GET", "/last", [("host", "h"), ("connection", "close")])[0]
+        + encode_request("GET", "/never", [("host", "h")])[0]
+        + b"GARBAGE\r\n\r\n"
+    )
     rd = MessageReader("request")
     got = feed_all(rd, split(stream, cuts))
     assert [r.target for r in got] == [f"/{i}" for i in range(n_before)] + ["/last"]
     assert not rd.keep_alive
 
 
-@pytest.mark.parametrize("raw,keep", [
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", False),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, Close\r\n\r\n", False),
-    (b"GET / HTTP/1.0\r\n\r\n", False),
-    (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
-])
+@pytest.mark.parametrize(
+    "raw,keep",
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, Close\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
+    ],
+)
 def test_keep_alive_is_what_http_1_1_says(raw, keep):
     rd = MessageReader("request", require_host=True)
     (req,) = rd.feed(raw)
     assert rd.keep_alive is keep
 
 
-@pytest.mark.parametrize("raw,problem", [
-    (b"GARBAGE\r\n\r\n", "illegal request line"),
-    (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", "illegal request line"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", "illegal header line"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", "illegal header line"),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid body"),
-    (b"GET / HTTP/1.1\r\n\r\n", "missing host"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one host"),
-])
+@pytest.mark.parametrize(
+    "raw,problem",
+    [
+        (b"GARBAGE\r\n\r\n", "illegal request line"),
+        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", "illegal request line"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", "illegal header line"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", "illegal header line"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid body"),
+        (b"GET / HTTP/1.1\r\n\r\n", "missing host"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one host"),
+    ],
+)
 def test_malformed_requests_are_400s_naming_the_problem(raw, problem):
     with pytest.raises(HttpError) as e:
         MessageReader("request", require_host=True).feed(raw)
@@ -161,11 +192,13 @@ def test_http_1_0_needs_no_host_and_the_proxies_reader_does_not_check_it():
 def test_a_body_over_the_limit_is_a_413_whether_declared_or_chunked(chunk):
     declared = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"
     with pytest.raises(HttpError) as e:
-        MessageReader("request", max_body=100).feed(declared)      # before any body byte
+        MessageReader("request", max_body=100).feed(declared)  # before any body byte
     assert e.value.status == 413
     raw = encode_request("POST", "/", [("host", "x"), ("transfer-encoding", "chunked")], b"a" * 101)[0]
     with pytest.raises(HttpError) as e:
-        feed_all(MessageReader("request", max_body=100), [raw[i:i + chunk] for i in range(0, len(raw), chunk)])
+        feed_all(
+            MessageReader("request", max_body=100), [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+        )
     assert e.value.status == 413 and "100" in str(e.value)
 
 
@@ -189,20 +222,30 @@ def test_heads_under_the_limit_pass_however_they_arrive(cuts, body):
 
 
 def test_an_upgrade_request_is_plain_for_an_origin_server_and_refused_by_a_proxy():
-    raw = (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
-           b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     assert [r.target for r in MessageReader("request", plain_upgrades=True).feed(raw)] == ["/", "/next"]
     with pytest.raises(HttpError) as e:
         MessageReader("request").feed(raw)
     assert e.value.status == 501 and e.value.messages == []
-    with_body = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nhi"
+    with_body = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nhi"
+    )
     with pytest.raises(HttpError) as e:
         MessageReader("request", plain_upgrades=True).feed(with_body)
     assert e.value.status == 501 and "body" in str(e.value)
 
 
-@pytest.mark.parametrize("upgrade", [b"CONNECT /\r\n\r\n", b"CONNECT x:1 HTTP/1.1\r\nHost: x:1\r\n\r\n",
-                                     b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"])
+@pytest.mark.parametrize(
+    "upgrade",
+    [
+        b"CONNECT /\r\n\r\n",
+        b"CONNECT x:1 HTTP/1.1\r\nHost: x:1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+    ],
+)
 def test_a_proxy_refuses_the_upgrade_request_itself_and_answers_those_before_it(upgrade):
     """The 501 is the answer to the upgrade or CONNECT request: it is not among the messages owed
     an answer (a proxy that forwarded it got the app's answer, then its upstream's 501, on one
@@ -218,8 +261,10 @@ def test_a_request_pipelined_after_an_upgrade_is_checked_like_any_other():
     """After an Upgrade request an origin server reads on; a limit broken by the next request is
     its HttpError (with the upgrade request among the messages before it), not httptools' own
     HttpParserUpgrade escaping the server loop."""
-    raw = (b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-           b"GET /next HTTP/1.1\r\n\r\n")
+    raw = (
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        b"GET /next HTTP/1.1\r\n\r\n"
+    )
     with pytest.raises(HttpError) as e:
         MessageReader("request", plain_upgrades=True, require_host=True).feed(raw)
     assert e.value.status == 400 and "Host" in str(e.value)
@@ -263,7 +308,7 @@ def test_responses_informational_head_close_delimited_and_cut_short():
 
     cut = MessageReader("response")
     assert cut.feed(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc") == []
-    assert cut.eof() == [] and cut.in_message          # not a complete response: cut short
+    assert cut.eof() == [] and cut.in_message  # not a complete response: cut short
     chunked = MessageReader("response")
     assert chunked.feed(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n") == []
     assert chunked.eof() == [] and chunked.in_message
@@ -279,15 +324,18 @@ def test_encode_request_puts_host_first_and_declares_the_length():
     assert encode_request("GET", "/", [("host", "h"), ("connection", "close")])[1]
 
 
-@pytest.mark.parametrize("args,problem", [
-    (("GET", "/", []), "missing host"),
-    (("GET", "/", [("host", "a"), ("host", "b")]), "more than one host"),
-    (("GET", "/", [("host", "a"), ("x", "a\r\nInjected: 1")]), "illegal header value"),
-    (("GET", "/", [("host", "a"), ("bad name", "1")]), "illegal header name"),
-    (("GET", "/a b", [("host", "a")]), "illegal request target"),
-    (("G T", "/", [("host", "a")]), "illegal method"),
-    (("POST", "/", [("host", "a"), ("content-length", "5")], b"abc"), "not the body's length"),
-])
+@pytest.mark.parametrize(
+    "args,problem",
+    [
+        (("GET", "/", []), "missing host"),
+        (("GET", "/", [("host", "a"), ("host", "b")]), "more than one host"),
+        (("GET", "/", [("host", "a"), ("x", "a\r\nInjected: 1")]), "illegal header value"),
+        (("GET", "/", [("host", "a"), ("bad name", "1")]), "illegal header name"),
+        (("GET", "/a b", [("host", "a")]), "illegal request target"),
+        (("G T", "/", [("host", "a")]), "illegal method"),
+        (("POST", "/", [("host", "a"), ("content-length", "5")], b"abc"), "not the body's length"),
+    ],
+)
 def test_encode_request_refuses_what_would_break_the_framing(args, problem):
     with pytest.raises(ValueError) as e:
         encode_request(*args)
@@ -307,11 +355,18 @@ def test_encode_response_framing_and_connection():
     assert raw.endswith(b"\r\n\r\n3\r\nabc\r\n0\r\n\r\n") and b"content-length" not in raw
 
 
-@pytest.mark.parametrize("resp", [
-    Response(100, [], b""), Response(1000, [], b""), Response("200", [], b""),
-    Response(200, [("x", "a\nb")], b""), Response(200, [("content-length", "9")], b"abc"),
-    Response(204, [], b"body"), Response(200, [("transfer-encoding", "gzip")], b""),
-])
+@pytest.mark.parametrize(
+    "resp",
+    [
+        Response(100, [], b""),
+        Response(1000, [], b""),
+        Response("200", [], b""),
+        Response(200, [("x", "a\nb")], b""),
+        Response(200, [("content-length", "9")], b"abc"),
+        Response(204, [], b"body"),
+        Response(200, [("transfer-encoding", "gzip")], b""),
+    ],
+)
 def test_encode_response_refuses_what_cannot_be_sent(resp):
     with pytest.raises(ValueError):
         encode_response(resp)
@@ -341,10 +396,12 @@ def test_a_proxied_head_response_keeps_the_length_the_upstream_declared():
 
 # -- issue 13, defect 3: Envoy's header limits, and parsing in linear time --------------------------
 
+
 def test_the_proxies_reader_has_envoys_limits_by_default():
     """Envoy's HTTP connection manager: max_request_headers_kb 60 and max_headers_count 100 by
     default (source/common/http/http1/codec_impl.cc checks both), answered with a 431."""
     from meshlab.net.httpparse import MAX_HEAD, MAX_HEADERS
+
     assert (MAX_HEAD, MAX_HEADERS) == (60 * 1024, 100)
     at = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD - len("/hostx-big") - 1) + b"\r\n\r\n"
     assert len(MessageReader("request").feed(at)) == 1
@@ -357,8 +414,10 @@ def test_the_proxies_reader_has_envoys_limits_by_default():
     with pytest.raises(HttpError) as e:
         MessageReader("request").feed(many + b"x-last: 1\r\n\r\n")
     assert e.value.status == 431 and "more than 100 headers" in str(e.value)
-    with pytest.raises(HttpError) as e:                   # an upstream's response has the same limits
-        MessageReader("response").feed(b"HTTP/1.1 200 OK\r\n" + b"".join(b"x-%d: 1\r\n" % i for i in range(101)) + b"\r\n")
+    with pytest.raises(HttpError) as e:  # an upstream's response has the same limits
+        MessageReader("response").feed(
+            b"HTTP/1.1 200 OK\r\n" + b"".join(b"x-%d: 1\r\n" % i for i in range(101)) + b"\r\n"
+        )
     assert e.value.status == 431
 
 
@@ -400,13 +459,15 @@ def test_a_long_line_reaches_the_parser_in_a_bounded_number_of_pieces(where, siz
     original = MessageReader._new_parser
     monkeypatch.setattr(MessageReader, "_new_parser", lambda self: Counting(original(self)))
     big = b"a" * size
-    raw = {"target": b"GET /" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-           "name": b"GET / HTTP/1.1\r\nHost: x\r\nX" + big + b": 1\r\n\r\n",
-           "value": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n"}[where]
+    raw = {
+        "target": b"GET /" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "name": b"GET / HTTP/1.1\r\nHost: x\r\nX" + big + b": 1\r\n\r\n",
+        "value": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n",
+    }[where]
     rd = MessageReader("request", max_head=None, max_headers=None)
     pieces = range(0, len(raw), 1024)
     for i in pieces:
-        rd.feed(raw[i:i + 1024])
+        rd.feed(raw[i : i + 1024])
     assert rd.headers_complete
     assert len(pieces) > 1000 and len(fed) <= 3, (len(pieces), fed[:10])
     assert sum(fed) == len(raw)

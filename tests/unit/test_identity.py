@@ -26,17 +26,20 @@ def test_spiffe_ids_and_principals():
 
 def test_workload_cert_carries_only_the_spiffe_uri_and_lives_24h_by_default(ca):
     from cryptography import x509
+
     wc = ca.issue("default", "bookinfo-reviews")
     cert = x509.load_pem_x509_certificates(open(wc.cert_path, "rb").read())[0]
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [
-        "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"]
+        "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
+    ]
     life = cert.not_valid_after_utc - cert.not_valid_before_utc
     assert dt.timedelta(hours=24) <= life <= dt.timedelta(hours=24, minutes=2)
 
 
 def test_lifetime_is_configurable_and_must_be_positive(ca):
     from cryptography import x509
+
     wc = ca.issue("default", "short", ttl=dt.timedelta(minutes=10))
     cert = x509.load_pem_x509_certificates(open(wc.cert_path, "rb").read())[0]
     assert cert.not_valid_after_utc - cert.not_valid_before_utc <= dt.timedelta(minutes=12)
@@ -55,9 +58,11 @@ def test_the_ca_key_never_reaches_the_disk(ca):
     the lab's directory, whatever its user or capabilities. Only certificates and workload keys
     are there."""
     from cryptography.hazmat.primitives import serialization
+
     ca.issue("default", "keys")
-    der = ca._key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    der = ca._key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     for root, _, files in os.walk(ca.dir):
         for f in files:
             data = open(os.path.join(root, f), "rb").read()
@@ -70,10 +75,16 @@ def test_the_ca_key_never_reaches_the_disk(ca):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 def test_openssl_verifies_the_chain_and_shows_the_uri_san(ca):
     wc = ca.issue("default", "bookinfo-ratings")
-    out = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", wc.cert_path],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-text", "-in", wc.cert_path],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "URI:spiffe://cluster.local/ns/default/sa/bookinfo-ratings" in out
-    v = subprocess.run(["openssl", "verify", "-CAfile", ca.root_path, wc.cert_path], capture_output=True, text=True)
+    v = subprocess.run(
+        ["openssl", "verify", "-CAfile", ca.root_path, wc.cert_path], capture_output=True, text=True
+    )
     assert v.returncode == 0 and ": OK" in v.stdout
 
 
@@ -92,6 +103,7 @@ def test_mutual_tls_handshake_gives_each_side_the_others_spiffe_id(ca):
                 seen["server saw"] = peer_spiffe_id(tls)
                 seen["version"] = tls.version()
                 tls.sendall(b"ok")
+
         t = threading.Thread(target=serve)
         t.start()
         with cctx.wrap_socket(socket.create_connection(ls.getsockname())) as c:
@@ -120,6 +132,7 @@ def test_a_client_without_a_certificate_is_refused(ca):
                     tls.recv(1)
             except (ssl.SSLError, OSError) as e:
                 errors.append(e)
+
         t = threading.Thread(target=serve)
         t.start()
         with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):

@@ -6,8 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshlab.policy.retries import (DEFAULT_RETRY, RETRY_ON, RETRY_TRIGGERS, Attempt, RetryPolicy, backoff, retriable,
-                                    should_retry)
+from meshlab.policy.retries import (
+    DEFAULT_RETRY,
+    RETRY_ON,
+    RETRY_TRIGGERS,
+    Attempt,
+    RetryPolicy,
+    backoff,
+    retriable,
+    should_retry,
+)
 from meshlab.proxy.l7 import Balancer
 
 
@@ -53,10 +61,12 @@ def test_retriable_4xx_is_409_and_status_codes_are_listed_ones():
 # but an overflow under reset, 5xx and gateway-error; reset-before-request when no byte went out),
 # Filter::onPerTryTimeoutCommon (a per-try timeout is a LocalReset after the request went out), and
 # RetryStateImpl::wouldRetryFromHeaders (5xx, 502/503/504, 409, the listed codes).
-LISTED = 418                                    # in the policy's retriable status codes below
+LISTED = 418  # in the policy's retriable status codes below
 ENVOY_RETRIES = {
-    "connect-failure": (Attempt(failure="connect-failure"),
-                        {"connect-failure", "reset-before-request", "reset", "5xx", "gateway-error"}),
+    "connect-failure": (
+        Attempt(failure="connect-failure"),
+        {"connect-failure", "reset-before-request", "reset", "5xx", "gateway-error"},
+    ),
     "reset": (Attempt(failure="reset"), {"reset", "5xx", "gateway-error"}),
     # a response that cannot be read: Envoy resets the stream with reason ProtocolError (flag UPE)
     "protocol-error": (Attempt(failure="protocol-error"), {"reset", "5xx", "gateway-error"}),
@@ -68,8 +78,11 @@ ENVOY_RETRIES = {
     f"status {LISTED}": (Attempt(status=LISTED), {"retriable-status-codes"}),
     **{f"status {s}": (Attempt(status=s), set()) for s in (200, 404, 429)},
 }
-CELLS = [pytest.param(a, on, on in want, id=f"{row} x {on}") for row, (a, want) in ENVOY_RETRIES.items()
-         for on in RETRY_ON]
+CELLS = [
+    pytest.param(a, on, on in want, id=f"{row} x {on}")
+    for row, (a, want) in ENVOY_RETRIES.items()
+    for on in RETRY_ON
+]
 
 
 @pytest.mark.parametrize("attempt, retry_on, retried", CELLS)
@@ -90,8 +103,10 @@ def test_the_table_has_a_row_for_every_outcome_and_knows_no_other_policy():
 def test_a_retry_on_list_retries_what_any_of_its_entries_retries(on, row):
     attempt, _ = ENVOY_RETRIES[row]
     p = RetryPolicy(retry_on=frozenset(on), retriable_status_codes=frozenset({LISTED}))
-    assert retriable(p, attempt) == any(retriable(RetryPolicy(retry_on=frozenset({x}), retriable_status_codes=
-                                                              frozenset({LISTED})), attempt) for x in on)
+    assert retriable(p, attempt) == any(
+        retriable(RetryPolicy(retry_on=frozenset({x}), retriable_status_codes=frozenset({LISTED})), attempt)
+        for x in on
+    )
 
 
 def test_unknown_retry_on_is_refused_by_name():
@@ -99,14 +114,17 @@ def test_unknown_retry_on_is_refused_by_name():
         RetryPolicy(retry_on=frozenset({"5xxx"}))
 
 
-@given(st.integers(1, 20), st.integers(0, 2 ** 32))
+@given(st.integers(1, 20), st.integers(0, 2**32))
 def test_backoff_is_jittered_within_envoys_bounds(n, seed):
     b = backoff(n, random.Random(seed))
-    assert 0 <= b <= min((2 ** n - 1) * 0.025, 0.25)
+    assert 0 <= b <= min((2**n - 1) * 0.025, 0.25)
 
 
-@given(st.lists(st.sampled_from("abcde"), min_size=1, max_size=5, unique=True), st.integers(0, 2 ** 32),
-       st.sampled_from(["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM"]))
+@given(
+    st.lists(st.sampled_from("abcde"), min_size=1, max_size=5, unique=True),
+    st.integers(0, 2**32),
+    st.sampled_from(["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM"]),
+)
 def test_a_retry_avoids_hosts_already_tried_when_it_can(eps, seed, policy):
     lb = Balancer(policy, random.Random(seed))
     tried = set(eps[:-1])

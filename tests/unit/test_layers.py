@@ -47,51 +47,135 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.topology": {"meshlab.errors", "meshlab.yamlnode"},
     "meshlab.mesh": {"meshlab.modes", "meshlab.topology"},
     "meshlab.identity": {"meshlab.topology"},
-    "meshlab.policy": {"meshlab.modes", "meshlab.durations", "meshlab.errors", "meshlab.mesh", "meshlab.topology", "meshlab.yamlnode"},
+    "meshlab.policy": {
+        "meshlab.modes",
+        "meshlab.durations",
+        "meshlab.errors",
+        "meshlab.mesh",
+        "meshlab.topology",
+        "meshlab.yamlnode",
+    },
     # data plane
     "meshlab.net": {"meshlab.modes", "meshlab.errors", "meshlab.topology"},
     "meshlab.proxy": {"meshlab.errors", "meshlab.identity", "meshlab.net", "meshlab.policy", "meshlab.trace"},
     "meshlab.apps": {"meshlab.net", "meshlab.topology", "meshlab.trace"},
     "meshlab.telemetry": {"meshlab.modes", "meshlab.trace", "meshlab.version"},
     # realization
-    "meshlab.backends": {"meshlab.apps", "meshlab.errors", "meshlab.net", "meshlab.telemetry", "meshlab.topology"},
+    "meshlab.backends": {
+        "meshlab.apps",
+        "meshlab.errors",
+        "meshlab.net",
+        "meshlab.telemetry",
+        "meshlab.topology",
+    },
     "meshlab.enrollment": {"meshlab.mesh", "meshlab.topology"},
     "meshlab.export_manifests": {"meshlab.topology"},
     "meshlab.export_images": {"meshlab.topology"},
     "meshlab.export_readme": {"meshlab.export_manifests"},
-    "meshlab.export": {"meshlab.enrollment", "meshlab.errors", "meshlab.export_images", "meshlab.export_manifests",
-                       "meshlab.export_readme", "meshlab.mesh", "meshlab.policy.builder", "meshlab.topology"},
-    "meshlab.supervisor": {"meshlab.backends", "meshlab.errors", "meshlab.identity", "meshlab.net", "meshlab.topology"},
+    "meshlab.export": {
+        "meshlab.enrollment",
+        "meshlab.errors",
+        "meshlab.export_images",
+        "meshlab.export_manifests",
+        "meshlab.export_readme",
+        "meshlab.mesh",
+        "meshlab.policy.builder",
+        "meshlab.topology",
+    },
+    "meshlab.supervisor": {
+        "meshlab.backends",
+        "meshlab.errors",
+        "meshlab.identity",
+        "meshlab.net",
+        "meshlab.topology",
+    },
     # recordings: what a lab measured, as data; read back with no lab (nothing that runs one)
     "meshlab.records": {"meshlab.errors", "meshlab.topology"},
-    "meshlab.replay": {"meshlab.errors", "meshlab.records", "meshlab.telemetry", "meshlab.topology", "meshlab.trace",
-                       "meshlab.version"},
+    "meshlab.replay": {
+        "meshlab.errors",
+        "meshlab.records",
+        "meshlab.telemetry",
+        "meshlab.topology",
+        "meshlab.trace",
+        "meshlab.version",
+    },
     # the facade
-    "meshlab.lab": {"meshlab.modes", "meshlab.apps", "meshlab.backends", "meshlab.enrollment", "meshlab.errors", "meshlab.export",
-                    "meshlab.identity", "meshlab.mesh", "meshlab.net", "meshlab.policy", "meshlab.replay",
-                    "meshlab.supervisor", "meshlab.telemetry", "meshlab.topology", "meshlab.trace"},
+    "meshlab.lab": {
+        "meshlab.modes",
+        "meshlab.apps",
+        "meshlab.backends",
+        "meshlab.enrollment",
+        "meshlab.errors",
+        "meshlab.export",
+        "meshlab.identity",
+        "meshlab.mesh",
+        "meshlab.net",
+        "meshlab.policy",
+        "meshlab.replay",
+        "meshlab.supervisor",
+        "meshlab.telemetry",
+        "meshlab.topology",
+        "meshlab.trace",
+    },
     # on top of the lab: measurements, UI, exercises
     "meshlab.compare": {"meshlab.modes", "meshlab.lab", "meshlab.proxy", "meshlab.telemetry"},
     "meshlab.bench": {"meshlab.compare", "meshlab.identity", "meshlab.lab", "meshlab.proxy"},
     "meshlab.fuzzgen": {"meshlab.net"},
     "meshlab.fuzzprobe": {"meshlab.fuzzgen"},
-    "meshlab.fuzzbench": {"meshlab.fuzzgen", "meshlab.fuzzprobe", "meshlab.identity", "meshlab.lab", "meshlab.net"},
+    "meshlab.fuzzbench": {
+        "meshlab.fuzzgen",
+        "meshlab.fuzzprobe",
+        "meshlab.identity",
+        "meshlab.lab",
+        "meshlab.net",
+    },
     "meshlab.viz_layout": set(),
     "meshlab.viz": {"meshlab.modes", "meshlab.telemetry", "meshlab.viz_layout"},
     # the widgets hold no mesh logic: the lab (passed in), the pure policy builder, plots
     "meshlab.widgets": {"meshlab.errors", "meshlab.policy.builder", "meshlab.viz"},
     "meshlab.bench_panel": {"meshlab.lab", "meshlab.widgets"},
     "meshlab.exercises": {"meshlab.modes", "meshlab.errors", "meshlab.viz"},
-    "meshlab.tasks": {"meshlab.modes", "meshlab.errors", "meshlab.exercises", "meshlab.export", "meshlab.identity", "meshlab.policy",
-                      "meshlab.topology"},
+    "meshlab.tasks": {
+        "meshlab.modes",
+        "meshlab.errors",
+        "meshlab.exercises",
+        "meshlab.export",
+        "meshlab.identity",
+        "meshlab.policy",
+        "meshlab.topology",
+    },
     "meshlab.report": {"meshlab.replay", "meshlab.telemetry", "meshlab.viz"},
-    "meshlab.dashboard": {"meshlab.lab", "meshlab.replay", "meshlab.telemetry", "meshlab.viz", "meshlab.widgets"},
+    "meshlab.dashboard": {
+        "meshlab.lab",
+        "meshlab.replay",
+        "meshlab.telemetry",
+        "meshlab.viz",
+        "meshlab.widgets",
+    },
     # for instructors: builds, grading and the class view of the notebooks' tasks
-    "meshlab.classroom": {"meshlab.backends", "meshlab.errors", "meshlab.exercises", "meshlab.lab", "meshlab.tasks"},
+    "meshlab.classroom": {
+        "meshlab.backends",
+        "meshlab.errors",
+        "meshlab.exercises",
+        "meshlab.lab",
+        "meshlab.tasks",
+    },
     # entry points
-    "meshlab.cli": {"meshlab.modes", "meshlab.backends", "meshlab.bench", "meshlab.bench_panel", "meshlab.classroom", "meshlab.compare",
-                    "meshlab.errors", "meshlab.export", "meshlab.fuzzbench", "meshlab.lab", "meshlab.policy",
-                    "meshlab.report", "meshlab.topology"},
+    "meshlab.cli": {
+        "meshlab.modes",
+        "meshlab.backends",
+        "meshlab.bench",
+        "meshlab.bench_panel",
+        "meshlab.classroom",
+        "meshlab.compare",
+        "meshlab.errors",
+        "meshlab.export",
+        "meshlab.fuzzbench",
+        "meshlab.lab",
+        "meshlab.policy",
+        "meshlab.report",
+        "meshlab.topology",
+    },
     "meshlab.__main__": {"meshlab.cli"},
     "meshlab": {"meshlab.lab", "meshlab.topology", "meshlab.version"},
 }
@@ -101,10 +185,11 @@ ALLOWED: dict[str, set[str]] = {
 # the checker: pure functions over a source tree
 # ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Arrow:
-    source: str          # the importing module
-    target: str          # the imported module (a package means its __init__)
+    source: str  # the importing module
+    target: str  # the imported module (a package means its __init__)
     line: int
 
     def where(self, root: Path) -> str:
@@ -138,12 +223,15 @@ def imports(root: Path, package: str) -> list[Arrow]:
                 found = [_existing(a.name, mods) for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
-                    base = pkg.split(".")[:len(pkg.split(".")) - (node.level - 1)]
+                    base = pkg.split(".")[: len(pkg.split(".")) - (node.level - 1)]
                     mod = ".".join(base + ([node.module] if node.module else []))
                 else:
                     mod = node.module or ""
                 # "from x import y": the module x.y when y is one, else x
-                found = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in mods else _existing(mod, mods) for a in node.names]
+                found = [
+                    f"{mod}.{a.name}" if f"{mod}.{a.name}" in mods else _existing(mod, mods)
+                    for a in node.names
+                ]
             else:
                 continue
             arrows += [Arrow(name, t, node.lineno) for t in dict.fromkeys(found) if t and t != name]
@@ -173,7 +261,7 @@ def circles(arrows: list[Arrow]) -> list[list[str]]:
     on: set[str] = set()
     out: list[list[str]] = []
 
-    def visit(v: str) -> None:                  # Tarjan
+    def visit(v: str) -> None:  # Tarjan
         index[v] = low[v] = len(index)
         stack.append(v)
         on.add(v)
@@ -217,30 +305,39 @@ def departures(root: Path, package: str, allowed: dict[str, set[str]]) -> list[s
     problems = []
     for cycle in circles(arrows):
         inside = [a for a in arrows if a.source in cycle and a.target in cycle]
-        problems.append(f"import circle {' <-> '.join(cycle)}: "
-                        + "; ".join(f"{a.where(root)} imports {a.target}" for a in inside))
+        problems.append(
+            f"import circle {' <-> '.join(cycle)}: "
+            + "; ".join(f"{a.where(root)} imports {a.target}" for a in inside)
+        )
     for a in arrows:
         src, dst = unit_of(a.source, package), unit_of(a.target, package)
         if src == dst:
             continue
         if src not in allowed:
-            problems.append(f"{a.where(root)}: {src} is not in the table of allowed arrows; add it to its layer")
+            problems.append(
+                f"{a.where(root)}: {src} is not in the table of allowed arrows; add it to its layer"
+            )
             continue
         ok = allowed[src]
         if dst in ok or any(a.target == m or a.target.startswith(m + ".") for m in ok):
             continue
         if src in _reachable(allowed, dst):
-            problems.append(f"{a.where(root)}: upward import: {a.source} imports {a.target}, but {dst} is above "
-                            f"{src} (it may import {src}); move the shared code down, or pass it in")
+            problems.append(
+                f"{a.where(root)}: upward import: {a.source} imports {a.target}, but {dst} is above "
+                f"{src} (it may import {src}); move the shared code down, or pass it in"
+            )
         else:
-            problems.append(f"{a.where(root)}: {a.source} imports {a.target}: the arrow {src} -> {dst} is not in "
-                            f"the table; {src} may import {', '.join(sorted(ok)) or 'nothing of ' + package}")
+            problems.append(
+                f"{a.where(root)}: {a.source} imports {a.target}: the arrow {src} -> {dst} is not in "
+                f"the table; {src} may import {', '.join(sorted(ok)) or 'nothing of ' + package}"
+            )
     return problems
 
 
 # ------------------------------------------------------------------------------------------------
 # meshlab as it is
 # ------------------------------------------------------------------------------------------------
+
 
 def test_meshlab_imports_follow_the_table_with_no_circle_and_nothing_upward():
     assert departures(ROOT, "meshlab", ALLOWED) == []
@@ -250,8 +347,10 @@ def test_the_table_itself_has_no_circle_and_names_every_unit():
     arrows = [Arrow(s, t, 0) for s, ts in ALLOWED.items() for t in ts]
     assert circles(arrows) == []
     units = {unit_of(m, "meshlab") for m in modules(ROOT, "meshlab")}
-    assert units == set(ALLOWED), f"in the package, not the table: {units - set(ALLOWED)}; " \
-                                  f"in the table, not the package: {set(ALLOWED) - units}"
+    assert units == set(ALLOWED), (
+        f"in the package, not the table: {units - set(ALLOWED)}; "
+        f"in the table, not the package: {set(ALLOWED) - units}"
+    )
 
 
 def _doc(f: Path) -> str:
@@ -279,6 +378,7 @@ def test_the_package_docstrings_are_the_map_naming_every_unit_and_module():
 # the checker fails where it should: fake packages in tmp_path
 # ------------------------------------------------------------------------------------------------
 
+
 def _write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         p = root / name
@@ -287,48 +387,72 @@ def _write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-FAKE_TABLE = {"fake": set(), "fake.low": set(), "fake.mid": {"fake.low"}, "fake.high": {"fake.mid", "fake.low"},
-              "fake.side": set()}
+FAKE_TABLE = {
+    "fake": set(),
+    "fake.low": set(),
+    "fake.mid": {"fake.low"},
+    "fake.high": {"fake.mid", "fake.low"},
+    "fake.side": set(),
+}
 
 
 def test_a_circle_through_lazy_imports_inside_a_subpackage_is_reported(tmp_path):
     """Two modules of one unit import each other, one of them inside a function (as backends/
     did through choose_backend): no unit-to-unit arrow is wrong, the circle still is."""
-    root = _write(tmp_path, {
-        "fake/__init__.py": "",
-        "fake/low/__init__.py": "from .base import Base\n",
-        "fake/low/base.py": "def choose():\n    from .impl import Impl\n    return Impl()\n\nclass Base: pass\n",
-        "fake/low/impl.py": "from .base import Base\n\nclass Impl(Base): pass\n",
-        "fake/mid.py": "", "fake/high.py": "", "fake/side.py": ""})
+    root = _write(
+        tmp_path,
+        {
+            "fake/__init__.py": "",
+            "fake/low/__init__.py": "from .base import Base\n",
+            "fake/low/base.py": "def choose():\n    from .impl import Impl\n    return Impl()\n\nclass Base: pass\n",
+            "fake/low/impl.py": "from .base import Base\n\nclass Impl(Base): pass\n",
+            "fake/mid.py": "",
+            "fake/high.py": "",
+            "fake/side.py": "",
+        },
+    )
     found = departures(root, "fake", FAKE_TABLE)
     assert len(found) == 1 and found[0].startswith("import circle fake.low.base <-> fake.low.impl: ")
-    assert "fake/low/base.py:2 imports fake.low.impl" in found[0] and "fake/low/impl.py:1 imports fake.low.base" in found[0]
+    assert (
+        "fake/low/base.py:2 imports fake.low.impl" in found[0]
+        and "fake/low/impl.py:1 imports fake.low.base" in found[0]
+    )
 
 
 def test_an_upward_import_and_an_arrow_not_in_the_table_are_reported_with_file_and_line(tmp_path):
-    root = _write(tmp_path, {
-        "fake/__init__.py": "",
-        "fake/low.py": "import os\n\ndef f():\n    from fake.high import thing   # upward, and lazy\n    return thing\n",
-        "fake/mid.py": "from . import low\n",
-        "fake/high.py": "from .mid import low\nthing = 1\n",
-        "fake/side.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .low import f\n"})
+    root = _write(
+        tmp_path,
+        {
+            "fake/__init__.py": "",
+            "fake/low.py": "import os\n\ndef f():\n    from fake.high import thing   # upward, and lazy\n    return thing\n",
+            "fake/mid.py": "from . import low\n",
+            "fake/high.py": "from .mid import low\nthing = 1\n",
+            "fake/side.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .low import f\n",
+        },
+    )
     found = departures(root, "fake", FAKE_TABLE)
     assert any(p.startswith("import circle fake.high <-> fake.low <-> fake.mid") for p in found)
     assert "fake/low.py:4: upward import: fake.low imports fake.high" in "\n".join(found)
-    assert any(p.startswith("fake/side.py:3: fake.side imports fake.low: the arrow fake.side -> fake.low is not in "
-                            "the table") for p in found)               # a TYPE_CHECKING import counts
+    assert any(
+        p.startswith(
+            "fake/side.py:3: fake.side imports fake.low: the arrow fake.side -> fake.low is not in the table"
+        )
+        for p in found
+    )  # a TYPE_CHECKING import counts
     assert len(found) == 3
 
 
 def test_a_unit_missing_from_the_table_is_reported(tmp_path):
     root = _write(tmp_path, {"fake/__init__.py": "", "fake/low.py": "", "fake/new.py": "from . import low\n"})
     assert departures(root, "fake", FAKE_TABLE) == [
-        "fake/new.py:1: fake.new is not in the table of allowed arrows; add it to its layer"]
+        "fake/new.py:1: fake.new is not in the table of allowed arrows; add it to its layer"
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
 # habits: one exception tree, no import-time side effects, a CLI without ipywidgets
 # ------------------------------------------------------------------------------------------------
+
 
 def test_every_exception_meshlab_defines_is_in_the_errors_tree():
     strays = []
@@ -337,15 +461,22 @@ def test_every_exception_meshlab_defines_is_in_the_errors_tree():
             continue
         mod = importlib.import_module(info.name)
         for name, obj in vars(mod).items():
-            if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == info.name \
-                    and not issubclass(obj, MeshlabError):
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseException)
+                and obj.__module__ == info.name
+                and not issubclass(obj, MeshlabError)
+            ):
                 strays.append(f"{info.name}.{name}")
-    assert strays == [], f"exceptions outside meshlab/errors.py's tree (derive them from MeshlabError): {strays}"
+    assert strays == [], (
+        f"exceptions outside meshlab/errors.py's tree (derive them from MeshlabError): {strays}"
+    )
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 def test_importing_viz_and_the_proxy_metrics_changes_nothing_outside_them():
@@ -371,8 +502,11 @@ def test_importing_viz_and_the_proxy_metrics_changes_nothing_outside_them():
         print("registered by session" if png.lookup_by_type(Figure) else "?")
     """)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:3] == ["not registered on import", "prometheus_client not loaded",
-                                        "registered by session"]
+    assert r.stdout.split("\n")[:3] == [
+        "not registered on import",
+        "prometheus_client not loaded",
+        "registered by session",
+    ]
 
 
 def test_the_cli_and_its_benchmarks_run_without_ipywidgets():

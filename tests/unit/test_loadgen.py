@@ -57,7 +57,7 @@ class VirtualTime(FakeClock):
         self.t = max(self.t, deadline)
 
 
-async def _no_real_sleep(seconds: float) -> None:     # pragma: no cover - must never be called
+async def _no_real_sleep(seconds: float) -> None:  # pragma: no cover - must never be called
     raise AssertionError(f"run_load slept {seconds} s for a plan without a rate")
 
 
@@ -104,11 +104,17 @@ def test_plan_rejects_bad_concurrency(concurrency):
         LoadPlan(requests=10, concurrency=concurrency)
 
 
-@pytest.mark.parametrize("kw", [
-    dict(requests=1), dict(requests=MAX_REQUESTS), dict(duration=MAX_DURATION), dict(duration=0.001),
-    dict(requests=5, duration=1.0, rate=100_000, concurrency=MAX_CONCURRENCY),
-    dict(requests=5, rate=0.01, concurrency=1),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(requests=1),
+        dict(requests=MAX_REQUESTS),
+        dict(duration=MAX_DURATION),
+        dict(duration=0.001),
+        dict(requests=5, duration=1.0, rate=100_000, concurrency=MAX_CONCURRENCY),
+        dict(requests=5, rate=0.01, concurrency=1),
+    ],
+)
 def test_plan_accepts_edges_of_the_ranges(kw):
     """The ends of every allowed range are accepted."""
     LoadPlan(**kw)
@@ -228,8 +234,9 @@ def test_duration_bound_stops_taking_new_requests(concurrency):
         await asyncio.sleep(0)
         return Outcome(i, starts[-1], clock(), 200, connection=conn_no)
 
-    outs = asyncio.run(run_load(LoadPlan(duration=1.0, concurrency=concurrency), send, clock,
-                                sleep=_no_real_sleep))
+    outs = asyncio.run(
+        run_load(LoadPlan(duration=1.0, concurrency=concurrency), send, clock, sleep=_no_real_sleep)
+    )
     assert [o.index for o in outs] == list(range(8))
     assert sorted(starts) == [10.0 + 0.125 * k for k in range(8)]
     assert all(s < 11.0 for s in starts)
@@ -259,13 +266,17 @@ def test_request_count_bounds_a_plan_with_both_bounds():
         clock.t += 0.001
         return Outcome(i, 0.0, 0.0, 200)
 
-    outs = asyncio.run(run_load(LoadPlan(requests=7, duration=60.0, concurrency=3), send, clock,
-                                sleep=_no_real_sleep))
+    outs = asyncio.run(
+        run_load(LoadPlan(requests=7, duration=60.0, concurrency=3), send, clock, sleep=_no_real_sleep)
+    )
     assert len(outs) == 7
 
 
-@given(requests=st.integers(1, 120), rate=st.sampled_from([0.5, 1.0, 3.0, 10.0, 33.0, 250.0, 1000.0]),
-       concurrency=st.integers(1, 8))
+@given(
+    requests=st.integers(1, 120),
+    rate=st.sampled_from([0.5, 1.0, 3.0, 10.0, 33.0, 250.0, 1000.0]),
+    concurrency=st.integers(1, 8),
+)
 def test_rate_spaces_sends_at_i_over_rate(requests, rate, concurrency):
     """With a rate, a fake clock and a fake sleep, the i-th send happens at start + i/rate (never
     before), whatever the number of connections."""
@@ -277,8 +288,9 @@ def test_rate_spaces_sends_at_i_over_rate(requests, rate, concurrency):
         await asyncio.sleep(0)
         return Outcome(i, at[i], vt(), 200, connection=conn_no)
 
-    outs = asyncio.run(run_load(LoadPlan(requests=requests, rate=rate, concurrency=concurrency),
-                                send, vt, sleep=vt.sleep))
+    outs = asyncio.run(
+        run_load(LoadPlan(requests=requests, rate=rate, concurrency=concurrency), send, vt, sleep=vt.sleep)
+    )
     assert [o.index for o in outs] == list(range(requests))
     for i in range(requests):
         assert at[i] == pytest.approx(500.0 + i / rate, rel=1e-12, abs=1e-9), i
@@ -315,8 +327,11 @@ def test_expected_matches_sent_count_despite_float_rounding():
     assert plan.expected() == len(outs)
 
 
-@given(duration=st.floats(min_value=0.01, max_value=5.0), rate=st.floats(min_value=0.1, max_value=200.0),
-       requests=st.one_of(st.none(), st.integers(1, 1000)))
+@given(
+    duration=st.floats(min_value=0.01, max_value=5.0),
+    rate=st.floats(min_value=0.1, max_value=200.0),
+    requests=st.one_of(st.none(), st.integers(1, 1000)),
+)
 def test_expected_is_what_run_load_sends(duration, rate, requests):
     """For any duration and rate (and maybe a request count too), expected() is exactly the number
     of requests run_load sends on an infinitely fast machine (fake clock and fake sleep)."""

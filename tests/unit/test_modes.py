@@ -39,8 +39,11 @@ def test_only_ambient_has_waypoints():
 def _literal_lists(tree) -> list[tuple[int, tuple]]:
     out = []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts \
-                and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+        if (
+            isinstance(node, (ast.Tuple, ast.List, ast.Set))
+            and node.elts
+            and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+        ):
             out.append((node.lineno, tuple(e.value for e in node.elts)))
     return out
 

@@ -18,14 +18,16 @@ def limits(monkeypatch):
 
 
 def test_a_large_lab_raises_the_soft_limit_to_what_it_needs(limits):
-    process.ensure_fds(100)                               # 456 fit under 1024: nothing changes
+    process.ensure_fds(100)  # 456 fit under 1024: nothing changes
     assert limits["limits"] == (1024, 4096)
-    process.ensure_fds(402)                               # a 200-pod sidecar lab
+    process.ensure_fds(402)  # a 200-pod sidecar lab
     assert limits["limits"] == (2 * 402 + process.FD_HEADROOM, 4096)
 
 
 def test_beyond_the_hard_limit_it_says_what_to_do(limits):
-    with pytest.raises(LabError, match=r"3000 processes need about 6256 open files .* limit here is 4096 \(ulimit -Hn\)"):
+    with pytest.raises(
+        LabError, match=r"3000 processes need about 6256 open files .* limit here is 4096 \(ulimit -Hn\)"
+    ):
         process.ensure_fds(3000)
 
 
@@ -56,8 +58,10 @@ def echo():
     import subprocess
     import sys
     import time
-    w = process.WorkerProcess("echo", subprocess.Popen([sys.executable, "-c", ECHO], stdin=subprocess.PIPE,
-                                                       stdout=subprocess.PIPE))
+
+    w = process.WorkerProcess(
+        "echo", subprocess.Popen([sys.executable, "-c", ECHO], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    )
     w.start({})
     w.wait_ready(time.monotonic() + 10)
     yield w
@@ -67,21 +71,26 @@ def echo():
 def test_two_threads_call_one_process_at_once(echo):
     import threading
     import time
+
     got, seen = {}, []
-    slow = threading.Thread(target=lambda: got.update(slow=echo.call("slow", {"delay": 1.0, "progress": 2},
-                                                                     on_progress=seen.append)))
+    slow = threading.Thread(
+        target=lambda: got.update(
+            slow=echo.call("slow", {"delay": 1.0, "progress": 2}, on_progress=seen.append)
+        )
+    )
     slow.start()
     time.sleep(0.1)
     t0 = time.monotonic()
-    assert echo.call("quick") == {"op": "quick"}               # answered while the slow call waits
+    assert echo.call("quick") == {"op": "quick"}  # answered while the slow call waits
     assert time.monotonic() - t0 < 0.9
     slow.join(5)
-    assert got["slow"] == {"op": "slow"} and seen == [1, 2]     # its own progress, its own answer
+    assert got["slow"] == {"op": "slow"} and seen == [1, 2]  # its own progress, its own answer
 
 
 def test_an_error_answers_its_own_call_and_a_dead_process_every_waiting_one(echo):
     import threading
     from meshlab.errors import WorkerError
+
     with pytest.raises(WorkerError, match="asked to fail"):
         echo.call("bad", {"fail": True})
     errors = []
@@ -91,10 +100,12 @@ def test_an_error_answers_its_own_call_and_a_dead_process_every_waiting_one(echo
             echo.call("never", {"delay": 30})
         except WorkerError as e:
             errors.append(str(e))
+
     waiting = [threading.Thread(target=wait) for _ in range(2)]
     for t in waiting:
         t.start()
     import time
+
     time.sleep(0.2)
     echo.proc.kill()
     for t in waiting:

@@ -23,12 +23,19 @@ def test_requests_make_a_counter_and_cumulative_histograms():
     text = m.text().decode()
     assert _sample(text, "istio_requests_total", response_code="200", source_workload="unknown") == 4
     bucket = "istio_request_duration_milliseconds_bucket"
-    assert [_sample(text, bucket, le=le) for le in ("0.5", "5.0", "10.0", "25.0", "50.0", "+Inf")] == [1, 1, 3, 3, 4, 4]
+    assert [_sample(text, bucket, le=le) for le in ("0.5", "5.0", "10.0", "25.0", "50.0", "+Inf")] == [
+        1,
+        1,
+        3,
+        3,
+        4,
+        4,
+    ]
     assert _sample(text, "istio_request_duration_milliseconds_count") == 4
     assert _sample(text, "istio_request_duration_milliseconds_sum") == 54.3
-    assert _sample(text, "istio_response_bytes_bucket", le="1000.0") == 4     # le is inclusive
-    assert "_created" not in text                  # Istio's proxies expose no *_created series
-    assert 'le="3.6e+06"' in text                  # Istio's top bucket, as prometheus_client writes it
+    assert _sample(text, "istio_response_bytes_bucket", le="1000.0") == 4  # le is inclusive
+    assert "_created" not in text  # Istio's proxies expose no *_created series
+    assert 'le="3.6e+06"' in text  # Istio's top bucket, as prometheus_client writes it
 
 
 def test_tcp_metrics_only_for_a_ztunnel():
@@ -38,7 +45,10 @@ def test_tcp_metrics_only_for_a_ztunnel():
     text = m.text().decode()
     assert "istio_requests_total" not in text and "istio_request_duration" not in text
     assert _sample(text, "istio_tcp_connections_opened_total", reporter="destination") == 1
-    assert _sample(text, "istio_tcp_sent_bytes_total") == 100 and _sample(text, "istio_tcp_received_bytes_total") == 40
+    assert (
+        _sample(text, "istio_tcp_sent_bytes_total") == 100
+        and _sample(text, "istio_tcp_received_bytes_total") == 40
+    )
     assert text.count("istio_tcp_connections_closed_total{") == 1
     assert all(f'{k}="' in text for k in TCP_LABELS)
 
@@ -55,7 +65,7 @@ def test_counting_runs_no_prometheus_client_code(monkeypatch):
     would copy out of the zygote's pages): it is only needed for the text."""
     for name in [n for n in sys.modules if n == "prometheus_client" or n.startswith("prometheus_client.")]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "prometheus_client", None)      # importing it now fails
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # importing it now fails
     m = ProxyMetrics(l7=True)
     m.request({}, 1.0, 0, 0)
     m.opened_connection({})

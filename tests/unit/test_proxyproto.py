@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from meshlab.net.proxyproto import ProxyHeader, ProxyProtocolError, decode, encode
 
-ips = st.integers(0, 2 ** 32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
+ips = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 ports = st.integers(0, 65535)
 
 
@@ -32,6 +32,6 @@ def test_plain_http_is_not_a_proxy_header():
 
 def test_other_families_are_refused_by_name():
     bad = bytearray(encode("10.0.0.1", 1, "10.0.0.2", 2))
-    bad[13] = 0x21            # TCP over IPv6
+    bad[13] = 0x21  # TCP over IPv6
     with pytest.raises(ProxyProtocolError, match="family 0x21"):
         decode(bytes(bad))

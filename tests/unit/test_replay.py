@@ -49,7 +49,7 @@ def test_the_three_flows_go_through_the_proxies_each_data_plane_has(flows):
     assert "sidecar" in roles["sidecar"] and "ztunnel" not in roles["sidecar"]
     assert "ztunnel" in roles["ambient"] and not roles["ambient"] & {"sidecar", "waypoint"}
     assert {"ztunnel", "waypoint"} <= roles["ambient+waypoint"]
-    for r in flows.runs:                                        # every request has its path
+    for r in flows.runs:  # every request has its path
         assert len(r.result.paths) == len(r.result.outcomes) == 50
 
 
@@ -71,7 +71,7 @@ def test_the_topology_map_of_a_recorded_request(flows):
 def test_latency_across_the_recorded_modes(flows):
     cmp_ = flows.compare()
     assert list(cmp_) == ["none", "sidecar", "ambient", "ambient+waypoint"]
-    assert cmp_["sidecar"]["added_latency"]["p50"] is not None      # over the recorded "none" run
+    assert cmp_["sidecar"]["added_latency"]["p50"] is not None  # over the recorded "none" run
     fig = viz.latency_figure(cmp_)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[0] == "none\n(n=50)" and len(fig.axes[0].patches) == 12
@@ -80,7 +80,7 @@ def test_latency_across_the_recorded_modes(flows):
 def test_cost_and_cost_scaling_of_the_recorded_modes(flows):
     cmp_ = flows.compare()
     assert cmp_["none"]["proxy_count"] == 0 and cmp_["sidecar"]["proxy_count"] == cmp_["sidecar"]["pods"]
-    assert cmp_["ambient"]["proxy_count"] == cmp_["ambient"]["nodes"]          # a ztunnel per node
+    assert cmp_["ambient"]["proxy_count"] == cmp_["ambient"]["nodes"]  # a ztunnel per node
     assert len(viz.cost_figure(cmp_).axes) == 3
     fig = viz.cost_scaling_figure(cmp_)
     assert any("measured here" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
@@ -90,7 +90,7 @@ def test_runs_figure_of_the_retry_storm():
     rec = replay.load("retry-storm")
     storm = rec.run("attempts: 10, retryOn: 5xx")
     tries = [sum(1 for h in p.hops if h.role == "app") for p in storm.result.paths.values()]
-    assert tries and all(t == 11 for t in tries)                  # every request reached httpbin 11 times
+    assert tries and all(t == 11 for t in tries)  # every request reached httpbin 11 times
     assert "retries" in storm.policies and "attempts: 10" in storm.policies
     fig = viz.runs_figure(rec.latency_runs())
     assert len(fig.axes[0].get_legend().get_texts()) == 2
@@ -105,15 +105,22 @@ def test_the_strict_refusal_and_the_capture_it_refers_to():
 
 
 def test_loading_and_drawing_a_recording_imports_nothing_of_the_lab_runtime():
-    code = ("import sys\nfrom meshlab import replay, viz\nrec = replay.load('three-flows')\nr = rec.run(0)\n"
-            "viz.path_figure(r.path()); viz.topology_figure(r.topology, r.mesh, r.path())\n"
-            "c = rec.compare(); viz.latency_figure(c); viz.cost_figure(c); viz.cost_scaling_figure(c)\n"
-            "viz.runs_figure(rec.latency_runs())\n"
-            "from meshlab.report import report_html; report_html(replay.load('strict-refusal'))\n"
-            "print(sorted(m for m in ('asyncio', 'psutil', 'uvloop', 'httptools', 'h2', 'cffi', 'meshlab.lab',\n"
-            "                         'meshlab.proxy', 'meshlab.backends') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "MPLBACKEND": "agg"})
+    code = (
+        "import sys\nfrom meshlab import replay, viz\nrec = replay.load('three-flows')\nr = rec.run(0)\n"
+        "viz.path_figure(r.path()); viz.topology_figure(r.topology, r.mesh, r.path())\n"
+        "c = rec.compare(); viz.latency_figure(c); viz.cost_figure(c); viz.cost_scaling_figure(c)\n"
+        "viz.runs_figure(rec.latency_runs())\n"
+        "from meshlab.report import report_html; report_html(replay.load('strict-refusal'))\n"
+        "print(sorted(m for m in ('asyncio', 'psutil', 'uvloop', 'httptools', 'h2', 'cffi', 'meshlab.lab',\n"
+        "                         'meshlab.proxy', 'meshlab.backends') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MPLBACKEND": "agg"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
 
@@ -149,11 +156,11 @@ def test_a_foreign_file_is_not_a_recording(tmp_path):
 
 def test_huge_files_are_refused_before_they_are_read(tmp_path, monkeypatch):
     big = tmp_path / "big.json"
-    with open(big, "wb") as f:                       # sparse: no disk or time spent
+    with open(big, "wb") as f:  # sparse: no disk or time spent
         f.truncate(replay.MAX_FILE_BYTES + 1)
     with pytest.raises(replay.RecordingError, match="at most"):
         replay.load(big)
-    monkeypatch.setattr(replay, "MAX_JSON_BYTES", 10_000)   # a small gzip that unpacks past the limit
+    monkeypatch.setattr(replay, "MAX_JSON_BYTES", 10_000)  # a small gzip that unpacks past the limit
     bomb = tmp_path / "bomb.json.gz"
     bomb.write_bytes(gzip.compress(b" " * 50_000))
     with pytest.raises(replay.RecordingError, match="more than 10000 bytes"):
@@ -163,7 +170,9 @@ def test_huge_files_are_refused_before_they_are_read(tmp_path, monkeypatch):
 def test_a_wrong_type_names_the_field(small_raw, tmp_path):
     bad = json.loads(json.dumps(small_raw))
     bad["runs"][1]["topology"]["workloads"][0]["app"]["calls"] = "none"
-    assert "runs[1].topology.workloads[0].app.calls: 'none' is a string; expected a list" in refused(bad, tmp_path)
+    assert "runs[1].topology.workloads[0].app.calls: 'none' is a string; expected a list" in refused(
+        bad, tmp_path
+    )
     bad = json.loads(json.dumps(small_raw))
     bad["runs"][0]["load"]["outcomes"][3]["status"] = "200"
     assert "runs[0].load.outcomes[3].status" in refused(bad, tmp_path)
@@ -205,8 +214,15 @@ def loads_and_draws(raw: bytes) -> None:
     rec.compare()
 
 
-JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
-                        st.text(max_size=5), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -225,12 +241,14 @@ def test_a_truncated_recording_is_refused(small_raw, cut, compressed):
     if compressed:
         raw = gzip.compress(raw)
     with pytest.raises(replay.RecordingError):
-        replay.loads(raw[:int(len(raw) * cut)])
+        replay.loads(raw[: int(len(raw) * cut)])
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(version=st.one_of(st.integers(-5, 1000).filter(lambda v: v != 1), st.text(max_size=3), st.none()),
-       fmt=st.sampled_from(["meshlab-recording", "meshlab-recordings", 1, None]))
+@given(
+    version=st.one_of(st.integers(-5, 1000).filter(lambda v: v != 1), st.text(max_size=3), st.none()),
+    fmt=st.sampled_from(["meshlab-recording", "meshlab-recordings", 1, None]),
+)
 def test_unknown_versions_and_formats_are_refused(small_raw, version, fmt):
     with pytest.raises(replay.RecordingError, match="version|not a meshlab recording"):
         replay.loads(json.dumps({**small_raw, "version": version, "format": fmt}).encode())
@@ -243,4 +261,3 @@ def test_the_record_codec_refuses_unknown_and_missing_fields():
     d.pop("nodes")
     with pytest.raises(RecordError, match="field 'nodes' is missing"):
         from_data(Topology, d, "topology")
-

@@ -14,6 +14,7 @@ from meshlab.trace import TraceContext
 
 class SlowUpstream(L7Router):
     """Connects in ``connect_s``, then answers 200 in ``answer_s``."""
+
     role = "sidecar"
 
     def __init__(self, connect_s: float, answer_s: float):
@@ -29,10 +30,18 @@ class SlowUpstream(L7Router):
 
 def attempt(router: L7Router, per_try=None, connect_timeout=10.0):
     up = Upstream("pod-0", "127.0.0.1", 8080, "plaintext", None)
-    action = RouteAction("test", (Destination("svc.default.svc.cluster.local"),),
-                         retry=RetryPolicy(attempts=0, retry_on=frozenset(), per_try_timeout=per_try))
-    plan = Plan("outbound|80||svc.default.svc.cluster.local", "svc.default.svc.cluster.local", action, [up],
-                TrafficPolicy(connect_timeout=connect_timeout))
+    action = RouteAction(
+        "test",
+        (Destination("svc.default.svc.cluster.local"),),
+        retry=RetryPolicy(attempts=0, retry_on=frozenset(), per_try_timeout=per_try),
+    )
+    plan = Plan(
+        "outbound|80||svc.default.svc.cluster.local",
+        "svc.default.svc.cluster.local",
+        action,
+        [up],
+        TrafficPolicy(connect_timeout=connect_timeout),
+    )
     req = Request("GET", "/", [("host", "svc")])
     return asyncio.run(router._attempt(req, TraceContext("0" * 32, None, "r"), "p" * 16, up, 1, plan))
 
@@ -55,6 +64,7 @@ def test_a_destination_rules_connect_timeout_bounds_connecting_only():
 
 class Failing(L7Router):
     """Every endpoint answers ``status`` (or fails as ``failure``)."""
+
     role = "sidecar"
 
     def __init__(self, status=503, failure=None):
@@ -63,6 +73,7 @@ class Failing(L7Router):
 
     async def exchange(self, up, data, cluster, ctx, span_id, head=False, keep=True, on_ready=None):
         from meshlab.proxy.upstream import UpstreamFailure
+
         on_ready()
         if self.failure:
             raise UpstreamFailure(self.failure, "fake")
@@ -71,8 +82,12 @@ class Failing(L7Router):
 
 def route_flags(router, retry, tp=TrafficPolicy()):
     ups = [Upstream(f"pod-{i}", "127.0.0.1", 8080, "plaintext", None) for i in range(2)]
-    action = RouteAction("test", (Destination("svc.default.svc.cluster.local"),), retry=retry, backoff_base=0.001)
-    plan = Plan("outbound|80||svc.default.svc.cluster.local", "svc.default.svc.cluster.local", action, ups, tp)
+    action = RouteAction(
+        "test", (Destination("svc.default.svc.cluster.local"),), retry=retry, backoff_base=0.001
+    )
+    plan = Plan(
+        "outbound|80||svc.default.svc.cluster.local", "svc.default.svc.cluster.local", action, ups, tp
+    )
     req = Request("GET", "/", [("host", "svc")])
     resp, _, flags = asyncio.run(router._attempts(req, TraceContext("0" * 32, None, "r"), "p" * 16, plan))
     return resp.status, flags
@@ -89,5 +104,7 @@ def test_envoys_response_flags_for_retries_that_ran_out():
     assert route_flags(Failing(503), RetryPolicy(attempts=0, retry_on=frozenset())) == (503, [])
     acct_full = TrafficPolicy(max_retries=1)
     router = Failing(503)
-    router._pool("outbound|80||svc.default.svc.cluster.local", acct_full).retries = 1   # one retry in flight elsewhere
+    router._pool(
+        "outbound|80||svc.default.svc.cluster.local", acct_full
+    ).retries = 1  # one retry in flight elsewhere
     assert route_flags(router, five, acct_full) == (503, ["UO"])

@@ -20,16 +20,19 @@ ANSWERS = load_solutions()
 #: parameters a task's answer does not depend on, and why: they change the lab the task starts from or
 #: what its check measures, not what the learner writes
 ANSWER_FREE = {
-    "stop-the-retry-storm": {"codes", "fail"},           # the flaky endpoint's mix; max_tries sets attempts
-    "page-deadline": {"delay"},                          # the injected delay; the page's limit sets the timeout
-    "eject-the-crashed-pod": {"fails"},                  # one consecutive error ejects: within any budget
-    "l7-on-a-budget": {"budget"},                        # the same budget in every variant
-    "enroll-under-load": {"max_failed"},                 # the check's budget of failed pages
-    "migrate-without-losing-the-route": {"version"},     # see ONE_ANSWER
-    "l7-policy-to-the-waypoint": {"method"},             # GET is allowed, whatever method the check sends
-    "let-the-waypoint-through": {"caller", "intruder"},  # account names the caller; the intruder is the check's
-    "read-only-through-the-waypoint": {"caller", "caller_pod"},   # account names the caller
-    "only-one-caller": {"caller"},                                # account names the caller
+    "stop-the-retry-storm": {"codes", "fail"},  # the flaky endpoint's mix; max_tries sets attempts
+    "page-deadline": {"delay"},  # the injected delay; the page's limit sets the timeout
+    "eject-the-crashed-pod": {"fails"},  # one consecutive error ejects: within any budget
+    "l7-on-a-budget": {"budget"},  # the same budget in every variant
+    "enroll-under-load": {"max_failed"},  # the check's budget of failed pages
+    "migrate-without-losing-the-route": {"version"},  # see ONE_ANSWER
+    "l7-policy-to-the-waypoint": {"method"},  # GET is allowed, whatever method the check sends
+    "let-the-waypoint-through": {
+        "caller",
+        "intruder",
+    },  # account names the caller; the intruder is the check's
+    "read-only-through-the-waypoint": {"caller", "caller_pod"},  # account names the caller
+    "only-one-caller": {"caller"},  # account names the caller
     "only-one-caller-through-the-waypoint": {"caller"},
 }
 
@@ -40,8 +43,11 @@ ONE_ANSWER = {"migrate-without-losing-the-route"}
 
 
 def variants():
-    return [pytest.param(name, i, params, id=f"{name}:{i}")
-            for name, task in sorted(TASKS.items()) for i, params in enumerate(task.variants)]
+    return [
+        pytest.param(name, i, params, id=f"{name}:{i}")
+        for name, task in sorted(TASKS.items())
+        for i, params in enumerate(task.variants)
+    ]
 
 
 def test_every_task_has_a_solution_and_every_solution_a_task():
@@ -57,11 +63,11 @@ def test_the_solution_fills_in_for_every_variant(name, i, params):
         for wrong in (False, True):
             given = answer_for(task, p, wrong=wrong, answers=ANSWERS)
             assert isinstance(given, str) and BLANK not in given, (name, p, given)
-            assert not any(f"{{{k}}}" in given for k in p), (name, p, given)     # no parameter left unfilled
+            assert not any(f"{{{k}}}" in given for k in p), (name, p, given)  # no parameter left unfilled
             if task.answer == "lab":
                 compile(given, f"<{name} {'wrong' if wrong else 'solution'}>", "exec")
             else:
-                list(yaml.safe_load_all(given))                                 # reads as YAML
+                list(yaml.safe_load_all(given))  # reads as YAML
         assert answer_for(task, p, answers=ANSWERS) != answer_for(task, p, wrong=True, answers=ANSWERS)
 
 
@@ -72,10 +78,14 @@ def test_variants_that_differ_get_different_answers(name):
     this learner's. Every task with variants whose goal names a parameter is held to it."""
     task = TASKS[name]
     free = ANSWER_FREE.get(name, set())
-    assert free <= set(task.variants[0]), f"{name}: ANSWER_FREE names {free - set(task.variants[0])}, not a parameter"
+    assert free <= set(task.variants[0]), (
+        f"{name}: ANSWER_FREE names {free - set(task.variants[0])}, not a parameter"
+    )
     if "{" in task.goal and name not in ONE_ANSWER:
-        assert set(task.variants[0]) - free, f"{name}: its goal names parameters, and its answer depends on none"
-    if name in ONE_ANSWER:          # still so? (when the task changes, take it off the list)
+        assert set(task.variants[0]) - free, (
+            f"{name}: its goal names parameters, and its answer depends on none"
+        )
+    if name in ONE_ANSWER:  # still so? (when the task changes, take it off the list)
         assert len({answer_for(task, v, answers=ANSWERS) for v in task.variants}) == 1, name
     for a, b in itertools.combinations(task.variants, 2):
         if any(a[k] != b[k] for k in a if k not in free):
@@ -84,7 +94,9 @@ def test_variants_that_differ_get_different_answers(name):
 
 def test_a_parameter_the_variants_lack_is_an_error_naming_the_task():
     answers = {"t": (["{servce}"], [lambda p: p["missing"]])}
-    with pytest.raises(ClassroomError, match=r"'t' names \{servce\}, which its variants do not have \(parameters: service\)"):
+    with pytest.raises(
+        ClassroomError, match=r"'t' names \{servce\}, which its variants do not have \(parameters: service\)"
+    ):
         solution(answers, "t", {"service": "reviews"})
     answers = {"t": (["{service}"], [lambda p: p["missing"]])}
     with pytest.raises(ClassroomError, match=r"solution of 't' could not be computed .* KeyError: 'missing'"):

@@ -96,10 +96,24 @@ def test_percentile_empty_and_bad_q():
 def test_latency_summary():
     """The summary of a few latencies has count, min, mean, p50/p90/p99 and max; empty gives Nones."""
     s = latency_summary([1.0, 2.0, 3.0, 4.0])
-    assert s == {"count": 4, "min": 1.0, "mean": 2.5, "p50": 2.5, "p90": pytest.approx(3.7),
-                 "p99": pytest.approx(3.97), "max": 4.0}
-    assert latency_summary([]) == {"count": 0, "min": None, "mean": None, "p50": None, "p90": None,
-                                   "p99": None, "max": None}
+    assert s == {
+        "count": 4,
+        "min": 1.0,
+        "mean": 2.5,
+        "p50": 2.5,
+        "p90": pytest.approx(3.7),
+        "p99": pytest.approx(3.97),
+        "max": 4.0,
+    }
+    assert latency_summary([]) == {
+        "count": 0,
+        "min": None,
+        "mean": None,
+        "p50": None,
+        "p90": None,
+        "p99": None,
+        "max": None,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -109,27 +123,85 @@ def test_latency_summary():
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-def span(span_id, parent_id, name, kind, start, end, *, role="app", status=200, error=None,
-         attempt=1, target=None, trace_id=TID) -> Span:
-    return Span(trace_id=trace_id, span_id=span_id, parent_id=parent_id, name=name, role=role,
-                kind=kind, layer="L7", start=start, end=end, status=status, error=error,
-                attempt=attempt, target=target)
+def span(
+    span_id,
+    parent_id,
+    name,
+    kind,
+    start,
+    end,
+    *,
+    role="app",
+    status=200,
+    error=None,
+    attempt=1,
+    target=None,
+    trace_id=TID,
+) -> Span:
+    return Span(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_id=parent_id,
+        name=name,
+        role=role,
+        kind=kind,
+        layer="L7",
+        start=start,
+        end=end,
+        status=status,
+        error=error,
+        attempt=attempt,
+        target=target,
+    )
 
 
 def bookinfo_trace(trace_id=TID, reviews_pod="reviews-v2-0") -> list[Span]:
     """client -> productpage -> (details, then reviews -> ratings), every call answered."""
     return [
-        span("root", None, "client-0", "client", 0.0, 1.0, role="client",
-             target="GET http://productpage:9080/productpage", trace_id=trace_id),
+        span(
+            "root",
+            None,
+            "client-0",
+            "client",
+            0.0,
+            1.0,
+            role="client",
+            target="GET http://productpage:9080/productpage",
+            trace_id=trace_id,
+        ),
         span("pp", "root", "productpage-v1-0", "server", 0.1, 0.9, trace_id=trace_id),
-        span("c-det", "pp", "productpage-v1-0", "client", 0.2, 0.3, target="details:9080/details/0",
-             trace_id=trace_id),
+        span(
+            "c-det",
+            "pp",
+            "productpage-v1-0",
+            "client",
+            0.2,
+            0.3,
+            target="details:9080/details/0",
+            trace_id=trace_id,
+        ),
         span("det", "c-det", "details-v1-0", "server", 0.21, 0.29, trace_id=trace_id),
-        span("c-rev", "pp", "productpage-v1-0", "client", 0.4, 0.8, target="reviews:9080/reviews/0",
-             trace_id=trace_id),
+        span(
+            "c-rev",
+            "pp",
+            "productpage-v1-0",
+            "client",
+            0.4,
+            0.8,
+            target="reviews:9080/reviews/0",
+            trace_id=trace_id,
+        ),
         span("rev", "c-rev", reviews_pod, "server", 0.41, 0.79, trace_id=trace_id),
-        span("c-rat", "rev", reviews_pod, "client", 0.5, 0.6, target="ratings:9080/ratings/0",
-             trace_id=trace_id),
+        span(
+            "c-rat",
+            "rev",
+            reviews_pod,
+            "client",
+            0.5,
+            0.6,
+            target="ratings:9080/ratings/0",
+            trace_id=trace_id,
+        ),
         span("rat", "c-rat", "ratings-v1-0", "server", 0.51, 0.59, trace_id=trace_id),
     ]
 
@@ -142,9 +214,13 @@ def test_path_of_full_bookinfo_tree():
     random.Random(7).shuffle(spans)
     p = path_of(TID, spans)
     assert p is not None and p.trace_id == TID
-    assert p.signature == ((0, "client-0", "client"), (1, "productpage-v1-0", "app"),
-                           (2, "details-v1-0", "app"), (2, "reviews-v2-0", "app"),
-                           (3, "ratings-v1-0", "app"))
+    assert p.signature == (
+        (0, "client-0", "client"),
+        (1, "productpage-v1-0", "app"),
+        (2, "details-v1-0", "app"),
+        (2, "reviews-v2-0", "app"),
+        (3, "ratings-v1-0", "app"),
+    )
     assert p.names() == ["client-0", "productpage-v1-0", "details-v1-0", "reviews-v2-0", "ratings-v1-0"]
     det = p.hops[2]
     assert det.call_ms == pytest.approx(100.0)
@@ -159,16 +235,38 @@ def test_retry_after_unreached_attempt_shows_both_attempts():
     server span), the second reached reviews-v1-0. The path shows an ``unreached`` hop named after
     the target, attempt 1, then reviews-v1-0 with attempt 2, both at depth 2."""
     spans = [s for s in bookinfo_trace() if s.span_id not in ("c-rev", "rev", "c-rat", "rat")] + [
-        span("c-rev1", "pp", "productpage-v1-0", "client", 0.40, 0.41, status=None,
-             error="connection refused", attempt=1, target="reviews:9080/reviews/0"),
-        span("c-rev2", "pp", "productpage-v1-0", "client", 0.42, 0.60, attempt=2,
-             target="reviews:9080/reviews/0"),
+        span(
+            "c-rev1",
+            "pp",
+            "productpage-v1-0",
+            "client",
+            0.40,
+            0.41,
+            status=None,
+            error="connection refused",
+            attempt=1,
+            target="reviews:9080/reviews/0",
+        ),
+        span(
+            "c-rev2",
+            "pp",
+            "productpage-v1-0",
+            "client",
+            0.42,
+            0.60,
+            attempt=2,
+            target="reviews:9080/reviews/0",
+        ),
         span("rev", "c-rev2", "reviews-v1-0", "server", 0.43, 0.59),
     ]
     p = path_of(TID, spans)
     assert [(h.depth, h.name, h.role, h.attempt) for h in p.hops] == [
-        (0, "client-0", "client", 1), (1, "productpage-v1-0", "app", 1), (2, "details-v1-0", "app", 1),
-        (2, "reviews:9080", "unreached", 1), (2, "reviews-v1-0", "app", 2)]
+        (0, "client-0", "client", 1),
+        (1, "productpage-v1-0", "app", 1),
+        (2, "details-v1-0", "app", 1),
+        (2, "reviews:9080", "unreached", 1),
+        (2, "reviews-v1-0", "app", 2),
+    ]
     unreached = p.hops[3]
     assert unreached.error == "connection refused" and unreached.status is None
     text = format_path(p)
@@ -181,15 +279,35 @@ def test_retry_after_503_shows_both_servers():
     """A first attempt answered 503 by reviews-v1-0 and a second answered 200 by reviews-v3-0 give
     two reviews hops, attempts 1 and 2, with their statuses."""
     spans = [s for s in bookinfo_trace() if s.span_id not in ("c-rev", "rev", "c-rat", "rat")] + [
-        span("c-rev1", "pp", "productpage-v1-0", "client", 0.40, 0.41, status=503, attempt=1,
-             target="reviews:9080/reviews/0"),
+        span(
+            "c-rev1",
+            "pp",
+            "productpage-v1-0",
+            "client",
+            0.40,
+            0.41,
+            status=503,
+            attempt=1,
+            target="reviews:9080/reviews/0",
+        ),
         span("rev1", "c-rev1", "reviews-v1-0", "server", 0.401, 0.409, status=503),
-        span("c-rev2", "pp", "productpage-v1-0", "client", 0.42, 0.60, attempt=2,
-             target="reviews:9080/reviews/0"),
+        span(
+            "c-rev2",
+            "pp",
+            "productpage-v1-0",
+            "client",
+            0.42,
+            0.60,
+            attempt=2,
+            target="reviews:9080/reviews/0",
+        ),
         span("rev2", "c-rev2", "reviews-v3-0", "server", 0.43, 0.59),
     ]
     hops = path_of(TID, spans).hops
-    assert [(h.name, h.status, h.attempt) for h in hops[3:]] == [("reviews-v1-0", 503, 1), ("reviews-v3-0", 200, 2)]
+    assert [(h.name, h.status, h.attempt) for h in hops[3:]] == [
+        ("reviews-v1-0", 503, 1),
+        ("reviews-v3-0", 200, 2),
+    ]
 
 
 def test_no_root_client_span_means_no_path():
@@ -239,8 +357,18 @@ def test_format_path_names_every_hop():
 def test_root_request_that_reached_nobody_names_its_target():
     """A request from the client that reached nobody (productpage down) gives the client hop and
     an ``unreached`` hop named after the host and port asked for, productpage:9080."""
-    root = span("root", None, "client-0", "client", 0.0, 0.01, role="client", status=None,
-                error="connection refused", target="GET http://productpage:9080/productpage")
+    root = span(
+        "root",
+        None,
+        "client-0",
+        "client",
+        0.0,
+        0.01,
+        role="client",
+        status=None,
+        error="connection refused",
+        target="GET http://productpage:9080/productpage",
+    )
     p = path_of(TID, [root])
     assert [(h.depth, h.role) for h in p.hops] == [(0, "client"), (1, "unreached")]
     assert p.hops[1].name == "productpage:9080"
@@ -252,8 +380,16 @@ def test_root_request_that_reached_nobody_names_its_target():
 
 
 def outcome(i, status, error=None, trace_id=None, ms=10.0):
-    return {"index": i, "start": 100.0, "end": 100.0 + ms / 1000, "status": status, "error": error,
-            "trace_id": trace_id, "request_id": None, "connection": 0}
+    return {
+        "index": i,
+        "start": 100.0,
+        "end": 100.0 + ms / 1000,
+        "status": status,
+        "error": error,
+        "trace_id": trace_id,
+        "request_id": None,
+        "connection": 0,
+    }
 
 
 def test_load_result_summary_counts_statuses_errors_and_paths():
@@ -261,27 +397,46 @@ def test_load_result_summary_counts_statuses_errors_and_paths():
     summary counts sent/ok/failed, keys by_status by the status code as text or else by the
     error's text, and groups the recorded paths by their hop sequence, most common first."""
     t = [f"{k:032x}" for k in range(1, 5)]
-    paths = {t[0]: path_of(t[0], bookinfo_trace(t[0], "reviews-v2-0")),
-             t[1]: path_of(t[1], bookinfo_trace(t[1], "reviews-v3-0")),
-             t[2]: path_of(t[2], bookinfo_trace(t[2], "reviews-v2-0"))}
-    outs = [outcome(0, 200, trace_id=t[0], ms=10), outcome(1, 200, trace_id=t[1], ms=20),
-            outcome(2, 200, trace_id=t[2], ms=30), outcome(3, 302, ms=40), outcome(4, 503, ms=50),
-            outcome(5, None, "connection refused", ms=1), outcome(6, None, "connection refused", ms=2),
-            outcome(7, None, None, trace_id=t[3], ms=3)]
+    paths = {
+        t[0]: path_of(t[0], bookinfo_trace(t[0], "reviews-v2-0")),
+        t[1]: path_of(t[1], bookinfo_trace(t[1], "reviews-v3-0")),
+        t[2]: path_of(t[2], bookinfo_trace(t[2], "reviews-v2-0")),
+    }
+    outs = [
+        outcome(0, 200, trace_id=t[0], ms=10),
+        outcome(1, 200, trace_id=t[1], ms=20),
+        outcome(2, 200, trace_id=t[2], ms=30),
+        outcome(3, 302, ms=40),
+        outcome(4, 503, ms=50),
+        outcome(5, None, "connection refused", ms=1),
+        outcome(6, None, "connection refused", ms=2),
+        outcome(7, None, None, trace_id=t[3], ms=3),
+    ]
     r = LoadResult("client-0", "http://productpage:9080/productpage", outs, paths, wall_s=2.0)
     s = r.summary()
     assert len(r) == 8
-    assert s["requests"] == {"sent": 8, "ok": 4, "failed": 4, "success_rate": 0.5,
-                             "by_status": {"200": 3, "302": 1, "503": 1, "connection refused": 2, "error": 1},
-                             "partial": 0, "partial_failures": {}}
+    assert s["requests"] == {
+        "sent": 8,
+        "ok": 4,
+        "failed": 4,
+        "success_rate": 0.5,
+        "by_status": {"200": 3, "302": 1, "503": 1, "connection refused": 2, "error": 1},
+        "partial": 0,
+        "partial_failures": {},
+    }
     assert s["latency_ms"]["count"] == 8
     assert s["latency_ms"]["max"] == pytest.approx(50.0)
     assert s["throughput_rps"] == 4.0
     assert s["paths_recorded"] == 3
     groups = s["paths"]
     assert [g["count"] for g in groups] == [2, 1]
-    assert [h["name"] for h in groups[0]["hops"]] == ["client-0", "productpage-v1-0", "details-v1-0",
-                                                      "reviews-v2-0", "ratings-v1-0"]
+    assert [h["name"] for h in groups[0]["hops"]] == [
+        "client-0",
+        "productpage-v1-0",
+        "details-v1-0",
+        "reviews-v2-0",
+        "ratings-v1-0",
+    ]
     assert "reviews-v3-0" in [h["name"] for h in groups[1]["hops"]]
     assert r.latencies_ms(ok_only=True) == pytest.approx([10, 20, 30, 40])
 
@@ -290,9 +445,14 @@ def test_an_ok_answer_with_an_apps_error_text_is_counted_as_partial_too():
     """Issue 13: a Bookinfo page that says "reviews unavailable" is a 200, and stays an HTTP
     success, but the summary also counts it as a partial failure, by the app's own error text."""
     from meshlab.apps.bookinfo import RATINGS_ERROR, REVIEWS_ERROR
-    outs = [outcome(0, 200), {**outcome(1, 200), "partial": [REVIEWS_ERROR]},
-            {**outcome(2, 200), "partial": [REVIEWS_ERROR]}, {**outcome(3, 200), "partial": [RATINGS_ERROR]},
-            {**outcome(4, 503), "partial": [REVIEWS_ERROR]}]       # a failure is a failure, not a partial one
+
+    outs = [
+        outcome(0, 200),
+        {**outcome(1, 200), "partial": [REVIEWS_ERROR]},
+        {**outcome(2, 200), "partial": [REVIEWS_ERROR]},
+        {**outcome(3, 200), "partial": [RATINGS_ERROR]},
+        {**outcome(4, 503), "partial": [REVIEWS_ERROR]},
+    ]  # a failure is a failure, not a partial one
     s = LoadResult("client-0", "http://productpage:9080/productpage", outs).summary()["requests"]
     assert (s["sent"], s["ok"], s["failed"], s["partial"]) == (5, 4, 1, 3)
     assert s["partial_failures"] == {REVIEWS_ERROR: 2, RATINGS_ERROR: 1}
@@ -301,8 +461,15 @@ def test_an_ok_answer_with_an_apps_error_text_is_counted_as_partial_too():
 def test_empty_load_result_summary():
     """A load with no outcomes summarises to zeros and Nones without dividing by zero."""
     s = LoadResult("client-0", "http://x:80/", []).summary()
-    assert s["requests"] == {"sent": 0, "ok": 0, "failed": 0, "success_rate": None, "by_status": {},
-                             "partial": 0, "partial_failures": {}}
+    assert s["requests"] == {
+        "sent": 0,
+        "ok": 0,
+        "failed": 0,
+        "success_rate": None,
+        "by_status": {},
+        "partial": 0,
+        "partial_failures": {},
+    }
     assert s["latency_ms"]["count"] == 0 and s["latency_ms"]["p50"] is None
     assert s["throughput_rps"] is None and s["paths"] == [] and s["paths_recorded"] == 0
 

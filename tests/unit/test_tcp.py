@@ -26,6 +26,7 @@ def test_a_connection_through_listener_and_connect_carries_bytes():
         w.close()
         srv.close()
         return got
+
     assert asyncio.run(main()) == b"ping"
 
 
@@ -41,6 +42,7 @@ def test_connecting_to_a_closed_port_is_refused_like_connect_2_says():
             await connect(sock, "127.0.0.1", port)
         finally:
             sock.close()
+
     with pytest.raises(ConnectionRefusedError, match=f"127.0.0.1:{port}"):
         asyncio.run(main())
 
@@ -71,8 +73,10 @@ def test_no_thread_pool_starts_under_uvloop():
             print(mine, len(os.listdir("/proc/self/task")))
         uvloop.run(main())
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == "1", out        # (out[1], after uvloop's own start_server(host, port), is 5 today)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "1", out  # (out[1], after uvloop's own start_server(host, port), is 5 today)
 
 
 async def _echo(r, w):

@@ -58,17 +58,28 @@ def test_a_shard_is_bookinfo_with_its_calls_versions_and_identities():
     topo = generate(services=4, replicas=3, nodes=2)
     pp = next(p for p in topo.pods if p.labels["app"] == "productpage")
     assert [(c.service, c.path, c.timeout, c.retries) for c in pp.app.calls] == [
-        ("details", "/details/0", 3.0, 0), ("reviews", "/reviews/0", 3.0, 1)]
-    reviews = sorted((p.labels["version"], p.app.params.get("starColor"), [c.timeout for c in p.app.calls])
-                     for p in topo.pods if p.labels["app"] == "reviews")
+        ("details", "/details/0", 3.0, 0),
+        ("reviews", "/reviews/0", 3.0, 1),
+    ]
+    reviews = sorted(
+        (p.labels["version"], p.app.params.get("starColor"), [c.timeout for c in p.app.calls])
+        for p in topo.pods
+        if p.labels["app"] == "reviews"
+    )
     assert reviews == [("v1", None, []), ("v2", "black", [10.0]), ("v3", "red", [2.5])]
     assert {p.service_account for p in topo.pods if p.labels["app"] != "client"} == {
-        "bookinfo-productpage", "bookinfo-details", "bookinfo-reviews", "bookinfo-ratings"}
+        "bookinfo-productpage",
+        "bookinfo-details",
+        "bookinfo-reviews",
+        "bookinfo-ratings",
+    }
     assert topo.pod("client").service_account == "curl"
 
 
-@pytest.mark.parametrize("services, present", [(1, ["productpage"]), (2, ["productpage", "details"]),
-                                                (3, ["productpage", "details", "reviews"])])
+@pytest.mark.parametrize(
+    "services, present",
+    [(1, ["productpage"]), (2, ["productpage", "details"]), (3, ["productpage", "details", "reviews"])],
+)
 def test_a_partial_last_shard_stops_where_the_count_does(services, present):
     """With no ratings in its shard, reviews is v1 only and calls nothing; productpage calls
     only what its shard has."""
@@ -99,28 +110,38 @@ def test_the_dict_is_what_a_topology_file_would_hold(tmp_path):
     assert replace(load_topology(path), source=None) == generate(services=6, replicas=2, nodes=3)
 
 
-@pytest.mark.parametrize("kwargs, field, message", [
-    ({"services": 0}, "services", "expected a whole number from 1 to 400; got 0"),
-    ({"replicas": 51}, "replicas", "expected a whole number from 1 to 50; got 51"),
-    ({"nodes": 121}, "nodes", "expected a whole number from 1 to 120; got 121"),
-    ({"nodes": 2.5}, "nodes", "expected a whole number from 1 to 120; got 2.5"),
-    ({"services": True}, "services", "got True"),
-    ({"replicas": "3"}, "replicas", "got '3'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field, message",
+    [
+        ({"services": 0}, "services", "expected a whole number from 1 to 400; got 0"),
+        ({"replicas": 51}, "replicas", "expected a whole number from 1 to 50; got 51"),
+        ({"nodes": 121}, "nodes", "expected a whole number from 1 to 120; got 121"),
+        ({"nodes": 2.5}, "nodes", "expected a whole number from 1 to 120; got 2.5"),
+        ({"services": True}, "services", "got True"),
+        ({"replicas": "3"}, "replicas", "got '3'"),
+    ],
+)
 def test_a_bad_argument_is_named_with_what_is_allowed(kwargs, field, message):
     with pytest.raises(TopologyError) as e:
         generate(**kwargs)
     assert e.value.field == field and message in str(e.value)
 
 
-@pytest.mark.parametrize("text, field, message", [
-    ("gen:service=3", "service", "unknown setting 'service' (did you mean 'services'?); allowed: services, replicas, nodes"),
-    ("gen:nodes=x", "nodes", "expected nodes=<a whole number from 1 to 120>; got 'nodes=x'"),
-    ("gen:nodes=+3", "nodes", "got 'nodes=+3'"),
-    ("gen:replicas", "replicas", "expected replicas=<a whole number from 1 to 50>"),
-    ("gen:nodes=2,nodes=3", "nodes", "nodes is given twice"),
-    ("gen:services=401", "services", "expected a whole number from 1 to 400; got 401"),
-])
+@pytest.mark.parametrize(
+    "text, field, message",
+    [
+        (
+            "gen:service=3",
+            "service",
+            "unknown setting 'service' (did you mean 'services'?); allowed: services, replicas, nodes",
+        ),
+        ("gen:nodes=x", "nodes", "expected nodes=<a whole number from 1 to 120>; got 'nodes=x'"),
+        ("gen:nodes=+3", "nodes", "got 'nodes=+3'"),
+        ("gen:replicas", "replicas", "expected replicas=<a whole number from 1 to 50>"),
+        ("gen:nodes=2,nodes=3", "nodes", "nodes is given twice"),
+        ("gen:services=401", "services", "expected a whole number from 1 to 400; got 401"),
+    ],
+)
 def test_a_bad_spec_string_is_one_error_naming_the_setting(text, field, message):
     with pytest.raises(TopologyError) as e:
         load_topology(text)

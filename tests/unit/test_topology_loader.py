@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from meshlab.errors import TopologyError
-from meshlab.topology import (APP_KINDS, Links, Topology, find_topology_file, load_topology, parse_topology,
-                              topology_files)
+from meshlab.topology import (
+    APP_KINDS,
+    Links,
+    Topology,
+    find_topology_file,
+    load_topology,
+    parse_topology,
+    topology_files,
+)
 from meshlab.topology.graph import topology_graph
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
@@ -26,99 +33,246 @@ ERROR_CASES: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     # -- the file as a whole ----------------------------------------------------------------------
     "bad_yaml": (2, None, ("not valid YAML: mapping values are not allowed here",)),
     "deep_nesting": (3, None, ("not valid YAML: nested more than 64 levels deep",)),
-    "nul_byte": (5, None, ("not valid YAML: unacceptable character #x0000 (column 7): special characters are not "
-                           "allowed",)),
+    "nul_byte": (
+        5,
+        None,
+        ("not valid YAML: unacceptable character #x0000 (column 7): special characters are not allowed",),
+    ),
     "two_documents": (1, None, ("expected exactly one YAML document; found 2",)),
     "empty_file": (1, None, ("expected exactly one YAML document; found 0",)),
     "non_utf8": (None, None, ("cannot read the file", "utf-8")),
     "not_a_mapping": (2, None, (f"expected a mapping with keys {TOP_KEYS}; got a list",)),
-    "unknown_tag": (9, "workloads[0].replicas",
-                    ("could not determine a constructor for the tag '!replicas'",
-                     "write a plain YAML value (tags such as !foo and merge keys << are not supported)")),
+    "unknown_tag": (
+        9,
+        "workloads[0].replicas",
+        (
+            "could not determine a constructor for the tag '!replicas'",
+            "write a plain YAML value (tags such as !foo and merge keys << are not supported)",
+        ),
+    ),
     "merge_key": (11, "workloads[1]", ("cannot read this value", "merge keys << are not supported")),
     # -- keys -------------------------------------------------------------------------------------
-    "unknown_top_key": (6, "workload", ("unknown key 'workload' (did you mean 'workloads'?)",
-                                        f"allowed keys: {TOP_KEYS}")),
-    "unknown_workload_key": (9, "workloads[0].image", (
-        "unknown key 'image'",
-        "allowed keys: name, node, app, namespace, serviceAccount, labels, replicas, ports")),
+    "unknown_top_key": (
+        6,
+        "workload",
+        ("unknown key 'workload' (did you mean 'workloads'?)", f"allowed keys: {TOP_KEYS}"),
+    ),
+    "unknown_workload_key": (
+        9,
+        "workloads[0].image",
+        (
+            "unknown key 'image'",
+            "allowed keys: name, node, app, namespace, serviceAccount, labels, replicas, ports",
+        ),
+    ),
     "duplicate_key": (9, "workloads[0].node", ("duplicate key 'node' (also on line 8)",)),
-    "missing_required_key": (7, "workloads[0]", ("missing required key 'node'; required keys: name, node, app",)),
-    "missing_top_key": (3, None, ("missing required key 'services'",
-                                  "required keys: name, nodes, namespaces, services, workloads")),
+    "missing_required_key": (
+        7,
+        "workloads[0]",
+        ("missing required key 'node'; required keys: name, node, app",),
+    ),
+    "missing_top_key": (
+        3,
+        None,
+        ("missing required key 'services'", "required keys: name, nodes, namespaces, services, workloads"),
+    ),
     "non_string_key": (9, "workloads[0].labels", ("keys must be strings; got 8080",)),
     # -- scalar types and ranges ------------------------------------------------------------------
-    "wrong_type_replicas": (9, "workloads[0].replicas", ("expected an integer from 1 to 50; got a string ('two')",)),
+    "wrong_type_replicas": (
+        9,
+        "workloads[0].replicas",
+        ("expected an integer from 1 to 50; got a string ('two')",),
+    ),
     "replicas_out_of_range": (9, "workloads[0].replicas", ("0 is out of range; allowed: 1 to 50",)),
     "port_out_of_range": (7, "services[0].port", ("80800 is out of range; allowed: 1 to 65535",)),
-    "port_as_string": (7, "services[0].port", ("expected an integer from 1 to 65535; got a string ('8080')",)),
-    "retries_out_of_range": (16, "workloads[1].app.calls[0].retries", ("11 is out of range; allowed: 0 to 10",)),
+    "port_as_string": (
+        7,
+        "services[0].port",
+        ("expected an integer from 1 to 65535; got a string ('8080')",),
+    ),
+    "retries_out_of_range": (
+        16,
+        "workloads[1].app.calls[0].retries",
+        ("11 is out of range; allowed: 0 to 10",),
+    ),
     "null_value": (3, "nodes", ("expected a list; got nothing (null)",)),
     "empty_nodes": (3, "nodes", ("expected a non-empty list",)),
     "description_not_string": (4, "description", ("expected a string; got a list",)),
-    "bad_duration": (11, "workloads[0].app.serviceTime", (f"expected a duration with a unit, {DURATIONS}",
-                                                          "got the bare number 5")),
+    "bad_duration": (
+        11,
+        "workloads[0].app.serviceTime",
+        (f"expected a duration with a unit, {DURATIONS}", "got the bare number 5"),
+    ),
     "bad_duration_unit": (14, "workloads[1].app.calls[0].timeout", (DURATIONS, "got '3 sec'")),
-    "duration_mapping": (11, "workloads[0].app.serviceTime", (f"expected a duration, {DURATIONS}; got a mapping",)),
+    "duration_mapping": (
+        11,
+        "workloads[0].app.serviceTime",
+        (f"expected a duration, {DURATIONS}; got a mapping",),
+    ),
     # -- names and labels -------------------------------------------------------------------------
-    "bad_name": (7, "workloads[0].name", ("'Reviews_V1' is not a valid name", "at most 63 lower-case letters",
-                                          "DNS-1123")),
+    "bad_name": (
+        7,
+        "workloads[0].name",
+        ("'Reviews_V1' is not a valid name", "at most 63 lower-case letters", "DNS-1123"),
+    ),
     "name_too_long": (4, "nodes[0].name", ("'n1234567890", "is not a valid name: use at most 63")),
-    "numeric_label_value": (11, "workloads[0].labels.version", ('label values must be strings; quote it: "1"',)),
+    "numeric_label_value": (
+        11,
+        "workloads[0].labels.version",
+        ('label values must be strings; quote it: "1"',),
+    ),
     "bad_label_key": (5, "nodes[0].labels.my zone", ("'my zone' is not a valid label key",)),
-    "bad_label_value": (6, "namespaces[0].labels.team", ("'the mesh team' is not a valid label value",
-                                                          "letters, digits, '-', '_', '.'")),
-    "pod_use_waypoint": (9, "workloads[0].labels.istio.io/use-waypoint", (
-        "a pod-level istio.io/use-waypoint is not supported by meshlab", "traffic addressed to the pod itself",
-        "put istio.io/use-waypoint on the pod's Service or namespace")),
-    "use_waypoint_namespace": (6, "namespaces[0].labels.istio.io/use-waypoint-namespace", (
-        "istio.io/use-waypoint-namespace: 'infra' is not supported by meshlab", "allowed: 'default'")),
+    "bad_label_value": (
+        6,
+        "namespaces[0].labels.team",
+        ("'the mesh team' is not a valid label value", "letters, digits, '-', '_', '.'"),
+    ),
+    "pod_use_waypoint": (
+        9,
+        "workloads[0].labels.istio.io/use-waypoint",
+        (
+            "a pod-level istio.io/use-waypoint is not supported by meshlab",
+            "traffic addressed to the pod itself",
+            "put istio.io/use-waypoint on the pod's Service or namespace",
+        ),
+    ),
+    "use_waypoint_namespace": (
+        6,
+        "namespaces[0].labels.istio.io/use-waypoint-namespace",
+        ("istio.io/use-waypoint-namespace: 'infra' is not supported by meshlab", "allowed: 'default'"),
+    ),
     # -- app --------------------------------------------------------------------------------------
-    "bad_app_kind": (10, "workloads[0].app.kind", (
-        "'productpages' is not allowed (did you mean 'productpage'?)",
-        "allowed values: productpage, details, reviews, ratings, httpbin, client")),
-    "bad_star_color": (11, "workloads[0].app.starColor", ("'blue' is not allowed", "allowed values: black, red")),
-    "star_color_wrong_kind": (9, "workloads[0].app.starColor", ("starColor applies only to kind reviews, not 'ratings'",)),
-    "bad_variant": (11, "workloads[0].app.variant", (
-        "'slow' is not allowed", "allowed values: normal, faulty, delayed, unavailable, unhealthy")),
-    "variant_wrong_kind": (9, "workloads[0].app.variant", ("variant applies only to kind ratings, not 'details'",)),
-    "reviews_calls_without_star_color": (13, "workloads[1].app", (
-        "a reviews app that calls ratings needs starColor (black as in v2, red as in v3)",)),
+    "bad_app_kind": (
+        10,
+        "workloads[0].app.kind",
+        (
+            "'productpages' is not allowed (did you mean 'productpage'?)",
+            "allowed values: productpage, details, reviews, ratings, httpbin, client",
+        ),
+    ),
+    "bad_star_color": (
+        11,
+        "workloads[0].app.starColor",
+        ("'blue' is not allowed", "allowed values: black, red"),
+    ),
+    "star_color_wrong_kind": (
+        9,
+        "workloads[0].app.starColor",
+        ("starColor applies only to kind reviews, not 'ratings'",),
+    ),
+    "bad_variant": (
+        11,
+        "workloads[0].app.variant",
+        ("'slow' is not allowed", "allowed values: normal, faulty, delayed, unavailable, unhealthy"),
+    ),
+    "variant_wrong_kind": (
+        9,
+        "workloads[0].app.variant",
+        ("variant applies only to kind ratings, not 'details'",),
+    ),
+    "reviews_calls_without_star_color": (
+        13,
+        "workloads[1].app",
+        ("a reviews app that calls ratings needs starColor (black as in v2, red as in v3)",),
+    ),
     "call_path_no_slash": (14, "workloads[1].app.calls[0].path", ("a path starts with '/'; got 'get'",)),
     # -- links ------------------------------------------------------------------------------------
     "link_loss_out_of_range": (5, "links.loss_pct", ("150 is out of range; allowed: 0 to 100",)),
-    "link_unknown_key": (6, "nodes[1].links.delay", (
-        "unknown key 'delay' (did you mean 'delay_ms'?)", "allowed keys: bandwidth_mbit, delay_ms, loss_pct")),
-    "link_bandwidth_string": (4, "links.bandwidth_mbit", ("expected a number from 0.1 to 1000; got a string ('10mbit')",)),
+    "link_unknown_key": (
+        6,
+        "nodes[1].links.delay",
+        (
+            "unknown key 'delay' (did you mean 'delay_ms'?)",
+            "allowed keys: bandwidth_mbit, delay_ms, loss_pct",
+        ),
+    ),
+    "link_bandwidth_string": (
+        4,
+        "links.bandwidth_mbit",
+        ("expected a number from 0.1 to 1000; got a string ('10mbit')",),
+    ),
     # -- references between sections -------------------------------------------------------------
     "unknown_node": (10, "workloads[0].node", ("unknown node 'node-3'", "nodes: node-1, node-2")),
-    "unknown_namespace": (8, "workloads[0].namespace", ("unknown namespace 'bookinfo'; namespaces: default",)),
-    "service_unknown_namespace": (6, "services[0].namespace", ("unknown namespace 'prod'; namespaces: default",)),
-    "unknown_service_account": (11, "workloads[0].serviceAccount", (
-        "unknown service account 'curl' in namespace 'default'", "declared there: default, client",
-        "add it under namespaces[].serviceAccounts")),
-    "unknown_call_service": (17, "workloads[1].app.calls[0].service", (
-        "unknown service 'ratngs' (did you mean 'ratings'?); services: ratings",)),
-    "call_port_mismatch": (15, "workloads[1].app.calls[0].port", ("service 'httpbin' has port 8000, not 8080",)),
+    "unknown_namespace": (
+        8,
+        "workloads[0].namespace",
+        ("unknown namespace 'bookinfo'; namespaces: default",),
+    ),
+    "service_unknown_namespace": (
+        6,
+        "services[0].namespace",
+        ("unknown namespace 'prod'; namespaces: default",),
+    ),
+    "unknown_service_account": (
+        11,
+        "workloads[0].serviceAccount",
+        (
+            "unknown service account 'curl' in namespace 'default'",
+            "declared there: default, client",
+            "add it under namespaces[].serviceAccounts",
+        ),
+    ),
+    "unknown_call_service": (
+        17,
+        "workloads[1].app.calls[0].service",
+        ("unknown service 'ratngs' (did you mean 'ratings'?); services: ratings",),
+    ),
+    "call_port_mismatch": (
+        15,
+        "workloads[1].app.calls[0].port",
+        ("service 'httpbin' has port 8000, not 8080",),
+    ),
     "unknown_entry_from": (11, "entry.from", ("unknown workload 'curl'", "workloads: client, server")),
     "entry_url_not_http": (12, "entry.url", ("expected an http:// URL; got 'https://server:8080/get'",)),
     # -- duplicates -------------------------------------------------------------------------------
     "duplicate_node": (5, "nodes[1].name", ("duplicate node name 'node-1' (first defined on line 4)",)),
-    "duplicate_namespace": (6, "namespaces[1].name", ("duplicate namespace name 'default' (first defined on line 5)",)),
-    "duplicate_service_account": (6, "namespaces[0].serviceAccounts[1]", ("duplicate service account 'client'",)),
-    "duplicate_workload": (10, "workloads[1].name", ("duplicate workload name 'default/client' (first defined on line 7)",)),
-    "duplicate_service": (7, "services[1].name", ("duplicate service name 'default/server' (first defined on line 6)",)),
-    "pod_name_clash": (13, "workloads[1].name", (
-        "pod name 'client-0' of workload 'team-a/client' clashes with a pod of workload 'default/client'",
-        "rename one of the workloads")),
+    "duplicate_namespace": (
+        6,
+        "namespaces[1].name",
+        ("duplicate namespace name 'default' (first defined on line 5)",),
+    ),
+    "duplicate_service_account": (
+        6,
+        "namespaces[0].serviceAccounts[1]",
+        ("duplicate service account 'client'",),
+    ),
+    "duplicate_workload": (
+        10,
+        "workloads[1].name",
+        ("duplicate workload name 'default/client' (first defined on line 7)",),
+    ),
+    "duplicate_service": (
+        7,
+        "services[1].name",
+        ("duplicate service name 'default/server' (first defined on line 6)",),
+    ),
+    "pod_name_clash": (
+        13,
+        "workloads[1].name",
+        (
+            "pod name 'client-0' of workload 'team-a/client' clashes with a pod of workload 'default/client'",
+            "rename one of the workloads",
+        ),
+    ),
     # -- services and their endpoints -------------------------------------------------------------
     "empty_selector": (8, "services[0].selector", ("a service needs a non-empty selector",)),
-    "service_selects_nothing": (9, "services[0].selector", (
-        "service 'reviews' selects no pod: no workload in namespace 'default' has labels {'app': 'reviews'}",)),
-    "target_port_not_listened": (6, "services[0].port", (
-        "service 'httpbin' sends to port 8000, but pod 'httpbin-0' listens on 8080",)),
-    "target_port_client": (6, "services[0].targetPort", (
-        "service 'client' sends to port 8080, but pod 'client-0' listens on no port",)),
+    "service_selects_nothing": (
+        9,
+        "services[0].selector",
+        (
+            "service 'reviews' selects no pod: no workload in namespace 'default' has labels {'app': 'reviews'}",
+        ),
+    ),
+    "target_port_not_listened": (
+        6,
+        "services[0].port",
+        ("service 'httpbin' sends to port 8000, but pod 'httpbin-0' listens on 8080",),
+    ),
+    "target_port_client": (
+        6,
+        "services[0].targetPort",
+        ("service 'client' sends to port 8080, but pod 'client-0' listens on no port",),
+    ),
 }
 
 
@@ -132,10 +286,11 @@ def _load_error(path: Path) -> TopologyError:
 # error fixtures
 # ------------------------------------------------------------------------------------------------
 
+
 def test_every_error_fixture_has_an_expectation():
     """Each *_error.yaml fixture on disk is listed in ERROR_CASES and each listed case has a file,
     so a new fixture cannot silently go untested."""
-    on_disk = {p.name[:-len("_error.yaml")] for p in FIXTURES.glob("*_error.yaml")}
+    on_disk = {p.name[: -len("_error.yaml")] for p in FIXTURES.glob("*_error.yaml")}
     assert on_disk == set(ERROR_CASES)
 
 
@@ -154,7 +309,7 @@ def test_error_fixture_names_file_line_field_and_what_is_allowed(case):
         assert s in message
     prefix = str(path) + (f":{line}" if line is not None else "") + (f": {field}" if field else "") + ": "
     assert message.startswith(prefix)
-    assert err.reason == message[len(prefix):]
+    assert err.reason == message[len(prefix) :]
 
 
 @pytest.mark.parametrize("case", sorted(set(ERROR_CASES) - {"non_utf8"}))
@@ -166,8 +321,12 @@ def test_error_from_text_matches_error_from_file(case):
     with pytest.raises(TopologyError) as info:
         parse_topology(path.read_text(encoding="utf-8"), file="inline.yaml")
     err = info.value
-    assert (err.file, err.line, err.field, err.reason) == ("inline.yaml", from_file.line, from_file.field,
-                                                            from_file.reason)
+    assert (err.file, err.line, err.field, err.reason) == (
+        "inline.yaml",
+        from_file.line,
+        from_file.field,
+        from_file.reason,
+    )
 
 
 def test_topology_error_is_a_value_error():
@@ -179,11 +338,17 @@ def test_topology_error_is_a_value_error():
 # the shipped topologies
 # ------------------------------------------------------------------------------------------------
 
+
 def test_shipped_topologies_load_by_name():
     """topologies/ ships bookinfo (also split over two namespaces), httpbin, minimal and mtls-migration,
     and each one loads by name."""
-    assert [p.stem for p in topology_files()] == ["bookinfo", "bookinfo-two-namespaces", "httpbin", "minimal",
-                                                  "mtls-migration"]
+    assert [p.stem for p in topology_files()] == [
+        "bookinfo",
+        "bookinfo-two-namespaces",
+        "httpbin",
+        "minimal",
+        "mtls-migration",
+    ]
     for p in topology_files():
         topo = load_topology(p.stem)
         assert isinstance(topo, Topology)
@@ -203,7 +368,13 @@ def test_bookinfo_nodes_namespace_and_service_accounts(bookinfo):
     assert [n.name for n in bookinfo.nodes] == ["node-1", "node-2"]
     assert [ns.name for ns in bookinfo.namespaces] == ["default"]
     assert bookinfo.namespace("default").service_accounts == (
-        "default", "bookinfo-productpage", "bookinfo-details", "bookinfo-reviews", "bookinfo-ratings", "curl")
+        "default",
+        "bookinfo-productpage",
+        "bookinfo-details",
+        "bookinfo-reviews",
+        "bookinfo-ratings",
+        "curl",
+    )
 
 
 def test_bookinfo_services_all_on_port_9080(bookinfo):
@@ -220,15 +391,31 @@ def test_bookinfo_workloads_and_pods(bookinfo):
     """Bookinfo has productpage, details, three reviews versions, ratings and a client workload,
     one pod each, and reviews v1/v2/v3 share the bookinfo-reviews service account."""
     assert [w.name for w in bookinfo.workloads] == [
-        "productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1", "client"]
+        "productpage-v1",
+        "details-v1",
+        "reviews-v1",
+        "reviews-v2",
+        "reviews-v3",
+        "ratings-v1",
+        "client",
+    ]
     assert [p.name for p in bookinfo.pods] == [
-        "productpage-v1-0", "details-v1-0", "reviews-v1-0", "reviews-v2-0", "reviews-v3-0", "ratings-v1-0",
-        "client-0"]
+        "productpage-v1-0",
+        "details-v1-0",
+        "reviews-v1-0",
+        "reviews-v2-0",
+        "reviews-v3-0",
+        "ratings-v1-0",
+        "client-0",
+    ]
     reviews = [w for w in bookinfo.workloads if w.app.kind == "reviews"]
     assert [w.labels["version"] for w in reviews] == ["v1", "v2", "v3"]
     assert {w.service_account for w in reviews} == {"bookinfo-reviews"}
     assert [p.name for p in bookinfo.endpoints(bookinfo.service("reviews"))] == [
-        "reviews-v1-0", "reviews-v2-0", "reviews-v3-0"]
+        "reviews-v1-0",
+        "reviews-v2-0",
+        "reviews-v3-0",
+    ]
     client = bookinfo.pod("client")
     assert (client.app.kind, client.ports, client.service_account) == ("client", (), "curl")
     assert client.spiffe_id == "spiffe://cluster.local/ns/default/sa/curl"
@@ -243,7 +430,9 @@ def test_bookinfo_calls_carry_bookinfos_own_timeouts_and_retries(bookinfo):
     with a 2.5 s timeout and red stars. Ports default to the service's port, 9080."""
     pp = bookinfo.pod("productpage-v1").app.calls
     assert [(c.service, c.port, c.path, c.timeout, c.retries) for c in pp] == [
-        ("details", 9080, "/details/0", 3.0, 0), ("reviews", 9080, "/reviews/0", 3.0, 1)]
+        ("details", 9080, "/details/0", 3.0, 0),
+        ("reviews", 9080, "/reviews/0", 3.0, 1),
+    ]
     assert pp[1].url() == "http://reviews:9080/reviews/0"
     v1, v2, v3 = (bookinfo.pod(f"reviews-{v}").app for v in ("v1", "v2", "v3"))
     assert v1.calls == ()
@@ -252,7 +441,9 @@ def test_bookinfo_calls_carry_bookinfos_own_timeouts_and_retries(bookinfo):
     assert v2.params["starColor"] == "black"
     assert [(c.service, c.port, c.timeout, c.retries) for c in v3.calls] == [("ratings", 9080, 2.5, 0)]
     assert v3.params["starColor"] == "red"
-    assert all(w.app.service_time == pytest.approx(0.001) for w in bookinfo.workloads if w.app.kind != "client")
+    assert all(
+        w.app.service_time == pytest.approx(0.001) for w in bookinfo.workloads if w.app.kind != "client"
+    )
 
 
 def test_bookinfo_graph_edges(bookinfo):
@@ -270,7 +461,10 @@ def test_bookinfo_graph_edges(bookinfo):
         ("pod:reviews-v3-0", "svc:default/ratings"),
     }
     assert {v for u, v in edges("selects") if u == "svc:default/reviews"} == {
-        "pod:reviews-v1-0", "pod:reviews-v2-0", "pod:reviews-v3-0"}
+        "pod:reviews-v1-0",
+        "pod:reviews-v2-0",
+        "pod:reviews-v3-0",
+    }
     assert len(edges("selects")) == 6
     assert ("pod:reviews-v3-0", "node:node-2") in edges("runs-on")
     assert ("pod:productpage-v1-0", "node:node-1") in edges("runs-on")
@@ -306,6 +500,7 @@ def test_minimal_topology_has_a_client_and_a_server_on_different_nodes():
 # valid fixtures
 # ------------------------------------------------------------------------------------------------
 
+
 def test_valid_minimal_fixture():
     """The smallest valid fixture loads: a client whose call to server gets the service's port."""
     topo = load_topology(FIXTURES / "valid_minimal.yaml")
@@ -316,7 +511,7 @@ def test_valid_minimal_fixture():
     assert topo.workloads[0].namespace == "default"
     assert topo.workloads[0].service_account == "default"
     assert dict(topo.workloads[0].labels) == {"app": "client"}
-    assert topo.links is None and not topo.node_links("node-2")       # no shaping unless asked
+    assert topo.links is None and not topo.node_links("node-2")  # no shaping unless asked
 
 
 def test_valid_full_fixture_uses_every_optional_field():
@@ -337,7 +532,9 @@ def test_valid_full_fixture_uses_every_optional_field():
     assert topo.pod("web-0").app.service_time == pytest.approx(250e-6)
     calls = topo.pod("web-0").app.calls
     assert [(c.service, c.port, c.timeout, c.retries) for c in calls] == [
-        ("ratings.backend", 9080, 0.5, 2), ("ratings.backend.svc.cluster.local", 9080, None, 0)]
+        ("ratings.backend", 9080, 0.5, 2),
+        ("ratings.backend.svc.cluster.local", 9080, None, 0),
+    ]
     assert topo.resolve_service("ratings", "default") is None
     assert topo.resolve_service("ratings", "backend") is topo.service("ratings")
     ratings = topo.pod("ratings-v1")
@@ -367,6 +564,7 @@ def test_loaded_topology_is_frozen():
 # finding files, and other sources
 # ------------------------------------------------------------------------------------------------
 
+
 def test_unknown_topology_name_lists_the_shipped_ones():
     """load_topology("nope") says the name is unknown and lists the shipped topologies."""
     with pytest.raises(TopologyError) as info:
@@ -374,7 +572,10 @@ def test_unknown_topology_name_lists_the_shipped_ones():
     err = info.value
     assert (err.file, err.line, err.field) == ("nope", None, None)
     assert "unknown topology 'nope'" in str(err)
-    assert "shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal, mtls-migration, or give a path to a .yaml file" in str(err)
+    assert (
+        "shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal, mtls-migration, or give a path to a .yaml file"
+        in str(err)
+    )
 
 
 def test_misspelled_topology_name_suggests_the_close_one():
@@ -389,7 +590,9 @@ def test_missing_yaml_file_lists_the_shipped_ones(tmp_path):
     with pytest.raises(TopologyError) as info:
         load_topology(path)
     assert info.value.file == str(path)
-    assert "no such file; shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal" in str(info.value)
+    assert "no such file; shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal" in str(
+        info.value
+    )
 
 
 def test_find_topology_file_by_name_and_by_path():
@@ -420,8 +623,12 @@ def _minimal_dict() -> dict:
         "namespaces": [{"name": "default", "serviceAccounts": ["client"]}],
         "services": [{"name": "server", "port": 8000, "targetPort": 8080, "selector": {"app": "server"}}],
         "workloads": [
-            {"name": "client", "node": "node-1", "serviceAccount": "client",
-             "app": {"kind": "client", "calls": [{"service": "server", "path": "/get", "timeout": "2s"}]}},
+            {
+                "name": "client",
+                "node": "node-1",
+                "serviceAccount": "client",
+                "app": {"kind": "client", "calls": [{"service": "server", "path": "/get", "timeout": "2s"}]},
+            },
             {"name": "server", "node": "node-2", "app": {"kind": "httpbin"}},
         ],
     }
@@ -442,20 +649,31 @@ def test_dict_matches_equivalent_yaml_file():
     import dataclasses
 
     import yaml
+
     from_file = load_topology("minimal")
     from_dict = load_topology(yaml.safe_load(find_topology_file("minimal").read_text()))
     assert from_dict == dataclasses.replace(from_file, source=None)
 
 
-@pytest.mark.parametrize("mutate, field, substring", [
-    (lambda d: d["workloads"][1].update(node="node-9"), "workloads[1].node", "unknown node 'node-9'"),
-    (lambda d: d["services"][0].update(port="8000"), "services[0].port", "got a string ('8000')"),
-    (lambda d: d.update(extra=1), "extra", "unknown key 'extra'"),
-    (lambda d: d["nodes"].append({"name": "node-1"}), "nodes[2].name",
-     "duplicate node name 'node-1' (first defined at nodes[0].name)"),
-    (lambda d: d["workloads"][0]["app"]["calls"][0].update(timeout=2), "workloads[0].app.calls[0].timeout",
-     "got the bare number 2"),
-], ids=["unknown-node", "port-as-string", "unknown-top-key", "duplicate-node", "bare-number-timeout"])
+@pytest.mark.parametrize(
+    "mutate, field, substring",
+    [
+        (lambda d: d["workloads"][1].update(node="node-9"), "workloads[1].node", "unknown node 'node-9'"),
+        (lambda d: d["services"][0].update(port="8000"), "services[0].port", "got a string ('8000')"),
+        (lambda d: d.update(extra=1), "extra", "unknown key 'extra'"),
+        (
+            lambda d: d["nodes"].append({"name": "node-1"}),
+            "nodes[2].name",
+            "duplicate node name 'node-1' (first defined at nodes[0].name)",
+        ),
+        (
+            lambda d: d["workloads"][0]["app"]["calls"][0].update(timeout=2),
+            "workloads[0].app.calls[0].timeout",
+            "got the bare number 2",
+        ),
+    ],
+    ids=["unknown-node", "port-as-string", "unknown-top-key", "duplicate-node", "bare-number-timeout"],
+)
 def test_errors_from_a_dict_have_no_line(mutate, field, substring):
     """An invalid dict raises a TopologyError with file <dict>, no line number, and the field path;
     a message never mentions "line None"."""
@@ -487,8 +705,11 @@ def test_nesting_deeper_than_any_topology_is_an_error_naming_the_line_not_a_recu
     """Issue 13, defect 6: a YAML nested thousands of levels deep crashed the loader with a bare
     RecursionError (3,000 lines of traceback from the CLI). It is a TopologyError naming the
     line where the nesting goes too deep, whatever the style, and a dict gets one too."""
-    deep = ("name: x\nnodes:\n" + "".join("  " * i + "-\n" for i in range(1, 3000)) if style == "block"
-            else "name: x\nnodes: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")
+    deep = (
+        "name: x\nnodes:\n" + "".join("  " * i + "-\n" for i in range(1, 3000))
+        if style == "block"
+        else "name: x\nnodes: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"
+    )
     with pytest.raises(TopologyError) as info:
         parse_topology(deep, file="deep.yaml")
     assert "nested more than 64 levels deep" in str(info.value)
@@ -501,11 +722,14 @@ def test_nesting_deeper_than_any_topology_is_an_error_naming_the_line_not_a_recu
     assert info.value.file == "<dict>" and "nested" in str(info.value)
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("name: x\nnodes:\n  - name: n1\n    \x00bad: 1\n", 4, "unacceptable character #x0000 (column 5)"),
-    ("name: x: y\nnodes: [\x00]\n", 1, "mapping values are not allowed here"),     # the first problem first
-    ("name: x\x7f\n", 1, "unacceptable character #x007f (column 8)"),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("name: x\nnodes:\n  - name: n1\n    \x00bad: 1\n", 4, "unacceptable character #x0000 (column 5)"),
+        ("name: x: y\nnodes: [\x00]\n", 1, "mapping values are not allowed here"),  # the first problem first
+        ("name: x\x7f\n", 1, "unacceptable character #x007f (column 8)"),
+    ],
+)
 def test_a_character_yaml_refuses_is_reported_by_line_and_column(text, line, words):
     with pytest.raises(TopologyError) as info:
         parse_topology(text, file="t.yaml")

@@ -29,8 +29,9 @@ def test_traceparent_in_upper_case_with_spaces_is_parsed_lower_case():
 
 def test_traceparent_wins_over_b3():
     """When both traceparent and B3 headers are present, traceparent is used."""
-    ctx = TraceContext.from_headers({"traceparent": f"00-{TRACE}-{PARENT}-01",
-                                     "x-b3-traceid": "a" * 32, "x-b3-spanid": "b" * 16})
+    ctx = TraceContext.from_headers(
+        {"traceparent": f"00-{TRACE}-{PARENT}-01", "x-b3-traceid": "a" * 32, "x-b3-spanid": "b" * 16}
+    )
     assert (ctx.trace_id, ctx.parent_id) == (TRACE, PARENT)
 
 
@@ -53,11 +54,20 @@ def test_garbage_traceparent_falls_back_to_b3():
     assert (ctx.trace_id, ctx.parent_id) == (TRACE, PARENT)
 
 
-@pytest.mark.parametrize("tp", [
-    "garbage", "", "00-xyz-abc-01", f"00-{TRACE}-{PARENT}", f"00-{TRACE[:-1]}-{PARENT}-01",
-    f"00-{TRACE}-{PARENT}0-01", f"ff-{TRACE}-{PARENT}-01", f"00_{TRACE}_{PARENT}_01",
-    f"00-{TRACE}-{PARENT}-1",
-])
+@pytest.mark.parametrize(
+    "tp",
+    [
+        "garbage",
+        "",
+        "00-xyz-abc-01",
+        f"00-{TRACE}-{PARENT}",
+        f"00-{TRACE[:-1]}-{PARENT}-01",
+        f"00-{TRACE}-{PARENT}0-01",
+        f"ff-{TRACE}-{PARENT}-01",
+        f"00_{TRACE}_{PARENT}_01",
+        f"00-{TRACE}-{PARENT}-1",
+    ],
+)
 def test_garbage_traceparent_starts_a_new_trace(tp):
     """A malformed traceparent (and no B3) starts a new trace: a fresh 32-hex trace id, no parent;
     x-request-id is still kept."""
@@ -67,10 +77,17 @@ def test_garbage_traceparent_starts_a_new_trace(tp):
     assert ctx.request_id == "keep-me"
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"x-b3-traceid": TRACE}, {"x-b3-spanid": PARENT}, {"x-b3-traceid": "xyz", "x-b3-spanid": PARENT},
-    {"x-b3-traceid": TRACE, "x-b3-spanid": "short"}, {"x-b3-traceid": "a" * 20, "x-b3-spanid": PARENT},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-b3-traceid": TRACE},
+        {"x-b3-spanid": PARENT},
+        {"x-b3-traceid": "xyz", "x-b3-spanid": PARENT},
+        {"x-b3-traceid": TRACE, "x-b3-spanid": "short"},
+        {"x-b3-traceid": "a" * 20, "x-b3-spanid": PARENT},
+    ],
+)
 def test_no_usable_context_starts_a_new_trace(headers):
     """No trace headers, or incomplete/malformed B3 ones, start a new trace with no parent and no
     request id."""
@@ -110,13 +127,15 @@ def test_child_headers_of_a_root_context():
     assert h["traceparent"] == f"00-{TRACE}-{PARENT}-01"
 
 
-@given(st.binary(min_size=16, max_size=16), st.binary(min_size=8, max_size=8), st.text(min_size=1, max_size=40))
+@given(
+    st.binary(min_size=16, max_size=16), st.binary(min_size=8, max_size=8), st.text(min_size=1, max_size=40)
+)
 def test_child_headers_round_trip(trace, span, rid):
     """For any ids, reading back the headers written for a child span gives the same trace id, the
     span as parent, and the same request id."""
     ctx = TraceContext(trace.hex(), None, rid)
     back = TraceContext.from_headers(ctx.child_headers(span.hex()))
-    if trace != bytes(16) and span != bytes(8):   # all-zero ids are invalid (W3C): a new trace
+    if trace != bytes(16) and span != bytes(8):  # all-zero ids are invalid (W3C): a new trace
         assert back == TraceContext(trace.hex(), span.hex(), rid)
 
 
@@ -124,13 +143,26 @@ def test_id_generators():
     """Generated ids have the right shapes: 32 and 16 lower-case hex digits, and a UUID."""
     assert HEX32.match(new_trace_id())
     assert re.fullmatch(r"[0-9a-f]{16}", new_span_id())
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", new_request_id())
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", new_request_id()
+    )
 
 
 def test_span_dict_round_trip():
     """A span survives to_dict/from_dict (the form spans travel in between processes)."""
-    s = Span(TRACE, PARENT, None, "client-0", "client", "client", "L7", 1.0, 1.25, status=200,
-             attrs={"endpoint": "reviews-v1-0"})
+    s = Span(
+        TRACE,
+        PARENT,
+        None,
+        "client-0",
+        "client",
+        "client",
+        "L7",
+        1.0,
+        1.25,
+        status=200,
+        attrs={"endpoint": "reviews-v1-0"},
+    )
     d = s.to_dict()
     assert d["attrs"] == {"endpoint": "reviews-v1-0"}
     assert Span.from_dict(d) == s

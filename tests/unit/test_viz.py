@@ -17,6 +17,7 @@ def bookinfo_map(mode: str):
     """Bookinfo's topology and mesh in ``mode`` ("ambient+waypoint": a waypoint for reviews)."""
     from meshlab import mesh
     from meshlab.topology import load_topology
+
     topo = load_topology("bookinfo")
     m = mesh.mesh_by_pod(topo, mode.split("+")[0])
     if mode == "ambient+waypoint":
@@ -29,8 +30,9 @@ def texts(fig):
 
 
 def legend_labels(fig):
-    return ([t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
-            + [t.get_text() for leg in fig.legends for t in leg.get_texts()])
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()] + [
+        t.get_text() for leg in fig.legends for t in leg.get_texts()
+    ]
 
 
 def test_waterfall_has_a_bar_per_hop_labelled_with_name_time_and_identity():
@@ -41,11 +43,16 @@ def test_waterfall_has_a_bar_per_hop_labelled_with_name_time_and_identity():
     labels = texts(fig)
     for h in path.hops:
         assert any(h.name in t for t in labels), h.name
-    assert any("mTLS from waypoint" in t for t in labels)           # reviews' ztunnel saw the waypoint
+    assert any("mTLS from waypoint" in t for t in labels)  # reviews' ztunnel saw the waypoint
     hatched = [p for p in ax.patches if p.get_hatch()]
     assert len(hatched) == sum(1 for h in path.hops if h.layer == "L4")
-    assert {"ztunnel", "waypoint", "app", "L4 hop: its connection, while it carried this request",
-            "reached over mTLS"} <= set(legend_labels(fig))
+    assert {
+        "ztunnel",
+        "waypoint",
+        "app",
+        "L4 hop: its connection, while it carried this request",
+        "reached over mTLS",
+    } <= set(legend_labels(fig))
 
 
 @pytest.mark.parametrize("mode", list(BY_MODE))
@@ -54,12 +61,14 @@ def test_every_bar_of_a_waterfall_lies_within_its_request(mode):
     only the part that carried this request, and its label says how long the connection was open."""
     path = Path.from_record(BY_MODE[mode])
     fig = path_figure(path)
-    bars = [p for p in fig.axes[0].patches if p.get_width() is not None][:len(path.hops)]
+    bars = [p for p in fig.axes[0].patches if p.get_width() is not None][: len(path.hops)]
     request_ms = path.hops[0].ms
     for h, bar in zip(path.hops, bars):
         assert -1e-9 <= bar.get_x() and bar.get_x() + bar.get_width() <= request_ms + 1e-6, h.name
-    notes = [t.get_text() for t in fig.axes[0].texts][1::2]          # name, note, name, note, ...
-    clipped = [(h, n) for h, n in zip(path.hops, notes) if h.start < path.hops[0].start or h.end > path.hops[0].end]
+    notes = [t.get_text() for t in fig.axes[0].texts][1::2]  # name, note, name, note, ...
+    clipped = [
+        (h, n) for h, n in zip(path.hops, notes) if h.start < path.hops[0].start or h.end > path.hops[0].end
+    ]
     if mode.startswith("ambient"):
         assert clipped, "the recorded load's client connection outlives its request"
     for h, note in clipped:
@@ -76,7 +85,7 @@ def test_an_l4_hop_counts_for_a_request_only_while_it_carried_the_request():
         if h.per == "connection":
             assert h.call_start is not None and h.call_start - 1e-9 <= s and e <= h.call_end + 1e-9
             assert h.request_ms <= h.ms
-    assert any(h.request_ms < h.ms / 10 for h in path.hops)        # the client's connection: far shorter
+    assert any(h.request_ms < h.ms / 10 for h in path.hops)  # the client's connection: far shorter
 
 
 @pytest.mark.parametrize("mode", list(BY_MODE))
@@ -84,6 +93,7 @@ def test_the_topology_map_keeps_labels_apart_and_arrows_off_other_boxes(mode):
     """No two labels overlap (measured on the rendered text), and no arrow crosses a box it does not
     connect, on Bookinfo in every mode with a recorded request's path."""
     from meshlab.viz import topology_figure
+
     topo, m = bookinfo_map(mode)
     path = Path.from_record(BY_MODE[mode])
     fig = topology_figure(topo, m, path)
@@ -115,8 +125,9 @@ def test_every_waterfall_note_ends_inside_the_plot_so_the_image_keeps_its_width(
 
     from IPython.core.pylabtools import print_figure
     from PIL import Image
+
     fig = path_figure(Path.from_record(BY_MODE[mode]))
-    png = print_figure(fig, "png", bbox_inches="tight")    # as Jupyter's inline display saves it
+    png = print_figure(fig, "png", bbox_inches="tight")  # as Jupyter's inline display saves it
     ax = fig.axes[0]
     right = ax.get_window_extent().x1
     notes = [t for t in ax.texts if " ms" in t.get_text() and t.get_transform() == ax.transData]
@@ -133,7 +144,7 @@ def test_latency_figure_shows_three_quantiles_per_mode_with_counts():
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert all(any(m in t and "n=30" in t for t in ticks) for m in table)
     assert set(legend_labels(fig)) == {"p50", "p90", "p99"}
-    assert sum(t.endswith("(no CI)") for t in texts(fig)) == 3 * (len(table) - 1)    # no samples recorded
+    assert sum(t.endswith("(no CI)") for t in texts(fig)) == 3 * (len(table) - 1)  # no samples recorded
 
 
 def test_added_latency_on_the_latency_figure_has_its_interval_and_its_method():
@@ -143,7 +154,7 @@ def test_added_latency_on_the_latency_figure_has_its_interval_and_its_method():
     fig = latency_figure(table)
     bars = [t for t in fig.axes[0].texts]
     assert len(bars) == 3 * (len(table) - 1)
-    assert sum(t.get_text() == "needs n≥500" for t in bars) == len(table) - 1          # p99 of 150 requests
+    assert sum(t.get_text() == "needs n≥500" for t in bars) == len(table) - 1  # p99 of 150 requests
     assert all("[" in t.get_text() and "]" in t.get_text() for t in bars if t.get_text() != "needs n≥500")
     assert "bootstrap" in fig._supxlabel.get_text() and "p99: 500" in fig._supxlabel.get_text()
     assert not overlapping_labels(fig)
@@ -151,11 +162,13 @@ def test_added_latency_on_the_latency_figure_has_its_interval_and_its_method():
 
 def test_the_comparison_table_shows_added_latency_with_intervals():
     from meshlab.compare import format_table
+
     table = json.loads((REC / "bookinfo-compare.json").read_text())
     text = format_table(table)
     p50 = next(line for line in text.splitlines() if line.startswith("added over none, p50"))
     assert p50.count("[") == 3 and "needs n≥500" in next(
-        line for line in text.splitlines() if line.startswith("added over none, p99"))
+        line for line in text.splitlines() if line.startswith("added over none, p99")
+    )
     assert "bootstrap" in text
 
 
@@ -178,26 +191,34 @@ def test_topology_view_draws_nodes_pods_proxies_and_the_path():
     from meshlab import mesh
     from meshlab.topology import load_topology
     from meshlab.viz import topology_figure
+
     topo = load_topology("bookinfo")
     m = mesh.mesh_by_pod(topo, "ambient")
     topo, m, _ = mesh.add_waypoints(topo, m, ["reviews"])
     path = Path.from_record(json.loads((REC / "bookinfo-ambient-waypoint-path.json").read_text()))
     fig = topology_figure(topo, m, path)
     labels = texts(fig)
-    for name in ("node node-1", "node node-2", "productpage-v1-0", "waypoint-0", "ztunnel-node-1 (L4)",
-                 "ztunnel-node-2 (L4)"):
+    for name in (
+        "node node-1",
+        "node node-2",
+        "productpage-v1-0",
+        "waypoint-0",
+        "ztunnel-node-1 (L4)",
+        "ztunnel-node-2 (L4)",
+    ):
         assert name in labels, name
     arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
-    assert len(arrows) == len(path.hops) - 1                # every hop after the client has its arrow
+    assert len(arrows) == len(path.hops) - 1  # every hop after the client has its arrow
     assert sorted(t for t in labels if t.isdigit()) == sorted(str(k) for k in range(1, len(arrows) + 1))
     assert {"hop reached over mTLS", "L4 hop (ztunnel)", "sidecar", "waypoint"} <= set(legend_labels(fig))
-    assert not overlapping_labels(fig) and not arrows_through_boxes(fig)    # an older record, too
+    assert not overlapping_labels(fig) and not arrows_through_boxes(fig)  # an older record, too
 
 
 def test_topology_view_puts_a_sidecar_beside_every_pod_in_sidecar_mode():
     from meshlab import mesh
     from meshlab.topology import load_topology
     from meshlab.viz import topology_figure
+
     topo = load_topology("bookinfo")
     fig = topology_figure(topo, mesh.mesh_by_pod(topo, "sidecar"))
     assert texts(fig).count("sidecar") == len(topo.pods)
@@ -205,42 +226,50 @@ def test_topology_view_puts_a_sidecar_beside_every_pod_in_sidecar_mode():
 
 
 def test_runs_figure_draws_one_labelled_cdf_per_run_with_its_counts():
-    runs = [{"label": "as it was", "latencies_ms": [2.0, 3.0, 4.0, 50.0], "ok": 4, "sent": 4},
-            {"label": "reviews: abort 503 on 50%", "latencies_ms": [1.0, 1.5, 2.5, 3.0], "ok": 2, "sent": 4},
-            {"label": "nothing measured", "latencies_ms": [], "ok": 0, "sent": 0}]
+    runs = [
+        {"label": "as it was", "latencies_ms": [2.0, 3.0, 4.0, 50.0], "ok": 4, "sent": 4},
+        {"label": "reviews: abort 503 on 50%", "latencies_ms": [1.0, 1.5, 2.5, 3.0], "ok": 2, "sent": 4},
+        {"label": "nothing measured", "latencies_ms": [], "ok": 0, "sent": 0},
+    ]
     fig = runs_figure(runs)
     ax = fig.axes[0]
-    assert len(ax.lines) == 2                              # an empty run draws nothing
+    assert len(ax.lines) == 2  # an empty run draws nothing
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[0].startswith("as it was: p50 3.5 ms") and legend[0].endswith("4/4 ok")
     assert legend[1].startswith("reviews: abort 503 on 50%") and legend[1].endswith("2/4 ok")
-    assert ax.lines[1].get_linewidth() > ax.lines[0].get_linewidth()      # the newest run drawn is thickest
+    assert ax.lines[1].get_linewidth() > ax.lines[0].get_linewidth()  # the newest run drawn is thickest
     assert "measured" in ax.get_xlabel()
 
 
 def test_cost_scaling_marks_the_measured_point_and_the_extrapolation():
     from meshlab.telemetry.cost import scaled
+
     res = json.loads((REC / "minimal-compare.json").read_text())
     side = scaled(res["sidecar"], 1000)
-    assert side["by_role"]["sidecar"][0] == 1000 and side["proxies"] == 1000      # a sidecar per pod
+    assert side["by_role"]["sidecar"][0] == 1000 and side["proxies"] == 1000  # a sidecar per pod
     amb = scaled(res["ambient"], 1000, pods_per_node=50)
-    assert amb["by_role"]["ztunnel"][0] == 20                                     # a ztunnel per node
+    assert amb["by_role"]["ztunnel"][0] == 20  # a ztunnel per node
     wp = scaled(res["ambient+waypoint"], 1000, pods_per_node=50)
-    assert wp["by_role"]["waypoint"][0] == sum(p["role"] == "waypoint" for p in res["ambient+waypoint"]["proxies"])
+    assert wp["by_role"]["waypoint"][0] == sum(
+        p["role"] == "waypoint" for p in res["ambient+waypoint"]["proxies"]
+    )
     fig = cost_scaling_figure(res)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(lab.startswith("sidecar: measured here") for lab in labels)
     assert any(lab.startswith("sidecar: extrapolated") for lab in labels)
-    assert "none" not in " ".join(labels)                                         # no proxies, nothing to draw
+    assert "none" not in " ".join(labels)  # no proxies, nothing to draw
     assert "extrapolated" in fig.axes[0].get_title()
 
 
 def test_cost_scaling_of_an_older_result_needs_pods_per_node_and_draws_no_measured_point():
     import pytest
+
     res = json.loads((REC / "minimal-compare.json").read_text())
     for r in res.values():
         r.pop("pods"), r.pop("nodes")
     with pytest.raises(ValueError, match="pass pods_per_node"):
         cost_scaling_figure(res)
-    labels = [t.get_text() for t in cost_scaling_figure(res, pods_per_node=30).axes[0].get_legend().get_texts()]
+    labels = [
+        t.get_text() for t in cost_scaling_figure(res, pods_per_node=30).axes[0].get_legend().get_texts()
+    ]
     assert labels and not any("measured here" in lab for lab in labels)

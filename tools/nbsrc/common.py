@@ -46,32 +46,41 @@ def next_link(current: str, about: str = "") -> str:
 
 def nav(current: str) -> str:
     """The navigation line: this notebook in bold, the others as links."""
-    return "Navigation: " + " · ".join(f"**{title}**" if name == current else f"[{title}]({name}.ipynb)"
-                                       for name, title in titles())
+    return "Navigation: " + " · ".join(
+        f"**{title}**" if name == current else f"[{title}]({name}.ipynb)" for name, title in titles()
+    )
 
 
 def check_setup(notebook: str) -> str:
     """The setup cell's lines that give a notebook its ``check`` (meshlab.exercises): a prediction
     left at None is "not answered yet" (so the notebook runs headless); a question's first answered
     check stands, and the progress file records it."""
-    return ("from meshlab.exercises import session\n"
-            f"check = session('{notebook}').show   # check('q1', my_q1, measured, why): ✔ or ✘, then why\n")
+    return (
+        "from meshlab.exercises import session\n"
+        f"check = session('{notebook}').show   # check('q1', my_q1, measured, why): ✔ or ✘, then why\n"
+    )
 
 
 def task_cells(notebook: str, task: str, start_lab: str) -> list:
     """A task's two code cells: its lab and goal (with the learner's own parameters; the cell runs
     alone after a restart), then the answer and the check against the running lab (meshlab.exercises)."""
-    return [new_code_cell("from meshlab import Lab\n"
-                          "from meshlab.exercises import session\n"
-                          "from meshlab.tasks import TASKS\n"
-                          f"ex = session({notebook!r})\n"
-                          f"task = TASKS[{task!r}]\n"
-                          + start_lab + "print(ex.begin(task, lab))   # the lab as the task starts, and your goal"),
-            new_code_cell(f"answer = None   # {ANSWER_HINTS[TASKS[task].answer]}\n"
-                          "ex.task(task, lab, answer)")]
+    return [
+        new_code_cell(
+            "from meshlab import Lab\n"
+            "from meshlab.exercises import session\n"
+            "from meshlab.tasks import TASKS\n"
+            f"ex = session({notebook!r})\n"
+            f"task = TASKS[{task!r}]\n"
+            + start_lab
+            + "print(ex.begin(task, lab))   # the lab as the task starts, and your goal"
+        ),
+        new_code_cell(f"answer = None   # {ANSWER_HINTS[TASKS[task].answer]}\nex.task(task, lab, answer)"),
+    ]
 
 
 #: what the answer cell's comment asks for, by the kind of answer a task takes (meshlab.exercises.Task)
-ANSWER_HINTS = {"yaml": "the skeleton as a '''...''' string, every ___ filled in",
-                "lab": "'done' once the lab is set up as the goal says",
-                "value": "the value the goal asks for (the skeleton's blanks filled in)"}
+ANSWER_HINTS = {
+    "yaml": "the skeleton as a '''...''' string, every ___ filled in",
+    "lab": "'done' once the lab is set up as the goal says",
+    "value": "the value the goal asks for (the skeleton's blanks filled in)",
+}

@@ -15,6 +15,7 @@ def cells() -> list:
             "Open your own with *open a file* (`meshlab run ... --record run.json.gz`). **Live lab**: start "
             "Bookinfo here and drive it with the control panel.\n\n"
             "As an app: `voila notebooks/dashboard/dashboard.ipynb`; the guided exercises start at "
-            "[00 Start here](../00-start-here.ipynb)."),
+            "[00 Start here](../00-start-here.ipynb)."
+        ),
         new_code_cell("from meshlab.dashboard import Dashboard\n\nDashboard()"),
     ]
