@@ -133,18 +133,21 @@ def bench_startup(
         return 0
     m = out["median"]
     print(
-        f"\nstartup benchmark · {topology} on {used} · mode {out['mode']} · {m['processes']:.0f} pod and proxy processes · "
+        f"\nstartup benchmark · {topology} on {used} · mode {out['mode']} · "
+        f"{m['processes']:.0f} pod and proxy processes · "
         f"{out['cpus']} CPUs · median of {repeat}"
     )
     print(
         f"  up and serving      {m['serving_s'] * 1000:8.0f} ms   (start() returned after {m['start_s'] * 1000:.0f} ms)"
     )
     print(
-        f"  baseline            {m['baseline_start_s'] * 1000:8.0f} ms   ({m['processes']:.0f} bare Pythons started in parallel)"
+        f"  baseline            {m['baseline_start_s'] * 1000:8.0f} ms   "
+        f"({m['processes']:.0f} bare Pythons started in parallel)"
         f"   ratio {out['ratio_serving_vs_baseline']}x"
     )
     print(
-        f"  lab processes PSS   {m['pss_mb']:8.1f} MB   ({m['processes']:.0f} pod and proxy processes + {m['helper_processes']:.0f} "
+        f"  lab processes PSS   {m['pss_mb']:8.1f} MB   ({m['processes']:.0f} pod and proxy processes + "
+        f"{m['helper_processes']:.0f} "
         f"helpers (fork server; mininet: a shell per namespace), summed; after 50 requests)"
     )
     print(
@@ -155,7 +158,8 @@ def bench_startup(
     print(
         "  by role (the median run):"
         + "".join(
-            f"\n    {role:<12} {r['processes']:4} process{'es' if r['processes'] != 1 else '  '}  PSS {r['pss_mb']:8.1f} MB   USS {r['uss_mb_median']:5.2f} MB each (median)"
+            f"\n    {role:<12} {r['processes']:4} process{'es' if r['processes'] != 1 else '  '}  "
+            f"PSS {r['pss_mb']:8.1f} MB   USS {r['uss_mb_median']:5.2f} MB each (median)"
             for role, r in out["by_role"].items()
         )
     )
@@ -178,7 +182,8 @@ error_log {dir}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
-  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};
+  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
+  uwsgi_temp_path {dir}; scgi_temp_path {dir};
   upstream app {{ server {upstream}; keepalive 64; }}
   server {{
     listen {listen};
@@ -384,7 +389,8 @@ def bench_hops(
         "ratio_ranges": ranges,
         "h2_engine": _engine(),
         "note": "The client and server are this lab's Python apps in every row; 'added' is against the "
-        "no-proxy row of this same run (new-connection rows: against the no-proxy new-connection row). Sidecar hops are measured with mTLS and in plaintext "
+        "no-proxy row of this same run (new-connection rows: against the no-proxy new-connection row). "
+        "Sidecar hops are measured with mTLS and in plaintext "
         "(a DestinationRule with tls mode DISABLE for the server); a waypoint hop is always "
         "HBONE (mTLS) on both sides, as in Istio.",
     }

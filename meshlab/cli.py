@@ -456,7 +456,8 @@ def cmd_topologies(a) -> int:
         try:
             t = load_topology(f)
             print(
-                f"{f.stem:<12} {len(t.nodes)} nodes, {len(t.pods):>2} pods, {len(t.services)} services   {t.description}"
+                f"{f.stem:<12} {len(t.nodes)} nodes, {len(t.pods):>2} pods, "
+                f"{len(t.services)} services   {t.description}"
             )
         except MeshlabError as e:
             print(f"{f.stem:<12} INVALID: {e}")

@@ -318,7 +318,8 @@ def advice(
             names = list(dict.fromkeys(names))
             listed = ", ".join(repr(n) for n in names)
             out.append(
-                f"{where} routes to subset{'s' if len(names) > 1 else ''} {listed} of {host}, which no DestinationRule defines: "
+                f"{where} routes to subset{'s' if len(names) > 1 else ''} {listed} of {host}, "
+                "which no DestinationRule defines: "
                 "Istio answers 503 and `istioctl analyze` reports IST0101 (referenced host+subset not "
                 "found). Apply a DestinationRule with those subsets too (for Bookinfo: "
                 "samples/bookinfo/networking/destination-rule-all.yaml)."

@@ -3,19 +3,19 @@
 Every image and container setting below is the one Istio's own samples use (istio/istio
 ``samples/``), so an exported scenario behaves like the Istio task it mirrors:
 
-| app kind | image | from |
+| app kind | image | from (``samples/`` in istio/istio) |
 | --- | --- | --- |
-| productpage, details, ratings | ``docker.io/istio/examples-bookinfo-<kind>-v1:1.20.3`` | ``samples/bookinfo/platform/kube/bookinfo.yaml`` |
+| productpage, details, ratings | ``docker.io/istio/examples-bookinfo-<kind>-v1:1.20.3`` | ``bookinfo/platform/kube/bookinfo.yaml`` |
 | reviews (no stars / black / red) | ``...-reviews-v1`` / ``-v2`` / ``-v3`` ``:1.20.3`` | same |
-| httpbin | ``docker.io/mccutchen/go-httpbin:v2.15.0`` (port 8080) | ``samples/httpbin/httpbin.yaml`` |
-| client (with an httpbin in the topology) | ``fortio/fortio:latest_release`` | ``samples/httpbin/sample-client/fortio-deploy.yaml`` |
-| client (otherwise) | ``curlimages/curl:8.16.0``, sleeping | ``samples/curl/curl.yaml`` |
+| httpbin | ``docker.io/mccutchen/go-httpbin:v2.15.0`` (port 8080) | ``httpbin/httpbin.yaml`` |
+| client (with an httpbin in the topology) | ``fortio/fortio:latest_release`` | ``httpbin/sample-client/fortio-deploy.yaml`` |
+| client (otherwise) | ``curlimages/curl:8.16.0``, sleeping | ``curl/curl.yaml`` |
 
 The published images do their own work: the lab's configured ``serviceTime`` is not reproduced,
 and Bookinfo's images call the services their code names (productpage: details and reviews;
 reviews v2/v3: ratings) on port 9080, with their own hard-coded timeouts — the ones the shipped
 ``bookinfo`` topology copies. Where a topology asks for something else, the note says so.
-"""
+"""  # noqa: E501 (a markdown table)
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ class Table:
         def td(tag: str, i: int, v) -> str:
             nowrap = "" if (self.wrap_last and i == last) else "white-space:nowrap;"
             align = "right" if isinstance(v, (int, float)) and not isinstance(v, bool) else "left"
-            return f"<{tag} style='{nowrap}padding:1px 8px;text-align:{align}'>{html.escape(str(v), quote=False)}</{tag}>"
+            style = f"{nowrap}padding:1px 8px;text-align:{align}"
+            return f"<{tag} style='{style}'>{html.escape(str(v), quote=False)}</{tag}>"
 
         head = "".join(td("th", i, v) for i, v in enumerate(self.header))
         body = "".join("<tr>" + "".join(td("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in self.rows)

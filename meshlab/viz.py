@@ -535,7 +535,8 @@ def cost_scaling_figure(
             marker=marker,
             markerfacecolor="white",
             markersize=5,
-            label=f"{mode}: extrapolated ({scaled(r, max(pods), pods_per_node)['proxies']} proxies at {max(pods)} pods)",
+            label=f"{mode}: extrapolated "
+            f"({scaled(r, max(pods), pods_per_node)['proxies']} proxies at {max(pods)} pods)",
         )
         if here:
             ax.plot(
@@ -560,7 +561,8 @@ def cost_scaling_figure(
     )
     ax.set_title(
         "proxy memory as the mesh grows: filled = measured at this lab's size; dashed, hollow = "
-        f"extrapolated\n(a sidecar per pod, a ztunnel per node of {f'{ppn:g}' if ppn else '?'} pods, waypoints as in the lab; "
+        "extrapolated\n"
+        f"(a sidecar per pod, a ztunnel per node of {f'{ppn:g}' if ppn else '?'} pods, waypoints as in the lab; "
         "ignores config growth)",
         fontsize=9,
     )

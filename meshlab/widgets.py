@@ -197,11 +197,13 @@ class ControlPanel(w.VBox):
                         ),
                         w.HTML(
                             "<small>timeout 0 s: no timeout (Istio's default). Retry attempts: <i>Istio default</i> is "
-                            "2 retries on connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes; "
+                            "2 retries on connect-failure, refused-stream, unavailable, cancelled, "
+                            "retriable-status-codes; "
                             "an empty retryOn with a number keeps those conditions.</small>"
                         ),
                         w.HTML(
-                            "<details><summary><small>what each retryOn condition retries (Envoy)</small></summary><small>"
+                            "<details><summary><small>what each retryOn condition retries (Envoy)</small></summary>"
+                            "<small>"
                             + "<br>".join(
                                 f"<b>{k}</b>: {_html(builder.RETRY_ON_MEANING[k])}"
                                 for k in sorted(builder.RETRY_ON)
@@ -214,7 +216,8 @@ class ControlPanel(w.VBox):
                         self.weights,
                         self.mtls,
                         w.HTML(
-                            "<small>mesh mTLS is a PeerAuthentication in istio-system: what servers accept. Clients in the "
+                            "<small>mesh mTLS is a PeerAuthentication in istio-system: what servers accept. "
+                            "Clients in the "
                             "mesh send mTLS whenever the server has a proxy (auto mTLS).</small>"
                         ),
                     ]

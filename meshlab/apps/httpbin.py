@@ -2,7 +2,8 @@
 /response-headers.
 
 ``/status/503`` answers 503; ``/status/200,503`` picks one at random; ``/status/200:3,503:1``
-weights the choice, as httpbin does (final statuses only: 200-599). ``/delay/n`` waits n seconds (at most 10, as httpbin).
+weights the choice, as httpbin does (final statuses only: 200-599). ``/delay/n`` waits n seconds
+(at most 10, as httpbin).
 ``/response-headers?k=v&k=w`` answers with each query parameter as a response header, as httpbin does.
 """
 

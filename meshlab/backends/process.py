@@ -3,8 +3,9 @@
 A :class:`WorkerProcess` owns one ``subprocess.Popen`` whose stdin/stdout carry JSON lines. A
 reader thread parses what the worker says and hands each answer to the call that waits for it (by
 its id), so calls can wait with a timeout, a dead worker is noticed at once, and two threads may
-call one process at once (a load in flight from a background thread while the lab changes). The stdin pipe is the worker's lifeline: if this process dies,
-the pipe closes and the worker exits on its own.
+call one process at once (a load in flight from a background thread while the lab changes). The
+stdin pipe is the worker's lifeline: if this process dies, the pipe closes and the worker exits on
+its own.
 """
 
 from __future__ import annotations

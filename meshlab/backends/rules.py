@@ -107,7 +107,8 @@ def node_rules(net: ClusterNet, node: str) -> str:
             continue
         body += [
             f"-A ZTUNNEL_PREROUTING -s {p.ip}/32 -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}",
-            f"-A ZTUNNEL_PREROUTING -d {p.ip}/32 -p tcp -m tcp --dport {HBONE_PORT} -j REDIRECT --to-ports {HBONE_PORT}",
+            f"-A ZTUNNEL_PREROUTING -d {p.ip}/32 -p tcp -m tcp --dport {HBONE_PORT} "
+            f"-j REDIRECT --to-ports {HBONE_PORT}",
             f"-A ZTUNNEL_PREROUTING -d {p.ip}/32 -p tcp -j REDIRECT --to-ports {INBOUND_PORT}",
             f"-A ZTUNNEL_OUTPUT -d {p.ip}/32 -p tcp -m tcp --dport {HBONE_PORT} -j REDIRECT --to-ports {HBONE_PORT}",
         ]

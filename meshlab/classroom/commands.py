@@ -132,7 +132,8 @@ def run(a) -> int:
             log=lambda m: print(m, file=sys.stderr),
         )
         print(
-            f"{sum(r['points'] for r in rows)} of {len(rows)} task(s) passed; wrote {a.out} and {wide_path(Path(a.out))}"
+            f"{sum(r['points'] for r in rows)} of {len(rows)} task(s) passed; "
+            f"wrote {a.out} and {wide_path(Path(a.out))}"
         )
         return 0
     from .report import report

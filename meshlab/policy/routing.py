@@ -159,8 +159,9 @@ def virtual_services_for(
     objects: Iterable[PolicyObject], service_fqdn: str, proxy: "RouteProxy | None" = None
 ) -> list[PolicyObject]:
     """The route tables (objects of any kind that compiles to a :class:`RouteSource`:
-    VirtualServices, HTTPRoutes whose ``parentRefs`` name the service) naming a service that a proxy sees, oldest first: those exported to its namespace; for a
-    waypoint, only those in its own namespace or the service's (``getVirtualServiceForWaypoint`` in
+    VirtualServices, HTTPRoutes whose ``parentRefs`` name the service) naming a service that a proxy
+    sees, oldest first: those exported to its namespace; for a waypoint, only those in its own
+    namespace or the service's (``getVirtualServiceForWaypoint`` in
     ``pilot/pkg/networking/core/listener_waypoint.go``; istiod converts an HTTPRoute into a
     VirtualService first, so the same rules hold)."""
     service_ns = service_fqdn.split(".")[1] if service_fqdn.count(".") >= 2 else None

@@ -352,7 +352,8 @@ class _Pipe(_Connection):
         s = self.stream
         return (
             f"{type(self).__name__} up={self.up} down={self.down} tcp_done={self.tcp_done} "
-            f"stream_done={self.stream_done} stream={'-' if s is None else (s.id, s.local_ended, s.remote_ended, s.gone)}"
+            f"stream_done={self.stream_done} "
+            f"stream={'-' if s is None else (s.id, s.local_ended, s.remote_ended, s.gone)}"
             f" transport={'-' if self.transport is None else 'open'}"
         )
 

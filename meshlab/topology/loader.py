@@ -240,9 +240,9 @@ class _Builder:
                     m["labels"]
                     .at_key(k)
                     .error(
-                        f"a pod-level {k} is not supported by meshlab: in Istio it applies to traffic addressed to the "
-                        "pod itself, which the lab's ztunnels never send to a waypoint; put istio.io/use-waypoint on the "
-                        "pod's Service or namespace"
+                        f"a pod-level {k} is not supported by meshlab: in Istio it applies to traffic addressed "
+                        "to the pod itself, which the lab's ztunnels never send to a waypoint; put "
+                        "istio.io/use-waypoint on the pod's Service or namespace"
                     )
                 )
         labels.setdefault("app", name)

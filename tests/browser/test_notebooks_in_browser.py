@@ -76,7 +76,8 @@ def browser(jupyterlab):
 
 def _running(page) -> bool:
     """A cell still queued or running ("[*]:"), or the kernel busy."""
-    return page.evaluate("""() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*'))
+    return page.evaluate("""() => [...document.querySelectorAll('.jp-InputPrompt')]
+                                .some(e => e.textContent.includes('*'))
                             || !document.body.innerText.includes('| Idle')""")
 
 

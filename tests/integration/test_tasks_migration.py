@@ -35,7 +35,8 @@ def test_keep_the_route_while_frontend_moves(params):
         wrong = ROUTE.check(lab, answer_for(ROUTE, params, wrong=True), params)
         assert wrong.passed is False and f"the route to reviews {params['version']} was lost" in wrong.message
         assert "no Gateway defines" in wrong.message
-        # injection back on: frontend's pods get back their sidecars (and the route holds, applied by productpage's sidecar)
+        # injection back on: frontend's pods get back their sidecars (and the route holds, applied by
+        # productpage's sidecar)
         kept = ROUTE.check(lab, fill(ROUTE.skeleton, "backend", "waypoint", "ambient", "enabled"), params)
         assert kept.passed is False and "productpage-v1-0 (sidecar)" in kept.message
         assert "route" not in kept.message

@@ -514,7 +514,8 @@ async def scripted_server(answer: bytes, close: bool = True):
     "answer,body,reusable",
     [
         (
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
             b"ok",
             True,
         ),

@@ -424,7 +424,9 @@ def test_an_upward_import_and_an_arrow_not_in_the_table_are_reported_with_file_a
         tmp_path,
         {
             "fake/__init__.py": "",
-            "fake/low.py": "import os\n\ndef f():\n    from fake.high import thing   # upward, and lazy\n    return thing\n",
+            "fake/low.py": (
+                "import os\n\ndef f():\n    from fake.high import thing   # upward, and lazy\n    return thing\n"
+            ),
             "fake/mid.py": "from . import low\n",
             "fake/high.py": "from .mid import low\nthing = 1\n",
             "fake/side.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .low import f\n",

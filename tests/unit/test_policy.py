@@ -94,22 +94,30 @@ def test_policy_nested_too_deep_or_with_a_nul_byte_is_a_policy_error_with_its_li
     "doc, field, words",
     [
         (
-            "kind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {hosts: [r], http: [{route: [{destination: {host: r}}], timeout: 3}]}",
+            "kind: VirtualService\napiVersion: networking.istio.io/v1\n"
+            "metadata: {name: r}\n"
+            "spec: {hosts: [r], http: [{route: [{destination: {host: r}}], timeout: 3}]}",
             "spec.http[0].timeout",
             "duration with a unit",
         ),
         (
-            "kind: DestinationRule\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {host: r, trafficPolicy: {loadBalancer: {simple: FASTEST}}}",
+            "kind: DestinationRule\napiVersion: networking.istio.io/v1\n"
+            "metadata: {name: r}\n"
+            "spec: {host: r, trafficPolicy: {loadBalancer: {simple: FASTEST}}}",
             "spec.trafficPolicy.loadBalancer.simple",
             "allowed values: UNSPECIFIED, LEAST_REQUEST, ROUND_ROBIN, RANDOM",
         ),
         (
-            "kind: PeerAuthentication\napiVersion: security.istio.io/v1\nmetadata: {name: d}\nspec: {mtls: {mode: strict}}",
+            "kind: PeerAuthentication\napiVersion: security.istio.io/v1\n"
+            "metadata: {name: d}\n"
+            "spec: {mtls: {mode: strict}}",
             "spec.mtls.mode",
             "did you mean 'STRICT'?",
         ),
         (
-            "kind: AuthorizationPolicy\napiVersion: security.istio.io/v1\nmetadata: {name: a}\nspec: {rules: [{to: [{operation: {ports: [9080]}}]}]}",
+            "kind: AuthorizationPolicy\napiVersion: security.istio.io/v1\n"
+            "metadata: {name: a}\n"
+            "spec: {rules: [{to: [{operation: {ports: [9080]}}]}]}",
             "spec.rules[0].to[0].operation.ports[0]",
             "expected a string",
         ),
@@ -119,12 +127,16 @@ def test_policy_nested_too_deep_or_with_a_nul_byte_is_a_policy_error_with_its_li
             "networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3",
         ),
         (
-            "kind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\nspec: {hosts: [r], http: [{route: [{destination: {host: r}}], match: [{headers: {End-User: {exact: a}}}]}]}",
+            "kind: VirtualService\napiVersion: networking.istio.io/v1\n"
+            "metadata: {name: r}\n"
+            "spec: {hosts: [r], http: [{route: [{destination: {host: r}}], "
+            "match: [{headers: {End-User: {exact: a}}}]}]}",
             "spec.http[0].match[0].headers.End-User",
             "must be lower-case",
         ),
         (
-            "kind: Gateway\napiVersion: gateway.networking.k8s.io/v1\nmetadata: {name: waypoint, labels: {istio.io/waypoint-for: all}}\n"
+            "kind: Gateway\napiVersion: gateway.networking.k8s.io/v1\n"
+            "metadata: {name: waypoint, labels: {istio.io/waypoint-for: all}}\n"
             "spec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}",
             "metadata.labels.istio.io/waypoint-for",
             "'all' is not supported by meshlab; allowed: service (Istio's default)",
@@ -136,7 +148,8 @@ def test_policy_nested_too_deep_or_with_a_nul_byte_is_a_policy_error_with_its_li
             "'infra' is not supported by meshlab",
         ),
         (
-            "kind: Service\napiVersion: v1\nmetadata: {name: reviews, namespace: foo, labels: {istio.io/use-waypoint-namespace: infra}}",
+            "kind: Service\napiVersion: v1\n"
+            "metadata: {name: reviews, namespace: foo, labels: {istio.io/use-waypoint-namespace: infra}}",
             "metadata.labels.istio.io/use-waypoint-namespace",
             "allowed: 'foo' (this object's namespace",
         ),

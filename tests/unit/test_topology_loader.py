@@ -573,8 +573,8 @@ def test_unknown_topology_name_lists_the_shipped_ones():
     assert (err.file, err.line, err.field) == ("nope", None, None)
     assert "unknown topology 'nope'" in str(err)
     assert (
-        "shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal, mtls-migration, or give a path to a .yaml file"
-        in str(err)
+        "shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal, mtls-migration, "
+        "or give a path to a .yaml file" in str(err)
     )
 
 
