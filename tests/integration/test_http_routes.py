@@ -3,14 +3,14 @@ and in ambient mode with a waypoint for reviews (the waypoint applies it): weigh
 traffic between version Services, a header match routes one user, and notebook 02's
 ``jason-to-reviews-v2`` task takes an HTTPRoute answer as well as its VirtualService skeleton.
 
-HTTPRoute backends are Services, so the lab here is Bookinfo with one Service per reviews version,
-as Istio's Gateway API tasks add them (``samples/bookinfo/platform/kube/bookinfo-versions.yaml``)."""
+HTTPRoute backends are Services, so the lab here is the shipped ``bookinfo-versions``: Bookinfo with
+one Service per reviews version, as Istio's ambient getting-started adds them
+(``samples/bookinfo/platform/kube/bookinfo-versions.yaml``)."""
 
 import pytest
 import yaml
 
 from meshlab import Lab
-from meshlab.topology.loader import find_topology_file
 from meshlab.exercises import fill
 from meshlab.policy.builder import http_route
 from meshlab.tasks import TASKS
@@ -21,22 +21,12 @@ PAGE = "http://productpage:9080/productpage"
 JASON = TASKS["jason-to-reviews-v2"]
 
 
-def bookinfo_versions() -> dict:
-    """Bookinfo plus reviews-v1, reviews-v2, reviews-v3 Services (bookinfo-versions.yaml's)."""
-    topo = yaml.safe_load(find_topology_file("bookinfo").read_text())
-    topo["services"] += [
-        {"name": f"reviews-{v}", "port": 9080, "selector": {"app": "reviews", "version": v}}
-        for v in ("v1", "v2", "v3")
-    ]
-    return topo
-
-
 @pytest.fixture(
     scope="module", params=[("sidecar", None), ("ambient", ["reviews"])], ids=["sidecar", "waypoint"]
 )
 def lab(request):
     mode, waypoints = request.param
-    with Lab(bookinfo_versions(), mode=mode, waypoints=waypoints, verbose=False) as lab:
+    with Lab("bookinfo-versions", mode=mode, waypoints=waypoints, verbose=False) as lab:
         yield lab
 
 

@@ -340,11 +340,12 @@ def test_topology_error_is_a_value_error():
 
 
 def test_shipped_topologies_load_by_name():
-    """topologies/ ships bookinfo (also split over two namespaces), httpbin, minimal and mtls-migration,
-    and each one loads by name."""
+    """topologies/ ships bookinfo (also split over two namespaces, and with a Service per reviews
+    version), httpbin, minimal and mtls-migration, and each one loads by name."""
     assert [p.stem for p in topology_files()] == [
         "bookinfo",
         "bookinfo-two-namespaces",
+        "bookinfo-versions",
         "httpbin",
         "minimal",
         "mtls-migration",
@@ -573,7 +574,7 @@ def test_unknown_topology_name_lists_the_shipped_ones():
     assert (err.file, err.line, err.field) == ("nope", None, None)
     assert "unknown topology 'nope'" in str(err)
     assert (
-        "shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal, mtls-migration, "
+        "shipped topologies: bookinfo, bookinfo-two-namespaces, bookinfo-versions, httpbin, minimal, mtls-migration, "
         "or give a path to a .yaml file" in str(err)
     )
 
@@ -590,14 +591,15 @@ def test_missing_yaml_file_lists_the_shipped_ones(tmp_path):
     with pytest.raises(TopologyError) as info:
         load_topology(path)
     assert info.value.file == str(path)
-    assert "no such file; shipped topologies: bookinfo, bookinfo-two-namespaces, httpbin, minimal" in str(
-        info.value
+    assert (
+        "no such file; shipped topologies: bookinfo, bookinfo-two-namespaces, bookinfo-versions, httpbin, "
+        "minimal" in str(info.value)
     )
 
 
 def test_find_topology_file_by_name_and_by_path():
     """A shipped name maps to topologies/<name>.yaml; an existing path is taken as it is."""
-    assert find_topology_file("httpbin") == topology_files()[2]
+    assert find_topology_file("httpbin") == topology_files()[3]
     path = FIXTURES / "valid_minimal.yaml"
     assert find_topology_file(path) == path
     assert find_topology_file(str(path)) == path
@@ -742,3 +744,22 @@ def test_parse_topology_default_file_name():
         parse_topology("name: x\n")
     assert (info.value.file, info.value.line) == ("<string>", 1)
     assert str(info.value).startswith("<string>:1: missing required key 'nodes'")
+
+
+def test_bookinfo_versions_is_bookinfo_plus_one_service_per_reviews_version(bookinfo):
+    """``bookinfo-versions`` is Bookinfo as Istio's ambient getting-started deploys it: the same
+    nodes, namespaces and workloads, and bookinfo-versions.yaml's reviews-v1, -v2 and -v3 Services,
+    each selecting one version's pods (so an HTTPRoute can name a version as a backend)."""
+    versions = load_topology("bookinfo-versions")
+    assert (versions.nodes, versions.namespaces, versions.workloads, versions.pods) == (
+        bookinfo.nodes,
+        bookinfo.namespaces,
+        bookinfo.workloads,
+        bookinfo.pods,
+    )
+    assert versions.services[:4] == bookinfo.services
+    extra = versions.services[4:]
+    assert [s.name for s in extra] == ["reviews-v1", "reviews-v2", "reviews-v3"]
+    for s in extra:
+        assert (s.port, dict(s.selector)) == (9080, {"app": "reviews", "version": s.name[-2:]})
+        assert [p.name for p in versions.pods if s.selects(p)] == [f"{s.name}-0"]

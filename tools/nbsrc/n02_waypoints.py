@@ -72,8 +72,10 @@ def cells() -> list:
             "(the task's own files are in `topologies/samples/bookinfo/`). In ambient mode Istio recommends the Gateway "
             "API's HTTPRoute for this; VirtualService works with waypoints but is still Alpha there. The lab reads "
             "both. An HTTPRoute's backends are Services, so splitting by version takes one Service per version "
-            "(Istio's `bookinfo-versions.yaml` adds `reviews-v1` ... `reviews-v3`); this lab's Bookinfo has only "
-            "`reviews`, so this notebook uses subsets and a VirtualService."
+            "(Istio's ambient getting-started applies `bookinfo-versions.yaml`, which adds `reviews-v1` ... "
+            "`reviews-v3`). Sections 2-5 run the lab's `bookinfo`, which has only `reviews`, so they use subsets "
+            "and a VirtualService; section 7's task runs `bookinfo-versions` (the same Bookinfo plus those three "
+            "Services), so there you may answer with either."
         ),
         code(
             "REVIEWS_SUBSETS = '''\\\n"
@@ -394,19 +396,29 @@ def cells() -> list:
             "the check. The check applies your YAML to the running lab (reviews has its waypoint, as in section 3), "
             "loads the page 20 times as your user and 20 times as nobody, and reads off each request's path which "
             "reviews pod served it. A blank or wrong answer fails and says what went wrong; your attempts are "
-            "recorded in `meshlab-progress.jsonl` beside this notebook."
+            "recorded in `meshlab-progress.jsonl` beside this notebook.\n\n"
+            "The lab here is `bookinfo-versions`, with a Service per reviews version, so you may instead answer "
+            "with a Gateway API `HTTPRoute` (`apiVersion: gateway.networking.k8s.io/v1`), as Istio's ambient "
+            "docs route: `parentRefs` naming the Service `reviews` (`group: \"\"`, `kind: Service`, `port: 9080`), "
+            "one rule whose `matches` hold a `headers` match on your user and whose `backendRefs` name your version's "
+            "Service, and a rule with no match for `reviews-v1`."
         ),
         *task_cells(
             "02-waypoints",
             "jason-to-reviews-v2",
-            "lab = Lab('bookinfo', mode='ambient', waypoints=['reviews'], verbose=False).start()\n",
+            "lab = Lab('bookinfo-versions', mode='ambient', waypoints=['reviews'], verbose=False).start()\n",
         ),
         md(
             "<details><summary>Hint</summary>\n\nThe match is on a request header; its name is the one "
             "productpage forwards. The first route is your user's; the second, with no match, is everyone else's.\n"
             "</details>\n\n<details><summary>Solution</summary>\n\n`end-user`, your user, your version, `v1` "
             "(for jason and v2, Istio's `virtual-service-reviews-test-v2.yaml`). In ambient mode it works because reviews has a waypoint; "
-            "without one the check fails and says so.\n</details>"
+            "without one the check fails and says so. As an HTTPRoute (Istio's ambient docs use one, with the same "
+            "`parentRefs`):\n\n```yaml\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+            "metadata: {name: reviews}\nspec:\n  parentRefs:\n  - {group: \"\", kind: Service, name: reviews, port: 9080}\n"
+            "  rules:\n  - matches:\n    - headers:\n      - {name: end-user, value: jason}\n"
+            "    backendRefs:\n    - {name: reviews-v2, port: 9080}\n  - backendRefs:\n"
+            "    - {name: reviews-v1, port: 9080}\n```\n</details>"
         ),
         code("lab.stop()"),
         md(
