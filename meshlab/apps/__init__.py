@@ -6,6 +6,6 @@ one worker process per pod, configured from the topology.
 - :mod:`.httpbin` — an httpbin-like app (Istio's ``samples/httpbin``).
 - :mod:`.client` — requests from a pod, as curl or fortio in it would send them; :mod:`.loadgen` —
   the load client (N requests or a duration, a rate, C connections).
-- :mod:`.worker` — the process that runs one pod's app; :mod:`.zygote` — the fork server pods and
-  proxies are forked from (backend machinery, kept here because the worker is).
+- :mod:`.worker` — the process that runs one pod's app (forked by the backends' zygote,
+  :mod:`meshlab.backends.zygote`).
 """

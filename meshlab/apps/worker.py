@@ -1,4 +1,4 @@
-"""The process that runs one pod's app: the module :mod:`meshlab.apps.zygote` forks into.
+"""The process that runs one pod's app: the module :mod:`meshlab.backends.zygote` forks into.
 
 It serves the app (if the app listens) and answers the lab's calls on the control channel
 (:mod:`meshlab.net.control`): ``request`` and ``load`` (send traffic from this pod), ``spans``

@@ -1,4 +1,4 @@
-"""The lab's side of the zygote (:mod:`meshlab.apps.zygote`): start it once, then fork pods.
+"""The lab's side of the zygote (:mod:`meshlab.backends.zygote`): start it once, then fork pods.
 
 :class:`Forked` looks like ``subprocess.Popen`` to the rest of the lab (``pid``, ``stdin``,
 ``stdout``, ``poll``, ``wait``, ``send_signal``, ``kill``), so :class:`WorkerProcess` does not
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from ..apps.zygote import MAX_JOBS
+from .zygote import MAX_JOBS
 from ..errors import WorkerError
 
 
@@ -80,7 +80,8 @@ class Zygote:
             [
                 sys.executable,
                 "-c",
-                "import os; os.dup2(%d, 3); from meshlab.apps.zygote import main; main()" % zyg_end.fileno(),
+                "import os; os.dup2(%d, 3); from meshlab.backends.zygote import main; main()"
+                % zyg_end.fileno(),
             ],
             pass_fds=(zyg_end.fileno(),),
             stdin=subprocess.DEVNULL,
@@ -98,7 +99,7 @@ class Zygote:
 
     def fork_many(self, jobs: list[tuple[str, str, "str | None"]], net=None) -> list[Forked]:
         """:meth:`fork` for each ``(module, log_path, netns)``, in batches of up to
-        :data:`~meshlab.apps.zygote.MAX_JOBS` that the zygote forks in one go (a 200-pod lab
+        :data:`~meshlab.backends.zygote.MAX_JOBS` that the zygote forks in one go (a 200-pod lab
         forks 402 processes; a round trip for each cost the zygote a third more CPU per fork).
         All or nothing: if one cannot start, those already forked are killed."""
         done: list[Forked] = []

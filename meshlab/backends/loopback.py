@@ -6,7 +6,7 @@ the block 127.s.0.0/16: node *i* is 127.s.i.1, its pods 127.s.i.2 upwards (like 
 CIDR), its pod-local addresses (the pod's own "localhost", where an app listens behind its
 sidecar) 127.s.(128+i).h, and service VIPs are 127.s.250.x. kube-proxy's endpoint choice happens in the pod's dialer
 (:mod:`meshlab.net.dialer`), since there is no iptables to do it. Pod processes are forked from a
-zygote (:mod:`meshlab.apps.zygote`) that has the apps imported already.
+zygote (:mod:`meshlab.backends.zygote`) that has the apps imported already.
 """
 
 from __future__ import annotations

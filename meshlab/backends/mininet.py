@@ -381,7 +381,7 @@ class MininetBackend(Backend):
         """A TCP connection opened inside the namespace of a pod or node: a short-lived thread
         joins the namespace (``setns`` moves only the calling thread), creates the socket there and
         connects; the socket stays in that namespace, usable from any thread."""
-        from ..apps.zygote import setns
+        from .zygote import setns
 
         netns = f"/proc/{self.host(where).pid}/ns/net"
         out: dict = {}

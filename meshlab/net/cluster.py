@@ -199,7 +199,7 @@ _INHERITED: dict[str, ClusterNet] = {}
 
 def inherit(key: str, net: ClusterNet) -> None:
     """Hold ``net`` (indexed, ready to use) for processes forked from now on: the fork server
-    (:mod:`meshlab.apps.zygote`) builds the lab's net once, instead of every pod parsing its own
+    (:mod:`meshlab.backends.zygote`) builds the lab's net once, instead of every pod parsing its own
     copy. Only the newest net is kept: older ones went to children already forked."""
     net._index  # noqa: B018 - built before the fork, so children share it
     for s in net.services:

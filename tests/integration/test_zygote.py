@@ -1,4 +1,4 @@
-"""The fork server (meshlab/apps/zygote.py, meshlab/backends/forking.py), on its own: what a pod
+"""The fork server (meshlab/backends/zygote.py, meshlab/backends/forking.py), on its own: what a pod
 process forked from it finds, and what it does not inherit."""
 
 import json

@@ -1,4 +1,4 @@
-"""A fork server for pod processes: ``python -m meshlab.apps.zygote``.
+"""A fork server for pod processes: ``python -m meshlab.backends.zygote``.
 
 Starting a fresh Python per pod costs ~0.2 s of CPU each (interpreter + asyncio + httptools + apps);
 on a 2-core machine Bookinfo's seven pods took most of a second. The zygote imports all of that
