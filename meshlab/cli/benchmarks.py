@@ -49,7 +49,8 @@ def add_bench(sub) -> None:
 
 
 def cmd_bench(a) -> int:
-    from ..bench import bench_hops, bench_startup
+    from ..bench.hops import bench_hops
+    from ..bench.startup import bench_startup
 
     if a.what == "fuzz":
         from ..fuzzbench import bench_fuzz
