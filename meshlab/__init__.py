@@ -54,8 +54,8 @@ The facade:
 On top of the lab — measurements, UI (no mesh logic) and exercises:
 
 - :mod:`meshlab.compare` — the data planes side by side, measured. :mod:`meshlab.bench` — start-up
-  and per-hop benchmarks. :mod:`meshlab.fuzzgen`, :mod:`meshlab.fuzzprobe`, :mod:`meshlab.fuzzbench`
-  — malformed input thrown at every listener.
+  and per-hop benchmarks. :mod:`meshlab.fuzzgen`, :mod:`meshlab.fuzzprobe`, :mod:`meshlab.fuzztargets`,
+  :mod:`meshlab.fuzzbench` — malformed input thrown at every listener of a fuzz lab.
 - :mod:`meshlab.viz_layout`, :mod:`meshlab.viz` — plots of results (matplotlib Figures, no Jupyter needed).
 - :mod:`meshlab.widgets` — the control panel: the lab, the pure policy builder, plots.
   :mod:`meshlab.bench_panel` — the panel's loop, timed (the only benchmark that needs ipywidgets).

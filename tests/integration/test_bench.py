@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from meshlab.bench import bench_hops, bench_startup
+from meshlab.bench.hops import bench_hops
+from meshlab.bench.startup import bench_startup
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,8 @@ def test_bench_startup_reports_time_memory_and_where_it_goes(capsys):
 
 
 def test_bench_fuzz_throws_a_bounded_number_of_inputs_at_every_listener_kind():
-    from meshlab.fuzzbench import KINDS, run_fuzz
+    from meshlab.fuzzbench import run_fuzz
+    from meshlab.fuzztargets import KINDS
 
     out = run_fuzz(inputs=800, seconds=120, progress=False)
     assert out["inputs"] <= 800 and set(out["inputs_by_kind"]) == set(KINDS)

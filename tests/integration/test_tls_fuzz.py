@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from meshlab import Lab
-from meshlab.fuzzbench import Prober, fuzz_topology
+from meshlab.fuzztargets import Prober, fuzz_topology
 from meshlab.fuzzgen import strategy, tls_after_handshake, tls_before_handshake
 from meshlab.fuzzprobe import outcome, send, tls_after
 

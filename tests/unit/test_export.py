@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from meshlab import mesh
-from meshlab.cli import _read_policy_files, main
+from meshlab.cli import main
+from meshlab.cli.files import read_policy_files
 from meshlab.errors import MeshlabError
 from meshlab.export import ExportError, FILES, MARKER, export, manifests, waypoint_gateway
 from meshlab.topology import load_topology
@@ -730,8 +731,8 @@ def test_export_with_waypoints_and_two_files(tmp_path, capsys):
 def test_read_policy_files_skips_empty_documents_and_keeps_order(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("---\n" + REVIEWS_SUBSETS + "---\n---\n" + REVIEWS_50_V3)
-    assert [d["kind"] for d in _read_policy_files([f])] == ["DestinationRule", "VirtualService"]
-    assert _read_policy_files([]) == []
+    assert [d["kind"] for d in read_policy_files([f])] == ["DestinationRule", "VirtualService"]
+    assert read_policy_files([]) == []
 
 
 @pytest.mark.parametrize(
@@ -750,7 +751,7 @@ def test_read_policy_files_names_file_and_document(tmp_path, text, message):
     f = tmp_path / "bad.yaml"
     f.write_text(text)
     with pytest.raises(MeshlabError) as e:
-        _read_policy_files([f])
+        read_policy_files([f])
     assert str(e.value).startswith(f"{f}: {message}"), str(e.value)
 
 

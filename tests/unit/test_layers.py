@@ -122,13 +122,8 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.bench": {"meshlab.compare", "meshlab.identity", "meshlab.lab", "meshlab.proxy"},
     "meshlab.fuzzgen": {"meshlab.net"},
     "meshlab.fuzzprobe": {"meshlab.fuzzgen"},
-    "meshlab.fuzzbench": {
-        "meshlab.fuzzgen",
-        "meshlab.fuzzprobe",
-        "meshlab.identity",
-        "meshlab.lab",
-        "meshlab.net",
-    },
+    "meshlab.fuzztargets": {"meshlab.fuzzgen", "meshlab.fuzzprobe", "meshlab.identity", "meshlab.net"},
+    "meshlab.fuzzbench": {"meshlab.fuzzgen", "meshlab.fuzztargets", "meshlab.lab"},
     "meshlab.viz_layout": set(),
     "meshlab.viz": {"meshlab.modes", "meshlab.telemetry", "meshlab.viz_layout"},
     # the widgets hold no mesh logic: the lab (passed in), the pure policy builder, plots
