@@ -27,7 +27,7 @@ PICKS = ("slowest ok", "first", "first failed")
 
 
 def _png(fig) -> bytes:
-    return viz._figure_png(fig)
+    return viz.figure_png(fig)
 
 
 class Dashboard(w.VBox):

@@ -23,7 +23,7 @@ STYLE = (
 
 
 def _img(fig, alt: str) -> str:
-    data = base64.b64encode(viz._figure_png(fig)).decode()
+    data = base64.b64encode(viz.figure_png(fig)).decode()
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
 
 

@@ -14,7 +14,7 @@ import math
 import random
 
 from ..net.http1 import Request, Response, json_response, text_response
-from ..net.httpparse import check_header
+from ..net.httpwrite import check_header
 from ..trace import TraceContext
 from .runtime import AppRuntime
 

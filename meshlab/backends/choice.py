@@ -60,7 +60,7 @@ def choose_backend(name: str) -> Backend:
 
 def clean(force: bool = False, root: Path | None = None) -> state.CleanReport:
     """``meshlab clean``: what crashed labs left running (:func:`.state.clean`), and the network of
-    mininet labs that no live lab holds (:func:`.mininet.clean_leftovers`)."""
-    from .mininet import clean_leftovers
+    mininet labs that no live lab holds (:func:`.mininet_record.clean_leftovers`)."""
+    from .mininet_record import clean_leftovers
 
     return state.clean(force, root, cleaners=(clean_leftovers,))

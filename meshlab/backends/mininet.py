@@ -19,19 +19,17 @@ Bridges live in the root namespace (Mininet's ``LinuxBridge``, no OpenFlow contr
 no Open vSwitch kernel module here). Processes start inside a host's namespace: forked by the
 zygote, which joins the Mininet host's namespace (``/proc/<host pid>/ns/net``) as ``mnexec -a``
 would. Everything created is named ``ml<s>...`` and listed in ``<state>/mininet/<s>.json`` until it
-is gone, so :func:`clean_leftovers` removes a crashed lab's links, and only those.
+is gone, so :func:`.mininet_record.clean_leftovers` removes a crashed lab's links, and only those
+(:mod:`.mininet_record`). Link shaping (``links:``) is :mod:`.shaping`'s.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import socket
 import subprocess
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 from ..errors import LabError
 from ..net.cluster import ClusterNet, PodAddr, ServiceAddr
@@ -39,21 +37,12 @@ from ..topology.model import Links, Topology
 from . import rules
 from .base import Backend, shaped_links
 from .forking import Zygote, running_zygote
-from .state import Slot, _alive, _create_time, state_root
+from .mininet_record import clean_slot, update_record, write_record
+from .shaping import uplink_params
+from .state import Slot, _create_time
 
 VIP_OCTET = 250
 MAX_NODES = 200
-
-
-@functools.cache
-def netem_available() -> bool:
-    """Does this kernel have the netem qdisc (link delay and loss)? Asked of the kernel itself: add
-    one in a throwaway network namespace (a missing module is loaded on demand, where it exists)."""
-    r = subprocess.run(
-        ["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
-        capture_output=True,
-    )
-    return r.returncode == 0
 
 
 class MininetBackend(Backend):
@@ -83,7 +72,7 @@ class MininetBackend(Backend):
         self.slot = Slot()
         self.net = self._layout(topo)
         self.links = shaped_links(topo)
-        self._uplinks = self._uplink_params()  # before start() tells the learner the notes
+        self._uplinks = uplink_params(self.links, self.note)  # before start() tells the learner the notes
         return self.net
 
     def _layout(self, topo: Topology) -> ClusterNet:
@@ -170,7 +159,7 @@ class MininetBackend(Backend):
         uplinks = self._uplinks
         names = self._names()
         me = os.getpid()
-        self._write_record({"owner": [me, _create_time(me)], "bridges": [], "hosts": []})
+        write_record(self.slot.number, {"owner": [me, _create_time(me)], "bridges": [], "hosts": []})
         self.mn = Mininet(
             topo=None, build=False, controller=None, switch=LinuxBridge, link=Link, waitConnected=False
         )
@@ -215,51 +204,16 @@ class MininetBackend(Backend):
             self.teardown()
             raise
 
-    def _uplink_params(self) -> dict[str, dict]:
-        """Mininet ``TCIntf`` options for each shaped node's ``eth0`` (its side of the underlay, so
-        what the node sends): ``bw`` (HTB), ``delay`` and ``loss`` (netem). Without netem in the
-        kernel, delay and loss are left out, and a note says so once."""
-        from mininet.link import TCIntf
-
-        if not self.links:
-            return {}
-        wants_netem = {
-            n: lk for n, lk in self.links.items() if lk.delay_ms is not None or lk.loss_pct is not None
-        }
-        netem = not wants_netem or netem_available()
-        if not netem:
-            asked = "; ".join(
-                f"{n}: {Links(delay_ms=lk.delay_ms, loss_pct=lk.loss_pct).describe()}"
-                for n, lk in wants_netem.items()
-            )
-            bw = any(lk.bandwidth_mbit is not None for lk in self.links.values())
-            self.note(
-                f"this kernel has no netem (tc qdisc netem is unknown here): links run without "
-                f"the delay and loss asked for ({asked})" + ("; bandwidth limits still apply" if bw else "")
-            )
-        out = {}
-        for node, lk in self.links.items():
-            params = {}
-            if lk.bandwidth_mbit is not None:
-                params["bw"] = lk.bandwidth_mbit
-            if netem and lk.delay_ms is not None:
-                params["delay"] = f"{lk.delay_ms:g}ms"
-            if netem and lk.loss_pct is not None:
-                params["loss"] = lk.loss_pct
-            if params:
-                out[node] = {"cls1": TCIntf, "params1": params}
-        return out
-
     def _host(self, name: str, host_name: str):
         h = self.mn.addHost(host_name, ip=None)
         self.hosts[name] = h
         self._record(h.pid, f"mininet:{host_name}", "mininet-host")
-        self._update_record("hosts", [h.pid, _create_time(h.pid), host_name])
+        update_record(self.slot.number, "hosts", [h.pid, _create_time(h.pid), host_name])
         return h
 
     def _switch(self, name: str):
         sw = self.mn.addSwitch(name, dpid=f"{abs(hash(name)) % (1 << 48):x}")
-        self._update_record("bridges", name)
+        update_record(self.slot.number, "bridges", name)
         return sw
 
     def _add_pod(self, p: PodAddr, started: bool = True) -> None:
@@ -429,81 +383,3 @@ class MininetBackend(Backend):
             self.slot.release()
             self.slot = None
         self.hosts, self._applied, self.net = {}, {}, None
-
-    # -- the on-disk record of what exists -----------------------------------------------------
-    def _record_path(self) -> Path:
-        d = state_root() / "mininet"
-        d.mkdir(mode=0o700, exist_ok=True)
-        return d / f"{self.slot.number}.json"
-
-    def _write_record(self, data: dict) -> None:
-        p = self._record_path()
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, p)
-
-    def _update_record(self, key: str, item) -> None:
-        p = self._record_path()
-        data = json.loads(p.read_text()) if p.exists() else {"bridges": [], "hosts": []}
-        data.setdefault(key, []).append(item)
-        self._write_record(data)
-
-
-def _link_exists(name: str) -> bool:
-    return Path(f"/sys/class/net/{name}").exists()
-
-
-def clean_slot(slot: int, root: Path | None = None) -> list[str]:
-    """Remove what the mininet lab in ``slot`` left: its host shells (checked by pid and start
-    time) and its bridges and root-side veths (only names ``ml<slot>...`` it recorded). Returns
-    what it removed."""
-    p = (root or state_root()) / "mininet" / f"{slot}.json"
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, ValueError):
-        return []
-    removed = []
-    for pid, ctime, name in data.get("hosts", []):
-        if _alive(pid, ctime):
-            try:
-                os.killpg(pid, 9)
-            except OSError:
-                try:
-                    os.kill(pid, 9)
-                except OSError:
-                    pass
-            removed.append(f"process {name}[{pid}]")
-    prefix = f"ml{slot}"
-    for br in data.get("bridges", []):
-        if not br.startswith(prefix):
-            continue
-        ports = [q.name for q in Path(f"/sys/class/net/{br}/brif").glob("*")] if _link_exists(br) else []
-        for q in ports:
-            if q.startswith(br) and _link_exists(q):
-                subprocess.run(["ip", "link", "del", q], capture_output=True)
-        if _link_exists(br):
-            subprocess.run(["ip", "link", "set", br, "down"], capture_output=True)
-            subprocess.run(["ip", "link", "del", br], capture_output=True)
-            removed.append(f"bridge {br}")
-    p.unlink(missing_ok=True)
-    return removed
-
-
-def clean_leftovers(root: Path | None = None, force: bool = False) -> list[str]:
-    """For ``meshlab clean``: the network of every mininet lab whose controlling process is gone
-    (with ``force``, of running ones too). The slot alone proves nothing: another lab may have
-    taken it since."""
-    d = (root or state_root()) / "mininet"
-    out: list[str] = []
-    if not d.exists():
-        return out
-    for f in sorted(d.glob("*.json")):
-        try:
-            n = int(f.stem)
-            owner = json.loads(f.read_text()).get("owner") or [None, None]
-        except (ValueError, OSError):
-            continue
-        if not force and _alive(*owner):
-            continue
-        out += clean_slot(n, root)
-    return out

@@ -4,8 +4,9 @@
 - :mod:`.dialer` — turns "reviews:9080" into a connection the way a pod's kernel would (kube-proxy's
   endpoint choice).
 - :mod:`.tcp` — TCP sockets the lab's way (refusing with a reset, as Envoy and ztunnel do).
-- :mod:`.httpparse` — HTTP/1.1 parsed by httptools, sans-IO (the proxies' parser too); :mod:`.http1`
-  — the same over asyncio streams.
+- :mod:`.httpmessage` — HTTP/1.1 requests and responses as data; :mod:`.httpparse` — read by
+  httptools, sans-IO, with Envoy's limits (the proxies' parser too); :mod:`.httpwrite` — written, as
+  an endpoint or as a proxy; :mod:`.http1` — the same over asyncio streams.
 - :mod:`.proxyproto` — PROXY protocol v2: how, on the loopback backend, an intercepted connection
   reaches its proxy with its original destination; :mod:`.capture` — the one place a proxy learns
   a captured connection's original destination.

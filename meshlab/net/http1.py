@@ -14,17 +14,9 @@ import asyncio
 import json
 from typing import Awaitable, Callable
 
-from .httpparse import (
-    HttpError,
-    MessageReader,
-    Request,
-    Response,
-    header_tokens,
-    encode_request,
-    encode_response,
-    final_response,
-    find_header,
-)
+from .httpmessage import Request, Response, final_response, find_header, header_tokens
+from .httpparse import HttpError, MessageReader
+from .httpwrite import encode_request, encode_response
 from .tcp import Listener, serve as tcp_serve
 
 __all__ = [

@@ -14,6 +14,7 @@ in, checked and compiled objects out: file, line, field), :mod:`.store` (the lab
 istiod's view of the objects in force), :mod:`.hosts` (host names as istiod resolves them),
 :mod:`.routing` (route tables evaluated, whichever kind wrote them), :mod:`.retries` (Envoy's retry
 rules as Istio configures them), :mod:`.circuit` (circuit breakers and outlier detection),
-:mod:`.authz` (AuthorizationPolicy decided), :mod:`.builder` (the writers gathered for the control
+:mod:`.authz` (AuthorizationPolicy decided: binding, layers, verdict), :mod:`.authzmatch` (its rules
+matched against one request's attributes), :mod:`.builder` (the writers gathered for the control
 panel).
 """

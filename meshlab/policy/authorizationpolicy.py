@@ -5,7 +5,7 @@ each proxy keeps whether any policy binds to it per config push.
 
 - **validate**: ``selector`` or ``targetRefs``/``targetRef`` (Gateway, Service, GatewayClass),
   ``action`` (ALLOW, DENY, AUDIT; CUSTOM is refused), ``rules`` (``from.source``, ``to.operation``,
-  ``when`` with the keys :data:`.authz.WHEN_KEYS`).
+  ``when`` with the keys :data:`.authzmatch.WHEN_KEYS`).
 - **check**: Istio's status messages for policies that will not do what they say — an L7 rule
   bound to ztunnel, a ``targetRefs`` policy with no waypoint to enforce it.
 """
@@ -15,7 +15,8 @@ from __future__ import annotations
 import ipaddress
 
 from ..yamlnode import YamlNode, close_match
-from .authz import ROOT_NAMESPACE, WHEN_KEYS, check_when_key, for_ztunnel
+from .authz import ROOT_NAMESPACE, for_ztunnel
+from .authzmatch import WHEN_KEYS, check_when_key
 from .handler import Document, KindHandler, selector
 from .objects import PolicyObject
 

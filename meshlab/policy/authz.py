@@ -50,12 +50,11 @@ mTLS identity, so a plaintext peer matches none of them (and every ``not*`` of t
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 from ..modes import PROXY_ROLES
+from .authzmatch import Attributes, check_when_key, first_match
 
 ROOT_NAMESPACE = "istio-system"
 ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
@@ -64,27 +63,9 @@ LAYERS = ("L7", "TCP", "L4")
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 WAYPOINT_CLASS = "istio-waypoint"
 
-#: ``when`` keys meshlab evaluates (istiod ``authz/model/model.go`` has a few more, JWT ones).
-WHEN_KEYS = (
-    "request.headers[<name>]",
-    "source.ip",
-    "remote.ip",
-    "source.namespace",
-    "source.principal",
-    "request.auth.principal",
-    "destination.ip",
-    "destination.port",
-    "connection.sni",
-)
 #: ``when`` keys istiod's ambient conversion keeps for ztunnel (``l4WhenAttributes``).
 L4_WHEN_KEYS = frozenset(
     {"source.ip", "source.namespace", "source.principal", "destination.ip", "destination.port"}
-)
-_JWT_OR_ENVOY_KEYS = (
-    "request.auth.audiences",
-    "request.auth.presenter",
-    "request.auth.claims[",
-    "experimental.envoy.filters.",
 )
 
 # What each layer cannot see (istiod: generators that fail "forTCP"; ambient httpOperations/httpSources).
@@ -119,56 +100,6 @@ _ALLOW_DROPPED = (
     "Within an ALLOW policy, rules matching HTTP attributes are omitted. "
     "This will be more restrictive than requested."
 )
-
-_PRINCIPAL = re.compile(r"^([^/]+)/ns/([^/]+)/sa/([^/]+)$")
-
-
-@dataclass(frozen=True)
-class Attributes:
-    """What an enforcement point knows about one connection (L4) or request (L7).
-
-    ``source_principal`` is the peer's mTLS identity without ``spiffe://`` (ISTIO-FACTS §5), e.g.
-    ``cluster.local/ns/default/sa/curl``, or None for a plaintext peer. ``source_namespace`` is
-    derived from it (Istio knows no other). ``remote_ip`` (the original client, ``remote.ip`` /
-    ``remoteIpBlocks``) defaults to ``source_ip``. ``host``, ``method``, ``path``, ``headers`` and
-    ``request_principal`` (a JWT's ``iss/sub``) exist at L7 only.
-    """
-
-    destination_port: int
-    source_principal: str | None = None
-    source_namespace: str | None = None
-    source_ip: str | None = None
-    destination_ip: str | None = None
-    remote_ip: str | None = None
-    sni: str | None = None
-    host: str | None = None
-    method: str | None = None
-    path: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    request_principal: str | None = None
-
-    def __post_init__(self):
-        principal = self.source_principal
-        if principal is not None:
-            principal = principal.removeprefix("spiffe://")
-            object.__setattr__(self, "source_principal", principal)
-            parsed = _PRINCIPAL.match(principal)
-            ns = parsed.group(2) if parsed else None
-            if self.source_namespace is None:
-                object.__setattr__(self, "source_namespace", ns)
-            elif self.source_namespace != ns:
-                raise ValueError(
-                    f"source_namespace {self.source_namespace!r} contradicts source_principal "
-                    f"{principal!r}; leave it out, it is derived from the principal"
-                )
-        elif self.source_namespace is not None:
-            raise ValueError(
-                f"source_namespace {self.source_namespace!r} without a source_principal: Istio "
-                "learns a peer's namespace only from its mTLS identity; set source_principal"
-            )
-        if self.remote_ip is None:
-            object.__setattr__(self, "remote_ip", self.source_ip)
-        object.__setattr__(self, "headers", {k.lower(): v for k, v in dict(self.headers).items()})
 
 
 @dataclass(frozen=True)
@@ -264,9 +195,9 @@ def decide(policies: Iterable[Mapping], attrs: Attributes, layer: str = "L7") ->
         if action == "ALLOW" and not (policy.get("spec") or {}).get("rules"):
             empty.append(_name(policy))
 
-    audited = tuple(_name(p) for p, rules in by_action["AUDIT"] if _first_match(p, rules, attrs) is not None)
+    audited = tuple(_name(p) for p, rules in by_action["AUDIT"] if first_match(p, rules, attrs) is not None)
     for p, rules in by_action["DENY"]:
-        i = _first_match(p, rules, attrs)
+        i = first_match(p, rules, attrs)
         if i is not None:
             return Decision(False, "DENY", _name(p), f"DENY policy {_name(p)} matched (rules[{i}])", audited)
     if not by_action["ALLOW"]:
@@ -274,7 +205,7 @@ def decide(policies: Iterable[Mapping], attrs: Attributes, layer: str = "L7") ->
             True, None, None, "no ALLOW policy applies here, so what is not denied is allowed", audited
         )
     for p, rules in by_action["ALLOW"]:
-        i = _first_match(p, rules, attrs)
+        i = first_match(p, rules, attrs)
         if i is not None:
             return Decision(True, "ALLOW", _name(p), f"ALLOW policy {_name(p)} matched (rules[{i}])", audited)
     names = ", ".join(_name(p) for p, _ in by_action["ALLOW"])
@@ -341,19 +272,6 @@ def unsupported(policy: Mapping) -> str | None:
     return f"AuthorizationPolicy {_name(policy)}: " + "; ".join(problems) if problems else None
 
 
-def check_when_key(key: str) -> None:
-    """Raise ValueError naming ``key`` and the allowed keys unless meshlab can evaluate it."""
-    if key in _WHEN_ATTRS or _header_name(key):
-        return
-    allowed = ", ".join(WHEN_KEYS)
-    if key.startswith(_JWT_OR_ENVOY_KEYS):
-        raise ValueError(
-            f"when key {key!r} is valid in Istio but needs JWT claims or Envoy metadata, which "
-            f"meshlab does not model; meshlab evaluates: {allowed}"
-        )
-    raise ValueError(f"unknown when key {key!r}; allowed keys: {allowed}")
-
-
 # -- layers --------------------------------------------------------------------------------------
 
 
@@ -408,108 +326,6 @@ def _convert_rule(rule: Mapping, layer: str) -> tuple[dict, set[str], bool]:
     if conds:
         new["when"] = conds
     return new, found, fires
-
-
-# -- matching ------------------------------------------------------------------------------------
-
-
-def _first_match(policy: Mapping, rules: list[tuple[int, dict]], a: Attributes) -> int | None:
-    return next((i for i, rule in rules if _rule_matches(rule, a, policy["namespace"])), None)
-
-
-def _rule_matches(rule: Mapping, a: Attributes, policy_ns: str) -> bool:
-    sources = [f.get("source") or {} for f in rule.get("from") or []]
-    operations = [t.get("operation") or {} for t in rule.get("to") or []]
-    return (
-        (not sources or any(_source_matches(s, a, policy_ns) for s in sources))
-        and (not operations or any(_operation_matches(o, a) for o in operations))
-        and all(_field(c, "values", _when_predicate(c["key"], a)) for c in rule.get("when") or [])
-    )
-
-
-def _source_matches(s: Mapping, a: Attributes, policy_ns: str) -> bool:
-    parsed = _PRINCIPAL.match(a.source_principal or "")
-    return (
-        _field(s, "principals", lambda v: _string_match(v, a.source_principal))
-        and _field(s, "namespaces", lambda v: _string_match(v, a.source_namespace))
-        and _field(
-            s,
-            "serviceAccounts",
-            lambda v: (
-                parsed is not None and _service_account(v, policy_ns) == (parsed.group(2), parsed.group(3))
-            ),
-        )
-        and _field(s, "trustDomains", lambda v: _string_match(v, parsed.group(1) if parsed else None))
-        and _field(s, "ipBlocks", lambda v: _in_block(v, a.source_ip))
-        and _field(s, "remoteIpBlocks", lambda v: _in_block(v, a.remote_ip))
-        and _field(s, "requestPrincipals", lambda v: _string_match(v, a.request_principal))
-    )
-
-
-def _operation_matches(o: Mapping, a: Attributes) -> bool:
-    path = None if a.path is None else re.split(r"[?#]", a.path, maxsplit=1)[0]  # Envoy ignores the query
-    return (
-        _field(o, "hosts", lambda v: _string_match(v, a.host, presence=True, fold=True))
-        and _field(o, "ports", lambda v: v == str(a.destination_port))
-        and _field(o, "methods", lambda v: _string_match(v, a.method, presence=True))
-        and _field(o, "paths", lambda v: _string_match(v, path))
-    )
-
-
-def _field(body: Mapping, name: str, pred: Callable[[str], bool]) -> bool:
-    """``name`` (if set) has a matching value and ``notName`` (if set) has none."""
-    pos, neg = body.get(name), body.get("not" + name[0].upper() + name[1:])
-    return (not pos or any(pred(v) for v in pos)) and not (neg and any(pred(v) for v in neg))
-
-
-def _when_predicate(key: str, a: Attributes) -> Callable[[str], bool]:
-    header = _header_name(key)
-    if header:
-        return lambda v: _string_match(v, a.headers.get(header), presence=True)
-    check_when_key(key)
-    return lambda v: _WHEN_ATTRS[key](v, a)
-
-
-_WHEN_ATTRS: dict[str, Callable[[str, Attributes], bool]] = {
-    "source.ip": lambda v, a: _in_block(v, a.source_ip),
-    "remote.ip": lambda v, a: _in_block(v, a.remote_ip),
-    "source.namespace": lambda v, a: _string_match(v, a.source_namespace),
-    "source.principal": lambda v, a: _string_match(v, a.source_principal),
-    "request.auth.principal": lambda v, a: _string_match(v, a.request_principal),
-    "destination.ip": lambda v, a: _in_block(v, a.destination_ip),
-    "destination.port": lambda v, a: v == str(a.destination_port),
-    "connection.sni": lambda v, a: _string_match(v, a.sni),
-}
-
-
-def _string_match(pattern: str, actual: str | None, *, presence: bool = False, fold: bool = False) -> bool:
-    """Istio's four forms. ``*`` is "present" for headers and "non-empty" (regex ``.+``) otherwise."""
-    if actual is None:
-        return False
-    if fold:
-        pattern, actual = pattern.lower(), actual.lower()
-    if pattern == "*":
-        return presence or actual != ""
-    if pattern.startswith("*"):
-        return actual.endswith(pattern[1:])
-    if pattern.endswith("*"):
-        return actual.startswith(pattern[:-1])
-    return actual == pattern
-
-
-def _in_block(block: str, ip: str | None) -> bool:
-    return ip is not None and ipaddress.ip_address(ip) in ipaddress.ip_network(block, strict=False)
-
-
-def _service_account(value: str, policy_ns: str) -> tuple[str, str]:
-    ns, sep, sa = value.partition("/")
-    return (ns, sa) if sep else (policy_ns, value)
-
-
-def _header_name(key: str) -> str | None:
-    if key.startswith("request.headers[") and key.endswith("]") and len(key) > len("request.headers[]"):
-        return key[len("request.headers[") : -1].lower()
-    return None
 
 
 def _target_refs(policy: Mapping) -> list[Mapping]:

@@ -8,15 +8,9 @@ same reader (:mod:`meshlab.net.http1`); this module is the proxies' name for it.
 
 from __future__ import annotations
 
-from ..net.httpparse import (
-    HOP_BY_HOP,
-    MAX_BODY,
-    HttpError,
-    MessageReader,
-    final_response,
-    request_bytes,
-    response_bytes,
-)
+from ..net.httpmessage import HOP_BY_HOP, final_response
+from ..net.httpparse import MAX_BODY, HttpError, MessageReader
+from ..net.httpwrite import request_bytes, response_bytes
 
 __all__ = [
     "HOP_BY_HOP",

@@ -18,7 +18,8 @@ from ..net.http1 import Request, Response, linger
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now, span_dict
 from .hbone import Stream, StreamIO, TunnelError
 from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
-from ..policy.authz import Attributes, Decision, applies, authorize
+from ..policy.authz import Decision, applies, authorize
+from ..policy.authzmatch import Attributes
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject
 from ..policy.retries import Attempt, backoff, retriable

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from ..identity import spiffe_id
 from ..net.cluster import ClusterNet, PodAddr
-from ..policy.authz import Attributes, authorize
+from ..policy.authz import authorize
+from ..policy.authzmatch import Attributes
 from ..policy.peerauth import mtls_mode
 from .metrics import TCP_LABELS, peer_labels, service_labels
 

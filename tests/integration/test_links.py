@@ -7,7 +7,7 @@ import re
 import pytest
 
 from meshlab import Lab
-from meshlab.backends.mininet import netem_available
+from meshlab.backends.shaping import netem_available
 
 pytestmark = pytest.mark.integration
 

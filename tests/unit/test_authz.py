@@ -12,15 +12,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshlab.policy.authz import (
-    Attributes,
-    Decision,
-    applies,
-    check_when_key,
-    decide,
-    for_ztunnel,
-    unsupported,
-)
+from meshlab.policy.authz import Decision, applies, decide, for_ztunnel, unsupported
+from meshlab.policy.authzmatch import Attributes, check_when_key
 
 
 def sa(name: str, ns: str = "default") -> str:

@@ -1,6 +1,7 @@
-"""The sans-IO HTTP/1.1 core (meshlab/net/httpparse.py): the one httptools parser of apps and
-proxies, and the writers. Properties: any split of a byte stream into chunks gives the same
-messages as the whole stream; what the writers write parses back to what they were given."""
+"""The sans-IO HTTP/1.1 core (meshlab/net/httpmessage.py, httpparse.py, httpwrite.py): the one
+httptools parser of apps and proxies, and the writers. Properties: any split of a byte stream into
+chunks gives the same messages as the whole stream; what the writers write parses back to what they
+were given."""
 
 from __future__ import annotations
 
@@ -8,17 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshlab.net.httpparse import (
-    HOP_BY_HOP,
-    HttpError,
-    MessageReader,
-    Request,
-    Response,
-    encode_request,
-    encode_response,
-    request_bytes,
-    response_bytes,
-)
+from meshlab.net.httpmessage import HOP_BY_HOP, Request, Response
+from meshlab.net.httpparse import HttpError, MessageReader
+from meshlab.net.httpwrite import encode_request, encode_response, request_bytes, response_bytes
 
 token = st.text(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~", min_size=1, max_size=12

@@ -1,68 +1,34 @@
-"""A control panel bound to a running lab: mesh mode, waypoints, traffic policy, "send traffic".
-
-The widgets hold no mesh logic: a mode or waypoint change calls the lab (``set_mode``,
-``set_waypoints``); a policy change — retries, timeout, faults, traffic weights for one service,
-the mesh-wide mTLS mode — becomes Istio objects (:mod:`meshlab.policy.builder`) that the panel
-applies with ``lab.apply`` like any learner's YAML, and shows. After each change the panel sends
-traffic (unless "send after each change" is off) and redraws one request's path and the latency
-of every run so far (:mod:`meshlab.viz`). Every error lands in the panel's error area, never in
-a lost callback traceback, and the lab keeps what it had.
-
-    from meshlab.widgets import ControlPanel
-    ControlPanel(lab)          # in a notebook cell
-"""
+"""The control panel itself: its controls, laid out, and what each one does to the lab — a mode or
+waypoint change calls the lab, a policy change becomes Istio objects written by
+:mod:`meshlab.policy.builder` and applied with ``lab.apply``, then traffic is sent and the plots
+redrawn (:mod:`meshlab.viz`)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import traceback
 from urllib.parse import urlsplit
 
 import ipywidgets as w
-import yaml as _yaml
 
-from .errors import LabError, MeshlabError
-from .policy import builder
-from .viz import path_figure, runs_figure
+from ..policy import builder
+from ..viz import path_figure, runs_figure
+from .guard import GuardedPanel
+from .trafficpolicy import ISTIO_DEFAULT_ATTEMPTS, TrafficPolicySection
+from .texts import (
+    MTLS_HELP,
+    MTLS_LABELS,
+    RETRY_HELP,
+    WEIGHTS_HEADING,
+    mode_yaml,
+    retry_on_help,
+    waypoint_yaml,
+)
 
 MAX_REQUESTS = 2000
 MAX_CONCURRENCY = 64
 MAX_RUNS = 6  # latency lines kept on the runs plot
-#: The retry-attempts dropdown's "Istio default" (no retries field written): a Dropdown shows
-#: nothing at all for a value of None, so the default has a number of its own.
-ISTIO_DEFAULT_ATTEMPTS = -1
-#: What each mesh-wide mTLS choice means (a PeerAuthentication in the root namespace, or none).
-MTLS_LABELS = {
-    "UNSET": "UNSET: no policy (Istio's default, PERMISSIVE)",
-    "PERMISSIVE": "PERMISSIVE: mTLS and plaintext accepted",
-    "STRICT": "STRICT: mTLS only, plaintext refused",
-    "DISABLE": "DISABLE: no mTLS (sidecars; ambient ignores it)",
-}
 
 
-def mode_yaml(namespaces: list[str], mode: str) -> str:
-    """The Namespace labels that put these namespaces in ``mode``, as YAML."""
-    return _dump(builder.namespace_labels(namespaces, mode))
-
-
-def waypoint_yaml(namespace: str, services: list[str]) -> str:
-    """A waypoint Gateway (as ``istioctl waypoint generate``) and the services' enrollment labels."""
-    if not services:
-        return "# no service uses a waypoint"
-    return _dump(
-        [
-            builder.waypoint_gateway(namespace=namespace),
-            *(builder.use_waypoint(s, namespace) for s in services),
-        ]
-    )
-
-
-def _dump(docs: list[dict]) -> str:
-    return _yaml.safe_dump_all(docs, sort_keys=False).strip()
-
-
-class ControlPanel(w.VBox):
+class ControlPanel(TrafficPolicySection, GuardedPanel):
     def __init__(self, lab):
         self.lab = lab
         services = sorted({s.name for s in lab.topology.services})
@@ -195,31 +161,12 @@ class ControlPanel(w.VBox):
                                 ),
                             ]
                         ),
-                        w.HTML(
-                            "<small>timeout 0 s: no timeout (Istio's default). Retry attempts: <i>Istio default</i> is "
-                            "2 retries on connect-failure, refused-stream, unavailable, cancelled, "
-                            "retriable-status-codes; "
-                            "an empty retryOn with a number keeps those conditions.</small>"
-                        ),
-                        w.HTML(
-                            "<details><summary><small>what each retryOn condition retries (Envoy)</small></summary>"
-                            "<small>"
-                            + "<br>".join(
-                                f"<b>{k}</b>: {_html(builder.RETRY_ON_MEANING[k])}"
-                                for k in sorted(builder.RETRY_ON)
-                            )
-                            + "</small></details>"
-                        ),
-                        w.HTML(
-                            "<b>traffic weights</b> by version (a DestinationRule defines the subsets; all 0: no split)"
-                        ),
+                        w.HTML(RETRY_HELP),
+                        w.HTML(retry_on_help()),
+                        w.HTML(WEIGHTS_HEADING),
                         self.weights,
                         self.mtls,
-                        w.HTML(
-                            "<small>mesh mTLS is a PeerAuthentication in istio-system: what servers accept. "
-                            "Clients in the "
-                            "mesh send mTLS whenever the server has a proxy (auto mTLS).</small>"
-                        ),
+                        w.HTML(MTLS_HELP),
                     ]
                 )
             ]
@@ -240,43 +187,8 @@ class ControlPanel(w.VBox):
         )
 
     # -- what the widgets say -------------------------------------------------------------------
-    def route_settings(self) -> builder.RouteSettings:
-        ns, name = self.service.value
-        svc = next(s for s in self.lab.topology.services if (s.namespace, s.name) == (ns, name))
-        return builder.RouteSettings(
-            svc.name,
-            svc.namespace,
-            attempts=None if self.attempts.value == ISTIO_DEFAULT_ATTEMPTS else self.attempts.value,
-            per_try_timeout_s=self.per_try_timeout.value or None,
-            retry_on=tuple(self.retry_on.value),
-            timeout_s=self.timeout.value or None,
-            delay_percent=self.delay_percent.value,
-            delay_s=self.delay_s.value,
-            abort_percent=self.abort_percent.value,
-            abort_status=self.abort_status.value,
-            weights={c.description: c.value for c in self.weights.children if isinstance(c, w.IntSlider)},
-        )
-
-    def _mtls_in_force(self) -> str:
-        pa = self._in_force("PeerAuthentication", builder.ROOT_NAMESPACE, "default")
-        return (pa.spec.get("mtls") or {}).get("mode", "UNSET") if pa else "UNSET"
-
-    def _rebuild_weights(self) -> None:
-        ns, name = self.service.value
-        subsets = builder.versions(self.lab.topology, name, ns)
-        sliders = (
-            [
-                w.IntSlider(value=0, min=0, max=100, step=10, description=v, continuous_update=False)
-                for v in subsets
-            ]
-            if len(subsets) > 1
-            else []
-        )
-        for c in sliders:
-            c.observe(self._on_policy, names="value")
-        self.weights.children = sliders or [w.HTML(f"<i>{name} has one version: nothing to split</i>")]
-
     # -- callbacks: each one calls the lab, shows the YAML, sends and redraws ---------------------
+    # (the traffic-policy section's are in .trafficpolicy)
     def _controls(self) -> list:
         """Every control a learner can change."""
         return [
@@ -298,67 +210,6 @@ class ControlPanel(w.VBox):
             self.send,
             *[c for c in self.weights.children if isinstance(c, w.IntSlider)],
         ]
-
-    def _guard(self, action, doing: str = "working"):
-        """Run one action: the panel shows it is busy (every control disabled, what it is doing in
-        the status line) until the action is done, then shows the lab's real state again — after an
-        error too. What the lab prints meanwhile (pods restarted, waypoints) goes to the panel's
-        notes, not to JupyterLab's log console. The kernel runs one widget callback at a time, so
-        a click made while busy waits its turn; an action that starts while another one runs (a
-        callback that re-enters) is refused with a message."""
-        if self.busy:
-            self.refused = (
-                f"not done: the panel is still busy ({self.doing}); wait until it is done, then try again"
-            )
-            self.error.value = f"<div style='color:#D55E00'>{_html(self.refused)}</div>"
-            return None
-        self.doing, self.refused = doing, None
-        self.busy = True
-        self.last_error = None
-        self.error.value = self.notes.value = ""
-        controls = self._controls()
-        for c in controls:
-            c.disabled = True
-        self.status.value = f"<i>⏳ {_html(doing)}… (the panel waits until this is done)</i>"
-        said = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(said):
-                return action()
-        except MeshlabError as e:
-            self.last_error = str(e)
-        except Exception as e:  # noqa: BLE001 - the panel must survive any failure and say what it was
-            self.last_error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
-        finally:
-            self.busy = False
-            for c in controls:
-                c.disabled = False
-            self._sync()
-            self._note(said.getvalue())
-            if self.last_error is not None:
-                self._show_error(self.last_error)
-        return None
-
-    def _show_error(self, message: str) -> None:
-        """The first line of an error, and the rest (a pod's log tail, a traceback) folded away."""
-        first, _, rest = message.strip().partition("\n")
-        self.error.value = (
-            f"<div style='color:#D55E00'><b>{_html(first)}</b>"
-            + (
-                f"<details><summary>details</summary><pre>{_html(rest)}</pre></details>"
-                if rest.strip()
-                else ""
-            )
-            + "</div>"
-        )
-        if self.status.value.startswith("<i>⏳"):
-            self.status.value = f"<span style='color:#D55E00'>not done</span> · mode {self.lab.mode}"
-
-    def _note(self, text: str) -> None:
-        lines = list(dict.fromkeys(x.removeprefix("meshlab: ") for x in text.splitlines() if x.strip()))
-        if lines:
-            self.notes.value = (
-                "<div style='color:#555'>" + "<br>".join(f"ℹ {_html(x)}" for x in lines) + "</div>"
-            )
 
     def _after_change(self, label: str) -> None:
         self._change = label
@@ -415,101 +266,6 @@ class ControlPanel(w.VBox):
             self._after_change(f"waypoint for {', '.join(chosen) or 'none'}")
 
         self._guard(act, f"setting waypoints for {', '.join(change['new']) or 'no service'}")
-
-    def _on_service(self, change) -> None:
-        """Another service's policy: start from Istio's defaults (the panel applies nothing yet)."""
-        self._quiet = True
-        try:
-            self.attempts.value, self.per_try_timeout.value, self.retry_on.value = (
-                ISTIO_DEFAULT_ATTEMPTS,
-                0,
-                (),
-            )
-            self.timeout.value, self.delay_percent.value, self.abort_percent.value = 0, 0, 0
-            self.delay_s.value, self.abort_status.value = 1.0, 503
-            self._rebuild_weights()
-        finally:
-            self._quiet = False
-
-    def _on_policy(self, change=None) -> None:
-        """Write the service's VirtualService (and the DestinationRule its weights need) and
-        apply it; back at Istio's defaults, delete the VirtualService instead."""
-        if self._quiet:
-            return
-
-        def act():
-            s = self.route_settings()
-            self._leave_learners_yaml_alone("VirtualService", s.namespace, s.host)
-            vs = builder.virtual_service(s)
-            docs = []
-            if any(s.weights.values()) and not builder.subsets_defined(self.lab.policies(), s):
-                self._leave_learners_yaml_alone("DestinationRule", s.namespace, s.host)
-                docs.append(
-                    builder.destination_rule(
-                        s.host, s.namespace, builder.versions(self.lab.topology, s.host, s.namespace)
-                    )
-                )
-            if vs is not None:
-                docs.append(vs)
-                lines = self.lab.apply(docs)
-            elif self._in_force("VirtualService", s.namespace, s.host):
-                lines = self.lab.delete(kind="VirtualService", name=s.host, namespace=s.namespace)
-            else:
-                lines = []
-            shown = (
-                _dump(docs)
-                if docs
-                else f"# no VirtualService for {s.host}: Istio's defaults (2 retries on "
-                "connect-failure, refused-stream, unavailable, cancelled; no timeout)"
-            )
-            self.yaml.value = (
-                shown
-                + "".join(f"\n# {line}" for line in lines)
-                + "".join(f"\n# warning: {x}" for x in self.lab.warnings if vs is not None)
-            )
-            self.status.value = f"{s.host}: {_describe(s)}"
-            self._after_change(f"{s.host}: {_describe(s)}")
-
-        self._guard(act, "applying the traffic policy")
-
-    def _leave_learners_yaml_alone(self, kind: str, namespace: str, name: str) -> None:
-        """The panel changes only the objects it wrote: one a learner applied is theirs."""
-        mine = self._in_force(kind, namespace, name)
-        if mine is not None and not builder.written_by_panel(mine.doc):
-            raise LabError(
-                f"{kind} {namespace}/{name} is YAML you applied, so the panel leaves it alone. "
-                f"To set it from here, delete it first: lab.delete(kind={kind!r}, name={name!r}, "
-                f"namespace={namespace!r})"
-            )
-
-    def _in_force(self, kind: str, namespace: str, name: str):
-        """The object of that kind and name the lab has in force, or None."""
-        return next((o for o in self.lab.policies() if o.key == (kind, namespace, name)), None)
-
-    def _on_mtls(self, change) -> None:
-        if self._quiet:
-            return
-
-        def act():
-            self._leave_learners_yaml_alone("PeerAuthentication", builder.ROOT_NAMESPACE, "default")
-            pa = builder.peer_authentication(change["new"])
-            if pa is not None:
-                lines = self.lab.apply(pa)
-            elif self._in_force("PeerAuthentication", builder.ROOT_NAMESPACE, "default"):
-                lines = self.lab.delete(
-                    kind="PeerAuthentication", name="default", namespace=builder.ROOT_NAMESPACE
-                )
-            else:
-                lines = []
-            self.yaml.value = (
-                (_dump([pa]) if pa else "# no mesh-wide PeerAuthentication: PERMISSIVE, Istio's default")
-                + "".join(f"\n# {line}" for line in lines)
-                + "".join(f"\n# warning: {x}" for x in self.lab.warnings)
-            )
-            self.status.value = f"mesh-wide mTLS: {change['new']}"
-            self._after_change(f"mTLS {change['new']}")
-
-        self._guard(act, f"setting mesh-wide mTLS to {change['new']}")
 
     def _on_send(self, _button=None) -> None:
         self._guard(
@@ -597,24 +353,3 @@ class ControlPanel(w.VBox):
                 self.mtls.value = mtls
         finally:
             self._quiet = False
-
-
-def _describe(s: builder.RouteSettings) -> str:
-    if s.is_default:
-        return "Istio's defaults"
-    parts = []
-    if s.attempts is not None:
-        parts.append(f"{s.attempts} retries" + (f" on {','.join(s.retry_on)}" if s.retry_on else ""))
-    if s.timeout_s:
-        parts.append(f"timeout {s.timeout_s:g} s")
-    if s.delay_percent:
-        parts.append(f"delay {s.delay_s:g} s on {s.delay_percent:g}%")
-    if s.abort_percent:
-        parts.append(f"abort {s.abort_status} on {s.abort_percent:g}%")
-    if any(s.weights.values()):
-        parts.append("weights " + "/".join(f"{k} {v}" for k, v in s.weights.items() if v))
-    return ", ".join(parts)
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
