@@ -289,7 +289,8 @@ def advice(
 ) -> list[str]:
     """What Istio would do with ``policies`` that the learner may not expect, as
     ``istioctl analyze`` or the ambient docs would say it: VirtualService subsets that no
-    DestinationRule defines, and L7 routing for ambient services that no waypoint carries."""
+    DestinationRule defines, and L7 routing (a VirtualService's hosts, an HTTPRoute's Service
+    ``parentRefs``) for ambient services that no waypoint carries."""
     subsets: dict[tuple, set] = {}
     for d in policies:
         if d["kind"] == "DestinationRule":
@@ -299,7 +300,13 @@ def advice(
                     x.get("name") for x in (d["spec"].get("subsets") or [])
                 )
     out = []
+    routed: list[tuple[str, str, str]] = []  # (what, host, namespace): L7 routing for a service
     for d in policies:
+        if d["kind"] == "HTTPRoute":
+            ns = d["metadata"]["namespace"]
+            for ref in (d.get("spec") or {}).get("parentRefs") or []:
+                if ref.get("kind") == "Service" and ref.get("group", "") in ("", "core"):
+                    routed.append((f"HTTPRoute {ns}/{d['metadata']['name']}", str(ref.get("name", "")), ns))
         if d["kind"] != "VirtualService":
             continue
         ns, spec = d["metadata"]["namespace"], d.get("spec") or {}
@@ -324,17 +331,18 @@ def advice(
                 "found). Apply a DestinationRule with those subsets too (for Bookinfo: "
                 "samples/bookinfo/networking/destination-rule-all.yaml)."
             )
-        for host in spec.get("hosts") or []:
-            s = topo.resolve_service(str(host), ns)
-            ambient = s is not None and any(mesh_of_pod.get(p.name) == "ambient" for p in topo.endpoints(s))
-            # a sidecar caller applies the route itself (as the lab's apply check says): warn only when none is
-            sidecars = any(k == "sidecar" for k in mesh_of_pod.values())
-            if ambient and not sidecars and (s.namespace, s.name) not in uses_waypoint:
-                out.append(
-                    f"{where} is L7 routing for {s.name}, whose pods are ambient, but no waypoint carries "
-                    f"the traffic to {s.name}: ztunnel does not read HTTP, so the route has no effect. "
-                    f"Export with --waypoints {s.name} (or --waypoints namespace)."
-                )
+        routed += [(where, str(host), ns) for host in spec.get("hosts") or []]
+    # a sidecar caller applies the route itself (as the lab's apply check says): warn only when none is
+    sidecars = any(k == "sidecar" for k in mesh_of_pod.values())
+    for where, host, ns in routed:
+        s = topo.resolve_service(host, ns)
+        ambient = s is not None and any(mesh_of_pod.get(p.name) == "ambient" for p in topo.endpoints(s))
+        if ambient and not sidecars and (s.namespace, s.name) not in uses_waypoint:
+            out.append(
+                f"{where} is L7 routing for {s.name}, whose pods are ambient, but no waypoint carries "
+                f"the traffic to {s.name}: ztunnel does not read HTTP, so the route has no effect. "
+                f"Export with --waypoints {s.name} (or --waypoints namespace)."
+            )
     return list(dict.fromkeys(out))
 
 

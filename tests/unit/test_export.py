@@ -23,6 +23,7 @@ from meshlab.cli import main
 from meshlab.cli.files import read_policy_files
 from meshlab.errors import MeshlabError
 from meshlab.export import ExportError, FILES, MARKER, export, manifests, waypoint_gateway
+from meshlab.policy.builder import http_route
 from meshlab.topology import load_topology
 
 K8S_VERSION = "1.32"  # kind's node image in 2025-26; Istio 1.28 supports 1.30 - 1.34
@@ -553,6 +554,18 @@ def test_warnings_say_what_istio_will_do_with_the_routes():
     assert "no waypoint carries the traffic to reviews" in w[1] and "--waypoints reviews" in w[1]
     assert manifests("bookinfo", "sidecar", docs(REVIEWS_SUBSETS) + vs).warnings == []
     assert manifests("bookinfo", "ambient", docs(REVIEWS_SUBSETS) + vs, waypoints="namespace").warnings == []
+
+
+def test_an_httproute_for_an_ambient_service_with_no_waypoint_is_warned_about():
+    """An HTTPRoute whose parentRefs name an ambient Service is L7 routing that only a waypoint
+    applies (Istio's ambient docs bind it so): without one it has no effect, and export says so."""
+    route = http_route("reviews", 9080, [(None, {"reviews-v1": 1, "reviews-v3": 1})])
+    w = manifests("bookinfo-versions", "ambient", [route]).warnings
+    assert len(w) == 1
+    assert w[0].startswith("HTTPRoute default/reviews is L7 routing for reviews")
+    assert "no waypoint carries the traffic to reviews" in w[0] and "--waypoints reviews" in w[0]
+    assert manifests("bookinfo-versions", "ambient", [route], waypoints=["reviews"]).warnings == []
+    assert manifests("bookinfo-versions", "sidecar", [route]).warnings == []
 
 
 # -- writing ---------------------------------------------------------------------------------------
