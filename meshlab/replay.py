@@ -33,7 +33,7 @@ from pathlib import Path as FilePath
 
 from .errors import MeshlabError
 from .records import RecordError, from_data, to_data
-from .telemetry.paths import L4Index, Path, path_of
+from .telemetry.paths import L4Index, RequestPath, path_of
 from .telemetry.pcap import RECORDINGS_DIR
 from .telemetry.report import add_added_latency, add_cost, report
 from .telemetry.results import LoadResult
@@ -74,7 +74,7 @@ class RecordedRun:
         """What ``meshlab run --json`` printed for this load (:func:`meshlab.telemetry.report.report`)."""
         return report(self.result, {**self.facts, "topology": self.topology.name, "mode": self.mode})
 
-    def path(self, which: str = "slowest ok") -> Path | None:
+    def path(self, which: str = "slowest ok") -> RequestPath | None:
         """One request's path: ``"slowest ok"``, ``"first"``, ``"first failed"``, or a trace id."""
         res = self.result
         if which in res.paths:
@@ -390,7 +390,7 @@ def _span(s, where: str) -> Span:
     return from_data(Span, s, where)
 
 
-def _paths(outcomes: list[dict], spans: tuple[Span, ...]) -> dict[str, Path]:
+def _paths(outcomes: list[dict], spans: tuple[Span, ...]) -> dict[str, RequestPath]:
     """Each outcome's path, reassembled from the run's spans as :meth:`meshlab.Lab.load` does."""
     by_trace: dict[str, dict[str, Span]] = {}
     for s in spans:

@@ -14,7 +14,7 @@ from ..modes import HBONE_ROLES
 from ..net.cluster import ADMIN_PORT
 from ..telemetry import cost
 from ..telemetry.cost import Usage
-from ..telemetry.paths import L4Index, Path, build_paths
+from ..telemetry.paths import L4Index, RequestPath, build_paths
 from ..telemetry.scrape import scrape
 from ..trace import Span
 
@@ -104,6 +104,6 @@ class Measure:
     def _l4(self) -> L4Index:
         return L4Index(s for ss in self._spans.values() for s in ss.values() if s.layer == "L4")
 
-    def paths(self) -> dict[str, Path]:
+    def paths(self) -> dict[str, RequestPath]:
         self.collect()
         return build_paths(self.spans())

@@ -2,7 +2,7 @@
 
 A trace is a tree: the load client's root ``client`` span; under a client span, the ``server``
 span of whoever received that attempt; under a server span, the client spans of the calls it
-made (one per attempt). A :class:`Path` flattens that tree depth-first, in time order, into
+made (one per attempt). A :class:`RequestPath` flattens that tree depth-first, in time order, into
 :class:`Hop`\\ s. An attempt that reached nobody (refused, or timed out before the server span
 arrived) becomes a hop with role ``unreached`` so retries stay visible.
 """
@@ -107,7 +107,7 @@ class Hop:
 
 
 @dataclass(frozen=True)
-class Path:
+class RequestPath:
     trace_id: str
     hops: tuple[Hop, ...]
 
@@ -124,7 +124,7 @@ class Path:
         return {"trace_id": self.trace_id, "hops": [asdict(h) for h in self.hops]}
 
     @classmethod
-    def from_record(cls, d: dict) -> "Path":
+    def from_record(cls, d: dict) -> "RequestPath":
         return cls(d["trace_id"], tuple(Hop(**h) for h in d["hops"]))
 
     def __str__(self) -> str:
@@ -169,7 +169,7 @@ class L4Index:
         return out
 
 
-def build_paths(spans: Iterable[Span]) -> dict[str, Path]:
+def build_paths(spans: Iterable[Span]) -> dict[str, RequestPath]:
     """All paths in ``spans``, keyed by trace id (only traces whose root span is present)."""
     spans = list(spans)
     l4 = L4Index(spans)
@@ -185,7 +185,7 @@ def build_paths(spans: Iterable[Span]) -> dict[str, Path]:
     return out
 
 
-def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path | None:
+def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> RequestPath | None:
     children: dict[str | None, list[Span]] = defaultdict(list)
     for s in spans:
         children[s.parent_id].append(s)
@@ -240,7 +240,7 @@ def path_of(trace_id: str, spans: list[Span], l4: L4Index | None = None) -> Path
                 walk_client(c, depth + 1)
 
     walk_client(root, 1)
-    return Path(trace_id, tuple(hops))
+    return RequestPath(trace_id, tuple(hops))
 
 
 def _host_port(target: str | None) -> str:
@@ -252,7 +252,7 @@ def _host_port(target: str | None) -> str:
     return t.split("/", 1)[0] or "?"
 
 
-def _rows(path: Path) -> list[tuple[Hop, str, str]]:
+def _rows(path: RequestPath) -> list[tuple[Hop, str, str]]:
     """Each hop with what it is (role, side, attempt, mTLS) and how it ended."""
     rows = []
     for h in path.hops:
@@ -273,7 +273,7 @@ def _rows(path: Path) -> list[tuple[Hop, str, str]]:
     return rows
 
 
-def format_path(path: Path) -> str:
+def format_path(path: RequestPath) -> str:
     """A path as an indented tree with times, for the terminal."""
     rows = [
         ("   " * h.depth + ("└─ " if h.depth else "") + f"{h.name} ({about})", h.ms, outcome)
@@ -283,7 +283,7 @@ def format_path(path: Path) -> str:
     return "\n".join(f"{label:<{width}}  {ms:9.2f} ms  {outcome}" for label, ms, outcome in rows)
 
 
-def path_html(path: Path) -> str:
+def path_html(path: RequestPath) -> str:
     """A path as an HTML table, for notebooks: no cell breaks inside a name or a number, however
     narrow the window (a text tree wraps, and a time can break in two); only the outcome wraps."""
     esc = partial(html.escape, quote=False)

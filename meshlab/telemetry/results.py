@@ -6,7 +6,7 @@ import html
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .paths import Path, format_path, path_html
+from .paths import RequestPath, format_path, path_html
 from .stats import latency_summary
 
 
@@ -19,7 +19,7 @@ class RequestResult:
     status: int | None
     error: str | None
     latency_ms: float
-    path: Path | None
+    path: RequestPath | None
     body: str = ""
     headers: tuple = ()
     trace_id: str | None = None
@@ -53,7 +53,7 @@ class LoadResult:
     source: str
     url: str
     outcomes: list[dict]
-    paths: dict[str, Path] = field(default_factory=dict)  # by trace id
+    paths: dict[str, RequestPath] = field(default_factory=dict)  # by trace id
     settings: dict = field(default_factory=dict)
     wall_s: float = 0.0
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per process during the load
@@ -75,7 +75,7 @@ class LoadResult:
 
     def path_groups(self) -> list[dict]:
         """Paths grouped by their hop sequence, most common first, with median per-hop times."""
-        groups: dict[tuple, list[Path]] = {}
+        groups: dict[tuple, list[RequestPath]] = {}
         for o in self.outcomes:
             p = self.paths.get(o.get("trace_id"))
             if p is not None:

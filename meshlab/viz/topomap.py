@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..modes import PROXY_ROLES
-from ..telemetry.paths import Path
+from ..telemetry.paths import RequestPath
 from .style import COLORS, L4_HATCH, _figure
 from .waterfall import shown_interval
 
@@ -18,7 +18,7 @@ SIDECAR_GAP, ZT_GAP = 0.9, 0.9  # room for the arrows between a pod and its side
 NODE_GAP, KEY_INCH = 1.3, 3.7
 
 
-def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | None = None) -> Figure:
+def topology_figure(topo, mesh: dict, path: RequestPath | None = None, title: str | None = None) -> Figure:
     """The cluster as boxes — one per node, holding its pods; each pod's sidecar beside it; one
     ztunnel per node at its foot; waypoints as pods of their own — and, when ``path`` is given,
     one request's hops as numbered arrows, routed around every box they do not connect; the key
@@ -28,7 +28,7 @@ def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | Non
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    from matplotlib.path import Path as MplPath
+    from matplotlib.path import RequestPath as MplPath
 
     from ..viz_layout import Box, Router, first_free, points_along
 
@@ -209,7 +209,7 @@ def topology_figure(topo, mesh: dict, path: Path | None = None, title: str | Non
     return fig
 
 
-def _map_steps(path: Path) -> list[dict]:
+def _map_steps(path: RequestPath) -> list[dict]:
     """The hops of ``path`` as arrows of the map: from the hop's caller to the hop, numbered in order,
     with the time to print (an L4 hop's share of this request, and its connection's lifetime)."""
     hops = path.hops

@@ -5,7 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..telemetry.paths import Hop, Path
+from ..telemetry.paths import Hop, RequestPath
 from .style import COLORS, L4_HATCH, _figure
 
 
@@ -48,7 +48,7 @@ def _room_for_notes(fig: Figure, ax, notes: list, least: float) -> float:
     return limit
 
 
-def path_figure(path: Path, title: str | None = None) -> Figure:
+def path_figure(path: RequestPath, title: str | None = None) -> Figure:
     """A waterfall of one request: a bar per hop over time (ms from the first byte the client
     sent), indented by depth; L4 hops hatched; hops reached over mutual TLS outlined in black and
     labelled with the identity they saw; retries labelled with their attempt.

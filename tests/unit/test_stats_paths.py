@@ -9,7 +9,7 @@ import random
 import pytest
 from hypothesis import example, given, strategies as st
 
-from meshlab.telemetry.paths import Path, build_paths, format_path, path_of
+from meshlab.telemetry.paths import RequestPath, build_paths, format_path, path_of
 from meshlab.telemetry.results import LoadResult, RequestResult
 from meshlab.telemetry.stats import latency_summary, percentile
 from meshlab.trace import Span
@@ -321,7 +321,7 @@ def test_no_root_client_span_means_no_path():
     full = bookinfo_trace("d" * 32)
     paths = build_paths(orphan + server_root + full)
     assert list(paths) == ["d" * 32]
-    assert isinstance(paths["d" * 32], Path)
+    assert isinstance(paths["d" * 32], RequestPath)
 
 
 def test_build_paths_separates_traces():

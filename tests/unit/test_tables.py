@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from meshlab.tables import Table
-from meshlab.telemetry.paths import Hop, Path, path_html
+from meshlab.telemetry.paths import Hop, RequestPath, path_html
 
 
 def test_html_cells_do_not_wrap_except_the_last_column():
@@ -44,7 +44,7 @@ def test_a_path_is_shown_in_jupyter_as_a_table_whose_times_cannot_break():
         Hop("client-0", "client", "L7", 0, 0.0, 6.09412, 200),
         Hop("reviews-v2-0", "app", "L7", 1, 0.1, 3.1, None, error="upstream request timeout " * 4),
     )
-    p = Path("t1", hops)
+    p = RequestPath("t1", hops)
     html = p._repr_html_()
     assert html == path_html(p) and html.count("<tr>") == 3
     assert "6094.12&nbsp;ms" in html  # a non-breaking space: "6094.12" and "ms" stay together

@@ -6,7 +6,7 @@ from pathlib import Path as FsPath
 import pytest
 from figure_checks import arrows_through_boxes, overlapping_labels
 
-from meshlab.telemetry.paths import Path
+from meshlab.telemetry.paths import RequestPath
 from meshlab.viz import COLORS, cost_figure, cost_scaling_figure, latency_figure, path_figure, runs_figure
 
 REC = FsPath(__file__).resolve().parents[1] / "fixtures" / "recorded"
@@ -36,7 +36,7 @@ def legend_labels(fig):
 
 
 def test_waterfall_has_a_bar_per_hop_labelled_with_name_time_and_identity():
-    path = Path.from_record(json.loads((REC / "bookinfo-ambient-waypoint-path.json").read_text()))
+    path = RequestPath.from_record(json.loads((REC / "bookinfo-ambient-waypoint-path.json").read_text()))
     fig = path_figure(path)
     ax = fig.axes[0]
     assert len(ax.patches) == len(path.hops)
@@ -59,7 +59,7 @@ def test_waterfall_has_a_bar_per_hop_labelled_with_name_time_and_identity():
 def test_every_bar_of_a_waterfall_lies_within_its_request(mode):
     """A kept-alive connection outlives the request (here by half a second): an L4 hop's bar is
     only the part that carried this request, and its label says how long the connection was open."""
-    path = Path.from_record(BY_MODE[mode])
+    path = RequestPath.from_record(BY_MODE[mode])
     fig = path_figure(path)
     bars = [p for p in fig.axes[0].patches if p.get_width() is not None][: len(path.hops)]
     request_ms = path.hops[0].ms
@@ -78,7 +78,7 @@ def test_every_bar_of_a_waterfall_lies_within_its_request(mode):
 
 def test_an_l4_hop_counts_for_a_request_only_while_it_carried_the_request():
     """Hop.for_request: the connection clipped to the call it carried, never outside it."""
-    path = Path.from_record(BY_MODE["ambient"])
+    path = RequestPath.from_record(BY_MODE["ambient"])
     for h in path.hops:
         s, e = h.for_request
         assert h.start - 1e-9 <= s <= e <= h.end + 1e-9
@@ -95,7 +95,7 @@ def test_the_topology_map_keeps_labels_apart_and_arrows_off_other_boxes(mode):
     from meshlab.viz import topology_figure
 
     topo, m = bookinfo_map(mode)
-    path = Path.from_record(BY_MODE[mode])
+    path = RequestPath.from_record(BY_MODE[mode])
     fig = topology_figure(topo, m, path)
     assert not overlapping_labels(fig)
     assert not arrows_through_boxes(fig)
@@ -110,7 +110,7 @@ def test_the_topology_map_keeps_labels_apart_and_arrows_off_other_boxes(mode):
 def test_a_waterfall_without_a_mesh_names_no_l4_hop_and_no_mtls_in_its_key():
     """The key names what the plot shows: with no mesh, no hatched hop and no mutual TLS (00's
     first waterfall listed both)."""
-    fig = path_figure(Path.from_record(BY_MODE["none"]))
+    fig = path_figure(RequestPath.from_record(BY_MODE["none"]))
     labels = set(legend_labels(fig))
     assert "app" in labels and "reached over mTLS" not in labels
     assert not any(x.startswith("L4 hop") for x in labels)
@@ -126,12 +126,12 @@ def test_every_waterfall_note_ends_inside_the_plot_so_the_image_keeps_its_width(
     from IPython.core.pylabtools import print_figure
     from PIL import Image
 
-    fig = path_figure(Path.from_record(BY_MODE[mode]))
+    fig = path_figure(RequestPath.from_record(BY_MODE[mode]))
     png = print_figure(fig, "png", bbox_inches="tight")  # as Jupyter's inline display saves it
     ax = fig.axes[0]
     right = ax.get_window_extent().x1
     notes = [t for t in ax.texts if " ms" in t.get_text() and t.get_transform() == ax.transData]
-    assert len(notes) == len(Path.from_record(BY_MODE[mode]).hops)
+    assert len(notes) == len(RequestPath.from_record(BY_MODE[mode]).hops)
     assert all(t.get_window_extent().x1 <= right + 0.5 for t in notes), [t.get_text() for t in notes]
     assert Image.open(io.BytesIO(png)).size[0] <= fig.get_size_inches()[0] * fig.dpi + 20
 
@@ -195,7 +195,7 @@ def test_topology_view_draws_nodes_pods_proxies_and_the_path():
     topo = load_topology("bookinfo")
     m = mesh.mesh_by_pod(topo, "ambient")
     topo, m, _ = mesh.add_waypoints(topo, m, ["reviews"])
-    path = Path.from_record(json.loads((REC / "bookinfo-ambient-waypoint-path.json").read_text()))
+    path = RequestPath.from_record(json.loads((REC / "bookinfo-ambient-waypoint-path.json").read_text()))
     fig = topology_figure(topo, m, path)
     labels = texts(fig)
     for name in (
