@@ -28,7 +28,7 @@ def topology_figure(topo, mesh: dict, path: RequestPath | None = None, title: st
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    from matplotlib.path import RequestPath as MplPath
+    from matplotlib.path import Path as MplPath
 
     from ..viz_layout import Box, Router, first_free, points_along
 
