@@ -9,6 +9,5 @@
   over HBONE.
 - :mod:`.hbone` — HBONE: TCP streams as HTTP/2 CONNECT over one mutual-TLS connection;
   :mod:`.h2engine` — its HTTP/2, sans-IO (libnghttp2 or h2).
-- :mod:`.httpcodec` — HTTP/1.1 messages for proxies (the lab's one httptools parser).
 - :mod:`.metrics` — Istio's standard metrics with Istio's names, in Prometheus text.
 """

@@ -11,7 +11,7 @@ import ssl
 from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.http1 import Response
 from .hbone import Stream, TunnelError, TunnelPool, header, unique
-from .httpcodec import HttpError, MessageReader, final_response
+from ..net.httpparse import HttpError, MessageReader, final_response
 from .router import Upstream
 from .upstream import UpstreamFailure
 

@@ -17,7 +17,7 @@ from ..net.cluster import ClusterNet, PodAddr
 from ..net.http1 import Request, Response, linger
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now, span_dict
 from .hbone import Stream, StreamIO, TunnelError
-from .httpcodec import HttpError, MessageReader, request_bytes, response_bytes
+from ..net.httpparse import HttpError, MessageReader, request_bytes, response_bytes
 from ..policy.authz import Attributes, Decision, applies, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount
 from ..policy.loader import PolicyObject

@@ -28,7 +28,7 @@ from ..trace import Span, new_span_id, new_trace_id, now
 from . import hbone
 from .hbone import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
-from .httpcodec import request_bytes
+from ..net.httpparse import request_bytes
 from .metrics import peer_labels, service_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import DataPlaneError
 from ..identity import peer_spiffe_id
-from .httpcodec import HttpError, MessageReader, final_response
+from ..net.httpparse import HttpError, MessageReader, final_response
 
 _READ = 64 * 1024
 
