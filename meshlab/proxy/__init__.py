@@ -2,6 +2,8 @@
 
 - :mod:`.sidecar`, :mod:`.ztunnel` (+ :mod:`.ztunnel_node`, capture at the node on mininet),
   :mod:`.waypoint` — the roles' asyncio drivers; :mod:`.main` — the process that runs one proxy.
+- :mod:`.ztunnel_conn` — how a ztunnel joins a connection's two sides (TCP to an HBONE stream,
+  or TCP to TCP); :mod:`.ztunnel_outbound`, :mod:`.ztunnel_inbound` — its connections each way.
 - :mod:`.router` — what every L7 role shares (Envoy's HTTP connection manager and router, in
   miniature); :mod:`.ztunnel_core` — what a ztunnel decides for a connection, no I/O.
 - :mod:`.l7` — load balancing, pure (the retry rules are policy: :mod:`meshlab.policy.retries`).
