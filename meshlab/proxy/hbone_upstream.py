@@ -10,7 +10,8 @@ import ssl
 
 from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.http1 import Response
-from .hbone import Stream, TunnelError, TunnelPool, header, unique
+from .hbone import TunnelPool
+from .hbone_stream import Stream, TunnelError, header, unique
 from ..net.httpparse import HttpError, MessageReader, final_response
 from .router import Upstream
 from .upstream import UpstreamFailure

@@ -16,7 +16,7 @@ from ..identity import spiffe_id
 from ..net.cluster import ClusterNet, PodAddr
 from ..net.http1 import Request, Response, linger
 from ..trace import Span, TraceContext, new_request_id, new_span_id, now, span_dict
-from .hbone import Stream, StreamIO, TunnelError
+from .hbone_stream import Stream, StreamIO, TunnelError
 from ..net.httpparse import HttpError, MessageReader, request_bytes, response_bytes
 from ..policy.authz import Attributes, Decision, applies, authorize
 from ..policy.circuit import OutlierDetector, PoolAccount

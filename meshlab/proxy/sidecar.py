@@ -26,7 +26,7 @@ from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import Span, new_span_id, new_trace_id, now
 from . import hbone
-from .hbone import Stream, forwarded_for
+from .hbone_stream import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
 from ..net.httpparse import request_bytes
 from .metrics import peer_labels, service_labels

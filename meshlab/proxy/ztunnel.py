@@ -38,7 +38,8 @@ from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.tcp import BACKLOG, listener
 from ..trace import Span, new_span_id, new_trace_id, now, span_dict
 from . import hbone
-from .hbone import Stream, TunnelPool
+from .hbone import TunnelPool
+from .hbone_stream import Stream
 from .metrics import ProxyMetrics
 from .ztunnel_core import ZtunnelCore
 from .ztunnel_inbound import Delivery, PlaintextIn

@@ -16,7 +16,7 @@ import asyncio
 
 from ..net import capture
 from ..net.tcp import abort_with_reset
-from .hbone import Stream
+from .hbone_stream import Stream
 
 
 class Connection(asyncio.Protocol):

@@ -10,7 +10,7 @@ from ..net import capture
 from ..net.cluster import PodAddr
 from ..net.tcp import abort_with_reset
 from ..trace import new_span_id, new_trace_id
-from .hbone import Stream, forwarded_for
+from .hbone_stream import Stream, forwarded_for
 from .ztunnel_conn import Pipe, Spliced
 from .ztunnel_core import Verdict, with_flags
 

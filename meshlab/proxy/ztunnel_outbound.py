@@ -14,7 +14,7 @@ from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.tcp import abort_with_reset
 from ..trace import new_span_id, new_trace_id
 from . import hbone
-from .hbone import TunnelError, header, unique
+from .hbone_stream import HIGH_WATER, TunnelError, header, unique
 from .ztunnel_conn import Pipe, Spliced
 from .ztunnel_core import OutboundPlan, with_flags
 
@@ -76,7 +76,7 @@ class Outbound(Pipe):
             header, used = got
             self._buf = self._buf[used:]
             self._start(header.dst_ip, header.dst_port)
-        if len(self._buf) > hbone._HIGH_WATER and self.transport is not None:
+        if len(self._buf) > HIGH_WATER and self.transport is not None:
             self.transport.pause_reading()  # the tunnel is not open yet
 
     def eof_received(self) -> bool:
