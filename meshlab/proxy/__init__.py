@@ -10,6 +10,8 @@
 - :mod:`.upstream` — kept-alive upstream HTTP/1.1 connections; :mod:`.hbone_upstream` — the same
   over HBONE.
 - :mod:`.hbone` — HBONE: TCP streams as HTTP/2 CONNECT over one mutual-TLS connection;
-  :mod:`.hbone_stream` — one such stream; :mod:`.h2engine` — its HTTP/2, sans-IO (libnghttp2 or h2).
+  :mod:`.hbone_stream` — one such stream; :mod:`.h2engine` — its HTTP/2, sans-IO, and which
+  engine runs: :mod:`.h2engine_nghttp2` (libnghttp2) or :mod:`.h2engine_h2` (h2), both speaking
+  :mod:`.h2events`.
 - :mod:`.metrics` — Istio's standard metrics with Istio's names, in Prometheus text.
 """

@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..net import tcp
 from . import h2engine
-from .h2engine import DATA, END, GOAWAY, HEADERS, RESET
+from .h2events import DATA, END, GOAWAY, HEADERS, MAX_CONCURRENT_STREAMS, RESET
 from .hbone_stream import HIGH_WATER, Stream, TunnelError
 
 _RBUF = bytearray(256 * 1024)  # decrypted bytes land here (one process, one loop: shared)
@@ -210,7 +210,7 @@ class Tunnel(asyncio.BufferedProtocol):
             not self.closed
             and self.engine.alive
             and self.transport is not None
-            and len(self.streams) < min(self.engine.peer_max_streams(), h2engine.MAX_CONCURRENT_STREAMS)
+            and len(self.streams) < min(self.engine.peer_max_streams(), MAX_CONCURRENT_STREAMS)
         )
 
     def open_stream(self, authority: str, headers: list[tuple[str, str, bool]], sink=None) -> Stream:
