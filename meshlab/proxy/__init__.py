@@ -5,7 +5,8 @@
 - :mod:`.ztunnel_conn` — how a ztunnel joins a connection's two sides (TCP to an HBONE stream,
   or TCP to TCP); :mod:`.ztunnel_outbound`, :mod:`.ztunnel_inbound` — its connections each way.
 - :mod:`.router` — what every L7 role shares (Envoy's HTTP connection manager and router, in
-  miniature); :mod:`.ztunnel_core` — what a ztunnel decides for a connection, no I/O.
+  miniature): :mod:`.router_plan` decides a request's route and authorization,
+  :mod:`.router_attempts` makes its attempts; :mod:`.ztunnel_core` — what a ztunnel decides for a connection, no I/O.
 - :mod:`.l7` — load balancing, pure (the retry rules are policy: :mod:`meshlab.policy.retries`).
 - :mod:`.upstream` — kept-alive upstream HTTP/1.1 connections; :mod:`.hbone_upstream` — the same
   over HBONE.

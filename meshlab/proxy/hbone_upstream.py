@@ -13,7 +13,7 @@ from ..net.http1 import Response
 from .hbone import TunnelPool
 from .hbone_stream import Stream, TunnelError, header, unique
 from ..net.httpparse import HttpError, MessageReader, final_response
-from .router import Upstream
+from .router_plan import Upstream
 from .upstream import UpstreamFailure
 
 

@@ -32,7 +32,9 @@ from ..net.httpparse import request_bytes
 from .metrics import peer_labels, service_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
-from .router import RBAC_DENIED, L7Router, Upstream, failure_flag, failure_response
+from .router import L7Router
+from .router_attempts import failure_flag, failure_response
+from .router_plan import RBAC_DENIED, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
 

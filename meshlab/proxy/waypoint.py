@@ -20,7 +20,8 @@ from . import hbone
 from .hbone_stream import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
 from ..policy.routing import TrafficPolicy
-from .router import RBAC_DENIED, L7Router, Upstream
+from .router import L7Router
+from .router_plan import RBAC_DENIED, Upstream
 from .upstream import UpstreamPool
 
 
