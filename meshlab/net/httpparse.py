@@ -1,7 +1,7 @@
 """HTTP/1.1 read, sans-IO: parsed by httptools (llhttp, Node.js's parser), with Envoy's limits.
 
 The one HTTP/1.1 parser of the lab, shared by the apps (:mod:`.http1`, an origin server and its
-client) and the proxies (:mod:`meshlab.proxy.httpcodec` re-exports it). A :class:`MessageReader`
+client) and the proxies (:mod:`meshlab.proxy.router`, the upstream pools). A :class:`MessageReader`
 is fed bytes and returns whole :class:`~.httpmessage.Request` (or
 :class:`~.httpmessage.Response`) objects — bodies are buffered, the lab's messages are small. It
 never does I/O, so tests can feed it any split of a byte stream. The messages are

@@ -10,9 +10,11 @@ import ssl
 
 from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.http1 import Response
-from .hbone import Stream, TunnelError, TunnelPool, header, unique
-from .httpcodec import HttpError, MessageReader, final_response
-from .router import Upstream
+from .hbone import TunnelPool
+from .hbone_stream import Stream, TunnelError, header, unique
+from ..net.httpmessage import final_response
+from ..net.httpparse import HttpError, MessageReader
+from .router_plan import Upstream
 from .upstream import UpstreamFailure
 
 

@@ -26,13 +26,15 @@ from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
 from ..trace import Span, new_span_id, new_trace_id, now
 from . import hbone
-from .hbone import Stream, forwarded_for
+from .hbone_stream import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
-from .httpcodec import request_bytes
+from ..net.httpwrite import request_bytes
 from .metrics import peer_labels, service_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
-from .router import RBAC_DENIED, L7Router, Upstream, failure_flag, failure_response
+from .router import L7Router
+from .router_attempts import failure_flag, failure_response
+from .router_plan import RBAC_DENIED, Upstream
 from .upstream import UpstreamFailure, UpstreamPool
 
 

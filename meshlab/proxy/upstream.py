@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from ..errors import DataPlaneError
 from ..identity import peer_spiffe_id
-from .httpcodec import HttpError, MessageReader, final_response
+from ..net.httpmessage import final_response
+from ..net.httpparse import HttpError, MessageReader
 
 _READ = 64 * 1024
 

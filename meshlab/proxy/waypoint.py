@@ -17,10 +17,11 @@ from ..net.cluster import HBONE_PORT, ClusterNet, PodAddr
 from ..net.http1 import Response
 from ..trace import new_span_id, now
 from . import hbone
-from .hbone import Stream, forwarded_for
+from .hbone_stream import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
 from ..policy.routing import TrafficPolicy
-from .router import RBAC_DENIED, L7Router, Upstream
+from .router import L7Router
+from .router_plan import RBAC_DENIED, Upstream
 from .upstream import UpstreamPool
 
 

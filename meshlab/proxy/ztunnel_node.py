@@ -11,8 +11,8 @@ where this ztunnel listens once per port and tells the pods apart by address:
 - **15006** — plaintext in (PERMISSIVE): the original destination is the pod and its port — or a
   service's address, when kube-proxy's rule chose one of this node's ambient pods behind it.
 
-Everything after that is the per-pod ztunnel's own code (:class:`~.ztunnel.Outbound`,
-:meth:`Ztunnel.deliver`, :class:`~.ztunnel.PlaintextIn`), told the pod by two hooks.
+Everything after that is the per-pod ztunnel's own code (:class:`~.ztunnel_outbound.Outbound`,
+:meth:`Ztunnel.deliver`, :class:`~.ztunnel_inbound.PlaintextIn`), told the pod by two hooks.
 
 Simplified against Istio 1.21+ (ISTIO-FACTS §2.4): real ztunnel opens these listeners *inside*
 each pod's network namespace and tunnels from the pod's IP, so traffic leaves the pod already
@@ -33,7 +33,9 @@ from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, PodAddr
 from ..net import tcp
 from ..net.tcp import BACKLOG, listener
 from .hbone import Tunnel
-from .ztunnel import Outbound, PlaintextIn, Ztunnel
+from .ztunnel import Ztunnel
+from .ztunnel_inbound import PlaintextIn
+from .ztunnel_outbound import Outbound
 
 INBOUND_PLAINTEXT_PORT = capture.INBOUND_CAPTURE_PORT  # 15006
 

@@ -30,7 +30,7 @@ from meshlab.fuzzprobe import exchange
 from meshlab.identity import LabCA, client_context
 from meshlab.net import nghttp2
 from meshlab.net.cluster import HBONE_PORT, ClusterNet, PodAddr, ServiceAddr
-from meshlab.proxy import h2engine, hbone
+from meshlab.proxy import h2engine, h2events, hbone
 from meshlab.proxy.waypoint import Waypoint
 from meshlab.proxy.ztunnel import Ztunnel
 
@@ -136,7 +136,7 @@ class ProxyInThread:
         """A fresh, valid HBONE client: CONNECT, and once answered 200, send ``payload`` and END;
         returns the status and what came back (until ``done(what came back)``, or the stream
         ended). The client is h2's engine whatever the proxy's: two threads must not both drive
-        nghttp2 engines (they share ``h2engine._ptr``; a process of the lab runs one event loop)."""
+        nghttp2 engines (they share ``h2engine_nghttp2._ptr``; a process of the lab runs one event loop)."""
         e = h2engine.new_engine(True, "h2")
         sid = e.request([(":method", "CONNECT", False), (":authority", self.authority, False)])
         status, got, ended = None, b"", False
@@ -148,14 +148,14 @@ class ProxyInThread:
                 if not data:
                     break
                 for ev in e.receive(data):
-                    if ev[0] == h2engine.HEADERS and ev[1] == sid:
+                    if ev[0] == h2events.HEADERS and ev[1] == sid:
                         status = ev[2].get(":status")
                         e.send(sid, payload)
                         e.end(sid)
-                    elif ev[0] == h2engine.DATA:
+                    elif ev[0] == h2events.DATA:
                         got += ev[2]
                         e.consume(ev[1], len(ev[2]))
-                    elif ev[0] in (h2engine.END, h2engine.RESET):
+                    elif ev[0] in (h2events.END, h2events.RESET):
                         ended = True
                 t.sendall(e.data_to_send())
         return status, got

@@ -27,7 +27,8 @@ from hyperframe.frame import (
 from hypothesis import event, example, given, settings, strategies as st
 
 from meshlab.net import nghttp2
-from meshlab.proxy.h2engine import (
+from meshlab.proxy.h2engine import new_engine
+from meshlab.proxy.h2events import (
     CANCEL,
     DATA,
     END,
@@ -36,7 +37,6 @@ from meshlab.proxy.h2engine import (
     MAX_CONCURRENT_STREAMS,
     RESET,
     STREAM_WINDOW,
-    new_engine,
 )
 
 ENGINES = ["nghttp2", "h2"]
@@ -574,7 +574,7 @@ def test_an_engine_the_garbage_collector_frees_inside_cffi_does_not_hang_the_pro
     code = textwrap.dedent("""
         import gc
         from meshlab.net import nghttp2 as ng
-        from meshlab.proxy.h2engine import Nghttp2Engine
+        from meshlab.proxy.h2engine_nghttp2 import Nghttp2Engine
         engine = Nghttp2Engine(client_side=False)
         del engine                  # garbage, but in a cycle: freed at the next collection
         with ng.ffi._lock:          # what cffi holds while it parses a type or resolves a name

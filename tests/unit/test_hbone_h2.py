@@ -7,7 +7,7 @@ import h2.connection
 import h2.events
 from hypothesis import given, settings, strategies as st
 
-from meshlab.proxy.h2engine import h2_connection
+from meshlab.proxy.h2engine_h2 import h2_connection
 from hpack import NeverIndexedHeaderTuple
 
 

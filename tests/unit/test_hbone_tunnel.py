@@ -21,7 +21,8 @@ from hyperframe.frame import (
 
 from meshlab.net import nghttp2
 from meshlab.proxy import hbone
-from meshlab.proxy.hbone import Stream, Tunnel, TunnelError, forwarded_for
+from meshlab.proxy.hbone import Tunnel
+from meshlab.proxy.hbone_stream import Stream, TunnelError, forwarded_for
 
 PREFACE = (
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -10,7 +10,7 @@ from meshlab.identity import LabCA, client_context, server_context
 from meshlab.net.cluster import PodAddr
 from meshlab.proxy import hbone
 from meshlab.proxy.hbone_upstream import HboneUpstream
-from meshlab.proxy.router import Upstream
+from meshlab.proxy.router_plan import Upstream
 
 IP = "127.201.0.7"  # a loopback address of its own: HBONE is always port 15008
 REQUEST = b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n"

@@ -8,7 +8,8 @@ import random
 from meshlab.net.http1 import Request, Response
 from meshlab.policy.routing import Destination, RouteAction, TrafficPolicy
 from meshlab.policy.retries import RetryPolicy
-from meshlab.proxy.router import L7Router, Plan, Upstream
+from meshlab.proxy.router import L7Router
+from meshlab.proxy.router_plan import Plan, Upstream
 from meshlab.trace import TraceContext
 
 
