@@ -59,8 +59,9 @@ On top of the lab — measurements, UI (no mesh logic) and exercises:
 - :mod:`meshlab.viz_layout`, :mod:`meshlab.viz` — plots of results (matplotlib Figures, no Jupyter needed).
 - :mod:`meshlab.widgets` — the control panel: the lab, the pure policy builder, plots.
   :mod:`meshlab.bench_panel` — the panel's loop, timed (the only benchmark that needs ipywidgets).
-- :mod:`meshlab.exercises` — checks, tasks and the progress record; :mod:`meshlab.tasks` — the
-  notebooks' tasks, one module per topic.
+- :mod:`meshlab.probes` — what tasks and notebooks measure on a running lab (which version served,
+  a path's calls, tries). :mod:`meshlab.exercises` — checks, tasks and the progress record;
+  :mod:`meshlab.tasks` — the notebooks' tasks, one module per topic.
 - :mod:`meshlab.report` — a recording as one self-contained HTML page; :mod:`meshlab.dashboard` — the
   Voilà app: recordings explored, or a live lab's control panel.
 - :mod:`meshlab.classroom` — for instructors: student and instructor builds, grading, the class view.

@@ -8,7 +8,9 @@ reset from ztunnel at L4."""
 
 from __future__ import annotations
 
-from ..exercises import Result, Task, fails, pages
+from ..exercises import Result, Task, fails
+
+from ..probes import pages
 
 SA = "cluster.local/ns/default/sa/"
 

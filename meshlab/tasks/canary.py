@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from math import sqrt
 
-from ..exercises import Result, Task, behind_waypoint, fails, pages, served_by
+from ..exercises import Result, Task, fails
+
+from ..probes import behind_waypoint, pages, served_by
 
 SIGMAS = 4
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..exercises import Result, Task, fails, pages, served_by
+from ..exercises import Result, Task, fails
+
+from ..probes import pages, served_by
 from ..modes import PROXY_ROLES
 
 FRONTEND, BACKEND = "frontend", "backend"

@@ -4,7 +4,9 @@ connection, not per request."""
 
 from __future__ import annotations
 
-from ..exercises import Result, Task, calls, fails, pages
+from ..exercises import Result, Task, fails
+
+from ..probes import calls, pages
 from ..modes import PROXY_ROLES
 
 

@@ -3,7 +3,9 @@ plane a call crosses, a waypoint for one service."""
 
 from __future__ import annotations
 
-from ..exercises import Result, Task, calls, fails, pages
+from ..exercises import Result, Task, fails
+
+from ..probes import calls, pages
 
 
 def _pids(lab) -> dict[str, int]:

@@ -9,7 +9,9 @@ old selector-bound L7 policies deleted)."""
 
 from __future__ import annotations
 
-from ..exercises import Result, Task, behind_waypoint, fails, pages, served_by
+from ..exercises import Result, Task, fails
+
+from ..probes import behind_waypoint, pages, served_by
 
 NAMESPACES = ("frontend", "backend")
 

@@ -9,7 +9,9 @@ fix was targeted: the rest of the configuration is still in force.
 
 from __future__ import annotations
 
-from ..exercises import Result, Task, fails, pages
+from ..exercises import Result, Task, fails
+
+from ..probes import pages
 
 # -- find the fault (sidecar mode) ----------------------------------------------------------------
 

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import MeshlabError
-from ..exercises import PAGE, Result, Task, calls, fails, pages
+from ..exercises import Result, Task, fails
+from ..probes import PAGE, calls, pages
 from ..identity import spiffe_id
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..exercises import PAGE, Result, Task, fails, tries
+from ..exercises import Result, Task, fails
+
+from ..probes import PAGE, tries
 
 
 #: the retry policy the retry-storm task starts from (applied by the notebook's task cell)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..exercises import Result, Task, fails, pages, served_by, waypoint_hint
+from ..exercises import Result, Task, fails
+
+from ..probes import pages, served_by, waypoint_hint
 
 
 #: reviews' three versions as subsets (Istio's destination-rule-all.yaml, for reviews): both routing skeletons start

@@ -3,7 +3,9 @@ waypoint; PERMISSIVE to STRICT."""
 
 from __future__ import annotations
 
-from ..exercises import Result, Task, behind_waypoint, fails, pages
+from ..exercises import Result, Task, fails
+
+from ..probes import behind_waypoint, pages
 from ..policy.loader import ROOT_NAMESPACE
 
 

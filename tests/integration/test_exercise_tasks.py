@@ -7,7 +7,8 @@ import pytest
 
 from meshlab import Lab
 from meshlab.classroom.solutions import answer_for, run_lab_answer
-from meshlab.exercises import Session, fill, tries
+from meshlab.exercises import Session, fill
+from meshlab.probes import tries
 from meshlab.tasks import TASKS
 
 pytestmark = pytest.mark.integration

@@ -129,10 +129,12 @@ ALLOWED: dict[str, set[str]] = {
     # the widgets hold no mesh logic: the lab (passed in), the pure policy builder, plots
     "meshlab.widgets": {"meshlab.errors", "meshlab.policy.builder", "meshlab.viz"},
     "meshlab.bench_panel": {"meshlab.lab", "meshlab.widgets"},
-    "meshlab.exercises": {"meshlab.modes", "meshlab.errors", "meshlab.viz"},
+    "meshlab.probes": {"meshlab.modes"},
+    "meshlab.exercises": {"meshlab.errors", "meshlab.viz"},
     "meshlab.tasks": {
         "meshlab.modes",
         "meshlab.errors",
+        "meshlab.probes",
         "meshlab.exercises",
         "meshlab.export",
         "meshlab.identity",

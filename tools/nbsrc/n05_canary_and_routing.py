@@ -30,7 +30,7 @@ def cells() -> list:
         code(
             "from matplotlib.figure import Figure\n"
             "from meshlab import Lab\n"
-            "from meshlab.exercises import served_by\n"
+            "from meshlab.probes import served_by\n"
             "from meshlab.topology.loader import TOPOLOGY_DIR\n"
             "from meshlab.viz import path_figure\n"
             "SAMPLES = TOPOLOGY_DIR / 'samples' / 'bookinfo'      # the YAML of Istio's Bookinfo tasks\n"

@@ -32,7 +32,7 @@ def cells() -> list:
         code(
             "from IPython.display import display\n"
             "from meshlab import Lab\n"
-            "from meshlab.exercises import served_by, pages\n"
+            "from meshlab.probes import served_by, pages\n"
             "from meshlab.tables import Table\n"
             "from meshlab.viz import path_figure\n"
             "RATINGS = 'http://ratings.backend:9080/ratings/0'\n\n" + check_setup(NAME) + "\n\n"
