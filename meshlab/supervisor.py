@@ -280,7 +280,7 @@ class Supervisor:
     def enroll(self, report: dict, apps: dict, new_mesh: dict) -> None:
         """Make the processes follow an enrollment change already planned (:meth:`plan` holds the
         new plan; ``report`` and ``apps`` say what changed, pod by pod: see
-        :meth:`meshlab.lab.Lab._enroll`)."""
+        :meth:`meshlab.lab.control.Control._enroll`)."""
         self.apply_mesh_to_net()
         self.issue_certificates()
         deadline = time.monotonic() + START_TIMEOUT
