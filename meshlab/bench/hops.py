@@ -10,7 +10,7 @@ import sys
 
 import psutil
 
-from .rows import NEW_CONNECTION, measure_row, reference_rows
+from .rows import NEW_CONNECTION, RELAY_PAIR, measure_row, reference_rows
 
 #: A plaintext sidecar hop: Istio's auto mTLS turned off for the server by a DestinationRule.
 PLAINTEXT_DR = """
@@ -84,7 +84,9 @@ def bench_hops(
         "no-proxy row of this same run (new-connection rows: against the no-proxy new-connection row). "
         "Sidecar hops are measured with mTLS and in plaintext "
         "(a DestinationRule with tls mode DISABLE for the server); a waypoint hop is always "
-        "HBONE (mTLS) on both sides, as in Istio.",
+        "HBONE (mTLS) on both sides, as in Istio. The python relay pair is the floor under the ztunnel "
+        "pair: the ztunnel's own plaintext splice with no TLS, HTTP/2, policy or telemetry, so its "
+        "CPU per new connection is what any Python proxy pair pays here for the TCP connections alone.",
     }
     if json_path:
         with open(json_path, "w") as f:
@@ -162,7 +164,7 @@ def _hops_round(requests: int, requests_c32: int, index: int = 0, rounds: int = 
                     "proxies_in_path": hops,
                 }
             if mode == "none":
-                print(f"bench hops: references (nginx, stunnel){tag} ...", file=sys.stderr)
+                print(f"bench hops: references (nginx, stunnel, python relays){tag} ...", file=sys.stderr)
                 refs = reference_rows(lab, requests, requests_c32, lab.state.dir)
                 for k, v in refs.items():
                     rows[k] = {**v, "proxies_in_path": 1 if k.startswith("nginx") else 2}
@@ -219,4 +221,12 @@ def _hops_round(requests: int, requests_c32: int, index: int = 0, rounds: int = 
     )
     if zc and sc:
         ratios["new connection per request: ztunnel pair CPU / sidecar pair CPU"] = round(zc / sc, 2)
+    # the floor: what a pair of Python relays that only copy bytes costs per new connection
+    rc = rows.get(f"{RELAY_PAIR}{nc}", {}).get("cpu_us_per_request", {}).get("python relay")
+    if rc and sc:
+        ratios["new connection per request: python relay pair CPU (the floor) / sidecar pair CPU"] = round(
+            rc / sc, 2
+        )
+    if rc and zc:
+        ratios["new connection per request: ztunnel pair CPU / python relay pair CPU"] = round(zc / rc, 2)
     return rows, ratios

@@ -1,6 +1,7 @@
 """One row of ``meshlab bench hops``: a hop measured — p50/p99 at concurrency 1, requests per
 second at concurrency 32, each proxy role's CPU per request — and the reference rows, production
-proxies in front of the same server: nginx as an L7 hop, a stunnel pair as an L4 mTLS pipe."""
+proxies in front of the same server: nginx as an L7 hop, a stunnel pair as an L4 mTLS pipe — and
+the floor under the ztunnel pair: a pair of plain Python TCP relays (:mod:`.relay`)."""
 
 from __future__ import annotations
 
@@ -151,4 +152,50 @@ def reference_rows(lab, n1: int, n32: int, workdir) -> dict:
         }
         out["stunnel pair (L4 mTLS), new connection per request"] = out["stunnel pair (L4 mTLS)"]
     shutil.rmtree(work, ignore_errors=True)
+    out.update(_relay_rows(lab, n1, n32, s, server.ip))
     return out
+
+
+#: The floor rows' name (:mod:`.relay`).
+RELAY_PAIR = "python relay pair (L4, plaintext)"
+
+
+def _relay_rows(lab, n1: int, n32: int, s: str, server_ip: str) -> dict:
+    """A pair of plain Python TCP relays (:mod:`.relay`: the ztunnel's own splice, with no TLS,
+    HTTP/2, policy or telemetry) in front of the same server: the floor under the ztunnel pair."""
+    import sys
+
+    front, back = f"127.{s}.1.202:18445", f"127.{s}.2.202:18446"
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "meshlab.bench.relay", acc, conn], stdout=subprocess.DEVNULL)
+        for acc, conn in ((front, back), (back, f"{server_ip}:8080"))
+    ]
+    try:
+        _wait_listening([front, back])
+        pids = {"python relay": [p.pid for p in procs]}
+        return {
+            RELAY_PAIR: measure_row(lab, f"http://{front}/get", n1, n32, pids=pids),
+            f"{RELAY_PAIR}, new connection per request": measure_row(
+                lab, f"http://{front}/get", n1, n32, NEW_CONNECTION, pids=pids
+            ),
+        }
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(5)
+
+
+def _wait_listening(addrs: list[str], timeout_s: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    for a in addrs:
+        ip, _, port = a.rpartition(":")
+        while True:
+            try:
+                socket.create_connection((ip, int(port)), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)

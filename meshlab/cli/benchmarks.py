@@ -17,7 +17,8 @@ def add_bench(sub) -> None:
         "what",
         choices=["startup", "hops", "panel", "fuzz"],
         help="startup: time to up-and-serving, and memory (PSS); hops: added latency and "
-        "throughput per proxy role, against no proxy, nginx and a stunnel pair; panel: "
+        "throughput per proxy role, against no proxy, nginx, a stunnel pair and a pair of plain "
+        "Python relays (the floor); panel: "
         "the notebook loop (apply a change, send 200 requests, redraw); fuzz: malformed "
         "inputs at every listener kind, bounded by --inputs and --seconds (meshlab.fuzzbench)",
     )

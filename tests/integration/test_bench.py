@@ -24,8 +24,18 @@ def test_bench_hops_reports_every_row_against_the_same_runs_baseline(tmp_path, c
         "ztunnel + waypoint + ztunnel",
         "nginx L7 hop",
         "stunnel pair (L4 mTLS)",
+        "python relay pair (L4, plaintext)",
+        "python relay pair (L4, plaintext), new connection per request",
     ):
         assert k in rows
+    # the floor row's CPU is its relays' own (two processes, measured by pid)
+    assert (
+        rows["python relay pair (L4, plaintext), new connection per request"]["cpu_us_per_request"][
+            "python relay"
+        ]
+        > 0
+    )
+    assert "new connection per request: ztunnel pair CPU / python relay pair CPU" in data["ratios"]
     for k, r in rows.items():
         if "skipped" not in r:
             assert r["all_ok"] and r["p50_ms"] > 0 and r["rps_c32"] > 0 and "added_p50_ms" in r, k
