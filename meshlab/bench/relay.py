@@ -12,6 +12,7 @@ in this lab, on this machine: the floor under the ztunnel pair's figure (issue 1
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 
 from ..proxy.ztunnel_conn import Spliced
@@ -62,7 +63,14 @@ def _addr(text: str) -> tuple[str, int]:
 async def serve(listen: tuple[str, int], upstream: tuple[str, int]) -> None:
     owner = _Owner(upstream)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Relayed(owner), *listen, backlog=4096, reuse_address=True)
+    # its own listening socket: uvloop's create_server(host, port) would look the address up on
+    # libuv's thread pool, and a single-threaded process's CPU is read to the nanosecond
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(listen)
+    sock.listen(4096)
+    sock.setblocking(False)
+    server = await loop.create_server(lambda: Relayed(owner), sock=sock, backlog=4096)
     async with server:
         await server.serve_forever()
 

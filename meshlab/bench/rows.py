@@ -52,11 +52,19 @@ def _cpu_by_role(lab, extra_pids: dict[str, list[int]] | None = None) -> dict[st
     from ..compare import proxy_cpu_by_role
 
     out = proxy_cpu_by_role(lab)
+    from ..telemetry.cost import ran_s
+
     for name, pids in (extra_pids or {}).items():
         for pid in pids:
             try:
-                t = psutil.Process(pid).cpu_times()
-                out[name] = out.get(name, 0.0) + t.user + t.system
+                p = psutil.Process(pid)
+                # a single-threaded process: the scheduler's nanosecond count (10 ms ticks would
+                # read a short row's few milliseconds as 0); else user + system time
+                ran = ran_s(pid) if p.num_threads() == 1 else None
+                if ran is None:
+                    t = p.cpu_times()
+                    ran = t.user + t.system
+                out[name] = out.get(name, 0.0) + ran
             except psutil.Error:
                 pass
     return out
