@@ -121,7 +121,8 @@ def _saved_after_run(url: str, name: str, timeout_s: float = 15.0) -> dict:
 
 
 def _screenshots(page, stem: str) -> list[Path]:
-    """The notebook, scrolled through from the top, one screenshot per screenful (the first 10: enough to
+    """The notebook, scrolled through from the top, one screenshot per screenful (the first
+    ``$MESHLAB_SCREENSHOTS``, 10 unless set: enough to
     look at what a learner sees first; each costs the suite a fraction of a second)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob(f"{stem}-*.png"):
@@ -129,7 +130,7 @@ def _screenshots(page, stem: str) -> list[Path]:
     scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
     page.evaluate(f"() => document.querySelector('{scroller}').scrollTo(0, 0)")
     shots = []
-    for i in range(10):
+    for i in range(int(os.environ.get("MESHLAB_SCREENSHOTS", "10"))):
         time.sleep(0.1)  # (the scroll's repaint)
         shot = ARTIFACTS / f"{stem}-{i:02d}.png"
         page.screenshot(path=str(shot))
