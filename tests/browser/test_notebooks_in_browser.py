@@ -121,9 +121,9 @@ def _saved_after_run(url: str, name: str, timeout_s: float = 15.0) -> dict:
 
 
 def _screenshots(page, stem: str) -> list[Path]:
-    """The notebook, scrolled through from the top, one screenshot per screenful (the first
-    ``$MESHLAB_SCREENSHOTS``, 10 unless set: enough to
-    look at what a learner sees first; each costs the suite a fraction of a second)."""
+    """The notebook, scrolled through from the top, one screenshot per screenful: the first
+    ``$MESHLAB_SCREENSHOTS`` (10 unless set: enough to look at what a learner sees first; each
+    costs the suite a fraction of a second)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob(f"{stem}-*.png"):
         old.unlink()
