@@ -9,6 +9,7 @@ data planes in meshlab is derived from here.
   (a pod of its own); apps are ``app``.
 - :class:`DataPlane` — a mode with or without waypoints, parsed from and printed as
   ``"ambient+waypoint"``; :data:`DATA_PLANES` are the four ``compare`` runs side by side.
+- :data:`BACKENDS` — what a lab's cluster runs on (``Lab(backend=...)``, ``--backend``).
 """
 
 from __future__ import annotations
@@ -76,3 +77,8 @@ DATA_PLANES: tuple[DataPlane, ...] = (
     DataPlane(Mode.AMBIENT),
     DataPlane(Mode.AMBIENT, waypoints=True),
 )
+
+
+#: What a lab's cluster runs on: ``loopback`` (the default: no root), ``mininet`` (root: network
+#: namespaces), or ``auto`` (mininet where it can run). :mod:`meshlab.backends.choice` builds them.
+BACKENDS = ("loopback", "mininet", "auto")

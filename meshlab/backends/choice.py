@@ -14,10 +14,9 @@ import shutil
 from pathlib import Path
 
 from ..errors import LabError
+from ..modes import BACKENDS
 from . import state
 from .base import Backend
-
-BACKENDS = ("auto", "loopback", "mininet")
 
 
 def mininet_status() -> tuple[bool, str]:

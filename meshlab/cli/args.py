@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..modes import MODES
+from ..modes import BACKENDS, MODES
 
 
 TOPOLOGY_HELP = (
@@ -26,7 +26,7 @@ def lab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         default="loopback",
-        choices=["loopback", "mininet", "auto"],
+        choices=BACKENDS,
         help="what runs the cluster (default: loopback; mininet needs root; auto: mininet where it can run)",
     )
     p.add_argument(

@@ -3,7 +3,7 @@ fail (:mod:`meshlab.bench`, :mod:`meshlab.bench_panel`, :mod:`meshlab.fuzzbench`
 
 from __future__ import annotations
 
-from ..modes import MODES
+from ..modes import BACKENDS, MODES
 from .args import TOPOLOGY_HELP, positive_int
 
 
@@ -26,7 +26,7 @@ def add_bench(sub) -> None:
     be.add_argument(
         "--backend",
         default="loopback",
-        choices=["loopback", "mininet", "auto"],
+        choices=BACKENDS,
         help="startup: the backend to measure (mininet needs root)",
     )
     be.add_argument(

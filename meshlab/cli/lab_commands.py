@@ -9,6 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..modes import BACKENDS
 from .args import TOPOLOGY_HELP, lab_args, positive_float, positive_int, traffic_args
 
 
@@ -71,7 +72,7 @@ def add_compare(sub) -> None:
         "--requests", "-n", type=positive_int, default=300, help="requests per mode (default 300)"
     )
     cmp_.add_argument("--concurrency", "-c", type=positive_int, default=4, help="connections (default 4)")
-    cmp_.add_argument("--backend", default="loopback", choices=["loopback", "mininet", "auto"])
+    cmp_.add_argument("--backend", default="loopback", choices=BACKENDS)
     cmp_.add_argument("--json", action="store_true", help="one JSON object keyed by mode")
 
 

@@ -43,7 +43,7 @@ def test_unknown_mode_names_the_allowed_modes():
 
 
 def test_unknown_backend_names_the_allowed_backends():
-    with pytest.raises(LabError, match="allowed: auto, loopback, mininet"):
+    with pytest.raises(LabError, match="allowed: loopback, mininet, auto"):
         Lab("minimal", backend="docker")
 
 

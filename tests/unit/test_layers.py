@@ -64,6 +64,7 @@ ALLOWED: dict[str, set[str]] = {
     "meshlab.backends": {
         "meshlab.apps",
         "meshlab.errors",
+        "meshlab.modes",
         "meshlab.net",
         "meshlab.telemetry",
         "meshlab.topology",
