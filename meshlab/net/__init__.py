@@ -8,7 +8,7 @@
   httptools, sans-IO, with Envoy's limits (the proxies' parser too); :mod:`.httpwrite` — written, as
   an endpoint or as a proxy; :mod:`.http1` — the same over asyncio streams.
 - :mod:`.proxyproto` — PROXY protocol v2: how, on the loopback backend, an intercepted connection
-  reaches its proxy with its original destination; :mod:`.capture` — the one place a proxy learns
+  reaches its proxy with its original destination; :mod:`.interception` — the one place a proxy learns
   a captured connection's original destination.
 - :mod:`.nghttp2` — libnghttp2 (HBONE's HTTP/2) bound with cffi.
 - :mod:`.control` — the processes' side of the lab's control channel; :mod:`.specs` — what each process

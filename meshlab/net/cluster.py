@@ -64,7 +64,7 @@ class ClusterNet:
     """Every address in the lab. ``kube_proxy`` says who picks a service's endpoint: ``"dialer"``
     (the loopback backend: the pod's dialer does what kube-proxy's iptables DNAT would) or
     ``"kernel"`` (the mininet backend: real DNAT rules on the node). ``interception`` says how a
-    proxy learns a captured connection's original destination (see :mod:`meshlab.net.capture`):
+    proxy learns a captured connection's original destination (see :mod:`meshlab.net.interception`):
     ``"proxy-protocol"`` (loopback) or ``"iptables"`` (mininet: ``SO_ORIGINAL_DST``)."""
 
     pods: tuple[PodAddr, ...]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ..net import capture, control
+from ..net import interception, control
 from ..net.cluster import ADMIN_PORT, ClusterNet
 from ..net.http1 import Request, Response, serve, text_response
 from ..net.specs import ProxySpec
@@ -20,7 +20,7 @@ async def setup(msg: dict, ch: control.Channel):
 
         proxy = Sidecar(spec.pod, net, spec.cert, spec.key, spec.root)
     elif role == "ztunnel":
-        if capture.by_iptables(net):  # the node's rules send its pods' traffic here
+        if interception.by_iptables(net):  # the node's rules send its pods' traffic here
             from .ztunnel_node import NodeZtunnel as Ztunnel
         else:
             from .ztunnel import Ztunnel
@@ -31,7 +31,7 @@ async def setup(msg: dict, ch: control.Channel):
         proxy = Waypoint(spec.pod, net, spec.cert, spec.key, spec.root)
     proxy.set_policies(from_records(list(spec.policies)))
     raise_file_limit()
-    capture.become_proxy_user(role, net)
+    interception.become_proxy_user(role, net)
     admin_ip = net.nodes[spec.node] if role == "ztunnel" else net.pod(spec.pod).ip
     try:
         await proxy.start()

@@ -20,7 +20,7 @@ import socket
 from dataclasses import asdict
 
 from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
-from ..net import capture, proxyproto, tcp
+from ..net import interception, proxyproto, tcp
 from ..net.tcp import abort_with_reset, reset_socket
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
 from ..net.http1 import Request, Response
@@ -49,7 +49,7 @@ class Sidecar(L7Router):
         self.server_tls = server_context(cert, key, root)
         self.server_tls.sni_callback = _remember_sni
         self.mesh_pool = UpstreamPool(self.pod.ip, self.client_tls)
-        self.app_pool = UpstreamPool(capture.app_source_ip(pod, net))
+        self.app_pool = UpstreamPool(interception.app_source_ip(pod, net))
         self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
         self._tls_files = (cert, key, root)
         self._hbone: HboneUpstream | None = None
@@ -75,7 +75,7 @@ class Sidecar(L7Router):
         in C, ~40 µs of CPU less per connection than a Python accept loop and its task; out of
         descriptors it keeps working but drops what waits (libuv's "EMFILE trick": the app sees a
         reset) instead of keeping it in the backlog."""
-        ip = capture.listen_ip(self.pod, self.net)
+        ip = interception.listen_ip(self.pod, self.net)
         self.servers.append(
             await asyncio.start_server(
                 self._outbound, sock=tcp.listener(ip, OUTBOUND_PORT), backlog=tcp.BACKLOG
@@ -89,12 +89,12 @@ class Sidecar(L7Router):
             )
         )
         loop = asyncio.get_running_loop()
-        for port in capture.inbound_listeners(self.pod, self.net):
+        for port in interception.inbound_listeners(self.pod, self.net):
             self.servers.append(
                 tcp.Listener(
                     tcp.listener(ip, port),
                     lambda sock, port=port: self._spawn(
-                        self._inbound(loop, sock, capture.inbound_port(sock, port, self.net))
+                        self._inbound(loop, sock, interception.inbound_port(sock, port, self.net))
                     ),
                     name=self.name,
                 )
@@ -133,7 +133,7 @@ class Sidecar(L7Router):
     # -- outbound ------------------------------------------------------------------------------
     async def _outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            got = await capture.original_destination(reader, writer, self.net)
+            got = await interception.original_destination(reader, writer, self.net)
             if got is None:
                 return
             orig, rest = got
@@ -158,7 +158,7 @@ class Sidecar(L7Router):
         identity, and the lab's sidecar relays nowhere outside the lab (Envoy's PassthroughCluster
         would; simplified, so the lab cannot be used to reach the host's other services). Under
         iptables only the pod's own traffic arrives here."""
-        if capture.by_iptables(self.net):
+        if interception.by_iptables(self.net):
             return None
         peer = writer.get_extra_info("peername")
         if not peer or peer[0] != self.pod.ip:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..net import capture
+from ..net import interception
 from ..net.tcp import abort_with_reset
 from .hbone_stream import Stream
 
@@ -208,7 +208,7 @@ class Spliced(Connection):
 
     async def connect(self, ip: str, port: int, src_ip: str | None) -> None:
         try:
-            _, self.leg = await capture.connect_from(ip, port, src_ip, self.z.net, lambda: Leg(self))
+            _, self.leg = await interception.connect_from(ip, port, src_ip, self.z.net, lambda: Leg(self))
         except OSError as e:
             self.error = f"{type(e).__name__}: {e}"
             self.abort()

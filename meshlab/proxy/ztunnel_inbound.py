@@ -6,7 +6,7 @@ A policy pushed later is applied to them while they are open (``recheck``).
 
 from __future__ import annotations
 
-from ..net import capture
+from ..net import interception
 from ..net.cluster import PodAddr
 from ..net.tcp import abort_with_reset
 from ..trace import new_span_id, new_trace_id
@@ -60,7 +60,7 @@ class Delivery(Pipe):
     async def _connect(self) -> None:
         v = self.verdict
         try:
-            await capture.connect_from(v.target.listen_ip, v.port, self.src_ip, self.z.net, lambda: self)
+            await interception.connect_from(v.target.listen_ip, v.port, self.src_ip, self.z.net, lambda: self)
         except (OSError, OverflowError, ValueError) as e:
             if not self.finished:
                 self.error = f"{type(e).__name__}: {e}"

@@ -18,7 +18,7 @@ Simplified against Istio 1.21+ (ISTIO-FACTS §2.4): real ztunnel opens these lis
 each pod's network namespace and tunnels from the pod's IP, so traffic leaves the pod already
 encrypted; here the pod-to-node hop (the pod's veth) carries plaintext, like Istio's earlier
 node-level redirection. ztunnel still connects to the app from the client's pod IP (an
-``IP_TRANSPARENT`` socket; :func:`meshlab.net.capture.connect_from`).
+``IP_TRANSPARENT`` socket; :func:`meshlab.net.interception.connect_from`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import socket
 import ssl
 
 from ..identity import server_context, spiffe_id
-from ..net import capture
+from ..net import interception
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, PodAddr
 from ..net import tcp
 from ..net.tcp import BACKLOG, listener
@@ -37,7 +37,7 @@ from .ztunnel import Ztunnel
 from .ztunnel_inbound import PlaintextIn
 from .ztunnel_outbound import Outbound
 
-INBOUND_PLAINTEXT_PORT = capture.INBOUND_CAPTURE_PORT  # 15006
+INBOUND_PLAINTEXT_PORT = interception.INBOUND_CAPTURE_PORT  # 15006
 
 
 class NodeZtunnel(Ztunnel):
@@ -85,7 +85,7 @@ class NodeZtunnel(Ztunnel):
 
     def plaintext_target(self, transport, pod, port) -> tuple[PodAddr, int] | None:
         try:
-            ip, port = capture.socket_original_dst(transport.get_extra_info("socket"))
+            ip, port = interception.socket_original_dst(transport.get_extra_info("socket"))
         except OSError:
             return None
         pod = self._local_ambient(ip)
@@ -102,7 +102,7 @@ class NodeZtunnel(Ztunnel):
 
     async def _hbone_connection(self, loop, sock: socket.socket) -> None:
         try:
-            ip, _ = capture.socket_original_dst(sock)
+            ip, _ = interception.socket_original_dst(sock)
         except OSError:
             sock.close()
             return

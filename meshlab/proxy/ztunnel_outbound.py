@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from ..net import capture, proxyproto
+from ..net import interception, proxyproto
 from ..net.cluster import HBONE_PORT, PodAddr
 from ..net.tcp import abort_with_reset
 from ..trace import new_span_id, new_trace_id
@@ -49,9 +49,9 @@ class Outbound(Pipe):
             self.rec["decision"] = "deny"
             self.fail(f"refused: {self.rec['peer']} is not an ambient pod of this node")
             return
-        if capture.by_iptables(self.z.net):
+        if interception.by_iptables(self.z.net):
             try:
-                ip, port = capture.socket_original_dst(transport.get_extra_info("socket"))
+                ip, port = interception.socket_original_dst(transport.get_extra_info("socket"))
             except OSError as e:
                 self.fail(f"OSError: {e}")
                 return

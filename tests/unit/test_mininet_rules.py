@@ -3,7 +3,7 @@
 import struct
 
 from meshlab.backends.rules import node_rules, node_transparent_setup, sidecar_pod_rules
-from meshlab.net.capture import by_iptables, inbound_listeners, listen_ip
+from meshlab.net.interception import by_iptables, inbound_listeners, listen_ip
 from meshlab.net.cluster import ClusterNet, PodAddr, ServiceAddr
 from meshlab.telemetry.pcap import read_pcap, readable
 
