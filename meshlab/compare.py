@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 from .modes import DATA_PLANES, MESHED
 from .telemetry.report import PROXY_ROLES, QUANTILES, add_added_latency, add_cost, report
 from .telemetry.results import LoadResult
-from .telemetry.stats import METHOD as ADDED_METHOD, added_cell
+from .telemetry.stats import METHOD as ADDED_METHOD, added_cell, describe_added
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -106,10 +106,17 @@ def cost_shape(
     return out
 
 
-def _added(r: dict, q: str) -> str:
-    """A mode's added latency at ``q``, as a table cell (:func:`~meshlab.telemetry.stats.added_cell`),
-    "-" for none itself."""
-    return "-" if r["mode"] == "none" else added_cell(r, q)
+def _added(r: dict, q: str) -> tuple[str, str]:
+    """A mode's added latency at ``q`` as two table cells, one above the other: the estimate
+    ("+1.20", "≈0", "needs n≥500") and its interval ("[+0.80..+1.60]", or ""); "-" for none itself.
+    Two short cells keep the table narrow enough for a notebook's output area."""
+    if r["mode"] == "none":
+        return "-", ""
+    a = r.get("added_latency", {}).get(q)
+    if a is None:
+        return added_cell(r, q) or "-", ""
+    head, _, ci = describe_added(a, short=True).partition("\n")
+    return head, ci.replace(" to ", "..")
 
 
 def format_table(res: dict) -> str:
@@ -120,9 +127,12 @@ def format_table(res: dict) -> str:
         ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"]),
         ("latency p90 (ms)", lambda r: r["latency_ms"]["p90"]),
         ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"]),
-        ("added over none, p50 (ms)", lambda r: _added(r, "p50")),
-        ("added over none, p90 (ms)", lambda r: _added(r, "p90")),
-        ("added over none, p99 (ms)", lambda r: _added(r, "p99")),
+        ("added over none, p50 (ms)", lambda r: _added(r, "p50")[0]),
+        ("  95% interval", lambda r: _added(r, "p50")[1]),
+        ("added over none, p90 (ms)", lambda r: _added(r, "p90")[0]),
+        ("  95% interval", lambda r: _added(r, "p90")[1]),
+        ("added over none, p99 (ms)", lambda r: _added(r, "p99")[0]),
+        ("  95% interval", lambda r: _added(r, "p99")[1]),
         ("requests ok / sent", lambda r: f"{r['requests']['ok']}/{r['requests']['sent']}"),
         ("proxies (processes)", lambda r: r["proxy_count"]),
         ("proxy memory, USS (MB)", lambda r: r["proxy_uss_mb"]),
@@ -134,7 +144,9 @@ def format_table(res: dict) -> str:
     ]
     w = max(len(r[0]) for r in rows) + 2
     col = max(
-        12, *(len(m) + 2 for m in modes), *(len(_added(res[m], q)) + 2 for m in modes for q in QUANTILES)
+        12,
+        *(len(m) + 2 for m in modes),
+        *(len(c) + 2 for m in modes for q in QUANTILES for c in _added(res[m], q)),
     )
     first = next(iter(res.values()))
     lines = [
@@ -147,7 +159,9 @@ def format_table(res: dict) -> str:
         for m in modes:
             v = f(res[m])
             vals.append("-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)))
-        lines.append(label.ljust(w) + "".join(v.rjust(col) for v in vals))
+        if not any(vals):
+            continue  # (an interval row where no mode has one)
+        lines.append((label.ljust(w) + "".join(v.rjust(col) for v in vals)).rstrip())
     lines.append(
         "Hops and steps count proxies per service-to-service call; CPU and memory are the proxies' "
         "own (psutil), not the apps'."

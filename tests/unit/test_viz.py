@@ -165,11 +165,14 @@ def test_the_comparison_table_shows_added_latency_with_intervals():
 
     table = json.loads((REC / "bookinfo-compare.json").read_text())
     text = format_table(table)
-    p50 = next(line for line in text.splitlines() if line.startswith("added over none, p50"))
-    assert p50.count("[") == 3 and "needs n≥500" in next(
-        line for line in text.splitlines() if line.startswith("added over none, p99")
-    )
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("added over none, p50"))
+    assert lines[at + 1].startswith("  95% interval") and lines[at + 1].count("[") == 3  # under its estimate
+    assert "needs n≥500" in next(line for line in lines if line.startswith("added over none, p99"))
     assert "bootstrap" in text
+    # the table itself (not its heading and notes) fits a notebook's output area without wrapping:
+    # in JupyterLab at 1440 px, ~120 monospace characters; four modes and intervals once took 119
+    assert max(len(line) for line in lines[1:-2]) <= 105
 
 
 def test_cost_figure_has_proxies_memory_and_cpu_panels():
