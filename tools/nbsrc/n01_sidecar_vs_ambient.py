@@ -105,7 +105,11 @@ def cells() -> list:
             "ztunnel is Python: each new connection costs it about as much CPU as a request costs a Python sidecar, "
             "so on this page load the ambient column's proxy CPU and added latency can come out close to — or "
             "above — sidecar's. That is a property of this lab's proxies, not of Istio's Rust ztunnel "
-            "(`docs/status.md` has the lab's figures and profiles). Section 2b separates the two costs."
+            "(`docs/status.md` has the lab's figures and profiles). Section 2b separates the two costs. The "
+            "**ambient+waypoint** column can come out slower and costlier than sidecar too, where in Istio's "
+            "figures a waypoint adds less than a sidecar pair (section 4): the lab's waypoint is one Python "
+            "process that every call to reviews crosses, with a ztunnel connection on each side of it, and on "
+            "a 2-core machine its queue is most of what it adds."
         ),
         code("from meshlab.viz import latency_figure, cost_figure\nlatency_figure(table)"),
         code("cost_figure(table)"),
@@ -180,11 +184,15 @@ def cells() -> list:
         ),
         md(
             "## 4. Istio's published numbers, next to ours\n\nIstio's *Sidecar or ambient?* page gives the average "
-            "latency each data plane adds at p90/p99 (Istio 1.22, Envoy and Rust ztunnel, 1 KB at 1000 rps): "
+            "latency each data plane adds at p90/p99 (Envoy sidecars and waypoints, Rust ztunnel): "
             "**sidecar 0.63–0.88 ms, ambient 0.16–0.20 ms, waypoint 0.40–0.50 ms**. The proxies in this lab are "
             "Python, so our absolute numbers are larger; what transfers is the *shape*: which proxies a request "
             "crosses, where HTTP is parsed, how many proxy processes a cluster runs, and that every mesh hop is "
-            "mutual TLS. The numbers in the table above are this machine's, measured, not Istio's."
+            "mutual TLS. The numbers in the table above are this machine's, measured, not Istio's — and their "
+            "*order* can differ from Istio's: ambient close to sidecar on Bookinfo's new connection per call, "
+            "the waypoint path above both. Why is under the table in section 2 (a Python ztunnel's cost per "
+            "connection; one Python waypoint that every call crosses); `docs/status.md` measures both, "
+            "including what a pair of Python relays that only copy bytes costs on this kind of machine."
         ),
         md(
             "Below, *added here* is what each data plane added to this run's latency over no mesh: the "

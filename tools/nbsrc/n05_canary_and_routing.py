@@ -254,10 +254,11 @@ def cells() -> list:
             "waypoint ([waypoint page](https://istio.io/latest/docs/ambient/usage/waypoint/)). Istio's classic "
             "routing APIs (VirtualService, DestinationRule) are Alpha in ambient mode "
             "([L7 features](https://istio.io/latest/docs/ambient/usage/l7-features/)); the lab applies them at the "
-            "waypoint, as istiod's code does (it builds a waypoint cluster per subset). Istio's migration guide "
-            "warns that subset routing at a waypoint may not be supported and advises one Service per version "
-            "with Gateway API routes; the lab reads VirtualService and DestinationRule only. The 50/50 canary, in "
-            "ambient mode with no waypoint:"
+            "waypoint, as istiod's code does (it builds a waypoint cluster per subset). Istio's guide to migrating "
+            "policies to ambient says a VirtualService at a waypoint is Alpha and works only in limited cases, and "
+            "advises one Service per version with Gateway API HTTPRoutes; the lab reads both kinds (notebook 02's "
+            "`jason-to-reviews-v2` task takes either, on the `bookinfo-versions` topology, which has a Service per "
+            "reviews version). The 50/50 canary, in ambient mode with no waypoint:"
         ),
         code(
             "lab = Lab('bookinfo', mode='ambient', verbose=False).start()\n"

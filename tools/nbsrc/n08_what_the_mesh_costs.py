@@ -68,6 +68,13 @@ def cells() -> list:
             "rows = [measure(f'gen:services={n},replicas=1,nodes=2', mode) for n in SIZES for mode in ('sidecar', 'ambient')]\n"
             "show(rows)"
         ),
+        md(
+            "*Reading the CPU column:* in Istio ambient is the cheaper data plane per request. This lab's "
+            "ztunnel is Python and pays most per **connection**, and a page here opens a new connection for "
+            "each call, so on some runs ambient's CPU per page comes out close to sidecar's, or above it — a "
+            "property of this lab's proxies, not of Istio's Rust ztunnel (section 3 and notebook 01 §2b "
+            "separate the two costs)."
+        ),
         code(
             "largest = {r['mode']: r['proxies'] for r in rows if r['pods'] == 33}\n"
             "check('q1', my_q1, largest,\n"
@@ -148,7 +155,7 @@ def cells() -> list:
             "the same direction, further apart.\n</details>"
         ),
         md(
-            "## 3. The proxies' share of the cluster, and their CPU\n\nThe tables above also give the proxies' "
+            "## 3. The proxies' share of the cluster\n\nThe tables above also give the proxies' "
             "share of the cluster's memory (proxies / (proxies + apps), USS) and their CPU per page. A page is "
             "the same work however large the cluster, so CPU per page should not grow with it — but it depends "
             "on the data plane: a sidecar's grows with requests (it parses each one), a ztunnel's with connections "
