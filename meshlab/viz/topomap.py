@@ -15,7 +15,7 @@ from .waterfall import shown_interval
 #: pod column on both sides, where arrows run; pods in rows; a node's ztunnel across its foot.
 TOPO_INCH, SIDE, COL, POD_H, ROW, SIDECAR_W, ZT_Y, ZT_H = 0.55, 0.75, 4.0, 0.7, 1.25, 1.1, 0.55, 0.55
 SIDECAR_GAP, ZT_GAP = 0.9, 0.9  # room for the arrows between a pod and its sidecar, or its ztunnel
-NODE_GAP, KEY_INCH = 1.3, 3.7
+NODE_GAP, KEY_INCH = 1.3, 4.2
 
 
 def topology_figure(topo, mesh: dict, path: RequestPath | None = None, title: str | None = None) -> Figure:
@@ -44,7 +44,7 @@ def topology_figure(topo, mesh: dict, path: RequestPath | None = None, title: st
     key_lines = sum(2 if s["note"] else 1 for s in steps)
     map_w, map_h = (xlim[1] - xlim[0]) * TOPO_INCH, (ylim[1] - ylim[0]) * TOPO_INCH
     fig_w = map_w + KEY_INCH + 0.2
-    fig_h = max(map_h + 0.45, 0.45 + 1.45 + (0.16 * (key_lines + 1) + 0.1 if steps else 0))
+    fig_h = max(map_h + 0.45, 0.45 + 1.6 + (0.18 * (key_lines + 1) + 0.1 if steps else 0))
     fig = _figure(figsize=(fig_w, fig_h))
     FigureCanvasAgg(fig)  # a renderer, to measure labels as they will be drawn
     ax = fig.add_axes((0.1 / fig_w, (fig_h - 0.4 - map_h) / fig_h, map_w / fig_w, map_h / fig_h))
@@ -184,7 +184,7 @@ def topology_figure(topo, mesh: dict, path: RequestPath | None = None, title: st
         Line2D([], [], color="black", linestyle="--", label="L4 hop (ztunnel)"),
     ]
     legend = ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
     )
     if drawn:
         top = legend.get_window_extent(renderer).y0 / fig.dpi / fig_h - 0.1 / fig_h
@@ -198,7 +198,7 @@ def topology_figure(topo, mesh: dict, path: RequestPath | None = None, title: st
             top,
             "\n".join(lines),
             va="top",
-            fontsize=7,
+            fontsize=8,
             family="monospace",
             linespacing=1.35,
         )
