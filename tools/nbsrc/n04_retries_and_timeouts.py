@@ -70,7 +70,7 @@ def cells() -> list:
             "    ax.set_xlabel('latency of the whole request (ms, measured; log scale)')\n"
             "    ax.set_ylabel('share of requests done')\n"
             "    ax.grid(True, which='both', alpha=0.3)\n"
-            "    ax.legend(fontsize=8, loc='lower right')\n"
+            "    fig.legend(fontsize=8, loc='outside lower center', ncols=2)   # below the plot: off the curves\n"
             "    ax.set_title(title, fontsize=10)\n"
             "    return fig"
         ),
