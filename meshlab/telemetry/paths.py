@@ -252,25 +252,25 @@ def _host_port(target: str | None) -> str:
     return t.split("/", 1)[0] or "?"
 
 
+def _about(h: Hop) -> list[str]:
+    """What a hop is, item by item: role, side, attempt, mTLS and its peer's identity."""
+    return (
+        [h.role]
+        + ([h.direction] if h.direction else [])
+        + ([f"attempt {h.attempt}"] if h.attempt > 1 else [])
+        + ([f"mTLS from {h.identity.removeprefix('spiffe://')}" if h.identity else "mTLS"] if h.mtls else [])
+    )
+
+
+def _outcome(h: Hop) -> str:
+    if h.role == "unreached":
+        return h.error or "no answer"
+    return str(h.status) if h.status is not None else (h.error or "-")
+
+
 def _rows(path: RequestPath) -> list[tuple[Hop, str, str]]:
     """Each hop with what it is (role, side, attempt, mTLS) and how it ended."""
-    rows = []
-    for h in path.hops:
-        about = (
-            [h.role]
-            + ([h.direction] if h.direction else [])
-            + ([f"attempt {h.attempt}"] if h.attempt > 1 else [])
-            + (
-                [f"mTLS from {h.identity.removeprefix('spiffe://')}" if h.identity else "mTLS"]
-                if h.mtls
-                else []
-            )
-        )
-        outcome = str(h.status) if h.status is not None else (h.error or "-")
-        if h.role == "unreached":
-            outcome = h.error or "no answer"
-        rows.append((h, ", ".join(about), outcome))
-    return rows
+    return [(h, ", ".join(_about(h)), _outcome(h)) for h in path.hops]
 
 
 def format_path(path: RequestPath) -> str:
@@ -285,22 +285,36 @@ def format_path(path: RequestPath) -> str:
 
 def path_html(path: RequestPath) -> str:
     """A path as an HTML table, for notebooks: no cell breaks inside a name or a number, however
-    narrow the window (a text tree wraps, and a time can break in two); only the outcome wraps."""
+    narrow the window (a text tree wraps, and a time can break in two); what a hop is wraps between
+    its items, and the outcome wraps."""
     esc = partial(html.escape, quote=False)
     cells = "white-space:nowrap;padding:1px 8px;text-align:left"
+    wraps = "padding:1px 8px;text-align:left"
     out = [
         f"<table style='border-collapse:collapse;font-family:monospace'><thead><tr>"
         f"<th style='{cells}'>hop</th><th style='{cells}'>what</th>"
         f"<th style='{cells};text-align:right'>time</th><th style='{cells}'>outcome</th></tr></thead><tbody>"
     ]
-    for h, about, outcome in _rows(path):
+    for h, _, outcome in _rows(path):
+        # what it is: a line may break between items, never inside one; a peer's identity is shown
+        # without its trust domain (cluster.local/), whole on hover
+        about = ", ".join(
+            f"<span title='{esc(h.identity)}'>{_nobreak(esc(item.replace('cluster.local/', '', 1)))}</span>"
+            if item.startswith("mTLS from ") and h.identity
+            else _nobreak(esc(item))
+            for item in _about(h)
+        )
         pad = f"padding-left:{8 + 18 * h.depth}px"
         tree = "└─ " if h.depth else ""
         per = " <small>(connection)</small>" if h.per == "connection" else ""
         out.append(
-            f"<tr><td style='{cells};{pad}'>{tree}{esc(h.name)}</td><td style='{cells}'>{esc(about)}</td>"
+            f"<tr><td style='{cells};{pad}'>{tree}{esc(h.name)}</td><td style='{wraps}'>{about}</td>"
             f"<td style='{cells};text-align:right'>{h.ms:.2f}&nbsp;ms{per}</td>"
             f"<td style='padding:1px 8px;text-align:left'>{esc(outcome)}</td></tr>"
         )
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def _nobreak(text: str) -> str:
+    return text.replace(" ", "&nbsp;")

@@ -49,3 +49,15 @@ def test_a_path_is_shown_in_jupyter_as_a_table_whose_times_cannot_break():
     assert html == path_html(p) and html.count("<tr>") == 3
     assert "6094.12&nbsp;ms" in html  # a non-breaking space: "6094.12" and "ms" stay together
     assert "white-space:nowrap" in html and "upstream request timeout" in html
+
+
+def test_a_paths_table_shows_a_peers_identity_whole_on_hover_and_breaks_only_between_items():
+    """A long SPIFFE identity once pushed the time and outcome columns off a notebook's screen."""
+    peer = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"
+    hop = Hop(
+        "ztunnel-node-2", "ztunnel", "L4", 1, 0.0, 3.57, None, direction="inbound", mtls=True, identity=peer
+    )
+    html = path_html(RequestPath("t1", (Hop("client-0", "client", "L7", 0, 0.0, 6.1, 200), hop)))
+    assert f"title='{peer}'" in html and "mTLS&nbsp;from&nbsp;ns/default/sa/bookinfo-productpage" in html
+    assert "ztunnel,&nbsp;inbound" not in html and "ztunnel, inbound, " in html  # a line may break there
+    assert "mTLS from cluster.local/ns/default/sa/bookinfo-productpage" in str(RequestPath("t1", (hop,)))
