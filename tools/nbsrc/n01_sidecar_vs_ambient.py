@@ -118,7 +118,9 @@ def cells() -> list:
             "every pod an address on one interface. On the **mininet** backend (root) every pod and node is a "
             "network namespace with real links and iptables interception, and the figures move (`docs/status.md` "
             "has both). Where the comparison above did not run on mininet, the cell below draws a **recording** of "
-            "the same page made there (50 requests at concurrency 2 per data plane: fewer than the table above), "
+            "the same page made there (50 requests at concurrency 2 per data plane: fewer than the table above, "
+            "so its tails are noisy: where an *added* interval lies below zero, that run's no-mesh requests "
+            "happened to be slower, not faster with the mesh), "
             "labelled with where and when it was recorded; `notebooks/dashboard/dashboard.ipynb` explores it "
             "request by request, hop by hop. In that recording the ambient + waypoint path adds **more** than the "
             "sidecars; in Istio's published figures it adds less (istio.io, *Sidecar or ambient?*). The lab's "
@@ -273,7 +275,10 @@ def cells() -> list:
             "## What you learned\n\n- Sidecar mode puts an L7 proxy in every pod: two L7 steps per call, one proxy "
             "process per pod.\n- Ambient mode moves mTLS and identity to one L4 ztunnel per node (HBONE: HTTP/2 "
             "CONNECT over mTLS) and parses HTTP only where you ask for it, in a shared waypoint.\n- Behind a "
-            "waypoint, the destination sees the *waypoint's* identity.\n- Every number here was measured on real "
+            "waypoint, the destination sees the *waypoint's* identity.\n- A sidecar's cost grows with "
+            "**requests** (it parses each one), a ztunnel's with **connections** (§2b): on kept-alive "
+            "connections the ztunnels cost a fraction of the sidecars, as in Istio; with a new connection per "
+            "request this lab's Python ztunnel pays much more.\n- Every number here was measured on real "
             "processes and sockets; the lab labels what it simplifies.\n\n"
             + next_link(NAME, "L7 in ambient mode")
         ),
