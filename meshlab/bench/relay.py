@@ -12,6 +12,7 @@ in this lab, on this machine: the floor under the ztunnel pair's figure (issue 1
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 
@@ -63,6 +64,14 @@ def _addr(text: str) -> tuple[str, int]:
 async def serve(listen: tuple[str, int], upstream: tuple[str, int]) -> None:
     owner = _Owner(upstream)
     loop = asyncio.get_running_loop()
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the benchmark that started it is gone (killed): stop too
+        if os.getppid() != parent:
+            os._exit(0)
+        loop.call_later(1.0, orphaned)
+
+    orphaned()
     # its own listening socket: uvloop's create_server(host, port) would look the address up on
     # libuv's thread pool, and a single-threaded process's CPU is read to the nanosecond
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -5,7 +5,9 @@ the floor under the ztunnel pair: a pair of plain Python TCP relays (:mod:`.rela
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import sys
 import time
 
 import psutil
@@ -51,9 +53,9 @@ def _cpu_by_role(lab, extra_pids: dict[str, list[int]] | None = None) -> dict[st
     """CPU seconds so far, summed per proxy role (and per named group of other processes)."""
     from ..compare import proxy_cpu_by_role
 
-    out = proxy_cpu_by_role(lab)
     from ..telemetry.cost import ran_s
 
+    out = proxy_cpu_by_role(lab)
     for name, pids in (extra_pids or {}).items():
         for pid in pids:
             try:
@@ -171,8 +173,6 @@ RELAY_PAIR = "python relay pair (L4, plaintext)"
 def _relay_rows(lab, n1: int, n32: int, s: str, server_ip: str) -> dict:
     """A pair of plain Python TCP relays (:mod:`.relay`: the ztunnel's own splice, with no TLS,
     HTTP/2, policy or telemetry) in front of the same server: the floor under the ztunnel pair."""
-    import sys
-
     front, back = f"127.{s}.1.202:18445", f"127.{s}.2.202:18446"
     procs = [
         subprocess.Popen([sys.executable, "-m", "meshlab.bench.relay", acc, conn], stdout=subprocess.DEVNULL)
@@ -194,8 +194,6 @@ def _relay_rows(lab, n1: int, n32: int, s: str, server_ip: str) -> dict:
 
 
 def _wait_listening(addrs: list[str], timeout_s: float = 10.0) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout_s
     for a in addrs:
         ip, _, port = a.rpartition(":")
