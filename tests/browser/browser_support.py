@@ -4,6 +4,7 @@ headless Chromium launched as they all launch it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -158,10 +159,19 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def kernel_pids() -> set[int]:
-    """Every Jupyter kernel process on the machine (to tell the one a notebook just started)."""
+def notebook_kernel_pids(url: str, token: str, notebook: str) -> set[int]:
+    """The kernel process of ``notebook``'s session on the JupyterLab server at ``url``: found by its
+    kernel id (the kernel's connection file, ``kernel-<id>.json``, is on its command line), so that
+    kernels other tests start on this machine at the same time are never taken for it."""
+    with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=30) as r:
+        ids = [
+            s["kernel"]["id"]
+            for s in json.load(r)
+            if s.get("path", "").endswith(notebook) and s.get("kernel")
+        ]
     out = set()
     for p in psutil.process_iter(["pid", "cmdline"]):
-        if any("ipykernel_launcher" in part for part in p.info["cmdline"] or ()):
+        cmd = p.info["cmdline"] or ()
+        if any(f"kernel-{k}" in part for k in ids for part in cmd):
             out.add(p.info["pid"])
     return out

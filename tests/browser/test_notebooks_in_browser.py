@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import kernel_pids, launch_chromium, need_browser, running_jupyterlab
+from browser_support import launch_chromium, need_browser, notebook_kernel_pids, running_jupyterlab
 
 from meshlab.telemetry.cost import PeakMemory
 
@@ -162,7 +162,6 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
 
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     stem = Path(notebook).stem
-    kernels_before = kernel_pids()
     mem = None
     try:
         for attempt in range(3):  # a busy machine can make JupyterLab's first load miss a stylesheet
@@ -174,7 +173,7 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
                 if attempt == 2:
                     raise
         time.sleep(2)  # (JupyterLab settles its focus a moment after it loads)
-        mine = kernel_pids() - kernels_before
+        mine = notebook_kernel_pids(jupyterlab, TOKEN, notebook)
         assert mine, "no kernel started for the notebook"
         mem = PeakMemory(mine)
         mem.start()

@@ -116,7 +116,7 @@ def test_a_submission_that_hangs_or_kills_its_kernel_gets_0_and_leaves_nothing_r
     rows = grade_submission(
         Submission(tmp_path / "ada" / f"{NB}.ipynb", "ada", NB),
         COURSE,
-        timeout=10,
+        timeout=30,  # the first cell (a kernel, meshlab's import, a lab) must finish within it on a busy machine
         token="test-" + tmp_path.name,
     )
     assert [(r["task"], r["points"]) for r in rows] == [("only-one-caller", 0), ("permissive-to-strict", 0)]
