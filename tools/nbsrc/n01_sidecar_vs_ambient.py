@@ -107,9 +107,9 @@ def cells() -> list:
             "above — sidecar's. That is a property of this lab's proxies, not of Istio's Rust ztunnel "
             "(`docs/status.md` has the lab's figures and profiles). Section 2b separates the two costs. The "
             "**ambient+waypoint** column can come out slower and costlier than sidecar too, where in Istio's "
-            "figures a waypoint adds less than a sidecar pair (section 4): the lab's waypoint is one Python "
-            "process that every call to reviews crosses, with a ztunnel connection on each side of it, and on "
-            "a 2-core machine its queue is most of what it adds."
+            "figures a waypoint adds less than a sidecar pair (section 4): `compare` gives the namespace one "
+            "waypoint, a single Python process that every call crosses, with a ztunnel connection on each side "
+            "of it, and on a 2-core machine its queue is most of what it adds."
         ),
         code("from meshlab.viz import latency_figure, cost_figure\nlatency_figure(table)"),
         code("cost_figure(table)"),
