@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 
+from ..net import tcp
 from ..proxy.ztunnel_conn import Spliced
 
 
@@ -72,14 +72,10 @@ async def serve(listen: tuple[str, int], upstream: tuple[str, int]) -> None:
         loop.call_later(1.0, orphaned)
 
     orphaned()
-    # its own listening socket: uvloop's create_server(host, port) would look the address up on
+    # the lab's listening socket: uvloop's create_server(host, port) would look the address up on
     # libuv's thread pool, and a single-threaded process's CPU is read to the nanosecond
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(listen)
-    sock.listen(4096)
-    sock.setblocking(False)
-    server = await loop.create_server(lambda: Relayed(owner), sock=sock, backlog=4096)
+    sock = tcp.listener(*listen)
+    server = await loop.create_server(lambda: Relayed(owner), sock=sock, backlog=tcp.BACKLOG)
     async with server:
         await server.serve_forever()
 

@@ -53,20 +53,13 @@ def _cpu_by_role(lab, extra_pids: dict[str, list[int]] | None = None) -> dict[st
     """CPU seconds so far, summed per proxy role (and per named group of other processes)."""
     from ..compare import proxy_cpu_by_role
 
-    from ..telemetry.cost import ran_s
+    from ..telemetry.cost import process_cpu_s
 
     out = proxy_cpu_by_role(lab)
     for name, pids in (extra_pids or {}).items():
         for pid in pids:
-            try:
-                p = psutil.Process(pid)
-                # a single-threaded process: the scheduler's nanosecond count (10 ms ticks would
-                # read a short row's few milliseconds as 0); else user + system time
-                ran = ran_s(pid) if p.num_threads() == 1 else None
-                if ran is None:
-                    t = p.cpu_times()
-                    ran = t.user + t.system
-                out[name] = out.get(name, 0.0) + ran
+            try:  # (as the lab's own processes are read: 10 ms ticks would read a short row as 0)
+                out[name] = out.get(name, 0.0) + process_cpu_s(psutil.Process(pid))
             except psutil.Error:
                 pass
     return out

@@ -38,12 +38,17 @@ def usage(name: str, role: str, pid: int) -> Usage | None:
         p = psutil.Process(pid)
         with p.oneshot():
             m = p.memory_full_info()
-            t = p.cpu_times()
-            threads = p.num_threads()
+            cpu = process_cpu_s(p)
     except psutil.Error:
         return None
-    cpu = (ran_s(pid) if threads == 1 else None) or t.user + t.system
     return Usage(name, role, pid, m.rss / MB, m.uss / MB, getattr(m, "pss", 0) / MB, cpu)
+
+
+def process_cpu_s(p) -> float:
+    """CPU seconds a ``psutil.Process`` has used: the scheduler's nanosecond count when it runs one
+    thread (:func:`ran_s`), else user + system time (10 ms ticks). Raises ``psutil.Error``."""
+    t = p.cpu_times()
+    return (ran_s(p.pid) if p.num_threads() == 1 else None) or t.user + t.system
 
 
 def ran_s(pid: int) -> float | None:

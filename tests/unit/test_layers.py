@@ -124,6 +124,7 @@ ALLOWED: dict[str, set[str]] = {
         "meshlab.compare",
         "meshlab.identity",
         "meshlab.lab",
+        "meshlab.net",
         "meshlab.proxy",
         "meshlab.telemetry",
     },
