@@ -85,11 +85,8 @@ class Disruption:
         """Every page of the load on a time line (its latency, log scale): failed ones red, the
         change shaded."""
         from matplotlib.figure import Figure
-        from matplotlib.ticker import LogFormatter
 
-        class PlainLog(LogFormatter):  # the ticks matplotlib labels, as "4", "20", "0.5" (not "4×10⁰")
-            def __call__(self, x, pos=None):
-                return f"{x:g}" if super().__call__(x, pos) else ""
+        from ..viz.style import plain_log_ticks
 
         fig = Figure(figsize=(8, 2.6))
         ax = fig.add_subplot()
@@ -111,8 +108,7 @@ class Disruption:
             label=f"the change ({(b - a) * 1000:.0f} ms)",
         )
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(PlainLog())
-        ax.yaxis.set_minor_formatter(PlainLog(labelOnlyBase=False))
+        plain_log_ticks(ax.yaxis)
         ax.set_xlabel("seconds since the load started (measured)")
         ax.set_ylabel("page latency, ms")
         ax.set_title(

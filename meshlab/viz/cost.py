@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from .style import MODE_COLORS, MODE_MARKERS, _figure
+from .style import MODE_COLORS, MODE_MARKERS, _figure, plain_log_ticks
 
 
 def cost_figure(compare_result: dict) -> Figure:
@@ -80,6 +80,8 @@ def cost_scaling_figure(
             )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel("application pods in the mesh")
     ax.set_ylabel("total proxy memory, USS (MB)")
     ax.grid(True, which="both", alpha=0.3)

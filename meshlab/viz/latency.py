@@ -5,7 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .style import MODE_COLORS, _figure
+from .style import MODE_COLORS, _figure, plain_log_ticks
 
 
 def latency_figure(compare_result: dict) -> Figure:
@@ -90,6 +90,7 @@ def runs_figure(runs: list[dict], title: str | None = None) -> Figure:
             label=f"{run['label']}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {run['ok']}/{run['sent']} ok",
         )
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("latency of the whole request (ms, measured; log scale)")
     ax.set_ylabel("share of requests at most this slow")
     ax.set_ylim(0, 1.02)

@@ -1,5 +1,5 @@
-"""The figures' shared look: Okabe–Ito colours per proxy role and per data plane, the L4 hatch, and a
-new ``Figure`` that IPython knows how to show (as a PNG, without pyplot)."""
+"""The figures' shared look: Okabe–Ito colours per proxy role and per data plane, the L4 hatch, plain
+numbers on log axes, and a new ``Figure`` that IPython knows how to show (as a PNG, without pyplot)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,20 @@ COLORS = {
 MODE_COLORS = dict(zip(map(str, DATA_PLANES), ("#999999", "#E69F00", "#009E73", "#CC79A7")))
 MODE_MARKERS = dict(zip(map(str, DATA_PLANES), ("o", "s", "^", "D")))
 L4_HATCH = "///"
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log-scaled axis (``ax.xaxis``, ``ax.yaxis``) with plain numbers: "0.5", "4", "20",
+    where matplotlib would write "4×10⁰" or only the powers of ten ("10⁰", "10¹"). Within two
+    decades some ticks between the powers of ten get a label too (matplotlib picks which)."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLog(LogFormatter):
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(PlainLog())
+    axis.set_minor_formatter(PlainLog(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def figure_png(fig: Figure) -> bytes:

@@ -148,6 +148,7 @@ ALLOWED: dict[str, set[str]] = {
         "meshlab.identity",
         "meshlab.policy",
         "meshlab.topology",
+        "meshlab.viz",
     },
     "meshlab.report": {"meshlab.replay", "meshlab.telemetry", "meshlab.viz"},
     "meshlab.dashboard": {

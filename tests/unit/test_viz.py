@@ -244,6 +244,17 @@ def test_runs_figure_draws_one_labelled_cdf_per_run_with_its_counts():
     assert "measured" in ax.get_xlabel()
 
 
+def test_log_axes_are_labelled_with_plain_numbers_not_powers_of_ten():
+    """A learner reads "2", "5", "50" ms on the CDF's log axis, not "10⁰", "10¹" or "4×10⁰"."""
+    runs = [{"label": "as it was", "latencies_ms": [1.2, 2.0, 3.0, 4.0, 50.0], "ok": 5, "sent": 5}]
+    fig = runs_figure(runs)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in [*ax.get_xticklabels(), *ax.get_xticklabels(minor=True)] if t.get_text()]
+    assert labels and "10" in labels
+    assert all(t.replace(".", "", 1).isdigit() for t in labels), labels
+
+
 def test_cost_scaling_marks_the_measured_point_and_the_extrapolation():
     from meshlab.telemetry.cost import scaled
 
