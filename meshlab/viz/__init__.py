@@ -7,7 +7,8 @@ colour-blind readers can tell apart, and every encoding is doubled by a pattern 
 One module per figure family; every figure is importable from here (``from meshlab.viz import
 path_figure``, as the notebooks do):
 
-- :mod:`.style` — the palette per role and per data plane, the L4 hatch, a Figure Jupyter can show.
+- :mod:`.style` — the palette per role and per data plane, the L4 hatch, plain numbers on a log axis
+  (:func:`plain_log_ticks`), a Figure Jupyter can show.
 - :mod:`.waterfall` — one request, hop by hop (:func:`path_figure`).
 - :mod:`.topomap` — the cluster's boxes and one request's path across them (:func:`topology_figure`).
 - :mod:`.latency` — latency by data plane (:func:`latency_figure`) and one CDF per run (:func:`runs_figure`).
@@ -19,7 +20,15 @@ from __future__ import annotations
 
 from .cost import cost_figure, cost_scaling_figure
 from .latency import RUN_STYLES, latency_figure, runs_figure
-from .style import COLORS, L4_HATCH, MODE_COLORS, MODE_MARKERS, figure_png, show_figures_in_jupyter
+from .style import (
+    COLORS,
+    L4_HATCH,
+    MODE_COLORS,
+    MODE_MARKERS,
+    figure_png,
+    plain_log_ticks,
+    show_figures_in_jupyter,
+)
 from .topomap import topology_figure
 from .waterfall import path_figure, shown_interval
 
@@ -34,6 +43,7 @@ __all__ = [
     "cost_scaling_figure",
     "latency_figure",
     "path_figure",
+    "plain_log_ticks",
     "runs_figure",
     "show_figures_in_jupyter",
     "shown_interval",

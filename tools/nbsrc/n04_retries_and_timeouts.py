@@ -32,7 +32,7 @@ def cells() -> list:
             "from prometheus_client.parser import text_string_to_metric_families\n"
             "from meshlab import Lab\n"
             "from meshlab.topology.loader import TOPOLOGY_DIR\n"
-            "from meshlab.viz import path_figure\n"
+            "from meshlab.viz import path_figure, plain_log_ticks\n"
             "SAMPLES = TOPOLOGY_DIR / 'samples' / 'bookinfo'      # the YAML of Istio's Bookinfo tasks\n\n"
             + check_setup('04-retries-and-timeouts')
             + "\n\n"
@@ -67,6 +67,7 @@ def cells() -> list:
             "        ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where='post', color=color,\n"
             "                linestyle=style, linewidth=1.8, label=f'{label} (n={len(xs)})')\n"
             "    ax.set_xscale('log')\n"
+            "    plain_log_ticks(ax.xaxis)   # 0.5, 2, 10 rather than 10⁰, 10¹\n"
             "    ax.set_xlabel('latency of the whole request (ms, measured; log scale)')\n"
             "    ax.set_ylabel('share of requests done')\n"
             "    ax.grid(True, which='both', alpha=0.3)\n"

@@ -130,6 +130,8 @@ def cells() -> list:
             "ax2.annotate(f\"{at_1000['ambient']:,.0f} MB (extrapolated)\", (100, at_1000['ambient']), fontsize=8,\n"
             "             xytext=(-8, -14), textcoords='offset points', ha='right')\n"
             "for ax in (ax1, ax2):\n"
+            "    meshlab.viz.plain_log_ticks(ax.xaxis)\n"
+            "    meshlab.viz.plain_log_ticks(ax.yaxis)\n"
             "    ax.grid(True, which='both', alpha=0.3)\n"
             "    ax.legend(fontsize=8, loc='lower right')\n"
             "fig.suptitle('proxy memory: markers measured here, dashed lines fitted and EXTRAPOLATED', fontsize=10)\n"
