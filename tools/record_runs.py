@@ -19,7 +19,9 @@ from meshlab.backends import mininet_status
 from meshlab.tasks.resilience import RETRY_STORM
 
 BACKEND = "mininet"
-PAGES = 50  # requests per run: enough for p50/p90, small enough to ship (gzip: ~100 KB)
+# three-flows: the load notebook 01's comparison sends (compare('bookinfo', requests=150,
+# concurrency=4, warmup=20)), so the recording and the live table are the same experiment
+PAGES, CONCURRENCY, WARMUP = 150, 4, 20
 
 STRICT_FOO = """\
 apiVersion: security.istio.io/v1
@@ -46,11 +48,12 @@ def three_flows() -> tuple[list, dict]:
         ("ambient+waypoint", "ambient", "namespace"),
     ):
         with Lab("bookinfo", mode=mode, waypoints=waypoints, backend=BACKEND, verbose=False, seed=1) as lab:
-            lab.load(requests=10, concurrency=2, progress=False)  # warm: connections, TLS
-            lab.load(requests=PAGES, concurrency=2, progress=False)
+            lab.load(requests=WARMUP, concurrency=CONCURRENCY, progress=False)  # warm: connections, TLS
+            lab.load(requests=PAGES, concurrency=CONCURRENCY, progress=False)
             runs.append(last(lab, label))
     return runs, {
-        "what": f"Bookinfo's product page, {PAGES} requests at concurrency 2, through each data plane "
+        "what": f"Bookinfo's product page, {PAGES} requests at concurrency {CONCURRENCY} (after {WARMUP} to warm up), "
+        "through each data plane "
         "(notebook 01: the three flows)"
     }
 
