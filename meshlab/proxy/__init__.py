@@ -1,7 +1,8 @@
 """The mesh data plane: proxies built from sans-IO cores and one asyncio driver per role.
 
-- :mod:`.sidecar`, :mod:`.ztunnel` (+ :mod:`.ztunnel_node`, capture at the node on mininet),
-  :mod:`.waypoint` — the roles' asyncio drivers; :mod:`.main` — the process that runs one proxy.
+- :mod:`.sidecar` (+ :mod:`.sidecar_inbound`, what reaches its pod), :mod:`.ztunnel` (+
+  :mod:`.ztunnel_node`, capture at the node on mininet), :mod:`.waypoint` — the roles' asyncio
+  drivers; :mod:`.main` — the process that runs one proxy.
 - :mod:`.ztunnel_conn` — how a ztunnel joins a connection's two sides (TCP to an HBONE stream,
   or TCP to TCP); :mod:`.ztunnel_outbound`, :mod:`.ztunnel_inbound` — its connections each way.
 - :mod:`.router` — what every L7 role shares (Envoy's HTTP connection manager and router, in

@@ -7,7 +7,8 @@
   plaintext to one that has none — retrying under Istio's default retry policy.
 - **Inbound** (the app's own ports on the pod IP; the app listens on the pod-local address behind
   it): accept mTLS or, under the default PERMISSIVE mode, plaintext; note the peer's identity;
-  hand the request to the app in plaintext with ``x-forwarded-client-cert``.
+  hand the request to the app in plaintext with ``x-forwarded-client-cert``
+  (:mod:`.sidecar_inbound`).
 
 Every request yields a ``server`` span (role ``sidecar``, ``attrs.direction``) and one
 ``client`` span per upstream attempt, so paths show each sidecar as its own hop.
@@ -16,29 +17,25 @@ Every request yields a ``server`` span (role ``sidecar``, ``attrs.direction``) a
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import asdict
 
-from ..identity import client_context, peer_spiffe_id, server_context, spiffe_id
+from ..identity import client_context, server_context, spiffe_id
 from ..net import interception, proxyproto, tcp
-from ..net.tcp import abort_with_reset, reset_socket
+from ..net.tcp import abort_with_reset
 from ..net.cluster import HBONE_PORT, OUTBOUND_PORT, ClusterNet, PodAddr
-from ..net.http1 import Request, Response
 from ..trace import Span, new_span_id, new_trace_id, now
 from . import hbone
-from .hbone_stream import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
-from ..net.httpwrite import request_bytes
-from .metrics import peer_labels, service_labels
+from .metrics import peer_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
 from .router import L7Router
-from .router_attempts import failure_flag, failure_response
-from .router_plan import RBAC_DENIED, Upstream
-from .upstream import UpstreamFailure, UpstreamPool
+from .sidecar_inbound import InboundSide, remember_sni
+from .router_plan import Upstream
+from .upstream import UpstreamPool
 
 
-class Sidecar(L7Router):
+class Sidecar(InboundSide, L7Router):
     role = "sidecar"
 
     def __init__(self, pod_name: str, net: ClusterNet, cert: str, key: str, root: str, rng=None):
@@ -47,7 +44,7 @@ class Sidecar(L7Router):
         self.pod: PodAddr = pod
         self.client_tls = client_context(cert, key, root)
         self.server_tls = server_context(cert, key, root)
-        self.server_tls.sni_callback = _remember_sni
+        self.server_tls.sni_callback = remember_sni
         self.mesh_pool = UpstreamPool(self.pod.ip, self.client_tls)
         self.app_pool = UpstreamPool(interception.app_source_ip(pod, net))
         self.hbone_server_tls = server_context(cert, key, root, alpn=["h2"])
@@ -170,6 +167,13 @@ class Sidecar(L7Router):
     def _refused_outbound(self, writer, reason: str) -> None:
         peer = writer.get_extra_info("peername")
         t = now()
+        self.refusal_span(t, t, "%s:%d" % peer[:2] if peer else None, reason, "outbound")
+        abort_with_reset(writer)
+
+    def refusal_span(self, start: float, end: float, peer: str | None, error: str, direction: str) -> None:
+        """A connection this sidecar turned away before reading a request (a stranger on 15001,
+        plaintext under STRICT): a connection-level (L4) hop of its own, so the path shows where
+        it stopped."""
         self.spans.append(
             Span(
                 trace_id=new_trace_id(),
@@ -179,16 +183,15 @@ class Sidecar(L7Router):
                 role=self.role,
                 kind="server",
                 layer="L4",
-                start=t,
-                end=t,
-                peer="%s:%d" % peer[:2] if peer else None,
+                start=start,
+                end=end,
+                peer=peer,
                 target=self.pod.name,
                 decision="deny",
-                error=reason,
-                attrs={"direction": "outbound", "endpoint": self.pod.name},
+                error=error,
+                attrs={"direction": direction, "endpoint": self.pod.name},
             )
         )
-        abort_with_reset(writer)
 
     def source_pod(self, server_fields: dict) -> PodAddr:
         return self.pod
@@ -245,180 +248,6 @@ class Sidecar(L7Router):
         )
         return ex.response, ex.peer_identity, {"reused_connection": ex.reused}
 
-    # -- inbound -------------------------------------------------------------------------------
-    async def _inbound(self, loop, sock: socket.socket, port: int) -> None:
-        accepted = now()
-        try:
-            first = await _peek(loop, sock)
-        except (asyncio.TimeoutError, OSError):
-            sock.close()
-            return
-        tls = first[:1] == b"\x16"  # a TLS handshake record: mTLS from a mesh peer
-        mode, _ = mtls_mode(self.policies, self.pod.namespace, self.pod.labels, port)
-        if not admits(mode, tls):
-            peer = "%s:%d" % sock.getpeername()[:2]
-            self.refused.append({"peer": peer, "port": port, "mode": mode, "tls": tls})
-            refused_at = now()  # before the reset: the client's span must not end before ours
-            reset_socket(sock)  # STRICT: plaintext is refused (the client sees a reset)
-            # a connection-level hop of its own (no request was read), so the path shows where it stopped
-            self.spans.append(
-                Span(
-                    trace_id=new_trace_id(),
-                    span_id=new_span_id(),
-                    parent_id=None,
-                    name=self.name,
-                    role=self.role,
-                    kind="server",
-                    layer="L4",
-                    start=accepted,
-                    end=refused_at,
-                    peer=peer,
-                    target=self.pod.name,
-                    decision="deny",
-                    error=f"plaintext refused: PeerAuthentication mode {mode}",
-                    attrs={"direction": "inbound", "endpoint": self.pod.name},
-                )
-            )
-            return
-        reader = asyncio.StreamReader(limit=1 << 20)
-        proto = asyncio.StreamReaderProtocol(reader)
-        try:
-            transport, _ = await loop.connect_accepted_socket(
-                lambda: proto, sock, ssl=self.server_tls if tls else None
-            )
-        except (OSError, Exception):  # a failed handshake: no certificate, wrong CA, ...
-            sock.close()
-            return
-        writer = asyncio.StreamWriter(transport, proto, reader, loop)
-        self._inbound_conns[writer] = (port, tls)
-        peer_id = sni = None
-        if tls:
-            ssl_object = transport.get_extra_info("ssl_object")
-            peer_id, sni = peer_spiffe_id(ssl_object), getattr(ssl_object, "meshlab_sni", None)
-        peer = transport.get_extra_info("peername")
-        try:
-            await self.serve_http(
-                reader, writer, b"", lambda req: self._to_app(req, port, tls, peer_id, peer, sni)
-            )
-        except ConnectionError:
-            pass
-        finally:
-            self._inbound_conns.pop(writer, None)
-            writer.close()
-
-    async def _hbone_stream(self, stream: Stream, peer_id: str | None) -> None:
-        ip, _, port = stream.authority.rpartition(":")
-        if ip != self.pod.ip or not (port.isascii() and port.isdigit()) or int(port) not in self.pod.ports:
-            await stream.reject(503)
-            return
-        src = forwarded_for(stream)
-        await self.serve_stream(stream, lambda req: self._to_app(req, int(port), True, peer_id, src))
-
-    async def _to_app(
-        self, req: Request, port: int, mtls: bool, peer_id: str | None, peer, sni: str | None = None
-    ) -> Response:
-        start = now()
-        ctx = self.context(req)
-        server_id, span_id = new_span_id(), new_span_id()
-        decision = self.rbac(req, port, peer_id, peer, self.pod.ip, sni=sni, enforcement="sidecar")
-        if not decision.allowed:  # Envoy's RBAC filter: 403 before the app sees anything
-            # ... and Istio's stats still count it: istio_requests_total{response_code="403"} (flags "-")
-            self.metrics.request_values(
-                self._inbound_labels(port, 403, "-", mtls, peer_id, peer[0] if peer else None),
-                (now() - start) * 1000,
-                len(req.body),
-                len(RBAC_DENIED),
-            )
-            return self.rbac_denied(
-                req,
-                ctx,
-                server_id,
-                start,
-                decision,
-                direction="inbound",
-                mtls=mtls,
-                peer_identity=peer_id,
-                peer=f"{peer[0]}:{peer[1]}" if peer else None,
-                attrs={"response_flags": "-", "connection_security_policy": "mutual_tls" if mtls else "none"},
-            )
-        hs = [
-            h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"
-        ]
-        if mtls and peer_id:
-            hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))
-        hs.append(("x-forwarded-proto", "https" if mtls else "http"))
-        t0 = now()
-        err = None
-        try:
-            ex = await self.app_pool.exchange(
-                self.pod.local_ip,
-                port,
-                request_bytes(req.method, req.target, hs, req.body),
-                head=req.method == "HEAD",
-            )
-            resp = ex.response
-        except UpstreamFailure as e:
-            err = e.kind
-            resp = failure_response(e.kind)
-        self.emit(
-            ctx,
-            span_id,
-            "client",
-            t0,
-            resp.status if err is None else None,
-            parent=server_id,
-            error=err,
-            peer=f"{self.pod.local_ip}:{port}",
-            target=f"{self.pod.name}:{port}{req.target}",
-            attrs={"direction": "inbound", "endpoint": self.pod.name},
-        )
-        flags = "-" if err is None else failure_flag(err)
-        self.metrics.request_values(
-            self._inbound_labels(port, resp.status, flags, mtls, peer_id, peer[0] if peer else None),
-            (now() - start) * 1000,
-            len(req.body),
-            len(resp.body),
-        )
-        self.emit(
-            ctx,
-            server_id,
-            "server",
-            start,
-            resp.status,
-            direction="inbound",
-            mtls=mtls,
-            peer_identity=peer_id,
-            peer=f"{peer[0]}:{peer[1]}" if peer else None,
-            target=f"{req.method} {req.target}",
-            attrs={"connection_security_policy": "mutual_tls" if mtls else "none", "response_flags": flags},
-        )
-        return resp
-
-    def _inbound_labels(
-        self, port: int, status: int, flags: str, mtls: bool, peer_id: str | None, peer_ip: str | None
-    ) -> tuple:
-        """Istio's labels for a request this sidecar handed its app (``reporter="destination"``),
-        built once per distinct peer, port, status: label sets repeat, requests do."""
-        key = ("inbound", port, status, flags, mtls, peer_id, peer_ip)
-        values = self._metric_labels.get(key)
-        if values is None:
-            svc = self.net.services_of(self.pod.name, port)
-            values = self._metric_labels[key] = self.metrics.label_values(
-                {
-                    "reporter": "destination",
-                    "request_protocol": "http",
-                    "response_code": str(status),
-                    "response_flags": flags,
-                    "connection_security_policy": "mutual_tls" if mtls else "none",
-                    **peer_labels(
-                        "source", self.net.pod_by_ip(peer_ip) if peer_ip else None, peer_id, peer=True
-                    ),
-                    **peer_labels("destination", self.pod),
-                    **service_labels(self.net, svc[0].fqdn if svc else None),
-                }
-            )
-        return values
-
 
 def istio_sni(cluster: str, port: int) -> str:
     """The SNI a sidecar sends with mutual TLS: Istio's ``BuildDNSSrvSubsetKey`` of the cluster,
@@ -430,23 +259,3 @@ def istio_sni(cluster: str, port: int) -> str:
     if len(parts) == 4 and parts[0] == "outbound":
         return f"outbound_.{parts[1]}_.{parts[2]}_.{parts[3]}"
     return f"outbound_.{port}_._.{cluster}"
-
-
-def _remember_sni(ssl_object, server_name, ctx) -> None:
-    """The server TLS context's SNI callback: keep the name the client asked for, for
-    ``connection.sni`` in authorization policies."""
-    try:
-        ssl_object.meshlab_sni = server_name
-    except AttributeError:
-        pass
-
-
-async def _peek(loop, sock: socket.socket, timeout: float = 10.0) -> bytes:
-    """Wait until the client sends something, and look at it without consuming it."""
-    fut = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: fut.done() or fut.set_result(None))
-    try:
-        await asyncio.wait_for(fut, timeout)
-    finally:
-        loop.remove_reader(sock.fileno())
-    return sock.recv(1, socket.MSG_PEEK)
