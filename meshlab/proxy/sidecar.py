@@ -30,8 +30,8 @@ from .metrics import peer_labels
 from ..policy.peerauth import admits, mtls_mode
 from ..policy.routing import TrafficPolicy
 from .router import L7Router
-from .sidecar_inbound import InboundSide, remember_sni
 from .router_plan import Upstream
+from .sidecar_inbound import InboundSide, remember_sni
 from .upstream import UpstreamPool
 
 
