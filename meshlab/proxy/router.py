@@ -144,11 +144,11 @@ class L7Router(RoutePlanner, Attempts):
         )
         if plan.action and plan.action.timeout is not None:
             attrs["timeout_ms"] = round(plan.action.timeout * 1000, 3)
-        self.metrics.request_values(
+        self.count_request(
             self._labels(server_fields, resp.status, attrs["response_flags"], up, plan.service),
-            (now() - start) * 1000,
-            len(req.body),
-            len(resp.body),
+            start,
+            req,
+            resp,
         )
         self.emit(
             ctx,
@@ -246,6 +246,11 @@ class L7Router(RoutePlanner, Attempts):
     def context(self, req: Request) -> TraceContext:
         ctx = TraceContext.from_headers(req.header_map)
         return ctx if ctx.request_id else TraceContext(ctx.trace_id, ctx.parent_id, new_request_id())
+
+    def count_request(self, labels: tuple, start: float, req: Request, resp: Response) -> None:
+        """Istio's request metrics (``istio_requests_total``, duration, sizes) for one answered
+        request, under ``labels`` (:data:`~.metrics.HTTP_LABELS` values), timed from ``start``."""
+        self.metrics.request_values(labels, (now() - start) * 1000, len(req.body), len(resp.body))
 
     def emit(
         self,

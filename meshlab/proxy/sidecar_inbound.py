@@ -27,7 +27,6 @@ from ..trace import new_span_id, now
 from .hbone_stream import Stream, forwarded_for
 from .metrics import peer_labels, service_labels
 from .router_attempts import failure_flag, failure_response
-from .router_plan import RBAC_DENIED
 from .upstream import UpstreamFailure
 
 
@@ -95,14 +94,7 @@ class InboundSide:
         server_id, span_id = new_span_id(), new_span_id()
         decision = self.rbac(req, port, peer_id, peer, self.pod.ip, sni=sni, enforcement="sidecar")
         if not decision.allowed:  # Envoy's RBAC filter: 403 before the app sees anything
-            # ... and Istio's stats still count it: istio_requests_total{response_code="403"} (flags "-")
-            self.metrics.request_values(
-                self._inbound_labels(port, 403, "-", mtls, peer_id, peer[0] if peer else None),
-                (now() - start) * 1000,
-                len(req.body),
-                len(RBAC_DENIED),
-            )
-            return self.rbac_denied(
+            denied = self.rbac_denied(
                 req,
                 ctx,
                 server_id,
@@ -114,6 +106,14 @@ class InboundSide:
                 peer=f"{peer[0]}:{peer[1]}" if peer else None,
                 attrs={"response_flags": "-", "connection_security_policy": "mutual_tls" if mtls else "none"},
             )
+            # ... and Istio's stats still count it: istio_requests_total{response_code="403"} (flags "-")
+            self.count_request(
+                self._inbound_labels(port, 403, "-", mtls, peer_id, peer[0] if peer else None),
+                start,
+                req,
+                denied,
+            )
+            return denied
         hs = [
             h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"
         ]
@@ -146,11 +146,11 @@ class InboundSide:
             attrs={"direction": "inbound", "endpoint": self.pod.name},
         )
         flags = "-" if err is None else failure_flag(err)
-        self.metrics.request_values(
+        self.count_request(
             self._inbound_labels(port, resp.status, flags, mtls, peer_id, peer[0] if peer else None),
-            (now() - start) * 1000,
-            len(req.body),
-            len(resp.body),
+            start,
+            req,
+            resp,
         )
         self.emit(
             ctx,

@@ -21,7 +21,7 @@ from .hbone_stream import Stream, forwarded_for
 from .hbone_upstream import HboneUpstream
 from ..policy.routing import TrafficPolicy
 from .router import L7Router
-from .router_plan import RBAC_DENIED, Upstream
+from .router_plan import Upstream
 from .upstream import UpstreamPool
 
 
@@ -96,14 +96,12 @@ class Waypoint(L7Router):
             )
             if decision.allowed:
                 return await self.route(req, ip, int(port), **fields)
+            denied = self.rbac_denied(req, self.context(req), new_span_id(), start, decision, **fields)
             # Istio's stats count a denied request too: istio_requests_total{response_code="403"} (flags "-")
-            self.metrics.request_values(
-                self._labels(fields, 403, "-", None, svc.fqdn if svc else None),
-                (now() - start) * 1000,
-                len(req.body),
-                len(RBAC_DENIED),
+            self.count_request(
+                self._labels(fields, 403, "-", None, svc.fqdn if svc else None), start, req, denied
             )
-            return self.rbac_denied(req, self.context(req), new_span_id(), start, decision, **fields)
+            return denied
 
         await self.serve_stream(stream, handle)
 
