@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -36,6 +37,8 @@ TOKEN = "meshlab-notebooks-test"
 RUN_ALL_TIMEOUT_S = 480
 BINDER_MEMORY_MB = 2048
 ARTIFACTS = Path(os.environ.get("MESHLAB_ARTIFACTS") or REPO / "test-artifacts") / "browser"
+#: The notebook on screen: JupyterLab keeps the tabs of earlier notebooks in the DOM, hidden.
+SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +114,13 @@ def _saved_after_run(url: str, name: str, timeout_s: float = 15.0) -> dict:
     file has run, or ``timeout_s`` passes (then the test's own check says which did not)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        nb = _saved(url, name)
+        try:
+            nb = _saved(url, name)
+        except urllib.error.HTTPError as e:  # 400 while the save is being written: read again
+            if e.code != 400 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+            continue
         if (
             all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")
             or time.monotonic() > deadline
@@ -127,7 +136,7 @@ def _screenshots(page, stem: str) -> list[Path]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob(f"{stem}-*.png"):
         old.unlink()
-    scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
+    scroller = f"{SHOWN} .jp-WindowedPanel-outer"
     page.evaluate(f"() => document.querySelector('{scroller}').scrollTo(0, 0)")
     shots = []
     for i in range(int(os.environ.get("MESHLAB_SCREENSHOTS", "10"))):
@@ -146,14 +155,14 @@ def _screenshots(page, stem: str) -> list[Path]:
 def _run_in_new_cell(page, source: str, marker: str) -> str:
     """Append a code cell at the end, run it, and return the text of its output, found by
     ``marker`` (Shift+Enter adds another empty cell below, so the last output area is not it)."""
-    page.locator(".jp-Notebook .jp-Cell").last.click()
+    page.locator(f"{SHOWN} .jp-Notebook .jp-Cell").last.click()
     page.keyboard.press("Escape")
     page.keyboard.press("b")  # command mode: a new cell below, selected
     page.keyboard.press("Enter")  # edit it
     page.keyboard.type(source)
     page.keyboard.press("Shift+Enter")
     _wait_done(page, 60)
-    return page.locator(".jp-Notebook .jp-OutputArea-output", has_text=marker).last.inner_text()
+    return page.locator(f"{SHOWN} .jp-Notebook .jp-OutputArea-output", has_text=marker).last.inner_text()
 
 
 @pytest.mark.parametrize("notebook", [p.name for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
@@ -191,7 +200,7 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
         page.keyboard.press("Control+s")
         saved = _saved_after_run(jupyterlab, notebook, 5.0)
         if not all(c.get("execution_count") for c in saved["cells"] if c["cell_type"] == "code"):
-            page.locator(".jp-Notebook").first.click()  # focus the notebook, save again
+            page.locator(f"{SHOWN} .jp-Notebook").first.click()  # focus the notebook, save again
             page.keyboard.press("Control+s")
             saved = _saved_after_run(jupyterlab, notebook)
         cells = [c for c in saved["cells"] if c["cell_type"] == "code"]
