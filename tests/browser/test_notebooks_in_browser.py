@@ -182,7 +182,9 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
                 if attempt == 2:
                     raise
         time.sleep(2)  # (JupyterLab settles its focus a moment after it loads)
-        mine = notebook_kernel_pids(jupyterlab, TOKEN, notebook)
+        deadline = time.monotonic() + 30  # a busy machine: the session's kernel may show a moment later
+        while not (mine := notebook_kernel_pids(jupyterlab, TOKEN, notebook)) and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert mine, "no kernel started for the notebook"
         mem = PeakMemory(mine)
         mem.start()
