@@ -20,10 +20,10 @@ import json
 import os
 import shutil
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 from browser_support import launch_chromium, need_browser, notebook_kernel_pids, running_jupyterlab
 
@@ -42,17 +42,24 @@ SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 @pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory):
-    """JupyterLab as ``scripts/lab`` runs it (the settings scripts/setup installs: no news popup),
-    on a copy of the notebooks; one cell per notebook rendered at a time would hide outputs from
-    the checks, so the test's own user settings turn JupyterLab's notebook windowing off."""
-    need_browser()
+def notebook_root(tmp_path_factory) -> Path:
+    """A copy of the notebooks, which JupyterLab serves and saves to."""
     root = tmp_path_factory.mktemp("notebooks")
     for nb in NOTEBOOKS:
         shutil.copy(nb, root / nb.name)
     for extra in ("topologies",):  # what the notebooks read by relative path, if anything
         if (REPO / extra).exists():
             os.symlink(REPO / extra, root / extra)
+    return root
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(notebook_root):
+    """JupyterLab as ``scripts/lab`` runs it (the settings scripts/setup installs: no news popup),
+    on a copy of the notebooks; one cell per notebook rendered at a time would hide outputs from
+    the checks, so the test's own user settings turn JupyterLab's notebook windowing off."""
+    need_browser()
+    root = notebook_root
     settings = root.parent / "user-settings"
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
@@ -104,21 +111,20 @@ def _wait_started(page, timeout_s: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def _saved(url: str, name: str) -> dict:
-    with urllib.request.urlopen(f"{url}/api/contents/{name}?content=1&token={TOKEN}", timeout=30) as r:
-        return json.load(r)["content"]
-
-
-def _saved_after_run(url: str, name: str, timeout_s: float = 15.0) -> dict:
-    """The notebook as saved after Run All (Control+S): polled until every code cell of the saved
-    file has run, or ``timeout_s`` passes (then the test's own check says which did not)."""
+def _saved_after_run(path: Path, timeout_s: float = 15.0) -> dict:
+    """The notebook as saved after Run All (Control+S), read from the file JupyterLab saves to
+    (not through its contents API: a read there while the save is written can make the server
+    restore its backup copy over the file, and answers 400 or 500): polled until every code cell
+    of the saved file has run, or ``timeout_s`` passes (then the test's own check says which did
+    not). A read that finds the file half written is tried again, for up to 30 s."""
     deadline = time.monotonic() + timeout_s
+    read_deadline = time.monotonic() + max(timeout_s, 30.0)
     while True:
         try:
-            nb = _saved(url, name)
-        except urllib.error.HTTPError as e:  # 400 while the save is being written: read again
-            if e.code != 400 or time.monotonic() > deadline:
-                raise
+            nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)  # (lines joined, as the API)
+        except (OSError, ValueError) as e:  # being written
+            if time.monotonic() > read_deadline:
+                raise AssertionError(f"the saved {path.name} could not be read: {e!r}") from e
             time.sleep(0.25)
             continue
         if (
@@ -166,7 +172,7 @@ def _run_in_new_cell(page, source: str, marker: str) -> str:
 
 
 @pytest.mark.parametrize("notebook", [p.name for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
-def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, notebook):
+def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, notebook_root, browser, notebook):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -200,11 +206,11 @@ def test_a_learner_runs_the_notebook_in_a_real_browser(jupyterlab, browser, note
         print(f"{notebook}: peak memory (PSS, its kernel and labs) {peak:.0f} MB")
         assert 0 < peak < BINDER_MEMORY_MB
         page.keyboard.press("Control+s")
-        saved = _saved_after_run(jupyterlab, notebook, 5.0)
+        saved = _saved_after_run(notebook_root / notebook, 5.0)
         if not all(c.get("execution_count") for c in saved["cells"] if c["cell_type"] == "code"):
             page.locator(f"{SHOWN} .jp-Notebook").first.click()  # focus the notebook, save again
             page.keyboard.press("Control+s")
-            saved = _saved_after_run(jupyterlab, notebook)
+            saved = _saved_after_run(notebook_root / notebook)
         cells = [c for c in saved["cells"] if c["cell_type"] == "code"]
         not_run = ["".join(c["source"])[:80] for c in cells if not c.get("execution_count")]
         assert not not_run, f"{len(not_run)} of {len(cells)} code cells did not run, the first: {not_run[:2]}"
