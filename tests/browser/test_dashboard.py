@@ -1,14 +1,18 @@
 """The Voilà dashboard in a real browser (headless Chromium through Playwright): it renders with
 no lab, shows a shipped recording's figures with its label, and picking another recording changes
-the plots — what a learner on a phone or a class projector does. Screenshots in
+the plots — what a learner on a phone or a class projector does; its live-lab tab starts
+Bookinfo, sends traffic through the control panel, and stops the lab with the app. Screenshots in
 ``test-artifacts/browser/``. Skipped with the reason where Chromium or Playwright is missing,
 unless ``MESHLAB_REQUIRE_BROWSER=1``."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from browser_support import launch_chromium, need_browser, running_voila
 
@@ -57,3 +61,65 @@ def test_the_dashboard_renders_and_a_picked_recording_changes_the_plots(tmp_path
             raise
         finally:
             browser.close()
+
+
+def _lab_processes(state: Path) -> list[dict]:
+    """Every process the labs under ``state`` started, as their ``processes.jsonl`` recorded it."""
+    out = []
+    for f in state.glob("labs/*/processes.jsonl"):
+        out += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    return out
+
+
+def _running(proc: dict) -> bool:
+    try:
+        return abs(psutil.Process(proc["pid"]).create_time() - proc["create_time"]) < 0.01
+    except psutil.Error:
+        return False
+
+
+def test_the_dashboards_live_lab_starts_bookinfo_sends_traffic_and_stops_with_the_page(tmp_path):
+    """The second tab: *start a live lab* runs Bookinfo (sidecar mode, loopback) in the app's
+    kernel and shows the control panel; a send gets every request through and draws its plots;
+    when the app stops, so does every process the lab started."""
+    need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    state = tmp_path / "state"
+    env = {
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "MESHLAB_STATE_DIR": str(state),
+    }
+    with running_voila(DASHBOARD, tmp_path / "voila.log", env) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        try:
+            page.goto(url, timeout=90_000)
+            expect(page.get_by_text("recorded on the mininet backend").first).to_be_visible(timeout=90_000)
+            page.get_by_text("live lab", exact=True).click()
+            page.get_by_role("button", name="start a live lab").click()
+            expect(page.get_by_text("A live lab: Bookinfo in sidecar mode").first).to_be_visible(
+                timeout=90_000
+            )
+            started = _lab_processes(state)
+            assert started and all(_running(proc) for proc in started), started
+            assert {"app", "sidecar"} <= {proc["role"] for proc in started}
+            send = page.get_by_role("button", name="send traffic")
+            panel = page.locator(".widget-vbox", has=send).last
+            send.click()
+            expect(panel.get_by_text("100/100 ok")).to_be_visible(timeout=90_000)
+            expect(panel.locator("img")).to_have_count(2, timeout=30_000)
+            assert "Traceback" not in panel.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-live-lab.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "dashboard-live-failed.png"), full_page=True)
+            print("voila log:\n" + (tmp_path / "voila.log").read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
+    deadline = time.monotonic() + 30  # the app stopped: its kernel's lab goes with it
+    while (left := [proc for proc in started if _running(proc)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"still running after the app stopped: {left}"
