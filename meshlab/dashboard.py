@@ -186,7 +186,8 @@ class Dashboard(w.VBox):
             self.live.children = (
                 w.HTML(
                     "A live lab: Bookinfo in sidecar mode on this machine. It stops with "
-                    "the kernel (close the page)."
+                    "this page's kernel, shut down once the page has been closed for a minute (10 "
+                    "minutes where JupyterLab serves this page, as on Binder)."
                 ),
                 ControlPanel(self.lab),
             )

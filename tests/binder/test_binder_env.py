@@ -53,6 +53,9 @@ def test_a_fresh_environment_from_binder_files_runs_the_comparison_notebook(tmp_
         "binder/requirements.txt",
     )  # (bytecode: compiled on import)
     run("bash", "binder/postBuild")
+    for name in ("jupyter_server_config.json", "voila.json"):  # a kernel with no page open is culled
+        settings = json.loads((venv / "etc" / "jupyter" / name).read_text())
+        assert settings["MappingKernelManager"]["cull_idle_timeout"] > 0, name
     where = run(
         str(venv / "bin" / "python"), "-c", "import meshlab, sys; print(meshlab.__file__, sys.prefix)"
     )

@@ -103,7 +103,7 @@ def running_jupyterlab(root: Path, token: str, log: Path, env: dict | None = Non
 
 
 @contextlib.contextmanager
-def running_voila(notebook: Path, log: Path, env: dict | None = None):
+def running_voila(notebook: Path, log: Path, env: dict | None = None, args: tuple = ()):
     """Voilà serving ``notebook`` as an app on a free port; yields the URL of its page. On the way
     out it is stopped (SIGTERM: Voilà shuts its kernels down), or killed, and so is any kernel it
     left behind (its own child processes, by pid)."""
@@ -117,6 +117,7 @@ def running_voila(notebook: Path, log: Path, env: dict | None = None):
             "--no-browser",
             f"--port={port}",
             "--Voila.ip=127.0.0.1",
+            *args,
         ],
         cwd=notebook.parent,
         env={**os.environ, **(env or {})},
