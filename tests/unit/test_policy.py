@@ -10,6 +10,7 @@ from meshlab.errors import PolicyError
 from meshlab.policy.circuit import OutlierDetector, PoolAccount
 from meshlab.policy.loader import load_policies, parse_retry_on
 from meshlab.policy.peerauth import mtls_mode
+from meshlab.policy.retries import DEFAULT_INBOUND_RETRY, DEFAULT_RETRY, Attempt, retriable
 from meshlab.policy.routing import (
     UNLIMITED,
     Destination,
@@ -589,6 +590,22 @@ def test_a_waypoint_drops_source_label_matches_and_checks_source_namespace_again
     assert source_blocks([{"sourceLabels": {"a": "b"}}, {"uri": {"prefix": "/x"}}], waypoint) == [
         {"uri": {"prefix": "/x"}}
     ]
+
+
+def test_a_waypoints_default_route_is_an_inbound_route_with_istios_inbound_retry_policy():
+    """With no VirtualService for the service, a waypoint serves it with the inbound default route
+    (buildWaypointInboundHTTPRouteConfig -> buildSidecarInboundHTTPRouteConfig): since Istio 1.24 it
+    retries twice on reset-before-request only, to any endpoint (retry.ConvertInboundPolicy). A
+    sidecar's default route keeps the outbound default, which prefers other hosts."""
+    [(_, at_waypoint)] = compile_routes(None, REVIEWS, RouteProxy("default", waypoint=True))
+    [(_, at_sidecar)] = compile_routes(None, REVIEWS, RouteProxy("default", {"app": "productpage"}))
+    assert at_waypoint.retry == DEFAULT_INBOUND_RETRY and at_sidecar.retry == DEFAULT_RETRY
+    inbound = at_waypoint.retry
+    assert inbound.attempts == 2 and not inbound.ignore_previous_hosts
+    assert retriable(inbound, Attempt(failure="connect-failure"))  # the request never went out
+    assert not retriable(inbound, Attempt(failure="reset"))  # it may have reached the app
+    assert not retriable(inbound, Attempt(status=503))
+    assert not retriable(inbound, Attempt(failure="per-try-timeout"))
 
 
 # -- PeerAuthentication in ambient: istiod's conversion for ztunnel ---------------------------------

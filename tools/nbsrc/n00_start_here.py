@@ -122,9 +122,10 @@ def cells() -> list:
             "every pod, which parses HTTP) and `istio.io/dataplane-mode: ambient` (ztunnel, which does not: notebook "
             "02 adds the waypoint that would).\n</details>\n\n"
             "<details><summary>Solution</summary>\n\n`istio-injection`, `enabled`, and your version (`v3` for "
-            "Istio's own `virtual-service-reviews-v3.yaml`). The pods restart with their sidecars — injection "
-            "happens when a pod is created — and their sidecars apply the route. With the ambient label the check "
-            "fails and says why.\n</details>"
+            "Istio's own `virtual-service-reviews-v3.yaml`). Injection happens when a pod is created: in Istio the "
+            "label changes no running pod until you restart them (`kubectl rollout restart`); the lab restarts "
+            "them for you, at once, and their sidecars apply the route. With the ambient label the check fails "
+            "and says why.\n</details>"
         ),
         code("lab.stop()"),
         md(
@@ -143,7 +144,8 @@ def cells() -> list:
             "<details><summary>Hint</summary>\n\nOne label does it. Which of the two modes puts the proxy *outside* "
             "the pod?\n</details>\n\n<details><summary>Solution</summary>\n\n`istio.io/dataplane-mode: ambient`: "
             "the node's ztunnel starts carrying the pods' connections (HBONE, mutual TLS) and no pod is touched. "
-            "`istio-injection: enabled` also gives mutual TLS, but every pod is recreated with its sidecar, and "
+            "`istio-injection: enabled` also gives mutual TLS, but a pod gets its sidecar only when it is "
+            "recreated (in Istio you run `kubectl rollout restart`; the lab recreates every pod for you), and "
             "the check names them.\n</details>"
         ),
         code("lab.stop()"),
@@ -153,7 +155,8 @@ def cells() -> list:
             "- Without a mesh, kube-proxy spreads connections over a service's pods at random, and the apps' own "
             "code decides timeouts and retries.\n"
             "- A VirtualService does nothing without a proxy that parses HTTP to apply it.\n"
-            "- A namespace joins the mesh by a label: sidecar injection recreates every pod, ambient enrollment "
-            "touches none.\n\n" + next_link(NAME, "add a mesh and see what changes on the same paths")
+            "- A namespace joins the mesh by a label: sidecar injection needs every pod recreated (the lab does it "
+            "for you; in Istio, `kubectl rollout restart`), ambient enrollment touches none.\n\n"
+            + next_link(NAME, "add a mesh and see what changes on the same paths")
         ),
     ]

@@ -232,7 +232,8 @@ def cells() -> list:
         code("lab.stop()"),
         md(
             "## 6. Try it yourself: the control panel\n\nA control panel on a running Bookinfo, with no mesh yet: "
-            "switch the mesh mode (watch which pods restart), give reviews a waypoint (ambient only), send traffic, "
+            "switch the mesh mode (watch which pods restart: the lab restarts them for you, where Istio "
+            "leaves that to you, `kubectl rollout restart`), give reviews a waypoint (ambient only), send traffic, "
             "and read one request's path. The panel shows the Kubernetes/Istio YAML each change corresponds to.\n\n"
             "**Your task with it**, no code: the goal below names a data plane by what a call from productpage to "
             "reviews crosses (each learner gets one of three). Set it up with the panel, then set `answer = "
@@ -260,8 +261,8 @@ def cells() -> list:
             "<details><summary>Hint</summary>\n\nSection 3's table: sidecar mode, 2 proxies and both parse HTTP; "
             "ambient mode, 2 proxies and neither does; ambient with a waypoint for reviews, 3 proxies, one of them "
             "parsing HTTP.\n</details>\n\n<details><summary>Solution</summary>\n\n3 proxies, 1 parsing HTTP: mode "
-            "*ambient*, then the waypoint for reviews. 2 and 2: mode *sidecar* (every pod restarts with its "
-            "sidecar). 2 and 0: mode *ambient*, no waypoint.\n</details>"
+            "*ambient*, then the waypoint for reviews. 2 and 2: mode *sidecar* (the lab restarts every pod with "
+            "its sidecar, as `kubectl rollout restart` would after the label). 2 and 0: mode *ambient*, no waypoint.\n</details>"
         ),
         md(
             "The lab keeps running for the panel. When you are done with it, stop it by running the cell below "

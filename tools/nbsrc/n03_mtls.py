@@ -231,8 +231,9 @@ def cells() -> list:
         ),
         md(
             "## 7. The same policy in ambient mode\n\nMove namespace `foo` to ambient mode, as Istio does by "
-            "relabelling it (`istio.io/dataplane-mode=ambient`, and no more injection): its pods restart without "
-            "their sidecars, and the node's ztunnel takes over their traffic. The mesh-wide STRICT policy stays "
+            "relabelling it (`istio.io/dataplane-mode=ambient`, and no more injection). In Istio the pods keep "
+            "their sidecars until you restart them (the sidecar takes precedence over ztunnel); the lab restarts "
+            "them for you, without their sidecars, and the node's ztunnel takes over their traffic. The mesh-wide STRICT policy stays "
             "as it is.\n\n### Predict, then run\n\nztunnel never parses HTTP. Which calls fail now?"
         ),
         code("my_q6 = None   # a set of (source, namespace) pairs that fail"),

@@ -303,7 +303,8 @@ def cells() -> list:
         ),
         md(
             "## 6. The same policies in sidecar mode\n\nRemove the waypoint and move the lab to sidecar mode, with "
-            "both policies still in force (the pods restart to get their sidecars, as with Istio's injection).\n\n### Predict, then run\n\nWhat does the client's `GET` to reviews get now?"
+            "both policies still in force (the lab restarts the pods to get their sidecars; in Istio the label "
+            "alone restarts nothing: injection happens when you recreate them, `kubectl rollout restart`).\n\n### Predict, then run\n\nWhat does the client's `GET` to reviews get now?"
         ),
         code("my_q6 = None   # a status, e.g. 200"),
         code(

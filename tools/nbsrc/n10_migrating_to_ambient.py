@@ -362,8 +362,8 @@ def cells() -> list:
             "<details><summary>Solution</summary>\n\nAbout 10 of 30 (the measured number is above). The fix is a "
             "waypoint for reviews — your first task does it in the right order. **Where the lab differs:** Istio "
             "recommends moving VirtualServices to Gateway API `HTTPRoute`s (VirtualService at a waypoint is "
-            "Alpha, and subsets become one Service per version); the lab reads VirtualService only, so the tasks "
-            "keep it.\n</details>"
+            "Alpha, and subsets become one Service per version); the lab reads both kinds (notebooks 02 and 05), "
+            "but these tasks keep section 1's VirtualService so that the route survives the move unchanged.\n</details>"
         ),
         code("lab.stop()"),
         md(
