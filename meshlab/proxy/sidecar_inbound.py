@@ -5,8 +5,11 @@ address behind it). The sidecar peeks at its first byte: a TLS handshake is mutu
 mesh peer, anything else plaintext, which the port's PeerAuthentication admits (PERMISSIVE, the
 default) or refuses with a reset (STRICT). Each request is then judged by the
 AuthorizationPolicies (a 403 before the app sees it) and handed to the app in plaintext, with
-``x-forwarded-client-cert`` naming the peer's SPIFFE identity. An HBONE CONNECT to the pod (from
-a ztunnel or a waypoint, port 15008) is served the same way, with the tunnel's peer identity.
+``x-forwarded-client-cert`` naming the peer's SPIFFE identity; a request that could not reach the
+app (its connection refused) is tried twice more, as Istio's inbound route does since 1.24
+(:data:`~meshlab.policy.retries.DEFAULT_INBOUND_RETRY`), then answered 503 with flags ``UF,URX``.
+An HBONE CONNECT to the pod (from a ztunnel or a waypoint, port 15008) is served the same way,
+with the tunnel's peer identity.
 
 :class:`InboundSide` is a part of :class:`~meshlab.proxy.sidecar.Sidecar` (which mixes it in
 beside :class:`~meshlab.proxy.router.L7Router`); every request yields a ``server`` span with
@@ -23,6 +26,7 @@ from ..net.http1 import Request, Response
 from ..net.httpwrite import request_bytes
 from ..net.tcp import reset_socket
 from ..policy.peerauth import admits, mtls_mode
+from ..policy.retries import DEFAULT_INBOUND_RETRY as INBOUND_RETRY, Attempt, backoff, retriable
 from ..trace import new_span_id, now
 from .hbone_stream import Stream, forwarded_for
 from .metrics import peer_labels, service_labels
@@ -114,38 +118,51 @@ class InboundSide:
                 denied,
             )
             return denied
-        hs = [
-            h for h in self.forward_headers(req, ctx, server_id, span_id) if h[0] != "x-forwarded-client-cert"
-        ]
-        if mtls and peer_id:
-            hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))
-        hs.append(("x-forwarded-proto", "https" if mtls else "http"))
-        t0 = now()
-        err = None
-        try:
-            ex = await self.app_pool.exchange(
-                self.pod.local_ip,
-                port,
-                request_bytes(req.method, req.target, hs, req.body),
-                head=req.method == "HEAD",
+        resp, err, attempt, exhausted = None, None, 0, False
+        while True:  # the inbound route's retry policy (Istio's inbound default)
+            attempt += 1
+            hs = [
+                h
+                for h in self.forward_headers(req, ctx, server_id, span_id)
+                if h[0] != "x-forwarded-client-cert"
+            ]
+            if mtls and peer_id:
+                hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))
+            hs.append(("x-forwarded-proto", "https" if mtls else "http"))
+            t0, err = now(), None
+            try:
+                ex = await self.app_pool.exchange(
+                    self.pod.local_ip,
+                    port,
+                    request_bytes(req.method, req.target, hs, req.body),
+                    head=req.method == "HEAD",
+                )
+                resp = ex.response
+            except UpstreamFailure as e:
+                err = e.kind
+            self.emit(
+                ctx,
+                span_id,
+                "client",
+                t0,
+                resp.status if err is None else None,
+                parent=server_id,
+                error=err,
+                attempt=attempt,
+                peer=f"{self.pod.local_ip}:{port}",
+                target=f"{self.pod.name}:{port}{req.target}",
+                attrs={"direction": "inbound", "endpoint": self.pod.name},
             )
-            resp = ex.response
-        except UpstreamFailure as e:
-            err = e.kind
-            resp = failure_response(e.kind)
-        self.emit(
-            ctx,
-            span_id,
-            "client",
-            t0,
-            resp.status if err is None else None,
-            parent=server_id,
-            error=err,
-            peer=f"{self.pod.local_ip}:{port}",
-            target=f"{self.pod.name}:{port}{req.target}",
-            attrs={"direction": "inbound", "endpoint": self.pod.name},
-        )
-        flags = "-" if err is None else failure_flag(err)
+            if err is None or not retriable(INBOUND_RETRY, Attempt(failure=err)):
+                break
+            if attempt > INBOUND_RETRY.attempts:
+                exhausted = True  # Envoy's flag URX
+                break
+            await asyncio.sleep(backoff(attempt, self.rng))
+            span_id = new_span_id()
+        if err is not None:
+            resp = failure_response(err)
+        flags = "-" if err is None else ",".join([failure_flag(err)] + ["URX"] * exhausted)
         self.count_request(
             self._inbound_labels(port, resp.status, flags, mtls, peer_id, peer[0] if peer else None),
             start,

@@ -123,6 +123,29 @@ def test_default_retries_hide_a_dead_endpoint(httpbin):
         httpbin.reset()
 
 
+def test_a_sidecar_tries_its_own_app_three_times_before_a_503(httpbin):
+    """Since Istio 1.24 an inbound route retries a request that never reached the app twice
+    (``reset-before-request``, releasenotes 52055): with httpbin-1's app down and its sidecar up, a
+    request that lands there gets three tries at the app, then Envoy's 503 with flags UF,URX, and
+    the caller's sidecar does not retry that 503 (the outbound default leaves 503 alone)."""
+    victim = httpbin.workers["httpbin-1"].proc
+    victim.kill()
+    victim.wait()
+    try:
+        for _ in range(40):  # until the load balancer picks httpbin-1
+            r = httpbin.request("client", "http://httpbin:8000/get")
+            if r.status != 200:
+                break
+        assert r.status == 503 and "connection failure" in r.body
+        tries = [h for h in r.path.hops if h.name == "httpbin-1:8080"]
+        assert [(h.attempt, h.error) for h in tries] == [(n, "connect-failure") for n in (1, 2, 3)]
+        outbound = [h for h in r.path.hops if h.role == "sidecar" and h.direction == "outbound"]
+        assert [h.attempt for h in outbound] == [1]
+        assert 'response_code="503",response_flags="UF,URX"' in httpbin.metrics("httpbin-1/istio-proxy")
+    finally:
+        httpbin.reset()
+
+
 def test_a_503_is_not_retried_by_default(httpbin):
     """Since Istio 1.24 the default retry policy leaves 503 alone: one attempt per request."""
     r = httpbin.request("client", "http://httpbin:8000/status/503")

@@ -183,7 +183,8 @@ def cells() -> list:
             "that need one).\n\n"
             "## 3. A crashed pod\n\nNow the other half of the task's DestinationRule: outlier detection. Start "
             "again from no rule, and crash httpbin-1: its app process stops, its sidecar stays up and answers "
-            "every request with a 503 (the connection to the app is refused). In Kubernetes the kubelet would "
+            "every request with a 503 (the connection to the app is refused; the sidecar tries it three times, "
+            "as Istio's inbound route does since 1.24, then answers with flags `UF,URX`). In Kubernetes the kubelet would "
             "restart the container and a failing readiness probe would take the pod out of the service's "
             "endpoints after some seconds; the lab does neither (until `lab.reset()`), so only the mesh can react."
         ),
