@@ -32,6 +32,13 @@ class RequestResult:
     def __str__(self) -> str:
         return self.headline() + ("\n" + format_path(self.path) if self.path else "\n(no path recorded)")
 
+    def gist(self, width: int = 70) -> str:
+        """The answer's body in a line: its first line (or, for JSON, the whole of it on one line),
+        cut at ``width`` characters with "…" — for a print beside the status."""
+        text = " ".join(self.body.split()) if self.body.lstrip().startswith(("{", "[")) else self.body.strip()
+        line = text.splitlines()[0] if text else ""
+        return line if len(line) <= width and line == text else line[: width - 1].rstrip() + "…"
+
     def headline(self) -> str:
         head = f"{self.source} -> {self.url}: {self.status or self.error} in {self.latency_ms:.2f} ms"
         if self.partial:

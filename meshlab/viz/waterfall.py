@@ -87,7 +87,10 @@ def path_figure(path: RequestPath, title: str | None = None) -> Figure:
         if h.status is not None:
             note += f", {h.status}"
         elif h.error:
-            note += f", {h.error if len(h.error) <= 60 else h.error[:57] + '...'}"  # long RBAC reasons
+            error = h.error if len(h.error) <= 60 else h.error[:57] + "..."  # long RBAC reasons
+            # a long note on its own line below: on one line, a note as wide as the plot stretched
+            # the time axis to five times the request (10 §4), squeezing every bar into a corner
+            note += f",\n  {error}" if len(note) + len(error) > 60 else f", {error}"
         notes.append(ax.text((end - t0) * 1000, y, "  " + note, va="center", fontsize=7))
     ax.set_yticks([])
     ax.set_xlabel("time since the client started the request (ms, measured)")

@@ -482,3 +482,21 @@ def test_request_result_ok_and_text():
     bad = RequestResult("client-0", "http://x:80/", None, "connection refused", 1.0, None)
     assert not bad.ok and "connection refused" in str(bad) and "(no path recorded)" in str(bad)
     assert not RequestResult("c", "u", 503, None, 1.0, None).ok
+
+
+def test_a_results_gist_is_its_body_in_one_line_cut_with_an_ellipsis():
+    """What 10's prints show beside a status: a JSON body on one line, an error text cut where it
+    no longer fits, marked as cut (a bare slice cut "reset reason" to "reset reaso")."""
+
+    def gist(body, width=70):
+        return RequestResult("client", "http://ratings:9080/", 200, None, 1.0, None, body).gist(width)
+
+    assert (
+        gist('{\n  "id": 0,\n  "ratings": {\n    "Reviewer1": 5\n  }\n}\n')
+        == '{ "id": 0, "ratings": { "Reviewer1": 5 } }'
+    )
+    cut = gist("upstream connect error or disconnect/reset before headers. reset reason: connection failure")
+    assert cut.endswith("…") and len(cut) <= 70 and cut.startswith("upstream connect error")
+    assert gist("RBAC: access denied\n") == "RBAC: access denied"
+    assert gist("line one\nline two") == "line one…"
+    assert gist("") == ""

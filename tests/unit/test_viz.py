@@ -136,6 +136,28 @@ def test_every_waterfall_note_ends_inside_the_plot_so_the_image_keeps_its_width(
     assert Image.open(io.BytesIO(png)).size[0] <= fig.get_size_inches()[0] * fig.dpi + 20
 
 
+def test_a_long_error_note_takes_a_second_line_instead_of_stretching_the_time_axis():
+    """10 §4's waterfall: a hop refused near the end of the request, noted with its RBAC reason on
+    one line, stretched the axis to about 590 ms for a 107 ms request, every bar squeezed into the
+    left fifth (3.9x the request here). The reason goes on a line of its own."""
+    record = json.loads(json.dumps(BY_MODE["ambient+waypoint"]))
+    end = record["hops"][0]["end"]
+    record["hops"][-1].update(
+        status=None,
+        mtls=True,
+        identity="spiffe://cluster.local/ns/backend/sa/bookinfo-reviews",
+        error="RBAC: implicit deny: ALLOW policies apply (backend/ratings) but none matched",
+        start=end - 0.00046,
+        end=end - 0.0004,
+    )
+    path = RequestPath.from_record(record)
+    ax = path_figure(path).axes[0]
+    assert ax.get_xlim()[1] <= 2 * path.hops[0].ms * 1.15
+    rbac = next(t for t in ax.texts if "RBAC" in t.get_text())
+    assert rbac.get_text().splitlines()[-1].strip().startswith("RBAC: implicit deny")
+    assert rbac.get_window_extent().x1 <= ax.get_window_extent().x1 + 0.5
+
+
 def test_latency_figure_shows_three_quantiles_per_mode_with_counts():
     table = json.loads((REC / "minimal-compare.json").read_text())
     fig = latency_figure(table)

@@ -123,7 +123,7 @@ def cells() -> list:
             "02 adds the waypoint that would).\n</details>\n\n"
             "<details><summary>Solution</summary>\n\n`istio-injection`, `enabled`, and your version (`v3` for "
             "Istio's own `virtual-service-reviews-v3.yaml`). Injection happens when a pod is created: in Istio the "
-            "label changes no running pod until you restart them (`kubectl rollout restart`); the lab restarts "
+            "label changes no running pod, and you restart the pods (`kubectl rollout restart`); the lab restarts "
             "them for you, at once, and their sidecars apply the route. With the ambient label the check fails "
             "and says why.\n</details>"
         ),

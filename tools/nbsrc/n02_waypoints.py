@@ -325,8 +325,8 @@ def cells() -> list:
             "      \"even when the service has a waypoint. ztunnel cannot see methods, so istiod drops the rule that \"\n"
             "      \"uses one, and an ALLOW policy with no rule left allows nothing: it fails closed. Istio writes the \"\n"
             "      \"warning above into the policy's status. (Each refusal is a failed connection. reviews has no \"\n"
-            "      \"VirtualService, so the waypoint's route is Istio's inbound default, which retries a request that \"\n"
-            "      \"never reached a pod twice (reset-before-request), to any pod; productpage's own code retried once, \"\n"
+            "      \"VirtualService, so the waypoint's route is Istio's inbound default, which retries twice a request \"\n"
+            "      \"that never reached a pod (reset-before-request), to any pod; productpage's own code retried once, \"\n"
             "      \"then gave up.)\")"
         ),
         md(

@@ -96,7 +96,7 @@ def cells() -> list:
             "res = pages(lab, 30)\n"
             "print('pages served by', served_by(res), '| broken parts:', res.partial_failures() or 'none')\n"
             "post = lab.request('client', RATINGS, method='POST')\n"
-            "print('client POST to ratings:', post.status, post.body.strip()[:40])\n"
+            "print('client POST to ratings:', post.status, post.gist())\n"
             "start = pids()\n"
             "show_pods()"
         ),
@@ -241,8 +241,8 @@ def cells() -> list:
             "post = lab.request('client', RATINGS, method='POST')\n"
             "get = lab.request('client', RATINGS)\n"
             "print('broken parts of the pages:', res.partial_failures() or 'none')\n"
-            "print('client POST to ratings:', post.status, post.body.strip()[:70])\n"
-            "print('client GET to ratings: ', get.status, get.body.strip()[:70])\n"
+            "print('client POST to ratings:', post.status, post.gist())\n"
+            "print('client GET to ratings: ', get.status, get.gist())\n"
             "broken = sum(res.partial_failures().values())\n"
             "print(f'{broken} of {len(res)} pages without ratings; client GET: {get.status}, POST: {post.status}')\n"
             "seen = 'c' if broken == len(res) and get.status != 200 else 'b' if post.status == 200 else 'a'"
@@ -315,7 +315,7 @@ def cells() -> list:
         code("my_q5 = None   # 'a', 'b' or 'c'"),
         code(
             "post = lab.request('client', RATINGS, method='POST')\n"
-            "print('client POST to ratings:', post.status, post.body.strip()[:40])\n"
+            "print('client POST to ratings:', post.status, post.gist())\n"
             "route(post.path)\n"
             "got = {403: 'a', 200: 'b'}.get(post.status, 'c')"
         ),
@@ -347,7 +347,7 @@ def cells() -> list:
             "print('pages served by', served_by(res))\n"
             "v3 = served_by(res).get('reviews-v3', 0)\n"
             "post = lab.request('client', RATINGS, method='POST')\n"
-            "print('client POST to ratings (the client is ambient now):', post.status, post.body.strip()[:40])"
+            "print('client POST to ratings (the client is ambient now):', post.status, post.gist())"
         ),
         code(
             "check('q6', my_q6, v3,\n"
