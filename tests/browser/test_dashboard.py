@@ -1,7 +1,8 @@
 """The Voilà dashboard in a real browser (headless Chromium through Playwright): it renders with
 no lab, shows a shipped recording's figures with its label, and picking another recording changes
 the plots — what a learner on a phone or a class projector does; its live-lab tab starts
-Bookinfo, sends traffic through the control panel, and stops the lab with the app. Screenshots in
+Bookinfo, sends traffic through the control panel, and the lab stops once the page is closed; and
+it renders the same way served by JupyterLab, as the README's Binder badge opens it. Screenshots in
 ``test-artifacts/browser/``. Skipped with the reason where Chromium or Playwright is missing,
 unless ``MESHLAB_REQUIRE_BROWSER=1``."""
 
@@ -10,23 +11,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from browser_support import launch_chromium, need_browser, running_voila
+from browser_support import launch_chromium, need_browser, running_jupyterlab, running_voila
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "notebooks" / "dashboard" / "dashboard.ipynb"
 ARTIFACTS = Path(os.environ.get("MESHLAB_ARTIFACTS") or REPO / "test-artifacts") / "browser"
+#: A shipped recording's label, as the dashboard shows it (the page's intro says "recorded on the
+#: mininet backend" too, with no date)
+RECORDED_LABEL = re.compile(r"recorded on the mininet backend, \d{4}-\d\d-\d\d")
 
 
 @contextlib.contextmanager
 def _dashboard(tmp_path: Path, name: str, env: dict | None = None, args: tuple = ()):
-    """The dashboard served by Voilà and opened in Chromium, loaded (a recording's label shown);
+    """The dashboard served by Voilà and opened in Chromium, loaded (a shipped recording's label shown);
     yields the page. If the test fails, a screenshot ``dashboard-<name>-failed.png`` and the tail
     of Voilà's log are kept."""
     from playwright.sync_api import expect, sync_playwright
@@ -42,7 +47,7 @@ def _dashboard(tmp_path: Path, name: str, env: dict | None = None, args: tuple =
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         try:
             page.goto(url, timeout=90_000)
-            expect(page.get_by_text("recorded on the mininet backend").first).to_be_visible(timeout=90_000)
+            expect(page.get_by_text(RECORDED_LABEL).first).to_be_visible(timeout=90_000)
             yield page
         except Exception:
             if not page.is_closed():
@@ -76,6 +81,35 @@ def test_the_dashboard_renders_and_a_picked_recording_changes_the_plots(tmp_path
             timeout=60_000,
         )
         page.screenshot(path=str(ARTIFACTS / "dashboard-retry-storm.png"), full_page=True)
+
+
+def test_the_dashboard_renders_as_binder_serves_it(tmp_path):
+    """The README's Binder badge opens the dashboard through JupyterLab's server
+    (``voila/render/notebooks/dashboard/dashboard.ipynb``), not the Voilà app: the same page,
+    its shipped recording shown and drawn."""
+    need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    token = "meshlab-dashboard-test"
+    env = {"JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    with running_jupyterlab(REPO, token, tmp_path / "server.log", env) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        try:
+            page.goto(f"{url}/voila/render/notebooks/dashboard/dashboard.ipynb?token={token}", timeout=90_000)
+            expect(page.locator(".widget-image")).to_have_count(4, timeout=90_000)
+            expect(page.get_by_text(RECORDED_LABEL).first).to_be_visible()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.widget-image')]"
+                ".slice(0, 3).every(i => i.naturalWidth > 100)",
+                timeout=60_000,
+            )
+            page.screenshot(path=str(ARTIFACTS / "dashboard-as-binder-serves-it.png"), full_page=True)
+        except Exception:
+            print("server log:\n" + (tmp_path / "server.log").read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
 
 
 def _lab_processes(state: Path) -> list[dict]:
