@@ -7,9 +7,10 @@ Envoy's router-filter rules as Istio configures them (ISTIO-FACTS §4.1):
 
 - With no VirtualService retries, Istio's mesh default applies: 2 retries on
   ``connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`` with no
-  retriable status codes (503 stopped being retried by default in Istio 1.24). An inbound route
-  (a sidecar's to its app; a waypoint's default route for a service with no VirtualService) has
-  the inbound default: 2 retries on ``reset-before-request``, to any host (:data:`DEFAULT_INBOUND_RETRY`).
+  retriable status codes (503 stopped being retried by default in Istio 1.24). A sidecar's route
+  to its own app is an inbound route, with the inbound default: 2 retries on
+  ``reset-before-request``, to any host (:data:`DEFAULT_INBOUND_RETRY`). A waypoint's default
+  route for a service with no VirtualService has the mesh default, as an outbound route does.
 - Which ``retryOn`` policies retry which outcome of an attempt is one table,
   :data:`RETRY_TRIGGERS`, read off Envoy's ``RetryStateImpl`` (see there).
 - Backoff is fully jittered exponential: retry *n* waits uniformly in [0, (2^n − 1) · 25 ms),
@@ -116,10 +117,11 @@ DEFAULT_RETRY = RetryPolicy()
 #: An inbound route's default since Istio 1.24 (``retry.ConvertInboundPolicy`` with no mesh-wide
 #: ``defaultInboundHttpRetryPolicy``; ``releasenotes/notes/52055.yaml``): 2 retries on
 #: ``reset-before-request`` only ("a request reset before it reached the application was never
-#: processed"), no previous-hosts predicate. A sidecar's route to its own app is such a route,
-#: and so is a waypoint's route for a service with no VirtualService
-#: (``buildWaypointInboundHTTPRouteConfig`` falls back to ``buildSidecarInboundHTTPRouteConfig``,
-#: whose route is ``BuildDefaultHTTPInboundRoute``).
+#: processed"), no previous-hosts predicate: a sidecar's route to its own app
+#: (``buildSidecarInboundHTTPRouteConfig`` -> ``BuildDefaultHTTPInboundRoute``). Not a waypoint's
+#: default route: since Istio 1.31 (istio#60682, ``releasenotes/notes/60682.yaml``) it is built
+#: like an outbound route (``BuildDefaultHTTPOutboundRoute``), with :data:`DEFAULT_RETRY`; from
+#: 1.24 to 1.30 it had this inbound default.
 DEFAULT_INBOUND_RETRY = RetryPolicy(
     retry_on=frozenset({"reset-before-request"}),
     source="Istio default inbound retry policy",

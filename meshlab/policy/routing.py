@@ -54,7 +54,7 @@ from .destinationrule import (
 )
 from .hosts import exported_to, fqdn, host_matches, short_name_hint
 from .objects import PolicyObject
-from .retries import BACKOFF_BASE, DEFAULT_INBOUND_RETRY, DEFAULT_RETRY, RetryPolicy
+from .retries import BACKOFF_BASE, DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -254,8 +254,10 @@ def compile_routes(
     (:func:`source_blocks`); a route none of whose blocks is left is no route for that proxy. When
     no route is left at all, istiod builds the service's default route instead (the sidecar's
     ``buildSidecarVirtualHostsForVirtualService`` gives up on the VirtualService; the waypoint
-    falls back to ``buildSidecarInboundHTTPRouteConfig``, an inbound route with the inbound
-    default retry policy, :data:`~.retries.DEFAULT_INBOUND_RETRY`). Without a ``proxy`` the source
+    falls back to ``buildSidecarInboundHTTPRouteConfig``, which builds a waypoint's default route
+    like a sidecar's outbound one, with the mesh's default retry policy: Istio 1.31, istio#60682;
+    from 1.24 to 1.30 it had the inbound default instead, :data:`~.retries.DEFAULT_INBOUND_RETRY`).
+    Without a ``proxy`` the source
     conditions are checked per request, against :class:`RequestInfo`'s source."""
     tables = [vs] if isinstance(vs, PolicyObject) else list(vs or [])
     out = []
@@ -268,8 +270,7 @@ def compile_routes(
                     continue
             out.append((blocks, action))
     if not out:
-        retry = DEFAULT_INBOUND_RETRY if proxy is not None and proxy.waypoint else DEFAULT_RETRY
-        return (([{}], RouteAction("default route", (Destination(service_fqdn),), retry=retry)),)
+        return (([{}], RouteAction("default route", (Destination(service_fqdn),))),)
     return tuple(out)
 
 

@@ -592,16 +592,18 @@ def test_a_waypoint_drops_source_label_matches_and_checks_source_namespace_again
     ]
 
 
-def test_a_waypoints_default_route_is_an_inbound_route_with_istios_inbound_retry_policy():
-    """With no VirtualService for the service, a waypoint serves it with the inbound default route
-    (buildWaypointInboundHTTPRouteConfig -> buildSidecarInboundHTTPRouteConfig): since Istio 1.24 it
-    retries twice on reset-before-request only, to any endpoint (retry.ConvertInboundPolicy). A
-    sidecar's default route keeps the outbound default, which prefers other hosts."""
+def test_a_waypoints_default_route_retries_as_an_outbound_route_does():
+    """With no VirtualService for the service, a waypoint's default route is built like a
+    sidecar's outbound route (buildSidecarInboundHTTPRouteConfig -> BuildDefaultHTTPOutboundRoute
+    for a waypoint, Istio 1.31, istio#60682): the mesh's default retry policy, preferring other
+    endpoints. The inbound default (reset-before-request only, any endpoint) is a sidecar's route
+    to its own app (sidecar_inbound), which the waypoint had from 1.24 to 1.30."""
     [(_, at_waypoint)] = compile_routes(None, REVIEWS, RouteProxy("default", waypoint=True))
     [(_, at_sidecar)] = compile_routes(None, REVIEWS, RouteProxy("default", {"app": "productpage"}))
-    assert at_waypoint.retry == DEFAULT_INBOUND_RETRY and at_sidecar.retry == DEFAULT_RETRY
-    inbound = at_waypoint.retry
-    assert inbound.attempts == 2 and not inbound.ignore_previous_hosts
+    assert at_waypoint.retry == at_sidecar.retry == DEFAULT_RETRY
+    assert DEFAULT_RETRY.ignore_previous_hosts and not DEFAULT_INBOUND_RETRY.ignore_previous_hosts
+    inbound = DEFAULT_INBOUND_RETRY
+    assert inbound.attempts == 2
     assert retriable(inbound, Attempt(failure="connect-failure"))  # the request never went out
     assert not retriable(inbound, Attempt(failure="reset"))  # it may have reached the app
     assert not retriable(inbound, Attempt(status=503))

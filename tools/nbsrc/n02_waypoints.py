@@ -324,10 +324,10 @@ def cells() -> list:
             "      \"A selector binds a policy to the workload, and in ambient mode the workload's ztunnel enforces it — \"\n"
             "      \"even when the service has a waypoint. ztunnel cannot see methods, so istiod drops the rule that \"\n"
             "      \"uses one, and an ALLOW policy with no rule left allows nothing: it fails closed. Istio writes the \"\n"
-            "      \"warning above into the policy's status. (Each refusal is a failed connection. reviews has no \"\n"
-            "      \"VirtualService, so the waypoint's route is Istio's inbound default, which retries twice a request \"\n"
-            "      \"that never reached a pod (reset-before-request), to any pod; productpage's own code retried once, \"\n"
-            "      \"then gave up.)\")"
+            "      \"warning above into the policy's status. (Each refusal is a failed connection, which the waypoint's \"\n"
+            "      \"default route retries twice, on other pods if it can — Istio's default retry policy, as on a \"\n"
+            "      \"sidecar's outbound route (since Istio 1.31; from 1.24 to 1.30 a waypoint retried only resets before \"\n"
+            "      \"the request, to any pod); productpage's own code retried once, then gave up.)\")"
         ),
         md(
             "<details><summary>Hint</summary>\n\nWho enforces a policy with a `selector` in ambient mode? What can "
