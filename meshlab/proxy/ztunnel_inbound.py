@@ -134,11 +134,12 @@ class PlaintextIn(Spliced):
         self.src_ip = peer[0] if peer else None
         src = f"{peer[0]}:{peer[1]}" if peer else None
         v = self.verdict = z.core.judge_plaintext(self.pod, self.port, self.src_ip)
+        z.metrics.tcp_opened(v.labels)  # counted before the verdict, as ztunnel does (inbound_passthrough.rs)
         if not v.allowed:
             z._refuse(self.pod, src, v.reason, "inbound")
+            z.metrics.tcp_closed(with_flags(v.labels, "DENY"), 0, 0)
             abort_with_reset(transport)
             return
-        z.metrics.tcp_opened(v.labels)
         self.rec = z._open(
             new_trace_id(),
             new_span_id(),

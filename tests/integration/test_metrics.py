@@ -108,3 +108,29 @@ def test_a_plaintext_client_has_no_principal_in_the_servers_metrics(backend):
     assert rows["sleep-legacy"]["connection_security_policy"] == "none"
     assert rows["sleep-foo"]["source_principal"] == "cluster.local/ns/foo/sa/sleep"
     assert rows["sleep-foo"]["connection_security_policy"] == "mutual_tls"
+
+
+def test_ztunnel_counts_a_plaintext_connection_it_refuses_opened_then_closed_with_deny(backend):
+    """ztunnel counts a connection as opened before its verdict and closes a refused one with
+    response_flags="DENY" (src/proxy/inbound_passthrough.rs), for plaintext from outside the mesh
+    as for HBONE: here STRICT on an ambient namespace refuses sleep-legacy's plaintext."""
+    strict = (
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+        "metadata: {name: default, namespace: foo}\nspec:\n  mtls: {mode: STRICT}\n"
+    )
+    with Lab("mtls-migration", backend=backend, verbose=False) as lab:
+        lab.set_mode("ambient", namespace="foo")
+        lab.apply(strict)
+        for _ in range(3):
+            assert lab.request("sleep-legacy", "http://httpbin.foo:8000/ip").status != 200
+        text = "".join(lab.metrics(z) for z in lab.proxies if z.startswith("ztunnel-"))
+    legacy = lambda name: [  # noqa: E731
+        s
+        for s in series(text, name)
+        if s["source_workload"] == "sleep-legacy" and s["reporter"] == "destination"
+    ]
+    assert {s["response_flags"] for s in legacy("istio_tcp_connections_opened_total")} == {"-"}
+    closed = legacy("istio_tcp_connections_closed_total")
+    assert {s["response_flags"] for s in closed} == {"DENY"}
+    assert sum(s["value"] for s in closed) == 3
+    assert all(s["connection_security_policy"] == "unknown" for s in closed)
