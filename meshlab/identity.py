@@ -230,6 +230,15 @@ def cert_spiffe_id(cert_path: str) -> str | None:
     )
 
 
+def peer_cert_sha256(ssl_object) -> str | None:
+    """The SHA-256 of the peer's certificate (DER), in hex: the ``Hash`` Envoy puts in
+    ``x-forwarded-client-cert``; None with no peer certificate."""
+    import hashlib
+
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
 def peer_spiffe_id(ssl_object) -> str | None:
     """The SPIFFE URI SAN of the peer's (verified) certificate, or None."""
     if ssl_object is None:

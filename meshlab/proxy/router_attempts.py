@@ -302,11 +302,19 @@ class Attempts:
         self, req: Request, ctx: TraceContext, parent: str, span_id: str, attempt: int | None = None
     ):
         """The request's headers as this proxy forwards them: fresh trace headers naming
-        ``span_id``, the request id, and Envoy's attempt count."""
-        hs = [(k, v) for k, v in req.headers if k not in TRACE_HEADERS and k != "x-envoy-attempt-count"]
+        ``span_id``, the request id, and — on an outbound route (``attempt``) — Envoy's attempt
+        count, in place of any the request had; an inbound route sets none and passes the
+        caller's on (Istio sets ``include_request_attempt_count`` on outbound routes only)."""
+        hs = [
+            (k, v)
+            for k, v in req.headers
+            if k not in TRACE_HEADERS and (attempt is None or k != "x-envoy-attempt-count")
+        ]
         hs += TraceContext(ctx.trace_id, parent, ctx.request_id).child_headers(span_id).items()
         if attempt is not None:
             hs.append(("x-envoy-attempt-count", str(attempt)))
+            if self.role == "sidecar" and not any(k == "x-forwarded-proto" for k, _ in hs):
+                hs.append(("x-forwarded-proto", "http"))  # the app's connection to it: plaintext
         if not any(k == "x-request-id" for k, _ in hs):
             hs.append(("x-request-id", ctx.request_id))
         return hs

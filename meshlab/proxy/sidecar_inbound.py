@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from ..identity import peer_spiffe_id
+from ..identity import peer_cert_sha256, peer_spiffe_id
 from ..net.http1 import Request, Response
 from ..net.httpwrite import request_bytes
 from ..net.tcp import reset_socket
@@ -67,14 +67,15 @@ class InboundSide:
             return
         writer = asyncio.StreamWriter(transport, proto, reader, loop)
         self._inbound_conns[writer] = (port, tls)
-        peer_id = sni = None
+        peer_id = sni = peer_hash = None
         if tls:
             ssl_object = transport.get_extra_info("ssl_object")
             peer_id, sni = peer_spiffe_id(ssl_object), getattr(ssl_object, "meshlab_sni", None)
+            peer_hash = peer_cert_sha256(ssl_object)
         peer = transport.get_extra_info("peername")
         try:
             await self.serve_http(
-                reader, writer, b"", lambda req: self._to_app(req, port, tls, peer_id, peer, sni)
+                reader, writer, b"", lambda req: self._to_app(req, port, tls, peer_id, peer, sni, peer_hash)
             )
         except ConnectionError:
             pass
@@ -88,10 +89,21 @@ class InboundSide:
             await stream.reject(503)
             return
         src = forwarded_for(stream)
-        await self.serve_stream(stream, lambda req: self._to_app(req, int(port), True, peer_id, src))
+        transport = stream.tunnel.transport
+        peer_hash = peer_cert_sha256(transport.get_extra_info("ssl_object")) if transport else None
+        await self.serve_stream(
+            stream, lambda req: self._to_app(req, int(port), True, peer_id, src, peer_hash=peer_hash)
+        )
 
     async def _to_app(
-        self, req: Request, port: int, mtls: bool, peer_id: str | None, peer, sni: str | None = None
+        self,
+        req: Request,
+        port: int,
+        mtls: bool,
+        peer_id: str | None,
+        peer,
+        sni: str | None = None,
+        peer_hash: str | None = None,
     ) -> Response:
         start = now()
         ctx = self.context(req)
@@ -126,9 +138,11 @@ class InboundSide:
                 for h in self.forward_headers(req, ctx, server_id, span_id)
                 if h[0] != "x-forwarded-client-cert"
             ]
-            if mtls and peer_id:
-                hs.append(("x-forwarded-client-cert", f"By={self.identity};URI={peer_id}"))
-            hs.append(("x-forwarded-proto", "https" if mtls else "http"))
+            if mtls and peer_id:  # Envoy's SANITIZE_SET with Subject, URI and DNS (Istio's inbound)
+                xfcc = f"By={self.identity};Hash={peer_hash};" if peer_hash else f"By={self.identity};"
+                hs.append(("x-forwarded-client-cert", xfcc + f'Subject="";URI={peer_id}'))
+            if not any(k == "x-forwarded-proto" for k, _ in hs):  # the caller's sidecar's, kept
+                hs.append(("x-forwarded-proto", "https" if mtls else "http"))
             t0, err = now(), None
             try:
                 ex = await self.app_pool.exchange(

@@ -167,9 +167,9 @@ class ZtunnelCore:
                     **service_labels(self.net, svc[0].fqdn if svc else None),
                 }
             )
-        if target is None or target.name != pod.name or port is None:
-            return Verdict(
-                503, f"{authority} is not {pod.name}, whose HBONE port this is", target, port, labels
+        if target is None or target.name != pod.name or port is None:  # ztunnel: 400, an early deny
+            return Verdict(  # (inbound.rs build_inbound_request: logged, counted in no connection metric)
+                400, f"{authority} is not {pod.name}, whose HBONE port this is", target, port, labels
             )
         decision = self.authorize(pod, port, peer_id, src_ip)
         if not decision.allowed:

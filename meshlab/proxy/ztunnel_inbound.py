@@ -32,7 +32,9 @@ class Delivery(Pipe):
         src, self.src_ip = (f"{fwd[0]}:{fwd[1]}", fwd[0]) if fwd else (None, None)
         self.verdict: Verdict = z.core.judge_connect(pod, stream.authority, peer_id, self.src_ip)
         v = self.verdict
-        z.metrics.tcp_opened(v.labels)
+        self.counted = v.status != 400  # a misdirected CONNECT is an early deny: no metric
+        if self.counted:
+            z.metrics.tcp_opened(v.labels)
         self.rec = z._open(
             conn_id,
             new_span_id(),
@@ -108,7 +110,8 @@ class Delivery(Pipe):
         flags = "-" if self.error is None else ("DENY" if self.denied else "CONNECT")
         # up = response bytes from the app into the tunnel, down = request bytes out to the app
         self.z._close(self.rec, error=self.error, bytes_in=self.down, bytes_out=self.up)
-        self.z.metrics.tcp_closed(with_flags(self.verdict.labels, flags), self.up, self.down)
+        if self.counted:
+            self.z.metrics.tcp_closed(with_flags(self.verdict.labels, flags), self.up, self.down)
 
 
 class PlaintextIn(Spliced):

@@ -418,16 +418,32 @@ def test_a_connect_with_a_malformed_forwarded_header_is_still_delivered(clean, f
     assert not clean.bugs
 
 
+def test_a_connect_for_another_pod_is_answered_400_and_counted_in_no_metric(clean):
+    """ztunnel's build_inbound_request: a CONNECT whose destination is not the workload behind
+    this HBONE listener is an early deny — 400 BAD_REQUEST, a log line, no connection metric
+    (src/proxy/inbound.rs); the tunnel still serves."""
+    good = clean.authority
+    try:
+        clean.authority = f"{clean.other_ip}:{APP_PORT}"  # pod a-0, not b-0
+        status, _ = clean.exchange(b"x", lambda got: False)
+    finally:
+        clean.authority = good
+    assert status == "400"
+    text = clean.in_loop(lambda: clean.z.metrics.text().decode())
+    assert 'destination_workload="a"' not in text
+    assert clean.serves()
+
+
 def test_a_connect_that_breaks_its_handler_is_reset_and_the_connection_lives(ztunnel, request):
     """An :authority whose port is a digit to ``str.isdigit()`` but not to ``int()`` ('²').
-    nghttp2 rejects it itself (RST_STREAM); h2 passes it on and the ztunnel refuses it (503: no
+    nghttp2 rejects it itself (RST_STREAM); h2 passes it on and the ztunnel refuses it (400: no
     such port; its judge once raised here). Either way only that stream goes: the same connection
     still carries another."""
     ztunnel.reported()
     with ztunnel.dial() as t:
         a = exchange(t, HELLO + connect(1, f"{ztunnel.ip}:\u00b2") + DONE)
         refused = a.of(RstStreamFrame, 1) or [f for f in a.of(HeadersFrame, 1) if "END_STREAM" in f.flags]
-        assert refused and not a.closed  # nghttp2 resets it itself; with h2 the ztunnel answers 503
+        assert refused and not a.closed  # nghttp2 resets it itself; with h2 the ztunnel answers 400
         a = exchange(
             t,
             connect(3, f"{ztunnel.ip}:{APP_PORT}") + DataFrame(3, data=b"3").serialize(),

@@ -1,5 +1,7 @@
 """Sidecar mode: every pod gets an L7 proxy; the mesh hop between sidecars is mutual TLS."""
 
+import json
+import re
 import shutil
 import subprocess
 
@@ -54,9 +56,18 @@ def test_the_server_side_sees_the_clients_spiffe_identity(bookinfo):
 
 
 def test_the_app_receives_the_identity_in_x_forwarded_client_cert(httpbin):
+    """As Istio's inbound sidecar sets it (SANITIZE_SET with Subject, URI and DNS): the proxy's own
+    identity, the SHA-256 of the caller's certificate, its (empty) subject and its SPIFFE URI; the
+    caller's sidecar's x-forwarded-proto (http: the app's connection to it) and attempt count pass
+    through (Istio's authz-custom task shows the same headers)."""
     r = httpbin.request("client", "http://httpbin:8000/headers")
     assert r.status == 200
-    assert f"URI={SA}client" in r.body and f"By={SA}httpbin" in r.body
+    headers = json.loads(r.body)["headers"]
+    assert re.fullmatch(
+        rf'By={SA}httpbin;Hash=[0-9a-f]{{64}};Subject="";URI={SA}client', headers["X-Forwarded-Client-Cert"]
+    ), headers["X-Forwarded-Client-Cert"]
+    assert headers["X-Forwarded-Proto"] == "http"
+    assert headers["X-Envoy-Attempt-Count"] == "1"
 
 
 def test_permissive_by_default_plaintext_from_outside_the_mesh_is_accepted(httpbin, outside):
