@@ -218,10 +218,12 @@ class Session:
 
     def goal(self, task: "Task") -> str:
         """``task``'s goal with this learner's parameters (in lines that a notebook's output does not
-        break inside a word), then its skeleton."""
+        break inside a word), then its skeleton — unless the skeleton is a bare blank (a value
+        answered in a cell of its own), which would print as a stray ``___``."""
         import textwrap
 
-        return textwrap.fill(task.goal_for(self.params(task)), 96) + "\n\n" + task.skeleton
+        goal = textwrap.fill(task.goal_for(self.params(task)), 96)
+        return goal if task.skeleton.strip() == BLANK else goal + "\n\n" + task.skeleton
 
     def begin(self, task: "Task", lab) -> str:
         """Put ``lab`` in ``task``'s starting state (with this learner's parameters) and return its

@@ -113,10 +113,18 @@ class Control:
         if not running or (not changed and old_of == new_of):
             return report
         if self.verbose and report["restarted"]:
-            print(
-                "meshlab: sidecar injection happens when a pod is created, so these pods restart "
-                f"(as `kubectl rollout restart` would): {', '.join(report['restarted'])}"
-            )
+            gain = [p for p in report["restarted"] if changed[p][1] == "sidecar"]
+            lose = [p for p in report["restarted"] if changed[p][1] != "sidecar"]
+            if gain:
+                print(
+                    "meshlab: sidecar injection happens when a pod is created, so these pods restart "
+                    f"(as `kubectl rollout restart` would): {', '.join(gain)}"
+                )
+            if lose:
+                print(
+                    "meshlab: a pod keeps its sidecar until it is recreated, so these pods restart "
+                    f"without one (as `kubectl rollout restart` would): {', '.join(lose)}"
+                )
         quiet = [p for p in report["enrolled"] if p not in report["restarted"]]  # the others just restarted
         if self.verbose and quiet:
             print(f"meshlab: enrolled in ambient with no restart: {', '.join(quiet)}")

@@ -233,8 +233,12 @@ class ControlPanel(TrafficPolicySection, GuardedPanel):
             said = []
             if restarted:
                 said.append(
-                    "sidecar injection happens when a pod is created, so these pods restarted (as "
-                    f"kubectl rollout restart would): {', '.join(restarted)}"
+                    (
+                        "sidecar injection happens when a pod is created, so these pods restarted"
+                        if change["new"] == "sidecar"
+                        else "a pod keeps its sidecar until it is recreated, so these pods restarted without one"
+                    )
+                    + f" (as kubectl rollout restart would): {', '.join(restarted)}"
                 )
             if report["enrolled"]:
                 said.append(

@@ -289,7 +289,9 @@ def cells() -> list:
         ),
         md(
             "The waypoint is the destination's proxy: it routes for every caller of reviews, and the weights apply "
-            "there. In sidecar mode the same VirtualService was applied by each *caller's* sidecar."
+            "there. In sidecar mode the same VirtualService was applied by each *caller's* sidecar. (A ztunnel's "
+            "hatched bar is the part of its connection that carried this request; \"connection open\" is how long "
+            "that connection has been open — the waypoint keeps its HBONE connections and reuses them.)"
         ),
         code("lab.stop()"),
         md(

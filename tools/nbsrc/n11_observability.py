@@ -265,7 +265,9 @@ def cells() -> list:
             "they make (https://istio.io/latest/docs/tasks/observability/distributed-tracing/overview/); "
             "Bookinfo's apps do. Where the lab differs: Istio's ztunnel exports no trace spans (tracing at L4 is "
             "\"Not today\" on the data plane modes page); the lab's ztunnels record a span per connection, and the "
-            "lab links it to the request by the app's socket address, so you can see what a ztunnel handled."
+            "lab links it to the request by the app's socket address, so you can see what a ztunnel handled "
+            "(its hatched bar is the part of the connection that carried this request; \"connection open\" is "
+            "how long the connection has been open: a pooled HBONE connection outlives many requests)."
         ),
         code(
             "r = lab.request('client', 'http://productpage:9080/productpage')\n"

@@ -127,7 +127,8 @@ def cells() -> list:
         code(
             "check('q2', my_q2, len(plaintext),\n"
             "      \"PERMISSIVE accepts plaintext and mTLS alike, so a caller told not to use mTLS (a DestinationRule \"\n"
-            "      \"with tls.mode DISABLE, ISTIO-FACTS) gets no error at all: only the hop shows it. Against a STRICT \"\n"
+            "      \"with tls.mode DISABLE: Istio's DestinationRule reference, ClientTLSSettings) gets no error at all: \"\n"
+            "      \"only the hop shows it. Against a STRICT \"\n"
             "      \"sidecar the same DestinationRule fails the call (a 503; in this lab flagged UC, notebook 11; Istio's \"\n"
             "      \"troubleshooting page points at UF for an mTLS conflict). To an ambient pod it changes nothing: \"\n"
             "      \"istiod keeps HBONE with mutual TLS (cluster_tls.go), as the lab does.\")"
