@@ -46,7 +46,8 @@ def cells() -> list:
             "                   for r in lab.pods()]))\n\n\n"
             "def route(path):\n"
             "    for h in path.hops:\n"
-            "        over = f'  (reached over mTLS, peer {h.identity})' if h.mtls else ''\n"
+            "        who = (h.identity or '?').replace('spiffe://cluster.local/', '')\n"
+            "        over = f'  (reached over mTLS, peer {who})' if h.mtls else ''\n"
             "        print(f\"{'  ' * h.depth}{h.name:32} {h.role:9} {h.direction or '':8} {h.layer}{over}\")"
         ),
         md(
