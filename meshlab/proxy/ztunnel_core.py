@@ -61,7 +61,7 @@ class OutboundPlan:
 class Verdict:
     """An inbound connection's fate: ``status`` 200 lets it through."""
 
-    status: int  # 200 | 401 (L4 authorization) | 503 (not this pod)
+    status: int  # 200 | 401 (L4 authorization) | 400 (not this pod: ztunnel's early deny)
     reason: str | None  # why not, in the words the path shows
     target: PodAddr | None
     port: int | None
@@ -71,6 +71,11 @@ class Verdict:
     @property
     def allowed(self) -> bool:
         return self.status == 200
+
+    @property
+    def counted(self) -> bool:
+        """In Istio's TCP metrics: every verdict but an early deny (400), which ztunnel only logs."""
+        return self.status != 400
 
 
 class ZtunnelCore:

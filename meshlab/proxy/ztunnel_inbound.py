@@ -32,8 +32,7 @@ class Delivery(Pipe):
         src, self.src_ip = (f"{fwd[0]}:{fwd[1]}", fwd[0]) if fwd else (None, None)
         self.verdict: Verdict = z.core.judge_connect(pod, stream.authority, peer_id, self.src_ip)
         v = self.verdict
-        self.counted = v.status != 400  # a misdirected CONNECT is an early deny: no metric
-        if self.counted:
+        if v.counted:  # (a misdirected CONNECT is an early deny: no metric)
             z.metrics.tcp_opened(v.labels)
         self.rec = z._open(
             conn_id,
@@ -110,7 +109,7 @@ class Delivery(Pipe):
         flags = "-" if self.error is None else ("DENY" if self.denied else "CONNECT")
         # up = response bytes from the app into the tunnel, down = request bytes out to the app
         self.z._close(self.rec, error=self.error, bytes_in=self.down, bytes_out=self.up)
-        if self.counted:
+        if self.verdict.counted:
             self.z.metrics.tcp_closed(with_flags(self.verdict.labels, flags), self.up, self.down)
 
 
