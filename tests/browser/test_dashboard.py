@@ -9,15 +9,15 @@ unless ``MESHLAB_REQUIRE_BROWSER=1``."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from browser_support import launch_chromium, need_browser, running_jupyterlab, running_voila
+
+from meshlab.backends.state import _alive, _read_processes
 
 pytestmark = pytest.mark.integration
 
@@ -114,17 +114,11 @@ def test_the_dashboard_renders_as_binder_serves_it(tmp_path):
 
 def _lab_processes(state: Path) -> list[dict]:
     """Every process the labs under ``state`` started, as their ``processes.jsonl`` recorded it."""
-    out = []
-    for f in state.glob("labs/*/processes.jsonl"):
-        out += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-    return out
+    return [proc for lab_dir in state.glob("labs/*") for proc in _read_processes(lab_dir)]
 
 
 def _running(proc: dict) -> bool:
-    try:
-        return abs(psutil.Process(proc["pid"]).create_time() - proc["create_time"]) < 0.01
-    except psutil.Error:
-        return False
+    return _alive(proc["pid"], proc["create_time"])  # (pid and start time, as meshlab clean checks)
 
 
 def test_the_dashboards_live_lab_starts_bookinfo_sends_traffic_and_stops_after_the_page_closes(tmp_path):
